@@ -1,0 +1,180 @@
+# vio: virtio guest drivers (libvio.a) and the x86-64 teaching kernel that boots them.
+#
+#   make            build build/vio.elf and build/vio.iso (GRUB, multiboot2)
+#   make run        build, then boot in QEMU with the default device set (./run-qemu.sh)
+#   make test       host unit tests, then QEMU scenarios; ends with "N passed, N failed"
+#   make lib        build/libvio.a, proving the library is freestanding
+#   make fuzz       build libFuzzer targets (clang) and run each for FUZZ_SECONDS
+#   make CC=clang   the same kernel built with clang/lld
+#
+# Overridable: CC, CROSS (e.g. CROSS=x86_64-elf-), CFLAGS, LDFLAGS, BUILD, QEMU_TIMEOUT.
+# Set VIO_NO_DEPS=1 to skip the automatic package check (scripts/deps.sh).
+
+.SUFFIXES:
+.DELETE_ON_ERROR:
+
+BUILD ?= build
+CROSS ?=
+ifeq ($(origin CC),default)
+CC := $(CROSS)gcc
+endif
+ifeq ($(origin LD),default)
+LD_IS_DEFAULT := 1
+endif
+HOST_CC ?= cc
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 20
+
+CFLAGS ?= -O2 -g
+LDFLAGS ?=
+
+# --- packages -------------------------------------------------------------------------------
+NODEPS_GOALS := clean distclean format help compile_commands.json
+ifeq ($(VIO_NO_DEPS)$(filter $(NODEPS_GOALS),$(MAKECMDGOALS)),)
+DEPS_OK := $(shell scripts/deps.sh >&2 && echo ok)
+ifneq ($(DEPS_OK),ok)
+$(error scripts/deps.sh failed: see above)
+endif
+endif
+
+# --- toolchain flavour ----------------------------------------------------------------------
+IS_CLANG := $(shell $(CC) --version 2>/dev/null | grep -q clang && echo 1)
+ifeq ($(IS_CLANG),1)
+TOOLCHAIN := clang
+TARGET_FLAGS := --target=x86_64-unknown-none-elf
+ifdef LD_IS_DEFAULT
+LD := ld.lld
+endif
+else
+TOOLCHAIN := gcc
+TARGET_FLAGS :=
+ifdef LD_IS_DEFAULT
+LD := $(CROSS)ld
+endif
+endif
+# GNU ld >= 2.39 warns about the (intended) RWX-free layout's stack note; lld has no such flag.
+LD_EXTRA := $(shell $(LD) --help 2>/dev/null | grep -q -- --no-warn-rwx-segments && echo --no-warn-rwx-segments)
+OBJ := $(BUILD)/obj-$(TOOLCHAIN)
+NEWLIB := $(BUILD)/cache/newlib-$(TOOLCHAIN)
+NEWLIB_LIBC := $(NEWLIB)/x86_64-elf/lib/libc.a
+
+# Flags every target file needs, whatever the user passes in CFLAGS.
+override KCFLAGS := $(TARGET_FLAGS) -std=gnu11 -ffreestanding -fno-stack-protector -fno-pic \
+	-fno-pie -mno-red-zone -mcmodel=small -fno-omit-frame-pointer -fno-strict-aliasing \
+	-Wall -Wextra -Werror -MMD -MP -Iinclude
+# The library: nothing but the compiler's own freestanding headers and include/vio.
+override LIBCFLAGS := $(KCFLAGS) -nostdinc -isystem $(shell $(CC) $(TARGET_FLAGS) -print-file-name=include)
+# The kernel: newlib's headers too.
+override KERNCFLAGS := $(KCFLAGS) -isystem $(NEWLIB)/x86_64-elf/include
+override KLDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack -T linker.ld $(LD_EXTRA)
+
+include src/virtio/vio.mk
+LIB_SRCS := $(VIO_SRCS:./%=%)
+KERN_SRCS := $(sort $(wildcard src/kernel/*.c src/kernel/*.S))
+LIB_OBJS := $(LIB_SRCS:%.c=$(OBJ)/%.o)
+KERN_OBJS := $(patsubst %,$(OBJ)/%.o,$(basename $(KERN_SRCS)))
+
+# Rebuild when the compiler or flags change, and relink when the toolchain does (so that
+# 'make CC=clang' followed by 'make' never leaves a clang-built kernel in build/vio.elf).
+FLAGS_STAMP := $(OBJ)/flags
+LINK_STAMP := $(BUILD)/link-flags
+STAMP_TEXT := $(CC) $(CFLAGS) $(KCFLAGS) $(LD) $(LDFLAGS)
+$(shell mkdir -p $(OBJ) && for f in $(FLAGS_STAMP) $(LINK_STAMP); do \
+	echo '$(STAMP_TEXT)' | cmp -s - $$f || echo '$(STAMP_TEXT)' > $$f; done)
+
+.PHONY: all iso lib run test hosttest qemutest bench fuzz clean distclean format help
+all: $(BUILD)/vio.elf $(BUILD)/vio.iso
+
+$(NEWLIB_LIBC):
+	scripts/newlib.sh "$(CC) $(TARGET_FLAGS)" $(NEWLIB)
+
+$(OBJ)/src/kernel/%.o: src/kernel/%.c $(FLAGS_STAMP) | $(NEWLIB_LIBC)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(KERNCFLAGS) -c $< -o $@
+
+$(OBJ)/src/kernel/%.o: src/kernel/%.S $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(KCFLAGS) -c $< -o $@
+
+$(OBJ)/src/%.o: src/%.c $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LIBCFLAGS) -c $< -o $@
+
+$(BUILD)/libvio.a: $(LIB_OBJS) $(LINK_STAMP)
+	@rm -f $@
+	ar rcs $@ $(LIB_OBJS)
+
+$(BUILD)/vio.elf: $(KERN_OBJS) $(BUILD)/libvio.a $(NEWLIB_LIBC) linker.ld $(LINK_STAMP)
+	$(LD) $(KLDFLAGS) $(LDFLAGS) -o $@ $(KERN_OBJS) $(BUILD)/libvio.a $(NEWLIB_LIBC)
+
+$(BUILD)/vio.iso: $(BUILD)/vio.elf scripts/mkiso.sh
+	scripts/mkiso.sh $< $@
+
+iso: $(BUILD)/vio.iso
+lib: $(BUILD)/libvio.a
+
+run: all
+	./run-qemu.sh
+
+# --- host unit tests (cmocka, ASan + UBSan) ---------------------------------------------------
+HOST_CFLAGS := -std=gnu11 -g -O1 -Wall -Wextra -Werror -fsanitize=address,undefined \
+	-fno-sanitize-recover=all -fno-omit-frame-pointer -Iinclude -Itests/host -MMD -MP
+HOST_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+HOST_FAKES := $(filter-out tests/host/test_%.c,$(wildcard tests/host/*.c))
+HOST_TESTS := $(patsubst tests/host/%.c,$(BUILD)/host/%,$(wildcard tests/host/test_*.c))
+HOST_COMMON_OBJS := $(patsubst %.c,$(BUILD)/host/obj/%.o,$(LIB_SRCS) $(HOST_FAKES))
+
+$(BUILD)/host/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(HOST_CC) $(HOST_CFLAGS) -c $< -o $@
+
+$(BUILD)/host/test_%: $(BUILD)/host/obj/tests/host/test_%.o $(HOST_COMMON_OBJS)
+	$(HOST_CC) $(HOST_CFLAGS) -o $@ $^ $(HOST_LIBS)
+
+hosttest-build: $(HOST_TESTS)
+hosttest: hosttest-build
+	python3 tests/runner.py --host-only
+
+# --- fuzzing (libFuzzer) ----------------------------------------------------------------------
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Itests/host
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(HOST_FAKES)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^
+fuzz: $(FUZZ_TARGETS)
+	@for f in $(FUZZ_TARGETS); do \
+		mkdir -p $(BUILD)/fuzz/corpus-$$(basename $$f); \
+		echo "fuzz: $$f for $(FUZZ_SECONDS) s"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			$(BUILD)/fuzz/corpus-$$(basename $$f) 2>$(BUILD)/fuzz/$$(basename $$f).log \
+			|| { tail -40 $(BUILD)/fuzz/$$(basename $$f).log; exit 1; }; \
+		grep -E 'stat::number_of_executed_units|cov:' $(BUILD)/fuzz/$$(basename $$f).log | tail -2; \
+	done
+
+# --- whole-system tests and benchmarks -------------------------------------------------------
+test: all hosttest-build
+	python3 tests/runner.py
+
+qemutest: all
+	python3 tests/runner.py --qemu-only
+
+bench: all
+	python3 tests/bench.py
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+compile_commands.json:
+	bear --output $@ -- $(MAKE) -B all hosttest-build VIO_NO_DEPS=1
+
+clean:
+	rm -rf $(BUILD)/obj-* $(BUILD)/host $(BUILD)/fuzz $(BUILD)/iso-cache $(BUILD)/*.elf \
+		$(BUILD)/*.iso $(BUILD)/*.a $(BUILD)/test-logs
+
+distclean:
+	rm -rf $(BUILD)
+
+help:
+	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,27 @@
+/* Interrupt controllers: the legacy PIC (remapped, masked), the local APIC, the IOAPIC. */
+#ifndef KERNEL_APIC_H
+#define KERNEL_APIC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define APIC_SPURIOUS_VECTOR 0xff
+
+void apic_init(void); /* needs acpi_init(); masks the PIC, enables the LAPIC, masks the IOAPIC */
+void lapic_eoi(void);
+uint32_t lapic_id(void);
+uint32_t lapic_read(uint32_t reg);
+void lapic_write(uint32_t reg, uint32_t val);
+#define LAPIC_TIMER_LVT 0x320
+#define LAPIC_TIMER_INIT 0x380
+#define LAPIC_TIMER_CUR 0x390
+#define LAPIC_TIMER_DIV 0x3e0
+
+/* Route ISA IRQ `irq` (after MADT overrides) to `vector` on this CPU; 0 or -1. */
+int ioapic_route_isa(uint8_t irq, uint8_t vector);
+/* Route global system interrupt `gsi` to `vector`; level/active_low as given. 0 or -1. */
+int ioapic_route_gsi(uint32_t gsi, uint8_t vector, bool level, bool active_low);
+/* The MSI address/data that delivers `vector` to this CPU (Intel SDM 10.11). */
+void msi_message(uint8_t vector, uint64_t *addr, uint32_t *data);
+
+#endif

@@ -1,0 +1,17 @@
+/* Test Anything Protocol output for kernel self-tests (DESIGN.md 5). */
+#ifndef KERNEL_TAP_H
+#define KERNEL_TAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* A self-test: returns true on success; on failure writes a one-line reason into why. */
+struct ktest {
+	const char *name;
+	bool (*run)(char *why, size_t size);
+};
+
+/* Print the plan, run every test, print ok / not ok lines; true when all passed. */
+bool tap_run(const struct ktest *tests, size_t n);
+
+#endif

@@ -1,0 +1,19 @@
+/* Time: the TSC calibrated against the PIT, and a periodic LAPIC timer tick. */
+#ifndef KERNEL_TIMER_H
+#define KERNEL_TIMER_H
+
+#include <stdint.h>
+
+#define TICK_HZ 1000
+
+void timer_init(void);       /* calibrate the TSC; usable before interrupts are on */
+void timer_start_tick(void); /* needs apic_init(): periodic TICK_HZ interrupt */
+uint64_t now_ns(void);       /* monotonic nanoseconds since timer_init() */
+void sleep_us(uint64_t us);  /* busy-waits; works with interrupts off */
+uint64_t ticks(void);        /* timer interrupts since timer_start_tick() */
+uint64_t tsc_hz(void);
+uint32_t lapic_timer_hz(void);
+/* Measure `ms` milliseconds of PIT time with the TSC (for the calibration self-test). */
+uint64_t pit_measure_tsc(unsigned ms);
+
+#endif

@@ -1,0 +1,27 @@
+/* Interrupts and exceptions: the GDT/TSS/IDT (idt.c) and the dispatcher (trap.c). */
+#ifndef KERNEL_TRAP_H
+#define KERNEL_TRAP_H
+
+#include <stdint.h>
+
+/* What isr.S pushes, lowest address first. */
+struct trap_frame {
+	uint64_t r15, r14, r13, r12, r11, r10, r9, r8;
+	uint64_t rbp, rdi, rsi, rdx, rcx, rbx, rax;
+	uint64_t vector, error;
+	uint64_t rip, cs, rflags, rsp, ss; /* pushed by the CPU */
+};
+
+typedef void (*irq_handler_fn)(void *arg);
+
+void trap_init(void); /* GDT with TSS (IST stacks), IDT; interrupts stay off */
+/* A free vector (0x30..0xef) that calls handler(arg), then sends the LAPIC EOI.
+ * Returns the vector or -1 when all are taken. */
+int irq_alloc_vector(irq_handler_fn handler, void *arg);
+void irq_free_vector(int vector);
+/* Add handler(arg) to a vector's chain (a shared level-triggered line); 0 or -1. */
+int irq_add_handler(int vector, irq_handler_fn handler, void *arg);
+/* Interrupts taken since boot, per vector. */
+uint64_t irq_count(int vector);
+
+#endif

@@ -1,0 +1,98 @@
+/*
+ * The port: everything the vio library needs from the kernel that embeds it.
+ *
+ * vio never touches the machine directly except through MMIO pointers this port handed out.
+ * An embedding kernel fills one `struct vio_port` (function pointers plus an opaque `ctx`
+ * passed back to every call) and gives it to the library at init. docs/porting.md walks
+ * through writing one; src/kernel/vio_port.c is ours and tests/host/fake_port.c the one the
+ * host unit tests use.
+ *
+ * Concurrency contract (the library takes no locks and never sleeps):
+ *   - One caller at a time per device and per queue. If the kernel calls into the same
+ *     device from an interrupt handler and from thread context, it must keep them apart
+ *     itself (for example by disabling interrupts around the thread-context call).
+ *   - Calls marked "IRQ-safe" in the headers may run in an interrupt handler; the port
+ *     members they use (now_ns, log, the MMIO pointers) must then be IRQ-safe too.
+ *   - Different devices are independent and need no mutual exclusion.
+ */
+#ifndef VIO_PORT_H
+#define VIO_PORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum vio_log_level {
+	VIO_LOG_ERR = 0,  /* a device broke a rule or an operation failed */
+	VIO_LOG_WARN = 1, /* something degraded (fell back to a slower mode) */
+	VIO_LOG_INFO = 2, /* one line per device brought up */
+	VIO_LOG_DEBUG = 3 /* register-level tracing */
+};
+
+/* An interrupt handler the library registers through the port. Runs in interrupt context. */
+typedef void (*vio_irq_handler)(void *arg);
+
+struct vio_port {
+	void *ctx; /* passed back unchanged as the first argument of every member */
+
+	/*
+	 * DMA memory. dma_alloc returns `bytes` (rounded up to 4 KiB pages) of zeroed,
+	 * physically contiguous, 4 KiB-aligned memory the device can read and write, mapped
+	 * cacheable (x86 DMA is coherent), and stores its physical address in *phys.
+	 * NULL when there is not enough. dma_free gives back exactly one earlier allocation.
+	 * Not called from interrupt handlers.
+	 */
+	void *(*dma_alloc)(void *ctx, size_t bytes, uint64_t *phys);
+	void (*dma_free)(void *ctx, void *virt, size_t bytes);
+
+	/*
+	 * The physical (bus) address of a buffer the caller posts to a device. The buffer is
+	 * in memory the device can reach. Must be IRQ-safe (called by vio_vq_add).
+	 */
+	uint64_t (*virt_to_phys)(void *ctx, const void *virt);
+
+	/*
+	 * Map `len` bytes of device memory at physical address `phys` (anywhere in the 64-bit
+	 * space, not necessarily page aligned) uncached, and return a pointer to `phys`.
+	 * NULL when it cannot be mapped. Mappings are never removed.
+	 */
+	volatile void *(*map_mmio)(void *ctx, uint64_t phys, size_t len);
+
+	/* x86 port I/O. May be NULL on machines without it (then legacy PCI is unavailable). */
+	uint8_t (*inb)(void *ctx, uint16_t port);
+	uint16_t (*inw)(void *ctx, uint16_t port);
+	uint32_t (*inl)(void *ctx, uint16_t port);
+	void (*outb)(void *ctx, uint16_t port, uint8_t val);
+	void (*outw)(void *ctx, uint16_t port, uint16_t val);
+	void (*outl)(void *ctx, uint16_t port, uint32_t val);
+
+	/* Monotonic nanoseconds since some fixed point. IRQ-safe. */
+	uint64_t (*now_ns)(void *ctx);
+	/* Busy-wait at least `us` microseconds. Works with interrupts disabled. */
+	void (*delay_us)(void *ctx, uint32_t us);
+
+	/* One finished log line, without a trailing newline. IRQ-safe. */
+	void (*log)(void *ctx, enum vio_log_level level, const char *line);
+
+	/*
+	 * Optional: interrupts. Leave NULL to run every device by polling.
+	 *
+	 * msix_alloc reserves one CPU interrupt vector that calls handler(arg) and returns the
+	 * MSI message (address, data) a device must write to raise it; 0 or a negative
+	 * vio_err. msix_free releases it (by the same address/data).
+	 */
+	int (*msix_alloc)(void *ctx, vio_irq_handler handler, void *arg, uint64_t *msg_addr,
+			  uint32_t *msg_data);
+	void (*msix_free)(void *ctx, uint64_t msg_addr, uint32_t msg_data);
+
+	/*
+	 * intx_attach adds handler(arg) to the handlers of the legacy interrupt a PCI function
+	 * raises on `pin` (1 = INTA# .. 4 = INTD#; `line` is the firmware's Interrupt Line
+	 * register). The line may be shared and is level-triggered: every handler is called
+	 * and each must ack its own device. 0 or a negative vio_err.
+	 */
+	int (*intx_attach)(void *ctx, uint16_t segment, uint8_t bus, uint8_t dev, uint8_t fn,
+			   uint8_t pin, uint8_t line, vio_irq_handler handler, void *arg);
+};
+
+#endif

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Build a GRUB (multiboot2) boot ISO around the kernel ELF.
+#
+#   scripts/mkiso.sh <vio.elf> <out.iso> [kernel command line]
+#
+# Without a command line the ISO has a menu (shell, self-tests, benchmarks) with a 3 s
+# timeout; with one, a single entry that boots at once with that command line (the test
+# runner and run-qemu.sh --cmdline use this). GRUB talks on the serial port and the screen.
+set -eu
+ELF=${1:?usage: mkiso.sh <vio.elf> <out.iso> [cmdline]}
+OUT=${2:?usage: mkiso.sh <vio.elf> <out.iso> [cmdline]}
+CMDLINE=${3-}
+
+ROOT=$(mktemp -d "${TMPDIR:-/tmp}/vio-iso.XXXXXX")
+trap 'rm -rf "$ROOT"' EXIT
+mkdir -p "$ROOT/boot/grub"
+cp "$ELF" "$ROOT/boot/vio.elf"
+{
+	echo 'serial --unit=0 --speed=115200'
+	echo 'terminal_input serial console'
+	echo 'terminal_output serial console'
+	if [ -n "$CMDLINE" ]; then
+		echo 'set timeout=0'
+		echo "menuentry \"vio\" { multiboot2 /boot/vio.elf $CMDLINE; boot; }"
+	else
+		echo 'set timeout=3'
+		echo 'menuentry "vio (shell)" { multiboot2 /boot/vio.elf vio.mode=shell; boot; }'
+		echo 'menuentry "vio (self-tests)" { multiboot2 /boot/vio.elf vio.mode=test; boot; }'
+		echo 'menuentry "vio (benchmarks)" { multiboot2 /boot/vio.elf vio.mode=bench; boot; }'
+	fi
+} >"$ROOT/boot/grub/grub.cfg"
+if ! grub-mkrescue -o "$OUT.tmp" "$ROOT" >"$ROOT/log" 2>&1; then
+	echo "mkiso: grub-mkrescue failed:" >&2
+	cat "$ROOT/log" >&2
+	exit 1
+fi
+mv "$OUT.tmp" "$OUT"

@@ -1,0 +1,250 @@
+/*
+ * acpi.c: find the ACPI tables and read the few the kernel needs (ACPI 6.4 spec, chapter 5).
+ *
+ * The RSDP comes from the boot loader (a copy in a multiboot2 tag, or its address from PVH)
+ * or, failing that, from the BIOS areas where firmware must put it: the first KiB of the
+ * EBDA and 0xE0000-0xFFFFF, on 16-byte boundaries (5.2.5.1). Every table is checked: its
+ * signature, a length that fits, and a checksum summing to zero. A bad table is skipped
+ * and reported, not trusted.
+ */
+#include <kernel/acpi.h>
+#include <kernel/arch.h>
+#include <kernel/kernel.h>
+#include <kernel/mm.h>
+#include <string.h>
+
+struct acpi_info acpi;
+
+struct __attribute__((packed)) rsdp {
+	char signature[8];
+	uint8_t checksum;
+	char oem[6];
+	uint8_t revision;
+	uint32_t rsdt;
+	uint32_t length; /* revision >= 2 from here */
+	uint64_t xsdt;
+	uint8_t ext_checksum, reserved[3];
+};
+struct __attribute__((packed)) sdt_header {
+	char signature[4];
+	uint32_t length;
+	uint8_t revision, checksum;
+	char oem[6], oem_table[8];
+	uint32_t oem_revision, creator, creator_revision;
+};
+_Static_assert(sizeof(struct sdt_header) == 36, "ACPI 5.2.6");
+
+static bool sum_ok(const void *p, size_t n)
+{
+	uint8_t s = 0;
+	for (size_t i = 0; i < n; i++)
+		s += ((const uint8_t *)p)[i];
+	return s == 0;
+}
+
+static const struct rsdp *check_rsdp(const void *p)
+{
+	const struct rsdp *r = p;
+	if (memcmp(r->signature, "RSD PTR ", 8) || !sum_ok(r, 20))
+		return NULL;
+	if (r->revision >= 2 && (r->length < sizeof(*r) || r->length > 4096 ||
+				 !sum_ok(r, sizeof(*r))))
+		return NULL;
+	return r;
+}
+
+static const struct rsdp *scan(uint64_t start, uint64_t len)
+{
+	for (uint64_t a = ALIGN_UP(start, 16); a + 20 <= start + len; a += 16) {
+		const struct rsdp *r = check_rsdp((const void *)(uintptr_t)a);
+		if (r) {
+			acpi.rsdp_phys = a;
+			return r;
+		}
+	}
+	return NULL;
+}
+
+static const struct rsdp *find_rsdp(void)
+{
+	if (boot.have_rsdp_copy) {
+		const struct rsdp *r = check_rsdp(boot.rsdp_copy);
+		if (r)
+			return r;
+	}
+	if (boot.rsdp_phys && paging_map(boot.rsdp_phys, sizeof(struct rsdp), false)) {
+		const struct rsdp *r = check_rsdp((const void *)(uintptr_t)boot.rsdp_phys);
+		if (r) {
+			acpi.rsdp_phys = boot.rsdp_phys;
+			return r;
+		}
+	}
+	/* The BIOS data area keeps the EBDA segment at 0x40e. (The empty asm hides the
+	 * constant address from the compiler, which would otherwise call it out of bounds.) */
+	const volatile uint16_t *bda_ebda = (const volatile uint16_t *)(uintptr_t)0x40e;
+	__asm__("" : "+r"(bda_ebda));
+	uint64_t ebda = (uint64_t)*bda_ebda << 4;
+	const struct rsdp *r = NULL;
+	if (ebda >= 0x80000 && ebda < 0xa0000)
+		r = scan(ebda, 1024);
+	return r ? r : scan(0xe0000, 0x20000);
+}
+
+/* Map and validate a table; NULL when it is not sane. */
+static const struct sdt_header *table_at(uint64_t phys)
+{
+	if (!phys || !paging_map(phys, sizeof(struct sdt_header), false))
+		return NULL;
+	const struct sdt_header *h = (const void *)(uintptr_t)phys;
+	if (h->length < sizeof(*h) || h->length > 16 * MiB || !paging_map(phys, h->length, false))
+		return NULL;
+	if (!sum_ok(h, h->length)) {
+		char sig[5] = {h->signature[0], h->signature[1], h->signature[2], h->signature[3]};
+		kprintf("acpi: table %s at %#llx has a bad checksum, ignored\n", sig,
+			(unsigned long long)phys);
+		return NULL;
+	}
+	return h;
+}
+
+static void parse_madt(const struct sdt_header *h)
+{
+	const uint8_t *p = (const uint8_t *)h + 44, *end = (const uint8_t *)h + h->length;
+	acpi.lapic_addr = *(const uint32_t *)((const uint8_t *)h + 36);
+	acpi.have_madt = true;
+	while (p + 2 <= end && p[1] >= 2 && p + p[1] <= end) {
+		switch (p[0]) {
+		case 0: /* processor local APIC: count enabled CPUs */
+			if (p[1] >= 8 && (*(const uint32_t *)(p + 4) & 1))
+				acpi.n_cpus++;
+			break;
+		case 1: /* I/O APIC */
+			if (p[1] >= 12 && acpi.n_ioapics < ACPI_MAX_IOAPICS)
+				acpi.ioapic[acpi.n_ioapics++] = (struct acpi_ioapic){
+					p[2], *(const uint32_t *)(p + 4), *(const uint32_t *)(p + 8)};
+			break;
+		case 2: /* interrupt source override */
+			if (p[1] >= 10 && acpi.n_isos < ACPI_MAX_ISOS)
+				acpi.iso[acpi.n_isos++] = (struct acpi_iso){
+					p[3], *(const uint32_t *)(p + 4), *(const uint16_t *)(p + 8)};
+			break;
+		case 5: /* 64-bit local APIC address override */
+			if (p[1] >= 12)
+				acpi.lapic_addr = *(const uint64_t *)(p + 4);
+			break;
+		}
+		p += p[1];
+	}
+}
+
+static void parse_mcfg(const struct sdt_header *h)
+{
+	for (uint32_t off = 44; off + 16 <= h->length && acpi.n_mcfg < ACPI_MAX_MCFG; off += 16) {
+		const uint8_t *e = (const uint8_t *)h + off;
+		acpi.mcfg[acpi.n_mcfg++] = (struct acpi_mcfg){
+			*(const uint64_t *)e, *(const uint16_t *)(e + 8), e[10], e[11]};
+	}
+}
+
+/*
+ * \_S5 without an AML interpreter: find the bytes "_S5_" followed by a Package whose first
+ * two elements are the SLP_TYP values (the trick most hobby kernels use; QEMU's DSDT has
+ * Name(_S5, Package() {0, 0, ...})).
+ */
+static void find_s5(const struct sdt_header *dsdt)
+{
+	const uint8_t *p = (const uint8_t *)dsdt + 36, *end = (const uint8_t *)dsdt + dsdt->length;
+	for (; p + 12 < end; p++) {
+		if (memcmp(p, "_S5_", 4) || p[4] != 0x12) /* PackageOp */
+			continue;
+		const uint8_t *q = p + 5;
+		q += ((*q & 0xc0) >> 6) + 1; /* PkgLength */
+		q++;                         /* NumElements */
+		uint16_t v[2];
+		for (int i = 0; i < 2; i++) {
+			if (*q == 0x0a) { /* BytePrefix */
+				v[i] = q[1];
+				q += 2;
+			} else if (*q == 0x00 || *q == 0x01) { /* ZeroOp, OneOp */
+				v[i] = *q++;
+			} else {
+				return;
+			}
+		}
+		acpi.slp_typa = v[0];
+		acpi.slp_typb = v[1];
+		acpi.have_s5 = true;
+		return;
+	}
+}
+
+static void parse_fadt(const struct sdt_header *h)
+{
+	const uint8_t *f = (const uint8_t *)h;
+	if (h->length < 76)
+		return;
+	acpi.pm1a_cnt = *(const uint32_t *)(f + 64);
+	acpi.pm1b_cnt = *(const uint32_t *)(f + 68);
+	uint64_t dsdt = *(const uint32_t *)(f + 40);
+	if (h->length >= 148 && *(const uint64_t *)(f + 140))
+		dsdt = *(const uint64_t *)(f + 140);
+	const struct sdt_header *d = table_at(dsdt);
+	if (d && !memcmp(d->signature, "DSDT", 4))
+		find_s5(d);
+}
+
+bool acpi_init(void)
+{
+	const struct rsdp *r = find_rsdp();
+	if (!r)
+		return false;
+	acpi.found = true;
+	acpi.revision = r->revision;
+	memcpy(acpi.oem, r->oem, 6);
+	acpi.xsdt = r->revision >= 2 && r->xsdt;
+	const struct sdt_header *root = table_at(acpi.xsdt ? r->xsdt : r->rsdt);
+	if (!root || memcmp(root->signature, acpi.xsdt ? "XSDT" : "RSDT", 4)) {
+		kprintf("acpi: root table missing or corrupt\n");
+		return false;
+	}
+	size_t esize = acpi.xsdt ? 8 : 4;
+	size_t n = (root->length - sizeof(*root)) / esize;
+	const uint8_t *entries = (const uint8_t *)(root + 1);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t phys = esize == 8 ? *(const uint64_t *)(entries + i * 8)
+					   : *(const uint32_t *)(entries + i * 4);
+		const struct sdt_header *h = table_at(phys);
+		if (!h)
+			continue;
+		acpi.n_tables++;
+		if (!memcmp(h->signature, "APIC", 4))
+			parse_madt(h);
+		else if (!memcmp(h->signature, "MCFG", 4))
+			parse_mcfg(h);
+		else if (!memcmp(h->signature, "FACP", 4))
+			parse_fadt(h);
+	}
+	return true;
+}
+
+void acpi_print_summary(void)
+{
+	if (!acpi.found) {
+		kprintf("acpi: no RSDP found\n");
+		return;
+	}
+	kprintf("acpi: RSDP rev %u (OEM %s) %s, %d tables\n", acpi.revision, acpi.oem,
+		acpi.xsdt ? "XSDT" : "RSDT", acpi.n_tables);
+	kprintf("acpi: MADT: %d CPU(s), LAPIC %#llx, %d IOAPIC(s)", acpi.n_cpus,
+		(unsigned long long)acpi.lapic_addr, acpi.n_ioapics);
+	for (int i = 0; i < acpi.n_ioapics; i++)
+		kprintf(" [id %u at %#x gsi %u]", acpi.ioapic[i].id, acpi.ioapic[i].addr,
+			acpi.ioapic[i].gsi_base);
+	kprintf(", %d override(s)\n", acpi.n_isos);
+	for (int i = 0; i < acpi.n_mcfg; i++)
+		kprintf("acpi: MCFG: ECAM %#llx segment %u buses %u-%u\n",
+			(unsigned long long)acpi.mcfg[i].base, acpi.mcfg[i].segment,
+			acpi.mcfg[i].start_bus, acpi.mcfg[i].end_bus);
+	if (!acpi.n_mcfg)
+		kprintf("acpi: no MCFG (PCI config through port I/O)\n");
+}

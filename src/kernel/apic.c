@@ -1,0 +1,135 @@
+/*
+ * apic.c: the interrupt controllers.
+ *
+ * The 8259 PICs come up delivering IRQs on vectors 0x08-0x0f, which collide with CPU
+ * exceptions. We remap them to 0x20-0x2f anyway (a spurious PIC interrupt then lands on a
+ * harmless vector) and mask every line: the local APIC and the IOAPIC do the real work.
+ * The IOAPIC has one redirection entry per global system interrupt (GSI); the MADT's
+ * interrupt source overrides say which GSI an ISA IRQ arrived on (IRQ 0 is usually GSI 2)
+ * and its polarity/trigger. PCI INTx lines are level-triggered; MSI/MSI-X bypass the
+ * IOAPIC entirely by writing straight to the LAPIC (msi_message()).
+ */
+#include <kernel/acpi.h>
+#include <kernel/apic.h>
+#include <kernel/arch.h>
+#include <kernel/kernel.h>
+#include <kernel/mm.h>
+
+#define PIC1_CMD 0x20
+#define PIC1_DATA 0x21
+#define PIC2_CMD 0xa0
+#define PIC2_DATA 0xa1
+#define LAPIC_ID 0x20
+#define LAPIC_TPR 0x80
+#define LAPIC_EOI 0xb0
+#define LAPIC_SVR 0xf0
+#define IOREGSEL 0x00
+#define IOWIN 0x10
+#define IOAPIC_VER 0x01
+#define IOAPIC_REDTBL(n) (0x10 + 2 * (n))
+#define RED_MASKED (1u << 16)
+#define RED_LEVEL (1u << 15)
+#define RED_ACTIVE_LOW (1u << 13)
+
+static volatile uint32_t *lapic;
+struct ioapic {
+	volatile uint32_t *regs;
+	uint32_t gsi_base, n_pins;
+};
+static struct ioapic ioapics[ACPI_MAX_IOAPICS];
+static int n_ioapics;
+
+static void pic_disable(void)
+{
+	outb(PIC1_CMD, 0x11); /* ICW1: init, expect ICW4 */
+	outb(PIC2_CMD, 0x11);
+	outb(PIC1_DATA, 0x20); /* ICW2: vector offsets */
+	outb(PIC2_DATA, 0x28);
+	outb(PIC1_DATA, 4); /* ICW3: slave on IRQ2 */
+	outb(PIC2_DATA, 2);
+	outb(PIC1_DATA, 1); /* ICW4: 8086 mode */
+	outb(PIC2_DATA, 1);
+	outb(PIC1_DATA, 0xff); /* mask everything */
+	outb(PIC2_DATA, 0xff);
+}
+
+uint32_t lapic_read(uint32_t reg) { return lapic[reg / 4]; }
+void lapic_write(uint32_t reg, uint32_t val) { lapic[reg / 4] = val; }
+void lapic_eoi(void) { lapic_write(LAPIC_EOI, 0); }
+uint32_t lapic_id(void) { return lapic_read(LAPIC_ID) >> 24; }
+
+static uint32_t ioapic_read(struct ioapic *io, uint32_t reg)
+{
+	io->regs[IOREGSEL / 4] = reg;
+	return io->regs[IOWIN / 4];
+}
+
+static void ioapic_write(struct ioapic *io, uint32_t reg, uint32_t val)
+{
+	io->regs[IOREGSEL / 4] = reg;
+	io->regs[IOWIN / 4] = val;
+}
+
+void apic_init(void)
+{
+	pic_disable();
+	uint64_t base = acpi.lapic_addr ? acpi.lapic_addr : (rdmsr(0x1b) & ~0xfffull);
+	lapic = paging_map(base, 4096, true);
+	if (!lapic)
+		panic("apic: cannot map the local APIC at %#llx", (unsigned long long)base);
+	wrmsr(0x1b, rdmsr(0x1b) | (1u << 11)); /* IA32_APIC_BASE: global enable */
+	lapic_write(LAPIC_TPR, 0);
+	lapic_write(LAPIC_SVR, 0x100 | APIC_SPURIOUS_VECTOR); /* software enable */
+
+	for (int i = 0; i < acpi.n_ioapics; i++) {
+		struct ioapic *io = &ioapics[n_ioapics];
+		io->regs = paging_map(acpi.ioapic[i].addr, 4096, true);
+		if (!io->regs)
+			continue;
+		io->gsi_base = acpi.ioapic[i].gsi_base;
+		io->n_pins = ((ioapic_read(io, IOAPIC_VER) >> 16) & 0xff) + 1;
+		for (uint32_t pin = 0; pin < io->n_pins; pin++) {
+			ioapic_write(io, IOAPIC_REDTBL(pin), RED_MASKED);
+			ioapic_write(io, IOAPIC_REDTBL(pin) + 1, 0);
+		}
+		n_ioapics++;
+	}
+	if (!n_ioapics)
+		kprintf("apic: no IOAPIC; only MSI/MSI-X interrupts will work\n");
+}
+
+int ioapic_route_gsi(uint32_t gsi, uint8_t vector, bool level, bool active_low)
+{
+	for (int i = 0; i < n_ioapics; i++) {
+		struct ioapic *io = &ioapics[i];
+		if (gsi < io->gsi_base || gsi >= io->gsi_base + io->n_pins)
+			continue;
+		uint32_t pin = gsi - io->gsi_base;
+		ioapic_write(io, IOAPIC_REDTBL(pin) + 1, lapic_id() << 24);
+		ioapic_write(io, IOAPIC_REDTBL(pin), vector | (level ? RED_LEVEL : 0) |
+							   (active_low ? RED_ACTIVE_LOW : 0));
+		return 0;
+	}
+	return -1;
+}
+
+int ioapic_route_isa(uint8_t irq, uint8_t vector)
+{
+	uint32_t gsi = irq;
+	bool level = false, active_low = false; /* ISA default: edge, active high */
+	for (int i = 0; i < acpi.n_isos; i++) {
+		if (acpi.iso[i].source != irq)
+			continue;
+		gsi = acpi.iso[i].gsi;
+		uint16_t pol = acpi.iso[i].flags & 3, trig = (acpi.iso[i].flags >> 2) & 3;
+		active_low = pol == 3;
+		level = trig == 3;
+	}
+	return ioapic_route_gsi(gsi, vector, level, active_low);
+}
+
+void msi_message(uint8_t vector, uint64_t *addr, uint32_t *data)
+{
+	*addr = 0xfee00000u | (lapic_id() << 12); /* fixed destination, physical mode */
+	*data = vector;                            /* fixed delivery, edge */
+}

@@ -1,0 +1,34 @@
+/*
+ * cmdline.c: the kernel command line, space-separated key=value words.
+ *   vio.mode=shell|test|bench   what to do after boot (default shell)
+ *   vio.log=err|warn|info|debug how much the vio library logs (default info)
+ * Tests add their own keys (vio.fault=..., see selftest.c).
+ */
+#include <kernel/kernel.h>
+#include <string.h>
+
+enum kmode kernel_mode = MODE_SHELL;
+int kernel_log_level = 2; /* VIO_LOG_INFO */
+
+bool cmdline_get(const char *key, char *buf, size_t size)
+{
+	size_t klen = strlen(key);
+	const char *p = boot.cmdline;
+
+	while (*p) {
+		while (*p == ' ')
+			p++;
+		const char *word = p;
+		while (*p && *p != ' ')
+			p++;
+		if ((size_t)(p - word) > klen && !strncmp(word, key, klen) && word[klen] == '=') {
+			size_t n = (size_t)(p - word) - klen - 1;
+			if (n >= size)
+				n = size - 1;
+			memcpy(buf, word + klen + 1, n);
+			buf[n] = '\0';
+			return true;
+		}
+	}
+	return false;
+}

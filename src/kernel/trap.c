@@ -1,0 +1,221 @@
+/*
+ * trap.c: the GDT, the TSS, the IDT, and what happens on every interrupt or exception.
+ *
+ * In long mode segmentation is nearly gone, but the CPU still needs a GDT with a 64-bit code
+ * segment and a TSS, whose Interrupt Stack Table gives the double-fault, NMI and machine-check
+ * handlers a known-good stack: a double fault is usually a kernel stack overflow, and
+ * handling it on the overflowed stack would triple-fault and reset the machine silently.
+ *
+ * An exception prints its name, error code, RIP, CR2, the registers and a frame-pointer
+ * backtrace on COM1, then ends the run with a failure status (qemu_exit(false)).
+ * Device interrupts go to handlers registered per vector, then the LAPIC gets its EOI.
+ */
+#include <kernel/apic.h>
+#include <kernel/arch.h>
+#include <kernel/kernel.h>
+#include <kernel/mm.h>
+#include <kernel/trap.h>
+
+#define KERNEL_CS 0x08
+#define KERNEL_DS 0x10
+#define TSS_SEL 0x18
+#define IST_STACK_SIZE (16 * 1024)
+#define FIRST_DYNAMIC_VECTOR 0x30
+#define LAST_DYNAMIC_VECTOR 0xef
+#define MAX_CHAIN 8
+
+struct __attribute__((packed)) tss {
+	uint32_t reserved0;
+	uint64_t rsp[3];
+	uint64_t reserved1;
+	uint64_t ist[7];
+	uint64_t reserved2;
+	uint16_t reserved3, iomap_base;
+};
+_Static_assert(sizeof(struct tss) == 104, "TSS is 104 bytes (SDM vol. 3 7.7)");
+
+struct __attribute__((packed)) idt_entry {
+	uint16_t offset_lo, selector;
+	uint8_t ist, type_attr;
+	uint16_t offset_mid;
+	uint32_t offset_hi, zero;
+};
+
+struct __attribute__((packed)) desc_ptr {
+	uint16_t limit;
+	uint64_t base;
+};
+
+static uint64_t gdt[5]; /* null, code, data, TSS (two slots) */
+static struct tss tss;
+static struct idt_entry idt[256];
+static uint8_t ist_stacks[3][IST_STACK_SIZE] __attribute__((aligned(16)));
+extern const uint64_t isr_stub_table[256];
+
+struct handler {
+	irq_handler_fn fn;
+	void *arg;
+};
+static struct handler handlers[256][MAX_CHAIN];
+static uint64_t counts[256];
+
+static const char *const exception_names[32] = {
+	"divide error", "debug", "NMI", "breakpoint", "overflow", "bound range exceeded",
+	"invalid opcode", "device not available", "double fault", "coprocessor segment overrun",
+	"invalid TSS", "segment not present", "stack-segment fault", "general protection fault",
+	"page fault", "reserved (15)", "x87 floating-point error", "alignment check",
+	"machine check", "SIMD floating-point error", "virtualization exception",
+	"control protection", "reserved (22)", "reserved (23)", "reserved (24)",
+	"reserved (25)", "reserved (26)", "reserved (27)", "hypervisor injection",
+	"VMM communication", "security exception", "reserved (31)"};
+
+static void set_gate(int vec, uint64_t addr, uint8_t ist)
+{
+	idt[vec] = (struct idt_entry){
+		.offset_lo = (uint16_t)addr,
+		.selector = KERNEL_CS,
+		.ist = ist,
+		.type_attr = 0x8e, /* present, DPL 0, 64-bit interrupt gate (IF cleared on entry) */
+		.offset_mid = (uint16_t)(addr >> 16),
+		.offset_hi = (uint32_t)(addr >> 32),
+	};
+}
+
+void trap_init(void)
+{
+	uint64_t tss_base = (uint64_t)(uintptr_t)&tss;
+
+	for (int i = 0; i < 3; i++)
+		tss.ist[i] = (uint64_t)(uintptr_t)&ist_stacks[i][IST_STACK_SIZE];
+	tss.iomap_base = sizeof(tss); /* no I/O permission bitmap */
+
+	gdt[1] = 0x00af9a000000ffffull; /* 64-bit code, DPL 0 */
+	gdt[2] = 0x00cf92000000ffffull; /* data */
+	gdt[3] = (sizeof(tss) - 1) | ((tss_base & 0xffffff) << 16) | (0x89ull << 40) |
+		 ((tss_base >> 24 & 0xff) << 56); /* available 64-bit TSS */
+	gdt[4] = tss_base >> 32;
+	struct desc_ptr gp = {sizeof(gdt) - 1, (uint64_t)(uintptr_t)gdt};
+	__asm__ volatile("lgdt %0\n\t"
+			 "pushq %1\n\t"
+			 "leaq 1f(%%rip), %%rax\n\t"
+			 "pushq %%rax\n\t"
+			 "lretq\n"
+			 "1:\n\t"
+			 "mov %2, %%ds\n\t"
+			 "mov %2, %%es\n\t"
+			 "mov %2, %%ss\n\t"
+			 "ltr %w3"
+			 :
+			 : "m"(gp), "i"(KERNEL_CS), "r"(KERNEL_DS), "r"(TSS_SEL)
+			 : "rax", "memory");
+
+	for (int v = 0; v < 256; v++)
+		set_gate(v, isr_stub_table[v], 0);
+	set_gate(2, isr_stub_table[2], 2);   /* NMI */
+	set_gate(8, isr_stub_table[8], 1);   /* double fault */
+	set_gate(18, isr_stub_table[18], 3); /* machine check */
+	struct desc_ptr ip = {sizeof(idt) - 1, (uint64_t)(uintptr_t)idt};
+	__asm__ volatile("lidt %0" ::"m"(ip));
+}
+
+/* Is [addr, addr+8) mapped RAM we can read during a backtrace? */
+static int readable(uint64_t addr)
+{
+	uint64_t pte, size;
+	return addr >= PAGE_SIZE && !(addr & 7) && paging_lookup(addr, &pte, &size) &&
+	       !(pte & PTE_PCD);
+}
+
+static void backtrace(uint64_t rip, uint64_t rbp)
+{
+	kprintf("backtrace: %#llx", (unsigned long long)rip);
+	for (int depth = 0; depth < 16 && rbp && readable(rbp) && readable(rbp + 8); depth++) {
+		const uint64_t *frame = (const uint64_t *)(uintptr_t)rbp;
+		if (!frame[1])
+			break;
+		kprintf(" %#llx", (unsigned long long)frame[1]);
+		if (frame[0] <= rbp) /* frames must move up the stack */
+			break;
+		rbp = frame[0];
+	}
+	kprintf("\n(addr2line -e build/vio.elf <addresses> names them)\n");
+}
+
+static __attribute__((noreturn)) void exception(const struct trap_frame *f)
+{
+	kprintf("\n*** EXCEPTION %llu: %s, error code %#llx\n", (unsigned long long)f->vector,
+		exception_names[f->vector & 31], (unsigned long long)f->error);
+	kprintf("RIP %#018llx  CS %#llx  RFLAGS %#llx  CR2 %#018llx\n",
+		(unsigned long long)f->rip, (unsigned long long)f->cs,
+		(unsigned long long)f->rflags, (unsigned long long)read_cr2());
+	kprintf("RAX %#018llx RBX %#018llx RCX %#018llx RDX %#018llx\n",
+		(unsigned long long)f->rax, (unsigned long long)f->rbx,
+		(unsigned long long)f->rcx, (unsigned long long)f->rdx);
+	kprintf("RSI %#018llx RDI %#018llx RBP %#018llx RSP %#018llx\n",
+		(unsigned long long)f->rsi, (unsigned long long)f->rdi,
+		(unsigned long long)f->rbp, (unsigned long long)f->rsp);
+	kprintf("R8  %#018llx R9  %#018llx R10 %#018llx R11 %#018llx\n",
+		(unsigned long long)f->r8, (unsigned long long)f->r9,
+		(unsigned long long)f->r10, (unsigned long long)f->r11);
+	kprintf("R12 %#018llx R13 %#018llx R14 %#018llx R15 %#018llx\n",
+		(unsigned long long)f->r12, (unsigned long long)f->r13,
+		(unsigned long long)f->r14, (unsigned long long)f->r15);
+	backtrace(f->rip, f->rbp);
+	qemu_exit(false);
+}
+
+void trap_dispatch(struct trap_frame *f)
+{
+	uint64_t v = f->vector;
+
+	if (v < 32)
+		exception(f);
+	counts[v]++;
+	for (int i = 0; i < MAX_CHAIN && handlers[v][i].fn; i++)
+		handlers[v][i].fn(handlers[v][i].arg);
+	if (v != APIC_SPURIOUS_VECTOR)
+		lapic_eoi();
+}
+
+int irq_add_handler(int vector, irq_handler_fn fn, void *arg)
+{
+	if (vector < 32 || vector > 255)
+		return -1;
+	for (int i = 0; i < MAX_CHAIN; i++) {
+		if (!handlers[vector][i].fn) {
+			handlers[vector][i].arg = arg;
+			__atomic_store_n(&handlers[vector][i].fn, fn, __ATOMIC_RELEASE);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int irq_alloc_vector(irq_handler_fn fn, void *arg)
+{
+	uint64_t flags = irq_save();
+	for (int v = FIRST_DYNAMIC_VECTOR; v <= LAST_DYNAMIC_VECTOR; v++) {
+		if (!handlers[v][0].fn) {
+			irq_add_handler(v, fn, arg);
+			irq_restore(flags);
+			return v;
+		}
+	}
+	irq_restore(flags);
+	return -1;
+}
+
+void irq_free_vector(int vector)
+{
+	if (vector < FIRST_DYNAMIC_VECTOR || vector > LAST_DYNAMIC_VECTOR)
+		return;
+	uint64_t flags = irq_save();
+	for (int i = 0; i < MAX_CHAIN; i++)
+		handlers[vector][i] = (struct handler){0};
+	irq_restore(flags);
+}
+
+uint64_t irq_count(int vector)
+{
+	return vector >= 0 && vector < 256 ? counts[vector] : 0;
+}

@@ -1,0 +1,175 @@
+/*
+ * A small freestanding formatter for the library's log lines (the library may not use libc).
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <vio/err.h>
+#include <vio/log.h>
+
+struct out {
+	char *buf;
+	size_t size;
+	size_t len; /* characters wanted so far; may exceed size */
+};
+
+static void put(struct out *o, char c)
+{
+	if (o->len + 1 < o->size)
+		o->buf[o->len] = c;
+	o->len++;
+}
+
+static void put_padded(struct out *o, const char *s, size_t n, int width, bool left, char pad)
+{
+	int fill = width > (int)n ? width - (int)n : 0;
+
+	if (!left)
+		while (fill-- > 0)
+			put(o, pad);
+	while (n--)
+		put(o, *s++);
+	if (left)
+		while (fill-- > 0)
+			put(o, ' ');
+}
+
+static void put_number(struct out *o, uint64_t v, bool neg, unsigned base, bool upper, int width,
+		       bool left, bool zero)
+{
+	const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+	char tmp[24];
+	size_t n = 0;
+
+	do {
+		tmp[sizeof(tmp) - 1 - n++] = digits[v % base];
+		v /= base;
+	} while (v);
+	if (neg) {
+		if (zero && width > 0) {
+			put(o, '-');
+			width--;
+		} else {
+			tmp[sizeof(tmp) - 1 - n++] = '-';
+		}
+	}
+	put_padded(o, &tmp[sizeof(tmp) - n], n, width, left, zero && !left ? '0' : ' ');
+}
+
+int vio_vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
+{
+	struct out o = {buf, size, 0};
+
+	for (; *fmt; fmt++) {
+		if (*fmt != '%') {
+			put(&o, *fmt);
+			continue;
+		}
+		fmt++;
+		bool left = false, zero = false, alt = false;
+		for (;; fmt++) {
+			if (*fmt == '-')
+				left = true;
+			else if (*fmt == '0')
+				zero = true;
+			else if (*fmt == '#')
+				alt = true;
+			else
+				break;
+		}
+		int width = 0;
+		while (*fmt >= '0' && *fmt <= '9')
+			width = width * 10 + (*fmt++ - '0');
+		int lng = 0;
+		while (*fmt == 'l' || *fmt == 'z') {
+			lng = *fmt == 'z' ? 2 : lng + 1;
+			fmt++;
+		}
+		switch (*fmt) {
+		case 'd':
+		case 'i': {
+			int64_t v = lng ? va_arg(ap, int64_t) : va_arg(ap, int);
+			put_number(&o, v < 0 ? -(uint64_t)v : (uint64_t)v, v < 0, 10, false, width,
+				   left, zero);
+			break;
+		}
+		case 'u':
+		case 'x':
+		case 'X': {
+			uint64_t v = lng ? va_arg(ap, uint64_t) : va_arg(ap, unsigned int);
+			if (alt && *fmt != 'u') {
+				put(&o, '0');
+				put(&o, 'x');
+			}
+			put_number(&o, v, false, *fmt == 'u' ? 10 : 16, *fmt == 'X', width, left,
+				   zero);
+			break;
+		}
+		case 'p':
+			put(&o, '0');
+			put(&o, 'x');
+			put_number(&o, (uintptr_t)va_arg(ap, void *), false, 16, false, width, left,
+				   zero);
+			break;
+		case 's': {
+			const char *s = va_arg(ap, const char *);
+			size_t n = 0;
+			if (!s)
+				s = "(null)";
+			while (s[n])
+				n++;
+			put_padded(&o, s, n, width, left, ' ');
+			break;
+		}
+		case 'c':
+			put(&o, (char)va_arg(ap, int));
+			break;
+		case '%':
+			put(&o, '%');
+			break;
+		case '\0':
+			fmt--;
+			break;
+		default:
+			put(&o, '%');
+			put(&o, *fmt);
+			break;
+		}
+	}
+	if (size)
+		buf[o.len < size ? o.len : size - 1] = '\0';
+	return (int)o.len;
+}
+
+int vio_snprintf(char *buf, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vio_vsnprintf(buf, size, fmt, ap);
+	va_end(ap);
+	return n;
+}
+
+void vio_logf(const struct vio_port *port, enum vio_log_level level, const char *fmt, ...)
+{
+	char line[160];
+	va_list ap;
+
+	if (!port || !port->log)
+		return;
+	va_start(ap, fmt);
+	vio_vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	port->log(port->ctx, level, line);
+}
+
+const char *vio_strerror(int err)
+{
+	static const char *const names[] = {
+		"VIO_OK",	 "VIO_EINVAL",	"VIO_ENOMEM",	 "VIO_ENOSPC",	   "VIO_EAGAIN",
+		"VIO_EIO",	 "VIO_ENODEV",	"VIO_ENOTSUP",	 "VIO_ETIMEDOUT", "VIO_EROFS",
+		"VIO_EPROTO", "VIO_EFEATURES", "VIO_ERANGE", "VIO_ENEEDRESET",
+	};
+	if (err > 0 || -err >= (int)(sizeof(names) / sizeof(names[0])))
+		return "VIO_E?";
+	return names[-err];
+}

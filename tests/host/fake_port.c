@@ -1,0 +1,189 @@
+/* The host unit tests' vio_port: see fake_port.h. */
+#include "fake_port.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PAGE 4096u
+
+static void *fake_dma_alloc(void *ctx, size_t bytes, uint64_t *phys)
+{
+	struct fake_port *fp = ctx;
+	size_t rounded = (bytes + PAGE - 1) & ~(size_t)(PAGE - 1);
+
+	if (fp->dma_fail_after >= 0 && fp->dma_allocs >= fp->dma_fail_after)
+		return NULL;
+	void *p = aligned_alloc(PAGE, rounded ? rounded : PAGE);
+	if (!p)
+		return NULL;
+	memset(p, 0, rounded ? rounded : PAGE);
+	fp->dma_allocs++;
+	fp->dma_live_allocs++;
+	fp->dma_live_bytes += rounded;
+	*phys = (uint64_t)(uintptr_t)p;
+	return p;
+}
+
+static void fake_dma_free(void *ctx, void *virt, size_t bytes)
+{
+	struct fake_port *fp = ctx;
+
+	if (!virt)
+		return;
+	fp->dma_live_allocs--;
+	fp->dma_live_bytes -= (bytes + PAGE - 1) & ~(size_t)(PAGE - 1);
+	free(virt);
+}
+
+static uint64_t fake_virt_to_phys(void *ctx, const void *virt)
+{
+	(void)ctx;
+	return (uint64_t)(uintptr_t)virt;
+}
+
+static volatile void *fake_map_mmio(void *ctx, uint64_t phys, size_t len)
+{
+	(void)ctx;
+	(void)len;
+	return (volatile void *)(uintptr_t)phys;
+}
+
+static uint32_t io_in(struct fake_port *fp, uint16_t port, int size)
+{
+	if (!fp->io_in)
+		return size == 1 ? 0xff : size == 2 ? 0xffff : 0xffffffffu;
+	return fp->io_in(fp->io_ctx, port, size);
+}
+
+static void io_out(struct fake_port *fp, uint16_t port, int size, uint32_t val)
+{
+	if (fp->io_out)
+		fp->io_out(fp->io_ctx, port, size, val);
+}
+
+static uint8_t fake_inb(void *c, uint16_t p) { return (uint8_t)io_in(c, p, 1); }
+static uint16_t fake_inw(void *c, uint16_t p) { return (uint16_t)io_in(c, p, 2); }
+static uint32_t fake_inl(void *c, uint16_t p) { return io_in(c, p, 4); }
+static void fake_outb(void *c, uint16_t p, uint8_t v) { io_out(c, p, 1, v); }
+static void fake_outw(void *c, uint16_t p, uint16_t v) { io_out(c, p, 2, v); }
+static void fake_outl(void *c, uint16_t p, uint32_t v) { io_out(c, p, 4, v); }
+
+static uint64_t fake_now_ns(void *ctx)
+{
+	struct fake_port *fp = ctx;
+	fp->now += 1000;
+	return fp->now;
+}
+
+static void fake_delay_us(void *ctx, uint32_t us)
+{
+	struct fake_port *fp = ctx;
+	fp->now += (uint64_t)us * 1000;
+}
+
+static void fake_log(void *ctx, enum vio_log_level level, const char *line)
+{
+	struct fake_port *fp = ctx;
+
+	snprintf(fp->log[fp->log_count % FAKE_PORT_LOG_LINES], sizeof(fp->log[0]), "%s", line);
+	fp->log_count++;
+	if (getenv("VIO_TEST_VERBOSE"))
+		fprintf(stderr, "[vio %d] %s\n", (int)level, line);
+}
+
+static int fake_msix_alloc(void *ctx, vio_irq_handler handler, void *arg, uint64_t *addr,
+			   uint32_t *data)
+{
+	struct fake_port *fp = ctx;
+	int used = 0;
+
+	for (int i = 0; i < FAKE_PORT_MSIX_MAX; i++)
+		used += fp->msix[i].live;
+	if (used >= fp->msix_limit)
+		return -2; /* VIO_ENOMEM */
+	for (int i = 0; i < FAKE_PORT_MSIX_MAX; i++) {
+		if (!fp->msix[i].live) {
+			fp->msix[i] = (struct fake_msix){handler, arg, true};
+			*addr = 0xfee00000u;
+			*data = (uint32_t)i;
+			return 0;
+		}
+	}
+	return -2;
+}
+
+static void fake_msix_free(void *ctx, uint64_t addr, uint32_t data)
+{
+	struct fake_port *fp = ctx;
+	(void)addr;
+	if (data < FAKE_PORT_MSIX_MAX)
+		fp->msix[data].live = false;
+}
+
+static int fake_intx_attach(void *ctx, uint16_t seg, uint8_t bus, uint8_t dev, uint8_t fn,
+			    uint8_t pin, uint8_t line, vio_irq_handler handler, void *arg)
+{
+	struct fake_port *fp = ctx;
+	(void)seg, (void)bus, (void)dev, (void)fn, (void)pin, (void)line;
+	if (fp->intx_count >= 8)
+		return -3; /* VIO_ENOSPC */
+	fp->intx_handler[fp->intx_count] = handler;
+	fp->intx_arg[fp->intx_count] = arg;
+	fp->intx_count++;
+	return 0;
+}
+
+void fake_port_init(struct fake_port *fp)
+{
+	memset(fp, 0, sizeof(*fp));
+	fp->dma_fail_after = -1;
+	fp->msix_limit = FAKE_PORT_MSIX_MAX;
+	fp->port = (struct vio_port){
+		.ctx = fp,
+		.dma_alloc = fake_dma_alloc,
+		.dma_free = fake_dma_free,
+		.virt_to_phys = fake_virt_to_phys,
+		.map_mmio = fake_map_mmio,
+		.inb = fake_inb,
+		.inw = fake_inw,
+		.inl = fake_inl,
+		.outb = fake_outb,
+		.outw = fake_outw,
+		.outl = fake_outl,
+		.now_ns = fake_now_ns,
+		.delay_us = fake_delay_us,
+		.log = fake_log,
+		.msix_alloc = fake_msix_alloc,
+		.msix_free = fake_msix_free,
+		.intx_attach = fake_intx_attach,
+	};
+}
+
+void fake_port_no_irqs(struct fake_port *fp)
+{
+	fp->port.msix_alloc = NULL;
+	fp->port.msix_free = NULL;
+	fp->port.intx_attach = NULL;
+}
+
+bool fake_port_logged(const struct fake_port *fp, const char *needle)
+{
+	int n = fp->log_count < FAKE_PORT_LOG_LINES ? fp->log_count : FAKE_PORT_LOG_LINES;
+	for (int i = 0; i < n; i++)
+		if (strstr(fp->log[i], needle))
+			return true;
+	return false;
+}
+
+void fake_port_fire_msix(struct fake_port *fp, uint32_t data)
+{
+	if (data < FAKE_PORT_MSIX_MAX && fp->msix[data].live)
+		fp->msix[data].handler(fp->msix[data].arg);
+}
+
+void fake_port_fire_intx(struct fake_port *fp)
+{
+	for (int i = 0; i < fp->intx_count; i++)
+		fp->intx_handler[i](fp->intx_arg[i]);
+}

@@ -1,0 +1,62 @@
+/*
+ * A vio_port for host unit tests. DMA memory is ordinary heap memory whose "physical address"
+ * is its virtual address; map_mmio returns the physical address as a pointer (tests pass the
+ * address of a fake register block); port I/O goes to hooks a test installs; time advances
+ * by 1 us on every now_ns() call so that every timeout loop ends; log lines are kept.
+ */
+#ifndef FAKE_PORT_H
+#define FAKE_PORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <vio/port.h>
+
+#define FAKE_PORT_LOG_LINES 64
+#define FAKE_PORT_MSIX_MAX 64
+
+struct fake_msix {
+	vio_irq_handler handler;
+	void *arg;
+	bool live;
+};
+
+struct fake_port {
+	struct vio_port port;
+
+	/* DMA accounting; dma_fail_after >= 0 makes the allocation after that many fail. */
+	size_t dma_live_bytes;
+	int dma_live_allocs;
+	int dma_allocs;
+	int dma_fail_after;
+
+	uint64_t now;
+
+	/* Port I/O hooks (size is 1, 2 or 4); unset hooks read all ones and drop writes. */
+	void *io_ctx;
+	uint32_t (*io_in)(void *io_ctx, uint16_t port, int size);
+	void (*io_out)(void *io_ctx, uint16_t port, int size, uint32_t val);
+
+	/* MSI-X vectors handed out: data = index into this table. */
+	struct fake_msix msix[FAKE_PORT_MSIX_MAX];
+	int msix_limit; /* how many msix_alloc may succeed (default FAKE_PORT_MSIX_MAX) */
+
+	/* INTx handlers attached. */
+	vio_irq_handler intx_handler[8];
+	void *intx_arg[8];
+	int intx_count;
+
+	char log[FAKE_PORT_LOG_LINES][160];
+	int log_count; /* total lines logged; the last FAKE_PORT_LOG_LINES are kept */
+};
+
+void fake_port_init(struct fake_port *fp);
+/* Remove the optional interrupt hooks so the library must poll. */
+void fake_port_no_irqs(struct fake_port *fp);
+/* True when some kept log line contains `needle`. */
+bool fake_port_logged(const struct fake_port *fp, const char *needle);
+/* Fire MSI-X vector with message data `data` / every INTx handler. */
+void fake_port_fire_msix(struct fake_port *fp, uint32_t data);
+void fake_port_fire_intx(struct fake_port *fp);
+
+#endif
