@@ -11,8 +11,9 @@ ELF=${1:?usage: mkiso.sh <vio.elf> <out.iso> [cmdline]}
 OUT=${2:?usage: mkiso.sh <vio.elf> <out.iso> [cmdline]}
 CMDLINE=${3-}
 
-ROOT=$(mktemp -d "${TMPDIR:-/tmp}/vio-iso.XXXXXX")
-trap 'rm -rf "$ROOT"' EXIT
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/vio-iso.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+ROOT=$TMP/iso
 mkdir -p "$ROOT/boot/grub"
 cp "$ELF" "$ROOT/boot/vio.elf"
 {
@@ -29,9 +30,10 @@ cp "$ELF" "$ROOT/boot/vio.elf"
 		echo 'menuentry "vio (benchmarks)" { multiboot2 /boot/vio.elf vio.mode=bench; boot; }'
 	fi
 } >"$ROOT/boot/grub/grub.cfg"
-if ! grub-mkrescue -o "$OUT.tmp" "$ROOT" >"$ROOT/log" 2>&1; then
+if ! grub-mkrescue -o "$OUT.tmp" "$ROOT" >"$TMP/log" 2>&1; then
 	echo "mkiso: grub-mkrescue failed:" >&2
-	cat "$ROOT/log" >&2
+	cat "$TMP/log" >&2
 	exit 1
 fi
 mv "$OUT.tmp" "$OUT"
+
