@@ -6,6 +6,7 @@ set -u
 
 PKGS=(
 	make gcc binutils clang lld            # compilers: host GCC and clang/lld
+	libclang-rt-dev                        # libFuzzer and sanitizer runtimes (make fuzz)
 	qemu-system-x86 qemu-utils             # QEMU (TCG) and qemu-img
 	grub-pc-bin grub-common xorriso mtools # grub-mkrescue and its helpers
 	newlib-source                          # newlib tarball, built by scripts/newlib.sh

@@ -1,0 +1,256 @@
+/*
+ * The virtqueue: the verbs a driver uses to hand buffers to a device and get them back.
+ *
+ * A driver posts a request as a scatter-gather list (device-readable "out" segments first,
+ * then device-writable "in" segments) with an opaque cookie, kicks the device, and later gets
+ * the cookie back with the number of bytes the device wrote. Drivers never see the ring
+ * layout, so a packed ring (virtio 1.2 section 2.8) could sit behind the same verbs.
+ *
+ * Today the queue is a split ring (2.7, include/vio/spec/virtio_ring.h), laid out in the
+ * legacy contiguous layout so that one ring serves legacy PCI, MMIO v1 and modern transports.
+ *
+ * The device is untrusted: every index, id and length it writes into the used ring is
+ * checked. A violation logs one line, marks the queue broken, and from then on vio_vq_add and
+ * vio_vq_get_used return VIO_EIO. Nothing the device writes can make the library crash, hand
+ * back a cookie that is not in flight, or free descriptors twice.
+ *
+ * Concurrency (see include/vio/port.h): one caller at a time per queue. Calls marked IRQ-safe
+ * may run in an interrupt handler, but still not concurrently with another call on the same
+ * queue: a driver that completes in IRQ context and submits in thread context must keep the
+ * two apart itself (typically by masking the interrupt around its thread-context calls).
+ */
+#ifndef VIO_VIRTQUEUE_H
+#define VIO_VIRTQUEUE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <vio/port.h>
+
+/* Indirect descriptor pool defaults (2.7.5.3); override with -D before building the library. */
+#ifndef VIO_VQ_INDIRECT_TABLES
+#define VIO_VQ_INDIRECT_TABLES 256 /* at most this many tables per queue (and at most `size`) */
+#endif
+#ifndef VIO_VQ_INDIRECT_SEGS
+#define VIO_VQ_INDIRECT_SEGS 64 /* descriptors per table: longer requests use a direct chain */
+#endif
+
+#define VIO_VQ_F_EVENT_IDX (1u << 0) /* VIRTIO_F_RING_EVENT_IDX negotiated */
+#define VIO_VQ_F_INDIRECT (1u << 1)  /* VIRTIO_F_RING_INDIRECT_DESC negotiated */
+
+#define VIO_VQ_MAX_SIZE 32768 /* 2.7: Queue Size is a power of two, at most 32768 */
+#define VIO_VQ_NO_VECTOR 0xffff /* VIRTIO_MSI_NO_VECTOR: this queue raises no MSI-X interrupt */
+
+struct vio_vq;
+struct vring_desc; /* include/vio/spec/virtio_ring.h; drivers need not see the layout */
+struct vring_avail;
+struct vring_used;
+
+/* One buffer segment, by virtual address; the queue translates it with port->virt_to_phys. */
+struct vio_sg {
+	const void *addr;
+	uint32_t len;
+};
+
+/* One completed request, as vio_vq_get_used returns it. */
+struct vio_vq_used {
+	void *cookie;  /* what the driver passed to vio_vq_add */
+	uint32_t len;  /* what the device claims it wrote: NOT clamped, may exceed in_len */
+	uint32_t in_len; /* total length of the device-writable segments the driver posted */
+};
+
+/* Transport hook: tell the device this queue has new buffers (write its notify register). */
+typedef void (*vio_vq_notify_fn)(struct vio_vq *vq, void *arg);
+/* Driver hook: used buffers arrived. Called from vio_vq_interrupt, so in IRQ context. */
+typedef void (*vio_vq_callback)(struct vio_vq *vq, void *arg);
+
+/* Counters for debugging and the shell's `virtio <dev>` command. Free-running, never reset. */
+struct vio_vq_stats {
+	uint64_t adds;          /* requests posted */
+	uint64_t adds_indirect; /* ... of which through an indirect table */
+	uint64_t kicks;         /* vio_vq_kick_prepare calls that published new entries */
+	uint64_t notifies;      /* vio_vq_notify calls (device notified) */
+	uint64_t suppressed;    /* kicks the device did not want (NO_NOTIFY, EVENT_IDX) */
+	uint64_t completions;   /* requests returned by vio_vq_get_used */
+	uint64_t interrupts;    /* vio_vq_interrupt calls */
+	uint64_t full;          /* vio_vq_add calls refused with VIO_ENOSPC */
+};
+
+/* Per-head driver bookkeeping; lives in driver-only memory (see vq_priv in virtqueue.c). */
+struct vio_vq_head;
+
+/*
+ * A virtqueue. The caller owns the storage; vio_vq_init fills it. The fields above the line
+ * are for the virtio core and the transports; the vq_ fields are private to virtqueue.c.
+ */
+struct vio_vq {
+	const struct vio_port *port;
+	uint16_t index;       /* queue number within its device */
+	uint16_t size;        /* number of descriptors, a power of two */
+	uint16_t msix_vector; /* set by the core after init, before queue setup; 0xffff = none */
+	uint64_t ring_phys;   /* start of the contiguous ring: legacy PFN = ring_phys >> 12 */
+	uint64_t desc_phys;   /* descriptor table (= ring_phys) */
+	uint64_t avail_phys;  /* available ring ("driver area") */
+	uint64_t used_phys;   /* used ring ("device area"), 4096-aligned */
+	struct vio_vq_stats stats;
+
+	/* --- private to virtqueue.c ------------------------------------------------------ */
+	uint32_t vq_flags;           /* VIO_VQ_F_* */
+	bool vq_broken;
+	bool vq_cb_enabled;          /* the driver wants used-buffer notifications */
+	vio_vq_notify_fn vq_notify;
+	void *vq_notify_arg;
+	vio_vq_callback vq_cb;
+	void *vq_cb_arg;
+
+	void *vq_ring;               /* the ring's DMA allocation */
+	uint32_t vq_ring_bytes;
+	struct vring_desc *vq_desc;
+	struct vring_avail *vq_avail;
+	struct vring_used *vq_used;
+
+	struct vio_vq_head *vq_heads; /* [size] driver-only allocation */
+	uint16_t *vq_next;            /* [size] private copy of every descriptor's next link */
+	uint16_t *vq_table_free;      /* stack of free indirect table numbers */
+	void *vq_priv;
+	uint32_t vq_priv_bytes;
+
+	struct vring_desc *vq_tables; /* indirect pool: vq_ntables * VIO_VQ_INDIRECT_SEGS */
+	uint64_t vq_tables_phys;
+	uint32_t vq_tables_bytes;
+	uint16_t vq_ntables;
+	uint16_t vq_tables_free;      /* entries on vq_table_free */
+
+	uint16_t vq_free_head;        /* first descriptor of the free list (linked by vq_next) */
+	uint16_t vq_num_free;         /* descriptors on the free list */
+	uint16_t vq_in_flight;        /* heads posted and not yet returned */
+	uint16_t vq_avail_idx;        /* our shadow of avail->idx, not yet published */
+	uint16_t vq_avail_published;  /* avail->idx as the device last saw it */
+	uint16_t vq_last_used;        /* next used entry we will consume */
+	uint16_t vq_detach_next;      /* where vio_vq_detach_unused resumes its scan */
+	bool vq_warned_len;           /* logged a len > in_len once already */
+};
+
+/*
+ * Set up `vq` as queue `index` of `size` descriptors (a power of two, 1..VIO_VQ_MAX_SIZE,
+ * normally the device's maximum queue size or less). `flags` are VIO_VQ_F_* for the ring
+ * features negotiated with the device. `notify(vq, notify_arg)` is how vio_vq_notify reaches
+ * the device (may be NULL while testing). Allocates the ring (legacy contiguous layout), the
+ * driver's bookkeeping and, with VIO_VQ_F_INDIRECT, the indirect table pool through
+ * port->dma_alloc. Interrupts start enabled; msix_vector starts as VIO_VQ_NO_VECTOR.
+ * Returns 0, VIO_EINVAL (bad size or port) or VIO_ENOMEM (nothing stays allocated).
+ * Not IRQ-safe.
+ */
+int vio_vq_init(struct vio_vq *vq, const struct vio_port *port, uint16_t index, uint16_t size,
+		uint32_t flags, vio_vq_notify_fn notify, void *notify_arg);
+
+/*
+ * Free everything vio_vq_init allocated. The device must no longer use the queue (reset it
+ * first). Posted cookies are forgotten: call vio_vq_detach_unused first to reclaim them.
+ * Safe on a queue whose init failed, and twice. Not IRQ-safe.
+ */
+void vio_vq_destroy(struct vio_vq *vq);
+
+/*
+ * Post one request: sg[0..n_out) are device-readable, sg[n_out..n_out+n_in) device-writable.
+ * `cookie` (not NULL) comes back from vio_vq_get_used. Takes one ring descriptor when an
+ * indirect table is available (VIO_VQ_F_INDIRECT, more than one segment, at most
+ * VIO_VQ_INDIRECT_SEGS), else one descriptor per segment. The device does not see the request
+ * until vio_vq_kick_prepare publishes it.
+ * Returns 0; VIO_ENOSPC when the ring is full (nothing changed: retry after a completion);
+ * VIO_EINVAL for no segments, more segments than the queue size, a zero-length segment,
+ * segments totalling 4 GiB or more, or a NULL cookie; VIO_EIO when broken.
+ * IRQ-safe (uses port->virt_to_phys).
+ */
+int vio_vq_add(struct vio_vq *vq, const struct vio_sg *sg, unsigned n_out, unsigned n_in,
+	       void *cookie);
+
+/*
+ * Publish the requests added since the last call (write barrier, then avail->idx) and say
+ * whether the device wants to be notified: with EVENT_IDX when avail_event lies among the new
+ * entries (2.7.10), otherwise when the device has not set VRING_USED_F_NO_NOTIFY. False when
+ * nothing new was added or the queue is broken. Splitting this from vio_vq_notify lets a
+ * driver notify after dropping its own lock. IRQ-safe.
+ */
+bool vio_vq_kick_prepare(struct vio_vq *vq);
+
+/* Notify the device through the transport's notify hook. IRQ-safe if the hook is. */
+void vio_vq_notify(struct vio_vq *vq);
+
+/* vio_vq_kick_prepare, then vio_vq_notify if needed. Returns whether it notified. IRQ-safe. */
+bool vio_vq_kick(struct vio_vq *vq);
+
+/*
+ * Take one completed request off the used ring into *out. Returns 0; VIO_EAGAIN when there is
+ * none; VIO_EIO when the queue is broken, including when this very entry breaks a rule (id
+ * out of range or not in flight, used idx running ahead of what is in flight). out->len is
+ * the device's claim, not clamped: a driver must bound it by out->in_len itself. IRQ-safe.
+ */
+int vio_vq_get_used(struct vio_vq *vq, struct vio_vq_used *out);
+
+/*
+ * True when vio_vq_get_used would not return VIO_EAGAIN: a completion is pending, or the
+ * queue is broken (so pollers go on to see VIO_EIO instead of spinning). IRQ-safe.
+ */
+bool vio_vq_has_used(struct vio_vq *vq);
+
+/*
+ * Ask the device not to interrupt for this queue: sets VRING_AVAIL_F_NO_INTERRUPT, or with
+ * EVENT_IDX stops advancing used_event. Only a hint: interrupts may still arrive. IRQ-safe.
+ */
+void vio_vq_disable_cb(struct vio_vq *vq);
+
+/*
+ * Re-arm interrupts (clear NO_INTERRUPT, or used_event = next entry we will consume), then a
+ * full barrier and a look at used->idx. Returns false when completions are already pending,
+ * which the device may not interrupt for: the caller must poll again and then re-enable. The
+ * usual loop is
+ *
+ *	do { vio_vq_disable_cb(vq); while (vio_vq_get_used(vq, &u) == 0) ...; }
+ *	while (!vio_vq_enable_cb(vq));
+ *
+ * A broken queue returns true (nothing more will come). IRQ-safe.
+ */
+bool vio_vq_enable_cb(struct vio_vq *vq);
+
+/* Set the driver's completion callback (NULL for none), run by vio_vq_interrupt. */
+void vio_vq_set_callback(struct vio_vq *vq, vio_vq_callback cb, void *arg);
+
+/*
+ * The core calls this from its interrupt handler for this queue (or, with a shared vector,
+ * for every queue of the device): runs the callback if one is set and vio_vq_has_used.
+ * IRQ-safe.
+ */
+void vio_vq_interrupt(struct vio_vq *vq);
+
+/* Descriptors on the free list (a request takes one, or one per segment). IRQ-safe. */
+unsigned vio_vq_num_free(const struct vio_vq *vq);
+
+/* True once the device broke a rule or the core called vio_vq_break. IRQ-safe. */
+bool vio_vq_is_broken(const struct vio_vq *vq);
+
+/*
+ * Mark the queue broken (vio_vq_add and vio_vq_get_used then return VIO_EIO) and log `why`
+ * once, on the first call. The core uses it when the device sets DEVICE_NEEDS_RESET.
+ * IRQ-safe.
+ */
+void vio_vq_break(struct vio_vq *vq, const char *why);
+
+/*
+ * After the device has been reset (it no longer touches the ring): return the cookie of one
+ * request still posted, freeing its descriptors, or NULL when none is left. Works on broken
+ * queues. Not IRQ-safe.
+ */
+void *vio_vq_detach_unused(struct vio_vq *vq);
+
+/*
+ * Return the ring to its just-initialised state (indexes 0, all descriptors free, not broken,
+ * interrupts enabled) so the core can program it into the device again after a reset,
+ * without reallocating. Every request must have been reclaimed first (vio_vq_detach_unused
+ * until NULL). Returns 0 or VIO_EINVAL when requests are still posted. Not IRQ-safe.
+ */
+int vio_vq_reset(struct vio_vq *vq);
+
+/* Log the queue's state (indexes, flags, free count, heads in flight, counters). */
+void vio_vq_dump(const struct vio_vq *vq);
+
+#endif

@@ -1,0 +1,607 @@
+/*
+ * The split virtqueue (virtio 1.2 section 2.7): the driver's half of the ring protocol.
+ *
+ * The driver hands a request to the device by writing a chain of descriptors (or one
+ * descriptor pointing at an indirect table), putting the chain's head in the next slot of the
+ * available ring, and then, after a write barrier, advancing avail->idx. The device hands it
+ * back by writing { head, bytes written } into the used ring and advancing used->idx.
+ *
+ * Everything in ring memory can be scribbled on by the device, so the driver never reads its
+ * own descriptors back. Which descriptors belong to which chain, the request's cookie and how
+ * many bytes it offered to be written live in a separate allocation the device is never told
+ * about (struct vio_vq_head, vq_next). What the device writes (used->idx, id, len,
+ * avail_event, flags) is each read exactly once and checked before use.
+ *
+ * The same ring serves every transport: it is allocated in the legacy contiguous layout
+ * (2.7.2), which also satisfies the modern alignment rules. QEMU exercises it through every
+ * device, e.g. -device virtio-rng-pci,disable-legacy=on.
+ */
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <vio/err.h>
+#include <vio/log.h>
+#include <vio/spec/virtio_ring.h>
+#include <vio/virtqueue.h>
+
+#define NO_TABLE 0xffff
+
+/* What the driver remembers about a posted chain, by head descriptor index. */
+struct vio_vq_head {
+	void *cookie;
+	uint32_t in_len; /* device-writable bytes posted */
+	uint16_t ndesc;  /* ring descriptors the chain holds (1 when it uses a table) */
+	uint16_t table;  /* indirect table number, or NO_TABLE */
+	bool in_flight;  /* posted and not yet returned: the only ids the device may complete */
+};
+
+/*
+ * Shared-memory accessors. Relaxed atomics make each access a single load or store of the
+ * whole field: the compiler may neither tear it nor read a device-written value twice (a
+ * device changing it between a check and a use would otherwise defeat the check). Ordering
+ * against other accesses is done by the explicit fences and acquire/release operations below.
+ */
+static inline uint16_t ring_load16(const vio_le16 *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static inline uint32_t ring_load32(const vio_le32 *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static inline void ring_store16(vio_le16 *p, uint16_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
+/* used_event sits after the avail ring's last entry, avail_event after the used ring's. */
+static inline vio_le16 *used_event(const struct vio_vq *vq)
+{
+	return &vq->vq_avail->ring[vq->size];
+}
+
+static inline vio_le16 *avail_event(const struct vio_vq *vq)
+{
+	return (vio_le16 *)&vq->vq_used->ring[vq->size];
+}
+
+static inline bool has_flag(const struct vio_vq *vq, uint32_t f)
+{
+	return (vq->vq_flags & f) != 0;
+}
+
+static void bad_ring(struct vio_vq *vq, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void bad_ring(struct vio_vq *vq, const char *fmt, ...)
+{
+	char why[120];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vio_vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	vio_vq_break(vq, why);
+}
+
+static void free_all(struct vio_vq *vq)
+{
+	const struct vio_port *port = vq->port;
+
+	if (vq->vq_ring)
+		port->dma_free(port->ctx, vq->vq_ring, vq->vq_ring_bytes);
+	if (vq->vq_priv)
+		port->dma_free(port->ctx, vq->vq_priv, vq->vq_priv_bytes);
+	if (vq->vq_tables)
+		port->dma_free(port->ctx, vq->vq_tables, vq->vq_tables_bytes);
+	vq->vq_ring = NULL;
+	vq->vq_priv = NULL;
+	vq->vq_tables = NULL;
+	vq->vq_desc = NULL;
+	vq->vq_avail = NULL;
+	vq->vq_used = NULL;
+	vq->vq_heads = NULL;
+	vq->vq_next = NULL;
+	vq->vq_table_free = NULL;
+	vq->vq_ntables = 0;
+	vq->vq_tables_free = 0;
+}
+
+/* Everything free, indexes at 0: the state both init and reset leave the driver side in. */
+static void reset_state(struct vio_vq *vq)
+{
+	uint16_t size = vq->size;
+
+	for (uint32_t i = 0; i < size; i++) {
+		vq->vq_next[i] = (uint16_t)((i + 1) & (size - 1u));
+		vq->vq_heads[i] = (struct vio_vq_head){.table = NO_TABLE};
+	}
+	for (uint16_t t = 0; t < vq->vq_ntables; t++)
+		vq->vq_table_free[t] = t;
+	vq->vq_tables_free = vq->vq_ntables;
+	vq->vq_free_head = 0;
+	vq->vq_num_free = size;
+	vq->vq_in_flight = 0;
+	vq->vq_avail_idx = 0;
+	vq->vq_avail_published = 0;
+	vq->vq_last_used = 0;
+	vq->vq_detach_next = 0;
+	vq->vq_broken = false;
+	vq->vq_cb_enabled = true;
+}
+
+int vio_vq_init(struct vio_vq *vq, const struct vio_port *port, uint16_t index, uint16_t size,
+		uint32_t flags, vio_vq_notify_fn notify, void *notify_arg)
+{
+	if (!vq)
+		return VIO_EINVAL;
+	*vq = (struct vio_vq){.msix_vector = VIO_VQ_NO_VECTOR};
+	if (!port || !port->dma_alloc || !port->dma_free || !port->virt_to_phys)
+		return VIO_EINVAL;
+	if (size == 0 || size > VIO_VQ_MAX_SIZE || (size & (size - 1u)) != 0)
+		return VIO_EINVAL;
+
+	*vq = (struct vio_vq){
+		.port = port,
+		.index = index,
+		.size = size,
+		.msix_vector = VIO_VQ_NO_VECTOR,
+		.vq_flags = flags & (VIO_VQ_F_EVENT_IDX | VIO_VQ_F_INDIRECT),
+		.vq_notify = notify,
+		.vq_notify_arg = notify_arg,
+	};
+
+	/*
+	 * The ring, in the legacy layout: descriptor table, then the available ring (with
+	 * used_event), then padding to the next 4 KiB, then the used ring (with avail_event).
+	 * dma_alloc hands back zeroed memory, which is exactly the state the device expects
+	 * at queue setup: both indexes 0, no flags, event indexes 0.
+	 */
+	uint64_t phys;
+	vq->vq_ring_bytes = vring_legacy_bytes(size);
+	vq->vq_ring = port->dma_alloc(port->ctx, vq->vq_ring_bytes, &phys);
+	if (!vq->vq_ring)
+		goto nomem;
+	vq->ring_phys = phys;
+	vq->desc_phys = phys;
+	vq->avail_phys = phys + vring_desc_bytes(size);
+	vq->used_phys = phys + vring_legacy_used_offset(size);
+	vq->vq_desc = vq->vq_ring;
+	vq->vq_avail = (struct vring_avail *)((char *)vq->vq_ring + vring_desc_bytes(size));
+	vq->vq_used = (struct vring_used *)((char *)vq->vq_ring + vring_legacy_used_offset(size));
+
+	/* The indirect pool: device-readable tables, written by us, never read back. */
+	if (has_flag(vq, VIO_VQ_F_INDIRECT)) {
+		uint32_t n = size < VIO_VQ_INDIRECT_TABLES ? size : VIO_VQ_INDIRECT_TABLES;
+		uint32_t per_table = VIO_VQ_INDIRECT_SEGS * (uint32_t)sizeof(struct vring_desc);
+		vq->vq_tables_bytes = n * per_table;
+		vq->vq_tables =
+			port->dma_alloc(port->ctx, vq->vq_tables_bytes, &vq->vq_tables_phys);
+		if (!vq->vq_tables)
+			goto nomem;
+		vq->vq_ntables = (uint16_t)n;
+	}
+
+	/* Driver-only bookkeeping: heads[size], then next[size], then the table free stack. */
+	vq->vq_priv_bytes = size * (uint32_t)sizeof(struct vio_vq_head) +
+			    size * (uint32_t)sizeof(uint16_t) +
+			    vq->vq_ntables * (uint32_t)sizeof(uint16_t);
+	vq->vq_priv = port->dma_alloc(port->ctx, vq->vq_priv_bytes, &phys);
+	if (!vq->vq_priv)
+		goto nomem;
+	vq->vq_heads = vq->vq_priv;
+	vq->vq_next = (uint16_t *)(vq->vq_heads + size);
+	vq->vq_table_free = vq->vq_next + size;
+
+	reset_state(vq);
+	return 0;
+
+nomem:
+	vio_logf(port, VIO_LOG_ERR, "vq%u: no DMA memory for a %u-entry ring", index, size);
+	free_all(vq);
+	return VIO_ENOMEM;
+}
+
+void vio_vq_destroy(struct vio_vq *vq)
+{
+	if (!vq || !vq->port)
+		return;
+	free_all(vq);
+	vq->vq_num_free = 0;
+	vq->vq_in_flight = 0;
+}
+
+int vio_vq_reset(struct vio_vq *vq)
+{
+	if (!vq->vq_ring || vq->vq_in_flight)
+		return VIO_EINVAL;
+	uint8_t *ring = vq->vq_ring;
+	for (uint32_t i = 0; i < vq->vq_ring_bytes; i++)
+		ring[i] = 0;
+	reset_state(vq);
+	return 0;
+}
+
+/* Validate a request's segments; sets *in_len to the writable total. */
+static int check_segments(const struct vio_vq *vq, const struct vio_sg *sg, unsigned n_out,
+			  unsigned n_in, uint32_t *in_len)
+{
+	uint64_t total = 0, total_in = 0;
+
+	/* 2.7.5.3.1: no chain may be longer than the queue, even through a table. */
+	if (!sg || n_out > vq->size || n_in > vq->size || n_out + n_in == 0 ||
+	    n_out + n_in > vq->size)
+		return VIO_EINVAL;
+	for (unsigned k = 0; k < n_out + n_in; k++) {
+		if (sg[k].len == 0)
+			return VIO_EINVAL;
+		total += sg[k].len;
+		if (k >= n_out)
+			total_in += sg[k].len;
+	}
+	/* 2.7.5.2: a chain is shorter than 4 GiB (and len, the bytes written, is 32 bits). */
+	if (total > UINT32_MAX)
+		return VIO_EINVAL;
+	*in_len = (uint32_t)total_in;
+	return 0;
+}
+
+static void fill_desc(const struct vio_vq *vq, struct vring_desc *d, const struct vio_sg *sg,
+		      bool writable, bool more, uint16_t next)
+{
+	d->addr = vq->port->virt_to_phys(vq->port->ctx, sg->addr);
+	d->len = sg->len;
+	d->flags = (uint16_t)((more ? VRING_DESC_F_NEXT : 0) | (writable ? VRING_DESC_F_WRITE : 0));
+	d->next = more ? next : 0;
+}
+
+/* Write the whole request into one table and point a single ring descriptor at it (2.7.5.3). */
+static uint16_t add_indirect(struct vio_vq *vq, const struct vio_sg *sg, unsigned n_out,
+			     unsigned n)
+{
+	uint16_t t = vq->vq_table_free[--vq->vq_tables_free];
+	struct vring_desc *table = vq->vq_tables + (uint32_t)t * VIO_VQ_INDIRECT_SEGS;
+	uint16_t head = vq->vq_free_head;
+
+	/* Entries in a table chain by their index within the table (2.7.5.3). */
+	for (unsigned k = 0; k < n; k++)
+		fill_desc(vq, &table[k], &sg[k], k >= n_out, k + 1 < n, (uint16_t)(k + 1));
+
+	/*
+	 * A ring descriptor with INDIRECT must not also have NEXT (2.7.5.3.1); the device
+	 * ignores WRITE on it (2.7.5.3.2): direction is in each table entry.
+	 */
+	struct vring_desc *d = &vq->vq_desc[head];
+	d->addr = vq->vq_tables_phys + (uint64_t)t * VIO_VQ_INDIRECT_SEGS * sizeof(*d);
+	d->len = n * (uint32_t)sizeof(*d);
+	d->flags = VRING_DESC_F_INDIRECT;
+	d->next = 0;
+
+	vq->vq_free_head = vq->vq_next[head];
+	vq->vq_num_free--;
+	vq->vq_heads[head].ndesc = 1;
+	vq->vq_heads[head].table = t;
+	vq->stats.adds_indirect++;
+	return head;
+}
+
+/*
+ * Take n descriptors off the free list, in list order, and write them as one chain. The free
+ * list is linked through the private vq_next, so the chain's links are already right there;
+ * the device gets a copy of them in each descriptor's `next`.
+ */
+static uint16_t add_direct(struct vio_vq *vq, const struct vio_sg *sg, unsigned n_out, unsigned n)
+{
+	uint16_t head = vq->vq_free_head;
+	uint16_t i = head;
+
+	for (unsigned k = 0; k < n; k++) {
+		fill_desc(vq, &vq->vq_desc[i], &sg[k], k >= n_out, k + 1 < n, vq->vq_next[i]);
+		i = vq->vq_next[i];
+	}
+	vq->vq_free_head = i;
+	vq->vq_num_free = (uint16_t)(vq->vq_num_free - n);
+	vq->vq_heads[head].ndesc = (uint16_t)n;
+	vq->vq_heads[head].table = NO_TABLE;
+	return head;
+}
+
+int vio_vq_add(struct vio_vq *vq, const struct vio_sg *sg, unsigned n_out, unsigned n_in,
+	       void *cookie)
+{
+	uint32_t in_len;
+	int err;
+
+	if (vq->vq_broken)
+		return VIO_EIO;
+	if (!cookie)
+		return VIO_EINVAL;
+	err = check_segments(vq, sg, n_out, n_in, &in_len);
+	if (err)
+		return err;
+
+	unsigned n = n_out + n_in;
+	bool indirect = has_flag(vq, VIO_VQ_F_INDIRECT) && n > 1 && n <= VIO_VQ_INDIRECT_SEGS &&
+			vq->vq_tables_free > 0;
+	if (vq->vq_num_free < (indirect ? 1u : n)) {
+		vq->stats.full++;
+		return VIO_ENOSPC;
+	}
+
+	uint16_t head = indirect ? add_indirect(vq, sg, n_out, n) : add_direct(vq, sg, n_out, n);
+	struct vio_vq_head *h = &vq->vq_heads[head];
+	h->cookie = cookie;
+	h->in_len = in_len;
+	h->in_flight = true;
+	vq->vq_in_flight++;
+
+	/* The slot is invisible to the device until kick_prepare moves avail->idx past it. */
+	ring_store16(&vq->vq_avail->ring[vq->vq_avail_idx & (vq->size - 1u)], head);
+	vq->vq_avail_idx++;
+	vq->stats.adds++;
+	return 0;
+}
+
+bool vio_vq_kick_prepare(struct vio_vq *vq)
+{
+	uint16_t old = vq->vq_avail_published;
+	uint16_t new_idx = vq->vq_avail_idx;
+
+	if (vq->vq_broken || old == new_idx)
+		return false;
+
+	/*
+	 * Release: the descriptors, tables and avail->ring entries written by vio_vq_add must be
+	 * visible to the device before the idx that tells it to read them (2.7.13.3.1).
+	 */
+	__atomic_store_n(&vq->vq_avail->idx, new_idx, __ATOMIC_RELEASE);
+	vq->vq_avail_published = new_idx;
+	vq->stats.kicks++;
+
+	/*
+	 * Full barrier: the idx store must be visible before we read the device's suppression
+	 * state, or the device may decide "nothing new, go to sleep" while we read a stale
+	 * "don't notify me" and skip the notification: a lost wakeup (2.7.13.4.1).
+	 */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+
+	bool need;
+	if (has_flag(vq, VIO_VQ_F_EVENT_IDX))
+		need = vring_need_event(ring_load16(avail_event(vq)), new_idx, old);
+	else
+		need = !(ring_load16(&vq->vq_used->flags) & VRING_USED_F_NO_NOTIFY);
+	if (!need)
+		vq->stats.suppressed++;
+	return need;
+}
+
+void vio_vq_notify(struct vio_vq *vq)
+{
+	vq->stats.notifies++;
+	if (vq->vq_notify)
+		vq->vq_notify(vq, vq->vq_notify_arg);
+}
+
+bool vio_vq_kick(struct vio_vq *vq)
+{
+	if (!vio_vq_kick_prepare(vq))
+		return false;
+	vio_vq_notify(vq);
+	return true;
+}
+
+/* Give a returned chain's descriptors (and table) back; uses only driver-private state. */
+static void *detach_chain(struct vio_vq *vq, uint16_t head)
+{
+	struct vio_vq_head *h = &vq->vq_heads[head];
+	uint16_t last = head;
+	void *cookie = h->cookie;
+
+	for (unsigned k = 1; k < h->ndesc; k++)
+		last = vq->vq_next[last];
+	vq->vq_next[last] = vq->vq_free_head;
+	vq->vq_free_head = head;
+	vq->vq_num_free = (uint16_t)(vq->vq_num_free + h->ndesc);
+	if (h->table != NO_TABLE)
+		vq->vq_table_free[vq->vq_tables_free++] = h->table;
+	*h = (struct vio_vq_head){.table = NO_TABLE};
+	vq->vq_in_flight--;
+	return cookie;
+}
+
+int vio_vq_get_used(struct vio_vq *vq, struct vio_vq_used *out)
+{
+	if (vq->vq_broken)
+		return VIO_EIO;
+
+	/*
+	 * Acquire: read used->idx once, and read the element it covers only after it; the
+	 * device wrote the element (id and len) before it moved idx (2.7.8.2).
+	 */
+	uint16_t used_idx = __atomic_load_n(&vq->vq_used->idx, __ATOMIC_ACQUIRE);
+	uint16_t last = vq->vq_last_used;
+	if (used_idx == last)
+		return VIO_EAGAIN;
+
+	/* The device cannot have finished more chains than we have posted. */
+	uint16_t pending = (uint16_t)(used_idx - last);
+	if (pending > vq->vq_in_flight) {
+		bad_ring(vq, "used idx %u is %u ahead of %u, only %u in flight", used_idx, pending,
+			 last, vq->vq_in_flight);
+		return VIO_EIO;
+	}
+
+	const struct vring_used_elem *e = &vq->vq_used->ring[last & (vq->size - 1u)];
+	uint32_t id = ring_load32(&e->id);
+	uint32_t len = ring_load32(&e->len);
+	if (id >= vq->size) {
+		bad_ring(vq, "used id %u out of range (size %u)", id, vq->size);
+		return VIO_EIO;
+	}
+	if (!vq->vq_heads[id].in_flight) {
+		bad_ring(vq, "used id %u not in flight", id);
+		return VIO_EIO;
+	}
+
+	/*
+	 * len is passed on unclamped next to what was posted: only the driver knows whether a
+	 * short or long write is an error for its device (a net rx header, a blk status byte).
+	 * It is logged once so a misbehaving device shows up in the log.
+	 */
+	uint32_t in_len = vq->vq_heads[id].in_len;
+	if (len > in_len && !vq->vq_warned_len) {
+		vq->vq_warned_len = true;
+		vio_logf(vq->port, VIO_LOG_WARN, "vq%u: used id %u len %u > %u posted", vq->index,
+			 id, len, in_len);
+	}
+	out->len = len;
+	out->in_len = in_len;
+	out->cookie = detach_chain(vq, (uint16_t)id);
+	vq->vq_last_used = (uint16_t)(last + 1);
+	vq->stats.completions++;
+
+	/*
+	 * With EVENT_IDX and callbacks on, ask for an interrupt at the next entry. Full barrier:
+	 * the device must see the new used_event before we next read used->idx, else it may
+	 * add an entry, see the old event and not interrupt while we see no entry (2.7.7).
+	 */
+	if (has_flag(vq, VIO_VQ_F_EVENT_IDX) && vq->vq_cb_enabled) {
+		ring_store16(used_event(vq), vq->vq_last_used);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	}
+	return 0;
+}
+
+bool vio_vq_has_used(struct vio_vq *vq)
+{
+	if (vq->vq_broken)
+		return true;
+	/* Relaxed: only a peek; get_used does the acquire before using the entry. */
+	return ring_load16(&vq->vq_used->idx) != vq->vq_last_used;
+}
+
+void vio_vq_disable_cb(struct vio_vq *vq)
+{
+	vq->vq_cb_enabled = false;
+	/*
+	 * With EVENT_IDX the driver must leave flags at 0 (2.7.7.1). Leaving used_event where
+	 * it is means the device interrupts at most once more, when it passes it, then not
+	 * until the 16-bit index comes round again.
+	 */
+	if (!has_flag(vq, VIO_VQ_F_EVENT_IDX))
+		ring_store16(&vq->vq_avail->flags, VRING_AVAIL_F_NO_INTERRUPT);
+}
+
+bool vio_vq_enable_cb(struct vio_vq *vq)
+{
+	vq->vq_cb_enabled = true;
+	if (has_flag(vq, VIO_VQ_F_EVENT_IDX))
+		ring_store16(used_event(vq), vq->vq_last_used);
+	else
+		ring_store16(&vq->vq_avail->flags, 0);
+
+	/*
+	 * Full barrier: the re-arm must reach the device before we look at used->idx. Otherwise
+	 * an entry added in between is seen by neither side: the device read the old "no
+	 * interrupt" and we read the old idx (the race in the note of 2.7.14).
+	 */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (vq->vq_broken)
+		return true;
+	return ring_load16(&vq->vq_used->idx) == vq->vq_last_used;
+}
+
+void vio_vq_set_callback(struct vio_vq *vq, vio_vq_callback cb, void *arg)
+{
+	vq->vq_cb = cb;
+	vq->vq_cb_arg = arg;
+}
+
+void vio_vq_interrupt(struct vio_vq *vq)
+{
+	vq->stats.interrupts++;
+	if (vq->vq_cb && vio_vq_has_used(vq))
+		vq->vq_cb(vq, vq->vq_cb_arg);
+}
+
+unsigned vio_vq_num_free(const struct vio_vq *vq)
+{
+	return vq->vq_num_free;
+}
+
+bool vio_vq_is_broken(const struct vio_vq *vq)
+{
+	return vq->vq_broken;
+}
+
+void vio_vq_break(struct vio_vq *vq, const char *why)
+{
+	if (vq->vq_broken)
+		return;
+	vq->vq_broken = true;
+	vio_logf(vq->port, VIO_LOG_ERR, "vq%u: broken: %s", vq->index, why);
+}
+
+void *vio_vq_detach_unused(struct vio_vq *vq)
+{
+	if (!vq->vq_heads)
+		return NULL;
+	for (uint32_t k = 0; k < vq->size && vq->vq_in_flight; k++) {
+		uint16_t head = (uint16_t)((vq->vq_detach_next + k) & (vq->size - 1u));
+		if (vq->vq_heads[head].in_flight) {
+			vq->vq_detach_next = (uint16_t)((head + 1u) & (vq->size - 1u));
+			return detach_chain(vq, head);
+		}
+	}
+	return NULL;
+}
+
+void vio_vq_dump(const struct vio_vq *vq)
+{
+	const struct vio_port *port = vq->port;
+	const unsigned shown = 4;
+
+	if (!vq->vq_ring) {
+		vio_logf(port, VIO_LOG_INFO, "vq%u: not set up", vq->index);
+		return;
+	}
+	vio_logf(port, VIO_LOG_INFO,
+		 "vq%u: size %u%s%s%s free %u in-flight %u cb %s msix %u ring 0x%lx", vq->index,
+		 vq->size, has_flag(vq, VIO_VQ_F_EVENT_IDX) ? " event-idx" : "",
+		 has_flag(vq, VIO_VQ_F_INDIRECT) ? " indirect" : "", vq->vq_broken ? " BROKEN" : "",
+		 vq->vq_num_free, vq->vq_in_flight, vq->vq_cb_enabled ? "on" : "off",
+		 vq->msix_vector, (unsigned long)vq->ring_phys);
+	vio_logf(port, VIO_LOG_INFO,
+		 "vq%u: avail idx %u (published %u) flags 0x%x used_event %u | used idx %u "
+		 "flags 0x%x avail_event %u | last_used %u tables free %u/%u",
+		 vq->index, vq->vq_avail_idx, vq->vq_avail_published,
+		 ring_load16(&vq->vq_avail->flags), ring_load16(used_event(vq)),
+		 ring_load16(&vq->vq_used->idx), ring_load16(&vq->vq_used->flags),
+		 ring_load16(avail_event(vq)), vq->vq_last_used, vq->vq_tables_free,
+		 vq->vq_ntables);
+	vio_logf(port, VIO_LOG_INFO,
+		 "vq%u: adds %lu (indirect %lu) kicks %lu notifies %lu suppressed %lu "
+		 "completions %lu interrupts %lu full %lu",
+		 vq->index, (unsigned long)vq->stats.adds, (unsigned long)vq->stats.adds_indirect,
+		 (unsigned long)vq->stats.kicks, (unsigned long)vq->stats.notifies,
+		 (unsigned long)vq->stats.suppressed, (unsigned long)vq->stats.completions,
+		 (unsigned long)vq->stats.interrupts, (unsigned long)vq->stats.full);
+
+	unsigned listed = 0;
+	for (uint32_t h = 0; h < vq->size && listed < shown; h++) {
+		const struct vio_vq_head *p = &vq->vq_heads[h];
+		if (!p->in_flight)
+			continue;
+		listed++;
+		vio_logf(port, VIO_LOG_INFO, "vq%u: in flight head %u ndesc %u table %d in_len %u "
+			 "cookie %p", vq->index, h, p->ndesc, p->table == NO_TABLE ? -1 : p->table,
+			 p->in_len, p->cookie);
+	}
+	for (uint32_t i = 0; i < vq->size && i < shown; i++) {
+		const struct vring_desc *d = &vq->vq_desc[i];
+		vio_logf(port, VIO_LOG_INFO, "vq%u: desc[%u] addr 0x%lx len %u flags 0x%x next %u",
+			 vq->index, i, (unsigned long)d->addr, d->len, d->flags, d->next);
+	}
+}

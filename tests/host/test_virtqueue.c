@@ -1,0 +1,899 @@
+/*
+ * Unit tests for the split virtqueue (src/virtio/virtqueue.c) against a fake device that plays
+ * the other side of the ring (fake_vring.c) in host memory.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <vio/err.h>
+#include <vio/spec/virtio_ring.h>
+#include <vio/virtqueue.h>
+
+#include "fake_port.h"
+#include "fake_vring.h"
+
+struct env {
+	struct fake_port fp;
+	struct vio_vq vq;
+	struct fake_vring fv;
+	struct fake_req req;
+	uint8_t buf[64][64]; /* backing for requests in most tests */
+};
+
+static struct env *env_new(uint16_t size, uint32_t flags)
+{
+	struct env *e = calloc(1, sizeof(*e));
+	assert_non_null(e);
+	fake_port_init(&e->fp);
+	assert_int_equal(vio_vq_init(&e->vq, &e->fp.port, 0, size, flags, fake_vring_notify,
+				     &e->fv),
+			 0);
+	fake_vring_attach(&e->fv, &e->vq, flags & VIO_VQ_F_EVENT_IDX);
+	return e;
+}
+
+static void env_free(struct env *e)
+{
+	vio_vq_destroy(&e->vq);
+	assert_int_equal(e->fp.dma_live_allocs, 0);
+	assert_int_equal(e->fv.chain_errors, 0);
+	free(e);
+}
+
+/* Cookies are just distinct non-NULL pointers. */
+static void *cookie(uintptr_t n)
+{
+	return (void *)(0x1000 + n * 8);
+}
+
+static int add1(struct env *e, void *buf, uint32_t len, bool writable, void *c)
+{
+	struct vio_sg sg = {buf, len};
+	return vio_vq_add(&e->vq, &sg, writable ? 0 : 1, writable ? 1 : 0, c);
+}
+
+/* Device: pop one request, write into it, complete it with the bytes it wrote. */
+static uint16_t device_serve_one(struct env *e)
+{
+	assert_true(fake_vring_pop(&e->fv, &e->req));
+	uint32_t n = fake_vring_fill(&e->req, (uint8_t)e->req.head);
+	fake_vring_complete(&e->fv, e->req.head, n);
+	return e->req.head;
+}
+
+/* Device: pop one request and return its head, leaving it to the test to complete. */
+static uint16_t pop_head(struct env *e)
+{
+	assert_true(fake_vring_pop(&e->fv, &e->req));
+	return e->req.head;
+}
+
+/* --- init and layout -------------------------------------------------------------------- */
+
+static void test_init_rejects_size_zero_non_power_of_two_and_too_big(void **state)
+{
+	struct fake_port fp;
+	struct vio_vq vq;
+	const uint16_t bad[] = {0, 3, 6, 100, 32767, 40000, 65535};
+	(void)state;
+
+	fake_port_init(&fp);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(vio_vq_init(&vq, &fp.port, 0, bad[i], 0, NULL, NULL), VIO_EINVAL);
+		vio_vq_destroy(&vq);
+	}
+	assert_int_equal(fp.dma_live_allocs, 0);
+
+	const uint16_t good[] = {1, 2, 256, 32768};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		assert_int_equal(vio_vq_init(&vq, &fp.port, 0, good[i], VIO_VQ_F_INDIRECT, NULL,
+					     NULL),
+				 0);
+		assert_int_equal(vio_vq_num_free(&vq), good[i]);
+		vio_vq_destroy(&vq);
+		assert_int_equal(fp.dma_live_allocs, 0);
+	}
+	assert_int_equal(vio_vq_init(&vq, NULL, 0, 8, 0, NULL, NULL), VIO_EINVAL);
+}
+
+static void test_init_returns_enomem_without_leaking_when_dma_fails(void **state)
+{
+	const uint32_t flags[] = {0, VIO_VQ_F_INDIRECT | VIO_VQ_F_EVENT_IDX};
+	(void)state;
+
+	for (size_t f = 0; f < 2; f++) {
+		int allocs = flags[f] & VIO_VQ_F_INDIRECT ? 3 : 2;
+		for (int fail = 0; fail < allocs; fail++) {
+			struct fake_port fp;
+			struct vio_vq vq;
+			fake_port_init(&fp);
+			fp.dma_fail_after = fail;
+			assert_int_equal(vio_vq_init(&vq, &fp.port, 1, 64, flags[f], NULL, NULL),
+					 VIO_ENOMEM);
+			assert_int_equal(fp.dma_live_allocs, 0);
+			assert_true(fake_port_logged(&fp, "vq1: no DMA memory"));
+			vio_vq_destroy(&vq); /* harmless after a failed init */
+			assert_int_equal(fp.dma_live_allocs, 0);
+		}
+	}
+}
+
+static void test_ring_uses_the_legacy_contiguous_layout(void **state)
+{
+	struct env *e = env_new(256, 0);
+	(void)state;
+
+	assert_int_equal(e->vq.ring_phys % 4096, 0);
+	assert_int_equal(e->vq.desc_phys, e->vq.ring_phys);
+	assert_int_equal(e->vq.avail_phys, e->vq.ring_phys + 16 * 256);
+	/* 4096 + 6 + 512 = 4614 bytes of desc + avail, so used starts at 8192. */
+	assert_int_equal(e->vq.used_phys, e->vq.ring_phys + 8192);
+	assert_int_equal(e->vq.msix_vector, VIO_VQ_NO_VECTOR);
+	assert_int_equal(vring_legacy_bytes(256), 8192 + 6 + 8 * 256);
+	env_free(e);
+}
+
+/* --- add, kick, get ---------------------------------------------------------------------- */
+
+static void test_add_then_get_round_trips_cookie_data_and_lengths(void **state)
+{
+	struct env *e = env_new(8, 0);
+	struct vio_vq_used u;
+	(void)state;
+
+	memcpy(e->buf[0], "hello", 5);
+	struct vio_sg sg[2] = {{e->buf[0], 5}, {e->buf[1], 32}};
+	assert_int_equal(vio_vq_add(&e->vq, sg, 1, 1, cookie(7)), 0);
+	assert_int_equal(vio_vq_num_free(&e->vq), 6);
+	assert_int_equal(vio_vq_get_used(&e->vq, &u), VIO_EAGAIN);
+
+	assert_true(vio_vq_kick(&e->vq));
+	assert_int_equal(e->fv.notifications, 1);
+
+	assert_true(fake_vring_pop(&e->fv, &e->req));
+	assert_int_equal(e->req.n_out, 1);
+	assert_int_equal(e->req.n_in, 1);
+	assert_false(e->req.indirect);
+	assert_ptr_equal((void *)(uintptr_t)e->req.seg[0].addr, e->buf[0]);
+	assert_ptr_equal((void *)(uintptr_t)e->req.seg[1].addr, e->buf[1]);
+	char out[8] = {0};
+	assert_int_equal(fake_vring_gather(&e->req, out, sizeof(out)), 5);
+	assert_string_equal(out, "hello");
+	assert_int_equal(fake_vring_fill(&e->req, 0x40), 32);
+	fake_vring_complete(&e->fv, e->req.head, 32);
+
+	assert_true(vio_vq_has_used(&e->vq));
+	assert_int_equal(vio_vq_get_used(&e->vq, &u), 0);
+	assert_ptr_equal(u.cookie, cookie(7));
+	assert_int_equal(u.len, 32);
+	assert_int_equal(u.in_len, 32);
+	assert_int_equal(e->buf[1][0], 0x40);
+	assert_int_equal(e->buf[1][31], 0x40 + 31);
+	assert_false(vio_vq_has_used(&e->vq));
+	assert_int_equal(vio_vq_get_used(&e->vq, &u), VIO_EAGAIN);
+	assert_int_equal(vio_vq_num_free(&e->vq), 8);
+	assert_int_equal(e->vq.stats.adds, 1);
+	assert_int_equal(e->vq.stats.completions, 1);
+	env_free(e);
+}
+
+static void test_device_sees_nothing_until_kick_publishes(void **state)
+{
+	struct env *e = env_new(8, 0);
+	(void)state;
+
+	assert_int_equal(add1(e, e->buf[0], 4, false, cookie(1)), 0);
+	assert_int_equal(fake_vring_avail_pending(&e->fv), 0);
+	assert_true(vio_vq_kick_prepare(&e->vq));
+	assert_int_equal(fake_vring_avail_pending(&e->fv), 1);
+	assert_int_equal(e->fv.notifications, 0); /* prepare alone never notifies */
+	vio_vq_notify(&e->vq);
+	assert_int_equal(e->fv.notifications, 1);
+	device_serve_one(e);
+	struct vio_vq_used u;
+	assert_int_equal(vio_vq_get_used(&e->vq, &u), 0);
+	env_free(e);
+}
+
+static void test_kick_with_nothing_new_does_not_notify(void **state)
+{
+	struct env *e = env_new(8, 0);
+	(void)state;
+
+	assert_false(vio_vq_kick(&e->vq));
+	assert_int_equal(add1(e, e->buf[0], 4, false, cookie(1)), 0);
+	assert_true(vio_vq_kick(&e->vq));
+	assert_false(vio_vq_kick(&e->vq));
+	assert_int_equal(e->fv.notifications, 1);
+	assert_int_equal(e->vq.stats.kicks, 1);
+	env_free(e);
+}
+
+static void test_add_rejects_malformed_requests_without_changing_the_ring(void **state)
+{
+	struct env *e = env_new(8, VIO_VQ_F_INDIRECT);
+	struct vio_sg sg[9];
+	(void)state;
+
+	for (int i = 0; i < 9; i++)
+		sg[i] = (struct vio_sg){e->buf[i], 8};
+	assert_int_equal(vio_vq_add(&e->vq, sg, 0, 0, cookie(1)), VIO_EINVAL);
+	assert_int_equal(vio_vq_add(&e->vq, sg, 1, 0, NULL), VIO_EINVAL);
+	assert_int_equal(vio_vq_add(&e->vq, NULL, 1, 0, cookie(1)), VIO_EINVAL);
+	assert_int_equal(vio_vq_add(&e->vq, sg, 5, 4, cookie(1)), VIO_EINVAL); /* > size */
+	assert_int_equal(vio_vq_add(&e->vq, sg, 0xffffffffu, 2, cookie(1)), VIO_EINVAL);
+	sg[1].len = 0;
+	assert_int_equal(vio_vq_add(&e->vq, sg, 1, 2, cookie(1)), VIO_EINVAL);
+	sg[1] = (struct vio_sg){e->buf[1], 0x80000000u};
+	sg[2] = (struct vio_sg){e->buf[2], 0x80000000u};
+	assert_int_equal(vio_vq_add(&e->vq, sg, 1, 2, cookie(1)), VIO_EINVAL); /* 4 GiB in */
+	assert_int_equal(vio_vq_num_free(&e->vq), 8);
+	assert_int_equal(e->vq.stats.adds, 0);
+	assert_false(vio_vq_kick(&e->vq));
+	env_free(e);
+}
+
+static void test_full_ring_returns_enospc_and_recovers(void **state)
+{
+	struct env *e = env_new(8, 0);
+	struct vio_vq_used u;
+	(void)state;
+
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(add1(e, e->buf[i], 8, true, cookie(i)), 0);
+	assert_int_equal(vio_vq_num_free(&e->vq), 0);
+	assert_int_equal(add1(e, e->buf[8], 8, true, cookie(8)), VIO_ENOSPC);
+	assert_int_equal(e->vq.stats.full, 1);
+	vio_vq_kick(&e->vq);
+
+	device_serve_one(e);
+	assert_int_equal(vio_vq_get_used(&e->vq, &u), 0);
+	assert_ptr_equal(u.cookie, cookie(0));
+	assert_int_equal(vio_vq_num_free(&e->vq), 1);
+
+	/* A two-segment chain needs two descriptors: still no room, and nothing changes. */
+	struct vio_sg sg[2] = {{e->buf[9], 4}, {e->buf[10], 4}};
+	assert_int_equal(vio_vq_add(&e->vq, sg, 1, 1, cookie(9)), VIO_ENOSPC);
+	assert_int_equal(vio_vq_num_free(&e->vq), 1);
+	assert_int_equal(add1(e, e->buf[8], 8, true, cookie(8)), 0);
+	vio_vq_kick(&e->vq);
+
+	for (int i = 1; i <= 8; i++) {
+		device_serve_one(e);
+		assert_int_equal(vio_vq_get_used(&e->vq, &u), 0);
+		assert_ptr_equal(u.cookie, cookie(i));
+	}
+	assert_int_equal(vio_vq_num_free(&e->vq), 8);
+	env_free(e);
+}
+
+/* Run `count` requests through the ring keeping up to `depth` in flight, checking order. */
+static void pump(struct env *e, unsigned count, unsigned depth, unsigned segs)
+{
+	struct vio_vq_used u;
+	unsigned posted = 0, done = 0;
+	struct vio_sg sg[4];
+
+	for (unsigned s = 0; s < segs; s++)
+		sg[s] = (struct vio_sg){e->buf[s], 16};
+	while (done < count) {
+		while (posted < count && posted - done < depth)
+			assert_int_equal(vio_vq_add(&e->vq, sg, 1, segs - 1,
+						    cookie(posted++ & 0xffffff)),
+					 0);
+		vio_vq_kick(&e->vq);
+		while (fake_vring_avail_pending(&e->fv))
+			device_serve_one(e);
+		while (vio_vq_get_used(&e->vq, &u) == 0) {
+			assert_ptr_equal(u.cookie, cookie(done++ & 0xffffff));
+			assert_int_equal(u.len, 16 * (segs - 1));
+		}
+	}
+	assert_false(vio_vq_is_broken(&e->vq));
+	assert_int_equal(vio_vq_num_free(&e->vq), e->vq.size);
+}
+
+static void test_16bit_indexes_wrap_after_65536_requests(void **state)
+{
+	struct env *e = env_new(4, 0);
+	(void)state;
+
+	pump(e, 70000, 2, 2);
+	assert_int_equal(e->vq.vq_last_used, (uint16_t)70000);
+	assert_int_equal(e->vq.stats.completions, 70000);
+	env_free(e);
+}
+
+static void test_out_of_order_completion_across_the_wrap(void **state)
+{
+	struct env *e = env_new(32, 0);
+	struct vio_vq_used u;
+	(void)state;
+
+	pump(e, 0xfff0, 1, 2); /* indexes now just below the wrap */
+	for (int round = 0; round < 4; round++) {
+		uint16_t heads[10];
+		for (int i = 0; i < 10; i++) {
+			struct vio_sg sg[3] = {{e->buf[0], 4}, {e->buf[1], 8}, {e->buf[2], 8}};
+			unsigned n_in = (unsigned)(i % 3);
+			assert_int_equal(vio_vq_add(&e->vq, sg, 1, n_in, cookie(i)), 0);
+		}
+		vio_vq_kick(&e->vq);
+		for (int i = 0; i < 10; i++) {
+			assert_true(fake_vring_pop(&e->fv, &e->req));
+			heads[i] = e->req.head;
+		}
+		/* Complete in the order 9, 7, 5, ... then 8, 6, 4, ...: len encodes the request. */
+		const int order[10] = {9, 7, 5, 3, 1, 8, 6, 4, 2, 0};
+		for (int k = 0; k < 10; k++)
+			fake_vring_push(&e->fv, heads[order[k]], (uint32_t)order[k]);
+		fake_vring_publish(&e->fv);
+		for (int k = 0; k < 10; k++) {
+			assert_int_equal(vio_vq_get_used(&e->vq, &u), 0);
+			assert_ptr_equal(u.cookie, cookie(order[k]));
+			assert_int_equal(u.len, order[k]);
+			assert_int_equal(u.in_len, 8 * (order[k] % 3));
+		}
+		assert_int_equal(vio_vq_get_used(&e->vq, &u), VIO_EAGAIN);
+		assert_int_equal(vio_vq_num_free(&e->vq), 32);
+	}
+	/* The free list survived the shuffling: the whole ring is usable again. */
+	pump(e, 100, 32, 1);
+	env_free(e);
+}
+
+static void test_direct_chain_carries_many_segments(void **state)
+{
+	struct env *e = env_new(256, 0);
+	static uint8_t data[200][8];
+	struct vio_sg sg[200];
+	struct vio_vq_used u;
+	(void)state;
+
+	for (int i = 0; i < 200; i++)
+		sg[i] = (struct vio_sg){data[i], 8};
+	assert_int_equal(vio_vq_add(&e->vq, sg, 120, 80, cookie(1)), 0);
+	assert_int_equal(vio_vq_num_free(&e->vq), 56);
+	vio_vq_kick(&e->vq);
+	assert_true(fake_vring_pop(&e->fv, &e->req));
+	assert_false(e->req.indirect);
+	assert_int_equal(e->req.n_out, 120);
+	assert_int_equal(e->req.n_in, 80);
+	for (int i = 0; i < 200; i++)
+		assert_ptr_equal((void *)(uintptr_t)e->req.seg[i].addr, data[i]);
+	fake_vring_complete(&e->fv, e->req.head, fake_vring_fill(&e->req, 0));
+	assert_int_equal(vio_vq_get_used(&e->vq, &u), 0);
+	assert_int_equal(u.len, 640);
+	assert_int_equal(u.in_len, 640);
+	assert_int_equal(vio_vq_num_free(&e->vq), 256);
+	env_free(e);
+}
+
+static void test_indirect_ring_of_128_carries_128_requests_of_8_segments(void **state)
+{
+	struct env *e = env_new(128, VIO_VQ_F_INDIRECT);
+	static uint8_t data[128][8][16];
+	struct vio_vq_used u;
+	(void)state;
+
+	for (int r = 0; r < 128; r++) {
+		struct vio_sg sg[8];
+		for (int s = 0; s < 8; s++)
+			sg[s] = (struct vio_sg){data[r][s], 16};
+		assert_int_equal(vio_vq_add(&e->vq, sg, 3, 5, cookie(r)), 0);
+	}
+	assert_int_equal(vio_vq_num_free(&e->vq), 0);
+	assert_int_equal(e->vq.stats.adds_indirect, 128);
+	struct vio_sg one = {data[0][0], 1};
+	assert_int_equal(vio_vq_add(&e->vq, &one, 1, 0, cookie(999)), VIO_ENOSPC);
+	vio_vq_kick(&e->vq);
+
+	uint16_t heads[128];
+	for (int r = 0; r < 128; r++) {
+		assert_true(fake_vring_pop(&e->fv, &e->req));
+		assert_true(e->req.indirect);
+		assert_int_equal(e->req.n_out, 3);
+		assert_int_equal(e->req.n_in, 5);
+		assert_ptr_equal((void *)(uintptr_t)e->req.seg[7].addr, data[r][7]);
+		heads[r] = e->req.head;
+		fake_vring_fill(&e->req, (uint8_t)r);
+	}
+	for (int r = 127; r >= 0; r--)
+		fake_vring_complete(&e->fv, heads[r], 80);
+	for (int r = 127; r >= 0; r--) {
+		assert_int_equal(vio_vq_get_used(&e->vq, &u), 0);
+		assert_ptr_equal(u.cookie, cookie(r));
+		assert_int_equal(u.in_len, 80);
+		assert_int_equal(data[r][3][0], (uint8_t)r);
+	}
+	assert_int_equal(vio_vq_num_free(&e->vq), 128);
+	env_free(e);
+}
+
+static void test_indirect_pool_exhaustion_falls_back_to_direct_chains(void **state)
+{
+	struct env *e = env_new(512, VIO_VQ_F_INDIRECT); /* pool: min(512, 256) tables */
+	struct vio_sg sg[2] = {{e->buf[0], 8}, {e->buf[1], 8}};
+	(void)state;
+
+	for (int r = 0; r < VIO_VQ_INDIRECT_TABLES; r++)
+		assert_int_equal(vio_vq_add(&e->vq, sg, 1, 1, cookie(r)), 0);
+	assert_int_equal(vio_vq_num_free(&e->vq), 512 - VIO_VQ_INDIRECT_TABLES);
+	assert_int_equal(vio_vq_add(&e->vq, sg, 1, 1, cookie(1000)), 0);
+	assert_int_equal(vio_vq_num_free(&e->vq), 512 - VIO_VQ_INDIRECT_TABLES - 2);
+	assert_int_equal(e->vq.stats.adds_indirect, VIO_VQ_INDIRECT_TABLES);
+
+	/* One segment never needs a table, and neither fits a request longer than a table. */
+	static uint8_t many[VIO_VQ_INDIRECT_SEGS + 1][4];
+	struct vio_sg big[VIO_VQ_INDIRECT_SEGS + 1];
+	for (int i = 0; i <= VIO_VQ_INDIRECT_SEGS; i++)
+		big[i] = (struct vio_sg){many[i], 4};
+	assert_int_equal(vio_vq_add(&e->vq, big, 1, 0, cookie(1001)), 0);
+	assert_int_equal(vio_vq_add(&e->vq, big, 1, VIO_VQ_INDIRECT_SEGS, cookie(1002)), 0);
+	assert_int_equal(e->vq.stats.adds_indirect, VIO_VQ_INDIRECT_TABLES);
+	vio_vq_kick(&e->vq);
+
+	struct vio_vq_used u;
+	unsigned direct = 0, total = 0;
+	while (fake_vring_pop(&e->fv, &e->req)) {
+		direct += !e->req.indirect;
+		total++;
+		fake_vring_complete(&e->fv, e->req.head, 0);
+	}
+	assert_int_equal(total, VIO_VQ_INDIRECT_TABLES + 3);
+	assert_int_equal(direct, 3);
+	while (vio_vq_get_used(&e->vq, &u) == 0)
+		;
+	assert_int_equal(vio_vq_num_free(&e->vq), 512);
+	/* Tables came back: the next request is indirect again. */
+	assert_int_equal(vio_vq_add(&e->vq, sg, 1, 1, cookie(2000)), 0);
+	assert_int_equal(e->vq.stats.adds_indirect, VIO_VQ_INDIRECT_TABLES + 1);
+	assert_non_null(vio_vq_detach_unused(&e->vq));
+	env_free(e);
+}
+
+/* --- notification suppression ------------------------------------------------------------ */
+
+static void test_event_idx_driver_kicks_only_when_avail_event_is_crossed(void **state)
+{
+	struct env *e = env_new(32, VIO_VQ_F_EVENT_IDX);
+	struct vio_vq_used u;
+	(void)state;
+
+	/* avail_event starts at 0: the device wants to hear about entry 0. */
+	assert_int_equal(add1(e, e->buf[0], 4, false, cookie(0)), 0);
+	assert_true(vio_vq_kick(&e->vq));
+	/* It still says 0, which lies behind us now: no more notifications. */
+	assert_int_equal(add1(e, e->buf[0], 4, false, cookie(1)), 0);
+	assert_false(vio_vq_kick(&e->vq));
+	assert_int_equal(e->vq.stats.suppressed, 1);
+
+	fake_vring_set_avail_event(&e->fv, 5);
+	for (int i = 2; i < 5; i++)
+		assert_int_equal(add1(e, e->buf[0], 4, false, cookie(i)), 0);
+	assert_false(vio_vq_kick(&e->vq)); /* published 2..4 */
+	assert_int_equal(add1(e, e->buf[0], 4, false, cookie(5)), 0);
+	assert_int_equal(add1(e, e->buf[0], 4, false, cookie(6)), 0);
+	assert_true(vio_vq_kick(&e->vq)); /* published 5..6: covers 5 */
+	assert_int_equal(e->fv.notifications, 2);
+	while (fake_vring_avail_pending(&e->fv))
+		device_serve_one(e);
+	while (vio_vq_get_used(&e->vq, &u) == 0)
+		;
+
+	/* Near the wrap: a device asking for entry 2 is notified once avail->idx passes it. */
+	e->fv.auto_avail_event = true;
+	pump(e, 0xfff0 - 7, 1, 1);
+	assert_int_equal(e->vq.vq_avail_idx, 0xfff0);
+	fake_vring_set_avail_event(&e->fv, 2);
+	e->fv.auto_avail_event = false;
+	unsigned before = e->fv.notifications;
+	for (int batch = 0; batch < 3; batch++) {
+		for (int i = 0; i < 8; i++)
+			assert_int_equal(add1(e, e->buf[0], 4, false, cookie(i)), 0);
+		/* 0xfff0..0xfff7 and 0xfff8..0xffff are before entry 2; 0..7 contains it. */
+		assert_int_equal(vio_vq_kick(&e->vq), batch == 2);
+		while (fake_vring_avail_pending(&e->fv))
+			device_serve_one(e);
+		while (vio_vq_get_used(&e->vq, &u) == 0)
+			;
+	}
+	assert_int_equal(e->fv.notifications, before + 1);
+	env_free(e);
+}
+
+static void test_event_idx_used_event_follows_enable_and_stops_on_disable(void **state)
+{
+	struct env *e = env_new(16, VIO_VQ_F_EVENT_IDX);
+	struct vio_vq_used u;
+	(void)state;
+
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(add1(e, e->buf[i], 8, true, cookie(i)), 0);
+	vio_vq_kick(&e->vq);
+
+	/* used_event 0: the device interrupts for the first entry, not the second. */
+	assert_true(fake_vring_complete(&e->fv, pop_head(e), 0));
+	assert_false(fake_vring_complete(&e->fv, pop_head(e), 0));
+	assert_int_equal(vio_vq_get_used(&e->vq, &u), 0);
+	assert_int_equal(fake_vring_used_event(&e->fv), 1); /* consumed 1: wants entry 1 */
+	assert_int_equal(vio_vq_get_used(&e->vq, &u), 0);
+	assert_int_equal(fake_vring_used_event(&e->fv), 2);
+	assert_true(fake_vring_complete(&e->fv, pop_head(e), 0));
+
+	/* Disabled: used_event stays put while we keep consuming. */
+	vio_vq_disable_cb(&e->vq);
+	assert_false(fake_vring_no_interrupt(&e->fv)); /* EVENT_IDX never uses the flag */
+	assert_int_equal(vio_vq_get_used(&e->vq, &u), 0);
+	assert_int_equal(fake_vring_used_event(&e->fv), 2);
+	assert_false(fake_vring_complete(&e->fv, pop_head(e), 0));
+	assert_int_equal(vio_vq_get_used(&e->vq, &u), 0);
+	assert_int_equal(fake_vring_used_event(&e->fv), 2);
+
+	/* Re-enabled: used_event = next entry we will consume, and the device interrupts. */
+	assert_true(vio_vq_enable_cb(&e->vq));
+	assert_int_equal(fake_vring_used_event(&e->fv), 4);
+	assert_true(fake_vring_complete(&e->fv, pop_head(e), 0));
+	assert_int_equal(e->fv.interrupts, 3);
+	assert_int_equal(e->fv.irqs_suppressed, 2);
+	assert_non_null(vio_vq_detach_unused(&e->vq));
+	env_free(e);
+}
+
+static void test_no_interrupt_flag_set_by_disable_cb_without_event_idx(void **state)
+{
+	struct env *e = env_new(8, 0);
+	struct vio_vq_used u;
+	(void)state;
+
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(add1(e, e->buf[i], 8, true, cookie(i)), 0);
+	vio_vq_kick(&e->vq);
+	assert_false(fake_vring_no_interrupt(&e->fv));
+	vio_vq_disable_cb(&e->vq);
+	assert_true(fake_vring_no_interrupt(&e->fv));
+	device_serve_one(e);
+	assert_int_equal(e->fv.interrupts, 0);
+	assert_true(vio_vq_enable_cb(&e->vq) == false); /* one is pending */
+	assert_false(fake_vring_no_interrupt(&e->fv));
+	assert_int_equal(vio_vq_get_used(&e->vq, &u), 0);
+	assert_true(vio_vq_enable_cb(&e->vq));
+	device_serve_one(e);
+	assert_int_equal(e->fv.interrupts, 1);
+	assert_int_equal(fake_vring_used_event(&e->fv), 0); /* no EVENT_IDX: untouched */
+	assert_non_null(vio_vq_detach_unused(&e->vq));
+	assert_non_null(vio_vq_detach_unused(&e->vq));
+	env_free(e);
+}
+
+static void test_no_notify_flag_suppresses_kicks_without_event_idx(void **state)
+{
+	struct env *e = env_new(8, 0);
+	(void)state;
+
+	fake_vring_set_no_notify(&e->fv, true);
+	assert_int_equal(add1(e, e->buf[0], 4, false, cookie(0)), 0);
+	assert_false(vio_vq_kick(&e->vq));
+	assert_int_equal(fake_vring_avail_pending(&e->fv), 1); /* published all the same */
+	assert_int_equal(e->fv.notifications, 0);
+	assert_int_equal(e->vq.stats.suppressed, 1);
+
+	fake_vring_set_no_notify(&e->fv, false);
+	assert_int_equal(add1(e, e->buf[0], 4, false, cookie(1)), 0);
+	assert_true(vio_vq_kick(&e->vq));
+	assert_int_equal(e->fv.notifications, 1);
+	assert_int_equal(e->vq.stats.notifies, 1);
+	/* With EVENT_IDX not negotiated, avail_event means nothing. */
+	fake_vring_set_avail_event(&e->fv, 100);
+	assert_int_equal(add1(e, e->buf[0], 4, false, cookie(2)), 0);
+	assert_true(vio_vq_kick(&e->vq));
+	while (vio_vq_detach_unused(&e->vq))
+		;
+	env_free(e);
+}
+
+static void test_enable_cb_returns_false_when_used_entries_are_pending(void **state)
+{
+	for (int mode = 0; mode < 2; mode++) {
+		struct env *e = env_new(8, mode ? VIO_VQ_F_EVENT_IDX : 0);
+		struct vio_vq_used u;
+		(void)state;
+
+		assert_true(vio_vq_enable_cb(&e->vq));
+		assert_int_equal(add1(e, e->buf[0], 8, true, cookie(0)), 0);
+		vio_vq_kick(&e->vq);
+		vio_vq_disable_cb(&e->vq);
+		device_serve_one(e);
+		assert_false(vio_vq_enable_cb(&e->vq));
+		assert_int_equal(vio_vq_get_used(&e->vq, &u), 0);
+		assert_true(vio_vq_enable_cb(&e->vq));
+		env_free(e);
+	}
+}
+
+static unsigned callback_runs;
+
+static void count_callback(struct vio_vq *vq, void *arg)
+{
+	struct vio_vq_used u;
+	(void)arg;
+	callback_runs++;
+	while (vio_vq_get_used(vq, &u) == 0)
+		;
+}
+
+static void test_interrupt_runs_callback_only_when_used_pending(void **state)
+{
+	struct env *e = env_new(8, 0);
+	(void)state;
+
+	callback_runs = 0;
+	e->fv.deliver_irqs = true;
+	vio_vq_interrupt(&e->vq); /* no callback yet */
+	vio_vq_set_callback(&e->vq, count_callback, NULL);
+	vio_vq_interrupt(&e->vq); /* nothing pending (shared line) */
+	assert_int_equal(callback_runs, 0);
+	assert_int_equal(add1(e, e->buf[0], 8, true, cookie(0)), 0);
+	vio_vq_kick(&e->vq);
+	device_serve_one(e); /* interrupts, callback drains */
+	assert_int_equal(callback_runs, 1);
+	assert_int_equal(vio_vq_num_free(&e->vq), 8);
+	assert_int_equal(e->vq.stats.interrupts, 3);
+	env_free(e);
+}
+
+/* --- an untrusted device ----------------------------------------------------------------- */
+
+static void assert_broken_for_good(struct env *e, const char *logged)
+{
+	struct vio_vq_used u;
+
+	assert_true(vio_vq_is_broken(&e->vq));
+	assert_true(fake_port_logged(&e->fp, logged));
+	assert_int_equal(vio_vq_get_used(&e->vq, &u), VIO_EIO);
+	assert_int_equal(add1(e, e->buf[0], 4, false, cookie(50)), VIO_EIO);
+	assert_true(vio_vq_has_used(&e->vq)); /* so pollers go on to see the error */
+	assert_false(vio_vq_kick(&e->vq));
+	int lines = e->fp.log_count;
+	assert_int_equal(vio_vq_get_used(&e->vq, &u), VIO_EIO);
+	assert_int_equal(e->fp.log_count, lines); /* logged once */
+	while (vio_vq_detach_unused(&e->vq))
+		;
+	assert_int_equal(vio_vq_num_free(&e->vq), e->vq.size);
+}
+
+static void test_used_id_out_of_range_breaks_queue(void **state)
+{
+	struct env *e = env_new(8, 0);
+	struct vio_vq_used u;
+	(void)state;
+
+	assert_int_equal(add1(e, e->buf[0], 8, true, cookie(0)), 0);
+	vio_vq_kick(&e->vq);
+	fake_vring_complete(&e->fv, 8, 4);
+	assert_int_equal(vio_vq_get_used(&e->vq, &u), VIO_EIO);
+	assert_broken_for_good(e, "vq0: broken: used id 8 out of range");
+	env_free(e);
+
+	e = env_new(8, 0);
+	assert_int_equal(add1(e, e->buf[0], 8, true, cookie(0)), 0);
+	fake_vring_complete(&e->fv, 0xffffffffu, 4);
+	assert_int_equal(vio_vq_get_used(&e->vq, &u), VIO_EIO);
+	assert_broken_for_good(e, "used id 4294967295 out of range");
+	env_free(e);
+}
+
+static void test_used_id_not_in_flight_breaks_queue(void **state)
+{
+	struct env *e = env_new(8, 0);
+	struct vio_vq_used u;
+	(void)state;
+
+	assert_int_equal(add1(e, e->buf[0], 8, true, cookie(0)), 0);
+	assert_int_equal(add1(e, e->buf[1], 8, true, cookie(1)), 0);
+	vio_vq_kick(&e->vq);
+	uint16_t head = device_serve_one(e);
+	assert_int_equal(vio_vq_get_used(&e->vq, &u), 0);
+	/* Completing the same chain twice: its head is no longer in flight. */
+	fake_vring_complete(&e->fv, head, 8);
+	assert_int_equal(vio_vq_get_used(&e->vq, &u), VIO_EIO);
+	assert_broken_for_good(e, "used id 0 not in flight");
+	env_free(e);
+
+	/* An id inside the ring that was never a head (the middle of a chain). */
+	e = env_new(8, 0);
+	struct vio_sg sg[3] = {{e->buf[0], 4}, {e->buf[1], 4}, {e->buf[2], 4}};
+	assert_int_equal(vio_vq_add(&e->vq, sg, 1, 2, cookie(0)), 0);
+	fake_vring_complete(&e->fv, 1, 8);
+	assert_int_equal(vio_vq_get_used(&e->vq, &u), VIO_EIO);
+	assert_broken_for_good(e, "used id 1 not in flight");
+	env_free(e);
+}
+
+static void test_used_idx_running_ahead_breaks_queue(void **state)
+{
+	struct env *e = env_new(8, 0);
+	struct vio_vq_used u;
+	(void)state;
+
+	assert_int_equal(add1(e, e->buf[0], 8, true, cookie(0)), 0);
+	assert_int_equal(add1(e, e->buf[1], 8, true, cookie(1)), 0);
+	vio_vq_kick(&e->vq);
+	fake_vring_set_used_idx(&e->fv, 3);
+	assert_true(vio_vq_has_used(&e->vq));
+	assert_int_equal(vio_vq_get_used(&e->vq, &u), VIO_EIO);
+	assert_broken_for_good(e, "used idx 3 is 3 ahead of 0, only 2 in flight");
+	env_free(e);
+
+	/* Running backwards is running ahead by almost 65536. */
+	e = env_new(8, 0);
+	assert_int_equal(add1(e, e->buf[0], 8, true, cookie(0)), 0);
+	fake_vring_set_used_idx(&e->fv, 0xffff);
+	assert_int_equal(vio_vq_get_used(&e->vq, &u), VIO_EIO);
+	assert_broken_for_good(e, "only 1 in flight");
+	env_free(e);
+}
+
+static void test_used_len_larger_than_posted_is_reported_unclamped(void **state)
+{
+	struct env *e = env_new(8, 0);
+	struct vio_vq_used u;
+	(void)state;
+
+	struct vio_sg sg[3] = {{e->buf[0], 4}, {e->buf[1], 10}, {e->buf[2], 6}};
+	assert_int_equal(vio_vq_add(&e->vq, sg, 1, 2, cookie(0)), 0);
+	assert_int_equal(add1(e, e->buf[3], 8, false, cookie(1)), 0);
+	vio_vq_kick(&e->vq);
+	assert_true(fake_vring_pop(&e->fv, &e->req));
+	fake_vring_complete(&e->fv, e->req.head, 100000);
+	assert_true(fake_vring_pop(&e->fv, &e->req));
+	fake_vring_complete(&e->fv, e->req.head, 7);
+
+	assert_int_equal(vio_vq_get_used(&e->vq, &u), 0);
+	assert_int_equal(u.len, 100000);
+	assert_int_equal(u.in_len, 16);
+	assert_true(fake_port_logged(&e->fp, "vq0: used id 0 len 100000 > 16 posted"));
+	/* A read-only request has nothing writable: any len is "too long", and still reported. */
+	assert_int_equal(vio_vq_get_used(&e->vq, &u), 0);
+	assert_ptr_equal(u.cookie, cookie(1));
+	assert_int_equal(u.len, 7);
+	assert_int_equal(u.in_len, 0);
+	assert_false(vio_vq_is_broken(&e->vq));
+	assert_int_equal(e->fp.log_count, 1); /* warned once per queue */
+	env_free(e);
+}
+
+static void test_break_marks_broken_and_logs_once(void **state)
+{
+	struct env *e = env_new(8, 0);
+	(void)state;
+
+	assert_int_equal(add1(e, e->buf[0], 8, true, cookie(0)), 0);
+	vio_vq_break(&e->vq, "device needs reset");
+	vio_vq_break(&e->vq, "again");
+	assert_int_equal(e->fp.log_count, 1);
+	assert_false(fake_port_logged(&e->fp, "again"));
+	assert_broken_for_good(e, "vq0: broken: device needs reset");
+	env_free(e);
+}
+
+/* --- teardown ---------------------------------------------------------------------------- */
+
+static void test_detach_unused_returns_every_posted_cookie_once(void **state)
+{
+	struct env *e = env_new(64, VIO_VQ_F_INDIRECT);
+	struct vio_vq_used u;
+	bool seen[40] = {false};
+	(void)state;
+
+	for (int r = 0; r < 40; r++) {
+		struct vio_sg sg[3] = {{e->buf[0], 4}, {e->buf[1], 4}, {e->buf[2], 4}};
+		assert_int_equal(vio_vq_add(&e->vq, sg, 1, (unsigned)(r % 3), cookie(r)), 0);
+	}
+	vio_vq_kick(&e->vq);
+	for (int r = 0; r < 5; r++)
+		device_serve_one(e);
+	for (int r = 0; r < 5; r++) {
+		assert_int_equal(vio_vq_get_used(&e->vq, &u), 0);
+		seen[((uintptr_t)u.cookie - 0x1000) / 8] = true;
+	}
+	assert_int_equal(vio_vq_reset(&e->vq), VIO_EINVAL); /* still posted */
+
+	void *c;
+	int detached = 0;
+	while ((c = vio_vq_detach_unused(&e->vq)) != NULL) {
+		uintptr_t r = ((uintptr_t)c - 0x1000) / 8;
+		assert_true(r < 40);
+		assert_false(seen[r]);
+		seen[r] = true;
+		detached++;
+	}
+	assert_int_equal(detached, 35);
+	for (int r = 0; r < 40; r++)
+		assert_true(seen[r]);
+	assert_int_equal(vio_vq_num_free(&e->vq), 64);
+	assert_null(vio_vq_detach_unused(&e->vq));
+
+	/* After a device reset the same ring starts over from index 0. */
+	assert_int_equal(vio_vq_reset(&e->vq), 0);
+	fake_vring_attach(&e->fv, &e->vq, false);
+	pump(e, 200, 8, 3);
+	env_free(e);
+}
+
+static void test_dump_does_not_crash_in_any_state(void **state)
+{
+	struct env *e = env_new(8, VIO_VQ_F_INDIRECT | VIO_VQ_F_EVENT_IDX);
+	(void)state;
+
+	vio_vq_dump(&e->vq);
+	struct vio_sg sg[3] = {{e->buf[0], 4}, {e->buf[1], 4}, {e->buf[2], 4}};
+	for (int r = 0; r < 6; r++)
+		assert_int_equal(vio_vq_add(&e->vq, sg, 1, (unsigned)(r % 3), cookie(r)), 0);
+	vio_vq_kick(&e->vq);
+	vio_vq_dump(&e->vq);
+	assert_true(fake_port_logged(&e->fp, "vq0: size 8 event-idx indirect free"));
+	assert_true(fake_port_logged(&e->fp, "in flight head"));
+	vio_vq_break(&e->vq, "test");
+	vio_vq_dump(&e->vq);
+	assert_true(fake_port_logged(&e->fp, "BROKEN"));
+	while (vio_vq_detach_unused(&e->vq))
+		;
+	vio_vq_destroy(&e->vq);
+	vio_vq_dump(&e->vq);
+	assert_true(fake_port_logged(&e->fp, "vq0: not set up"));
+	env_free(e);
+}
+
+static void test_destroy_frees_every_allocation(void **state)
+{
+	const uint32_t flags[] = {0, VIO_VQ_F_INDIRECT, VIO_VQ_F_EVENT_IDX | VIO_VQ_F_INDIRECT};
+	(void)state;
+
+	for (size_t f = 0; f < 3; f++) {
+		struct env *e = env_new(1024, flags[f]);
+		assert_true(e->fp.dma_live_allocs >= 2);
+		pump(e, 100, 4, 2);
+		env_free(e); /* asserts dma_live_allocs == 0 */
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_init_rejects_size_zero_non_power_of_two_and_too_big),
+		cmocka_unit_test(test_init_returns_enomem_without_leaking_when_dma_fails),
+		cmocka_unit_test(test_ring_uses_the_legacy_contiguous_layout),
+		cmocka_unit_test(test_add_then_get_round_trips_cookie_data_and_lengths),
+		cmocka_unit_test(test_device_sees_nothing_until_kick_publishes),
+		cmocka_unit_test(test_kick_with_nothing_new_does_not_notify),
+		cmocka_unit_test(test_add_rejects_malformed_requests_without_changing_the_ring),
+		cmocka_unit_test(test_full_ring_returns_enospc_and_recovers),
+		cmocka_unit_test(test_16bit_indexes_wrap_after_65536_requests),
+		cmocka_unit_test(test_out_of_order_completion_across_the_wrap),
+		cmocka_unit_test(test_direct_chain_carries_many_segments),
+		cmocka_unit_test(test_indirect_ring_of_128_carries_128_requests_of_8_segments),
+		cmocka_unit_test(test_indirect_pool_exhaustion_falls_back_to_direct_chains),
+		cmocka_unit_test(test_event_idx_driver_kicks_only_when_avail_event_is_crossed),
+		cmocka_unit_test(test_event_idx_used_event_follows_enable_and_stops_on_disable),
+		cmocka_unit_test(test_no_interrupt_flag_set_by_disable_cb_without_event_idx),
+		cmocka_unit_test(test_no_notify_flag_suppresses_kicks_without_event_idx),
+		cmocka_unit_test(test_enable_cb_returns_false_when_used_entries_are_pending),
+		cmocka_unit_test(test_interrupt_runs_callback_only_when_used_pending),
+		cmocka_unit_test(test_used_id_out_of_range_breaks_queue),
+		cmocka_unit_test(test_used_id_not_in_flight_breaks_queue),
+		cmocka_unit_test(test_used_idx_running_ahead_breaks_queue),
+		cmocka_unit_test(test_used_len_larger_than_posted_is_reported_unclamped),
+		cmocka_unit_test(test_break_marks_broken_and_logs_once),
+		cmocka_unit_test(test_detach_unused_returns_every_posted_cookie_once),
+		cmocka_unit_test(test_dump_does_not_crash_in_any_state),
+		cmocka_unit_test(test_destroy_frees_every_allocation),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
