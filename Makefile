@@ -12,6 +12,7 @@
 
 .SUFFIXES:
 .DELETE_ON_ERROR:
+.SECONDARY:
 
 BUILD ?= build
 CROSS ?=
