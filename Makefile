@@ -112,7 +112,14 @@ $(BUILD)/vio.iso: $(BUILD)/vio.elf scripts/mkiso.sh
 	scripts/mkiso.sh $< $@
 
 iso: $(BUILD)/vio.iso
+# The library may include only the four freestanding headers and its own (DESIGN.md 1);
+# -nostdinc above catches libc headers, this catches the rest (the compiler's own extras).
+LIB_HEADERS := $(wildcard include/vio/*.h include/vio/spec/*.h src/pci/*.h src/virtio/*.h src/drivers/*.h)
 lib: $(BUILD)/libvio.a
+	@bad=$$(grep -nE '^[[:space:]]*#[[:space:]]*include' $(LIB_SRCS) $(LIB_HEADERS) | \
+		grep -vE '<(stdint|stddef|stdbool|stdarg)\.h>|<vio/[a-z0-9_/]+\.h>|"[a-z0-9_]+\.h"'); \
+	if [ -n "$$bad" ]; then echo "lib: not freestanding:"; echo "$$bad"; exit 1; fi
+	@echo "lib: $< is freestanding ($(words $(LIB_SRCS)) sources)"
 
 run: all
 	./run-qemu.sh

@@ -1,0 +1,274 @@
+/*
+ * PCI enumeration: find every function on a segment, read its header, size its BARs.
+ *
+ * A bus is scanned by reading the vendor id of function 0 of each of its 32 devices: an
+ * absent device reads all ones. Header Type bit 7 says functions 1-7 exist too. A type 1
+ * header is a PCI-to-PCI bridge; the firmware has programmed its secondary bus number, and
+ * the devices behind it are on that bus. We trust none of it: a bus is scanned once, however
+ * many bridges claim it (so a bridge loop ends), and recursion stops at MAX_BRIDGE_DEPTH.
+ */
+#include <stddef.h>
+#include <vio/err.h>
+#include <vio/log.h>
+#include <vio/pci.h>
+#include <vio/spec/pci.h>
+
+/*
+ * How deep bridges may nest before we stop following them. Buses deeper than this are still
+ * found by the sweep over every bus number at the end; the bound only caps stack use.
+ */
+#define MAX_BRIDGE_DEPTH 16
+
+#define HDR(field) offsetof(struct pci_header_type0, field)
+#define COMMON(field) offsetof(struct pci_header_common, field)
+#define BRIDGE(field) offsetof(struct pci_header_type1, field)
+#define MSIX(field) offsetof(struct pci_msix_cap, field)
+
+/* Size from a BAR sizing read: the lowest address bit that stuck at one (as Linux does). */
+static uint64_t size_from_mask(uint64_t mask)
+{
+	return mask & ~(mask - 1);
+}
+
+/*
+ * Size one BAR slot: write all ones, read what the function lets stick, put the address
+ * back. The caller has disabled decoding, so the function never answers at the bogus
+ * address in between. Returns how many slots the BAR used (2 for a 64-bit one).
+ */
+static unsigned size_bar(struct vio_pci_dev *dev, unsigned i, unsigned nbars)
+{
+	uint16_t off = (uint16_t)(HDR(bar) + 4 * i);
+	uint32_t orig = vio_pci_read32(dev, off);
+	struct vio_pci_bar *bar = &dev->bars[i];
+
+	*bar = (struct vio_pci_bar){0};
+	vio_pci_write32(dev, off, 0xffffffffu);
+	uint32_t probe = vio_pci_read32(dev, off);
+	vio_pci_write32(dev, off, orig);
+
+	if (probe == 0 || probe == 0xffffffffu)
+		return 1; /* not implemented, or the function vanished */
+	if (orig & PCI_BAR_IO) {
+		/* I/O BARs decode 16 bits on x86; the upper half may read back 0. */
+		uint32_t mask = (probe & PCI_BAR_IO_MASK) | 0xffff0000u;
+		bar->is_io = true;
+		bar->phys = orig & PCI_BAR_IO_MASK & 0xffffu;
+		bar->size = size_from_mask(mask & 0xffffu);
+		return 1;
+	}
+	uint64_t mask = probe & PCI_BAR_MEM_MASK;
+	uint64_t phys = orig & PCI_BAR_MEM_MASK;
+	unsigned used = 1;
+	if ((orig & PCI_BAR_MEM_TYPE_MASK) == PCI_BAR_MEM_TYPE_64) {
+		if (i + 1 >= nbars)
+			return 1; /* a 64-bit BAR cannot start in the last slot */
+		uint16_t hi_off = (uint16_t)(off + 4);
+		uint32_t hi_orig = vio_pci_read32(dev, hi_off);
+		vio_pci_write32(dev, hi_off, 0xffffffffu);
+		uint32_t hi_probe = vio_pci_read32(dev, hi_off);
+		vio_pci_write32(dev, hi_off, hi_orig);
+		mask |= (uint64_t)hi_probe << 32;
+		phys |= (uint64_t)hi_orig << 32;
+		bar->is64 = true;
+		used = 2;
+	}
+	bar->prefetch = (orig & PCI_BAR_MEM_PREFETCH) != 0;
+	bar->phys = phys;
+	bar->size = size_from_mask(mask);
+	return used;
+}
+
+void vio_pci_read_bars(struct vio_pci_dev *dev)
+{
+	unsigned nbars = dev->header_type == PCI_HEADER_TYPE_NORMAL   ? 6
+			 : dev->header_type == PCI_HEADER_TYPE_BRIDGE ? 2
+								      : 0;
+
+	for (unsigned i = 0; i < VIO_PCI_MAX_BARS; i++)
+		dev->bars[i] = (struct vio_pci_bar){0};
+	if (!nbars)
+		return;
+	uint16_t cmd = vio_pci_read16(dev, COMMON(command));
+	vio_pci_write16(dev, COMMON(command),
+			(uint16_t)(cmd & ~(PCI_COMMAND_IO | PCI_COMMAND_MEMORY)));
+	for (unsigned i = 0; i < nbars;)
+		i += size_bar(dev, i, nbars);
+	vio_pci_write16(dev, COMMON(command), cmd);
+}
+
+/* Read the MSI-X capability's location fields (validated later by vio_pci_msix_map). */
+static void read_msix_info(struct vio_pci_dev *dev)
+{
+	int cap = vio_pci_find_cap(dev, PCI_CAP_ID_MSIX);
+
+	dev->msix = (struct vio_pci_msix){0};
+	if (cap <= 0)
+		return;
+	uint16_t ctrl = vio_pci_read16(dev, (uint16_t)(cap + MSIX(message_control)));
+	uint32_t table = vio_pci_read32(dev, (uint16_t)(cap + MSIX(table)));
+	uint32_t pba = vio_pci_read32(dev, (uint16_t)(cap + MSIX(pba)));
+	dev->msix.cap = (uint8_t)cap;
+	dev->msix.table_size = (uint16_t)((ctrl & PCI_MSIX_CTRL_TABLE_SIZE) + 1);
+	dev->msix.table_bar = table & PCI_MSIX_BIR_MASK;
+	dev->msix.table_offset = table & PCI_MSIX_OFFSET_MASK;
+	dev->msix.pba_bar = pba & PCI_MSIX_BIR_MASK;
+	dev->msix.pba_offset = pba & PCI_MSIX_OFFSET_MASK;
+	dev->msix.enabled = (ctrl & PCI_MSIX_CTRL_ENABLE) != 0;
+}
+
+int vio_pci_dev_init(struct vio_pci_dev *dev, struct vio_pci_bus *bus, uint8_t b, uint8_t d,
+		     uint8_t f)
+{
+	*dev = (struct vio_pci_dev){.bus = bus, .busno = b, .dev = d, .fn = f};
+	dev->segment = bus->use_ecam ? bus->ecam.segment : 0;
+	dev->vendor_id = vio_pci_read16(dev, COMMON(vendor_id));
+	if (dev->vendor_id == PCI_VENDOR_NONE || dev->vendor_id == 0)
+		return VIO_ENODEV;
+	dev->device_id = vio_pci_read16(dev, COMMON(device_id));
+	dev->revision = vio_pci_read8(dev, COMMON(revision_id));
+	dev->prog_if = vio_pci_read8(dev, COMMON(prog_if));
+	dev->subclass = vio_pci_read8(dev, COMMON(subclass));
+	dev->class_code = vio_pci_read8(dev, COMMON(class_code));
+	uint8_t ht = vio_pci_read8(dev, COMMON(header_type));
+	dev->header_type = ht & PCI_HEADER_TYPE_MASK;
+	dev->multifunction = (ht & PCI_HEADER_TYPE_MULTIFUNCTION) != 0;
+	dev->irq_line = vio_pci_read8(dev, HDR(interrupt_line));
+	dev->irq_pin = vio_pci_read8(dev, HDR(interrupt_pin));
+	if (dev->irq_pin > 4)
+		dev->irq_pin = 0;
+	if (dev->header_type == PCI_HEADER_TYPE_NORMAL) {
+		dev->subsystem_vendor_id = vio_pci_read16(dev, HDR(subsystem_vendor_id));
+		dev->subsystem_id = vio_pci_read16(dev, HDR(subsystem_id));
+	} else if (dev->header_type == PCI_HEADER_TYPE_BRIDGE) {
+		dev->secondary_bus = vio_pci_read8(dev, BRIDGE(secondary_bus));
+		dev->subordinate_bus = vio_pci_read8(dev, BRIDGE(subordinate_bus));
+	}
+	vio_pci_read_bars(dev);
+	read_msix_info(dev);
+	return 0;
+}
+
+/* The state of one enumeration: which buses have been scanned, what to call. */
+struct walk {
+	struct vio_pci_bus *bus;
+	vio_pci_enum_fn cb;
+	void *arg;
+	uint8_t scanned[PCI_MAX_BUSES / 8];
+	int count;
+	int stop; /* nonzero: the callback asked to stop (> 0) or failed (< 0) */
+};
+
+static bool bus_in_range(const struct walk *w, unsigned b)
+{
+	if (!w->bus->use_ecam)
+		return b < PCI_MAX_BUSES;
+	return b >= w->bus->ecam.bus_start && b <= w->bus->ecam.bus_end;
+}
+
+static void scan_bus(struct walk *w, uint8_t b, unsigned depth);
+
+static void visit_function(struct walk *w, struct vio_pci_dev *dev, unsigned depth)
+{
+	w->count++;
+	int r = w->cb ? w->cb(dev, w->arg) : 0;
+	if (r) {
+		w->stop = r;
+		return;
+	}
+	if (dev->header_type == PCI_HEADER_TYPE_BRIDGE && dev->secondary_bus != 0)
+		scan_bus(w, dev->secondary_bus, depth + 1);
+}
+
+static void scan_device(struct walk *w, uint8_t b, uint8_t d, unsigned depth)
+{
+	struct vio_pci_dev dev;
+
+	if (vio_pci_dev_init(&dev, w->bus, b, d, 0) < 0)
+		return;
+	bool multi = dev.multifunction;
+	visit_function(w, &dev, depth);
+	for (uint8_t f = 1; multi && f < PCI_MAX_FUNCTIONS && !w->stop; f++)
+		if (vio_pci_dev_init(&dev, w->bus, b, d, f) == 0)
+			visit_function(w, &dev, depth);
+}
+
+static void scan_bus(struct walk *w, uint8_t b, unsigned depth)
+{
+	/* Each bus once: a bridge naming an already scanned bus (a loop) is ignored. */
+	if (w->stop || depth > MAX_BRIDGE_DEPTH || !bus_in_range(w, b) ||
+	    (w->scanned[b / 8] & (1u << (b % 8))))
+		return;
+	w->scanned[b / 8] |= (uint8_t)(1u << (b % 8));
+	for (uint8_t d = 0; d < PCI_MAX_DEVICES && !w->stop; d++)
+		scan_device(w, b, d, depth);
+}
+
+int vio_pci_enumerate(struct vio_pci_bus *bus, vio_pci_enum_fn cb, void *arg)
+{
+	struct walk w = {.bus = bus, .cb = cb, .arg = arg};
+	unsigned first = bus->use_ecam ? bus->ecam.bus_start : 0;
+	unsigned last = bus->use_ecam ? bus->ecam.bus_end : PCI_MAX_BUSES - 1;
+
+	for (unsigned b = first; b <= last && !w.stop; b++)
+		scan_bus(&w, (uint8_t)b, 0);
+	if (w.stop < 0)
+		return w.stop;
+	return w.count;
+}
+
+struct into {
+	struct vio_pci_dev *out;
+	size_t max;
+	size_t n;
+};
+
+static int store_dev(struct vio_pci_dev *dev, void *arg)
+{
+	struct into *in = arg;
+
+	if (in->n < in->max)
+		in->out[in->n] = *dev;
+	in->n++;
+	return 0;
+}
+
+int vio_pci_enumerate_into(struct vio_pci_bus *bus, struct vio_pci_dev *out, size_t max)
+{
+	struct into in = {.out = out, .max = max};
+
+	return vio_pci_enumerate(bus, store_dev, &in);
+}
+
+volatile void *vio_pci_map_bar(const struct vio_pci_dev *dev, unsigned bar, uint64_t offset,
+			       uint64_t len)
+{
+	const struct vio_port *port = dev->bus->port;
+
+	if (bar >= VIO_PCI_MAX_BARS || !port->map_mmio)
+		return NULL;
+	const struct vio_pci_bar *b = &dev->bars[bar];
+	if (b->is_io || b->size == 0 || offset > b->size || len > b->size - offset)
+		return NULL;
+	return port->map_mmio(port->ctx, b->phys + offset, (size_t)len);
+}
+
+char *vio_pci_bdf(const struct vio_pci_dev *dev, char *buf, size_t size)
+{
+	vio_snprintf(buf, size, "%04x:%02x:%02x.%u", dev->segment, dev->busno, dev->dev,
+		     dev->fn);
+	return buf;
+}
+
+int vio_pci_describe(const struct vio_pci_dev *dev, char *buf, size_t size)
+{
+	char bdf[16];
+	static const char pins[] = "-ABCD";
+
+	vio_pci_bdf(dev, bdf, sizeof(bdf));
+	return vio_snprintf(buf, size,
+			    "%s %02x%02x: %04x:%04x (%04x:%04x) rev %02x irq %u pin %c msix %u",
+			    bdf, dev->class_code, dev->subclass, dev->vendor_id, dev->device_id,
+			    dev->subsystem_vendor_id, dev->subsystem_id, dev->revision,
+			    dev->irq_line, pins[dev->irq_pin <= 4 ? dev->irq_pin : 0],
+			    dev->msix.cap ? dev->msix.table_size : 0);
+}

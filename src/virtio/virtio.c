@@ -1,0 +1,591 @@
+/*
+ * The virtio core: device initialisation in the spec's order (virtio 1.2, 3.1.1), feature
+ * negotiation, config space reads that respect the generation count (2.4.1), queue setup and
+ * the choice of interrupt mode. Written once here; the transports (pci_modern.c,
+ * pci_legacy.c, mmio.c) only know how to reach registers.
+ */
+#include <stddef.h>
+#include <vio/err.h>
+#include <vio/log.h>
+#include <vio/spec/virtio_config.h>
+#include <vio/spec/virtio_pci.h>
+#include <vio/virtio.h>
+
+/*
+ * Transport and ring feature bits (6) the core itself knows how to honour. Bits in the
+ * reserved range that are not here (packed ring, in-order, notification data, ring reset,
+ * SR-IOV, ...) are never accepted, whatever the driver asks for.
+ */
+#define CORE_RING_FEATURES                                                                      \
+	(VIRTIO_BIT(VIRTIO_F_RING_INDIRECT_DESC) | VIRTIO_BIT(VIRTIO_F_RING_EVENT_IDX) |        \
+	 VIRTIO_BIT(VIRTIO_F_ANY_LAYOUT) | VIRTIO_BIT(VIRTIO_F_VERSION_1) |                      \
+	 VIRTIO_BIT(VIRTIO_F_ACCESS_PLATFORM))
+
+/* Feature bits 0-23 and 41-63 belong to the device type (6); the driver decides those. */
+static uint64_t device_type_bits(void)
+{
+	uint64_t transport = 0;
+	for (unsigned b = VIRTIO_TRANSPORT_F_START; b <= VIRTIO_TRANSPORT_F_END; b++)
+		transport |= VIRTIO_BIT(b);
+	return ~transport;
+}
+
+static void add_status(struct vio_dev *dev, uint8_t bit)
+{
+	dev->status = (uint8_t)(dev->ops->get_status(dev) | bit);
+	dev->ops->set_status(dev, dev->status);
+}
+
+void vio_dev_fail(struct vio_dev *dev)
+{
+	add_status(dev, VIRTIO_CONFIG_S_FAILED);
+}
+
+int vio_dev_reset(struct vio_dev *dev)
+{
+	const struct vio_port *port = dev->port;
+
+	dev->ops->reset(dev);
+	dev->status = 0;
+	dev->needs_reset = false;
+	/*
+	 * 4.1.4.3.2: the device may take a while to finish a reset; the driver must wait for
+	 * device_status to read 0 before touching it again (also on MMIO v2, 4.2.2.2).
+	 */
+	uint64_t start = port->now_ns(port->ctx);
+	while (dev->ops->get_status(dev) != 0) {
+		if (port->now_ns(port->ctx) - start > VIO_RESET_TIMEOUT_NS) {
+			vio_logf(port, VIO_LOG_ERR, "%s: reset did not complete",
+				 vio_device_type_name(dev->device_id));
+			return VIO_ETIMEDOUT;
+		}
+		if (port->delay_us)
+			port->delay_us(port->ctx, 10);
+	}
+	return 0;
+}
+
+int vio_dev_begin(struct vio_dev *dev, uint64_t wanted)
+{
+	const struct vio_port *port = dev->port;
+	const char *name = dev->name ? dev->name : vio_device_type_name(dev->device_id);
+
+	/* 1. Reset. 2. ACKNOWLEDGE: we noticed it. 3. DRIVER: we can drive it. */
+	int err = vio_dev_reset(dev);
+	if (err)
+		return err;
+	add_status(dev, VIRTIO_CONFIG_S_ACKNOWLEDGE);
+	add_status(dev, VIRTIO_CONFIG_S_DRIVER);
+
+	/*
+	 * 4. Read the device's features and write the subset we understand. Offering bits we
+	 * do not take is normal; the device must cope with any subset of what it offered.
+	 */
+	dev->device_features = dev->ops->get_features(dev);
+	uint64_t accept = (wanted & device_type_bits()) | (wanted & CORE_RING_FEATURES);
+	accept |= VIRTIO_BIT(VIRTIO_F_ACCESS_PLATFORM);
+	if (dev->modern) {
+		if (!(dev->device_features & VIRTIO_BIT(VIRTIO_F_VERSION_1))) {
+			vio_logf(port, VIO_LOG_ERR, "%s: modern interface without VERSION_1",
+				 name);
+			vio_dev_fail(dev);
+			return VIO_ENOTSUP;
+		}
+		accept |= VIRTIO_BIT(VIRTIO_F_VERSION_1);
+	} else {
+		/* Legacy devices have 32 feature bits and know nothing of VERSION_1. */
+		accept &= 0xffffffffull;
+	}
+	dev->features = dev->device_features & accept;
+	dev->ops->set_features(dev, dev->features);
+	if (!dev->modern)
+		return 0; /* legacy devices have no FEATURES_OK step (3.1.2) */
+
+	/* 5. FEATURES_OK. 6. Re-read it: a device that cannot live with our subset clears it. */
+	add_status(dev, VIRTIO_CONFIG_S_FEATURES_OK);
+	if (!(dev->ops->get_status(dev) & VIRTIO_CONFIG_S_FEATURES_OK)) {
+		vio_logf(port, VIO_LOG_ERR, "%s: device refused features 0x%llx", name,
+			 (unsigned long long)dev->features);
+		vio_dev_fail(dev);
+		return VIO_EFEATURES;
+	}
+	if (dev->ops->get_driver_features) {
+		uint64_t back = dev->ops->get_driver_features(dev);
+		if (back & ~dev->features) {
+			vio_logf(port, VIO_LOG_ERR,
+				 "%s: device reports features 0x%llx we did not accept", name,
+				 (unsigned long long)(back & ~dev->features));
+			vio_dev_fail(dev);
+			return VIO_EFEATURES;
+		}
+	}
+	return 0;
+}
+
+bool vio_dev_has_feature(const struct vio_dev *dev, unsigned bit)
+{
+	return bit < 64 && (dev->features & VIRTIO_BIT(bit));
+}
+
+/* Copy config bytes with accesses as wide as the field: 1, 2, 4, or 8 as two 4-byte reads. */
+static void config_copy_in(struct vio_dev *dev, uint32_t offset, uint8_t *buf, uint32_t len)
+{
+	if ((len == 2 || len == 4) && offset % len == 0) {
+		uint32_t v = dev->ops->config_read(dev, offset, len);
+		for (uint32_t i = 0; i < len; i++)
+			buf[i] = (uint8_t)(v >> (8 * i));
+		return;
+	}
+	if (len == 8 && offset % 4 == 0) {
+		config_copy_in(dev, offset, buf, 4);
+		config_copy_in(dev, offset + 4, buf + 4, 4);
+		return;
+	}
+	for (uint32_t i = 0; i < len; i++)
+		buf[i] = (uint8_t)dev->ops->config_read(dev, offset + i, 1);
+}
+
+static bool config_range_ok(const struct vio_dev *dev, uint32_t offset, uint32_t len)
+{
+	return offset <= dev->config_len && len <= dev->config_len - offset;
+}
+
+int vio_dev_config_read(struct vio_dev *dev, uint32_t offset, void *buf, uint32_t len)
+{
+	if (!config_range_ok(dev, offset, len))
+		return VIO_EINVAL;
+	/*
+	 * 2.4.1: a field wider than one access may change between our accesses. The device
+	 * bumps config_generation on every change, so read until it is the same before and
+	 * after. A device whose generation never settles is broken.
+	 */
+	for (int tries = 0; tries < VIO_CONFIG_READ_TRIES; tries++) {
+		uint32_t before = dev->ops->config_generation(dev);
+		config_copy_in(dev, offset, buf, len);
+		if (dev->ops->config_generation(dev) == before)
+			return 0;
+	}
+	vio_logf(dev->port, VIO_LOG_ERR, "%s: config generation never settles",
+		 vio_device_type_name(dev->device_id));
+	return VIO_EIO;
+}
+
+int vio_dev_config_write(struct vio_dev *dev, uint32_t offset, const void *buf, uint32_t len)
+{
+	const uint8_t *b = buf;
+
+	if (!config_range_ok(dev, offset, len))
+		return VIO_EINVAL;
+	if ((len == 2 || len == 4) && offset % len == 0) {
+		uint32_t v = 0;
+		for (uint32_t i = 0; i < len; i++)
+			v |= (uint32_t)b[i] << (8 * i);
+		dev->ops->config_write(dev, offset, len, v);
+		return 0;
+	}
+	for (uint32_t i = 0; i < len; i++)
+		dev->ops->config_write(dev, offset + i, 1, b[i]);
+	return 0;
+}
+
+/* --- interrupts ------------------------------------------------------------------------- */
+
+static bool vq_live(const struct vio_vq *vq)
+{
+	return vq->size != 0;
+}
+
+static void run_all_queues(struct vio_dev *dev)
+{
+	for (uint16_t i = 0; i < dev->nvqs; i++)
+		if (vq_live(&dev->vqs[i]))
+			vio_vq_interrupt(&dev->vqs[i]);
+}
+
+static void config_changed(struct vio_dev *dev)
+{
+	if (vio_dev_check(dev) == 0 && dev->config_cb)
+		dev->config_cb(dev, dev->config_arg);
+}
+
+/* MSI-X: one vector per queue. */
+static void msix_queue_handler(void *arg)
+{
+	vio_vq_interrupt(arg);
+}
+
+/* MSI-X: the vector all queues share. */
+static void msix_shared_handler(void *arg)
+{
+	run_all_queues(arg);
+}
+
+static void msix_config_handler(void *arg)
+{
+	config_changed(arg);
+}
+
+/*
+ * INTx (and MMIO lines): level-triggered and possibly shared with other devices. Reading the
+ * ISR both tells us why and deasserts the line (4.1.4.5); 0 means it was someone else.
+ */
+static void intx_handler(void *arg)
+{
+	struct vio_dev *dev = arg;
+	uint8_t isr = dev->ops->isr_read(dev);
+
+	if (!isr)
+		return;
+	if (isr & VIRTIO_PCI_ISR_QUEUE)
+		run_all_queues(dev);
+	if (isr & VIRTIO_PCI_ISR_CONFIG)
+		config_changed(dev);
+}
+
+static void release_msix(struct vio_dev *dev)
+{
+	const struct vio_port *port = dev->port;
+
+	if (dev->pci.msix.enabled)
+		vio_pci_msix_enable(&dev->pci, false);
+	for (uint16_t i = 0; i < dev->nvectors; i++) {
+		vio_pci_msix_mask_entry(&dev->pci, i, true);
+		if (port->msix_free)
+			port->msix_free(port->ctx, dev->vectors[i].addr, dev->vectors[i].data);
+	}
+	dev->nvectors = 0;
+}
+
+/* Allocate a CPU vector from the port and program it into table entry dev->nvectors. */
+static int add_vector(struct vio_dev *dev, vio_irq_handler handler, void *arg)
+{
+	const struct vio_port *port = dev->port;
+	struct vio_dev_vector *v = &dev->vectors[dev->nvectors];
+
+	int err = port->msix_alloc(port->ctx, handler, arg, &v->addr, &v->data);
+	if (err < 0)
+		return err;
+	err = vio_pci_msix_set_entry(&dev->pci, dev->nvectors, v->addr, v->data, false);
+	dev->nvectors++;
+	return err;
+}
+
+/* Queue i's vector in a mode, or VIRTIO_MSI_NO_VECTOR. */
+static uint16_t queue_vector(const struct vio_dev *dev, uint16_t i)
+{
+	switch (dev->irq_mode) {
+	case VIO_IRQ_MSIX:
+		return (uint16_t)(i + 1);
+	case VIO_IRQ_MSIX_SHARED:
+		return dev->nvectors > 1 ? 1 : 0;
+	default:
+		return VIRTIO_MSI_NO_VECTOR;
+	}
+}
+
+/* Point the device's config and queue vectors at what `mode` says; false if it refuses. */
+static bool program_vectors(struct vio_dev *dev, uint16_t config_vec)
+{
+	if (dev->ops->set_config_vector(dev, config_vec) != config_vec)
+		return false;
+	for (uint16_t i = 0; i < dev->nvqs; i++) {
+		if (dev->ops->queue_max_size(dev, i) == 0)
+			continue; /* absent queue: vio_dev_setup_vq will report it */
+		uint16_t want = queue_vector(dev, i);
+		if (dev->ops->set_queue_vector(dev, i, want) != want)
+			return false;
+	}
+	return true;
+}
+
+static int try_msix(struct vio_dev *dev, bool per_queue)
+{
+	struct vio_pci_msix *m = &dev->pci.msix;
+	uint32_t need = per_queue ? dev->nvqs + 1u : 1u;
+
+	if (!dev->port->msix_alloc || !dev->ops->set_config_vector || !m->cap ||
+	    m->table_size < need || vio_pci_msix_map(&dev->pci) < 0)
+		return VIO_ENOTSUP;
+
+	dev->irq_mode = per_queue ? VIO_IRQ_MSIX : VIO_IRQ_MSIX_SHARED;
+	int err = 0;
+	uint16_t config_vec = VIRTIO_MSI_NO_VECTOR;
+	if (per_queue || m->table_size >= 2) {
+		/* Entry 0: configuration changes. */
+		err = add_vector(dev, msix_config_handler, dev);
+		config_vec = 0;
+	}
+	if (per_queue) {
+		for (uint16_t i = 0; i < dev->nvqs && !err; i++)
+			err = add_vector(dev, msix_queue_handler, &dev->vqs[i]);
+	} else if (!err) {
+		err = add_vector(dev, msix_shared_handler, dev);
+	}
+	if (!err) {
+		/* Legacy devices grow two vector registers now (4.1.4.10): enable first. */
+		vio_pci_msix_enable(&dev->pci, true);
+		if (!program_vectors(dev, config_vec))
+			err = VIO_ENOTSUP;
+	}
+	if (err) {
+		if (dev->pci.msix.enabled) {
+			dev->irq_mode = VIO_IRQ_POLL;
+			program_vectors(dev, VIRTIO_MSI_NO_VECTOR);
+		}
+		release_msix(dev);
+		dev->irq_mode = VIO_IRQ_POLL;
+	}
+	return err;
+}
+
+static int try_intx(struct vio_dev *dev)
+{
+	const struct vio_port *port = dev->port;
+	int err;
+
+	if (!port->intx_attach)
+		return VIO_ENOTSUP;
+	if (dev->ops->is_pci) {
+		if (!dev->pci.irq_pin)
+			return VIO_ENOTSUP;
+		err = port->intx_attach(port->ctx, dev->pci.segment, dev->pci.busno, dev->pci.dev,
+					dev->pci.fn, dev->pci.irq_pin, dev->pci.irq_line,
+					intx_handler, dev);
+	} else {
+		if (dev->t.mmio.irq < 0)
+			return VIO_ENOTSUP;
+		err = port->intx_attach(port->ctx, 0xffff, 0, 0, 0, 0, (uint8_t)dev->t.mmio.irq,
+					intx_handler, dev);
+	}
+	if (err < 0)
+		return err;
+	dev->intx_attached = true;
+	dev->irq_mode = VIO_IRQ_INTX;
+	return 0;
+}
+
+int vio_dev_setup_irqs(struct vio_dev *dev, struct vio_vq *vqs, uint16_t nvqs)
+{
+	if (!vqs || nvqs == 0 || nvqs > VIO_MAX_QUEUES)
+		return VIO_EINVAL;
+	/* A reset clears the device's vectors: program them after vio_dev_begin's reset. */
+	if (!(dev->status & VIRTIO_CONFIG_S_DRIVER))
+		return VIO_EINVAL;
+	release_msix(dev);
+	for (uint16_t i = 0; i < nvqs; i++)
+		vqs[i] = (struct vio_vq){0};
+	dev->vqs = vqs;
+	dev->nvqs = nvqs;
+	dev->irq_mode = VIO_IRQ_POLL;
+
+	if (try_msix(dev, true) == 0 || try_msix(dev, false) == 0)
+		return 0;
+	if (dev->pci.msix.cap && dev->port->msix_alloc)
+		vio_logf(dev->port, VIO_LOG_WARN, "%s: MSI-X unusable, falling back",
+			 dev->name ? dev->name : vio_device_type_name(dev->device_id));
+	/* An INTx handler stays attached for the device's life: the port cannot detach it. */
+	if (dev->intx_attached) {
+		dev->irq_mode = VIO_IRQ_INTX;
+		return 0;
+	}
+	if (try_intx(dev) == 0)
+		return 0;
+	return 0; /* polling always works */
+}
+
+/* --- queues ----------------------------------------------------------------------------- */
+
+static void notify_trampoline(struct vio_vq *vq, void *arg)
+{
+	struct vio_dev *dev = arg;
+
+	dev->ops->notify(dev, vq);
+}
+
+static uint32_t round_down_pow2(uint32_t n)
+{
+	while (n & (n - 1))
+		n &= n - 1;
+	return n;
+}
+
+/* The size to use for a queue, or a negative vio_err. */
+static int choose_queue_size(struct vio_dev *dev, uint16_t index, uint16_t max_size)
+{
+	uint32_t dev_max = dev->ops->queue_max_size(dev, index);
+
+	if (dev_max == 0)
+		return VIO_ENODEV;
+	if (dev->ops->fixed_queue_size) {
+		/* Legacy: the device decides, and split rings need a power of two (2.7). */
+		if ((dev_max & (dev_max - 1)) || dev_max > VIRTIO_QUEUE_SIZE_MAX)
+			return VIO_EPROTO;
+		return (int)dev_max;
+	}
+	/* Modern devices may offer any size up to 32768; our rings use powers of two. */
+	if (dev_max > VIRTIO_QUEUE_SIZE_MAX)
+		dev_max = VIRTIO_QUEUE_SIZE_MAX;
+	uint32_t size = round_down_pow2(dev_max);
+	if (max_size && max_size < size)
+		size = round_down_pow2(max_size);
+	return (int)size;
+}
+
+int vio_dev_setup_vq(struct vio_dev *dev, uint16_t index, uint16_t max_size, vio_vq_callback cb,
+		     void *arg)
+{
+	if (!dev->vqs || index >= dev->nvqs)
+		return VIO_EINVAL;
+	struct vio_vq *vq = &dev->vqs[index];
+	const char *name = dev->name ? dev->name : vio_device_type_name(dev->device_id);
+	if (vq_live(vq))
+		return VIO_EINVAL;
+	int size = choose_queue_size(dev, index, max_size);
+	if (size < 0) {
+		if (size != VIO_ENODEV)
+			vio_logf(dev->port, VIO_LOG_ERR, "%s: queue %u has a bad size", name,
+				 index);
+		return size;
+	}
+
+	uint32_t flags = 0;
+	if (vio_dev_has_feature(dev, VIRTIO_F_RING_EVENT_IDX))
+		flags |= VIO_VQ_F_EVENT_IDX;
+	if (vio_dev_has_feature(dev, VIRTIO_F_RING_INDIRECT_DESC))
+		flags |= VIO_VQ_F_INDIRECT;
+	int err = vio_vq_init(vq, dev->port, index, (uint16_t)size, flags, notify_trampoline, dev);
+	if (err)
+		return err;
+	vq->msix_vector = queue_vector(dev, index);
+	vio_vq_set_callback(vq, cb, arg);
+	err = dev->ops->queue_setup(dev, vq);
+	if (err) {
+		vio_logf(dev->port, VIO_LOG_ERR, "%s: queue %u setup failed: %s", name, index,
+			 vio_strerror(err));
+		vio_vq_destroy(vq);
+		*vq = (struct vio_vq){0};
+		return err;
+	}
+	return 0;
+}
+
+void vio_dev_set_config_callback(struct vio_dev *dev, vio_config_callback cb, void *arg)
+{
+	dev->config_cb = cb;
+	dev->config_arg = arg;
+}
+
+int vio_dev_driver_ok(struct vio_dev *dev)
+{
+	char line[160];
+
+	add_status(dev, VIRTIO_CONFIG_S_DRIVER_OK);
+	int err = vio_dev_check(dev);
+	if (err)
+		return err;
+	vio_dev_describe(dev, line, sizeof(line));
+	vio_logf(dev->port, VIO_LOG_INFO, "%s", line);
+	return 0;
+}
+
+int vio_dev_check(struct vio_dev *dev)
+{
+	uint8_t status = dev->ops->get_status(dev);
+
+	if (!(status & VIRTIO_CONFIG_S_NEEDS_RESET))
+		return dev->needs_reset ? VIO_ENEEDRESET : 0;
+	if (!dev->needs_reset) {
+		dev->needs_reset = true;
+		vio_logf(dev->port, VIO_LOG_ERR, "%s: device needs reset (status 0x%02x)",
+			 dev->name ? dev->name : vio_device_type_name(dev->device_id), status);
+		for (uint16_t i = 0; i < dev->nvqs; i++)
+			if (vq_live(&dev->vqs[i]))
+				vio_vq_break(&dev->vqs[i], "device needs reset");
+	}
+	return VIO_ENEEDRESET;
+}
+
+void vio_dev_teardown(struct vio_dev *dev)
+{
+	vio_dev_reset(dev);
+	for (uint16_t i = 0; i < dev->nvqs; i++) {
+		if (vq_live(&dev->vqs[i])) {
+			vio_vq_destroy(&dev->vqs[i]);
+			dev->vqs[i] = (struct vio_vq){0};
+		}
+	}
+	release_msix(dev);
+	if (dev->irq_mode != VIO_IRQ_INTX)
+		dev->irq_mode = VIO_IRQ_POLL;
+}
+
+/* --- describing ------------------------------------------------------------------------- */
+
+const char *vio_device_type_name(uint32_t device_id)
+{
+	switch (device_id) {
+	case VIRTIO_ID_NET:
+		return "virtio-net";
+	case VIRTIO_ID_BLOCK:
+		return "virtio-blk";
+	case VIRTIO_ID_CONSOLE:
+		return "virtio-console";
+	case VIRTIO_ID_RNG:
+		return "virtio-rng";
+	case VIRTIO_ID_BALLOON:
+		return "virtio-balloon";
+	case VIRTIO_ID_SCSI:
+		return "virtio-scsi";
+	case VIRTIO_ID_9P:
+		return "virtio-9p";
+	case VIRTIO_ID_GPU:
+		return "virtio-gpu";
+	case VIRTIO_ID_INPUT:
+		return "virtio-input";
+	case VIRTIO_ID_VSOCK:
+		return "virtio-vsock";
+	case VIRTIO_ID_FS:
+		return "virtio-fs";
+	default:
+		return "virtio";
+	}
+}
+
+const char *vio_irq_mode_name(enum vio_irq_mode mode)
+{
+	switch (mode) {
+	case VIO_IRQ_MSIX:
+		return "msix";
+	case VIO_IRQ_MSIX_SHARED:
+		return "msix-shared";
+	case VIO_IRQ_INTX:
+		return "intx";
+	default:
+		return "poll";
+	}
+}
+
+const char *vio_dev_transport_name(const struct vio_dev *dev)
+{
+	return dev->ops ? dev->ops->name : "none";
+}
+
+int vio_dev_location(const struct vio_dev *dev, char *buf, size_t size)
+{
+	if (dev->ops && dev->ops->is_pci) {
+		vio_pci_bdf(&dev->pci, buf, size);
+		return 0;
+	}
+	return vio_snprintf(buf, size, "mmio@0x%llx", (unsigned long long)dev->t.mmio.phys);
+}
+
+int vio_dev_describe(const struct vio_dev *dev, char *buf, size_t size)
+{
+	char where[32];
+
+	vio_dev_location(dev, where, sizeof(where));
+	return vio_snprintf(buf, size, "%s %s %s features=0x%llx queues=%u irq=%s",
+			    dev->name ? dev->name : vio_device_type_name(dev->device_id), where,
+			    vio_dev_transport_name(dev), (unsigned long long)dev->features,
+			    dev->nvqs, vio_irq_mode_name(dev->irq_mode));
+}
