@@ -11,6 +11,7 @@
 #include <kernel/acpi.h>
 #include <kernel/apic.h>
 #include <kernel/arch.h>
+#include <kernel/devices.h>
 #include <kernel/kernel.h>
 #include <kernel/mm.h>
 #include <kernel/serial.h>
@@ -127,6 +128,10 @@ void kmain(uint32_t magic, uint32_t info)
 	serial_enable_rx_irq();
 	kprintf("timer: TSC %llu MHz, LAPIC timer %u MHz, tick %u Hz\n",
 		(unsigned long long)(tsc_hz() / 1000000), lapic_timer_hz() / 1000000, TICK_HZ);
+
+	devices_init();
+	kprintf("vio: device table\n");
+	devices_print_table();
 
 	switch (kernel_mode) {
 	case MODE_TEST:

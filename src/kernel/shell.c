@@ -4,6 +4,7 @@
  * usage error and the shell goes on.
  */
 #include <kernel/acpi.h>
+#include <kernel/devices.h>
 #include <kernel/kernel.h>
 #include <kernel/mm.h>
 #include <kernel/serial.h>
@@ -60,6 +61,24 @@ static int cmd_echo(int argc, char **argv)
 	return 0;
 }
 
+static int cmd_lspci(int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 1)
+		return -1;
+	lspci_print();
+	return 0;
+}
+
+static int cmd_devices(int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 1)
+		return -1;
+	devices_print_table();
+	return 0;
+}
+
 static int cmd_poweroff(int argc, char **argv)
 {
 	(void)argv;
@@ -73,6 +92,8 @@ static const struct command commands[] = {
 	{"mem", "mem", "page allocator and heap", cmd_mem},
 	{"acpi", "acpi", "ACPI tables found at boot", cmd_acpi},
 	{"uptime", "uptime", "time since boot", cmd_uptime},
+	{"lspci", "lspci", "PCI functions with their BARs", cmd_lspci},
+	{"devices", "devices", "virtio devices: transport, features, queues, irq", cmd_devices},
 	{"echo", "echo [words...]", "print the words", cmd_echo},
 	{"poweroff", "poweroff", "ACPI soft-off (ends QEMU)", cmd_poweroff},
 };

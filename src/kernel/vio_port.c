@@ -1,0 +1,149 @@
+/*
+ * vio_port.c: how this kernel gives the vio library what include/vio/port.h asks for.
+ * It is the only file that knows both sides, and a template for porting vio elsewhere
+ * (docs/porting.md walks through it).
+ *
+ *   DMA memory     contiguous runs from the page allocator; identity mapping, so the
+ *                  physical address is the pointer
+ *   MMIO           paging_map(..., uncached)
+ *   interrupts     MSI-X: a free IDT vector and the LAPIC message for it;
+ *                  INTx: the IOAPIC pin named by the Interrupt Line register (what the
+ *                  firmware programmed), level-triggered, active high as QEMU's PCI link
+ *                  devices declare, one IDT vector per pin shared by every device on it
+ */
+#include <kernel/apic.h>
+#include <kernel/arch.h>
+#include <kernel/kernel.h>
+#include <kernel/mm.h>
+#include <kernel/timer.h>
+#include <kernel/trap.h>
+#include <kernel/vio_port.h>
+#include <string.h>
+
+static unsigned long dma_pages;
+
+static void *port_dma_alloc(void *ctx, size_t bytes, uint64_t *phys)
+{
+	(void)ctx;
+	size_t pages = (bytes + PAGE_SIZE - 1) / PAGE_SIZE;
+	uint64_t pa = pmm_alloc(pages ? pages : 1, 1);
+	if (!pa)
+		return NULL;
+	memset((void *)(uintptr_t)pa, 0, pages * PAGE_SIZE);
+	dma_pages += pages;
+	*phys = pa;
+	return (void *)(uintptr_t)pa;
+}
+
+static void port_dma_free(void *ctx, void *virt, size_t bytes)
+{
+	(void)ctx;
+	size_t pages = (bytes + PAGE_SIZE - 1) / PAGE_SIZE;
+	if (!virt)
+		return;
+	pmm_free((uint64_t)(uintptr_t)virt, pages ? pages : 1);
+	dma_pages -= pages;
+}
+
+static uint64_t port_virt_to_phys(void *ctx, const void *virt)
+{
+	(void)ctx;
+	return (uint64_t)(uintptr_t)virt;
+}
+
+static volatile void *port_map_mmio(void *ctx, uint64_t phys, size_t len)
+{
+	(void)ctx;
+	return paging_map(phys, len, true);
+}
+
+static uint8_t port_inb(void *c, uint16_t p) { (void)c; return inb(p); }
+static uint16_t port_inw(void *c, uint16_t p) { (void)c; return inw(p); }
+static uint32_t port_inl(void *c, uint16_t p) { (void)c; return inl(p); }
+static void port_outb(void *c, uint16_t p, uint8_t v) { (void)c; outb(p, v); }
+static void port_outw(void *c, uint16_t p, uint16_t v) { (void)c; outw(p, v); }
+static void port_outl(void *c, uint16_t p, uint32_t v) { (void)c; outl(p, v); }
+
+static uint64_t port_now_ns(void *ctx)
+{
+	(void)ctx;
+	return now_ns();
+}
+
+static void port_delay_us(void *ctx, uint32_t us)
+{
+	(void)ctx;
+	sleep_us(us);
+}
+
+static void port_log(void *ctx, enum vio_log_level level, const char *line)
+{
+	static const char *const prefix[] = {"error: ", "warning: ", "", "debug: "};
+	(void)ctx;
+	if ((int)level <= kernel_log_level)
+		kprintf("vio: %s%s\n", prefix[level & 3], line);
+}
+
+static int port_msix_alloc(void *ctx, vio_irq_handler handler, void *arg, uint64_t *addr,
+			   uint32_t *data)
+{
+	(void)ctx;
+	int vec = irq_alloc_vector(handler, arg);
+	if (vec < 0)
+		return -3; /* VIO_ENOSPC: out of IDT vectors */
+	msi_message((uint8_t)vec, addr, data);
+	return 0;
+}
+
+static void port_msix_free(void *ctx, uint64_t addr, uint32_t data)
+{
+	(void)ctx, (void)addr;
+	irq_free_vector((int)(data & 0xff));
+}
+
+/* IOAPIC pin -> IDT vector, for lines already routed. */
+static int intx_vector[256];
+
+static int port_intx_attach(void *ctx, uint16_t seg, uint8_t bus, uint8_t dev, uint8_t fn,
+			    uint8_t pin, uint8_t line, vio_irq_handler handler, void *arg)
+{
+	(void)ctx, (void)seg, (void)bus, (void)dev, (void)fn;
+	if (pin == 0 || pin > 4 || line == 0 || line == 0xff)
+		return -7; /* VIO_ENOTSUP: no legacy interrupt routed by the firmware */
+	if (intx_vector[line])
+		return irq_add_handler(intx_vector[line], handler, arg) ? -3 : 0;
+	int vec = irq_alloc_vector(handler, arg);
+	if (vec < 0)
+		return -3;
+	if (ioapic_route_gsi(line, (uint8_t)vec, true, false)) {
+		irq_free_vector(vec);
+		return -7;
+	}
+	intx_vector[line] = vec;
+	return 0;
+}
+
+const struct vio_port kernel_vio_port = {
+	.ctx = NULL,
+	.dma_alloc = port_dma_alloc,
+	.dma_free = port_dma_free,
+	.virt_to_phys = port_virt_to_phys,
+	.map_mmio = port_map_mmio,
+	.inb = port_inb,
+	.inw = port_inw,
+	.inl = port_inl,
+	.outb = port_outb,
+	.outw = port_outw,
+	.outl = port_outl,
+	.now_ns = port_now_ns,
+	.delay_us = port_delay_us,
+	.log = port_log,
+	.msix_alloc = port_msix_alloc,
+	.msix_free = port_msix_free,
+	.intx_attach = port_intx_attach,
+};
+
+unsigned long vio_port_dma_pages(void)
+{
+	return dma_pages;
+}
