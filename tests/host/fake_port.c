@@ -73,6 +73,8 @@ static uint64_t fake_now_ns(void *ctx)
 {
 	struct fake_port *fp = ctx;
 	fp->now += 1000;
+	if (fp->on_wait)
+		fp->on_wait(fp->on_wait_arg);
 	return fp->now;
 }
 
@@ -80,6 +82,8 @@ static void fake_delay_us(void *ctx, uint32_t us)
 {
 	struct fake_port *fp = ctx;
 	fp->now += (uint64_t)us * 1000;
+	if (fp->on_wait)
+		fp->on_wait(fp->on_wait_arg);
 }
 
 static void fake_log(void *ctx, enum vio_log_level level, const char *line)

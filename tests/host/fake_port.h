@@ -32,6 +32,11 @@ struct fake_port {
 
 	uint64_t now;
 
+	/* Called from now_ns() and delay_us(): whenever the library waits, a fake device
+	 * model gets to run (complete requests, change config) as real hardware would. */
+	void (*on_wait)(void *arg);
+	void *on_wait_arg;
+
 	/* Port I/O hooks (size is 1, 2 or 4); unset hooks read all ones and drop writes. */
 	void *io_ctx;
 	uint32_t (*io_in)(void *io_ctx, uint16_t port, int size);
