@@ -12,6 +12,7 @@ PKGS=(
 	newlib-source                          # newlib tarball, built by scripts/newlib.sh
 	libcmocka-dev pkg-config               # host unit tests
 	python3                                # test runner, QMP client
+	rng-tools5 socat coreutils             # real peers: rngtest, socat, sha256sum
 	xz-utils bzip2 texinfo                 # unpacking and building newlib
 )
 
