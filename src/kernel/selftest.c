@@ -13,6 +13,7 @@
 #include <kernel/kernel.h>
 #include <kernel/mm.h>
 #include <kernel/serial.h>
+#include <kernel/sha256.h>
 #include <kernel/tap.h>
 #include <kernel/timer.h>
 #include <stdlib.h>
@@ -209,6 +210,32 @@ static bool test_acpi_tables_found(char *why, size_t size)
 	return true;
 }
 
+static bool test_sha256_known_answers(char *why, size_t size)
+{
+	static const struct {
+		const char *msg, *digest;
+	} kat[] = { /* FIPS 180-4 examples */
+		{"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+		{"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+		{"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+		 "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(kat); i++) {
+		struct sha256 s;
+		uint8_t d[32];
+		char hex[65];
+		sha256_init(&s);
+		/* feed byte by byte and in one go: both must agree with the standard */
+		for (const char *p = kat[i].msg; *p; p++)
+			sha256_update(&s, p, 1);
+		sha256_final(&s, d);
+		sha256_hex(d, hex);
+		if (strcmp(hex, kat[i].digest))
+			FAIL("sha256(\"%s\") = %s", kat[i].msg, hex);
+	}
+	return true;
+}
+
 static bool test_serial_line_input(char *why, size_t size)
 {
 	char want[64], line[64];
@@ -331,6 +358,7 @@ void selftest_run(void)
 		{"timer calibration sane", test_timer_calibration_sane},
 		{"mmio map above 4 GiB", test_mmio_map_above_4g},
 		{"acpi tables found", test_acpi_tables_found},
+		{"sha256 known answers", test_sha256_known_answers},
 		{"serial line input", test_serial_line_input},
 		{"virtio-rng round trips through the core", test_virtio_rng_round_trips},
 		{"virtio BAR above 4 GiB in use", test_virtio_bar_above_4g},

@@ -6,9 +6,11 @@ A scenario is a Scenario(...) in a tests/qemu/scn_*.py module's SCENARIOS list. 
 (tests/runner.py) collects and runs them.
 """
 import hashlib
+import json
 import os
 import re
 import selectors
+import socket
 import subprocess
 import time
 
@@ -117,9 +119,48 @@ class Qemu:
                     return m
                 raise Timeout("QEMU exited while waiting for %r" % pattern)
 
+    def qmp(self, command, **arguments):
+        """Run one QMP command; returns its "return" value, raises on "error"."""
+        if not hasattr(self, "_qmp"):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(max(1.0, self.deadline - time.monotonic()))
+            for _ in range(50):
+                try:
+                    sock.connect(self.qmp_path)
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            self._qmp = sock.makefile("rw")
+            self.qmp_events = []
+            json.loads(self._qmp.readline())  # greeting
+            self._qmp_call("qmp_capabilities")
+        return self._qmp_call(command, **arguments)
+
+    def _qmp_call(self, command, **arguments):
+        msg = {"execute": command}
+        if arguments:
+            msg["arguments"] = arguments
+        self._qmp.write(json.dumps(msg) + "\n")
+        self._qmp.flush()
+        while True:
+            line = self._qmp.readline()
+            if not line:
+                raise Timeout("QMP connection closed during %s" % command)
+            reply = json.loads(line)
+            if "event" in reply:
+                self.qmp_events.append(reply)
+                continue
+            if "error" in reply:
+                raise AssertionError("QMP %s: %s" % (command, reply["error"]))
+            return reply.get("return")
+
     def send(self, text):
         self.proc.stdin.write(text.encode())
         self.proc.stdin.flush()
+
+    def kill(self):
+        """SIGKILL QEMU now (a crash, as far as the guest is concerned)."""
+        self.proc.kill()
 
     def finish(self):
         """Wait for QEMU to exit (killing it at the deadline); returns its status or None."""
