@@ -1,0 +1,293 @@
+/*
+ * virtio-blk: a block device driver (virtio 1.2 section 5.2) over the vio core.
+ *
+ * Two ways to do I/O on one device:
+ *
+ *   - Synchronous: vio_blk_read, _write, _flush, _discard, _write_zeroes, _get_id. Each posts
+ *     a request and polls the device until it answers or blk->timeout_ns passes. They never
+ *     wait for an interrupt, so they also work with interrupts disabled (a panic path).
+ *
+ *   - Asynchronous: the caller fills a `struct vio_blk_req` it owns (operation, sector, a
+ *     scatter-gather list of its own buffers, a callback) and hands it to vio_blk_submit.
+ *     The callback runs once, when the whole request is done: from the queue's interrupt
+ *     handler when the device has interrupts, or from vio_blk_poll. A request larger than
+ *     the device accepts in one go (SIZE_MAX, SEG_MAX, VIO_BLK_MAX_TRANSFER, the discard and
+ *     write-zeroes limits) is split into several device requests transparently.
+ *
+ * Data moves directly between the device and the caller's buffers (they must be memory the
+ * device can reach: port->virt_to_phys). Each device request's header and status byte live
+ * in DMA memory the driver allocates at init, one slot per ring descriptor, never on a
+ * caller's stack.
+ *
+ * Units: sectors are always 512 bytes (5.2.6), whatever info.blk_size says. Read and write
+ * buffers must be whole sectors: every segment a multiple of 512 bytes, no alignment needed.
+ * A device whose blk_size is larger may fail requests that are not aligned to it (QEMU's
+ * logical_block_size does): callers should align to info.blk_size.
+ *
+ * Concurrency (include/vio/port.h): one caller at a time per struct vio_blk. The library
+ * takes no locks. When the device interrupts, completions (and the callbacks) run in the
+ * interrupt handler, so the kernel must keep its thread-context calls apart from it, for
+ * example by disabling interrupts around every vio_blk_* call. Functions marked IRQ-safe
+ * may themselves be called from an interrupt handler (a callback may submit the next
+ * request).
+ *
+ * QEMU: -drive file=disk.img,if=none,id=d0,format=raw -device virtio-blk-pci,drive=d0
+ */
+#ifndef VIO_BLK_H
+#define VIO_BLK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <vio/spec/virtio_blk.h>
+#include <vio/virtio.h>
+#include <vio/virtqueue.h>
+
+/* Request queues used at most when the device offers VIRTIO_BLK_F_MQ. */
+#ifndef VIO_BLK_MAX_QUEUES
+#define VIO_BLK_MAX_QUEUES 4
+#endif
+
+/* Ring entries asked for per request queue (the device's maximum if that is smaller). */
+#ifndef VIO_BLK_QUEUE_SIZE
+#define VIO_BLK_QUEUE_SIZE 256
+#endif
+
+/* Default limit for the synchronous calls (blk->timeout_ns may be changed after init). */
+#ifndef VIO_BLK_TIMEOUT_NS
+#define VIO_BLK_TIMEOUT_NS 30000000000ull
+#endif
+
+/* Most data segments in one device request (also lower than the device's SEG_MAX). 62 + the
+ * header and status segments fill one indirect table (VIO_VQ_INDIRECT_SEGS). */
+#ifndef VIO_BLK_MAX_SEGS
+#define VIO_BLK_MAX_SEGS 62
+#endif
+
+/* Most data bytes in one device request; larger reads and writes are split. */
+#ifndef VIO_BLK_MAX_TRANSFER
+#define VIO_BLK_MAX_TRANSFER (1u << 20)
+#endif
+
+/* What a request asks for. */
+enum vio_blk_op {
+	VIO_BLK_OP_READ = 0,	     /* device -> sg, starting at `sector` */
+	VIO_BLK_OP_WRITE = 1,	     /* sg -> device, starting at `sector` */
+	VIO_BLK_OP_FLUSH = 2,	     /* make completed writes durable */
+	VIO_BLK_OP_GET_ID = 3,	     /* the device's id string (serial): its first bytes into sg */
+	VIO_BLK_OP_DISCARD = 4,	     /* `nsectors` at `sector` may be deallocated */
+	VIO_BLK_OP_WRITE_ZEROES = 5, /* `nsectors` at `sector` read back as zeroes */
+};
+
+/* vio_blk_req.flags */
+#define VIO_BLK_REQ_UNMAP 0x1 /* WRITE_ZEROES: the device may deallocate the range */
+
+/* vio_blk_req.queue: let the driver choose (round-robin over the request queues). */
+#define VIO_BLK_ANY_QUEUE 0xffff
+
+struct vio_blk_req;
+struct vio_blk;
+
+/*
+ * Completion callback: `status` is 0, VIO_EIO (the device reported an I/O error, or broke
+ * a rule answering), VIO_ENOTSUP (the device does not support the request) or, from
+ * vio_blk_fini, VIO_EIO for requests the device never answered. Runs in interrupt context
+ * when the device interrupts. The request and its buffers belong to the caller again.
+ */
+typedef void (*vio_blk_done_fn)(struct vio_blk_req *req, int status, void *arg);
+
+/*
+ * An asynchronous request. The caller owns it and its buffers until the callback ran; it
+ * fills the fields above the line and leaves the r_ fields to the driver.
+ */
+struct vio_blk_req {
+	enum vio_blk_op op;
+	uint32_t flags;		 /* VIO_BLK_REQ_* */
+	uint64_t sector;	 /* READ, WRITE, DISCARD, WRITE_ZEROES: first 512-byte sector */
+	uint64_t nsectors;	 /* DISCARD, WRITE_ZEROES: how many sectors */
+	const struct vio_sg *sg; /* READ, WRITE, GET_ID: the caller's buffers, in order (GET_ID
+				    copies up to 20 bytes into any memory) */
+	unsigned nsg;
+	uint16_t queue;	      /* a request queue index (taken modulo the count) or
+				 VIO_BLK_ANY_QUEUE */
+	vio_blk_done_fn done; /* must not be NULL */
+	void *arg;
+
+	/* --- private to virtio_blk.c --------------------------------------------------- */
+	uint64_t r_sector; /* where the next part starts */
+	uint64_t r_left;   /* sectors still to post (or 1 for FLUSH / GET_ID) */
+	unsigned r_seg;	   /* READ/WRITE: next part starts in sg[r_seg] ... */
+	uint32_t r_off;	   /* ... at this byte offset */
+	uint32_t r_parts;  /* device requests posted and not yet completed */
+	uint32_t r_nparts; /* device requests posted in all */
+	int r_status;	   /* first error of any part */
+	uint16_t r_queue;  /* the request queue it went to */
+};
+
+/* What the device is and what the driver will do with it. Filled by vio_blk_init. */
+struct vio_blk_info {
+	uint64_t capacity;     /* in 512-byte sectors (updated on a config change) */
+	uint32_t blk_size;     /* optimal block size in bytes (512 when not offered or absurd) */
+	bool ro;	       /* VIRTIO_BLK_F_RO: writes fail with VIO_EROFS */
+	bool flush;	       /* VIRTIO_BLK_F_FLUSH: the device has a FLUSH command */
+	bool config_wce;       /* VIRTIO_BLK_F_CONFIG_WCE: vio_blk_set_writeback works */
+	bool writeback;	       /* the cache is write-back (flush needed for durability) */
+	uint32_t size_max;     /* bytes per data segment the driver posts (multiple of 512) */
+	uint32_t seg_max;      /* data segments per device request the driver posts */
+	uint32_t max_transfer; /* data bytes per device request the driver posts */
+	bool has_geometry;     /* VIRTIO_BLK_F_GEOMETRY: geometry is valid */
+	struct virtio_blk_geometry geometry;
+	bool has_topology; /* VIRTIO_BLK_F_TOPOLOGY: topology is valid */
+	struct virtio_blk_topology topology;
+	bool discard;		      /* VIRTIO_BLK_F_DISCARD */
+	uint32_t max_discard_sectors; /* per device request (device's 0 taken as no limit) */
+	uint32_t max_discard_seg;
+	uint32_t discard_sector_alignment;
+	bool write_zeroes;		   /* VIRTIO_BLK_F_WRITE_ZEROES */
+	uint32_t max_write_zeroes_sectors; /* per device request (0 taken as no limit) */
+	uint32_t max_write_zeroes_seg;
+	bool write_zeroes_may_unmap;
+	uint16_t device_queues; /* request queues the device has (1 without MQ) */
+	uint16_t num_queues;	/* request queues in use: min(device_queues, VIO_BLK_MAX_QUEUES) */
+	uint16_t queue_depth;	/* device requests in flight at most, per queue */
+	bool has_serial;	/* serial was fetched (vio_blk_get_id succeeded) */
+	char serial[VIRTIO_BLK_ID_BYTES + 1];
+};
+
+/* Counters, free-running. A "part" is one device request; a caller's request has >= 1. */
+struct vio_blk_stats {
+	uint64_t reads; /* caller requests completed, by operation */
+	uint64_t writes;
+	uint64_t flushes;
+	uint64_t discards;
+	uint64_t write_zeroes;
+	uint64_t get_ids;
+	uint64_t bytes_read; /* by successful reads and writes */
+	uint64_t bytes_written;
+	uint64_t parts;	      /* device requests posted */
+	uint64_t splits;      /* caller requests that took more than one device request */
+	uint64_t errors;      /* caller requests completed with an error */
+	uint64_t ioerr;	      /* parts the device answered VIRTIO_BLK_S_IOERR */
+	uint64_t unsupp;      /* parts the device answered VIRTIO_BLK_S_UNSUPP */
+	uint64_t bad_answers; /* parts with an unknown status byte or an impossible length */
+	uint64_t full;	      /* vio_blk_submit calls refused with VIO_ENOSPC */
+	uint64_t timeouts;    /* synchronous calls that timed out */
+	uint64_t interrupts;  /* queue interrupts handled */
+};
+
+/* Driver state per request queue (private to virtio_blk.c). */
+struct vio_blk_slot;
+struct vio_blk_part;
+struct vio_blk_queue {
+	struct vio_blk_slot *q_slots; /* [depth] headers + status bytes: device-visible */
+	uint32_t q_slots_bytes;
+	struct vio_blk_part *q_parts; /* [depth] driver bookkeeping: never device-visible */
+	uint16_t *q_free;	      /* stack of free slot numbers */
+	uint32_t q_parts_bytes;
+	uint16_t q_nfree;
+	uint16_t q_depth;
+	uint32_t q_seg_max;	       /* data segments per part on this queue */
+	struct vio_blk_req *q_waiting; /* the request with parts still to post: while there is
+					  one, the queue takes no new request */
+};
+
+/*
+ * One virtio-blk device. Caller-owned; vio_blk_init fills it. `info` and `stats` are
+ * read-only for the caller; `timeout_ns` may be changed between calls.
+ */
+struct vio_blk {
+	struct vio_dev *dev;
+	struct vio_blk_info info;
+	struct vio_blk_stats stats;
+	uint64_t timeout_ns; /* limit for the synchronous calls (VIO_BLK_TIMEOUT_NS) */
+
+	/* --- private to virtio_blk.c ----------------------------------------------------- */
+	struct vio_vq b_vqs[VIO_BLK_MAX_QUEUES];
+	struct vio_blk_queue b_q[VIO_BLK_MAX_QUEUES];
+	uint16_t b_next_queue; /* round-robin cursor */
+	bool b_broken;	       /* a queue broke or a request timed out: only fini is left */
+};
+
+/*
+ * Bring up `dev` (probed by vio_pci_probe or vio_mmio_probe, nothing else done yet) as a
+ * block device: negotiate features, read the config, set up interrupts and up to
+ * VIO_BLK_MAX_QUEUES request queues with their DMA slots, name it "virtio-blk", DRIVER_OK.
+ * Keep `blk` and `dev` alive and in place until vio_blk_fini. Returns 0; VIO_ENODEV (not a
+ * block device); VIO_ENOTSUP (a queue too small to carry a request); VIO_ENOMEM; or the
+ * core's error (VIO_EFEATURES, VIO_ETIMEDOUT, VIO_EIO, VIO_ENEEDRESET, ...), with the device
+ * marked FAILED and nothing left allocated. Not IRQ-safe.
+ */
+int vio_blk_init(struct vio_blk *blk, struct vio_dev *dev);
+
+/*
+ * Reset the device and free everything init allocated. Requests still in flight complete
+ * with VIO_EIO (their callbacks run here, in the caller's context), except a synchronous
+ * request that timed out, whose caller has already been told. Safe after a failed init and
+ * twice. Not IRQ-safe.
+ */
+void vio_blk_fini(struct vio_blk *blk);
+
+/*
+ * Start an asynchronous request. Checks it first, without touching the device:
+ * VIO_EINVAL (unknown op, NULL callback, no or zero-sized data, a segment that is not whole
+ * sectors, a range beyond the capacity),
+ * VIO_EROFS (WRITE/DISCARD/WRITE_ZEROES on a read-only device), VIO_ENOTSUP (DISCARD or
+ * WRITE_ZEROES the device did not offer), VIO_EIO (the device is broken). A FLUSH on a
+ * device without a write-back cache has nothing to do: its callback runs with 0 before this
+ * returns. Otherwise posts as many device requests as fit now and notifies the device;
+ * parts that do not fit are posted by later completions. Returns 0 (the callback will run
+ * exactly once), or VIO_ENOSPC when not even the first part fits: nothing was posted, retry
+ * after completions. On any negative return the callback does not run. IRQ-safe.
+ */
+int vio_blk_submit(struct vio_blk *blk, struct vio_blk_req *req);
+
+/*
+ * Reap the completions of every request queue, running the callbacks of the requests that
+ * finished, and post waiting parts into the room they left. Needed when the device has no
+ * interrupts (dev->irq_mode == VIO_IRQ_POLL); harmless otherwise. Returns how many caller
+ * requests completed, or VIO_EIO when a queue is broken (those requests complete only in
+ * vio_blk_fini). IRQ-safe.
+ */
+int vio_blk_poll(struct vio_blk *blk);
+
+/* Device requests posted and not yet completed, over all queues. IRQ-safe. */
+unsigned vio_blk_in_flight(const struct vio_blk *blk);
+
+/*
+ * Submit `req` (its done/arg are ignored and overwritten) and poll until it completes.
+ * Returns its status, a vio_blk_submit error (VIO_ENOSPC only when the queue stays full
+ * until the timeout), or VIO_ETIMEDOUT after blk->timeout_ns. A timeout or a broken queue
+ * (VIO_EIO) leaves the device unusable: the request may still be in the device's hands, so
+ * its buffers must not be reused before vio_blk_fini reset the device. Completions of other
+ * requests found meanwhile run their callbacks. Works with interrupts disabled; not
+ * IRQ-safe (it may spin for the timeout).
+ */
+int vio_blk_submit_wait(struct vio_blk *blk, struct vio_blk_req *req);
+
+/*
+ * Synchronous I/O: vio_blk_submit_wait on a request built from the arguments. `len` is a
+ * non-zero multiple of 512 below 4 GiB. Same errors as vio_blk_submit and
+ * vio_blk_submit_wait. Not IRQ-safe.
+ */
+int vio_blk_read(struct vio_blk *blk, uint64_t sector, void *buf, size_t len);
+int vio_blk_write(struct vio_blk *blk, uint64_t sector, const void *buf, size_t len);
+/* Flush the write-back cache; 0 at once when the device has none. Not IRQ-safe. */
+int vio_blk_flush(struct vio_blk *blk);
+int vio_blk_discard(struct vio_blk *blk, uint64_t sector, uint64_t nsectors);
+int vio_blk_write_zeroes(struct vio_blk *blk, uint64_t sector, uint64_t nsectors, bool unmap);
+
+/*
+ * Fetch the device's id string (serial) into info.serial and, NUL-terminated and cut to
+ * fit, into buf[size] (buf may be NULL). Returns 0, VIO_ENOTSUP (the device has no id), or
+ * the errors of vio_blk_submit_wait. Not IRQ-safe.
+ */
+int vio_blk_get_id(struct vio_blk *blk, char *buf, size_t size);
+
+/*
+ * Choose the cache mode (VIRTIO_BLK_F_CONFIG_WCE, 5.2.5): write-back (on) or write-through,
+ * and read back what the device kept into info.writeback. Returns 0, VIO_ENOTSUP (no
+ * CONFIG_WCE) or VIO_EIO (the device did not take the value). Not IRQ-safe.
+ */
+int vio_blk_set_writeback(struct vio_blk *blk, bool on);
+
+#endif

@@ -1,0 +1,956 @@
+/*
+ * virtio-blk driver (virtio 1.2 section 5.2): sectors in and out of a virtual disk.
+ *
+ * Every device request is one descriptor chain of three kinds of segment (5.2.6):
+ *
+ *	header  (device-readable)   struct virtio_blk_outhdr: type, ioprio, sector
+ *	data    (either direction)  the caller's buffers, or a discard/write-zeroes range
+ *	status  (device-writable)   one byte the device writes last: OK, IOERR or UNSUPP
+ *
+ * The header, the range and the status byte live in a "slot" of DMA memory this driver owns,
+ * one slot per ring descriptor, so a request never points the device at a caller's stack.
+ * The data segments point straight at the caller's buffers: no copy.
+ *
+ * A caller's request (struct vio_blk_req) becomes one or more device requests ("parts"):
+ * the device limits the bytes per segment (SIZE_MAX), the segments per request (SEG_MAX) and
+ * the sectors per discard, and we limit the bytes per request (VIO_BLK_MAX_TRANSFER). Parts
+ * that do not fit into the ring now are posted as earlier ones complete; the caller hears
+ * once, when the last part is back, with the first error any part saw.
+ *
+ * The device is untrusted: the status byte and the length it claims to have written are
+ * checked for every part, and the core checks that each completion is one we posted.
+ *
+ * QEMU: -drive file=disk.img,if=none,id=d0,format=raw -device virtio-blk-pci,drive=d0
+ * (add num-queues=4 for MQ, discard=unmap for DISCARD/WRITE_ZEROES, readonly=on for RO).
+ */
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <vio/blk.h>
+#include <vio/err.h>
+#include <vio/log.h>
+#include <vio/spec/virtio_blk.h>
+#include <vio/virtio.h>
+#include <vio/virtqueue.h>
+
+#define SECTOR VIRTIO_BLK_SECTOR_SIZE
+
+/* The features this driver understands (5.2.3), plus the ring features the core handles. */
+#define BLK_FEATURES                                                                               \
+	(VIRTIO_BIT(VIRTIO_BLK_F_SIZE_MAX) | VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) |                    \
+	 VIRTIO_BIT(VIRTIO_BLK_F_GEOMETRY) | VIRTIO_BIT(VIRTIO_BLK_F_RO) |                         \
+	 VIRTIO_BIT(VIRTIO_BLK_F_BLK_SIZE) | VIRTIO_BIT(VIRTIO_BLK_F_FLUSH) |                      \
+	 VIRTIO_BIT(VIRTIO_BLK_F_TOPOLOGY) | VIRTIO_BIT(VIRTIO_BLK_F_CONFIG_WCE) |                 \
+	 VIRTIO_BIT(VIRTIO_BLK_F_MQ) | VIRTIO_BIT(VIRTIO_BLK_F_DISCARD) |                          \
+	 VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES) | VIRTIO_BIT(VIRTIO_F_RING_INDIRECT_DESC) |         \
+	 VIRTIO_BIT(VIRTIO_F_RING_EVENT_IDX))
+
+/*
+ * What the device sees of one part. The device reads hdr (and dwz for discard and write
+ * zeroes) and writes id (GET_ID) and status. 64 bytes keeps slots on cache-line boundaries.
+ */
+struct vio_blk_slot {
+	struct virtio_blk_outhdr hdr;
+	struct virtio_blk_discard_write_zeroes dwz;
+	uint8_t id[VIRTIO_BLK_ID_BYTES];
+	uint8_t status;
+	uint8_t pad[11];
+};
+_Static_assert(sizeof(struct vio_blk_slot) == 64, "slot layout");
+
+/* What the driver remembers about one part; the device never learns this memory's address. */
+struct vio_blk_part {
+	struct vio_blk_req *req; /* NULL: its request was abandoned after a timeout */
+	uint32_t bytes;		 /* data bytes of a read or write part */
+};
+
+static const char *const blk_name = "virtio-blk";
+
+/* --- small helpers -------------------------------------------------------------------------- */
+
+static const struct vio_port *port_of(const struct vio_blk *blk)
+{
+	return blk->dev->port;
+}
+
+static uint32_t min_u32(uint32_t a, uint32_t b)
+{
+	return a < b ? a : b;
+}
+
+static bool is_pow2(uint32_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+/* Read one field of struct virtio_blk_config. */
+#define CFG_READ(blk, field, dst)                                                                  \
+	vio_dev_config_read((blk)->dev, offsetof(struct virtio_blk_config, field), &(dst),         \
+			    sizeof(dst))
+
+/* --- configuration (5.2.4, 5.2.5) -------------------------------------------------------- */
+
+static uint32_t sane_blk_size(struct vio_blk *blk, uint32_t v)
+{
+	if (is_pow2(v) && v >= SECTOR && v <= 65536)
+		return v;
+	vio_logf(port_of(blk), VIO_LOG_WARN, "%s: absurd blk_size %u, using 512", blk_name, v);
+	return SECTOR;
+}
+
+/* The cache mode (5.2.5.1): with CONFIG_WCE the writeback field says; without it, a device
+ * that offers FLUSH has a write-back cache and one that does not is write-through. */
+static void read_writeback(struct vio_blk *blk)
+{
+	uint8_t wb = 0;
+
+	if (blk->info.config_wce && CFG_READ(blk, writeback, wb) == 0)
+		blk->info.writeback = wb != 0;
+	else
+		blk->info.writeback = blk->info.flush;
+}
+
+static int read_capacity(struct vio_blk *blk)
+{
+	uint64_t cap;
+	int err = CFG_READ(blk, capacity, cap);
+
+	if (err == 0)
+		blk->info.capacity = cap;
+	return err;
+}
+
+/* Segment limits: what the device allows, tightened by ours. */
+static void read_limits(struct vio_blk *blk)
+{
+	struct vio_blk_info *in = &blk->info;
+	uint32_t v;
+
+	in->max_transfer = VIO_BLK_MAX_TRANSFER / SECTOR * SECTOR;
+	in->size_max = in->max_transfer;
+	if (vio_dev_has_feature(blk->dev, VIRTIO_BLK_F_SIZE_MAX) &&
+	    CFG_READ(blk, size_max, v) == 0) {
+		/* Whole sectors per segment keep every split on a sector boundary. */
+		if (v < SECTOR)
+			vio_logf(port_of(blk), VIO_LOG_WARN, "%s: size_max %u below a sector",
+				 blk_name, v);
+		in->size_max = min_u32(in->size_max, v < SECTOR ? SECTOR : v / SECTOR * SECTOR);
+	}
+	/* Without SEG_MAX the device promised nothing: one data segment is always safe. */
+	in->seg_max = 1;
+	if (vio_dev_has_feature(blk->dev, VIRTIO_BLK_F_SEG_MAX) && CFG_READ(blk, seg_max, v) == 0)
+		in->seg_max = min_u32(v ? v : 1, VIO_BLK_MAX_SEGS);
+}
+
+/* A device's 0 limit on discard or write-zeroes sectors means it set none (Linux reads it so). */
+static uint32_t sector_limit(uint32_t v)
+{
+	return v ? v : UINT32_MAX;
+}
+
+static void read_optional(struct vio_blk *blk)
+{
+	struct vio_blk_info *in = &blk->info;
+	struct vio_dev *dev = blk->dev;
+	uint32_t v;
+	uint8_t b;
+
+	/* Field by field: 4.1.3.1 wants each access as wide as the field it reads. */
+	in->has_geometry = vio_dev_has_feature(dev, VIRTIO_BLK_F_GEOMETRY) &&
+			   CFG_READ(blk, geometry.cylinders, in->geometry.cylinders) == 0 &&
+			   CFG_READ(blk, geometry.heads, in->geometry.heads) == 0 &&
+			   CFG_READ(blk, geometry.sectors, in->geometry.sectors) == 0;
+	struct virtio_blk_topology *t = &in->topology;
+	in->has_topology = vio_dev_has_feature(dev, VIRTIO_BLK_F_TOPOLOGY) &&
+			   CFG_READ(blk, topology.physical_block_exp, t->physical_block_exp) == 0 &&
+			   CFG_READ(blk, topology.alignment_offset, t->alignment_offset) == 0 &&
+			   CFG_READ(blk, topology.min_io_size, t->min_io_size) == 0 &&
+			   CFG_READ(blk, topology.opt_io_size, t->opt_io_size) == 0;
+	in->blk_size = SECTOR;
+	if (vio_dev_has_feature(dev, VIRTIO_BLK_F_BLK_SIZE) && CFG_READ(blk, blk_size, v) == 0)
+		in->blk_size = sane_blk_size(blk, v);
+
+	in->discard = vio_dev_has_feature(dev, VIRTIO_BLK_F_DISCARD);
+	if (in->discard) {
+		if (CFG_READ(blk, max_discard_sectors, v) == 0)
+			in->max_discard_sectors = sector_limit(v);
+		if (CFG_READ(blk, max_discard_seg, v) == 0)
+			in->max_discard_seg = v;
+		if (CFG_READ(blk, discard_sector_alignment, v) == 0)
+			in->discard_sector_alignment = v;
+		in->discard = in->max_discard_sectors != 0;
+	}
+	in->write_zeroes = vio_dev_has_feature(dev, VIRTIO_BLK_F_WRITE_ZEROES);
+	if (in->write_zeroes) {
+		if (CFG_READ(blk, max_write_zeroes_sectors, v) == 0)
+			in->max_write_zeroes_sectors = sector_limit(v);
+		if (CFG_READ(blk, max_write_zeroes_seg, v) == 0)
+			in->max_write_zeroes_seg = v;
+		if (CFG_READ(blk, write_zeroes_may_unmap, b) == 0)
+			in->write_zeroes_may_unmap = b != 0;
+		in->write_zeroes = in->max_write_zeroes_sectors != 0;
+	}
+
+	in->ro = vio_dev_has_feature(dev, VIRTIO_BLK_F_RO);
+	in->flush = vio_dev_has_feature(dev, VIRTIO_BLK_F_FLUSH);
+	in->config_wce = vio_dev_has_feature(dev, VIRTIO_BLK_F_CONFIG_WCE);
+	read_writeback(blk);
+}
+
+static uint16_t read_num_queues(struct vio_blk *blk)
+{
+	uint16_t n = 1;
+
+	if (vio_dev_has_feature(blk->dev, VIRTIO_BLK_F_MQ) && CFG_READ(blk, num_queues, n) == 0 &&
+	    n == 0) {
+		vio_logf(port_of(blk), VIO_LOG_WARN, "%s: MQ with num_queues 0, using 1", blk_name);
+		n = 1;
+	}
+	blk->info.device_queues = n;
+	return n < VIO_BLK_MAX_QUEUES ? n : VIO_BLK_MAX_QUEUES;
+}
+
+/* A config change interrupt: the disk may have been resized or its cache mode changed. */
+static void config_changed(struct vio_dev *dev, void *arg)
+{
+	struct vio_blk *blk = arg;
+	uint64_t old = blk->info.capacity;
+
+	(void)dev;
+	if (read_capacity(blk) == 0 && blk->info.capacity != old)
+		vio_logf(port_of(blk), VIO_LOG_INFO, "%s: capacity now %llu sectors", blk_name,
+			 (unsigned long long)blk->info.capacity);
+	read_writeback(blk);
+}
+
+/* --- slots ------------------------------------------------------------------------------- */
+
+static int alloc_slots(struct vio_blk *blk, uint16_t qi)
+{
+	const struct vio_port *port = port_of(blk);
+	struct vio_blk_queue *q = &blk->b_q[qi];
+	uint16_t depth = blk->b_vqs[qi].size;
+	uint64_t phys;
+
+	/* Header + status need two descriptors even with an indirect table to fall back from. */
+	if (depth < 4) {
+		vio_logf(port, VIO_LOG_ERR, "%s: queue %u has only %u entries", blk_name, qi,
+			 depth);
+		return VIO_ENOTSUP;
+	}
+	q->q_slots_bytes = depth * (uint32_t)sizeof(struct vio_blk_slot);
+	q->q_slots = port->dma_alloc(port->ctx, q->q_slots_bytes, &phys);
+	q->q_parts_bytes = depth * (uint32_t)(sizeof(struct vio_blk_part) + sizeof(uint16_t));
+	q->q_parts = port->dma_alloc(port->ctx, q->q_parts_bytes, &phys);
+	if (!q->q_slots || !q->q_parts)
+		return VIO_ENOMEM;
+	q->q_free = (uint16_t *)(q->q_parts + depth);
+	for (uint16_t i = 0; i < depth; i++)
+		q->q_free[i] = (uint16_t)(depth - 1 - i);
+	q->q_nfree = depth;
+	q->q_depth = depth;
+	/* Without indirect tables a part takes one descriptor per segment: it must fit the ring. */
+	q->q_seg_max = min_u32(blk->info.seg_max, depth - 2u);
+	return 0;
+}
+
+static void free_slots(struct vio_blk *blk)
+{
+	const struct vio_port *port = port_of(blk);
+
+	for (unsigned i = 0; i < VIO_BLK_MAX_QUEUES; i++) {
+		struct vio_blk_queue *q = &blk->b_q[i];
+		if (q->q_slots)
+			port->dma_free(port->ctx, q->q_slots, q->q_slots_bytes);
+		if (q->q_parts)
+			port->dma_free(port->ctx, q->q_parts, q->q_parts_bytes);
+		*q = (struct vio_blk_queue){0};
+	}
+}
+
+/* --- requests ------------------------------------------------------------------------------ */
+
+static bool has_data(enum vio_blk_op op)
+{
+	return op == VIO_BLK_OP_READ || op == VIO_BLK_OP_WRITE;
+}
+
+static bool writes_disk(enum vio_blk_op op)
+{
+	return op == VIO_BLK_OP_WRITE || op == VIO_BLK_OP_DISCARD || op == VIO_BLK_OP_WRITE_ZEROES;
+}
+
+/* More parts to post? A failed part stops the rest: the caller gets the error anyway. */
+static bool has_more(const struct vio_blk_req *req)
+{
+	if (req->r_status)
+		return false;
+	return has_data(req->op) ? req->r_seg < req->nsg : req->r_left > 0;
+}
+
+static bool in_capacity(const struct vio_blk *blk, uint64_t sector, uint64_t n)
+{
+	return n <= blk->info.capacity && sector <= blk->info.capacity - n;
+}
+
+/* Sectors of a read/write's buffers, 0 when they are not all whole non-empty sectors. */
+static uint64_t sg_sectors(const struct vio_blk_req *req)
+{
+	uint64_t n = 0;
+
+	if (!req->sg || !req->nsg)
+		return 0;
+	for (unsigned i = 0; i < req->nsg; i++) {
+		if (!req->sg[i].len || req->sg[i].len % SECTOR)
+			return 0;
+		n += req->sg[i].len / SECTOR;
+	}
+	return n;
+}
+
+static int check_req(const struct vio_blk *blk, const struct vio_blk_req *req)
+{
+	const struct vio_blk_info *in = &blk->info;
+	uint64_t n;
+
+	if (!req->done)
+		return VIO_EINVAL;
+	if (blk->b_broken || !blk->dev)
+		return VIO_EIO;
+	if (writes_disk(req->op) && in->ro)
+		return VIO_EROFS;
+	switch (req->op) {
+	case VIO_BLK_OP_READ:
+	case VIO_BLK_OP_WRITE:
+		n = sg_sectors(req);
+		return n && in_capacity(blk, req->sector, n) ? 0 : VIO_EINVAL;
+	case VIO_BLK_OP_FLUSH:
+		return 0;
+	case VIO_BLK_OP_GET_ID:
+		return req->sg && req->nsg ? 0 : VIO_EINVAL;
+	case VIO_BLK_OP_DISCARD:
+	case VIO_BLK_OP_WRITE_ZEROES:
+		if (!(req->op == VIO_BLK_OP_DISCARD ? in->discard : in->write_zeroes))
+			return VIO_ENOTSUP;
+		return req->nsectors && in_capacity(blk, req->sector, req->nsectors) ? 0
+										     : VIO_EINVAL;
+	}
+	return VIO_EINVAL;
+}
+
+static void count_finished(struct vio_blk *blk, const struct vio_blk_req *req)
+{
+	struct vio_blk_stats *s = &blk->stats;
+
+	uint64_t *by_op[] = {
+	    [VIO_BLK_OP_READ] = &s->reads,	 [VIO_BLK_OP_WRITE] = &s->writes,
+	    [VIO_BLK_OP_FLUSH] = &s->flushes,	 [VIO_BLK_OP_GET_ID] = &s->get_ids,
+	    [VIO_BLK_OP_DISCARD] = &s->discards, [VIO_BLK_OP_WRITE_ZEROES] = &s->write_zeroes,
+	};
+	(*by_op[req->op])++;
+	if (req->r_status)
+		s->errors++;
+	if (req->r_nparts > 1)
+		s->splits++;
+}
+
+/* The last part is back: give the request to its owner. */
+static void finish(struct vio_blk *blk, struct vio_blk_req *req)
+{
+	struct vio_blk_queue *q = &blk->b_q[req->r_queue];
+
+	if (q->q_waiting == req)
+		q->q_waiting = NULL;
+	count_finished(blk, req);
+	req->done(req, req->r_status, req->arg);
+}
+
+/*
+ * Fill slot `s` and the segment list for the next part of `req`. Returns the number of
+ * device-readable segments in *n_out and of device-writable ones in *n_in; *bytes is the
+ * data a read/write part moves. Nothing in req changes: advance() does that once posted.
+ */
+static void build_part(struct vio_blk *blk, struct vio_blk_queue *q, const struct vio_blk_req *req,
+		       struct vio_blk_slot *s, struct vio_sg *sg, unsigned *n_out, unsigned *n_in,
+		       uint32_t *bytes)
+{
+	const struct vio_blk_info *in = &blk->info;
+	unsigned n = 1;
+
+	s->hdr = (struct virtio_blk_outhdr){.sector = 0};
+	s->status = 0xff; /* not a status the device may write: catches a device that did not */
+	sg[0] = (struct vio_sg){&s->hdr, sizeof(s->hdr)};
+	*bytes = 0;
+	*n_out = 1; /* header out, status in: every operation has at least these */
+	*n_in = 1;
+
+	switch (req->op) {
+	case VIO_BLK_OP_READ:
+	case VIO_BLK_OP_WRITE: {
+		unsigned seg = req->r_seg;
+		uint32_t off = req->r_off;
+		s->hdr.type = req->op == VIO_BLK_OP_READ ? VIRTIO_BLK_T_IN : VIRTIO_BLK_T_OUT;
+		s->hdr.sector = req->r_sector;
+		while (seg < req->nsg && n - 1 < q->q_seg_max && *bytes < in->max_transfer) {
+			uint32_t take = min_u32(req->sg[seg].len - off,
+						min_u32(in->size_max, in->max_transfer - *bytes));
+			sg[n++] = (struct vio_sg){(const uint8_t *)req->sg[seg].addr + off, take};
+			*bytes += take;
+			off += take;
+			if (off == req->sg[seg].len) {
+				seg++;
+				off = 0;
+			}
+		}
+		*n_out = req->op == VIO_BLK_OP_WRITE ? n : 1;
+		*n_in = req->op == VIO_BLK_OP_WRITE ? 1 : n;
+		break;
+	}
+	case VIO_BLK_OP_DISCARD:
+	case VIO_BLK_OP_WRITE_ZEROES: {
+		bool discard = req->op == VIO_BLK_OP_DISCARD;
+		uint32_t max = discard ? in->max_discard_sectors : in->max_write_zeroes_sectors;
+		s->hdr.type = discard ? VIRTIO_BLK_T_DISCARD : VIRTIO_BLK_T_WRITE_ZEROES;
+		s->dwz.sector = req->r_sector;
+		s->dwz.num_sectors = req->r_left < max ? (uint32_t)req->r_left : max;
+		s->dwz.flags = !discard && (req->flags & VIO_BLK_REQ_UNMAP)
+				   ? VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP
+				   : 0;
+		sg[n++] = (struct vio_sg){&s->dwz, sizeof(s->dwz)};
+		*n_out = 2;
+		*n_in = 1;
+		break;
+	}
+	case VIO_BLK_OP_FLUSH:
+		s->hdr.type = VIRTIO_BLK_T_FLUSH;
+		*n_out = 1;
+		*n_in = 1;
+		break;
+	case VIO_BLK_OP_GET_ID:
+		s->hdr.type = VIRTIO_BLK_T_GET_ID;
+		sg[n++] = (struct vio_sg){s->id, sizeof(s->id)};
+		*n_out = 1;
+		*n_in = 2;
+		break;
+	}
+	sg[n] = (struct vio_sg){&s->status, 1};
+}
+
+/* The part built from slot `s` was posted: move the request's cursor past it. */
+static void advance(struct vio_blk_req *req, const struct vio_blk_slot *s, uint32_t bytes)
+{
+	if (has_data(req->op)) {
+		req->r_sector += bytes / SECTOR;
+		while (bytes) {
+			uint32_t take = min_u32(bytes, req->sg[req->r_seg].len - req->r_off);
+			bytes -= take;
+			req->r_off += take;
+			if (req->r_off == req->sg[req->r_seg].len) {
+				req->r_seg++;
+				req->r_off = 0;
+			}
+		}
+	} else if (req->op == VIO_BLK_OP_DISCARD || req->op == VIO_BLK_OP_WRITE_ZEROES) {
+		req->r_sector += s->dwz.num_sectors;
+		req->r_left -= s->dwz.num_sectors;
+	} else {
+		req->r_left = 0;
+	}
+}
+
+/*
+ * Post parts of `req` on queue qi until it has none left or the ring is full. Returns 0,
+ * VIO_ENOSPC (ring or slots full: the rest waits) or VIO_EIO (queue broken). Does not kick.
+ */
+static int post_parts(struct vio_blk *blk, uint16_t qi, struct vio_blk_req *req)
+{
+	struct vio_blk_queue *q = &blk->b_q[qi];
+	struct vio_sg sg[VIO_BLK_MAX_SEGS + 2];
+	unsigned n_out, n_in;
+	uint32_t bytes;
+
+	while (has_more(req)) {
+		if (!q->q_nfree)
+			return VIO_ENOSPC;
+		uint16_t i = q->q_free[q->q_nfree - 1];
+		struct vio_blk_slot *s = &q->q_slots[i];
+		struct vio_blk_part *p = &q->q_parts[i];
+		build_part(blk, q, req, s, sg, &n_out, &n_in, &bytes);
+		int err = vio_vq_add(&blk->b_vqs[qi], sg, n_out, n_in, p);
+		if (err)
+			return err;
+		q->q_nfree--;
+		*p = (struct vio_blk_part){.req = req, .bytes = bytes};
+		advance(req, s, bytes);
+		req->r_parts++;
+		req->r_nparts++;
+		blk->stats.parts++;
+	}
+	return 0;
+}
+
+/* Room came free on queue qi: post what its waiting request still has. */
+static void post_waiting(struct vio_blk *blk, uint16_t qi)
+{
+	struct vio_blk_queue *q = &blk->b_q[qi];
+	struct vio_blk_req *req = q->q_waiting;
+
+	if (!req)
+		return;
+	int err = post_parts(blk, qi, req);
+	if (err && err != VIO_ENOSPC)
+		req->r_status = err;
+	if (!has_more(req)) {
+		q->q_waiting = NULL;
+		if (!req->r_parts)
+			finish(blk, req);
+	}
+	vio_vq_kick(&blk->b_vqs[qi]);
+}
+
+int vio_blk_submit(struct vio_blk *blk, struct vio_blk_req *req)
+{
+	int err = check_req(blk, req);
+	if (err)
+		return err;
+
+	uint16_t n = blk->info.num_queues;
+	uint16_t qi = req->queue == VIO_BLK_ANY_QUEUE ? blk->b_next_queue++ % n : req->queue % n;
+	struct vio_blk_queue *q = &blk->b_q[qi];
+
+	req->r_sector = req->sector;
+	req->r_left = has_data(req->op) ? 0 : req->nsectors;
+	req->r_seg = 0;
+	req->r_off = 0;
+	req->r_parts = 0;
+	req->r_nparts = 0;
+	req->r_status = 0;
+	req->r_queue = qi;
+
+	if (req->op == VIO_BLK_OP_FLUSH && !blk->info.flush) {
+		/* 5.2.6.2: without FLUSH the device is write-through; nothing to wait for. */
+		finish(blk, req);
+		return 0;
+	}
+	if (req->op == VIO_BLK_OP_FLUSH || req->op == VIO_BLK_OP_GET_ID)
+		req->r_left = 1;
+
+	/* One request at a time may trickle into a full ring; the others wait for room. */
+	err = q->q_waiting ? VIO_ENOSPC : post_parts(blk, qi, req);
+	if (!req->r_nparts) {
+		if (err == VIO_ENOSPC)
+			blk->stats.full++;
+		return err;
+	}
+	if (err && err != VIO_ENOSPC)
+		req->r_status = err; /* broken after some parts went: they fail in fini */
+	else if (has_more(req))
+		q->q_waiting = req;
+	vio_vq_kick(&blk->b_vqs[qi]);
+	return 0;
+}
+
+/* --- completions ----------------------------------------------------------------------------- */
+
+/*
+ * What one part's answer means. The status byte is the last byte of the chain, so it is
+ * valid only when the device says it wrote everything we offered; a read that claims
+ * success with fewer bytes left part of the caller's buffer unwritten.
+ */
+static int part_status(struct vio_blk *blk, uint16_t qi, const struct vio_blk_slot *s,
+		       const struct vio_vq_used *u)
+{
+	uint8_t status = *(const volatile uint8_t *)&s->status;
+
+	if (u->len > u->in_len || u->len == 0 ||
+	    (status == VIRTIO_BLK_S_OK && u->len != u->in_len && s->hdr.type == VIRTIO_BLK_T_IN)) {
+		blk->stats.bad_answers++;
+		vio_logf(port_of(blk), VIO_LOG_ERR, "%s: queue %u: device wrote %u of %u bytes",
+			 blk_name, qi, u->len, u->in_len);
+		return VIO_EIO;
+	}
+	switch (status) {
+	case VIRTIO_BLK_S_OK:
+		return 0;
+	case VIRTIO_BLK_S_IOERR:
+		blk->stats.ioerr++;
+		return VIO_EIO;
+	case VIRTIO_BLK_S_UNSUPP:
+		blk->stats.unsupp++;
+		return VIO_ENOTSUP;
+	}
+	blk->stats.bad_answers++;
+	vio_logf(port_of(blk), VIO_LOG_ERR, "%s: queue %u: bad status byte 0x%02x", blk_name, qi,
+		 status);
+	return VIO_EIO;
+}
+
+/* GET_ID answered into the slot: hand the caller as much of it as its buffers hold. */
+static void copy_id(const struct vio_blk_slot *s, const struct vio_blk_req *req)
+{
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < req->nsg && k < sizeof(s->id); i++) {
+		uint8_t *dst = (uint8_t *)req->sg[i].addr;
+		for (uint32_t j = 0; j < req->sg[i].len && k < sizeof(s->id); j++)
+			dst[j] = s->id[k++];
+	}
+}
+
+static void release_slot(struct vio_blk_queue *q, const struct vio_blk_part *p)
+{
+	q->q_free[q->q_nfree++] = (uint16_t)(p - q->q_parts);
+}
+
+/* One part is done with `status`; returns 1 when that finished its caller's request. */
+static int part_done(struct vio_blk *blk, struct vio_blk_queue *q, struct vio_blk_part *p,
+		     int status)
+{
+	struct vio_blk_req *req = p->req;
+
+	release_slot(q, p);
+	if (!req)
+		return 0;
+	if (status && !req->r_status)
+		req->r_status = status;
+	if (!status && req->op == VIO_BLK_OP_READ)
+		blk->stats.bytes_read += p->bytes;
+	if (!status && req->op == VIO_BLK_OP_WRITE)
+		blk->stats.bytes_written += p->bytes;
+	if (--req->r_parts || has_more(req))
+		return 0;
+	finish(blk, req);
+	return 1;
+}
+
+/*
+ * Take every completion off queue qi, then refill it from the waiting request. Interrupts
+ * are off while we drain and re-armed after; vio_vq_enable_cb says when something slipped in
+ * between, which the device may not interrupt for, so we go round again.
+ */
+static int reap(struct vio_blk *blk, uint16_t qi)
+{
+	struct vio_vq *vq = &blk->b_vqs[qi];
+	struct vio_blk_queue *q = &blk->b_q[qi];
+	struct vio_vq_used u;
+	int done = 0, err;
+
+	do {
+		vio_vq_disable_cb(vq);
+		while ((err = vio_vq_get_used(vq, &u)) == 0) {
+			struct vio_blk_part *p = u.cookie;
+			struct vio_blk_slot *s = &q->q_slots[p - q->q_parts];
+			int status = part_status(blk, qi, s, &u);
+			if (!status && p->req && p->req->op == VIO_BLK_OP_GET_ID)
+				copy_id(s, p->req);
+			done += part_done(blk, q, p, status);
+		}
+		if (err == VIO_EIO) {
+			blk->b_broken = true;
+			return VIO_EIO;
+		}
+		post_waiting(blk, qi);
+	} while (!vio_vq_enable_cb(vq));
+	return done;
+}
+
+/* The core's queue callback: runs in the queue's interrupt handler. */
+static void queue_interrupt(struct vio_vq *vq, void *arg)
+{
+	struct vio_blk *blk = arg;
+
+	blk->stats.interrupts++;
+	reap(blk, vq->index);
+}
+
+int vio_blk_poll(struct vio_blk *blk)
+{
+	int done = 0;
+
+	if (!blk->dev || blk->b_broken)
+		return VIO_EIO;
+	for (uint16_t i = 0; i < blk->info.num_queues; i++) {
+		int n = reap(blk, i);
+		if (n < 0)
+			return n;
+		done += n;
+	}
+	return done;
+}
+
+unsigned vio_blk_in_flight(const struct vio_blk *blk)
+{
+	unsigned n = 0;
+
+	for (uint16_t i = 0; i < blk->info.num_queues; i++)
+		n += blk->b_q[i].q_depth - blk->b_q[i].q_nfree;
+	return n;
+}
+
+/* --- synchronous calls ------------------------------------------------------------------- */
+
+struct sync_wait {
+	bool done;
+	int status;
+};
+
+static void sync_done(struct vio_blk_req *req, int status, void *arg)
+{
+	struct sync_wait *w = arg;
+
+	(void)req;
+	w->done = true;
+	w->status = status;
+}
+
+/*
+ * Give up on a request the device still holds. Its parts stay posted, so the device may
+ * still write the caller's buffers: nothing is safe until a reset, which only fini does.
+ * Forget the request (its completion, if it ever comes, must not touch the caller's stack)
+ * and refuse further work.
+ */
+static void abandon(struct vio_blk *blk, struct vio_blk_req *req)
+{
+	struct vio_blk_queue *q = &blk->b_q[req->r_queue];
+
+	for (uint16_t i = 0; i < q->q_depth; i++)
+		if (q->q_parts[i].req == req)
+			q->q_parts[i].req = NULL;
+	if (q->q_waiting == req)
+		q->q_waiting = NULL;
+	blk->b_broken = true;
+}
+
+static bool expired(const struct vio_blk *blk, uint64_t start)
+{
+	const struct vio_port *port = port_of(blk);
+
+	return port->now_ns(port->ctx) - start > blk->timeout_ns;
+}
+
+int vio_blk_submit_wait(struct vio_blk *blk, struct vio_blk_req *req)
+{
+	struct sync_wait w = {false, 0};
+	int err;
+
+	if (!blk->dev)
+		return VIO_EIO;
+	uint64_t start = port_of(blk)->now_ns(port_of(blk)->ctx);
+	req->done = sync_done;
+	req->arg = &w;
+	/* A full queue is a wait, not an error: others' completions will make room. */
+	while ((err = vio_blk_submit(blk, req)) == VIO_ENOSPC) {
+		if (vio_blk_poll(blk) < 0)
+			return VIO_EIO;
+		if (expired(blk, start)) {
+			blk->stats.timeouts++;
+			return VIO_ETIMEDOUT;
+		}
+	}
+	if (err)
+		return err;
+	while (!w.done) {
+		err = vio_blk_poll(blk);
+		if (w.done)
+			break;
+		if (err < 0) {
+			abandon(blk, req);
+			return VIO_EIO;
+		}
+		if (expired(blk, start)) {
+			abandon(blk, req);
+			blk->stats.timeouts++;
+			vio_logf(port_of(blk), VIO_LOG_ERR,
+				 "%s: request timed out; device unusable until reset", blk_name);
+			return VIO_ETIMEDOUT;
+		}
+	}
+	return w.status;
+}
+
+/* One buffer as a request's only segment; a length that cannot be one is refused. */
+static int sync_io(struct vio_blk *blk, enum vio_blk_op op, uint64_t sector, const void *buf,
+		   size_t len)
+{
+	if (!len || len > UINT32_MAX / SECTOR * SECTOR)
+		return VIO_EINVAL;
+	struct vio_sg sg = {buf, (uint32_t)len};
+	struct vio_blk_req req = {
+	    .op = op, .sector = sector, .sg = &sg, .nsg = 1, .queue = VIO_BLK_ANY_QUEUE};
+	return vio_blk_submit_wait(blk, &req);
+}
+
+int vio_blk_read(struct vio_blk *blk, uint64_t sector, void *buf, size_t len)
+{
+	return sync_io(blk, VIO_BLK_OP_READ, sector, buf, len);
+}
+
+int vio_blk_write(struct vio_blk *blk, uint64_t sector, const void *buf, size_t len)
+{
+	return sync_io(blk, VIO_BLK_OP_WRITE, sector, buf, len);
+}
+
+static int sync_range(struct vio_blk *blk, enum vio_blk_op op, uint64_t sector, uint64_t nsectors,
+		      uint32_t flags)
+{
+	struct vio_blk_req req = {.op = op,
+				  .flags = flags,
+				  .sector = sector,
+				  .nsectors = nsectors,
+				  .queue = VIO_BLK_ANY_QUEUE};
+	return vio_blk_submit_wait(blk, &req);
+}
+
+int vio_blk_flush(struct vio_blk *blk)
+{
+	return sync_range(blk, VIO_BLK_OP_FLUSH, 0, 0, 0);
+}
+
+int vio_blk_discard(struct vio_blk *blk, uint64_t sector, uint64_t nsectors)
+{
+	return sync_range(blk, VIO_BLK_OP_DISCARD, sector, nsectors, 0);
+}
+
+int vio_blk_write_zeroes(struct vio_blk *blk, uint64_t sector, uint64_t nsectors, bool unmap)
+{
+	return sync_range(blk, VIO_BLK_OP_WRITE_ZEROES, sector, nsectors,
+			  unmap ? VIO_BLK_REQ_UNMAP : 0);
+}
+
+int vio_blk_get_id(struct vio_blk *blk, char *buf, size_t size)
+{
+	char id[VIRTIO_BLK_ID_BYTES];
+	struct vio_sg sg = {id, sizeof(id)};
+	struct vio_blk_req req = {
+	    .op = VIO_BLK_OP_GET_ID, .sg = &sg, .nsg = 1, .queue = VIO_BLK_ANY_QUEUE};
+
+	int err = vio_blk_submit_wait(blk, &req);
+	if (err)
+		return err;
+	/* The id is NUL-terminated only when shorter than 20 bytes (5.2.6). */
+	size_t n = 0;
+	while (n < sizeof(id) && id[n])
+		n++;
+	for (size_t i = 0; i < n; i++)
+		blk->info.serial[i] = id[i];
+	blk->info.serial[n] = '\0';
+	blk->info.has_serial = true;
+	if (buf && size) {
+		size_t k = n < size - 1 ? n : size - 1;
+		for (size_t i = 0; i < k; i++)
+			buf[i] = id[i];
+		buf[k] = '\0';
+	}
+	return 0;
+}
+
+int vio_blk_set_writeback(struct vio_blk *blk, bool on)
+{
+	uint8_t want = on ? 1 : 0;
+
+	if (!blk->dev || !blk->info.config_wce)
+		return VIO_ENOTSUP;
+	/* 5.2.5.1: the driver writes writeback; the device reports what it actually does. */
+	int err = vio_dev_config_write(blk->dev, offsetof(struct virtio_blk_config, writeback),
+				       &want, sizeof(want));
+	if (err)
+		return VIO_EIO;
+	read_writeback(blk);
+	return blk->info.writeback == on ? 0 : VIO_EIO;
+}
+
+/* --- bring-up and teardown -------------------------------------------------------------- */
+
+static int setup_queues(struct vio_blk *blk)
+{
+	struct vio_dev *dev = blk->dev;
+	uint16_t n = blk->info.num_queues;
+
+	int err = vio_dev_setup_irqs(dev, blk->b_vqs, n);
+	for (uint16_t i = 0; i < n && !err; i++) {
+		err = vio_dev_setup_vq(dev, i, VIO_BLK_QUEUE_SIZE, queue_interrupt, blk);
+		if (!err)
+			err = alloc_slots(blk, i);
+	}
+	if (err)
+		return err;
+	blk->info.queue_depth = blk->b_q[0].q_depth;
+	for (uint16_t i = 1; i < n; i++)
+		if (blk->b_q[i].q_depth < blk->info.queue_depth)
+			blk->info.queue_depth = blk->b_q[i].q_depth;
+	return 0;
+}
+
+int vio_blk_init(struct vio_blk *blk, struct vio_dev *dev)
+{
+	*blk = (struct vio_blk){.timeout_ns = VIO_BLK_TIMEOUT_NS};
+	if (dev->device_id != VIRTIO_ID_BLOCK)
+		return VIO_ENODEV;
+	dev->name = blk_name;
+
+	/* 3.1.1 steps 1-6: reset, ACKNOWLEDGE, DRIVER, features, FEATURES_OK. */
+	int err = vio_dev_begin(dev, BLK_FEATURES);
+	if (err)
+		return err;
+	blk->dev = dev;
+
+	/* Step 7: device-specific setup: read the config, then the queues. */
+	err = read_capacity(blk);
+	if (!err) {
+		read_limits(blk);
+		read_optional(blk);
+		blk->info.num_queues = read_num_queues(blk);
+		err = setup_queues(blk);
+	}
+	if (!err) {
+		vio_dev_set_config_callback(dev, config_changed, blk);
+		/* Step 8: DRIVER_OK; from here the device may use the queues. */
+		err = vio_dev_driver_ok(dev);
+	}
+	if (err) {
+		vio_logf(port_of(blk), VIO_LOG_ERR, "%s: init failed: %s", blk_name,
+			 vio_strerror(err));
+		vio_dev_teardown(dev);
+		free_slots(blk);
+		vio_dev_fail(dev);
+		blk->dev = NULL;
+		return err;
+	}
+	vio_logf(port_of(blk), VIO_LOG_INFO, "%s: %llu sectors, blk_size %u%s%s, %u queue(s) of %u",
+		 blk_name, (unsigned long long)blk->info.capacity, blk->info.blk_size,
+		 blk->info.ro ? ", read-only" : "", blk->info.writeback ? ", write-back" : "",
+		 blk->info.num_queues, blk->info.queue_depth);
+	return 0;
+}
+
+/* After the reset: every part still posted will never be answered. */
+static void fail_unanswered(struct vio_blk *blk, uint16_t qi)
+{
+	struct vio_blk_queue *q = &blk->b_q[qi];
+	struct vio_blk_part *p;
+
+	if (q->q_waiting)
+		q->q_waiting->r_status = VIO_EIO; /* post nothing more of it */
+	while ((p = vio_vq_detach_unused(&blk->b_vqs[qi])))
+		part_done(blk, q, p, VIO_EIO);
+	if (q->q_waiting && !q->q_waiting->r_parts)
+		finish(blk, q->q_waiting);
+}
+
+void vio_blk_fini(struct vio_blk *blk)
+{
+	struct vio_dev *dev = blk->dev;
+
+	if (!dev)
+		return;
+	blk->b_broken = true; /* callbacks run below must not start new requests */
+	/* After the reset the device touches no ring and no buffer (and interrupts no more). */
+	vio_dev_reset(dev);
+	for (uint16_t i = 0; i < blk->info.num_queues; i++)
+		if (blk->b_q[i].q_slots)
+			fail_unanswered(blk, i);
+	vio_dev_teardown(dev);
+	free_slots(blk);
+	blk->dev = NULL;
+}

@@ -1,0 +1,1347 @@
+/*
+ * Unit tests for the virtio-blk driver (src/drivers/virtio_blk.c) against fake_env, with a
+ * RAM-disk device model written here: it pops each request off the ring, checks it is a
+ * well-formed virtio-blk chain (5.2.6: header, data, status), does the I/O on a host buffer,
+ * writes the status byte and completes it, in order or not, now or when the test says.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <vio/blk.h>
+#include <vio/err.h>
+#include <vio/spec/virtio_blk.h>
+
+#include "fake_env.h"
+
+#define QSIZE	     64
+#define DISK_SECTORS 4096
+
+struct pend {
+	int ring;
+	uint16_t head;
+	uint32_t len;
+};
+
+/* The device model. Knobs first, then what it observed. */
+struct model {
+	uint8_t *disk;
+	uint64_t sectors;
+	char id[VIRTIO_BLK_ID_BYTES];
+	uint32_t seg_max; /* the limits the config advertised, checked on every request */
+	uint32_t size_max;
+
+	bool silent;	       /* never looks at the ring: a device that does not answer */
+	bool hold;	       /* pops and does the I/O but completes only when the test says */
+	bool shuffle;	       /* completes in random order */
+	int64_t ioerr_sector;  /* reads/writes touching this sector fail with IOERR (-1: none) */
+	uint32_t unsupp_types; /* bit per VIRTIO_BLK_T_*: answered UNSUPP */
+	int bad_status;	       /* >= 0: write this status byte instead */
+	int len_delta;	       /* added to the used length it reports */
+
+	struct pend pend[4 * 256];
+	unsigned npend;
+	unsigned by_type[16];
+	unsigned by_ring[4];
+	unsigned requests;
+	unsigned max_data_segs;
+	uint32_t max_seg_len;
+	unsigned indirect;
+	struct virtio_blk_discard_write_zeroes dwz[64];
+	unsigned ndwz;
+	uint32_t rng;
+	struct fake_req req;
+};
+
+static uint32_t rnd(uint32_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 17;
+	*s ^= *s << 5;
+	return *s;
+}
+
+static void *seg_ptr(const struct fake_seg *seg)
+{
+	return (void *)(uintptr_t)seg->addr;
+}
+
+/* Do one popped request; returns the status byte to write and sets *len. */
+static uint8_t model_do(struct model *m, const struct fake_req *r, uint32_t *len)
+{
+	unsigned n = r->n_out + r->n_in;
+	assert_true(n >= 2);
+	assert_int_equal(r->seg[0].len, sizeof(struct virtio_blk_outhdr));
+	assert_false(r->seg[0].write);
+	assert_int_equal(r->seg[n - 1].len, 1);
+	assert_true(r->seg[n - 1].write);
+	const struct virtio_blk_outhdr *h = seg_ptr(&r->seg[0]);
+	assert_true(h->type < 16);
+	m->by_type[h->type]++;
+	m->requests++;
+	m->indirect += r->indirect;
+	*len = r->in_len;
+	if (m->unsupp_types & (1u << h->type))
+		return VIRTIO_BLK_S_UNSUPP;
+
+	switch (h->type) {
+	case VIRTIO_BLK_T_IN:
+	case VIRTIO_BLK_T_OUT: {
+		bool in = h->type == VIRTIO_BLK_T_IN;
+		uint64_t off = h->sector * 512, total = 0;
+		unsigned nd = n - 2;
+		if (nd > m->max_data_segs)
+			m->max_data_segs = nd;
+		if (m->seg_max)
+			assert_true(nd <= m->seg_max);
+		for (unsigned i = 1; i + 1 < n; i++) {
+			assert_int_equal(r->seg[i].write, in);
+			assert_int_equal(r->seg[i].len % 512, 0);
+			if (m->size_max)
+				assert_true(r->seg[i].len <= m->size_max);
+			if (r->seg[i].len > m->max_seg_len)
+				m->max_seg_len = r->seg[i].len;
+			total += r->seg[i].len;
+		}
+		if (off + total > m->sectors * 512)
+			return VIRTIO_BLK_S_IOERR;
+		if (m->ioerr_sector >= 0 && (uint64_t)m->ioerr_sector >= h->sector &&
+		    (uint64_t)m->ioerr_sector < h->sector + total / 512)
+			return VIRTIO_BLK_S_IOERR;
+		for (unsigned i = 1; i + 1 < n; i++) {
+			if (in)
+				memcpy(seg_ptr(&r->seg[i]), m->disk + off, r->seg[i].len);
+			else
+				memcpy(m->disk + off, seg_ptr(&r->seg[i]), r->seg[i].len);
+			off += r->seg[i].len;
+		}
+		return VIRTIO_BLK_S_OK;
+	}
+	case VIRTIO_BLK_T_FLUSH:
+		assert_int_equal(n, 2);
+		return VIRTIO_BLK_S_OK;
+	case VIRTIO_BLK_T_GET_ID:
+		assert_int_equal(n, 3);
+		assert_int_equal(r->seg[1].len, VIRTIO_BLK_ID_BYTES);
+		memcpy(seg_ptr(&r->seg[1]), m->id, VIRTIO_BLK_ID_BYTES);
+		return VIRTIO_BLK_S_OK;
+	case VIRTIO_BLK_T_DISCARD:
+	case VIRTIO_BLK_T_WRITE_ZEROES: {
+		assert_int_equal(n, 3);
+		assert_false(r->seg[1].write);
+		assert_int_equal(r->seg[1].len % sizeof(struct virtio_blk_discard_write_zeroes), 0);
+		const struct virtio_blk_discard_write_zeroes *d = seg_ptr(&r->seg[1]);
+		for (unsigned i = 0; i < r->seg[1].len / sizeof(*d); i++) {
+			if (d[i].sector + d[i].num_sectors > m->sectors)
+				return VIRTIO_BLK_S_IOERR;
+			if (m->ndwz < 64)
+				m->dwz[m->ndwz++] = d[i];
+			memset(m->disk + d[i].sector * 512, 0, (size_t)d[i].num_sectors * 512);
+		}
+		return VIRTIO_BLK_S_OK;
+	}
+	}
+	return VIRTIO_BLK_S_UNSUPP;
+}
+
+static void model_pop_all(struct fake_env *e)
+{
+	struct model *m = e->model_arg;
+
+	for (int q = 0; q < e->nrings; q++) {
+		while (fake_vring_pop(&e->ring[q], &m->req)) {
+			uint32_t len;
+			uint8_t st = model_do(m, &m->req, &len);
+			if (m->bad_status >= 0)
+				st = (uint8_t)m->bad_status;
+			const struct fake_seg *status = &m->req.seg[m->req.n_out + m->req.n_in - 1];
+			*(uint8_t *)seg_ptr(status) = st;
+			m->by_ring[q]++;
+			assert_true(m->npend < sizeof(m->pend) / sizeof(m->pend[0]));
+			m->pend[m->npend++] =
+			    (struct pend){q, m->req.head, (uint32_t)((int)len + m->len_delta)};
+		}
+		assert_int_equal(e->ring[q].chain_errors, 0);
+	}
+}
+
+/* Complete up to `count` held requests, in random order when shuffling, one publish per ring. */
+static void model_complete(struct fake_env *e, unsigned count)
+{
+	struct model *m = e->model_arg;
+	bool touched[FAKE_VDEV_QUEUES] = {false};
+
+	while (count-- && m->npend) {
+		unsigned i = m->shuffle ? rnd(&m->rng) % m->npend : 0;
+		struct pend p = m->pend[i];
+		memmove(&m->pend[i], &m->pend[i + 1], (m->npend - i - 1) * sizeof(p));
+		m->npend--;
+		fake_vring_push(&e->ring[p.ring], p.head, p.len);
+		touched[p.ring] = true;
+	}
+	for (int q = 0; q < e->nrings; q++)
+		if (touched[q])
+			fake_vring_publish(&e->ring[q]);
+}
+
+/* e->model: runs whenever the driver waits, like a device getting CPU time. */
+static void model_run(struct fake_env *e)
+{
+	struct model *m = e->model_arg;
+
+	/* A reset device touches no ring (the fake rings would not stop by themselves). */
+	if (m->silent || !(e->vd.status & VIRTIO_CONFIG_S_DRIVER_OK))
+		return;
+	model_pop_all(e);
+	if (!m->hold)
+		model_complete(e, m->npend);
+}
+
+/* --- fixture ------------------------------------------------------------------------------- */
+
+struct t {
+	struct fake_env *e;
+	struct model m;
+	struct vio_blk blk;
+};
+
+static struct virtio_blk_config default_config(void)
+{
+	return (struct virtio_blk_config){.capacity = DISK_SECTORS, .seg_max = 8, .size_max = 4096};
+}
+
+#define BASE_FEATURES                                                                              \
+	(VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) | VIRTIO_BIT(VIRTIO_BLK_F_SIZE_MAX) |                    \
+	 VIRTIO_BIT(VIRTIO_BLK_F_FLUSH) | VIRTIO_BIT(VIRTIO_F_RING_INDIRECT_DESC))
+
+/* A device with `features` and `cfg`, nq queues; init the driver unless want_init_err says
+ * what init must return (then the caller finishes). */
+static struct t *setup_full(uint64_t features, const struct virtio_blk_config *cfg, int nq,
+			    bool irqs, int want_init_err)
+{
+	struct t *t = calloc(1, sizeof(*t));
+	assert_non_null(t);
+	t->e = fake_env_new(VIRTIO_ID_BLOCK, features, cfg, sizeof(*cfg), nq, QSIZE);
+	if (!irqs)
+		fake_env_no_irqs(t->e);
+	t->m.sectors = cfg->capacity < DISK_SECTORS ? cfg->capacity : DISK_SECTORS;
+	t->m.disk = calloc(DISK_SECTORS, 512);
+	assert_non_null(t->m.disk);
+	t->m.ioerr_sector = -1;
+	t->m.bad_status = -1;
+	t->m.rng = 12345;
+	if (features & VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX))
+		t->m.seg_max = cfg->seg_max;
+	if (features & VIRTIO_BIT(VIRTIO_BLK_F_SIZE_MAX))
+		t->m.size_max = cfg->size_max;
+	memcpy(t->m.id, "vio-serial-0001", 16);
+	t->e->model = model_run;
+	t->e->model_arg = &t->m;
+	assert_int_equal(vio_blk_init(&t->blk, &t->e->dev), want_init_err);
+	if (want_init_err == 0) {
+		fake_env_rings(t->e);
+		for (int i = 0; i < t->e->nrings; i++)
+			t->e->ring[i].deliver_irqs = t->e->dev.irq_mode != VIO_IRQ_POLL;
+	}
+	return t;
+}
+
+static struct t *setup(uint64_t features, const struct virtio_blk_config *cfg)
+{
+	return setup_full(features, cfg, 1, true, 0);
+}
+
+static struct t *setup_default(void)
+{
+	struct virtio_blk_config cfg = default_config();
+	return setup(BASE_FEATURES, &cfg);
+}
+
+static void teardown(struct t *t)
+{
+	vio_blk_fini(&t->blk);
+	fake_env_free(t->e);
+	free(t->m.disk);
+	free(t);
+}
+
+/* An async request's outcome. */
+struct done {
+	int calls;
+	int status;
+};
+
+static void on_done(struct vio_blk_req *req, int status, void *arg)
+{
+	struct done *d = arg;
+	(void)req;
+	d->calls++;
+	d->status = status;
+}
+
+static void fill(uint8_t *p, size_t n, uint8_t seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)(seed + i * 7 + i / 512);
+}
+
+/* --- config --------------------------------------------------------------------------------- */
+
+static void test_init_reads_capacity_limits_geometry_topology_and_queues(void **state)
+{
+	(void)state;
+	struct virtio_blk_config cfg = {
+	    .capacity = 2048,
+	    .size_max = 65536,
+	    .seg_max = 30,
+	    .geometry = {.cylinders = 16, .heads = 4, .sectors = 32},
+	    .blk_size = 4096,
+	    .topology = {.physical_block_exp = 3,
+			 .alignment_offset = 1,
+			 .min_io_size = 8,
+			 .opt_io_size = 256},
+	    .writeback = 1,
+	    .num_queues = 3,
+	    .max_discard_sectors = 1000,
+	    .max_discard_seg = 4,
+	    .discard_sector_alignment = 8,
+	    .max_write_zeroes_sectors = 2000,
+	    .max_write_zeroes_seg = 2,
+	    .write_zeroes_may_unmap = 1,
+	};
+	uint64_t f = VIRTIO_BIT(VIRTIO_BLK_F_SIZE_MAX) | VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) |
+		     VIRTIO_BIT(VIRTIO_BLK_F_GEOMETRY) | VIRTIO_BIT(VIRTIO_BLK_F_BLK_SIZE) |
+		     VIRTIO_BIT(VIRTIO_BLK_F_FLUSH) | VIRTIO_BIT(VIRTIO_BLK_F_TOPOLOGY) |
+		     VIRTIO_BIT(VIRTIO_BLK_F_CONFIG_WCE) | VIRTIO_BIT(VIRTIO_BLK_F_MQ) |
+		     VIRTIO_BIT(VIRTIO_BLK_F_DISCARD) | VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES) |
+		     VIRTIO_BIT(VIRTIO_F_RING_INDIRECT_DESC);
+	struct t *t = setup_full(f, &cfg, 3, true, 0);
+	const struct vio_blk_info *in = &t->blk.info;
+
+	assert_int_equal(in->capacity, 2048);
+	assert_int_equal(in->blk_size, 4096);
+	assert_int_equal(in->size_max, 65536);
+	assert_int_equal(in->seg_max, 30);
+	assert_int_equal(in->max_transfer, VIO_BLK_MAX_TRANSFER);
+	assert_true(in->has_geometry);
+	assert_int_equal(in->geometry.cylinders, 16);
+	assert_int_equal(in->geometry.heads, 4);
+	assert_int_equal(in->geometry.sectors, 32);
+	assert_true(in->has_topology);
+	assert_int_equal(in->topology.physical_block_exp, 3);
+	assert_int_equal(in->topology.alignment_offset, 1);
+	assert_int_equal(in->topology.min_io_size, 8);
+	assert_int_equal(in->topology.opt_io_size, 256);
+	assert_true(in->flush);
+	assert_true(in->config_wce);
+	assert_true(in->writeback);
+	assert_false(in->ro);
+	assert_true(in->discard);
+	assert_int_equal(in->max_discard_sectors, 1000);
+	assert_int_equal(in->max_discard_seg, 4);
+	assert_int_equal(in->discard_sector_alignment, 8);
+	assert_true(in->write_zeroes);
+	assert_int_equal(in->max_write_zeroes_sectors, 2000);
+	assert_int_equal(in->max_write_zeroes_seg, 2);
+	assert_true(in->write_zeroes_may_unmap);
+	assert_int_equal(in->device_queues, 3);
+	assert_int_equal(in->num_queues, 3);
+	assert_int_equal(in->queue_depth, QSIZE);
+	assert_int_equal(t->e->dev.nvqs, 3);
+	assert_string_equal(t->e->dev.name, "virtio-blk");
+	assert_true(t->e->vd.status & VIRTIO_CONFIG_S_DRIVER_OK);
+	assert_true(vio_dev_has_feature(&t->e->dev, VIRTIO_F_RING_INDIRECT_DESC));
+	teardown(t);
+}
+
+static void test_absurd_config_values_are_sanitised_and_logged(void **state)
+{
+	(void)state;
+	struct virtio_blk_config cfg = {
+	    .capacity = 64, .size_max = 100, .seg_max = 0, .blk_size = 1000, .num_queues = 0};
+	uint64_t f = VIRTIO_BIT(VIRTIO_BLK_F_SIZE_MAX) | VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) |
+		     VIRTIO_BIT(VIRTIO_BLK_F_BLK_SIZE) | VIRTIO_BIT(VIRTIO_BLK_F_MQ);
+	struct t *t = setup(f, &cfg);
+
+	assert_int_equal(t->blk.info.blk_size, 512);
+	assert_true(fake_port_logged(&t->e->fp, "absurd blk_size 1000"));
+	assert_int_equal(t->blk.info.size_max, 512);
+	assert_int_equal(t->blk.info.seg_max, 1);
+	assert_int_equal(t->blk.info.num_queues, 1);
+	t->m.size_max = 512; /* what the driver settled for */
+	/* Still a working disk, just with small device requests. */
+	uint8_t buf[2048], back[2048];
+	fill(buf, sizeof(buf), 3);
+	assert_int_equal(vio_blk_write(&t->blk, 10, buf, sizeof(buf)), 0);
+	assert_int_equal(vio_blk_read(&t->blk, 10, back, sizeof(back)), 0);
+	assert_memory_equal(buf, back, sizeof(buf));
+	assert_int_equal(t->m.max_data_segs, 1);
+	assert_int_equal(t->m.max_seg_len, 512);
+	teardown(t);
+}
+
+static void test_blk_size_not_offered_is_512_and_no_limits_means_one_segment(void **state)
+{
+	(void)state;
+	struct virtio_blk_config cfg = {.capacity = 100, .blk_size = 4096};
+	struct t *t = setup(0, &cfg);
+
+	assert_int_equal(t->blk.info.blk_size, 512);
+	assert_int_equal(t->blk.info.seg_max, 1);
+	assert_int_equal(t->blk.info.size_max, VIO_BLK_MAX_TRANSFER);
+	assert_false(t->blk.info.writeback);
+	assert_false(t->blk.info.has_geometry);
+	assert_false(t->blk.info.has_topology);
+	teardown(t);
+}
+
+static void test_capacity_zero_is_an_empty_disk(void **state)
+{
+	(void)state;
+	struct virtio_blk_config cfg = {.capacity = 0};
+	struct t *t = setup(BASE_FEATURES, &cfg);
+	uint8_t buf[512];
+
+	assert_int_equal(t->blk.info.capacity, 0);
+	assert_int_equal(vio_blk_read(&t->blk, 0, buf, sizeof(buf)), VIO_EINVAL);
+	assert_int_equal(vio_blk_flush(&t->blk), 0);
+	assert_int_equal(t->m.by_type[VIRTIO_BLK_T_IN], 0);
+	teardown(t);
+}
+
+static void test_init_refuses_a_device_that_is_not_a_disk(void **state)
+{
+	(void)state;
+	struct fake_env *e = fake_env_new(VIRTIO_ID_NET, 0, NULL, 0, 1, QSIZE);
+	struct vio_blk blk;
+
+	assert_int_equal(vio_blk_init(&blk, &e->dev), VIO_ENODEV);
+	vio_blk_fini(&blk);
+	fake_env_free(e);
+}
+
+static void test_init_failure_leaves_nothing_allocated(void **state)
+{
+	(void)state;
+	struct virtio_blk_config cfg = default_config();
+	struct fake_env *e =
+	    fake_env_new(VIRTIO_ID_BLOCK, BASE_FEATURES, &cfg, sizeof(cfg), 1, QSIZE);
+	struct vio_blk blk;
+
+	/* The ring allocations succeed, the slots' do not. */
+	e->fp.dma_fail_after = e->fp.dma_allocs + 3;
+	assert_int_equal(vio_blk_init(&blk, &e->dev), VIO_ENOMEM);
+	assert_true(e->vd.status & VIRTIO_CONFIG_S_FAILED);
+	assert_int_equal(e->fp.dma_live_allocs, 0);
+	vio_blk_fini(&blk);
+	fake_env_free(e);
+}
+
+static void test_mq_uses_at_most_max_queues_round_robin_or_by_hint(void **state)
+{
+	(void)state;
+	struct virtio_blk_config cfg = default_config();
+	cfg.num_queues = 6;
+	struct t *t = setup_full(BASE_FEATURES | VIRTIO_BIT(VIRTIO_BLK_F_MQ), &cfg, 6, true, 0);
+	uint8_t buf[512];
+
+	assert_int_equal(t->blk.info.device_queues, 6);
+	assert_int_equal(t->blk.info.num_queues, VIO_BLK_MAX_QUEUES);
+	for (int i = 0; i < 2 * VIO_BLK_MAX_QUEUES; i++)
+		assert_int_equal(vio_blk_read(&t->blk, (uint64_t)i, buf, sizeof(buf)), 0);
+	for (int q = 0; q < VIO_BLK_MAX_QUEUES; q++)
+		assert_int_equal(t->m.by_ring[q], 2);
+
+	struct vio_sg sg = {buf, sizeof(buf)};
+	struct done d = {0};
+	struct vio_blk_req req = {
+	    .op = VIO_BLK_OP_READ, .sg = &sg, .nsg = 1, .queue = 2, .done = on_done, .arg = &d};
+	assert_int_equal(vio_blk_submit(&t->blk, &req), 0);
+	fake_env_run(t->e);
+	assert_int_equal(d.calls, 1);
+	assert_int_equal(t->m.by_ring[2], 3);
+	teardown(t);
+}
+
+/* --- synchronous I/O ----------------------------------------------------------------------- */
+
+static void test_sync_write_then_read_round_trip(void **state)
+{
+	(void)state;
+	struct t *t = setup_default();
+	static uint8_t buf[64 * 1024], back[64 * 1024];
+
+	fill(buf, sizeof(buf), 1);
+	assert_int_equal(vio_blk_write(&t->blk, 100, buf, sizeof(buf)), 0);
+	assert_memory_equal(t->m.disk + 100 * 512, buf, sizeof(buf));
+	assert_int_equal(vio_blk_read(&t->blk, 100, back, sizeof(back)), 0);
+	assert_memory_equal(buf, back, sizeof(buf));
+	assert_int_equal(t->blk.stats.reads, 1);
+	assert_int_equal(t->blk.stats.writes, 1);
+	assert_int_equal(t->blk.stats.bytes_read, sizeof(buf));
+	assert_int_equal(t->blk.stats.bytes_written, sizeof(buf));
+	assert_int_equal(vio_blk_in_flight(&t->blk), 0);
+	teardown(t);
+}
+
+static void test_sync_io_works_by_polling_without_interrupts(void **state)
+{
+	(void)state;
+	struct virtio_blk_config cfg = default_config();
+	struct t *t = setup_full(BASE_FEATURES, &cfg, 1, false, 0);
+	uint8_t buf[4096], back[4096];
+
+	assert_int_equal(t->e->dev.irq_mode, VIO_IRQ_POLL);
+	fill(buf, sizeof(buf), 9);
+	assert_int_equal(vio_blk_write(&t->blk, 7, buf, sizeof(buf)), 0);
+	assert_int_equal(vio_blk_read(&t->blk, 7, back, sizeof(back)), 0);
+	assert_memory_equal(buf, back, sizeof(buf));
+	assert_int_equal(t->blk.stats.interrupts, 0);
+	teardown(t);
+}
+
+static void test_async_completes_by_interrupt_without_poll(void **state)
+{
+	(void)state;
+	struct t *t = setup_default();
+	uint8_t buf[1024];
+	struct vio_sg sg = {buf, sizeof(buf)};
+	struct done d = {0};
+	struct vio_blk_req req = {.op = VIO_BLK_OP_READ,
+				  .sector = 1,
+				  .sg = &sg,
+				  .nsg = 1,
+				  .queue = VIO_BLK_ANY_QUEUE,
+				  .done = on_done,
+				  .arg = &d};
+
+	assert_int_not_equal(t->e->dev.irq_mode, VIO_IRQ_POLL);
+	memset(t->m.disk + 512, 0x5a, 1024);
+	assert_int_equal(vio_blk_submit(&t->blk, &req), 0);
+	assert_int_equal(d.calls, 0);
+	fake_env_run(t->e); /* the device answers and interrupts */
+	assert_int_equal(d.calls, 1);
+	assert_int_equal(d.status, 0);
+	assert_int_equal(buf[0], 0x5a);
+	assert_true(t->blk.stats.interrupts >= 1);
+	teardown(t);
+}
+
+static void test_async_polling_mode_completes_only_on_poll(void **state)
+{
+	(void)state;
+	struct virtio_blk_config cfg = default_config();
+	struct t *t = setup_full(BASE_FEATURES, &cfg, 1, false, 0);
+	uint8_t buf[512];
+	struct vio_sg sg = {buf, sizeof(buf)};
+	struct done d = {0};
+	struct vio_blk_req req = {.op = VIO_BLK_OP_WRITE,
+				  .sg = &sg,
+				  .nsg = 1,
+				  .queue = VIO_BLK_ANY_QUEUE,
+				  .done = on_done,
+				  .arg = &d};
+
+	assert_int_equal(vio_blk_submit(&t->blk, &req), 0);
+	fake_env_run(t->e);
+	assert_int_equal(d.calls, 0);
+	assert_int_equal(vio_blk_poll(&t->blk), 1);
+	assert_int_equal(d.calls, 1);
+	assert_int_equal(vio_blk_poll(&t->blk), 0);
+	teardown(t);
+}
+
+/* --- async: depth, ENOSPC, splitting ------------------------------------------------------ */
+
+static void test_async_full_queue_depth_in_flight_completes_out_of_order(void **state)
+{
+	(void)state;
+	struct t *t = setup_default();
+	static uint8_t bufs[QSIZE][512];
+	struct vio_sg sg[QSIZE];
+	struct vio_blk_req req[QSIZE];
+	struct done d[QSIZE];
+
+	for (int i = 0; i < QSIZE; i++)
+		memset(t->m.disk + i * 512, i, 512);
+	t->m.hold = true;
+	t->m.shuffle = true;
+	for (int i = 0; i < QSIZE; i++) {
+		sg[i] = (struct vio_sg){bufs[i], 512};
+		d[i] = (struct done){0};
+		req[i] = (struct vio_blk_req){.op = VIO_BLK_OP_READ,
+					      .sector = (uint64_t)i,
+					      .sg = &sg[i],
+					      .nsg = 1,
+					      .queue = VIO_BLK_ANY_QUEUE,
+					      .done = on_done,
+					      .arg = &d[i]};
+		assert_int_equal(vio_blk_submit(&t->blk, &req[i]), 0);
+	}
+	assert_int_equal(vio_blk_in_flight(&t->blk), QSIZE);
+	fake_env_run(t->e);
+	assert_int_equal(t->m.npend, QSIZE);
+	assert_int_equal(t->m.indirect, QSIZE); /* one descriptor each: the whole ring in flight */
+	model_complete(t->e, QSIZE / 2);
+	model_complete(t->e, QSIZE);
+	for (int i = 0; i < QSIZE; i++) {
+		assert_int_equal(d[i].calls, 1);
+		assert_int_equal(d[i].status, 0);
+		assert_int_equal(bufs[i][0], i);
+		assert_int_equal(bufs[i][511], i);
+	}
+	assert_int_equal(vio_blk_in_flight(&t->blk), 0);
+	teardown(t);
+}
+
+static void test_submit_returns_enospc_when_full_then_recovers(void **state)
+{
+	(void)state;
+	struct t *t = setup_default();
+	static uint8_t buf[512];
+	struct vio_sg sg = {buf, 512};
+	struct vio_blk_req req[QSIZE + 1];
+	struct done d[QSIZE + 1] = {{0}};
+
+	t->m.hold = true;
+	for (int i = 0; i <= QSIZE; i++)
+		req[i] = (struct vio_blk_req){.op = VIO_BLK_OP_READ,
+					      .sg = &sg,
+					      .nsg = 1,
+					      .queue = VIO_BLK_ANY_QUEUE,
+					      .done = on_done,
+					      .arg = &d[i]};
+	for (int i = 0; i < QSIZE; i++)
+		assert_int_equal(vio_blk_submit(&t->blk, &req[i]), 0);
+	assert_int_equal(vio_blk_submit(&t->blk, &req[QSIZE]), VIO_ENOSPC);
+	assert_int_equal(t->blk.stats.full, 1);
+	assert_int_equal(d[QSIZE].calls, 0);
+
+	fake_env_run(t->e);
+	model_complete(t->e, 1);
+	assert_int_equal(vio_blk_submit(&t->blk, &req[QSIZE]), 0);
+	t->m.hold = false;
+	fake_env_run(t->e);
+	for (int i = 0; i <= QSIZE; i++)
+		assert_int_equal(d[i].calls, 1);
+	teardown(t);
+}
+
+static void
+test_request_larger_than_seg_max_times_size_max_is_split_and_completes_once(void **state)
+{
+	(void)state;
+	struct t *t = setup_default(); /* seg_max 8 x size_max 4096 = 32 KiB per part */
+	static uint8_t a[40 * 1024], b[100 * 1024], back[140 * 1024];
+	struct vio_sg sg[2] = {{a, sizeof(a)}, {b, sizeof(b)}};
+	struct done d = {0};
+	struct vio_blk_req req = {.op = VIO_BLK_OP_WRITE,
+				  .sector = 30,
+				  .sg = sg,
+				  .nsg = 2,
+				  .queue = VIO_BLK_ANY_QUEUE,
+				  .done = on_done,
+				  .arg = &d};
+
+	fill(a, sizeof(a), 4);
+	fill(b, sizeof(b), 77);
+	t->m.hold = true;
+	t->m.shuffle = true;
+	assert_int_equal(vio_blk_submit(&t->blk, &req), 0);
+	fake_env_run(t->e);
+	assert_int_equal(t->m.npend, 5); /* 140 KiB / 32 KiB */
+	model_complete(t->e, 4);
+	assert_int_equal(d.calls, 0);
+	model_complete(t->e, 1);
+	assert_int_equal(d.calls, 1);
+	assert_int_equal(d.status, 0);
+	assert_int_equal(t->m.max_data_segs, 8);
+	assert_int_equal(t->m.max_seg_len, 4096);
+	assert_memory_equal(t->m.disk + 30 * 512, a, sizeof(a));
+	assert_memory_equal(t->m.disk + 30 * 512 + sizeof(a), b, sizeof(b));
+	assert_int_equal(t->blk.stats.splits, 1);
+	assert_int_equal(t->blk.stats.parts, 5);
+
+	t->m.hold = false;
+	assert_int_equal(vio_blk_read(&t->blk, 30, back, sizeof(back)), 0);
+	assert_memory_equal(back, a, sizeof(a));
+	assert_memory_equal(back + sizeof(a), b, sizeof(b));
+	teardown(t);
+}
+
+static void test_request_longer_than_the_ring_trickles_in_as_parts_complete(void **state)
+{
+	(void)state;
+	struct virtio_blk_config cfg = default_config();
+	cfg.seg_max = 1;
+	cfg.size_max = 512;
+	struct t *t = setup(BASE_FEATURES, &cfg);
+	static uint8_t buf[3 * QSIZE * 512];
+	struct vio_sg sg = {buf, sizeof(buf)};
+	struct done d = {0}, d2 = {0};
+	struct vio_blk_req req = {.op = VIO_BLK_OP_WRITE,
+				  .sector = 0,
+				  .sg = &sg,
+				  .nsg = 1,
+				  .queue = VIO_BLK_ANY_QUEUE,
+				  .done = on_done,
+				  .arg = &d};
+	struct vio_blk_req req2 = req;
+	req2.arg = &d2;
+
+	fill(buf, sizeof(buf), 21);
+	t->m.hold = true;
+	assert_int_equal(vio_blk_submit(&t->blk, &req), 0);
+	assert_int_equal(vio_blk_in_flight(&t->blk), QSIZE);
+	/* The queue is busy with a request still trickling in: others wait. */
+	assert_int_equal(vio_blk_submit(&t->blk, &req2), VIO_ENOSPC);
+	t->m.hold = false;
+	fake_env_run(t->e);
+	fake_env_run(t->e);
+	fake_env_run(t->e);
+	assert_int_equal(d.calls, 1);
+	assert_int_equal(d.status, 0);
+	assert_int_equal(t->m.by_type[VIRTIO_BLK_T_OUT], 3 * QSIZE);
+	assert_memory_equal(t->m.disk, buf, sizeof(buf));
+	teardown(t);
+}
+
+/* --- errors from the device ---------------------------------------------------------------- */
+
+static void test_ioerr_fails_only_that_request(void **state)
+{
+	(void)state;
+	struct t *t = setup_default();
+	static uint8_t bufs[3][512];
+	struct vio_sg sg[3];
+	struct vio_blk_req req[3];
+	struct done d[3] = {{0}};
+
+	t->m.ioerr_sector = 11;
+	t->m.hold = true;
+	for (int i = 0; i < 3; i++) {
+		sg[i] = (struct vio_sg){bufs[i], 512};
+		req[i] = (struct vio_blk_req){.op = VIO_BLK_OP_READ,
+					      .sector = (uint64_t)(10 + i),
+					      .sg = &sg[i],
+					      .nsg = 1,
+					      .queue = VIO_BLK_ANY_QUEUE,
+					      .done = on_done,
+					      .arg = &d[i]};
+		assert_int_equal(vio_blk_submit(&t->blk, &req[i]), 0);
+	}
+	fake_env_run(t->e);
+	model_complete(t->e, 3);
+	assert_int_equal(d[0].status, 0);
+	assert_int_equal(d[1].status, VIO_EIO);
+	assert_int_equal(d[2].status, 0);
+	assert_int_equal(t->blk.stats.ioerr, 1);
+	assert_int_equal(t->blk.stats.errors, 1);
+	/* The device stays usable. */
+	t->m.hold = false;
+	assert_int_equal(vio_blk_read(&t->blk, 12, bufs[0], 512), 0);
+	assert_int_equal(vio_blk_read(&t->blk, 11, bufs[0], 512), VIO_EIO);
+	teardown(t);
+}
+
+static void test_ioerr_in_one_part_fails_the_split_request_once(void **state)
+{
+	(void)state;
+	struct t *t = setup_default();
+	static uint8_t buf[128 * 1024];
+	struct vio_sg sg = {buf, sizeof(buf)};
+	struct done d = {0};
+	struct vio_blk_req req = {.op = VIO_BLK_OP_READ,
+				  .sector = 0,
+				  .sg = &sg,
+				  .nsg = 1,
+				  .queue = VIO_BLK_ANY_QUEUE,
+				  .done = on_done,
+				  .arg = &d};
+
+	t->m.ioerr_sector = 100; /* inside the 2nd of 4 parts */
+	assert_int_equal(vio_blk_submit(&t->blk, &req), 0);
+	fake_env_run(t->e);
+	assert_int_equal(d.calls, 1);
+	assert_int_equal(d.status, VIO_EIO);
+	assert_int_equal(t->blk.stats.errors, 1);
+	teardown(t);
+}
+
+static void test_unsupp_status_maps_to_enotsup(void **state)
+{
+	(void)state;
+	struct t *t = setup_default();
+
+	t->m.unsupp_types = 1u << VIRTIO_BLK_T_FLUSH;
+	assert_int_equal(vio_blk_flush(&t->blk), VIO_ENOTSUP);
+	assert_int_equal(t->blk.stats.unsupp, 1);
+	t->m.unsupp_types = 1u << VIRTIO_BLK_T_GET_ID;
+	assert_int_equal(vio_blk_get_id(&t->blk, NULL, 0), VIO_ENOTSUP);
+	assert_false(t->blk.info.has_serial);
+	teardown(t);
+}
+
+static void test_bad_status_byte_is_eio(void **state)
+{
+	(void)state;
+	struct t *t = setup_default();
+	uint8_t buf[512];
+
+	t->m.bad_status = 7;
+	assert_int_equal(vio_blk_read(&t->blk, 0, buf, sizeof(buf)), VIO_EIO);
+	assert_int_equal(t->blk.stats.bad_answers, 1);
+	assert_true(fake_port_logged(&t->e->fp, "bad status byte 0x07"));
+	t->m.bad_status = -1;
+	assert_int_equal(vio_blk_read(&t->blk, 0, buf, sizeof(buf)), 0);
+	teardown(t);
+}
+
+static void test_used_len_beyond_posted_or_short_read_is_eio(void **state)
+{
+	(void)state;
+	struct t *t = setup_default();
+	uint8_t buf[1024];
+
+	t->m.len_delta = 1;
+	assert_int_equal(vio_blk_read(&t->blk, 0, buf, sizeof(buf)), VIO_EIO);
+	t->m.len_delta = -1;
+	assert_int_equal(vio_blk_read(&t->blk, 0, buf, sizeof(buf)), VIO_EIO);
+	assert_int_equal(t->blk.stats.bad_answers, 2);
+	t->m.len_delta = 0;
+	assert_int_equal(vio_blk_read(&t->blk, 0, buf, sizeof(buf)), 0);
+	teardown(t);
+}
+
+static void test_completion_for_request_not_in_flight_breaks_device(void **state)
+{
+	(void)state;
+	struct t *t = setup_default();
+	uint8_t buf[512];
+
+	fake_vring_complete(&t->e->ring[0], 5, 1); /* nothing was posted */
+	assert_int_equal(vio_blk_poll(&t->blk), VIO_EIO);
+	assert_int_equal(vio_blk_read(&t->blk, 0, buf, sizeof(buf)), VIO_EIO);
+	teardown(t);
+}
+
+/* --- checks before the device ------------------------------------------------------------- */
+
+static void test_read_only_device_refuses_writes_without_touching_device(void **state)
+{
+	(void)state;
+	struct virtio_blk_config cfg = default_config();
+	cfg.max_discard_sectors = 100;
+	cfg.max_write_zeroes_sectors = 100;
+	struct t *t =
+	    setup(BASE_FEATURES | VIRTIO_BIT(VIRTIO_BLK_F_RO) | VIRTIO_BIT(VIRTIO_BLK_F_DISCARD) |
+		      VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES),
+		  &cfg);
+	uint8_t buf[512] = {0};
+
+	assert_true(t->blk.info.ro);
+	assert_int_equal(vio_blk_write(&t->blk, 0, buf, sizeof(buf)), VIO_EROFS);
+	assert_int_equal(vio_blk_discard(&t->blk, 0, 8), VIO_EROFS);
+	assert_int_equal(vio_blk_write_zeroes(&t->blk, 0, 8, false), VIO_EROFS);
+	assert_int_equal(t->m.requests, 0);
+	assert_int_equal(t->e->ring[0].notifications, 0);
+	assert_int_equal(vio_blk_read(&t->blk, 0, buf, sizeof(buf)), 0);
+	teardown(t);
+}
+
+static void test_requests_beyond_capacity_or_not_whole_sectors_are_einval(void **state)
+{
+	(void)state;
+	struct t *t = setup_default();
+	static uint8_t buf[1024];
+	struct vio_sg sg[2] = {{buf, 512}, {buf + 512, 100}};
+	struct done d = {0};
+	struct vio_blk_req req = {
+	    .op = VIO_BLK_OP_READ, .sg = sg, .nsg = 2, .done = on_done, .arg = &d};
+
+	assert_int_equal(vio_blk_read(&t->blk, DISK_SECTORS - 1, buf, 1024), VIO_EINVAL);
+	assert_int_equal(vio_blk_read(&t->blk, DISK_SECTORS, buf, 512), VIO_EINVAL);
+	assert_int_equal(vio_blk_read(&t->blk, UINT64_MAX, buf, 512), VIO_EINVAL);
+	assert_int_equal(vio_blk_read(&t->blk, 0, buf, 0), VIO_EINVAL);
+	assert_int_equal(vio_blk_write(&t->blk, 0, buf, 700), VIO_EINVAL);
+	assert_int_equal(vio_blk_submit(&t->blk, &req), VIO_EINVAL);
+	req.op = 99;
+	assert_int_equal(vio_blk_submit(&t->blk, &req), VIO_EINVAL);
+	req = (struct vio_blk_req){.op = VIO_BLK_OP_FLUSH};
+	assert_int_equal(vio_blk_submit(&t->blk, &req), VIO_EINVAL); /* no callback */
+	assert_int_equal(d.calls, 0);
+	assert_int_equal(t->m.requests, 0);
+	assert_int_equal(vio_blk_read(&t->blk, DISK_SECTORS - 2, buf, 1024), 0);
+	teardown(t);
+}
+
+/* --- flush, discard, write zeroes, get id, cache mode ------------------------------------- */
+
+static void test_flush_reaches_device_when_negotiated(void **state)
+{
+	(void)state;
+	struct t *t = setup_default();
+
+	assert_true(t->blk.info.flush);
+	assert_true(t->blk.info.writeback);
+	assert_int_equal(vio_blk_flush(&t->blk), 0);
+	assert_int_equal(t->m.by_type[VIRTIO_BLK_T_FLUSH], 1);
+	assert_int_equal(t->blk.stats.flushes, 1);
+	teardown(t);
+}
+
+static void test_flush_without_feature_is_immediate_success(void **state)
+{
+	(void)state;
+	struct virtio_blk_config cfg = default_config();
+	struct t *t = setup(VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX), &cfg);
+	struct done d = {0};
+	struct vio_blk_req req = {
+	    .op = VIO_BLK_OP_FLUSH, .queue = VIO_BLK_ANY_QUEUE, .done = on_done, .arg = &d};
+
+	assert_false(t->blk.info.flush);
+	assert_false(t->blk.info.writeback);
+	assert_int_equal(vio_blk_flush(&t->blk), 0);
+	assert_int_equal(vio_blk_submit(&t->blk, &req), 0);
+	assert_int_equal(d.calls, 1); /* before submit returned */
+	assert_int_equal(d.status, 0);
+	assert_int_equal(t->m.requests, 0);
+	teardown(t);
+}
+
+static void test_discard_sends_split_segments_and_zeroes_data(void **state)
+{
+	(void)state;
+	struct virtio_blk_config cfg = default_config();
+	cfg.max_discard_sectors = 100;
+	cfg.max_discard_seg = 1;
+	struct t *t = setup(BASE_FEATURES | VIRTIO_BIT(VIRTIO_BLK_F_DISCARD), &cfg);
+
+	memset(t->m.disk, 0xee, DISK_SECTORS * 512);
+	assert_int_equal(vio_blk_discard(&t->blk, 50, 250), 0);
+	assert_int_equal(t->m.by_type[VIRTIO_BLK_T_DISCARD], 3);
+	assert_int_equal(t->m.ndwz, 3);
+	assert_int_equal(t->m.dwz[0].sector, 50);
+	assert_int_equal(t->m.dwz[0].num_sectors, 100);
+	assert_int_equal(t->m.dwz[1].sector, 150);
+	assert_int_equal(t->m.dwz[2].sector, 250);
+	assert_int_equal(t->m.dwz[2].num_sectors, 50);
+	assert_int_equal(t->m.dwz[0].flags, 0);
+	assert_int_equal(t->m.disk[50 * 512 - 1], 0xee);
+	assert_int_equal(t->m.disk[50 * 512], 0);
+	assert_int_equal(t->m.disk[300 * 512 - 1], 0);
+	assert_int_equal(t->m.disk[300 * 512], 0xee);
+	assert_int_equal(t->blk.stats.discards, 1);
+	assert_int_equal(vio_blk_discard(&t->blk, DISK_SECTORS - 1, 2), VIO_EINVAL);
+	assert_int_equal(vio_blk_discard(&t->blk, 0, 0), VIO_EINVAL);
+	teardown(t);
+}
+
+static void test_write_zeroes_carries_unmap_flag_and_zeroes_data(void **state)
+{
+	(void)state;
+	struct virtio_blk_config cfg = default_config();
+	cfg.max_write_zeroes_sectors = 0; /* no limit */
+	cfg.write_zeroes_may_unmap = 1;
+	struct t *t = setup(BASE_FEATURES | VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES), &cfg);
+
+	memset(t->m.disk, 0xaa, DISK_SECTORS * 512);
+	assert_int_equal(t->blk.info.max_write_zeroes_sectors, UINT32_MAX);
+	assert_int_equal(vio_blk_write_zeroes(&t->blk, 8, 16, true), 0);
+	assert_int_equal(vio_blk_write_zeroes(&t->blk, 100, 1, false), 0);
+	assert_int_equal(t->m.by_type[VIRTIO_BLK_T_WRITE_ZEROES], 2);
+	assert_int_equal(t->m.dwz[0].sector, 8);
+	assert_int_equal(t->m.dwz[0].num_sectors, 16);
+	assert_int_equal(t->m.dwz[0].flags, VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP);
+	assert_int_equal(t->m.dwz[1].flags, 0);
+	assert_int_equal(t->m.disk[8 * 512 - 1], 0xaa);
+	assert_int_equal(t->m.disk[8 * 512], 0);
+	assert_int_equal(t->m.disk[24 * 512 - 1], 0);
+	assert_int_equal(t->m.disk[24 * 512], 0xaa);
+	assert_int_equal(t->m.disk[100 * 512 + 511], 0);
+	teardown(t);
+}
+
+static void test_discard_and_write_zeroes_without_feature_are_enotsup(void **state)
+{
+	(void)state;
+	struct t *t = setup_default();
+
+	assert_int_equal(vio_blk_discard(&t->blk, 0, 8), VIO_ENOTSUP);
+	assert_int_equal(vio_blk_write_zeroes(&t->blk, 0, 8, true), VIO_ENOTSUP);
+	assert_int_equal(t->m.requests, 0);
+	teardown(t);
+}
+
+static void test_get_id_returns_serial(void **state)
+{
+	(void)state;
+	struct t *t = setup_default();
+	char id[32], small[5];
+
+	assert_int_equal(vio_blk_get_id(&t->blk, id, sizeof(id)), 0);
+	assert_string_equal(id, "vio-serial-0001");
+	assert_true(t->blk.info.has_serial);
+	assert_string_equal(t->blk.info.serial, "vio-serial-0001");
+	assert_int_equal(vio_blk_get_id(&t->blk, small, sizeof(small)), 0);
+	assert_string_equal(small, "vio-");
+	/* A 20-byte id has no NUL: the driver adds one. */
+	memcpy(t->m.id, "ABCDEFGHIJKLMNOPQRST", 20);
+	assert_int_equal(vio_blk_get_id(&t->blk, id, sizeof(id)), 0);
+	assert_string_equal(id, "ABCDEFGHIJKLMNOPQRST");
+	assert_int_equal(t->blk.stats.get_ids, 3);
+	teardown(t);
+}
+
+static void test_writeback_can_be_toggled_with_config_wce(void **state)
+{
+	(void)state;
+	struct virtio_blk_config cfg = default_config();
+	cfg.writeback = 0;
+	struct t *t = setup(BASE_FEATURES | VIRTIO_BIT(VIRTIO_BLK_F_CONFIG_WCE), &cfg);
+
+	assert_false(t->blk.info.writeback);
+	assert_int_equal(vio_blk_set_writeback(&t->blk, true), 0);
+	assert_true(t->blk.info.writeback);
+	assert_int_equal(t->e->vd.config[offsetof(struct virtio_blk_config, writeback)], 1);
+	assert_int_equal(vio_blk_set_writeback(&t->blk, false), 0);
+	assert_false(t->blk.info.writeback);
+	teardown(t);
+
+	t = setup_default();
+	assert_int_equal(vio_blk_set_writeback(&t->blk, false), VIO_ENOTSUP);
+	teardown(t);
+}
+
+static void test_config_change_interrupt_updates_capacity(void **state)
+{
+	(void)state;
+	struct t *t = setup_default();
+	uint64_t cap = 8192;
+
+	fake_env_set_config(t->e, offsetof(struct virtio_blk_config, capacity), &cap, sizeof(cap));
+	fake_env_config_irq(t->e);
+	assert_int_equal(t->blk.info.capacity, 8192);
+	assert_true(fake_port_logged(&t->e->fp, "capacity now 8192"));
+	teardown(t);
+}
+
+/* --- timeouts and teardown ---------------------------------------------------------------- */
+
+static void test_device_that_never_answers_times_out_then_fini_cleans_up(void **state)
+{
+	(void)state;
+	struct t *t = setup_default();
+	uint8_t buf[512];
+
+	t->m.silent = true;
+	t->blk.timeout_ns = 5000000; /* fake time moves 1 us per now_ns() */
+	assert_int_equal(vio_blk_read(&t->blk, 0, buf, sizeof(buf)), VIO_ETIMEDOUT);
+	assert_int_equal(t->blk.stats.timeouts, 1);
+	assert_true(fake_port_logged(&t->e->fp, "timed out"));
+	/* The request is still the device's: nothing more until a reset. */
+	assert_int_equal(vio_blk_read(&t->blk, 0, buf, sizeof(buf)), VIO_EIO);
+	assert_int_equal(vio_blk_in_flight(&t->blk), 1);
+	teardown(t); /* fini must not call back into the abandoned request */
+}
+
+static void test_sync_call_times_out_when_queue_stays_full(void **state)
+{
+	(void)state;
+	struct t *t = setup_default();
+	static uint8_t buf[512];
+	struct vio_sg sg = {buf, 512};
+	struct vio_blk_req req[QSIZE];
+	struct done d[QSIZE] = {{0}};
+
+	t->m.silent = true;
+	for (int i = 0; i < QSIZE; i++) {
+		req[i] = (struct vio_blk_req){.op = VIO_BLK_OP_READ,
+					      .sg = &sg,
+					      .nsg = 1,
+					      .queue = VIO_BLK_ANY_QUEUE,
+					      .done = on_done,
+					      .arg = &d[i]};
+		assert_int_equal(vio_blk_submit(&t->blk, &req[i]), 0);
+	}
+	t->blk.timeout_ns = 1000000;
+	assert_int_equal(vio_blk_flush(&t->blk), VIO_ETIMEDOUT);
+	/* Nothing of the flush was posted, so the device is still usable. */
+	t->m.silent = false;
+	assert_int_equal(vio_blk_flush(&t->blk), 0);
+	for (int i = 0; i < QSIZE; i++)
+		assert_int_equal(d[i].calls, 1);
+	teardown(t);
+}
+
+static void test_fini_fails_requests_in_flight_and_leaks_nothing(void **state)
+{
+	(void)state;
+	struct t *t = setup_default();
+	static uint8_t buf[256 * 1024];
+	struct vio_sg sg = {buf, sizeof(buf)};
+	struct done d[3] = {{0}};
+	struct vio_blk_req big = {
+	    .op = VIO_BLK_OP_READ, .sg = &sg, .nsg = 1, .queue = 0, .done = on_done, .arg = &d[0]};
+	struct vio_blk_req small = {
+	    .op = VIO_BLK_OP_READ, .sg = &sg, .nsg = 1, .queue = 0, .done = on_done, .arg = &d[1]};
+	struct vio_blk_req flush = {
+	    .op = VIO_BLK_OP_FLUSH, .queue = 0, .done = on_done, .arg = &d[2]};
+
+	sg.len = 512;
+	t->m.hold = true;
+	assert_int_equal(vio_blk_submit(&t->blk, &small), 0);
+	assert_int_equal(vio_blk_submit(&t->blk, &flush), 0);
+	fake_env_run(t->e); /* popped, never answered */
+	struct vio_sg bigsg = {buf, sizeof(buf)};
+	big.sg = &bigsg;
+	assert_int_equal(vio_blk_submit(&t->blk, &big), 0);
+	vio_blk_fini(&t->blk);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(d[i].calls, 1);
+		assert_int_equal(d[i].status, VIO_EIO);
+	}
+	vio_blk_fini(&t->blk); /* twice is fine */
+	assert_int_equal(vio_blk_read(&t->blk, 0, buf, 512), VIO_EIO);
+	teardown(t);
+}
+
+static void test_no_dma_leak_after_fini_with_mq_and_polling(void **state)
+{
+	(void)state;
+	struct virtio_blk_config cfg = default_config();
+	cfg.num_queues = 2;
+	struct t *t = setup_full(BASE_FEATURES | VIRTIO_BIT(VIRTIO_BLK_F_MQ), &cfg, 2, false, 0);
+	uint8_t buf[512];
+
+	assert_int_equal(vio_blk_write(&t->blk, 1, buf, sizeof(buf)), 0);
+	vio_blk_fini(&t->blk);
+	assert_int_equal(t->e->fp.dma_live_allocs, 0);
+	teardown(t);
+}
+
+/* --- randomized model test ----------------------------------------------------------------- */
+
+#define RAND_OPS	 20000
+#define RAND_MAX_SECTORS 160
+
+struct rslot {
+	struct vio_blk_req req;
+	struct vio_sg sg[4];
+	uint8_t *buf;
+	bool busy;
+	struct t *t;
+	uint8_t *shadow;
+	unsigned *completed;
+};
+
+static void rand_done(struct vio_blk_req *req, int status, void *arg)
+{
+	struct rslot *s = arg;
+	size_t off = req->sector * 512;
+
+	assert_int_equal(status, 0);
+	assert_true(s->busy);
+	if (req->op == VIO_BLK_OP_READ) {
+		size_t at = 0;
+		for (unsigned i = 0; i < req->nsg; i++) {
+			assert_memory_equal(req->sg[i].addr, s->shadow + off + at, req->sg[i].len);
+			at += req->sg[i].len;
+		}
+	} else if (req->op == VIO_BLK_OP_WRITE) {
+		size_t at = 0;
+		for (unsigned i = 0; i < req->nsg; i++) {
+			memcpy(s->shadow + off + at, req->sg[i].addr, req->sg[i].len);
+			at += req->sg[i].len;
+		}
+	} else if (req->op != VIO_BLK_OP_FLUSH) {
+		memset(s->shadow + off, 0, req->nsectors * 512);
+	}
+	s->busy = false;
+	(*s->completed)++;
+}
+
+static bool overlaps_busy(const struct rslot *slots, unsigned n, uint64_t sector, uint64_t count)
+{
+	for (unsigned i = 0; i < n; i++) {
+		const struct vio_blk_req *r = &slots[i].req;
+		if (!slots[i].busy || r->op == VIO_BLK_OP_FLUSH)
+			continue;
+		uint64_t rs = r->sector;
+		uint64_t rn = r->op <= VIO_BLK_OP_WRITE ? 0 : r->nsectors;
+		for (unsigned k = 0; r->op <= VIO_BLK_OP_WRITE && k < r->nsg; k++)
+			rn += r->sg[k].len / 512;
+		if (sector < rs + rn && rs < sector + count)
+			return true;
+	}
+	return false;
+}
+
+/* Fill slot s with a random request; false when it would overlap one in flight. */
+static bool random_request(struct rslot *slots, unsigned n, struct rslot *s, uint32_t *rng)
+{
+	uint32_t kind = rnd(rng) % 100;
+	/* Mostly small, sometimes large enough to be split. */
+	uint64_t count = 1 + rnd(rng) % (rnd(rng) % 4 ? 16 : RAND_MAX_SECTORS);
+	uint64_t sector = rnd(rng) % (DISK_SECTORS - count + 1);
+
+	s->req = (struct vio_blk_req){
+	    .sector = sector, .queue = VIO_BLK_ANY_QUEUE, .done = rand_done, .arg = s};
+	if (kind < 2) {
+		s->req.op = VIO_BLK_OP_FLUSH;
+		return true;
+	}
+	if (overlaps_busy(slots, n, sector, count))
+		return false;
+	if (kind < 5) {
+		s->req.op = kind < 4 ? VIO_BLK_OP_DISCARD : VIO_BLK_OP_WRITE_ZEROES;
+		s->req.nsectors = count;
+		return true;
+	}
+	s->req.op = kind < 50 ? VIO_BLK_OP_READ : VIO_BLK_OP_WRITE;
+	unsigned nsg = 1 + rnd(rng) % 4;
+	if (nsg > count)
+		nsg = (unsigned)count;
+	uint64_t left = count, at = 0;
+	for (unsigned i = 0; i < nsg; i++) {
+		uint64_t take = i + 1 == nsg ? left : 1 + rnd(rng) % (left - (nsg - i - 1));
+		s->sg[i] = (struct vio_sg){s->buf + at * 512, (uint32_t)(take * 512)};
+		left -= take;
+		at += take;
+	}
+	s->req.sg = s->sg;
+	s->req.nsg = nsg;
+	if (s->req.op == VIO_BLK_OP_WRITE)
+		for (uint64_t i = 0; i < count * 512; i++)
+			s->buf[i] = (uint8_t)rnd(rng);
+	return true;
+}
+
+static void run_random(bool irqs, unsigned nq)
+{
+	struct virtio_blk_config cfg = default_config();
+	cfg.max_discard_sectors = 64;
+	cfg.max_write_zeroes_sectors = 48;
+	cfg.num_queues = (uint16_t)nq;
+	struct t *t =
+	    setup_full(BASE_FEATURES | VIRTIO_BIT(VIRTIO_BLK_F_DISCARD) |
+			   VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES) | VIRTIO_BIT(VIRTIO_BLK_F_MQ) |
+			   VIRTIO_BIT(VIRTIO_F_RING_EVENT_IDX),
+		       &cfg, (int)nq, irqs, 0);
+	unsigned nslots = 2 * QSIZE * nq, completed = 0, submitted = 0, max_in_flight = 0;
+	struct rslot *slots = calloc(nslots, sizeof(*slots));
+	uint8_t *shadow = calloc(DISK_SECTORS, 512);
+	uint32_t rng = 0xC0FFEE ^ (irqs ? 1u : 0u);
+
+	assert_non_null(slots);
+	assert_non_null(shadow);
+	for (unsigned i = 0; i < nslots; i++) {
+		slots[i].buf = malloc(RAND_MAX_SECTORS * 512);
+		assert_non_null(slots[i].buf);
+		slots[i].t = t;
+		slots[i].shadow = shadow;
+		slots[i].completed = &completed;
+	}
+	t->m.hold = true;
+	t->m.shuffle = true;
+	while (submitted < RAND_OPS) {
+		unsigned i = rnd(&rng) % nslots;
+		struct rslot *s = &slots[i];
+		if (!s->busy && random_request(slots, nslots, s, &rng)) {
+			s->busy = true;
+			int err = vio_blk_submit(&t->blk, &s->req);
+			if (err == 0) {
+				submitted++;
+				if (vio_blk_in_flight(&t->blk) > max_in_flight)
+					max_in_flight = vio_blk_in_flight(&t->blk);
+			} else {
+				assert_int_equal(err, VIO_ENOSPC);
+				s->busy = false;
+			}
+		}
+		if (rnd(&rng) % 32 == 0) {
+			fake_env_run(t->e);
+			model_complete(t->e, rnd(&rng) % (t->m.npend / 3 + 2));
+			if (!irqs)
+				assert_true(vio_blk_poll(&t->blk) >= 0);
+		}
+	}
+	t->m.hold = false;
+	while (completed < submitted) {
+		fake_env_run(t->e);
+		assert_true(vio_blk_poll(&t->blk) >= 0);
+	}
+	assert_memory_equal(t->m.disk, shadow, DISK_SECTORS * 512);
+	assert_int_equal(vio_blk_in_flight(&t->blk), 0);
+	assert_true(t->blk.stats.splits > 0);
+	assert_int_equal(max_in_flight, QSIZE * nq); /* every ring was full at some point */
+	assert_true(t->blk.stats.full > 0);
+	assert_int_equal(t->blk.stats.errors, 0);
+	for (unsigned i = 0; i < nslots; i++)
+		free(slots[i].buf);
+	free(slots);
+	free(shadow);
+	teardown(t);
+}
+
+static void test_randomized_20000_ops_match_shadow_copy_with_interrupts(void **state)
+{
+	(void)state;
+	run_random(true, 1);
+}
+
+static void test_randomized_20000_ops_match_shadow_copy_polling_two_queues(void **state)
+{
+	(void)state;
+	run_random(false, 2);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_init_reads_capacity_limits_geometry_topology_and_queues),
+	    cmocka_unit_test(test_absurd_config_values_are_sanitised_and_logged),
+	    cmocka_unit_test(test_blk_size_not_offered_is_512_and_no_limits_means_one_segment),
+	    cmocka_unit_test(test_capacity_zero_is_an_empty_disk),
+	    cmocka_unit_test(test_init_refuses_a_device_that_is_not_a_disk),
+	    cmocka_unit_test(test_init_failure_leaves_nothing_allocated),
+	    cmocka_unit_test(test_mq_uses_at_most_max_queues_round_robin_or_by_hint),
+	    cmocka_unit_test(test_sync_write_then_read_round_trip),
+	    cmocka_unit_test(test_sync_io_works_by_polling_without_interrupts),
+	    cmocka_unit_test(test_async_completes_by_interrupt_without_poll),
+	    cmocka_unit_test(test_async_polling_mode_completes_only_on_poll),
+	    cmocka_unit_test(test_async_full_queue_depth_in_flight_completes_out_of_order),
+	    cmocka_unit_test(test_submit_returns_enospc_when_full_then_recovers),
+	    cmocka_unit_test(
+		test_request_larger_than_seg_max_times_size_max_is_split_and_completes_once),
+	    cmocka_unit_test(test_request_longer_than_the_ring_trickles_in_as_parts_complete),
+	    cmocka_unit_test(test_ioerr_fails_only_that_request),
+	    cmocka_unit_test(test_ioerr_in_one_part_fails_the_split_request_once),
+	    cmocka_unit_test(test_unsupp_status_maps_to_enotsup),
+	    cmocka_unit_test(test_bad_status_byte_is_eio),
+	    cmocka_unit_test(test_used_len_beyond_posted_or_short_read_is_eio),
+	    cmocka_unit_test(test_completion_for_request_not_in_flight_breaks_device),
+	    cmocka_unit_test(test_read_only_device_refuses_writes_without_touching_device),
+	    cmocka_unit_test(test_requests_beyond_capacity_or_not_whole_sectors_are_einval),
+	    cmocka_unit_test(test_flush_reaches_device_when_negotiated),
+	    cmocka_unit_test(test_flush_without_feature_is_immediate_success),
+	    cmocka_unit_test(test_discard_sends_split_segments_and_zeroes_data),
+	    cmocka_unit_test(test_write_zeroes_carries_unmap_flag_and_zeroes_data),
+	    cmocka_unit_test(test_discard_and_write_zeroes_without_feature_are_enotsup),
+	    cmocka_unit_test(test_get_id_returns_serial),
+	    cmocka_unit_test(test_writeback_can_be_toggled_with_config_wce),
+	    cmocka_unit_test(test_config_change_interrupt_updates_capacity),
+	    cmocka_unit_test(test_device_that_never_answers_times_out_then_fini_cleans_up),
+	    cmocka_unit_test(test_sync_call_times_out_when_queue_stays_full),
+	    cmocka_unit_test(test_fini_fails_requests_in_flight_and_leaks_nothing),
+	    cmocka_unit_test(test_no_dma_leak_after_fini_with_mq_and_polling),
+	    cmocka_unit_test(test_randomized_20000_ops_match_shadow_copy_with_interrupts),
+	    cmocka_unit_test(test_randomized_20000_ops_match_shadow_copy_polling_two_queues),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
