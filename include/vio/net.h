@@ -1,0 +1,311 @@
+/*
+ * virtio-net: the network device driver (virtio 1.2 section 5.1), raw Ethernet frames in and
+ * out. Exercised in QEMU by `-netdev user,id=n0 -device virtio-net-pci,netdev=n0`.
+ *
+ *	struct vio_net net;                         caller-owned, like the vio_dev
+ *	vio_pci_probe(&dev, &pcidev);               a VIRTIO_ID_NET function
+ *	vio_net_init(&net, &dev, &opts);            negotiate, queues, fill the RX ring, DRIVER_OK
+ *	vio_net_send(&net, frame, len, NULL);       copy a frame into a driver TX buffer and post it
+ *	vio_net_send_sg(&net, sg, n, cookie, NULL); zero-copy: cookie comes back via opts.tx_done
+ *	vio_net_recv(&net, &frame);                 one frame, in place, in driver RX buffers...
+ *	vio_net_frame_release(&net, &frame);        ...given back (posted to the device again)
+ *	vio_net_poll(&net);                         reap TX completions, re-arm, look for RX
+ *
+ * Receive. The RX ring is kept full of driver-owned DMA buffers. vio_net_recv hands out one
+ * frame as it lies in those buffers (one segment, or several with VIRTIO_NET_F_MRG_RXBUF)
+ * and the caller gives each buffer back with vio_net_rx_release, which posts it to the device
+ * again: an lwIP netif can wrap each segment in a custom pbuf with no copy. A buffer the
+ * caller holds is a buffer the device cannot fill, so holding is bounded: once the caller
+ * holds rx_hold_max buffers, vio_net_recv drops the next frame (its buffers go straight back
+ * to the device), counts it in stats.rx_drops and returns VIO_ENOSPC. The device thus always
+ * keeps at least (ring size - rx_hold_max) buffers. vio_net_recv_copy is the copying
+ * convenience for callers that do not want to hold anything.
+ *
+ * Transmit. Every frame goes out behind a virtio_net_hdr the driver owns. vio_net_send copies
+ * the frame into one of the driver's TX buffers; vio_net_send_sg posts the caller's buffers
+ * as they are (they must be DMA-reachable and stay untouched until tx_done returns their
+ * cookie). A full ring is reported (VIO_ENOSPC, counted in stats.tx_full), never dropped
+ * silently: reap with vio_net_poll, or wait for an interrupt, and send again.
+ *
+ * Completion. With interrupts (MSI-X or INTx, whatever vio_dev_setup_irqs found) the RX and
+ * TX queue callbacks run in interrupt context and touch no ring: they call opts.irq_cb, the
+ * kernel's cue to run vio_net_poll / vio_net_recv from thread context. Config-change
+ * interrupts re-read the link status and call opts.link_cb when it changed. Without
+ * interrupts everything works by calling vio_net_poll and vio_net_recv in a loop; the link
+ * status is then re-read by vio_net_poll every VIO_NET_LINK_POLL_NS.
+ *
+ * The device is untrusted: a used length beyond what was posted, a runt (< 14 bytes) or
+ * oversized (> mtu + 18) frame, a num_buffers of 0 or more than the driver can take, are
+ * counted in stats.rx_errors and dropped, their buffers re-posted; reception goes on.
+ * Garbage header flags are tolerated (the checksum flags are then simply not reported).
+ *
+ * Concurrency (include/vio/port.h): no locks. One caller at a time per vio_net: every call
+ * here is thread-context and the kernel must not make two at once. The interrupt-context
+ * paths (queue callbacks, config change) only set flags and call the caller's callbacks, so
+ * the kernel need not mask this device's interrupts around its calls; its irq_cb and link_cb
+ * must themselves be IRQ-safe (set a flag, wake a thread) and must not call into vio_net.
+ */
+#ifndef VIO_NET_H
+#define VIO_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <vio/spec/virtio_net.h>
+#include <vio/virtio.h>
+
+/* Largest RX/TX ring used (the device's maximum, clamped); opts may ask for less. */
+#ifndef VIO_NET_QUEUE_SIZE
+#define VIO_NET_QUEUE_SIZE 256
+#endif
+/* Largest MTU the driver uses, whatever the device offers (it may always use less, 5.1.4.2). */
+#ifndef VIO_NET_MAX_MTU
+#define VIO_NET_MAX_MTU 9000
+#endif
+/* The MTU without VIRTIO_NET_F_MTU. */
+#define VIO_NET_DEFAULT_MTU 1500
+/* Ethernet header, and what a frame may carry beyond mtu + header: one 802.1Q tag. */
+#define VIO_NET_ETH_HLEN  14
+#define VIO_NET_VLAN_HLEN 4
+/* RX buffer size with VIRTIO_NET_F_MRG_RXBUF (header + frame fit in one at MTU 1500). */
+#ifndef VIO_NET_RX_BUF_SIZE
+#define VIO_NET_RX_BUF_SIZE 2048
+#endif
+/* Most RX buffers one frame may span (MRG_RXBUF), so most segments a vio_net_frame has. */
+#ifndef VIO_NET_RX_MAX_SEGS
+#define VIO_NET_RX_MAX_SEGS 8
+#endif
+/* Most caller segments vio_net_send_sg takes (the driver adds one for the header). */
+#ifndef VIO_NET_TX_MAX_SEGS
+#define VIO_NET_TX_MAX_SEGS 32
+#endif
+/* Most entries (unicast + multicast) vio_net_set_mac_filter takes. */
+#ifndef VIO_NET_MAC_TABLE_MAX
+#define VIO_NET_MAC_TABLE_MAX 64
+#endif
+/* How long a control-queue command may take before VIO_ETIMEDOUT. */
+#ifndef VIO_NET_CTRL_TIMEOUT_NS
+#define VIO_NET_CTRL_TIMEOUT_NS 1000000000ull
+#endif
+/* Polling mode: how often vio_net_poll re-reads the link status. */
+#ifndef VIO_NET_LINK_POLL_NS
+#define VIO_NET_LINK_POLL_NS 100000000ull
+#endif
+
+struct vio_net;
+
+/* Options for vio_net_init; NULL or zeroed fields mean the defaults. */
+struct vio_net_config_opts {
+	/* Device features (VIRTIO_BIT(VIRTIO_NET_F_*)) not to negotiate even if offered. */
+	uint64_t disable_features;
+	/* Ring sizes at most this (0: VIO_NET_QUEUE_SIZE). */
+	uint16_t rx_queue_size;
+	uint16_t tx_queue_size;
+	/* Most RX buffers the caller may hold before frames are dropped (0: half the ring). */
+	uint16_t rx_hold_max;
+	/*
+	 * Without VIRTIO_NET_F_MAC the driver makes up a locally administered unicast MAC from
+	 * mac_seed when it is not 0, else from entropy(arg) when set, else from port->now_ns.
+	 */
+	uint64_t mac_seed;
+	uint64_t (*entropy)(void *arg);
+	/* IRQ context: RX frames arrived or TX buffers completed. Call vio_net_poll soon. */
+	void (*irq_cb)(struct vio_net *net, void *arg);
+	/* IRQ context (thread context in polling mode): the link went up or down. */
+	void (*link_cb)(struct vio_net *net, bool up, void *arg);
+	/* Thread context, from vio_net_poll/send: the device is done with a send_sg cookie. */
+	void (*tx_done)(struct vio_net *net, void *cookie, void *arg);
+	void *arg; /* passed to the four callbacks above */
+};
+
+/* Per-frame transmit options (NULL: none). */
+struct vio_net_tx_opts {
+	uint32_t flags;	      /* VIO_NET_TX_* */
+	uint16_t csum_start;  /* VIO_NET_TX_CSUM: checksum from this frame offset to the end... */
+	uint16_t csum_offset; /* ...stored (16 bits) at csum_start + csum_offset */
+};
+/* Let the device compute the checksum (needs VIRTIO_NET_F_CSUM: else VIO_ENOTSUP). */
+#define VIO_NET_TX_CSUM (1u << 0)
+
+/*
+ * What vio_net_recv says about a frame's checksum (only with VIRTIO_NET_F_GUEST_CSUM).
+ * PARTIAL (NEEDS_CSUM) comes from a sender on the same host: the checksum field was never
+ * filled in (csum_start/csum_offset say where it is), but the data is trustworthy.
+ */
+#define VIO_NET_RX_CSUM_VALID	(1u << 0) /* DATA_VALID: the device verified it */
+#define VIO_NET_RX_CSUM_PARTIAL (1u << 1) /* NEEDS_CSUM: not computed, data intact */
+
+/* One driver-owned RX buffer; opaque, private to src/drivers/virtio_net.c. */
+struct vio_net_rxbuf;
+
+/* One segment of a received frame: `len` bytes at `data`, inside RX buffer `buf`. */
+struct vio_net_rx_seg {
+	uint8_t *data;
+	uint32_t len;
+	struct vio_net_rxbuf *buf; /* give back with vio_net_rx_release */
+};
+
+/* One received frame, as vio_net_recv fills it. */
+struct vio_net_frame {
+	uint32_t len;	     /* whole frame, all segments, without the virtio header */
+	uint16_t nsegs;	     /* 1, or up to VIO_NET_RX_MAX_SEGS with MRG_RXBUF */
+	uint16_t flags;	     /* VIO_NET_RX_* */
+	uint16_t csum_start; /* VIO_NET_RX_CSUM_PARTIAL only */
+	uint16_t csum_offset;
+	struct vio_net_rx_seg seg[VIO_NET_RX_MAX_SEGS];
+};
+
+/* Counters, free-running; read them from net->stats. */
+struct vio_net_stats {
+	uint64_t rx_frames; /* frames handed to the caller */
+	uint64_t rx_bytes;
+	uint64_t rx_drops;  /* good frames dropped: caller held too many buffers / copy too small */
+	uint64_t rx_errors; /* bad frames from the device: runt, oversized, bad num_buffers,
+			       used len beyond what was posted */
+	uint64_t tx_frames; /* frames posted to the device */
+	uint64_t tx_bytes;
+	uint64_t tx_errors; /* sends refused: bad length or segments, queue broken */
+	uint64_t tx_full;   /* sends refused because the ring was full (VIO_ENOSPC) */
+};
+
+/* Driver bookkeeping for one TX request; private to src/drivers/virtio_net.c. */
+struct vio_net_txslot;
+
+/*
+ * The device. Caller-owned; vio_net_init fills it. Read-only for callers: mac, mtu, hdr_len,
+ * max_frame, link_up, stats (and dev->features for what was negotiated). The rest is private.
+ */
+struct vio_net {
+	struct vio_dev *dev;
+	uint8_t mac[6];
+	uint16_t mtu;	       /* payload bytes per frame, without the Ethernet header */
+	uint16_t hdr_len;      /* virtio_net_hdr bytes in front of every frame: 10 or 12 */
+	uint32_t max_frame;    /* largest frame accepted either way: mtu + 14 + 4 (VLAN) */
+	volatile bool link_up; /* true without VIRTIO_NET_F_STATUS */
+	struct vio_net_stats stats;
+
+	/* --- private to virtio_net.c ------------------------------------------------------ */
+	struct vio_net_config_opts opts;
+	struct vio_vq vqs[3]; /* receiveq1, transmitq1, controlq (2.1 without MQ) */
+	uint16_t nvqs;
+
+	uint8_t *rx_mem; /* nrx buffers of rx_buf_size: device-writable DMA */
+	uint32_t rx_mem_bytes;
+	uint32_t rx_buf_size;
+	uint16_t nrx;
+	uint16_t rx_held; /* buffers handed to the caller, not yet released */
+	uint16_t rx_hold_max;
+	struct vio_net_rxbuf *rx_bufs;
+
+	uint8_t *tx_mem; /* ntx slots: header, then copy buffer: device-readable DMA */
+	uint32_t tx_mem_bytes;
+	uint32_t tx_slot_size;
+	uint16_t ntx;
+	uint16_t tx_nfree;
+	struct vio_net_txslot *tx_slots;
+	uint16_t *tx_free; /* stack of free slot numbers */
+
+	void *priv; /* rx_bufs, tx_slots, tx_free: driver-only memory */
+	uint32_t priv_bytes;
+
+	uint8_t *ctrl;	   /* one page: command header, data, ack */
+	bool ctrl_pending; /* a timed-out command is still on the ctrl queue */
+	uint64_t link_checked_ns;
+	bool warned_hold;
+};
+
+/*
+ * Bring up a network device `dev` has been probed into: negotiate (MAC, STATUS, MTU,
+ * MRG_RXBUF, CSUM, GUEST_CSUM, CTRL_VQ, CTRL_RX, CTRL_MAC_ADDR and the ring features, less
+ * opts->disable_features), read the config, choose interrupts, set up receiveq1,
+ * transmitq1 and the controlq, fill the RX ring and set DRIVER_OK; dev->name becomes
+ * "virtio-net". `opts` may be NULL. Returns 0; VIO_ENODEV (not a network device);
+ * VIO_ERANGE (the device's mtu is below 68); VIO_ENOMEM; or the core's error. On failure
+ * the device is torn down and nothing stays allocated. Not IRQ-safe.
+ */
+int vio_net_init(struct vio_net *net, struct vio_dev *dev, const struct vio_net_config_opts *opts);
+
+/*
+ * Reset the device and free everything: rings, buffers, vectors. Cookies of send_sg frames
+ * still posted are given to tx_done first. Frames the caller still holds become invalid:
+ * release or forget them before calling. Not IRQ-safe.
+ */
+void vio_net_fini(struct vio_net *net);
+
+/*
+ * Send one frame of `len` bytes (14 .. net->max_frame, Ethernet header included), copied
+ * into a driver TX buffer: `frame` may be reused at once. Reaps TX completions first.
+ * Returns 0; VIO_ENOSPC (ring full, counted in tx_full: try after vio_net_poll); VIO_EINVAL
+ * (bad length, or bad checksum offsets in `opts`); VIO_ENOTSUP (checksum offload asked for
+ * without VIRTIO_NET_F_CSUM); VIO_EIO (the queue is broken). Not IRQ-safe.
+ */
+int vio_net_send(struct vio_net *net, const void *frame, uint32_t len,
+		 const struct vio_net_tx_opts *opts);
+
+/*
+ * Send one frame made of `n` (1..VIO_NET_TX_MAX_SEGS) caller buffers, without copying. The
+ * buffers must be device-reachable (port->virt_to_phys) and unchanged until opts.tx_done(net,
+ * cookie) reports the device done with them, exactly once. Same limits and errors as
+ * vio_net_send, plus VIO_EINVAL for a NULL cookie or no tx_done callback. On error nothing
+ * was posted and tx_done will not be called. Not IRQ-safe.
+ */
+int vio_net_send_sg(struct vio_net *net, const struct vio_sg *sg, unsigned n, void *cookie,
+		    const struct vio_net_tx_opts *opts);
+
+/*
+ * Take the next received frame, in place (see the top of this file). The caller owns
+ * frame->seg[i].buf until it releases them. Returns 0; VIO_EAGAIN (nothing yet); VIO_ENOSPC
+ * (the caller holds rx_hold_max buffers: one frame was dropped, release some); VIO_EIO (the
+ * RX queue is broken). Bad frames from the device are counted and skipped, never returned.
+ * Not IRQ-safe.
+ */
+int vio_net_recv(struct vio_net *net, struct vio_net_frame *frame);
+
+/* Give one RX buffer back: it is posted to the device again at once. Not IRQ-safe. */
+void vio_net_rx_release(struct vio_net *net, struct vio_net_rxbuf *buf);
+/* Give back every buffer of a frame vio_net_recv returned. Not IRQ-safe. */
+void vio_net_frame_release(struct vio_net *net, const struct vio_net_frame *frame);
+
+/*
+ * Copy the next frame into buf (size bytes) and give its buffers back at once. Returns the
+ * frame length; *flags (may be NULL) gets VIO_NET_RX_*. VIO_EAGAIN, VIO_ENOSPC, VIO_EIO as
+ * vio_net_recv; VIO_EINVAL when the frame does not fit (it is dropped and counted in
+ * rx_drops: pass at least net->max_frame bytes). Not IRQ-safe.
+ */
+int vio_net_recv_copy(struct vio_net *net, void *buf, uint32_t size, uint16_t *flags);
+
+/*
+ * Reap TX completions (calling tx_done for send_sg cookies), re-enable the queues'
+ * interrupts, and in polling mode re-read the link status now and then. Returns 1 when RX
+ * frames are waiting for vio_net_recv, 0 when none, VIO_EIO when a queue is broken.
+ * Not IRQ-safe.
+ */
+int vio_net_poll(struct vio_net *net);
+
+/*
+ * Control queue commands (5.1.6.5). Each is synchronous: it posts the command and polls
+ * for the device's answer for up to VIO_NET_CTRL_TIMEOUT_NS. They return 0; VIO_ENOTSUP
+ * (the feature was not negotiated); VIO_EIO (the device answered VIRTIO_NET_ERR, or the
+ * queue is broken); VIO_ETIMEDOUT (no answer); VIO_EAGAIN (an earlier command that timed
+ * out is still on the queue); VIO_EINVAL (bad arguments). Not IRQ-safe.
+ */
+/* Receive every frame, whatever its destination (VIRTIO_NET_F_CTRL_RX). */
+int vio_net_set_promisc(struct vio_net *net, bool on);
+/* Receive every multicast frame (VIRTIO_NET_F_CTRL_RX). */
+int vio_net_set_allmulti(struct vio_net *net, bool on);
+/*
+ * Replace the device's MAC filter (VIRTIO_NET_F_CTRL_RX): receive frames for these unicast
+ * and multicast addresses besides our own; n_uc + n_mc <= VIO_NET_MAC_TABLE_MAX.
+ */
+int vio_net_set_mac_filter(struct vio_net *net, const uint8_t (*uc)[6], uint32_t n_uc,
+			   const uint8_t (*mc)[6], uint32_t n_mc);
+/* Change the device's own address (VIRTIO_NET_F_CTRL_MAC_ADDR); net->mac follows. */
+int vio_net_set_mac(struct vio_net *net, const uint8_t mac[6]);
+
+/*
+ * "virtio-net mac=52:54:00:12:34:56 mtu=1500 link=up hdr=12 features=0x<hex>" for the
+ * shell's `net info`. Returns the length wanted (as snprintf). IRQ-safe.
+ */
+int vio_net_describe(const struct vio_net *net, char *buf, size_t size);
+
+#endif

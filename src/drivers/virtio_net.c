@@ -1,0 +1,865 @@
+/*
+ * virtio-net driver: raw Ethernet frames over a virtio network device (virtio 1.2 section
+ * 5.1). The API and its contracts are in include/vio/net.h.
+ *
+ * QEMU: -netdev user,id=n0 -device virtio-net-pci,netdev=n0
+ *       (add disable-modern=on for the legacy interface and its 10-byte header,
+ *        mrg_rxbuf=off, csum=off, ctrl_vq=off ... to leave a feature out)
+ *
+ * Three queues (5.1.2): receiveq1 (0) holds empty buffers the device fills with incoming
+ * frames, transmitq1 (1) the frames we send, and the controlq (2, when VIRTIO_NET_F_CTRL_VQ)
+ * carries commands such as "be promiscuous". Every frame in either direction is preceded by
+ * a struct virtio_net_hdr (5.1.6): on transmit it asks for checksum offload, on receive it
+ * says whether the checksum was verified and, with MRG_RXBUF, how many buffers the frame
+ * took.
+ *
+ * Memory. All buffers come from the port's DMA pages, allocated once at init:
+ *   rx_mem   nrx buffers, one per RX ring entry, each posted as one device-writable
+ *            descriptor: the header, then the frame;
+ *   tx_mem   ntx slots, one per TX ring entry: a header, then room to copy one frame;
+ *   ctrl     one page for the one control command in flight;
+ *   priv     the driver's bookkeeping (never posted to the device).
+ */
+#include <vio/err.h>
+#include <vio/log.h>
+#include <vio/net.h>
+
+#define RXQ   0
+#define TXQ   1
+#define CTRLQ 2
+
+#define PAGE_SIZE	4096u
+#define TX_HDR_ROOM	16u /* header area at the start of each TX slot */
+#define CTRL_QUEUE_SIZE 8   /* one command at a time: header, at most two tables, ack */
+#define CTRL_DATA_OFF	8   /* command data starts here in the ctrl page */
+#define CTRL_ACK_OFF	(PAGE_SIZE - 1)
+#define MIN_MTU		68 /* 5.1.4.1: the device MUST supply at least 68 */
+
+/* With MRG_RXBUF, the most a frame may take: it must hold the largest frame we accept. */
+#define MRG_FRAME_ROOM ((uint32_t)VIO_NET_RX_MAX_SEGS * VIO_NET_RX_BUF_SIZE)
+_Static_assert(MRG_FRAME_ROOM >=
+		   VIRTIO_NET_HDR_SIZE + VIO_NET_MAX_MTU + VIO_NET_ETH_HLEN + VIO_NET_VLAN_HLEN,
+	       "a frame of VIO_NET_MAX_MTU must fit in VIO_NET_RX_MAX_SEGS merged buffers");
+_Static_assert(CTRL_DATA_OFF + 2 * (4 + 6 * VIO_NET_MAC_TABLE_MAX) + 4 <= CTRL_ACK_OFF,
+	       "the MAC table command must fit in the ctrl page");
+
+struct vio_net_rxbuf {
+	uint8_t *mem; /* rx_buf_size bytes of DMA memory: header, then frame */
+	bool held;    /* handed to the caller by vio_net_recv, not yet released */
+};
+
+struct vio_net_txslot {
+	uint8_t *mem; /* TX_HDR_ROOM bytes of header, then the copy buffer */
+	void *cookie; /* send_sg: the caller's cookie; NULL for a copied frame */
+	uint16_t index;
+};
+
+/* What we ask for; the core adds VERSION_1 and never takes what it cannot do. */
+static const uint64_t wanted_features =
+    VIRTIO_BIT(VIRTIO_NET_F_CSUM) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM) |
+    VIRTIO_BIT(VIRTIO_NET_F_MTU) | VIRTIO_BIT(VIRTIO_NET_F_MAC) |
+    VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) | VIRTIO_BIT(VIRTIO_NET_F_STATUS) |
+    VIRTIO_BIT(VIRTIO_NET_F_CTRL_VQ) | VIRTIO_BIT(VIRTIO_NET_F_CTRL_RX) |
+    VIRTIO_BIT(VIRTIO_NET_F_CTRL_MAC_ADDR) | VIRTIO_BIT(VIRTIO_F_RING_EVENT_IDX) |
+    VIRTIO_BIT(VIRTIO_F_RING_INDIRECT_DESC);
+
+static bool has(const struct vio_net *net, unsigned bit)
+{
+	return vio_dev_has_feature(net->dev, bit);
+}
+
+static const struct vio_port *port_of(const struct vio_net *net)
+{
+	return net->dev->port;
+}
+
+static uint32_t round_up(uint32_t n, uint32_t align)
+{
+	return (n + align - 1) / align * align;
+}
+
+static void bytes_zero(void *p, uint32_t n)
+{
+	uint8_t *b = p;
+	while (n--)
+		*b++ = 0;
+}
+
+static void bytes_copy(void *dst, const void *src, uint32_t n)
+{
+	uint8_t *d = dst;
+	const uint8_t *s = src;
+	while (n--)
+		*d++ = *s++;
+}
+
+/* --- configuration ------------------------------------------------------------------------ */
+
+/* splitmix64: spreads a seed of any quality over all 64 bits. */
+static uint64_t mix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+/*
+ * No MAC from the device: make one up. Bit 0 of the first octet set would make it a
+ * multicast address; bit 1 set marks it locally administered, so it cannot collide with a
+ * vendor-assigned one.
+ */
+static void make_random_mac(struct vio_net *net)
+{
+	const struct vio_port *port = port_of(net);
+	uint64_t seed = net->opts.mac_seed;
+
+	if (!seed)
+		seed =
+		    net->opts.entropy ? net->opts.entropy(net->opts.arg) : port->now_ns(port->ctx);
+	uint64_t r = mix64(seed);
+	for (int i = 0; i < 6; i++)
+		net->mac[i] = (uint8_t)(r >> (8 * i));
+	net->mac[0] = (uint8_t)((net->mac[0] & ~1u) | 2u);
+}
+
+/* The link state in config.status; up when the device has no status (5.1.4). */
+static bool read_link(struct vio_net *net)
+{
+	uint16_t status;
+
+	if (!has(net, VIRTIO_NET_F_STATUS))
+		return true;
+	if (vio_dev_config_read(net->dev, offsetof(struct virtio_net_config, status), &status,
+				sizeof(status)))
+		return net->link_up;
+	return status & VIRTIO_NET_S_LINK_UP;
+}
+
+/* Re-read the link state; tell the caller when it changed. */
+static void refresh_link(struct vio_net *net)
+{
+	bool up = read_link(net);
+
+	if (up == net->link_up)
+		return;
+	net->link_up = up;
+	if (net->opts.link_cb)
+		net->opts.link_cb(net, up, net->opts.arg);
+}
+
+/* The core calls this on a configuration-change interrupt (IRQ context). */
+static void config_changed(struct vio_dev *dev, void *arg)
+{
+	(void)dev;
+	refresh_link(arg);
+}
+
+static int read_config(struct vio_net *net)
+{
+	struct vio_dev *dev = net->dev;
+	int err;
+
+	if (has(net, VIRTIO_NET_F_MAC)) {
+		err = vio_dev_config_read(dev, offsetof(struct virtio_net_config, mac), net->mac,
+					  sizeof(net->mac));
+		if (err)
+			return err;
+	} else {
+		make_random_mac(net);
+	}
+
+	net->mtu = VIO_NET_DEFAULT_MTU;
+	if (has(net, VIRTIO_NET_F_MTU)) {
+		uint16_t mtu;
+		err = vio_dev_config_read(dev, offsetof(struct virtio_net_config, mtu), &mtu,
+					  sizeof(mtu));
+		if (err)
+			return err;
+		if (mtu < MIN_MTU) {
+			vio_logf(dev->port, VIO_LOG_ERR, "virtio-net: device mtu %u below %u", mtu,
+				 MIN_MTU);
+			return VIO_ERANGE;
+		}
+		/* 5.1.4.2: the mtu is a maximum; a driver may use less. */
+		net->mtu = mtu < VIO_NET_MAX_MTU ? mtu : VIO_NET_MAX_MTU;
+	}
+	net->max_frame = (uint32_t)net->mtu + VIO_NET_ETH_HLEN + VIO_NET_VLAN_HLEN;
+
+	/* 5.1.6.1: legacy devices drop num_buffers from the header unless MRG_RXBUF. */
+	net->hdr_len = (dev->modern || has(net, VIRTIO_NET_F_MRG_RXBUF))
+			   ? VIRTIO_NET_HDR_SIZE
+			   : VIRTIO_NET_HDR_LEGACY_SIZE;
+
+	net->link_up = read_link(net);
+	return 0;
+}
+
+/* --- memory --------------------------------------------------------------------------------- */
+
+static void *dma_alloc(struct vio_net *net, uint32_t bytes)
+{
+	const struct vio_port *port = port_of(net);
+	uint64_t phys;
+
+	return port->dma_alloc(port->ctx, bytes, &phys);
+}
+
+static void dma_free(struct vio_net *net, void *p, uint32_t bytes)
+{
+	const struct vio_port *port = port_of(net);
+
+	if (p)
+		port->dma_free(port->ctx, p, bytes);
+}
+
+static void free_buffers(struct vio_net *net)
+{
+	dma_free(net, net->rx_mem, net->rx_mem_bytes);
+	dma_free(net, net->tx_mem, net->tx_mem_bytes);
+	dma_free(net, net->priv, net->priv_bytes);
+	dma_free(net, net->ctrl, PAGE_SIZE);
+	net->rx_mem = net->tx_mem = net->ctrl = NULL;
+	net->priv = NULL;
+}
+
+/*
+ * RX buffer size (5.1.6.3.1): with MRG_RXBUF any size of at least a header will do, and a
+ * frame may take several; without it every buffer must hold the largest frame we accept.
+ */
+static uint32_t rx_buffer_size(const struct vio_net *net)
+{
+	if (has(net, VIRTIO_NET_F_MRG_RXBUF))
+		return VIO_NET_RX_BUF_SIZE;
+	return round_up(net->hdr_len + net->max_frame, 64);
+}
+
+static int alloc_buffers(struct vio_net *net)
+{
+	net->nrx = net->vqs[RXQ].size;
+	net->ntx = net->vqs[TXQ].size;
+	net->rx_buf_size = rx_buffer_size(net);
+	net->rx_mem_bytes = net->nrx * net->rx_buf_size;
+	net->tx_slot_size = round_up(TX_HDR_ROOM + net->max_frame, 64);
+	net->tx_mem_bytes = net->ntx * net->tx_slot_size;
+	net->priv_bytes = net->ntx * (uint32_t)sizeof(struct vio_net_txslot) +
+			  net->nrx * (uint32_t)sizeof(struct vio_net_rxbuf) +
+			  net->ntx * (uint32_t)sizeof(uint16_t);
+
+	net->rx_mem = dma_alloc(net, net->rx_mem_bytes);
+	net->tx_mem = dma_alloc(net, net->tx_mem_bytes);
+	net->priv = dma_alloc(net, net->priv_bytes);
+	if (net->nvqs > CTRLQ)
+		net->ctrl = dma_alloc(net, PAGE_SIZE);
+	if (!net->rx_mem || !net->tx_mem || !net->priv || (net->nvqs > CTRLQ && !net->ctrl))
+		return VIO_ENOMEM;
+
+	net->tx_slots = net->priv;
+	net->rx_bufs = (struct vio_net_rxbuf *)(net->tx_slots + net->ntx);
+	net->tx_free = (uint16_t *)(net->rx_bufs + net->nrx);
+	for (uint16_t i = 0; i < net->ntx; i++) {
+		net->tx_slots[i] = (struct vio_net_txslot){
+		    .mem = net->tx_mem + (uint32_t)i * net->tx_slot_size, .index = i};
+		net->tx_free[i] = i;
+	}
+	net->tx_nfree = net->ntx;
+	for (uint16_t i = 0; i < net->nrx; i++)
+		net->rx_bufs[i].mem = net->rx_mem + (uint32_t)i * net->rx_buf_size;
+	return 0;
+}
+
+/* --- receive -------------------------------------------------------------------------------- */
+
+/* Hand one buffer (back) to the device. The caller kicks. */
+static void rx_post(struct vio_net *net, struct vio_net_rxbuf *buf)
+{
+	struct vio_sg sg = {buf->mem, net->rx_buf_size};
+
+	buf->held = false;
+	/* Cannot be full: every buffer has its own ring entry. Fails only when broken. */
+	vio_vq_add(&net->vqs[RXQ], &sg, 0, 1, buf);
+}
+
+static void rx_post_frame(struct vio_net *net, struct vio_net_frame *f)
+{
+	for (uint16_t i = 0; i < f->nsegs; i++)
+		rx_post(net, f->seg[i].buf);
+}
+
+/*
+ * Take the next used buffer off the RX ring as the next segment of f: its data starts after
+ * the header in the first buffer, at the start of the others (5.1.6.4). Sets *bad when the
+ * device claims to have written more than we posted, or less than a header into a first
+ * buffer. Returns 0, VIO_EAGAIN or VIO_EIO.
+ */
+static int rx_take_buffer(struct vio_net *net, struct vio_net_frame *f, bool *bad)
+{
+	struct vio_vq_used u;
+	int err = vio_vq_get_used(&net->vqs[RXQ], &u);
+
+	if (err)
+		return err;
+	struct vio_net_rxbuf *buf = u.cookie;
+	uint32_t skip = f->nsegs ? 0 : net->hdr_len;
+	struct vio_net_rx_seg *seg = &f->seg[f->nsegs++];
+
+	seg->buf = buf;
+	seg->data = buf->mem + skip;
+	seg->len = 0;
+	if (u.len > u.in_len || u.len < skip) {
+		*bad = true;
+		return 0;
+	}
+	seg->len = u.len - skip;
+	f->len += seg->len;
+	return 0;
+}
+
+/* Checksum state from the header (5.1.6.4.1), tolerating garbage: unknown means no flags. */
+static void rx_csum_flags(struct vio_net *net, const volatile struct virtio_net_hdr *hdr,
+			  struct vio_net_frame *f)
+{
+	uint8_t flags = hdr->flags;
+
+	f->flags = 0;
+	f->csum_start = f->csum_offset = 0;
+	if (!has(net, VIRTIO_NET_F_GUEST_CSUM))
+		return;
+	if (flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+		uint16_t start = hdr->csum_start, off = hdr->csum_offset;
+		if ((uint32_t)start + off + 2 <= f->len) {
+			f->flags = VIO_NET_RX_CSUM_PARTIAL;
+			f->csum_start = start;
+			f->csum_offset = off;
+		}
+	} else if (flags & VIRTIO_NET_HDR_F_DATA_VALID) {
+		f->flags = VIO_NET_RX_CSUM_VALID;
+	}
+}
+
+/*
+ * Gather the next frame from the used ring: one buffer, or with MRG_RXBUF the num_buffers
+ * buffers the device used for it together (5.1.6.4: it publishes them at once, so all must
+ * be there). Returns 0 with *bad telling whether the device broke a rule, VIO_EAGAIN, or
+ * VIO_EIO.
+ */
+static int rx_gather(struct vio_net *net, struct vio_net_frame *f, bool *bad)
+{
+	int err;
+
+	f->len = 0;
+	f->nsegs = 0;
+	*bad = false;
+	err = rx_take_buffer(net, f, bad);
+	if (err || *bad)
+		return err;
+
+	/* Read once: the buffer is ours now, but the device is not to be trusted. */
+	const volatile struct virtio_net_hdr *hdr = (const void *)f->seg[0].buf->mem;
+	uint16_t nbufs = has(net, VIRTIO_NET_F_MRG_RXBUF) ? hdr->num_buffers : 1;
+	if (nbufs == 0 || nbufs > VIO_NET_RX_MAX_SEGS) {
+		*bad = true;
+		return 0;
+	}
+	while (f->nsegs < nbufs) {
+		err = rx_take_buffer(net, f, bad);
+		if (err == VIO_EAGAIN) {
+			*bad = true; /* fewer buffers than num_buffers said */
+			return 0;
+		}
+		if (err)
+			return err;
+	}
+	if (*bad)
+		return 0;
+	if (f->len < VIO_NET_ETH_HLEN || f->len > net->max_frame) {
+		*bad = true;
+		return 0;
+	}
+	rx_csum_flags(net, hdr, f);
+	return 0;
+}
+
+/*
+ * The RX ring looks empty: re-arm its interrupt so the device tells us about the next frame.
+ * False when one slipped in meanwhile, which it may not interrupt for: look again.
+ */
+static bool rx_rearm(struct vio_net *net)
+{
+	return vio_vq_enable_cb(&net->vqs[RXQ]);
+}
+
+int vio_net_recv(struct vio_net *net, struct vio_net_frame *f)
+{
+	bool bad, reposted = false;
+	int err;
+
+	for (;;) {
+		err = rx_gather(net, f, &bad);
+		if (err == VIO_EAGAIN && !rx_rearm(net))
+			continue;
+		if (err)
+			break;
+		if (bad) {
+			net->stats.rx_errors++;
+		} else if (net->rx_held + f->nsegs > net->rx_hold_max) {
+			net->stats.rx_drops++;
+			err = VIO_ENOSPC;
+			if (!net->warned_hold) {
+				net->warned_hold = true;
+				vio_logf(port_of(net), VIO_LOG_WARN,
+					 "virtio-net: caller holds %u RX buffers: dropping frames",
+					 net->rx_held);
+			}
+		} else {
+			for (uint16_t i = 0; i < f->nsegs; i++)
+				f->seg[i].buf->held = true;
+			net->rx_held += f->nsegs;
+			net->stats.rx_frames++;
+			net->stats.rx_bytes += f->len;
+			break;
+		}
+		rx_post_frame(net, f);
+		reposted = true;
+		if (err)
+			break;
+	}
+	if (reposted)
+		vio_vq_kick(&net->vqs[RXQ]);
+	return err;
+}
+
+void vio_net_rx_release(struct vio_net *net, struct vio_net_rxbuf *buf)
+{
+	if (!buf->held)
+		return;
+	net->rx_held--;
+	rx_post(net, buf);
+	vio_vq_kick(&net->vqs[RXQ]);
+}
+
+void vio_net_frame_release(struct vio_net *net, const struct vio_net_frame *f)
+{
+	for (uint16_t i = 0; i < f->nsegs; i++) {
+		if (f->seg[i].buf->held) {
+			net->rx_held--;
+			rx_post(net, f->seg[i].buf);
+		}
+	}
+	vio_vq_kick(&net->vqs[RXQ]);
+}
+
+int vio_net_recv_copy(struct vio_net *net, void *buf, uint32_t size, uint16_t *flags)
+{
+	struct vio_net_frame f;
+	int err = vio_net_recv(net, &f);
+
+	if (err)
+		return err;
+	if (f.len > size) {
+		net->stats.rx_frames--;
+		net->stats.rx_bytes -= f.len;
+		net->stats.rx_drops++;
+		vio_net_frame_release(net, &f);
+		return VIO_EINVAL;
+	}
+	uint8_t *dst = buf;
+	for (uint16_t i = 0; i < f.nsegs; i++) {
+		bytes_copy(dst, f.seg[i].data, f.seg[i].len);
+		dst += f.seg[i].len;
+	}
+	if (flags)
+		*flags = f.flags;
+	vio_net_frame_release(net, &f);
+	return (int)f.len;
+}
+
+/* --- transmit ------------------------------------------------------------------------------- */
+
+/* Take back every TX request the device finished with; send_sg cookies go to tx_done. */
+static int tx_reap(struct vio_net *net)
+{
+	struct vio_vq *vq = &net->vqs[TXQ];
+	struct vio_vq_used u;
+	int err;
+
+	do {
+		while ((err = vio_vq_get_used(vq, &u)) == 0) {
+			struct vio_net_txslot *slot = u.cookie;
+			void *cookie = slot->cookie;
+
+			slot->cookie = NULL;
+			net->tx_free[net->tx_nfree++] = slot->index;
+			if (cookie)
+				net->opts.tx_done(net, cookie, net->opts.arg);
+		}
+		if (err != VIO_EAGAIN)
+			return err;
+	} while (!vio_vq_enable_cb(vq));
+	return 0;
+}
+
+static int tx_check(const struct vio_net *net, uint32_t len, const struct vio_net_tx_opts *opts)
+{
+	if (len < VIO_NET_ETH_HLEN || len > net->max_frame)
+		return VIO_EINVAL;
+	if (opts && (opts->flags & VIO_NET_TX_CSUM)) {
+		if (!has(net, VIRTIO_NET_F_CSUM))
+			return VIO_ENOTSUP;
+		if ((uint32_t)opts->csum_start + opts->csum_offset + 2 > len)
+			return VIO_EINVAL;
+	}
+	return 0;
+}
+
+/* 5.1.6.2: no GSO; checksum offload when asked; num_buffers is 0 on transmit. */
+static void tx_fill_hdr(struct vio_net_txslot *slot, const struct vio_net_tx_opts *opts)
+{
+	struct virtio_net_hdr *hdr = (struct virtio_net_hdr *)slot->mem;
+
+	bytes_zero(hdr, sizeof(*hdr));
+	hdr->gso_type = VIRTIO_NET_HDR_GSO_NONE;
+	if (opts && (opts->flags & VIO_NET_TX_CSUM)) {
+		hdr->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+		hdr->csum_start = opts->csum_start;
+		hdr->csum_offset = opts->csum_offset;
+	}
+}
+
+/* A free slot after reaping, or NULL when the ring is full. */
+static struct vio_net_txslot *tx_slot_get(struct vio_net *net)
+{
+	tx_reap(net);
+	if (!net->tx_nfree)
+		return NULL;
+	return &net->tx_slots[net->tx_free[--net->tx_nfree]];
+}
+
+static void tx_slot_put(struct vio_net *net, struct vio_net_txslot *slot)
+{
+	slot->cookie = NULL;
+	net->tx_free[net->tx_nfree++] = slot->index;
+}
+
+/*
+ * Post sg[0] (the header, alone in its descriptor: legacy devices without ANY_LAYOUT need
+ * that, 5.1.6.6) and the frame segments, and kick.
+ */
+static int tx_post(struct vio_net *net, struct vio_net_txslot *slot, const struct vio_sg *sg,
+		   unsigned n, uint32_t len)
+{
+	int err = vio_vq_add(&net->vqs[TXQ], sg, n, 0, slot);
+
+	if (err) {
+		tx_slot_put(net, slot);
+		if (err == VIO_ENOSPC)
+			net->stats.tx_full++;
+		else
+			net->stats.tx_errors++;
+		return err;
+	}
+	net->stats.tx_frames++;
+	net->stats.tx_bytes += len;
+	vio_vq_kick(&net->vqs[TXQ]);
+	return 0;
+}
+
+int vio_net_send(struct vio_net *net, const void *frame, uint32_t len,
+		 const struct vio_net_tx_opts *opts)
+{
+	int err = tx_check(net, len, opts);
+
+	if (err) {
+		net->stats.tx_errors++;
+		return err;
+	}
+	struct vio_net_txslot *slot = tx_slot_get(net);
+	if (!slot) {
+		net->stats.tx_full++;
+		return VIO_ENOSPC;
+	}
+	tx_fill_hdr(slot, opts);
+	bytes_copy(slot->mem + TX_HDR_ROOM, frame, len);
+	struct vio_sg sg[2] = {{slot->mem, net->hdr_len}, {slot->mem + TX_HDR_ROOM, len}};
+	return tx_post(net, slot, sg, 2, len);
+}
+
+int vio_net_send_sg(struct vio_net *net, const struct vio_sg *sg, unsigned n, void *cookie,
+		    const struct vio_net_tx_opts *opts)
+{
+	struct vio_sg all[VIO_NET_TX_MAX_SEGS + 1];
+	uint32_t len = 0;
+	int err = 0;
+
+	if (!cookie || !net->opts.tx_done || n == 0 || n > VIO_NET_TX_MAX_SEGS)
+		err = VIO_EINVAL;
+	for (unsigned i = 0; !err && i < n; i++) {
+		if (sg[i].len == 0 || sg[i].len > net->max_frame)
+			err = VIO_EINVAL;
+		len += sg[i].len;
+		all[i + 1] = sg[i];
+	}
+	if (!err)
+		err = tx_check(net, len, opts);
+	if (err) {
+		net->stats.tx_errors++;
+		return err;
+	}
+	struct vio_net_txslot *slot = tx_slot_get(net);
+	if (!slot) {
+		net->stats.tx_full++;
+		return VIO_ENOSPC;
+	}
+	tx_fill_hdr(slot, opts);
+	slot->cookie = cookie;
+	all[0] = (struct vio_sg){slot->mem, net->hdr_len};
+	return tx_post(net, slot, all, n + 1, len);
+}
+
+/* --- control queue -------------------------------------------------------------------------- */
+
+/*
+ * Run one command (5.1.6.5): the class/command header, `ndata` parts already laid out in the
+ * ctrl page, each in its own descriptor as legacy devices expect, then the ack byte the
+ * device writes. Polls for the answer: a command is rare and the caller wants the result.
+ */
+static int ctrl_cmd(struct vio_net *net, uint8_t class, uint8_t cmd, const struct vio_sg *data,
+		    unsigned ndata)
+{
+	const struct vio_port *port = port_of(net);
+	struct vio_vq *vq = &net->vqs[CTRLQ];
+	struct vio_sg sg[4];
+	struct vio_vq_used u;
+	int err;
+
+	/*
+	 * A command that timed out is still posted, and the device may yet write its ack into
+	 * the page: never reuse the page before it comes back.
+	 */
+	if (net->ctrl_pending) {
+		if (vio_vq_get_used(vq, &u) == VIO_EAGAIN)
+			return VIO_EAGAIN;
+		net->ctrl_pending = false;
+	}
+
+	struct virtio_net_ctrl_hdr *hdr = (struct virtio_net_ctrl_hdr *)net->ctrl;
+	volatile virtio_net_ctrl_ack *ack = net->ctrl + CTRL_ACK_OFF;
+	hdr->class = class;
+	hdr->cmd = cmd;
+	*ack = 0xff; /* neither VIRTIO_NET_OK nor VIRTIO_NET_ERR until the device answers */
+
+	sg[0] = (struct vio_sg){hdr, sizeof(*hdr)};
+	for (unsigned i = 0; i < ndata; i++)
+		sg[1 + i] = data[i];
+	sg[1 + ndata] = (struct vio_sg){net->ctrl + CTRL_ACK_OFF, sizeof(*ack)};
+	err = vio_vq_add(vq, sg, 1 + ndata, 1, net->ctrl);
+	if (err)
+		return err == VIO_ENOSPC ? VIO_EAGAIN : err;
+	vio_vq_kick(vq);
+
+	uint64_t deadline = port->now_ns(port->ctx) + VIO_NET_CTRL_TIMEOUT_NS;
+	while ((err = vio_vq_get_used(vq, &u)) == VIO_EAGAIN) {
+		if (port->now_ns(port->ctx) >= deadline) {
+			net->ctrl_pending = true;
+			vio_logf(port, VIO_LOG_ERR, "virtio-net: ctrl command %u.%u timed out",
+				 class, cmd);
+			return VIO_ETIMEDOUT;
+		}
+	}
+	if (err)
+		return err;
+	if (u.len < sizeof(*ack) || *ack != VIRTIO_NET_OK)
+		return VIO_EIO;
+	return 0;
+}
+
+static bool has_ctrl(const struct vio_net *net, unsigned bit)
+{
+	return net->nvqs > CTRLQ && has(net, bit);
+}
+
+static int ctrl_rx_mode(struct vio_net *net, uint8_t cmd, bool on)
+{
+	if (!has_ctrl(net, VIRTIO_NET_F_CTRL_RX))
+		return VIO_ENOTSUP;
+	uint8_t *data = net->ctrl + CTRL_DATA_OFF;
+	*data = on;
+	struct vio_sg sg = {data, 1};
+	return ctrl_cmd(net, VIRTIO_NET_CTRL_RX, cmd, &sg, 1);
+}
+
+int vio_net_set_promisc(struct vio_net *net, bool on)
+{
+	return ctrl_rx_mode(net, VIRTIO_NET_CTRL_RX_PROMISC, on);
+}
+
+int vio_net_set_allmulti(struct vio_net *net, bool on)
+{
+	return ctrl_rx_mode(net, VIRTIO_NET_CTRL_RX_ALLMULTI, on);
+}
+
+/* Lay one struct virtio_net_ctrl_mac out at p; returns its size. */
+static uint32_t put_mac_table(uint8_t *p, const uint8_t (*macs)[6], uint32_t n)
+{
+	struct virtio_net_ctrl_mac *t = (struct virtio_net_ctrl_mac *)p;
+
+	t->entries = n;
+	bytes_copy(t->macs, macs, 6 * n);
+	return (uint32_t)sizeof(*t) + 6 * n;
+}
+
+int vio_net_set_mac_filter(struct vio_net *net, const uint8_t (*uc)[6], uint32_t n_uc,
+			   const uint8_t (*mc)[6], uint32_t n_mc)
+{
+	if (!has_ctrl(net, VIRTIO_NET_F_CTRL_RX))
+		return VIO_ENOTSUP;
+	if (n_uc > VIO_NET_MAC_TABLE_MAX || n_mc > VIO_NET_MAC_TABLE_MAX - n_uc || (n_uc && !uc) ||
+	    (n_mc && !mc))
+		return VIO_EINVAL;
+	uint8_t *p = net->ctrl + CTRL_DATA_OFF;
+	struct vio_sg sg[2];
+	sg[0] = (struct vio_sg){p, put_mac_table(p, uc, n_uc)};
+	p += round_up(sg[0].len, 4);
+	sg[1] = (struct vio_sg){p, put_mac_table(p, mc, n_mc)};
+	return ctrl_cmd(net, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_TABLE_SET, sg, 2);
+}
+
+int vio_net_set_mac(struct vio_net *net, const uint8_t mac[6])
+{
+	if (!has_ctrl(net, VIRTIO_NET_F_CTRL_MAC_ADDR))
+		return VIO_ENOTSUP;
+	uint8_t *p = net->ctrl + CTRL_DATA_OFF;
+	bytes_copy(p, mac, 6);
+	struct vio_sg sg = {p, 6};
+	int err = ctrl_cmd(net, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, &sg, 1);
+	if (!err)
+		bytes_copy(net->mac, mac, 6);
+	return err;
+}
+
+/* --- bring-up, polling, teardown ------------------------------------------------------------ */
+
+/*
+ * RX or TX completions arrived (IRQ context). The rings are left alone: the thread that owns
+ * the vio_net reaps them, so the kernel need not mask interrupts around its calls.
+ */
+static void queue_interrupt(struct vio_vq *vq, void *arg)
+{
+	struct vio_net *net = arg;
+
+	(void)vq;
+	if (net->opts.irq_cb)
+		net->opts.irq_cb(net, net->opts.arg);
+}
+
+static uint16_t queue_limit(uint16_t asked)
+{
+	return asked && asked < VIO_NET_QUEUE_SIZE ? asked : VIO_NET_QUEUE_SIZE;
+}
+
+static int setup_queues(struct vio_net *net)
+{
+	struct vio_dev *dev = net->dev;
+	int err;
+
+	net->nvqs = has(net, VIRTIO_NET_F_CTRL_VQ) ? 3 : 2;
+	err = vio_dev_setup_irqs(dev, net->vqs, net->nvqs);
+	if (!err)
+		err = vio_dev_setup_vq(dev, RXQ, queue_limit(net->opts.rx_queue_size),
+				       queue_interrupt, net);
+	if (!err)
+		err = vio_dev_setup_vq(dev, TXQ, queue_limit(net->opts.tx_queue_size),
+				       queue_interrupt, net);
+	if (!err && net->nvqs > CTRLQ)
+		err = vio_dev_setup_vq(dev, CTRLQ, CTRL_QUEUE_SIZE, NULL, NULL);
+	return err;
+}
+
+int vio_net_init(struct vio_net *net, struct vio_dev *dev, const struct vio_net_config_opts *opts)
+{
+	int err;
+
+	if (dev->device_id != VIRTIO_ID_NET)
+		return VIO_ENODEV;
+	*net = (struct vio_net){.dev = dev};
+	if (opts)
+		net->opts = *opts;
+	dev->name = "virtio-net";
+
+	/* 5.1.5 Device Initialization, inside the generic steps of 3.1.1. */
+	err = vio_dev_begin(dev, wanted_features & ~net->opts.disable_features);
+	if (err)
+		return err;
+	err = read_config(net);
+	if (!err)
+		err = setup_queues(net);
+	if (!err)
+		err = alloc_buffers(net);
+	if (err)
+		goto fail;
+
+	net->rx_hold_max = net->opts.rx_hold_max && net->opts.rx_hold_max < net->nrx
+			       ? net->opts.rx_hold_max
+			       : net->nrx / 2;
+	vio_dev_set_config_callback(dev, config_changed, net);
+	/* Fill the receive queue (5.1.5 step 3); the device sees it once it is live. */
+	for (uint16_t i = 0; i < net->nrx; i++)
+		rx_post(net, &net->rx_bufs[i]);
+	err = vio_dev_driver_ok(dev);
+	if (err)
+		goto fail;
+	vio_vq_kick(&net->vqs[RXQ]);
+	net->link_checked_ns = dev->port->now_ns(dev->port->ctx);
+	return 0;
+
+fail:
+	vio_dev_fail(dev);
+	vio_dev_teardown(dev);
+	free_buffers(net);
+	return err;
+}
+
+int vio_net_poll(struct vio_net *net)
+{
+	const struct vio_port *port = port_of(net);
+	int err = tx_reap(net);
+
+	if (net->dev->irq_mode == VIO_IRQ_POLL) {
+		uint64_t now = port->now_ns(port->ctx);
+		if (now - net->link_checked_ns >= VIO_NET_LINK_POLL_NS) {
+			net->link_checked_ns = now;
+			refresh_link(net);
+		}
+	}
+	if (err)
+		return err;
+	if (vio_vq_is_broken(&net->vqs[RXQ]))
+		return VIO_EIO;
+	return vio_vq_has_used(&net->vqs[RXQ]) ? 1 : 0;
+}
+
+void vio_net_fini(struct vio_net *net)
+{
+	struct vio_dev *dev = net->dev;
+	struct vio_net_txslot *slot;
+
+	/* After the reset the device touches nothing: posted send_sg buffers are ours again. */
+	vio_dev_reset(dev);
+	while ((slot = vio_vq_detach_unused(&net->vqs[TXQ])))
+		if (slot->cookie)
+			net->opts.tx_done(net, slot->cookie, net->opts.arg);
+	vio_dev_teardown(dev);
+	free_buffers(net);
+}
+
+int vio_net_describe(const struct vio_net *net, char *buf, size_t size)
+{
+	const uint8_t *m = net->mac;
+
+	return vio_snprintf(buf, size,
+			    "virtio-net mac=%02x:%02x:%02x:%02x:%02x:%02x mtu=%u link=%s hdr=%u "
+			    "features=0x%llx",
+			    m[0], m[1], m[2], m[3], m[4], m[5], net->mtu,
+			    net->link_up ? "up" : "down", net->hdr_len,
+			    (unsigned long long)net->dev->features);
+}

@@ -1,0 +1,1217 @@
+/*
+ * Unit tests for the virtio-net driver (src/drivers/virtio_net.c) on fake_env: a fake PCI
+ * virtio function whose rings a small device model below plays, the way QEMU's virtio-net
+ * would. The model captures what the driver transmits (header and frame), fills posted RX
+ * buffers with frames the test injects (header first, num_buffers counting the buffers
+ * used with MRG_RXBUF), and answers control commands.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <cmocka.h>
+
+#include <vio/err.h>
+#include <vio/net.h>
+
+#include "fake_env.h"
+
+#define BIT(n)		(1ull << (n))
+#define QSIZE		64
+#define MAX_FRAME_BYTES 10000
+#define RX_FIFO		1024
+
+/* --- the device model ----------------------------------------------------------------------- */
+
+struct inj {
+	uint8_t data[MAX_FRAME_BYTES];
+	uint32_t len;
+	uint8_t hflags; /* virtio_net_hdr.flags */
+	uint16_t csum_start, csum_offset;
+	int nbufs_override; /* >= 0: write this num_buffers whatever was used */
+	uint32_t len_extra; /* claim this many bytes more than written (first buffer) */
+	uint32_t per_buf;   /* fill at most this many bytes per buffer (0: as many as fit) */
+};
+
+struct rxslot {
+	uint16_t head;
+	uint8_t *mem;
+	uint32_t len;
+};
+
+struct txcap {
+	uint8_t hdr[12];
+	uint32_t hdr_seg_len; /* length of the first (header) descriptor */
+	uint8_t data[MAX_FRAME_BYTES];
+	uint32_t len;
+	unsigned n_out;
+};
+
+struct model {
+	unsigned hdr_len;
+	bool mrg;
+
+	struct rxslot rx[RX_FIFO];
+	unsigned rx_head, rx_count;
+	struct inj inj[16];
+	unsigned inj_head, inj_count;
+
+	bool tx_hold;
+	struct txcap tx[16];
+	unsigned tx_seen;
+
+	bool ctrl_silent;
+	uint8_t ctrl_ack;
+	unsigned ctrl_count;
+	uint8_t ctrl_class, ctrl_cmd;
+	uint8_t ctrl_data[1024];
+	uint32_t ctrl_len;
+	unsigned ctrl_n_out;
+	struct fake_req ctrl_req; /* the last command popped (answered late when silent) */
+	bool ctrl_unanswered;
+};
+
+static void model_tx(struct fake_env *e, struct model *m)
+{
+	static struct fake_req req;
+	bool any = false;
+
+	while (!m->tx_hold && fake_vring_pop(&e->ring[1], &req)) {
+		static uint8_t all[MAX_FRAME_BYTES + 12];
+		struct txcap *c = &m->tx[m->tx_seen++ % 16];
+		uint32_t n = fake_vring_gather(&req, all, sizeof(all));
+
+		assert_int_equal(req.n_in, 0);
+		assert_true(n >= m->hdr_len);
+		memset(c->hdr, 0, sizeof(c->hdr));
+		memcpy(c->hdr, all, m->hdr_len);
+		c->hdr_seg_len = req.seg[0].len;
+		c->n_out = req.n_out;
+		c->len = n - m->hdr_len;
+		memcpy(c->data, all + m->hdr_len, c->len);
+		fake_vring_push(&e->ring[1], req.head, 0);
+		any = true;
+	}
+	if (any)
+		fake_vring_publish(&e->ring[1]);
+}
+
+static void model_pop_rx(struct fake_env *e, struct model *m)
+{
+	static struct fake_req req;
+
+	while (fake_vring_pop(&e->ring[0], &req)) {
+		assert_int_equal(req.n_out, 0);
+		assert_int_equal(req.n_in, 1);
+		assert_true(m->rx_count < RX_FIFO);
+		m->rx[(m->rx_head + m->rx_count++) % RX_FIFO] = (struct rxslot){
+		    req.head, (uint8_t *)(uintptr_t)req.seg[0].addr, req.seg[0].len};
+	}
+}
+
+/* Put one injected frame into posted buffers; false when too few are posted yet. */
+static bool model_deliver(struct fake_env *e, struct model *m, const struct inj *f)
+{
+	static uint8_t stream[MAX_FRAME_BYTES + 12];
+	struct virtio_net_hdr h = {
+	    .flags = f->hflags, .csum_start = f->csum_start, .csum_offset = f->csum_offset};
+	uint32_t total = m->hdr_len + f->len, off = 0;
+	unsigned used = 0;
+
+	/* How many buffers the frame takes. */
+	for (uint32_t left = total; left; used++) {
+		if (used >= m->rx_count)
+			return false;
+		uint32_t room = m->rx[(m->rx_head + used) % RX_FIFO].len;
+		if (f->per_buf && f->per_buf < room)
+			room = f->per_buf;
+		if (!m->mrg)
+			room = left; /* one buffer, whatever it takes (tests stay within it) */
+		left -= left < room ? left : room;
+	}
+	h.num_buffers = (uint16_t)(f->nbufs_override >= 0 ? (unsigned)f->nbufs_override : used);
+	memcpy(stream, &h, m->hdr_len);
+	memcpy(stream + m->hdr_len, f->data, f->len);
+
+	for (unsigned i = 0; i < used; i++) {
+		struct rxslot s = m->rx[m->rx_head];
+		uint32_t room = s.len;
+		if (f->per_buf && f->per_buf < room)
+			room = f->per_buf;
+		uint32_t n = total - off < room ? total - off : room;
+		if (n > s.len)
+			n = s.len;
+		memcpy(s.mem, stream + off, n);
+		off += n;
+		fake_vring_push(&e->ring[0], s.head, n + (i == 0 ? f->len_extra : 0));
+		m->rx_head = (m->rx_head + 1) % RX_FIFO;
+		m->rx_count--;
+	}
+	fake_vring_publish(&e->ring[0]);
+	return true;
+}
+
+static void model_ctrl_answer(struct fake_env *e, struct model *m)
+{
+	const struct fake_seg *ack = &m->ctrl_req.seg[m->ctrl_req.n_out];
+
+	*(uint8_t *)(uintptr_t)ack->addr = m->ctrl_ack;
+	fake_vring_complete(&e->ring[2], m->ctrl_req.head, 1);
+	m->ctrl_unanswered = false;
+}
+
+static void model_ctrl(struct fake_env *e, struct model *m)
+{
+	uint8_t all[1100];
+
+	if (e->nrings < 3 || !e->dev.vqs[2].size)
+		return;
+	while (!m->ctrl_unanswered && fake_vring_pop(&e->ring[2], &m->ctrl_req)) {
+		uint32_t n = fake_vring_gather(&m->ctrl_req, all, sizeof(all));
+		assert_true(n >= 2);
+		assert_int_equal(m->ctrl_req.n_in, 1);
+		m->ctrl_count++;
+		m->ctrl_class = all[0];
+		m->ctrl_cmd = all[1];
+		m->ctrl_len = n - 2;
+		m->ctrl_n_out = m->ctrl_req.n_out;
+		memcpy(m->ctrl_data, all + 2, m->ctrl_len);
+		m->ctrl_unanswered = true;
+		if (!m->ctrl_silent)
+			model_ctrl_answer(e, m);
+	}
+}
+
+static void model_run(struct fake_env *e)
+{
+	struct model *m = e->model_arg;
+
+	if (!e->nrings)
+		return;
+	model_tx(e, m);
+	model_pop_rx(e, m);
+	while (m->inj_count && model_deliver(e, m, &m->inj[m->inj_head])) {
+		m->inj_head = (m->inj_head + 1) % 16;
+		m->inj_count--;
+	}
+	model_ctrl(e, m);
+}
+
+static struct inj *inject(struct model *m, uint32_t len, uint8_t seed)
+{
+	assert_true(m->inj_count < 16);
+	struct inj *f = &m->inj[(m->inj_head + m->inj_count++) % 16];
+	memset(f, 0, offsetof(struct inj, data));
+	f->len = len;
+	f->nbufs_override = -1;
+	f->hflags = 0;
+	f->csum_start = f->csum_offset = 0;
+	f->len_extra = f->per_buf = 0;
+	for (uint32_t i = 0; i < len; i++)
+		f->data[i] = (uint8_t)(seed + i);
+	return f;
+}
+
+/* --- the test environment ------------------------------------------------------------------- */
+
+struct t {
+	struct fake_env *e;
+	struct model *m;
+	struct vio_net net;
+	unsigned irqs, link_calls;
+	bool last_up;
+	void *cookies[64];
+	unsigned ncookies;
+	bool fini_done;
+};
+
+static void on_irq(struct vio_net *net, void *arg)
+{
+	struct t *t = arg;
+	(void)net;
+	t->irqs++;
+}
+
+static void on_link(struct vio_net *net, bool up, void *arg)
+{
+	struct t *t = arg;
+	(void)net;
+	t->link_calls++;
+	t->last_up = up;
+}
+
+static void on_tx_done(struct vio_net *net, void *cookie, void *arg)
+{
+	struct t *t = arg;
+	(void)net;
+	assert_true(t->ncookies < 64);
+	t->cookies[t->ncookies++] = cookie;
+}
+
+static uint64_t fixed_entropy(void *arg)
+{
+	(void)arg;
+	return 0x1234;
+}
+
+static void default_opts(struct t *t, struct vio_net_config_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->irq_cb = on_irq;
+	o->link_cb = on_link;
+	o->tx_done = on_tx_done;
+	o->arg = t;
+}
+
+static struct t *t_alloc(struct fake_env *e, uint64_t features)
+{
+	struct t *t = calloc(1, sizeof(*t));
+	assert_non_null(t);
+	t->m = calloc(1, sizeof(*t->m));
+	assert_non_null(t->m);
+	t->e = e;
+	t->m->hdr_len = 12;
+	t->m->mrg = features & BIT(VIRTIO_NET_F_MRG_RXBUF);
+	e->model = model_run;
+	e->model_arg = t->m;
+	return t;
+}
+
+/* The driver is up and the model attached to its rings. */
+static void t_start(struct t *t, const struct vio_net_config_opts *opts)
+{
+	struct vio_net_config_opts o;
+	if (!opts) {
+		default_opts(t, &o);
+		opts = &o;
+	}
+	assert_int_equal(vio_net_init(&t->net, &t->e->dev, opts), 0);
+	fake_env_rings(t->e);
+	fake_env_run(t->e);
+}
+
+static struct t *t_new_cfg(uint64_t features, const struct virtio_net_config *cfg, bool irqs,
+			   const struct vio_net_config_opts *opts)
+{
+	struct virtio_net_config c = {.mac = {0x52, 0x54, 0, 0x12, 0x34, 0x56}};
+	if (cfg)
+		c = *cfg;
+	struct fake_env *e = fake_env_new(VIRTIO_ID_NET, features, &c, sizeof(c), 3, QSIZE);
+	if (!irqs)
+		fake_env_no_irqs(e);
+	struct t *t = t_alloc(e, features);
+	t_start(t, opts);
+	return t;
+}
+
+static struct t *t_new(uint64_t features)
+{
+	return t_new_cfg(features, NULL, true, NULL);
+}
+
+static void t_free(struct t *t)
+{
+	for (int i = 0; i < t->e->nrings; i++)
+		assert_int_equal(t->e->ring[i].chain_errors, 0);
+	if (!t->fini_done)
+		vio_net_fini(&t->net);
+	t->e->model = NULL;  /* the rings are gone */
+	fake_env_free(t->e); /* asserts that no DMA memory is left */
+	free(t->m);
+	free(t);
+}
+
+static void env_wait(void *arg)
+{
+	fake_env_run(arg);
+}
+
+/*
+ * Legacy rings are addressed by a 32-bit page frame number, so they must lie below 2^44;
+ * host heap addresses do not. Legacy tests take their DMA memory from the low 2 GiB.
+ */
+static void *low_dma_alloc(void *ctx, size_t bytes, uint64_t *phys)
+{
+	struct fake_port *fp = ctx;
+	size_t rounded = (bytes + 4095) & ~(size_t)4095;
+	void *p = mmap(NULL, rounded, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	fp->dma_allocs++;
+	fp->dma_live_allocs++;
+	*phys = (uint64_t)(uintptr_t)p;
+	return p;
+}
+
+static void low_dma_free(void *ctx, void *virt, size_t bytes)
+{
+	struct fake_port *fp = ctx;
+	if (!virt)
+		return;
+	munmap(virt, (bytes + 4095) & ~(size_t)4095);
+	fp->dma_live_allocs--;
+}
+
+/* A transitional device driven through its legacy interface (no VERSION_1). */
+static struct t *t_new_legacy(uint64_t features)
+{
+	struct virtio_net_config c = {.mac = {0x52, 0x54, 0, 0xab, 0xcd, 0xef}};
+	struct fake_env *e = calloc(1, sizeof(*e));
+	assert_non_null(e);
+	fake_port_init(&e->fp);
+	e->fp.on_wait = env_wait;
+	e->fp.on_wait_arg = e;
+	e->fp.port.dma_alloc = low_dma_alloc;
+	e->fp.port.dma_free = low_dma_free;
+	fake_pci_init(&e->pci, &e->fp);
+	e->vd.kind = FAKE_VDEV_TRANSITIONAL;
+	e->vd.device_id = VIRTIO_ID_NET;
+	e->vd.features = features;
+	e->vd.msix_entries = 4;
+	for (int i = 0; i < 3; i++)
+		e->vd.q[i].max = QSIZE;
+	memcpy(e->vd.config, &c, sizeof(c));
+	e->vd.config_len = sizeof(c);
+	fake_vdev_attach(&e->vd, &e->pci, 0, 4, 0);
+	assert_int_equal(vio_pci_bus_init(&e->bus, &e->fp.port, NULL), 0);
+	assert_int_equal(vio_pci_dev_init(&e->pdev, &e->bus, 0, 4, 0), 0);
+	assert_int_equal(vio_pci_probe_legacy(&e->dev, &e->pdev), 0);
+	struct t *t = t_alloc(e, features);
+	t_start(t, NULL);
+	return t;
+}
+
+static void fill(uint8_t *p, uint32_t len, uint8_t seed)
+{
+	for (uint32_t i = 0; i < len; i++)
+		p[i] = (uint8_t)(seed + i);
+}
+
+static bool is_pattern(const uint8_t *p, uint32_t len, uint8_t seed)
+{
+	for (uint32_t i = 0; i < len; i++)
+		if (p[i] != (uint8_t)(seed + i))
+			return false;
+	return true;
+}
+
+/* Every RX buffer is either posted to the device or waiting in the model's FIFO. */
+static void assert_rx_ring_full(struct t *t)
+{
+	struct fake_vring *rx = &t->e->ring[0];
+	assert_int_equal(vio_vq_num_free(&t->net.vqs[0]), 0);
+	assert_int_equal(fake_vring_avail_pending(rx) + t->m->rx_count, t->net.nrx);
+}
+
+static int recv_one(struct t *t, struct vio_net_frame *f)
+{
+	fake_env_run(t->e);
+	return vio_net_recv(&t->net, f);
+}
+
+/* --- tests ---------------------------------------------------------------------------------- */
+
+static void test_send_then_receive_round_trip(void **state)
+{
+	(void)state;
+	struct t *t = t_new(BIT(VIRTIO_NET_F_MAC));
+	uint8_t frame[60], back[2048];
+	fill(frame, sizeof(frame), 7);
+
+	assert_int_equal(vio_net_send(&t->net, frame, sizeof(frame), NULL), 0);
+	fake_env_run(t->e);
+	assert_int_equal(t->m->tx_seen, 1);
+	struct txcap *c = &t->m->tx[0];
+	assert_int_equal(c->hdr_seg_len, 12);
+	assert_int_equal(c->len, sizeof(frame));
+	assert_memory_equal(c->data, frame, sizeof(frame));
+	static const uint8_t zero[12];
+	assert_memory_equal(c->hdr, zero, 12);
+
+	/* The device echoes it back. */
+	struct inj *f = inject(t->m, c->len, 0);
+	memcpy(f->data, c->data, c->len);
+	fake_env_run(t->e);
+	assert_true(t->irqs >= 1);
+	assert_int_equal(vio_net_poll(&t->net), 1);
+	uint16_t flags = 0xffff;
+	assert_int_equal(vio_net_recv_copy(&t->net, back, sizeof(back), &flags), sizeof(frame));
+	assert_memory_equal(back, frame, sizeof(frame));
+	assert_int_equal(flags, 0);
+	assert_int_equal(vio_net_recv_copy(&t->net, back, sizeof(back), NULL), VIO_EAGAIN);
+
+	assert_int_equal(t->net.stats.tx_frames, 1);
+	assert_int_equal(t->net.stats.tx_bytes, 60);
+	assert_int_equal(t->net.stats.rx_frames, 1);
+	assert_int_equal(t->net.stats.rx_bytes, 60);
+	assert_int_equal(t->net.rx_held, 0);
+	assert_rx_ring_full(t);
+	t_free(t);
+}
+
+static void test_recv_hands_out_frame_in_place_until_released(void **state)
+{
+	(void)state;
+	struct t *t = t_new(BIT(VIRTIO_NET_F_MAC));
+	struct vio_net_frame f;
+
+	inject(t->m, 100, 3);
+	assert_int_equal(recv_one(t, &f), 0);
+	assert_int_equal(f.nsegs, 1);
+	assert_int_equal(f.len, 100);
+	assert_true(is_pattern(f.seg[0].data, 100, 3));
+	assert_true(f.seg[0].data >= t->net.rx_mem &&
+		    f.seg[0].data < t->net.rx_mem + t->net.rx_mem_bytes);
+	assert_int_equal(t->net.rx_held, 1);
+	assert_int_equal(vio_vq_num_free(&t->net.vqs[0]), 1);
+
+	vio_net_rx_release(&t->net, f.seg[0].buf);
+	assert_int_equal(t->net.rx_held, 0);
+	fake_env_run(t->e);
+	assert_rx_ring_full(t);
+	t_free(t);
+}
+
+static void test_tx_ring_full_is_enospc_then_recovers_after_reclaim(void **state)
+{
+	(void)state;
+	struct vio_net_config_opts o;
+	struct t tmp = {0};
+	default_opts(&tmp, &o);
+	o.tx_queue_size = 8;
+	struct virtio_net_config c = {0};
+	struct t *real = t_new_cfg(0, &c, true, &o);
+	uint8_t frame[64];
+	fill(frame, sizeof(frame), 1);
+
+	real->m->tx_hold = true;
+	int sent = 0, err;
+	while ((err = vio_net_send(&real->net, frame, sizeof(frame), NULL)) == 0)
+		sent++;
+	assert_int_equal(err, VIO_ENOSPC);
+	assert_int_equal(sent, 4); /* header + frame: two descriptors each, 8 in the ring */
+	assert_int_equal(real->net.stats.tx_full, 1);
+	assert_int_equal(real->net.stats.tx_frames, 4);
+
+	real->m->tx_hold = false;
+	fake_env_run(real->e);
+	assert_int_equal(real->m->tx_seen, 4);
+	assert_int_equal(vio_net_poll(&real->net), 0);
+	assert_int_equal(vio_net_send(&real->net, frame, sizeof(frame), NULL), 0);
+	fake_env_run(real->e);
+	assert_int_equal(real->m->tx_seen, 5);
+	assert_int_equal(real->net.stats.tx_errors, 0);
+	t_free(real);
+}
+
+static void test_send_sg_sends_without_copy_and_returns_cookie_once(void **state)
+{
+	(void)state;
+	struct t *t = t_new(BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_F_RING_INDIRECT_DESC));
+	uint8_t a[14], b[40], c[6];
+	fill(a, sizeof(a), 0);
+	fill(b, sizeof(b), 14);
+	fill(c, sizeof(c), 54);
+	struct vio_sg sg[3] = {{a, sizeof(a)}, {b, sizeof(b)}, {c, sizeof(c)}};
+	void *cookie = &sg;
+
+	assert_int_equal(vio_net_send_sg(&t->net, sg, 3, cookie, NULL), 0);
+	assert_int_equal(t->ncookies, 0);
+	fake_env_run(t->e);
+	assert_int_equal(t->m->tx_seen, 1);
+	assert_int_equal(t->m->tx[0].n_out, 4);
+	assert_int_equal(t->m->tx[0].len, 60);
+	assert_true(is_pattern(t->m->tx[0].data, 60, 0));
+
+	assert_int_equal(vio_net_poll(&t->net), 0);
+	assert_int_equal(t->ncookies, 1);
+	assert_ptr_equal(t->cookies[0], cookie);
+	assert_int_equal(vio_net_poll(&t->net), 0);
+	assert_int_equal(t->ncookies, 1);
+	vio_net_fini(&t->net);
+	t->fini_done = true;
+	assert_int_equal(t->ncookies, 1); /* not again at fini */
+	t_free(t);
+}
+
+static void test_send_sg_needs_cookie_callback_and_sane_segments(void **state)
+{
+	(void)state;
+	struct t *t = t_new(0);
+	uint8_t a[60] = {0};
+	struct vio_sg sg = {a, sizeof(a)}, zero = {a, 0};
+
+	assert_int_equal(vio_net_send_sg(&t->net, &sg, 1, NULL, NULL), VIO_EINVAL);
+	assert_int_equal(vio_net_send_sg(&t->net, &sg, 0, a, NULL), VIO_EINVAL);
+	assert_int_equal(vio_net_send_sg(&t->net, &zero, 1, a, NULL), VIO_EINVAL);
+	assert_int_equal(vio_net_send_sg(&t->net, &sg, VIO_NET_TX_MAX_SEGS + 1, a, NULL),
+			 VIO_EINVAL);
+	assert_int_equal(t->net.stats.tx_errors, 4);
+	t->net.opts.tx_done = NULL;
+	assert_int_equal(vio_net_send_sg(&t->net, &sg, 1, a, NULL), VIO_EINVAL);
+	t_free(t);
+}
+
+static void test_fini_returns_posted_sg_cookies_and_leaks_no_dma(void **state)
+{
+	(void)state;
+	struct t *t = t_new(BIT(VIRTIO_NET_F_CTRL_VQ));
+	uint8_t a[60] = {0};
+	struct vio_sg sg = {a, sizeof(a)};
+
+	t->m->tx_hold = true;
+	assert_int_equal(vio_net_send_sg(&t->net, &sg, 1, (void *)1, NULL), 0);
+	assert_int_equal(vio_net_send_sg(&t->net, &sg, 1, (void *)2, NULL), 0);
+	assert_int_equal(vio_net_send(&t->net, a, sizeof(a), NULL), 0);
+	vio_net_fini(&t->net);
+	t->fini_done = true;
+	t->e->model = NULL;
+	assert_int_equal(t->ncookies, 2);
+	assert_int_equal(t->e->fp.dma_live_allocs, 0);
+	t_free(t);
+}
+
+static void test_send_rejects_runt_and_oversized_frames(void **state)
+{
+	(void)state;
+	struct t *t = t_new(0);
+	static uint8_t frame[2000];
+
+	assert_int_equal(vio_net_send(&t->net, frame, 13, NULL), VIO_EINVAL);
+	assert_int_equal(vio_net_send(&t->net, frame, 1500 + 18 + 1, NULL), VIO_EINVAL);
+	assert_int_equal(vio_net_send(&t->net, frame, 1500 + 18, NULL), 0);
+	assert_int_equal(t->net.stats.tx_errors, 2);
+	t_free(t);
+}
+
+static void test_rx_ring_stays_full_after_many_frames(void **state)
+{
+	(void)state;
+	struct t *t = t_new(BIT(VIRTIO_NET_F_MAC));
+	struct vio_net_frame f;
+
+	for (int i = 0; i < 1000; i++) {
+		inject(t->m, 60 + i % 500, (uint8_t)i);
+		if (i % 3 == 0)
+			inject(t->m, 64, (uint8_t)(i + 1));
+		fake_env_run(t->e);
+		while (vio_net_recv(&t->net, &f) == 0) {
+			assert_int_equal(f.nsegs, 1);
+			vio_net_frame_release(&t->net, &f);
+		}
+	}
+	fake_env_run(t->e);
+	assert_int_equal(t->net.stats.rx_frames, 1334);
+	assert_int_equal(t->net.stats.rx_errors, 0);
+	assert_int_equal(t->net.stats.rx_drops, 0);
+	assert_rx_ring_full(t);
+	t_free(t);
+}
+
+static void test_mrg_rxbuf_frame_spanning_three_buffers_is_handed_out_in_order(void **state)
+{
+	(void)state;
+	struct virtio_net_config c = {.mtu = 9000};
+	struct t *t =
+	    t_new_cfg(BIT(VIRTIO_NET_F_MRG_RXBUF) | BIT(VIRTIO_NET_F_MTU), &c, true, NULL);
+	struct vio_net_frame f;
+	static uint8_t copy[9100];
+
+	assert_int_equal(t->net.mtu, 9000);
+	assert_int_equal(t->net.rx_buf_size, VIO_NET_RX_BUF_SIZE);
+	inject(t->m, 5000, 9);
+	assert_int_equal(recv_one(t, &f), 0);
+	assert_int_equal(f.len, 5000);
+	assert_int_equal(f.nsegs, 3);
+	assert_int_equal(f.seg[0].len, VIO_NET_RX_BUF_SIZE - 12);
+	assert_int_equal(f.seg[1].len, VIO_NET_RX_BUF_SIZE);
+	assert_int_equal(f.seg[2].len, 5000 - (2 * VIO_NET_RX_BUF_SIZE - 12));
+	uint8_t seed = 9;
+	for (int i = 0; i < 3; i++) {
+		assert_true(is_pattern(f.seg[i].data, f.seg[i].len, seed));
+		seed = (uint8_t)(seed + f.seg[i].len);
+	}
+	assert_int_equal(t->net.rx_held, 3);
+	vio_net_frame_release(&t->net, &f);
+	assert_int_equal(t->net.rx_held, 0);
+
+	/* The same through the copying call, split by the device into small pieces. */
+	inject(t->m, 3000, 4)->per_buf = 1024;
+	fake_env_run(t->e);
+	assert_int_equal(vio_net_recv_copy(&t->net, copy, sizeof(copy), NULL), 3000);
+	assert_true(is_pattern(copy, 3000, 4));
+	fake_env_run(t->e);
+	assert_rx_ring_full(t);
+	t_free(t);
+}
+
+static void test_bad_frames_are_counted_dropped_and_the_next_good_frame_arrives(void **state)
+{
+	(void)state;
+	struct t *t = t_new(BIT(VIRTIO_NET_F_MRG_RXBUF));
+	struct vio_net_frame f;
+
+	inject(t->m, 10, 0);				/* runt */
+	inject(t->m, 1500 + 18 + 1, 0)->per_buf = 1024; /* oversized */
+	inject(t->m, 100, 0)->len_extra = 5000;		/* used len beyond what was posted */
+	inject(t->m, 100, 0)->nbufs_override = 0;	/* num_buffers 0 */
+	inject(t->m, 100, 0)->nbufs_override = 1000;	/* more than the driver can take */
+	inject(t->m, 64, 42);
+	assert_int_equal(recv_one(t, &f), 0);
+	assert_int_equal(t->net.stats.rx_errors, 5);
+	assert_int_equal(f.len, 64);
+	assert_true(is_pattern(f.seg[0].data, 64, 42));
+	vio_net_frame_release(&t->net, &f);
+
+	/* num_buffers says 3 but the device published only one: dropped, not waited for. */
+	inject(t->m, 100, 0)->nbufs_override = 3;
+	assert_int_equal(recv_one(t, &f), VIO_EAGAIN);
+	assert_int_equal(t->net.stats.rx_errors, 6);
+	inject(t->m, 70, 1);
+	assert_int_equal(recv_one(t, &f), 0);
+	assert_int_equal(f.len, 70);
+	vio_net_frame_release(&t->net, &f);
+
+	assert_int_equal(t->net.stats.rx_frames, 2);
+	assert_false(vio_vq_is_broken(&t->net.vqs[0]));
+	fake_env_run(t->e);
+	assert_rx_ring_full(t);
+	t_free(t);
+}
+
+static void test_caller_holding_too_many_buffers_gets_enospc_and_frames_are_dropped(void **state)
+{
+	(void)state;
+	struct vio_net_config_opts o;
+	struct t tmp = {0};
+	default_opts(&tmp, &o);
+	o.rx_hold_max = 2;
+	struct t *t = t_new_cfg(0, NULL, true, &o);
+	struct vio_net_frame f[3];
+
+	for (int i = 0; i < 4; i++)
+		inject(t->m, 60, (uint8_t)i);
+	fake_env_run(t->e);
+	assert_int_equal(vio_net_recv(&t->net, &f[0]), 0);
+	assert_int_equal(vio_net_recv(&t->net, &f[1]), 0);
+	assert_int_equal(vio_net_recv(&t->net, &f[2]), VIO_ENOSPC);
+	assert_int_equal(t->net.stats.rx_drops, 1);
+	assert_true(fake_port_logged(&t->e->fp, "dropping frames"));
+	vio_net_frame_release(&t->net, &f[0]);
+	assert_int_equal(vio_net_recv(&t->net, &f[2]), 0);
+	assert_true(is_pattern(f[2].seg[0].data, 60, 3));
+	vio_net_frame_release(&t->net, &f[1]);
+	vio_net_frame_release(&t->net, &f[2]);
+	fake_env_run(t->e);
+	assert_rx_ring_full(t);
+	t_free(t);
+}
+
+static void test_recv_copy_too_small_drops_the_frame(void **state)
+{
+	(void)state;
+	struct t *t = t_new(0);
+	uint8_t small[32];
+
+	inject(t->m, 60, 0);
+	fake_env_run(t->e);
+	assert_int_equal(vio_net_recv_copy(&t->net, small, sizeof(small), NULL), VIO_EINVAL);
+	assert_int_equal(t->net.stats.rx_drops, 1);
+	assert_int_equal(t->net.stats.rx_frames, 0);
+	assert_int_equal(t->net.rx_held, 0);
+	t_free(t);
+}
+
+static void test_legacy_device_without_mrg_rxbuf_uses_10_byte_header(void **state)
+{
+	(void)state;
+	struct t *t = t_new_legacy(BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_CSUM));
+	uint8_t frame[60], back[100];
+	fill(frame, sizeof(frame), 5);
+	struct vio_net_tx_opts csum = {VIO_NET_TX_CSUM, 34, 16};
+
+	t->m->hdr_len = 10;
+	assert_false(t->e->dev.modern);
+	assert_int_equal(t->net.hdr_len, 10);
+	assert_int_equal(t->net.mac[3], 0xab);
+	assert_int_equal(vio_net_send(&t->net, frame, sizeof(frame), &csum), 0);
+	fake_env_run(t->e);
+	assert_int_equal(t->m->tx[0].hdr_seg_len, 10);
+	assert_int_equal(t->m->tx[0].len, 60);
+	assert_int_equal(t->m->tx[0].hdr[0], VIRTIO_NET_HDR_F_NEEDS_CSUM);
+	assert_memory_equal(t->m->tx[0].data, frame, 60);
+
+	inject(t->m, 60, 5);
+	fake_env_run(t->e);
+	assert_int_equal(vio_net_recv_copy(&t->net, back, sizeof(back), NULL), 60);
+	assert_memory_equal(back, frame, 60);
+	t_free(t);
+}
+
+static void test_legacy_device_with_mrg_rxbuf_uses_12_byte_header(void **state)
+{
+	(void)state;
+	struct t *t = t_new_legacy(BIT(VIRTIO_NET_F_MRG_RXBUF));
+	uint8_t back[100];
+
+	assert_int_equal(t->net.hdr_len, 12);
+	inject(t->m, 80, 2);
+	fake_env_run(t->e);
+	assert_int_equal(vio_net_recv_copy(&t->net, back, sizeof(back), NULL), 80);
+	assert_true(is_pattern(back, 80, 2));
+	t_free(t);
+}
+
+static void test_modern_device_uses_12_byte_header_even_without_mrg_rxbuf(void **state)
+{
+	(void)state;
+	struct t *t = t_new(0);
+	uint8_t frame[60] = {0};
+
+	assert_true(t->e->dev.modern);
+	assert_int_equal(t->net.hdr_len, 12);
+	assert_int_equal(vio_net_send(&t->net, frame, sizeof(frame), NULL), 0);
+	fake_env_run(t->e);
+	assert_int_equal(t->m->tx[0].hdr_seg_len, 12);
+	t_free(t);
+}
+
+static void test_mac_comes_from_config_when_offered(void **state)
+{
+	(void)state;
+	struct t *t = t_new(BIT(VIRTIO_NET_F_MAC));
+	static const uint8_t want[6] = {0x52, 0x54, 0, 0x12, 0x34, 0x56};
+	char line[160];
+
+	assert_memory_equal(t->net.mac, want, 6);
+	vio_net_describe(&t->net, line, sizeof(line));
+	assert_non_null(strstr(line, "mac=52:54:00:12:34:56 mtu=1500 link=up hdr=12"));
+	t_free(t);
+}
+
+static void test_random_mac_is_locally_administered_unicast(void **state)
+{
+	(void)state;
+	struct vio_net_config_opts o;
+	struct t tmp = {0};
+	uint8_t first[6];
+
+	/* The config holds a MAC, but without VIRTIO_NET_F_MAC it must not be used. */
+	default_opts(&tmp, &o);
+	o.mac_seed = 99;
+	struct t *t = t_new_cfg(0, NULL, true, &o);
+	assert_int_equal(t->net.mac[0] & 1, 0);
+	assert_int_equal(t->net.mac[0] & 2, 2);
+	assert_memory_not_equal(t->net.mac, ((uint8_t[]){0x52, 0x54, 0, 0x12, 0x34, 0x56}), 6);
+	memcpy(first, t->net.mac, 6);
+	t_free(t);
+
+	o.mac_seed = 0;
+	o.entropy = fixed_entropy;
+	t = t_new_cfg(0, NULL, true, &o);
+	assert_int_equal(t->net.mac[0] & 3, 2);
+	assert_memory_not_equal(t->net.mac, first, 6);
+	t_free(t);
+
+	o.mac_seed = 99; /* the same seed gives the same address */
+	t = t_new_cfg(0, NULL, true, &o);
+	assert_memory_equal(t->net.mac, first, 6);
+	t_free(t);
+}
+
+static void test_mtu_comes_from_config_and_one_below_68_is_refused(void **state)
+{
+	(void)state;
+	struct virtio_net_config c = {.mtu = 1400};
+	struct t *t = t_new_cfg(BIT(VIRTIO_NET_F_MTU), &c, true, NULL);
+	static uint8_t frame[1500];
+
+	assert_int_equal(t->net.mtu, 1400);
+	assert_int_equal(t->net.max_frame, 1418);
+	assert_int_equal(vio_net_send(&t->net, frame, 1419, NULL), VIO_EINVAL);
+	t_free(t);
+
+	c.mtu = 60000;
+	t = t_new_cfg(BIT(VIRTIO_NET_F_MTU), &c, true, NULL);
+	assert_int_equal(t->net.mtu, VIO_NET_MAX_MTU);
+	t_free(t);
+
+	c.mtu = 67;
+	struct fake_env *e =
+	    fake_env_new(VIRTIO_ID_NET, BIT(VIRTIO_NET_F_MTU), &c, sizeof(c), 3, QSIZE);
+	struct vio_net net;
+	assert_int_equal(vio_net_init(&net, &e->dev, NULL), VIO_ERANGE);
+	fake_env_free(e);
+}
+
+static void test_init_refuses_a_device_that_is_not_a_network_device(void **state)
+{
+	(void)state;
+	struct fake_env *e = fake_env_new(VIRTIO_ID_BLOCK, 0, NULL, 0, 1, QSIZE);
+	struct vio_net net;
+
+	assert_int_equal(vio_net_init(&net, &e->dev, NULL), VIO_ENODEV);
+	fake_env_free(e);
+}
+
+static void test_init_out_of_dma_memory_fails_cleanly(void **state)
+{
+	(void)state;
+	struct virtio_net_config c = {0};
+	struct fake_env *e =
+	    fake_env_new(VIRTIO_ID_NET, BIT(VIRTIO_NET_F_CTRL_VQ), &c, sizeof(c), 3, QSIZE);
+	struct vio_net net;
+
+	e->fp.dma_fail_after = e->fp.dma_allocs + 5; /* the queues, then some buffers */
+	assert_int_equal(vio_net_init(&net, &e->dev, NULL), VIO_ENOMEM);
+	assert_int_equal(e->fp.dma_live_allocs, 0);
+	fake_env_free(e);
+}
+
+static void test_link_change_via_config_interrupt_calls_the_callback(void **state)
+{
+	(void)state;
+	struct virtio_net_config c = {.status = 0};
+	struct t *t = t_new_cfg(BIT(VIRTIO_NET_F_STATUS), &c, true, NULL);
+	uint16_t up = VIRTIO_NET_S_LINK_UP, down = 0;
+
+	assert_false(t->net.link_up);
+	assert_int_equal(t->link_calls, 0);
+	fake_env_set_config(t->e, offsetof(struct virtio_net_config, status), &up, 2);
+	fake_env_config_irq(t->e);
+	assert_true(t->net.link_up);
+	assert_int_equal(t->link_calls, 1);
+	assert_true(t->last_up);
+
+	fake_env_set_config(t->e, offsetof(struct virtio_net_config, status), &down, 2);
+	fake_env_config_irq(t->e);
+	assert_false(t->net.link_up);
+	assert_int_equal(t->link_calls, 2);
+	assert_false(t->last_up);
+	t_free(t);
+}
+
+static void test_link_is_up_without_the_status_feature(void **state)
+{
+	(void)state;
+	struct virtio_net_config c = {.status = 0};
+	struct t *t = t_new_cfg(0, &c, true, NULL);
+
+	assert_true(t->net.link_up);
+	t_free(t);
+}
+
+static void test_polling_mode_sends_receives_and_notices_link_changes(void **state)
+{
+	(void)state;
+	struct virtio_net_config c = {.status = VIRTIO_NET_S_LINK_UP};
+	struct t *t = t_new_cfg(BIT(VIRTIO_NET_F_STATUS), &c, false, NULL);
+	uint8_t frame[60], back[100];
+	fill(frame, sizeof(frame), 0);
+
+	assert_int_equal(t->e->dev.irq_mode, VIO_IRQ_POLL);
+	for (int i = 0; i < t->e->nrings; i++)
+		t->e->ring[i].deliver_irqs = false;
+	assert_int_equal(vio_net_send(&t->net, frame, sizeof(frame), NULL), 0);
+	inject(t->m, 60, 0);
+	fake_env_run(t->e);
+	assert_int_equal(vio_net_poll(&t->net), 1);
+	assert_int_equal(vio_net_recv_copy(&t->net, back, sizeof(back), NULL), 60);
+	assert_int_equal(t->m->tx_seen, 1);
+	assert_int_equal(t->irqs, 0);
+
+	uint16_t down = 0;
+	fake_env_set_config(t->e, offsetof(struct virtio_net_config, status), &down, 2);
+	for (int i = 0; i < 200000 && t->net.link_up; i++)
+		vio_net_poll(&t->net);
+	assert_false(t->net.link_up);
+	assert_int_equal(t->link_calls, 1);
+	t_free(t);
+}
+
+static void test_interrupt_mode_calls_irq_cb_for_rx_and_tx(void **state)
+{
+	(void)state;
+	struct t *t = t_new(0);
+	uint8_t frame[60] = {0};
+
+	assert_int_equal(t->e->dev.irq_mode, VIO_IRQ_MSIX);
+	assert_int_equal(vio_net_send(&t->net, frame, sizeof(frame), NULL), 0);
+	fake_env_run(t->e);
+	assert_int_equal(t->irqs, 1);
+	inject(t->m, 60, 0);
+	fake_env_run(t->e);
+	assert_int_equal(t->irqs, 2);
+	t_free(t);
+}
+
+static void test_promisc_and_allmulti_reach_the_ctrl_queue(void **state)
+{
+	(void)state;
+	struct t *t = t_new(BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_CTRL_RX));
+
+	assert_int_equal(vio_net_set_promisc(&t->net, true), 0);
+	assert_int_equal(t->m->ctrl_count, 1);
+	assert_int_equal(t->m->ctrl_class, VIRTIO_NET_CTRL_RX);
+	assert_int_equal(t->m->ctrl_cmd, VIRTIO_NET_CTRL_RX_PROMISC);
+	assert_int_equal(t->m->ctrl_len, 1);
+	assert_int_equal(t->m->ctrl_data[0], 1);
+	assert_int_equal(t->m->ctrl_n_out, 2);
+
+	assert_int_equal(vio_net_set_allmulti(&t->net, false), 0);
+	assert_int_equal(t->m->ctrl_cmd, VIRTIO_NET_CTRL_RX_ALLMULTI);
+	assert_int_equal(t->m->ctrl_data[0], 0);
+	t_free(t);
+}
+
+static void test_mac_table_command_carries_both_tables(void **state)
+{
+	(void)state;
+	struct t *t = t_new(BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_CTRL_RX));
+	const uint8_t uc[1][6] = {{0x02, 1, 2, 3, 4, 5}};
+	const uint8_t mc[2][6] = {{0x01, 0, 0x5e, 0, 0, 1}, {0x33, 0x33, 0, 0, 0, 1}};
+	uint8_t want[4 + 6 + 4 + 12] = {1, 0, 0, 0, 0x02, 1, 2, 3, 4, 5, 2, 0, 0, 0};
+	memcpy(want + 14, mc, 12);
+
+	assert_int_equal(vio_net_set_mac_filter(&t->net, uc, 1, mc, 2), 0);
+	assert_int_equal(t->m->ctrl_class, VIRTIO_NET_CTRL_MAC);
+	assert_int_equal(t->m->ctrl_cmd, VIRTIO_NET_CTRL_MAC_TABLE_SET);
+	assert_int_equal(t->m->ctrl_n_out, 3);
+	assert_int_equal(t->m->ctrl_len, sizeof(want));
+	assert_memory_equal(t->m->ctrl_data, want, sizeof(want));
+
+	assert_int_equal(vio_net_set_mac_filter(&t->net, NULL, 0, NULL, 0), 0);
+	assert_int_equal(t->m->ctrl_len, 8);
+	assert_int_equal(vio_net_set_mac_filter(&t->net, uc, VIO_NET_MAC_TABLE_MAX, mc, 1),
+			 VIO_EINVAL);
+	t_free(t);
+}
+
+static void test_set_mac_command_changes_the_address(void **state)
+{
+	(void)state;
+	struct t *t = t_new(BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_CTRL_MAC_ADDR) |
+			    BIT(VIRTIO_NET_F_MAC));
+	const uint8_t mac[6] = {0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee};
+
+	assert_int_equal(vio_net_set_mac(&t->net, mac), 0);
+	assert_int_equal(t->m->ctrl_class, VIRTIO_NET_CTRL_MAC);
+	assert_int_equal(t->m->ctrl_cmd, VIRTIO_NET_CTRL_MAC_ADDR_SET);
+	assert_memory_equal(t->m->ctrl_data, mac, 6);
+	assert_memory_equal(t->net.mac, mac, 6);
+	t_free(t);
+}
+
+static void test_ctrl_error_answer_is_eio(void **state)
+{
+	(void)state;
+	struct t *t = t_new(BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_CTRL_RX) |
+			    BIT(VIRTIO_NET_F_CTRL_MAC_ADDR) | BIT(VIRTIO_NET_F_MAC));
+	const uint8_t mac[6] = {0x02, 0, 0, 0, 0, 1};
+
+	t->m->ctrl_ack = VIRTIO_NET_ERR;
+	assert_int_equal(vio_net_set_promisc(&t->net, true), VIO_EIO);
+	assert_int_equal(vio_net_set_mac(&t->net, mac), VIO_EIO);
+	assert_int_equal(t->net.mac[0], 0x52); /* unchanged */
+	t->m->ctrl_ack = VIRTIO_NET_OK;
+	assert_int_equal(vio_net_set_promisc(&t->net, true), 0);
+	t_free(t);
+}
+
+static void test_ctrl_commands_not_negotiated_are_enotsup(void **state)
+{
+	(void)state;
+	const uint8_t mac[6] = {0x02, 0, 0, 0, 0, 1};
+	struct t *t = t_new(BIT(VIRTIO_NET_F_CTRL_RX)); /* no ctrl queue: CTRL_RX is moot */
+
+	assert_int_equal(t->net.nvqs, 2);
+	assert_int_equal(vio_net_set_promisc(&t->net, true), VIO_ENOTSUP);
+	assert_int_equal(vio_net_set_allmulti(&t->net, true), VIO_ENOTSUP);
+	assert_int_equal(vio_net_set_mac_filter(&t->net, NULL, 0, NULL, 0), VIO_ENOTSUP);
+	assert_int_equal(vio_net_set_mac(&t->net, mac), VIO_ENOTSUP);
+	t_free(t);
+
+	t = t_new(BIT(VIRTIO_NET_F_CTRL_VQ)); /* a ctrl queue, but neither command class */
+	assert_int_equal(t->net.nvqs, 3);
+	assert_int_equal(vio_net_set_promisc(&t->net, true), VIO_ENOTSUP);
+	assert_int_equal(vio_net_set_mac(&t->net, mac), VIO_ENOTSUP);
+	assert_int_equal(t->m->ctrl_count, 0);
+	t_free(t);
+
+	struct vio_net_config_opts o;
+	struct t tmp = {0};
+	default_opts(&tmp, &o);
+	o.disable_features = BIT(VIRTIO_NET_F_CTRL_RX);
+	t = t_new_cfg(BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_CTRL_RX), NULL, true, &o);
+	assert_int_equal(vio_net_set_promisc(&t->net, true), VIO_ENOTSUP);
+	t_free(t);
+}
+
+static void test_ctrl_device_never_answering_times_out(void **state)
+{
+	(void)state;
+	struct t *t = t_new(BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_CTRL_RX));
+
+	t->m->ctrl_silent = true;
+	uint64_t before = t->e->fp.now;
+	assert_int_equal(vio_net_set_promisc(&t->net, true), VIO_ETIMEDOUT);
+	assert_true(t->e->fp.now - before >= VIO_NET_CTRL_TIMEOUT_NS);
+	/* Still posted: the page is not reused until the device gives it back. */
+	assert_int_equal(vio_net_set_allmulti(&t->net, true), VIO_EAGAIN);
+	assert_int_equal(t->m->ctrl_count, 1);
+
+	t->m->ctrl_silent = false;
+	model_ctrl_answer(t->e, t->m);
+	assert_int_equal(vio_net_set_allmulti(&t->net, true), 0);
+	assert_int_equal(t->m->ctrl_count, 2);
+	assert_int_equal(t->m->ctrl_cmd, VIRTIO_NET_CTRL_RX_ALLMULTI);
+	t_free(t);
+}
+
+static void test_guest_csum_flags_are_passed_up(void **state)
+{
+	(void)state;
+	struct t *t = t_new(BIT(VIRTIO_NET_F_GUEST_CSUM));
+	struct vio_net_frame f;
+	struct inj *i;
+
+	inject(t->m, 60, 0)->hflags = VIRTIO_NET_HDR_F_DATA_VALID;
+	i = inject(t->m, 80, 0);
+	i->hflags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	i->csum_start = 34;
+	i->csum_offset = 16;
+	i = inject(t->m, 60, 0); /* NEEDS_CSUM pointing outside the frame: garbage, ignored */
+	i->hflags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	i->csum_start = 0xfff0;
+	i->csum_offset = 0x20;
+	inject(t->m, 60, 0)->hflags = 0xfc; /* unknown bits only */
+
+	assert_int_equal(recv_one(t, &f), 0);
+	assert_int_equal(f.flags, VIO_NET_RX_CSUM_VALID);
+	vio_net_frame_release(&t->net, &f);
+	assert_int_equal(recv_one(t, &f), 0);
+	assert_int_equal(f.flags, VIO_NET_RX_CSUM_PARTIAL);
+	assert_int_equal(f.csum_start, 34);
+	assert_int_equal(f.csum_offset, 16);
+	vio_net_frame_release(&t->net, &f);
+	assert_int_equal(recv_one(t, &f), 0);
+	assert_int_equal(f.flags, 0);
+	vio_net_frame_release(&t->net, &f);
+	assert_int_equal(recv_one(t, &f), 0);
+	assert_int_equal(f.flags, 0);
+	vio_net_frame_release(&t->net, &f);
+	assert_int_equal(t->net.stats.rx_errors, 0);
+	t_free(t);
+}
+
+static void test_csum_flags_are_not_reported_without_guest_csum(void **state)
+{
+	(void)state;
+	struct t *t = t_new(0);
+	struct vio_net_frame f;
+
+	inject(t->m, 60, 0)->hflags = VIRTIO_NET_HDR_F_DATA_VALID;
+	assert_int_equal(recv_one(t, &f), 0);
+	assert_int_equal(f.flags, 0);
+	vio_net_frame_release(&t->net, &f);
+	t_free(t);
+}
+
+static void test_tx_checksum_offload_fills_the_header(void **state)
+{
+	(void)state;
+	struct t *t = t_new(BIT(VIRTIO_NET_F_CSUM));
+	uint8_t frame[80] = {0};
+	struct vio_net_tx_opts o = {VIO_NET_TX_CSUM, 34, 6};
+	struct vio_sg sg = {frame, sizeof(frame)};
+
+	assert_int_equal(vio_net_send(&t->net, frame, sizeof(frame), &o), 0);
+	assert_int_equal(vio_net_send_sg(&t->net, &sg, 1, frame, &o), 0);
+	fake_env_run(t->e);
+	for (int i = 0; i < 2; i++) {
+		struct virtio_net_hdr h;
+		memcpy(&h, t->m->tx[i].hdr, sizeof(h));
+		assert_int_equal(h.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
+		assert_int_equal(h.gso_type, VIRTIO_NET_HDR_GSO_NONE);
+		assert_int_equal(h.csum_start, 34);
+		assert_int_equal(h.csum_offset, 6);
+		assert_int_equal(h.num_buffers, 0);
+	}
+	o.csum_start = 79; /* the checksum field would end past the frame */
+	assert_int_equal(vio_net_send(&t->net, frame, sizeof(frame), &o), VIO_EINVAL);
+	t_free(t);
+}
+
+static void test_tx_checksum_offload_without_the_feature_is_enotsup(void **state)
+{
+	(void)state;
+	struct t *t = t_new(0);
+	uint8_t frame[80] = {0};
+	struct vio_net_tx_opts o = {VIO_NET_TX_CSUM, 34, 6};
+
+	assert_int_equal(vio_net_send(&t->net, frame, sizeof(frame), &o), VIO_ENOTSUP);
+	fake_env_run(t->e);
+	assert_int_equal(t->m->tx_seen, 0);
+	t_free(t);
+}
+
+static void test_broken_rx_queue_is_reported_as_eio(void **state)
+{
+	(void)state;
+	struct t *t = t_new(0);
+	struct vio_net_frame f;
+
+	fake_vring_push(&t->e->ring[0], 9999, 10); /* id out of range */
+	fake_vring_publish(&t->e->ring[0]);
+	assert_int_equal(vio_net_recv(&t->net, &f), VIO_EIO);
+	assert_int_equal(vio_net_poll(&t->net), VIO_EIO);
+	t_free(t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_send_then_receive_round_trip),
+	    cmocka_unit_test(test_recv_hands_out_frame_in_place_until_released),
+	    cmocka_unit_test(test_tx_ring_full_is_enospc_then_recovers_after_reclaim),
+	    cmocka_unit_test(test_send_sg_sends_without_copy_and_returns_cookie_once),
+	    cmocka_unit_test(test_send_sg_needs_cookie_callback_and_sane_segments),
+	    cmocka_unit_test(test_fini_returns_posted_sg_cookies_and_leaks_no_dma),
+	    cmocka_unit_test(test_send_rejects_runt_and_oversized_frames),
+	    cmocka_unit_test(test_rx_ring_stays_full_after_many_frames),
+	    cmocka_unit_test(test_mrg_rxbuf_frame_spanning_three_buffers_is_handed_out_in_order),
+	    cmocka_unit_test(test_bad_frames_are_counted_dropped_and_the_next_good_frame_arrives),
+	    cmocka_unit_test(
+		test_caller_holding_too_many_buffers_gets_enospc_and_frames_are_dropped),
+	    cmocka_unit_test(test_recv_copy_too_small_drops_the_frame),
+	    cmocka_unit_test(test_legacy_device_without_mrg_rxbuf_uses_10_byte_header),
+	    cmocka_unit_test(test_legacy_device_with_mrg_rxbuf_uses_12_byte_header),
+	    cmocka_unit_test(test_modern_device_uses_12_byte_header_even_without_mrg_rxbuf),
+	    cmocka_unit_test(test_mac_comes_from_config_when_offered),
+	    cmocka_unit_test(test_random_mac_is_locally_administered_unicast),
+	    cmocka_unit_test(test_mtu_comes_from_config_and_one_below_68_is_refused),
+	    cmocka_unit_test(test_init_refuses_a_device_that_is_not_a_network_device),
+	    cmocka_unit_test(test_init_out_of_dma_memory_fails_cleanly),
+	    cmocka_unit_test(test_link_change_via_config_interrupt_calls_the_callback),
+	    cmocka_unit_test(test_link_is_up_without_the_status_feature),
+	    cmocka_unit_test(test_polling_mode_sends_receives_and_notices_link_changes),
+	    cmocka_unit_test(test_interrupt_mode_calls_irq_cb_for_rx_and_tx),
+	    cmocka_unit_test(test_promisc_and_allmulti_reach_the_ctrl_queue),
+	    cmocka_unit_test(test_mac_table_command_carries_both_tables),
+	    cmocka_unit_test(test_set_mac_command_changes_the_address),
+	    cmocka_unit_test(test_ctrl_error_answer_is_eio),
+	    cmocka_unit_test(test_ctrl_commands_not_negotiated_are_enotsup),
+	    cmocka_unit_test(test_ctrl_device_never_answering_times_out),
+	    cmocka_unit_test(test_guest_csum_flags_are_passed_up),
+	    cmocka_unit_test(test_csum_flags_are_not_reported_without_guest_csum),
+	    cmocka_unit_test(test_tx_checksum_offload_fills_the_header),
+	    cmocka_unit_test(test_tx_checksum_offload_without_the_feature_is_enotsup),
+	    cmocka_unit_test(test_broken_rx_queue_is_reported_as_eio),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
