@@ -328,6 +328,9 @@ void vio_dev_teardown(struct vio_dev *dev);
 
 /* "virtio-net", "virtio-blk", ...; "virtio" for ids vio has no name for. */
 const char *vio_device_type_name(uint32_t device_id);
+/* The name of feature `bit` for a device of type `device_id` ("VERSION_1", "MRG_RXBUF"),
+ * or NULL when vio has no name for it. IRQ-safe. */
+const char *vio_feature_name(uint32_t device_id, unsigned bit);
 /* "poll", "intx", "msix-shared", "msix". */
 const char *vio_irq_mode_name(enum vio_irq_mode mode);
 /* The transport's name ("pci-modern", ...). */
