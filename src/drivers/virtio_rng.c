@@ -1,0 +1,251 @@
+/*
+ * virtio-rng: the entropy device (virtio 1.2 section 5.4). See include/vio/rng.h.
+ *
+ * Exercised by QEMU with
+ *
+ *	-object rng-random,id=rng0,filename=/dev/urandom -device virtio-rng-pci,rng=rng0
+ *
+ * (or plain -device virtio-rng-pci, which reads the host's /dev/urandom the same way).
+ *
+ * The device has one queue and no configuration. We give it VIO_RNG_BUFS empty buffers at
+ * once; it fills them as the host's entropy source allows and hands each back with the count
+ * of bytes it wrote, which may be anything from 0 to the buffer's size (5.4.6.1). A filled
+ * buffer joins a FIFO of ready buffers; readers drain the FIFO front to back, wiping every
+ * byte they take so the same entropy is never handed out twice, and a buffer goes back to the
+ * device as soon as it is empty. So while nobody reads, all the buffers sit full and ready;
+ * while someone reads fast, the device is always working on the rest.
+ */
+#include <vio/err.h>
+#include <vio/log.h>
+#include <vio/rng.h>
+#include <vio/spec/virtio_rng.h>
+
+_Static_assert(VIO_RNG_BUFS >= 1 && VIO_RNG_BUFS <= 1024, "VIO_RNG_BUFS out of range");
+_Static_assert(VIO_RNG_BUF_SIZE >= 1, "VIO_RNG_BUF_SIZE out of range");
+
+/* How long a blocking read waits between looks at the used ring. */
+#define VIO_RNG_POLL_US 10
+
+static const char rng_name[] = "virtio-rng";
+
+static void wipe(volatile uint8_t *p, size_t n)
+{
+	/* volatile: these stores must happen even though nobody reads the bytes again. */
+	for (size_t i = 0; i < n; i++)
+		p[i] = 0;
+}
+
+/* Give buffer i back to the device, empty. Its descriptor was freed when it completed. */
+static int post_buf(struct vio_rng *rng, uint16_t i)
+{
+	struct vio_rng_buf *b = &rng->buf[i];
+	struct vio_sg sg = {b->data, VIO_RNG_BUF_SIZE};
+
+	b->len = 0;
+	b->pos = 0;
+	int err = vio_vq_add(&rng->vq, &sg, 0, 1, b);
+	if (err == 0)
+		rng->stats.requests++;
+	return err;
+}
+
+/*
+ * One completed buffer. A device may write fewer bytes than we offered, but never more: a
+ * larger count means it scribbled past our buffer or lies, and either way the bytes cannot
+ * be trusted as entropy. We count it, log it once, and treat the buffer as empty.
+ */
+static void buf_done(struct vio_rng *rng, const struct vio_vq_used *u)
+{
+	struct vio_rng_buf *b = u->cookie;
+	uint16_t i = (uint16_t)(b - rng->buf);
+
+	rng->stats.completions++;
+	if (u->len > u->in_len) {
+		rng->stats.bad_len++;
+		if (!rng->warned_len)
+			vio_logf(rng->dev->port, VIO_LOG_ERR,
+				 "%s: device returned %u bytes for a %u-byte buffer, discarded",
+				 rng_name, u->len, u->in_len);
+		rng->warned_len = true;
+		post_buf(rng, i);
+		return;
+	}
+	if (u->len < u->in_len)
+		rng->stats.short_fills++;
+	if (u->len == 0) {
+		post_buf(rng, i);
+		return;
+	}
+	b->len = u->len;
+	rng->ready[(rng->ready_head + rng->ready_count) % VIO_RNG_BUFS] = i;
+	rng->ready_count++;
+}
+
+static uint32_t ready_bytes(const struct vio_rng *rng)
+{
+	uint32_t n = 0;
+
+	for (uint16_t k = 0; k < rng->ready_count; k++) {
+		const struct vio_rng_buf *b =
+		    &rng->buf[rng->ready[(rng->ready_head + k) % VIO_RNG_BUFS]];
+		n += b->len - b->pos;
+	}
+	return n;
+}
+
+int vio_rng_poll(struct vio_rng *rng)
+{
+	struct vio_vq_used u;
+	int err;
+
+	while ((err = vio_vq_get_used(&rng->vq, &u)) == 0)
+		buf_done(rng, &u);
+	vio_vq_kick(&rng->vq);
+	if (err != VIO_EAGAIN)
+		return err;
+	return (int)ready_bytes(rng);
+}
+
+/* Move up to n ready bytes to out, wiping them and re-posting emptied buffers. */
+static size_t take(struct vio_rng *rng, uint8_t *out, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n && rng->ready_count) {
+		uint16_t i = rng->ready[rng->ready_head];
+		struct vio_rng_buf *b = &rng->buf[i];
+		size_t chunk = b->len - b->pos;
+
+		if (chunk > n - got)
+			chunk = n - got;
+		for (size_t k = 0; k < chunk; k++)
+			out[got + k] = b->data[b->pos + k];
+		wipe(b->data + b->pos, chunk);
+		b->pos += (uint32_t)chunk;
+		got += chunk;
+		if (b->pos == b->len) {
+			rng->ready_head = (uint16_t)((rng->ready_head + 1) % VIO_RNG_BUFS);
+			rng->ready_count--;
+			post_buf(rng, i);
+		}
+	}
+	rng->stats.bytes += got;
+	return got;
+}
+
+int vio_rng_read(struct vio_rng *rng, void *buf, size_t len, bool block)
+{
+	const struct vio_port *port = rng->dev->port;
+	uint8_t *out = buf;
+	size_t got = 0;
+	uint64_t deadline = 0;
+
+	if (!buf || len == 0 || len > INT32_MAX)
+		return VIO_EINVAL;
+	for (;;) {
+		int err = vio_rng_poll(rng);
+		if (err < 0)
+			return err;
+		size_t n = take(rng, out + got, len - got);
+		got += n;
+		vio_vq_kick(&rng->vq);
+		if (got == len)
+			break;
+		if (!block)
+			return got ? (int)got : VIO_EAGAIN;
+
+		/* The bound is on silence, not on the whole read: a slow source still finishes. */
+		uint64_t now = port->now_ns(port->ctx);
+		if (n || !deadline) {
+			deadline = now + VIO_RNG_TIMEOUT_NS;
+		} else if (now > deadline) {
+			rng->stats.timeouts++;
+			vio_logf(port, VIO_LOG_WARN, "%s: no entropy for %llu ms", rng_name,
+				 (unsigned long long)(VIO_RNG_TIMEOUT_NS / 1000000));
+			return VIO_ETIMEDOUT;
+		}
+		if (port->delay_us)
+			port->delay_us(port->ctx, VIO_RNG_POLL_US);
+	}
+	return (int)got;
+}
+
+/* Called by the core when the requestq interrupts: in IRQ context. */
+static void rng_vq_done(struct vio_vq *vq, void *arg)
+{
+	(void)vq;
+	vio_rng_poll(arg);
+}
+
+static void free_bufs(struct vio_rng *rng)
+{
+	if (!rng->dma)
+		return;
+	wipe(rng->dma, (size_t)VIO_RNG_BUFS * VIO_RNG_BUF_SIZE);
+	rng->dev->port->dma_free(rng->dev->port->ctx, rng->dma,
+				 (size_t)VIO_RNG_BUFS * VIO_RNG_BUF_SIZE);
+	rng->dma = NULL;
+}
+
+int vio_rng_init(struct vio_rng *rng, struct vio_dev *dev)
+{
+	const struct vio_port *port = dev->port;
+	int err;
+
+	*rng = (struct vio_rng){.dev = dev};
+	if (dev->device_id != VIRTIO_ID_RNG)
+		return VIO_ENODEV;
+	dev->name = rng_name;
+
+	/* 3.1.1 steps 1-6. The entropy device defines no feature bits (5.4.3). */
+	err = vio_dev_begin(dev, 0);
+	if (err)
+		return err;
+
+	/* Step 7: the requestq (5.4.2), sized to the buffers we keep posted. */
+	err = vio_dev_setup_irqs(dev, &rng->vq, VIRTIO_RNG_NUM_QUEUES);
+	if (err)
+		goto fail;
+	err = vio_dev_setup_vq(dev, VIRTIO_RNG_Q_REQUEST, VIO_RNG_BUFS, rng_vq_done, rng);
+	if (err)
+		goto fail;
+	rng->nbufs = rng->vq.size < VIO_RNG_BUFS ? rng->vq.size : VIO_RNG_BUFS;
+
+	rng->dma =
+	    port->dma_alloc(port->ctx, (size_t)VIO_RNG_BUFS * VIO_RNG_BUF_SIZE, &rng->dma_phys);
+	if (!rng->dma) {
+		err = VIO_ENOMEM;
+		goto fail;
+	}
+	for (uint16_t i = 0; i < rng->nbufs; i++) {
+		rng->buf[i].data = rng->dma + (size_t)i * VIO_RNG_BUF_SIZE;
+		err = post_buf(rng, i);
+		if (err)
+			goto fail;
+	}
+
+	/* Step 8. The device may not be notified before DRIVER_OK (3.1.1), so kick after it. */
+	err = vio_dev_driver_ok(dev);
+	if (err)
+		goto fail;
+	vio_vq_kick(&rng->vq);
+	return 0;
+
+fail:
+	vio_logf(port, VIO_LOG_ERR, "%s: init failed: %s", rng_name, vio_strerror(err));
+	vio_dev_fail(dev);
+	vio_dev_teardown(dev);
+	free_bufs(rng);
+	return err;
+}
+
+void vio_rng_fini(struct vio_rng *rng)
+{
+	if (!rng->dev)
+		return;
+	/* Reset first: after it the device no longer writes into our buffers. */
+	vio_dev_teardown(rng->dev);
+	free_bufs(rng);
+	rng->ready_count = 0;
+	rng->dev = NULL;
+}

@@ -1,0 +1,411 @@
+/*
+ * Unit tests for the virtio-rng driver (src/drivers/virtio_rng.c) against a whole fake
+ * entropy device (fake_env.h). The device model writes a running byte counter into the
+ * buffers it fills, so a reader must see 0, 1, 2, ... in order: any byte lost, repeated or
+ * taken from a discarded buffer shows up as a break in the sequence.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <vio/err.h>
+#include <vio/rng.h>
+
+#include "fake_env.h"
+
+/* How the fake device answers. */
+enum behaviour {
+	DEV_FILL,     /* fill every buffer completely */
+	DEV_SHORT,    /* write `short_len` bytes per buffer */
+	DEV_SILENT,   /* never answer */
+	DEV_OVERLONG, /* the next answer claims in_len + 100 bytes, then DEV_FILL */
+	DEV_BAD_ID,   /* answer with a descriptor id that is not in flight */
+};
+
+struct model {
+	enum behaviour how;
+	uint32_t short_len;
+	int budget;	    /* requests the device may still answer; < 0: unlimited */
+	uint8_t next;	    /* next byte of the running counter */
+	uint64_t period_ns; /* > 0: answer one request per period, starting at next_ns */
+	uint64_t next_ns;
+	unsigned answered;
+	struct fake_req req;
+};
+
+static void rng_model(struct fake_env *e)
+{
+	struct model *m = e->model_arg;
+	struct fake_vring *fv = &e->ring[0];
+
+	if (e->nrings == 0 || m->how == DEV_SILENT)
+		return;
+	if (m->period_ns) {
+		if (e->fp.now < m->next_ns)
+			return;
+		m->next_ns += m->period_ns;
+		m->budget = 1;
+	}
+	/* Only what was posted before this slice: the driver re-posts from the interrupt. */
+	for (unsigned k = fake_vring_avail_pending(fv);
+	     k && m->budget != 0 && fake_vring_pop(fv, &m->req); k--) {
+		uint32_t n = m->req.in_len;
+		assert_int_equal(m->req.n_in, 1);
+		assert_int_equal(m->req.n_out, 0);
+		if (m->how == DEV_BAD_ID) {
+			fake_vring_complete(fv, fv->size + 3u, 1);
+			return;
+		}
+		if (m->how == DEV_OVERLONG) {
+			fake_vring_complete(fv, m->req.head, n + 100);
+			m->how = DEV_FILL;
+			continue;
+		}
+		if (m->how == DEV_SHORT)
+			n = m->short_len < n ? m->short_len : n;
+		uint8_t *p = (uint8_t *)(uintptr_t)m->req.seg[0].addr;
+		for (uint32_t i = 0; i < n; i++)
+			p[i] = m->next++;
+		fake_vring_complete(fv, m->req.head, n);
+		m->answered++;
+		if (m->budget > 0)
+			m->budget--;
+	}
+}
+
+struct t {
+	struct fake_env *e;
+	struct model m;
+	struct vio_rng rng;
+};
+
+static struct t *setup(enum behaviour how, bool irqs)
+{
+	struct t *t = calloc(1, sizeof(*t));
+	assert_non_null(t);
+	t->e = fake_env_new(VIRTIO_ID_RNG, 0, NULL, 0, 1, 64);
+	if (!irqs)
+		fake_env_no_irqs(t->e);
+	t->m.how = how;
+	t->m.budget = -1;
+	t->e->model = rng_model;
+	t->e->model_arg = &t->m;
+	assert_int_equal(vio_rng_init(&t->rng, &t->e->dev), 0);
+	fake_env_rings(t->e);
+	t->e->ring[0].deliver_irqs = irqs;
+	return t;
+}
+
+static void teardown(struct t *t)
+{
+	t->e->model = NULL; /* the rings go away with the queue */
+	vio_rng_fini(&t->rng);
+	assert_int_equal(t->e->fp.dma_live_allocs, 0);
+	fake_env_free(t->e);
+	free(t);
+}
+
+/* The bytes must continue the counter from *expect. */
+static void check_stream(const uint8_t *buf, size_t n, uint8_t *expect)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (buf[i] != *expect)
+			fail_msg("byte %zu is %u, expected %u", i, buf[i], *expect);
+		(*expect)++;
+	}
+}
+
+static void test_init_posts_every_buffer_and_goes_live(void **state)
+{
+	(void)state;
+	struct t *t = setup(DEV_SILENT, true);
+
+	assert_string_equal(t->e->dev.name, "virtio-rng");
+	assert_true(t->e->vd.status & VIRTIO_CONFIG_S_DRIVER_OK);
+	assert_int_equal(t->e->dev.nvqs, 1);
+	assert_int_equal(fake_vring_avail_pending(&t->e->ring[0]), VIO_RNG_BUFS);
+	assert_int_equal(t->rng.stats.requests, VIO_RNG_BUFS);
+	assert_true(t->e->vd.q[0].notified > 0);
+	teardown(t);
+}
+
+static void test_init_rejects_other_device_types(void **state)
+{
+	(void)state;
+	struct fake_env *e = fake_env_new(VIRTIO_ID_NET, 0, NULL, 0, 1, 64);
+	struct vio_rng rng;
+
+	assert_int_equal(vio_rng_init(&rng, &e->dev), VIO_ENODEV);
+	assert_int_equal(e->fp.dma_live_allocs, 0);
+	fake_env_free(e);
+}
+
+static void test_init_failing_allocation_leaves_nothing_allocated(void **state)
+{
+	(void)state;
+	bool succeeded = false;
+
+	for (int fail_at = 0; fail_at < 16 && !succeeded; fail_at++) {
+		struct fake_env *e = fake_env_new(VIRTIO_ID_RNG, 0, NULL, 0, 1, 64);
+		struct vio_rng rng;
+		e->fp.dma_fail_after = e->fp.dma_allocs + fail_at;
+		int err = vio_rng_init(&rng, &e->dev);
+		if (err == 0) {
+			succeeded = true;
+			vio_rng_fini(&rng);
+		} else {
+			assert_int_equal(err, VIO_ENOMEM);
+		}
+		assert_int_equal(e->fp.dma_live_allocs, 0);
+		fake_env_free(e);
+	}
+	assert_true(succeeded);
+}
+
+static void test_short_blocking_read_gets_exact_bytes(void **state)
+{
+	(void)state;
+	struct t *t = setup(DEV_FILL, true);
+	uint8_t buf[16], expect = 0;
+
+	assert_int_equal(vio_rng_read(&t->rng, buf, sizeof(buf), true), sizeof(buf));
+	check_stream(buf, sizeof(buf), &expect);
+	assert_int_equal(vio_rng_read(&t->rng, buf, 3, true), 3);
+	check_stream(buf, 3, &expect);
+	assert_int_equal(t->rng.stats.bytes, 19);
+	teardown(t);
+}
+
+static void test_long_read_spans_many_requests(void **state)
+{
+	(void)state;
+	struct t *t = setup(DEV_FILL, true);
+	size_t len = 100 * 1024 + 17;
+	uint8_t *buf = malloc(len), expect = 0;
+
+	assert_int_equal(vio_rng_read(&t->rng, buf, len, true), (int)len);
+	check_stream(buf, len, &expect);
+	assert_true(t->rng.stats.requests > len / VIO_RNG_BUF_SIZE);
+	assert_int_equal(t->rng.stats.bytes, len);
+	free(buf);
+	teardown(t);
+}
+
+static void test_nonblocking_with_nothing_ready_is_eagain(void **state)
+{
+	(void)state;
+	struct t *t = setup(DEV_SILENT, true);
+	uint8_t buf[8];
+
+	assert_int_equal(vio_rng_read(&t->rng, buf, sizeof(buf), false), VIO_EAGAIN);
+	assert_int_equal(vio_rng_poll(&t->rng), 0);
+	teardown(t);
+}
+
+static void test_nonblocking_returns_what_is_ready(void **state)
+{
+	(void)state;
+	struct t *t = setup(DEV_SHORT, true);
+	uint8_t buf[100], expect = 0;
+
+	t->m.short_len = 10;
+	t->m.budget = 1;
+	fake_env_run(t->e);
+	assert_int_equal(vio_rng_poll(&t->rng), 10);
+	assert_int_equal(vio_rng_read(&t->rng, buf, sizeof(buf), false), 10);
+	check_stream(buf, 10, &expect);
+	assert_int_equal(vio_rng_read(&t->rng, buf, sizeof(buf), false), VIO_EAGAIN);
+	teardown(t);
+}
+
+static void test_prefilled_buffers_serve_nonblocking_reads(void **state)
+{
+	(void)state;
+	struct t *t = setup(DEV_FILL, true);
+	uint8_t buf[VIO_RNG_BUFS * VIO_RNG_BUF_SIZE], expect = 0;
+
+	fake_env_run(t->e); /* the device fills everything posted at init */
+	assert_int_equal(vio_rng_read(&t->rng, buf, sizeof(buf), false), sizeof(buf));
+	check_stream(buf, sizeof(buf), &expect);
+	/* Every buffer went straight back to the device. */
+	assert_int_equal(fake_vring_avail_pending(&t->e->ring[0]), VIO_RNG_BUFS);
+	teardown(t);
+}
+
+static void test_device_returning_fewer_bytes_than_posted(void **state)
+{
+	(void)state;
+	struct t *t = setup(DEV_SHORT, true);
+	uint8_t buf[1000], expect = 0;
+
+	t->m.short_len = 7;
+	assert_int_equal(vio_rng_read(&t->rng, buf, sizeof(buf), true), sizeof(buf));
+	check_stream(buf, sizeof(buf), &expect);
+	assert_true(t->rng.stats.short_fills >= sizeof(buf) / 7);
+	teardown(t);
+}
+
+static void test_device_returning_zero_bytes_times_out(void **state)
+{
+	(void)state;
+	struct t *t = setup(DEV_SHORT, true);
+	uint8_t buf[4];
+
+	t->m.short_len = 0;
+	assert_int_equal(vio_rng_read(&t->rng, buf, sizeof(buf), true), VIO_ETIMEDOUT);
+	assert_true(t->rng.stats.completions > VIO_RNG_BUFS);
+	teardown(t);
+}
+
+static void test_used_len_beyond_posted_is_discarded(void **state)
+{
+	(void)state;
+	struct t *t = setup(DEV_OVERLONG, true);
+	uint8_t buf[600], expect = 0;
+
+	assert_int_equal(vio_rng_read(&t->rng, buf, sizeof(buf), true), sizeof(buf));
+	/* The over-long buffer was not handed out: the stream starts at 0. */
+	check_stream(buf, sizeof(buf), &expect);
+	assert_int_equal(t->rng.stats.bad_len, 1);
+	assert_true(fake_port_logged(&t->e->fp, "discarded"));
+	teardown(t);
+}
+
+static void test_timeout_when_device_never_answers(void **state)
+{
+	(void)state;
+	struct t *t = setup(DEV_SILENT, true);
+	uint8_t buf[32];
+	uint64_t start = t->e->fp.now;
+
+	assert_int_equal(vio_rng_read(&t->rng, buf, sizeof(buf), true), VIO_ETIMEDOUT);
+	assert_true(t->e->fp.now - start >= VIO_RNG_TIMEOUT_NS);
+	assert_int_equal(t->rng.stats.timeouts, 1);
+	teardown(t);
+}
+
+static void test_slow_device_finishes_a_blocking_read(void **state)
+{
+	(void)state;
+	struct t *t = setup(DEV_SHORT, true);
+	uint8_t buf[64], expect = 0;
+
+	/*
+	 * 16 bytes every 0.6 s: the read takes longer than VIO_RNG_TIMEOUT_NS in all, but the
+	 * device is never silent that long, and the bound is on silence.
+	 */
+	t->m.short_len = 16;
+	t->m.period_ns = VIO_RNG_TIMEOUT_NS * 6 / 10;
+	t->m.next_ns = t->e->fp.now + t->m.period_ns;
+	uint64_t start = t->e->fp.now;
+	assert_int_equal(vio_rng_read(&t->rng, buf, sizeof(buf), true), sizeof(buf));
+	check_stream(buf, sizeof(buf), &expect);
+	assert_true(t->e->fp.now - start > VIO_RNG_TIMEOUT_NS);
+	teardown(t);
+}
+
+static void test_broken_queue_is_eio(void **state)
+{
+	(void)state;
+	struct t *t = setup(DEV_BAD_ID, true);
+	uint8_t buf[8];
+
+	assert_int_equal(vio_rng_read(&t->rng, buf, sizeof(buf), true), VIO_EIO);
+	assert_int_equal(vio_rng_read(&t->rng, buf, sizeof(buf), false), VIO_EIO);
+	assert_int_equal(vio_rng_poll(&t->rng), VIO_EIO);
+	teardown(t);
+}
+
+static void test_consumed_bytes_are_wiped(void **state)
+{
+	(void)state;
+	struct t *t = setup(DEV_FILL, true);
+	uint8_t buf[10];
+
+	fake_env_run(t->e);
+	assert_int_equal(vio_rng_read(&t->rng, buf, sizeof(buf), false), sizeof(buf));
+	const struct vio_rng_buf *b = &t->rng.buf[t->rng.ready[t->rng.ready_head]];
+	assert_int_equal(b->pos, 10);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(b->data[i], 0);
+	assert_int_equal(b->data[10], 10); /* the rest is still there for the next reader */
+	teardown(t);
+}
+
+static void test_works_in_polling_mode(void **state)
+{
+	(void)state;
+	struct t *t = setup(DEV_FILL, false);
+	uint8_t buf[3000], expect = 0;
+
+	assert_int_equal(t->e->dev.irq_mode, VIO_IRQ_POLL);
+	assert_int_equal(vio_rng_read(&t->rng, buf, sizeof(buf), true), sizeof(buf));
+	check_stream(buf, sizeof(buf), &expect);
+	teardown(t);
+}
+
+static void test_interrupt_reaps_completions(void **state)
+{
+	(void)state;
+	struct t *t = setup(DEV_FILL, true);
+
+	assert_int_equal(t->e->dev.irq_mode, VIO_IRQ_MSIX);
+	fake_env_run(t->e); /* completes and interrupts: the callback reaps into the ready list */
+	assert_true(t->e->ring[0].interrupts > 0);
+	assert_int_equal(t->rng.ready_count, VIO_RNG_BUFS);
+	teardown(t);
+}
+
+static void test_bad_arguments_are_einval(void **state)
+{
+	(void)state;
+	struct t *t = setup(DEV_FILL, true);
+	uint8_t buf[4];
+
+	assert_int_equal(vio_rng_read(&t->rng, NULL, 4, true), VIO_EINVAL);
+	assert_int_equal(vio_rng_read(&t->rng, buf, 0, true), VIO_EINVAL);
+	assert_int_equal(vio_rng_read(&t->rng, buf, (size_t)INT32_MAX + 1, false), VIO_EINVAL);
+	teardown(t);
+}
+
+static void test_fini_twice_is_harmless(void **state)
+{
+	(void)state;
+	struct t *t = setup(DEV_FILL, true);
+
+	t->e->model = NULL;
+	vio_rng_fini(&t->rng);
+	assert_int_equal(t->e->fp.dma_live_allocs, 0);
+	teardown(t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_init_posts_every_buffer_and_goes_live),
+	    cmocka_unit_test(test_init_rejects_other_device_types),
+	    cmocka_unit_test(test_init_failing_allocation_leaves_nothing_allocated),
+	    cmocka_unit_test(test_short_blocking_read_gets_exact_bytes),
+	    cmocka_unit_test(test_long_read_spans_many_requests),
+	    cmocka_unit_test(test_nonblocking_with_nothing_ready_is_eagain),
+	    cmocka_unit_test(test_nonblocking_returns_what_is_ready),
+	    cmocka_unit_test(test_prefilled_buffers_serve_nonblocking_reads),
+	    cmocka_unit_test(test_device_returning_fewer_bytes_than_posted),
+	    cmocka_unit_test(test_device_returning_zero_bytes_times_out),
+	    cmocka_unit_test(test_used_len_beyond_posted_is_discarded),
+	    cmocka_unit_test(test_timeout_when_device_never_answers),
+	    cmocka_unit_test(test_slow_device_finishes_a_blocking_read),
+	    cmocka_unit_test(test_broken_queue_is_eio),
+	    cmocka_unit_test(test_consumed_bytes_are_wiped),
+	    cmocka_unit_test(test_works_in_polling_mode),
+	    cmocka_unit_test(test_interrupt_reaps_completions),
+	    cmocka_unit_test(test_bad_arguments_are_einval),
+	    cmocka_unit_test(test_fini_twice_is_harmless),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
