@@ -1,0 +1,629 @@
+/*
+ * virtio-balloon: the traditional memory balloon (virtio 1.2 section 5.5). See
+ * include/vio/balloon.h for the API and the kernel's side of the contract.
+ *
+ * Exercised by QEMU with
+ *
+ *	-device virtio-balloon-pci,deflate-on-oom=on,free-page-reporting=on
+ *
+ * and driven from the QEMU monitor: `balloon` with the guest RAM size wanted sets num_pages
+ * to (ram_size - value) / 4096 and raises a config interrupt; `query-balloon` reports
+ * ram_size - actual * 4096, so it only moves when we write `actual`; `qom-get` of the
+ * device's `guest-stats` shows what we last sent on the statsq, once
+ * `guest-stats-polling-interval` is set (QEMU then returns our stats buffer every interval,
+ * which is how it asks for fresh numbers).
+ *
+ * The device's side of the conversation (5.5.6):
+ *
+ *	inflateq   we send an array of 32-bit PFNs; once the device returns the buffer it has
+ *	           taken those pages (it may have discarded their contents).
+ *	deflateq   the same array format for pages we take back. With MUST_TELL_HOST we may
+ *	           not touch them until the device returned the buffer (5.5.6.1).
+ *	statsq     we keep one buffer of statistics with the device; it returns it when it
+ *	           wants fresh numbers, and we refill and post it again (5.5.6.3).
+ *	reporting  one device-writable buffer covering a free run; while the device holds it,
+ *	           the memory is the host's (5.5.6.7).
+ *	config     num_pages is the target the host sets; `actual` is ours to write, after each
+ *	           request the device completed, so that it always tells the truth.
+ *
+ * Every request is synchronous: post, kick, poll the used ring until the device returns it.
+ * That keeps one PFN array (in DMA memory) enough for both queues, and makes the order of
+ * "tell the host" and "give the page back" plain to see. Used lengths on the inflate,
+ * deflate and reporting queues mean nothing (the device writes no data) and are ignored;
+ * the core already refuses completions of requests that are not in flight.
+ *
+ * Which pages the balloon holds is kept in "chunks": DMA pages holding a link and an array
+ * of PFNs, newest first, used as a stack. The device never learns their addresses.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <vio/balloon.h>
+#include <vio/err.h>
+#include <vio/log.h>
+#include <vio/spec/virtio_balloon.h>
+#include <vio/virtio.h>
+#include <vio/virtqueue.h>
+
+#define PAGE	     4096u
+#define CHUNK_PFNS   ((PAGE - 16) / sizeof(uint32_t))
+#define STATS_OFFSET 2048u /* the stats buffer shares the PFN array's DMA page */
+
+_Static_assert(VIO_BALLOON_ARRAY_PFNS_MAX >= 1 &&
+		   VIO_BALLOON_ARRAY_PFNS_MAX * sizeof(uint32_t) <= STATS_OFFSET,
+	       "the PFN array must fit in front of the stats buffer");
+_Static_assert(STATS_OFFSET + VIRTIO_BALLOON_S_NR * sizeof(struct virtio_balloon_stat) <= PAGE,
+	       "the stats buffer must fit in the DMA page");
+_Static_assert(VIO_BALLOON_BATCHES_PER_POLL >= 1, "VIO_BALLOON_BATCHES_PER_POLL out of range");
+_Static_assert(VIO_BALLOON_REPORT_MIN_ORDER <= 19, "a reported run must stay below 4 GiB");
+
+/* One page of the driver's record of held PFNs. */
+struct vio_balloon_chunk {
+	struct vio_balloon_chunk *next; /* older chunk, always full */
+	uint32_t count;			/* pfn[0..count) are held */
+	uint32_t pad;
+	uint32_t pfn[CHUNK_PFNS];
+};
+_Static_assert(sizeof(struct vio_balloon_chunk) <= PAGE, "a chunk is one page");
+
+/* The balloon has few requests in flight (one per queue): small rings are plenty. */
+#define QUEUE_SIZE 8
+
+static const char balloon_name[] = "virtio-balloon";
+
+static const struct vio_port *port_of(const struct vio_balloon *b)
+{
+	return b->dev->port;
+}
+
+static uint64_t now(const struct vio_balloon *b)
+{
+	return port_of(b)->now_ns(port_of(b)->ctx);
+}
+
+static uint32_t min_u32(uint32_t a, uint32_t b)
+{
+	return a < b ? a : b;
+}
+
+/* --- the record of held pages ---------------------------------------------------------------- */
+
+/* Make sure one more PFN can be recorded: a new chunk when the newest is full. */
+static bool make_room(struct vio_balloon *b)
+{
+	const struct vio_port *port = port_of(b);
+	struct vio_balloon_chunk *c;
+	uint64_t phys;
+
+	if (b->b_chunks && b->b_chunks->count < CHUNK_PFNS)
+		return true;
+	c = port->dma_alloc(port->ctx, PAGE, &phys);
+	if (!c)
+		return false;
+	c->next = b->b_chunks;
+	c->count = 0;
+	b->b_chunks = c;
+	return true;
+}
+
+/* Record pfn as held. make_room() must have succeeded. */
+static void push_pfn(struct vio_balloon *b, uint32_t pfn)
+{
+	b->b_chunks->pfn[b->b_chunks->count++] = pfn;
+	b->b_held++;
+}
+
+/* Forget the newest held PFN and return it; a chunk that empties goes back to the port. */
+static uint32_t pop_pfn(struct vio_balloon *b)
+{
+	const struct vio_port *port = port_of(b);
+	struct vio_balloon_chunk *c = b->b_chunks;
+	uint32_t pfn = c->pfn[--c->count];
+
+	b->b_held--;
+	if (c->count == 0) {
+		b->b_chunks = c->next;
+		port->dma_free(port->ctx, c, PAGE);
+	}
+	return pfn;
+}
+
+/* Copy the n newest held PFNs, newest first (the order pop_pfn will return them). */
+static void peek_pfns(const struct vio_balloon *b, uint32_t n, uint32_t *out)
+{
+	const struct vio_balloon_chunk *c = b->b_chunks;
+	uint32_t i = c->count;
+
+	for (uint32_t k = 0; k < n; k++) {
+		if (i == 0) {
+			c = c->next;
+			i = c->count;
+		}
+		out[k] = c->pfn[--i];
+	}
+}
+
+/* --- talking to the device ------------------------------------------------------------------- */
+
+/* The device broke a rule or kept a request: the balloon stops, fini cleans up. */
+static int fail(struct vio_balloon *b, int err)
+{
+	if (!b->b_broken)
+		vio_logf(port_of(b), VIO_LOG_ERR, "%s: %s, balloon stopped (holds %u pages)",
+			 balloon_name, vio_strerror(err), b->b_held);
+	b->b_broken = true;
+	return err;
+}
+
+/*
+ * Post one request, kick, and poll until the device returns it. The interrupts of these
+ * queues are switched off: nothing else would look at the completion anyway.
+ */
+static int send_and_wait(struct vio_balloon *b, struct vio_vq *vq, const void *buf, uint32_t len,
+			 bool device_writes)
+{
+	struct vio_sg sg = {buf, len};
+	struct vio_vq_used u;
+	int err;
+
+	err = vio_vq_add(vq, &sg, device_writes ? 0 : 1, device_writes ? 1 : 0, (void *)buf);
+	if (err)
+		return fail(b, err);
+	vio_vq_kick(vq);
+
+	uint64_t deadline = now(b) + VIO_BALLOON_TIMEOUT_NS;
+	while ((err = vio_vq_get_used(vq, &u)) == VIO_EAGAIN) {
+		if (now(b) > deadline)
+			return fail(b, VIO_ETIMEDOUT);
+	}
+	return err ? fail(b, err) : 0;
+}
+
+static int send_pfns(struct vio_balloon *b, struct vio_vq *vq, uint32_t n)
+{
+	return send_and_wait(b, vq, b->b_pfns, n * (uint32_t)sizeof(uint32_t), false);
+}
+
+/* 5.5.6: the driver updates `actual` after it processed a request, so it always tells the
+ * truth about what the host may take. */
+static void write_actual(struct vio_balloon *b)
+{
+	uint32_t v = b->b_held;
+
+	vio_dev_config_write(b->dev, offsetof(struct virtio_balloon_config, actual), &v, sizeof(v));
+}
+
+static int read_target(struct vio_balloon *b)
+{
+	uint32_t v;
+	int err = vio_dev_config_read(b->dev, offsetof(struct virtio_balloon_config, num_pages), &v,
+				      sizeof(v));
+
+	if (err)
+		return fail(b, err);
+	b->b_target = v;
+	return 0;
+}
+
+static bool backing_off(const struct vio_balloon *b)
+{
+	return b->b_retry_at && now(b) < b->b_retry_at;
+}
+
+static void back_off(struct vio_balloon *b)
+{
+	b->b_retry_at = now(b) + VIO_BALLOON_RETRY_NS;
+}
+
+/* --- inflate and deflate (5.5.6) ---------------------------------------------------------- */
+
+/*
+ * Take up to n pages from the kernel and give them to the host. Returns how many went, 0
+ * when the kernel (or the port, for a bookkeeping page) had none to spare, or an error.
+ */
+static int inflate_batch(struct vio_balloon *b, uint32_t n)
+{
+	uint32_t got = 0;
+	int err = 0;
+
+	while (got < n) {
+		uint32_t pfn;
+
+		if (!make_room(b)) {
+			err = VIO_ENOMEM;
+			break;
+		}
+		err = b->b_ops->page_take(b->b_arg, &pfn);
+		if (err)
+			break;
+		push_pfn(b, pfn);
+		b->b_pfns[got++] = pfn;
+	}
+	if (err) {
+		b->counters.take_failures++;
+		if (!b->b_warned_short)
+			vio_logf(port_of(b), VIO_LOG_WARN,
+				 "%s: out of memory at %u of %u pages, keeping what we have",
+				 balloon_name, b->b_held, b->b_target);
+		b->b_warned_short = true;
+		back_off(b);
+	}
+	if (got == 0)
+		return 0;
+
+	/* The pages are recorded as held before the host hears of them: if the request never
+	 * completes they stay the balloon's until fini resets the device. */
+	err = send_pfns(b, b->b_inflate_vq, got);
+	if (err)
+		return err;
+	b->counters.inflated += got;
+	write_actual(b);
+	return (int)got;
+}
+
+/*
+ * Give n held pages back to the kernel. With MUST_TELL_HOST the host must have returned the
+ * deflate request before the kernel may touch them (5.5.6.1); without it we may give them
+ * back first, and do, so that the kernel has them as early as possible.
+ */
+static int deflate_batch(struct vio_balloon *b, uint32_t n)
+{
+	int err;
+
+	if (b->tell_host) {
+		peek_pfns(b, n, b->b_pfns);
+		err = send_pfns(b, b->b_deflate_vq, n);
+		if (err)
+			return err;
+		for (uint32_t i = 0; i < n; i++)
+			b->b_ops->page_give(b->b_arg, pop_pfn(b));
+		b->counters.deflated += n;
+	} else {
+		for (uint32_t i = 0; i < n; i++) {
+			b->b_pfns[i] = pop_pfn(b);
+			b->b_ops->page_give(b->b_arg, b->b_pfns[i]);
+		}
+		b->counters.deflated += n;
+		err = send_pfns(b, b->b_deflate_vq, n);
+		if (err)
+			return err;
+	}
+	write_actual(b);
+	return (int)n;
+}
+
+/* One step toward the target: returns pages moved (0: nothing to do now) or an error. */
+static int step(struct vio_balloon *b)
+{
+	int err = read_target(b);
+
+	if (err)
+		return err;
+	if (b->b_held > b->b_target)
+		return deflate_batch(b,
+				     min_u32(b->b_held - b->b_target, VIO_BALLOON_ARRAY_PFNS_MAX));
+	if (b->b_held < b->b_target && !backing_off(b))
+		return inflate_batch(b,
+				     min_u32(b->b_target - b->b_held, VIO_BALLOON_ARRAY_PFNS_MAX));
+	return 0;
+}
+
+/* --- statistics (5.5.6.3) ----------------------------------------------------------------- */
+
+/* Fill the stats buffer from the kernel and give it to the device. */
+static int post_stats(struct vio_balloon *b)
+{
+	struct vio_balloon_stat_val vals[VIRTIO_BALLOON_S_NR];
+	unsigned n = b->b_ops->stats(b->b_arg, vals, VIRTIO_BALLOON_S_NR);
+	struct vio_sg sg;
+	int err;
+
+	if (n == 0)
+		return 0;
+	n = n > VIRTIO_BALLOON_S_NR ? VIRTIO_BALLOON_S_NR : n;
+	for (unsigned i = 0; i < n; i++) {
+		b->b_stats_buf[i].tag = vals[i].tag;
+		b->b_stats_buf[i].val = vals[i].val;
+	}
+	sg = (struct vio_sg){b->b_stats_buf, (uint32_t)(n * sizeof(struct virtio_balloon_stat))};
+	err = vio_vq_add(b->b_stats_vq, &sg, 1, 0, b->b_stats_buf);
+	if (err)
+		return fail(b, err);
+	b->b_stats_posted = true;
+	vio_vq_kick(b->b_stats_vq);
+	return 0;
+}
+
+/* The device returning our buffer is its request for fresh statistics. */
+static int answer_stats(struct vio_balloon *b)
+{
+	struct vio_vq_used u;
+	int err;
+
+	while ((err = vio_vq_get_used(b->b_stats_vq, &u)) == 0) {
+		b->b_stats_posted = false;
+		b->counters.stats_requests++;
+	}
+	if (err != VIO_EAGAIN)
+		return fail(b, err);
+	return b->b_stats_posted ? 0 : post_stats(b);
+}
+
+/* --- the public calls ---------------------------------------------------------------------- */
+
+bool vio_balloon_pending(const struct vio_balloon *b)
+{
+	if (!b->dev || b->b_broken)
+		return false;
+	if (b->b_config_changed || (b->stats && vio_vq_has_used(b->b_stats_vq)))
+		return true;
+	if (b->b_held > b->b_target)
+		return true;
+	return b->b_held < b->b_target && !backing_off(b);
+}
+
+int vio_balloon_poll(struct vio_balloon *b)
+{
+	int err = 0;
+
+	if (!b->dev || b->b_broken)
+		return VIO_EIO;
+	b->b_config_changed = false;
+	if (b->stats) {
+		err = answer_stats(b);
+		if (err)
+			return err;
+	}
+	/* Re-read the target before every batch: it may move while we work. */
+	for (int i = 0; i < VIO_BALLOON_BATCHES_PER_POLL; i++) {
+		err = step(b);
+		if (err <= 0)
+			break;
+	}
+	if (err < 0)
+		return err;
+	return vio_balloon_pending(b) ? 1 : 0;
+}
+
+uint32_t vio_balloon_target(const struct vio_balloon *b)
+{
+	return b->b_target;
+}
+
+uint32_t vio_balloon_actual(const struct vio_balloon *b)
+{
+	return b->b_held;
+}
+
+int vio_balloon_deflate_for_oom(struct vio_balloon *b, uint32_t npages)
+{
+	uint32_t done = 0;
+
+	if (!b->dev || !b->oom)
+		return VIO_ENOTSUP;
+	if (b->b_broken)
+		return VIO_EIO;
+	while (done < npages && b->b_held) {
+		int n = deflate_batch(
+		    b, min_u32(min_u32(npages - done, b->b_held), VIO_BALLOON_ARRAY_PFNS_MAX));
+		if (n < 0)
+			return done ? (int)done : n;
+		done += (uint32_t)n;
+		b->counters.oom_deflated += (uint32_t)n;
+	}
+	/* The target has not moved: without a pause the next poll would take these pages
+	 * straight back from a kernel that just ran out of memory. */
+	if (done)
+		back_off(b);
+	return (int)done;
+}
+
+int vio_balloon_report_free(struct vio_balloon *b, const void *addr, uint32_t npages)
+{
+	uint64_t bytes = (uint64_t)npages * PAGE;
+	int err;
+
+	if (!b->dev || !b->reporting)
+		return VIO_ENOTSUP;
+	if (npages < (1u << VIO_BALLOON_REPORT_MIN_ORDER) || npages >= (1u << 20) ||
+	    (npages & (npages - 1)) || !addr)
+		return VIO_EINVAL;
+	if (port_of(b)->virt_to_phys(port_of(b)->ctx, addr) & (bytes - 1))
+		return VIO_EINVAL;
+	if (b->b_broken)
+		return VIO_EIO;
+	/* Device-writable, as Linux posts it: the host may replace the memory's contents. */
+	err = send_and_wait(b, b->b_report_vq, addr, (uint32_t)bytes, true);
+	if (err)
+		return err;
+	b->counters.reports++;
+	b->counters.reported_pages += npages;
+	return 0;
+}
+
+/* --- interrupts --------------------------------------------------------------------------- */
+
+/* Config-change interrupt (IRQ context): note it, and leave the work to vio_balloon_poll. */
+static void config_changed(struct vio_dev *dev, void *arg)
+{
+	struct vio_balloon *b = arg;
+
+	(void)dev;
+	b->b_config_changed = true;
+	b->counters.config_changes++;
+	if (b->b_ops->wake)
+		b->b_ops->wake(b->b_arg);
+}
+
+/* statsq interrupt (IRQ context): the host wants statistics; vio_balloon_poll answers. */
+static void stats_requested(struct vio_vq *vq, void *arg)
+{
+	struct vio_balloon *b = arg;
+
+	(void)vq;
+	if (b->b_ops->wake)
+		b->b_ops->wake(b->b_arg);
+}
+
+/* --- bring-up and teardown ------------------------------------------------------------------ */
+
+/*
+ * Negotiate. PAGE_REPORTING's queue index is the next free one after the queues of the
+ * negotiated features (5.5.2), but QEMU numbers them by the features it offers. They agree
+ * unless the device offers a lower queue feature we do not take, and then we go without
+ * reporting (a second negotiation: vio_dev_begin starts with a reset).
+ */
+static int negotiate(struct vio_balloon *b)
+{
+	struct vio_dev *dev = b->dev;
+	uint64_t wanted = VIRTIO_BIT(VIRTIO_BALLOON_F_MUST_TELL_HOST) |
+			  VIRTIO_BIT(VIRTIO_BALLOON_F_DEFLATE_ON_OOM) |
+			  VIRTIO_BIT(VIRTIO_BALLOON_F_PAGE_REPORTING);
+	uint64_t lower = VIRTIO_BIT(VIRTIO_BALLOON_F_FREE_PAGE_HINT);
+	int err;
+
+	if (b->b_ops->stats)
+		wanted |= VIRTIO_BIT(VIRTIO_BALLOON_F_STATS_VQ);
+	else
+		lower |= VIRTIO_BIT(VIRTIO_BALLOON_F_STATS_VQ);
+	err = vio_dev_begin(dev, wanted);
+	if (err == 0 && vio_dev_has_feature(dev, VIRTIO_BALLOON_F_PAGE_REPORTING) &&
+	    (dev->device_features & lower)) {
+		vio_logf(dev->port, VIO_LOG_WARN,
+			 "%s: queue numbering ambiguous (features 0x%llx), no page reporting",
+			 balloon_name, (unsigned long long)dev->device_features);
+		err = vio_dev_begin(dev, wanted & ~VIRTIO_BIT(VIRTIO_BALLOON_F_PAGE_REPORTING));
+	}
+	if (err)
+		return err;
+	b->tell_host = vio_dev_has_feature(dev, VIRTIO_BALLOON_F_MUST_TELL_HOST);
+	b->oom = vio_dev_has_feature(dev, VIRTIO_BALLOON_F_DEFLATE_ON_OOM);
+	b->stats = vio_dev_has_feature(dev, VIRTIO_BALLOON_F_STATS_VQ);
+	b->reporting = vio_dev_has_feature(dev, VIRTIO_BALLOON_F_PAGE_REPORTING);
+	return 0;
+}
+
+/* A queue we only poll: no callback, and ask the device not to interrupt for it. */
+static int setup_polled_vq(struct vio_balloon *b, uint16_t index, struct vio_vq **out)
+{
+	int err = vio_dev_setup_vq(b->dev, index, QUEUE_SIZE, NULL, NULL);
+
+	if (err)
+		return err;
+	*out = &b->b_vqs[index];
+	vio_vq_disable_cb(*out);
+	return 0;
+}
+
+/* 5.5.2: inflateq, deflateq, then statsq and reporting_vq only if negotiated, in that order. */
+static int setup_queues(struct vio_balloon *b)
+{
+	uint16_t nvqs = (uint16_t)(2 + b->stats + b->reporting);
+	uint16_t next = 2;
+	int err;
+
+	err = vio_dev_setup_irqs(b->dev, b->b_vqs, nvqs);
+	if (!err)
+		err = setup_polled_vq(b, VIRTIO_BALLOON_VQ_INFLATE, &b->b_inflate_vq);
+	if (!err)
+		err = setup_polled_vq(b, VIRTIO_BALLOON_VQ_DEFLATE, &b->b_deflate_vq);
+	if (!err && b->stats) {
+		err = vio_dev_setup_vq(b->dev, next, QUEUE_SIZE, stats_requested, b);
+		b->b_stats_vq = &b->b_vqs[next++];
+	}
+	if (!err && b->reporting)
+		err = setup_polled_vq(b, next, &b->b_report_vq);
+	return err;
+}
+
+static void free_memory(struct vio_balloon *b)
+{
+	const struct vio_port *port = port_of(b);
+
+	if (b->b_dma)
+		port->dma_free(port->ctx, b->b_dma, PAGE);
+	b->b_dma = NULL;
+}
+
+int vio_balloon_init(struct vio_balloon *b, struct vio_dev *dev, const struct vio_balloon_ops *ops,
+		     void *arg)
+{
+	const struct vio_port *port = dev->port;
+	uint64_t phys;
+	int err;
+
+	*b = (struct vio_balloon){.dev = NULL};
+	if (dev->device_id != VIRTIO_ID_BALLOON)
+		return VIO_ENODEV;
+	if (!ops || !ops->page_take || !ops->page_give)
+		return VIO_EINVAL;
+	b->dev = dev;
+	b->b_ops = ops;
+	b->b_arg = arg;
+	dev->name = balloon_name;
+
+	/* 3.1.1 steps 1-6. */
+	err = negotiate(b);
+	if (err)
+		goto fail;
+	if (dev->config_len < offsetof(struct virtio_balloon_config, actual) + sizeof(uint32_t)) {
+		err = VIO_EPROTO; /* no room for num_pages and actual */
+		goto fail;
+	}
+
+	/* Step 7: queues, the DMA page for the PFN array and stats, the first stats buffer
+	 * (5.5.6.3: the driver makes one available at init), the config callback. */
+	err = setup_queues(b);
+	if (err)
+		goto fail;
+	b->b_dma = port->dma_alloc(port->ctx, PAGE, &phys);
+	if (!b->b_dma) {
+		err = VIO_ENOMEM;
+		goto fail;
+	}
+	b->b_pfns = b->b_dma;
+	b->b_stats_buf = (struct virtio_balloon_stat *)((uint8_t *)b->b_dma + STATS_OFFSET);
+	if (b->stats) {
+		err = post_stats(b);
+		if (err)
+			goto fail;
+	}
+	vio_dev_set_config_callback(dev, config_changed, b);
+
+	/* Step 8, then the first target. Inflating waits for the first vio_balloon_poll. */
+	err = vio_dev_driver_ok(dev);
+	if (err)
+		goto fail;
+	if (b->stats)
+		vio_vq_kick(b->b_stats_vq);
+	err = read_target(b);
+	if (err)
+		goto fail;
+	return 0;
+
+fail:
+	vio_logf(port, VIO_LOG_ERR, "%s: init failed: %s", balloon_name, vio_strerror(err));
+	vio_dev_fail(dev);
+	vio_dev_teardown(dev);
+	free_memory(b);
+	b->dev = NULL;
+	return err;
+}
+
+void vio_balloon_fini(struct vio_balloon *b)
+{
+	if (!b->dev)
+		return;
+	/* Deflate through the device while it works, so the host hears of every page. */
+	while (b->b_held && !b->b_broken)
+		deflate_batch(b, min_u32(b->b_held, VIO_BALLOON_ARRAY_PFNS_MAX));
+
+	/* Reset: from here the device holds no page of ours and reads no PFN array. */
+	vio_dev_teardown(b->dev);
+	while (b->b_held) {
+		b->b_ops->page_give(b->b_arg, pop_pfn(b));
+		b->counters.deflated++;
+	}
+	free_memory(b);
+	b->dev = NULL;
+}
