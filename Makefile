@@ -85,6 +85,7 @@ $(shell mkdir -p $(OBJ) && for f in $(FLAGS_STAMP) $(LINK_STAMP); do \
 
 .PHONY: all iso lib run test hosttest qemutest bench fuzz clean distclean format help
 all: $(BUILD)/vio.elf $(BUILD)/vio.iso
+include src/kernel/net/lwip.mk
 
 $(NEWLIB_LIBC):
 	scripts/newlib.sh "$(CC) $(TARGET_FLAGS)" $(NEWLIB)

@@ -13,6 +13,7 @@ PKGS=(
 	libcmocka-dev pkg-config               # host unit tests
 	python3                                # test runner, QMP client
 	rng-tools5 socat coreutils             # real peers: rngtest, socat, sha256sum
+	iperf curl iputils-ping iproute2       # lwIP peers: iperf 2, web client, ping, netns + tap
 	xz-utils bzip2 texinfo                 # unpacking and building newlib
 )
 

@@ -1,19 +1,47 @@
-/* The kernel's view of the machine's devices: PCI functions and the virtio devices on them. */
+/*
+ * The kernel's devices: PCI functions and the virtio devices on them, each bound to its vio
+ * driver in the order the brief gives (entropy, console, block, net).
+ *
+ * Concurrency: the vio library takes no locks. This kernel has one CPU, so it keeps a
+ * driver's interrupt handler and thread code apart by calling every driver function from
+ * thread context with interrupts disabled (DEV_CALL below).
+ */
 #ifndef KERNEL_DEVICES_H
 #define KERNEL_DEVICES_H
 
+#include <kernel/arch.h>
+#include <vio/blk.h>
+#include <vio/console.h>
+#include <vio/net.h>
 #include <vio/pci.h>
+#include <vio/rng.h>
 #include <vio/virtio.h>
 
 #define MAX_PCI_FUNCTIONS 64
 #define MAX_VIRTIO_DEVICES 16
+#define MAX_PER_DRIVER 4
+
+/* Run `expr` with interrupts off (see above) and give its value. */
+#define DEV_CALL(expr)                                                                             \
+	({                                                                                         \
+		uint64_t dev_call_flags_ = irq_save();                                             \
+		__typeof__(expr) dev_call_ret_ = (expr);                                           \
+		irq_restore(dev_call_flags_);                                                      \
+		dev_call_ret_;                                                                     \
+	})
+#define DEV_DO(stmt)                                                                               \
+	do {                                                                                       \
+		uint64_t dev_call_flags_ = irq_save();                                             \
+		stmt;                                                                              \
+		irq_restore(dev_call_flags_);                                                      \
+	} while (0)
 
 struct kvirtio {
 	const struct vio_pci_dev *pci; /* the function it was probed from */
 	struct vio_dev dev;
-	struct vio_vq vqs[1]; /* the generic bring-up uses queue 0 only */
-	int err;              /* 0 when the device came up, else the vio_err that stopped it */
-	volatile unsigned long irqs; /* completions signalled on queue 0 */
+	int err;   /* 0 when a driver has it, else the vio_err that stopped it */
+	void *drv; /* struct vio_rng / vio_console / vio_blk / vio_net, or NULL */
+	int unit;  /* index among devices of its type: rng0, blk1, ... */
 };
 
 extern struct vio_pci_bus pci_bus;
@@ -22,12 +50,28 @@ extern int n_pci_functions;
 extern struct kvirtio virtio_devices[MAX_VIRTIO_DEVICES];
 extern int n_virtio_devices;
 
-/* Enumerate PCI (ECAM when ACPI has an MCFG, else port I/O), probe every virtio function
- * and bring each up with the generic core; prints the device table. */
+/* Enumerate PCI (ECAM when ACPI has an MCFG, else port I/O), probe every virtio function,
+ * bind drivers (entropy, console, block, net), seed the PRNG, print the device table. */
 void devices_init(void);
-/* The first virtio device of type `id` that came up, or NULL. */
-struct kvirtio *virtio_find(uint32_t id);
 void devices_print_table(void);
 void lspci_print(void);
+/* Let the drivers and the kernel's services (console echo, net echo) make progress. */
+void devices_poll(void);
+
+/* The n-th bound device of a type, or NULL. */
+struct vio_rng *dev_rng(int n);
+struct vio_console *dev_console(int n);
+struct vio_blk *dev_blk(int n);
+struct vio_net *dev_net(int n);
+/* A device by its unit name ("blk0", "net1", "rng0", "cons0") or NULL. */
+struct kvirtio *dev_by_name(const char *name);
+/* "blk0" etc. for a device. */
+const char *dev_unit_name(const struct kvirtio *kv, char *buf, size_t size);
+
+/* Console port 0 (the second shell and the log mirror) and named-port services. */
+int console_read_port0(void); /* next byte typed on port 0, or -1 */
+void console_mirror(const char *s, size_t n);
+/* Frame echo on a net device: every frame received goes back with the MACs swapped. */
+void net_echo_enable(int unit, bool on);
 
 #endif

@@ -13,5 +13,7 @@ struct ktest {
 
 /* Print the plan, run every test, print ok / not ok lines; true when all passed. */
 bool tap_run(const struct ktest *tests, size_t n);
+/* The device tests vio.tests= names, in that order (devtests.c); returns how many. */
+size_t devtests_select(struct ktest *out, size_t max);
 
 #endif

@@ -2,6 +2,7 @@
 #ifndef KERNEL_TRAP_H
 #define KERNEL_TRAP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* What isr.S pushes, lowest address first. */
@@ -21,6 +22,8 @@ int irq_alloc_vector(irq_handler_fn handler, void *arg);
 void irq_free_vector(int vector);
 /* Add handler(arg) to a vector's chain (a shared level-triggered line); 0 or -1. */
 int irq_add_handler(int vector, irq_handler_fn handler, void *arg);
+/* True while a device interrupt handler runs. */
+bool in_interrupt(void);
 /* Interrupts taken since boot, per vector. */
 uint64_t irq_count(int vector);
 

@@ -8,6 +8,7 @@
  * QEMU: -serial stdio (or -serial file:..., -chardev ...) connects COM1.
  */
 #include <kernel/apic.h>
+#include <kernel/devices.h>
 #include <kernel/arch.h>
 #include <kernel/kernel.h>
 #include <kernel/serial.h>
@@ -148,7 +149,9 @@ void kvprintf(const char *fmt, va_list ap)
 {
 	char line[512];
 	int n = vio_vsnprintf(line, sizeof(line), fmt, ap);
-	serial_write(line, n < (int)sizeof(line) ? (size_t)n : sizeof(line) - 1);
+	size_t len = n < (int)sizeof(line) ? (size_t)n : sizeof(line) - 1;
+	serial_write(line, len);
+	console_mirror(line, len);
 }
 
 void kprintf(const char *fmt, ...)

@@ -4,20 +4,17 @@
  * usage error and the shell goes on.
  */
 #include <kernel/acpi.h>
+#include <kernel/arch.h>
 #include <kernel/devices.h>
 #include <kernel/kernel.h>
 #include <kernel/mm.h>
 #include <kernel/serial.h>
+#include <kernel/shell.h>
 #include <kernel/timer.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MAX_ARGS 16
-
-struct command {
-	const char *name, *usage, *help;
-	int (*run)(int argc, char **argv); /* 0, or -1 after printing "usage: ..." */
-};
 
 static int cmd_help(int argc, char **argv);
 
@@ -61,24 +58,6 @@ static int cmd_echo(int argc, char **argv)
 	return 0;
 }
 
-static int cmd_lspci(int argc, char **argv)
-{
-	(void)argv;
-	if (argc != 1)
-		return -1;
-	lspci_print();
-	return 0;
-}
-
-static int cmd_devices(int argc, char **argv)
-{
-	(void)argv;
-	if (argc != 1)
-		return -1;
-	devices_print_table();
-	return 0;
-}
-
 static int cmd_poweroff(int argc, char **argv)
 {
 	(void)argv;
@@ -92,8 +71,6 @@ static const struct command commands[] = {
 	{"mem", "mem", "page allocator and heap", cmd_mem},
 	{"acpi", "acpi", "ACPI tables found at boot", cmd_acpi},
 	{"uptime", "uptime", "time since boot", cmd_uptime},
-	{"lspci", "lspci", "PCI functions with their BARs", cmd_lspci},
-	{"devices", "devices", "virtio devices: transport, features, queues, irq", cmd_devices},
 	{"echo", "echo [words...]", "print the words", cmd_echo},
 	{"poweroff", "poweroff", "ACPI soft-off (ends QEMU)", cmd_poweroff},
 };
@@ -102,7 +79,13 @@ static int cmd_help(int argc, char **argv)
 {
 	(void)argc, (void)argv;
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-		kprintf("  %-18s %s\n", commands[i].usage, commands[i].help);
+		kprintf("  %-10s %s\n", commands[i].name, commands[i].help);
+	for (size_t i = 0; i < n_device_commands; i++)
+		kprintf("  %-10s %s\n      usage: %s\n", device_commands[i].name,
+			device_commands[i].help, device_commands[i].usage);
+	for (size_t i = 0; i < n_net_commands; i++)
+		kprintf("  %-10s %s\n      usage: %s\n", net_commands[i].name, net_commands[i].help,
+			net_commands[i].usage);
 	return 0;
 }
 
@@ -120,23 +103,102 @@ void shell_execute(char *line)
 	int argc = split(line, argv);
 	if (argc == 0)
 		return;
-	for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
-		if (strcmp(argv[0], commands[i].name))
-			continue;
-		if (commands[i].run(argc, argv) < 0)
-			kprintf("usage: %s\n", commands[i].usage);
-		return;
+	const struct command *tables[] = {commands, device_commands, net_commands};
+	const size_t sizes[] = {ARRAY_SIZE(commands), n_device_commands, n_net_commands};
+	for (size_t t = 0; t < ARRAY_SIZE(tables); t++) {
+		for (size_t i = 0; i < sizes[t]; i++) {
+			if (strcmp(argv[0], tables[t][i].name))
+				continue;
+			if (tables[t][i].run(argc, argv) == -1)
+				kprintf("usage: %s\n", tables[t][i].usage);
+			return;
+		}
 	}
 	kprintf("unknown command '%s' (try 'help')\n", argv[0]);
 }
 
+/*
+ * Line editing for one input source. The shell reads from several (COM1, and virtio-console
+ * port 0 once its driver is up); each keeps its own partial line, and echo goes back only
+ * to the source that typed. Command output goes through kprintf, which every console sees.
+ */
+struct shell_source {
+	const char *name;
+	int (*getc)(void);                       /* next byte or -1 */
+	void (*echo)(const char *s, size_t n);   /* back to this source only */
+	char line[256];
+	size_t len;
+};
+
+static struct shell_source *sources[4];
+static int n_sources;
+
+void shell_add_source(struct shell_source *src)
+{
+	if (n_sources < (int)ARRAY_SIZE(sources))
+		sources[n_sources++] = src;
+}
+
+/* Feed one byte; returns true when src->line holds a finished line. */
+static bool shell_feed(struct shell_source *src, int c)
+{
+	if (c == '\r' || c == '\n') {
+		src->echo("\n", 1);
+		src->line[src->len] = '\0';
+		src->len = 0;
+		return true;
+	}
+	if (c == 0x7f || c == '\b') {
+		if (src->len) {
+			src->len--;
+			src->echo("\b \b", 3);
+		}
+	} else if (c == 0x15 || c == 0x03) { /* ^U, ^C: drop the line */
+		src->len = 0;
+		src->echo("^C\n", 3);
+	} else if (c >= 0x20 && c < 0x7f && src->len + 1 < sizeof(src->line)) {
+		char ch = (char)c;
+		src->line[src->len++] = ch;
+		src->echo(&ch, 1);
+	}
+	return false;
+}
+
+/* Nothing typed anywhere: let the devices make progress, then sleep until an interrupt
+ * (a key on COM1, a device, or the 1 kHz tick). */
+static void shell_idle(void)
+{
+	devices_poll();
+	hlt();
+}
+
+static void serial_echo(const char *s, size_t n) { serial_write(s, n); }
+static struct shell_source com1 = {.name = "COM1", .getc = serial_getc, .echo = serial_echo};
+/* virtio-console port 0: the kernel log is mirrored there, so echo goes there too. */
+static struct shell_source port0 = {
+	.name = "virtio-console port 0", .getc = console_read_port0, .echo = console_mirror};
+
 void shell_run(void)
 {
-	char line[256];
+	shell_add_source(&com1);
+	shell_add_source(&port0);
 	kprintf("vio shell: type 'help'\n");
+	kprintf("vio> ");
 	for (;;) {
-		kprintf("vio> ");
-		if (serial_readline(line, sizeof(line), 0) >= 0)
-			shell_execute(line);
+		bool idle = true;
+		for (int i = 0; i < n_sources; i++) {
+			int c = sources[i]->getc();
+			if (c < 0)
+				continue;
+			idle = false;
+			if (shell_feed(sources[i], c)) {
+				char line[256];
+				memcpy(line, sources[i]->line, sizeof(line));
+				shell_execute(line);
+				kprintf("vio> ");
+			}
+		}
+		if (idle)
+			shell_idle();
 	}
 }

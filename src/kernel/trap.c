@@ -58,6 +58,12 @@ struct handler {
 };
 static struct handler handlers[256][MAX_CHAIN];
 static uint64_t counts[256];
+static volatile int irq_depth;
+
+bool in_interrupt(void)
+{
+	return irq_depth > 0;
+}
 
 static const char *const exception_names[32] = {
 	"divide error", "debug", "NMI", "breakpoint", "overflow", "bound range exceeded",
@@ -171,8 +177,10 @@ void trap_dispatch(struct trap_frame *f)
 	if (v < 32)
 		exception(f);
 	counts[v]++;
+	irq_depth++;
 	for (int i = 0; i < MAX_CHAIN && handlers[v][i].fn; i++)
 		handlers[v][i].fn(handlers[v][i].arg);
+	irq_depth--;
 	if (v != APIC_SPURIOUS_VECTOR)
 		lapic_eoi();
 }

@@ -32,17 +32,21 @@ class Scenario:
     cmdline   extra kernel command line words
     qemu_args extra QEMU arguments (devices)
     timeout   seconds before QEMU is killed and the scenario fails
-    expect_exit  33 (self-tests passed) by default; 35 for scenarios that must fail
+    expect_exit  33 (self-tests passed) by default; 35 for scenarios that must fail; 0 for a
+              shell session ended by `poweroff`; None when the scenario kills QEMU itself
     expect_tap   check the TAP plan and lines (default: when expect_exit is 33)
     expect_log   regexes that must appear in the serial log
     interact  function(Qemu) run while the kernel runs (send input, drive host peers)
-    check     function(log_text) -> None or a failure reason, after QEMU exits
+    check     function(log_text, workdir) -> None or a failure reason, after QEMU exits
     setup     function(tmpdir) -> extra qemu args, run before boot (make images, ...)
+    netns     a host address like '192.168.77.1/24': QEMU runs inside a new network namespace
+              (its name in q.netns) holding a tap device 'tap0' with that address, for
+              `-netdev tap,id=n0,ifname=tap0,script=no,downscript=no`; removed afterwards
     """
 
     def __init__(self, name, machine="q35", boot="direct", mem="512M", cmdline="", mode="test",
                  qemu_args=(), timeout=120, expect_exit=EXIT_PASS, expect_tap=None,
-                 expect_log=(), interact=None, check=None, setup=None):
+                 expect_log=(), interact=None, check=None, setup=None, netns=None):
         self.name, self.machine, self.boot, self.mem = name, machine, boot, mem
         self.cmdline, self.qemu_args, self.timeout = cmdline, list(qemu_args), timeout
         self.mode = mode
@@ -50,6 +54,7 @@ class Scenario:
         self.expect_tap = (expect_exit == EXIT_PASS) if expect_tap is None else expect_tap
         self.expect_log, self.interact, self.check, self.setup = (
             list(expect_log), interact, check, setup)
+        self.netns = netns
 
 
 def grub_iso(cmdline):
@@ -67,6 +72,26 @@ class Timeout(Exception):
     pass
 
 
+def netns_create(host_addr):
+    """A fresh network namespace with lo and a tap device 'tap0' (host_addr) up; its name."""
+    name = "vio-%s" % os.urandom(4).hex()
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        for cmd in (["link", "set", "lo", "up"], ["tuntap", "add", "dev", "tap0", "mode", "tap"],
+                    ["addr", "add", host_addr, "dev", "tap0"], ["link", "set", "tap0", "up"]):
+            subprocess.run(["ip", "-n", name] + cmd, check=True)
+    except Exception:
+        netns_delete(name)
+        raise
+    return name
+
+
+def netns_delete(name):
+    """Remove a namespace made by netns_create (its tap device goes with it)."""
+    if name:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
 class Qemu:
     """A running QEMU with COM1 on pipes. Output is accumulated in self.log."""
 
@@ -79,16 +104,27 @@ class Qemu:
             boot = ["-cdrom", grub_iso(cmdline), "-boot", "d"]
         else:
             boot = ["-kernel", ELF, "-append", cmdline]
-        extra = scn.setup(workdir) if scn.setup else []
+        self.netns = netns_create(scn.netns) if scn.netns else None
+        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
+        try:
+            extra = scn.setup(workdir) if scn.setup else []
+        except Exception:
+            netns_delete(self.netns)
+            raise
         self.qmp_path = os.path.join(workdir, "qmp.sock")
-        self.argv = (["qemu-system-x86_64", "-machine", scn.machine, "-accel", "tcg",
+        self.argv = (prefix + ["qemu-system-x86_64", "-machine", scn.machine, "-accel", "tcg",
                       "-m", scn.mem, "-display", "none", "-monitor", "none",
                       "-serial", "stdio", "-no-reboot", "-nodefaults",
                       "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
                       "-qmp", "unix:%s,server=on,wait=off" % self.qmp_path]
                      + boot + scn.qemu_args + extra)
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, cwd=workdir)
+        try:
+            self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                         cwd=workdir)
+        except Exception:
+            netns_delete(self.netns)
+            raise
         os.set_blocking(self.proc.stdout.fileno(), False)
         self.sel = selectors.DefaultSelector()
         self.sel.register(self.proc.stdout, selectors.EVENT_READ)
@@ -104,7 +140,7 @@ class Qemu:
     def wait_for(self, pattern, timeout=None):
         """Wait until `pattern` (regex) appears in the log; returns the match."""
         end = min(self.deadline, time.monotonic() + (timeout or self.scn.timeout))
-        rx = re.compile(pattern)
+        rx = re.compile(pattern, re.M)
         while True:
             m = rx.search(self.log)
             if m:
@@ -161,6 +197,21 @@ class Qemu:
     def kill(self):
         """SIGKILL QEMU now (a crash, as far as the guest is concerned)."""
         self.proc.kill()
+        self.proc.wait()
+
+    def shell(self, command, until=r"vio> ", timeout=60):
+        """Type a shell command on COM1 and return what it printed before the next prompt."""
+        start = len(self.log)
+        self.send(command + "\r")
+        rx = re.compile(re.escape(command) + r"\n(.*?)" + until, re.S)
+        end = time.monotonic() + timeout
+        while True:
+            m = rx.search(self.log, start)
+            if m:
+                return m.group(1)
+            if time.monotonic() > end:
+                raise Timeout("no prompt after %r" % command)
+            self._pump(0.2)
 
     def finish(self):
         """Wait for QEMU to exit (killing it at the deadline); returns its status or None."""
@@ -209,13 +260,20 @@ def run_scenario(scn):
                 scn.interact(q)
         except Timeout as e:
             reason = "timed out: %s" % e
-        except AssertionError as e:
+        except (AssertionError, OSError) as e:
             reason = "interaction failed: %s" % e
+        if reason is not None and q.proc.poll() is None:
+            q.kill()  # the scenario is lost: do not wait out its timeout
+        killed = q.proc.poll() is not None and q.proc.returncode == -9
         status = q.finish()
+        netns_delete(q.netns)
         with open(log_path, "w") as f:
             f.write("# " + " ".join(q.argv) + "\n" + q.log)
         if reason is None:
-            if status is None:
+            if scn.expect_exit is None:
+                if not killed:
+                    reason = "the scenario meant to kill QEMU, but it exited with %s" % status
+            elif status is None:
                 reason = "timeout: QEMU killed after %d s" % scn.timeout
             elif status != scn.expect_exit:
                 reason = "QEMU exit status %d, expected %d" % (status, scn.expect_exit)
@@ -227,5 +285,8 @@ def run_scenario(scn):
                     reason = "log lacks /%s/" % rx
                     break
         if reason is None and scn.check:
-            reason = scn.check(q.log)
+            try:
+                reason = scn.check(q.log, tmp)
+            except Exception as e:  # a host tool failed: report it, do not crash the run
+                reason = "check failed: %r" % e
     return reason is None, reason, time.monotonic() - start, log_path

@@ -1,0 +1,419 @@
+/*
+ * cmd_dev.c: the shell's device commands: devices, lspci, virtio, rng, blk, cons, net.
+ * Each prints a one-line usage error for a wrong argument and leaves the shell running;
+ * device errors are printed by name (VIO_EIO, VIO_EROFS, ...).
+ */
+#include <kernel/devices.h>
+#include <kernel/kernel.h>
+#include <kernel/sha256.h>
+#include <kernel/shell.h>
+#include <stdlib.h>
+#include <string.h>
+#include <vio/err.h>
+#include <vio/log.h>
+
+#define ERR(...)                                                                                   \
+	do {                                                                                       \
+		kprintf(__VA_ARGS__);                                                              \
+		kprintf("\n");                                                                     \
+		return -2;                                                                         \
+	} while (0)
+
+bool parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	if (!s || !*s || *s == '-')
+		return false;
+	unsigned long long v = strtoull(s, &end, 0);
+	uint64_t mult = 1;
+	if (*end == 'K' || *end == 'k')
+		mult = 1024, end++;
+	else if (*end == 'M' || *end == 'm')
+		mult = 1024 * 1024, end++;
+	else if (*end == 'G' || *end == 'g')
+		mult = 1024ull * 1024 * 1024, end++;
+	if (*end || (mult > 1 && v > UINT64_MAX / mult))
+		return false;
+	*out = v * mult;
+	return true;
+}
+
+void hexdump(const void *buf, size_t len, uint64_t base)
+{
+	const uint8_t *p = buf;
+	for (size_t off = 0; off < len; off += 16) {
+		char line[100];
+		int n = vio_snprintf(line, sizeof(line), "%08llx ", (unsigned long long)(base + off));
+		for (size_t i = 0; i < 16; i++)
+			n += vio_snprintf(line + n, sizeof(line) - (size_t)n,
+					  off + i < len ? " %02x" : "   ", off + i < len ? p[off + i] : 0);
+		n += vio_snprintf(line + n, sizeof(line) - (size_t)n, "  ");
+		for (size_t i = 0; i < 16 && off + i < len; i++)
+			line[n++] = p[off + i] >= 0x20 && p[off + i] < 0x7f ? (char)p[off + i] : '.';
+		line[n] = '\0';
+		kprintf("%s\n", line);
+	}
+}
+
+static int cmd_devices(int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 1)
+		return -1;
+	devices_print_table();
+	return 0;
+}
+
+static int cmd_lspci(int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 1)
+		return -1;
+	lspci_print();
+	return 0;
+}
+
+static void print_queue(const struct vio_vq *vq)
+{
+	kprintf("  vq%u: size %u free %u adds %llu (indirect %llu) kicks %llu notifies %llu "
+		"suppressed %llu completions %llu irqs %llu full %llu%s\n",
+		vq->index, vq->size, vio_vq_num_free(vq), (unsigned long long)vq->stats.adds,
+		(unsigned long long)vq->stats.adds_indirect, (unsigned long long)vq->stats.kicks,
+		(unsigned long long)vq->stats.notifies, (unsigned long long)vq->stats.suppressed,
+		(unsigned long long)vq->stats.completions, (unsigned long long)vq->stats.interrupts,
+		(unsigned long long)vq->stats.full, vio_vq_is_broken(vq) ? " BROKEN" : "");
+}
+
+static void print_features(const struct vio_dev *dev)
+{
+	kprintf("  features 0x%llx:", (unsigned long long)dev->features);
+	for (unsigned bit = 0; bit < 64; bit++) {
+		if (!(dev->features >> bit & 1))
+			continue;
+		const char *name = vio_feature_name(dev->device_id, bit);
+		if (name)
+			kprintf(" %s", name);
+		else
+			kprintf(" bit%u", bit);
+	}
+	kprintf("\n  offered  0x%llx\n", (unsigned long long)dev->device_features);
+}
+
+static void print_driver_counters(const struct kvirtio *kv)
+{
+	switch (kv->dev.device_id) {
+	case VIRTIO_ID_RNG: {
+		const struct vio_rng_stats *s = &((struct vio_rng *)kv->drv)->stats;
+		kprintf("  rng: %llu bytes delivered, %llu requests, %llu short, %llu bad, "
+			"%llu timeouts\n", (unsigned long long)s->bytes,
+			(unsigned long long)s->requests, (unsigned long long)s->short_fills,
+			(unsigned long long)s->bad_len, (unsigned long long)s->timeouts);
+		break;
+	}
+	case VIRTIO_ID_CONSOLE: {
+		const struct vio_console_stats *s = &((struct vio_console *)kv->drv)->stats;
+		kprintf("  console: rx %llu tx %llu bytes, tx full %llu, ctrl rx %llu tx %llu bad "
+			"%llu, bad len %llu, ports refused %llu\n", (unsigned long long)s->rx_bytes,
+			(unsigned long long)s->tx_bytes, (unsigned long long)s->tx_full,
+			(unsigned long long)s->ctrl_rx, (unsigned long long)s->ctrl_tx,
+			(unsigned long long)s->ctrl_bad, (unsigned long long)s->bad_len,
+			(unsigned long long)s->ports_refused);
+		break;
+	}
+	case VIRTIO_ID_BLOCK: {
+		const struct vio_blk_stats *s = &((struct vio_blk *)kv->drv)->stats;
+		kprintf("  blk: reads %llu writes %llu flushes %llu discards %llu zeroes %llu, "
+			"%llu B read %llu B written, parts %llu splits %llu, errors %llu "
+			"(ioerr %llu unsupp %llu bad %llu), full %llu timeouts %llu\n",
+			(unsigned long long)s->reads, (unsigned long long)s->writes,
+			(unsigned long long)s->flushes, (unsigned long long)s->discards,
+			(unsigned long long)s->write_zeroes, (unsigned long long)s->bytes_read,
+			(unsigned long long)s->bytes_written, (unsigned long long)s->parts,
+			(unsigned long long)s->splits, (unsigned long long)s->errors,
+			(unsigned long long)s->ioerr, (unsigned long long)s->unsupp,
+			(unsigned long long)s->bad_answers, (unsigned long long)s->full,
+			(unsigned long long)s->timeouts);
+		break;
+	}
+	case VIRTIO_ID_NET: {
+		const struct vio_net_stats *s = &((struct vio_net *)kv->drv)->stats;
+		kprintf("  net: rx %llu frames %llu B, drops %llu, errors %llu; tx %llu frames %llu "
+			"B, errors %llu, full %llu\n", (unsigned long long)s->rx_frames,
+			(unsigned long long)s->rx_bytes, (unsigned long long)s->rx_drops,
+			(unsigned long long)s->rx_errors, (unsigned long long)s->tx_frames,
+			(unsigned long long)s->tx_bytes, (unsigned long long)s->tx_errors,
+			(unsigned long long)s->tx_full);
+		break;
+	}
+	}
+}
+
+static int cmd_virtio(int argc, char **argv)
+{
+	if (argc != 2)
+		return -1;
+	struct kvirtio *kv = dev_by_name(argv[1]);
+	if (!kv)
+		ERR("virtio: no device '%s' (see 'devices')", argv[1]);
+	char loc[32];
+	vio_dev_location(&kv->dev, loc, sizeof(loc));
+	kprintf("%s: %s at %s, transport %s, irq %s, status 0x%02x%s\n", argv[1],
+		vio_device_type_name(kv->dev.device_id), loc, vio_dev_transport_name(&kv->dev),
+		vio_irq_mode_name(kv->dev.irq_mode), kv->dev.status,
+		kv->dev.needs_reset ? " NEEDS_RESET" : "");
+	print_features(&kv->dev);
+	for (uint16_t i = 0; i < kv->dev.nvqs; i++)
+		if (kv->dev.vqs[i].size)
+			print_queue(&kv->dev.vqs[i]);
+	print_driver_counters(kv);
+	return 0;
+}
+
+static int cmd_rng(int argc, char **argv)
+{
+	static uint8_t buf[4096];
+	uint64_t n;
+	if (argc != 2 || !parse_u64(argv[1], &n) || n == 0 || n > sizeof(buf))
+		return -1;
+	struct vio_rng *rng = dev_rng(0);
+	if (!rng)
+		ERR("rng: no virtio-rng device");
+	int got = DEV_CALL(vio_rng_read(rng, buf, n, true));
+	if (got < 0)
+		ERR("rng: %s", vio_strerror(got));
+	hexdump(buf, (size_t)got, 0);
+	return 0;
+}
+
+/* --- blk -------------------------------------------------------------------------------- */
+
+static struct vio_blk *blk_arg(const char *name)
+{
+	struct kvirtio *kv = dev_by_name(name);
+	return kv && kv->dev.device_id == VIRTIO_ID_BLOCK ? kv->drv : NULL;
+}
+
+static void blk_info(const char *name, const struct vio_blk *b)
+{
+	const struct vio_blk_info *i = &b->info;
+	kprintf("%s: %llu sectors (%llu MiB), block %u, %s, cache %s%s, queues %u x %u, "
+		"seg_max %u size_max %u max_transfer %u%s%s%s%s\n", name,
+		(unsigned long long)i->capacity, (unsigned long long)(i->capacity >> 11),
+		i->blk_size, i->ro ? "read-only" : "read-write",
+		i->writeback ? "write-back" : "write-through", i->flush ? " (flush)" : "",
+		i->num_queues, i->queue_depth, i->seg_max, i->size_max, i->max_transfer,
+		i->discard ? ", discard" : "", i->write_zeroes ? ", write-zeroes" : "",
+		i->has_serial ? ", serial " : "", i->has_serial ? i->serial : "");
+}
+
+/* Read [off, off+len) of a disk into SHA-256, 64 KiB at a time. */
+static int blk_sha256(struct vio_blk *b, uint64_t off, uint64_t len, char hex[65])
+{
+	static uint8_t chunk[64 * 1024];
+	struct sha256 s;
+	sha256_init(&s);
+	while (len) {
+		size_t n = len < sizeof(chunk) ? (size_t)len : sizeof(chunk);
+		int err = DEV_CALL(vio_blk_read(b, off / 512, chunk, n));
+		if (err)
+			return err;
+		sha256_update(&s, chunk, n);
+		off += n;
+		len -= n;
+	}
+	uint8_t d[32];
+	sha256_final(&s, d);
+	sha256_hex(d, hex);
+	return 0;
+}
+
+static int cmd_blk(int argc, char **argv)
+{
+	static uint8_t buf[64 * 1024];
+	uint64_t a = 0, b = 0, c = 0;
+	if (argc < 2)
+		return -1;
+	const char *op = argv[1];
+	if (!strcmp(op, "info") && argc <= 3) {
+		bool any = false;
+		for (int u = 0; dev_blk(u); u++) {
+			char name[8];
+			vio_snprintf(name, sizeof(name), "blk%d", u);
+			if (argc == 3 && strcmp(argv[2], name))
+				continue;
+			blk_info(name, dev_blk(u));
+			any = true;
+		}
+		if (!any)
+			ERR("blk: no such disk");
+		return 0;
+	}
+	if (argc < 3)
+		return -1;
+	struct vio_blk *blk = blk_arg(argv[2]);
+	if (!blk)
+		ERR("blk: no disk '%s' (see 'devices')", argv[2]);
+	int err;
+	if (!strcmp(op, "read") && argc == 5 && parse_u64(argv[3], &a) && parse_u64(argv[4], &b) &&
+	    b > 0 && b * 512 <= sizeof(buf)) {
+		if ((err = DEV_CALL(vio_blk_read(blk, a, buf, b * 512))))
+			ERR("blk read: %s", vio_strerror(err));
+		hexdump(buf, b * 512 > 256 ? 256 : b * 512, a * 512);
+	} else if (!strcmp(op, "write") && argc == 6 && parse_u64(argv[3], &a) &&
+		   parse_u64(argv[4], &b) && parse_u64(argv[5], &c) && b > 0 &&
+		   b * 512 <= sizeof(buf) && c <= 255) {
+		memset(buf, (int)c, b * 512);
+		if ((err = DEV_CALL(vio_blk_write(blk, a, buf, b * 512))))
+			ERR("blk write: %s", vio_strerror(err));
+		kprintf("wrote %llu sector(s) of 0x%02llx at %llu\n", (unsigned long long)b,
+			(unsigned long long)c, (unsigned long long)a);
+	} else if (!strcmp(op, "sha256") && argc == 5 && parse_u64(argv[3], &a) &&
+		   parse_u64(argv[4], &b) && a % 512 == 0 && b % 512 == 0) {
+		char hex[65];
+		if ((err = blk_sha256(blk, a, b, hex)))
+			ERR("blk sha256: %s", vio_strerror(err));
+		kprintf("sha256 %s offset %llu length %llu: %s\n", argv[2], (unsigned long long)a,
+			(unsigned long long)b, hex);
+	} else if (!strcmp(op, "flush") && argc == 3) {
+		if ((err = DEV_CALL(vio_blk_flush(blk))))
+			ERR("blk flush: %s", vio_strerror(err));
+		kprintf("flushed\n");
+	} else if ((!strcmp(op, "discard") || !strcmp(op, "zero")) && argc == 5 &&
+		   parse_u64(argv[3], &a) && parse_u64(argv[4], &b) && b > 0) {
+		err = !strcmp(op, "zero") ? DEV_CALL(vio_blk_write_zeroes(blk, a, b, false))
+					  : DEV_CALL(vio_blk_discard(blk, a, b));
+		if (err)
+			ERR("blk %s: %s", op, vio_strerror(err));
+		kprintf("%s %llu sector(s) at %llu\n", op, (unsigned long long)b,
+			(unsigned long long)a);
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
+/* --- cons ------------------------------------------------------------------------------- */
+
+static int cmd_cons(int argc, char **argv)
+{
+	struct vio_console *con = dev_console(0);
+	if (argc < 2)
+		return -1;
+	if (!con)
+		ERR("cons: no virtio-console device");
+	if (!strcmp(argv[1], "ports") && argc == 2) {
+		for (uint32_t id = 0; id < con->nports; id++) {
+			struct vio_console_port_info pi;
+			if (DEV_CALL(vio_console_port_info(con, id, &pi)) || !pi.present)
+				continue;
+			kprintf("port %u: name '%s'%s host %s guest %s, %u bytes unread, %ux%u\n",
+				pi.id, pi.name, pi.is_console ? " console," : "",
+				pi.host_open ? "open" : "closed", pi.guest_open ? "open" : "closed",
+				pi.rx_pending, pi.cols, pi.rows);
+		}
+		return 0;
+	}
+	if (!strcmp(argv[1], "write") && argc >= 4) {
+		uint64_t id;
+		int port = parse_u64(argv[2], &id) ? (int)id
+						   : DEV_CALL(vio_console_find_port(con, argv[2]));
+		if (port < 0)
+			ERR("cons write: no port '%s'", argv[2]);
+		char text[256];
+		size_t n = 0;
+		for (int i = 3; i < argc; i++)
+			n += (size_t)vio_snprintf(text + n, sizeof(text) - n, "%s%s", argv[i],
+						  i + 1 < argc ? " " : "\n");
+		int w = DEV_CALL(vio_console_write(con, (uint32_t)port, text, n, true));
+		if (w < 0)
+			ERR("cons write: %s", vio_strerror(w));
+		kprintf("wrote %d byte(s) to port %d\n", w, port);
+		return 0;
+	}
+	return -1;
+}
+
+/* --- net -------------------------------------------------------------------------------- */
+
+static bool parse_mac(const char *s, uint8_t mac[6])
+{
+	if (!strcmp(s, "broadcast")) {
+		memset(mac, 0xff, 6);
+		return true;
+	}
+	for (int i = 0; i < 6; i++) {
+		char *end;
+		unsigned long v = strtoul(s, &end, 16);
+		if (end == s || v > 255 || (i < 5 ? *end != ':' : *end != '\0'))
+			return false;
+		mac[i] = (uint8_t)v;
+		s = end + 1;
+	}
+	return true;
+}
+
+static int cmd_net(int argc, char **argv)
+{
+	if (argc < 2)
+		return -1;
+	int unit = 0;
+	if (argc >= 3) {
+		struct kvirtio *kv = dev_by_name(argv[2]);
+		if (!kv || kv->dev.device_id != VIRTIO_ID_NET)
+			ERR("net: no NIC '%s' (see 'devices')", argv[2]);
+		unit = kv->unit;
+	}
+	struct vio_net *net = dev_net(unit);
+	if (!net)
+		ERR("net: no virtio-net device");
+	char line[160];
+	if (!strcmp(argv[1], "info") && argc <= 3) {
+		vio_net_describe(net, line, sizeof(line));
+		kprintf("net%d: %s\n", unit, line);
+	} else if (!strcmp(argv[1], "stats") && argc <= 3) {
+		const struct vio_net_stats *s = &net->stats;
+		kprintf("net%d: rx %llu frames %llu bytes, %llu drops, %llu errors; tx %llu frames "
+			"%llu bytes, %llu errors, %llu full\n", unit,
+			(unsigned long long)s->rx_frames, (unsigned long long)s->rx_bytes,
+			(unsigned long long)s->rx_drops, (unsigned long long)s->rx_errors,
+			(unsigned long long)s->tx_frames, (unsigned long long)s->tx_bytes,
+			(unsigned long long)s->tx_errors, (unsigned long long)s->tx_full);
+	} else if (!strcmp(argv[1], "send") && argc == 5) {
+		static uint8_t frame[VIO_NET_MAX_MTU + VIO_NET_ETH_HLEN];
+		uint64_t len;
+		if (!parse_mac(argv[3], frame) || !parse_u64(argv[4], &len) || len < 14 ||
+		    len > net->max_frame)
+			return -1;
+		memcpy(frame + 6, net->mac, 6);
+		frame[12] = 0x88, frame[13] = 0xb5; /* IEEE local experimental EtherType */
+		for (size_t i = 14; i < len; i++)
+			frame[i] = (uint8_t)i;
+		int err = DEV_CALL(vio_net_send(net, frame, (uint32_t)len, NULL));
+		if (err)
+			ERR("net send: %s", vio_strerror(err));
+		kprintf("sent %llu-byte frame\n", (unsigned long long)len);
+	} else if (!strcmp(argv[1], "echo") && argc == 4 &&
+		   (!strcmp(argv[3], "on") || !strcmp(argv[3], "off"))) {
+		net_echo_enable(unit, !strcmp(argv[3], "on"));
+		kprintf("net%d: frame echo %s\n", unit, argv[3]);
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
+const struct command device_commands[] = {
+	{"devices", "devices", "virtio devices: driver, transport, features, queues, irq",
+	 cmd_devices},
+	{"lspci", "lspci", "PCI functions with their BARs", cmd_lspci},
+	{"virtio", "virtio <dev>", "one device: features by name, queues, counters (dev: blk0...)",
+	 cmd_virtio},
+	{"rng", "rng <bytes (1-4096)>", "read entropy and dump it", cmd_rng},
+	{"blk", "blk info [dev] | read <dev> <sector> <count> | write <dev> <sector> <count> <byte>"
+		" | sha256 <dev> <offset> <length> | flush <dev> | discard|zero <dev> <sector> <count>",
+	 "block device operations (sectors of 512 bytes)", cmd_blk},
+	{"cons", "cons ports | write <port|name> <text...>", "virtio-console ports", cmd_cons},
+	{"net", "net info|stats [dev] | send <dev> <mac|broadcast> <len> | echo <dev> on|off",
+	 "virtio-net", cmd_net},
+};
+const size_t n_device_commands = ARRAY_SIZE(device_commands);

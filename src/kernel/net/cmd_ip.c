@@ -1,0 +1,416 @@
+/*
+ * cmd_ip.c: the shell's network commands, on lwIP's raw (callback) API.
+ *
+ *   ip                 addresses, routes and link of every netif
+ *   ping <ip> [count]  ICMP echo, one a second, with round-trip times
+ *   udp echo <port>    send every datagram back to where it came from
+ *   iperf server       lwIP's iperf 2 server (lwiperf) on port 5001
+ *   httpd start        lwIP's web server on port 80 (pages: httpd_fs.c)
+ *   arp                the ARP cache
+ *   netstat            TCP/UDP endpoints and lwIP's counters
+ *
+ * lwIP has no locks (NO_SYS): it must never run from two places at once. Each command calls
+ * it with interrupts off, as lwip_poll does, and a command that waits (ping) lets the stack
+ * run by calling devices_poll() between its own steps, like the idle shell does.
+ */
+#include <kernel/arch.h>
+#include <kernel/devices.h>
+#include <kernel/kernel.h>
+#include <kernel/shell.h>
+#include <kernel/timer.h>
+#include <string.h>
+
+#include <lwip/apps/httpd.h>
+#include <lwip/apps/lwiperf.h>
+#include <lwip/dhcp.h>
+#include <lwip/etharp.h>
+#include <lwip/icmp.h>
+#include <lwip/inet_chksum.h>
+#include <lwip/ip4_addr.h>
+#include <lwip/netif.h>
+#include <lwip/priv/tcp_priv.h>
+#include <lwip/prot/ip4.h>
+#include <lwip/raw.h>
+#include <lwip/stats.h>
+#include <lwip/tcp.h>
+#include <lwip/udp.h>
+
+#include "net_stack.h"
+
+#define LOCKED(stmt)                                                                               \
+	do {                                                                                       \
+		uint64_t irq_ = irq_save();                                                        \
+		stmt;                                                                              \
+		irq_restore(irq_);                                                                 \
+	} while (0)
+
+static bool have_stack(void)
+{
+	if (netif_list)
+		return true;
+	kprintf("no network: no virtio-net device, or not in vio.mode=shell\n");
+	return false;
+}
+
+/* --- ip ------------------------------------------------------------------------------------ */
+
+static void print_netif(struct netif *n)
+{
+	char ip[16], mask[16], gw[16];
+	ip4addr_ntoa_r(netif_ip4_addr(n), ip, sizeof(ip));
+	ip4addr_ntoa_r(netif_ip4_netmask(n), mask, sizeof(mask));
+	ip4addr_ntoa_r(netif_ip4_gw(n), gw, sizeof(gw));
+	int len = net_prefix_len(netif_ip4_netmask(n));
+	const uint8_t *m = n->hwaddr;
+	kprintf("%c%c%u: link %s, mtu %u, mac %02x:%02x:%02x:%02x:%02x:%02x\n", n->name[0],
+		n->name[1], n->num, netif_is_link_up(n) ? "up" : "down", n->mtu, m[0], m[1], m[2],
+		m[3], m[4], m[5]);
+	kprintf("    inet %s/%d (netmask %s)%s\n", ip, len, mask,
+		dhcp_supplied_address(n) ? " dhcp" : "");
+	if (!ip4_addr_isany_val(*netif_ip4_addr(n))) {
+		ip4_addr_t net;
+		ip4_addr_get_network(&net, netif_ip4_addr(n), netif_ip4_netmask(n));
+		kprintf("    route %s/%d dev %c%c%u\n", ip4addr_ntoa(&net), len, n->name[0],
+			n->name[1], n->num);
+	}
+	if (n == netif_default && !ip4_addr_isany_val(*netif_ip4_gw(n)))
+		kprintf("    route default via %s dev %c%c%u\n", gw, n->name[0], n->name[1],
+			n->num);
+}
+
+static int cmd_ip(int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 1)
+		return -1;
+	if (!have_stack())
+		return -2;
+	LOCKED(for (struct netif *n = netif_list; n; n = n->next) print_netif(n));
+	return 0;
+}
+
+/* --- ping ---------------------------------------------------------------------------------- */
+
+#define PING_DATA	56 /* bytes after the ICMP header, as Linux's ping */
+#define PING_TIMEOUT_NS 1000000000ull
+
+struct ping {
+	ip_addr_t target;
+	u16_t id, seq;
+	uint64_t sent_ns;
+	bool got;
+	uint64_t rtt_ns;
+	u8_t ttl;
+	u16_t bytes;
+};
+
+/* Raw PCBs see every ICMP packet (IP header included) before icmp_input: take only our
+ * replies (return 1: eaten) and leave the rest, e.g. echo requests to answer, to lwIP. */
+static u8_t ping_recv(void *arg, struct raw_pcb *pcb, struct pbuf *p, const ip_addr_t *addr)
+{
+	struct ping *ps = arg;
+	struct icmp_echo_hdr ie;
+	(void)pcb;
+	if (p->tot_len < IP_HLEN + sizeof(ie))
+		return 0;
+	u16_t ihl = (u16_t)((pbuf_get_at(p, 0) & 0x0f) * 4);
+	if (pbuf_copy_partial(p, &ie, sizeof(ie), ihl) != sizeof(ie) || ie.type != ICMP_ER ||
+	    ie.id != lwip_htons(ps->id) || ie.seqno != lwip_htons(ps->seq) ||
+	    !ip_addr_cmp(addr, &ps->target))
+		return 0;
+	ps->got = true;
+	ps->rtt_ns = now_ns() - ps->sent_ns;
+	ps->ttl = pbuf_get_at(p, 8);
+	ps->bytes = (u16_t)(p->tot_len - ihl);
+	pbuf_free(p);
+	return 1;
+}
+
+static bool ping_send(struct raw_pcb *pcb, struct ping *ps)
+{
+	struct pbuf *p = pbuf_alloc(PBUF_IP, sizeof(struct icmp_echo_hdr) + PING_DATA, PBUF_RAM);
+	if (!p)
+		return false;
+	struct icmp_echo_hdr *ie = p->payload;
+	ICMPH_TYPE_SET(ie, ICMP_ECHO);
+	ICMPH_CODE_SET(ie, 0);
+	ie->id = lwip_htons(ps->id);
+	ie->seqno = lwip_htons(ps->seq);
+	ie->chksum = 0;
+	uint8_t *data = (uint8_t *)(ie + 1);
+	for (int i = 0; i < PING_DATA; i++)
+		data[i] = (uint8_t)i;
+	ie->chksum = inet_chksum(ie, p->len); /* raw PCBs send what we give them, as is */
+	ps->got = false;
+	ps->sent_ns = now_ns();
+	err_t err = raw_sendto(pcb, p, &ps->target);
+	pbuf_free(p);
+	return err == ERR_OK;
+}
+
+/* Let the stack run until `*flag` or `deadline` (now_ns); interrupts wake the hlt. */
+static void wait_for(volatile bool *flag, uint64_t deadline)
+{
+	while (!*flag && now_ns() < deadline) {
+		devices_poll();
+		if (!*flag)
+			hlt();
+	}
+}
+
+static int cmd_ping(int argc, char **argv)
+{
+	static u16_t next_id = 0x7600;
+	struct ping ps = {.id = next_id++};
+	uint64_t count = 4;
+	if (argc < 2 || argc > 3 || !ipaddr_aton(argv[1], &ps.target) ||
+	    (argc == 3 && (!parse_u64(argv[2], &count) || !count)))
+		return -1;
+	if (!have_stack())
+		return -2;
+	struct raw_pcb *pcb;
+	LOCKED(pcb = raw_new(IP_PROTO_ICMP));
+	if (!pcb) {
+		kprintf("ping: no raw PCB free\n");
+		return -2;
+	}
+	LOCKED(raw_recv(pcb, ping_recv, &ps));
+	kprintf("PING %s: %d data bytes\n", argv[1], PING_DATA);
+	uint64_t sent = 0, received = 0, min = UINT64_MAX, max = 0, sum = 0;
+	for (uint64_t i = 0; i < count; i++) {
+		uint64_t start = now_ns();
+		ps.seq = (u16_t)(i + 1);
+		bool ok;
+		LOCKED(ok = ping_send(pcb, &ps));
+		if (!ok) {
+			kprintf("ping: send failed (no route, or out of memory)\n");
+		} else {
+			sent++;
+			wait_for(&ps.got, start + PING_TIMEOUT_NS);
+			if (ps.got) {
+				uint64_t us = ps.rtt_ns / 1000;
+				kprintf(
+				    "%u bytes from %s: icmp_seq=%u ttl=%u time=%llu.%03llu ms\n",
+				    ps.bytes, argv[1], ps.seq, ps.ttl,
+				    (unsigned long long)(us / 1000),
+				    (unsigned long long)(us % 1000));
+				received++;
+				sum += ps.rtt_ns;
+				min = ps.rtt_ns < min ? ps.rtt_ns : min;
+				max = ps.rtt_ns > max ? ps.rtt_ns : max;
+			} else {
+				kprintf("no reply for icmp_seq=%u\n", ps.seq);
+			}
+		}
+		/* One a second, as ping does: a late reply must not count for the next seq. */
+		if (i + 1 < count) {
+			bool never = false;
+			wait_for(&never, start + PING_TIMEOUT_NS);
+		}
+	}
+	LOCKED(raw_remove(pcb));
+	kprintf("%llu packets transmitted, %llu received, %llu%% packet loss\n",
+		(unsigned long long)sent, (unsigned long long)received,
+		(unsigned long long)(sent ? (sent - received) * 100 / sent : 0));
+	if (received)
+		kprintf(
+		    "rtt min/avg/max = %llu.%03llu/%llu.%03llu/%llu.%03llu ms\n",
+		    (unsigned long long)(min / 1000000), (unsigned long long)(min / 1000 % 1000),
+		    (unsigned long long)(sum / received / 1000000),
+		    (unsigned long long)(sum / received / 1000 % 1000),
+		    (unsigned long long)(max / 1000000), (unsigned long long)(max / 1000 % 1000));
+	return 0;
+}
+
+/* --- udp echo ------------------------------------------------------------------------------- */
+
+static unsigned long udp_echoed;
+
+/* The datagram goes back as it came: lwIP puts a new header pbuf in front of the received
+ * one, so the payload is sent from the RX buffer it arrived in. */
+static void udp_echo_recv(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip_addr_t *addr,
+			  u16_t port)
+{
+	(void)arg;
+	if (udp_sendto(pcb, p, addr, port) == ERR_OK)
+		udp_echoed++;
+	pbuf_free(p);
+}
+
+static int cmd_udp(int argc, char **argv)
+{
+	uint64_t port;
+	if (argc != 3 || strcmp(argv[1], "echo") || !parse_u64(argv[2], &port) || !port ||
+	    port > 65535)
+		return -1;
+	if (!have_stack())
+		return -2;
+	struct udp_pcb *pcb;
+	err_t err = ERR_MEM;
+	LOCKED(if ((pcb = udp_new())) {
+		if ((err = udp_bind(pcb, IP_ANY_TYPE, (u16_t)port)) == ERR_OK)
+			udp_recv(pcb, udp_echo_recv, NULL);
+		else
+			udp_remove(pcb);
+	});
+	if (err) {
+		kprintf("udp: cannot listen on port %llu: %s\n", (unsigned long long)port,
+			lwip_strerr(err));
+		return -2;
+	}
+	kprintf("udp: echo on port %llu\n", (unsigned long long)port);
+	return 0;
+}
+
+/* --- iperf, httpd ------------------------------------------------------------------------- */
+
+static void iperf_report(void *arg, enum lwiperf_report_type type, const ip_addr_t *local,
+			 u16_t local_port, const ip_addr_t *remote, u16_t remote_port, u32_t bytes,
+			 u32_t ms, u32_t kbits)
+{
+	static const char *const what[] = {"done (server)",	 "done (client)",
+					   "aborted (local)",	 "aborted (data error)",
+					   "aborted (tx error)", "aborted (remote)"};
+	(void)arg, (void)local, (void)local_port;
+	kprintf("iperf: %s: %s:%u, %lu bytes in %lu ms, %lu kbit/s\n",
+		type < ARRAY_SIZE(what) ? what[type] : "?", ipaddr_ntoa(remote), remote_port,
+		(unsigned long)bytes, (unsigned long)ms, (unsigned long)kbits);
+}
+
+static int cmd_iperf(int argc, char **argv)
+{
+	static void *server;
+	if (argc != 2 || strcmp(argv[1], "server"))
+		return -1;
+	if (!have_stack())
+		return -2;
+	if (!server)
+		LOCKED(server = lwiperf_start_tcp_server_default(iperf_report, NULL));
+	if (!server) {
+		kprintf("iperf: could not listen on port %d\n", LWIPERF_TCP_PORT_DEFAULT);
+		return -2;
+	}
+	kprintf("iperf: server on port %d\n", LWIPERF_TCP_PORT_DEFAULT);
+	return 0;
+}
+
+static int cmd_httpd(int argc, char **argv)
+{
+	static bool started;
+	if (argc != 2 || strcmp(argv[1], "start"))
+		return -1;
+	if (!have_stack())
+		return -2;
+	if (!started)
+		LOCKED(httpd_init());
+	started = true;
+	kprintf("httpd: on port %d (/, /big.bin)\n", HTTPD_SERVER_PORT);
+	return 0;
+}
+
+/* --- arp, netstat ---------------------------------------------------------------------------- */
+
+static int cmd_arp(int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 1)
+		return -1;
+	if (!have_stack())
+		return -2;
+	uint64_t irq = irq_save();
+	int n = 0;
+	for (size_t i = 0; i < ARP_TABLE_SIZE; i++) {
+		ip4_addr_t *ip;
+		struct netif *nif;
+		struct eth_addr *eth;
+		if (!etharp_get_entry(i, &ip, &nif, &eth))
+			continue;
+		const uint8_t *m = eth->addr;
+		kprintf("%-15s %02x:%02x:%02x:%02x:%02x:%02x %c%c%u\n", ip4addr_ntoa(ip), m[0],
+			m[1], m[2], m[3], m[4], m[5], nif->name[0], nif->name[1], nif->num);
+		n++;
+	}
+	irq_restore(irq);
+	if (!n)
+		kprintf("arp: no entries\n");
+	return 0;
+}
+
+static void print_tcp_pcb(const char *local, u16_t lport, const struct tcp_pcb *pcb,
+			  enum tcp_state state)
+{
+	char remote[24] = "*";
+	if (pcb)
+		ipaddr_ntoa_r(&pcb->remote_ip, remote, sizeof(remote));
+	kprintf("tcp   %15s:%-5u %15s:%-5u %s\n", local, lport, remote, pcb ? pcb->remote_port : 0,
+		tcp_debug_state_str(state));
+}
+
+static void print_proto(const char *name, const struct stats_proto *s)
+{
+	kprintf("  %-6s xmit %lu recv %lu drop %lu chkerr %lu lenerr %lu memerr %lu proterr %lu "
+		"opterr %lu err %lu\n",
+		name, (unsigned long)s->xmit, (unsigned long)s->recv, (unsigned long)s->drop,
+		(unsigned long)s->chkerr, (unsigned long)s->lenerr, (unsigned long)s->memerr,
+		(unsigned long)s->proterr, (unsigned long)s->opterr, (unsigned long)s->err);
+}
+
+static void netstat(void)
+{
+	char ip[24];
+	kprintf("proto %21s %21s state\n", "local", "remote");
+	for (struct tcp_pcb_listen *l = tcp_listen_pcbs.listen_pcbs; l; l = l->next) {
+		ipaddr_ntoa_r(&l->local_ip, ip, sizeof(ip));
+		print_tcp_pcb(ip, l->local_port, NULL, LISTEN);
+	}
+	struct tcp_pcb *const lists[] = {tcp_active_pcbs, tcp_tw_pcbs};
+	for (size_t i = 0; i < ARRAY_SIZE(lists); i++)
+		for (struct tcp_pcb *p = lists[i]; p; p = p->next) {
+			ipaddr_ntoa_r(&p->local_ip, ip, sizeof(ip));
+			print_tcp_pcb(ip, p->local_port, p, p->state);
+		}
+	for (struct udp_pcb *u = udp_pcbs; u; u = u->next) {
+		ipaddr_ntoa_r(&u->local_ip, ip, sizeof(ip));
+		kprintf("udp   %15s:%-5u %15s:%-5s\n", ip, u->local_port, "*", "*");
+	}
+	kprintf("counters:\n");
+	print_proto("link", &lwip_stats.link);
+	print_proto("etharp", &lwip_stats.etharp);
+	print_proto("ip", &lwip_stats.ip);
+	print_proto("ipfrag", &lwip_stats.ip_frag);
+	print_proto("icmp", &lwip_stats.icmp);
+	print_proto("udp", &lwip_stats.udp);
+	print_proto("tcp", &lwip_stats.tcp);
+	kprintf("  heap   used %lu max %lu of %lu, %lu failed allocations\n",
+		(unsigned long)lwip_stats.mem.used, (unsigned long)lwip_stats.mem.max,
+		(unsigned long)lwip_stats.mem.avail, (unsigned long)lwip_stats.mem.err);
+	for (int i = 0; i < MEMP_MAX; i++) {
+		const struct stats_mem *m = lwip_stats.memp[i];
+		if (m && (m->used || m->err))
+			kprintf("  pool   %-16s used %u max %u of %u, %u failed\n", m->name,
+				(unsigned)m->used, (unsigned)m->max, (unsigned)m->avail,
+				(unsigned)m->err);
+	}
+}
+
+static int cmd_netstat(int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 1)
+		return -1;
+	if (!have_stack())
+		return -2;
+	LOCKED(netstat());
+	return 0;
+}
+
+const struct command net_commands[] = {
+    {"ip", "ip", "network addresses, routes and links (lwIP)", cmd_ip},
+    {"ping", "ping <a.b.c.d> [count]", "ICMP echo, one a second (default 4)", cmd_ping},
+    {"udp", "udp echo <port>", "echo every UDP datagram sent to <port>", cmd_udp},
+    {"iperf", "iperf server", "iperf 2 TCP server on port 5001 (lwiperf)", cmd_iperf},
+    {"httpd", "httpd start", "web server on port 80: / and /big.bin (10 MiB)", cmd_httpd},
+    {"arp", "arp", "the ARP cache", cmd_arp},
+    {"netstat", "netstat", "TCP/UDP endpoints and lwIP counters", cmd_netstat},
+};
+const size_t n_net_commands = ARRAY_SIZE(net_commands);

@@ -1,0 +1,113 @@
+/*
+ * lwipopts.h: how lwIP is configured for the vio teaching kernel.
+ *
+ * lwIP reads every option here first and falls back to the defaults in lwip/opt.h. The
+ * kernel has no threads, so lwIP runs in NO_SYS mode: the raw (callback) API only, no
+ * sockets or netconns, and the kernel drives it by calling lwip_poll() (netif_vio.c) from
+ * devices_poll(), with interrupts off, like every other driver call. Memory is sized for one
+ * fast TCP stream each way: a 64 KiB window and send buffer at a 1460-byte MSS.
+ */
+#ifndef VIO_LWIPOPTS_H
+#define VIO_LWIPOPTS_H
+
+/* --- the platform ----------------------------------------------------------------------- */
+#define NO_SYS		     1 /* no threads, no semaphores: lwip_poll() does everything */
+#define SYS_LIGHTWEIGHT_PROT 0 /* nothing runs lwIP from an interrupt handler */
+#define LWIP_SOCKET	     0
+#define LWIP_NETCONN	     0
+#define LWIP_IPV4	     1
+#define LWIP_IPV6	     0
+#define MEM_ALIGNMENT	     8
+
+/* --- memory ------------------------------------------------------------------------------ */
+/*
+ * The heap holds what TCP copies out of the application (tcp_write with COPY, httpd's read
+ * buffer) until it is acknowledged: at least a send buffer per busy connection, and room
+ * for a few at once.
+ */
+#define MEM_SIZE (512 * 1024)
+/* Received frames arrive in the driver's own buffers (custom pbufs, netif_vio.c); the pool
+ * is only for what lwIP makes itself (reassembly, copies). */
+#define PBUF_POOL_SIZE		 128
+#define MEMP_NUM_PBUF		 64
+#define MEMP_NUM_RAW_PCB	 4
+#define MEMP_NUM_UDP_PCB	 8
+#define MEMP_NUM_TCP_PCB	 16
+#define MEMP_NUM_TCP_PCB_LISTEN	 8
+#define MEMP_NUM_TCP_SEG	 (TCP_SND_QUEUELEN + 32)
+#define MEMP_NUM_REASSDATA	 8
+#define MEMP_NUM_FRAG_PBUF	 32
+#define MEMP_NUM_SYS_TIMEOUT	 (LWIP_NUM_SYS_TIMEOUT_INTERNAL + 4)
+#define LWIP_SUPPORT_CUSTOM_PBUF 1 /* RX pbufs that give their buffer back to the driver */
+
+/* --- protocols --------------------------------------------------------------------------- */
+#define LWIP_ARP		      1
+#define ARP_TABLE_SIZE		      16
+#define ARP_QUEUEING		      1
+#define ETHARP_SUPPORT_STATIC_ENTRIES 0
+#define IP_REASSEMBLY		      1
+#define IP_FRAG			      1
+#define LWIP_ICMP		      1
+#define LWIP_RAW		      1 /* ping's echo requests and replies */
+#define LWIP_DHCP		      1
+#define LWIP_DHCP_DOES_ACD_CHECK      0
+#define DHCP_DOES_ARP_CHECK	      0 /* no 2 s ARP probe: QEMU's DHCP server gives a free address */
+#define LWIP_UDP		      1
+#define LWIP_TCP		      1
+#define LWIP_DNS		      0
+#define LWIP_IGMP		      0
+#define LWIP_AUTOIP		      0
+
+/* --- TCP: a 64 KiB window each way -------------------------------------------------------- */
+#define TCP_MSS		   1460
+#define TCP_WND		   (44 * TCP_MSS) /* 64240: the most without window scaling */
+#define TCP_SND_BUF	   (44 * TCP_MSS)
+#define TCP_SND_QUEUELEN   (4 * TCP_SND_BUF / TCP_MSS)
+#define TCP_OVERSIZE	   TCP_MSS
+#define TCP_QUEUE_OOSEQ	   1
+#define LWIP_TCP_SACK_OUT  0
+#define TCP_LISTEN_BACKLOG 1
+
+/* --- the netif ----------------------------------------------------------------------------- */
+#define LWIP_NETIF_STATUS_CALLBACK 1 /* print the address DHCP gave */
+#define LWIP_NETIF_LINK_CALLBACK   1
+#define LWIP_NETIF_HOSTNAME	   1
+#define LWIP_SINGLE_NETIF	   0
+/*
+ * Checksums are chosen per netif, and for received frames per frame: a device that
+ * negotiated GUEST_CSUM vouches for the frames it marks DATA_VALID, and one with CSUM
+ * computes what we leave to it (netif_vio.c sets netif->chksum_flags accordingly).
+ */
+#define LWIP_CHECKSUM_CTRL_PER_NETIF 1
+#define LWIP_CHECKSUM_ON_COPY	     0
+
+/* --- statistics (netstat) ------------------------------------------------------------------ */
+#define LWIP_STATS	   1
+#define LWIP_STATS_DISPLAY 1 /* also gives the pools their names */
+#define LINK_STATS	   1
+#define ETHARP_STATS	   1
+#define IP_STATS	   1
+#define IPFRAG_STATS	   1
+#define ICMP_STATS	   1
+#define UDP_STATS	   1
+#define TCP_STATS	   1
+#define MEM_STATS	   1
+#define MEMP_STATS	   1
+
+/* --- apps ------------------------------------------------------------------------------- */
+/*
+ * httpd serves only "custom files" made on the fly (httpd_fs.c): / and /big.bin, which is
+ * generated as it is read, so it never sits in memory whole. Each read fills as much of
+ * the send buffer as is free rather than the 2 x MSS default, which would wait for an ACK
+ * every two segments.
+ */
+#define LWIP_HTTPD_CUSTOM_FILES	     1
+#define LWIP_HTTPD_DYNAMIC_FILE_READ 1
+#define LWIP_HTTPD_DYNAMIC_HEADERS   1
+#define HTTPD_LIMIT_SENDING_TO_2MSS  0
+#define HTTPD_FSDATA_FILE	     "vio_fsdata.h"
+#define LWIP_HTTPD_CGI		     0
+#define LWIP_HTTPD_SSI		     0
+#define HTTPD_SERVER_AGENT	     "vio-lwIP"
+
+#endif

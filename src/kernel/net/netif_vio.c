@@ -1,0 +1,439 @@
+/*
+ * netif_vio.c: lwIP on top of the vio virtio-net driver, one lwIP netif per device.
+ *
+ * The driver gives us raw Ethernet frames (include/vio/net.h); lwIP wants pbufs. Neither
+ * direction copies the payload:
+ *
+ *  - Receive. vio_net_recv lends us the frame where the device wrote it, in the driver's RX
+ *    buffers. Each segment becomes a "custom" pbuf (PBUF_REF) pointing into its buffer, and
+ *    lwIP frees it whenever it is done with the data: right away for an ARP reply, much
+ *    later for TCP data queued out of order. The custom free function gives the buffer back
+ *    to the device with vio_net_rx_release. The driver bounds how many buffers we may hold
+ *    (rx_hold_max) and drops frames beyond that, so lwIP cannot starve the device.
+ *  - Transmit. A pbuf chain goes to vio_net_send_sg as one scatter-gather list, a segment per
+ *    pbuf. The device reads the pbufs' memory until it is done, so we take a reference
+ *    (pbuf_ref) and drop it when the driver hands the chain back through tx_done.
+ *
+ * tx_done is called from inside the driver (vio_net_poll, vio_net_send_sg). Dropping the
+ * last reference there could free an RX pbuf, which calls vio_net_rx_release: back into the
+ * driver while it is mid-call. So tx_done only queues the chain; lwip_poll (and the send
+ * path, once the driver call has returned) frees what is queued.
+ *
+ * Checksums: with VIRTIO_NET_F_GUEST_CSUM the device marks frames whose TCP/UDP checksum it
+ * verified (or that came from this host and were never summed), and lwIP skips that check
+ * for them. With VIRTIO_NET_F_CSUM lwIP leaves TCP/UDP checksums to the device: we store the
+ * pseudo-header sum in the checksum field and tell the device where to add the rest.
+ *
+ * Everything here runs with interrupts off (lwip_poll, the attach, the shell commands), like
+ * every other driver call: there is one CPU's worth of lwIP and nothing else touches it.
+ *
+ *   ./run-qemu.sh    then  `ip` / `ping 10.0.2.2` at the vio> prompt
+ */
+#include <kernel/arch.h>
+#include <kernel/kernel.h>
+#include <kernel/timer.h>
+#include <stdlib.h>
+#include <string.h>
+#include <vio/err.h>
+#include <vio/log.h>
+
+#include <lwip/dhcp.h>
+#include <lwip/etharp.h>
+#include <lwip/init.h>
+#include <lwip/ip4_addr.h>
+#include <lwip/memp.h>
+#include <lwip/netif.h>
+#include <lwip/pbuf.h>
+#include <lwip/stats.h>
+#include <lwip/timeouts.h>
+#include <netif/ethernet.h>
+
+#include "net_stack.h"
+
+#define MAX_NETIFS 4
+/* Frames fed to lwIP per device per poll: bounded, so one busy NIC cannot starve the rest. */
+#define RX_BUDGET 64
+/* Chains the driver has finished with, not yet freed: at most one per TX ring slot. */
+#define TX_DONE_MAX (2 * VIO_NET_QUEUE_SIZE)
+/* Sends refused for a full ring are retried this often, reaping completions in between. */
+#define TX_RETRIES 64
+
+struct vnetif {
+	struct netif netif;
+	struct vio_net *net;
+	int unit;
+	bool attached;
+	bool rx_on; /* false while the frame echo (devices.c) owns the device's RX */
+	bool link;  /* last link state told to lwIP */
+	bool dhcp;
+	bool tx_csum;	    /* VIRTIO_NET_F_CSUM: the device finishes TCP/UDP checksums */
+	bool rx_csum;	    /* VIRTIO_NET_F_GUEST_CSUM: the device vouches for marked frames */
+	uint16_t gen_flags; /* NETIF_CHECKSUM_GEN_* lwIP must do itself */
+	struct pbuf *tx_done[TX_DONE_MAX];
+	unsigned n_tx_done;
+	unsigned long tx_done_lost;
+};
+
+static struct vnetif vnetifs[MAX_NETIFS];
+static bool lwip_ready;
+
+/* One received segment, lent to lwIP. pc must come first: lwIP sees a struct pbuf. */
+struct rx_pbuf {
+	struct pbuf_custom pc;
+	struct vnetif *vn;
+	struct vio_net_rxbuf *buf;
+};
+LWIP_MEMPOOL_DECLARE(RX_PBUF, MAX_NETIFS *VIO_NET_QUEUE_SIZE, sizeof(struct rx_pbuf), "vio rx pbuf")
+
+/* lwIP's clock, in milliseconds: timers only need it monotonic. */
+u32_t sys_now(void)
+{
+	return (u32_t)(now_ns() / 1000000);
+}
+
+/* --- receive ------------------------------------------------------------------------------ */
+
+static void rx_pbuf_free(struct pbuf *p)
+{
+	struct rx_pbuf *rp = (struct rx_pbuf *)p;
+	vio_net_rx_release(rp->vn->net, rp->buf);
+	LWIP_MEMPOOL_FREE(RX_PBUF, rp);
+}
+
+/* Wrap the frame's segments in a pbuf chain; on failure give every buffer back. */
+static struct pbuf *frame_to_pbuf(struct vnetif *vn, const struct vio_net_frame *f)
+{
+	struct pbuf *head = NULL;
+	for (unsigned i = 0; i < f->nsegs; i++) {
+		struct rx_pbuf *rp = LWIP_MEMPOOL_ALLOC(RX_PBUF);
+		if (!rp) {
+			for (unsigned j = i; j < f->nsegs; j++)
+				vio_net_rx_release(vn->net, f->seg[j].buf);
+			if (head)
+				pbuf_free(head);
+			return NULL;
+		}
+		rp->pc.custom_free_function = rx_pbuf_free;
+		rp->vn = vn;
+		rp->buf = f->seg[i].buf;
+		struct pbuf *q = pbuf_alloced_custom(PBUF_RAW, (u16_t)f->seg[i].len, PBUF_REF,
+						     &rp->pc, f->seg[i].data, (u16_t)f->seg[i].len);
+		if (head)
+			pbuf_cat(head, q);
+		else
+			head = q;
+	}
+	return head;
+}
+
+static void tx_drain(struct vnetif *vn);
+
+static void vnetif_rx(struct vnetif *vn)
+{
+	struct vio_net_frame f;
+	for (int budget = 0; budget < RX_BUDGET; budget++) {
+		if (vio_net_recv(vn->net, &f))
+			return; /* VIO_EAGAIN: nothing more; ENOSPC/EIO: counted by the driver */
+		struct pbuf *p = frame_to_pbuf(vn, &f);
+		if (!p) {
+			LINK_STATS_INC(link.memerr);
+			continue;
+		}
+		LINK_STATS_INC(link.recv);
+		/*
+		 * The device checked (DATA_VALID) or never needed to check (NEEDS_CSUM: the
+		 * sender is on this host) the TCP/UDP checksum: lwIP need not. The IP header
+		 * and ICMP are never covered by the flag, so lwIP always checks those.
+		 */
+		uint16_t flags =
+		    vn->gen_flags | NETIF_CHECKSUM_CHECK_IP | NETIF_CHECKSUM_CHECK_ICMP;
+		if (!vn->rx_csum || !(f.flags & (VIO_NET_RX_CSUM_VALID | VIO_NET_RX_CSUM_PARTIAL)))
+			flags |= NETIF_CHECKSUM_CHECK_TCP | NETIF_CHECKSUM_CHECK_UDP;
+		NETIF_SET_CHECKSUM_CTRL(&vn->netif, flags);
+		if (vn->netif.input(p, &vn->netif) != ERR_OK)
+			pbuf_free(p);
+		tx_drain(vn);
+	}
+}
+
+/* --- transmit ----------------------------------------------------------------------------- */
+
+/* Free the chains the driver gave back (see the top of the file for why not in tx_done). */
+static void tx_drain(struct vnetif *vn)
+{
+	while (vn->n_tx_done)
+		pbuf_free(vn->tx_done[--vn->n_tx_done]);
+}
+
+void net_stack_tx_done(struct vio_net *net, void *cookie, void *arg)
+{
+	int unit = (int)(intptr_t)arg;
+	(void)net;
+	if (unit < 0 || unit >= MAX_NETIFS)
+		return;
+	struct vnetif *vn = &vnetifs[unit];
+	if (!vn->attached)
+		return; /* not our cookie: lwIP never sent on this device */
+	if (vn->n_tx_done < TX_DONE_MAX)
+		vn->tx_done[vn->n_tx_done++] = cookie;
+	else
+		vn->tx_done_lost++; /* cannot happen: one entry per ring slot, and we drain */
+}
+
+static u16_t get16(const struct pbuf *p, u16_t off)
+{
+	return (u16_t)(pbuf_get_at(p, off) << 8 | pbuf_get_at(p, (u16_t)(off + 1)));
+}
+
+/*
+ * VIRTIO_NET_F_CSUM (5.1.6.2): for an unfragmented IPv4 TCP or UDP frame, put the
+ * pseudo-header sum (not complemented) in the checksum field and say where the device is to
+ * sum from (the L4 header) and where to store the result. lwIP left the field 0 because its
+ * netif has NETIF_CHECKSUM_GEN_TCP/UDP off. Returns false for any other frame: lwIP computed
+ * everything else (IP, ICMP) itself.
+ */
+static bool csum_prepare(struct pbuf *p, struct vio_net_tx_opts *o)
+{
+	if (p->tot_len < SIZEOF_ETH_HDR + IP_HLEN || get16(p, 12) != ETHTYPE_IP)
+		return false;
+	u16_t ip = SIZEOF_ETH_HDR;
+	u16_t ihl = (u16_t)((pbuf_get_at(p, ip) & 0x0f) * 4);
+	u8_t proto = pbuf_get_at(p, (u16_t)(ip + 9));
+	u16_t tot = get16(p, (u16_t)(ip + 2));
+	if (ihl < IP_HLEN || (get16(p, (u16_t)(ip + 6)) & 0x3fff) || tot < ihl ||
+	    ip + tot > p->tot_len)
+		return false; /* a fragment's checksum covers the whole datagram: not ours here */
+	u16_t off;
+	if (proto == IP_PROTO_TCP)
+		off = 16;
+	else if (proto == IP_PROTO_UDP)
+		off = 6;
+	else
+		return false;
+	u16_t l4 = (u16_t)(ip + ihl), l4len = (u16_t)(tot - ihl);
+	if (l4 + off + 2 > ip + tot)
+		return false;
+	u32_t sum = proto + l4len;
+	for (u16_t a = 12; a < 20; a += 2)
+		sum += get16(p, (u16_t)(ip + a)); /* source and destination addresses */
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	pbuf_put_at(p, (u16_t)(l4 + off), (u8_t)(sum >> 8));
+	pbuf_put_at(p, (u16_t)(l4 + off + 1), (u8_t)sum);
+	*o = (struct vio_net_tx_opts){
+	    .flags = VIO_NET_TX_CSUM, .csum_start = l4, .csum_offset = off};
+	return true;
+}
+
+/* A chain of more pbufs than the driver takes segments: flatten it (rare: lwIP's own frames
+ * are one or two pbufs; an echoed, fragmented datagram might be more). */
+static err_t send_copy(struct vnetif *vn, struct pbuf *p, const struct vio_net_tx_opts *o)
+{
+	static uint8_t frame[VIO_NET_MAX_MTU + VIO_NET_ETH_HLEN + VIO_NET_VLAN_HLEN];
+	if (p->tot_len > sizeof(frame))
+		return ERR_BUF;
+	pbuf_copy_partial(p, frame, p->tot_len, 0);
+	int err = vio_net_send(vn->net, frame, p->tot_len, o);
+	for (int tries = 0; err == VIO_ENOSPC && tries < TX_RETRIES; tries++) {
+		vio_net_poll(vn->net);
+		err = vio_net_send(vn->net, frame, p->tot_len, o);
+	}
+	return err ? ERR_IF : ERR_OK;
+}
+
+static err_t vnetif_linkoutput(struct netif *netif, struct pbuf *p)
+{
+	struct vnetif *vn = netif->state;
+	struct vio_sg sg[VIO_NET_TX_MAX_SEGS];
+	struct vio_net_tx_opts opts, *o = NULL;
+	unsigned n = 0;
+	err_t ret;
+
+	if (vn->tx_csum && csum_prepare(p, &opts))
+		o = &opts;
+	for (struct pbuf *q = p; q && n <= VIO_NET_TX_MAX_SEGS; q = q->next)
+		if (q->len) {
+			if (n < VIO_NET_TX_MAX_SEGS)
+				sg[n] = (struct vio_sg){q->payload, q->len};
+			n++;
+		}
+	if (n > VIO_NET_TX_MAX_SEGS) {
+		ret = send_copy(vn, p, o);
+	} else {
+		/* The device reads these pbufs until tx_done: keep them alive until then. */
+		pbuf_ref(p);
+		int err = vio_net_send_sg(vn->net, sg, n, p, o);
+		for (int tries = 0; err == VIO_ENOSPC && tries < TX_RETRIES; tries++) {
+			vio_net_poll(vn->net);
+			err = vio_net_send_sg(vn->net, sg, n, p, o);
+		}
+		if (err)
+			pbuf_free(p); /* never posted: tx_done will not come */
+		ret = err ? ERR_IF : ERR_OK;
+	}
+	if (vn->n_tx_done > TX_DONE_MAX / 2)
+		tx_drain(vn); /* the driver call is over: freeing is safe here */
+	if (ret == ERR_OK)
+		LINK_STATS_INC(link.xmit);
+	else
+		LINK_STATS_INC(link.drop);
+	return ret;
+}
+
+/* --- the netif ----------------------------------------------------------------------------- */
+
+static err_t vnetif_init(struct netif *netif)
+{
+	struct vnetif *vn = netif->state;
+	netif->name[0] = 'e';
+	netif->name[1] = 'n';
+	netif->output = etharp_output;
+	netif->linkoutput = vnetif_linkoutput;
+	netif->mtu = vn->net->mtu;
+	netif->hwaddr_len = ETH_HWADDR_LEN;
+	memcpy(netif->hwaddr, vn->net->mac, ETH_HWADDR_LEN);
+	netif->flags = NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHARP | NETIF_FLAG_ETHERNET;
+	netif_set_hostname(netif, "vio");
+	NETIF_SET_CHECKSUM_CTRL(
+	    netif, NETIF_CHECKSUM_ENABLE_ALL &
+		       ~(vn->tx_csum ? NETIF_CHECKSUM_GEN_TCP | NETIF_CHECKSUM_GEN_UDP : 0));
+	return ERR_OK;
+}
+
+/* 255.255.255.0 -> 24 (the kernel links no libgcc, so no __builtin_popcount). */
+int net_prefix_len(const ip4_addr_t *mask)
+{
+	int n = 0;
+	for (u32_t m = ip4_addr_get_u32(mask); m; m &= m - 1)
+		n++;
+	return n;
+}
+
+/* "net0: 10.0.2.15/24 gw 10.0.2.2 (dhcp)", whenever the address changes. */
+static void vnetif_status(struct netif *netif)
+{
+	struct vnetif *vn = netif->state;
+	char ip[16], gw[20] = "";
+	if (ip4_addr_isany_val(*netif_ip4_addr(netif)))
+		return;
+	ip4addr_ntoa_r(netif_ip4_addr(netif), ip, sizeof(ip));
+	if (!ip4_addr_isany_val(*netif_ip4_gw(netif))) {
+		memcpy(gw, " gw ", 4);
+		ip4addr_ntoa_r(netif_ip4_gw(netif), gw + 4, sizeof(gw) - 4);
+	}
+	kprintf("net%d: %s/%d%s (%s)\n", vn->unit, ip, net_prefix_len(netif_ip4_netmask(netif)), gw,
+		vn->dhcp ? "dhcp" : "static");
+}
+
+/*
+ * vio.ip=dhcp, or vio.ip=a.b.c.d/len[,gw=a.b.c.d]. Returns false (and says why) for
+ * anything else; the device then falls back to DHCP.
+ */
+static bool parse_ip_config(const char *s, ip4_addr_t *ip, ip4_addr_t *mask, ip4_addr_t *gw)
+{
+	char buf[64];
+	strncpy(buf, s, sizeof(buf) - 1);
+	buf[sizeof(buf) - 1] = '\0';
+	char *gwp = strstr(buf, ",gw=");
+	if (gwp) {
+		*gwp = '\0';
+		if (!ip4addr_aton(gwp + 4, gw))
+			return false;
+	}
+	char *slash = strchr(buf, '/');
+	int len = 24;
+	if (slash) {
+		*slash = '\0';
+		char *end;
+		len = (int)strtol(slash + 1, &end, 10);
+		if (*end || len < 0 || len > 32)
+			return false;
+	}
+	if (!ip4addr_aton(buf, ip))
+		return false;
+	ip4_addr_set_u32(mask, len ? lwip_htonl(0xffffffffu << (32 - len)) : 0);
+	return true;
+}
+
+void net_stack_attach(struct vio_net *net, int unit)
+{
+	if (kernel_mode != MODE_SHELL || unit < 0 || unit >= MAX_NETIFS)
+		return; /* self-tests and benchmarks drive the device raw */
+	uint64_t irq = irq_save();
+	if (!lwip_ready) {
+		lwip_init();
+		LWIP_MEMPOOL_INIT(RX_PBUF);
+		lwip_ready = true;
+	}
+	struct vnetif *vn = &vnetifs[unit];
+	*vn = (struct vnetif){.net = net, .unit = unit, .rx_on = true};
+	vn->tx_csum = vio_dev_has_feature(net->dev, VIRTIO_NET_F_CSUM);
+	vn->rx_csum = vio_dev_has_feature(net->dev, VIRTIO_NET_F_GUEST_CSUM);
+	vn->gen_flags = NETIF_CHECKSUM_GEN_IP | NETIF_CHECKSUM_GEN_ICMP |
+			(vn->tx_csum ? 0 : NETIF_CHECKSUM_GEN_TCP | NETIF_CHECKSUM_GEN_UDP);
+
+	char key[16], conf[64] = "dhcp";
+	ip4_addr_t ip, mask, gw;
+	ip4_addr_set_zero(&ip);
+	ip4_addr_set_zero(&mask);
+	ip4_addr_set_zero(&gw);
+	vio_snprintf(key, sizeof(key), unit ? "vio.ip%d" : "vio.ip", unit);
+	cmdline_get(key, conf, sizeof(conf));
+	vn->dhcp = !strcmp(conf, "dhcp");
+	if (!vn->dhcp && !parse_ip_config(conf, &ip, &mask, &gw)) {
+		kprintf("net%d: bad %s=%s (want dhcp or a.b.c.d/len,gw=a.b.c.d): using dhcp\n",
+			unit, key, conf);
+		vn->dhcp = true;
+	}
+	if (!netif_add(&vn->netif, &ip, &mask, &gw, vn, vnetif_init, ethernet_input)) {
+		kprintf("net%d: lwIP refused the netif\n", unit);
+		irq_restore(irq);
+		return;
+	}
+	vn->attached = true;
+	netif_set_status_callback(&vn->netif, vnetif_status);
+	if (!netif_default)
+		netif_set_default(&vn->netif);
+	netif_set_up(&vn->netif);
+	vn->link = net->link_up;
+	if (vn->link)
+		netif_set_link_up(&vn->netif);
+	if (vn->dhcp) {
+		kprintf("net%d: lwIP attached, asking DHCP for an address\n", unit);
+		dhcp_start(&vn->netif);
+	}
+	irq_restore(irq);
+}
+
+void net_stack_set_rx(int unit, bool on)
+{
+	if (unit >= 0 && unit < MAX_NETIFS)
+		vnetifs[unit].rx_on = on;
+}
+
+void lwip_poll(void)
+{
+	if (!lwip_ready)
+		return;
+	uint64_t irq = irq_save();
+	for (int i = 0; i < MAX_NETIFS; i++) {
+		struct vnetif *vn = &vnetifs[i];
+		if (!vn->attached)
+			continue;
+		/* The driver re-reads the link on its own (config interrupt, or polling): follow
+		 * it here, in thread context, where lwIP may be called. */
+		if (vn->net->link_up != vn->link) {
+			vn->link = vn->net->link_up;
+			if (vn->link)
+				netif_set_link_up(&vn->netif);
+			else
+				netif_set_link_down(&vn->netif);
+		}
+		vio_net_poll(vn->net);
+		tx_drain(vn);
+		if (vn->rx_on)
+			vnetif_rx(vn);
+	}
+	sys_check_timeouts();
+	irq_restore(irq);
+}
