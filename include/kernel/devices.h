@@ -1,6 +1,6 @@
 /*
  * The kernel's devices: PCI functions and the virtio devices on them, each bound to its vio
- * driver in the order the brief gives (entropy, console, block, net).
+ * driver in the order the brief gives (entropy, console, block, net, then the balloon).
  *
  * Concurrency: the vio library takes no locks. This kernel has one CPU, so it keeps a
  * driver's interrupt handler and thread code apart by calling every driver function from
@@ -10,6 +10,7 @@
 #define KERNEL_DEVICES_H
 
 #include <kernel/arch.h>
+#include <vio/balloon.h>
 #include <vio/blk.h>
 #include <vio/console.h>
 #include <vio/net.h>
@@ -40,7 +41,7 @@ struct kvirtio {
 	const struct vio_pci_dev *pci; /* the function it was probed from */
 	struct vio_dev dev;
 	int err;   /* 0 when a driver has it, else the vio_err that stopped it */
-	void *drv; /* struct vio_rng / vio_console / vio_blk / vio_net, or NULL */
+	void *drv; /* struct vio_rng / vio_console / vio_blk / vio_net / vio_balloon, or NULL */
 	int unit;  /* index among devices of its type: rng0, blk1, ... */
 };
 
@@ -51,11 +52,13 @@ extern struct kvirtio virtio_devices[MAX_VIRTIO_DEVICES];
 extern int n_virtio_devices;
 
 /* Enumerate PCI (ECAM when ACPI has an MCFG, else port I/O), probe every virtio function,
- * bind drivers (entropy, console, block, net), seed the PRNG, print the device table. */
+ * bind drivers (entropy, console, block, net, balloon), seed the PRNG, print the device
+ * table. A balloon also becomes the page allocator's out-of-memory handler. */
 void devices_init(void);
 void devices_print_table(void);
 void lspci_print(void);
-/* Let the drivers and the kernel's services (console echo, net echo) make progress. */
+/* Let the drivers and the kernel's services (console echo, net echo, balloon inflate and
+ * deflate) make progress. */
 void devices_poll(void);
 
 /* The n-th bound device of a type, or NULL. */
@@ -63,7 +66,10 @@ struct vio_rng *dev_rng(int n);
 struct vio_console *dev_console(int n);
 struct vio_blk *dev_blk(int n);
 struct vio_net *dev_net(int n);
-/* A device by its unit name ("blk0", "net1", "rng0", "cons0") or NULL. */
+struct vio_balloon *dev_balloon(int n);
+/* Pages all balloons hold now (taken from the page allocator and lent to the host). */
+uint64_t balloon_pages_held(void);
+/* A device by its unit name ("blk0", "net1", "rng0", "cons0", "balloon0") or NULL. */
 struct kvirtio *dev_by_name(const char *name);
 /* "blk0" etc. for a device. */
 const char *dev_unit_name(const struct kvirtio *kv, char *buf, size_t size);

@@ -21,6 +21,21 @@ uint64_t pmm_alloc(size_t n, size_t align);
 /* Prefer a run at or above `floor`. */
 uint64_t pmm_alloc_above(size_t n, size_t align, uint64_t floor);
 void pmm_free(uint64_t phys, size_t n);
+
+/*
+ * Out of memory: when a pmm_alloc* call finds no run, it calls the handler (if one is set)
+ * with the number of pages asked for, and looks again once if the handler returns true
+ * ("I freed some pages"). The handler may call pmm_free; allocations it makes itself never
+ * call it again (they just fail). Thread context; NULL removes it.
+ */
+typedef bool (*pmm_oom_fn)(size_t npages);
+void pmm_set_oom_handler(pmm_oom_fn fn);
+struct pmm_oom_stats {
+	uint64_t calls;	       /* times the handler was asked */
+	uint64_t rescued;      /* ... and the retry then succeeded */
+	uint64_t still_failed; /* ... it freed pages but no run fitted (a contiguous request) */
+};
+struct pmm_oom_stats pmm_oom_stats(void);
 uint64_t pmm_free_pages(void);
 uint64_t pmm_total_pages(void);
 uint64_t pmm_highest_ram(void);

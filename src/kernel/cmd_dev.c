@@ -1,12 +1,15 @@
 /*
- * cmd_dev.c: the shell's device commands: devices, lspci, virtio, rng, blk, cons, net.
+ * cmd_dev.c: the shell's device commands: devices, lspci, virtio, rng, blk, cons, net,
+ * balloon.
  * Each prints a one-line usage error for a wrong argument and leaves the shell running;
  * device errors are printed by name (VIO_EIO, VIO_EROFS, ...).
  */
 #include <kernel/devices.h>
 #include <kernel/kernel.h>
+#include <kernel/mm.h>
 #include <kernel/sha256.h>
 #include <kernel/shell.h>
+#include <kernel/timer.h>
 #include <stdlib.h>
 #include <string.h>
 #include <vio/err.h>
@@ -143,6 +146,15 @@ static void print_driver_counters(const struct kvirtio *kv)
 			(unsigned long long)s->rx_errors, (unsigned long long)s->tx_frames,
 			(unsigned long long)s->tx_bytes, (unsigned long long)s->tx_errors,
 			(unsigned long long)s->tx_full);
+		break;
+	}
+	case VIRTIO_ID_BALLOON: {
+		const struct vio_balloon *b = kv->drv;
+		kprintf("  balloon: target %u pages, holds %u, inflated %llu deflated %llu (oom "
+			"%llu)\n", vio_balloon_target(b), vio_balloon_actual(b),
+			(unsigned long long)b->counters.inflated,
+			(unsigned long long)b->counters.deflated,
+			(unsigned long long)b->counters.oom_deflated);
 		break;
 	}
 	}
@@ -402,6 +414,85 @@ static int cmd_net(int argc, char **argv)
 	return 0;
 }
 
+/* --- balloon ----------------------------------------------------------------------------- */
+
+static void balloon_info(int unit, const struct vio_balloon *b)
+{
+	const struct vio_balloon_counters *c = &b->counters;
+	uint32_t target = vio_balloon_target(b), held = vio_balloon_actual(b);
+	kprintf("balloon%d: target %u pages (%u MiB), actual %u pages (%u MiB)\n", unit, target,
+		target / 256, held, held / 256);
+	kprintf("  features:%s%s%s%s\n", b->tell_host ? " MUST_TELL_HOST" : "",
+		b->stats ? " STATS_VQ" : "", b->oom ? " DEFLATE_ON_OOM" : "",
+		b->reporting ? " PAGE_REPORTING" : "");
+	kprintf("  inflated %llu deflated %llu (oom %llu) pages, take failures %llu, config "
+		"changes %llu, stats requests %llu, reports %llu (%llu pages)\n",
+		(unsigned long long)c->inflated, (unsigned long long)c->deflated,
+		(unsigned long long)c->oom_deflated, (unsigned long long)c->take_failures,
+		(unsigned long long)c->config_changes, (unsigned long long)c->stats_requests,
+		(unsigned long long)c->reports, (unsigned long long)c->reported_pages);
+}
+
+/*
+ * `balloon alloc <MiB>`: take that much memory from the page allocator one page at a time,
+ * then give it all back. When the allocator runs dry it deflates the balloon (DEFLATE_ON_OOM)
+ * and the allocation goes on; this shows how many pages that took. The pages taken are
+ * chained through their own first word, so the test needs no memory of its own.
+ */
+static int balloon_alloc(struct vio_balloon *b, uint64_t bytes)
+{
+	uint64_t want = bytes / PAGE_SIZE, got = 0, head = 0;
+	uint64_t oom0 = b ? b->counters.oom_deflated : 0;
+	uint32_t held0 = b ? vio_balloon_actual(b) : 0;
+	uint64_t free0 = pmm_free_pages(), t0 = now_ns();
+
+	while (got < want) {
+		uint64_t pa = pmm_alloc(1, 1);
+		if (!pa)
+			break;
+		*(uint64_t *)(uintptr_t)pa = head;
+		head = pa;
+		got++;
+	}
+	uint64_t oom = b ? b->counters.oom_deflated - oom0 : 0;
+	uint32_t held = b ? vio_balloon_actual(b) : 0;
+	while (head) {
+		uint64_t next = *(uint64_t *)(uintptr_t)head;
+		pmm_free(head, 1);
+		head = next;
+	}
+	kprintf("alloc: %llu of %llu pages (%llu were free), balloon gave back %llu on oom, "
+		"balloon %u -> %u pages, %llu ms\n", (unsigned long long)got,
+		(unsigned long long)want, (unsigned long long)free0, (unsigned long long)oom,
+		held0, held, (unsigned long long)((now_ns() - t0) / 1000000));
+	return 0;
+}
+
+static int cmd_balloon(int argc, char **argv)
+{
+	uint64_t bytes;
+	struct vio_balloon *b = dev_balloon(0);
+	if (argc == 3 && !strcmp(argv[1], "alloc")) {
+		if (!parse_u64(argv[2], &bytes) || bytes == 0)
+			return -1;
+		return balloon_alloc(b, bytes * MiB);
+	}
+	if (argc > 2)
+		return -1;
+	int unit = 0;
+	if (argc == 2) {
+		struct kvirtio *kv = dev_by_name(argv[1]);
+		if (!kv || kv->dev.device_id != VIRTIO_ID_BALLOON)
+			ERR("balloon: no balloon '%s' (see 'devices')", argv[1]);
+		unit = kv->unit;
+		b = kv->drv;
+	}
+	if (!b)
+		ERR("balloon: no virtio-balloon device");
+	balloon_info(unit, b);
+	return 0;
+}
+
 const struct command device_commands[] = {
 	{"devices", "devices", "virtio devices: driver, transport, features, queues, irq",
 	 cmd_devices},
@@ -415,5 +506,8 @@ const struct command device_commands[] = {
 	{"cons", "cons ports | write <port|name> <text...>", "virtio-console ports", cmd_cons},
 	{"net", "net info|stats [dev] | send <dev> <mac|broadcast> <len> | echo <dev> on|off",
 	 "virtio-net", cmd_net},
+	{"balloon", "balloon [dev] | alloc <MiB>",
+	 "memory balloon: target, pages held, counters; alloc: take MiB page by page and free it",
+	 cmd_balloon},
 };
 const size_t n_device_commands = ARRAY_SIZE(device_commands);

@@ -2,18 +2,24 @@
  * devices.c: find the PCI functions, probe the virtio ones with the vio core, and bind each
  * to its vio driver in the order the devices depend on each other: entropy first (it seeds
  * the kernel's PRNG, which gives a NIC without a MAC its random one), then the console (so
- * the rest of the boot log reaches port 0), block, net. Each driver logs its device line;
- * a device the core or its driver refuses is reported and left alone, never trusted.
+ * the rest of the boot log reaches port 0), block, net, and last the memory balloon (it
+ * takes pages away, so everything that needs memory to come up has had its share). Each
+ * driver logs its device line; a device the core or its driver refuses is reported and left
+ * alone, never trusted.
  *
  * It also runs the kernel's small device services from devices_poll(): the virtio-console
- * log mirror and second shell on port 0, an echo on ports named org.vio.echo*, and the
- * Ethernet frame echo used by the network tests.
+ * log mirror and second shell on port 0, an echo on ports named org.vio.echo*, the
+ * Ethernet frame echo used by the network tests, and the balloon's inflate and deflate
+ * work. The balloon also hooks the page allocator's out-of-memory path (pmm_set_oom_handler)
+ * so that, with DEFLATE_ON_OOM, an allocation that would fail gets balloon pages instead.
  *
  *   ./run-qemu.sh    (the default device set: rng, serial with a console, blk, net)
+ *   -device virtio-balloon-pci,deflate-on-oom=on   and QMP `balloon` to move it
  */
 #include <kernel/acpi.h>
 #include <kernel/devices.h>
 #include <kernel/kernel.h>
+#include <kernel/mm.h>
 #include <kernel/random.h>
 #include <kernel/timer.h>
 #include <kernel/trap.h>
@@ -34,7 +40,8 @@ static struct vio_rng rngs[MAX_PER_DRIVER];
 static struct vio_console consoles[MAX_PER_DRIVER];
 static struct vio_blk blks[MAX_PER_DRIVER];
 static struct vio_net nets[MAX_PER_DRIVER];
-static int n_rng, n_cons, n_blk, n_net;
+static struct vio_balloon balloons[MAX_PER_DRIVER];
+static int n_rng, n_cons, n_blk, n_net, n_balloon;
 
 /* --- console services ------------------------------------------------------------------- */
 
@@ -197,6 +204,151 @@ static void net_echo_service(struct vio_net *net)
 	}
 }
 
+/* --- balloon services -------------------------------------------------------------------- */
+
+/*
+ * The balloon's pages come from, and go back to, the kernel's page allocator one at a time.
+ * The driver keeps the PFNs; the kernel only counts what it lent (pmm_free_pages() goes
+ * down by every page the balloon holds, which `mem` shows).
+ *
+ * The driver takes no locks and must not be re-entered, and pmm_alloc may call back into it
+ * (the OOM handler below). `busy` is set around every call into a balloon so that an
+ * allocation made from inside the driver (page_take, or a bookkeeping page from
+ * port->dma_alloc) fails plainly instead of deflating the balloon that is asking.
+ */
+struct kballoon {
+	volatile bool woken; /* set in IRQ context by ops->wake: the host changed something */
+	bool busy;	     /* a vio_balloon_* call is running on this device */
+	bool stopped;	     /* the driver reported a broken device; logged once */
+	uint64_t next_poll;  /* now_ns() of the next unprompted poll (about once a second) */
+};
+static struct kballoon kballoons[MAX_PER_DRIVER];
+
+/* Extra pages deflated on OOM beyond the request, as Linux does (VIRTIO_BALLOON_OOM_NR_PAGES):
+ * one host round trip per 1 MiB rather than per page. */
+#define BALLOON_OOM_PAGES 256
+#define BALLOON_TICK_NS	  1000000000ull
+
+static int balloon_page_take(void *arg, uint32_t *pfn)
+{
+	(void)arg;
+	uint64_t pa = pmm_alloc(1, 1);
+	if (!pa)
+		return VIO_ENOMEM;
+	if (pa / PAGE_SIZE > UINT32_MAX) { /* the spec's PFNs are 32 bits: not this page */
+		pmm_free(pa, 1);
+		return VIO_ENOMEM;
+	}
+	*pfn = (uint32_t)(pa / PAGE_SIZE);
+	return 0;
+}
+
+static void balloon_page_give(void *arg, uint32_t pfn)
+{
+	(void)arg;
+	pmm_free((uint64_t)pfn * PAGE_SIZE, 1);
+}
+
+/*
+ * What the host sees in `guest-stats`. Only what is true: this kernel has no swap, no
+ * demand paging and no page cache, so those counters are honestly zero, and memory that is
+ * free is all the memory a new program could get.
+ */
+static unsigned balloon_stats(void *arg, struct vio_balloon_stat_val *out, unsigned max)
+{
+	(void)arg;
+	const uint64_t free = pmm_free_pages() * PAGE_SIZE;
+	const struct vio_balloon_stat_val vals[] = {
+		{VIRTIO_BALLOON_S_SWAP_IN, 0},	   {VIRTIO_BALLOON_S_SWAP_OUT, 0},
+		{VIRTIO_BALLOON_S_MAJFLT, 0},	   {VIRTIO_BALLOON_S_MINFLT, 0},
+		{VIRTIO_BALLOON_S_MEMFREE, free},
+		{VIRTIO_BALLOON_S_MEMTOT, pmm_total_pages() * PAGE_SIZE},
+		{VIRTIO_BALLOON_S_AVAIL, free},	   {VIRTIO_BALLOON_S_CACHES, 0},
+	};
+	unsigned n = 0;
+	for (; n < ARRAY_SIZE(vals) && n < max; n++)
+		out[n] = vals[n];
+	return n;
+}
+
+/* IRQ context: a new target or a stats request. devices_poll does the work. */
+static void balloon_wake(void *arg)
+{
+	((struct kballoon *)arg)->woken = true;
+}
+
+static const struct vio_balloon_ops balloon_ops = {
+	.page_take = balloon_page_take,
+	.page_give = balloon_page_give,
+	.stats = balloon_stats,
+	.wake = balloon_wake,
+};
+
+/*
+ * One bounded step (at most VIO_BALLOON_BATCHES_PER_POLL batches) when the host asked for
+ * something, when the driver has work, or once a second anyway: after the allocator ran
+ * short the driver waits VIO_BALLOON_RETRY_NS, and only a later poll notices that time is up.
+ */
+static void balloon_service(int i)
+{
+	struct vio_balloon *b = &balloons[i];
+	struct kballoon *kb = &kballoons[i];
+	uint64_t t = now_ns();
+
+	if (kb->stopped || kb->busy)
+		return;
+	if (!kb->woken && !vio_balloon_pending(b) && t < kb->next_poll)
+		return;
+	kb->woken = false;
+	kb->next_poll = t + BALLOON_TICK_NS;
+	kb->busy = true;
+	int err = vio_balloon_poll(b);
+	kb->busy = false;
+	if (err < 0) {
+		kb->stopped = true;
+		kprintf("balloon%d: stopped (%s), holding %u pages until shutdown\n", i,
+			vio_strerror(err), vio_balloon_actual(b));
+	}
+}
+
+/*
+ * pmm's out-of-memory handler: give back at least what was asked for (plus a little, see
+ * BALLOON_OOM_PAGES) from balloons that negotiated DEFLATE_ON_OOM. Never from an interrupt
+ * handler (the driver may be mid-call underneath) and never from a balloon that is itself
+ * the caller (busy).
+ */
+static bool balloon_oom(size_t npages)
+{
+	uint64_t want = npages + BALLOON_OOM_PAGES;
+	bool freed = false;
+
+	if (in_interrupt())
+		return false;
+	for (int i = 0; i < n_balloon && want; i++) {
+		struct vio_balloon *b = &balloons[i];
+		struct kballoon *kb = &kballoons[i];
+		if (kb->busy || kb->stopped || !b->oom || !vio_balloon_actual(b))
+			continue;
+		kb->busy = true;
+		int got = DEV_CALL(vio_balloon_deflate_for_oom(
+		    b, want > UINT32_MAX ? UINT32_MAX : (uint32_t)want));
+		kb->busy = false;
+		if (got > 0) {
+			freed = true;
+			want -= (uint64_t)got < want ? (uint64_t)got : want;
+		}
+	}
+	return freed;
+}
+
+uint64_t balloon_pages_held(void)
+{
+	uint64_t held = 0;
+	for (int i = 0; i < n_balloon; i++)
+		held += vio_balloon_actual(&balloons[i]);
+	return held;
+}
+
 /* --- binding ---------------------------------------------------------------------------- */
 
 static int bind(struct kvirtio *kv)
@@ -246,6 +398,17 @@ static int bind(struct kvirtio *kv)
 		kv->drv = &nets[n_net++];
 		return 0;
 	}
+	case VIRTIO_ID_BALLOON:
+		if (n_balloon == MAX_PER_DRIVER)
+			return VIO_ENOSPC;
+		kv->unit = n_balloon;
+		kballoons[n_balloon] = (struct kballoon){.woken = true};
+		if ((err = vio_balloon_init(&balloons[n_balloon], &kv->dev, &balloon_ops,
+					    &kballoons[n_balloon])))
+			return err;
+		kv->drv = &balloons[n_balloon++];
+		pmm_set_oom_handler(balloon_oom);
+		return 0;
 	default:
 		return VIO_ENOTSUP;
 	}
@@ -285,7 +448,7 @@ static void probe_all(void)
 void devices_init(void)
 {
 	static const uint32_t order[] = {VIRTIO_ID_RNG, VIRTIO_ID_CONSOLE, VIRTIO_ID_BLOCK,
-					 VIRTIO_ID_NET};
+					 VIRTIO_ID_NET, VIRTIO_ID_BALLOON};
 	probe_all();
 	for (size_t o = 0; o < ARRAY_SIZE(order); o++) {
 		for (int i = 0; i < n_virtio_devices; i++) {
@@ -324,6 +487,8 @@ void devices_poll(void)
 		if (net_echo[i])
 			DEV_DO(net_echo_service(&nets[i]));
 	}
+	for (int i = 0; i < n_balloon; i++)
+		DEV_DO(balloon_service(i));
 	lwip_poll();
 }
 
@@ -333,6 +498,7 @@ struct vio_rng *dev_rng(int n) { return n >= 0 && n < n_rng ? &rngs[n] : NULL; }
 struct vio_console *dev_console(int n) { return n >= 0 && n < n_cons ? &consoles[n] : NULL; }
 struct vio_blk *dev_blk(int n) { return n >= 0 && n < n_blk ? &blks[n] : NULL; }
 struct vio_net *dev_net(int n) { return n >= 0 && n < n_net ? &nets[n] : NULL; }
+struct vio_balloon *dev_balloon(int n) { return n >= 0 && n < n_balloon ? &balloons[n] : NULL; }
 
 static const char *unit_prefix(uint32_t id)
 {
@@ -341,6 +507,7 @@ static const char *unit_prefix(uint32_t id)
 	case VIRTIO_ID_CONSOLE: return "cons";
 	case VIRTIO_ID_BLOCK: return "blk";
 	case VIRTIO_ID_NET: return "net";
+	case VIRTIO_ID_BALLOON: return "balloon";
 	default: return "virtio";
 	}
 }

@@ -6,6 +6,12 @@
  * IOMMU to pretend otherwise. Allocation is first fit from the low end, skipping whole
  * 64-page words that are full, so early allocations (page tables) land below 4 GiB where
  * the boot page tables can reach them.
+ *
+ * When a request cannot be met, the allocator asks an optional "OOM handler" for memory
+ * before it gives up, once: devices.c registers one that deflates a virtio balloon (the
+ * host agreed to that with DEFLATE_ON_OOM). The allocator knows nothing about balloons; it
+ * only knows that someone may be holding pages it could have back. Pages come back one by
+ * one, scattered, so a single page is rescued easily while a contiguous run may still fail.
  */
 #include <kernel/kernel.h>
 #include <kernel/mm.h>
@@ -17,6 +23,10 @@ static uint64_t *bitmap;
 static uint64_t n_pages;     /* pages covered by the bitmap (up to the highest RAM) */
 static uint64_t free_pages, total_pages;
 static uint64_t highest_ram;
+
+static pmm_oom_fn oom_handler;
+static bool in_oom; /* the handler is running: its own allocations must not recurse */
+static struct pmm_oom_stats oom_stats;
 
 static inline bool page_used(uint64_t p) { return bitmap[p / 64] >> (p % 64) & 1; }
 static inline void set_used(uint64_t p) { bitmap[p / 64] |= 1ull << (p % 64); }
@@ -113,13 +123,53 @@ static uint64_t take(uint64_t p, size_t n)
 	return p * PAGE_SIZE;
 }
 
+void pmm_set_oom_handler(pmm_oom_fn fn)
+{
+	oom_handler = fn;
+}
+
+/*
+ * The request for n pages failed: ask the handler to give pages back. It runs at most once
+ * at a time: a handler frees pages with pmm_free, but if it allocates (a driver's
+ * bookkeeping page) and that fails too, the failure is final rather than a recursion.
+ */
+static bool reclaim(size_t n)
+{
+	bool freed;
+
+	if (!oom_handler || in_oom || n > total_pages)
+		return false;
+	in_oom = true;
+	oom_stats.calls++;
+	freed = oom_handler(n);
+	in_oom = false;
+	return freed;
+}
+
+/* First fit in [from, limit_page); on failure reclaim and look once more. */
+static uint64_t alloc_run(size_t n, size_t align, uint64_t from, uint64_t limit_page)
+{
+	uint64_t p;
+
+	if (n == 0 || align == 0 || (align & (align - 1)))
+		return 0; /* a bad request, not a shortage: nothing to reclaim for */
+	p = find_run(n, align, from, limit_page);
+	if (!p && reclaim(n)) {
+		p = find_run(n, align, from, limit_page);
+		if (p)
+			oom_stats.rescued++;
+		else
+			oom_stats.still_failed++;
+	}
+	return p ? take(p, n) : 0;
+}
+
 uint64_t pmm_alloc_below(size_t n, size_t align, uint64_t limit)
 {
 	uint64_t limit_page = limit ? limit / PAGE_SIZE : n_pages;
 	if (limit_page > n_pages)
 		limit_page = n_pages;
-	uint64_t p = find_run(n, align, 1, limit_page);
-	return p ? take(p, n) : 0;
+	return alloc_run(n, align, 1, limit_page);
 }
 
 uint64_t pmm_alloc(size_t n, size_t align)
@@ -129,8 +179,7 @@ uint64_t pmm_alloc(size_t n, size_t align)
 
 uint64_t pmm_alloc_above(size_t n, size_t align, uint64_t floor)
 {
-	uint64_t p = find_run(n, align, floor / PAGE_SIZE, n_pages);
-	return p ? take(p, n) : 0;
+	return alloc_run(n, align, floor / PAGE_SIZE, n_pages);
 }
 
 void pmm_free(uint64_t phys, size_t n)
@@ -149,3 +198,4 @@ void pmm_free(uint64_t phys, size_t n)
 uint64_t pmm_free_pages(void) { return free_pages; }
 uint64_t pmm_total_pages(void) { return total_pages; }
 uint64_t pmm_highest_ram(void) { return highest_ram; }
+struct pmm_oom_stats pmm_oom_stats(void) { return oom_stats; }

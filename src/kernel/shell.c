@@ -23,9 +23,18 @@ static int cmd_mem(int argc, char **argv)
 	(void)argv;
 	if (argc != 1)
 		return -1;
+	uint64_t held = balloon_pages_held();
+	struct pmm_oom_stats oom = pmm_oom_stats();
 	kprintf("pages: %llu free of %llu (%llu MiB free)\n",
 		(unsigned long long)pmm_free_pages(), (unsigned long long)pmm_total_pages(),
 		(unsigned long long)(pmm_free_pages() * PAGE_SIZE / MiB));
+	/* Balloon pages are allocated as far as the allocator knows: they are in neither
+	 * "free" above nor anyone else's use; the host has the memory behind them. */
+	kprintf("balloon: %llu pages held (%llu MiB)\n", (unsigned long long)held,
+		(unsigned long long)(held * PAGE_SIZE / MiB));
+	kprintf("oom: %llu reclaims, %llu allocations rescued, %llu still failed\n",
+		(unsigned long long)oom.calls, (unsigned long long)oom.rescued,
+		(unsigned long long)oom.still_failed);
 	kprintf("heap: %zu KiB used of %zu KiB\n", heap_used() / 1024, heap_size() / 1024);
 	return 0;
 }
@@ -68,7 +77,7 @@ static int cmd_poweroff(int argc, char **argv)
 
 static const struct command commands[] = {
 	{"help", "help", "list commands", cmd_help},
-	{"mem", "mem", "page allocator and heap", cmd_mem},
+	{"mem", "mem", "page allocator, balloon pages and heap", cmd_mem},
 	{"acpi", "acpi", "ACPI tables found at boot", cmd_acpi},
 	{"uptime", "uptime", "time since boot", cmd_uptime},
 	{"echo", "echo [words...]", "print the words", cmd_echo},

@@ -1,7 +1,7 @@
 /*
  * Feature bit names, for logs and a kernel's `virtio <dev>` command: the reserved bits every
  * device shares (virtio 1.2 section 6) and the device-specific bits of the devices vio
- * drives (5.1.3 net, 5.2.3 block, 5.3.3 console). The rng (5.4) has none.
+ * drives (5.1.3 net, 5.2.3 block, 5.3.3 console, 5.5.3 balloon). The rng (5.4) has none.
  */
 #include <stddef.h>
 #include <vio/spec/virtio_config.h>
@@ -47,6 +47,10 @@ static const struct bit_name blk[] = {
 static const struct bit_name console[] = {
 	{0, "SIZE"}, {1, "MULTIPORT"}, {2, "EMERG_WRITE"},
 };
+static const struct bit_name balloon[] = {
+	{0, "MUST_TELL_HOST"},	{1, "STATS_VQ"},    {2, "DEFLATE_ON_OOM"},
+	{3, "FREE_PAGE_HINT"},	{4, "PAGE_POISON"}, {5, "PAGE_REPORTING"},
+};
 
 static const char *lookup(const struct bit_name *t, size_t n, unsigned bit)
 {
@@ -73,6 +77,8 @@ const char *vio_feature_name(uint32_t device_id, unsigned bit)
 		return LOOKUP(blk, bit);
 	case VIRTIO_ID_CONSOLE:
 		return LOOKUP(console, bit);
+	case VIRTIO_ID_BALLOON:
+		return LOOKUP(balloon, bit);
 	default:
 		return NULL;
 	}
