@@ -57,7 +57,7 @@ def qemu_img_rate(size, depth, extra):
 def setup(workdir):
     args = ["-drive", "file=%s,format=raw,if=none,id=d0,cache=none,aio=threads" % IMG,
             "-device", "virtio-blk-pci,drive=d0",
-            "-device", "virtio-serial-pci,id=vser", "-chardev", "null,id=bn",
+            "-device", "virtio-serial-pci,id=vser", "-chardev", "file,id=bn,path=/dev/null",
             "-device", "virtserialport,bus=vser.0,chardev=bn,name=org.vio.bench"]
     return ["-device", "virtio-rng-pci", "-smp", "1"] + args + scn_net.net_setup(workdir)[2:]
 
