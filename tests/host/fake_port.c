@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define PAGE 4096u
 
@@ -162,6 +163,38 @@ void fake_port_init(struct fake_port *fp)
 		.msix_free = fake_msix_free,
 		.intx_attach = fake_intx_attach,
 	};
+}
+
+static void *low_dma_alloc(void *ctx, size_t bytes, uint64_t *phys)
+{
+	struct fake_port *fp = ctx;
+	size_t rounded = (bytes + PAGE - 1) & ~(size_t)(PAGE - 1);
+	void *p = mmap(NULL, rounded, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	fp->dma_allocs++;
+	fp->dma_live_allocs++;
+	fp->dma_live_bytes += rounded;
+	*phys = (uint64_t)(uintptr_t)p;
+	return p;
+}
+
+static void low_dma_free(void *ctx, void *virt, size_t bytes)
+{
+	struct fake_port *fp = ctx;
+	size_t rounded = (bytes + PAGE - 1) & ~(size_t)(PAGE - 1);
+	if (!virt)
+		return;
+	munmap(virt, rounded);
+	fp->dma_live_allocs--;
+	fp->dma_live_bytes -= rounded;
+}
+
+void fake_port_low_dma(struct fake_port *fp)
+{
+	fp->port.dma_alloc = low_dma_alloc;
+	fp->port.dma_free = low_dma_free;
 }
 
 void fake_port_no_irqs(struct fake_port *fp)

@@ -56,6 +56,11 @@ struct fake_port {
 };
 
 void fake_port_init(struct fake_port *fp);
+/*
+ * Take DMA memory from the low 2 GiB (mmap MAP_32BIT). Legacy transports address rings by a
+ * 32-bit page frame number, so rings must lie below 2^44; host heap addresses do not.
+ */
+void fake_port_low_dma(struct fake_port *fp);
 /* Remove the optional interrupt hooks so the library must poll. */
 void fake_port_no_irqs(struct fake_port *fp);
 /* True when some kept log line contains `needle`. */

@@ -330,33 +330,6 @@ static void env_wait(void *arg)
 	fake_env_run(arg);
 }
 
-/*
- * Legacy rings are addressed by a 32-bit page frame number, so they must lie below 2^44;
- * host heap addresses do not. Legacy tests take their DMA memory from the low 2 GiB.
- */
-static void *low_dma_alloc(void *ctx, size_t bytes, uint64_t *phys)
-{
-	struct fake_port *fp = ctx;
-	size_t rounded = (bytes + 4095) & ~(size_t)4095;
-	void *p = mmap(NULL, rounded, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	fp->dma_allocs++;
-	fp->dma_live_allocs++;
-	*phys = (uint64_t)(uintptr_t)p;
-	return p;
-}
-
-static void low_dma_free(void *ctx, void *virt, size_t bytes)
-{
-	struct fake_port *fp = ctx;
-	if (!virt)
-		return;
-	munmap(virt, (bytes + 4095) & ~(size_t)4095);
-	fp->dma_live_allocs--;
-}
-
 /* A transitional device driven through its legacy interface (no VERSION_1). */
 static struct t *t_new_legacy(uint64_t features)
 {
@@ -366,8 +339,7 @@ static struct t *t_new_legacy(uint64_t features)
 	fake_port_init(&e->fp);
 	e->fp.on_wait = env_wait;
 	e->fp.on_wait_arg = e;
-	e->fp.port.dma_alloc = low_dma_alloc;
-	e->fp.port.dma_free = low_dma_free;
+	fake_port_low_dma(&e->fp);
 	fake_pci_init(&e->pci, &e->fp);
 	e->vd.kind = FAKE_VDEV_TRANSITIONAL;
 	e->vd.device_id = VIRTIO_ID_NET;

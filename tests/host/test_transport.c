@@ -62,40 +62,9 @@ static int teardown(void **state)
 	return 0;
 }
 
-/*
- * Legacy transports take a 32-bit page frame number: rings must sit below 2^44. Host heap
- * addresses are above that, so legacy tests get their DMA memory from the low 2 GiB.
- */
-static void *low_dma_alloc(void *ctx, size_t bytes, uint64_t *phys)
-{
-	struct fake_port *fp = ctx;
-	size_t rounded = (bytes + 4095) & ~(size_t)4095;
-	void *p = mmap(NULL, rounded, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	fp->dma_allocs++;
-	fp->dma_live_allocs++;
-	fp->dma_live_bytes += rounded;
-	*phys = (uint64_t)(uintptr_t)p;
-	return p;
-}
-
-static void low_dma_free(void *ctx, void *virt, size_t bytes)
-{
-	struct fake_port *fp = ctx;
-	size_t rounded = (bytes + 4095) & ~(size_t)4095;
-	if (!virt)
-		return;
-	munmap(virt, rounded);
-	fp->dma_live_allocs--;
-	fp->dma_live_bytes -= rounded;
-}
-
 static void use_low_dma(struct env *e)
 {
-	e->fp.port.dma_alloc = low_dma_alloc;
-	e->fp.port.dma_free = low_dma_free;
+	fake_port_low_dma(&e->fp);
 }
 
 /* Attach the fake device at 00:04.0 and read it like enumeration would. */
