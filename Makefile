@@ -169,6 +169,7 @@ qemutest: all
 
 bench: all
 	python3 tests/bench.py
+	python3 tests/bench_net.py
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

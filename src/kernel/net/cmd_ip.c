@@ -5,6 +5,7 @@
  *   ping <ip> [count]  ICMP echo, one a second, with round-trip times
  *   udp echo <port>    send every datagram back to where it came from
  *   iperf server       lwIP's iperf 2 server (lwiperf) on port 5001
+ *   iperf client <ip> [seconds]  send to an iperf 2 server (`iperf -s`) for 10 s or <seconds>
  *   httpd start        lwIP's web server on port 80 (pages: httpd_fs.c)
  *   arp                the ARP cache
  *   netstat            TCP/UDP endpoints and lwIP's counters
@@ -277,9 +278,167 @@ static void iperf_report(void *arg, enum lwiperf_report_type type, const ip_addr
 		(unsigned long)bytes, (unsigned long)ms, (unsigned long)kbits);
 }
 
+/*
+ * The client is our own rather than lwiperf's: lwiperf_start_tcp_client cannot be told how
+ * long to run (it always sends for 10 s) and copies every byte it sends into the heap
+ * (TCP_WRITE_FLAG_COPY). Here tcp_write points lwIP at one static buffer that never changes,
+ * so the frames go out from it without a copy: what is measured is the stack and the driver.
+ * The buffer is all zeros, which is also what iperf 2 must see first: a 24-byte client header
+ * whose flags are 0 means "a plain one-way test, nothing to send back".
+ */
+#define IPERF_CHUNK 16384
+
+struct iperf_tx {
+	struct tcp_pcb *pcb;
+	uint64_t secs;
+	uint64_t start_ns, stop_ns, end_ns;
+	uint64_t acked;
+	volatile bool done;
+	bool connected;
+	const char *why; /* how it ended, for the report */
+};
+
+static const u8_t iperf_zeros[IPERF_CHUNK];
+
+/* Detach from the PCB: after this lwIP calls none of our callbacks. */
+static void iperf_tx_end(struct iperf_tx *t, const char *why)
+{
+	if (t->pcb) {
+		tcp_arg(t->pcb, NULL);
+		tcp_sent(t->pcb, NULL);
+		tcp_recv(t->pcb, NULL);
+		tcp_err(t->pcb, NULL);
+		tcp_poll(t->pcb, NULL, 0);
+		if (tcp_close(t->pcb) != ERR_OK)
+			tcp_abort(t->pcb); /* no memory for the FIN: do not leave the PCB behind */
+		t->pcb = NULL;
+	}
+	t->end_ns = now_ns();
+	t->why = why;
+	t->done = true;
+}
+
+/* Queue as much as the send buffer takes, then push it out; or stop, when time is up. */
+static void iperf_tx_fill(struct iperf_tx *t)
+{
+	if (now_ns() >= t->stop_ns) {
+		iperf_tx_end(t, "done");
+		return;
+	}
+	for (;;) {
+		u32_t room = tcp_sndbuf(t->pcb);
+		if (room < TCP_MSS)
+			break; /* wait for ACKs rather than send runts */
+		u16_t len = (u16_t)(room < IPERF_CHUNK ? room : IPERF_CHUNK);
+		if (tcp_write(t->pcb, iperf_zeros, len, TCP_WRITE_FLAG_MORE) != ERR_OK)
+			break; /* out of segments or pbufs: the next ACK frees some */
+	}
+	tcp_output(t->pcb);
+}
+
+static err_t iperf_tx_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
+{
+	struct iperf_tx *t = arg;
+	(void)pcb;
+	t->acked += len;
+	iperf_tx_fill(t);
+	return ERR_OK;
+}
+
+/* Half a second without an ACK: still check the clock, so a stalled test ends on time. */
+static err_t iperf_tx_poll(void *arg, struct tcp_pcb *pcb)
+{
+	struct iperf_tx *t = arg;
+	(void)pcb;
+	if (t->connected) /* a SYN still unanswered is tcp_connect's to retry */
+		iperf_tx_fill(t);
+	return ERR_OK;
+}
+
+static err_t iperf_tx_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
+{
+	(void)err;
+	if (!p) {
+		iperf_tx_end(arg, "closed by the server");
+		return ERR_OK;
+	}
+	tcp_recved(pcb, p->tot_len); /* iperf 2 sends nothing in a one-way test: ignore it */
+	pbuf_free(p);
+	return ERR_OK;
+}
+
+static void iperf_tx_err(void *arg, err_t err)
+{
+	struct iperf_tx *t = arg;
+	t->pcb = NULL; /* lwIP has freed it */
+	t->end_ns = now_ns();
+	t->why = err == ERR_RST ? "reset by the server" : lwip_strerr(err);
+	t->done = true;
+}
+
+static err_t iperf_tx_connected(void *arg, struct tcp_pcb *pcb, err_t err)
+{
+	struct iperf_tx *t = arg;
+	(void)pcb, (void)err; /* lwIP only calls this on success; failures go to tcp_err */
+	t->connected = true;
+	t->start_ns = now_ns();
+	t->stop_ns = t->start_ns + t->secs * 1000000000ull; /* the test runs from here */
+	iperf_tx_fill(t);
+	return ERR_OK;
+}
+
+static int iperf_client(const char *host, uint64_t secs)
+{
+	static struct iperf_tx t;
+	ip_addr_t ip;
+	if (!ipaddr_aton(host, &ip) || !secs || secs > 3600)
+		return -1;
+	t = (struct iperf_tx){.secs = secs, .stop_ns = UINT64_MAX};
+	err_t err = ERR_MEM;
+	LOCKED(if ((t.pcb = tcp_new())) {
+		tcp_arg(t.pcb, &t);
+		tcp_sent(t.pcb, iperf_tx_sent);
+		tcp_recv(t.pcb, iperf_tx_recv);
+		tcp_err(t.pcb, iperf_tx_err);
+		tcp_poll(t.pcb, iperf_tx_poll, 1);
+		err = tcp_connect(t.pcb, &ip, LWIPERF_TCP_PORT_DEFAULT, iperf_tx_connected);
+		if (err != ERR_OK) {
+			tcp_abort(t.pcb);
+			t.pcb = NULL;
+		}
+	});
+	if (err != ERR_OK) {
+		kprintf("iperf: cannot connect to %s: %s\n", host, lwip_strerr(err));
+		return -2;
+	}
+	kprintf("iperf: client to %s:%d for %llu s\n", host, LWIPERF_TCP_PORT_DEFAULT,
+		(unsigned long long)secs);
+	/* The connect itself may take a while (ARP, SYN retries): allow 30 s beyond the test. */
+	wait_for(&t.done, now_ns() + (secs + 30) * 1000000000ull);
+	if (!t.done)
+		LOCKED(iperf_tx_end(&t, "gave up"));
+	if (!t.connected) {
+		kprintf("iperf: no connection to %s: %s\n", host, t.why);
+		return -2;
+	}
+	uint64_t ms = (t.end_ns - t.start_ns) / 1000000;
+	kprintf("iperf: %s (client): %s:%d, %llu bytes in %llu ms, %llu kbit/s\n", t.why, host,
+		LWIPERF_TCP_PORT_DEFAULT, (unsigned long long)t.acked, (unsigned long long)ms,
+		(unsigned long long)(ms ? t.acked * 8 / ms : 0));
+	return 0;
+}
+
 static int cmd_iperf(int argc, char **argv)
 {
 	static void *server;
+	uint64_t secs = 10;
+	if (argc >= 3 && argc <= 4 && !strcmp(argv[1], "client")) {
+		if (argc == 4 && !parse_u64(argv[3], &secs))
+			return -1;
+		if (!have_stack())
+			return -2;
+		return iperf_client(argv[2], secs);
+	}
 	if (argc != 2 || strcmp(argv[1], "server"))
 		return -1;
 	if (!have_stack())
@@ -408,7 +567,8 @@ const struct command net_commands[] = {
     {"ip", "ip", "network addresses, routes and links (lwIP)", cmd_ip},
     {"ping", "ping <a.b.c.d> [count]", "ICMP echo, one a second (default 4)", cmd_ping},
     {"udp", "udp echo <port>", "echo every UDP datagram sent to <port>", cmd_udp},
-    {"iperf", "iperf server", "iperf 2 TCP server on port 5001 (lwiperf)", cmd_iperf},
+    {"iperf", "iperf server | client <a.b.c.d> [seconds]",
+     "iperf 2 TCP: server on port 5001 (lwiperf), or send to one (default 10 s)", cmd_iperf},
     {"httpd", "httpd start", "web server on port 80: / and /big.bin (10 MiB)", cmd_httpd},
     {"arp", "arp", "the ARP cache", cmd_arp},
     {"netstat", "netstat", "TCP/UDP endpoints and lwIP counters", cmd_netstat},
