@@ -174,11 +174,20 @@ static bool test_blk_model(char *why, size_t size)
 		ios[i].buf = bufs + (size_t)i * MODEL_MAX_SECT * 512;
 
 	uint64_t issued = 0, completed = 0, reads = 0, writes = 0, max_inflight = 0, inflight = 0;
-	uint64_t deadline = now_ns() + 600 * 1000000000ull;
+	uint64_t progress = now_ns(), last_completed = 0;
 	while (completed < count) {
-		if (now_ns() > deadline)
-			FAIL("stuck: %llu of %llu done", (unsigned long long)completed,
-			     (unsigned long long)count);
+		if (completed != last_completed) {
+			last_completed = completed;
+			progress = now_ns();
+		} else if (now_ns() - progress > 10 * 1000000000ull) {
+			/* A request the device never answers: show the ring state so the failure can
+			 * be told apart (not published? not notified? not used?) and stop. */
+			for (uint16_t q = 0; q < b->dev->nvqs; q++)
+				vio_vq_dump(&b->dev->vqs[q]);
+			FAIL("stalled: %llu of %llu done, %llu in flight, no completion for 10 s",
+			     (unsigned long long)completed, (unsigned long long)count,
+			     (unsigned long long)inflight);
+		}
 		/* Issue into every free slot while there is work left. */
 		for (int i = 0; i < depth && issued < count; i++) {
 			struct model_io *io = &ios[i];
