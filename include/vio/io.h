@@ -53,6 +53,23 @@ static inline void vio_mmio_write32(volatile void *addr, uint32_t v)
 	*(volatile uint32_t *)addr = v;
 }
 
+/* One access of `width` 1, 2 or 4 bytes (device-config fields come in all three). */
+static inline uint32_t vio_mmio_read(const volatile void *addr, unsigned width)
+{
+	return width == 1 ? vio_mmio_read8(addr) : width == 2 ? vio_mmio_read16(addr)
+							       : vio_mmio_read32(addr);
+}
+
+static inline void vio_mmio_write(volatile void *addr, unsigned width, uint32_t v)
+{
+	if (width == 1)
+		vio_mmio_write8(addr, (uint8_t)v);
+	else if (width == 2)
+		vio_mmio_write16(addr, (uint16_t)v);
+	else
+		vio_mmio_write32(addr, v);
+}
+
 /* A register `field` of the struct type `type` mapped at `base`. */
 #define VIO_REG(base, type, field) \
 	((volatile void *)((volatile uint8_t *)(base) + __builtin_offsetof(type, field)))

@@ -60,20 +60,14 @@ static uint32_t mmio_config_read(struct vio_dev *dev, uint32_t offset, unsigned 
 {
 	volatile uint8_t *p = dev->t.mmio.regs + VIRTIO_MMIO_CONFIG_OFF + offset;
 
-	return width == 1 ? vio_mmio_read8(p) : width == 2 ? vio_mmio_read16(p)
-							   : vio_mmio_read32(p);
+	return vio_mmio_read(p, width);
 }
 
 static void mmio_config_write(struct vio_dev *dev, uint32_t offset, unsigned width, uint32_t val)
 {
 	volatile uint8_t *p = dev->t.mmio.regs + VIRTIO_MMIO_CONFIG_OFF + offset;
 
-	if (width == 1)
-		vio_mmio_write8(p, (uint8_t)val);
-	else if (width == 2)
-		vio_mmio_write16(p, (uint16_t)val);
-	else
-		vio_mmio_write32(p, val);
+	vio_mmio_write(p, width, val);
 }
 
 static uint32_t mmio_config_generation(struct vio_dev *dev)

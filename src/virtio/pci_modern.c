@@ -66,9 +66,7 @@ static uint32_t region_read(struct vio_dev *dev, const struct vio_pci_region *r,
 	if (off > r->length || width > r->length - off)
 		return 0xffffffffu; /* our own bug; never reach outside the region */
 	if (r->virt) {
-		volatile uint8_t *p = r->virt + off;
-		return width == 1 ? vio_mmio_read8(p) : width == 2 ? vio_mmio_read16(p)
-								   : vio_mmio_read32(p);
+		return vio_mmio_read(r->virt + off, width);
 	}
 	if (r->is_io) {
 		uint16_t p = (uint16_t)(r->io_port + off);
@@ -86,13 +84,7 @@ static void region_write(struct vio_dev *dev, const struct vio_pci_region *r, ui
 	if (off > r->length || width > r->length - off)
 		return;
 	if (r->virt) {
-		volatile uint8_t *p = r->virt + off;
-		if (width == 1)
-			vio_mmio_write8(p, (uint8_t)val);
-		else if (width == 2)
-			vio_mmio_write16(p, (uint16_t)val);
-		else
-			vio_mmio_write32(p, val);
+		vio_mmio_write(r->virt + off, width, val);
 		return;
 	}
 	if (r->is_io) {
