@@ -30,6 +30,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "qemu"))
 import harness  # noqa: E402
+from scn_lwip import in_ns  # noqa: E402
 
 OUT = os.path.join(harness.BUILD, "bench")
 HOST_IP, GUEST_IP = "192.168.78.1", "192.168.78.2"
@@ -42,19 +43,6 @@ CONFIGS = [
     ("", "", "offloads negotiated (CSUM, GUEST_CSUM)"),
     ("_nocsum", ",csum=off,guest_csum=off", "no offloads (csum=off,guest_csum=off)"),
 ]
-
-
-def in_ns(q, argv, timeout=120):
-    """Run argv inside the scenario's namespace; its stdout."""
-    try:
-        r = subprocess.run(["ip", "netns", "exec", q.netns] + argv, capture_output=True,
-                           timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise AssertionError("%s: no result after %d s" % (" ".join(argv), timeout))
-    out = r.stdout.decode("utf-8", "replace")
-    assert r.returncode == 0, "%s failed (%d): %s %s" % (
-        " ".join(argv), r.returncode, out[-500:], r.stderr.decode("utf-8", "replace")[-500:])
-    return out
 
 
 def mbits(text):
