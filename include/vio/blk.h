@@ -206,6 +206,7 @@ struct vio_blk {
 	struct vio_blk_queue b_q[VIO_BLK_MAX_QUEUES];
 	uint16_t b_next_queue; /* round-robin cursor */
 	bool b_broken;	       /* a queue broke or a request timed out: only fini is left */
+	unsigned b_plugged;    /* vio_blk_plug depth: submits do not notify the device */
 };
 
 /*
@@ -249,6 +250,16 @@ int vio_blk_submit(struct vio_blk *blk, struct vio_blk_req *req);
  * vio_blk_fini). IRQ-safe.
  */
 int vio_blk_poll(struct vio_blk *blk);
+
+/*
+ * Batch submissions: between vio_blk_plug and the matching vio_blk_unplug, vio_blk_submit
+ * posts requests without notifying the device; unplug notifies every queue that got new
+ * requests, once. Under emulation each notification is a trap into the hypervisor, so a
+ * caller with many requests ready (a queue depth of 32) saves all but one. Plugs nest.
+ * Synchronous calls notify regardless. IRQ-safe (but pair them in one context).
+ */
+void vio_blk_plug(struct vio_blk *blk);
+void vio_blk_unplug(struct vio_blk *blk);
 
 /* Device requests posted and not yet completed, over all queues. IRQ-safe. */
 unsigned vio_blk_in_flight(const struct vio_blk *blk);

@@ -547,8 +547,21 @@ int vio_blk_submit(struct vio_blk *blk, struct vio_blk_req *req)
 		req->r_status = err; /* broken after some parts went: they fail in fini */
 	else if (has_more(req))
 		q->q_waiting = req;
-	vio_vq_kick(&blk->b_vqs[qi]);
+	if (!blk->b_plugged)
+		vio_vq_kick(&blk->b_vqs[qi]);
 	return 0;
+}
+
+void vio_blk_plug(struct vio_blk *blk)
+{
+	blk->b_plugged++;
+}
+
+void vio_blk_unplug(struct vio_blk *blk)
+{
+	if (blk->b_plugged && --blk->b_plugged == 0)
+		for (uint16_t i = 0; i < blk->info.num_queues; i++)
+			vio_vq_kick(&blk->b_vqs[i]); /* a no-op for queues with nothing new */
 }
 
 /* --- completions ----------------------------------------------------------------------------- */
@@ -750,6 +763,8 @@ int vio_blk_submit_wait(struct vio_blk *blk, struct vio_blk_req *req)
 	}
 	if (err)
 		return err;
+	if (blk->b_plugged) /* a caller's plug must not hold back the request we wait for */
+		vio_vq_kick(&blk->b_vqs[req->r_queue]);
 	while (!w.done) {
 		err = vio_blk_poll(blk);
 		if (w.done)

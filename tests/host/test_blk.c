@@ -599,6 +599,42 @@ static void test_async_full_queue_depth_in_flight_completes_out_of_order(void **
 	teardown(t);
 }
 
+static void test_plugged_submits_notify_the_device_once_at_unplug(void **state)
+{
+	(void)state;
+	struct t *t = setup_default();
+	static uint8_t bufs[8][512];
+	struct vio_sg sg[8];
+	struct vio_blk_req req[8];
+	struct done d[8];
+
+	t->m.hold = true;
+	int before = t->e->vd.q[0].notified;
+	vio_blk_plug(&t->blk);
+	for (int i = 0; i < 8; i++) {
+		sg[i] = (struct vio_sg){bufs[i], 512};
+		d[i] = (struct done){0};
+		req[i] = (struct vio_blk_req){.op = VIO_BLK_OP_READ, .sector = (uint64_t)i,
+					      .sg = &sg[i], .nsg = 1, .queue = VIO_BLK_ANY_QUEUE,
+					      .done = on_done, .arg = &d[i]};
+		assert_int_equal(vio_blk_submit(&t->blk, &req[i]), 0);
+	}
+	assert_int_equal(t->e->vd.q[0].notified, before); /* nothing told yet */
+	vio_blk_unplug(&t->blk);
+	assert_int_equal(t->e->vd.q[0].notified, before + 1);
+	fake_env_run(t->e);
+	assert_int_equal(t->m.npend, 8);
+	model_complete(t->e, 8);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(d[i].calls, 1);
+	/* A synchronous call inside a plug still reaches the device. */
+	vio_blk_plug(&t->blk);
+	t->m.hold = false;
+	assert_int_equal(vio_blk_read(&t->blk, 0, bufs[0], 512), 0);
+	vio_blk_unplug(&t->blk);
+	teardown(t);
+}
+
 static void test_submit_returns_enospc_when_full_then_recovers(void **state)
 {
 	(void)state;
@@ -1316,6 +1352,7 @@ int main(void)
 	    cmocka_unit_test(test_async_completes_by_interrupt_without_poll),
 	    cmocka_unit_test(test_async_polling_mode_completes_only_on_poll),
 	    cmocka_unit_test(test_async_full_queue_depth_in_flight_completes_out_of_order),
+	    cmocka_unit_test(test_plugged_submits_notify_the_device_once_at_unplug),
 	    cmocka_unit_test(test_submit_returns_enospc_when_full_then_recovers),
 	    cmocka_unit_test(
 		test_request_larger_than_seg_max_times_size_max_is_split_and_completes_once),
