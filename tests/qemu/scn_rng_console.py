@@ -23,22 +23,38 @@ def rng_setup(workdir):
             "-device", "virtserialport,bus=vser.0,chardev=rngout,name=org.vio.rng"]
 
 
-def rngtest_check(log, workdir):
-    path = os.path.join(workdir, "rng.bin")
-    size = os.path.getsize(path)
-    if size < RNG_BYTES:
-        return "only %d bytes of entropy arrived" % size
-    with open(path, "rb") as f:
-        p = subprocess.run(["rngtest", "-c", "1000"], stdin=f, capture_output=True, text=True,
-                           timeout=120)
-    out = p.stdout + p.stderr
+def rngtest(data):
+    """rngtest's verdict on 1000 FIPS 140-2 blocks: (failures, one-line summary)."""
+    p = subprocess.run(["rngtest", "-c", "1000"], input=data, capture_output=True,
+                       timeout=120)
+    out = (p.stdout + p.stderr).decode("utf-8", "replace")
     m = re.search(r"FIPS 140-2 failures: (\d+)", out)
     if not m:
-        return "rngtest said: %s" % out[-300:]
-    failures = int(m.group(1))
-    print("    rngtest: %s" % re.search(r"FIPS 140-2 successes: \d+", out).group(0)
-          + ", failures %d" % failures)
-    return None if failures <= 3 else "rngtest: %d FIPS 140-2 blocks failed" % failures
+        raise AssertionError("rngtest said: %s" % out[-300:])
+    kinds = ", ".join("%s %s" % k for k in
+                      re.findall(r"FIPS 140-2\(2001-10-10\) (\S+(?: \S+)?): (\d+)", out))
+    return int(m.group(1)), "%s failed (%s)" % (m.group(1), kinds)
+
+
+def rngtest_check(log, workdir):
+    """
+    At most 3 of 1000 FIPS 140-2 blocks may fail. Each block fails about 0.1 % of the time
+    even for a perfect source, so 4 or more happens in about 2 % of runs: the kernel streams
+    two independent 2.5 MB halves and the second is judged only when the first fails by a
+    chance-sized margin (4 to 10 blocks). More than 10 is never chance (p < 1e-8): it fails.
+    """
+    data = open(os.path.join(workdir, "rng.bin"), "rb").read()
+    if len(data) < 2 * RNG_BYTES:
+        return "only %d bytes of entropy arrived" % len(data)
+    failures, summary = rngtest(data[:RNG_BYTES])
+    print("    rngtest, first 2.5 MB: %s" % summary)
+    if failures <= 3:
+        return None
+    if failures > 10:
+        return "rngtest: %d FIPS 140-2 blocks failed" % failures
+    failures, summary = rngtest(data[RNG_BYTES:2 * RNG_BYTES])
+    print("    rngtest, second 2.5 MB: %s" % summary)
+    return None if failures <= 3 else "rngtest: more than 3 FIPS 140-2 blocks failed twice"
 
 
 def console_setup(workdir):
@@ -116,7 +132,7 @@ def console_interact(q):
 
 SCENARIOS = [
     Scenario("rng-stream-rngtest", machine="q35", cmdline="vio.tests=rng-stream vio.bytes=%d"
-             % RNG_BYTES, setup=rng_setup, check=rngtest_check, timeout=600,
+             % (2 * RNG_BYTES), setup=rng_setup, check=rngtest_check, timeout=600,
              expect_log=[r"^ok \d+ - rng-stream$"]),
     Scenario("console-echo-hotplug-port0", machine="q35", mode="shell", setup=console_setup,
              interact=console_interact, expect_exit=0, timeout=600,
