@@ -564,21 +564,37 @@ static int tx_post(struct vio_net *net, struct vio_net_txslot *slot, const struc
 	return 0;
 }
 
-int vio_net_send(struct vio_net *net, const void *frame, uint32_t len,
-		 const struct vio_net_tx_opts *opts)
+/*
+ * The start both sends share: `err` is what the caller's own argument checks found. Checks
+ * the frame, counts a refusal (tx_errors, or tx_full when no slot is free) and returns a slot
+ * with its virtio header filled.
+ */
+static int tx_begin(struct vio_net *net, int err, uint32_t len,
+		    const struct vio_net_tx_opts *opts, struct vio_net_txslot **slot)
 {
-	int err = tx_check(net, len, opts);
-
+	if (!err)
+		err = tx_check(net, len, opts);
 	if (err) {
 		net->stats.tx_errors++;
 		return err;
 	}
-	struct vio_net_txslot *slot = tx_slot_get(net);
-	if (!slot) {
+	*slot = tx_slot_get(net);
+	if (!*slot) {
 		net->stats.tx_full++;
 		return VIO_ENOSPC;
 	}
-	tx_fill_hdr(slot, opts);
+	tx_fill_hdr(*slot, opts);
+	return 0;
+}
+
+int vio_net_send(struct vio_net *net, const void *frame, uint32_t len,
+		 const struct vio_net_tx_opts *opts)
+{
+	struct vio_net_txslot *slot;
+	int err = tx_begin(net, 0, len, opts, &slot);
+
+	if (err)
+		return err;
 	bytes_copy(slot->mem + TX_HDR_ROOM, frame, len);
 	struct vio_sg sg[2] = {{slot->mem, net->hdr_len}, {slot->mem + TX_HDR_ROOM, len}};
 	return tx_post(net, slot, sg, 2, len);
@@ -588,6 +604,7 @@ int vio_net_send_sg(struct vio_net *net, const struct vio_sg *sg, unsigned n, vo
 		    const struct vio_net_tx_opts *opts)
 {
 	struct vio_sg all[VIO_NET_TX_MAX_SEGS + 1];
+	struct vio_net_txslot *slot;
 	uint32_t len = 0;
 	int err = 0;
 
@@ -599,18 +616,8 @@ int vio_net_send_sg(struct vio_net *net, const struct vio_sg *sg, unsigned n, vo
 		len += sg[i].len;
 		all[i + 1] = sg[i];
 	}
-	if (!err)
-		err = tx_check(net, len, opts);
-	if (err) {
-		net->stats.tx_errors++;
+	if ((err = tx_begin(net, err, len, opts, &slot)))
 		return err;
-	}
-	struct vio_net_txslot *slot = tx_slot_get(net);
-	if (!slot) {
-		net->stats.tx_full++;
-		return VIO_ENOSPC;
-	}
-	tx_fill_hdr(slot, opts);
 	slot->cookie = cookie;
 	all[0] = (struct vio_sg){slot->mem, net->hdr_len};
 	return tx_post(net, slot, all, n + 1, len);
