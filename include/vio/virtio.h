@@ -311,6 +311,15 @@ int vio_dev_check(struct vio_dev *dev);
 void vio_dev_fail(struct vio_dev *dev);
 
 /*
+ * The one failure path of a driver's init: tear the device down (vio_dev_teardown: reset,
+ * queues destroyed, vectors released), then set FAILED, in that order, so that the reset
+ * does not erase FAILED (3.1.1: "the driver SHOULD set the FAILED status bit" when it gives
+ * up). Free the driver's own memory after it. Returns 0, or VIO_ETIMEDOUT when the reset
+ * was not confirmed. Not IRQ-safe.
+ */
+int vio_dev_abort(struct vio_dev *dev);
+
+/*
  * Reset the device and wait (VIO_RESET_TIMEOUT_NS) for its status to read 0. After it the
  * device touches no queue memory. Returns 0 or VIO_ETIMEDOUT. Not IRQ-safe.
  */
@@ -320,9 +329,10 @@ int vio_dev_reset(struct vio_dev *dev);
  * Reset the device, destroy the queues set up, release the MSI-X vectors and disable MSI-X.
  * The queues' posted cookies are lost: reclaim them with vio_vq_detach_unused between
  * vio_dev_reset and this call if needed. An INTx handler stays attached (the port has no
- * way to detach one) and keeps `dev` as its argument: keep the vio_dev alive. Not IRQ-safe.
+ * way to detach one) and keeps `dev` as its argument: keep the vio_dev alive. Returns 0, or
+ * VIO_ETIMEDOUT when the reset was not confirmed. Not IRQ-safe.
  */
-void vio_dev_teardown(struct vio_dev *dev);
+int vio_dev_teardown(struct vio_dev *dev);
 
 /* --- describing ---------------------------------------------------------------------------- */
 

@@ -505,9 +505,17 @@ int vio_dev_check(struct vio_dev *dev)
 	return VIO_ENEEDRESET;
 }
 
-void vio_dev_teardown(struct vio_dev *dev)
+int vio_dev_abort(struct vio_dev *dev)
 {
-	vio_dev_reset(dev);
+	int err = vio_dev_teardown(dev);
+
+	vio_dev_fail(dev);
+	return err;
+}
+
+int vio_dev_teardown(struct vio_dev *dev)
+{
+	int err = vio_dev_reset(dev);
 	for (uint16_t i = 0; i < dev->nvqs; i++) {
 		if (vq_live(&dev->vqs[i])) {
 			vio_vq_destroy(&dev->vqs[i]);
@@ -517,6 +525,7 @@ void vio_dev_teardown(struct vio_dev *dev)
 	release_msix(dev);
 	if (dev->irq_mode != VIO_IRQ_INTX)
 		dev->irq_mode = VIO_IRQ_POLL;
+	return err;
 }
 
 /* --- describing ------------------------------------------------------------------------- */
