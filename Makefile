@@ -7,7 +7,7 @@
 #   make fuzz       build libFuzzer targets (clang) and run each for FUZZ_SECONDS
 #   make CC=clang   the same kernel built with clang/lld
 #
-# Overridable: CC, CROSS (e.g. CROSS=x86_64-elf-), CFLAGS, LDFLAGS, BUILD, QEMU_TIMEOUT.
+# Overridable: CC, CROSS (e.g. CROSS=x86_64-elf-), CFLAGS, LDFLAGS, BUILD, QEMU_TIMEOUT, DEBUG=1.
 # Set VIO_NO_DEPS=1 to skip the automatic package check (scripts/deps.sh).
 
 .SUFFIXES:
@@ -63,6 +63,11 @@ NEWLIB_LIBC := $(NEWLIB)/x86_64-elf/lib/libc.a
 override KCFLAGS := $(TARGET_FLAGS) -std=gnu11 -ffreestanding -fno-stack-protector -fno-pic \
 	-fno-pie -mno-red-zone -mcmodel=small -fno-omit-frame-pointer -fno-strict-aliasing \
 	-Wall -Wextra -Werror -MMD -MP -Iinclude
+# DEBUG=1 turns on VIO_ASSERT (include/vio/assert.h) in the library: the kernel panics when
+# vio breaks one of its own invariants. The host tests and fuzzers always have it.
+ifeq ($(DEBUG),1)
+override KCFLAGS += -DVIO_DEBUG
+endif
 # The library: nothing but the compiler's own freestanding headers and include/vio.
 override LIBCFLAGS := $(KCFLAGS) -nostdinc -isystem $(shell $(CC) $(TARGET_FLAGS) -print-file-name=include)
 # The kernel: newlib's headers too.
@@ -127,7 +132,7 @@ run: all
 
 # --- host unit tests (cmocka, ASan + UBSan) ---------------------------------------------------
 HOST_CFLAGS := -std=gnu11 -g -O1 -Wall -Wextra -Werror -fsanitize=address,undefined \
-	-fno-sanitize-recover=all -fno-omit-frame-pointer -Iinclude -Itests/host -MMD -MP
+	-fno-sanitize-recover=all -fno-omit-frame-pointer -DVIO_DEBUG -Iinclude -Itests/host -MMD -MP
 HOST_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 HOST_FAKES := $(filter-out tests/host/test_%.c,$(wildcard tests/host/*.c))
 HOST_TESTS := $(patsubst tests/host/%.c,$(BUILD)/host/%,$(wildcard tests/host/test_*.c))
@@ -145,7 +150,7 @@ hosttest: hosttest-build
 	python3 tests/runner.py --host-only
 
 # --- fuzzing (libFuzzer) ----------------------------------------------------------------------
-FUZZ_CFLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Itests/host
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -DVIO_DEBUG -Iinclude -Itests/host
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(HOST_FAKES)
 	@mkdir -p $(@D)

@@ -22,6 +22,12 @@
 
 static unsigned long dma_pages;
 
+/* A broken invariant of the library's own (built with `make DEBUG=1`): a bug, so panic. */
+void vio_assert_failed(const char *expr, const char *file, unsigned line)
+{
+	panic("vio assertion failed: %s (%s:%u)", expr, file, line);
+}
+
 static void *port_dma_alloc(void *ctx, size_t bytes, uint64_t *phys)
 {
 	(void)ctx;
