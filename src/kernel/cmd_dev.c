@@ -444,7 +444,7 @@ static int balloon_alloc(struct vio_balloon *b, uint64_t bytes)
 	uint64_t want = bytes / PAGE_SIZE, got = 0, head = 0;
 	uint64_t oom0 = b ? b->counters.oom_deflated : 0;
 	uint32_t held0 = b ? vio_balloon_actual(b) : 0;
-	uint64_t free0 = pmm_free_pages(), t0 = now_ns();
+	uint64_t free0 = pmm_free_pages(), t0 = clock_ns();
 
 	while (got < want) {
 		uint64_t pa = pmm_alloc(1, 1);
@@ -464,7 +464,7 @@ static int balloon_alloc(struct vio_balloon *b, uint64_t bytes)
 	kprintf("alloc: %llu of %llu pages (%llu were free), balloon gave back %llu on oom, "
 		"balloon %u -> %u pages, %llu ms\n", (unsigned long long)got,
 		(unsigned long long)want, (unsigned long long)free0, (unsigned long long)oom,
-		held0, held, (unsigned long long)((now_ns() - t0) / 1000000));
+		held0, held, (unsigned long long)((clock_ns() - t0) / 1000000));
 	return 0;
 }
 

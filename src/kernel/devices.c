@@ -149,7 +149,7 @@ void console_mirror(const char *s, size_t n)
 	if (!n_cons || kcons[0].port0 < 0 || in_interrupt() || mirroring)
 		return;
 	mirroring = true;
-	uint64_t flags = irq_save(), deadline = now_ns() + 50000000ull;
+	uint64_t flags = irq_save(), deadline = clock_ns() + 50000000ull;
 	while (n) {
 		int w = vio_console_write(&consoles[0], (uint32_t)kcons[0].port0, s, n, false);
 		if (w > 0) {
@@ -157,7 +157,7 @@ void console_mirror(const char *s, size_t n)
 			n -= (size_t)w;
 			continue;
 		}
-		if (w != VIO_EAGAIN || now_ns() > deadline) {
+		if (w != VIO_EAGAIN || clock_ns() > deadline) {
 			mirror_dropped += n;
 			break;
 		}
@@ -220,7 +220,7 @@ struct kballoon {
 	volatile bool woken; /* set in IRQ context by ops->wake: the host changed something */
 	bool busy;	     /* a vio_balloon_* call is running on this device */
 	bool stopped;	     /* the driver reported a broken device; logged once */
-	uint64_t next_poll;  /* now_ns() of the next unprompted poll (about once a second) */
+	uint64_t next_poll;  /* clock_ns() of the next unprompted poll (about once a second) */
 };
 static struct kballoon kballoons[MAX_PER_DRIVER];
 
@@ -293,7 +293,7 @@ static void balloon_service(int i)
 {
 	struct vio_balloon *b = &balloons[i];
 	struct kballoon *kb = &kballoons[i];
-	uint64_t t = now_ns();
+	uint64_t t = clock_ns();
 
 	if (kb->stopped || kb->busy)
 		return;

@@ -120,7 +120,7 @@ static u8_t ping_recv(void *arg, struct raw_pcb *pcb, struct pbuf *p, const ip_a
 	    !ip_addr_cmp(addr, &ps->target))
 		return 0;
 	ps->got = true;
-	ps->rtt_ns = now_ns() - ps->sent_ns;
+	ps->rtt_ns = clock_ns() - ps->sent_ns;
 	ps->ttl = pbuf_get_at(p, 8);
 	ps->bytes = (u16_t)(p->tot_len - ihl);
 	pbuf_free(p);
@@ -143,16 +143,16 @@ static bool ping_send(struct raw_pcb *pcb, struct ping *ps)
 		data[i] = (uint8_t)i;
 	ie->chksum = inet_chksum(ie, p->len); /* raw PCBs send what we give them, as is */
 	ps->got = false;
-	ps->sent_ns = now_ns();
+	ps->sent_ns = clock_ns();
 	err_t err = raw_sendto(pcb, p, &ps->target);
 	pbuf_free(p);
 	return err == ERR_OK;
 }
 
-/* Let the stack run until `*flag` or `deadline` (now_ns); interrupts wake the hlt. */
+/* Let the stack run until `*flag` or `deadline` (clock_ns); interrupts wake the hlt. */
 static void wait_for(volatile bool *flag, uint64_t deadline)
 {
-	while (!*flag && now_ns() < deadline) {
+	while (!*flag && clock_ns() < deadline) {
 		devices_poll();
 		if (!*flag)
 			hlt();
@@ -179,7 +179,7 @@ static int cmd_ping(int argc, char **argv)
 	kprintf("PING %s: %d data bytes\n", argv[1], PING_DATA);
 	uint64_t sent = 0, received = 0, min = UINT64_MAX, max = 0, sum = 0;
 	for (uint64_t i = 0; i < count; i++) {
-		uint64_t start = now_ns();
+		uint64_t start = clock_ns();
 		ps.seq = (u16_t)(i + 1);
 		bool ok;
 		LOCKED(ok = ping_send(pcb, &ps));
@@ -313,7 +313,7 @@ static void iperf_tx_end(struct iperf_tx *t, const char *why)
 			tcp_abort(t->pcb); /* no memory for the FIN: do not leave the PCB behind */
 		t->pcb = NULL;
 	}
-	t->end_ns = now_ns();
+	t->end_ns = clock_ns();
 	t->why = why;
 	t->done = true;
 }
@@ -321,7 +321,7 @@ static void iperf_tx_end(struct iperf_tx *t, const char *why)
 /* Queue as much as the send buffer takes, then push it out; or stop, when time is up. */
 static void iperf_tx_fill(struct iperf_tx *t)
 {
-	if (now_ns() >= t->stop_ns) {
+	if (clock_ns() >= t->stop_ns) {
 		iperf_tx_end(t, "done");
 		return;
 	}
@@ -371,7 +371,7 @@ static void iperf_tx_err(void *arg, err_t err)
 {
 	struct iperf_tx *t = arg;
 	t->pcb = NULL; /* lwIP has freed it */
-	t->end_ns = now_ns();
+	t->end_ns = clock_ns();
 	t->why = err == ERR_RST ? "reset by the server" : lwip_strerr(err);
 	t->done = true;
 }
@@ -381,7 +381,7 @@ static err_t iperf_tx_connected(void *arg, struct tcp_pcb *pcb, err_t err)
 	struct iperf_tx *t = arg;
 	(void)pcb, (void)err; /* lwIP only calls this on success; failures go to tcp_err */
 	t->connected = true;
-	t->start_ns = now_ns();
+	t->start_ns = clock_ns();
 	t->stop_ns = t->start_ns + t->secs * 1000000000ull; /* the test runs from here */
 	iperf_tx_fill(t);
 	return ERR_OK;
@@ -414,7 +414,7 @@ static int iperf_client(const char *host, uint64_t secs)
 	kprintf("iperf: client to %s:%d for %llu s\n", host, LWIPERF_TCP_PORT_DEFAULT,
 		(unsigned long long)secs);
 	/* The connect itself may take a while (ARP, SYN retries): allow 30 s beyond the test. */
-	wait_for(&t.done, now_ns() + (secs + 30) * 1000000000ull);
+	wait_for(&t.done, clock_ns() + (secs + 30) * 1000000000ull);
 	if (!t.done)
 		LOCKED(iperf_tx_end(&t, "gave up"));
 	if (!t.connected) {

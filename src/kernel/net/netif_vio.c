@@ -88,7 +88,7 @@ LWIP_MEMPOOL_DECLARE(RX_PBUF, MAX_NETIFS *VIO_NET_QUEUE_SIZE, sizeof(struct rx_p
 /* lwIP's clock, in milliseconds: timers only need it monotonic. */
 u32_t sys_now(void)
 {
-	return (u32_t)(now_ns() / 1000000);
+	return (u32_t)(clock_ns() / 1000000);
 }
 
 /* --- receive ------------------------------------------------------------------------------ */
