@@ -30,6 +30,7 @@
 		irq_restore(dev_call_flags_);                                                      \
 		dev_call_ret_;                                                                     \
 	})
+/* The same for a statement; the network commands run lwIP (no locks either) this way too. */
 #define DEV_DO(stmt)                                                                               \
 	do {                                                                                       \
 		uint64_t dev_call_flags_ = irq_save();                                             \

@@ -11,8 +11,9 @@
  *   netstat            TCP/UDP endpoints and lwIP's counters
  *
  * lwIP has no locks (NO_SYS): it must never run from two places at once. Each command calls
- * it with interrupts off, as lwip_poll does, and a command that waits (ping) lets the stack
- * run by calling devices_poll() between its own steps, like the idle shell does.
+ * it with interrupts off (DEV_DO, as for a driver), as lwip_poll does, and a command that
+ * waits (ping) lets the stack run by calling devices_poll() between its own steps, like the
+ * idle shell does.
  */
 #include <kernel/arch.h>
 #include <kernel/devices.h>
@@ -37,13 +38,6 @@
 #include <lwip/udp.h>
 
 #include "net_stack.h"
-
-#define LOCKED(stmt)                                                                               \
-	do {                                                                                       \
-		uint64_t irq_ = irq_save();                                                        \
-		stmt;                                                                              \
-		irq_restore(irq_);                                                                 \
-	} while (0)
 
 static bool have_stack(void)
 {
@@ -86,7 +80,7 @@ static int cmd_ip(int argc, char **argv)
 		return -1;
 	if (!have_stack())
 		return -2;
-	LOCKED(for (struct netif *n = netif_list; n; n = n->next) print_netif(n));
+	DEV_DO(for (struct netif *n = netif_list; n; n = n->next) print_netif(n));
 	return 0;
 }
 
@@ -170,19 +164,19 @@ static int cmd_ping(int argc, char **argv)
 	if (!have_stack())
 		return -2;
 	struct raw_pcb *pcb;
-	LOCKED(pcb = raw_new(IP_PROTO_ICMP));
+	DEV_DO(pcb = raw_new(IP_PROTO_ICMP));
 	if (!pcb) {
 		kprintf("ping: no raw PCB free\n");
 		return -2;
 	}
-	LOCKED(raw_recv(pcb, ping_recv, &ps));
+	DEV_DO(raw_recv(pcb, ping_recv, &ps));
 	kprintf("PING %s: %d data bytes\n", argv[1], PING_DATA);
 	uint64_t sent = 0, received = 0, min = UINT64_MAX, max = 0, sum = 0;
 	for (uint64_t i = 0; i < count; i++) {
 		uint64_t start = clock_ns();
 		ps.seq = (u16_t)(i + 1);
 		bool ok;
-		LOCKED(ok = ping_send(pcb, &ps));
+		DEV_DO(ok = ping_send(pcb, &ps));
 		if (!ok) {
 			kprintf("ping: send failed (no route, or out of memory)\n");
 		} else {
@@ -209,7 +203,7 @@ static int cmd_ping(int argc, char **argv)
 			wait_for(&never, start + PING_TIMEOUT_NS);
 		}
 	}
-	LOCKED(raw_remove(pcb));
+	DEV_DO(raw_remove(pcb));
 	kprintf("%llu packets transmitted, %llu received, %llu%% packet loss\n",
 		(unsigned long long)sent, (unsigned long long)received,
 		(unsigned long long)(sent ? (sent - received) * 100 / sent : 0));
@@ -248,7 +242,7 @@ static int cmd_udp(int argc, char **argv)
 		return -2;
 	struct udp_pcb *pcb;
 	err_t err = ERR_MEM;
-	LOCKED(if ((pcb = udp_new())) {
+	DEV_DO(if ((pcb = udp_new())) {
 		if ((err = udp_bind(pcb, IP_ANY_TYPE, (u16_t)port)) == ERR_OK)
 			udp_recv(pcb, udp_echo_recv, NULL);
 		else
@@ -395,7 +389,7 @@ static int iperf_client(const char *host, uint64_t secs)
 		return -1;
 	t = (struct iperf_tx){.secs = secs, .stop_ns = UINT64_MAX};
 	err_t err = ERR_MEM;
-	LOCKED(if ((t.pcb = tcp_new())) {
+	DEV_DO(if ((t.pcb = tcp_new())) {
 		tcp_arg(t.pcb, &t);
 		tcp_sent(t.pcb, iperf_tx_sent);
 		tcp_recv(t.pcb, iperf_tx_recv);
@@ -416,7 +410,7 @@ static int iperf_client(const char *host, uint64_t secs)
 	/* The connect itself may take a while (ARP, SYN retries): allow 30 s beyond the test. */
 	wait_for(&t.done, clock_ns() + (secs + 30) * 1000000000ull);
 	if (!t.done)
-		LOCKED(iperf_tx_end(&t, "gave up"));
+		DEV_DO(iperf_tx_end(&t, "gave up"));
 	if (!t.connected) {
 		kprintf("iperf: no connection to %s: %s\n", host, t.why);
 		return -2;
@@ -444,7 +438,7 @@ static int cmd_iperf(int argc, char **argv)
 	if (!have_stack())
 		return -2;
 	if (!server)
-		LOCKED(server = lwiperf_start_tcp_server_default(iperf_report, NULL));
+		DEV_DO(server = lwiperf_start_tcp_server_default(iperf_report, NULL));
 	if (!server) {
 		kprintf("iperf: could not listen on port %d\n", LWIPERF_TCP_PORT_DEFAULT);
 		return -2;
@@ -461,7 +455,7 @@ static int cmd_httpd(int argc, char **argv)
 	if (!have_stack())
 		return -2;
 	if (!started)
-		LOCKED(httpd_init());
+		DEV_DO(httpd_init());
 	started = true;
 	kprintf("httpd: on port %d (/, /big.bin)\n", HTTPD_SERVER_PORT);
 	return 0;
@@ -559,7 +553,7 @@ static int cmd_netstat(int argc, char **argv)
 		return -1;
 	if (!have_stack())
 		return -2;
-	LOCKED(netstat());
+	DEV_DO(netstat());
 	return 0;
 }
 
