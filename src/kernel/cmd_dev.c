@@ -67,6 +67,25 @@ static int cmd_devices(int argc, char **argv)
 	return 0;
 }
 
+/* Every PCI function devices.c found at boot, with its BARs. */
+static void lspci_print(void)
+{
+	char line[160];
+	for (int i = 0; i < n_pci_functions; i++) {
+		const struct vio_pci_dev *d = &pci_functions[i];
+		vio_pci_describe(d, line, sizeof(line));
+		kprintf("%s\n", line);
+		for (int b = 0; b < VIO_PCI_MAX_BARS; b++) {
+			const struct vio_pci_bar *bar = &d->bars[b];
+			if (!bar->size)
+				continue;
+			kprintf("    BAR%d %s %#llx size %#llx%s%s\n", b, bar->is_io ? "io " : "mem",
+				(unsigned long long)bar->phys, (unsigned long long)bar->size,
+				bar->is64 ? " 64-bit" : "", bar->prefetch ? " prefetchable" : "");
+		}
+	}
+}
+
 static int cmd_lspci(int argc, char **argv)
 {
 	(void)argv;

@@ -63,7 +63,7 @@ struct vnetif {
 	struct vio_net *net;
 	int unit;
 	bool attached;
-	bool rx_on; /* false while the frame echo (devices.c) owns the device's RX */
+	bool rx_on; /* false while the frame echo (glue_net.c) owns the device's RX */
 	bool link;  /* last link state told to lwIP */
 	bool dhcp;
 	bool tx_csum;	    /* VIRTIO_NET_F_CSUM: the device finishes TCP/UDP checksums */
