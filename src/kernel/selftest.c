@@ -20,7 +20,6 @@
 #include <string.h>
 #include <vio/err.h>
 #include <vio/log.h>
-#include <vio/virtqueue.h>
 
 #define FAIL(...)                                                                                  \
 	do {                                                                                       \

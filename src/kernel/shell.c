@@ -11,7 +11,6 @@
 #include <kernel/serial.h>
 #include <kernel/shell.h>
 #include <kernel/timer.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define MAX_ARGS 16

@@ -41,7 +41,6 @@
 #include <lwip/etharp.h>
 #include <lwip/init.h>
 #include <lwip/ip4_addr.h>
-#include <lwip/memp.h>
 #include <lwip/netif.h>
 #include <lwip/pbuf.h>
 #include <lwip/stats.h>
