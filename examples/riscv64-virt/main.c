@@ -377,17 +377,17 @@ void kmain(unsigned long hartid, const void *dtb)
 	for (int i = 0; i < NDUTS; i++)
 		plan += duts[i].found;
 	printf("1..%d\n", plan);
-	size_t free_before = kalloc_free_pages();
 	for (int i = 0; i < NDUTS; i++) {
-		if (duts[i].found) {
-			why[0] = 0;
-			tap(duts[i].test(&duts[i].dev, why), duts[i].name, why);
-		}
+		if (!duts[i].found)
+			continue;
+		size_t free_before = kalloc_free_pages();
+		why[0] = 0;
+		tap(duts[i].test(&duts[i].dev, why), duts[i].name, why);
+		printf("memory: %s holds %lu KiB of DMA memory\n", vio_device_type_name(duts[i].id),
+		       (unsigned long)((free_before - kalloc_free_pages()) * PAGE_SIZE / 1024));
 	}
 	tap(test_interrupts(why), "interrupts", why);
-	printf("memory: the drivers hold %lu KiB of DMA memory; deepest stack %lu bytes\n",
-	       (unsigned long)((free_before - kalloc_free_pages()) * PAGE_SIZE / 1024),
-	       (unsigned long)stack_used(stack_bottom));
+	printf("stack: %lu bytes at the deepest\n", (unsigned long)stack_used(stack_bottom));
 	printf("%d of %d tests passed\n", tests_run - tests_failed, tests_run);
 	qemu_exit(tests_failed == 0);
 }
