@@ -17,13 +17,13 @@
 #include "kernel.h"
 #include <string.h>
 
-#define FDT_MAGIC 0xd00dfeed
+#define FDT_MAGIC      0xd00dfeed
 #define FDT_BEGIN_NODE 1
-#define FDT_END_NODE 2
-#define FDT_PROP 3
-#define FDT_NOP 4
-#define FDT_END 9
-#define MAX_DEPTH 8
+#define FDT_END_NODE   2
+#define FDT_PROP       3
+#define FDT_NOP	       4
+#define FDT_END	       9
+#define MAX_DEPTH      8
 
 struct fdt_header {
 	uint32_t magic, totalsize, off_dt_struct, off_dt_strings, off_mem_rsvmap, version;
@@ -86,10 +86,12 @@ void fdt_scan(const void *dtb)
 			else if (starts(in, "memory") && strcmp(prop, "reg") == 0) {
 				machine.ram_base = cells(v, ac);
 				machine.ram_size = cells(v + 4 * ac, sc);
-			} else if (strcmp(in, "cpus") == 0 && strcmp(prop, "timebase-frequency") == 0)
+			} else if (strcmp(in, "cpus") == 0 &&
+				   strcmp(prop, "timebase-frequency") == 0)
 				machine.timebase_hz = be32(v);
 			else if (strcmp(in, "chosen") == 0 && strcmp(prop, "bootargs") == 0)
-				strncpy(machine.bootargs, (const char *)v, sizeof(machine.bootargs) - 1);
+				strncpy(machine.bootargs, (const char *)v,
+					sizeof(machine.bootargs) - 1);
 			else if (strcmp(prop, "compatible") == 0)
 				is_virtio = strcmp((const char *)v, "virtio,mmio") == 0;
 			else if (strcmp(prop, "reg") == 0) {

@@ -11,9 +11,9 @@
 
 #define MAX_PAGES (1ul << 18) /* 1 GiB of RAM at most */
 
-static uint64_t base;	   /* physical address of page 0 */
-static size_t npages;	   /* pages managed */
-static size_t nfree;	   /* pages free */
+static uint64_t base; /* physical address of page 0 */
+static size_t npages; /* pages managed */
+static size_t nfree;  /* pages free */
 static uint64_t used[MAX_PAGES / 64];
 
 static bool is_used(size_t i)
@@ -65,7 +65,8 @@ void kfree_pages(void *p, size_t n)
 		panic("kfree_pages: %p is not ours", p);
 	for (size_t i = first; i < first + n; i++)
 		if (!is_used(i))
-			panic("kfree_pages: page %p freed twice", (void *)(uintptr_t)(base + i * PAGE_SIZE));
+			panic("kfree_pages: page %p freed twice",
+			      (void *)(uintptr_t)(base + i * PAGE_SIZE));
 	mark(first, n, false);
 	nfree += n;
 }

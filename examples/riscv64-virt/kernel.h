@@ -45,8 +45,8 @@ size_t kalloc_free_pages(void);
 typedef void (*irq_handler)(void *arg);
 void plic_init(void);
 int plic_attach(uint32_t irq, irq_handler handler, void *arg); /* 0 or -1 */
-uint64_t plic_count(uint32_t irq); /* times source `irq` was claimed */
-void plic_intr(void);		   /* from trap.c */
+uint64_t plic_count(uint32_t irq);			       /* times source `irq` was claimed */
+void plic_intr(void);					       /* from trap.c */
 
 /* timer.c: the time CSR for clocks, SBI for a 100 Hz tick that bounds every wfi. */
 void timer_init(void);

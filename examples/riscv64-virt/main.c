@@ -31,13 +31,13 @@
 #include <vio/net.h>
 #include <vio/rng.h>
 
-#define BLK_OFF (1024 * 1024 + 512)
-#define BLK_LEN (3 * 1024 * 1024)
-#define CONSOLE_BYTES 65536
-#define NET_FRAMES 32
-#define NET_STOP "\xff\xff\xff\xffstop"
+#define BLK_OFF	       (1024 * 1024 + 512)
+#define BLK_LEN	       (3 * 1024 * 1024)
+#define CONSOLE_BYTES  65536
+#define NET_FRAMES     32
+#define NET_STOP       "\xff\xff\xff\xffstop"
 #define ETHERTYPE_TEST 0x88b5 /* IEEE 802 local experimental */
-#define WAIT_NS (60 * 1000000000ull)
+#define WAIT_NS	       (60 * 1000000000ull)
 
 extern char __kernel_end[], stack_top[];
 
@@ -132,8 +132,12 @@ static bool test_blk(struct vio_dev *dev, char *why)
 	/* One request; the driver splits it into device requests as the disk's limits say. */
 	int status = 1;
 	struct vio_sg sg = {buf, BLK_LEN};
-	struct vio_blk_req req = {.op = VIO_BLK_OP_READ, .sector = BLK_OFF / 512, .sg = &sg,
-				  .nsg = 1, .queue = VIO_BLK_ANY_QUEUE, .done = blk_done,
+	struct vio_blk_req req = {.op = VIO_BLK_OP_READ,
+				  .sector = BLK_OFF / 512,
+				  .sg = &sg,
+				  .nsg = 1,
+				  .queue = VIO_BLK_ANY_QUEUE,
+				  .done = blk_done,
 				  .arg = &status};
 	if ((err = vio_blk_submit(&blk, &req)) != 0)
 		FAIL("vio_blk_submit: %s", vio_strerror(err));
@@ -177,8 +181,8 @@ static void echo_step(struct vio_console *con, uint32_t port)
 				return;
 			echo.len = (size_t)n, echo.off = 0;
 		}
-		int n = vio_console_write(con, port, echo.buf + echo.off, echo.len - echo.off,
-					  false);
+		int n =
+		    vio_console_write(con, port, echo.buf + echo.off, echo.len - echo.off, false);
 		if (n <= 0)
 			return;
 		echo.off += (size_t)n, echo.echoed += (size_t)n;
@@ -259,7 +263,8 @@ static bool test_net(struct vio_dev *dev, char *why)
 		int n;
 		while ((n = vio_net_recv_copy(&net, frame, sizeof(frame), NULL)) > 0) {
 			if (n < 14 || memcmp(frame, net.mac, 6) != 0 ||
-			    frame[12] != ETHERTYPE_TEST >> 8 || frame[13] != (ETHERTYPE_TEST & 0xff))
+			    frame[12] != ETHERTYPE_TEST >> 8 ||
+			    frame[13] != (ETHERTYPE_TEST & 0xff))
 				continue; /* not ours */
 			memcpy(frame, frame + 6, 6);
 			memcpy(frame + 6, net.mac, 6);
@@ -288,10 +293,10 @@ struct dut {
 };
 
 static struct dut duts[] = {
-	{.name = "rng", .id = VIRTIO_ID_RNG, .test = test_rng},
-	{.name = "blk sha256", .id = VIRTIO_ID_BLOCK, .test = test_blk},
-	{.name = "console echo", .id = VIRTIO_ID_CONSOLE, .test = test_console},
-	{.name = "net frame exchange", .id = VIRTIO_ID_NET, .test = test_net},
+    {.name = "rng", .id = VIRTIO_ID_RNG, .test = test_rng},
+    {.name = "blk sha256", .id = VIRTIO_ID_BLOCK, .test = test_blk},
+    {.name = "console echo", .id = VIRTIO_ID_CONSOLE, .test = test_console},
+    {.name = "net frame exchange", .id = VIRTIO_ID_NET, .test = test_net},
 };
 #define NDUTS (int)(sizeof(duts) / sizeof(duts[0]))
 
@@ -304,8 +309,8 @@ static bool test_interrupts(char *why)
 			continue;
 		uint64_t n = plic_count(d->irq);
 		enum vio_irq_mode want = polled ? VIO_IRQ_POLL : VIO_IRQ_INTX;
-		printf("interrupts: %s line %u: %llu (irq=%s)\n", vio_device_type_name(d->id), d->irq,
-		       (unsigned long long)n, vio_irq_mode_name(d->dev.irq_mode));
+		printf("interrupts: %s line %u: %llu (irq=%s)\n", vio_device_type_name(d->id),
+		       d->irq, (unsigned long long)n, vio_irq_mode_name(d->dev.irq_mode));
 		if (d->dev.irq_mode != want)
 			FAIL("%s runs irq=%s", d->name, vio_irq_mode_name(d->dev.irq_mode));
 		if (polled ? n != 0 : n == 0)

@@ -12,15 +12,15 @@
 #include "kernel.h"
 #include "riscv.h"
 
-#define PLIC 0x0c000000ul
-#define PLIC_PRIORITY(src) (PLIC + 4 * (src))
+#define PLIC		      0x0c000000ul
+#define PLIC_PRIORITY(src)    (PLIC + 4 * (src))
 #define PLIC_ENABLE(ctx, src) (PLIC + 0x2000 + 0x80 * (ctx) + 4 * ((src) / 32))
-#define PLIC_THRESHOLD(ctx) (PLIC + 0x200000 + 0x1000 * (ctx))
-#define PLIC_CLAIM(ctx) (PLIC + 0x200004 + 0x1000 * (ctx))
-#define CONTEXT 1 /* hart 0, S-mode */
+#define PLIC_THRESHOLD(ctx)   (PLIC + 0x200000 + 0x1000 * (ctx))
+#define PLIC_CLAIM(ctx)	      (PLIC + 0x200004 + 0x1000 * (ctx))
+#define CONTEXT		      1 /* hart 0, S-mode */
 
-#define MAX_SOURCES 1024   /* the PLIC's limit: source numbers are 10 bits */
-#define HANDLERS 32	   /* handlers in all; a line may have several (it may be shared) */
+#define MAX_SOURCES 1024 /* the PLIC's limit: source numbers are 10 bits */
+#define HANDLERS    32	 /* handlers in all; a line may have several (it may be shared) */
 
 #define REG(a) (*(volatile uint32_t *)(a))
 

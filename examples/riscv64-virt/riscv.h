@@ -8,12 +8,12 @@
 #include <stdint.h>
 
 #define SSTATUS_SIE (1ul << 1) /* interrupts enabled in S-mode */
-#define SIE_STIE (1ul << 5)    /* supervisor timer interrupt */
-#define SIE_SEIE (1ul << 9)    /* supervisor external interrupt (from the PLIC) */
+#define SIE_STIE    (1ul << 5) /* supervisor timer interrupt */
+#define SIE_SEIE    (1ul << 9) /* supervisor external interrupt (from the PLIC) */
 
 #define SCAUSE_INTR (1ul << 63)
 #define IRQ_S_TIMER 5
-#define IRQ_S_EXT 9
+#define IRQ_S_EXT   9
 
 #define csr_read(csr)                                                                              \
 	({                                                                                         \
@@ -22,7 +22,7 @@
 		__v;                                                                               \
 	})
 #define csr_write(csr, v) __asm__ __volatile__("csrw " #csr ", %0" ::"r"(v))
-#define csr_set(csr, v) __asm__ __volatile__("csrs " #csr ", %0" ::"r"(v))
+#define csr_set(csr, v)	  __asm__ __volatile__("csrs " #csr ", %0" ::"r"(v))
 #define csr_clear(csr, v) __asm__ __volatile__("csrc " #csr ", %0" ::"r"(v))
 
 static inline void intr_on(void)

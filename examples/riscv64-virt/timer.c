@@ -9,7 +9,7 @@
 #include "riscv.h"
 
 #define SBI_EXT_TIME 0x54494d45 /* "TIME" */
-#define TICK_HZ 100
+#define TICK_HZ	     100
 
 static void sbi_set_timer(uint64_t when)
 {

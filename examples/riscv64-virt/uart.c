@@ -9,17 +9,17 @@
 #include <stdarg.h>
 #include <vio/log.h>
 
-#define UART0 0x10000000ul
-#define THR 0 /* transmit holding register (write) */
-#define IER 1 /* interrupt enable */
-#define FCR 2 /* FIFO control (write) */
-#define LCR 3 /* line control */
-#define LSR 5 /* line status */
-#define LSR_THRE (1 << 5) /* THR empty: room for one more byte */
-#define LCR_8N1 0x03
+#define UART0		 0x10000000ul
+#define THR		 0	  /* transmit holding register (write) */
+#define IER		 1	  /* interrupt enable */
+#define FCR		 2	  /* FIFO control (write) */
+#define LCR		 3	  /* line control */
+#define LSR		 5	  /* line status */
+#define LSR_THRE	 (1 << 5) /* THR empty: room for one more byte */
+#define LCR_8N1		 0x03
 #define FCR_ENABLE_CLEAR 0x07
 
-#define SIFIVE_TEST 0x100000ul /* the "sifive,test" finisher: write to end the machine */
+#define SIFIVE_TEST   0x100000ul /* the "sifive,test" finisher: write to end the machine */
 #define FINISHER_PASS 0x5555
 #define FINISHER_FAIL 0x3333 /* exit status in the upper 16 bits */
 

@@ -86,12 +86,12 @@ static int port_intx_attach(void *ctx, uint16_t segment, uint8_t bus, uint8_t de
 }
 
 const struct vio_port kernel_vio_port = {
-	.dma_alloc = port_dma_alloc,
-	.dma_free = port_dma_free,
-	.virt_to_phys = port_virt_to_phys,
-	.map_mmio = port_map_mmio,
-	.now_ns = port_now_ns,
-	.delay_us = port_delay_us,
-	.log = port_log,
-	.intx_attach = port_intx_attach,
+    .dma_alloc = port_dma_alloc,
+    .dma_free = port_dma_free,
+    .virt_to_phys = port_virt_to_phys,
+    .map_mmio = port_map_mmio,
+    .now_ns = port_now_ns,
+    .delay_us = port_delay_us,
+    .log = port_log,
+    .intx_attach = port_intx_attach,
 };
