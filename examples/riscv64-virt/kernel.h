@@ -25,15 +25,37 @@ struct mmio_slot {
 	uint64_t base, size;
 	uint32_t irq; /* PLIC source number */
 };
+#define MAX_INTMAP 32
+struct pci_window {
+	uint64_t bus, cpu, size; /* bus addresses bus.. appear to the CPU at cpu.. */
+};
+struct pci_intmap {
+	uint32_t hi, pin, irq; /* PCI phys.hi (device bits) and pin 1..4 -> PLIC source */
+};
+struct pci_host {
+	bool present;
+	uint64_t ecam, ecam_size;
+	uint8_t bus_start, bus_end;
+	struct pci_window io, mem32, mem64;
+	uint32_t imask_hi, imask_pin;
+	struct pci_intmap intmap[MAX_INTMAP];
+	int nintmap;
+};
 struct machine {
 	uint64_t ram_base, ram_size;
 	uint64_t timebase_hz;
 	char bootargs[128];
 	struct mmio_slot mmio[MAX_MMIO_SLOTS];
 	int nmmio;
+	struct pci_host pci;
 };
 extern struct machine machine;
 void fdt_scan(const void *dtb);
+
+/* pci.c: assign BARs and Interrupt Lines, as a PC's firmware would, before vio enumerates. */
+struct vio_pci_bus;
+int pci_assign(struct vio_pci_bus *bus);
+uint32_t pci_intx_source(uint8_t dev, uint8_t pin);
 
 /* kalloc.c: runs of physically contiguous 4 KiB pages over the RAM after the kernel. */
 void kalloc_init(uint64_t start, uint64_t end);

@@ -4,10 +4,12 @@
  * one check, printed as TAP ("ok N - name" or "not ok N - name # why") on the UART. Then
  * QEMU is left through the SiFive test device, with exit status 0 only when all passed.
  *
- * By default each device interrupts through its PLIC line. With `-append poll` no line is
- * attached and every device is polled. Either way the thread-context code below calls into
- * vio with interrupts off: the library takes no locks, and its interrupt handlers touch the
- * same queues (include/vio/port.h). Interrupts are taken only inside idle().
+ * Devices are looked for on virtio-mmio and on PCIe (pci.c first assigns the BARs). By
+ * default each interrupts through its PLIC line (INTx for PCI: QEMU virt has no MSI
+ * controller unless it is given an IMSIC). With `-append poll` vio gets a port without
+ * intx_attach, no line is attached, and every device is polled. Either way the thread-context code
+ * below calls into vio with interrupts off: the library takes no locks, and its interrupt handlers
+ * touch the same queues (include/vio/port.h). Interrupts are taken only inside idle().
  *
  * The checks, and what the host peer (tests/qemu/scn_riscv64.py) does about them:
  *   rng        read 4 KiB of entropy: not all one byte value
@@ -29,6 +31,7 @@
 #include <vio/err.h>
 #include <vio/log.h>
 #include <vio/net.h>
+#include <vio/pci.h>
 #include <vio/rng.h>
 
 #define BLK_OFF	       (1024 * 1024 + 512)
@@ -42,6 +45,8 @@
 extern char __kernel_end[], stack_top[];
 
 static bool polled;
+/* The port vio gets: ours, less intx_attach when polled, so that no line is ever attached. */
+static struct vio_port port;
 static int tests_run, tests_failed;
 
 /* --- helpers ------------------------------------------------------------------------- */
@@ -346,25 +351,50 @@ static bool test_interrupts(char *why)
 	return true;
 }
 
-/* Find the first device of each type the tests want, among every slot the tree lists. */
-static void probe(void)
+/* The dut that wants a device of type `id` and has none yet, or NULL. */
+static struct dut *wanted(int id)
+{
+	for (int k = 0; k < NDUTS; k++)
+		if ((int)duts[k].id == id && !duts[k].found)
+			return &duts[k];
+	return NULL;
+}
+
+/* The virtio-mmio slots the tree lists; most are empty. */
+static void probe_mmio(void)
 {
 	for (int i = 0; i < machine.nmmio; i++) {
 		struct mmio_slot *s = &machine.mmio[i];
 		struct vio_dev dev;
-		if (vio_mmio_probe(&dev, &kernel_vio_port, s->base, s->size,
-				   polled ? -1 : (int)s->irq) != 0)
-			continue; /* an empty slot */
-		for (int k = 0; k < NDUTS; k++) {
-			struct dut *d = &duts[k];
-			if (d->id != dev.device_id || d->found)
-				continue;
-			/* Probe again into its place: a vio_dev is filled where it will live. */
-			vio_mmio_probe(&d->dev, &kernel_vio_port, s->base, s->size,
-				       polled ? -1 : (int)s->irq);
-			d->irq = s->irq, d->found = true;
-			break;
-		}
+		if (vio_mmio_probe(&dev, &port, s->base, s->size, (int)s->irq) != 0)
+			continue;
+		struct dut *d = wanted((int)dev.device_id);
+		if (!d)
+			continue;
+		/* Probe again into its place: a vio_dev is filled where it will live. */
+		vio_mmio_probe(&d->dev, &port, s->base, s->size, (int)s->irq);
+		d->irq = s->irq, d->found = true;
+	}
+}
+
+/* The PCIe root bus behind virt's ECAM host bridge, once pci.c has assigned the BARs. */
+static void probe_pci(void)
+{
+	static struct vio_pci_bus bus;
+	static struct vio_pci_dev fns[32];
+	const struct pci_host *h = &machine.pci;
+	struct vio_pci_ecam ecam = {h->ecam, 0, h->bus_start, h->bus_end};
+
+	if (!h->present || vio_pci_bus_init(&bus, &port, &ecam) != 0)
+		return;
+	int placed = pci_assign(&bus);
+	int n = vio_pci_enumerate_into(&bus, fns, 32);
+	printf("pci: ecam %#llx, %d functions, %d BARs placed\n", (unsigned long long)h->ecam, n,
+	       placed);
+	for (int i = 0; i < n && i < 32; i++) {
+		struct dut *d = wanted(vio_pci_virtio_id(&fns[i]));
+		if (d && vio_pci_probe(&d->dev, &fns[i]) == 0)
+			d->irq = fns[i].irq_line, d->found = true;
 	}
 }
 
@@ -404,7 +434,11 @@ void kmain(unsigned long hartid, const void *dtb)
 	       (unsigned long long)(machine.ram_size >> 20), machine.nmmio,
 	       polled ? "polled" : "interrupts through the PLIC");
 
-	probe();
+	port = kernel_vio_port;
+	if (polled)
+		port.intx_attach = NULL;
+	probe_mmio();
+	probe_pci();
 	int plan = 1;
 	for (int i = 0; i < NDUTS; i++)
 		plan += duts[i].found;

@@ -11,10 +11,11 @@
  *                uncached I/O.
  *   port I/O     RISC-V has none: NULL.
  *   clock        the time CSR (timer.c).
- *   interrupts   no MSI-X (QEMU virt without an IMSIC has no MSI target). A virtio-mmio
- *                device's line is a PLIC source; vio attaches it through intx_attach with
- *                segment 0xffff, pin 0 and line = the source (include/vio/virtio.h), and
- *                PLIC sources are 10 bits wide while `line` has 8: virt's 1..95 fit.
+ *   interrupts   no MSI-X (QEMU virt without an IMSIC has no MSI target), so every line
+ *                is a PLIC source: a virtio-mmio device's own (vio passes it as `line`, with
+ *                segment 0xffff and pin 0: include/vio/virtio.h), or the one a PCI
+ *                function's INTx pin reaches, which pci.c wrote in its Interrupt Line
+ *                register. PLIC sources are 10 bits wide and `line` has 8: virt's 1..95 fit.
  */
 #include "kernel.h"
 #include <vio/err.h>
@@ -79,9 +80,9 @@ static void port_log(void *ctx, enum vio_log_level level, const char *line)
 static int port_intx_attach(void *ctx, uint16_t segment, uint8_t bus, uint8_t dev, uint8_t fn,
 			    uint8_t pin, uint8_t line, vio_irq_handler handler, void *arg)
 {
-	(void)ctx, (void)bus, (void)dev, (void)fn;
-	if (segment != 0xffff || pin != 0)
-		return VIO_ENOTSUP; /* a PCI INTx: no PCI bus here */
+	(void)ctx, (void)segment, (void)bus, (void)dev, (void)fn, (void)pin;
+	if (line == 0 || line == 0xff)
+		return VIO_ENOTSUP; /* no PLIC source: the interrupt-map had none */
 	return plic_attach(line, handler, arg) ? VIO_ENOSPC : 0;
 }
 

@@ -1,8 +1,10 @@
 """
 The riscv64 example kernel (examples/riscv64-virt) on QEMU `virt`: the same library, a second
 kernel, a second architecture. One boot per transport and interrupt mode: virtio-mmio
-version 2 and version 1 (-global virtio-mmio.force-legacy), PLIC interrupts and polled
-(-append poll). Each boot has an entropy device, a disk, a console and a NIC, and checks:
+version 2 and version 1 (-global virtio-mmio.force-legacy), and PCIe (modern virtio-pci
+behind virt's ECAM host bridge, BARs assigned by the kernel), each with PLIC interrupts and
+polled (-append poll). Each boot has an entropy device, a disk, a console and a NIC, and
+checks:
 
   rng        4 KiB of entropy read (the kernel checks it is not one repeated byte)
   blk        the SHA-256 the kernel prints for 3 MiB of the disk equals dd | sha256sum's
@@ -62,23 +64,26 @@ def qemu_argv(legacy, poll):
     return argv
 
 
-def setup(workdir):
-    rnd = random.Random(11)
-    with open(os.path.join(workdir, "disk.img"), "wb") as f:
-        f.write(rnd.randbytes(DISK_BYTES))
-    guest, host = free_udp_port(), free_udp_port()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", host))
-    _host_socks[workdir] = (sock, ("127.0.0.1", guest))
-    return ["-device", "virtio-rng-device",
-            "-drive", "file=%s/disk.img,if=none,format=raw,id=d0" % workdir,
-            "-device", "virtio-blk-device,drive=d0",
-            "-device", "virtio-serial-device",
-            "-chardev", "socket,id=echo,path=%s/echo.sock,server=on,wait=off" % workdir,
-            "-device", "virtserialport,chardev=echo,name=org.vio.echo",
-            "-netdev", "dgram,id=n0,local.type=inet,local.host=127.0.0.1,local.port=%d,"
-            "remote.type=inet,remote.host=127.0.0.1,remote.port=%d" % (guest, host),
-            "-device", "virtio-net-device,netdev=n0"]
+def devices(kind):
+    """setup(workdir) for one of each device, kind 'device' (virtio-mmio) or 'pci'."""
+    def setup(workdir):
+        rnd = random.Random(11)
+        with open(os.path.join(workdir, "disk.img"), "wb") as f:
+            f.write(rnd.randbytes(DISK_BYTES))
+        guest, host = free_udp_port(), free_udp_port()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.1", host))
+        _host_socks[workdir] = (sock, ("127.0.0.1", guest))
+        return ["-device", "virtio-rng-" + kind,
+                "-drive", "file=%s/disk.img,if=none,format=raw,id=d0" % workdir,
+                "-device", "virtio-blk-%s,drive=d0" % kind,
+                "-device", "virtio-serial-" + kind,
+                "-chardev", "socket,id=echo,path=%s/echo.sock,server=on,wait=off" % workdir,
+                "-device", "virtserialport,chardev=echo,name=org.vio.echo",
+                "-netdev", "dgram,id=n0,local.type=inet,local.host=127.0.0.1,local.port=%d,"
+                "remote.type=inet,remote.host=127.0.0.1,remote.port=%d" % (guest, host),
+                "-device", "virtio-net-%s,netdev=n0" % kind]
+    return setup
 
 
 def console_echo(path, data, timeout):
@@ -150,16 +155,21 @@ def check(log, workdir):
     return None
 
 
-def scenario(legacy, poll):
-    transport = "mmio-legacy" if legacy else "mmio"
+def scenario(transport, poll):
+    """transport: 'mmio' (version 2), 'mmio-legacy' (version 1) or 'pci-modern'."""
     mode = "poll" if poll else "intx"
-    devices = [r"^vio: virtio-%s mmio@0x[0-9a-f]+ %s features=0x[0-9a-f]+ queues=\d+ irq=%s$"
-               % (name, transport, mode) for name in ("rng", "blk", "console", "net")]
+    where = r"0000:00:[0-9a-f]{2}\.0" if transport == "pci-modern" else r"mmio@0x[0-9a-f]+"
+    found = [r"^vio: virtio-%s %s %s features=0x[0-9a-f]+ queues=\d+ irq=%s$"
+             % (name, where, transport, mode) for name in ("rng", "blk", "console", "net")]
     tests = [r"^ok \d+ - %s$" % t for t in ("rng", "blk sha256", "console echo",
                                               "net frame exchange", "interrupts")]
-    return Scenario("riscv64-%s-%s" % ("mmio1" if legacy else "mmio2", mode),
-                    argv=qemu_argv(legacy, poll), setup=setup, interact=interact, check=check,
-                    timeout=180, expect_exit=0, expect_tap=True, expect_log=devices + tests)
+    name = {"mmio": "mmio2", "mmio-legacy": "mmio1", "pci-modern": "pci"}[transport]
+    setup = devices("pci" if transport == "pci-modern" else "device")
+    return Scenario("riscv64-%s-%s" % (name, mode),
+                    argv=qemu_argv(transport == "mmio-legacy", poll), setup=setup,
+                    interact=interact, check=check, timeout=180, expect_exit=0,
+                    expect_tap=True, expect_log=found + tests)
 
 
-SCENARIOS = [scenario(legacy, poll) for legacy in (False, True) for poll in (False, True)]
+SCENARIOS = [scenario(transport, poll) for transport in ("mmio", "mmio-legacy", "pci-modern")
+             for poll in (False, True)]
