@@ -9,7 +9,7 @@
  */
 #include <stddef.h>
 #include <vio/err.h>
-#include <vio/log.h>
+#include <vio/format.h>
 #include <vio/pci.h>
 #include <vio/spec/pci.h>
 
