@@ -171,9 +171,16 @@ int vio_pci_dev_init(struct vio_pci_dev *dev, struct vio_pci_bus *bus, uint8_t b
  * Decode and size the BARs (6 for a normal header, 2 for a bridge, none for CardBus): each is
  * written with all ones and read back with I/O and memory decoding turned off in COMMAND,
  * then restored, and COMMAND restored. A 64-bit BAR in the last slot is malformed and left
- * empty. Called by enumeration; exposed for tests. Not IRQ-safe.
+ * empty. Called by vio_pci_dev_init. Not IRQ-safe.
  */
 void vio_pci_read_bars(struct vio_pci_dev *dev);
+
+/*
+ * True when [offset, offset + len) lies wholly inside `bar`, an implemented memory BAR (the
+ * check every range a function reports must pass before it is mapped). IRQ-safe.
+ */
+bool vio_pci_bar_contains(const struct vio_pci_dev *dev, unsigned bar, uint64_t offset,
+			  uint64_t len);
 
 /*
  * Map `len` bytes at `offset` into memory BAR `bar` through port->map_mmio (wherever it is,
