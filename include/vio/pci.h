@@ -14,8 +14,8 @@
  *
  * Concurrency: config access through mechanism #1 is a two-step (address, then data) port
  * sequence, so two CPUs or an interrupt handler and thread code must not use it at once; the
- * kernel serialises config access (one caller at a time per bus). None of these calls is
- * IRQ-safe except the MSI-X mask helpers, which only touch the mapped table.
+ * kernel serialises config access (one caller at a time per bus). Only the calls marked
+ * IRQ-safe may run in an interrupt handler: they touch no config space.
  */
 #ifndef VIO_PCI_H
 #define VIO_PCI_H
@@ -232,9 +232,6 @@ int vio_pci_msix_set_entry(struct vio_pci_dev *dev, uint16_t entry, uint64_t add
 
 /* Mask or unmask one entry (its Vector Control bit). IRQ-safe. */
 void vio_pci_msix_mask_entry(struct vio_pci_dev *dev, uint16_t entry, bool masked);
-
-/* Set or clear the Function Mask bit, which masks every entry at once. IRQ-safe. */
-void vio_pci_msix_function_mask(struct vio_pci_dev *dev, bool masked);
 
 /*
  * Enable or disable MSI-X in the capability's Message Control. Enabling also sets

@@ -242,14 +242,6 @@ void vio_vq_break(struct vio_vq *vq, const char *why);
  */
 void *vio_vq_detach_unused(struct vio_vq *vq);
 
-/*
- * Return the ring to its just-initialised state (indexes 0, all descriptors free, not broken,
- * interrupts enabled) so the core can program it into the device again after a reset,
- * without reallocating. Every request must have been reclaimed first (vio_vq_detach_unused
- * until NULL). Returns 0 or VIO_EINVAL when requests are still posted. Not IRQ-safe.
- */
-int vio_vq_reset(struct vio_vq *vq);
-
 /* Log the queue's state (indexes, flags, free count, heads in flight, counters). */
 void vio_vq_dump(const struct vio_vq *vq);
 

@@ -123,16 +123,6 @@ static void update_msix_control(struct vio_pci_dev *dev, uint16_t set, uint16_t 
 	vio_pci_write16(dev, off, (uint16_t)((ctrl & ~clear) | set));
 }
 
-void vio_pci_msix_function_mask(struct vio_pci_dev *dev, bool masked)
-{
-	if (!dev->msix.cap)
-		return;
-	if (masked)
-		update_msix_control(dev, PCI_MSIX_CTRL_FUNCTION_MASK, 0);
-	else
-		update_msix_control(dev, 0, PCI_MSIX_CTRL_FUNCTION_MASK);
-}
-
 void vio_pci_msix_enable(struct vio_pci_dev *dev, bool enable)
 {
 	if (!dev->msix.cap)

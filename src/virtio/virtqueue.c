@@ -109,8 +109,8 @@ static void free_all(struct vio_vq *vq)
 	vq->vq_tables_free = 0;
 }
 
-/* Everything free, indexes at 0: the state both init and reset leave the driver side in. */
-static void reset_state(struct vio_vq *vq)
+/* Everything free, indexes at 0: the driver side of a new queue. */
+static void init_state(struct vio_vq *vq)
 {
 	uint16_t size = vq->size;
 
@@ -195,7 +195,7 @@ int vio_vq_init(struct vio_vq *vq, const struct vio_port *port, uint16_t index, 
 	vq->vq_next = (uint16_t *)(vq->vq_heads + size);
 	vq->vq_table_free = vq->vq_next + size;
 
-	reset_state(vq);
+	init_state(vq);
 	return 0;
 
 nomem:
@@ -211,17 +211,6 @@ void vio_vq_destroy(struct vio_vq *vq)
 	free_all(vq);
 	vq->vq_num_free = 0;
 	vq->vq_in_flight = 0;
-}
-
-int vio_vq_reset(struct vio_vq *vq)
-{
-	if (!vq->vq_ring || vq->vq_in_flight)
-		return VIO_EINVAL;
-	uint8_t *ring = vq->vq_ring;
-	for (uint32_t i = 0; i < vq->vq_ring_bytes; i++)
-		ring[i] = 0;
-	reset_state(vq);
-	return 0;
 }
 
 /* Validate a request's segments; sets *in_len to the writable total. */
