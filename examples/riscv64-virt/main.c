@@ -29,7 +29,7 @@
 #include <vio/blk.h>
 #include <vio/console.h>
 #include <vio/err.h>
-#include <vio/log.h>
+#include <vio/format.h>
 #include <vio/net.h>
 #include <vio/pci.h>
 #include <vio/rng.h>

@@ -7,7 +7,7 @@
  */
 #include "kernel.h"
 #include <stdarg.h>
-#include <vio/log.h>
+#include <vio/format.h>
 
 #define UART0		 0x10000000ul
 #define THR		 0	  /* transmit holding register (write) */
