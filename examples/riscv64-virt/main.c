@@ -1,15 +1,16 @@
 /*
- * main.c: boot, then the self-tests. Every virtio-mmio slot the device tree lists is probed
- * with vio; the first entropy, block, console and network device each get vio's driver and
- * one check, printed as TAP ("ok N - name" or "not ok N - name # why") on the UART. Then
- * QEMU is left through the SiFive test device, with exit status 0 only when all passed.
+ * main.c: boot, then the self-tests. Devices are looked for on virtio-mmio (every slot the
+ * device tree lists) and on PCIe (after pci.c has assigned the BARs); the first entropy,
+ * block, console and network device each get vio's driver and one check, printed as TAP
+ * ("ok N - name" or "not ok N - name # why") on the UART. Then QEMU is left through the
+ * SiFive test device, with exit status 0 only when all passed.
  *
- * Devices are looked for on virtio-mmio and on PCIe (pci.c first assigns the BARs). By
- * default each interrupts through its PLIC line (INTx for PCI: QEMU virt has no MSI
- * controller unless it is given an IMSIC). With `-append poll` vio gets a port without
- * intx_attach, no line is attached, and every device is polled. Either way the thread-context code
- * below calls into vio with interrupts off: the library takes no locks, and its interrupt handlers
- * touch the same queues (include/vio/port.h). Interrupts are taken only inside idle().
+ * By default each device interrupts through its PLIC line (INTx for PCI: QEMU virt has no
+ * MSI controller unless it is given an IMSIC). With `-append poll` vio gets a port without
+ * intx_attach, no line is attached, and every device is polled. Either way the
+ * thread-context code below calls into vio with interrupts off: the library takes no locks,
+ * and its interrupt handlers touch the same queues (include/vio/port.h). Interrupts are taken
+ * only inside idle().
  *
  * The checks, and what the host peer (tests/qemu/scn_riscv64.py) does about them:
  *   rng        read 4 KiB of entropy: not all one byte value

@@ -21,9 +21,10 @@
 		__asm__ __volatile__("csrr %0, " #csr : "=r"(__v));                                \
 		__v;                                                                               \
 	})
-#define csr_write(csr, v) __asm__ __volatile__("csrw " #csr ", %0" ::"r"(v))
-#define csr_set(csr, v)	  __asm__ __volatile__("csrs " #csr ", %0" ::"r"(v))
-#define csr_clear(csr, v) __asm__ __volatile__("csrc " #csr ", %0" ::"r"(v))
+/* The writes are compiler barriers too: memory accesses stay on their side of an intr_on. */
+#define csr_write(csr, v) __asm__ __volatile__("csrw " #csr ", %0" ::"r"(v) : "memory")
+#define csr_set(csr, v)	  __asm__ __volatile__("csrs " #csr ", %0" ::"r"(v) : "memory")
+#define csr_clear(csr, v) __asm__ __volatile__("csrc " #csr ", %0" ::"r"(v) : "memory")
 
 static inline void intr_on(void)
 {
