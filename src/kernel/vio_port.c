@@ -19,6 +19,7 @@
 #include <kernel/trap.h>
 #include <kernel/vio_port.h>
 #include <string.h>
+#include <vio/err.h>
 
 static unsigned long dma_pages;
 
@@ -96,7 +97,7 @@ static int port_msix_alloc(void *ctx, vio_irq_handler handler, void *arg, uint64
 	(void)ctx;
 	int vec = irq_alloc_vector(handler, arg);
 	if (vec < 0)
-		return -3; /* VIO_ENOSPC: out of IDT vectors */
+		return VIO_ENOSPC; /* out of IDT vectors */
 	msi_message((uint8_t)vec, addr, data);
 	return 0;
 }
@@ -115,15 +116,15 @@ static int port_intx_attach(void *ctx, uint16_t seg, uint8_t bus, uint8_t dev, u
 {
 	(void)ctx, (void)seg, (void)bus, (void)dev, (void)fn;
 	if (pin == 0 || pin > 4 || line == 0 || line == 0xff)
-		return -7; /* VIO_ENOTSUP: no legacy interrupt routed by the firmware */
+		return VIO_ENOTSUP; /* no legacy interrupt routed by the firmware */
 	if (intx_vector[line])
-		return irq_add_handler(intx_vector[line], handler, arg) ? -3 : 0;
+		return irq_add_handler(intx_vector[line], handler, arg) ? VIO_ENOSPC : 0;
 	int vec = irq_alloc_vector(handler, arg);
 	if (vec < 0)
-		return -3;
+		return VIO_ENOSPC;
 	if (ioapic_route_gsi(line, (uint8_t)vec, true, false)) {
 		irq_free_vector(vec);
-		return -7;
+		return VIO_ENOTSUP;
 	}
 	intx_vector[line] = vec;
 	return 0;
