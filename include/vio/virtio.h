@@ -31,12 +31,11 @@
 #include <vio/pci.h>
 #include <vio/port.h>
 #include <vio/spec/virtio_config.h>
+#include <vio/transport.h>
 #include <vio/virtqueue.h>
 
-/* Most queues a device may have (sizes the per-queue tables in struct vio_dev). */
-#ifndef VIO_MAX_QUEUES
-#define VIO_MAX_QUEUES 64
-#endif
+/* VIO_MAX_QUEUES, the most queues a device may have (default 64), is set in vio/transport.h
+ * beside the per-queue tables it sizes. */
 
 /* How long a reset may take before vio_dev_reset gives up (the spec sets no limit). */
 #ifndef VIO_RESET_TIMEOUT_NS
@@ -58,112 +57,6 @@ enum vio_irq_mode {
 	VIO_IRQ_MSIX = 3	 /* one MSI-X vector per queue plus one for config changes */
 };
 
-/*
- * A transport: how to reach one kind of device's registers. Every member takes the device
- * and may assume the probe that installed the table succeeded. Members the core may call
- * from an interrupt handler are marked IRQ-safe.
- */
-struct vio_transport_ops {
-	/* Short name for logs: "pci-modern", "pci-legacy", "mmio", "mmio-legacy". */
-	const char *name;
-	/* PCI transports: dev->pci is valid (location, INTx pin, MSI-X). */
-	bool is_pci;
-	/* Legacy PCI only: the device fixes each queue's size; the driver cannot lower it. */
-	bool fixed_queue_size;
-
-	/* Read the device status byte (2.1). IRQ-safe. */
-	uint8_t (*get_status)(struct vio_dev *dev);
-	/* Write the device status byte. Writing 0 resets the device: use reset for that. */
-	void (*set_status)(struct vio_dev *dev, uint8_t status);
-	/* Start a device reset (write 0 to status). The core then waits for status to read 0. */
-	void (*reset)(struct vio_dev *dev);
-
-	/* The 64 feature bits the device offers (two 32-bit reads through a select register;
-	 * legacy transports have only bits 0-31). */
-	uint64_t (*get_features)(struct vio_dev *dev);
-	/* Write the features the driver accepts (legacy: the low 32 bits). */
-	void (*set_features)(struct vio_dev *dev, uint64_t features);
-	/* Optional (NULL where the register is write-only): read back the driver features. */
-	uint64_t (*get_driver_features)(struct vio_dev *dev);
-
-	/* One device-config access of `width` 1, 2 or 4 bytes at `offset`; the core has already
-	 * checked that it lies inside dev->config_len. IRQ-safe. */
-	uint32_t (*config_read)(struct vio_dev *dev, uint32_t offset, unsigned width);
-	void (*config_write)(struct vio_dev *dev, uint32_t offset, unsigned width, uint32_t val);
-	/* Config generation (4.1.4.3, 4.2.2); transports without one return 0. IRQ-safe. */
-	uint32_t (*config_generation)(struct vio_dev *dev);
-
-	/* Largest size the device allows for queue `index`; 0 means the queue does not exist. */
-	uint32_t (*queue_max_size)(struct vio_dev *dev, uint16_t index);
-	/*
-	 * Program queue vq->index: size vq->size, the ring addresses (or the legacy page frame
-	 * of vq->ring_phys), the MSI-X vector vq->msix_vector (read back: a mismatch is
-	 * VIO_EIO), then enable it. Returns 0, VIO_EIO (the device refused a value), VIO_EPROTO
-	 * (its notify location lies outside the notify region) or VIO_ERANGE (an address the
-	 * transport cannot express, e.g. a legacy PFN above 2^44).
-	 */
-	int (*queue_setup)(struct vio_dev *dev, struct vio_vq *vq);
-	/* Stop the device using queue `index` where the transport can (see each transport). */
-	void (*queue_disable)(struct vio_dev *dev, uint16_t index);
-	/* Tell the device queue vq has new buffers. IRQ-safe. */
-	void (*notify)(struct vio_dev *dev, struct vio_vq *vq);
-	/* Read the interrupt status (bit 0 queue, bit 1 config) and acknowledge it: on PCI the
-	 * read itself clears it, MMIO writes it back to InterruptACK. IRQ-safe. */
-	uint8_t (*isr_read)(struct vio_dev *dev);
-
-	/* MSI-X (PCI only; NULL elsewhere): write the config / queue `index` vector and
-	 * return what the device reads back (VIRTIO_MSI_NO_VECTOR when it refused). */
-	uint16_t (*set_config_vector)(struct vio_dev *dev, uint16_t vector);
-	uint16_t (*set_queue_vector)(struct vio_dev *dev, uint16_t index, uint16_t vector);
-};
-
-/* Where a modern PCI register block is and how we reach it (see src/virtio/pci_modern.c). */
-struct vio_pci_region {
-	uint8_t bar;		  /* BAR the capability names */
-	uint32_t offset;	  /* start within the BAR */
-	uint32_t length;	  /* bytes */
-	volatile uint8_t *virt;	  /* mapped memory; NULL: I/O port or the PCI_CFG window */
-	uint16_t io_port;	  /* first I/O port when is_io */
-	bool is_io;		  /* reached through port I/O (the BAR is I/O space) */
-	bool present;
-};
-
-/* The result of parsing a modern device's virtio capabilities (4.1.4). */
-struct vio_pci_modern_caps {
-	struct vio_pci_region common;
-	struct vio_pci_region notify;
-	struct vio_pci_region isr;
-	struct vio_pci_region device; /* present == false for devices without config */
-	uint32_t notify_off_multiplier;
-	uint8_t pci_cfg_cap; /* config offset of the VIRTIO_PCI_CAP_PCI_CFG window, 0 = none */
-};
-
-/* An MSI-X vector the port allocated for this device, to give back on teardown. */
-struct vio_dev_vector {
-	uint64_t addr;
-	uint32_t data;
-};
-
-/* Per-transport state, one member used at a time. */
-union vio_dev_transport {
-	struct {
-		struct vio_pci_modern_caps caps;
-		uint16_t num_queues;
-		uint32_t notify_off[VIO_MAX_QUEUES]; /* byte offset in the notify region */
-	} modern;
-	struct {
-		uint16_t iobase; /* I/O BAR 0 */
-		uint32_t iolen;
-	} legacy;
-	struct {
-		volatile uint8_t *regs;
-		uint64_t phys;
-		size_t len;
-		int irq; /* platform interrupt line, -1 = none */
-		uint32_t version;
-	} mmio;
-};
-
 /* Called on a configuration change interrupt (after the core checked DEVICE_NEEDS_RESET). */
 typedef void (*vio_config_callback)(struct vio_dev *dev, void *arg);
 
@@ -173,7 +66,6 @@ typedef void (*vio_config_callback)(struct vio_dev *dev, void *arg);
  */
 struct vio_dev {
 	const struct vio_port *port;
-	const struct vio_transport_ops *ops;
 	const char *name;		/* for logs; NULL: the device type's name */
 	uint32_t device_id;		/* VIRTIO_ID_* */
 	bool modern;			/* VERSION_1 transport (PCI modern, MMIO v2) */
@@ -186,13 +78,11 @@ struct vio_dev {
 	struct vio_vq *vqs;		/* the caller's queue array (vio_dev_setup_irqs) */
 	uint16_t nvqs;
 	enum vio_irq_mode irq_mode;
-	struct vio_dev_vector vectors[VIO_MAX_QUEUES + 1]; /* MSI-X vectors held */
-	uint16_t nvectors;
-	bool intx_attached;
 	vio_config_callback config_cb;
 	void *config_arg;
 
-	struct vio_pci_dev pci; /* PCI transports: the function (a copy) */
+	/* The transport's own; drivers never touch these (vio/transport.h). */
+	const struct vio_transport_ops *ops;
 	union vio_dev_transport t;
 };
 
@@ -216,16 +106,6 @@ int vio_pci_probe(struct vio_dev *dev, const struct vio_pci_dev *pci);
 /* The same, forcing one interface (tests, and drivers that must avoid one). */
 int vio_pci_probe_modern(struct vio_dev *dev, const struct vio_pci_dev *pci);
 int vio_pci_probe_legacy(struct vio_dev *dev, const struct vio_pci_dev *pci);
-
-/*
- * Parse and validate the virtio vendor capabilities of `pci` (4.1.4), taking the first usable
- * capability of each type and ignoring those naming a reserved or unimplemented BAR, and
- * unknown types. Returns 0; VIO_ENODEV (common, notify or ISR capability missing); VIO_EPROTO
- * (a capability too short, not inside config space, a region overflowing or outside its BAR,
- * a notify_off_multiplier that is not 0 or a power of two, a malformed capability list).
- * Maps nothing. Not IRQ-safe.
- */
-int vio_pci_modern_parse_caps(const struct vio_pci_dev *pci, struct vio_pci_modern_caps *caps);
 
 /*
  * Probe a virtio-mmio device of `len` bytes at `phys` (4.2). `irq` is its platform interrupt

@@ -15,6 +15,7 @@
 #include <vio/err.h>
 #include <vio/io.h>
 #include <vio/spec/virtio_mmio.h>
+#include <vio/transport.h>
 #include <vio/virtio.h>
 
 #define REG(dev, field) VIO_REG((dev)->t.mmio.regs, struct virtio_mmio_regs, field)

@@ -9,6 +9,7 @@
 #include <vio/log.h>
 #include <vio/spec/virtio_config.h>
 #include <vio/spec/virtio_pci.h>
+#include <vio/transport.h>
 #include <vio/virtio.h>
 
 /*
@@ -246,27 +247,27 @@ static void release_msix(struct vio_dev *dev)
 {
 	const struct vio_port *port = dev->port;
 
-	if (dev->pci.msix.enabled)
-		vio_pci_msix_enable(&dev->pci, false);
-	for (uint16_t i = 0; i < dev->nvectors; i++) {
-		vio_pci_msix_mask_entry(&dev->pci, i, true);
+	if (dev->t.pci.pdev.msix.enabled)
+		vio_pci_msix_enable(&dev->t.pci.pdev, false);
+	for (uint16_t i = 0; i < dev->t.pci.nvectors; i++) {
+		vio_pci_msix_mask_entry(&dev->t.pci.pdev, i, true);
 		if (port->msix_free)
-			port->msix_free(port->ctx, dev->vectors[i].addr, dev->vectors[i].data);
+			port->msix_free(port->ctx, dev->t.pci.vectors[i].addr, dev->t.pci.vectors[i].data);
 	}
-	dev->nvectors = 0;
+	dev->t.pci.nvectors = 0;
 }
 
-/* Allocate a CPU vector from the port and program it into table entry dev->nvectors. */
+/* Allocate a CPU vector from the port and program it into table entry dev->t.pci.nvectors. */
 static int add_vector(struct vio_dev *dev, vio_irq_handler handler, void *arg)
 {
 	const struct vio_port *port = dev->port;
-	struct vio_dev_vector *v = &dev->vectors[dev->nvectors];
+	struct vio_pci_vector *v = &dev->t.pci.vectors[dev->t.pci.nvectors];
 
 	int err = port->msix_alloc(port->ctx, handler, arg, &v->addr, &v->data);
 	if (err < 0)
 		return err;
-	err = vio_pci_msix_set_entry(&dev->pci, dev->nvectors, v->addr, v->data, false);
-	dev->nvectors++;
+	err = vio_pci_msix_set_entry(&dev->t.pci.pdev, dev->t.pci.nvectors, v->addr, v->data, false);
+	dev->t.pci.nvectors++;
 	return err;
 }
 
@@ -277,7 +278,7 @@ static uint16_t queue_vector(const struct vio_dev *dev, uint16_t i)
 	case VIO_IRQ_MSIX:
 		return (uint16_t)(i + 1);
 	case VIO_IRQ_MSIX_SHARED:
-		return dev->nvectors > 1 ? 1 : 0;
+		return dev->t.pci.nvectors > 1 ? 1 : 0;
 	default:
 		return VIRTIO_MSI_NO_VECTOR;
 	}
@@ -300,11 +301,11 @@ static bool program_vectors(struct vio_dev *dev, uint16_t config_vec)
 
 static int try_msix(struct vio_dev *dev, bool per_queue)
 {
-	struct vio_pci_msix *m = &dev->pci.msix;
+	struct vio_pci_msix *m = &dev->t.pci.pdev.msix;
 	uint32_t need = per_queue ? dev->nvqs + 1u : 1u;
 
 	if (!dev->port->msix_alloc || !dev->ops->set_config_vector || !m->cap ||
-	    m->table_size < need || vio_pci_msix_map(&dev->pci) < 0)
+	    m->table_size < need || vio_pci_msix_map(&dev->t.pci.pdev) < 0)
 		return VIO_ENOTSUP;
 
 	dev->irq_mode = per_queue ? VIO_IRQ_MSIX : VIO_IRQ_MSIX_SHARED;
@@ -323,12 +324,12 @@ static int try_msix(struct vio_dev *dev, bool per_queue)
 	}
 	if (!err) {
 		/* Legacy devices grow two vector registers now (4.1.4.10): enable first. */
-		vio_pci_msix_enable(&dev->pci, true);
+		vio_pci_msix_enable(&dev->t.pci.pdev, true);
 		if (!program_vectors(dev, config_vec))
 			err = VIO_ENOTSUP;
 	}
 	if (err) {
-		if (dev->pci.msix.enabled) {
+		if (dev->t.pci.pdev.msix.enabled) {
 			dev->irq_mode = VIO_IRQ_POLL;
 			program_vectors(dev, VIRTIO_MSI_NO_VECTOR);
 		}
@@ -346,10 +347,10 @@ static int try_intx(struct vio_dev *dev)
 	if (!port->intx_attach)
 		return VIO_ENOTSUP;
 	if (dev->ops->is_pci) {
-		if (!dev->pci.irq_pin)
+		if (!dev->t.pci.pdev.irq_pin)
 			return VIO_ENOTSUP;
-		err = port->intx_attach(port->ctx, dev->pci.segment, dev->pci.busno, dev->pci.dev,
-					dev->pci.fn, dev->pci.irq_pin, dev->pci.irq_line,
+		err = port->intx_attach(port->ctx, dev->t.pci.pdev.segment, dev->t.pci.pdev.busno, dev->t.pci.pdev.dev,
+					dev->t.pci.pdev.fn, dev->t.pci.pdev.irq_pin, dev->t.pci.pdev.irq_line,
 					intx_handler, dev);
 	} else {
 		if (dev->t.mmio.irq < 0)
@@ -359,7 +360,7 @@ static int try_intx(struct vio_dev *dev)
 	}
 	if (err < 0)
 		return err;
-	dev->intx_attached = true;
+	dev->t.pci.intx_attached = true;
 	dev->irq_mode = VIO_IRQ_INTX;
 	return 0;
 }
@@ -380,11 +381,11 @@ int vio_dev_setup_irqs(struct vio_dev *dev, struct vio_vq *vqs, uint16_t nvqs)
 
 	if (try_msix(dev, true) == 0 || try_msix(dev, false) == 0)
 		return 0;
-	if (dev->pci.msix.cap && dev->port->msix_alloc)
+	if (dev->t.pci.pdev.msix.cap && dev->port->msix_alloc)
 		vio_logf(dev->port, VIO_LOG_WARN, "%s: MSI-X unusable, falling back",
 			 dev->name ? dev->name : vio_device_type_name(dev->device_id));
 	/* An INTx handler stays attached for the device's life: the port cannot detach it. */
-	if (dev->intx_attached) {
+	if (dev->t.pci.intx_attached) {
 		dev->irq_mode = VIO_IRQ_INTX;
 		return 0;
 	}
@@ -582,7 +583,7 @@ const char *vio_dev_transport_name(const struct vio_dev *dev)
 int vio_dev_location(const struct vio_dev *dev, char *buf, size_t size)
 {
 	if (dev->ops && dev->ops->is_pci) {
-		vio_pci_bdf(&dev->pci, buf, size);
+		vio_pci_bdf(&dev->t.pci.pdev, buf, size);
 		return 0;
 	}
 	return vio_snprintf(buf, size, "mmio@0x%llx", (unsigned long long)dev->t.mmio.phys);

@@ -23,6 +23,7 @@
 #include <vio/spec/virtio_config.h>
 #include <vio/spec/virtio_mmio.h>
 #include <vio/spec/virtio_pci.h>
+#include <vio/transport.h>
 #include <vio/virtio.h>
 
 #define BIT(n) VIRTIO_BIT(n)
@@ -91,7 +92,7 @@ static void test_transitional_device_is_driven_through_modern_interface(void **s
 	assert_true(e->dev.modern);
 	assert_int_equal(e->dev.device_id, VIRTIO_ID_RNG);
 	assert_int_equal(e->dev.config_len, 64);
-	assert_int_equal(e->dev.t.modern.num_queues, 2);
+	assert_int_equal(e->dev.t.pci.modern.num_queues, 2);
 }
 
 static void test_device_without_virtio_caps_falls_back_to_legacy(void **state)
@@ -482,7 +483,7 @@ static void test_unmappable_bar_is_reached_through_pci_cfg_window(void **state)
 	e->vd.config[4] = 0x99;
 	e->fp.port.map_mmio = no_map_above_4g;
 	probe(e);
-	assert_null(e->dev.t.modern.caps.common.virt);
+	assert_null(e->dev.t.pci.modern.caps.common.virt);
 	assert_true(fake_port_logged(&e->fp, "PCI config window"));
 	assert_int_equal(vio_dev_begin(&e->dev, BIT(0)), 0);
 	assert_int_equal(e->vd.driver_features, BIT(0) | BIT(VIRTIO_F_VERSION_1));
@@ -505,7 +506,7 @@ static void test_msix_gives_one_vector_per_queue_plus_config(void **state)
 	e->vd.msix_entries = 8;
 	bring_up(e, 2);
 	assert_int_equal(e->dev.irq_mode, VIO_IRQ_MSIX);
-	assert_int_equal(e->dev.nvectors, 3);
+	assert_int_equal(e->dev.t.pci.nvectors, 3);
 	assert_int_equal(e->vd.config_vector, 0);
 	assert_int_equal(e->vd.q[0].vector, 1);
 	assert_int_equal(e->vd.q[1].vector, 2);
@@ -554,7 +555,7 @@ static void test_device_rejecting_msix_vectors_falls_back_to_intx(void **state)
 	assert_int_equal(e->dev.irq_mode, VIO_IRQ_INTX);
 	assert_int_equal(e->fp.intx_count, 1);
 	assert_false(fake_vdev_msix_enabled(&e->vd));
-	assert_int_equal(e->dev.nvectors, 0);
+	assert_int_equal(e->dev.t.pci.nvectors, 0);
 	for (int i = 0; i < FAKE_PORT_MSIX_MAX; i++)
 		assert_false(e->fp.msix[i].live);
 	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
