@@ -3,7 +3,7 @@
  * each one keeps inside struct vio_dev (virtio 1.2 chapter 4).
  *
  * Drivers never need this header; they see a device through <vio/virtio.h> alone. Its readers
- * are the transports (src/virtio/pci_modern.c, pci_legacy.c, mmio.c), the core
+ * are the transports (src/virtio/pci_modern.c, pci_legacy.c, pci_irq.c, mmio.c), the core
  * (src/virtio/virtio.c) and the host tests that check what landed in the registers.
  *
  * Why <vio/virtio.h> includes it: the caller allocates struct vio_dev, so its size, and with
@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <vio/pci.h>
+#include <vio/port.h>
 #include <vio/virtqueue.h>
 
 /* Most queues a device may have (sizes the per-queue tables in the transport state). */
@@ -30,15 +31,13 @@
 struct vio_dev;
 
 /*
- * A transport: how to reach one kind of device's registers. Every member takes the device
- * and may assume the probe that installed the table succeeded. Members the core may call
- * from an interrupt handler are marked IRQ-safe.
+ * A transport: how to reach one kind of device's registers, and how it interrupts. Every
+ * member takes the device and may assume the probe that installed the table succeeded.
+ * Members the core may call from an interrupt handler are marked IRQ-safe.
  */
 struct vio_transport_ops {
 	/* Short name for logs: "pci-modern", "pci-legacy", "mmio", "mmio-legacy". */
 	const char *name;
-	/* PCI transports: dev->t.pci is valid (location, INTx pin, MSI-X). */
-	bool is_pci;
 	/* Legacy PCI only: the device fixes each queue's size; the driver cannot lower it. */
 	bool fixed_queue_size;
 
@@ -68,25 +67,64 @@ struct vio_transport_ops {
 	uint32_t (*queue_max_size)(struct vio_dev *dev, uint16_t index);
 	/*
 	 * Program queue vq->index: size vq->size, the ring addresses (or the legacy page frame
-	 * of vq->ring_phys), the MSI-X vector vq->msix_vector (read back: a mismatch is
-	 * VIO_EIO), then enable it. Returns 0, VIO_EIO (the device refused a value), VIO_EPROTO
-	 * (its notify location lies outside the notify region) or VIO_ERANGE (an address the
-	 * transport cannot express, e.g. a legacy PFN above 2^44).
+	 * of vq->ring_phys), on PCI the MSI-X vector setup_irqs chose for it (recorded in
+	 * vq->msix_vector and read back: a mismatch is VIO_EIO), then enable it. Returns 0,
+	 * VIO_EIO (the device refused a value), VIO_EPROTO (its notify location lies outside
+	 * the notify region) or VIO_ERANGE (an address the transport cannot express, e.g. a
+	 * legacy PFN above 2^44).
 	 */
 	int (*queue_setup)(struct vio_dev *dev, struct vio_vq *vq);
 	/* Stop the device using queue `index` where the transport can (see each transport). */
 	void (*queue_disable)(struct vio_dev *dev, uint16_t index);
 	/* Tell the device queue vq has new buffers. IRQ-safe. */
 	void (*notify)(struct vio_dev *dev, struct vio_vq *vq);
-	/* Read the interrupt status (bit 0 queue, bit 1 config) and acknowledge it: on PCI the
-	 * read itself clears it, MMIO writes it back to InterruptACK. IRQ-safe. */
-	uint8_t (*isr_read)(struct vio_dev *dev);
 
-	/* MSI-X (PCI only; NULL elsewhere): write the config / queue `index` vector and
-	 * return what the device reads back (VIRTIO_MSI_NO_VECTOR when it refused). */
+	/*
+	 * Choose how the device interrupts, attach the handlers through the port and set
+	 * dev->irq_mode: the best the transport and the port allow, else VIO_IRQ_POLL, which
+	 * always works (Linux's vp_find_vqs does the same for PCI). Called by
+	 * vio_dev_setup_irqs after vio_dev_begin's reset (which clears a device's vectors),
+	 * with dev->vqs and dev->nvqs set and no queue set up yet. The handlers report to the
+	 * core through vio_dev_interrupt (or vio_vq_interrupt for a queue's own vector).
+	 */
+	void (*setup_irqs)(struct vio_dev *dev);
+	/*
+	 * Optional (NULL: nothing to give back). After vio_dev_teardown's reset, give back what
+	 * setup_irqs took that can be given back (MSI-X vectors) and leave dev->irq_mode
+	 * naming what still runs. A line handler stays: the port cannot detach it.
+	 */
+	void (*release_irqs)(struct vio_dev *dev);
+
+	/* Where the device is, for the device line: "0000:00:03.0", "mmio@0xfeb00000".
+	 * Returns the length wanted (as snprintf). */
+	int (*location)(const struct vio_dev *dev, char *buf, size_t size);
+
+	/*
+	 * PCI only (NULL elsewhere), for the interrupt code both PCI transports share
+	 * (src/virtio/pci_irq.c). isr_read reads the ISR byte, which also deasserts INTx
+	 * (4.1.4.5); IRQ-safe. set_config_vector / set_queue_vector write the config / queue
+	 * `index` MSI-X vector and return what the device reads back: VIRTIO_MSI_NO_VECTOR
+	 * when it cannot use that vector (4.1.5.1.2).
+	 */
+	uint8_t (*isr_read)(struct vio_dev *dev);
 	uint16_t (*set_config_vector)(struct vio_dev *dev, uint16_t vector);
 	uint16_t (*set_queue_vector)(struct vio_dev *dev, uint16_t index, uint16_t vector);
 };
+
+/* --- what the core offers the transports ----------------------------------------------------- */
+
+/* Why a device interrupted: PCI's ISR byte (4.1.4.5) and MMIO's InterruptStatus (4.2.2)
+ * encode the two reasons alike. */
+#define VIO_ISR_QUEUE 0x1  /* used buffer notification: some queue has used buffers */
+#define VIO_ISR_CONFIG 0x2 /* configuration change notification */
+
+/*
+ * For the transports' interrupt handlers: act on the reasons in `isr`. VIO_ISR_QUEUE runs
+ * every queue set up (vio_vq_interrupt); VIO_ISR_CONFIG checks DEVICE_NEEDS_RESET
+ * (vio_dev_check) and, when it is clear, runs the driver's config callback. 0 does nothing:
+ * on a shared line another device raised it. IRQ-safe.
+ */
+void vio_dev_interrupt(struct vio_dev *dev, uint32_t isr);
 
 /* --- PCI (4.1) ------------------------------------------------------------------------------- */
 
@@ -147,14 +185,26 @@ struct vio_pci_transport {
  */
 int vio_pci_modern_parse_caps(const struct vio_pci_dev *pci, struct vio_pci_modern_caps *caps);
 
+/* What both PCI transports share: their location and interrupt ops. */
+
+/* location: the function's "ssss:bb:dd.f" (src/virtio/virtio_pci.c). */
+int vio_pci_location(const struct vio_dev *dev, char *buf, size_t size);
+/* setup_irqs: MSI-X per queue, shared MSI-X, INTx, else polling (src/virtio/pci_irq.c). */
+void vio_pci_setup_irqs(struct vio_dev *dev);
+/* release_irqs: mask and give back the MSI-X vectors, turn MSI-X off. */
+void vio_pci_release_irqs(struct vio_dev *dev);
+/* The MSI-X vector queue `index` uses in the mode setup_irqs chose, or VIRTIO_MSI_NO_VECTOR. */
+uint16_t vio_pci_queue_vector(const struct vio_dev *dev, uint16_t index);
+
 /* --- MMIO (4.2) ------------------------------------------------------------------------------ */
 
 struct vio_mmio_transport {
 	volatile uint8_t *regs;
 	uint64_t phys;
 	size_t len;
-	int irq; /* platform interrupt line, -1 = none */
 	uint32_t version;
+	uint32_t irq;	   /* its platform interrupt line (port numbering), VIO_NO_IRQ = none */
+	bool irq_attached; /* the line's handler is attached, for good (the port cannot detach) */
 };
 
 /* Per-transport state in struct vio_dev, one member used at a time. */

@@ -9,12 +9,13 @@
  *	vio_pci_probe(&dev, &pcidev);            or vio_mmio_probe(&dev, port, phys, len, irq)
  *	vio_dev_begin(&dev, wanted_features);   reset, ACKNOWLEDGE, DRIVER, negotiate, FEATURES_OK
  *	vio_dev_config_read(&dev, off, &v, sizeof(v));    device-specific setup
- *	vio_dev_setup_irqs(&dev, vqs, 2);       MSI-X per queue / shared MSI-X / INTx / polling
+ *	vio_dev_setup_irqs(&dev, vqs, 2);       the transport picks MSI-X, INTx, a line or polling
  *	vio_dev_setup_vq(&dev, 0, 256, rx_done, drv);     each queue
  *	vio_dev_driver_ok(&dev);                DRIVER_OK and the "vio: ..." line
  *
  * Transports (PCI modern 4.1, PCI legacy 4.1.4.10, MMIO 4.2 versions 1 and 2) sit behind
- * `struct vio_transport_ops`; the sequencing above is written once, in src/virtio/virtio.c.
+ * `struct vio_transport_ops` (vio/transport.h), which also choose how a device interrupts;
+ * the sequencing above is written once, in src/virtio/virtio.c.
  *
  * The device is untrusted: register values are bounds-checked, a device that refuses the
  * features or sets DEVICE_NEEDS_RESET is reported with an error, never a crash.
@@ -49,12 +50,17 @@
 
 struct vio_dev;
 
-/* How the device's queues signal completions, best first (DESIGN.md 4). */
+/*
+ * How the device's queues signal completions. A PCI device gets the best its function and
+ * the port allow (MSI-X per queue, shared MSI-X, INTx), a virtio-mmio device its line; a
+ * device with none of these is polled.
+ */
 enum vio_irq_mode {
 	VIO_IRQ_POLL = 0,	 /* no interrupts: the driver polls its queues */
-	VIO_IRQ_INTX = 1,	 /* legacy PCI interrupt (or an MMIO line), ISR read-to-ack */
-	VIO_IRQ_MSIX_SHARED = 2, /* one MSI-X vector for all queues (+ one for config if any) */
-	VIO_IRQ_MSIX = 3	 /* one MSI-X vector per queue plus one for config changes */
+	VIO_IRQ_INTX = 1,	 /* PCI: the function's legacy line, ISR read-to-ack */
+	VIO_IRQ_MSIX_SHARED = 2, /* PCI: one MSI-X vector for all queues (+ one for config) */
+	VIO_IRQ_MSIX = 3,	 /* PCI: one MSI-X vector per queue plus one for config changes */
+	VIO_IRQ_LINE = 4	 /* virtio-mmio: its platform line, InterruptStatus + ACK */
 };
 
 /* Called on a configuration change interrupt (after the core checked DEVICE_NEEDS_RESET). */
@@ -77,7 +83,8 @@ struct vio_dev {
 
 	struct vio_vq *vqs;		/* the caller's queue array (vio_dev_setup_irqs) */
 	uint16_t nvqs;
-	enum vio_irq_mode irq_mode;
+	enum vio_irq_mode irq_mode;	/* chosen by vio_dev_setup_irqs */
+	uint32_t irq_line;		/* VIO_IRQ_LINE: the platform line (port's numbering) */
 	vio_config_callback config_cb;
 	void *config_arg;
 
@@ -109,13 +116,13 @@ int vio_pci_probe_legacy(struct vio_dev *dev, const struct vio_pci_dev *pci);
 
 /*
  * Probe a virtio-mmio device of `len` bytes at `phys` (4.2). `irq` is its platform interrupt
- * line or -1 for none; it is attached through port->intx_attach with segment 0xffff, pin 0
- * and line = irq (the port's convention for a non-PCI line). Returns 0; VIO_ENODEV (bad
- * magic, or device id 0: an empty slot); VIO_ENOTSUP (a version other than 1 or 2);
- * VIO_EINVAL (len below 0x100); VIO_ENOMEM (cannot map). Not IRQ-safe.
+ * line as the port numbers it (port->platform_irq_attach: a GSI, PLIC source or GIC INTID),
+ * or VIO_NO_IRQ when the kernel knows none; vio_dev_setup_irqs attaches it. Returns 0;
+ * VIO_ENODEV (bad magic, or device id 0: an empty slot); VIO_ENOTSUP (a version other than
+ * 1 or 2); VIO_EINVAL (len below 0x100); VIO_ENOMEM (cannot map). Not IRQ-safe.
  */
 int vio_mmio_probe(struct vio_dev *dev, const struct vio_port *port, uint64_t phys, size_t len,
-		   int irq);
+		   uint32_t irq);
 
 /* --- bringing a device up (3.1.1) ---------------------------------------------------------- */
 
@@ -144,13 +151,15 @@ int vio_dev_config_read(struct vio_dev *dev, uint32_t offset, void *buf, uint32_
 int vio_dev_config_write(struct vio_dev *dev, uint32_t offset, const void *buf, uint32_t len);
 
 /*
- * Tell the core about the caller's queue array (nvqs entries, zeroed here) and choose how
- * the device interrupts, best first: one MSI-X vector per queue plus one for config changes
- * (the port has msix_alloc and the function enough table entries); one shared MSI-X vector
- * for all queues (plus a config one if there is room); INTx through port->intx_attach (the
- * handler reads the ISR, which acks it, returns at once when it is 0 because the line is
- * shared, runs every queue on bit 0 and config handling on bit 1); else polling. A device
- * that reads a vector back as VIRTIO_MSI_NO_VECTOR makes the core fall to the next mode.
+ * Tell the core about the caller's queue array (nvqs entries, zeroed here) and let the
+ * transport choose how the device interrupts, the best first. PCI: one MSI-X vector per
+ * queue plus one for config changes (the port has msix_alloc and the function enough table
+ * entries); one shared MSI-X vector for all queues (plus a config one if there is room);
+ * INTx through port->intx_attach; a device that reads a vector back as VIRTIO_MSI_NO_VECTOR
+ * makes it fall to the next mode. virtio-mmio: its line through port->platform_irq_attach.
+ * Else polling. A line handler (INTx, MMIO) reads why the device interrupted, which acks it,
+ * returns at once when the reason is 0 (the line is shared), runs every queue on a used
+ * buffer notification and config handling on a config change. Sets dev->irq_mode.
  * Call it after vio_dev_begin (whose reset clears the device's vectors) and before the first
  * vio_dev_setup_vq. Returns 0 or VIO_EINVAL (nvqs is 0 or above VIO_MAX_QUEUES, or
  * vio_dev_begin has not run). Not IRQ-safe.
@@ -173,9 +182,8 @@ int vio_dev_setup_vq(struct vio_dev *dev, uint16_t index, uint16_t max_size, vio
 void vio_dev_set_config_callback(struct vio_dev *dev, vio_config_callback cb, void *arg);
 
 /*
- * Step 8: set DRIVER_OK; the device is live. Logs the device line (DESIGN.md 5; the port's
- * log adds the "vio: " prefix) "<name> <location> <transport> features=0x<hex> queues=<n>
- * irq=<mode>".
+ * Step 8: set DRIVER_OK; the device is live. Logs the device line (vio_dev_describe; the
+ * port's log adds the "vio: " prefix).
  * Returns 0 or VIO_ENEEDRESET. Not IRQ-safe.
  */
 int vio_dev_driver_ok(struct vio_dev *dev);
@@ -208,8 +216,9 @@ int vio_dev_reset(struct vio_dev *dev);
 /*
  * Reset the device, destroy the queues set up, release the MSI-X vectors and disable MSI-X.
  * The queues' posted cookies are lost: reclaim them with vio_vq_detach_unused between
- * vio_dev_reset and this call if needed. An INTx handler stays attached (the port has no
- * way to detach one) and keeps `dev` as its argument: keep the vio_dev alive. Returns 0, or
+ * vio_dev_reset and this call if needed. A line handler (INTx, MMIO) stays attached (the
+ * port has no way to detach one) and keeps `dev` as its argument: keep the vio_dev alive,
+ * and irq_mode keeps naming that line. Returns 0, or
  * VIO_ETIMEDOUT when the reset was not confirmed. Not IRQ-safe.
  */
 int vio_dev_teardown(struct vio_dev *dev);
@@ -221,15 +230,17 @@ const char *vio_device_type_name(uint32_t device_id);
 /* The name of feature `bit` for a device of type `device_id` ("VERSION_1", "MRG_RXBUF"),
  * or NULL when vio has no name for it. IRQ-safe. */
 const char *vio_feature_name(uint32_t device_id, unsigned bit);
-/* "poll", "intx", "msix-shared", "msix". */
+/* "poll", "intx", "msix-shared", "msix", "line". */
 const char *vio_irq_mode_name(enum vio_irq_mode mode);
 /* The transport's name ("pci-modern", ...). */
 const char *vio_dev_transport_name(const struct vio_dev *dev);
-/* Where the device is: "0000:00:03.0" or "mmio@0xfeb00000". */
+/* Where the device is, from its transport: "0000:00:03.0" or "mmio@0xfeb00000". Returns the
+ * length wanted (as snprintf). */
 int vio_dev_location(const struct vio_dev *dev, char *buf, size_t size);
 /*
- * "<name> <location> <transport> features=0x<hex> queues=<n> irq=<mode>": the line the
- * kernel's device table shows. Returns the length wanted (as snprintf).
+ * "<name> <location> <transport> features=0x<hex> queues=<n> irq=<mode>", the mode of an
+ * MMIO line with its number ("irq=line:5"): the line the kernel's device table shows.
+ * Returns the length wanted (as snprintf).
  */
 int vio_dev_describe(const struct vio_dev *dev, char *buf, size_t size);
 

@@ -150,6 +150,7 @@ static int legacy_queue_setup(struct vio_dev *dev, struct vio_vq *vq)
 		return VIO_EIO;
 	if (in32(dev, REG(queue_address)) != 0)
 		return VIO_EIO; /* already in use: the device was not reset */
+	vq->msix_vector = vio_pci_queue_vector(dev, vq->index);
 	if (dev->t.pci.pdev.msix.enabled) {
 		out16(dev, MSIXREG(queue_msix_vector), vq->msix_vector);
 		if (in16(dev, MSIXREG(queue_msix_vector)) != vq->msix_vector)
@@ -177,7 +178,6 @@ static uint8_t legacy_isr_read(struct vio_dev *dev)
 
 static const struct vio_transport_ops legacy_ops = {
 	.name = "pci-legacy",
-	.is_pci = true,
 	.fixed_queue_size = true,
 	.get_status = legacy_get_status,
 	.set_status = legacy_set_status,
@@ -191,6 +191,9 @@ static const struct vio_transport_ops legacy_ops = {
 	.queue_setup = legacy_queue_setup,
 	.queue_disable = legacy_queue_disable,
 	.notify = legacy_notify,
+	.setup_irqs = vio_pci_setup_irqs,
+	.release_irqs = vio_pci_release_irqs,
+	.location = vio_pci_location,
 	.isr_read = legacy_isr_read,
 	.set_config_vector = legacy_set_config_vector,
 	.set_queue_vector = legacy_set_queue_vector,

@@ -210,6 +210,7 @@ static int modern_queue_setup(struct vio_dev *dev, struct vio_vq *vq)
 	dev->t.pci.modern.notify_off[vq->index] = (uint32_t)notify_off;
 
 	common_write(dev, COMMON(queue_size), 2, vq->size);
+	vq->msix_vector = vio_pci_queue_vector(dev, vq->index);
 	common_write(dev, COMMON(queue_msix_vector), 2, vq->msix_vector);
 	if (common_read(dev, COMMON(queue_msix_vector), 2) != vq->msix_vector)
 		return VIO_EIO;
@@ -236,6 +237,7 @@ static void modern_notify(struct vio_dev *dev, struct vio_vq *vq)
 		     dev->t.pci.modern.notify_off[vq->index], 2, vq->index);
 }
 
+/* The ISR byte: reading it returns and clears the interrupt reasons (4.1.4.5). */
 static uint8_t modern_isr_read(struct vio_dev *dev)
 {
 	return (uint8_t)region_read(dev, &dev->t.pci.modern.caps.isr, 0, 1);
@@ -256,7 +258,6 @@ static uint16_t modern_set_queue_vector(struct vio_dev *dev, uint16_t index, uin
 
 static const struct vio_transport_ops modern_ops = {
 	.name = "pci-modern",
-	.is_pci = true,
 	.get_status = modern_get_status,
 	.set_status = modern_set_status,
 	.reset = modern_reset,
@@ -270,6 +271,9 @@ static const struct vio_transport_ops modern_ops = {
 	.queue_setup = modern_queue_setup,
 	.queue_disable = modern_queue_disable,
 	.notify = modern_notify,
+	.setup_irqs = vio_pci_setup_irqs,
+	.release_irqs = vio_pci_release_irqs,
+	.location = vio_pci_location,
 	.isr_read = modern_isr_read,
 	.set_config_vector = modern_set_config_vector,
 	.set_queue_vector = modern_set_queue_vector,

@@ -1,14 +1,14 @@
 /*
  * The virtio core: device initialisation in the spec's order (virtio 1.2, 3.1.1), feature
  * negotiation, config space reads that respect the generation count (2.4.1), queue setup and
- * the choice of interrupt mode. Written once here; the transports (pci_modern.c,
- * pci_legacy.c, mmio.c) only know how to reach registers.
+ * teardown. Written once here; the transports (pci_modern.c, pci_legacy.c, mmio.c) know how
+ * to reach registers and how their devices interrupt (pci_irq.c, mmio.c), and report
+ * interrupts back through vio_dev_interrupt.
  */
 #include <stddef.h>
 #include <vio/err.h>
 #include <vio/log.h>
 #include <vio/spec/virtio_config.h>
-#include <vio/spec/virtio_pci.h>
 #include <vio/transport.h>
 #include <vio/virtio.h>
 
@@ -196,175 +196,6 @@ static bool vq_live(const struct vio_vq *vq)
 	return vq->size != 0;
 }
 
-static void run_all_queues(struct vio_dev *dev)
-{
-	for (uint16_t i = 0; i < dev->nvqs; i++)
-		if (vq_live(&dev->vqs[i]))
-			vio_vq_interrupt(&dev->vqs[i]);
-}
-
-static void config_changed(struct vio_dev *dev)
-{
-	if (vio_dev_check(dev) == 0 && dev->config_cb)
-		dev->config_cb(dev, dev->config_arg);
-}
-
-/* MSI-X: one vector per queue. */
-static void msix_queue_handler(void *arg)
-{
-	vio_vq_interrupt(arg);
-}
-
-/* MSI-X: the vector all queues share. */
-static void msix_shared_handler(void *arg)
-{
-	run_all_queues(arg);
-}
-
-static void msix_config_handler(void *arg)
-{
-	config_changed(arg);
-}
-
-/*
- * INTx (and MMIO lines): level-triggered and possibly shared with other devices. Reading the
- * ISR both tells us why and deasserts the line (4.1.4.5); 0 means it was someone else.
- */
-static void intx_handler(void *arg)
-{
-	struct vio_dev *dev = arg;
-	uint8_t isr = dev->ops->isr_read(dev);
-
-	if (!isr)
-		return;
-	if (isr & VIRTIO_PCI_ISR_QUEUE)
-		run_all_queues(dev);
-	if (isr & VIRTIO_PCI_ISR_CONFIG)
-		config_changed(dev);
-}
-
-static void release_msix(struct vio_dev *dev)
-{
-	const struct vio_port *port = dev->port;
-
-	if (dev->t.pci.pdev.msix.enabled)
-		vio_pci_msix_enable(&dev->t.pci.pdev, false);
-	for (uint16_t i = 0; i < dev->t.pci.nvectors; i++) {
-		vio_pci_msix_mask_entry(&dev->t.pci.pdev, i, true);
-		if (port->msix_free)
-			port->msix_free(port->ctx, dev->t.pci.vectors[i].addr, dev->t.pci.vectors[i].data);
-	}
-	dev->t.pci.nvectors = 0;
-}
-
-/* Allocate a CPU vector from the port and program it into table entry dev->t.pci.nvectors. */
-static int add_vector(struct vio_dev *dev, vio_irq_handler handler, void *arg)
-{
-	const struct vio_port *port = dev->port;
-	struct vio_pci_vector *v = &dev->t.pci.vectors[dev->t.pci.nvectors];
-
-	int err = port->msix_alloc(port->ctx, handler, arg, &v->addr, &v->data);
-	if (err < 0)
-		return err;
-	err = vio_pci_msix_set_entry(&dev->t.pci.pdev, dev->t.pci.nvectors, v->addr, v->data, false);
-	dev->t.pci.nvectors++;
-	return err;
-}
-
-/* Queue i's vector in a mode, or VIRTIO_MSI_NO_VECTOR. */
-static uint16_t queue_vector(const struct vio_dev *dev, uint16_t i)
-{
-	switch (dev->irq_mode) {
-	case VIO_IRQ_MSIX:
-		return (uint16_t)(i + 1);
-	case VIO_IRQ_MSIX_SHARED:
-		return dev->t.pci.nvectors > 1 ? 1 : 0;
-	default:
-		return VIRTIO_MSI_NO_VECTOR;
-	}
-}
-
-/* Point the device's config and queue vectors at what `mode` says; false if it refuses. */
-static bool program_vectors(struct vio_dev *dev, uint16_t config_vec)
-{
-	if (dev->ops->set_config_vector(dev, config_vec) != config_vec)
-		return false;
-	for (uint16_t i = 0; i < dev->nvqs; i++) {
-		if (dev->ops->queue_max_size(dev, i) == 0)
-			continue; /* absent queue: vio_dev_setup_vq will report it */
-		uint16_t want = queue_vector(dev, i);
-		if (dev->ops->set_queue_vector(dev, i, want) != want)
-			return false;
-	}
-	return true;
-}
-
-static int try_msix(struct vio_dev *dev, bool per_queue)
-{
-	struct vio_pci_msix *m = &dev->t.pci.pdev.msix;
-	uint32_t need = per_queue ? dev->nvqs + 1u : 1u;
-
-	if (!dev->port->msix_alloc || !dev->ops->set_config_vector || !m->cap ||
-	    m->table_size < need || vio_pci_msix_map(&dev->t.pci.pdev) < 0)
-		return VIO_ENOTSUP;
-
-	dev->irq_mode = per_queue ? VIO_IRQ_MSIX : VIO_IRQ_MSIX_SHARED;
-	int err = 0;
-	uint16_t config_vec = VIRTIO_MSI_NO_VECTOR;
-	if (per_queue || m->table_size >= 2) {
-		/* Entry 0: configuration changes. */
-		err = add_vector(dev, msix_config_handler, dev);
-		config_vec = 0;
-	}
-	if (per_queue) {
-		for (uint16_t i = 0; i < dev->nvqs && !err; i++)
-			err = add_vector(dev, msix_queue_handler, &dev->vqs[i]);
-	} else if (!err) {
-		err = add_vector(dev, msix_shared_handler, dev);
-	}
-	if (!err) {
-		/* Legacy devices grow two vector registers now (4.1.4.10): enable first. */
-		vio_pci_msix_enable(&dev->t.pci.pdev, true);
-		if (!program_vectors(dev, config_vec))
-			err = VIO_ENOTSUP;
-	}
-	if (err) {
-		if (dev->t.pci.pdev.msix.enabled) {
-			dev->irq_mode = VIO_IRQ_POLL;
-			program_vectors(dev, VIRTIO_MSI_NO_VECTOR);
-		}
-		release_msix(dev);
-		dev->irq_mode = VIO_IRQ_POLL;
-	}
-	return err;
-}
-
-static int try_intx(struct vio_dev *dev)
-{
-	const struct vio_port *port = dev->port;
-	int err;
-
-	if (!port->intx_attach)
-		return VIO_ENOTSUP;
-	if (dev->ops->is_pci) {
-		if (!dev->t.pci.pdev.irq_pin)
-			return VIO_ENOTSUP;
-		err = port->intx_attach(port->ctx, dev->t.pci.pdev.segment, dev->t.pci.pdev.busno, dev->t.pci.pdev.dev,
-					dev->t.pci.pdev.fn, dev->t.pci.pdev.irq_pin, dev->t.pci.pdev.irq_line,
-					intx_handler, dev);
-	} else {
-		if (dev->t.mmio.irq < 0)
-			return VIO_ENOTSUP;
-		err = port->intx_attach(port->ctx, 0xffff, 0, 0, 0, 0, (uint8_t)dev->t.mmio.irq,
-					intx_handler, dev);
-	}
-	if (err < 0)
-		return err;
-	dev->t.pci.intx_attached = true;
-	dev->irq_mode = VIO_IRQ_INTX;
-	return 0;
-}
-
 int vio_dev_setup_irqs(struct vio_dev *dev, struct vio_vq *vqs, uint16_t nvqs)
 {
 	if (!vqs || nvqs == 0 || nvqs > VIO_MAX_QUEUES)
@@ -372,26 +203,25 @@ int vio_dev_setup_irqs(struct vio_dev *dev, struct vio_vq *vqs, uint16_t nvqs)
 	/* A reset clears the device's vectors: program them after vio_dev_begin's reset. */
 	if (!(dev->status & VIRTIO_CONFIG_S_DRIVER))
 		return VIO_EINVAL;
-	release_msix(dev);
 	for (uint16_t i = 0; i < nvqs; i++)
 		vqs[i] = (struct vio_vq){0};
 	dev->vqs = vqs;
 	dev->nvqs = nvqs;
 	dev->irq_mode = VIO_IRQ_POLL;
+	dev->ops->setup_irqs(dev);
+	return 0;
+}
 
-	if (try_msix(dev, true) == 0 || try_msix(dev, false) == 0)
-		return 0;
-	if (dev->t.pci.pdev.msix.cap && dev->port->msix_alloc)
-		vio_logf(dev->port, VIO_LOG_WARN, "%s: MSI-X unusable, falling back",
-			 dev->name ? dev->name : vio_device_type_name(dev->device_id));
-	/* An INTx handler stays attached for the device's life: the port cannot detach it. */
-	if (dev->t.pci.intx_attached) {
-		dev->irq_mode = VIO_IRQ_INTX;
-		return 0;
+void vio_dev_interrupt(struct vio_dev *dev, uint32_t isr)
+{
+	if (isr & VIO_ISR_QUEUE) {
+		for (uint16_t i = 0; i < dev->nvqs; i++)
+			if (vq_live(&dev->vqs[i]))
+				vio_vq_interrupt(&dev->vqs[i]);
 	}
-	if (try_intx(dev) == 0)
-		return 0;
-	return 0; /* polling always works */
+	/* 4.1.5.4, 4.2.3.4: a configuration change; 2.1.2: perhaps DEVICE_NEEDS_RESET. */
+	if ((isr & VIO_ISR_CONFIG) && vio_dev_check(dev) == 0 && dev->config_cb)
+		dev->config_cb(dev, dev->config_arg);
 }
 
 /* --- queues ----------------------------------------------------------------------------- */
@@ -457,7 +287,6 @@ int vio_dev_setup_vq(struct vio_dev *dev, uint16_t index, uint16_t max_size, vio
 	int err = vio_vq_init(vq, dev->port, index, (uint16_t)size, flags, notify_trampoline, dev);
 	if (err)
 		return err;
-	vq->msix_vector = queue_vector(dev, index);
 	vio_vq_set_callback(vq, cb, arg);
 	err = dev->ops->queue_setup(dev, vq);
 	if (err) {
@@ -523,9 +352,8 @@ int vio_dev_teardown(struct vio_dev *dev)
 			dev->vqs[i] = (struct vio_vq){0};
 		}
 	}
-	release_msix(dev);
-	if (dev->irq_mode != VIO_IRQ_INTX)
-		dev->irq_mode = VIO_IRQ_POLL;
+	if (dev->ops->release_irqs)
+		dev->ops->release_irqs(dev);
 	return err;
 }
 
@@ -570,6 +398,8 @@ const char *vio_irq_mode_name(enum vio_irq_mode mode)
 		return "msix-shared";
 	case VIO_IRQ_INTX:
 		return "intx";
+	case VIO_IRQ_LINE:
+		return "line";
 	default:
 		return "poll";
 	}
@@ -582,20 +412,22 @@ const char *vio_dev_transport_name(const struct vio_dev *dev)
 
 int vio_dev_location(const struct vio_dev *dev, char *buf, size_t size)
 {
-	if (dev->ops && dev->ops->is_pci) {
-		vio_pci_bdf(&dev->t.pci.pdev, buf, size);
-		return 0;
-	}
-	return vio_snprintf(buf, size, "mmio@0x%llx", (unsigned long long)dev->t.mmio.phys);
+	if (!dev->ops)
+		return vio_snprintf(buf, size, "none");
+	return dev->ops->location(dev, buf, size);
 }
 
 int vio_dev_describe(const struct vio_dev *dev, char *buf, size_t size)
 {
-	char where[32];
+	char where[32], irq[24];
 
 	vio_dev_location(dev, where, sizeof(where));
+	if (dev->irq_mode == VIO_IRQ_LINE)
+		vio_snprintf(irq, sizeof(irq), "line:%u", (unsigned)dev->irq_line);
+	else
+		vio_snprintf(irq, sizeof(irq), "%s", vio_irq_mode_name(dev->irq_mode));
 	return vio_snprintf(buf, size, "%s %s %s features=0x%llx queues=%u irq=%s",
 			    dev->name ? dev->name : vio_device_type_name(dev->device_id), where,
 			    vio_dev_transport_name(dev), (unsigned long long)dev->features,
-			    dev->nvqs, vio_irq_mode_name(dev->irq_mode));
+			    dev->nvqs, irq);
 }

@@ -680,7 +680,7 @@ static void test_mmio_v2_probe_negotiate_and_queue_setup(void **state)
 	fake_port_no_irqs(&e->fp);
 	/* Plain memory: both feature selects read the same word, so bit 32 comes with bit 0. */
 	fake_mmio_init(&e->mmio, 2, VIRTIO_ID_RNG, 0x1, 1024);
-	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, -1), 0);
+	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, VIO_NO_IRQ), 0);
 	assert_string_equal(vio_dev_transport_name(&e->dev), "mmio");
 	assert_int_equal(e->dev.config_len, 0x100);
 	assert_int_equal(vio_dev_begin(&e->dev, BIT(0)), 0);
@@ -715,7 +715,7 @@ static void test_mmio_v1_uses_page_frame_and_alignment(void **state)
 	fake_port_no_irqs(&e->fp);
 	use_low_dma(e);
 	fake_mmio_init(&e->mmio, 1, VIRTIO_ID_CONSOLE, 0x3, 128);
-	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, -1), 0);
+	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, VIO_NO_IRQ), 0);
 	assert_string_equal(vio_dev_transport_name(&e->dev), "mmio-legacy");
 	assert_false(e->dev.modern);
 	assert_int_equal(vio_dev_begin(&e->dev, BIT(0) | BIT(VIRTIO_F_VERSION_1)), 0);
@@ -738,12 +738,98 @@ static void test_mmio_irq_line_is_attached_and_acked(void **state)
 	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, 5), 0);
 	assert_int_equal(vio_dev_begin(&e->dev, 0), 0);
 	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 1), 0);
-	assert_int_equal(e->dev.irq_mode, VIO_IRQ_INTX);
+	assert_int_equal(e->dev.irq_mode, VIO_IRQ_LINE);
+	assert_int_equal(e->fp.line_count, 1);
+	assert_int_equal(e->fp.intx_count, 0); /* a platform line, not a PCI pin */
 	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
 	fake_mmio_set(&e->mmio, MMIO(interrupt_status), VIRTIO_MMIO_INT_VRING);
-	fake_port_fire_intx(&e->fp);
+	fake_port_fire_line(&e->fp, 5);
 	assert_int_equal(fake_mmio_reg(&e->mmio, MMIO(interrupt_ack)), VIRTIO_MMIO_INT_VRING);
 	assert_int_equal(e->vqs[0].stats.interrupts, 1);
+}
+
+static void test_mmio_line_number_wider_than_8_bits_reaches_port_and_device_line(void **state)
+{
+	struct env *e = *state;
+	const uint32_t gic_spi = 0x1234; /* PLIC and GIC numbers exceed 255 */
+	fake_mmio_init(&e->mmio, 2, VIRTIO_ID_RNG, 0x1, 64);
+	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, gic_spi), 0);
+	assert_int_equal(vio_dev_begin(&e->dev, 0), 0);
+	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 1), 0);
+	assert_int_equal(e->fp.line_count, 1);
+	assert_int_equal(e->fp.lines[0].irq, gic_spi);
+	assert_int_equal(e->dev.irq_line, gic_spi);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
+	assert_int_equal(vio_dev_driver_ok(&e->dev), 0);
+	char want[96];
+	snprintf(want, sizeof(want), "virtio-rng mmio@0x%llx mmio features=0x100000000 queues=1 "
+		 "irq=line:4660", (unsigned long long)mmio_phys(e));
+	assert_true(fake_port_logged(&e->fp, want));
+}
+
+static void test_mmio_line_handler_ignores_other_devices_and_handles_config(void **state)
+{
+	struct env *e = *state;
+	fake_mmio_init(&e->mmio, 2, VIRTIO_ID_RNG, 0x1, 64);
+	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, 7), 0);
+	assert_int_equal(vio_dev_begin(&e->dev, 0), 0);
+	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 1), 0);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
+	config_changes = 0;
+	vio_dev_set_config_callback(&e->dev, on_config, NULL);
+
+	fake_mmio_set(&e->mmio, MMIO(interrupt_ack), 0);
+	fake_port_fire_line(&e->fp, 7); /* InterruptStatus 0: another device on the line */
+	assert_int_equal(fake_mmio_reg(&e->mmio, MMIO(interrupt_ack)), 0);
+	assert_int_equal(e->vqs[0].stats.interrupts, 0);
+	assert_int_equal(config_changes, 0);
+	fake_mmio_set(&e->mmio, MMIO(interrupt_status), VIRTIO_MMIO_INT_CONFIG);
+	fake_port_fire_line(&e->fp, 7);
+	assert_int_equal(fake_mmio_reg(&e->mmio, MMIO(interrupt_ack)), VIRTIO_MMIO_INT_CONFIG);
+	assert_int_equal(config_changes, 1);
+	assert_int_equal(e->vqs[0].stats.interrupts, 0);
+	/* A config interrupt with DEVICE_NEEDS_RESET breaks the queues instead. */
+	fake_mmio_set(&e->mmio, MMIO(status),
+		      fake_mmio_reg(&e->mmio, MMIO(status)) | VIRTIO_CONFIG_S_NEEDS_RESET);
+	fake_port_fire_line(&e->fp, 7);
+	assert_int_equal(config_changes, 1);
+	assert_true(vio_vq_is_broken(&e->vqs[0]));
+}
+
+static void test_mmio_line_stays_attached_across_teardown(void **state)
+{
+	struct env *e = *state;
+	fake_mmio_init(&e->mmio, 2, VIRTIO_ID_RNG, 0x1, 64);
+	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, 9), 0);
+	assert_int_equal(vio_dev_begin(&e->dev, 0), 0);
+	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 1), 0);
+	assert_int_equal(vio_dev_teardown(&e->dev), 0);
+	assert_int_equal(e->dev.irq_mode, VIO_IRQ_LINE); /* the handler is still there */
+	assert_int_equal(vio_dev_begin(&e->dev, 0), 0);
+	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 1), 0);
+	assert_int_equal(e->dev.irq_mode, VIO_IRQ_LINE);
+	assert_int_equal(e->fp.line_count, 1); /* attached once, not twice */
+}
+
+static void test_mmio_without_a_line_or_port_hook_polls(void **state)
+{
+	struct env *e = *state;
+	fake_mmio_init(&e->mmio, 2, VIRTIO_ID_RNG, 0x1, 64);
+	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, VIO_NO_IRQ),
+			 0);
+	assert_int_equal(vio_dev_begin(&e->dev, 0), 0);
+	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 1), 0);
+	assert_int_equal(e->dev.irq_mode, VIO_IRQ_POLL);
+	assert_int_equal(e->fp.line_count, 0);
+
+	e->fp.port.platform_irq_attach = NULL;
+	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, 5), 0);
+	assert_int_equal(vio_dev_begin(&e->dev, 0), 0);
+	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 1), 0);
+	assert_int_equal(e->dev.irq_mode, VIO_IRQ_POLL);
+	char line[160];
+	vio_dev_describe(&e->dev, line, sizeof(line));
+	assert_non_null(strstr(line, " irq=poll"));
 }
 
 static void test_mmio_bad_magic_is_enodev(void **state)
@@ -751,7 +837,7 @@ static void test_mmio_bad_magic_is_enodev(void **state)
 	struct env *e = *state;
 	fake_mmio_init(&e->mmio, 2, VIRTIO_ID_RNG, 0, 64);
 	fake_mmio_set(&e->mmio, MMIO(magic_value), 0x12345678);
-	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, -1),
+	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, VIO_NO_IRQ),
 			 VIO_ENODEV);
 	e->dev.ops = NULL;
 }
@@ -760,7 +846,7 @@ static void test_mmio_placeholder_device_id_zero_is_enodev(void **state)
 {
 	struct env *e = *state;
 	fake_mmio_init(&e->mmio, 2, 0, 0, 64);
-	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, -1),
+	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, VIO_NO_IRQ),
 			 VIO_ENODEV);
 	e->dev.ops = NULL;
 }
@@ -769,9 +855,9 @@ static void test_mmio_unknown_version_is_enotsup(void **state)
 {
 	struct env *e = *state;
 	fake_mmio_init(&e->mmio, 3, VIRTIO_ID_RNG, 0, 64);
-	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, -1),
+	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, VIO_NO_IRQ),
 			 VIO_ENOTSUP);
-	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x80, -1),
+	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x80, VIO_NO_IRQ),
 			 VIO_EINVAL);
 	e->dev.ops = NULL;
 }
@@ -781,7 +867,7 @@ static void test_mmio_queue_with_max_zero_is_absent(void **state)
 	struct env *e = *state;
 	fake_port_no_irqs(&e->fp);
 	fake_mmio_init(&e->mmio, 2, VIRTIO_ID_RNG, 0x1, 0);
-	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, -1), 0);
+	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, VIO_NO_IRQ), 0);
 	assert_int_equal(vio_dev_begin(&e->dev, 0), 0);
 	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 1), 0);
 	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), VIO_ENODEV);
@@ -830,6 +916,10 @@ int main(void)
 		T(test_mmio_v2_probe_negotiate_and_queue_setup),
 		T(test_mmio_v1_uses_page_frame_and_alignment),
 		T(test_mmio_irq_line_is_attached_and_acked),
+		T(test_mmio_line_number_wider_than_8_bits_reaches_port_and_device_line),
+		T(test_mmio_line_handler_ignores_other_devices_and_handles_config),
+		T(test_mmio_line_stays_attached_across_teardown),
+		T(test_mmio_without_a_line_or_port_hook_polls),
 		T(test_mmio_bad_magic_is_enodev),
 		T(test_mmio_placeholder_device_id_zero_is_enodev),
 		T(test_mmio_unknown_version_is_enotsup),
