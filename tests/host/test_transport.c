@@ -667,6 +667,37 @@ static void test_teardown_resets_and_releases_everything(void **state)
 	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
 }
 
+static void test_abort_leaves_failed_after_the_reset(void **state)
+{
+	struct env *e = *state;
+	e->vd.msix_entries = 4;
+	bring_up(e, 2);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
+	int resets = e->vd.resets;
+	assert_int_equal(vio_dev_abort(&e->dev), 0);
+	assert_int_equal(e->vd.resets, resets + 1);
+	/* 3.1.1: FAILED is set after the reset, so the reset does not erase it. */
+	assert_int_equal(e->vd.status, VIRTIO_CONFIG_S_FAILED);
+	assert_int_equal(e->fp.dma_live_allocs, 0);
+	assert_false(fake_vdev_msix_enabled(&e->vd));
+	for (int i = 0; i < FAKE_PORT_MSIX_MAX; i++)
+		assert_false(e->fp.msix[i].live);
+}
+
+static void test_reset_that_never_completes_is_etimedout_from_teardown_and_abort(void **state)
+{
+	struct env *e = *state;
+	bring_up(e, 1);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
+	assert_int_equal(vio_dev_driver_ok(&e->dev), 0);
+	e->vd.reset_stuck = true;
+	assert_int_equal(vio_dev_teardown(&e->dev), VIO_ETIMEDOUT);
+	assert_int_equal(vio_dev_abort(&e->dev), VIO_ETIMEDOUT);
+	assert_true(e->vd.status & VIRTIO_CONFIG_S_FAILED);
+	assert_true(fake_port_logged(&e->fp, "reset did not complete"));
+	e->vd.reset_stuck = false;
+}
+
 /* --- virtio-mmio ------------------------------------------------------------------------ */
 
 static uint64_t mmio_phys(struct env *e)
@@ -913,6 +944,8 @@ int main(void)
 		T(test_needs_reset_breaks_queues_and_is_reported),
 		T(test_needs_reset_is_noticed_on_a_config_interrupt),
 		T(test_teardown_resets_and_releases_everything),
+		T(test_abort_leaves_failed_after_the_reset),
+		T(test_reset_that_never_completes_is_etimedout_from_teardown_and_abort),
 		T(test_mmio_v2_probe_negotiate_and_queue_setup),
 		T(test_mmio_v1_uses_page_frame_and_alignment),
 		T(test_mmio_irq_line_is_attached_and_acked),
