@@ -74,8 +74,6 @@ struct vio_transport_ops {
 	 * legacy PFN above 2^44).
 	 */
 	int (*queue_setup)(struct vio_dev *dev, struct vio_vq *vq);
-	/* Stop the device using queue `index` where the transport can (see each transport). */
-	void (*queue_disable)(struct vio_dev *dev, uint16_t index);
 	/* Tell the device queue vq has new buffers. IRQ-safe. */
 	void (*notify)(struct vio_dev *dev, struct vio_vq *vq);
 

@@ -111,15 +111,6 @@ static int mmio_queue_setup(struct vio_dev *dev, struct vio_vq *vq)
 	return 0;
 }
 
-static void mmio_queue_disable(struct vio_dev *dev, uint16_t index)
-{
-	WR(dev, queue_sel, index);
-	if (dev->modern)
-		WR(dev, queue_ready, 0);
-	else
-		WR(dev, queue_pfn, 0);
-}
-
 static void mmio_notify(struct vio_dev *dev, struct vio_vq *vq)
 {
 	WR(dev, queue_notify, vq->index);
@@ -172,8 +163,8 @@ static int mmio_location(const struct vio_dev *dev, char *buf, size_t size)
 		.config_read = mmio_config_read, .config_write = mmio_config_write,             \
 		.config_generation = mmio_config_generation,                                    \
 		.queue_max_size = mmio_queue_max_size, .queue_setup = mmio_queue_setup,         \
-		.queue_disable = mmio_queue_disable, .notify = mmio_notify,                     \
-		.setup_irqs = mmio_setup_irqs, .location = mmio_location,                       \
+		.notify = mmio_notify, .setup_irqs = mmio_setup_irqs,                           \
+		.location = mmio_location,                                                      \
 	}
 
 static const struct vio_transport_ops mmio_ops = MMIO_OPS("mmio");

@@ -160,12 +160,6 @@ static int legacy_queue_setup(struct vio_dev *dev, struct vio_vq *vq)
 	return 0;
 }
 
-static void legacy_queue_disable(struct vio_dev *dev, uint16_t index)
-{
-	out16(dev, REG(queue_select), index);
-	out32(dev, REG(queue_address), 0);
-}
-
 static void legacy_notify(struct vio_dev *dev, struct vio_vq *vq)
 {
 	out16(dev, REG(queue_notify), vq->index);
@@ -189,7 +183,6 @@ static const struct vio_transport_ops legacy_ops = {
 	.config_generation = legacy_config_generation,
 	.queue_max_size = legacy_queue_max_size,
 	.queue_setup = legacy_queue_setup,
-	.queue_disable = legacy_queue_disable,
 	.notify = legacy_notify,
 	.setup_irqs = vio_pci_setup_irqs,
 	.release_irqs = vio_pci_release_irqs,

@@ -221,16 +221,6 @@ static int modern_queue_setup(struct vio_dev *dev, struct vio_vq *vq)
 	return 0;
 }
 
-/*
- * Virtio 1.x has no way to stop one queue short of RING_RESET, which vio does not
- * negotiate: the queue stops when the device is reset.
- */
-static void modern_queue_disable(struct vio_dev *dev, uint16_t index)
-{
-	(void)dev;
-	(void)index;
-}
-
 static void modern_notify(struct vio_dev *dev, struct vio_vq *vq)
 {
 	region_write(dev, &dev->t.pci.modern.caps.notify,
@@ -269,7 +259,6 @@ static const struct vio_transport_ops modern_ops = {
 	.config_generation = modern_config_generation,
 	.queue_max_size = modern_queue_max_size,
 	.queue_setup = modern_queue_setup,
-	.queue_disable = modern_queue_disable,
 	.notify = modern_notify,
 	.setup_irqs = vio_pci_setup_irqs,
 	.release_irqs = vio_pci_release_irqs,
