@@ -178,6 +178,13 @@ int vio_dev_setup_irqs(struct vio_dev *dev, struct vio_vq *vqs, uint16_t nvqs);
 int vio_dev_setup_vq(struct vio_dev *dev, uint16_t index, uint16_t max_size, vio_vq_callback cb,
 		     void *arg);
 
+/*
+ * The largest size the device allows for queue `index`, or 0 when it has no such queue: a
+ * driver asks before it sets up optional queues (console ports past the first, say). Call it
+ * after vio_dev_begin. Not IRQ-safe.
+ */
+uint32_t vio_dev_queue_max_size(struct vio_dev *dev, uint16_t index);
+
 /* Run cb(dev, arg) on config-change interrupts. Set before vio_dev_driver_ok. */
 void vio_dev_set_config_callback(struct vio_dev *dev, vio_config_callback cb, void *arg);
 

@@ -240,10 +240,15 @@ static uint32_t round_down_pow2(uint32_t n)
 	return n;
 }
 
+uint32_t vio_dev_queue_max_size(struct vio_dev *dev, uint16_t index)
+{
+	return dev->ops->queue_max_size(dev, index);
+}
+
 /* The size to use for a queue, or a negative vio_err. */
 static int choose_queue_size(struct vio_dev *dev, uint16_t index, uint16_t max_size)
 {
-	uint32_t dev_max = dev->ops->queue_max_size(dev, index);
+	uint32_t dev_max = vio_dev_queue_max_size(dev, index);
 
 	if (dev_max == 0)
 		return VIO_ENODEV;

@@ -409,6 +409,9 @@ static void test_queue_with_max_size_zero_is_absent(void **state)
 	e->vd.q[1].max = 0;
 	e->vd.num_queues = 2;
 	bring_up(e, 3);
+	assert_int_equal(vio_dev_queue_max_size(&e->dev, 0), 64);
+	assert_int_equal(vio_dev_queue_max_size(&e->dev, 1), 0);
+	assert_int_equal(vio_dev_queue_max_size(&e->dev, 2), 0); /* past num_queues */
 	assert_int_equal(vio_dev_setup_vq(&e->dev, 1, 0, NULL, NULL), VIO_ENODEV);
 	assert_int_equal(vio_dev_setup_vq(&e->dev, 2, 0, NULL, NULL), VIO_ENODEV);
 	assert_int_equal(vio_dev_setup_vq(&e->dev, 3, 0, NULL, NULL), VIO_EINVAL);
