@@ -109,7 +109,7 @@ struct vio_transport_ops {
 	uint16_t (*set_queue_vector)(struct vio_dev *dev, uint16_t index, uint16_t vector);
 };
 
-/* --- what the core offers the transports ----------------------------------------------------- */
+/* --- what the core offers the transports -------------------------------------------------- */
 
 /* Why a device interrupted: PCI's ISR byte (4.1.4.5) and MMIO's InterruptStatus (4.2.2)
  * encode the two reasons alike. */
@@ -124,7 +124,7 @@ struct vio_transport_ops {
  */
 void vio_dev_interrupt(struct vio_dev *dev, uint32_t isr);
 
-/* --- PCI (4.1) ------------------------------------------------------------------------------- */
+/* --- PCI (4.1) ---------------------------------------------------------------------------- */
 
 /* Where a modern PCI register block is and how we reach it (see src/virtio/pci_modern.c). */
 struct vio_pci_region {
@@ -194,7 +194,7 @@ void vio_pci_release_irqs(struct vio_dev *dev);
 /* The MSI-X vector queue `index` uses in the mode setup_irqs chose, or VIRTIO_MSI_NO_VECTOR. */
 uint16_t vio_pci_queue_vector(const struct vio_dev *dev, uint16_t index);
 
-/* --- MMIO (4.2) ------------------------------------------------------------------------------ */
+/* --- MMIO (4.2) --------------------------------------------------------------------------- */
 
 struct vio_mmio_transport {
 	volatile uint8_t *regs;

@@ -3,7 +3,7 @@
  * negotiation, config space reads that respect the generation count (2.4.1), queue setup and
  * teardown. Written once here; the transports (pci_modern.c, pci_legacy.c, mmio.c) know how
  * to reach registers and how their devices interrupt (pci_irq.c, mmio.c), and report
- * interrupts back through vio_dev_interrupt.
+ * interrupts back through vio_dev_interrupt. Names and the device line are in describe.c.
  */
 #include <stddef.h>
 #include <vio/err.h>
@@ -11,6 +11,8 @@
 #include <vio/spec/virtio_config.h>
 #include <vio/transport.h>
 #include <vio/virtio.h>
+
+/* --- 3.1.1 steps 1-6: reset, acknowledge, negotiate the features ------------------------ */
 
 /*
  * Transport and ring feature bits (6) the core itself knows how to honour. Bits in the
@@ -128,6 +130,8 @@ bool vio_dev_has_feature(const struct vio_dev *dev, unsigned bit)
 	return bit < 64 && (dev->features & VIRTIO_BIT(bit));
 }
 
+/* --- device configuration space (2.4) --------------------------------------------------- */
+
 /* Copy config bytes with accesses as wide as the field: 1, 2, 4, or 8 as two 4-byte reads. */
 static void config_copy_in(struct vio_dev *dev, uint32_t offset, uint8_t *buf, uint32_t len)
 {
@@ -189,7 +193,7 @@ int vio_dev_config_write(struct vio_dev *dev, uint32_t offset, const void *buf, 
 	return 0;
 }
 
-/* --- interrupts ------------------------------------------------------------------------- */
+/* --- 3.1.1 step 7: how the device interrupts, then its queues --------------------------- */
 
 static bool vq_live(const struct vio_vq *vq)
 {
@@ -211,20 +215,6 @@ int vio_dev_setup_irqs(struct vio_dev *dev, struct vio_vq *vqs, uint16_t nvqs)
 	dev->ops->setup_irqs(dev);
 	return 0;
 }
-
-void vio_dev_interrupt(struct vio_dev *dev, uint32_t isr)
-{
-	if (isr & VIO_ISR_QUEUE) {
-		for (uint16_t i = 0; i < dev->nvqs; i++)
-			if (vq_live(&dev->vqs[i]))
-				vio_vq_interrupt(&dev->vqs[i]);
-	}
-	/* 4.1.5.4, 4.2.3.4: a configuration change; 2.1.2: perhaps DEVICE_NEEDS_RESET. */
-	if ((isr & VIO_ISR_CONFIG) && vio_dev_check(dev) == 0 && dev->config_cb)
-		dev->config_cb(dev, dev->config_arg);
-}
-
-/* --- queues ----------------------------------------------------------------------------- */
 
 static void notify_trampoline(struct vio_vq *vq, void *arg)
 {
@@ -304,6 +294,8 @@ int vio_dev_setup_vq(struct vio_dev *dev, uint16_t index, uint16_t max_size, vio
 	return 0;
 }
 
+/* --- step 8: the device is live --------------------------------------------------------- */
+
 void vio_dev_set_config_callback(struct vio_dev *dev, vio_config_callback cb, void *arg)
 {
 	dev->config_cb = cb;
@@ -340,6 +332,21 @@ int vio_dev_check(struct vio_dev *dev)
 	return VIO_ENEEDRESET;
 }
 
+/* Called by the transports' interrupt handlers (pci_irq.c, mmio.c). */
+void vio_dev_interrupt(struct vio_dev *dev, uint32_t isr)
+{
+	if (isr & VIO_ISR_QUEUE) {
+		for (uint16_t i = 0; i < dev->nvqs; i++)
+			if (vq_live(&dev->vqs[i]))
+				vio_vq_interrupt(&dev->vqs[i]);
+	}
+	/* 4.1.5.4, 4.2.3.4: a configuration change; 2.1.2: perhaps DEVICE_NEEDS_RESET. */
+	if ((isr & VIO_ISR_CONFIG) && vio_dev_check(dev) == 0 && dev->config_cb)
+		dev->config_cb(dev, dev->config_arg);
+}
+
+/* --- giving the device back: teardown, and the one failure path ------------------------- */
+
 int vio_dev_abort(struct vio_dev *dev)
 {
 	int err = vio_dev_teardown(dev);
@@ -360,79 +367,4 @@ int vio_dev_teardown(struct vio_dev *dev)
 	if (dev->ops->release_irqs)
 		dev->ops->release_irqs(dev);
 	return err;
-}
-
-/* --- describing ------------------------------------------------------------------------- */
-
-const char *vio_device_type_name(uint32_t device_id)
-{
-	switch (device_id) {
-	case VIRTIO_ID_NET:
-		return "virtio-net";
-	case VIRTIO_ID_BLOCK:
-		return "virtio-blk";
-	case VIRTIO_ID_CONSOLE:
-		return "virtio-console";
-	case VIRTIO_ID_RNG:
-		return "virtio-rng";
-	case VIRTIO_ID_BALLOON:
-		return "virtio-balloon";
-	case VIRTIO_ID_SCSI:
-		return "virtio-scsi";
-	case VIRTIO_ID_9P:
-		return "virtio-9p";
-	case VIRTIO_ID_GPU:
-		return "virtio-gpu";
-	case VIRTIO_ID_INPUT:
-		return "virtio-input";
-	case VIRTIO_ID_VSOCK:
-		return "virtio-vsock";
-	case VIRTIO_ID_FS:
-		return "virtio-fs";
-	default:
-		return "virtio";
-	}
-}
-
-const char *vio_irq_mode_name(enum vio_irq_mode mode)
-{
-	switch (mode) {
-	case VIO_IRQ_MSIX:
-		return "msix";
-	case VIO_IRQ_MSIX_SHARED:
-		return "msix-shared";
-	case VIO_IRQ_INTX:
-		return "intx";
-	case VIO_IRQ_LINE:
-		return "line";
-	default:
-		return "poll";
-	}
-}
-
-const char *vio_dev_transport_name(const struct vio_dev *dev)
-{
-	return dev->ops ? dev->ops->name : "none";
-}
-
-int vio_dev_location(const struct vio_dev *dev, char *buf, size_t size)
-{
-	if (!dev->ops)
-		return vio_snprintf(buf, size, "none");
-	return dev->ops->location(dev, buf, size);
-}
-
-int vio_dev_describe(const struct vio_dev *dev, char *buf, size_t size)
-{
-	char where[32], irq[24];
-
-	vio_dev_location(dev, where, sizeof(where));
-	if (dev->irq_mode == VIO_IRQ_LINE)
-		vio_snprintf(irq, sizeof(irq), "line:%u", (unsigned)dev->irq_line);
-	else
-		vio_snprintf(irq, sizeof(irq), "%s", vio_irq_mode_name(dev->irq_mode));
-	return vio_snprintf(buf, size, "%s %s %s features=0x%llx queues=%u irq=%s",
-			    dev->name ? dev->name : vio_device_type_name(dev->device_id), where,
-			    vio_dev_transport_name(dev), (unsigned long long)dev->features,
-			    dev->nvqs, irq);
 }
