@@ -7,7 +7,7 @@
  *
  * By default each device interrupts through its PLIC line (INTx for PCI: QEMU virt has no
  * MSI controller unless it is given an IMSIC). With `-append poll` vio gets a port without
- * intx_attach, no line is attached, and every device is polled. Either way the
+ * intx_attach and platform_irq_attach, no line is attached, and every device is polled. Either way the
  * thread-context code below calls into vio with interrupts off: the library takes no locks,
  * and its interrupt handlers touch the same queues (include/vio/port.h). Interrupts are taken
  * only inside idle().
@@ -46,7 +46,7 @@
 extern char __kernel_end[], stack_top[];
 
 static bool polled;
-/* The port vio gets: ours, less intx_attach when polled, so that no line is ever attached. */
+/* The port vio gets: ours, less the interrupt hooks when polled, so that no line is attached. */
 static struct vio_port port;
 static int tests_run, tests_failed;
 
@@ -341,7 +341,10 @@ static bool test_interrupts(char *why)
 		if (!d->found)
 			continue;
 		uint64_t n = plic_count(d->irq);
-		enum vio_irq_mode want = polled ? VIO_IRQ_POLL : VIO_IRQ_INTX;
+		/* virtio-mmio interrupts on its platform line, a PCI function on INTx. */
+		bool mmio = strncmp(vio_dev_transport_name(&d->dev), "mmio", 4) == 0;
+		enum vio_irq_mode wired = mmio ? VIO_IRQ_LINE : VIO_IRQ_INTX;
+		enum vio_irq_mode want = polled ? VIO_IRQ_POLL : wired;
 		printf("interrupts: %s line %u: %llu (irq=%s)\n", vio_device_type_name(d->id),
 		       d->irq, (unsigned long long)n, vio_irq_mode_name(d->dev.irq_mode));
 		if (d->dev.irq_mode != want)
@@ -367,13 +370,13 @@ static void probe_mmio(void)
 	for (int i = 0; i < machine.nmmio; i++) {
 		struct mmio_slot *s = &machine.mmio[i];
 		struct vio_dev dev;
-		if (vio_mmio_probe(&dev, &port, s->base, s->size, (int)s->irq) != 0)
+		if (vio_mmio_probe(&dev, &port, s->base, s->size, s->irq) != 0)
 			continue;
 		struct dut *d = wanted((int)dev.device_id);
 		if (!d)
 			continue;
 		/* Probe again into its place: a vio_dev is filled where it will live. */
-		vio_mmio_probe(&d->dev, &port, s->base, s->size, (int)s->irq);
+		vio_mmio_probe(&d->dev, &port, s->base, s->size, s->irq);
 		d->irq = s->irq, d->found = true;
 	}
 }
@@ -437,7 +440,7 @@ void kmain(unsigned long hartid, const void *dtb)
 
 	port = kernel_vio_port;
 	if (polled)
-		port.intx_attach = NULL;
+		port.intx_attach = NULL, port.platform_irq_attach = NULL;
 	probe_mmio();
 	probe_pci();
 	int plan = 1;

@@ -12,10 +12,10 @@
  *   port I/O     RISC-V has none: NULL.
  *   clock        the time CSR (timer.c).
  *   interrupts   no MSI-X (QEMU virt without an IMSIC has no MSI target), so every line
- *                is a PLIC source: a virtio-mmio device's own (vio passes it as `line`, with
- *                segment 0xffff and pin 0: include/vio/virtio.h), or the one a PCI
- *                function's INTx pin reaches, which pci.c wrote in its Interrupt Line
- *                register. PLIC sources are 10 bits wide and `line` has 8: virt's 1..95 fit.
+ *                is a PLIC source: a virtio-mmio device's own, full width
+ *                (platform_irq_attach), or the one a PCI function's INTx pin reaches, which
+ *                pci.c wrote in its 8-bit Interrupt Line register (intx_attach): virt's
+ *                PCIe INTx sources 32..35 fit.
  */
 #include "kernel.h"
 #include <vio/err.h>
@@ -86,6 +86,13 @@ static int port_intx_attach(void *ctx, uint16_t segment, uint8_t bus, uint8_t de
 	return plic_attach(line, handler, arg) ? VIO_ENOSPC : 0;
 }
 
+/* A virtio-mmio device's line is a PLIC source: the core attaches it by number. */
+static int port_platform_irq_attach(void *ctx, uint32_t irq, vio_irq_handler handler, void *arg)
+{
+	(void)ctx;
+	return plic_attach(irq, handler, arg) ? VIO_ENOSPC : 0;
+}
+
 const struct vio_port kernel_vio_port = {
     .dma_alloc = port_dma_alloc,
     .dma_free = port_dma_free,
@@ -95,4 +102,5 @@ const struct vio_port kernel_vio_port = {
     .delay_us = port_delay_us,
     .log = port_log,
     .intx_attach = port_intx_attach,
+    .platform_irq_attach = port_platform_irq_attach,
 };
