@@ -10,7 +10,7 @@
  *     (vio_mb after the idx store); it reads used->idx, then the used entries it covers
  *     (vio_rmb between them).
  *   - the device's registers (MMIO). A register write often tells the device to go and
- *     read RAM (the notify of 4.1.4.4 and 4.2.2: "look at queue 3"), so every RAM write
+ *     read RAM (the notify of 4.1.5.2 and 4.2.3.3: "look at queue 3"), so every RAM write
  *     before it must reach the device first; a register read (an interrupt status) often
  *     tells the driver to go and read RAM, so no RAM read after it may be satisfied early.
  *     The accessors in include/vio/io.h put vio_before_mmio_write() before each register
@@ -20,7 +20,7 @@
  * include/vio/arch/<arch>.h, chosen below from the compiler's predefined macros:
  *
  *   operation                 x86-64, i686         riscv32/64    aarch64
- *   vio_mb()                  lock; addl $0        fence rw,rw   dmb osh
+ *   vio_mb()                  lock; addl $0,-4(sp) fence rw,rw   dmb osh
  *   vio_rmb()                 compiler barrier     fence r,r     dmb oshld
  *   vio_wmb()                 compiler barrier     fence w,w     dmb oshst
  *   vio_before_mmio_write()   compiler barrier     fence w,o     dmb oshst
@@ -32,8 +32,8 @@
  *
  * Another architecture: define VIO_ARCH_CUSTOM when compiling the library and put a header
  * named vio/arch/custom.h on the include path (vio ships none). It must define the five
- * function-like macros above, each a statement-like expression of type void that orders as
- * described there and is a compiler barrier. It may also define the six raw register
+ * function-like macros above, each usable as a statement, ordering what its row of the
+ * table orders, and each a compiler barrier. It may also define the six raw register
  * accesses of include/vio/io.h (vio_raw_read8/16/32, vio_raw_write8/16/32); without them
  * they are plain volatile loads and stores. A missing barrier is a compile error, so no port
  * is ever built with barriers silently left out.
@@ -53,8 +53,8 @@
  *     On a machine whose devices are not coherent the port would have to clean (write
  *     back) the descriptors, the avail ring and outgoing buffers before each avail->idx
  *     store and notify, and invalidate the used ring and incoming buffers before reading
- *     them. vio has no hooks for that: such a port maps its DMA memory uncached instead
- *     (the barriers above still apply), or is not supported.
+ *     them. vio has no hooks for that; such a machine needs its DMA memory mapped uncached
+ *     (the barriers above still apply).
  */
 #ifndef VIO_BARRIER_H
 #define VIO_BARRIER_H
