@@ -3,10 +3,10 @@
  * merge, split, reorder nor drop a device register access, ordered against RAM as a device
  * needs (include/vio/barrier.h has the per-architecture instructions):
  *
- *   - a register write comes after every earlier store to RAM has reached the device
+ *   - the device sees a register write only after every earlier store to RAM
  *     (vio_before_mmio_write), so a notify never overtakes the ring entries it announces;
- *   - a register read comes before every later load from RAM (vio_after_mmio_read), so the
- *     used ring is read only after the interrupt status that said it changed.
+ *   - a register read completes before any later load from RAM (vio_after_mmio_read), so
+ *     the used ring is read only after the interrupt status that said it changed.
  *
  * Both are also compiler barriers. The port maps registers uncached (Device-nGnRE on arm64,
  * UC on x86, an I/O region on RISC-V), which keeps one device's register accesses in
