@@ -39,11 +39,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <vio/balloon.h>
-#include <vio/err.h>
-#include <vio/log.h>
 #include <vio/spec/virtio_balloon.h>
-#include <vio/virtio.h>
 #include <vio/virtqueue.h>
+
+#include "driver.h"
 
 #define PAGE	     4096u
 #define CHUNK_PFNS   ((PAGE - 16) / sizeof(uint32_t))
@@ -602,9 +601,7 @@ int vio_balloon_init(struct vio_balloon *b, struct vio_dev *dev, const struct vi
 	return 0;
 
 fail:
-	vio_logf(port, VIO_LOG_ERR, "%s: init failed: %s", balloon_name, vio_strerror(err));
-	vio_dev_fail(dev);
-	vio_dev_teardown(dev);
+	driver_abort(dev, balloon_name, err);
 	free_memory(b);
 	b->dev = NULL;
 	return err;

@@ -28,11 +28,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <vio/blk.h>
-#include <vio/err.h>
-#include <vio/log.h>
 #include <vio/spec/virtio_blk.h>
-#include <vio/virtio.h>
 #include <vio/virtqueue.h>
+
+#include "driver.h"
 
 #define SECTOR VIRTIO_BLK_SECTOR_SIZE
 
@@ -899,44 +898,46 @@ static int setup_queues(struct vio_blk *blk)
 
 int vio_blk_init(struct vio_blk *blk, struct vio_dev *dev)
 {
+	int err;
+
 	*blk = (struct vio_blk){.timeout_ns = VIO_BLK_TIMEOUT_NS};
 	if (dev->device_id != VIRTIO_ID_BLOCK)
 		return VIO_ENODEV;
+	blk->dev = dev;
 	dev->name = blk_name;
 
 	/* 3.1.1 steps 1-6: reset, ACKNOWLEDGE, DRIVER, features, FEATURES_OK. */
-	int err = vio_dev_begin(dev, BLK_FEATURES);
+	err = vio_dev_begin(dev, BLK_FEATURES);
 	if (err)
-		return err;
-	blk->dev = dev;
+		goto fail;
 
 	/* Step 7: device-specific setup: read the config, then the queues. */
 	err = read_capacity(blk);
-	if (!err) {
-		read_limits(blk);
-		read_optional(blk);
-		blk->info.num_queues = read_num_queues(blk);
-		err = setup_queues(blk);
-	}
-	if (!err) {
-		vio_dev_set_config_callback(dev, config_changed, blk);
-		/* Step 8: DRIVER_OK; from here the device may use the queues. */
-		err = vio_dev_driver_ok(dev);
-	}
-	if (err) {
-		vio_logf(port_of(blk), VIO_LOG_ERR, "%s: init failed: %s", blk_name,
-			 vio_strerror(err));
-		vio_dev_teardown(dev);
-		free_slots(blk);
-		vio_dev_fail(dev);
-		blk->dev = NULL;
-		return err;
-	}
+	if (err)
+		goto fail;
+	read_limits(blk);
+	read_optional(blk);
+	blk->info.num_queues = read_num_queues(blk);
+	err = setup_queues(blk);
+	if (err)
+		goto fail;
+	vio_dev_set_config_callback(dev, config_changed, blk);
+
+	/* Step 8: DRIVER_OK; from here the device may use the queues. */
+	err = vio_dev_driver_ok(dev);
+	if (err)
+		goto fail;
 	vio_logf(port_of(blk), VIO_LOG_INFO, "%s: %llu sectors, blk_size %u%s%s, %u queue(s) of %u",
 		 blk_name, (unsigned long long)blk->info.capacity, blk->info.blk_size,
 		 blk->info.ro ? ", read-only" : "", blk->info.writeback ? ", write-back" : "",
 		 blk->info.num_queues, blk->info.queue_depth);
 	return 0;
+
+fail:
+	driver_abort(dev, blk_name, err);
+	free_slots(blk);
+	blk->dev = NULL;
+	return err;
 }
 
 /* After the reset: every part still posted will never be answered. */

@@ -23,8 +23,8 @@
  * (or fail with VIO_EAGAIN) rather than vanish.
  */
 #include <vio/console.h>
-#include <vio/err.h>
-#include <vio/log.h>
+
+#include "driver.h"
 
 _Static_assert(VIO_CONSOLE_MAX_PORTS >= 1 && 2 + 2 * VIO_CONSOLE_MAX_PORTS <= VIO_MAX_QUEUES,
 	       "VIO_CONSOLE_MAX_PORTS needs 2 + 2n queues within VIO_MAX_QUEUES");
@@ -800,10 +800,8 @@ int vio_console_init(struct vio_console *con, struct vio_dev *dev)
 	err = vio_dev_begin(dev, VIRTIO_BIT(VIRTIO_CONSOLE_F_SIZE) |
 				     VIRTIO_BIT(VIRTIO_CONSOLE_F_MULTIPORT) |
 				     VIRTIO_BIT(VIRTIO_CONSOLE_F_EMERG_WRITE));
-	if (err) {
-		con->dev = NULL;
-		return err;
-	}
+	if (err)
+		goto fail;
 	con->multiport = vio_dev_has_feature(dev, VIRTIO_CONSOLE_F_MULTIPORT);
 
 	/* Step 7: queues and buffers. Without MULTIPORT port 0 simply exists and is open. */
@@ -835,10 +833,7 @@ int vio_console_init(struct vio_console *con, struct vio_dev *dev)
 	return 0;
 
 fail:
-	vio_logf(dev->port, VIO_LOG_ERR, "%s: init failed: %s", con_name, vio_strerror(err));
-	vio_dev_set_config_callback(dev, NULL, NULL);
-	vio_dev_fail(dev);
-	vio_dev_teardown(dev);
+	driver_abort(dev, con_name, err);
 	free_buffers(con);
 	con->dev = NULL;
 	return err;

@@ -20,9 +20,9 @@
  *   ctrl     one page for the one control command in flight;
  *   priv     the driver's bookkeeping (never posted to the device).
  */
-#include <vio/err.h>
-#include <vio/log.h>
 #include <vio/net.h>
+
+#include "driver.h"
 
 #define RXQ   0
 #define TXQ   1
@@ -62,6 +62,8 @@ static const uint64_t wanted_features =
     VIRTIO_BIT(VIRTIO_NET_F_CTRL_VQ) | VIRTIO_BIT(VIRTIO_NET_F_CTRL_RX) |
     VIRTIO_BIT(VIRTIO_NET_F_CTRL_MAC_ADDR) | VIRTIO_BIT(VIRTIO_F_RING_EVENT_IDX) |
     VIRTIO_BIT(VIRTIO_F_RING_INDIRECT_DESC);
+
+static const char net_name[] = "virtio-net";
 
 static bool has(const struct vio_net *net, unsigned bit)
 {
@@ -791,13 +793,12 @@ int vio_net_init(struct vio_net *net, struct vio_dev *dev, const struct vio_net_
 	*net = (struct vio_net){.dev = dev};
 	if (opts)
 		net->opts = *opts;
-	dev->name = "virtio-net";
+	dev->name = net_name;
 
 	/* 5.1.5 Device Initialization, inside the generic steps of 3.1.1. */
 	err = vio_dev_begin(dev, wanted_features & ~net->opts.disable_features);
-	if (err)
-		return err;
-	err = read_config(net);
+	if (!err)
+		err = read_config(net);
 	if (!err)
 		err = setup_queues(net);
 	if (!err)
@@ -820,9 +821,9 @@ int vio_net_init(struct vio_net *net, struct vio_dev *dev, const struct vio_net_
 	return 0;
 
 fail:
-	vio_dev_fail(dev);
-	vio_dev_teardown(dev);
+	driver_abort(dev, net_name, err);
 	free_buffers(net);
+	net->dev = NULL;
 	return err;
 }
 

@@ -15,10 +15,10 @@
  * device as soon as it is empty. So while nobody reads, all the buffers sit full and ready;
  * while someone reads fast, the device is always working on the rest.
  */
-#include <vio/err.h>
-#include <vio/log.h>
 #include <vio/rng.h>
 #include <vio/spec/virtio_rng.h>
+
+#include "driver.h"
 
 _Static_assert(VIO_RNG_BUFS >= 1 && VIO_RNG_BUFS <= 1024, "VIO_RNG_BUFS out of range");
 _Static_assert(VIO_RNG_BUF_SIZE >= 1, "VIO_RNG_BUF_SIZE out of range");
@@ -200,7 +200,7 @@ int vio_rng_init(struct vio_rng *rng, struct vio_dev *dev)
 	/* 3.1.1 steps 1-6. The entropy device defines no feature bits (5.4.3). */
 	err = vio_dev_begin(dev, 0);
 	if (err)
-		return err;
+		goto fail;
 
 	/* Step 7: the requestq (5.4.2), sized to the buffers we keep posted. */
 	err = vio_dev_setup_irqs(dev, &rng->vq, VIRTIO_RNG_NUM_QUEUES);
@@ -232,10 +232,9 @@ int vio_rng_init(struct vio_rng *rng, struct vio_dev *dev)
 	return 0;
 
 fail:
-	vio_logf(port, VIO_LOG_ERR, "%s: init failed: %s", rng_name, vio_strerror(err));
-	vio_dev_fail(dev);
-	vio_dev_teardown(dev);
+	driver_abort(dev, rng_name, err);
 	free_bufs(rng);
+	rng->dev = NULL;
 	return err;
 }
 

@@ -782,10 +782,12 @@ static void test_init_failure_leaves_nothing_allocated(void **state)
 
 		e->fp.dma_fail_after = fail;
 		int err = vio_balloon_init(&b, &e->dev, &ops, &k);
-		if (err == 0)
+		if (err == 0) {
 			vio_balloon_fini(&b);
-		else
+		} else {
 			assert_int_equal(err, VIO_ENOMEM);
+			assert_true(e->vd.status & VIRTIO_CONFIG_S_FAILED);
+		}
 		fake_env_free(e);
 	}
 }

@@ -396,10 +396,12 @@ static void test_init_failing_allocation_leaves_nothing_allocated(void **state)
 		struct t *t = t_new(F(VIRTIO_CONSOLE_F_MULTIPORT), 3, 8);
 		t->e->fp.dma_fail_after = t->e->fp.dma_allocs + fail_at;
 		int err = vio_console_init(&t->con, &t->e->dev);
-		if (err == 0)
+		if (err == 0) {
 			succeeded = true;
-		else
+		} else {
 			assert_int_equal(err, VIO_ENOMEM);
+			assert_true(t->e->vd.status & VIRTIO_CONFIG_S_FAILED);
+		}
 		t_free(t);
 	}
 	assert_true(succeeded);

@@ -841,6 +841,7 @@ static void test_init_out_of_dma_memory_fails_cleanly(void **state)
 
 	e->fp.dma_fail_after = e->fp.dma_allocs + 5; /* the queues, then some buffers */
 	assert_int_equal(vio_net_init(&net, &e->dev, NULL), VIO_ENOMEM);
+	assert_true(e->vd.status & VIRTIO_CONFIG_S_FAILED);
 	assert_int_equal(e->fp.dma_live_allocs, 0);
 	fake_env_free(e);
 }

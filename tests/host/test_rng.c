@@ -160,6 +160,7 @@ static void test_init_failing_allocation_leaves_nothing_allocated(void **state)
 			vio_rng_fini(&rng);
 		} else {
 			assert_int_equal(err, VIO_ENOMEM);
+			assert_true(e->vd.status & VIRTIO_CONFIG_S_FAILED);
 		}
 		assert_int_equal(e->fp.dma_live_allocs, 0);
 		fake_env_free(e);
