@@ -35,6 +35,7 @@
 #ifndef VIO_DRIVERS_DRIVER_H
 #define VIO_DRIVERS_DRIVER_H
 
+#include <vio/assert.h>
 #include <vio/err.h>
 #include <vio/log.h>
 #include <vio/virtio.h>
