@@ -12,7 +12,7 @@
  *	vio_net_init(&net, &dev, &opts);            negotiate, queues, fill the RX ring, DRIVER_OK
  *	vio_net_poll(&net);                         once per pass: reap TX, notify, look for RX
  *	while (vio_net_recv(&net, &frame) == 0)     one frame, in place, in driver RX buffers...
- *		vio_net_frame_release(&net, &frame);  ...given back (posted to the device again)
+ *		vio_net_frame_release(&net, &frame);  ...given back (the device hears per batch)
  *	vio_net_send(&net, frame, len, NULL);       copy a frame into a driver TX buffer and post it
  *	vio_net_send_sg(&net, sg, n, cookie, NULL); zero-copy: cookie comes back via on_tx_done
  *
@@ -25,12 +25,14 @@
  * Receive. The RX ring is kept full of driver-owned DMA buffers. vio_net_recv hands out one
  * frame as it lies in those buffers (one segment, or several with VIRTIO_NET_F_MRG_RXBUF)
  * and the caller gives each buffer back with vio_net_rx_release: an lwIP netif can wrap each
- * segment in a custom pbuf with no copy. A buffer given back is posted to the device again at
- * once. A buffer the caller holds is a buffer the device cannot
- * fill, so holding is bounded: once the caller holds rx_hold_max buffers, vio_net_recv drops
- * the next frame (its buffers go straight back to the device), counts it in stats.rx_drops
- * and returns VIO_ENOSPC. The device thus always keeps at least (ring size - rx_hold_max)
- * buffers. vio_net_recv_copy is the copying convenience for callers that hold nothing.
+ * segment in a custom pbuf with no copy. Buffers given back go back on the ring at once, but
+ * the device hears of them once per batch: when vio_net_recv finds nothing more to return,
+ * and in vio_net_poll (one notification, not one per buffer: under emulation each is a trap).
+ * A buffer the caller holds is a buffer the device cannot fill, so holding is bounded: once
+ * the caller holds rx_hold_max buffers, vio_net_recv drops the next frame (its buffers go
+ * straight back to the device), counts it in stats.rx_drops and returns VIO_ENOSPC. The
+ * device thus always keeps at least (ring size - rx_hold_max) buffers. vio_net_recv_copy is
+ * the copying convenience for callers that hold nothing.
  *
  * Transmit. Every frame goes out behind a virtio_net_hdr the driver owns. vio_net_send copies
  * the frame into one of the driver's TX buffers; vio_net_send_sg posts the caller's buffers
@@ -264,13 +266,18 @@ int vio_net_send_sg(struct vio_net *net, const struct vio_sg *sg, unsigned n, vo
  * frame->seg[i].buf until it releases them. Returns 0; VIO_EAGAIN (nothing yet); VIO_ENOSPC
  * (the caller holds rx_hold_max buffers: one frame was dropped, release some); VIO_EIO (the
  * RX queue is broken). Bad frames from the device are counted and skipped, never returned.
- * Not IRQ-safe.
+ * Every return but 0 ends a batch: the buffers given back since the last notification are
+ * published to the device, which is notified once. Not IRQ-safe.
  */
 int vio_net_recv(struct vio_net *net, struct vio_net_frame *frame);
 
-/* Give one RX buffer back: it is posted to the device again at once. Not IRQ-safe. */
+/*
+ * Give one RX buffer back to the ring. The device is not notified here: the next vio_net_recv
+ * that returns no frame, or the next vio_net_poll, tells it of the whole batch at once. A
+ * buffer given back twice is ignored. Not IRQ-safe.
+ */
 void vio_net_rx_release(struct vio_net *net, struct vio_net_rxbuf *buf);
-/* Give back every buffer of a frame vio_net_recv returned. Not IRQ-safe. */
+/* Give back every buffer of a frame vio_net_recv returned, as vio_net_rx_release. */
 void vio_net_frame_release(struct vio_net *net, const struct vio_net_frame *frame);
 
 /*
@@ -282,9 +289,10 @@ void vio_net_frame_release(struct vio_net *net, const struct vio_net_frame *fram
 int vio_net_recv_copy(struct vio_net *net, void *buf, uint32_t size, uint16_t *flags);
 
 /*
- * Reap TX completions (calling on_tx_done for send_sg cookies), re-enable the queues'
- * interrupts, and in polling mode re-read the link status now and then. Returns 1 when RX
- * frames are waiting for vio_net_recv, 0 when none, VIO_EIO when a queue is broken.
+ * Once per pass of the owner's loop: reap TX completions (calling on_tx_done for send_sg
+ * cookies) and re-enable their interrupt, tell the device of RX buffers given back since the
+ * last notification, and in polling mode re-read the link status now and then. Returns 1
+ * when RX frames are waiting for vio_net_recv, 0 when none, VIO_EIO when a queue is broken.
  * Not IRQ-safe.
  */
 int vio_net_poll(struct vio_net *net);

@@ -25,7 +25,8 @@
  *	vio_net_poll     reaps TX, tells the device of re-posted buffers, says whether RX waits
  *	vio_net_recv     rx_gather takes the frame's buffers off the ring (rx_take_buffer),
  *	                 checks num_buffers and lengths, rx_csum_flags reads the header
- *	vio_net_rx_release  the caller is done: rx_give_back posts the buffer again
+ *	vio_net_rx_release  rx_give_back posts the buffer again; the next empty vio_net_recv or
+ *	                 vio_net_poll publishes the whole batch with one rx_flush
  */
 #include <vio/net.h>
 
@@ -403,9 +404,19 @@ static bool rx_rearm(struct vio_net *net)
 	return vio_vq_enable_cb(&net->net_vqs[RXQ]);
 }
 
+/*
+ * Publish every buffer given back since the last flush and notify the device once (if it
+ * wants to hear: EVENT_IDX or NO_NOTIFY may say not). Under emulation each notification is
+ * a trap into the hypervisor, so a batch of released buffers costs one, not one each.
+ */
+static void rx_flush(struct vio_net *net)
+{
+	vio_vq_kick(&net->net_vqs[RXQ]);
+}
+
 int vio_net_recv(struct vio_net *net, struct vio_net_frame *f)
 {
-	bool bad, reposted = false;
+	bool bad;
 	int err;
 
 	for (;;) {
@@ -434,16 +445,17 @@ int vio_net_recv(struct vio_net *net, struct vio_net_frame *f)
 			break;
 		}
 		rx_post_frame(net, f);
-		reposted = true;
 		if (err)
 			break;
 	}
-	if (reposted)
-		vio_vq_kick(&net->net_vqs[RXQ]);
+	/* Not a frame: the caller's batch is over. Buffers it gave back go to the device now. */
+	if (err)
+		rx_flush(net);
 	return err;
 }
 
-/* A buffer the caller held goes back to the ring (a second release is ignored). */
+/* A buffer the caller held goes back to the ring, unpublished until rx_flush (a second
+ * release is ignored). */
 static void rx_give_back(struct vio_net *net, struct vio_net_rxbuf *buf)
 {
 	if (!buf->held)
@@ -456,14 +468,12 @@ static void rx_give_back(struct vio_net *net, struct vio_net_rxbuf *buf)
 void vio_net_rx_release(struct vio_net *net, struct vio_net_rxbuf *buf)
 {
 	rx_give_back(net, buf);
-	vio_vq_kick(&net->net_vqs[RXQ]);
 }
 
 void vio_net_frame_release(struct vio_net *net, const struct vio_net_frame *f)
 {
 	for (uint16_t i = 0; i < f->nsegs; i++)
 		rx_give_back(net, f->seg[i].buf);
-	vio_vq_kick(&net->net_vqs[RXQ]);
 }
 
 int vio_net_recv_copy(struct vio_net *net, void *buf, uint32_t size, uint16_t *flags)
@@ -860,6 +870,7 @@ int vio_net_poll(struct vio_net *net)
 	const struct vio_port *port = port_of(net);
 	int err = tx_reap(net);
 
+	rx_flush(net);
 	if (net->dev->irq_mode == VIO_IRQ_POLL) {
 		uint64_t now = port->now_ns(port->ctx);
 		if (now - net->net_link_checked_ns >= VIO_NET_LINK_POLL_NS) {
