@@ -982,6 +982,7 @@ void vio_blk_fini(struct vio_blk *blk)
 	for (uint16_t i = 0; i < blk->info.num_queues; i++)
 		if (blk->blk_q[i].q_slots)
 			fail_unanswered(blk, i);
+	vio_dev_set_config_callback(dev, NULL, NULL);
 	vio_dev_teardown(dev);
 	free_slots(blk);
 	blk->dev = NULL;
