@@ -28,9 +28,9 @@
  * logical_block_size does): callers should align to info.blk_size.
  *
  * Concurrency (include/vio/port.h): one caller at a time per struct vio_blk. The library
- * takes no locks. When the device interrupts, completions (and the callbacks) run in the
- * interrupt handler, so the kernel must keep its thread-context calls apart from it, for
- * example by disabling interrupts around every vio_blk_* call. Functions marked IRQ-safe
+ * takes no locks. Completions may run in the interrupt handler (Context, above), so the
+ * kernel must keep its thread-context calls apart from it, for example by disabling
+ * interrupts around every vio_blk_* call. Functions marked IRQ-safe
  * may themselves be called from an interrupt handler (a callback may submit the next
  * request).
  *
@@ -111,8 +111,8 @@ struct vio_blk_req {
 	const struct vio_sg *sg; /* READ, WRITE, GET_ID: the caller's buffers, in order (GET_ID
 				    copies up to 20 bytes into any memory) */
 	unsigned nsg;
-	uint16_t queue;	      /* a request queue index (taken modulo the count) or
-				 VIO_BLK_ANY_QUEUE */
+	uint16_t queue;		 /* a request queue index (taken modulo the count) or
+				    VIO_BLK_ANY_QUEUE */
 	vio_blk_done_fn on_done; /* must not be NULL */
 	void *arg;		 /* passed to on_done */
 

@@ -217,7 +217,7 @@ struct vio_net {
 	void *net_priv; /* rx_bufs, tx_slots, tx_free: driver-only memory */
 	uint32_t net_priv_bytes;
 
-	uint8_t *net_ctrl;	   /* one page: command header, data, ack */
+	uint8_t *net_ctrl;     /* one page: command header, data, ack */
 	bool net_ctrl_pending; /* a timed-out command is still on the ctrl queue */
 	uint64_t net_link_checked_ns;
 	bool net_warned_hold;

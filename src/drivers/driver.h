@@ -6,9 +6,10 @@
  * driver copies it:
  *
  *  1. API. include/vio/<x>.h declares
- *	int  vio_<x>_init(struct vio_<x> *drv, struct vio_dev *dev, const struct vio_<x>_opts *opts);
+ *	int vio_<x>_init(struct vio_<x> *drv, struct vio_dev *dev,
+ *			 const struct vio_<x>_opts *opts);
  *	void vio_<x>_fini(struct vio_<x> *drv);
- *	int  vio_<x>_poll(struct vio_<x> *drv);
+ *	int vio_<x>_poll(struct vio_<x> *drv);
  *     and the device's own verbs. opts may be NULL, and a zero member means its default;
  *     only the balloon needs opts, for the kernel's page allocator. fini is safe after a
  *     failed init and twice.

@@ -310,11 +310,11 @@ static int step(struct vio_balloon *b)
 	if (err)
 		return err;
 	if (b->bal_held > b->bal_target)
-		return deflate_batch(b,
-				     min_u32(b->bal_held - b->bal_target, VIO_BALLOON_ARRAY_PFNS_MAX));
+		return deflate_batch(
+		    b, min_u32(b->bal_held - b->bal_target, VIO_BALLOON_ARRAY_PFNS_MAX));
 	if (b->bal_held < b->bal_target && !backing_off(b))
-		return inflate_batch(b,
-				     min_u32(b->bal_target - b->bal_held, VIO_BALLOON_ARRAY_PFNS_MAX));
+		return inflate_batch(
+		    b, min_u32(b->bal_target - b->bal_held, VIO_BALLOON_ARRAY_PFNS_MAX));
 	return 0;
 }
 

@@ -107,7 +107,8 @@ static void ctrl_flush(struct vio_console *con)
 	while (con->con_pending_count && con->con_ctrl_tx_nfree) {
 		uint16_t slot = con->con_ctrl_tx_free[--con->con_ctrl_tx_nfree];
 		struct vio_console_buf *b = &con->con_ctrl_tx[slot];
-		const struct virtio_console_control *msg = &con->con_ctrl_pending[con->con_pending_head];
+		const struct virtio_console_control *msg =
+		    &con->con_ctrl_pending[con->con_pending_head];
 		struct vio_sg sg = {b->data, sizeof(*msg)};
 
 		copy_bytes(b->data, msg, sizeof(*msg));
@@ -115,7 +116,8 @@ static void ctrl_flush(struct vio_console *con)
 			con->con_ctrl_tx_free[con->con_ctrl_tx_nfree++] = slot;
 			break;
 		}
-		con->con_pending_head = (uint16_t)((con->con_pending_head + 1) % VIO_CONSOLE_CTRL_TX_BUFS);
+		con->con_pending_head =
+		    (uint16_t)((con->con_pending_head + 1) % VIO_CONSOLE_CTRL_TX_BUFS);
 		con->con_pending_count--;
 		con->stats.ctrl_tx++;
 	}
@@ -689,8 +691,8 @@ static int setup_queues(struct vio_console *con)
 	struct vio_dev *dev = con->dev;
 	int err;
 
-	err =
-	    vio_dev_setup_irqs(dev, con->con_vqs, (uint16_t)(con->multiport ? 2 + 2 * con->nports : 2));
+	err = vio_dev_setup_irqs(dev, con->con_vqs,
+				 (uint16_t)(con->multiport ? 2 + 2 * con->nports : 2));
 	if (err)
 		return err;
 	if (con->multiport) {

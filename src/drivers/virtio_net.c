@@ -254,15 +254,16 @@ static int alloc_buffers(struct vio_net *net)
 	net->net_tx_slot_size = round_up(TX_HDR_ROOM + net->max_frame, 64);
 	net->net_tx_mem_bytes = net->net_ntx * net->net_tx_slot_size;
 	net->net_priv_bytes = net->net_ntx * (uint32_t)sizeof(struct vio_net_txslot) +
-			  net->net_nrx * (uint32_t)sizeof(struct vio_net_rxbuf) +
-			  net->net_ntx * (uint32_t)sizeof(uint16_t);
+			      net->net_nrx * (uint32_t)sizeof(struct vio_net_rxbuf) +
+			      net->net_ntx * (uint32_t)sizeof(uint16_t);
 
 	net->net_rx_mem = dma_alloc(net, net->net_rx_mem_bytes);
 	net->net_tx_mem = dma_alloc(net, net->net_tx_mem_bytes);
 	net->net_priv = dma_alloc(net, net->net_priv_bytes);
 	if (net->net_nvqs > CTRLQ)
 		net->net_ctrl = dma_alloc(net, PAGE_SIZE);
-	if (!net->net_rx_mem || !net->net_tx_mem || !net->net_priv || (net->net_nvqs > CTRLQ && !net->net_ctrl))
+	if (!net->net_rx_mem || !net->net_tx_mem || !net->net_priv ||
+	    (net->net_nvqs > CTRLQ && !net->net_ctrl))
 		return VIO_ENOMEM;
 
 	net->net_tx_slots = net->net_priv;
@@ -606,8 +607,8 @@ static int tx_post(struct vio_net *net, struct vio_net_txslot *slot, const struc
  * the frame, counts a refusal (tx_errors, or tx_full when no slot is free) and returns a slot
  * with its virtio header filled.
  */
-static int tx_begin(struct vio_net *net, int err, uint32_t len,
-		    const struct vio_net_tx_opts *opts, struct vio_net_txslot **slot)
+static int tx_begin(struct vio_net *net, int err, uint32_t len, const struct vio_net_tx_opts *opts,
+		    struct vio_net_txslot **slot)
 {
 	if (!err)
 		err = tx_check(net, len, opts);
@@ -845,8 +846,8 @@ int vio_net_init(struct vio_net *net, struct vio_dev *dev, const struct vio_net_
 		goto fail;
 
 	net->net_rx_hold_max = net->net_opts.rx_hold_max && net->net_opts.rx_hold_max < net->net_nrx
-			       ? net->net_opts.rx_hold_max
-			       : net->net_nrx / 2;
+				   ? net->net_opts.rx_hold_max
+				   : net->net_nrx / 2;
 	vio_dev_set_config_callback(dev, config_changed, net);
 	/* Fill the receive queue (5.1.5 step 3); the device sees it once it is live. */
 	for (uint16_t i = 0; i < net->net_nrx; i++)

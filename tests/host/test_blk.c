@@ -628,9 +628,13 @@ static void test_plugged_submits_notify_the_device_once_at_unplug(void **state)
 	for (int i = 0; i < 8; i++) {
 		sg[i] = (struct vio_sg){bufs[i], 512};
 		d[i] = (struct done){0};
-		req[i] = (struct vio_blk_req){.op = VIO_BLK_OP_READ, .sector = (uint64_t)i,
-					      .sg = &sg[i], .nsg = 1, .queue = VIO_BLK_ANY_QUEUE,
-					      .on_done = on_done, .arg = &d[i]};
+		req[i] = (struct vio_blk_req){.op = VIO_BLK_OP_READ,
+					      .sector = (uint64_t)i,
+					      .sg = &sg[i],
+					      .nsg = 1,
+					      .queue = VIO_BLK_ANY_QUEUE,
+					      .on_done = on_done,
+					      .arg = &d[i]};
 		assert_int_equal(vio_blk_submit(&t->blk, &req[i]), 0);
 	}
 	assert_int_equal(t->e->vd.q[0].notified, before); /* nothing told yet */
@@ -1134,10 +1138,18 @@ static void test_fini_fails_requests_in_flight_and_leaks_nothing(void **state)
 	static uint8_t buf[256 * 1024];
 	struct vio_sg sg = {buf, sizeof(buf)};
 	struct done d[3] = {{0}};
-	struct vio_blk_req big = {
-	    .op = VIO_BLK_OP_READ, .sg = &sg, .nsg = 1, .queue = 0, .on_done = on_done, .arg = &d[0]};
-	struct vio_blk_req small = {
-	    .op = VIO_BLK_OP_READ, .sg = &sg, .nsg = 1, .queue = 0, .on_done = on_done, .arg = &d[1]};
+	struct vio_blk_req big = {.op = VIO_BLK_OP_READ,
+				  .sg = &sg,
+				  .nsg = 1,
+				  .queue = 0,
+				  .on_done = on_done,
+				  .arg = &d[0]};
+	struct vio_blk_req small = {.op = VIO_BLK_OP_READ,
+				    .sg = &sg,
+				    .nsg = 1,
+				    .queue = 0,
+				    .on_done = on_done,
+				    .arg = &d[1]};
 	struct vio_blk_req flush = {
 	    .op = VIO_BLK_OP_FLUSH, .queue = 0, .on_done = on_done, .arg = &d[2]};
 

@@ -1122,8 +1122,8 @@ static void test_timeout_option_shortens_a_ctrl_command(void **state)
 
 	default_opts(&tmp, &o);
 	o.timeout_ns = VIO_NET_CTRL_TIMEOUT_NS / 10;
-	struct t *t = t_new_cfg(BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_CTRL_RX), NULL, true,
-				&o);
+	struct t *t =
+	    t_new_cfg(BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_CTRL_RX), NULL, true, &o);
 	t->m->ctrl_silent = true;
 	uint64_t before = t->e->fp.now;
 	assert_int_equal(vio_net_set_promisc(&t->net, true), VIO_ETIMEDOUT);
@@ -1239,7 +1239,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_send_then_receive_round_trip),
 	    cmocka_unit_test(test_recv_hands_out_frame_in_place_until_released),
-	    cmocka_unit_test(test_released_buffers_reach_the_device_with_one_notification_per_batch),
+	    cmocka_unit_test(
+		test_released_buffers_reach_the_device_with_one_notification_per_batch),
 	    cmocka_unit_test(test_tx_ring_full_is_enospc_then_recovers_after_reclaim),
 	    cmocka_unit_test(test_send_sg_sends_without_copy_and_returns_cookie_once),
 	    cmocka_unit_test(test_send_sg_needs_cookie_callback_and_sane_segments),
