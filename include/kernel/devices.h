@@ -30,6 +30,7 @@
 		irq_restore(dev_call_flags_);                                                      \
 		dev_call_ret_;                                                                     \
 	})
+/* The same for a statement; the network commands run lwIP (no locks either) this way too. */
 #define DEV_DO(stmt)                                                                               \
 	do {                                                                                       \
 		uint64_t dev_call_flags_ = irq_save();                                             \
@@ -55,8 +56,9 @@ extern int n_virtio_devices;
  * bind drivers (entropy, console, block, net, balloon), seed the PRNG, print the device
  * table. A balloon also becomes the page allocator's out-of-memory handler. */
 void devices_init(void);
+/* One line per virtio device: its unit name and what the core says of it, or why no driver
+ * has it. */
 void devices_print_table(void);
-void lspci_print(void);
 /* Let the drivers and the kernel's services (console echo, net echo, balloon inflate and
  * deflate) make progress. */
 void devices_poll(void);
@@ -67,17 +69,19 @@ struct vio_console *dev_console(int n);
 struct vio_blk *dev_blk(int n);
 struct vio_net *dev_net(int n);
 struct vio_balloon *dev_balloon(int n);
-/* Pages all balloons hold now (taken from the page allocator and lent to the host). */
-uint64_t balloon_pages_held(void);
 /* A device by its unit name ("blk0", "net1", "rng0", "cons0", "balloon0") or NULL. */
 struct kvirtio *dev_by_name(const char *name);
 /* "blk0" etc. for a device. */
 const char *dev_unit_name(const struct kvirtio *kv, char *buf, size_t size);
 
-/* Console port 0 (the second shell and the log mirror) and named-port services. */
+/* glue_console.c: console port 0 (the second shell and the log mirror). */
 int console_read_port0(void); /* next byte typed on port 0, or -1 */
 void console_mirror(const char *s, size_t n);
-/* Frame echo on a net device: every frame received goes back with the MACs swapped. */
+/* glue_net.c: frame echo on a net device: every frame received goes back with the MACs
+ * swapped. */
 void net_echo_enable(int unit, bool on);
+/* glue_balloon.c: pages all balloons hold now (taken from the page allocator and lent to the
+ * host). */
+uint64_t balloon_pages_held(void);
 
 #endif

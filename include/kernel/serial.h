@@ -2,7 +2,6 @@
 #ifndef KERNEL_SERIAL_H
 #define KERNEL_SERIAL_H
 
-#include <stdbool.h>
 #include <stddef.h>
 
 void serial_init(void);                 /* 115200 8N1, FIFOs on; output works at once */

@@ -8,7 +8,7 @@
 
 void timer_init(void);       /* calibrate the TSC; usable before interrupts are on */
 void timer_start_tick(void); /* needs apic_init(): periodic TICK_HZ interrupt */
-uint64_t now_ns(void);       /* monotonic nanoseconds since timer_init() */
+uint64_t clock_ns(void);     /* monotonic ns since timer_init(); also the vio port's now_ns */
 void sleep_us(uint64_t us);  /* busy-waits; works with interrupts off */
 uint64_t ticks(void);        /* timer interrupts since timer_start_tick() */
 uint64_t tsc_hz(void);

@@ -8,7 +8,6 @@
  * and reported, not trusted.
  */
 #include <kernel/acpi.h>
-#include <kernel/arch.h>
 #include <kernel/kernel.h>
 #include <kernel/mm.h>
 #include <string.h>

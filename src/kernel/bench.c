@@ -42,14 +42,14 @@ static uint64_t rate100(uint64_t amount, uint64_t ns)
 static void bench_kernel(void)
 {
 	const int n = 200000;
-	uint64_t t0 = now_ns(), sink = 0;
+	uint64_t t0 = clock_ns(), sink = 0;
 	for (int i = 0; i < n; i++)
-		sink += now_ns();
-	report("now_ns_cost", (now_ns() - t0) * 100 / n + (sink & 0), "ns");
-	t0 = now_ns();
+		sink += clock_ns();
+	report("clock_ns_cost", (clock_ns() - t0) * 100 / n + (sink & 0), "ns");
+	t0 = clock_ns();
 	for (int i = 0; i < 20000; i++)
 		pmm_free(pmm_alloc(4, 4), 4);
-	report("pmm_alloc_free_16k", (now_ns() - t0) * 100 / 20000, "ns");
+	report("pmm_alloc_free_16k", (clock_ns() - t0) * 100 / 20000, "ns");
 }
 
 static void bench_rng(void)
@@ -58,14 +58,14 @@ static void bench_rng(void)
 	struct vio_rng *rng = dev_rng(0);
 	if (!rng)
 		return;
-	uint64_t bytes = 0, t0 = now_ns();
-	while (now_ns() - t0 < bench_ns / 2) {
+	uint64_t bytes = 0, t0 = clock_ns();
+	while (clock_ns() - t0 < bench_ns / 2) {
 		int n = DEV_CALL(vio_rng_read(rng, buf, sizeof(buf), true));
 		if (n < 0)
 			return;
 		bytes += (uint64_t)n;
 	}
-	report("rng_read", rate100(bytes, now_ns() - t0) / 1024, "KiB/s");
+	report("rng_read", rate100(bytes, clock_ns() - t0) / 1024, "KiB/s");
 }
 
 static void bench_console(void)
@@ -77,14 +77,14 @@ static void bench_console(void)
 		return;
 	DEV_CALL(vio_console_open(con, (uint32_t)port));
 	memset(buf, 'x', sizeof(buf));
-	uint64_t bytes = 0, t0 = now_ns();
-	while (now_ns() - t0 < bench_ns / 2) {
+	uint64_t bytes = 0, t0 = clock_ns();
+	while (clock_ns() - t0 < bench_ns / 2) {
 		int n = DEV_CALL(vio_console_write(con, (uint32_t)port, buf, sizeof(buf), true));
 		if (n < 0)
 			return;
 		bytes += (uint64_t)n;
 	}
-	report("console_tx", rate100(bytes, now_ns() - t0) / 1024, "KiB/s");
+	report("console_tx", rate100(bytes, clock_ns() - t0) / 1024, "KiB/s");
 }
 
 /* --- block ------------------------------------------------------------------------------ */
@@ -107,11 +107,11 @@ static uint64_t blk_run(struct vio_blk *b, enum vio_blk_op op, uint32_t size, in
 {
 	static struct bio bios[64];
 	uint8_t *buf = malloc((size_t)size * (size_t)depth);
-	uint64_t span = b->info.capacity * 512 / size, next = 0, done = 0, t0 = now_ns();
+	uint64_t span = b->info.capacity * 512 / size, next = 0, done = 0, t0 = clock_ns();
 	if (!buf || span == 0)
 		return 0;
 	memset(bios, 0, sizeof(bios));
-	while (now_ns() - t0 < bench_ns) {
+	while (clock_ns() - t0 < bench_ns) {
 		/* Refill every free slot, then notify the device once (vio_blk_plug). */
 		DEV_DO(vio_blk_plug(b));
 		for (int i = 0; i < depth; i++) {
@@ -134,7 +134,7 @@ static uint64_t blk_run(struct vio_blk *b, enum vio_blk_op op, uint32_t size, in
 		DEV_DO(vio_blk_unplug(b));
 		DEV_CALL(vio_blk_poll(b));
 	}
-	for (uint64_t spin = now_ns(); now_ns() - spin < 5000000000ull;) {
+	for (uint64_t spin = clock_ns(); clock_ns() - spin < 5000000000ull;) {
 		bool any = false;
 		for (int i = 0; i < depth; i++)
 			any |= bios[i].busy;
@@ -142,7 +142,7 @@ static uint64_t blk_run(struct vio_blk *b, enum vio_blk_op op, uint32_t size, in
 			break;
 		DEV_CALL(vio_blk_poll(b));
 	}
-	*ns = now_ns() - t0;
+	*ns = clock_ns() - t0;
 	free(buf);
 	return done;
 }
@@ -178,8 +178,8 @@ static void bench_net(void)
 	memset(frame, 0xff, 6);
 	memcpy(frame + 6, net->mac, 6);
 	frame[12] = 0x88, frame[13] = 0xb5;
-	uint64_t sent = 0, t0 = now_ns();
-	while (now_ns() - t0 < bench_ns) {
+	uint64_t sent = 0, t0 = clock_ns();
+	while (clock_ns() - t0 < bench_ns) {
 		int err = DEV_CALL(vio_net_send(net, frame, sizeof(frame), NULL));
 		if (err == VIO_ENOSPC)
 			DEV_CALL(vio_net_poll(net));
@@ -188,22 +188,22 @@ static void bench_net(void)
 		else
 			break;
 	}
-	report("net_tx_64b", rate100(sent, now_ns() - t0), "frames/s");
+	report("net_tx_64b", rate100(sent, clock_ns() - t0), "frames/s");
 
 	/* RX: the host floods 64-byte frames once it sees the phase marker. */
 	kprintf("BENCH-PHASE net-rx\n");
 	uint64_t got = 0, start = 0;
-	for (uint64_t wait = now_ns(); !start && now_ns() - wait < 10000000000ull;)
+	for (uint64_t wait = clock_ns(); !start && clock_ns() - wait < 10000000000ull;)
 		if (DEV_CALL(vio_net_recv_copy(net, frame, sizeof(frame), NULL)) > 0)
-			start = now_ns(), got = 1;
-	while (start && now_ns() - start < bench_ns) {
+			start = clock_ns(), got = 1;
+	while (start && clock_ns() - start < bench_ns) {
 		if (DEV_CALL(vio_net_recv_copy(net, frame, sizeof(frame), NULL)) > 0)
 			got++;
 		else
 			DEV_CALL(vio_net_poll(net));
 	}
 	if (start)
-		report("net_rx_64b", rate100(got, now_ns() - start), "frames/s");
+		report("net_rx_64b", rate100(got, clock_ns() - start), "frames/s");
 	kprintf("BENCH-PHASE net-rx-done\n");
 }
 

@@ -67,6 +67,25 @@ static int cmd_devices(int argc, char **argv)
 	return 0;
 }
 
+/* Every PCI function devices.c found at boot, with its BARs. */
+static void lspci_print(void)
+{
+	char line[160];
+	for (int i = 0; i < n_pci_functions; i++) {
+		const struct vio_pci_dev *d = &pci_functions[i];
+		vio_pci_describe(d, line, sizeof(line));
+		kprintf("%s\n", line);
+		for (int b = 0; b < VIO_PCI_MAX_BARS; b++) {
+			const struct vio_pci_bar *bar = &d->bars[b];
+			if (!bar->size)
+				continue;
+			kprintf("    BAR%d %s %#llx size %#llx%s%s\n", b, bar->is_io ? "io " : "mem",
+				(unsigned long long)bar->phys, (unsigned long long)bar->size,
+				bar->is64 ? " 64-bit" : "", bar->prefetch ? " prefetchable" : "");
+		}
+	}
+}
+
 static int cmd_lspci(int argc, char **argv)
 {
 	(void)argv;
@@ -444,7 +463,7 @@ static int balloon_alloc(struct vio_balloon *b, uint64_t bytes)
 	uint64_t want = bytes / PAGE_SIZE, got = 0, head = 0;
 	uint64_t oom0 = b ? b->counters.oom_deflated : 0;
 	uint32_t held0 = b ? vio_balloon_actual(b) : 0;
-	uint64_t free0 = pmm_free_pages(), t0 = now_ns();
+	uint64_t free0 = pmm_free_pages(), t0 = clock_ns();
 
 	while (got < want) {
 		uint64_t pa = pmm_alloc(1, 1);
@@ -464,7 +483,7 @@ static int balloon_alloc(struct vio_balloon *b, uint64_t bytes)
 	kprintf("alloc: %llu of %llu pages (%llu were free), balloon gave back %llu on oom, "
 		"balloon %u -> %u pages, %llu ms\n", (unsigned long long)got,
 		(unsigned long long)want, (unsigned long long)free0, (unsigned long long)oom,
-		held0, held, (unsigned long long)((now_ns() - t0) / 1000000));
+		held0, held, (unsigned long long)((clock_ns() - t0) / 1000000));
 	return 0;
 }
 

@@ -66,7 +66,7 @@ static bool test_rng_stream(char *why, size_t size)
 	if (port < 0)
 		FAIL("no console port named org.vio.rng");
 	DEV_CALL(vio_console_open(con, (uint32_t)port));
-	uint64_t total = knob("vio.bytes", 2500000), done = 0, t0 = now_ns();
+	uint64_t total = knob("vio.bytes", 2500000), done = 0, t0 = clock_ns();
 	while (done < total) {
 		size_t n = total - done < sizeof(buf) ? (size_t)(total - done) : sizeof(buf);
 		int got = DEV_CALL(vio_rng_read(rng, buf, n, true));
@@ -81,7 +81,7 @@ static bool test_rng_stream(char *why, size_t size)
 		}
 		done += n;
 	}
-	uint64_t ms = (now_ns() - t0) / 1000000 + 1;
+	uint64_t ms = (clock_ns() - t0) / 1000000 + 1;
 	kprintf("rng-stream: %llu bytes in %llu ms (%llu KiB/s)\n", (unsigned long long)done,
 		(unsigned long long)ms, (unsigned long long)(done * 1000 / 1024 / ms));
 	return true;
@@ -174,12 +174,12 @@ static bool test_blk_model(char *why, size_t size)
 		ios[i].buf = bufs + (size_t)i * MODEL_MAX_SECT * 512;
 
 	uint64_t issued = 0, completed = 0, reads = 0, writes = 0, max_inflight = 0, inflight = 0;
-	uint64_t progress = now_ns(), last_completed = 0;
+	uint64_t progress = clock_ns(), last_completed = 0;
 	while (completed < count) {
 		if (completed != last_completed) {
 			last_completed = completed;
-			progress = now_ns();
-		} else if (now_ns() - progress > 10 * 1000000000ull) {
+			progress = clock_ns();
+		} else if (clock_ns() - progress > 10 * 1000000000ull) {
 			/* A request the device never answers: show the ring state so the failure can
 			 * be told apart (not published? not notified? not used?) and stop. */
 			for (uint16_t q = 0; q < b->dev->nvqs; q++)

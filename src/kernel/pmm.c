@@ -8,7 +8,7 @@
  * the boot page tables can reach them.
  *
  * When a request cannot be met, the allocator asks an optional "OOM handler" for memory
- * before it gives up, once: devices.c registers one that deflates a virtio balloon (the
+ * before it gives up, once: glue_balloon.c has one that deflates a virtio balloon (the
  * host agreed to that with DEFLATE_ON_OOM). The allocator knows nothing about balloons; it
  * only knows that someone may be holding pages it could have back. Pages come back one by
  * one, scattered, so a single page is rescued easily while a contiguous run may still fail.

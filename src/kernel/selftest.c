@@ -20,7 +20,6 @@
 #include <string.h>
 #include <vio/err.h>
 #include <vio/log.h>
-#include <vio/virtqueue.h>
 
 #define FAIL(...)                                                                                  \
 	do {                                                                                       \
@@ -128,11 +127,11 @@ static bool test_heap_malloc_free(char *why, size_t size)
 
 static bool test_timer_monotonic(char *why, size_t size)
 {
-	uint64_t prev = now_ns();
+	uint64_t prev = clock_ns();
 	for (int i = 0; i < 100000; i++) {
-		uint64_t t = now_ns();
+		uint64_t t = clock_ns();
 		if (t < prev)
-			FAIL("now_ns went back from %llu to %llu", (unsigned long long)prev,
+			FAIL("clock_ns went back from %llu to %llu", (unsigned long long)prev,
 			     (unsigned long long)t);
 		prev = t;
 	}

@@ -113,12 +113,12 @@ unsigned long serial_rx_overruns(void)
 int serial_readline(char *buf, size_t size, unsigned timeout_ms)
 {
 	size_t len = 0;
-	uint64_t deadline = timeout_ms ? now_ns() + (uint64_t)timeout_ms * 1000000 : 0;
+	uint64_t deadline = timeout_ms ? clock_ns() + (uint64_t)timeout_ms * 1000000 : 0;
 
 	while (size > 0) {
 		int c = serial_getc();
 		if (c < 0) {
-			if (deadline && now_ns() > deadline)
+			if (deadline && clock_ns() > deadline)
 				return -1;
 			if (rx_irq_on)
 				hlt(); /* the next byte or timer tick wakes us */

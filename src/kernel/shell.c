@@ -11,7 +11,6 @@
 #include <kernel/serial.h>
 #include <kernel/shell.h>
 #include <kernel/timer.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define MAX_ARGS 16
@@ -53,7 +52,7 @@ static int cmd_uptime(int argc, char **argv)
 	(void)argv;
 	if (argc != 1)
 		return -1;
-	uint64_t ms = now_ns() / 1000000;
+	uint64_t ms = clock_ns() / 1000000;
 	kprintf("up %llu.%03llu s, %llu ticks\n", (unsigned long long)(ms / 1000),
 		(unsigned long long)(ms % 1000), (unsigned long long)ticks());
 	return 0;

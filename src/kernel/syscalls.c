@@ -130,7 +130,7 @@ void _exit(int status)
 int gettimeofday(struct timeval *tv, void *tz)
 {
 	(void)tz;
-	uint64_t ns = now_ns();
+	uint64_t ns = clock_ns();
 	tv->tv_sec = (time_t)(ns / 1000000000ull);
 	tv->tv_usec = (suseconds_t)(ns % 1000000000ull / 1000);
 	return 0;

@@ -3,7 +3,7 @@
  *
  * The TSC counts CPU cycles at a rate nobody tells us, so we measure it against the one
  * clock with a known rate, the 8254 PIT (1.193182 MHz): program channel 2 to count down
- * 10 ms, spin until its output goes high, and see how far the TSC moved. now_ns() is then
+ * 10 ms, spin until its output goes high, and see how far the TSC moved. clock_ns() is then
  * a multiply and a shift. The LAPIC timer's rate is unknown too; we measure it against the
  * calibrated TSC and run it periodically at TICK_HZ as the kernel tick.
  */
@@ -57,15 +57,15 @@ void timer_init(void)
 	tsc0 = rdtsc();
 }
 
-uint64_t now_ns(void)
+uint64_t clock_ns(void)
 {
 	return (uint64_t)(((unsigned __int128)(rdtsc() - tsc0) * ns_mult) >> 32);
 }
 
 void sleep_us(uint64_t us)
 {
-	uint64_t end = now_ns() + us * 1000;
-	while (now_ns() < end)
+	uint64_t end = clock_ns() + us * 1000;
+	while (clock_ns() < end)
 		pause();
 }
 

@@ -73,7 +73,7 @@ static void port_outl(void *c, uint16_t p, uint32_t v) { (void)c; outl(p, v); }
 static uint64_t port_now_ns(void *ctx)
 {
 	(void)ctx;
-	return now_ns();
+	return clock_ns();
 }
 
 static void port_delay_us(void *ctx, uint32_t us)

@@ -11,8 +11,9 @@
  *   netstat            TCP/UDP endpoints and lwIP's counters
  *
  * lwIP has no locks (NO_SYS): it must never run from two places at once. Each command calls
- * it with interrupts off, as lwip_poll does, and a command that waits (ping) lets the stack
- * run by calling devices_poll() between its own steps, like the idle shell does.
+ * it with interrupts off (DEV_DO, as for a driver), as lwip_poll does, and a command that
+ * waits (ping) lets the stack run by calling devices_poll() between its own steps, like the
+ * idle shell does.
  */
 #include <kernel/arch.h>
 #include <kernel/devices.h>
@@ -37,13 +38,6 @@
 #include <lwip/udp.h>
 
 #include "net_stack.h"
-
-#define LOCKED(stmt)                                                                               \
-	do {                                                                                       \
-		uint64_t irq_ = irq_save();                                                        \
-		stmt;                                                                              \
-		irq_restore(irq_);                                                                 \
-	} while (0)
 
 static bool have_stack(void)
 {
@@ -86,7 +80,7 @@ static int cmd_ip(int argc, char **argv)
 		return -1;
 	if (!have_stack())
 		return -2;
-	LOCKED(for (struct netif *n = netif_list; n; n = n->next) print_netif(n));
+	DEV_DO(for (struct netif *n = netif_list; n; n = n->next) print_netif(n));
 	return 0;
 }
 
@@ -120,7 +114,7 @@ static u8_t ping_recv(void *arg, struct raw_pcb *pcb, struct pbuf *p, const ip_a
 	    !ip_addr_cmp(addr, &ps->target))
 		return 0;
 	ps->got = true;
-	ps->rtt_ns = now_ns() - ps->sent_ns;
+	ps->rtt_ns = clock_ns() - ps->sent_ns;
 	ps->ttl = pbuf_get_at(p, 8);
 	ps->bytes = (u16_t)(p->tot_len - ihl);
 	pbuf_free(p);
@@ -143,16 +137,16 @@ static bool ping_send(struct raw_pcb *pcb, struct ping *ps)
 		data[i] = (uint8_t)i;
 	ie->chksum = inet_chksum(ie, p->len); /* raw PCBs send what we give them, as is */
 	ps->got = false;
-	ps->sent_ns = now_ns();
+	ps->sent_ns = clock_ns();
 	err_t err = raw_sendto(pcb, p, &ps->target);
 	pbuf_free(p);
 	return err == ERR_OK;
 }
 
-/* Let the stack run until `*flag` or `deadline` (now_ns); interrupts wake the hlt. */
+/* Let the stack run until `*flag` or `deadline` (clock_ns); interrupts wake the hlt. */
 static void wait_for(volatile bool *flag, uint64_t deadline)
 {
-	while (!*flag && now_ns() < deadline) {
+	while (!*flag && clock_ns() < deadline) {
 		devices_poll();
 		if (!*flag)
 			hlt();
@@ -170,19 +164,19 @@ static int cmd_ping(int argc, char **argv)
 	if (!have_stack())
 		return -2;
 	struct raw_pcb *pcb;
-	LOCKED(pcb = raw_new(IP_PROTO_ICMP));
+	DEV_DO(pcb = raw_new(IP_PROTO_ICMP));
 	if (!pcb) {
 		kprintf("ping: no raw PCB free\n");
 		return -2;
 	}
-	LOCKED(raw_recv(pcb, ping_recv, &ps));
+	DEV_DO(raw_recv(pcb, ping_recv, &ps));
 	kprintf("PING %s: %d data bytes\n", argv[1], PING_DATA);
 	uint64_t sent = 0, received = 0, min = UINT64_MAX, max = 0, sum = 0;
 	for (uint64_t i = 0; i < count; i++) {
-		uint64_t start = now_ns();
+		uint64_t start = clock_ns();
 		ps.seq = (u16_t)(i + 1);
 		bool ok;
-		LOCKED(ok = ping_send(pcb, &ps));
+		DEV_DO(ok = ping_send(pcb, &ps));
 		if (!ok) {
 			kprintf("ping: send failed (no route, or out of memory)\n");
 		} else {
@@ -209,7 +203,7 @@ static int cmd_ping(int argc, char **argv)
 			wait_for(&never, start + PING_TIMEOUT_NS);
 		}
 	}
-	LOCKED(raw_remove(pcb));
+	DEV_DO(raw_remove(pcb));
 	kprintf("%llu packets transmitted, %llu received, %llu%% packet loss\n",
 		(unsigned long long)sent, (unsigned long long)received,
 		(unsigned long long)(sent ? (sent - received) * 100 / sent : 0));
@@ -248,7 +242,7 @@ static int cmd_udp(int argc, char **argv)
 		return -2;
 	struct udp_pcb *pcb;
 	err_t err = ERR_MEM;
-	LOCKED(if ((pcb = udp_new())) {
+	DEV_DO(if ((pcb = udp_new())) {
 		if ((err = udp_bind(pcb, IP_ANY_TYPE, (u16_t)port)) == ERR_OK)
 			udp_recv(pcb, udp_echo_recv, NULL);
 		else
@@ -313,7 +307,7 @@ static void iperf_tx_end(struct iperf_tx *t, const char *why)
 			tcp_abort(t->pcb); /* no memory for the FIN: do not leave the PCB behind */
 		t->pcb = NULL;
 	}
-	t->end_ns = now_ns();
+	t->end_ns = clock_ns();
 	t->why = why;
 	t->done = true;
 }
@@ -321,7 +315,7 @@ static void iperf_tx_end(struct iperf_tx *t, const char *why)
 /* Queue as much as the send buffer takes, then push it out; or stop, when time is up. */
 static void iperf_tx_fill(struct iperf_tx *t)
 {
-	if (now_ns() >= t->stop_ns) {
+	if (clock_ns() >= t->stop_ns) {
 		iperf_tx_end(t, "done");
 		return;
 	}
@@ -371,7 +365,7 @@ static void iperf_tx_err(void *arg, err_t err)
 {
 	struct iperf_tx *t = arg;
 	t->pcb = NULL; /* lwIP has freed it */
-	t->end_ns = now_ns();
+	t->end_ns = clock_ns();
 	t->why = err == ERR_RST ? "reset by the server" : lwip_strerr(err);
 	t->done = true;
 }
@@ -381,7 +375,7 @@ static err_t iperf_tx_connected(void *arg, struct tcp_pcb *pcb, err_t err)
 	struct iperf_tx *t = arg;
 	(void)pcb, (void)err; /* lwIP only calls this on success; failures go to tcp_err */
 	t->connected = true;
-	t->start_ns = now_ns();
+	t->start_ns = clock_ns();
 	t->stop_ns = t->start_ns + t->secs * 1000000000ull; /* the test runs from here */
 	iperf_tx_fill(t);
 	return ERR_OK;
@@ -395,7 +389,7 @@ static int iperf_client(const char *host, uint64_t secs)
 		return -1;
 	t = (struct iperf_tx){.secs = secs, .stop_ns = UINT64_MAX};
 	err_t err = ERR_MEM;
-	LOCKED(if ((t.pcb = tcp_new())) {
+	DEV_DO(if ((t.pcb = tcp_new())) {
 		tcp_arg(t.pcb, &t);
 		tcp_sent(t.pcb, iperf_tx_sent);
 		tcp_recv(t.pcb, iperf_tx_recv);
@@ -414,9 +408,9 @@ static int iperf_client(const char *host, uint64_t secs)
 	kprintf("iperf: client to %s:%d for %llu s\n", host, LWIPERF_TCP_PORT_DEFAULT,
 		(unsigned long long)secs);
 	/* The connect itself may take a while (ARP, SYN retries): allow 30 s beyond the test. */
-	wait_for(&t.done, now_ns() + (secs + 30) * 1000000000ull);
+	wait_for(&t.done, clock_ns() + (secs + 30) * 1000000000ull);
 	if (!t.done)
-		LOCKED(iperf_tx_end(&t, "gave up"));
+		DEV_DO(iperf_tx_end(&t, "gave up"));
 	if (!t.connected) {
 		kprintf("iperf: no connection to %s: %s\n", host, t.why);
 		return -2;
@@ -444,7 +438,7 @@ static int cmd_iperf(int argc, char **argv)
 	if (!have_stack())
 		return -2;
 	if (!server)
-		LOCKED(server = lwiperf_start_tcp_server_default(iperf_report, NULL));
+		DEV_DO(server = lwiperf_start_tcp_server_default(iperf_report, NULL));
 	if (!server) {
 		kprintf("iperf: could not listen on port %d\n", LWIPERF_TCP_PORT_DEFAULT);
 		return -2;
@@ -461,7 +455,7 @@ static int cmd_httpd(int argc, char **argv)
 	if (!have_stack())
 		return -2;
 	if (!started)
-		LOCKED(httpd_init());
+		DEV_DO(httpd_init());
 	started = true;
 	kprintf("httpd: on port %d (/, /big.bin)\n", HTTPD_SERVER_PORT);
 	return 0;
@@ -559,7 +553,7 @@ static int cmd_netstat(int argc, char **argv)
 		return -1;
 	if (!have_stack())
 		return -2;
-	LOCKED(netstat());
+	DEV_DO(netstat());
 	return 0;
 }
 

@@ -41,7 +41,6 @@
 #include <lwip/etharp.h>
 #include <lwip/init.h>
 #include <lwip/ip4_addr.h>
-#include <lwip/memp.h>
 #include <lwip/netif.h>
 #include <lwip/pbuf.h>
 #include <lwip/stats.h>
@@ -63,7 +62,7 @@ struct vnetif {
 	struct vio_net *net;
 	int unit;
 	bool attached;
-	bool rx_on; /* false while the frame echo (devices.c) owns the device's RX */
+	bool rx_on; /* false while the frame echo (glue_net.c) owns the device's RX */
 	bool link;  /* last link state told to lwIP */
 	bool dhcp;
 	bool tx_csum;	    /* VIRTIO_NET_F_CSUM: the device finishes TCP/UDP checksums */
@@ -88,7 +87,7 @@ LWIP_MEMPOOL_DECLARE(RX_PBUF, MAX_NETIFS *VIO_NET_QUEUE_SIZE, sizeof(struct rx_p
 /* lwIP's clock, in milliseconds: timers only need it monotonic. */
 u32_t sys_now(void)
 {
-	return (u32_t)(now_ns() / 1000000);
+	return (u32_t)(clock_ns() / 1000000);
 }
 
 /* --- receive ------------------------------------------------------------------------------ */

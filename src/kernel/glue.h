@@ -1,0 +1,69 @@
+/*
+ * glue.h: what devices.c shares with the glue files, and nobody else sees. devices.c owns
+ * the bound drivers and hands each one its glue when it binds it (callbacks, ops, the
+ * argument they get back); devices_poll() runs each glue's service. The rest of the kernel
+ * uses devices.h.
+ */
+#ifndef KERNEL_GLUE_H
+#define KERNEL_GLUE_H
+
+#include <kernel/devices.h>
+
+/* devices.c: the bound drivers of each type, units 0 .. n_<type> - 1, in bind order. */
+extern struct vio_rng rngs[MAX_PER_DRIVER];
+extern struct vio_console consoles[MAX_PER_DRIVER];
+extern struct vio_blk blks[MAX_PER_DRIVER];
+extern struct vio_net nets[MAX_PER_DRIVER];
+extern struct vio_balloon balloons[MAX_PER_DRIVER];
+extern int n_rng, n_cons, n_blk, n_net, n_balloon;
+
+/* --- glue_console.c: port 0 and the echo ports, per console ------------------------------- */
+
+#define ECHO_BUF 4096
+struct echo_port {
+	uint32_t id;
+	bool active;
+	uint8_t buf[ECHO_BUF]; /* bytes read and not yet written back */
+	size_t len;
+};
+struct kconsole {
+	int port0; /* the console port, or -1 */
+	struct echo_port echo[VIO_CONSOLE_MAX_PORTS];
+	volatile bool changed; /* a port event arrived: look at the ports again */
+};
+extern struct kconsole kcons[MAX_PER_DRIVER];
+
+/* The driver's event callback; arg is the console's struct kconsole. */
+void console_event(struct vio_console *con, uint32_t port, enum vio_console_event ev, void *arg);
+/* Open the console port and every echo port; called when ports change. */
+void console_rescan(struct vio_console *con, struct kconsole *kc);
+/* Poll console i, rescan its ports if they changed, and echo what the echo ports got. */
+void console_service(int i);
+
+/* --- glue_net.c: link changes and the frame echo, per net device -------------------------- */
+
+extern bool net_echo[MAX_PER_DRIVER];
+
+/* The driver's link callback; arg is the unit number. */
+void net_link(struct vio_net *net, bool up, void *arg);
+/* Send every received frame back with source and destination swapped. */
+void net_echo_service(struct vio_net *net);
+
+/* --- glue_balloon.c: the page allocator's side of a balloon ------------------------------- */
+
+struct kballoon {
+	volatile bool woken; /* set in IRQ context by ops->wake: the host changed something */
+	bool busy;	     /* a vio_balloon_* call is running on this device */
+	bool stopped;	     /* the driver reported a broken device; logged once */
+	uint64_t next_poll;  /* clock_ns() of the next unprompted poll (about once a second) */
+};
+extern struct kballoon kballoons[MAX_PER_DRIVER];
+
+/* The page source, stats and wake-up the driver calls; arg is the balloon's struct kballoon. */
+extern const struct vio_balloon_ops balloon_ops;
+/* One bounded step of balloon i's inflate or deflate work, when there is any. */
+void balloon_service(int i);
+/* The page allocator's out-of-memory handler (pmm_set_oom_handler). */
+bool balloon_oom(size_t npages);
+
+#endif
