@@ -19,8 +19,9 @@
  * The worked example is polling. Our kernel's main loop calls vio_net_poll and then
  * vio_net_recv once per pass and halts until the next interrupt; any interrupt, this device's
  * included, ends the halt, so it leaves opts.on_irq NULL. A kernel with threads sets on_irq to
- * wake its network thread instead. Without interrupts at all the same loop works as it is,
- * and vio_net_poll re-reads the link status every VIO_NET_LINK_POLL_NS.
+ * wake its network thread instead (examples/riscv64-virt sets it to skip its idle wait).
+ * Without interrupts at all the same loop works as it is, and vio_net_poll re-reads the link
+ * status every VIO_NET_LINK_POLL_NS.
  *
  * Receive. The RX ring is kept full of driver-owned DMA buffers. vio_net_recv hands out one
  * frame as it lies in those buffers (one segment, or several with VIRTIO_NET_F_MRG_RXBUF)
