@@ -1,4 +1,5 @@
-/* Unit tests for the helpers every layer shares (src/common): formatting, logging, error names. */
+/* Unit tests for the helpers every layer shares (src/common): formatting, logging, error names,
+ * private memory. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +8,7 @@
 #include <string.h>
 
 #include "fake_port.h"
+#include <vio/alloc.h>
 #include <vio/err.h>
 #include <vio/format.h>
 #include <vio/log.h>
@@ -73,9 +75,40 @@ static void test_strerror_names_every_code(void **state)
 	assert_string_equal(vio_strerror(5), "VIO_E?");
 }
 
+static void test_private_memory_is_not_dma_memory(void **state)
+{
+	struct fake_port fp;
+	(void)state;
+	fake_port_init(&fp);
+	char *p = vio_priv_alloc(&fp.port, 100);
+	assert_non_null(p);
+	assert_false(fake_port_is_dma(&fp, p, 100));
+	assert_int_equal(fp.priv_live_allocs, 1);
+	assert_int_equal(fp.dma_live_allocs, 0);
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(p[i], 0);
+	vio_priv_free(&fp.port, p, 100);
+	assert_int_equal(fp.priv_live_allocs, 0);
+}
+
+static void test_private_memory_falls_back_to_dma_without_a_private_allocator(void **state)
+{
+	struct fake_port fp;
+	(void)state;
+	fake_port_init(&fp);
+	fake_port_no_priv(&fp);
+	void *p = vio_priv_alloc(&fp.port, 100);
+	assert_non_null(p);
+	assert_true(fake_port_is_dma(&fp, p, 100));
+	vio_priv_free(&fp.port, p, 100);
+	assert_int_equal(fp.dma_live_allocs, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_private_memory_is_not_dma_memory),
+		cmocka_unit_test(test_private_memory_falls_back_to_dma_without_a_private_allocator),
 		cmocka_unit_test(test_formats_integers_like_printf),
 		cmocka_unit_test(test_formats_strings_chars_and_pointers),
 		cmocka_unit_test(test_truncates_and_reports_the_wanted_length),
