@@ -171,8 +171,9 @@ int vio_rng_read(struct vio_rng *rng, void *buf, size_t len, bool block)
 			deadline = now + rng->rng_timeout_ns;
 		} else if (now > deadline) {
 			rng->stats.timeouts++;
-			vio_logf(port, VIO_LOG_WARN, "%s: no entropy for %llu ms", rng_name,
-				 (unsigned long long)(rng->rng_timeout_ns / 1000000));
+			/* In ns: a 64-bit division would need libgcc on 32-bit machines. */
+			vio_logf(port, VIO_LOG_WARN, "%s: no entropy for %llu ns", rng_name,
+				 (unsigned long long)rng->rng_timeout_ns);
 			return VIO_ETIMEDOUT;
 		}
 		if (port->delay_us)
