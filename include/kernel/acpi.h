@@ -1,5 +1,6 @@
 /* ACPI tables the kernel reads: RSDP, RSDT/XSDT, MADT (interrupt controllers), MCFG (ECAM),
- * FADT (power-off). No AML interpreter. */
+ * FADT (power-off, through PM1 or the hardware-reduced sleep control register). No AML
+ * interpreter. */
 #ifndef KERNEL_ACPI_H
 #define KERNEL_ACPI_H
 
@@ -42,6 +43,8 @@ struct acpi_info {
 	int n_mcfg;
 	bool have_madt;
 	uint32_t pm1a_cnt, pm1b_cnt; /* FADT power-management control ports */
+	uint64_t sleep_ctl;          /* hardware-reduced ACPI: the sleep control register */
+	bool sleep_ctl_io;           /* ... in I/O space, not memory */
 	uint16_t slp_typa, slp_typb; /* from \_S5 in the DSDT (best effort) */
 	bool have_s5;
 };

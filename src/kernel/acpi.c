@@ -78,11 +78,14 @@ static const struct rsdp *find_rsdp(void)
 			return r;
 		}
 	}
-	/* The BIOS data area keeps the EBDA segment at 0x40e. (The empty asm hides the
-	 * constant address from the compiler, which would otherwise call it out of bounds.) */
-	const volatile uint16_t *bda_ebda = (const volatile uint16_t *)(uintptr_t)0x40e;
-	__asm__("" : "+r"(bda_ebda));
-	uint64_t ebda = (uint64_t)*bda_ebda << 4;
+	/* The first KiB of the EBDA. The BIOS data area names its segment at 0x40e, but that is
+	 * page 0, which this kernel leaves unmapped to catch NULL pointers. The EBDA starts
+	 * where the usable memory at address 0 ends (the BIOS takes it from the top of
+	 * conventional memory), so the memory map says where it is. */
+	uint64_t ebda = 0;
+	for (int i = 0; i < boot.n_mem; i++)
+		if (boot.mem[i].type == MEM_USABLE && boot.mem[i].base == 0)
+			ebda = boot.mem[i].len;
 	const struct rsdp *r = NULL;
 	if (ebda >= 0x80000 && ebda < 0xa0000)
 		r = scan(ebda, 1024);
@@ -148,12 +151,13 @@ static void parse_mcfg(const struct sdt_header *h)
 /*
  * \_S5 without an AML interpreter: find the bytes "_S5_" followed by a Package whose first
  * two elements are the SLP_TYP values (the trick most hobby kernels use; QEMU's DSDT has
- * Name(_S5, Package() {0, 0, ...})).
+ * Name(_S5, Package() {0, 0, ...})). Every read is checked against the table's end: on
+ * microvm the package is the table's last ten bytes.
  */
 static void find_s5(const struct sdt_header *dsdt)
 {
 	const uint8_t *p = (const uint8_t *)dsdt + 36, *end = (const uint8_t *)dsdt + dsdt->length;
-	for (; p + 12 < end; p++) {
+	for (; p + 6 <= end; p++) {
 		if (memcmp(p, "_S5_", 4) || p[4] != 0x12) /* PackageOp */
 			continue;
 		const uint8_t *q = p + 5;
@@ -161,10 +165,10 @@ static void find_s5(const struct sdt_header *dsdt)
 		q++;                         /* NumElements */
 		uint16_t v[2];
 		for (int i = 0; i < 2; i++) {
-			if (*q == 0x0a) { /* BytePrefix */
+			if (q + 2 <= end && *q == 0x0a) { /* BytePrefix */
 				v[i] = q[1];
 				q += 2;
-			} else if (*q == 0x00 || *q == 0x01) { /* ZeroOp, OneOp */
+			} else if (q < end && (*q == 0x00 || *q == 0x01)) { /* ZeroOp, OneOp */
 				v[i] = *q++;
 			} else {
 				return;
@@ -177,6 +181,16 @@ static void find_s5(const struct sdt_header *dsdt)
 	}
 }
 
+/* A Generic Address Structure (5.2.3.2) naming a byte register in memory or I/O space. */
+static void byte_register(const uint8_t *gas, uint64_t *addr, bool *io)
+{
+	uint64_t a = *(const uint64_t *)(gas + 4);
+	if (gas[0] > 1 || !a)
+		return; /* another address space: not one we can write */
+	*addr = a;
+	*io = gas[0] == 1;
+}
+
 static void parse_fadt(const struct sdt_header *h)
 {
 	const uint8_t *f = (const uint8_t *)h;
@@ -184,6 +198,10 @@ static void parse_fadt(const struct sdt_header *h)
 		return;
 	acpi.pm1a_cnt = *(const uint32_t *)(f + 64);
 	acpi.pm1b_cnt = *(const uint32_t *)(f + 68);
+	/* Hardware-reduced ACPI (5.2.9, flag bit 20; QEMU's microvm) has no PM1 blocks: sleep
+	 * states are entered through the sleep control register (4.8.3.7). */
+	if (h->length >= 256 && (*(const uint32_t *)(f + 112) & 1u << 20))
+		byte_register(f + 244, &acpi.sleep_ctl, &acpi.sleep_ctl_io);
 	uint64_t dsdt = *(const uint32_t *)(f + 40);
 	if (h->length >= 148 && *(const uint64_t *)(f + 140))
 		dsdt = *(const uint64_t *)(f + 140);
