@@ -5,7 +5,8 @@
  * or, failing that, from the BIOS areas where firmware must put it: the first KiB of the
  * EBDA and 0xE0000-0xFFFFF, on 16-byte boundaries (5.2.5.1). Every table is checked: its
  * signature, a length that fits, and a checksum summing to zero. A bad table is skipped
- * and reported, not trusted.
+ * and reported, not trusted. From the DSDT's AML we pick out, by pattern rather than by
+ * running it, the \_S5 sleep type and the virtio-mmio devices QEMU's microvm describes.
  */
 #include <kernel/acpi.h>
 #include <kernel/kernel.h>
@@ -181,6 +182,98 @@ static void find_s5(const struct sdt_header *dsdt)
 	}
 }
 
+/* An AML PkgLength (ACPI 20.2.4) at p: the length it encodes, which counts its own bytes;
+ * *n is how many bytes it takes. 0 when it runs past `end`. */
+static uint32_t pkg_length(const uint8_t *p, const uint8_t *end, unsigned *n)
+{
+	unsigned follow = p[0] >> 6;
+	if (p + 1 + follow > end)
+		return 0;
+	*n = 1 + follow;
+	if (!follow)
+		return p[0] & 0x3f;
+	uint32_t len = p[0] & 0x0f;
+	for (unsigned i = 0; i < follow; i++)
+		len |= (uint32_t)p[1 + i] << (4 + 8 * i);
+	return len;
+}
+
+/*
+ * The resource template of a _CRS (ACPI 6.4): small items (bit 7 clear, length in bits 0-2)
+ * and large ones (a type byte, a 16-bit length, the data). We want two large ones:
+ * Memory32Fixed (0x86: info, base, length) and Extended Interrupt (0x89: flags, count,
+ * 32-bit GSIs; flags bit 1 set is edge-triggered, bit 2 set is active-low, 6.4.3.6).
+ */
+static void parse_mmio_resources(const uint8_t *r, const uint8_t *end, struct acpi_mmio *m)
+{
+	while (r < end) {
+		if (!(r[0] & 0x80)) {
+			if (r[0] >> 3 == 0x0f)
+				return; /* End Tag */
+			r += 1 + (r[0] & 7);
+			continue;
+		}
+		if (r + 3 > end)
+			return;
+		uint16_t len = (uint16_t)(r[1] | r[2] << 8);
+		const uint8_t *d = r + 3;
+		if (d + len > end)
+			return;
+		if (r[0] == 0x86 && len >= 9) {
+			m->base = *(const uint32_t *)(d + 1);
+			m->len = *(const uint32_t *)(d + 5);
+		} else if (r[0] == 0x89 && len >= 6 && d[1] >= 1 && !m->has_irq) {
+			m->has_irq = true;
+			m->gsi = *(const uint32_t *)(d + 2);
+			m->level_high = !(d[0] & 6);
+		}
+		r = d + len;
+	}
+}
+
+/*
+ * virtio-mmio devices in the DSDT, again without an AML interpreter. QEMU's microvm (with
+ * ACPI on) describes each device it has as
+ *
+ *   Device (VR00) { Name (_HID, "LNRO0005")  Name (_UID, 0)  Name (_CCA, One)
+ *                   Name (_CRS, ResourceTemplate () { Memory32Fixed (ReadWrite, base, 0x200)
+ *                       Interrupt (ResourceConsumer, Level, ActiveHigh, Exclusive) { gsi } }) }
+ *
+ * so we look for the bytes of Name (_HID, "LNRO0005") and read the first Name (_CRS, Buffer)
+ * after them, stopping at the next Device. A device whose template has no window is skipped.
+ */
+static void find_virtio_mmio(const struct sdt_header *dsdt)
+{
+	static const uint8_t hid[] = "\x08_HID\x0dLNRO0005"; /* NameOp, StringPrefix; + NUL */
+	static const uint8_t crs[] = "\x08_CRS\x11";         /* NameOp, BufferOp */
+	const uint8_t *p = (const uint8_t *)dsdt + 36, *end = (const uint8_t *)dsdt + dsdt->length;
+	for (; p + sizeof(hid) <= end && acpi.n_mmio < ACPI_MAX_MMIO; p++) {
+		if (memcmp(p, hid, sizeof(hid)))
+			continue;
+		const uint8_t *q = p + sizeof(hid);
+		const size_t crs_len = sizeof(crs) - 1;
+		for (; q + crs_len <= end && memcmp(q, crs, crs_len); q++)
+			if (q[0] == 0x5b && q[1] == 0x82)
+				break; /* the next Device (ExtOpPrefix, DeviceOp) */
+		if (q + crs_len >= end || memcmp(q, crs, crs_len))
+			continue;
+		unsigned n;
+		const uint8_t *buf = q + crs_len;
+		uint32_t len = pkg_length(buf, end, &n);
+		if (len <= n || len > (size_t)(end - buf))
+			continue;
+		const uint8_t *buf_end = buf + len, *data = buf + n;
+		/* BufferSize: a ByteConst, WordConst or DWordConst (0x0a, 0x0b, 0x0c) */
+		unsigned size_bytes = *data == 0x0a ? 1 : *data == 0x0b ? 2 : *data == 0x0c ? 4 : 0;
+		if (!size_bytes || data + 1 + size_bytes > buf_end)
+			continue;
+		struct acpi_mmio m = {0};
+		parse_mmio_resources(data + 1 + size_bytes, buf_end, &m);
+		if (m.base && m.len)
+			acpi.mmio[acpi.n_mmio++] = m;
+	}
+}
+
 /* A Generic Address Structure (5.2.3.2) naming a byte register in memory or I/O space. */
 static void byte_register(const uint8_t *gas, uint64_t *addr, bool *io)
 {
@@ -206,8 +299,10 @@ static void parse_fadt(const struct sdt_header *h)
 	if (h->length >= 148 && *(const uint64_t *)(f + 140))
 		dsdt = *(const uint64_t *)(f + 140);
 	const struct sdt_header *d = table_at(dsdt);
-	if (d && !memcmp(d->signature, "DSDT", 4))
+	if (d && !memcmp(d->signature, "DSDT", 4)) {
 		find_s5(d);
+		find_virtio_mmio(d);
+	}
 }
 
 bool acpi_init(void)
@@ -264,4 +359,6 @@ void acpi_print_summary(void)
 			acpi.mcfg[i].start_bus, acpi.mcfg[i].end_bus);
 	if (!acpi.n_mcfg)
 		kprintf("acpi: no MCFG (PCI config through port I/O)\n");
+	if (acpi.n_mmio)
+		kprintf("acpi: DSDT: %d virtio-mmio device(s)\n", acpi.n_mmio);
 }
