@@ -32,3 +32,26 @@ bool cmdline_get(const char *key, char *buf, size_t size)
 	}
 	return false;
 }
+
+int cmdline_next(const char *key, const char **pos, char *buf, size_t size)
+{
+	size_t klen = strlen(key);
+	const char *p = *pos ? *pos : boot.cmdline;
+
+	while (*p) {
+		while (*p == ' ')
+			p++;
+		const char *word = p;
+		while (*p && *p != ' ')
+			p++;
+		if ((size_t)(p - word) > klen && !strncmp(word, key, klen) && word[klen] == '=') {
+			size_t len = (size_t)(p - word) - klen - 1, n = len < size ? len : size - 1;
+			memcpy(buf, word + klen + 1, n);
+			buf[n] = '\0';
+			*pos = p;
+			return (int)len;
+		}
+	}
+	*pos = p;
+	return -1;
+}
