@@ -2,7 +2,8 @@
  * cmdline.c: the kernel command line, space-separated key=value words.
  *   vio.mode=shell|test|bench   what to do after boot (default shell)
  *   vio.log=err|warn|info|debug how much the vio library logs (default info)
- * Tests add their own keys (vio.fault=..., see selftest.c).
+ * Tests add their own keys (vio.fault=..., see selftest.c). virtio_mmio.device= and vio.irq=
+ * are read where devices are found (mmio_probe.c, devices.c).
  */
 #include <kernel/kernel.h>
 #include <string.h>

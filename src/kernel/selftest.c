@@ -300,7 +300,7 @@ static bool test_virtio_bar_above_4g(char *why, size_t size)
 		SKIP("scenario does not place BARs above 4 GiB");
 	for (int i = 0; i < n_virtio_devices; i++) {
 		const struct kvirtio *kv = &virtio_devices[i];
-		for (int b = 0; kv->drv && b < VIO_PCI_MAX_BARS; b++)
+		for (int b = 0; kv->drv && kv->pci && b < VIO_PCI_MAX_BARS; b++)
 			if (!kv->pci->bars[b].is_io && kv->pci->bars[b].phys >= 4 * GiB)
 				return true;
 	}
