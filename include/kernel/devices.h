@@ -58,7 +58,8 @@ extern int n_virtio_devices;
 /* Enumerate PCI (ECAM when ACPI has an MCFG, else port I/O), probe every virtio function and
  * every virtio-mmio window (mmio_windows), bind drivers (entropy, console, block, net,
  * balloon), seed the PRNG, print the device table. A balloon also becomes the page
- * allocator's out-of-memory handler. */
+ * allocator's out-of-memory handler. vio.irq=poll on the command line gives the library a
+ * port without interrupt hooks: every device is then polled. */
 void devices_init(void);
 /* One line per virtio device: its unit name and what the core says of it, or why no driver
  * has it. */

@@ -111,6 +111,30 @@ static int bind(struct kvirtio *kv)
 	}
 }
 
+/*
+ * vio.irq=poll: the library gets this kernel's port without its interrupt hooks (MSI-X, INTx,
+ * platform lines), so no device is given an interrupt and every driver is polled, on PCI and
+ * virtio-mmio alike.
+ */
+static const struct vio_port *choose_port(void)
+{
+	static struct vio_port polled;
+	char v[8];
+	if (!cmdline_get("vio.irq", v, sizeof(v)))
+		return &kernel_vio_port;
+	if (strcmp(v, "poll")) {
+		kprintf("vio: unknown vio.irq=%s (only poll), interrupts stay on\n", v);
+		return &kernel_vio_port;
+	}
+	polled = kernel_vio_port;
+	polled.msix_alloc = NULL;
+	polled.msix_free = NULL;
+	polled.intx_attach = NULL;
+	polled.platform_irq_attach = NULL;
+	kprintf("vio: vio.irq=poll: no device gets an interrupt\n");
+	return &polled;
+}
+
 /* Where a device is: its PCI address or its virtio-mmio window. */
 static const char *where(const struct kvirtio *kv, char *buf, size_t size)
 {
@@ -174,8 +198,9 @@ void devices_init(void)
 {
 	static const uint32_t order[] = {VIRTIO_ID_RNG, VIRTIO_ID_CONSOLE, VIRTIO_ID_BLOCK,
 					 VIRTIO_ID_NET, VIRTIO_ID_BALLOON};
-	probe_pci(&kernel_vio_port);
-	probe_mmio(&kernel_vio_port);
+	const struct vio_port *port = choose_port();
+	probe_pci(port);
+	probe_mmio(port);
 	for (size_t o = 0; o < ARRAY_SIZE(order); o++) {
 		for (int i = 0; i < n_virtio_devices; i++) {
 			struct kvirtio *kv = &virtio_devices[i];
