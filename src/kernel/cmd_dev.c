@@ -383,6 +383,13 @@ static bool parse_mac(const char *s, uint8_t mac[6])
 	return true;
 }
 
+/*
+ * The largest frame `net send` builds: the most any device may take (the driver's MTU cap,
+ * the Ethernet header and one VLAN tag). The buffer and the length check both use it, so a
+ * device with a larger max_frame cannot make the shell write past the buffer.
+ */
+#define NET_SEND_MAX (VIO_NET_MAX_MTU + VIO_NET_ETH_HLEN + VIO_NET_VLAN_HLEN)
+
 static int cmd_net(int argc, char **argv)
 {
 	if (argc < 2)
@@ -410,11 +417,15 @@ static int cmd_net(int argc, char **argv)
 			(unsigned long long)s->tx_frames, (unsigned long long)s->tx_bytes,
 			(unsigned long long)s->tx_errors, (unsigned long long)s->tx_full);
 	} else if (!strcmp(argv[1], "send") && argc == 5) {
-		static uint8_t frame[VIO_NET_MAX_MTU + VIO_NET_ETH_HLEN];
+		static uint8_t frame[NET_SEND_MAX];
 		uint64_t len;
-		if (!parse_mac(argv[3], frame) || !parse_u64(argv[4], &len) || len < 14 ||
-		    len > net->max_frame)
+		if (!parse_mac(argv[3], frame) || !parse_u64(argv[4], &len))
 			return -1;
+		if (len < VIO_NET_ETH_HLEN || len > NET_SEND_MAX || len > net->max_frame)
+			ERR("net send: net%d sends frames of %d to %u bytes (Ethernet header "
+			    "included), not %llu", unit, VIO_NET_ETH_HLEN,
+			    net->max_frame < NET_SEND_MAX ? net->max_frame : NET_SEND_MAX,
+			    (unsigned long long)len);
 		memcpy(frame + 6, net->mac, 6);
 		frame[12] = 0x88, frame[13] = 0xb5; /* IEEE local experimental EtherType */
 		for (size_t i = 14; i < len; i++)

@@ -1,0 +1,117 @@
+"""
+The shell and the boot configuration against input a person (or a host typing on console
+port 0) can give: lengths, counts and port numbers out of range, long commands that must stop
+on Ctrl-C, command-line values that are malformed or too long. Each gets an error a person
+can act on, nothing is written out of bounds, and the shell goes on answering.
+
+The largest-frame scenario reads the bytes just past the shell's `net send` buffer through
+QMP (`xp`, guest physical memory, which the kernel maps identity) before and after sending,
+so an overflow shows even when the frame itself comes out right.
+"""
+import os
+import re
+import socket
+import subprocess
+import time
+
+import harness
+from harness import Scenario
+
+HOST_MAC = "02:00:00:00:00:01"
+JUMBO_MTU = 9000
+# The largest frame a device with that MTU takes: MTU, Ethernet header, one VLAN tag.
+JUMBO_FRAME = JUMBO_MTU + 14 + 4
+
+
+def free_udp_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def static_object(elf, source, prefix):
+    """(address, size) of a function-local static (`frame.3`) defined in `source`."""
+    out = subprocess.run(["readelf", "-sW", elf], capture_output=True, text=True,
+                         check=True).stdout
+    current = None
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) < 8:
+            continue
+        if f[3] == "FILE":
+            current = f[7]
+        elif current == source and f[3] == "OBJECT" and f[7].startswith(prefix + "."):
+            return int(f[1], 16), int(f[2], 0)
+    raise AssertionError("no static %s in %s's symbols" % (prefix, source))
+
+
+def guest_bytes(q, addr, n):
+    """n bytes of guest physical memory at addr, read through QMP."""
+    out = q.qmp("human-monitor-command", **{"command-line": "xp /%dxb %#x" % (n, addr)})
+    data = [int(x, 16) for line in out.splitlines() for x in line.split(":", 1)[1].split()]
+    assert len(data) == n, "xp gave %r" % out
+    return bytes(data)
+
+
+# --- net send: the largest frame fits, a larger one is refused ----------------------------
+
+def jumbo_setup(workdir):
+    guest, host = free_udp_port(), free_udp_port()
+    with open(os.path.join(workdir, "ports"), "w") as f:
+        f.write("%d %d" % (guest, host))
+    return ["-netdev", "dgram,id=n0,local.type=inet,local.host=127.0.0.1,local.port=%d,"
+            "remote.type=inet,remote.host=127.0.0.1,remote.port=%d" % (guest, host),
+            "-device", "virtio-net-pci,netdev=n0,host_mtu=%d" % JUMBO_MTU]
+
+
+def recv_frame(sock, ethertype, timeout=10):
+    """The next frame with this EtherType (lwIP's DHCP and ARP frames are skipped)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        sock.settimeout(max(0.1, end - time.monotonic()))
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:
+            break
+        if data[12:14] == ethertype:
+            return data
+    raise AssertionError("no frame with EtherType %s arrived" % ethertype.hex())
+
+
+def jumbo_interact(q):
+    _, host_port = map(int, open(os.path.join(q.workdir, "ports")).read().split())
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", host_port))
+    q.wait_for(r"vio> ")
+    info = q.shell("net info net0")
+    assert "mtu=%d" % JUMBO_MTU in info, "the device did not offer MTU %d: %r" % (
+        JUMBO_MTU, info)
+    addr, size = static_object(harness.ELF, "cmd_dev.c", "frame")
+    past = addr + size
+    before = guest_bytes(q, past, 16)
+
+    out = q.shell("net send net0 %s %d" % (HOST_MAC, JUMBO_FRAME))
+    assert "sent %d-byte frame" % JUMBO_FRAME in out, out
+    frame = recv_frame(sock, b"\x88\xb5")
+    want = bytes(i & 0xff for i in range(14, JUMBO_FRAME))
+    assert len(frame) == JUMBO_FRAME and frame[14:] == want, \
+        "the %d-byte frame arrived as %d bytes, or changed" % (JUMBO_FRAME, len(frame))
+    after = guest_bytes(q, past, 16)
+    assert after == before, "net send wrote past its %d-byte buffer: %s became %s" % (
+        size, before.hex(" "), after.hex(" "))
+
+    for length in (JUMBO_FRAME + 1, 13, 1 << 40):
+        out = q.shell("net send net0 %s %d" % (HOST_MAC, length))
+        assert re.fullmatch(r"net send: net0 sends frames of 14 to %d bytes \(Ethernet header "
+                            r"included\), not %d\n" % (JUMBO_FRAME, length), out), out
+    assert guest_bytes(q, past, 16) == before
+    sock.close()
+    q.send("poweroff\r")
+
+
+SCENARIOS = [
+    Scenario("shell-net-send-largest-frame-no-overflow", mode="shell", setup=jumbo_setup,
+             interact=jumbo_interact, expect_exit=0, timeout=120),
+]
