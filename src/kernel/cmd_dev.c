@@ -325,6 +325,24 @@ static int cmd_blk(int argc, char **argv)
 
 /* --- cons ------------------------------------------------------------------------------- */
 
+/* A port by number or by name; -1 (and why, printed) when there is no such port. A number
+ * is checked whole: 4294967296 is not port 0. */
+static int cons_port_arg(struct vio_console *con, const char *arg)
+{
+	uint64_t id;
+	if (parse_u64(arg, &id)) {
+		if (id < con->nports)
+			return (int)id;
+		kprintf("cons write: no port %llu: this console has %u port(s), numbered from 0 "
+			"(see 'cons ports')\n", (unsigned long long)id, con->nports);
+		return -1;
+	}
+	int port = DEV_CALL(vio_console_find_port(con, arg));
+	if (port < 0)
+		kprintf("cons write: no port named '%s' (see 'cons ports')\n", arg);
+	return port < 0 ? -1 : port;
+}
+
 static int cmd_cons(int argc, char **argv)
 {
 	struct vio_console *con = dev_console(0);
@@ -345,16 +363,19 @@ static int cmd_cons(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(argv[1], "write") && argc >= 4) {
-		uint64_t id;
-		int port = parse_u64(argv[2], &id) ? (int)id
-						   : DEV_CALL(vio_console_find_port(con, argv[2]));
+		int port = cons_port_arg(con, argv[2]);
 		if (port < 0)
-			ERR("cons write: no port '%s'", argv[2]);
+			return -2;
 		char text[256];
 		size_t n = 0;
-		for (int i = 3; i < argc; i++)
-			n += (size_t)vio_snprintf(text + n, sizeof(text) - n, "%s%s", argv[i],
-						  i + 1 < argc ? " " : "\n");
+		for (int i = 3; i < argc; i++) {
+			int w = vio_snprintf(text + n, sizeof(text) - n, "%s%s", argv[i],
+					     i + 1 < argc ? " " : "\n");
+			if (w < 0 || (size_t)w >= sizeof(text) - n)
+				ERR("cons write: the text is over %zu bytes; send it in parts",
+				    sizeof(text) - 2);
+			n += (size_t)w;
+		}
 		int w = DEV_CALL(vio_console_write(con, (uint32_t)port, text, n, true));
 		if (w < 0)
 			ERR("cons write: %s", vio_strerror(w));

@@ -12,6 +12,7 @@ import os
 import re
 import socket
 import subprocess
+import threading
 import time
 
 import harness
@@ -111,7 +112,80 @@ def jumbo_interact(q):
     q.send("poweroff\r")
 
 
+# --- the shell with a console and user networking --------------------------------------------
+
+def shell_setup(workdir):
+    subprocess.run(["qemu-img", "create", "-q", "-f", "raw",
+                    os.path.join(workdir, "disk.img"), "8M"], check=True)
+    return ["-device", "virtio-serial-pci,id=vser",
+            "-chardev", "socket,id=c0,path=%s/port0.sock,server=on,wait=off" % workdir,
+            "-device", "virtconsole,bus=vser.0,chardev=c0",
+            "-drive", "file=disk.img,format=raw,if=none,id=d0",
+            "-device", "virtio-blk-pci,drive=d0",
+            "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0"]
+
+
+class Port0:
+    """The host end of console port 0: what the kernel mirrors there is read and kept."""
+
+    def __init__(self, q):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(os.path.join(q.workdir, "port0.sock"))
+        self.text = b""
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self):
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            self.text += data
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def close(self):
+        self.sock.close()
+
+
+def one_line(q, cmd, rx):
+    out = q.shell(cmd)
+    assert re.search(rx, out), "%r printed %r" % (cmd, out)
+    assert len(out.strip().splitlines()) == 1, "%r printed more than one line: %r" % (cmd, out)
+    return out
+
+
+def connect_port0(q):
+    """Open port 0 from the host and wait until the kernel has seen it (and DHCP is done),
+    so that no event line lands in the middle of a command's output."""
+    q.wait_for(r"vio> ")
+    q.wait_for(r"net0: 10\.0\.2\.15/24 gw 10\.0\.2\.2 \(dhcp\)", timeout=60)
+    port0 = Port0(q)
+    end = time.monotonic() + 20
+    while not re.search(r"^port 0: .* host open", q.shell("cons ports"), re.M):
+        assert time.monotonic() < end, "the kernel never saw port 0 open"
+        time.sleep(0.5)
+    return port0
+
+
+def cons_port_interact(q):
+    port0 = connect_port0(q)
+    # 2^32 is not port 0, whatever an int cast makes of it.
+    for big in (1 << 32, (1 << 32) + 1, 1 << 31, 99):
+        one_line(q, "cons write %d hi" % big, r"^cons write: no port %d: this console has \d+ "
+                 r"port\(s\), numbered from 0 \(see 'cons ports'\)$" % big)
+    one_line(q, "cons write nosuchport hi", r"^cons write: no port named 'nosuchport'")
+    one_line(q, "cons write 0 hello-port0", r"^wrote 12 byte\(s\) to port 0$")
+    port0.close()
+    q.send("poweroff\r")
+
+
 SCENARIOS = [
     Scenario("shell-net-send-largest-frame-no-overflow", mode="shell", setup=jumbo_setup,
              interact=jumbo_interact, expect_exit=0, timeout=120),
+    Scenario("shell-cons-write-port-id-not-truncated", mode="shell", setup=shell_setup,
+             interact=cons_port_interact, expect_exit=0, timeout=120),
 ]
