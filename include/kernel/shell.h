@@ -24,6 +24,9 @@ bool parse_u64(const char *s, uint64_t *out);
 void hexdump(const void *buf, size_t len, uint64_t base);
 /* Run one command line (also used by tests). */
 void shell_execute(char *line);
+/* True when Ctrl-C was typed on COM1 or console port 0 since the last call: a long command
+ * calls this between its steps and stops. Other input is kept for the next prompt. */
+bool shell_interrupted(void);
 /* Another line source for the shell (virtio-console port 0). */
 struct shell_source;
 void shell_add_source(struct shell_source *src);

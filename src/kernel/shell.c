@@ -136,6 +136,8 @@ struct shell_source {
 	void (*echo)(const char *s, size_t n);   /* back to this source only */
 	char line[256];
 	size_t len;
+	char ahead[256]; /* typed while a command ran (shell_interrupted): the next input */
+	size_t ahead_pos, ahead_len;
 };
 
 static struct shell_source *sources[4];
@@ -172,6 +174,44 @@ static bool shell_feed(struct shell_source *src, int c)
 	return false;
 }
 
+/* The next byte from a source: what was typed ahead first, then the device. */
+static int source_getc(struct shell_source *src)
+{
+	if (src->ahead_pos < src->ahead_len)
+		return (unsigned char)src->ahead[src->ahead_pos++];
+	src->ahead_pos = src->ahead_len = 0;
+	return src->getc();
+}
+
+/*
+ * A command that runs for a while (ping, iperf) calls this between its steps. It reads
+ * what was typed on every source: a Ctrl-C (0x03) anywhere means stop, and everything typed
+ * before it is dropped, as a terminal does; other bytes wait in `ahead` for the prompt that
+ * follows. At most a buffer's worth is read per source and call, so a host that keeps
+ * typing on console port 0 cannot keep the command here.
+ */
+bool shell_interrupted(void)
+{
+	bool stop = false;
+	for (int i = 0; i < n_sources; i++) {
+		struct shell_source *src = sources[i];
+		for (size_t n = 0; n < sizeof(src->ahead); n++) {
+			int c = src->getc();
+			if (c < 0)
+				break;
+			if (c == 0x03) {
+				src->ahead_pos = src->ahead_len = 0;
+				src->len = 0;
+				src->echo("^C\n", 3);
+				stop = true;
+			} else if (src->ahead_len < sizeof(src->ahead)) {
+				src->ahead[src->ahead_len++] = (char)c;
+			}
+		}
+	}
+	return stop;
+}
+
 /* Nothing typed anywhere: let the devices make progress, then sleep until an interrupt
  * (a key on COM1, a device, or the 1 kHz tick). */
 static void shell_idle(void)
@@ -195,7 +235,7 @@ void shell_run(void)
 	for (;;) {
 		bool idle = true;
 		for (int i = 0; i < n_sources; i++) {
-			int c = sources[i]->getc();
+			int c = source_getc(sources[i]);
 			if (c < 0)
 				continue;
 			idle = false;

@@ -183,9 +183,60 @@ def cons_port_interact(q):
     q.send("poweroff\r")
 
 
+def wait_quiet_prompt(q, start, timeout):
+    """Wait for a prompt printed after log offset `start`."""
+    end = time.monotonic() + timeout
+    while "vio> " not in q.log[start:]:
+        assert time.monotonic() < end, "no prompt within %d s: %r" % (timeout, q.log[start:])
+        q._pump(0.2)
+    return q.log[start:]
+
+
+def ctrl_c_interact(q):
+    port0 = connect_port0(q)
+    one_line(q, "ping 10.0.2.2 1000000",
+             r"^ping: the count must be 1 to 3600 \(one a second; Ctrl-C stops ping early\)$")
+    one_line(q, "ping 10.0.2.2 0", r"^ping: the count must be 1 to 3600")
+    one_line(q, "iperf client 10.0.2.2 100000",
+             r"^iperf: the test runs 1 to 3600 seconds \(Ctrl-C stops it early\)$")
+
+    # Ctrl-C on COM1 stops a 100-second ping after its second reply, with the summary.
+    start = len(q.log)
+    q.send("ping 10.0.2.2 100\r")
+    q.wait_for(r"icmp_seq=2 ", timeout=30)
+    t0 = time.monotonic()
+    q.send("\x03")
+    out = wait_quiet_prompt(q, start, 10)
+    m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
+    assert m and int(m.group(1)) < 10, "ping did not stop on Ctrl-C: %r" % out
+    print("    ping: stopped by Ctrl-C on COM1 after %s packets, in %.1f s" % (
+        m.group(1), time.monotonic() - t0))
+
+    # Ctrl-C on console port 0 stops an iperf client that cannot connect (nothing answers
+    # ARP for 10.0.2.77: without Ctrl-C it would wait 5 + 30 s).
+    start = len(q.log)
+    q.send("iperf client 10.0.2.77 5\r")
+    q.wait_for(r"iperf: client to 10\.0\.2\.77:5001 for 5 s", timeout=10)
+    time.sleep(1)
+    t0 = time.monotonic()
+    port0.send(b"\x03")
+    out = wait_quiet_prompt(q, start, 10)
+    assert "iperf: no connection to 10.0.2.77: interrupted" in out, out
+    print("    iperf: stopped by Ctrl-C on console port 0 in %.1f s" % (time.monotonic() - t0))
+
+    # What is typed while a command runs, with no Ctrl-C, is the next command.
+    q.send("ping 10.0.2.2 2\recho typed-ahead\r")
+    q.wait_for(r"^typed-ahead$", timeout=20)
+    one_line(q, "echo still-here", r"^still-here$")
+    port0.close()
+    q.send("poweroff\r")
+
+
 SCENARIOS = [
     Scenario("shell-net-send-largest-frame-no-overflow", mode="shell", setup=jumbo_setup,
              interact=jumbo_interact, expect_exit=0, timeout=120),
     Scenario("shell-cons-write-port-id-not-truncated", mode="shell", setup=shell_setup,
              interact=cons_port_interact, expect_exit=0, timeout=120),
+    Scenario("shell-ping-iperf-bounded-and-ctrl-c", mode="shell", setup=shell_setup,
+             interact=ctrl_c_interact, expect_exit=0, timeout=180),
 ]
