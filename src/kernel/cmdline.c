@@ -23,8 +23,12 @@ bool cmdline_get(const char *key, char *buf, size_t size)
 			p++;
 		if ((size_t)(p - word) > klen && !strncmp(word, key, klen) && word[klen] == '=') {
 			size_t n = (size_t)(p - word) - klen - 1;
-			if (n >= size)
-				n = size - 1;
+			if (n >= size) {
+				/* A cut value could still look valid (and mean something else). */
+				kprintf("vio: %s= is %zu characters long, more than the %zu this "
+					"kernel reads: ignored\n", key, n, size - 1);
+				return false;
+			}
 			memcpy(buf, word + klen + 1, n);
 			buf[n] = '\0';
 			return true;

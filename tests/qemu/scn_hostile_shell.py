@@ -232,6 +232,16 @@ def ctrl_c_interact(q):
     q.send("poweroff\r")
 
 
+# --- the command line ------------------------------------------------------------------------
+
+LONG_LOG = "debug" + "x" * 40
+
+
+def boot_to_prompt(q):
+    q.wait_for(r"vio> ")
+    q.send("poweroff\r")
+
+
 SCENARIOS = [
     Scenario("shell-net-send-largest-frame-no-overflow", mode="shell", setup=jumbo_setup,
              interact=jumbo_interact, expect_exit=0, timeout=120),
@@ -239,4 +249,8 @@ SCENARIOS = [
              interact=cons_port_interact, expect_exit=0, timeout=120),
     Scenario("shell-ping-iperf-bounded-and-ctrl-c", mode="shell", setup=shell_setup,
              interact=ctrl_c_interact, expect_exit=0, timeout=180),
+    Scenario("boot-cmdline-overlong-value-refused", mode="shell", cmdline="vio.log=" + LONG_LOG,
+             interact=boot_to_prompt, expect_exit=0, timeout=60,
+             expect_log=[r"^vio: vio\.log= is %d characters long, more than the 15 this "
+                         r"kernel reads: ignored$" % len(LONG_LOG)]),
 ]
