@@ -235,11 +235,34 @@ def ctrl_c_interact(q):
 # --- the command line ------------------------------------------------------------------------
 
 LONG_LOG = "debug" + "x" * 40
+# Four NICs, each told a different malformed vio.ip: none may come up static.
+BAD_IP = [("vio.ip", "10.0.2.15/"), ("vio.ip1", "10.0.2.15/33"), ("vio.ip2", "10.0.2.15/2x"),
+          ("vio.ip3", "10.0.2.15/+24")]
 
 
 def boot_to_prompt(q):
     q.wait_for(r"vio> ")
     q.send("poweroff\r")
+
+
+def four_nics(workdir):
+    args = []
+    for i in range(4):
+        args += ["-netdev", "user,id=n%d" % i, "-device", "virtio-net-pci,netdev=n%d" % i]
+    return args
+
+
+def bad_ip_check(log, workdir):
+    for unit, (key, value) in enumerate(BAD_IP):
+        rx = (r"^net%d: %s=%s refused: the prefix length after '/' must be a number from 0 "
+              r"to 32 \(want dhcp or a\.b\.c\.d/len\[,gw=a\.b\.c\.d\]\); asking DHCP instead$"
+              % (unit, re.escape(key), re.escape(value)))
+        if not re.search(rx, log, re.M):
+            return "no refusal of %s=%s in the log" % (key, value)
+    static = re.search(r"^.*\(static\)$", log, re.M)
+    if static:
+        return "a malformed vio.ip was used: %s" % static.group(0)
+    return None
 
 
 SCENARIOS = [
@@ -253,4 +276,7 @@ SCENARIOS = [
              interact=boot_to_prompt, expect_exit=0, timeout=60,
              expect_log=[r"^vio: vio\.log= is %d characters long, more than the 15 this "
                          r"kernel reads: ignored$" % len(LONG_LOG)]),
+    Scenario("boot-vio-ip-bad-prefix-refused", mode="shell",
+             cmdline=" ".join("%s=%s" % kv for kv in BAD_IP), setup=four_nics,
+             interact=boot_to_prompt, check=bad_ip_check, expect_exit=0, timeout=120),
 ]
