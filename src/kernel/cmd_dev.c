@@ -2,7 +2,7 @@
  * cmd_dev.c: the shell's device commands: devices, lspci, virtio, rng, blk, cons, net,
  * balloon.
  * Each prints a one-line usage error for a wrong argument and leaves the shell running;
- * device errors are printed by name (VIO_EIO, VIO_EROFS, ...).
+ * device errors are printed as what they mean, with the code's name (shell_strerror).
  */
 #include <kernel/devices.h>
 #include <kernel/kernel.h>
@@ -211,7 +211,7 @@ static int cmd_rng(int argc, char **argv)
 		ERR("rng: no virtio-rng device");
 	int got = DEV_CALL(vio_rng_read(rng, buf, n, true));
 	if (got < 0)
-		ERR("rng: %s", vio_strerror(got));
+		ERR("rng: %s", shell_strerror(got));
 	hexdump(buf, (size_t)got, 0);
 	return 0;
 }
@@ -288,33 +288,33 @@ static int cmd_blk(int argc, char **argv)
 	if (!strcmp(op, "read") && argc == 5 && parse_u64(argv[3], &a) && parse_u64(argv[4], &b) &&
 	    b > 0 && b * 512 <= sizeof(buf)) {
 		if ((err = DEV_CALL(vio_blk_read(blk, a, buf, b * 512))))
-			ERR("blk read: %s", vio_strerror(err));
+			ERR("blk read: %s", shell_strerror(err));
 		hexdump(buf, b * 512 > 256 ? 256 : b * 512, a * 512);
 	} else if (!strcmp(op, "write") && argc == 6 && parse_u64(argv[3], &a) &&
 		   parse_u64(argv[4], &b) && parse_u64(argv[5], &c) && b > 0 &&
 		   b * 512 <= sizeof(buf) && c <= 255) {
 		memset(buf, (int)c, b * 512);
 		if ((err = DEV_CALL(vio_blk_write(blk, a, buf, b * 512))))
-			ERR("blk write: %s", vio_strerror(err));
+			ERR("blk write: %s", shell_strerror(err));
 		kprintf("wrote %llu sector(s) of 0x%02llx at %llu\n", (unsigned long long)b,
 			(unsigned long long)c, (unsigned long long)a);
 	} else if (!strcmp(op, "sha256") && argc == 5 && parse_u64(argv[3], &a) &&
 		   parse_u64(argv[4], &b) && a % 512 == 0 && b % 512 == 0) {
 		char hex[65];
 		if ((err = blk_sha256(blk, a, b, hex)))
-			ERR("blk sha256: %s", vio_strerror(err));
+			ERR("blk sha256: %s", shell_strerror(err));
 		kprintf("sha256 %s offset %llu length %llu: %s\n", argv[2], (unsigned long long)a,
 			(unsigned long long)b, hex);
 	} else if (!strcmp(op, "flush") && argc == 3) {
 		if ((err = DEV_CALL(vio_blk_flush(blk))))
-			ERR("blk flush: %s", vio_strerror(err));
+			ERR("blk flush: %s", shell_strerror(err));
 		kprintf("flushed\n");
 	} else if ((!strcmp(op, "discard") || !strcmp(op, "zero")) && argc == 5 &&
 		   parse_u64(argv[3], &a) && parse_u64(argv[4], &b) && b > 0) {
 		err = !strcmp(op, "zero") ? DEV_CALL(vio_blk_write_zeroes(blk, a, b, false))
 					  : DEV_CALL(vio_blk_discard(blk, a, b));
 		if (err)
-			ERR("blk %s: %s", op, vio_strerror(err));
+			ERR("blk %s: %s", op, shell_strerror(err));
 		kprintf("%s %llu sector(s) at %llu\n", op, (unsigned long long)b,
 			(unsigned long long)a);
 	} else {
@@ -378,7 +378,7 @@ static int cmd_cons(int argc, char **argv)
 		}
 		int w = DEV_CALL(vio_console_write(con, (uint32_t)port, text, n, true));
 		if (w < 0)
-			ERR("cons write: %s", vio_strerror(w));
+			ERR("cons write: %s", shell_strerror(w));
 		kprintf("wrote %d byte(s) to port %d\n", w, port);
 		return 0;
 	}
@@ -453,7 +453,7 @@ static int cmd_net(int argc, char **argv)
 			frame[i] = (uint8_t)i;
 		int err = DEV_CALL(vio_net_send(net, frame, (uint32_t)len, NULL));
 		if (err)
-			ERR("net send: %s", vio_strerror(err));
+			ERR("net send: %s", shell_strerror(err));
 		kprintf("sent %llu-byte frame\n", (unsigned long long)len);
 	} else if (!strcmp(argv[1], "echo") && argc == 4 &&
 		   (!strcmp(argv[3], "on") || !strcmp(argv[3], "off"))) {

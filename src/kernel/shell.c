@@ -12,6 +12,7 @@
 #include <kernel/shell.h>
 #include <kernel/timer.h>
 #include <string.h>
+#include <vio/err.h>
 
 #define MAX_ARGS 16
 
@@ -95,6 +96,44 @@ static int cmd_help(int argc, char **argv)
 		kprintf("  %-10s %s\n      usage: %s\n", net_commands[i].name, net_commands[i].help,
 			net_commands[i].usage);
 	return 0;
+}
+
+const char *shell_strerror(int err)
+{
+	switch (err) {
+	case VIO_EINVAL:
+		return "an argument is out of range for this device, or the call makes no sense "
+		       "now (VIO_EINVAL)";
+	case VIO_ENOMEM:
+		return "out of DMA memory; free some (a smaller request, a deflated balloon) and "
+		       "try again (VIO_ENOMEM)";
+	case VIO_ENOSPC:
+		return "the device's queue is full; try again in a moment (VIO_ENOSPC)";
+	case VIO_EAGAIN:
+		return "the device has nothing ready yet; try again (VIO_EAGAIN)";
+	case VIO_EIO:
+		return "the device reported an error or broke the virtio rules; the log says "
+		       "which, and the device may need a reboot to recover (VIO_EIO)";
+	case VIO_ENODEV:
+		return "no such device or port (VIO_ENODEV)";
+	case VIO_ENOTSUP:
+		return "the device does not offer this (VIO_ENOTSUP)";
+	case VIO_ETIMEDOUT:
+		return "the device did not answer in time; the log may say more (VIO_ETIMEDOUT)";
+	case VIO_EROFS:
+		return "the disk is read-only (VIO_EROFS)";
+	case VIO_EPROTO:
+		return "the device's registers or tables are malformed (VIO_EPROTO)";
+	case VIO_EFEATURES:
+		return "the device refused the features the driver chose (VIO_EFEATURES)";
+	case VIO_ERANGE:
+		return "the device gave a value outside what the spec allows (VIO_ERANGE)";
+	case VIO_ENEEDRESET:
+		return "the device asked to be reset; it is out of service until a reboot "
+		       "(VIO_ENEEDRESET)";
+	default:
+		return vio_strerror(err);
+	}
 }
 
 static int split(char *line, char **argv)
