@@ -74,7 +74,7 @@ void apic_init(void)
 {
 	pic_disable();
 	uint64_t base = acpi.lapic_addr ? acpi.lapic_addr : (rdmsr(0x1b) & ~0xfffull);
-	lapic = paging_map(base, 4096, true);
+	lapic = mmio_map(base, 4096);
 	if (!lapic)
 		panic("apic: cannot map the local APIC at %#llx", (unsigned long long)base);
 	wrmsr(0x1b, rdmsr(0x1b) | (1u << 11)); /* IA32_APIC_BASE: global enable */
@@ -83,7 +83,7 @@ void apic_init(void)
 
 	for (int i = 0; i < acpi.n_ioapics; i++) {
 		struct ioapic *io = &ioapics[n_ioapics];
-		io->regs = paging_map(acpi.ioapic[i].addr, 4096, true);
+		io->regs = mmio_map(acpi.ioapic[i].addr, 4096);
 		if (!io->regs)
 			continue;
 		io->gsi_base = acpi.ioapic[i].gsi_base;
