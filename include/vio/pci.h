@@ -14,8 +14,8 @@
  *
  * Concurrency: config access through mechanism #1 is a two-step (address, then data) port
  * sequence, so two CPUs or an interrupt handler and thread code must not use it at once; the
- * kernel serialises config access (one caller at a time per bus). None of these calls is
- * IRQ-safe except the MSI-X mask helpers, which only touch the mapped table.
+ * kernel serialises config access (one caller at a time per bus). Only the calls marked
+ * IRQ-safe may run in an interrupt handler: they touch no config space.
  */
 #ifndef VIO_PCI_H
 #define VIO_PCI_H
@@ -171,9 +171,16 @@ int vio_pci_dev_init(struct vio_pci_dev *dev, struct vio_pci_bus *bus, uint8_t b
  * Decode and size the BARs (6 for a normal header, 2 for a bridge, none for CardBus): each is
  * written with all ones and read back with I/O and memory decoding turned off in COMMAND,
  * then restored, and COMMAND restored. A 64-bit BAR in the last slot is malformed and left
- * empty. Called by enumeration; exposed for tests. Not IRQ-safe.
+ * empty. Called by vio_pci_dev_init. Not IRQ-safe.
  */
 void vio_pci_read_bars(struct vio_pci_dev *dev);
+
+/*
+ * True when [offset, offset + len) lies wholly inside `bar`, an implemented memory BAR (the
+ * check every range a function reports must pass before it is mapped). IRQ-safe.
+ */
+bool vio_pci_bar_contains(const struct vio_pci_dev *dev, unsigned bar, uint64_t offset,
+			  uint64_t len);
 
 /*
  * Map `len` bytes at `offset` into memory BAR `bar` through port->map_mmio (wherever it is,
@@ -225,9 +232,6 @@ int vio_pci_msix_set_entry(struct vio_pci_dev *dev, uint16_t entry, uint64_t add
 
 /* Mask or unmask one entry (its Vector Control bit). IRQ-safe. */
 void vio_pci_msix_mask_entry(struct vio_pci_dev *dev, uint16_t entry, bool masked);
-
-/* Set or clear the Function Mask bit, which masks every entry at once. IRQ-safe. */
-void vio_pci_msix_function_mask(struct vio_pci_dev *dev, bool masked);
 
 /*
  * Enable or disable MSI-X in the capability's Message Control. Enabling also sets

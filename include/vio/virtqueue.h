@@ -14,6 +14,14 @@
  * vio_vq_get_used return VIO_EIO. Nothing the device writes can make the library crash, hand
  * back a cookie that is not in flight, or free descriptors twice.
  *
+ * Two kinds of broken rule are kept apart. "The device broke a rule" (a used id out of range
+ * or not in flight, used->idx running ahead of what was posted) is input: checked in every
+ * build, logged, the queue broken, VIO_EIO; the driver carries on. "We broke our own" (the
+ * free list hands out a head still in flight, an indirect table taken while a request holds
+ * it, a chain walk leaving the ring, books that do not balance when the queue is destroyed)
+ * is a bug in vio that no device can cause: VIO_ASSERT (vio/assert.h) states it, and a build
+ * with VIO_DEBUG stops there (the host tests abort, the kernel built with DEBUG=1 panics).
+ *
  * Concurrency (see include/vio/port.h): one caller at a time per queue. Calls marked IRQ-safe
  * may run in an interrupt handler, but still not concurrently with another call on the same
  * queue: a driver that completes in IRQ context and submits in thread context must keep the
@@ -146,7 +154,8 @@ int vio_vq_init(struct vio_vq *vq, const struct vio_port *port, uint16_t index, 
 /*
  * Free everything vio_vq_init allocated. The device must no longer use the queue (reset it
  * first). Posted cookies are forgotten: call vio_vq_detach_unused first to reclaim them.
- * Safe on a queue whose init failed, and twice. Not IRQ-safe.
+ * With VIO_DEBUG, checks that every descriptor and table is accounted for before the memory
+ * goes. Safe on a queue whose init failed, and twice. Not IRQ-safe.
  */
 void vio_vq_destroy(struct vio_vq *vq);
 
@@ -241,14 +250,6 @@ void vio_vq_break(struct vio_vq *vq, const char *why);
  * queues. Not IRQ-safe.
  */
 void *vio_vq_detach_unused(struct vio_vq *vq);
-
-/*
- * Return the ring to its just-initialised state (indexes 0, all descriptors free, not broken,
- * interrupts enabled) so the core can program it into the device again after a reset,
- * without reallocating. Every request must have been reclaimed first (vio_vq_detach_unused
- * until NULL). Returns 0 or VIO_EINVAL when requests are still posted. Not IRQ-safe.
- */
-int vio_vq_reset(struct vio_vq *vq);
 
 /* Log the queue's state (indexes, flags, free count, heads in flight, counters). */
 void vio_vq_dump(const struct vio_vq *vq);

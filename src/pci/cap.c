@@ -65,16 +65,6 @@ int vio_pci_find_cap(const struct vio_pci_dev *dev, uint8_t id)
 	return VIO_ENODEV;
 }
 
-/* True when [offset, offset + len) lies inside implemented memory BAR `bar`. */
-static bool inside_mem_bar(const struct vio_pci_dev *dev, unsigned bar, uint64_t offset,
-			   uint64_t len)
-{
-	if (bar >= VIO_PCI_MAX_BARS)
-		return false;
-	const struct vio_pci_bar *b = &dev->bars[bar];
-	return !b->is_io && b->size != 0 && offset <= b->size && len <= b->size - offset;
-}
-
 int vio_pci_msix_map(struct vio_pci_dev *dev)
 {
 	struct vio_pci_msix *m = &dev->msix;
@@ -84,8 +74,8 @@ int vio_pci_msix_map(struct vio_pci_dev *dev)
 		return VIO_ENODEV;
 	if (m->table)
 		return 0;
-	if (!inside_mem_bar(dev, m->table_bar, m->table_offset, bytes) ||
-	    !inside_mem_bar(dev, m->pba_bar, m->pba_offset, (m->table_size + 63u) / 64 * 8))
+	if (!vio_pci_bar_contains(dev, m->table_bar, m->table_offset, bytes) ||
+	    !vio_pci_bar_contains(dev, m->pba_bar, m->pba_offset, (m->table_size + 63u) / 64 * 8))
 		return VIO_EPROTO;
 	m->table = vio_pci_map_bar(dev, m->table_bar, m->table_offset, bytes);
 	return m->table ? 0 : VIO_ENOMEM;
@@ -131,16 +121,6 @@ static void update_msix_control(struct vio_pci_dev *dev, uint16_t set, uint16_t 
 	uint16_t ctrl = vio_pci_read16(dev, off);
 
 	vio_pci_write16(dev, off, (uint16_t)((ctrl & ~clear) | set));
-}
-
-void vio_pci_msix_function_mask(struct vio_pci_dev *dev, bool masked)
-{
-	if (!dev->msix.cap)
-		return;
-	if (masked)
-		update_msix_control(dev, PCI_MSIX_CTRL_FUNCTION_MASK, 0);
-	else
-		update_msix_control(dev, 0, PCI_MSIX_CTRL_FUNCTION_MASK);
 }
 
 void vio_pci_msix_enable(struct vio_pci_dev *dev, bool enable)

@@ -1,5 +1,5 @@
 /*
- * PCI enumeration: find every function on a segment, read its header, size its BARs.
+ * PCI enumeration: find every function on a segment and read its header (BARs: bar.c).
  *
  * A bus is scanned by reading the vendor id of function 0 of each of its 32 devices: an
  * absent device reads all ones. Header Type bit 7 says functions 1-7 exist too. A type 1
@@ -9,7 +9,7 @@
  */
 #include <stddef.h>
 #include <vio/err.h>
-#include <vio/log.h>
+#include <vio/format.h>
 #include <vio/pci.h>
 #include <vio/spec/pci.h>
 
@@ -23,78 +23,6 @@
 #define COMMON(field) offsetof(struct pci_header_common, field)
 #define BRIDGE(field) offsetof(struct pci_header_type1, field)
 #define MSIX(field) offsetof(struct pci_msix_cap, field)
-
-/* Size from a BAR sizing read: the lowest address bit that stuck at one (as Linux does). */
-static uint64_t size_from_mask(uint64_t mask)
-{
-	return mask & ~(mask - 1);
-}
-
-/*
- * Size one BAR slot: write all ones, read what the function lets stick, put the address
- * back. The caller has disabled decoding, so the function never answers at the bogus
- * address in between. Returns how many slots the BAR used (2 for a 64-bit one).
- */
-static unsigned size_bar(struct vio_pci_dev *dev, unsigned i, unsigned nbars)
-{
-	uint16_t off = (uint16_t)(HDR(bar) + 4 * i);
-	uint32_t orig = vio_pci_read32(dev, off);
-	struct vio_pci_bar *bar = &dev->bars[i];
-
-	*bar = (struct vio_pci_bar){0};
-	vio_pci_write32(dev, off, 0xffffffffu);
-	uint32_t probe = vio_pci_read32(dev, off);
-	vio_pci_write32(dev, off, orig);
-
-	if (probe == 0 || probe == 0xffffffffu)
-		return 1; /* not implemented, or the function vanished */
-	if (orig & PCI_BAR_IO) {
-		/* I/O BARs decode 16 bits on x86; the upper half may read back 0. */
-		uint32_t mask = (probe & PCI_BAR_IO_MASK) | 0xffff0000u;
-		bar->is_io = true;
-		bar->phys = orig & PCI_BAR_IO_MASK & 0xffffu;
-		bar->size = size_from_mask(mask & 0xffffu);
-		return 1;
-	}
-	uint64_t mask = probe & PCI_BAR_MEM_MASK;
-	uint64_t phys = orig & PCI_BAR_MEM_MASK;
-	unsigned used = 1;
-	if ((orig & PCI_BAR_MEM_TYPE_MASK) == PCI_BAR_MEM_TYPE_64) {
-		if (i + 1 >= nbars)
-			return 1; /* a 64-bit BAR cannot start in the last slot */
-		uint16_t hi_off = (uint16_t)(off + 4);
-		uint32_t hi_orig = vio_pci_read32(dev, hi_off);
-		vio_pci_write32(dev, hi_off, 0xffffffffu);
-		uint32_t hi_probe = vio_pci_read32(dev, hi_off);
-		vio_pci_write32(dev, hi_off, hi_orig);
-		mask |= (uint64_t)hi_probe << 32;
-		phys |= (uint64_t)hi_orig << 32;
-		bar->is64 = true;
-		used = 2;
-	}
-	bar->prefetch = (orig & PCI_BAR_MEM_PREFETCH) != 0;
-	bar->phys = phys;
-	bar->size = size_from_mask(mask);
-	return used;
-}
-
-void vio_pci_read_bars(struct vio_pci_dev *dev)
-{
-	unsigned nbars = dev->header_type == PCI_HEADER_TYPE_NORMAL   ? 6
-			 : dev->header_type == PCI_HEADER_TYPE_BRIDGE ? 2
-								      : 0;
-
-	for (unsigned i = 0; i < VIO_PCI_MAX_BARS; i++)
-		dev->bars[i] = (struct vio_pci_bar){0};
-	if (!nbars)
-		return;
-	uint16_t cmd = vio_pci_read16(dev, COMMON(command));
-	vio_pci_write16(dev, COMMON(command),
-			(uint16_t)(cmd & ~(PCI_COMMAND_IO | PCI_COMMAND_MEMORY)));
-	for (unsigned i = 0; i < nbars;)
-		i += size_bar(dev, i, nbars);
-	vio_pci_write16(dev, COMMON(command), cmd);
-}
 
 /* Read the MSI-X capability's location fields (validated later by vio_pci_msix_map). */
 static void read_msix_info(struct vio_pci_dev *dev)
@@ -237,19 +165,6 @@ int vio_pci_enumerate_into(struct vio_pci_bus *bus, struct vio_pci_dev *out, siz
 	struct into in = {.out = out, .max = max};
 
 	return vio_pci_enumerate(bus, store_dev, &in);
-}
-
-volatile void *vio_pci_map_bar(const struct vio_pci_dev *dev, unsigned bar, uint64_t offset,
-			       uint64_t len)
-{
-	const struct vio_port *port = dev->bus->port;
-
-	if (bar >= VIO_PCI_MAX_BARS || !port->map_mmio)
-		return NULL;
-	const struct vio_pci_bar *b = &dev->bars[bar];
-	if (b->is_io || b->size == 0 || offset > b->size || len > b->size - offset)
-		return NULL;
-	return port->map_mmio(port->ctx, b->phys + offset, (size_t)len);
 }
 
 char *vio_pci_bdf(const struct vio_pci_dev *dev, char *buf, size_t size)

@@ -10,7 +10,9 @@
  * own descriptors back. Which descriptors belong to which chain, the request's cookie and how
  * many bytes it offered to be written live in a separate allocation the device is never told
  * about (struct vio_vq_head, vq_next). What the device writes (used->idx, id, len,
- * avail_event, flags) is each read exactly once and checked before use.
+ * avail_event, flags) is each read exactly once and checked before use: a violation breaks
+ * the queue. What we keep in that private allocation we trust, and VIO_ASSERT says so where
+ * it matters (include/vio/virtqueue.h tells the two apart).
  *
  * The same ring serves every transport: it is allocated in the legacy contiguous layout
  * (2.7.2), which also satisfies the modern alignment rules. QEMU exercises it through every
@@ -20,7 +22,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <vio/assert.h>
 #include <vio/err.h>
+#include <vio/format.h>
 #include <vio/log.h>
 #include <vio/spec/virtio_ring.h>
 #include <vio/virtqueue.h>
@@ -109,8 +113,17 @@ static void free_all(struct vio_vq *vq)
 	vq->vq_tables_free = 0;
 }
 
-/* Everything free, indexes at 0: the state both init and reset leave the driver side in. */
-static void reset_state(struct vio_vq *vq)
+/* True when a request in flight holds indirect table t. O(size): for VIO_ASSERT only. */
+static bool table_held(const struct vio_vq *vq, uint16_t t)
+{
+	for (uint32_t i = 0; i < vq->size; i++)
+		if (vq->vq_heads[i].in_flight && vq->vq_heads[i].table == t)
+			return true;
+	return false;
+}
+
+/* Everything free, indexes at 0: the driver side of a new queue. */
+static void init_state(struct vio_vq *vq)
 {
 	uint16_t size = vq->size;
 
@@ -195,7 +208,7 @@ int vio_vq_init(struct vio_vq *vq, const struct vio_port *port, uint16_t index, 
 	vq->vq_next = (uint16_t *)(vq->vq_heads + size);
 	vq->vq_table_free = vq->vq_next + size;
 
-	reset_state(vq);
+	init_state(vq);
 	return 0;
 
 nomem:
@@ -208,20 +221,20 @@ void vio_vq_destroy(struct vio_vq *vq)
 {
 	if (!vq || !vq->port)
 		return;
+	/*
+	 * The device has been reset and holds nothing, so the requests still posted are only
+	 * forgotten; their descriptors go back first, and then the books must balance: no head
+	 * in flight, every descriptor and every indirect table free.
+	 */
+	if (vq->vq_heads) {
+		while (vio_vq_detach_unused(vq))
+			;
+		VIO_ASSERT(vq->vq_in_flight == 0 && vq->vq_num_free == vq->size &&
+			   vq->vq_tables_free == vq->vq_ntables);
+	}
 	free_all(vq);
 	vq->vq_num_free = 0;
 	vq->vq_in_flight = 0;
-}
-
-int vio_vq_reset(struct vio_vq *vq)
-{
-	if (!vq->vq_ring || vq->vq_in_flight)
-		return VIO_EINVAL;
-	uint8_t *ring = vq->vq_ring;
-	for (uint32_t i = 0; i < vq->vq_ring_bytes; i++)
-		ring[i] = 0;
-	reset_state(vq);
-	return 0;
 }
 
 /* Validate a request's segments; sets *in_len to the writable total. */
@@ -262,6 +275,7 @@ static uint16_t add_indirect(struct vio_vq *vq, const struct vio_sg *sg, unsigne
 			     unsigned n)
 {
 	uint16_t t = vq->vq_table_free[--vq->vq_tables_free];
+	VIO_ASSERT(t < vq->vq_ntables && !table_held(vq, t));
 	struct vring_desc *table = vq->vq_tables + (uint32_t)t * VIO_VQ_INDIRECT_SEGS;
 	uint16_t head = vq->vq_free_head;
 
@@ -298,6 +312,7 @@ static uint16_t add_direct(struct vio_vq *vq, const struct vio_sg *sg, unsigned 
 	uint16_t i = head;
 
 	for (unsigned k = 0; k < n; k++) {
+		VIO_ASSERT(i < vq->size);
 		fill_desc(vq, &vq->vq_desc[i], &sg[k], k >= n_out, k + 1 < n, vq->vq_next[i]);
 		i = vq->vq_next[i];
 	}
@@ -330,6 +345,8 @@ int vio_vq_add(struct vio_vq *vq, const struct vio_sg *sg, unsigned n_out, unsig
 		return VIO_ENOSPC;
 	}
 
+	/* Our free list, not the device, names the head: it must not be a request in flight. */
+	VIO_ASSERT(vq->vq_free_head < vq->size && !vq->vq_heads[vq->vq_free_head].in_flight);
 	uint16_t head = indirect ? add_indirect(vq, sg, n_out, n) : add_direct(vq, sg, n_out, n);
 	struct vio_vq_head *h = &vq->vq_heads[head];
 	h->cookie = cookie;
@@ -392,20 +409,30 @@ bool vio_vq_kick(struct vio_vq *vq)
 	return true;
 }
 
-/* Give a returned chain's descriptors (and table) back; uses only driver-private state. */
+/*
+ * Give a returned chain's descriptors (and table) back; uses only driver-private state. Both
+ * callers have made sure `head` is in flight: get_used checked the device's id, and
+ * detach_unused found it by its flag.
+ */
 static void *detach_chain(struct vio_vq *vq, uint16_t head)
 {
+	VIO_ASSERT(head < vq->size && vq->vq_heads[head].in_flight && vq->vq_in_flight > 0);
 	struct vio_vq_head *h = &vq->vq_heads[head];
 	uint16_t last = head;
 	void *cookie = h->cookie;
 
-	for (unsigned k = 1; k < h->ndesc; k++)
+	VIO_ASSERT(h->ndesc >= 1 && vq->vq_num_free + h->ndesc <= vq->size);
+	for (unsigned k = 1; k < h->ndesc; k++) {
 		last = vq->vq_next[last];
+		VIO_ASSERT(last < vq->size);
+	}
 	vq->vq_next[last] = vq->vq_free_head;
 	vq->vq_free_head = head;
 	vq->vq_num_free = (uint16_t)(vq->vq_num_free + h->ndesc);
-	if (h->table != NO_TABLE)
+	if (h->table != NO_TABLE) {
+		VIO_ASSERT(vq->vq_tables_free < vq->vq_ntables);
 		vq->vq_table_free[vq->vq_tables_free++] = h->table;
+	}
 	*h = (struct vio_vq_head){.table = NO_TABLE};
 	vq->vq_in_flight--;
 	return cookie;
@@ -555,6 +582,8 @@ void *vio_vq_detach_unused(struct vio_vq *vq)
 			return detach_chain(vq, head);
 		}
 	}
+	/* A whole scan found no head in flight: the count must agree. */
+	VIO_ASSERT(vq->vq_in_flight == 0);
 	return NULL;
 }
 

@@ -1,4 +1,4 @@
-/* Unit tests for the library's freestanding formatter (src/virtio/log.c) and vio_strerror. */
+/* Unit tests for the helpers every layer shares (src/common): formatting, logging, error names. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +8,7 @@
 
 #include "fake_port.h"
 #include <vio/err.h>
+#include <vio/format.h>
 #include <vio/log.h>
 
 static void check(const char *want, const char *fmt, ...)

@@ -343,6 +343,27 @@ static void test_map_bar_reaches_above_4g_and_checks_bounds(void **state)
 	assert_null(vio_pci_map_bar(&d, 6, 0, 4));
 }
 
+static void test_bar_contains_only_ranges_inside_an_implemented_memory_bar(void **state)
+{
+	struct env *e = *state;
+	struct fake_pci_fn *f = fake_pci_add(&e->pci, 0, 3, 0, 0x1234, 1);
+	fake_pci_set_bar(f, 2, 0x800000000ull, 0x4000, FAKE_BAR_MEM64);
+	fake_pci_set_bar(f, 0, 0xc000, 0x20, FAKE_BAR_IO);
+	init_cf8(e);
+	struct vio_pci_dev d;
+	vio_pci_dev_init(&d, &e->bus, 0, 3, 0);
+
+	assert_true(vio_pci_bar_contains(&d, 2, 0, 0x4000));
+	assert_true(vio_pci_bar_contains(&d, 2, 0x3ff0, 0x10)); /* ends exactly at the end */
+	assert_true(vio_pci_bar_contains(&d, 2, 0x4000, 0));
+	assert_false(vio_pci_bar_contains(&d, 2, 0x3ff0, 0x11));
+	assert_false(vio_pci_bar_contains(&d, 2, 0x4001, 0));
+	assert_false(vio_pci_bar_contains(&d, 2, 0x10, UINT64_MAX)); /* no wrap-around */
+	assert_false(vio_pci_bar_contains(&d, 3, 0, 4)); /* upper half of the 64-bit BAR */
+	assert_false(vio_pci_bar_contains(&d, 0, 0, 4)); /* I/O */
+	assert_false(vio_pci_bar_contains(&d, 6, 0, 4));
+}
+
 static struct fake_pci_fn *fn_with_caps(struct env *e)
 {
 	struct fake_pci_fn *f = fake_pci_add(&e->pci, 0, 3, 0, 0x1234, 1);
@@ -479,8 +500,8 @@ static void test_msix_entries_masks_and_enable(void **state)
 	assert_int_equal(ent.vector_control & 1, 1);
 	assert_int_equal(vio_pci_msix_set_entry(&d, 4, 0, 0, false), VIO_EINVAL);
 
-	vio_pci_msix_function_mask(&d, true);
-	assert_true(fake_pci_r16(f, 0x42) & PCI_MSIX_CTRL_FUNCTION_MASK);
+	/* Firmware may leave Function Mask set: enabling must clear it. */
+	fake_pci_w16(f, 0x42, (uint16_t)(fake_pci_r16(f, 0x42) | PCI_MSIX_CTRL_FUNCTION_MASK));
 	vio_pci_msix_enable(&d, true);
 	assert_true(fake_pci_r16(f, 0x42) & PCI_MSIX_CTRL_ENABLE);
 	assert_false(fake_pci_r16(f, 0x42) & PCI_MSIX_CTRL_FUNCTION_MASK);
@@ -534,6 +555,7 @@ int main(void)
 		T(test_64bit_bar_in_the_last_slot_is_ignored),
 		T(test_bridge_has_two_bars_and_bus_numbers),
 		T(test_map_bar_reaches_above_4g_and_checks_bounds),
+		T(test_bar_contains_only_ranges_inside_an_implemented_memory_bar),
 		T(test_capability_walk_lists_every_cap_in_order),
 		T(test_cyclic_capability_list_terminates_with_eproto),
 		T(test_cap_pointer_into_the_header_is_rejected),

@@ -1,10 +1,10 @@
 /*
- * A small freestanding formatter for the library's log lines (the library may not use libc).
+ * A small freestanding snprintf for every layer of the library, which may not use libc:
+ * src/pci formats bus/device/function names with it, vio_logf formats log lines with it.
  */
 #include <stdbool.h>
 #include <stdint.h>
-#include <vio/err.h>
-#include <vio/log.h>
+#include <vio/format.h>
 
 struct out {
 	char *buf;
@@ -147,29 +147,4 @@ int vio_snprintf(char *buf, size_t size, const char *fmt, ...)
 	int n = vio_vsnprintf(buf, size, fmt, ap);
 	va_end(ap);
 	return n;
-}
-
-void vio_logf(const struct vio_port *port, enum vio_log_level level, const char *fmt, ...)
-{
-	char line[160];
-	va_list ap;
-
-	if (!port || !port->log)
-		return;
-	va_start(ap, fmt);
-	vio_vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	port->log(port->ctx, level, line);
-}
-
-const char *vio_strerror(int err)
-{
-	static const char *const names[] = {
-		"VIO_OK",	 "VIO_EINVAL",	"VIO_ENOMEM",	 "VIO_ENOSPC",	   "VIO_EAGAIN",
-		"VIO_EIO",	 "VIO_ENODEV",	"VIO_ENOTSUP",	 "VIO_ETIMEDOUT", "VIO_EROFS",
-		"VIO_EPROTO", "VIO_EFEATURES", "VIO_ERANGE", "VIO_ENEEDRESET",
-	};
-	if (err > 0 || -err >= (int)(sizeof(names) / sizeof(names[0])))
-		return "VIO_E?";
-	return names[-err];
 }
