@@ -6,6 +6,7 @@
 #   make lib        build/libvio.a, proving the library is freestanding
 #   make fuzz       build libFuzzer targets (clang) and run each for FUZZ_SECONDS
 #   make CC=clang   the same kernel built with clang/lld
+#   make riscv64    the riscv64 example kernel (examples/riscv64-virt) in build/riscv64-virt
 #
 # Overridable: CC, CROSS (e.g. CROSS=x86_64-elf-), CFLAGS, LDFLAGS, BUILD, QEMU_TIMEOUT, DEBUG=1.
 # Set VIO_NO_DEPS=1 to skip the automatic package check (scripts/deps.sh).
@@ -88,7 +89,7 @@ STAMP_TEXT := $(CC) $(CFLAGS) $(KCFLAGS) $(LD) $(LDFLAGS)
 $(shell mkdir -p $(OBJ) && for f in $(FLAGS_STAMP) $(LINK_STAMP); do \
 	echo '$(STAMP_TEXT)' | cmp -s - $$f || echo '$(STAMP_TEXT)' > $$f; done)
 
-.PHONY: all iso lib run test hosttest qemutest bench fuzz clean distclean format help
+.PHONY: all iso lib run test hosttest qemutest bench fuzz clean distclean format help riscv64
 all: $(BUILD)/vio.elf $(BUILD)/vio.iso
 include src/kernel/net/lwip.mk
 
@@ -129,6 +130,10 @@ lib: $(BUILD)/libvio.a
 
 run: all
 	./run-qemu.sh
+
+# A second kernel on a second architecture, embedding the same library (its own Makefile).
+riscv64:
+	$(MAKE) -C examples/riscv64-virt OUT=$(abspath $(BUILD))/riscv64-virt
 
 # --- host unit tests (cmocka, ASan + UBSan) ---------------------------------------------------
 HOST_CFLAGS := -std=gnu11 -g -O1 -Wall -Wextra -Werror -fsanitize=address,undefined \
@@ -190,6 +195,6 @@ distclean:
 	rm -rf $(BUILD)
 
 help:
-	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,12p' Makefile | sed 's/^# \{0,1\}//'
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

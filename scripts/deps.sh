@@ -8,6 +8,8 @@ PKGS=(
 	make gcc binutils clang lld            # compilers: host GCC and clang/lld
 	libclang-rt-dev                        # libFuzzer and sanitizer runtimes (make fuzz)
 	qemu-system-x86 qemu-utils             # QEMU (TCG) and qemu-img
+	qemu-system-misc llvm                  # examples/riscv64-virt: qemu-system-riscv64 (its
+	                                       # OpenSBI comes with QEMU), llvm-ar, llvm-objdump
 	grub-pc-bin grub-common xorriso mtools # grub-mkrescue and its helpers
 	newlib-source                          # newlib tarball, built by scripts/newlib.sh
 	libcmocka-dev pkg-config               # host unit tests

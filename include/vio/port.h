@@ -75,7 +75,10 @@ struct vio_port {
 	void (*log)(void *ctx, enum vio_log_level level, const char *line);
 
 	/*
-	 * Optional: interrupts. Leave NULL to run every device by polling.
+	 * Optional: interrupts. Leave NULL to run every device by polling. PCI devices use
+	 * MSI-X (msix_alloc/msix_free), else INTx (intx_attach); virtio-mmio devices use
+	 * platform_irq_attach. There is no detach: a line handler stays attached for the
+	 * device's life, so the kernel keeps that struct vio_dev alive.
 	 *
 	 * msix_alloc reserves one CPU interrupt vector that calls handler(arg) and returns the
 	 * MSI message (address, data) a device must write to raise it; 0 or a negative
@@ -93,6 +96,21 @@ struct vio_port {
 	 */
 	int (*intx_attach)(void *ctx, uint16_t segment, uint8_t bus, uint8_t dev, uint8_t fn,
 			   uint8_t pin, uint8_t line, vio_irq_handler handler, void *arg);
+
+	/*
+	 * platform_irq_attach adds handler(arg) to the handlers of platform interrupt `irq`: a
+	 * line wired to the interrupt controller rather than found through PCI, such as a
+	 * virtio-mmio device's. `irq` is the number the kernel found the device with (device
+	 * tree `interrupts`, ACPI _CRS, Linux's virtio_mmio.device=<size>@<addr>:<irq>), in
+	 * the platform's own numbering: an IOAPIC GSI on x86, a PLIC source on RISC-V, a GIC
+	 * INTID on Arm; all may exceed 255. Treat the line as level-triggered and possibly
+	 * shared: every handler is called and each acks its own device. The library never
+	 * passes VIO_NO_IRQ. 0 or a negative vio_err.
+	 */
+	int (*platform_irq_attach)(void *ctx, uint32_t irq, vio_irq_handler handler, void *arg);
 };
+
+/* "No platform interrupt line" (vio_mmio_probe of a device the kernel knows no line for). */
+#define VIO_NO_IRQ 0xffffffffu
 
 #endif

@@ -9,12 +9,13 @@
  *	vio_pci_probe(&dev, &pcidev);            or vio_mmio_probe(&dev, port, phys, len, irq)
  *	vio_dev_begin(&dev, wanted_features);   reset, ACKNOWLEDGE, DRIVER, negotiate, FEATURES_OK
  *	vio_dev_config_read(&dev, off, &v, sizeof(v));    device-specific setup
- *	vio_dev_setup_irqs(&dev, vqs, 2);       MSI-X per queue / shared MSI-X / INTx / polling
+ *	vio_dev_setup_irqs(&dev, vqs, 2);       the transport picks MSI-X, INTx, a line or polling
  *	vio_dev_setup_vq(&dev, 0, 256, rx_done, drv);     each queue
  *	vio_dev_driver_ok(&dev);                DRIVER_OK and the "vio: ..." line
  *
  * Transports (PCI modern 4.1, PCI legacy 4.1.4.10, MMIO 4.2 versions 1 and 2) sit behind
- * `struct vio_transport_ops`; the sequencing above is written once, in src/virtio/virtio.c.
+ * `struct vio_transport_ops` (vio/transport.h), which also choose how a device interrupts;
+ * the sequencing above is written once, in src/virtio/virtio.c.
  *
  * The device is untrusted: register values are bounds-checked, a device that refuses the
  * features or sets DEVICE_NEEDS_RESET is reported with an error, never a crash.
@@ -31,12 +32,11 @@
 #include <vio/pci.h>
 #include <vio/port.h>
 #include <vio/spec/virtio_config.h>
+#include <vio/transport.h>
 #include <vio/virtqueue.h>
 
-/* Most queues a device may have (sizes the per-queue tables in struct vio_dev). */
-#ifndef VIO_MAX_QUEUES
-#define VIO_MAX_QUEUES 64
-#endif
+/* VIO_MAX_QUEUES, the most queues a device may have (default 64), is set in vio/transport.h
+ * beside the per-queue tables it sizes. */
 
 /* How long a reset may take before vio_dev_reset gives up (the spec sets no limit). */
 #ifndef VIO_RESET_TIMEOUT_NS
@@ -50,118 +50,17 @@
 
 struct vio_dev;
 
-/* How the device's queues signal completions, best first (DESIGN.md 4). */
+/*
+ * How the device's queues signal completions. A PCI device gets the best its function and
+ * the port allow (MSI-X per queue, shared MSI-X, INTx), a virtio-mmio device its line; a
+ * device with none of these is polled.
+ */
 enum vio_irq_mode {
 	VIO_IRQ_POLL = 0,	 /* no interrupts: the driver polls its queues */
-	VIO_IRQ_INTX = 1,	 /* legacy PCI interrupt (or an MMIO line), ISR read-to-ack */
-	VIO_IRQ_MSIX_SHARED = 2, /* one MSI-X vector for all queues (+ one for config if any) */
-	VIO_IRQ_MSIX = 3	 /* one MSI-X vector per queue plus one for config changes */
-};
-
-/*
- * A transport: how to reach one kind of device's registers. Every member takes the device
- * and may assume the probe that installed the table succeeded. Members the core may call
- * from an interrupt handler are marked IRQ-safe.
- */
-struct vio_transport_ops {
-	/* Short name for logs: "pci-modern", "pci-legacy", "mmio", "mmio-legacy". */
-	const char *name;
-	/* PCI transports: dev->pci is valid (location, INTx pin, MSI-X). */
-	bool is_pci;
-	/* Legacy PCI only: the device fixes each queue's size; the driver cannot lower it. */
-	bool fixed_queue_size;
-
-	/* Read the device status byte (2.1). IRQ-safe. */
-	uint8_t (*get_status)(struct vio_dev *dev);
-	/* Write the device status byte. Writing 0 resets the device: use reset for that. */
-	void (*set_status)(struct vio_dev *dev, uint8_t status);
-	/* Start a device reset (write 0 to status). The core then waits for status to read 0. */
-	void (*reset)(struct vio_dev *dev);
-
-	/* The 64 feature bits the device offers (two 32-bit reads through a select register;
-	 * legacy transports have only bits 0-31). */
-	uint64_t (*get_features)(struct vio_dev *dev);
-	/* Write the features the driver accepts (legacy: the low 32 bits). */
-	void (*set_features)(struct vio_dev *dev, uint64_t features);
-	/* Optional (NULL where the register is write-only): read back the driver features. */
-	uint64_t (*get_driver_features)(struct vio_dev *dev);
-
-	/* One device-config access of `width` 1, 2 or 4 bytes at `offset`; the core has already
-	 * checked that it lies inside dev->config_len. IRQ-safe. */
-	uint32_t (*config_read)(struct vio_dev *dev, uint32_t offset, unsigned width);
-	void (*config_write)(struct vio_dev *dev, uint32_t offset, unsigned width, uint32_t val);
-	/* Config generation (4.1.4.3, 4.2.2); transports without one return 0. IRQ-safe. */
-	uint32_t (*config_generation)(struct vio_dev *dev);
-
-	/* Largest size the device allows for queue `index`; 0 means the queue does not exist. */
-	uint32_t (*queue_max_size)(struct vio_dev *dev, uint16_t index);
-	/*
-	 * Program queue vq->index: size vq->size, the ring addresses (or the legacy page frame
-	 * of vq->ring_phys), the MSI-X vector vq->msix_vector (read back: a mismatch is
-	 * VIO_EIO), then enable it. Returns 0, VIO_EIO (the device refused a value), VIO_EPROTO
-	 * (its notify location lies outside the notify region) or VIO_ERANGE (an address the
-	 * transport cannot express, e.g. a legacy PFN above 2^44).
-	 */
-	int (*queue_setup)(struct vio_dev *dev, struct vio_vq *vq);
-	/* Stop the device using queue `index` where the transport can (see each transport). */
-	void (*queue_disable)(struct vio_dev *dev, uint16_t index);
-	/* Tell the device queue vq has new buffers. IRQ-safe. */
-	void (*notify)(struct vio_dev *dev, struct vio_vq *vq);
-	/* Read the interrupt status (bit 0 queue, bit 1 config) and acknowledge it: on PCI the
-	 * read itself clears it, MMIO writes it back to InterruptACK. IRQ-safe. */
-	uint8_t (*isr_read)(struct vio_dev *dev);
-
-	/* MSI-X (PCI only; NULL elsewhere): write the config / queue `index` vector and
-	 * return what the device reads back (VIRTIO_MSI_NO_VECTOR when it refused). */
-	uint16_t (*set_config_vector)(struct vio_dev *dev, uint16_t vector);
-	uint16_t (*set_queue_vector)(struct vio_dev *dev, uint16_t index, uint16_t vector);
-};
-
-/* Where a modern PCI register block is and how we reach it (see src/virtio/pci_modern.c). */
-struct vio_pci_region {
-	uint8_t bar;		  /* BAR the capability names */
-	uint32_t offset;	  /* start within the BAR */
-	uint32_t length;	  /* bytes */
-	volatile uint8_t *virt;	  /* mapped memory; NULL: I/O port or the PCI_CFG window */
-	uint16_t io_port;	  /* first I/O port when is_io */
-	bool is_io;		  /* reached through port I/O (the BAR is I/O space) */
-	bool present;
-};
-
-/* The result of parsing a modern device's virtio capabilities (4.1.4). */
-struct vio_pci_modern_caps {
-	struct vio_pci_region common;
-	struct vio_pci_region notify;
-	struct vio_pci_region isr;
-	struct vio_pci_region device; /* present == false for devices without config */
-	uint32_t notify_off_multiplier;
-	uint8_t pci_cfg_cap; /* config offset of the VIRTIO_PCI_CAP_PCI_CFG window, 0 = none */
-};
-
-/* An MSI-X vector the port allocated for this device, to give back on teardown. */
-struct vio_dev_vector {
-	uint64_t addr;
-	uint32_t data;
-};
-
-/* Per-transport state, one member used at a time. */
-union vio_dev_transport {
-	struct {
-		struct vio_pci_modern_caps caps;
-		uint16_t num_queues;
-		uint32_t notify_off[VIO_MAX_QUEUES]; /* byte offset in the notify region */
-	} modern;
-	struct {
-		uint16_t iobase; /* I/O BAR 0 */
-		uint32_t iolen;
-	} legacy;
-	struct {
-		volatile uint8_t *regs;
-		uint64_t phys;
-		size_t len;
-		int irq; /* platform interrupt line, -1 = none */
-		uint32_t version;
-	} mmio;
+	VIO_IRQ_INTX = 1,	 /* PCI: the function's legacy line, ISR read-to-ack */
+	VIO_IRQ_MSIX_SHARED = 2, /* PCI: one MSI-X vector for all queues (+ one for config) */
+	VIO_IRQ_MSIX = 3,	 /* PCI: one MSI-X vector per queue plus one for config changes */
+	VIO_IRQ_LINE = 4	 /* virtio-mmio: its platform line, InterruptStatus + ACK */
 };
 
 /* Called on a configuration change interrupt (after the core checked DEVICE_NEEDS_RESET). */
@@ -173,7 +72,6 @@ typedef void (*vio_config_callback)(struct vio_dev *dev, void *arg);
  */
 struct vio_dev {
 	const struct vio_port *port;
-	const struct vio_transport_ops *ops;
 	const char *name;		/* for logs; NULL: the device type's name */
 	uint32_t device_id;		/* VIRTIO_ID_* */
 	bool modern;			/* VERSION_1 transport (PCI modern, MMIO v2) */
@@ -185,14 +83,13 @@ struct vio_dev {
 
 	struct vio_vq *vqs;		/* the caller's queue array (vio_dev_setup_irqs) */
 	uint16_t nvqs;
-	enum vio_irq_mode irq_mode;
-	struct vio_dev_vector vectors[VIO_MAX_QUEUES + 1]; /* MSI-X vectors held */
-	uint16_t nvectors;
-	bool intx_attached;
+	enum vio_irq_mode irq_mode;	/* chosen by vio_dev_setup_irqs */
+	uint32_t irq_line;		/* VIO_IRQ_LINE: the platform line (port's numbering) */
 	vio_config_callback config_cb;
 	void *config_arg;
 
-	struct vio_pci_dev pci; /* PCI transports: the function (a copy) */
+	/* The transport's own; drivers never touch these (vio/transport.h). */
+	const struct vio_transport_ops *ops;
 	union vio_dev_transport t;
 };
 
@@ -218,24 +115,14 @@ int vio_pci_probe_modern(struct vio_dev *dev, const struct vio_pci_dev *pci);
 int vio_pci_probe_legacy(struct vio_dev *dev, const struct vio_pci_dev *pci);
 
 /*
- * Parse and validate the virtio vendor capabilities of `pci` (4.1.4), taking the first usable
- * capability of each type and ignoring those naming a reserved or unimplemented BAR, and
- * unknown types. Returns 0; VIO_ENODEV (common, notify or ISR capability missing); VIO_EPROTO
- * (a capability too short, not inside config space, a region overflowing or outside its BAR,
- * a notify_off_multiplier that is not 0 or a power of two, a malformed capability list).
- * Maps nothing. Not IRQ-safe.
- */
-int vio_pci_modern_parse_caps(const struct vio_pci_dev *pci, struct vio_pci_modern_caps *caps);
-
-/*
  * Probe a virtio-mmio device of `len` bytes at `phys` (4.2). `irq` is its platform interrupt
- * line or -1 for none; it is attached through port->intx_attach with segment 0xffff, pin 0
- * and line = irq (the port's convention for a non-PCI line). Returns 0; VIO_ENODEV (bad
- * magic, or device id 0: an empty slot); VIO_ENOTSUP (a version other than 1 or 2);
- * VIO_EINVAL (len below 0x100); VIO_ENOMEM (cannot map). Not IRQ-safe.
+ * line as the port numbers it (port->platform_irq_attach: a GSI, PLIC source or GIC INTID),
+ * or VIO_NO_IRQ when the kernel knows none; vio_dev_setup_irqs attaches it. Returns 0;
+ * VIO_ENODEV (bad magic, or device id 0: an empty slot); VIO_ENOTSUP (a version other than
+ * 1 or 2); VIO_EINVAL (len below 0x100); VIO_ENOMEM (cannot map). Not IRQ-safe.
  */
 int vio_mmio_probe(struct vio_dev *dev, const struct vio_port *port, uint64_t phys, size_t len,
-		   int irq);
+		   uint32_t irq);
 
 /* --- bringing a device up (3.1.1) ---------------------------------------------------------- */
 
@@ -264,13 +151,15 @@ int vio_dev_config_read(struct vio_dev *dev, uint32_t offset, void *buf, uint32_
 int vio_dev_config_write(struct vio_dev *dev, uint32_t offset, const void *buf, uint32_t len);
 
 /*
- * Tell the core about the caller's queue array (nvqs entries, zeroed here) and choose how
- * the device interrupts, best first: one MSI-X vector per queue plus one for config changes
- * (the port has msix_alloc and the function enough table entries); one shared MSI-X vector
- * for all queues (plus a config one if there is room); INTx through port->intx_attach (the
- * handler reads the ISR, which acks it, returns at once when it is 0 because the line is
- * shared, runs every queue on bit 0 and config handling on bit 1); else polling. A device
- * that reads a vector back as VIRTIO_MSI_NO_VECTOR makes the core fall to the next mode.
+ * Tell the core about the caller's queue array (nvqs entries, zeroed here) and let the
+ * transport choose how the device interrupts, the best first. PCI: one MSI-X vector per
+ * queue plus one for config changes (the port has msix_alloc and the function enough table
+ * entries); one shared MSI-X vector for all queues (plus a config one if there is room);
+ * INTx through port->intx_attach; a device that reads a vector back as VIRTIO_MSI_NO_VECTOR
+ * makes it fall to the next mode. virtio-mmio: its line through port->platform_irq_attach.
+ * Else polling. A line handler (INTx, MMIO) reads why the device interrupted, which acks it,
+ * returns at once when the reason is 0 (the line is shared), runs every queue on a used
+ * buffer notification and config handling on a config change. Sets dev->irq_mode.
  * Call it after vio_dev_begin (whose reset clears the device's vectors) and before the first
  * vio_dev_setup_vq. Returns 0 or VIO_EINVAL (nvqs is 0 or above VIO_MAX_QUEUES, or
  * vio_dev_begin has not run). Not IRQ-safe.
@@ -289,13 +178,19 @@ int vio_dev_setup_irqs(struct vio_dev *dev, struct vio_vq *vqs, uint16_t nvqs);
 int vio_dev_setup_vq(struct vio_dev *dev, uint16_t index, uint16_t max_size, vio_vq_callback cb,
 		     void *arg);
 
+/*
+ * The largest size the device allows for queue `index`, or 0 when it has no such queue: a
+ * driver asks before it sets up optional queues (console ports past the first, say). Call it
+ * after vio_dev_begin. Not IRQ-safe.
+ */
+uint32_t vio_dev_queue_max_size(struct vio_dev *dev, uint16_t index);
+
 /* Run cb(dev, arg) on config-change interrupts. Set before vio_dev_driver_ok. */
 void vio_dev_set_config_callback(struct vio_dev *dev, vio_config_callback cb, void *arg);
 
 /*
- * Step 8: set DRIVER_OK; the device is live. Logs the device line (DESIGN.md 5; the port's
- * log adds the "vio: " prefix) "<name> <location> <transport> features=0x<hex> queues=<n>
- * irq=<mode>".
+ * Step 8: set DRIVER_OK; the device is live. Logs the device line (vio_dev_describe; the
+ * port's log adds the "vio: " prefix).
  * Returns 0 or VIO_ENEEDRESET. Not IRQ-safe.
  */
 int vio_dev_driver_ok(struct vio_dev *dev);
@@ -328,8 +223,9 @@ int vio_dev_reset(struct vio_dev *dev);
 /*
  * Reset the device, destroy the queues set up, release the MSI-X vectors and disable MSI-X.
  * The queues' posted cookies are lost: reclaim them with vio_vq_detach_unused between
- * vio_dev_reset and this call if needed. An INTx handler stays attached (the port has no
- * way to detach one) and keeps `dev` as its argument: keep the vio_dev alive. Returns 0, or
+ * vio_dev_reset and this call if needed. A line handler (INTx, MMIO) stays attached (the
+ * port has no way to detach one) and keeps `dev` as its argument: keep the vio_dev alive,
+ * and irq_mode keeps naming that line. Returns 0, or
  * VIO_ETIMEDOUT when the reset was not confirmed. Not IRQ-safe.
  */
 int vio_dev_teardown(struct vio_dev *dev);
@@ -341,15 +237,17 @@ const char *vio_device_type_name(uint32_t device_id);
 /* The name of feature `bit` for a device of type `device_id` ("VERSION_1", "MRG_RXBUF"),
  * or NULL when vio has no name for it. IRQ-safe. */
 const char *vio_feature_name(uint32_t device_id, unsigned bit);
-/* "poll", "intx", "msix-shared", "msix". */
+/* "poll", "intx", "msix-shared", "msix", "line". */
 const char *vio_irq_mode_name(enum vio_irq_mode mode);
 /* The transport's name ("pci-modern", ...). */
 const char *vio_dev_transport_name(const struct vio_dev *dev);
-/* Where the device is: "0000:00:03.0" or "mmio@0xfeb00000". */
+/* Where the device is, from its transport: "0000:00:03.0" or "mmio@0xfeb00000". Returns the
+ * length wanted (as snprintf). */
 int vio_dev_location(const struct vio_dev *dev, char *buf, size_t size);
 /*
- * "<name> <location> <transport> features=0x<hex> queues=<n> irq=<mode>": the line the
- * kernel's device table shows. Returns the length wanted (as snprintf).
+ * "<name> <location> <transport> features=0x<hex> queues=<n> irq=<mode>", the mode of an
+ * MMIO line with its number ("irq=line:5"): the line the kernel's device table shows.
+ * Returns the length wanted (as snprintf).
  */
 int vio_dev_describe(const struct vio_dev *dev, char *buf, size_t size);
 

@@ -7,9 +7,10 @@
  *                  physical address is the pointer
  *   MMIO           paging_map(..., uncached)
  *   interrupts     MSI-X: a free IDT vector and the LAPIC message for it;
- *                  INTx: the IOAPIC pin named by the Interrupt Line register (what the
- *                  firmware programmed), level-triggered, active high as QEMU's PCI link
- *                  devices declare, one IDT vector per pin shared by every device on it
+ *                  INTx: the IOAPIC input named by the Interrupt Line register (what the
+ *                  firmware programmed); platform lines (virtio-mmio): the IOAPIC input
+ *                  (GSI) the kernel found the device with. Both level-triggered, active
+ *                  high, one IDT vector per input shared by every device on it
  */
 #include <kernel/apic.h>
 #include <kernel/arch.h>
@@ -19,6 +20,7 @@
 #include <kernel/trap.h>
 #include <kernel/vio_port.h>
 #include <string.h>
+#include <vio/err.h>
 
 static unsigned long dma_pages;
 
@@ -96,7 +98,7 @@ static int port_msix_alloc(void *ctx, vio_irq_handler handler, void *arg, uint64
 	(void)ctx;
 	int vec = irq_alloc_vector(handler, arg);
 	if (vec < 0)
-		return -3; /* VIO_ENOSPC: out of IDT vectors */
+		return VIO_ENOSPC; /* out of IDT vectors */
 	msi_message((uint8_t)vec, addr, data);
 	return 0;
 }
@@ -107,26 +109,54 @@ static void port_msix_free(void *ctx, uint64_t addr, uint32_t data)
 	irq_free_vector((int)(data & 0xff));
 }
 
-/* IOAPIC pin -> IDT vector, for lines already routed. */
-static int intx_vector[256];
+/*
+ * Interrupt lines routed so far: IOAPIC input (GSI) -> IDT vector. Both kinds of line vio
+ * asks for, PCI INTx and virtio-mmio, are level-triggered and active high on the machines
+ * we run on (QEMU's PCI link devices and microvm's virtio-mmio slots declare them so), and
+ * may be shared: devices on one GSI share its vector's handler chain.
+ */
+#define MAX_LINES 32
+static struct {
+	uint32_t gsi;
+	int vector;
+} lines[MAX_LINES];
+static int nlines;
 
+static int attach_level_line(uint32_t gsi, vio_irq_handler handler, void *arg)
+{
+	for (int i = 0; i < nlines; i++)
+		if (lines[i].gsi == gsi)
+			return irq_add_handler(lines[i].vector, handler, arg) ? VIO_ENOSPC : 0;
+	if (nlines == MAX_LINES)
+		return VIO_ENOSPC;
+	int vec = irq_alloc_vector(handler, arg);
+	if (vec < 0)
+		return VIO_ENOSPC;
+	if (ioapic_route_gsi(gsi, (uint8_t)vec, true, false)) {
+		irq_free_vector(vec);
+		return VIO_ENOTSUP; /* no IOAPIC input with that number */
+	}
+	lines[nlines].gsi = gsi;
+	lines[nlines].vector = vec;
+	nlines++;
+	return 0;
+}
+
+/* INTx: the firmware wrote the GSI the function's pin is wired to in Interrupt Line. */
 static int port_intx_attach(void *ctx, uint16_t seg, uint8_t bus, uint8_t dev, uint8_t fn,
 			    uint8_t pin, uint8_t line, vio_irq_handler handler, void *arg)
 {
 	(void)ctx, (void)seg, (void)bus, (void)dev, (void)fn;
 	if (pin == 0 || pin > 4 || line == 0 || line == 0xff)
-		return -7; /* VIO_ENOTSUP: no legacy interrupt routed by the firmware */
-	if (intx_vector[line])
-		return irq_add_handler(intx_vector[line], handler, arg) ? -3 : 0;
-	int vec = irq_alloc_vector(handler, arg);
-	if (vec < 0)
-		return -3;
-	if (ioapic_route_gsi(line, (uint8_t)vec, true, false)) {
-		irq_free_vector(vec);
-		return -7;
-	}
-	intx_vector[line] = vec;
-	return 0;
+		return VIO_ENOTSUP; /* no legacy interrupt routed by the firmware */
+	return attach_level_line(line, handler, arg);
+}
+
+/* A platform line (virtio-mmio on microvm): the number is the GSI. */
+static int port_platform_irq_attach(void *ctx, uint32_t irq, vio_irq_handler handler, void *arg)
+{
+	(void)ctx;
+	return attach_level_line(irq, handler, arg);
 }
 
 const struct vio_port kernel_vio_port = {
@@ -147,6 +177,7 @@ const struct vio_port kernel_vio_port = {
 	.msix_alloc = port_msix_alloc,
 	.msix_free = port_msix_free,
 	.intx_attach = port_intx_attach,
+	.platform_irq_attach = port_platform_irq_attach,
 };
 
 unsigned long vio_port_dma_pages(void)

@@ -14,7 +14,9 @@
 #include <stddef.h>
 #include <vio/err.h>
 #include <vio/io.h>
+#include <vio/log.h>
 #include <vio/spec/virtio_mmio.h>
+#include <vio/transport.h>
 #include <vio/virtio.h>
 
 #define REG(dev, field) VIO_REG((dev)->t.mmio.regs, struct virtio_mmio_regs, field)
@@ -109,28 +111,48 @@ static int mmio_queue_setup(struct vio_dev *dev, struct vio_vq *vq)
 	return 0;
 }
 
-static void mmio_queue_disable(struct vio_dev *dev, uint16_t index)
-{
-	WR(dev, queue_sel, index);
-	if (dev->modern)
-		WR(dev, queue_ready, 0);
-	else
-		WR(dev, queue_pfn, 0);
-}
-
 static void mmio_notify(struct vio_dev *dev, struct vio_vq *vq)
 {
 	WR(dev, queue_notify, vq->index);
 }
 
-/* MMIO has no read-to-clear ISR: read InterruptStatus and write the same bits to ACK. */
-static uint8_t mmio_isr_read(struct vio_dev *dev)
+_Static_assert(VIRTIO_MMIO_INT_VRING == VIO_ISR_QUEUE && VIRTIO_MMIO_INT_CONFIG == VIO_ISR_CONFIG,
+	       "InterruptStatus carries the reasons in the ISR's bits (4.2.2)");
+
+/*
+ * The device's one interrupt line (4.2.3.4). MMIO has no read-to-clear ISR: InterruptStatus
+ * says why, and writing the same bits to InterruptACK deasserts the line (4.2.2). The line
+ * may be shared, so status 0 means another device raised it.
+ */
+static void mmio_line_handler(void *arg)
 {
+	struct vio_dev *dev = arg;
 	uint32_t isr = RD(dev, interrupt_status) & (VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG);
 
 	if (isr)
 		WR(dev, interrupt_ack, isr);
-	return (uint8_t)isr;
+	vio_dev_interrupt(dev, isr);
+}
+
+/* Attach the line once; its handler stays for the device's life (the port cannot detach). */
+static void mmio_setup_irqs(struct vio_dev *dev)
+{
+	struct vio_mmio_transport *m = &dev->t.mmio;
+	const struct vio_port *port = dev->port;
+
+	if (!m->irq_attached) {
+		if (m->irq == VIO_NO_IRQ || !port->platform_irq_attach ||
+		    port->platform_irq_attach(port->ctx, m->irq, mmio_line_handler, dev) < 0)
+			return; /* polling */
+		m->irq_attached = true;
+	}
+	dev->irq_mode = VIO_IRQ_LINE;
+	dev->irq_line = m->irq;
+}
+
+static int mmio_location(const struct vio_dev *dev, char *buf, size_t size)
+{
+	return vio_snprintf(buf, size, "mmio@0x%llx", (unsigned long long)dev->t.mmio.phys);
 }
 
 #define MMIO_OPS(transport_name)                                                               \
@@ -141,15 +163,15 @@ static uint8_t mmio_isr_read(struct vio_dev *dev)
 		.config_read = mmio_config_read, .config_write = mmio_config_write,             \
 		.config_generation = mmio_config_generation,                                    \
 		.queue_max_size = mmio_queue_max_size, .queue_setup = mmio_queue_setup,         \
-		.queue_disable = mmio_queue_disable, .notify = mmio_notify,                     \
-		.isr_read = mmio_isr_read,                                                      \
+		.notify = mmio_notify, .setup_irqs = mmio_setup_irqs,                           \
+		.location = mmio_location,                                                      \
 	}
 
 static const struct vio_transport_ops mmio_ops = MMIO_OPS("mmio");
 static const struct vio_transport_ops mmio_legacy_ops = MMIO_OPS("mmio-legacy");
 
 int vio_mmio_probe(struct vio_dev *dev, const struct vio_port *port, uint64_t phys, size_t len,
-		   int irq)
+		   uint32_t irq)
 {
 	if (!dev || !port || !port->map_mmio || len < sizeof(struct virtio_mmio_regs))
 		return VIO_EINVAL;

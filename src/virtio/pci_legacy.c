@@ -6,7 +6,7 @@
  * layout, used ring aligned to 4096), a read-only queue size the driver must accept, the
  * status byte and the ISR. While MSI-X is enabled in the PCI function two 16-bit vector
  * registers follow at offset 20 and the device config moves from offset 20 to 24; we read
- * the enable bit we set (dev->pci.msix.enabled) to know which.
+ * the enable bit we set (dev->t.pci.pdev.msix.enabled) to know which.
  *
  * QEMU: -device virtio-blk-pci,disable-modern=on,drive=...
  */
@@ -14,6 +14,7 @@
 #include <vio/err.h>
 #include <vio/spec/pci.h>
 #include <vio/spec/virtio_pci.h>
+#include <vio/transport.h>
 #include <vio/virtio.h>
 
 #define REG(field) offsetof(struct virtio_pci_legacy_common, field)
@@ -22,7 +23,7 @@
 
 static uint16_t io(const struct vio_dev *dev, uint32_t off)
 {
-	return (uint16_t)(dev->t.legacy.iobase + off);
+	return (uint16_t)(dev->t.pci.legacy.iobase + off);
 }
 
 static uint8_t in8(struct vio_dev *dev, uint32_t off)
@@ -58,7 +59,7 @@ static void out32(struct vio_dev *dev, uint32_t off, uint32_t v)
 /* Where the device-specific config starts right now. */
 static uint32_t config_base(const struct vio_dev *dev)
 {
-	return dev->pci.msix.enabled ? VIRTIO_PCI_LEGACY_CONFIG_OFF_MSIX
+	return dev->t.pci.pdev.msix.enabled ? VIRTIO_PCI_LEGACY_CONFIG_OFF_MSIX
 				     : VIRTIO_PCI_LEGACY_CONFIG_OFF;
 }
 
@@ -122,7 +123,7 @@ static uint32_t legacy_queue_max_size(struct vio_dev *dev, uint16_t index)
 
 static uint16_t legacy_set_queue_vector(struct vio_dev *dev, uint16_t index, uint16_t vector)
 {
-	if (!dev->pci.msix.enabled)
+	if (!dev->t.pci.pdev.msix.enabled)
 		return VIRTIO_MSI_NO_VECTOR;
 	out16(dev, REG(queue_select), index);
 	out16(dev, MSIXREG(queue_msix_vector), vector);
@@ -131,7 +132,7 @@ static uint16_t legacy_set_queue_vector(struct vio_dev *dev, uint16_t index, uin
 
 static uint16_t legacy_set_config_vector(struct vio_dev *dev, uint16_t vector)
 {
-	if (!dev->pci.msix.enabled)
+	if (!dev->t.pci.pdev.msix.enabled)
 		return VIRTIO_MSI_NO_VECTOR;
 	out16(dev, MSIXREG(config_msix_vector), vector);
 	return in16(dev, MSIXREG(config_msix_vector));
@@ -149,19 +150,14 @@ static int legacy_queue_setup(struct vio_dev *dev, struct vio_vq *vq)
 		return VIO_EIO;
 	if (in32(dev, REG(queue_address)) != 0)
 		return VIO_EIO; /* already in use: the device was not reset */
-	if (dev->pci.msix.enabled) {
+	vq->msix_vector = vio_pci_queue_vector(dev, vq->index);
+	if (dev->t.pci.pdev.msix.enabled) {
 		out16(dev, MSIXREG(queue_msix_vector), vq->msix_vector);
 		if (in16(dev, MSIXREG(queue_msix_vector)) != vq->msix_vector)
 			return VIO_EIO;
 	}
 	out32(dev, REG(queue_address), (uint32_t)pfn);
 	return 0;
-}
-
-static void legacy_queue_disable(struct vio_dev *dev, uint16_t index)
-{
-	out16(dev, REG(queue_select), index);
-	out32(dev, REG(queue_address), 0);
 }
 
 static void legacy_notify(struct vio_dev *dev, struct vio_vq *vq)
@@ -176,7 +172,6 @@ static uint8_t legacy_isr_read(struct vio_dev *dev)
 
 static const struct vio_transport_ops legacy_ops = {
 	.name = "pci-legacy",
-	.is_pci = true,
 	.fixed_queue_size = true,
 	.get_status = legacy_get_status,
 	.set_status = legacy_set_status,
@@ -188,8 +183,10 @@ static const struct vio_transport_ops legacy_ops = {
 	.config_generation = legacy_config_generation,
 	.queue_max_size = legacy_queue_max_size,
 	.queue_setup = legacy_queue_setup,
-	.queue_disable = legacy_queue_disable,
 	.notify = legacy_notify,
+	.setup_irqs = vio_pci_setup_irqs,
+	.release_irqs = vio_pci_release_irqs,
+	.location = vio_pci_location,
 	.isr_read = legacy_isr_read,
 	.set_config_vector = legacy_set_config_vector,
 	.set_queue_vector = legacy_set_queue_vector,
@@ -210,16 +207,16 @@ int vio_pci_probe_legacy(struct vio_dev *dev, const struct vio_pci_dev *pci)
 		return VIO_ENODEV;
 	if (!port->inb || !port->inw || !port->inl || !port->outb || !port->outw || !port->outl)
 		return VIO_ENOTSUP;
-	*dev = (struct vio_dev){.port = port, .pci = *pci, .device_id = pci->subsystem_id};
+	*dev = (struct vio_dev){.port = port, .t.pci.pdev = *pci, .device_id = pci->subsystem_id};
 	dev->ops = &legacy_ops;
-	dev->t.legacy.iobase = (uint16_t)bar0->phys;
-	dev->t.legacy.iolen = (uint32_t)bar0->size;
+	dev->t.pci.legacy.iobase = (uint16_t)bar0->phys;
+	dev->t.pci.legacy.iolen = (uint32_t)bar0->size;
 	/*
 	 * The config ends where BAR 0 does. Count it from the MSI-X offset (24), the later
 	 * start, so that a field read with MSI-X on never runs past the BAR; QEMU pads the BAR
 	 * to a power of two, so nothing real is lost.
 	 */
-	dev->config_len = dev->t.legacy.iolen - VIRTIO_PCI_LEGACY_CONFIG_OFF_MSIX;
+	dev->config_len = dev->t.pci.legacy.iolen - VIRTIO_PCI_LEGACY_CONFIG_OFF_MSIX;
 	vio_pci_set_command(pci, PCI_COMMAND_IO | PCI_COMMAND_MASTER, 0);
 	return 0;
 }

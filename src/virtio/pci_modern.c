@@ -21,6 +21,7 @@
 #include <vio/log.h>
 #include <vio/spec/pci.h>
 #include <vio/spec/virtio_pci.h>
+#include <vio/transport.h>
 #include <vio/virtio.h>
 
 #define COMMON(field) offsetof(struct virtio_pci_common_cfg, field)
@@ -35,8 +36,8 @@
 static uint32_t cfg_window(struct vio_dev *dev, const struct vio_pci_region *r, uint32_t off,
 			   unsigned width, bool write, uint32_t val)
 {
-	const struct vio_pci_dev *pci = &dev->pci;
-	uint16_t cap = dev->t.modern.caps.pci_cfg_cap;
+	const struct vio_pci_dev *pci = &dev->t.pci.pdev;
+	uint16_t cap = dev->t.pci.modern.caps.pci_cfg_cap;
 	uint16_t data = (uint16_t)(cap + offsetof(struct virtio_pci_cfg_cap, pci_cfg_data));
 
 	vio_pci_write8(pci, (uint16_t)(cap + CAP(bar)), r->bar);
@@ -102,12 +103,12 @@ static void region_write(struct vio_dev *dev, const struct vio_pci_region *r, ui
 
 static uint32_t common_read(struct vio_dev *dev, uint32_t off, unsigned width)
 {
-	return region_read(dev, &dev->t.modern.caps.common, off, width);
+	return region_read(dev, &dev->t.pci.modern.caps.common, off, width);
 }
 
 static void common_write(struct vio_dev *dev, uint32_t off, unsigned width, uint32_t val)
 {
-	region_write(dev, &dev->t.modern.caps.common, off, width, val);
+	region_write(dev, &dev->t.pci.modern.caps.common, off, width, val);
 }
 
 /* --- transport ops ---------------------------------------------------------------------- */
@@ -155,13 +156,13 @@ static uint64_t modern_get_driver_features(struct vio_dev *dev)
 
 static uint32_t modern_config_read(struct vio_dev *dev, uint32_t offset, unsigned width)
 {
-	return region_read(dev, &dev->t.modern.caps.device, offset, width);
+	return region_read(dev, &dev->t.pci.modern.caps.device, offset, width);
 }
 
 static void modern_config_write(struct vio_dev *dev, uint32_t offset, unsigned width,
 				uint32_t val)
 {
-	region_write(dev, &dev->t.modern.caps.device, offset, width, val);
+	region_write(dev, &dev->t.pci.modern.caps.device, offset, width, val);
 }
 
 static uint32_t modern_config_generation(struct vio_dev *dev)
@@ -171,7 +172,7 @@ static uint32_t modern_config_generation(struct vio_dev *dev)
 
 static uint32_t modern_queue_max_size(struct vio_dev *dev, uint16_t index)
 {
-	if (index >= dev->t.modern.num_queues)
+	if (index >= dev->t.pci.modern.num_queues)
 		return 0;
 	common_write(dev, COMMON(queue_select), 2, index);
 	return common_read(dev, COMMON(queue_size), 2);
@@ -186,7 +187,7 @@ static void write64(struct vio_dev *dev, uint32_t lo_off, uint64_t val)
 
 static int modern_queue_setup(struct vio_dev *dev, struct vio_vq *vq)
 {
-	const struct vio_pci_region *notify = &dev->t.modern.caps.notify;
+	const struct vio_pci_region *notify = &dev->t.pci.modern.caps.notify;
 
 	if (vq->index >= VIO_MAX_QUEUES)
 		return VIO_EINVAL;
@@ -199,16 +200,17 @@ static int modern_queue_setup(struct vio_dev *dev, struct vio_vq *vq)
 	 * doorbell is 2 bytes and must lie inside the notify region.
 	 */
 	uint64_t notify_off = (uint64_t)common_read(dev, COMMON(queue_notify_off), 2) *
-			      dev->t.modern.caps.notify_off_multiplier;
+			      dev->t.pci.modern.caps.notify_off_multiplier;
 	if (notify_off + 2 > notify->length) {
 		vio_logf(dev->port, VIO_LOG_ERR,
 			 "queue %u notify offset 0x%llx outside notify region (%u bytes)",
 			 vq->index, (unsigned long long)notify_off, notify->length);
 		return VIO_EPROTO;
 	}
-	dev->t.modern.notify_off[vq->index] = (uint32_t)notify_off;
+	dev->t.pci.modern.notify_off[vq->index] = (uint32_t)notify_off;
 
 	common_write(dev, COMMON(queue_size), 2, vq->size);
+	vq->msix_vector = vio_pci_queue_vector(dev, vq->index);
 	common_write(dev, COMMON(queue_msix_vector), 2, vq->msix_vector);
 	if (common_read(dev, COMMON(queue_msix_vector), 2) != vq->msix_vector)
 		return VIO_EIO;
@@ -219,25 +221,16 @@ static int modern_queue_setup(struct vio_dev *dev, struct vio_vq *vq)
 	return 0;
 }
 
-/*
- * Virtio 1.x has no way to stop one queue short of RING_RESET, which vio does not
- * negotiate: the queue stops when the device is reset.
- */
-static void modern_queue_disable(struct vio_dev *dev, uint16_t index)
-{
-	(void)dev;
-	(void)index;
-}
-
 static void modern_notify(struct vio_dev *dev, struct vio_vq *vq)
 {
-	region_write(dev, &dev->t.modern.caps.notify, dev->t.modern.notify_off[vq->index], 2,
-		     vq->index);
+	region_write(dev, &dev->t.pci.modern.caps.notify,
+		     dev->t.pci.modern.notify_off[vq->index], 2, vq->index);
 }
 
+/* The ISR byte: reading it returns and clears the interrupt reasons (4.1.4.5). */
 static uint8_t modern_isr_read(struct vio_dev *dev)
 {
-	return (uint8_t)region_read(dev, &dev->t.modern.caps.isr, 0, 1);
+	return (uint8_t)region_read(dev, &dev->t.pci.modern.caps.isr, 0, 1);
 }
 
 static uint16_t modern_set_config_vector(struct vio_dev *dev, uint16_t vector)
@@ -255,7 +248,6 @@ static uint16_t modern_set_queue_vector(struct vio_dev *dev, uint16_t index, uin
 
 static const struct vio_transport_ops modern_ops = {
 	.name = "pci-modern",
-	.is_pci = true,
 	.get_status = modern_get_status,
 	.set_status = modern_set_status,
 	.reset = modern_reset,
@@ -267,8 +259,10 @@ static const struct vio_transport_ops modern_ops = {
 	.config_generation = modern_config_generation,
 	.queue_max_size = modern_queue_max_size,
 	.queue_setup = modern_queue_setup,
-	.queue_disable = modern_queue_disable,
 	.notify = modern_notify,
+	.setup_irqs = vio_pci_setup_irqs,
+	.release_irqs = vio_pci_release_irqs,
+	.location = vio_pci_location,
 	.isr_read = modern_isr_read,
 	.set_config_vector = modern_set_config_vector,
 	.set_queue_vector = modern_set_queue_vector,
@@ -377,10 +371,10 @@ int vio_pci_modern_parse_caps(const struct vio_pci_dev *pci, struct vio_pci_mode
 /* Decide how to reach a region: mapped memory, port I/O, or the PCI_CFG window. */
 static int reach_region(struct vio_dev *dev, struct vio_pci_region *r)
 {
-	const struct vio_pci_dev *pci = &dev->pci;
+	const struct vio_pci_dev *pci = &dev->t.pci.pdev;
 	const struct vio_pci_bar *bar = &pci->bars[r->bar];
 	const struct vio_port *port = dev->port;
-	bool window = dev->t.modern.caps.pci_cfg_cap != 0;
+	bool window = dev->t.pci.modern.caps.pci_cfg_cap != 0;
 
 	if (!r->present)
 		return 0;
@@ -404,11 +398,12 @@ int vio_pci_probe_modern(struct vio_dev *dev, const struct vio_pci_dev *pci)
 
 	if (id < 0)
 		return VIO_ENODEV;
-	*dev = (struct vio_dev){.port = pci->bus->port, .pci = *pci, .device_id = (uint32_t)id};
-	int err = vio_pci_modern_parse_caps(pci, &dev->t.modern.caps);
+	*dev = (struct vio_dev){
+		.port = pci->bus->port, .device_id = (uint32_t)id, .t.pci.pdev = *pci};
+	int err = vio_pci_modern_parse_caps(pci, &dev->t.pci.modern.caps);
 	if (err)
 		return err;
-	struct vio_pci_modern_caps *caps = &dev->t.modern.caps;
+	struct vio_pci_modern_caps *caps = &dev->t.pci.modern.caps;
 	struct vio_pci_region *regions[] = {&caps->common, &caps->notify, &caps->isr,
 					    &caps->device};
 	for (unsigned i = 0; i < sizeof(regions) / sizeof(regions[0]); i++) {
@@ -425,6 +420,6 @@ int vio_pci_probe_modern(struct vio_dev *dev, const struct vio_pci_dev *pci)
 	dev->ops = &modern_ops;
 	dev->modern = true;
 	dev->config_len = caps->device.present ? caps->device.length : 0;
-	dev->t.modern.num_queues = (uint16_t)common_read(dev, COMMON(num_queues), 2);
+	dev->t.pci.modern.num_queues = (uint16_t)common_read(dev, COMMON(num_queues), 2);
 	return 0;
 }

@@ -1,15 +1,18 @@
 /*
  * The virtio core: device initialisation in the spec's order (virtio 1.2, 3.1.1), feature
  * negotiation, config space reads that respect the generation count (2.4.1), queue setup and
- * the choice of interrupt mode. Written once here; the transports (pci_modern.c,
- * pci_legacy.c, mmio.c) only know how to reach registers.
+ * teardown. Written once here; the transports (pci_modern.c, pci_legacy.c, mmio.c) know how
+ * to reach registers and how their devices interrupt (pci_irq.c, mmio.c), and report
+ * interrupts back through vio_dev_interrupt. Names and the device line are in describe.c.
  */
 #include <stddef.h>
 #include <vio/err.h>
 #include <vio/log.h>
 #include <vio/spec/virtio_config.h>
-#include <vio/spec/virtio_pci.h>
+#include <vio/transport.h>
 #include <vio/virtio.h>
+
+/* --- 3.1.1 steps 1-6: reset, acknowledge, negotiate the features ------------------------ */
 
 /*
  * Transport and ring feature bits (6) the core itself knows how to honour. Bits in the
@@ -127,6 +130,8 @@ bool vio_dev_has_feature(const struct vio_dev *dev, unsigned bit)
 	return bit < 64 && (dev->features & VIRTIO_BIT(bit));
 }
 
+/* --- device configuration space (2.4) --------------------------------------------------- */
+
 /* Copy config bytes with accesses as wide as the field: 1, 2, 4, or 8 as two 4-byte reads. */
 static void config_copy_in(struct vio_dev *dev, uint32_t offset, uint8_t *buf, uint32_t len)
 {
@@ -188,180 +193,11 @@ int vio_dev_config_write(struct vio_dev *dev, uint32_t offset, const void *buf, 
 	return 0;
 }
 
-/* --- interrupts ------------------------------------------------------------------------- */
+/* --- 3.1.1 step 7: how the device interrupts, then its queues --------------------------- */
 
 static bool vq_live(const struct vio_vq *vq)
 {
 	return vq->size != 0;
-}
-
-static void run_all_queues(struct vio_dev *dev)
-{
-	for (uint16_t i = 0; i < dev->nvqs; i++)
-		if (vq_live(&dev->vqs[i]))
-			vio_vq_interrupt(&dev->vqs[i]);
-}
-
-static void config_changed(struct vio_dev *dev)
-{
-	if (vio_dev_check(dev) == 0 && dev->config_cb)
-		dev->config_cb(dev, dev->config_arg);
-}
-
-/* MSI-X: one vector per queue. */
-static void msix_queue_handler(void *arg)
-{
-	vio_vq_interrupt(arg);
-}
-
-/* MSI-X: the vector all queues share. */
-static void msix_shared_handler(void *arg)
-{
-	run_all_queues(arg);
-}
-
-static void msix_config_handler(void *arg)
-{
-	config_changed(arg);
-}
-
-/*
- * INTx (and MMIO lines): level-triggered and possibly shared with other devices. Reading the
- * ISR both tells us why and deasserts the line (4.1.4.5); 0 means it was someone else.
- */
-static void intx_handler(void *arg)
-{
-	struct vio_dev *dev = arg;
-	uint8_t isr = dev->ops->isr_read(dev);
-
-	if (!isr)
-		return;
-	if (isr & VIRTIO_PCI_ISR_QUEUE)
-		run_all_queues(dev);
-	if (isr & VIRTIO_PCI_ISR_CONFIG)
-		config_changed(dev);
-}
-
-static void release_msix(struct vio_dev *dev)
-{
-	const struct vio_port *port = dev->port;
-
-	if (dev->pci.msix.enabled)
-		vio_pci_msix_enable(&dev->pci, false);
-	for (uint16_t i = 0; i < dev->nvectors; i++) {
-		vio_pci_msix_mask_entry(&dev->pci, i, true);
-		if (port->msix_free)
-			port->msix_free(port->ctx, dev->vectors[i].addr, dev->vectors[i].data);
-	}
-	dev->nvectors = 0;
-}
-
-/* Allocate a CPU vector from the port and program it into table entry dev->nvectors. */
-static int add_vector(struct vio_dev *dev, vio_irq_handler handler, void *arg)
-{
-	const struct vio_port *port = dev->port;
-	struct vio_dev_vector *v = &dev->vectors[dev->nvectors];
-
-	int err = port->msix_alloc(port->ctx, handler, arg, &v->addr, &v->data);
-	if (err < 0)
-		return err;
-	err = vio_pci_msix_set_entry(&dev->pci, dev->nvectors, v->addr, v->data, false);
-	dev->nvectors++;
-	return err;
-}
-
-/* Queue i's vector in a mode, or VIRTIO_MSI_NO_VECTOR. */
-static uint16_t queue_vector(const struct vio_dev *dev, uint16_t i)
-{
-	switch (dev->irq_mode) {
-	case VIO_IRQ_MSIX:
-		return (uint16_t)(i + 1);
-	case VIO_IRQ_MSIX_SHARED:
-		return dev->nvectors > 1 ? 1 : 0;
-	default:
-		return VIRTIO_MSI_NO_VECTOR;
-	}
-}
-
-/* Point the device's config and queue vectors at what `mode` says; false if it refuses. */
-static bool program_vectors(struct vio_dev *dev, uint16_t config_vec)
-{
-	if (dev->ops->set_config_vector(dev, config_vec) != config_vec)
-		return false;
-	for (uint16_t i = 0; i < dev->nvqs; i++) {
-		if (dev->ops->queue_max_size(dev, i) == 0)
-			continue; /* absent queue: vio_dev_setup_vq will report it */
-		uint16_t want = queue_vector(dev, i);
-		if (dev->ops->set_queue_vector(dev, i, want) != want)
-			return false;
-	}
-	return true;
-}
-
-static int try_msix(struct vio_dev *dev, bool per_queue)
-{
-	struct vio_pci_msix *m = &dev->pci.msix;
-	uint32_t need = per_queue ? dev->nvqs + 1u : 1u;
-
-	if (!dev->port->msix_alloc || !dev->ops->set_config_vector || !m->cap ||
-	    m->table_size < need || vio_pci_msix_map(&dev->pci) < 0)
-		return VIO_ENOTSUP;
-
-	dev->irq_mode = per_queue ? VIO_IRQ_MSIX : VIO_IRQ_MSIX_SHARED;
-	int err = 0;
-	uint16_t config_vec = VIRTIO_MSI_NO_VECTOR;
-	if (per_queue || m->table_size >= 2) {
-		/* Entry 0: configuration changes. */
-		err = add_vector(dev, msix_config_handler, dev);
-		config_vec = 0;
-	}
-	if (per_queue) {
-		for (uint16_t i = 0; i < dev->nvqs && !err; i++)
-			err = add_vector(dev, msix_queue_handler, &dev->vqs[i]);
-	} else if (!err) {
-		err = add_vector(dev, msix_shared_handler, dev);
-	}
-	if (!err) {
-		/* Legacy devices grow two vector registers now (4.1.4.10): enable first. */
-		vio_pci_msix_enable(&dev->pci, true);
-		if (!program_vectors(dev, config_vec))
-			err = VIO_ENOTSUP;
-	}
-	if (err) {
-		if (dev->pci.msix.enabled) {
-			dev->irq_mode = VIO_IRQ_POLL;
-			program_vectors(dev, VIRTIO_MSI_NO_VECTOR);
-		}
-		release_msix(dev);
-		dev->irq_mode = VIO_IRQ_POLL;
-	}
-	return err;
-}
-
-static int try_intx(struct vio_dev *dev)
-{
-	const struct vio_port *port = dev->port;
-	int err;
-
-	if (!port->intx_attach)
-		return VIO_ENOTSUP;
-	if (dev->ops->is_pci) {
-		if (!dev->pci.irq_pin)
-			return VIO_ENOTSUP;
-		err = port->intx_attach(port->ctx, dev->pci.segment, dev->pci.busno, dev->pci.dev,
-					dev->pci.fn, dev->pci.irq_pin, dev->pci.irq_line,
-					intx_handler, dev);
-	} else {
-		if (dev->t.mmio.irq < 0)
-			return VIO_ENOTSUP;
-		err = port->intx_attach(port->ctx, 0xffff, 0, 0, 0, 0, (uint8_t)dev->t.mmio.irq,
-					intx_handler, dev);
-	}
-	if (err < 0)
-		return err;
-	dev->intx_attached = true;
-	dev->irq_mode = VIO_IRQ_INTX;
-	return 0;
 }
 
 int vio_dev_setup_irqs(struct vio_dev *dev, struct vio_vq *vqs, uint16_t nvqs)
@@ -371,29 +207,14 @@ int vio_dev_setup_irqs(struct vio_dev *dev, struct vio_vq *vqs, uint16_t nvqs)
 	/* A reset clears the device's vectors: program them after vio_dev_begin's reset. */
 	if (!(dev->status & VIRTIO_CONFIG_S_DRIVER))
 		return VIO_EINVAL;
-	release_msix(dev);
 	for (uint16_t i = 0; i < nvqs; i++)
 		vqs[i] = (struct vio_vq){0};
 	dev->vqs = vqs;
 	dev->nvqs = nvqs;
 	dev->irq_mode = VIO_IRQ_POLL;
-
-	if (try_msix(dev, true) == 0 || try_msix(dev, false) == 0)
-		return 0;
-	if (dev->pci.msix.cap && dev->port->msix_alloc)
-		vio_logf(dev->port, VIO_LOG_WARN, "%s: MSI-X unusable, falling back",
-			 dev->name ? dev->name : vio_device_type_name(dev->device_id));
-	/* An INTx handler stays attached for the device's life: the port cannot detach it. */
-	if (dev->intx_attached) {
-		dev->irq_mode = VIO_IRQ_INTX;
-		return 0;
-	}
-	if (try_intx(dev) == 0)
-		return 0;
-	return 0; /* polling always works */
+	dev->ops->setup_irqs(dev);
+	return 0;
 }
-
-/* --- queues ----------------------------------------------------------------------------- */
 
 static void notify_trampoline(struct vio_vq *vq, void *arg)
 {
@@ -409,10 +230,15 @@ static uint32_t round_down_pow2(uint32_t n)
 	return n;
 }
 
+uint32_t vio_dev_queue_max_size(struct vio_dev *dev, uint16_t index)
+{
+	return dev->ops->queue_max_size(dev, index);
+}
+
 /* The size to use for a queue, or a negative vio_err. */
 static int choose_queue_size(struct vio_dev *dev, uint16_t index, uint16_t max_size)
 {
-	uint32_t dev_max = dev->ops->queue_max_size(dev, index);
+	uint32_t dev_max = vio_dev_queue_max_size(dev, index);
 
 	if (dev_max == 0)
 		return VIO_ENODEV;
@@ -456,7 +282,6 @@ int vio_dev_setup_vq(struct vio_dev *dev, uint16_t index, uint16_t max_size, vio
 	int err = vio_vq_init(vq, dev->port, index, (uint16_t)size, flags, notify_trampoline, dev);
 	if (err)
 		return err;
-	vq->msix_vector = queue_vector(dev, index);
 	vio_vq_set_callback(vq, cb, arg);
 	err = dev->ops->queue_setup(dev, vq);
 	if (err) {
@@ -468,6 +293,8 @@ int vio_dev_setup_vq(struct vio_dev *dev, uint16_t index, uint16_t max_size, vio
 	}
 	return 0;
 }
+
+/* --- step 8: the device is live --------------------------------------------------------- */
 
 void vio_dev_set_config_callback(struct vio_dev *dev, vio_config_callback cb, void *arg)
 {
@@ -505,6 +332,21 @@ int vio_dev_check(struct vio_dev *dev)
 	return VIO_ENEEDRESET;
 }
 
+/* Called by the transports' interrupt handlers (pci_irq.c, mmio.c). */
+void vio_dev_interrupt(struct vio_dev *dev, uint32_t isr)
+{
+	if (isr & VIO_ISR_QUEUE) {
+		for (uint16_t i = 0; i < dev->nvqs; i++)
+			if (vq_live(&dev->vqs[i]))
+				vio_vq_interrupt(&dev->vqs[i]);
+	}
+	/* 4.1.5.4, 4.2.3.4: a configuration change; 2.1.2: perhaps DEVICE_NEEDS_RESET. */
+	if ((isr & VIO_ISR_CONFIG) && vio_dev_check(dev) == 0 && dev->config_cb)
+		dev->config_cb(dev, dev->config_arg);
+}
+
+/* --- giving the device back: teardown, and the one failure path ------------------------- */
+
 int vio_dev_abort(struct vio_dev *dev)
 {
 	int err = vio_dev_teardown(dev);
@@ -522,79 +364,7 @@ int vio_dev_teardown(struct vio_dev *dev)
 			dev->vqs[i] = (struct vio_vq){0};
 		}
 	}
-	release_msix(dev);
-	if (dev->irq_mode != VIO_IRQ_INTX)
-		dev->irq_mode = VIO_IRQ_POLL;
+	if (dev->ops->release_irqs)
+		dev->ops->release_irqs(dev);
 	return err;
-}
-
-/* --- describing ------------------------------------------------------------------------- */
-
-const char *vio_device_type_name(uint32_t device_id)
-{
-	switch (device_id) {
-	case VIRTIO_ID_NET:
-		return "virtio-net";
-	case VIRTIO_ID_BLOCK:
-		return "virtio-blk";
-	case VIRTIO_ID_CONSOLE:
-		return "virtio-console";
-	case VIRTIO_ID_RNG:
-		return "virtio-rng";
-	case VIRTIO_ID_BALLOON:
-		return "virtio-balloon";
-	case VIRTIO_ID_SCSI:
-		return "virtio-scsi";
-	case VIRTIO_ID_9P:
-		return "virtio-9p";
-	case VIRTIO_ID_GPU:
-		return "virtio-gpu";
-	case VIRTIO_ID_INPUT:
-		return "virtio-input";
-	case VIRTIO_ID_VSOCK:
-		return "virtio-vsock";
-	case VIRTIO_ID_FS:
-		return "virtio-fs";
-	default:
-		return "virtio";
-	}
-}
-
-const char *vio_irq_mode_name(enum vio_irq_mode mode)
-{
-	switch (mode) {
-	case VIO_IRQ_MSIX:
-		return "msix";
-	case VIO_IRQ_MSIX_SHARED:
-		return "msix-shared";
-	case VIO_IRQ_INTX:
-		return "intx";
-	default:
-		return "poll";
-	}
-}
-
-const char *vio_dev_transport_name(const struct vio_dev *dev)
-{
-	return dev->ops ? dev->ops->name : "none";
-}
-
-int vio_dev_location(const struct vio_dev *dev, char *buf, size_t size)
-{
-	if (dev->ops && dev->ops->is_pci) {
-		vio_pci_bdf(&dev->pci, buf, size);
-		return 0;
-	}
-	return vio_snprintf(buf, size, "mmio@0x%llx", (unsigned long long)dev->t.mmio.phys);
-}
-
-int vio_dev_describe(const struct vio_dev *dev, char *buf, size_t size)
-{
-	char where[32];
-
-	vio_dev_location(dev, where, sizeof(where));
-	return vio_snprintf(buf, size, "%s %s %s features=0x%llx queues=%u irq=%s",
-			    dev->name ? dev->name : vio_device_type_name(dev->device_id), where,
-			    vio_dev_transport_name(dev), (unsigned long long)dev->features,
-			    dev->nvqs, vio_irq_mode_name(dev->irq_mode));
 }

@@ -19,6 +19,7 @@
 #include <vio/err.h>
 #include <vio/pci.h>
 #include <vio/spec/pci.h>
+#include <vio/transport.h>
 #include <vio/virtio.h>
 
 #define ECAM_BYTES (1u << 20) /* one bus */
@@ -115,7 +116,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (vio_pci_probe_modern(&vdev, &dev) == 0) {
 		uint8_t buf[8];
 		vio_dev_config_read(&vdev, 0, buf, sizeof(buf));
-		if (vdev.t.modern.caps.common.virt)
+		if (vdev.t.pci.modern.caps.common.virt)
 			vio_dev_begin(&vdev, ~0ull);
 	}
 	return 0;

@@ -80,7 +80,7 @@ void fake_env_config_irq(struct fake_env *e)
 {
 	if (e->dev.irq_mode == VIO_IRQ_MSIX || e->dev.irq_mode == VIO_IRQ_MSIX_SHARED) {
 		/* MSI-X table entry 0 serves configuration changes (src/virtio/virtio.c). */
-		fake_port_fire_msix(&e->fp, e->dev.vectors[0].data);
+		fake_port_fire_msix(&e->fp, e->dev.t.pci.vectors[0].data);
 	} else if (e->dev.irq_mode == VIO_IRQ_INTX) {
 		fake_port_fire_intx(&e->fp);
 	}

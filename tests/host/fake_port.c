@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <vio/err.h>
 
 #define PAGE 4096u
 
@@ -113,7 +114,7 @@ static int fake_msix_alloc(void *ctx, vio_irq_handler handler, void *arg, uint64
 	for (int i = 0; i < FAKE_PORT_MSIX_MAX; i++)
 		used += fp->msix[i].live;
 	if (used >= fp->msix_limit)
-		return -2; /* VIO_ENOMEM */
+		return VIO_ENOMEM;
 	for (int i = 0; i < FAKE_PORT_MSIX_MAX; i++) {
 		if (!fp->msix[i].live) {
 			fp->msix[i] = (struct fake_msix){handler, arg, true};
@@ -122,7 +123,7 @@ static int fake_msix_alloc(void *ctx, vio_irq_handler handler, void *arg, uint64
 			return 0;
 		}
 	}
-	return -2;
+	return VIO_ENOMEM;
 }
 
 static void fake_msix_free(void *ctx, uint64_t addr, uint32_t data)
@@ -139,10 +140,20 @@ static int fake_intx_attach(void *ctx, uint16_t seg, uint8_t bus, uint8_t dev, u
 	struct fake_port *fp = ctx;
 	(void)seg, (void)bus, (void)dev, (void)fn, (void)pin, (void)line;
 	if (fp->intx_count >= 8)
-		return -3; /* VIO_ENOSPC */
+		return VIO_ENOSPC;
 	fp->intx_handler[fp->intx_count] = handler;
 	fp->intx_arg[fp->intx_count] = arg;
 	fp->intx_count++;
+	return 0;
+}
+
+static int fake_platform_irq_attach(void *ctx, uint32_t irq, vio_irq_handler handler, void *arg)
+{
+	struct fake_port *fp = ctx;
+
+	if (fp->line_count >= 8)
+		return VIO_ENOSPC;
+	fp->lines[fp->line_count++] = (struct fake_line){irq, handler, arg};
 	return 0;
 }
 
@@ -169,6 +180,7 @@ void fake_port_init(struct fake_port *fp)
 		.msix_alloc = fake_msix_alloc,
 		.msix_free = fake_msix_free,
 		.intx_attach = fake_intx_attach,
+		.platform_irq_attach = fake_platform_irq_attach,
 	};
 }
 
@@ -209,6 +221,7 @@ void fake_port_no_irqs(struct fake_port *fp)
 	fp->port.msix_alloc = NULL;
 	fp->port.msix_free = NULL;
 	fp->port.intx_attach = NULL;
+	fp->port.platform_irq_attach = NULL;
 }
 
 bool fake_port_logged(const struct fake_port *fp, const char *needle)
@@ -230,4 +243,11 @@ void fake_port_fire_intx(struct fake_port *fp)
 {
 	for (int i = 0; i < fp->intx_count; i++)
 		fp->intx_handler[i](fp->intx_arg[i]);
+}
+
+void fake_port_fire_line(struct fake_port *fp, uint32_t irq)
+{
+	for (int i = 0; i < fp->line_count; i++)
+		if (fp->lines[i].irq == irq)
+			fp->lines[i].handler(fp->lines[i].arg);
 }

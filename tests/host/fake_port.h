@@ -51,6 +51,14 @@ struct fake_port {
 	void *intx_arg[8];
 	int intx_count;
 
+	/* Platform-line handlers attached, with the line each asked for. */
+	struct fake_line {
+		uint32_t irq;
+		vio_irq_handler handler;
+		void *arg;
+	} lines[8];
+	int line_count;
+
 	char log[FAKE_PORT_LOG_LINES][160];
 	int log_count; /* total lines logged; the last FAKE_PORT_LOG_LINES are kept */
 };
@@ -65,8 +73,9 @@ void fake_port_low_dma(struct fake_port *fp);
 void fake_port_no_irqs(struct fake_port *fp);
 /* True when some kept log line contains `needle`. */
 bool fake_port_logged(const struct fake_port *fp, const char *needle);
-/* Fire MSI-X vector with message data `data` / every INTx handler. */
+/* Fire MSI-X vector with message data `data` / every INTx handler / platform line `irq`. */
 void fake_port_fire_msix(struct fake_port *fp, uint32_t data);
 void fake_port_fire_intx(struct fake_port *fp);
+void fake_port_fire_line(struct fake_port *fp, uint32_t irq);
 
 #endif

@@ -23,6 +23,7 @@
 #include <vio/spec/virtio_config.h>
 #include <vio/spec/virtio_mmio.h>
 #include <vio/spec/virtio_pci.h>
+#include <vio/transport.h>
 #include <vio/virtio.h>
 
 #define BIT(n) VIRTIO_BIT(n)
@@ -91,7 +92,7 @@ static void test_transitional_device_is_driven_through_modern_interface(void **s
 	assert_true(e->dev.modern);
 	assert_int_equal(e->dev.device_id, VIRTIO_ID_RNG);
 	assert_int_equal(e->dev.config_len, 64);
-	assert_int_equal(e->dev.t.modern.num_queues, 2);
+	assert_int_equal(e->dev.t.pci.modern.num_queues, 2);
 }
 
 static void test_device_without_virtio_caps_falls_back_to_legacy(void **state)
@@ -408,6 +409,9 @@ static void test_queue_with_max_size_zero_is_absent(void **state)
 	e->vd.q[1].max = 0;
 	e->vd.num_queues = 2;
 	bring_up(e, 3);
+	assert_int_equal(vio_dev_queue_max_size(&e->dev, 0), 64);
+	assert_int_equal(vio_dev_queue_max_size(&e->dev, 1), 0);
+	assert_int_equal(vio_dev_queue_max_size(&e->dev, 2), 0); /* past num_queues */
 	assert_int_equal(vio_dev_setup_vq(&e->dev, 1, 0, NULL, NULL), VIO_ENODEV);
 	assert_int_equal(vio_dev_setup_vq(&e->dev, 2, 0, NULL, NULL), VIO_ENODEV);
 	assert_int_equal(vio_dev_setup_vq(&e->dev, 3, 0, NULL, NULL), VIO_EINVAL);
@@ -482,7 +486,7 @@ static void test_unmappable_bar_is_reached_through_pci_cfg_window(void **state)
 	e->vd.config[4] = 0x99;
 	e->fp.port.map_mmio = no_map_above_4g;
 	probe(e);
-	assert_null(e->dev.t.modern.caps.common.virt);
+	assert_null(e->dev.t.pci.modern.caps.common.virt);
 	assert_true(fake_port_logged(&e->fp, "PCI config window"));
 	assert_int_equal(vio_dev_begin(&e->dev, BIT(0)), 0);
 	assert_int_equal(e->vd.driver_features, BIT(0) | BIT(VIRTIO_F_VERSION_1));
@@ -505,7 +509,7 @@ static void test_msix_gives_one_vector_per_queue_plus_config(void **state)
 	e->vd.msix_entries = 8;
 	bring_up(e, 2);
 	assert_int_equal(e->dev.irq_mode, VIO_IRQ_MSIX);
-	assert_int_equal(e->dev.nvectors, 3);
+	assert_int_equal(e->dev.t.pci.nvectors, 3);
 	assert_int_equal(e->vd.config_vector, 0);
 	assert_int_equal(e->vd.q[0].vector, 1);
 	assert_int_equal(e->vd.q[1].vector, 2);
@@ -554,7 +558,7 @@ static void test_device_rejecting_msix_vectors_falls_back_to_intx(void **state)
 	assert_int_equal(e->dev.irq_mode, VIO_IRQ_INTX);
 	assert_int_equal(e->fp.intx_count, 1);
 	assert_false(fake_vdev_msix_enabled(&e->vd));
-	assert_int_equal(e->dev.nvectors, 0);
+	assert_int_equal(e->dev.t.pci.nvectors, 0);
 	for (int i = 0; i < FAKE_PORT_MSIX_MAX; i++)
 		assert_false(e->fp.msix[i].live);
 	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
@@ -666,6 +670,37 @@ static void test_teardown_resets_and_releases_everything(void **state)
 	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
 }
 
+static void test_abort_leaves_failed_after_the_reset(void **state)
+{
+	struct env *e = *state;
+	e->vd.msix_entries = 4;
+	bring_up(e, 2);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
+	int resets = e->vd.resets;
+	assert_int_equal(vio_dev_abort(&e->dev), 0);
+	assert_int_equal(e->vd.resets, resets + 1);
+	/* 3.1.1: FAILED is set after the reset, so the reset does not erase it. */
+	assert_int_equal(e->vd.status, VIRTIO_CONFIG_S_FAILED);
+	assert_int_equal(e->fp.dma_live_allocs, 0);
+	assert_false(fake_vdev_msix_enabled(&e->vd));
+	for (int i = 0; i < FAKE_PORT_MSIX_MAX; i++)
+		assert_false(e->fp.msix[i].live);
+}
+
+static void test_reset_that_never_completes_is_etimedout_from_teardown_and_abort(void **state)
+{
+	struct env *e = *state;
+	bring_up(e, 1);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
+	assert_int_equal(vio_dev_driver_ok(&e->dev), 0);
+	e->vd.reset_stuck = true;
+	assert_int_equal(vio_dev_teardown(&e->dev), VIO_ETIMEDOUT);
+	assert_int_equal(vio_dev_abort(&e->dev), VIO_ETIMEDOUT);
+	assert_true(e->vd.status & VIRTIO_CONFIG_S_FAILED);
+	assert_true(fake_port_logged(&e->fp, "reset did not complete"));
+	e->vd.reset_stuck = false;
+}
+
 /* --- virtio-mmio ------------------------------------------------------------------------ */
 
 static uint64_t mmio_phys(struct env *e)
@@ -679,7 +714,7 @@ static void test_mmio_v2_probe_negotiate_and_queue_setup(void **state)
 	fake_port_no_irqs(&e->fp);
 	/* Plain memory: both feature selects read the same word, so bit 32 comes with bit 0. */
 	fake_mmio_init(&e->mmio, 2, VIRTIO_ID_RNG, 0x1, 1024);
-	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, -1), 0);
+	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, VIO_NO_IRQ), 0);
 	assert_string_equal(vio_dev_transport_name(&e->dev), "mmio");
 	assert_int_equal(e->dev.config_len, 0x100);
 	assert_int_equal(vio_dev_begin(&e->dev, BIT(0)), 0);
@@ -714,7 +749,7 @@ static void test_mmio_v1_uses_page_frame_and_alignment(void **state)
 	fake_port_no_irqs(&e->fp);
 	use_low_dma(e);
 	fake_mmio_init(&e->mmio, 1, VIRTIO_ID_CONSOLE, 0x3, 128);
-	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, -1), 0);
+	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, VIO_NO_IRQ), 0);
 	assert_string_equal(vio_dev_transport_name(&e->dev), "mmio-legacy");
 	assert_false(e->dev.modern);
 	assert_int_equal(vio_dev_begin(&e->dev, BIT(0) | BIT(VIRTIO_F_VERSION_1)), 0);
@@ -737,12 +772,98 @@ static void test_mmio_irq_line_is_attached_and_acked(void **state)
 	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, 5), 0);
 	assert_int_equal(vio_dev_begin(&e->dev, 0), 0);
 	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 1), 0);
-	assert_int_equal(e->dev.irq_mode, VIO_IRQ_INTX);
+	assert_int_equal(e->dev.irq_mode, VIO_IRQ_LINE);
+	assert_int_equal(e->fp.line_count, 1);
+	assert_int_equal(e->fp.intx_count, 0); /* a platform line, not a PCI pin */
 	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
 	fake_mmio_set(&e->mmio, MMIO(interrupt_status), VIRTIO_MMIO_INT_VRING);
-	fake_port_fire_intx(&e->fp);
+	fake_port_fire_line(&e->fp, 5);
 	assert_int_equal(fake_mmio_reg(&e->mmio, MMIO(interrupt_ack)), VIRTIO_MMIO_INT_VRING);
 	assert_int_equal(e->vqs[0].stats.interrupts, 1);
+}
+
+static void test_mmio_line_number_wider_than_8_bits_reaches_port_and_device_line(void **state)
+{
+	struct env *e = *state;
+	const uint32_t gic_spi = 0x1234; /* PLIC and GIC numbers exceed 255 */
+	fake_mmio_init(&e->mmio, 2, VIRTIO_ID_RNG, 0x1, 64);
+	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, gic_spi), 0);
+	assert_int_equal(vio_dev_begin(&e->dev, 0), 0);
+	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 1), 0);
+	assert_int_equal(e->fp.line_count, 1);
+	assert_int_equal(e->fp.lines[0].irq, gic_spi);
+	assert_int_equal(e->dev.irq_line, gic_spi);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
+	assert_int_equal(vio_dev_driver_ok(&e->dev), 0);
+	char want[96];
+	snprintf(want, sizeof(want), "virtio-rng mmio@0x%llx mmio features=0x100000000 queues=1 "
+		 "irq=line:4660", (unsigned long long)mmio_phys(e));
+	assert_true(fake_port_logged(&e->fp, want));
+}
+
+static void test_mmio_line_handler_ignores_other_devices_and_handles_config(void **state)
+{
+	struct env *e = *state;
+	fake_mmio_init(&e->mmio, 2, VIRTIO_ID_RNG, 0x1, 64);
+	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, 7), 0);
+	assert_int_equal(vio_dev_begin(&e->dev, 0), 0);
+	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 1), 0);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
+	config_changes = 0;
+	vio_dev_set_config_callback(&e->dev, on_config, NULL);
+
+	fake_mmio_set(&e->mmio, MMIO(interrupt_ack), 0);
+	fake_port_fire_line(&e->fp, 7); /* InterruptStatus 0: another device on the line */
+	assert_int_equal(fake_mmio_reg(&e->mmio, MMIO(interrupt_ack)), 0);
+	assert_int_equal(e->vqs[0].stats.interrupts, 0);
+	assert_int_equal(config_changes, 0);
+	fake_mmio_set(&e->mmio, MMIO(interrupt_status), VIRTIO_MMIO_INT_CONFIG);
+	fake_port_fire_line(&e->fp, 7);
+	assert_int_equal(fake_mmio_reg(&e->mmio, MMIO(interrupt_ack)), VIRTIO_MMIO_INT_CONFIG);
+	assert_int_equal(config_changes, 1);
+	assert_int_equal(e->vqs[0].stats.interrupts, 0);
+	/* A config interrupt with DEVICE_NEEDS_RESET breaks the queues instead. */
+	fake_mmio_set(&e->mmio, MMIO(status),
+		      fake_mmio_reg(&e->mmio, MMIO(status)) | VIRTIO_CONFIG_S_NEEDS_RESET);
+	fake_port_fire_line(&e->fp, 7);
+	assert_int_equal(config_changes, 1);
+	assert_true(vio_vq_is_broken(&e->vqs[0]));
+}
+
+static void test_mmio_line_stays_attached_across_teardown(void **state)
+{
+	struct env *e = *state;
+	fake_mmio_init(&e->mmio, 2, VIRTIO_ID_RNG, 0x1, 64);
+	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, 9), 0);
+	assert_int_equal(vio_dev_begin(&e->dev, 0), 0);
+	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 1), 0);
+	assert_int_equal(vio_dev_teardown(&e->dev), 0);
+	assert_int_equal(e->dev.irq_mode, VIO_IRQ_LINE); /* the handler is still there */
+	assert_int_equal(vio_dev_begin(&e->dev, 0), 0);
+	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 1), 0);
+	assert_int_equal(e->dev.irq_mode, VIO_IRQ_LINE);
+	assert_int_equal(e->fp.line_count, 1); /* attached once, not twice */
+}
+
+static void test_mmio_without_a_line_or_port_hook_polls(void **state)
+{
+	struct env *e = *state;
+	fake_mmio_init(&e->mmio, 2, VIRTIO_ID_RNG, 0x1, 64);
+	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, VIO_NO_IRQ),
+			 0);
+	assert_int_equal(vio_dev_begin(&e->dev, 0), 0);
+	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 1), 0);
+	assert_int_equal(e->dev.irq_mode, VIO_IRQ_POLL);
+	assert_int_equal(e->fp.line_count, 0);
+
+	e->fp.port.platform_irq_attach = NULL;
+	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, 5), 0);
+	assert_int_equal(vio_dev_begin(&e->dev, 0), 0);
+	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 1), 0);
+	assert_int_equal(e->dev.irq_mode, VIO_IRQ_POLL);
+	char line[160];
+	vio_dev_describe(&e->dev, line, sizeof(line));
+	assert_non_null(strstr(line, " irq=poll"));
 }
 
 static void test_mmio_bad_magic_is_enodev(void **state)
@@ -750,7 +871,7 @@ static void test_mmio_bad_magic_is_enodev(void **state)
 	struct env *e = *state;
 	fake_mmio_init(&e->mmio, 2, VIRTIO_ID_RNG, 0, 64);
 	fake_mmio_set(&e->mmio, MMIO(magic_value), 0x12345678);
-	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, -1),
+	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, VIO_NO_IRQ),
 			 VIO_ENODEV);
 	e->dev.ops = NULL;
 }
@@ -759,7 +880,7 @@ static void test_mmio_placeholder_device_id_zero_is_enodev(void **state)
 {
 	struct env *e = *state;
 	fake_mmio_init(&e->mmio, 2, 0, 0, 64);
-	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, -1),
+	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, VIO_NO_IRQ),
 			 VIO_ENODEV);
 	e->dev.ops = NULL;
 }
@@ -768,9 +889,9 @@ static void test_mmio_unknown_version_is_enotsup(void **state)
 {
 	struct env *e = *state;
 	fake_mmio_init(&e->mmio, 3, VIRTIO_ID_RNG, 0, 64);
-	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, -1),
+	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, VIO_NO_IRQ),
 			 VIO_ENOTSUP);
-	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x80, -1),
+	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x80, VIO_NO_IRQ),
 			 VIO_EINVAL);
 	e->dev.ops = NULL;
 }
@@ -780,7 +901,7 @@ static void test_mmio_queue_with_max_zero_is_absent(void **state)
 	struct env *e = *state;
 	fake_port_no_irqs(&e->fp);
 	fake_mmio_init(&e->mmio, 2, VIRTIO_ID_RNG, 0x1, 0);
-	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, -1), 0);
+	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, VIO_NO_IRQ), 0);
 	assert_int_equal(vio_dev_begin(&e->dev, 0), 0);
 	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 1), 0);
 	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), VIO_ENODEV);
@@ -826,9 +947,15 @@ int main(void)
 		T(test_needs_reset_breaks_queues_and_is_reported),
 		T(test_needs_reset_is_noticed_on_a_config_interrupt),
 		T(test_teardown_resets_and_releases_everything),
+		T(test_abort_leaves_failed_after_the_reset),
+		T(test_reset_that_never_completes_is_etimedout_from_teardown_and_abort),
 		T(test_mmio_v2_probe_negotiate_and_queue_setup),
 		T(test_mmio_v1_uses_page_frame_and_alignment),
 		T(test_mmio_irq_line_is_attached_and_acked),
+		T(test_mmio_line_number_wider_than_8_bits_reaches_port_and_device_line),
+		T(test_mmio_line_handler_ignores_other_devices_and_handles_config),
+		T(test_mmio_line_stays_attached_across_teardown),
+		T(test_mmio_without_a_line_or_port_hook_polls),
 		T(test_mmio_bad_magic_is_enodev),
 		T(test_mmio_placeholder_device_id_zero_is_enodev),
 		T(test_mmio_unknown_version_is_enotsup),

@@ -42,11 +42,14 @@ class Scenario:
     netns     a host address like '192.168.77.1/24': QEMU runs inside a new network namespace
               (its name in q.netns) holding a tap device 'tap0' with that address, for
               `-netdev tap,id=n0,ifname=tap0,script=no,downscript=no`; removed afterwards
+    argv      function(workdir) -> a whole QEMU command line for another machine than this
+              kernel's (tests/qemu/scn_riscv64.py), run after setup; machine, boot, mem, mode
+              and cmdline are then unused; qemu_args and setup's arguments are appended
     """
 
     def __init__(self, name, machine="q35", boot="direct", mem="512M", cmdline="", mode="test",
                  qemu_args=(), timeout=120, expect_exit=EXIT_PASS, expect_tap=None,
-                 expect_log=(), interact=None, check=None, setup=None, netns=None):
+                 expect_log=(), interact=None, check=None, setup=None, netns=None, argv=None):
         self.name, self.machine, self.boot, self.mem = name, machine, boot, mem
         self.cmdline, self.qemu_args, self.timeout = cmdline, list(qemu_args), timeout
         self.mode = mode
@@ -55,6 +58,7 @@ class Scenario:
         self.expect_log, self.interact, self.check, self.setup = (
             list(expect_log), interact, check, setup)
         self.netns = netns
+        self.argv = argv
 
 
 def grub_iso(cmdline):
@@ -108,16 +112,18 @@ class Qemu:
         prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
         try:
             extra = scn.setup(workdir) if scn.setup else []
+            base = scn.argv(workdir) if scn.argv else None
         except Exception:
             netns_delete(self.netns)
             raise
         self.qmp_path = os.path.join(workdir, "qmp.sock")
-        self.argv = (prefix + ["qemu-system-x86_64", "-machine", scn.machine, "-accel", "tcg",
-                      "-m", scn.mem, "-display", "none", "-monitor", "none",
-                      "-serial", "stdio", "-no-reboot", "-nodefaults",
-                      "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
-                      "-qmp", "unix:%s,server=on,wait=off" % self.qmp_path]
-                     + boot + scn.qemu_args + extra)
+        if base is None:
+            base = ["qemu-system-x86_64", "-machine", scn.machine, "-accel", "tcg",
+                    "-m", scn.mem, "-display", "none", "-monitor", "none",
+                    "-serial", "stdio", "-no-reboot", "-nodefaults",
+                    "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+                    "-qmp", "unix:%s,server=on,wait=off" % self.qmp_path] + boot
+        self.argv = prefix + base + scn.qemu_args + extra
         try:
             self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
