@@ -5,7 +5,7 @@
  *
  *   DMA memory     contiguous runs from the page allocator; identity mapping, so the
  *                  physical address is the pointer
- *   MMIO           paging_map(..., uncached)
+ *   MMIO           mmio_map: uncached, and never over RAM (a BAR can say anything)
  *   interrupts     MSI-X: a free IDT vector and the LAPIC message for it;
  *                  INTx: the IOAPIC input named by the Interrupt Line register (what the
  *                  firmware programmed); platform lines (virtio-mmio): the IOAPIC input
@@ -62,7 +62,7 @@ static uint64_t port_virt_to_phys(void *ctx, const void *virt)
 static volatile void *port_map_mmio(void *ctx, uint64_t phys, size_t len)
 {
 	(void)ctx;
-	return paging_map(phys, len, true);
+	return mmio_map(phys, len);
 }
 
 static uint8_t port_inb(void *c, uint16_t p) { (void)c; return inb(p); }
