@@ -23,6 +23,8 @@
 #define LAPIC_TPR 0x80
 #define LAPIC_EOI 0xb0
 #define LAPIC_SVR 0xf0
+#define LAPIC_ICR_LO 0x300
+#define LAPIC_ICR_SELF (1u << 18) /* destination shorthand: this CPU; fixed, edge */
 #define IOREGSEL 0x00
 #define IOWIN 0x10
 #define IOAPIC_VER 0x01
@@ -56,18 +58,39 @@ static void pic_disable(void)
 uint32_t lapic_read(uint32_t reg) { return lapic[reg / 4]; }
 void lapic_write(uint32_t reg, uint32_t val) { lapic[reg / 4] = val; }
 void lapic_eoi(void) { lapic_write(LAPIC_EOI, 0); }
+void lapic_self_ipi(uint8_t vector) { lapic_write(LAPIC_ICR_LO, LAPIC_ICR_SELF | vector); }
 uint32_t lapic_id(void) { return lapic_read(LAPIC_ID) >> 24; }
 
+/* A register is a select then a window access: no interrupt handler (a storm's silencer
+ * masks an entry) may come between the two. */
 static uint32_t ioapic_read(struct ioapic *io, uint32_t reg)
 {
+	uint64_t flags = irq_save();
 	io->regs[IOREGSEL / 4] = reg;
-	return io->regs[IOWIN / 4];
+	uint32_t val = io->regs[IOWIN / 4];
+	irq_restore(flags);
+	return val;
 }
 
 static void ioapic_write(struct ioapic *io, uint32_t reg, uint32_t val)
 {
+	uint64_t flags = irq_save();
 	io->regs[IOREGSEL / 4] = reg;
 	io->regs[IOWIN / 4] = val;
+	irq_restore(flags);
+}
+
+/* The IOAPIC with input `gsi`, and the pin on it; NULL when there is none. */
+static struct ioapic *ioapic_of(uint32_t gsi, uint32_t *pin)
+{
+	for (int i = 0; i < n_ioapics; i++) {
+		struct ioapic *io = &ioapics[i];
+		if (gsi >= io->gsi_base && gsi < io->gsi_base + io->n_pins) {
+			*pin = gsi - io->gsi_base;
+			return io;
+		}
+	}
+	return NULL;
 }
 
 void apic_init(void)
@@ -100,17 +123,32 @@ void apic_init(void)
 
 int ioapic_route_gsi(uint32_t gsi, uint8_t vector, bool level, bool active_low)
 {
-	for (int i = 0; i < n_ioapics; i++) {
-		struct ioapic *io = &ioapics[i];
-		if (gsi < io->gsi_base || gsi >= io->gsi_base + io->n_pins)
-			continue;
-		uint32_t pin = gsi - io->gsi_base;
-		ioapic_write(io, IOAPIC_REDTBL(pin) + 1, lapic_id() << 24);
-		ioapic_write(io, IOAPIC_REDTBL(pin), vector | (level ? RED_LEVEL : 0) |
-							   (active_low ? RED_ACTIVE_LOW : 0));
-		return 0;
-	}
-	return -1;
+	uint32_t pin;
+	struct ioapic *io = ioapic_of(gsi, &pin);
+	if (!io)
+		return -1;
+	ioapic_write(io, IOAPIC_REDTBL(pin) + 1, lapic_id() << 24);
+	ioapic_write(io, IOAPIC_REDTBL(pin),
+		     vector | (level ? RED_LEVEL : 0) | (active_low ? RED_ACTIVE_LOW : 0));
+	return 0;
+}
+
+void ioapic_mask_gsi(uint32_t gsi)
+{
+	uint32_t pin;
+	struct ioapic *io = ioapic_of(gsi, &pin);
+	if (!io)
+		return;
+	uint64_t flags = irq_save();
+	ioapic_write(io, IOAPIC_REDTBL(pin), ioapic_read(io, IOAPIC_REDTBL(pin)) | RED_MASKED);
+	irq_restore(flags);
+}
+
+bool ioapic_gsi_masked(uint32_t gsi)
+{
+	uint32_t pin;
+	struct ioapic *io = ioapic_of(gsi, &pin);
+	return !io || (ioapic_read(io, IOAPIC_REDTBL(pin)) & RED_MASKED);
 }
 
 int ioapic_route_isa(uint8_t irq, uint8_t vector)

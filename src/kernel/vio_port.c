@@ -11,9 +11,13 @@
  *                  firmware programmed); platform lines (virtio-mmio): the IOAPIC input
  *                  (GSI) the kernel found the device with. Both level-triggered, active
  *                  high, one IDT vector per input shared by every device on it
+ *   storms         each vector gets a silencer (trap.c calls it when the vector fires far
+ *                  more often than any device has work for): MSI-X masks the table entry
+ *                  that sends it, a line masks its IOAPIC input
  */
 #include <kernel/apic.h>
 #include <kernel/arch.h>
+#include <kernel/devices.h>
 #include <kernel/kernel.h>
 #include <kernel/mm.h>
 #include <kernel/timer.h>
@@ -92,6 +96,46 @@ static void port_log(void *ctx, enum vio_log_level level, const char *line)
 		kprintf("vio: %s%s\n", prefix[level & 3], line);
 }
 
+/*
+ * Entry `i` of a function's MSI-X table, where the library mapped it (identity), or NULL.
+ * An entry is four words: message address low and high, data, vector control (PCI 3.0
+ * 6.8.2). This kernel's messages go to 0xfee00000 with the IDT vector in the data's low
+ * byte (msi_message).
+ */
+static volatile uint32_t *msix_entry(const struct vio_pci_dev *f, uint16_t i)
+{
+	const struct vio_pci_msix *m = &f->msix;
+	if (!m->cap || i >= m->table_size || m->table_bar >= VIO_PCI_MAX_BARS)
+		return NULL;
+	const struct vio_pci_bar *bar = &f->bars[m->table_bar];
+	uint64_t off = m->table_offset + (uint64_t)i * 16, pte, size;
+	if (bar->is_io || off + 16 > bar->size || !paging_lookup(bar->phys + off, &pte, &size))
+		return NULL;
+	return (volatile uint32_t *)(uintptr_t)(bar->phys + off);
+}
+
+#define MSIX_CTRL_MASKED 1u /* vector control: this entry sends nothing */
+
+static bool msix_sends(volatile uint32_t *e, int vector)
+{
+	return (e[0] & 0xfff00000u) == 0xfee00000u && (e[2] & 0xff) == (uint32_t)vector &&
+	       !(e[3] & MSIX_CTRL_MASKED);
+}
+
+/* A storm on an MSI-X vector: mask the table entry that sends it, on whichever function. */
+static void msix_silence(int vector, void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < n_pci_functions; i++) {
+		const struct vio_pci_dev *f = &pci_functions[i];
+		for (uint16_t e = 0; e < f->msix.table_size; e++) {
+			volatile uint32_t *ent = msix_entry(f, e);
+			if (ent && msix_sends(ent, vector))
+				ent[3] |= MSIX_CTRL_MASKED;
+		}
+	}
+}
+
 static int port_msix_alloc(void *ctx, vio_irq_handler handler, void *arg, uint64_t *addr,
 			   uint32_t *data)
 {
@@ -99,6 +143,7 @@ static int port_msix_alloc(void *ctx, vio_irq_handler handler, void *arg, uint64
 	int vec = irq_alloc_vector(handler, arg);
 	if (vec < 0)
 		return VIO_ENOSPC; /* out of IDT vectors */
+	irq_set_silencer(vec, msix_silence, NULL);
 	msi_message((uint8_t)vec, addr, data);
 	return 0;
 }
@@ -122,6 +167,13 @@ static struct {
 } lines[MAX_LINES];
 static int nlines;
 
+/* A storm on a line: mask its IOAPIC input; every device on it is polled from then on. */
+static void line_silence(int vector, void *arg)
+{
+	(void)vector;
+	ioapic_mask_gsi((uint32_t)(uintptr_t)arg);
+}
+
 static int attach_level_line(uint32_t gsi, vio_irq_handler handler, void *arg)
 {
 	for (int i = 0; i < nlines; i++)
@@ -132,6 +184,7 @@ static int attach_level_line(uint32_t gsi, vio_irq_handler handler, void *arg)
 	int vec = irq_alloc_vector(handler, arg);
 	if (vec < 0)
 		return VIO_ENOSPC;
+	irq_set_silencer(vec, line_silence, (void *)(uintptr_t)gsi);
 	if (ioapic_route_gsi(gsi, (uint8_t)vec, true, false)) {
 		irq_free_vector(vec);
 		return VIO_ENOTSUP; /* no IOAPIC input with that number */
@@ -183,4 +236,26 @@ const struct vio_port kernel_vio_port = {
 unsigned long vio_port_dma_pages(void)
 {
 	return dma_pages;
+}
+
+int vio_port_irq_vector(const struct vio_pci_dev *f, bool *masked)
+{
+	if (f->msix.cap && (vio_pci_read16(f, f->msix.cap + 2) & 0x8000)) { /* MSI-X Enable */
+		for (uint16_t e = f->msix.table_size; e-- > 0;) {
+			volatile uint32_t *ent = msix_entry(f, e);
+			if (ent && (ent[0] & 0xfff00000u) == 0xfee00000u && (ent[2] & 0xff)) {
+				*masked = ent[3] & MSIX_CTRL_MASKED;
+				return (int)(ent[2] & 0xff);
+			}
+		}
+		return -1;
+	}
+	uint32_t gsi = f->irq_line;
+	for (int i = 0; i < nlines; i++) {
+		if (lines[i].gsi == gsi) {
+			*masked = ioapic_gsi_masked(gsi);
+			return lines[i].vector;
+		}
+	}
+	return -1;
 }
