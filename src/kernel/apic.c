@@ -8,6 +8,10 @@
  * interrupt source overrides say which GSI an ISA IRQ arrived on (IRQ 0 is usually GSI 2)
  * and its polarity/trigger. PCI INTx lines are level-triggered; MSI/MSI-X bypass the
  * IOAPIC entirely by writing straight to the LAPIC (msi_message()).
+ *
+ * Which input a PCI function interrupts on is what its Interrupt Line register says, and
+ * that is only as good as whoever wrote it: ioapic_pci_line() checks it against what ACPI
+ * declares before anything is routed (a line of 4 would take COM1's input away).
  */
 #include <kernel/acpi.h>
 #include <kernel/apic.h>
@@ -40,6 +44,9 @@ struct ioapic {
 };
 static struct ioapic ioapics[ACPI_MAX_IOAPICS];
 static int n_ioapics;
+/* GSIs routed for the kernel's own ISA devices (COM1): never a PCI function's. */
+static uint32_t isa_routed[16];
+static int n_isa_routed;
 
 static void pic_disable(void)
 {
@@ -151,19 +158,69 @@ bool ioapic_gsi_masked(uint32_t gsi)
 	return !io || (ioapic_read(io, IOAPIC_REDTBL(pin)) & RED_MASKED);
 }
 
-int ioapic_route_isa(uint8_t irq, uint8_t vector)
+/* Where ISA IRQ `irq` arrives: its override's GSI and flags, else the same number, edge,
+ * active high (the ISA default). True when an override names it. */
+static bool isa_gsi(uint8_t irq, uint32_t *gsi, bool *level, bool *active_low)
 {
-	uint32_t gsi = irq;
-	bool level = false, active_low = false; /* ISA default: edge, active high */
+	*gsi = irq;
+	*level = *active_low = false;
 	for (int i = 0; i < acpi.n_isos; i++) {
 		if (acpi.iso[i].source != irq)
 			continue;
-		gsi = acpi.iso[i].gsi;
+		*gsi = acpi.iso[i].gsi;
 		uint16_t pol = acpi.iso[i].flags & 3, trig = (acpi.iso[i].flags >> 2) & 3;
-		active_low = pol == 3;
-		level = trig == 3;
+		*active_low = pol == 3;
+		*level = trig == 3;
+		return true;
 	}
-	return ioapic_route_gsi(gsi, vector, level, active_low);
+	return false;
+}
+
+int ioapic_route_isa(uint8_t irq, uint8_t vector)
+{
+	uint32_t gsi;
+	bool level, active_low;
+	isa_gsi(irq, &gsi, &level, &active_low);
+	if (ioapic_route_gsi(gsi, vector, level, active_low))
+		return -1;
+	if (n_isa_routed < (int)ARRAY_SIZE(isa_routed))
+		isa_routed[n_isa_routed++] = gsi;
+	return 0;
+}
+
+/*
+ * Without an AML interpreter the kernel cannot read the _PRT, ACPI's table of where each
+ * PCI pin is wired, so it goes by what the MADT declares:
+ *  - a line below 16 is an ISA IRQ, and PCI may share one only when an interrupt source
+ *    override declares it level-triggered: that is how firmware marks the ISA IRQs its PCI
+ *    interrupt routers use (QEMU's pc and q35 declare 5, 9, 10 and 11);
+ *  - a line of 16 or more is a GSI as such (APIC-mode routing: q35's PCI lines are 16-23),
+ *    level-triggered and active high as QEMU's PCI link devices declare, unless an
+ *    override gave it to an ISA IRQ;
+ * and in both cases an IOAPIC must have the input and the kernel's own ISA devices must
+ * not be on it.
+ */
+const char *ioapic_pci_line(uint8_t line, uint32_t *gsi, bool *active_low)
+{
+	bool level = true;
+	bool declared = line < 16 && isa_gsi(line, gsi, &level, active_low);
+	if (line >= 16) {
+		*gsi = line;
+		*active_low = false;
+	}
+	for (int i = 0; i < n_isa_routed; i++)
+		if (isa_routed[i] == *gsi)
+			return "the kernel's own ISA device (COM1) is on that input";
+	for (int i = 0; i < acpi.n_isos; i++)
+		if (acpi.iso[i].gsi == *gsi && acpi.iso[i].source != line)
+			return "ACPI routes another ISA IRQ to that input";
+	if (line < 16 && (!declared || !level))
+		return "ACPI does not declare that ISA IRQ level-triggered, as it does the ones PCI "
+		       "shares";
+	uint32_t pin;
+	if (!ioapic_of(*gsi, &pin))
+		return "no IOAPIC has that input";
+	return NULL;
 }
 
 void msi_message(uint8_t vector, uint64_t *addr, uint32_t *data)

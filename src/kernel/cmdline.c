@@ -2,7 +2,8 @@
  * cmdline.c: the kernel command line, space-separated key=value words.
  *   vio.mode=shell|test|bench   what to do after boot (default shell)
  *   vio.log=err|warn|info|debug how much the vio library logs (default info)
- * Tests add their own keys (vio.fault=..., see selftest.c).
+ * Tests add their own keys (vio.fault=..., see selftest.c; vio.test.intx_line=, see
+ * vio_port.c).
  */
 #include <kernel/kernel.h>
 #include <string.h>

@@ -8,9 +8,10 @@
  *   MMIO           mmio_map: uncached, and never over RAM (a BAR can say anything)
  *   interrupts     MSI-X: a free IDT vector and the LAPIC message for it;
  *                  INTx: the IOAPIC input named by the Interrupt Line register (what the
- *                  firmware programmed); platform lines (virtio-mmio): the IOAPIC input
- *                  (GSI) the kernel found the device with. Both level-triggered, active
- *                  high, one IDT vector per input shared by every device on it
+ *                  firmware programmed), once ioapic_pci_line has checked it against ACPI;
+ *                  platform lines (virtio-mmio): the IOAPIC input (GSI) the kernel found
+ *                  the device with. Both level-triggered, active high, one IDT vector per
+ *                  input shared by every device on it
  *   storms         each vector gets a silencer (trap.c calls it when the vector fires far
  *                  more often than any device has work for): MSI-X masks the table entry
  *                  that sends it, a line masks its IOAPIC input
@@ -23,6 +24,7 @@
 #include <kernel/timer.h>
 #include <kernel/trap.h>
 #include <kernel/vio_port.h>
+#include <stdlib.h>
 #include <string.h>
 #include <vio/err.h>
 
@@ -174,7 +176,7 @@ static void line_silence(int vector, void *arg)
 	ioapic_mask_gsi((uint32_t)(uintptr_t)arg);
 }
 
-static int attach_level_line(uint32_t gsi, vio_irq_handler handler, void *arg)
+static int attach_level_line(uint32_t gsi, bool active_low, vio_irq_handler handler, void *arg)
 {
 	for (int i = 0; i < nlines; i++)
 		if (lines[i].gsi == gsi)
@@ -185,7 +187,7 @@ static int attach_level_line(uint32_t gsi, vio_irq_handler handler, void *arg)
 	if (vec < 0)
 		return VIO_ENOSPC;
 	irq_set_silencer(vec, line_silence, (void *)(uintptr_t)gsi);
-	if (ioapic_route_gsi(gsi, (uint8_t)vec, true, false)) {
+	if (ioapic_route_gsi(gsi, (uint8_t)vec, true, active_low)) {
 		irq_free_vector(vec);
 		return VIO_ENOTSUP; /* no IOAPIC input with that number */
 	}
@@ -195,21 +197,54 @@ static int attach_level_line(uint32_t gsi, vio_irq_handler handler, void *arg)
 	return 0;
 }
 
-/* INTx: the firmware wrote the GSI the function's pin is wired to in Interrupt Line. */
+/*
+ * Test hook, for QEMU scenarios only: vio.test.intx_line=N[,N...] makes the k-th INTx
+ * attach see line N instead of the function's Interrupt Line register (the last N repeats),
+ * so a scenario can play firmware or a device that names a bad line.
+ */
+static uint8_t test_intx_line(uint8_t line)
+{
+	static char list[64];
+	static bool read;
+	static char *next;
+	if (!read) {
+		read = true;
+		next = cmdline_get("vio.test.intx_line", list, sizeof(list)) ? list : NULL;
+	}
+	if (!next)
+		return line;
+	char *end;
+	unsigned long v = strtoul(next, &end, 0);
+	if (*end == ',')
+		next = end + 1;
+	return (uint8_t)v;
+}
+
+/* INTx: the firmware wrote the input the function's pin is wired to in Interrupt Line. A
+ * line ACPI does not allow for PCI is refused: the device is then polled. */
 static int port_intx_attach(void *ctx, uint16_t seg, uint8_t bus, uint8_t dev, uint8_t fn,
 			    uint8_t pin, uint8_t line, vio_irq_handler handler, void *arg)
 {
-	(void)ctx, (void)seg, (void)bus, (void)dev, (void)fn;
+	(void)ctx;
 	if (pin == 0 || pin > 4 || line == 0 || line == 0xff)
 		return VIO_ENOTSUP; /* no legacy interrupt routed by the firmware */
-	return attach_level_line(line, handler, arg);
+	line = test_intx_line(line);
+	uint32_t gsi;
+	bool active_low;
+	const char *why = ioapic_pci_line(line, &gsi, &active_low);
+	if (why) {
+		kprintf("vio: %04x:%02x:%02x.%x: INTx line %u refused: %s; the device is polled\n",
+			seg, bus, dev, fn, line, why);
+		return VIO_ENOTSUP;
+	}
+	return attach_level_line(gsi, active_low, handler, arg);
 }
 
 /* A platform line (virtio-mmio on microvm): the number is the GSI. */
 static int port_platform_irq_attach(void *ctx, uint32_t irq, vio_irq_handler handler, void *arg)
 {
 	(void)ctx;
-	return attach_level_line(irq, handler, arg);
+	return attach_level_line(irq, false, handler, arg);
 }
 
 const struct vio_port kernel_vio_port = {
@@ -250,7 +285,10 @@ int vio_port_irq_vector(const struct vio_pci_dev *f, bool *masked)
 		}
 		return -1;
 	}
-	uint32_t gsi = f->irq_line;
+	uint32_t gsi;
+	bool active_low;
+	if (ioapic_pci_line(f->irq_line, &gsi, &active_low))
+		return -1;
 	for (int i = 0; i < nlines; i++) {
 		if (lines[i].gsi == gsi) {
 			*masked = ioapic_gsi_masked(gsi);

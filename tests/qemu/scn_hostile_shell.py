@@ -10,7 +10,8 @@ so an overflow shows even when the frame itself comes out right.
 
 Interrupts a device can get wrong: a vector that never stops firing (played by the CPU,
 self-IPIs on a real device's vector, vio.tests=irq-storm) must be cut off, its source
-masked, and the device served by polling.
+masked, and the device served by polling. An Interrupt Line that ACPI does not give PCI
+(played with the port's test hook vio.test.intx_line) must be refused and COM1 kept.
 """
 import os
 import re
@@ -298,7 +299,42 @@ def storm_logged_once(log, workdir):
     return None
 
 
+# Four devices on INTx, each made to see a line ACPI does not give PCI (the port's test hook
+# vio.test.intx_line, in bind order: rng, console, blk, net): COM1's 4; 2, where ISA IRQ 0
+# (the timer) arrives; 200, which no IOAPIC has; 13, an ISA IRQ not declared for PCI. Each
+# is refused and polled, and COM1 must still take a typed line by interrupt.
+BAD_LINES = [(4, r"the kernel's own ISA device \(COM1\) is on that input"),
+             (2, r"ACPI routes another ISA IRQ to that input"),
+             (200, r"no IOAPIC has that input"),
+             (13, r"ACPI does not declare that ISA IRQ level-triggered, as it does the ones "
+                  r"PCI shares")]
+
+
+def intx_devices(workdir):
+    subprocess.run(["qemu-img", "create", "-q", "-f", "raw",
+                    os.path.join(workdir, "disk.img"), "8M"], check=True)
+    return ["-device", "virtio-rng-pci,vectors=0", "-device", "virtio-serial-pci,vectors=0",
+            "-drive", "file=disk.img,format=raw,if=none,id=d0",
+            "-device", "virtio-blk-pci,drive=d0,vectors=0",
+            "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,vectors=0"]
+
+
+def type_a_line(q):
+    q.wait_for(r"READY FOR INPUT")
+    q.send("hello-vio\r")
+
+
 SCENARIOS += [
+    Scenario("intx-bad-lines-refused-com1-kept",
+             cmdline="vio.test.intx_line=%s vio.expect_input=hello-vio"
+             % ",".join(str(line) for line, _ in BAD_LINES),
+             setup=intx_devices, interact=type_a_line,
+             expect_log=[r"^vio: 0000:00:0[1-4]\.0: INTx line %d refused: %s; the device is "
+                         r"polled$" % (line, why) for line, why in BAD_LINES]
+             + [r"^vio: %s .* irq=poll$" % name for name in
+                ("virtio-rng", "virtio-console", "virtio-blk", "virtio-net")]
+             + [r"^ok \d+ - serial line input$",
+                r"^ok \d+ - virtio-rng reads through the driver$"]),
     Scenario("irq-storm-msix-masked", cmdline="vio.tests=irq-storm",
              qemu_args=["-device", "virtio-rng-pci"], check=storm_logged_once,
              expect_log=[r"^ok \d+ - irq-storm$", r"^vio: virtio-rng .* irq=msix$"]),
