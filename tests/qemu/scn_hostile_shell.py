@@ -37,8 +37,9 @@ def free_udp_port():
     return port
 
 
-def static_object(elf, source, prefix):
-    """(address, size) of a function-local static (`frame.3`) defined in `source`."""
+def static_object(elf, source, function, name):
+    """(address, size) of the static `name` inside `function` in `source`: gcc calls it
+    name.N under the source's FILE symbol, clang function.name."""
     out = subprocess.run(["readelf", "-sW", elf], capture_output=True, text=True,
                          check=True).stdout
     current = None
@@ -48,9 +49,10 @@ def static_object(elf, source, prefix):
             continue
         if f[3] == "FILE":
             current = f[7]
-        elif current == source and f[3] == "OBJECT" and f[7].startswith(prefix + "."):
+        elif f[3] == "OBJECT" and (f[7] == function + "." + name or (
+                current == source and re.fullmatch(re.escape(name) + r"\.\d+", f[7]))):
             return int(f[1], 16), int(f[2], 0)
-    raise AssertionError("no static %s in %s's symbols" % (prefix, source))
+    raise AssertionError("no static %s in %s's symbols" % (name, function))
 
 
 def guest_bytes(q, addr, n):
@@ -94,7 +96,7 @@ def jumbo_interact(q):
     info = q.shell("net info net0")
     assert "mtu=%d" % JUMBO_MTU in info, "the device did not offer MTU %d: %r" % (
         JUMBO_MTU, info)
-    addr, size = static_object(harness.ELF, "cmd_dev.c", "frame")
+    addr, size = static_object(harness.ELF, "cmd_dev.c", "cmd_net", "frame")
     past = addr + size
     before = guest_bytes(q, past, 16)
 
