@@ -2,8 +2,10 @@
 #
 #   make            build build/vio.elf and build/vio.iso (GRUB, multiboot2)
 #   make run        build, then boot in QEMU with the default device set (./run-qemu.sh)
-#   make test       host unit tests, then QEMU scenarios; ends with "N passed, N failed"
+#   make test       host unit tests, the cross-built libraries, then QEMU scenarios; ends with
+#                   "N passed, N failed"
 #   make lib        build/libvio.a, proving the library is freestanding
+#   make lib-cross  libvio.a for x86-64, i686, riscv64 and aarch64 (clang and GCC), checked
 #   make fuzz       build libFuzzer targets (clang) and run each for FUZZ_SECONDS
 #   make CC=clang   the same kernel built with clang/lld
 #   make riscv64    the riscv64 example kernel (examples/riscv64-virt) in build/riscv64-virt
@@ -89,7 +91,8 @@ STAMP_TEXT := $(CC) $(CFLAGS) $(KCFLAGS) $(LD) $(LDFLAGS)
 $(shell mkdir -p $(OBJ) && for f in $(FLAGS_STAMP) $(LINK_STAMP); do \
 	echo '$(STAMP_TEXT)' | cmp -s - $$f || echo '$(STAMP_TEXT)' > $$f; done)
 
-.PHONY: all iso lib run test hosttest qemutest bench fuzz clean distclean format help riscv64
+.PHONY: all iso lib lib-cross lib-cross-build run test hosttest qemutest bench fuzz clean distclean \
+	format help riscv64
 all: $(BUILD)/vio.elf $(BUILD)/vio.iso
 include src/kernel/net/lwip.mk
 
@@ -119,7 +122,7 @@ $(BUILD)/vio.iso: $(BUILD)/vio.elf scripts/mkiso.sh
 	scripts/mkiso.sh $< $@
 
 iso: $(BUILD)/vio.iso
-# The library may include only the four freestanding headers and its own (DESIGN.md 1);
+# The library may include only the four freestanding headers and its own (docs/design.md 2);
 # -nostdinc above catches libc headers, this catches the rest (the compiler's own extras).
 LIB_HEADERS := $(wildcard include/vio/*.h include/vio/spec/*.h src/pci/*.h src/virtio/*.h src/drivers/*.h)
 lib: $(BUILD)/libvio.a
@@ -134,6 +137,65 @@ run: all
 # A second kernel on a second architecture, embedding the same library (its own Makefile).
 riscv64:
 	$(MAKE) -C examples/riscv64-virt OUT=$(abspath $(BUILD))/riscv64-virt
+
+# --- the library on every architecture vio supports ------------------------------------------
+# build/cross/<compiler>-<arch>/libvio.a for each architecture, with clang (--target) and with
+# Debian's GCC cross compilers (scripts/deps.sh installs them; a missing one is skipped), with
+# the flags a small kernel would use. Then tests/arch/archcheck.py checks each library: nothing
+# undefined but memcpy, memset, memmove and memcmp; the device-ordering fences of
+# include/vio/barrier.h in the riscv64 and aarch64 notify and interrupt paths. A frame over
+# FRAME_LIMIT bytes is a warning, not an error; the check lists every one (from -fstack-usage)
+# in build/cross/frames.txt. `make test` builds these libraries and runs the same checks.
+CROSS_ARCHS := x86_64 i686 riscv64 aarch64
+FRAME_LIMIT := 512
+CLANG_TARGET_x86_64 := --target=x86_64-unknown-none-elf
+CLANG_TARGET_i686 := --target=i686-unknown-none-elf
+CLANG_TARGET_riscv64 := --target=riscv64-unknown-elf
+CLANG_TARGET_aarch64 := --target=aarch64-none-elf
+GCC_x86_64 := x86_64-linux-gnu-gcc
+GCC_i686 := i686-linux-gnu-gcc
+GCC_riscv64 := riscv64-linux-gnu-gcc
+GCC_aarch64 := aarch64-linux-gnu-gcc
+# What a kernel for each architecture compiles with: no red zone (x86-64), no FPU or vector
+# registers in the kernel (i686, aarch64), code and data anywhere in the address space (riscv64).
+ARCH_CFLAGS_x86_64 := -mno-red-zone
+ARCH_CFLAGS_i686 := -mgeneral-regs-only
+ARCH_CFLAGS_riscv64 := -march=rv64gc -mabi=lp64d -mcmodel=medany
+ARCH_CFLAGS_aarch64 := -mgeneral-regs-only
+CROSS_CFLAGS := -O2 -std=gnu11 -ffreestanding -nostdinc -fno-stack-protector -fno-pic -fno-pie \
+	-fno-omit-frame-pointer -fno-strict-aliasing -Wall -Wextra -Werror \
+	-Wframe-larger-than=$(FRAME_LIMIT) -Wno-error=frame-larger-than= -fstack-usage -MMD -MP \
+	-Iinclude
+
+# Probing eight compilers costs a quarter of a second: only when a goal needs them.
+ifneq ($(filter lib-cross lib-cross-build test,$(MAKECMDGOALS)),)
+# $(1): configuration name (clang-riscv64), $(2): compiler and its target flags, $(3): arch.
+define CROSS_LIB
+CROSS_CC_$(1) := $(2) $$(ARCH_CFLAGS_$(3))
+CROSS_INC_$(1) := $$(shell $(2) -print-file-name=include)
+CROSS_OBJS_$(1) := $$(LIB_SRCS:%.c=$(BUILD)/cross/$(1)/%.o)
+$$(shell mkdir -p $(BUILD)/cross/$(1) && echo '$$(CROSS_CC_$(1)) $$(CROSS_CFLAGS)' | \
+	cmp -s - $(BUILD)/cross/$(1)/flags || echo '$$(CROSS_CC_$(1)) $$(CROSS_CFLAGS)' > \
+	$(BUILD)/cross/$(1)/flags)
+$(BUILD)/cross/$(1)/%.o: %.c $(BUILD)/cross/$(1)/flags
+	@mkdir -p $$(@D)
+	@echo "CC [$(1)] $$<"
+	@$$(CROSS_CC_$(1)) $$(CROSS_CFLAGS) -isystem $$(CROSS_INC_$(1)) -c $$< -o $$@
+$(BUILD)/cross/$(1)/libvio.a: $$(CROSS_OBJS_$(1))
+	@rm -f $$@
+	@ar rcs $$@ $$^
+CROSS_LIBS += $(BUILD)/cross/$(1)/libvio.a
+endef
+CROSS_GCC_ARCHS := $(foreach a,$(CROSS_ARCHS),$(if $(shell command -v $(GCC_$(a))),$(a)))
+$(foreach a,$(CROSS_ARCHS),$(eval $(call CROSS_LIB,clang-$(a),clang $(CLANG_TARGET_$(a)),$(a))))
+$(foreach a,$(CROSS_GCC_ARCHS),$(eval $(call CROSS_LIB,gcc-$(a),$(GCC_$(a)),$(a))))
+endif
+
+lib-cross-build: $(CROSS_LIBS)
+	@$(foreach a,$(filter-out $(CROSS_GCC_ARCHS),$(CROSS_ARCHS)),echo "lib-cross: \
+		no $(GCC_$(a)), gcc-$(a) skipped (scripts/deps.sh installs it)";) true
+lib-cross: lib-cross-build
+	python3 tests/arch/archcheck.py
 
 # --- host unit tests (cmocka, ASan + UBSan) ---------------------------------------------------
 HOST_CFLAGS := -std=gnu11 -g -O1 -Wall -Wextra -Werror -fsanitize=address,undefined \
@@ -171,7 +233,7 @@ fuzz: $(FUZZ_TARGETS)
 	done
 
 # --- whole-system tests and benchmarks -------------------------------------------------------
-test: all hosttest-build
+test: all hosttest-build lib-cross-build
 	python3 tests/runner.py
 
 qemutest: all
@@ -188,13 +250,13 @@ compile_commands.json:
 	bear --output $@ -- $(MAKE) -B all hosttest-build VIO_NO_DEPS=1
 
 clean:
-	rm -rf $(BUILD)/obj-* $(BUILD)/host $(BUILD)/fuzz $(BUILD)/iso-cache $(BUILD)/*.elf \
-		$(BUILD)/*.iso $(BUILD)/*.a $(BUILD)/test-logs
+	rm -rf $(BUILD)/obj-* $(BUILD)/host $(BUILD)/fuzz $(BUILD)/cross $(BUILD)/iso-cache \
+		$(BUILD)/*.elf $(BUILD)/*.iso $(BUILD)/*.a $(BUILD)/test-logs
 
 distclean:
 	rm -rf $(BUILD)
 
 help:
-	@sed -n '2,12p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,/^$$/p' Makefile | sed -n 's/^# \{0,1\}//p'
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -6,6 +6,8 @@ set -u
 
 PKGS=(
 	make gcc binutils clang lld            # compilers: host GCC and clang/lld
+	gcc-i686-linux-gnu gcc-riscv64-linux-gnu gcc-aarch64-linux-gnu # make lib-cross: GCC
+	llvm                                   # llvm-nm, llvm-objdump: make lib-cross checks
 	libclang-rt-dev                        # libFuzzer and sanitizer runtimes (make fuzz)
 	qemu-system-x86 qemu-utils             # QEMU (TCG) and qemu-img
 	qemu-system-misc llvm                  # examples/riscv64-virt: qemu-system-riscv64 (its

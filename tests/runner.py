@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """
-vio test runner: host unit tests (cmocka binaries in build/host/), then QEMU scenarios
-(tests/qemu/scn_*.py). Prints one line per test binary and scenario, the last 30 lines of
-every failing log, and ends with exactly one line `N passed, N failed`.
+vio test runner: host unit tests (cmocka binaries in build/host/), then the library built for
+every architecture (tests/arch/archcheck.py over build/cross/, from `make lib-cross-build`),
+then QEMU scenarios (tests/qemu/scn_*.py). Prints one line per test binary, check and
+scenario, the last 30 lines of every failing log, and ends with exactly one line
+`N passed, N failed`.
 
-  tests/runner.py [--host-only | --qemu-only] [-k SUBSTRING] [-j JOBS]
+  tests/runner.py [--host-only | --arch-only | --qemu-only] [-k SUBSTRING] [-j JOBS]
 
-Each cmocka test case counts as one; each QEMU scenario counts as one.
+Each cmocka test case counts as one; each architecture check and QEMU scenario as one.
 """
 import argparse
 import concurrent.futures
@@ -20,6 +22,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "qemu"))
+sys.path.insert(0, os.path.join(HERE, "arch"))
+import archcheck  # noqa: E402
 import harness  # noqa: E402
 
 TAIL = 30
@@ -63,6 +67,18 @@ def run_host_tests(pattern):
     return passed, failed
 
 
+def run_arch_checks(pattern):
+    results, frames = archcheck.run(pattern)
+    passed = failed = 0
+    for name, ok, detail in results:
+        print("%-5s arch/%s: %s" % ("PASS" if ok else "FAIL", name, detail), flush=True)
+        passed, failed = passed + ok, failed + (not ok)
+    if frames and not pattern:
+        print("note  arch: stack frames over the limit (build/cross/frames.txt):")
+        print("\n".join("    | " + line for line in frames), flush=True)
+    return passed, failed
+
+
 def load_scenarios(pattern):
     scns = []
     for path in sorted(glob.glob(os.path.join(HERE, "qemu", "scn_*.py"))):
@@ -100,18 +116,24 @@ def run_qemu_tests(pattern, jobs):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--host-only", action="store_true")
-    ap.add_argument("--qemu-only", action="store_true")
+    only = ap.add_mutually_exclusive_group()
+    only.add_argument("--host-only", action="store_true")
+    only.add_argument("--arch-only", action="store_true")
+    only.add_argument("--qemu-only", action="store_true")
     ap.add_argument("-k", dest="pattern", default="", help="only tests whose name contains this")
     ap.add_argument("-j", dest="jobs", type=int, default=min(2, os.cpu_count() or 1),
                     help="QEMU scenarios run at once (default 2)")
     args = ap.parse_args()
     start = time.monotonic()
     passed = failed = 0
-    if not args.qemu_only:
+    everything = not (args.host_only or args.arch_only or args.qemu_only)
+    if everything or args.host_only:
         p, f = run_host_tests(args.pattern)
         passed, failed = passed + p, failed + f
-    if not args.host_only:
+    if everything or args.arch_only:
+        p, f = run_arch_checks(args.pattern)
+        passed, failed = passed + p, failed + f
+    if everything or args.qemu_only:
         p, f = run_qemu_tests(args.pattern, args.jobs)
         passed, failed = passed + p, failed + f
     print("# %.0f s; logs in %s" % (time.monotonic() - start, os.path.relpath(harness.LOGS)))

@@ -95,12 +95,12 @@ static bool test_rng(struct vio_dev *dev, char *why)
 {
 	static struct vio_rng rng;
 	static uint8_t buf[4096];
-	int err = vio_rng_init(&rng, dev);
+	int err = vio_rng_init(&rng, dev, NULL);
 	if (err)
 		FAIL("vio_rng_init: %s", vio_strerror(err));
 	/* With interrupts, the buffers posted at init come back through the handler alone. */
 	uint64_t deadline = now_ns() + WAIT_NS;
-	while (!polled && rng.stats.completions < rng.nbufs && !expired(deadline))
+	while (!polled && rng.stats.completions < rng.stats.requests && !expired(deadline))
 		idle();
 	err = vio_rng_read(&rng, buf, sizeof(buf), true);
 	if (err != (int)sizeof(buf))
@@ -126,7 +126,7 @@ static void blk_done(struct vio_blk_req *req, int status, void *arg)
 static bool test_blk(struct vio_dev *dev, char *why)
 {
 	static struct vio_blk blk;
-	int err = vio_blk_init(&blk, dev);
+	int err = vio_blk_init(&blk, dev, NULL);
 	if (err)
 		FAIL("vio_blk_init: %s", vio_strerror(err));
 	if (blk.info.capacity * 512 < BLK_OFF + BLK_LEN)
@@ -143,7 +143,7 @@ static bool test_blk(struct vio_dev *dev, char *why)
 				  .sg = &sg,
 				  .nsg = 1,
 				  .queue = VIO_BLK_ANY_QUEUE,
-				  .done = blk_done,
+				  .on_done = blk_done,
 				  .arg = &status};
 	if ((err = vio_blk_submit(&blk, &req)) != 0)
 		FAIL("vio_blk_submit: %s", vio_strerror(err));
@@ -207,7 +207,8 @@ static void console_event(struct vio_console *con, uint32_t port, enum vio_conso
 static bool test_console(struct vio_dev *dev, char *why)
 {
 	static struct vio_console con;
-	int err = vio_console_init(&con, dev);
+	struct vio_console_opts opts = {.on_event = console_event};
+	int err = vio_console_init(&con, dev, &opts);
 	if (err)
 		FAIL("vio_console_init: %s", vio_strerror(err));
 	int port = vio_console_find_port(&con, "org.vio.echo");
@@ -215,7 +216,6 @@ static bool test_console(struct vio_dev *dev, char *why)
 		FAIL("no port named org.vio.echo");
 	if ((err = vio_console_open(&con, (uint32_t)port)) != 0)
 		FAIL("vio_console_open: %s", vio_strerror(err));
-	vio_console_set_event_callback(&con, console_event, NULL);
 	printf("console: port %d (org.vio.echo) echoes %u bytes\n", port, CONSOLE_BYTES);
 	uint64_t deadline = now_ns() + WAIT_NS;
 	while (echo.echoed < CONSOLE_BYTES && !expired(deadline)) {
@@ -249,8 +249,8 @@ static void net_tx_done(struct vio_net *net, void *cookie, void *arg)
 
 /*
  * Echo frames of our ether type until the stop frame. That one goes back zero-copy, so that
- * we hear (tx_done) when the device has sent it: QEMU transmits from a bottom half after our
- * notify, and a kernel that left QEMU at once could take the frame with it.
+ * we hear (on_tx_done) when the device has sent it: QEMU transmits from a bottom half after
+ * our notify, and a kernel that left QEMU at once could take the frame with it.
  */
 static int net_echo(struct vio_net *net, uint8_t *frame, size_t size, bool *stop)
 {
@@ -277,7 +277,7 @@ static bool test_net(struct vio_dev *dev, char *why)
 {
 	static struct vio_net net;
 	static uint8_t frame[1536];
-	struct vio_net_config_opts opts = {.irq_cb = net_irq, .tx_done = net_tx_done};
+	struct vio_net_opts opts = {.on_irq = net_irq, .on_tx_done = net_tx_done};
 	int err = vio_net_init(&net, dev, &opts);
 	if (err)
 		FAIL("vio_net_init: %s", vio_strerror(err));

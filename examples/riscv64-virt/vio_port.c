@@ -9,6 +9,8 @@
  *   MMIO         nothing to map: with paging off every physical address is reachable, and
  *                the platform's physical memory attributes make the device regions
  *                uncached I/O.
+ *   private mem  none of its own: vio keeps its bookkeeping in DMA pages. Fine for QEMU's
+ *                devices; a confidential guest would give priv_alloc unshared memory.
  *   port I/O     RISC-V has none: NULL.
  *   clock        the time CSR (timer.c).
  *   interrupts   no MSI-X (QEMU virt without an IMSIC has no MSI target), so every line

@@ -1,41 +1,45 @@
 /*
  * virtio-balloon: the traditional memory balloon driver (virtio 1.2 section 5.5).
  *
+ * Context: in interrupt context the driver only notes what happened and calls opts.on_wake
+ * (a config change: the host set a new target; a statsq completion: it wants statistics).
+ * Everything else, page_take, page_give and guest_stats included, runs inside the owner's
+ * calls (vio_balloon_poll, _deflate_for_oom, _report_free, _fini), in thread context.
+ *
  * The host sets a target ("num_pages": how many 4 KiB pages it wants the guest to give up);
  * the driver takes that many pages from the kernel's page allocator and tells the host their
  * page frame numbers, which lets the host reuse the memory behind them. When the target
  * falls, the driver gives pages back to the kernel. The driver never reads or writes the
  * contents of a balloon page: the host may have thrown them away.
  *
- * The driver does not know the kernel's allocator. The kernel hands it a small table of
- * callbacks (struct vio_balloon_ops): take one 4 KiB page, give one back, fill statistics.
+ * The driver does not know the kernel's allocator. The kernel hands it callbacks in
+ * struct vio_balloon_opts: take one 4 KiB page, give one back, fill statistics.
  * Which pages the balloon holds is recorded in memory the driver gets from port->dma_alloc
  * (pages of PFN arrays, grown and freed as the balloon changes size), never in the balloon
  * pages themselves.
  *
  *	struct vio_balloon b;                          caller-owned, like the vio_dev
  *	vio_pci_probe(&dev, &pcidev);                  a VIRTIO_ID_BALLOON function
- *	vio_balloon_init(&b, &dev, &my_ops, my_arg);   negotiate, queues, DRIVER_OK
+ *	vio_balloon_init(&b, &dev, &opts);             negotiate, queues, DRIVER_OK
  *	...
- *	if (vio_balloon_pending(&b))                   (or ops->wake fired, or a timer ticked)
+ *	if (vio_balloon_pending(&b))                   (or on_wake fired, or a timer ticked)
  *		while (vio_balloon_poll(&b) > 0)       inflate / deflate / answer stats, in
  *			yield();                       bounded steps
  *	...
  *	vio_balloon_fini(&b);                          every page back to the kernel
  *
- * Nothing happens in interrupt context: a config-change interrupt (the host set a new
- * target) and a stats request only set a flag and call ops->wake; the kernel then calls
- * vio_balloon_poll from thread context, which does at most VIO_BALLOON_BATCHES_PER_POLL
+ * The kernel answers on_wake by calling vio_balloon_poll from thread context, which does at
+ * most VIO_BALLOON_BATCHES_PER_POLL
  * batches of VIO_BALLOON_ARRAY_PFNS_MAX pages per call so that a shell stays responsive.
  * The kernel should also call it now and then (say once a second): when the allocator ran
  * short, the driver backs off for VIO_BALLOON_RETRY_NS and tries again on a later poll.
  *
- * Features (5.5.3) the driver asks for: MUST_TELL_HOST, STATS_VQ (when ops->stats is set),
+ * Features (5.5.3) the driver asks for: MUST_TELL_HOST, STATS_VQ (when guest_stats is set),
  * DEFLATE_ON_OOM, PAGE_REPORTING. It never takes FREE_PAGE_HINT or PAGE_POISON.
  *
  * Concurrency (include/vio/port.h): no locks. One caller at a time per struct vio_balloon:
  * vio_balloon_poll, _deflate_for_oom, _report_free and _fini must not run concurrently with
- * each other. In interrupt context the driver only sets flags and calls ops->wake (config
+ * each other. In interrupt context the driver only sets flags and calls on_wake (config
  * change, statsq), and the core's queue handler only peeks at used indexes and counts
  * interrupts; all ring work happens in those four calls. So the kernel need not mask the
  * device's interrupts around them.
@@ -43,7 +47,7 @@
  * QEMU: -device virtio-balloon-pci,deflate-on-oom=on,free-page-reporting=on
  * and in the monitor (QMP): `balloon` (value = the guest RAM size wanted, in bytes),
  * `query-balloon` (the guest size QEMU derives from `actual`), `qom-get` of `guest-stats`
- * (after setting `guest-stats-polling-interval`) for what ops->stats filled in.
+ * (after setting `guest-stats-polling-interval`) for what guest_stats filled in.
  */
 #ifndef VIO_BALLOON_H
 #define VIO_BALLOON_H
@@ -65,7 +69,8 @@
 #define VIO_BALLOON_BATCHES_PER_POLL 8
 #endif
 
-/* How long the driver waits for the device to return one request before giving up. */
+/* How long the driver waits for the device to return one request before giving up (the
+ * default of vio_balloon_opts.timeout_ns). */
 #ifndef VIO_BALLOON_TIMEOUT_NS
 #define VIO_BALLOON_TIMEOUT_NS 5000000000ull
 #endif
@@ -87,37 +92,44 @@ struct vio_balloon_stat_val {
 	uint64_t val;
 };
 
+struct vio_balloon;
+
 /*
- * What the kernel provides. `arg` (given to vio_balloon_init) is passed back to each member.
- * page_take and page_give are called from vio_balloon_poll, _deflate_for_oom and _fini, so
- * in thread context, one at a time.
+ * Options for vio_balloon_init. Not optional: the driver needs the kernel's page allocator.
+ * Every callback gets the balloon first and `arg` last. page_take, page_give and guest_stats
+ * are called from vio_balloon_poll, _deflate_for_oom and _fini, so in thread context, one at
+ * a time.
  */
-struct vio_balloon_ops {
+struct vio_balloon_opts {
 	/*
-	 * Take one 4 KiB page from the kernel's allocator for the balloon and store its page
-	 * frame number (physical address >> 12) in *pfn. Return 0, or a negative vio_err
-	 * (VIO_ENOMEM) when memory is short: the driver then stops inflating for now. The
-	 * PFN must fit in 32 bits (the spec's PFNs do: memory below 16 TiB). The kernel must
-	 * not touch the page until page_give returns it.
+	 * Required. Take one 4 KiB page from the kernel's allocator for the balloon and store
+	 * its page frame number (physical address >> 12) in *pfn. Return 0, or a negative
+	 * vio_err (VIO_ENOMEM) when memory is short: the driver then stops inflating for now.
+	 * The PFN must fit in 32 bits (the spec's PFNs do: memory below 16 TiB). The kernel
+	 * must not touch the page until page_give returns it.
 	 */
-	int (*page_take)(void *arg, uint32_t *pfn);
-	/* Give back a page page_take returned earlier: the kernel owns it again. Its contents
-	 * are undefined (the host may have replaced it with a zeroed page). */
-	void (*page_give)(void *arg, uint32_t pfn);
+	int (*page_take)(struct vio_balloon *b, uint32_t *pfn, void *arg);
+	/* Required. Give back a page page_take returned earlier: the kernel owns it again. Its
+	 * contents are undefined (the host may have replaced it with a zeroed page). */
+	void (*page_give)(struct vio_balloon *b, uint32_t pfn, void *arg);
 	/*
 	 * Optional (NULL: STATS_VQ is not negotiated). Fill up to `max` statistics into out
 	 * and return how many; the driver sends them to the host (5.5.6.3). Called at init and
 	 * from vio_balloon_poll when the host asks for fresh numbers. Return 0 when nothing is
 	 * available yet: the driver then asks again on the next poll.
 	 */
-	unsigned (*stats)(void *arg, struct vio_balloon_stat_val *out, unsigned max);
+	unsigned (*guest_stats)(struct vio_balloon *b, struct vio_balloon_stat_val *out,
+				unsigned max, void *arg);
 	/* Optional: vio_balloon_poll has new work. Runs in INTERRUPT context (config change or
 	 * statsq interrupt): it should only wake whatever calls vio_balloon_poll. */
-	void (*wake)(void *arg);
+	void (*on_wake)(struct vio_balloon *b, void *arg);
+	void *arg; /* passed to every callback above */
+	/* How long one request may stay with the device (0: VIO_BALLOON_TIMEOUT_NS). */
+	uint64_t timeout_ns;
 };
 
 /* Counters, free-running, in 4 KiB pages unless said otherwise. */
-struct vio_balloon_counters {
+struct vio_balloon_stats {
 	uint64_t inflated;	 /* pages given to the host */
 	uint64_t deflated;	 /* pages given back to the kernel (including OOM and fini) */
 	uint64_t oom_deflated;	 /* ... of which by vio_balloon_deflate_for_oom */
@@ -133,32 +145,31 @@ struct vio_balloon_chunk;
 
 /*
  * The device. Caller-owned; vio_balloon_init fills it. The fields above the line may be read
- * (not written) by the kernel; the b_ fields are private to src/drivers/virtio_balloon.c.
+ * (not written) by the kernel; the bal_ fields are private to src/drivers/virtio_balloon.c.
  */
 struct vio_balloon {
 	struct vio_dev *dev;
-	struct vio_balloon_counters counters;
+	struct vio_balloon_stats stats;
 	bool tell_host; /* MUST_TELL_HOST: the host hears of a deflate before the kernel */
 	bool oom;	/* DEFLATE_ON_OOM: vio_balloon_deflate_for_oom works */
-	bool stats;	/* STATS_VQ: the statsq is in use */
+	bool stats_vq;	/* STATS_VQ: the statsq is in use */
 	bool reporting; /* PAGE_REPORTING: vio_balloon_report_free works */
 
 	/* --- private to virtio_balloon.c ------------------------------------------------- */
-	const struct vio_balloon_ops *b_ops;
-	void *b_arg;
-	struct vio_vq b_vqs[4]; /* inflateq, deflateq, then statsq and reporting_vq if used */
-	struct vio_vq *b_inflate_vq, *b_deflate_vq, *b_stats_vq, *b_report_vq;
-	uint32_t b_target;		    /* num_pages as last read */
-	uint32_t b_held;		    /* pages the driver holds (recorded in b_chunks) */
-	struct vio_balloon_chunk *b_chunks; /* newest first; only the newest may be partly full */
-	uint32_t *b_pfns;		    /* DMA: the PFN array of the request in flight */
-	struct virtio_balloon_stat *b_stats_buf; /* DMA: the statsq buffer */
-	void *b_dma;				 /* one DMA page holding both */
-	volatile bool b_config_changed;		 /* set in IRQ context, cleared by poll */
-	bool b_stats_posted;			 /* the statsq buffer is with the device */
-	bool b_broken;				 /* a request timed out or the queue broke */
-	bool b_warned_short;			 /* logged "kernel out of pages" already */
-	uint64_t b_retry_at;			 /* no inflating before this now_ns */
+	struct vio_balloon_opts bal_opts;
+	struct vio_vq bal_vqs[4]; /* inflateq, deflateq, then statsq and reporting_vq if used */
+	struct vio_vq *bal_inflate_vq, *bal_deflate_vq, *bal_stats_vq, *bal_report_vq;
+	uint32_t bal_target;		      /* num_pages as last read */
+	uint32_t bal_held;		      /* pages the driver holds (recorded in bal_chunks) */
+	struct vio_balloon_chunk *bal_chunks; /* newest first; only the newest may be partly full */
+	uint32_t *bal_pfns;		      /* DMA: the PFN array of the request in flight */
+	struct virtio_balloon_stat *bal_stats_buf; /* DMA: the statsq buffer */
+	void *bal_dma;				   /* one DMA page holding both */
+	volatile bool bal_config_changed;	   /* set in IRQ context, cleared by poll */
+	bool bal_stats_posted;			   /* the statsq buffer is with the device */
+	bool bal_broken;			   /* a request timed out or the queue broke */
+	bool bal_warned_short;			   /* logged "kernel out of pages" already */
+	uint64_t bal_retry_at;			   /* no inflating before this now_ns */
 };
 
 /*
@@ -166,32 +177,32 @@ struct vio_balloon {
  * negotiate, choose interrupts, set up the queues at the indices the negotiated features
  * give them (5.5.2), post the first stats buffer, set DRIVER_OK (dev->name becomes
  * "virtio-balloon") and read the first target. Inflating starts on the first
- * vio_balloon_poll. ops->page_take and ops->page_give are required.
+ * vio_balloon_poll. opts, opts->page_take and opts->page_give are required.
  *
  * PAGE_REPORTING is only asked for when every queue feature numbered before it that the
  * device offers is negotiated too (it offers FREE_PAGE_HINT, which we never take, or STATS_VQ
- * without ops->stats: no reporting), because QEMU numbers queues by the features it offers
+ * without guest_stats: no reporting), because QEMU numbers queues by the features it offers
  * while the spec numbers them by those negotiated; this way both agree.
  *
- * Returns 0; VIO_ENODEV (not a balloon); VIO_EINVAL (ops or a required member NULL);
+ * Returns 0; VIO_ENODEV (not a balloon); VIO_EINVAL (opts or a required member NULL);
  * VIO_EPROTO (config space too short for num_pages and actual); VIO_ENOMEM; or the core's
- * error. On failure the device is torn down and nothing stays
- * allocated. Not IRQ-safe.
+ * error. On failure the device is torn down and marked FAILED, and nothing stays allocated.
+ * Not IRQ-safe.
  */
-int vio_balloon_init(struct vio_balloon *b, struct vio_dev *dev, const struct vio_balloon_ops *ops,
-		     void *arg);
+int vio_balloon_init(struct vio_balloon *b, struct vio_dev *dev,
+		     const struct vio_balloon_opts *opts);
 
 /*
  * Do the pending work, bounded: re-read the target after a config change, answer a stats
- * request (ops->stats, then post the buffer again), and move at most
+ * request (guest_stats, then post the buffer again), and move at most
  * VIO_BALLOON_BATCHES_PER_POLL batches toward the target, writing `actual` after each batch
  * the device completed. Inflating stops when page_take fails (logged once; the driver keeps
  * what it has and retries after VIO_BALLOON_RETRY_NS). Each batch waits for the device, up
- * to VIO_BALLOON_TIMEOUT_NS.
+ * to opts.timeout_ns.
  * Returns 1 when more work is pending (call again soon), 0 when there is none for now,
  * VIO_ETIMEDOUT (the device kept a request: the balloon stops working, pages in it stay
  * held until vio_balloon_fini) or VIO_EIO (the device broke a queue rule). Thread context
- * only (calls ops); not IRQ-safe.
+ * only (calls page_take, page_give); not IRQ-safe.
  */
 int vio_balloon_poll(struct vio_balloon *b);
 
@@ -205,14 +216,14 @@ uint32_t vio_balloon_actual(const struct vio_balloon *b);
 
 /*
  * The kernel is out of memory: give up to `npages` balloon pages back to it now (through
- * ops->page_give; with MUST_TELL_HOST the host hears of them first, and the call waits for
+ * opts.page_give; with MUST_TELL_HOST the host hears of them first, and the call waits for
  * the device), update `actual`, and back off inflating for VIO_BALLOON_RETRY_NS (5.5.6.1
  * lets a DEFLATE_ON_OOM driver use balloon pages for the system's stability).
  * Returns how many pages it gave back (0 when the balloon is empty); VIO_ENOTSUP when
  * DEFLATE_ON_OOM was not negotiated; VIO_ETIMEDOUT or VIO_EIO as vio_balloon_poll.
  *
  * Meant for the allocator's failure path, in thread context. Re-entrancy: it calls
- * ops->page_give from inside whatever allocator call failed, so the allocator must accept
+ * page_give from inside whatever allocator call failed, so the allocator must accept
  * a free while it is in the middle of an allocation (drop its lock first, or call this
  * after unwinding). It allocates no memory itself (the PFN array exists already; a
  * bookkeeping page that empties is freed through port->dma_free). Must not run

@@ -1,18 +1,21 @@
 /*
  * virtio-blk: a block device driver (virtio 1.2 section 5.2) over the vio core.
  *
+ * Context: completions are reaped, and req->on_done runs, in the queue's interrupt handler
+ * when the device interrupts, and inside the owner's calls (vio_blk_poll, or a synchronous
+ * call polling for its answer) when it does not.
+ *
  * Two ways to do I/O on one device:
  *
  *   - Synchronous: vio_blk_read, _write, _flush, _discard, _write_zeroes, _get_id. Each posts
- *     a request and polls the device until it answers or blk->timeout_ns passes. They never
+ *     a request and polls the device until it answers or opts.timeout_ns passes. They never
  *     wait for an interrupt, so they also work with interrupts disabled (a panic path).
  *
  *   - Asynchronous: the caller fills a `struct vio_blk_req` it owns (operation, sector, a
  *     scatter-gather list of its own buffers, a callback) and hands it to vio_blk_submit.
- *     The callback runs once, when the whole request is done: from the queue's interrupt
- *     handler when the device has interrupts, or from vio_blk_poll. A request larger than
- *     the device accepts in one go (SIZE_MAX, SEG_MAX, VIO_BLK_MAX_TRANSFER, the discard and
- *     write-zeroes limits) is split into several device requests transparently.
+ *     Its callback, req->on_done, runs once, when the whole request is done. A request
+ *     larger than the device accepts in one go (SIZE_MAX, SEG_MAX, VIO_BLK_MAX_TRANSFER, the
+ *     discard and write-zeroes limits) is split into several device requests transparently.
  *
  * Data moves directly between the device and the caller's buffers (they must be memory the
  * device can reach: port->virt_to_phys). Each device request's header and status byte live
@@ -25,9 +28,9 @@
  * logical_block_size does): callers should align to info.blk_size.
  *
  * Concurrency (include/vio/port.h): one caller at a time per struct vio_blk. The library
- * takes no locks. When the device interrupts, completions (and the callbacks) run in the
- * interrupt handler, so the kernel must keep its thread-context calls apart from it, for
- * example by disabling interrupts around every vio_blk_* call. Functions marked IRQ-safe
+ * takes no locks. Completions may run in the interrupt handler (Context, above), so the
+ * kernel must keep its thread-context calls apart from it, for example by disabling
+ * interrupts around every vio_blk_* call. Functions marked IRQ-safe
  * may themselves be called from an interrupt handler (a callback may submit the next
  * request).
  *
@@ -53,7 +56,7 @@
 #define VIO_BLK_QUEUE_SIZE 256
 #endif
 
-/* Default limit for the synchronous calls (blk->timeout_ns may be changed after init). */
+/* Default limit for the synchronous calls (vio_blk_opts.timeout_ns). */
 #ifndef VIO_BLK_TIMEOUT_NS
 #define VIO_BLK_TIMEOUT_NS 30000000000ull
 #endif
@@ -91,14 +94,14 @@ struct vio_blk;
 /*
  * Completion callback: `status` is 0, VIO_EIO (the device reported an I/O error, or broke
  * a rule answering), VIO_ENOTSUP (the device does not support the request) or, from
- * vio_blk_fini, VIO_EIO for requests the device never answered. Runs in interrupt context
- * when the device interrupts. The request and its buffers belong to the caller again.
+ * vio_blk_fini, VIO_EIO for requests the device never answered. Runs where completions run
+ * (the top of this file). The request and its buffers belong to the caller again.
  */
 typedef void (*vio_blk_done_fn)(struct vio_blk_req *req, int status, void *arg);
 
 /*
  * An asynchronous request. The caller owns it and its buffers until the callback ran; it
- * fills the fields above the line and leaves the r_ fields to the driver.
+ * fills the fields above the line and leaves the blk_ fields to the driver.
  */
 struct vio_blk_req {
 	enum vio_blk_op op;
@@ -108,20 +111,26 @@ struct vio_blk_req {
 	const struct vio_sg *sg; /* READ, WRITE, GET_ID: the caller's buffers, in order (GET_ID
 				    copies up to 20 bytes into any memory) */
 	unsigned nsg;
-	uint16_t queue;	      /* a request queue index (taken modulo the count) or
-				 VIO_BLK_ANY_QUEUE */
-	vio_blk_done_fn done; /* must not be NULL */
-	void *arg;
+	uint16_t queue;		 /* a request queue index (taken modulo the count) or
+				    VIO_BLK_ANY_QUEUE */
+	vio_blk_done_fn on_done; /* must not be NULL */
+	void *arg;		 /* passed to on_done */
 
 	/* --- private to virtio_blk.c --------------------------------------------------- */
-	uint64_t r_sector; /* where the next part starts */
-	uint64_t r_left;   /* sectors still to post (or 1 for FLUSH / GET_ID) */
-	unsigned r_seg;	   /* READ/WRITE: next part starts in sg[r_seg] ... */
-	uint32_t r_off;	   /* ... at this byte offset */
-	uint32_t r_parts;  /* device requests posted and not yet completed */
-	uint32_t r_nparts; /* device requests posted in all */
-	int r_status;	   /* first error of any part */
-	uint16_t r_queue;  /* the request queue it went to */
+	uint64_t blk_sector; /* where the next part starts */
+	uint64_t blk_left;   /* sectors still to post (or 1 for FLUSH / GET_ID) */
+	unsigned blk_seg;    /* READ/WRITE: next part starts in sg[blk_seg] ... */
+	uint32_t blk_off;    /* ... at this byte offset */
+	uint32_t blk_parts;  /* device requests posted and not yet completed */
+	uint32_t blk_nparts; /* device requests posted in all */
+	int blk_status;	     /* first error of any part */
+	uint16_t blk_queue;  /* the request queue it went to */
+};
+
+/* Options for vio_blk_init. NULL, or a member left 0, means the default. */
+struct vio_blk_opts {
+	/* How long a synchronous call waits for its answer (0: VIO_BLK_TIMEOUT_NS). */
+	uint64_t timeout_ns;
 };
 
 /* What the device is and what the driver will do with it. Filled by vio_blk_init. */
@@ -175,7 +184,7 @@ struct vio_blk_stats {
 	uint64_t interrupts;  /* queue interrupts handled */
 };
 
-/* Driver state per request queue (private to virtio_blk.c). */
+/* Driver state per request queue: private to virtio_blk.c as a whole. */
 struct vio_blk_slot;
 struct vio_blk_part;
 struct vio_blk_queue {
@@ -192,33 +201,33 @@ struct vio_blk_queue {
 };
 
 /*
- * One virtio-blk device. Caller-owned; vio_blk_init fills it. `info` and `stats` are
- * read-only for the caller; `timeout_ns` may be changed between calls.
+ * One virtio-blk device. Caller-owned; vio_blk_init fills it. `dev`, `info` and `stats` are
+ * read-only for the caller; the rest is private.
  */
 struct vio_blk {
 	struct vio_dev *dev;
 	struct vio_blk_info info;
 	struct vio_blk_stats stats;
-	uint64_t timeout_ns; /* limit for the synchronous calls (VIO_BLK_TIMEOUT_NS) */
 
 	/* --- private to virtio_blk.c ----------------------------------------------------- */
-	struct vio_vq b_vqs[VIO_BLK_MAX_QUEUES];
-	struct vio_blk_queue b_q[VIO_BLK_MAX_QUEUES];
-	uint16_t b_next_queue; /* round-robin cursor */
-	bool b_broken;	       /* a queue broke or a request timed out: only fini is left */
-	unsigned b_plugged;    /* vio_blk_plug depth: submits do not notify the device */
+	uint64_t blk_timeout_ns; /* limit for the synchronous calls */
+	struct vio_vq blk_vqs[VIO_BLK_MAX_QUEUES];
+	struct vio_blk_queue blk_q[VIO_BLK_MAX_QUEUES];
+	uint16_t blk_next_queue; /* round-robin cursor */
+	bool blk_broken;	 /* a queue broke or a request timed out: only fini is left */
+	unsigned blk_plugged;	 /* vio_blk_plug depth: submits do not notify the device */
 };
 
 /*
  * Bring up `dev` (probed by vio_pci_probe or vio_mmio_probe, nothing else done yet) as a
  * block device: negotiate features, read the config, set up interrupts and up to
  * VIO_BLK_MAX_QUEUES request queues with their DMA slots, name it "virtio-blk", DRIVER_OK.
- * Keep `blk` and `dev` alive and in place until vio_blk_fini. Returns 0; VIO_ENODEV (not a
- * block device); VIO_ENOTSUP (a queue too small to carry a request); VIO_ENOMEM; or the
- * core's error (VIO_EFEATURES, VIO_ETIMEDOUT, VIO_EIO, VIO_ENEEDRESET, ...), with the device
- * marked FAILED and nothing left allocated. Not IRQ-safe.
+ * `opts` may be NULL. Keep `blk` and `dev` alive and in place until vio_blk_fini. Returns
+ * 0; VIO_ENODEV (not a block device); VIO_ENOTSUP (a queue too small to carry a request);
+ * VIO_ENOMEM; or the core's error (VIO_EFEATURES, VIO_ETIMEDOUT, VIO_EIO, VIO_ENEEDRESET,
+ * ...), with the device marked FAILED and nothing left allocated. Not IRQ-safe.
  */
-int vio_blk_init(struct vio_blk *blk, struct vio_dev *dev);
+int vio_blk_init(struct vio_blk *blk, struct vio_dev *dev, const struct vio_blk_opts *opts);
 
 /*
  * Reset the device and free everything init allocated. Requests still in flight complete
@@ -265,9 +274,9 @@ void vio_blk_unplug(struct vio_blk *blk);
 unsigned vio_blk_in_flight(const struct vio_blk *blk);
 
 /*
- * Submit `req` (its done/arg are ignored and overwritten) and poll until it completes.
+ * Submit `req` (its on_done/arg are ignored and overwritten) and poll until it completes.
  * Returns its status, a vio_blk_submit error (VIO_ENOSPC only when the queue stays full
- * until the timeout), or VIO_ETIMEDOUT after blk->timeout_ns. A timeout or a broken queue
+ * until the timeout), or VIO_ETIMEDOUT after opts.timeout_ns. A timeout or a broken queue
  * (VIO_EIO) leaves the device unusable: the request may still be in the device's hands, so
  * its buffers must not be reused before vio_blk_fini reset the device. Completions of other
  * requests found meanwhile run their callbacks. Works with interrupts disabled; not

@@ -1,6 +1,11 @@
 /*
  * virtio-console: the console and serial-port driver (virtio 1.2 section 5.3).
  *
+ * Context: completions are reaped by vio_console_poll, which every queue's interrupt handler
+ * runs when the device interrupts, and the owner runs from its loop (or a timer) when it
+ * does not; read and blocking write poll too. So opts.on_event runs in interrupt context,
+ * or inside the owner's calls.
+ *
  * A console device carries byte streams, "ports", between the guest and the host. Port 0 is
  * normally a console (QEMU's virtconsole); with VIRTIO_CONSOLE_F_MULTIPORT the device adds
  * more (virtserialport, each with a name such as "org.vio.echo"), removes them, and says
@@ -8,7 +13,7 @@
  *
  *	struct vio_console con;                         caller-owned, like the vio_dev
  *	vio_pci_probe(&dev, &pcidev);                   a VIRTIO_ID_CONSOLE function
- *	vio_console_init(&con, &dev);                   queues, buffers, multiport handshake
+ *	vio_console_init(&con, &dev, &opts);            queues, buffers, multiport handshake
  *	int echo = vio_console_find_port(&con, "org.vio.echo");
  *	vio_console_open(&con, echo);                   tell the host we are listening
  *	vio_console_write(&con, echo, "hi", 2, true);
@@ -71,7 +76,8 @@
 #ifndef VIO_CONSOLE_NAME_MAX
 #define VIO_CONSOLE_NAME_MAX 64
 #endif
-/* A blocking write gives up when the device took nothing for this long. */
+/* A blocking write gives up when the device took nothing for this long (the default of
+ * vio_console_opts.timeout_ns; it also bounds the multiport handshake). */
 #ifndef VIO_CONSOLE_TIMEOUT_NS
 #define VIO_CONSOLE_TIMEOUT_NS 1000000000ull
 #endif
@@ -101,6 +107,17 @@ enum vio_console_event {
 typedef void (*vio_console_event_fn)(struct vio_console *con, uint32_t port,
 				     enum vio_console_event ev, void *arg);
 
+/* Options for vio_console_init. NULL, or a member left 0, means the default. */
+struct vio_console_opts {
+	/* A port changed or has data (see enum vio_console_event); NULL: no events. The
+	 * events of init's own handshake are not reported: look at the ports after init. */
+	vio_console_event_fn on_event;
+	void *arg; /* passed to on_event */
+	/* Blocking writes give up when the device took nothing for this long
+	 * (0: VIO_CONSOLE_TIMEOUT_NS). */
+	uint64_t timeout_ns;
+};
+
 /* A port as vio_console_port_info reports it (a copy). */
 struct vio_console_port_info {
 	uint32_t id;
@@ -125,7 +142,7 @@ struct vio_console_stats {
 	uint64_t ports_refused; /* PORT_ADD beyond the ports served: answered PORT_READY 0 */
 };
 
-/* One DMA buffer and the cookie vio_vq_add carries. Private to virtio_console.c. */
+/* One DMA buffer and the cookie vio_vq_add carries. Private to virtio_console.c as a whole. */
 struct vio_console_buf {
 	struct vio_console_port *port; /* owner; NULL for control buffers */
 	uint8_t *data;
@@ -133,7 +150,8 @@ struct vio_console_buf {
 	uint32_t pos; /* RX: next byte to hand to the reader */
 };
 
-/* A port's state. Private to virtio_console.c: read it through vio_console_port_info. */
+/* A port's state. Private to virtio_console.c as a whole: read it through
+ * vio_console_port_info. */
 struct vio_console_port {
 	uint32_t id;
 	bool present, is_console, host_open, guest_open;
@@ -149,29 +167,34 @@ struct vio_console_port {
 	uint16_t tx_nfree;
 };
 
-/* The device. Caller-owned; vio_console_init fills it. Private except `stats`. */
+/*
+ * The device. Caller-owned; vio_console_init fills it. `dev`, `stats`, `multiport` and
+ * `nports` are read-only for the caller; the rest is private.
+ */
 struct vio_console {
 	struct vio_dev *dev;
 	struct vio_console_stats stats;
-	bool multiport;
+	bool multiport;	 /* VIRTIO_CONSOLE_F_MULTIPORT: ports come and go by control messages */
 	uint32_t nports; /* ports served: ids 0..nports-1 */
-	struct vio_vq vqs[VIO_CONSOLE_NVQS];
-	struct vio_console_port ports[VIO_CONSOLE_MAX_PORTS];
 
-	struct vio_console_buf ctrl_rx[VIO_CONSOLE_CTRL_BUFS];
-	struct vio_console_buf ctrl_tx[VIO_CONSOLE_CTRL_TX_BUFS];
-	uint16_t nctrl_rx, nctrl_tx;
-	uint16_t ctrl_tx_free[VIO_CONSOLE_CTRL_TX_BUFS];
-	uint16_t ctrl_tx_nfree;
-	struct virtio_console_control ctrl_pending[VIO_CONSOLE_CTRL_TX_BUFS]; /* FIFO */
-	uint16_t pending_head, pending_count;
-	bool polling; /* inside vio_console_poll: a nested call returns at once */
+	/* --- private to virtio_console.c -------------------------------------------------- */
+	struct vio_console_opts con_opts;
+	bool con_live; /* init's handshake is over: events are reported */
+	struct vio_vq con_vqs[VIO_CONSOLE_NVQS];
+	struct vio_console_port con_ports[VIO_CONSOLE_MAX_PORTS];
 
-	vio_console_event_fn event_cb;
-	void *event_arg;
-	void *dma;
-	uint64_t dma_phys;
-	size_t dma_bytes;
+	struct vio_console_buf con_ctrl_rx[VIO_CONSOLE_CTRL_BUFS];
+	struct vio_console_buf con_ctrl_tx[VIO_CONSOLE_CTRL_TX_BUFS];
+	uint16_t con_nctrl_rx, con_nctrl_tx;
+	uint16_t con_ctrl_tx_free[VIO_CONSOLE_CTRL_TX_BUFS];
+	uint16_t con_ctrl_tx_nfree;
+	struct virtio_console_control con_ctrl_pending[VIO_CONSOLE_CTRL_TX_BUFS]; /* FIFO */
+	uint16_t con_pending_head, con_pending_count;
+	bool con_polling; /* inside vio_console_poll: a nested call returns at once */
+
+	void *con_dma;
+	uint64_t con_dma_phys;
+	size_t con_dma_bytes;
 };
 
 /*
@@ -181,14 +204,13 @@ struct vio_console {
  * (dev->name becomes "virtio-console"), then with MULTIPORT send DEVICE_READY and poll until
  * the control queue has been quiet for VIO_CONSOLE_SETTLE_NS, so that the ports the device
  * announces at once (QEMU: all of them) are present, named and open when init returns.
- * Events of that handshake are not reported: set the callback afterwards and look at the
- * ports. Returns 0; VIO_ENODEV (not a console device); VIO_ENOMEM; or the core's error. On
- * failure the device is torn down and nothing stays allocated. Not IRQ-safe.
+ * Events of that handshake are not reported: opts->on_event hears of what happens after, and
+ * the ports are there to look at. `opts` may be NULL. Returns 0; VIO_ENODEV (not a console
+ * device); VIO_ENOMEM; or the core's error. On failure the device is torn down and marked
+ * FAILED, and nothing stays allocated. Not IRQ-safe.
  */
-int vio_console_init(struct vio_console *con, struct vio_dev *dev);
-
-/* Set (or clear with NULL) the event callback. Not IRQ-safe (mask the device's IRQs). */
-void vio_console_set_event_callback(struct vio_console *con, vio_console_event_fn cb, void *arg);
+int vio_console_init(struct vio_console *con, struct vio_dev *dev,
+		     const struct vio_console_opts *opts);
 
 /*
  * Reap every completion: control messages (acting on them and answering PORT_READY), received
@@ -240,7 +262,7 @@ int vio_console_read(struct vio_console *con, uint32_t id, void *buf, size_t len
  * once). Non-blocking: returns the bytes queued, 1..len, or VIO_EAGAIN when no TX buffer is
  * free or the host side is closed. Blocking: polls for completions until all len bytes are
  * queued and returns len, or returns fewer when the device took nothing for
- * VIO_CONSOLE_TIMEOUT_NS (those bytes are queued and will go out: do not resend them), or
+ * the timeout (those bytes are queued and will go out: do not resend them), or
  * VIO_ETIMEDOUT when it could queue none. VIO_EINVAL (id not served, len 0 or above
  * INT32_MAX, buf NULL); VIO_ENODEV (port not present); VIO_EIO (queue broken). Non-blocking:
  * IRQ-safe. Blocking: not IRQ-safe, but works with interrupts disabled.
@@ -257,7 +279,8 @@ int vio_console_emerg_write(struct vio_console *con, char c);
 
 /*
  * Reset the device, free queues, buffers and vectors. Unread bytes are dropped and queued TX
- * bytes may not have gone out. The vio_dev may then be probed again. Not IRQ-safe.
+ * bytes may not have gone out. The vio_dev may then be probed again. Safe after a failed
+ * init and twice. Not IRQ-safe.
  */
 void vio_console_fini(struct vio_console *con);
 

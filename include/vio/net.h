@@ -2,37 +2,44 @@
  * virtio-net: the network device driver (virtio 1.2 section 5.1), raw Ethernet frames in and
  * out. Exercised in QEMU by `-netdev user,id=n0 -device virtio-net-pci,netdev=n0`.
  *
+ * Context: in interrupt context the driver only calls opts.on_irq (RX frames arrived or TX
+ * buffers came back) and opts.on_link (a config change moved the link); it touches no ring
+ * there. Everything else, opts.on_tx_done included, runs inside the owner's calls:
+ * vio_net_poll, vio_net_recv, vio_net_send*.
+ *
  *	struct vio_net net;                         caller-owned, like the vio_dev
  *	vio_pci_probe(&dev, &pcidev);               a VIRTIO_ID_NET function
  *	vio_net_init(&net, &dev, &opts);            negotiate, queues, fill the RX ring, DRIVER_OK
+ *	vio_net_poll(&net);                         once per pass: reap TX, notify, look for RX
+ *	while (vio_net_recv(&net, &frame) == 0)     one frame, in place, in driver RX buffers...
+ *		vio_net_frame_release(&net, &frame);  ...given back (the device hears per batch)
  *	vio_net_send(&net, frame, len, NULL);       copy a frame into a driver TX buffer and post it
- *	vio_net_send_sg(&net, sg, n, cookie, NULL); zero-copy: cookie comes back via opts.tx_done
- *	vio_net_recv(&net, &frame);                 one frame, in place, in driver RX buffers...
- *	vio_net_frame_release(&net, &frame);        ...given back (posted to the device again)
- *	vio_net_poll(&net);                         reap TX completions, re-arm, look for RX
+ *	vio_net_send_sg(&net, sg, n, cookie, NULL); zero-copy: cookie comes back via on_tx_done
+ *
+ * The worked example is polling. Our kernel's main loop calls vio_net_poll and then
+ * vio_net_recv once per pass and halts until the next interrupt; any interrupt, this device's
+ * included, ends the halt, so it leaves opts.on_irq NULL. A kernel with threads sets on_irq to
+ * wake its network thread instead (examples/riscv64-virt sets it to skip its idle wait).
+ * Without interrupts at all the same loop works as it is, and vio_net_poll re-reads the link
+ * status every VIO_NET_LINK_POLL_NS.
  *
  * Receive. The RX ring is kept full of driver-owned DMA buffers. vio_net_recv hands out one
  * frame as it lies in those buffers (one segment, or several with VIRTIO_NET_F_MRG_RXBUF)
- * and the caller gives each buffer back with vio_net_rx_release, which posts it to the device
- * again: an lwIP netif can wrap each segment in a custom pbuf with no copy. A buffer the
- * caller holds is a buffer the device cannot fill, so holding is bounded: once the caller
- * holds rx_hold_max buffers, vio_net_recv drops the next frame (its buffers go straight back
- * to the device), counts it in stats.rx_drops and returns VIO_ENOSPC. The device thus always
- * keeps at least (ring size - rx_hold_max) buffers. vio_net_recv_copy is the copying
- * convenience for callers that do not want to hold anything.
+ * and the caller gives each buffer back with vio_net_rx_release: an lwIP netif can wrap each
+ * segment in a custom pbuf with no copy. Buffers given back go back on the ring at once, but
+ * the device hears of them once per batch: when vio_net_recv finds nothing more to return,
+ * and in vio_net_poll (one notification, not one per buffer: under emulation each is a trap).
+ * A buffer the caller holds is a buffer the device cannot fill, so holding is bounded: once
+ * the caller holds rx_hold_max buffers, vio_net_recv drops the next frame (its buffers go
+ * straight back to the device), counts it in stats.rx_drops and returns VIO_ENOSPC. The
+ * device thus always keeps at least (ring size - rx_hold_max) buffers. vio_net_recv_copy is
+ * the copying convenience for callers that hold nothing.
  *
  * Transmit. Every frame goes out behind a virtio_net_hdr the driver owns. vio_net_send copies
  * the frame into one of the driver's TX buffers; vio_net_send_sg posts the caller's buffers
- * as they are (they must be DMA-reachable and stay untouched until tx_done returns their
+ * as they are (they must be DMA-reachable and stay untouched until on_tx_done returns their
  * cookie). A full ring is reported (VIO_ENOSPC, counted in stats.tx_full), never dropped
- * silently: reap with vio_net_poll, or wait for an interrupt, and send again.
- *
- * Completion. With interrupts (MSI-X or INTx, whatever vio_dev_setup_irqs found) the RX and
- * TX queue callbacks run in interrupt context and touch no ring: they call opts.irq_cb, the
- * kernel's cue to run vio_net_poll / vio_net_recv from thread context. Config-change
- * interrupts re-read the link status and call opts.link_cb when it changed. Without
- * interrupts everything works by calling vio_net_poll and vio_net_recv in a loop; the link
- * status is then re-read by vio_net_poll every VIO_NET_LINK_POLL_NS.
+ * silently: reap with vio_net_poll and send again.
  *
  * The device is untrusted: a used length beyond what was posted, a runt (< 14 bytes) or
  * oversized (> mtu + 18) frame, a num_buffers of 0 or more than the driver can take, are
@@ -41,9 +48,9 @@
  *
  * Concurrency (include/vio/port.h): no locks. One caller at a time per vio_net: every call
  * here is thread-context and the kernel must not make two at once. The interrupt-context
- * paths (queue callbacks, config change) only set flags and call the caller's callbacks, so
- * the kernel need not mask this device's interrupts around its calls; its irq_cb and link_cb
- * must themselves be IRQ-safe (set a flag, wake a thread) and must not call into vio_net.
+ * paths only call on_irq and on_link, so the kernel need not mask this device's interrupts
+ * around its calls; on_irq and on_link must themselves be IRQ-safe (set a flag, wake a
+ * thread) and must not call into vio_net.
  */
 #ifndef VIO_NET_H
 #define VIO_NET_H
@@ -83,7 +90,7 @@
 #ifndef VIO_NET_MAC_TABLE_MAX
 #define VIO_NET_MAC_TABLE_MAX 64
 #endif
-/* How long a control-queue command may take before VIO_ETIMEDOUT. */
+/* How long a control-queue command may take before VIO_ETIMEDOUT (vio_net_opts.timeout_ns). */
 #ifndef VIO_NET_CTRL_TIMEOUT_NS
 #define VIO_NET_CTRL_TIMEOUT_NS 1000000000ull
 #endif
@@ -94,8 +101,8 @@
 
 struct vio_net;
 
-/* Options for vio_net_init; NULL or zeroed fields mean the defaults. */
-struct vio_net_config_opts {
+/* Options for vio_net_init. NULL, or a member left 0, means the default. */
+struct vio_net_opts {
 	/* Device features (VIRTIO_BIT(VIRTIO_NET_F_*)) not to negotiate even if offered. */
 	uint64_t disable_features;
 	/* Ring sizes at most this (0: VIO_NET_QUEUE_SIZE). */
@@ -103,19 +110,21 @@ struct vio_net_config_opts {
 	uint16_t tx_queue_size;
 	/* Most RX buffers the caller may hold before frames are dropped (0: half the ring). */
 	uint16_t rx_hold_max;
+	/* How long a control-queue command may take (0: VIO_NET_CTRL_TIMEOUT_NS). */
+	uint64_t timeout_ns;
 	/*
 	 * Without VIRTIO_NET_F_MAC the driver makes up a locally administered unicast MAC from
-	 * mac_seed when it is not 0, else from entropy(arg) when set, else from port->now_ns.
+	 * mac_seed when it is not 0, else from get_entropy() when set, else from port->now_ns.
 	 */
 	uint64_t mac_seed;
-	uint64_t (*entropy)(void *arg);
-	/* IRQ context: RX frames arrived or TX buffers completed. Call vio_net_poll soon. */
-	void (*irq_cb)(struct vio_net *net, void *arg);
-	/* IRQ context (thread context in polling mode): the link went up or down. */
-	void (*link_cb)(struct vio_net *net, bool up, void *arg);
-	/* Thread context, from vio_net_poll/send: the device is done with a send_sg cookie. */
-	void (*tx_done)(struct vio_net *net, void *cookie, void *arg);
-	void *arg; /* passed to the four callbacks above */
+	uint64_t (*get_entropy)(struct vio_net *net, void *arg);
+	/* Interrupt context: RX frames arrived or TX buffers completed. Call vio_net_poll soon. */
+	void (*on_irq)(struct vio_net *net, void *arg);
+	/* Interrupt context (inside vio_net_poll without interrupts): the link went up or down. */
+	void (*on_link)(struct vio_net *net, bool up, void *arg);
+	/* Inside vio_net_poll/send/fini: the device is done with a send_sg cookie. */
+	void (*on_tx_done)(struct vio_net *net, void *cookie, void *arg);
+	void *arg; /* passed to every callback above */
 };
 
 /* Per-frame transmit options (NULL: none). */
@@ -172,8 +181,9 @@ struct vio_net_stats {
 struct vio_net_txslot;
 
 /*
- * The device. Caller-owned; vio_net_init fills it. Read-only for callers: mac, mtu, hdr_len,
- * max_frame, link_up, stats (and dev->features for what was negotiated). The rest is private.
+ * The device. Caller-owned; vio_net_init fills it. Read-only for callers: dev, mac, mtu,
+ * hdr_len, max_frame, link_up, stats (and dev->features for what was negotiated). The rest
+ * is private.
  */
 struct vio_net {
 	struct vio_dev *dev;
@@ -185,33 +195,33 @@ struct vio_net {
 	struct vio_net_stats stats;
 
 	/* --- private to virtio_net.c ------------------------------------------------------ */
-	struct vio_net_config_opts opts;
-	struct vio_vq vqs[3]; /* receiveq1, transmitq1, controlq (2.1 without MQ) */
-	uint16_t nvqs;
+	struct vio_net_opts net_opts;
+	struct vio_vq net_vqs[3]; /* receiveq1, transmitq1, controlq (2.1 without MQ) */
+	uint16_t net_nvqs;
 
-	uint8_t *rx_mem; /* nrx buffers of rx_buf_size: device-writable DMA */
-	uint32_t rx_mem_bytes;
-	uint32_t rx_buf_size;
-	uint16_t nrx;
-	uint16_t rx_held; /* buffers handed to the caller, not yet released */
-	uint16_t rx_hold_max;
-	struct vio_net_rxbuf *rx_bufs;
+	uint8_t *net_rx_mem; /* nrx buffers of rx_buf_size: device-writable DMA */
+	uint32_t net_rx_mem_bytes;
+	uint32_t net_rx_buf_size;
+	uint16_t net_nrx;
+	uint16_t net_rx_held; /* buffers handed to the caller, not yet released */
+	uint16_t net_rx_hold_max;
+	struct vio_net_rxbuf *net_rx_bufs;
 
-	uint8_t *tx_mem; /* ntx slots: header, then copy buffer: device-readable DMA */
-	uint32_t tx_mem_bytes;
-	uint32_t tx_slot_size;
-	uint16_t ntx;
-	uint16_t tx_nfree;
-	struct vio_net_txslot *tx_slots;
-	uint16_t *tx_free; /* stack of free slot numbers */
+	uint8_t *net_tx_mem; /* ntx slots: header, then copy buffer: device-readable DMA */
+	uint32_t net_tx_mem_bytes;
+	uint32_t net_tx_slot_size;
+	uint16_t net_ntx;
+	uint16_t net_tx_nfree;
+	struct vio_net_txslot *net_tx_slots;
+	uint16_t *net_tx_free; /* stack of free slot numbers */
 
-	void *priv; /* rx_bufs, tx_slots, tx_free: driver-only memory */
-	uint32_t priv_bytes;
+	void *net_priv; /* rx_bufs, tx_slots, tx_free: driver-only memory */
+	uint32_t net_priv_bytes;
 
-	uint8_t *ctrl;	   /* one page: command header, data, ack */
-	bool ctrl_pending; /* a timed-out command is still on the ctrl queue */
-	uint64_t link_checked_ns;
-	bool warned_hold;
+	uint8_t *net_ctrl;     /* one page: command header, data, ack */
+	bool net_ctrl_pending; /* a timed-out command is still on the ctrl queue */
+	uint64_t net_link_checked_ns;
+	bool net_warned_hold;
 };
 
 /*
@@ -221,14 +231,14 @@ struct vio_net {
  * transmitq1 and the controlq, fill the RX ring and set DRIVER_OK; dev->name becomes
  * "virtio-net". `opts` may be NULL. Returns 0; VIO_ENODEV (not a network device);
  * VIO_ERANGE (the device's mtu is below 68); VIO_ENOMEM; or the core's error. On failure
- * the device is torn down and nothing stays allocated. Not IRQ-safe.
+ * the device is torn down and marked FAILED, and nothing stays allocated. Not IRQ-safe.
  */
-int vio_net_init(struct vio_net *net, struct vio_dev *dev, const struct vio_net_config_opts *opts);
+int vio_net_init(struct vio_net *net, struct vio_dev *dev, const struct vio_net_opts *opts);
 
 /*
  * Reset the device and free everything: rings, buffers, vectors. Cookies of send_sg frames
- * still posted are given to tx_done first. Frames the caller still holds become invalid:
- * release or forget them before calling. Not IRQ-safe.
+ * still posted are given to on_tx_done first. Frames the caller still holds become invalid:
+ * release or forget them before calling. Safe after a failed init and twice. Not IRQ-safe.
  */
 void vio_net_fini(struct vio_net *net);
 
@@ -244,10 +254,10 @@ int vio_net_send(struct vio_net *net, const void *frame, uint32_t len,
 
 /*
  * Send one frame made of `n` (1..VIO_NET_TX_MAX_SEGS) caller buffers, without copying. The
- * buffers must be device-reachable (port->virt_to_phys) and unchanged until opts.tx_done(net,
- * cookie) reports the device done with them, exactly once. Same limits and errors as
- * vio_net_send, plus VIO_EINVAL for a NULL cookie or no tx_done callback. On error nothing
- * was posted and tx_done will not be called. Not IRQ-safe.
+ * buffers must be device-reachable (port->virt_to_phys) and unchanged until
+ * opts.on_tx_done(net, cookie, arg) reports the device done with them, exactly once. Same
+ * limits and errors as vio_net_send, plus VIO_EINVAL for a NULL cookie or no on_tx_done
+ * callback. On error nothing was posted and on_tx_done will not be called. Not IRQ-safe.
  */
 int vio_net_send_sg(struct vio_net *net, const struct vio_sg *sg, unsigned n, void *cookie,
 		    const struct vio_net_tx_opts *opts);
@@ -257,13 +267,18 @@ int vio_net_send_sg(struct vio_net *net, const struct vio_sg *sg, unsigned n, vo
  * frame->seg[i].buf until it releases them. Returns 0; VIO_EAGAIN (nothing yet); VIO_ENOSPC
  * (the caller holds rx_hold_max buffers: one frame was dropped, release some); VIO_EIO (the
  * RX queue is broken). Bad frames from the device are counted and skipped, never returned.
- * Not IRQ-safe.
+ * Every return but 0 ends a batch: the buffers given back since the last notification are
+ * published to the device, which is notified once. Not IRQ-safe.
  */
 int vio_net_recv(struct vio_net *net, struct vio_net_frame *frame);
 
-/* Give one RX buffer back: it is posted to the device again at once. Not IRQ-safe. */
+/*
+ * Give one RX buffer back to the ring. The device is not notified here: the next vio_net_recv
+ * that returns no frame, or the next vio_net_poll, tells it of the whole batch at once. A
+ * buffer given back twice is ignored. Not IRQ-safe.
+ */
 void vio_net_rx_release(struct vio_net *net, struct vio_net_rxbuf *buf);
-/* Give back every buffer of a frame vio_net_recv returned. Not IRQ-safe. */
+/* Give back every buffer of a frame vio_net_recv returned, as vio_net_rx_release. */
 void vio_net_frame_release(struct vio_net *net, const struct vio_net_frame *frame);
 
 /*
@@ -275,16 +290,17 @@ void vio_net_frame_release(struct vio_net *net, const struct vio_net_frame *fram
 int vio_net_recv_copy(struct vio_net *net, void *buf, uint32_t size, uint16_t *flags);
 
 /*
- * Reap TX completions (calling tx_done for send_sg cookies), re-enable the queues'
- * interrupts, and in polling mode re-read the link status now and then. Returns 1 when RX
- * frames are waiting for vio_net_recv, 0 when none, VIO_EIO when a queue is broken.
+ * Once per pass of the owner's loop: reap TX completions (calling on_tx_done for send_sg
+ * cookies) and re-enable their interrupt, tell the device of RX buffers given back since the
+ * last notification, and in polling mode re-read the link status now and then. Returns 1
+ * when RX frames are waiting for vio_net_recv, 0 when none, VIO_EIO when a queue is broken.
  * Not IRQ-safe.
  */
 int vio_net_poll(struct vio_net *net);
 
 /*
  * Control queue commands (5.1.6.5). Each is synchronous: it posts the command and polls
- * for the device's answer for up to VIO_NET_CTRL_TIMEOUT_NS. They return 0; VIO_ENOTSUP
+ * for the device's answer for up to opts.timeout_ns. They return 0; VIO_ENOTSUP
  * (the feature was not negotiated); VIO_EIO (the device answered VIRTIO_NET_ERR, or the
  * queue is broken); VIO_ETIMEDOUT (no answer); VIO_EAGAIN (an earlier command that timed
  * out is still on the queue); VIO_EINVAL (bad arguments). Not IRQ-safe.

@@ -46,6 +46,21 @@ struct vio_port {
 	void (*dma_free)(void *ctx, void *virt, size_t bytes);
 
 	/*
+	 * Private memory: vio's own bookkeeping (cookies, in-flight flags, free lists, request
+	 * pointers, page lists), which the device must never be able to write. Hand out memory
+	 * that is not shared with the device: ordinary kernel heap, and in a confidential guest
+	 * or behind an IOMMU, memory not mapped for the device. priv_alloc returns `bytes` of
+	 * zeroed memory aligned to at least 8 bytes, not necessarily physically contiguous, or
+	 * NULL when there is not enough; priv_free gives back exactly one earlier allocation.
+	 * Not called from interrupt handlers.
+	 * Optional: with both NULL, vio takes this memory from dma_alloc instead. That is sound
+	 * only when a device cannot write memory it was not given (docs/design.md, threat
+	 * model A), not in a confidential guest or behind an IOMMU (model B).
+	 */
+	void *(*priv_alloc)(void *ctx, size_t bytes);
+	void (*priv_free)(void *ctx, void *p, size_t bytes);
+
+	/*
 	 * The physical (bus) address of a buffer the caller posts to a device. The buffer is
 	 * in memory the device can reach. Must be IRQ-safe (called by vio_vq_add).
 	 */

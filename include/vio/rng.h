@@ -1,18 +1,21 @@
 /*
  * virtio-rng: the entropy device driver (virtio 1.2 section 5.4).
  *
+ * Context: completions are reaped by vio_rng_poll, which runs in the requestq's interrupt
+ * handler when the device interrupts, and inside the owner's calls (vio_rng_read, or its
+ * own vio_rng_poll from a loop or timer) when it does not. The driver has no callbacks.
+ *
  * The driver keeps VIO_RNG_BUFS driver-owned DMA buffers posted on the device's one queue, so
  * that entropy is usually waiting before anyone asks: a non-blocking read then costs a copy.
  * Each buffer is handed out once (and wiped as it is consumed), then posted again.
  *
  *	struct vio_rng rng;                       caller-owned, like the vio_dev
  *	vio_pci_probe(&dev, &pcidev);             a VIRTIO_ID_RNG function
- *	vio_rng_init(&rng, &dev);                 negotiate, queue, pre-fill, DRIVER_OK
+ *	vio_rng_init(&rng, &dev, NULL);           negotiate, queue, pre-fill, DRIVER_OK
  *	n = vio_rng_read(&rng, buf, len, false);  what is ready now, or VIO_EAGAIN
  *	n = vio_rng_read(&rng, buf, len, true);   exactly len, or VIO_ETIMEDOUT / VIO_EIO
  *
- * Completions work either way: in interrupt mode the queue callback reaps them (it calls
- * vio_rng_poll); with interrupts off, or in a panic path, vio_rng_read polls by itself.
+ * With interrupts off, or in a panic path, vio_rng_read polls by itself.
  *
  * Concurrency (include/vio/port.h): no locks. One caller at a time per device: a kernel that
  * takes this device's interrupts must mask them (or disable interrupts) around its
@@ -34,7 +37,8 @@
 #ifndef VIO_RNG_BUF_SIZE
 #define VIO_RNG_BUF_SIZE 256
 #endif
-/* A blocking read gives up when the device delivered nothing for this long. */
+/* A blocking read gives up when the device delivered nothing for this long (the default of
+ * vio_rng_opts.timeout_ns). */
 #ifndef VIO_RNG_TIMEOUT_NS
 #define VIO_RNG_TIMEOUT_NS 1000000000ull
 #endif
@@ -49,43 +53,52 @@ struct vio_rng_stats {
 	uint64_t timeouts;    /* blocking reads that gave up */
 };
 
-/* One DMA buffer. Private to src/drivers/virtio_rng.c. */
+/* Options for vio_rng_init. NULL, or a member left 0, means the default. */
+struct vio_rng_opts {
+	/* A blocking read gives up when the device delivered nothing for this long
+	 * (0: VIO_RNG_TIMEOUT_NS). */
+	uint64_t timeout_ns;
+};
+
+/* One DMA buffer. Private to src/drivers/virtio_rng.c as a whole. */
 struct vio_rng_buf {
 	uint8_t *data;
 	uint32_t len; /* valid bytes after completion */
 	uint32_t pos; /* next byte to hand out */
 };
 
-/* The device. Caller-owned; vio_rng_init fills it. Fields are private except `stats`. */
+/* The device. Caller-owned; vio_rng_init fills it. `dev` and `stats` are read-only. */
 struct vio_rng {
 	struct vio_dev *dev;
-	struct vio_vq vq; /* the requestq: the vio_dev's one-entry queue array */
 	struct vio_rng_stats stats;
 
-	uint8_t *dma; /* VIO_RNG_BUFS * VIO_RNG_BUF_SIZE bytes from port->dma_alloc */
-	uint64_t dma_phys;
-	struct vio_rng_buf buf[VIO_RNG_BUFS];
-	uint16_t nbufs;		      /* buffers in use: VIO_RNG_BUFS or the queue size */
-	uint16_t ready[VIO_RNG_BUFS]; /* completed buffers, FIFO, in completion order */
-	uint16_t ready_head;
-	uint16_t ready_count;
-	bool warned_len;
+	/* --- private to virtio_rng.c ------------------------------------------------------ */
+	uint64_t rng_timeout_ns;
+	struct vio_vq rng_vq; /* the requestq: the vio_dev's one-entry queue array */
+	uint8_t *rng_dma;     /* VIO_RNG_BUFS * VIO_RNG_BUF_SIZE bytes from port->dma_alloc */
+	uint64_t rng_dma_phys;
+	struct vio_rng_buf rng_buf[VIO_RNG_BUFS];
+	uint16_t rng_nbufs;		  /* buffers in use: VIO_RNG_BUFS or the queue size */
+	uint16_t rng_ready[VIO_RNG_BUFS]; /* completed buffers, FIFO, in completion order */
+	uint16_t rng_ready_head;
+	uint16_t rng_ready_count;
+	bool rng_warned_len;
 };
 
 /*
  * Bring up an entropy device `dev` has been probed into (vio_pci_probe / vio_mmio_probe):
  * negotiate (no device features), choose interrupts, set up the requestq, post every buffer
- * and set DRIVER_OK; dev->name becomes "virtio-rng". Returns 0; VIO_ENODEV (not an entropy
- * device); VIO_ENOMEM; or the core's error (vio_dev_begin, vio_dev_setup_vq,
- * vio_dev_driver_ok). On failure the device is torn down and nothing stays allocated.
- * Not IRQ-safe.
+ * and set DRIVER_OK; dev->name becomes "virtio-rng". `opts` may be NULL. Returns 0;
+ * VIO_ENODEV (not an entropy device); VIO_ENOMEM; or the core's error (vio_dev_begin,
+ * vio_dev_setup_vq, vio_dev_driver_ok). On failure the device is torn down and marked
+ * FAILED, and nothing stays allocated. Not IRQ-safe.
  */
-int vio_rng_init(struct vio_rng *rng, struct vio_dev *dev);
+int vio_rng_init(struct vio_rng *rng, struct vio_dev *dev, const struct vio_rng_opts *opts);
 
 /*
  * Copy up to `len` random bytes into buf. Non-blocking (block = false): what is ready now,
  * 1..len bytes, or VIO_EAGAIN when nothing is. Blocking: exactly len bytes, polling the
- * device; VIO_ETIMEDOUT when it delivered nothing for VIO_RNG_TIMEOUT_NS (bytes already
+ * device; VIO_ETIMEDOUT when it delivered nothing for the timeout (bytes already
  * copied into buf are then spent, not returned). VIO_EIO when the queue is broken (the device
  * broke a ring rule or needs a reset); VIO_EINVAL for len 0 or above INT32_MAX, or a NULL buf.
  * Not IRQ-safe when blocking (it waits); a non-blocking read is IRQ-safe.
@@ -102,7 +115,8 @@ int vio_rng_poll(struct vio_rng *rng);
 
 /*
  * Reset the device, free the queue and the buffers (wiping them first) and the interrupt
- * vectors. The vio_dev may then be probed again. Not IRQ-safe.
+ * vectors. The vio_dev may then be probed again. Safe after a failed init and twice.
+ * Not IRQ-safe.
  */
 void vio_rng_fini(struct vio_rng *rng);
 

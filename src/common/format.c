@@ -33,6 +33,26 @@ static void put_padded(struct out *o, const char *s, size_t n, int width, bool l
 			put(o, ' ');
 }
 
+/*
+ * Divide *v by 10 and return the remainder, as on paper: 16 bits at a time from the top, so
+ * each step divides a number below 10 * 2^16 and needs only 32-bit division. A 64-bit `/`
+ * would do on 64-bit CPUs, but on i686 the compiler turns it into a call to libgcc's
+ * __udivdi3, and the library links against nothing but memcpy, memset, memmove and memcmp.
+ */
+static unsigned div10(uint64_t *v)
+{
+	uint64_t q = 0;
+	uint32_t rem = 0;
+
+	for (int shift = 48; shift >= 0; shift -= 16) {
+		uint32_t cur = rem << 16 | (uint32_t)(*v >> shift & 0xffff);
+		q = q << 16 | cur / 10;
+		rem = cur % 10;
+	}
+	*v = q;
+	return rem;
+}
+
 static void put_number(struct out *o, uint64_t v, bool neg, unsigned base, bool upper, int width,
 		       bool left, bool zero)
 {
@@ -41,8 +61,14 @@ static void put_number(struct out *o, uint64_t v, bool neg, unsigned base, bool 
 	size_t n = 0;
 
 	do {
-		tmp[sizeof(tmp) - 1 - n++] = digits[v % base];
-		v /= base;
+		unsigned d;
+		if (base == 16) {
+			d = v & 15;
+			v >>= 4;
+		} else {
+			d = div10(&v);
+		}
+		tmp[sizeof(tmp) - 1 - n++] = digits[d];
 	} while (v);
 	if (neg) {
 		if (zero && width > 0) {
@@ -79,15 +105,30 @@ int vio_vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 		int width = 0;
 		while (*fmt >= '0' && *fmt <= '9')
 			width = width * 10 + (*fmt++ - '0');
-		int lng = 0;
-		while (*fmt == 'l' || *fmt == 'z') {
-			lng = *fmt == 'z' ? 2 : lng + 1;
-			fmt++;
+		/*
+		 * The length modifier names the argument's C type, whose width differs by target:
+		 * long is 32 bits on i686 and 64 on the others, so %lu must fetch a long.
+		 */
+		int lng = 0; /* 1 for l, 2 for ll */
+		bool sz = false;
+		for (; *fmt == 'l' || *fmt == 'z'; fmt++) {
+			if (*fmt == 'z')
+				sz = true;
+			else
+				lng++;
 		}
 		switch (*fmt) {
 		case 'd':
 		case 'i': {
-			int64_t v = lng ? va_arg(ap, int64_t) : va_arg(ap, int);
+			int64_t v;
+			if (lng >= 2)
+				v = va_arg(ap, long long);
+			else if (lng == 1)
+				v = va_arg(ap, long);
+			else if (sz)
+				v = va_arg(ap, ptrdiff_t);
+			else
+				v = va_arg(ap, int);
 			put_number(&o, v < 0 ? -(uint64_t)v : (uint64_t)v, v < 0, 10, false, width,
 				   left, zero);
 			break;
@@ -95,7 +136,15 @@ int vio_vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 		case 'u':
 		case 'x':
 		case 'X': {
-			uint64_t v = lng ? va_arg(ap, uint64_t) : va_arg(ap, unsigned int);
+			uint64_t v;
+			if (lng >= 2)
+				v = va_arg(ap, unsigned long long);
+			else if (lng == 1)
+				v = va_arg(ap, unsigned long);
+			else if (sz)
+				v = va_arg(ap, size_t);
+			else
+				v = va_arg(ap, unsigned int);
 			if (alt && *fmt != 'u') {
 				put(&o, '0');
 				put(&o, 'x');

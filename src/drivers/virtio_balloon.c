@@ -34,16 +34,22 @@
  *
  * Which pages the balloon holds is kept in "chunks": DMA pages holding a link and an array
  * of PFNs, newest first, used as a stack. The device never learns their addresses.
+ *
+ * Follow one request (an inflate batch):
+ *	config_changed    the host raised num_pages: note it, opts.on_wake (interrupt context)
+ *	vio_balloon_poll  in the owner's thread: step() re-reads the target (read_target)
+ *	inflate_batch     page_take per page; push_pfn records it; its PFN goes into the array
+ *	send_and_wait     posts the array on the inflateq, kicks, polls the used ring for it
+ *	write_actual      tells the device how many pages the balloon now holds
  */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <vio/balloon.h>
-#include <vio/err.h>
-#include <vio/log.h>
 #include <vio/spec/virtio_balloon.h>
-#include <vio/virtio.h>
 #include <vio/virtqueue.h>
+
+#include "driver.h"
 
 #define PAGE	     4096u
 #define CHUNK_PFNS   ((PAGE - 16) / sizeof(uint32_t))
@@ -95,34 +101,37 @@ static bool make_room(struct vio_balloon *b)
 	struct vio_balloon_chunk *c;
 	uint64_t phys;
 
-	if (b->b_chunks && b->b_chunks->count < CHUNK_PFNS)
+	if (b->bal_chunks && b->bal_chunks->count < CHUNK_PFNS)
 		return true;
 	c = port->dma_alloc(port->ctx, PAGE, &phys);
 	if (!c)
 		return false;
-	c->next = b->b_chunks;
+	c->next = b->bal_chunks;
 	c->count = 0;
-	b->b_chunks = c;
+	b->bal_chunks = c;
 	return true;
 }
 
 /* Record pfn as held. make_room() must have succeeded. */
 static void push_pfn(struct vio_balloon *b, uint32_t pfn)
 {
-	b->b_chunks->pfn[b->b_chunks->count++] = pfn;
-	b->b_held++;
+	VIO_ASSERT(b->bal_chunks && b->bal_chunks->count < CHUNK_PFNS);
+	b->bal_chunks->pfn[b->bal_chunks->count++] = pfn;
+	b->bal_held++;
 }
 
 /* Forget the newest held PFN and return it; a chunk that empties goes back to the port. */
 static uint32_t pop_pfn(struct vio_balloon *b)
 {
 	const struct vio_port *port = port_of(b);
-	struct vio_balloon_chunk *c = b->b_chunks;
+	struct vio_balloon_chunk *c = b->bal_chunks;
+
+	VIO_ASSERT(b->bal_held > 0 && c && c->count > 0);
 	uint32_t pfn = c->pfn[--c->count];
 
-	b->b_held--;
+	b->bal_held--;
 	if (c->count == 0) {
-		b->b_chunks = c->next;
+		b->bal_chunks = c->next;
 		port->dma_free(port->ctx, c, PAGE);
 	}
 	return pfn;
@@ -131,9 +140,10 @@ static uint32_t pop_pfn(struct vio_balloon *b)
 /* Copy the n newest held PFNs, newest first (the order pop_pfn will return them). */
 static void peek_pfns(const struct vio_balloon *b, uint32_t n, uint32_t *out)
 {
-	const struct vio_balloon_chunk *c = b->b_chunks;
+	const struct vio_balloon_chunk *c = b->bal_chunks;
 	uint32_t i = c->count;
 
+	VIO_ASSERT(n <= b->bal_held);
 	for (uint32_t k = 0; k < n; k++) {
 		if (i == 0) {
 			c = c->next;
@@ -146,12 +156,12 @@ static void peek_pfns(const struct vio_balloon *b, uint32_t n, uint32_t *out)
 /* --- talking to the device ------------------------------------------------------------------- */
 
 /* The device broke a rule or kept a request: the balloon stops, fini cleans up. */
-static int fail(struct vio_balloon *b, int err)
+static int stop(struct vio_balloon *b, int err)
 {
-	if (!b->b_broken)
+	if (!b->bal_broken)
 		vio_logf(port_of(b), VIO_LOG_ERR, "%s: %s, balloon stopped (holds %u pages)",
-			 balloon_name, vio_strerror(err), b->b_held);
-	b->b_broken = true;
+			 balloon_name, vio_strerror(err), b->bal_held);
+	b->bal_broken = true;
 	return err;
 }
 
@@ -168,27 +178,27 @@ static int send_and_wait(struct vio_balloon *b, struct vio_vq *vq, const void *b
 
 	err = vio_vq_add(vq, &sg, device_writes ? 0 : 1, device_writes ? 1 : 0, (void *)buf);
 	if (err)
-		return fail(b, err);
+		return stop(b, err);
 	vio_vq_kick(vq);
 
-	uint64_t deadline = now(b) + VIO_BALLOON_TIMEOUT_NS;
+	uint64_t deadline = now(b) + b->bal_opts.timeout_ns;
 	while ((err = vio_vq_get_used(vq, &u)) == VIO_EAGAIN) {
 		if (now(b) > deadline)
-			return fail(b, VIO_ETIMEDOUT);
+			return stop(b, VIO_ETIMEDOUT);
 	}
-	return err ? fail(b, err) : 0;
+	return err ? stop(b, err) : 0;
 }
 
 static int send_pfns(struct vio_balloon *b, struct vio_vq *vq, uint32_t n)
 {
-	return send_and_wait(b, vq, b->b_pfns, n * (uint32_t)sizeof(uint32_t), false);
+	return send_and_wait(b, vq, b->bal_pfns, n * (uint32_t)sizeof(uint32_t), false);
 }
 
 /* 5.5.6: the driver updates `actual` after it processed a request, so it always tells the
  * truth about what the host may take. */
 static void write_actual(struct vio_balloon *b)
 {
-	uint32_t v = b->b_held;
+	uint32_t v = b->bal_held;
 
 	vio_dev_config_write(b->dev, offsetof(struct virtio_balloon_config, actual), &v, sizeof(v));
 }
@@ -200,19 +210,19 @@ static int read_target(struct vio_balloon *b)
 				      sizeof(v));
 
 	if (err)
-		return fail(b, err);
-	b->b_target = v;
+		return stop(b, err);
+	b->bal_target = v;
 	return 0;
 }
 
 static bool backing_off(const struct vio_balloon *b)
 {
-	return b->b_retry_at && now(b) < b->b_retry_at;
+	return b->bal_retry_at && now(b) < b->bal_retry_at;
 }
 
 static void back_off(struct vio_balloon *b)
 {
-	b->b_retry_at = now(b) + VIO_BALLOON_RETRY_NS;
+	b->bal_retry_at = now(b) + VIO_BALLOON_RETRY_NS;
 }
 
 /* --- inflate and deflate (5.5.6) ---------------------------------------------------------- */
@@ -233,19 +243,19 @@ static int inflate_batch(struct vio_balloon *b, uint32_t n)
 			err = VIO_ENOMEM;
 			break;
 		}
-		err = b->b_ops->page_take(b->b_arg, &pfn);
+		err = b->bal_opts.page_take(b, &pfn, b->bal_opts.arg);
 		if (err)
 			break;
 		push_pfn(b, pfn);
-		b->b_pfns[got++] = pfn;
+		b->bal_pfns[got++] = pfn;
 	}
 	if (err) {
-		b->counters.take_failures++;
-		if (!b->b_warned_short)
+		b->stats.take_failures++;
+		if (!b->bal_warned_short)
 			vio_logf(port_of(b), VIO_LOG_WARN,
 				 "%s: out of memory at %u of %u pages, keeping what we have",
-				 balloon_name, b->b_held, b->b_target);
-		b->b_warned_short = true;
+				 balloon_name, b->bal_held, b->bal_target);
+		b->bal_warned_short = true;
 		back_off(b);
 	}
 	if (got == 0)
@@ -253,10 +263,10 @@ static int inflate_batch(struct vio_balloon *b, uint32_t n)
 
 	/* The pages are recorded as held before the host hears of them: if the request never
 	 * completes they stay the balloon's until fini resets the device. */
-	err = send_pfns(b, b->b_inflate_vq, got);
+	err = send_pfns(b, b->bal_inflate_vq, got);
 	if (err)
 		return err;
-	b->counters.inflated += got;
+	b->stats.inflated += got;
 	write_actual(b);
 	return (int)got;
 }
@@ -271,20 +281,20 @@ static int deflate_batch(struct vio_balloon *b, uint32_t n)
 	int err;
 
 	if (b->tell_host) {
-		peek_pfns(b, n, b->b_pfns);
-		err = send_pfns(b, b->b_deflate_vq, n);
+		peek_pfns(b, n, b->bal_pfns);
+		err = send_pfns(b, b->bal_deflate_vq, n);
 		if (err)
 			return err;
 		for (uint32_t i = 0; i < n; i++)
-			b->b_ops->page_give(b->b_arg, pop_pfn(b));
-		b->counters.deflated += n;
+			b->bal_opts.page_give(b, pop_pfn(b), b->bal_opts.arg);
+		b->stats.deflated += n;
 	} else {
 		for (uint32_t i = 0; i < n; i++) {
-			b->b_pfns[i] = pop_pfn(b);
-			b->b_ops->page_give(b->b_arg, b->b_pfns[i]);
+			b->bal_pfns[i] = pop_pfn(b);
+			b->bal_opts.page_give(b, b->bal_pfns[i], b->bal_opts.arg);
 		}
-		b->counters.deflated += n;
-		err = send_pfns(b, b->b_deflate_vq, n);
+		b->stats.deflated += n;
+		err = send_pfns(b, b->bal_deflate_vq, n);
 		if (err)
 			return err;
 	}
@@ -299,12 +309,12 @@ static int step(struct vio_balloon *b)
 
 	if (err)
 		return err;
-	if (b->b_held > b->b_target)
-		return deflate_batch(b,
-				     min_u32(b->b_held - b->b_target, VIO_BALLOON_ARRAY_PFNS_MAX));
-	if (b->b_held < b->b_target && !backing_off(b))
-		return inflate_batch(b,
-				     min_u32(b->b_target - b->b_held, VIO_BALLOON_ARRAY_PFNS_MAX));
+	if (b->bal_held > b->bal_target)
+		return deflate_batch(
+		    b, min_u32(b->bal_held - b->bal_target, VIO_BALLOON_ARRAY_PFNS_MAX));
+	if (b->bal_held < b->bal_target && !backing_off(b))
+		return inflate_batch(
+		    b, min_u32(b->bal_target - b->bal_held, VIO_BALLOON_ARRAY_PFNS_MAX));
 	return 0;
 }
 
@@ -314,7 +324,7 @@ static int step(struct vio_balloon *b)
 static int post_stats(struct vio_balloon *b)
 {
 	struct vio_balloon_stat_val vals[VIRTIO_BALLOON_S_NR];
-	unsigned n = b->b_ops->stats(b->b_arg, vals, VIRTIO_BALLOON_S_NR);
+	unsigned n = b->bal_opts.guest_stats(b, vals, VIRTIO_BALLOON_S_NR, b->bal_opts.arg);
 	struct vio_sg sg;
 	int err;
 
@@ -322,15 +332,15 @@ static int post_stats(struct vio_balloon *b)
 		return 0;
 	n = n > VIRTIO_BALLOON_S_NR ? VIRTIO_BALLOON_S_NR : n;
 	for (unsigned i = 0; i < n; i++) {
-		b->b_stats_buf[i].tag = vals[i].tag;
-		b->b_stats_buf[i].val = vals[i].val;
+		b->bal_stats_buf[i].tag = vals[i].tag;
+		b->bal_stats_buf[i].val = vals[i].val;
 	}
-	sg = (struct vio_sg){b->b_stats_buf, (uint32_t)(n * sizeof(struct virtio_balloon_stat))};
-	err = vio_vq_add(b->b_stats_vq, &sg, 1, 0, b->b_stats_buf);
+	sg = (struct vio_sg){b->bal_stats_buf, (uint32_t)(n * sizeof(struct virtio_balloon_stat))};
+	err = vio_vq_add(b->bal_stats_vq, &sg, 1, 0, b->bal_stats_buf);
 	if (err)
-		return fail(b, err);
-	b->b_stats_posted = true;
-	vio_vq_kick(b->b_stats_vq);
+		return stop(b, err);
+	b->bal_stats_posted = true;
+	vio_vq_kick(b->bal_stats_vq);
 	return 0;
 }
 
@@ -340,36 +350,38 @@ static int answer_stats(struct vio_balloon *b)
 	struct vio_vq_used u;
 	int err;
 
-	while ((err = vio_vq_get_used(b->b_stats_vq, &u)) == 0) {
-		b->b_stats_posted = false;
-		b->counters.stats_requests++;
+	while ((err = vio_vq_get_used(b->bal_stats_vq, &u)) == 0) {
+		/* The core checked the id was in flight: our one stats buffer came back. */
+		VIO_ASSERT(u.cookie == b->bal_stats_buf && b->bal_stats_posted);
+		b->bal_stats_posted = false;
+		b->stats.stats_requests++;
 	}
 	if (err != VIO_EAGAIN)
-		return fail(b, err);
-	return b->b_stats_posted ? 0 : post_stats(b);
+		return stop(b, err);
+	return b->bal_stats_posted ? 0 : post_stats(b);
 }
 
 /* --- the public calls ---------------------------------------------------------------------- */
 
 bool vio_balloon_pending(const struct vio_balloon *b)
 {
-	if (!b->dev || b->b_broken)
+	if (!b->dev || b->bal_broken)
 		return false;
-	if (b->b_config_changed || (b->stats && vio_vq_has_used(b->b_stats_vq)))
+	if (b->bal_config_changed || (b->stats_vq && vio_vq_has_used(b->bal_stats_vq)))
 		return true;
-	if (b->b_held > b->b_target)
+	if (b->bal_held > b->bal_target)
 		return true;
-	return b->b_held < b->b_target && !backing_off(b);
+	return b->bal_held < b->bal_target && !backing_off(b);
 }
 
 int vio_balloon_poll(struct vio_balloon *b)
 {
 	int err = 0;
 
-	if (!b->dev || b->b_broken)
+	if (!b->dev || b->bal_broken)
 		return VIO_EIO;
-	b->b_config_changed = false;
-	if (b->stats) {
+	b->bal_config_changed = false;
+	if (b->stats_vq) {
 		err = answer_stats(b);
 		if (err)
 			return err;
@@ -387,12 +399,12 @@ int vio_balloon_poll(struct vio_balloon *b)
 
 uint32_t vio_balloon_target(const struct vio_balloon *b)
 {
-	return b->b_target;
+	return b->bal_target;
 }
 
 uint32_t vio_balloon_actual(const struct vio_balloon *b)
 {
-	return b->b_held;
+	return b->bal_held;
 }
 
 int vio_balloon_deflate_for_oom(struct vio_balloon *b, uint32_t npages)
@@ -401,15 +413,15 @@ int vio_balloon_deflate_for_oom(struct vio_balloon *b, uint32_t npages)
 
 	if (!b->dev || !b->oom)
 		return VIO_ENOTSUP;
-	if (b->b_broken)
+	if (b->bal_broken)
 		return VIO_EIO;
-	while (done < npages && b->b_held) {
+	while (done < npages && b->bal_held) {
 		int n = deflate_batch(
-		    b, min_u32(min_u32(npages - done, b->b_held), VIO_BALLOON_ARRAY_PFNS_MAX));
+		    b, min_u32(min_u32(npages - done, b->bal_held), VIO_BALLOON_ARRAY_PFNS_MAX));
 		if (n < 0)
 			return done ? (int)done : n;
 		done += (uint32_t)n;
-		b->counters.oom_deflated += (uint32_t)n;
+		b->stats.oom_deflated += (uint32_t)n;
 	}
 	/* The target has not moved: without a pause the next poll would take these pages
 	 * straight back from a kernel that just ran out of memory. */
@@ -430,14 +442,14 @@ int vio_balloon_report_free(struct vio_balloon *b, const void *addr, uint32_t np
 		return VIO_EINVAL;
 	if (port_of(b)->virt_to_phys(port_of(b)->ctx, addr) & (bytes - 1))
 		return VIO_EINVAL;
-	if (b->b_broken)
+	if (b->bal_broken)
 		return VIO_EIO;
 	/* Device-writable, as Linux posts it: the host may replace the memory's contents. */
-	err = send_and_wait(b, b->b_report_vq, addr, (uint32_t)bytes, true);
+	err = send_and_wait(b, b->bal_report_vq, addr, (uint32_t)bytes, true);
 	if (err)
 		return err;
-	b->counters.reports++;
-	b->counters.reported_pages += npages;
+	b->stats.reports++;
+	b->stats.reported_pages += npages;
 	return 0;
 }
 
@@ -449,10 +461,10 @@ static void config_changed(struct vio_dev *dev, void *arg)
 	struct vio_balloon *b = arg;
 
 	(void)dev;
-	b->b_config_changed = true;
-	b->counters.config_changes++;
-	if (b->b_ops->wake)
-		b->b_ops->wake(b->b_arg);
+	b->bal_config_changed = true;
+	b->stats.config_changes++;
+	if (b->bal_opts.on_wake)
+		b->bal_opts.on_wake(b, b->bal_opts.arg);
 }
 
 /* statsq interrupt (IRQ context): the host wants statistics; vio_balloon_poll answers. */
@@ -461,8 +473,8 @@ static void stats_requested(struct vio_vq *vq, void *arg)
 	struct vio_balloon *b = arg;
 
 	(void)vq;
-	if (b->b_ops->wake)
-		b->b_ops->wake(b->b_arg);
+	if (b->bal_opts.on_wake)
+		b->bal_opts.on_wake(b, b->bal_opts.arg);
 }
 
 /* --- bring-up and teardown ------------------------------------------------------------------ */
@@ -482,7 +494,7 @@ static int negotiate(struct vio_balloon *b)
 	uint64_t lower = VIRTIO_BIT(VIRTIO_BALLOON_F_FREE_PAGE_HINT);
 	int err;
 
-	if (b->b_ops->stats)
+	if (b->bal_opts.guest_stats)
 		wanted |= VIRTIO_BIT(VIRTIO_BALLOON_F_STATS_VQ);
 	else
 		lower |= VIRTIO_BIT(VIRTIO_BALLOON_F_STATS_VQ);
@@ -498,7 +510,7 @@ static int negotiate(struct vio_balloon *b)
 		return err;
 	b->tell_host = vio_dev_has_feature(dev, VIRTIO_BALLOON_F_MUST_TELL_HOST);
 	b->oom = vio_dev_has_feature(dev, VIRTIO_BALLOON_F_DEFLATE_ON_OOM);
-	b->stats = vio_dev_has_feature(dev, VIRTIO_BALLOON_F_STATS_VQ);
+	b->stats_vq = vio_dev_has_feature(dev, VIRTIO_BALLOON_F_STATS_VQ);
 	b->reporting = vio_dev_has_feature(dev, VIRTIO_BALLOON_F_PAGE_REPORTING);
 	return 0;
 }
@@ -510,7 +522,7 @@ static int setup_polled_vq(struct vio_balloon *b, uint16_t index, struct vio_vq 
 
 	if (err)
 		return err;
-	*out = &b->b_vqs[index];
+	*out = &b->bal_vqs[index];
 	vio_vq_disable_cb(*out);
 	return 0;
 }
@@ -518,21 +530,21 @@ static int setup_polled_vq(struct vio_balloon *b, uint16_t index, struct vio_vq 
 /* 5.5.2: inflateq, deflateq, then statsq and reporting_vq only if negotiated, in that order. */
 static int setup_queues(struct vio_balloon *b)
 {
-	uint16_t nvqs = (uint16_t)(2 + b->stats + b->reporting);
+	uint16_t nvqs = (uint16_t)(2 + b->stats_vq + b->reporting);
 	uint16_t next = 2;
 	int err;
 
-	err = vio_dev_setup_irqs(b->dev, b->b_vqs, nvqs);
+	err = vio_dev_setup_irqs(b->dev, b->bal_vqs, nvqs);
 	if (!err)
-		err = setup_polled_vq(b, VIRTIO_BALLOON_VQ_INFLATE, &b->b_inflate_vq);
+		err = setup_polled_vq(b, VIRTIO_BALLOON_VQ_INFLATE, &b->bal_inflate_vq);
 	if (!err)
-		err = setup_polled_vq(b, VIRTIO_BALLOON_VQ_DEFLATE, &b->b_deflate_vq);
-	if (!err && b->stats) {
+		err = setup_polled_vq(b, VIRTIO_BALLOON_VQ_DEFLATE, &b->bal_deflate_vq);
+	if (!err && b->stats_vq) {
 		err = vio_dev_setup_vq(b->dev, next, QUEUE_SIZE, stats_requested, b);
-		b->b_stats_vq = &b->b_vqs[next++];
+		b->bal_stats_vq = &b->bal_vqs[next++];
 	}
 	if (!err && b->reporting)
-		err = setup_polled_vq(b, next, &b->b_report_vq);
+		err = setup_polled_vq(b, next, &b->bal_report_vq);
 	return err;
 }
 
@@ -540,26 +552,27 @@ static void free_memory(struct vio_balloon *b)
 {
 	const struct vio_port *port = port_of(b);
 
-	if (b->b_dma)
-		port->dma_free(port->ctx, b->b_dma, PAGE);
-	b->b_dma = NULL;
+	if (b->bal_dma)
+		port->dma_free(port->ctx, b->bal_dma, PAGE);
+	b->bal_dma = NULL;
 }
 
-int vio_balloon_init(struct vio_balloon *b, struct vio_dev *dev, const struct vio_balloon_ops *ops,
-		     void *arg)
+int vio_balloon_init(struct vio_balloon *b, struct vio_dev *dev,
+		     const struct vio_balloon_opts *opts)
 {
 	const struct vio_port *port = dev->port;
 	uint64_t phys;
 	int err;
 
-	*b = (struct vio_balloon){.dev = NULL};
+	*b = (struct vio_balloon){0};
 	if (dev->device_id != VIRTIO_ID_BALLOON)
 		return VIO_ENODEV;
-	if (!ops || !ops->page_take || !ops->page_give)
+	if (!opts || !opts->page_take || !opts->page_give)
 		return VIO_EINVAL;
+	b->bal_opts = *opts;
+	if (!b->bal_opts.timeout_ns)
+		b->bal_opts.timeout_ns = VIO_BALLOON_TIMEOUT_NS;
 	b->dev = dev;
-	b->b_ops = ops;
-	b->b_arg = arg;
 	dev->name = balloon_name;
 
 	/* 3.1.1 steps 1-6. */
@@ -576,14 +589,14 @@ int vio_balloon_init(struct vio_balloon *b, struct vio_dev *dev, const struct vi
 	err = setup_queues(b);
 	if (err)
 		goto fail;
-	b->b_dma = port->dma_alloc(port->ctx, PAGE, &phys);
-	if (!b->b_dma) {
+	b->bal_dma = port->dma_alloc(port->ctx, PAGE, &phys);
+	if (!b->bal_dma) {
 		err = VIO_ENOMEM;
 		goto fail;
 	}
-	b->b_pfns = b->b_dma;
-	b->b_stats_buf = (struct virtio_balloon_stat *)((uint8_t *)b->b_dma + STATS_OFFSET);
-	if (b->stats) {
+	b->bal_pfns = b->bal_dma;
+	b->bal_stats_buf = (struct virtio_balloon_stat *)((uint8_t *)b->bal_dma + STATS_OFFSET);
+	if (b->stats_vq) {
 		err = post_stats(b);
 		if (err)
 			goto fail;
@@ -594,17 +607,15 @@ int vio_balloon_init(struct vio_balloon *b, struct vio_dev *dev, const struct vi
 	err = vio_dev_driver_ok(dev);
 	if (err)
 		goto fail;
-	if (b->stats)
-		vio_vq_kick(b->b_stats_vq);
+	if (b->stats_vq)
+		vio_vq_kick(b->bal_stats_vq);
 	err = read_target(b);
 	if (err)
 		goto fail;
 	return 0;
 
 fail:
-	vio_logf(port, VIO_LOG_ERR, "%s: init failed: %s", balloon_name, vio_strerror(err));
-	vio_dev_fail(dev);
-	vio_dev_teardown(dev);
+	driver_abort(dev, balloon_name, err);
 	free_memory(b);
 	b->dev = NULL;
 	return err;
@@ -615,14 +626,15 @@ void vio_balloon_fini(struct vio_balloon *b)
 	if (!b->dev)
 		return;
 	/* Deflate through the device while it works, so the host hears of every page. */
-	while (b->b_held && !b->b_broken)
-		deflate_batch(b, min_u32(b->b_held, VIO_BALLOON_ARRAY_PFNS_MAX));
+	while (b->bal_held && !b->bal_broken)
+		deflate_batch(b, min_u32(b->bal_held, VIO_BALLOON_ARRAY_PFNS_MAX));
 
 	/* Reset: from here the device holds no page of ours and reads no PFN array. */
+	vio_dev_set_config_callback(b->dev, NULL, NULL);
 	vio_dev_teardown(b->dev);
-	while (b->b_held) {
-		b->b_ops->page_give(b->b_arg, pop_pfn(b));
-		b->counters.deflated++;
+	while (b->bal_held) {
+		b->bal_opts.page_give(b, pop_pfn(b), b->bal_opts.arg);
+		b->stats.deflated++;
 	}
 	free_memory(b);
 	b->dev = NULL;

@@ -22,17 +22,22 @@
  *
  * QEMU: -drive file=disk.img,if=none,id=d0,format=raw -device virtio-blk-pci,drive=d0
  * (add num-queues=4 for MQ, discard=unmap for DISCARD/WRITE_ZEROES, readonly=on for RO).
+ *
+ * Follow one request (vio_blk_read of a few sectors):
+ *	vio_blk_read     wraps the buffer in a vio_blk_req; vio_blk_submit_wait submits, then polls
+ *	vio_blk_submit   checks it (check_req), picks a queue, and post_parts posts it
+ *	post_parts       takes a slot; build_part lays out header, data and status; vio_vq_add
+ *	reap             (interrupt, or vio_blk_poll) takes the chain back: part_status reads the
+ *	                 status byte, part_done counts the part, finish runs req->on_done
  */
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <vio/blk.h>
-#include <vio/err.h>
-#include <vio/log.h>
 #include <vio/spec/virtio_blk.h>
-#include <vio/virtio.h>
 #include <vio/virtqueue.h>
+
+#include "driver.h"
 
 #define SECTOR VIRTIO_BLK_SECTOR_SIZE
 
@@ -229,8 +234,8 @@ static void config_changed(struct vio_dev *dev, void *arg)
 static int alloc_slots(struct vio_blk *blk, uint16_t qi)
 {
 	const struct vio_port *port = port_of(blk);
-	struct vio_blk_queue *q = &blk->b_q[qi];
-	uint16_t depth = blk->b_vqs[qi].size;
+	struct vio_blk_queue *q = &blk->blk_q[qi];
+	uint16_t depth = blk->blk_vqs[qi].size;
 	uint64_t phys;
 
 	/* Header + status need two descriptors even with an indirect table to fall back from. */
@@ -260,7 +265,8 @@ static void free_slots(struct vio_blk *blk)
 	const struct vio_port *port = port_of(blk);
 
 	for (unsigned i = 0; i < VIO_BLK_MAX_QUEUES; i++) {
-		struct vio_blk_queue *q = &blk->b_q[i];
+		struct vio_blk_queue *q = &blk->blk_q[i];
+		VIO_ASSERT(q->q_nfree == q->q_depth); /* no part in flight: the device is reset */
 		if (q->q_slots)
 			port->dma_free(port->ctx, q->q_slots, q->q_slots_bytes);
 		if (q->q_parts)
@@ -284,9 +290,9 @@ static bool writes_disk(enum vio_blk_op op)
 /* More parts to post? A failed part stops the rest: the caller gets the error anyway. */
 static bool has_more(const struct vio_blk_req *req)
 {
-	if (req->r_status)
+	if (req->blk_status)
 		return false;
-	return has_data(req->op) ? req->r_seg < req->nsg : req->r_left > 0;
+	return has_data(req->op) ? req->blk_seg < req->nsg : req->blk_left > 0;
 }
 
 static bool in_capacity(const struct vio_blk *blk, uint64_t sector, uint64_t n)
@@ -314,9 +320,9 @@ static int check_req(const struct vio_blk *blk, const struct vio_blk_req *req)
 	const struct vio_blk_info *in = &blk->info;
 	uint64_t n;
 
-	if (!req->done)
+	if (!req->on_done)
 		return VIO_EINVAL;
-	if (blk->b_broken || !blk->dev)
+	if (blk->blk_broken || !blk->dev)
 		return VIO_EIO;
 	if (writes_disk(req->op) && in->ro)
 		return VIO_EROFS;
@@ -349,62 +355,67 @@ static void count_finished(struct vio_blk *blk, const struct vio_blk_req *req)
 	    [VIO_BLK_OP_DISCARD] = &s->discards, [VIO_BLK_OP_WRITE_ZEROES] = &s->write_zeroes,
 	};
 	(*by_op[req->op])++;
-	if (req->r_status)
+	if (req->blk_status)
 		s->errors++;
-	if (req->r_nparts > 1)
+	if (req->blk_nparts > 1)
 		s->splits++;
 }
 
 /* The last part is back: give the request to its owner. */
 static void finish(struct vio_blk *blk, struct vio_blk_req *req)
 {
-	struct vio_blk_queue *q = &blk->b_q[req->r_queue];
+	struct vio_blk_queue *q = &blk->blk_q[req->blk_queue];
 
+	VIO_ASSERT(req->blk_parts == 0); /* no part of it is still with the device */
 	if (q->q_waiting == req)
 		q->q_waiting = NULL;
 	count_finished(blk, req);
-	req->done(req, req->r_status, req->arg);
+	req->on_done(req, req->blk_status, req->arg);
 }
 
+/* One part as the ring will carry it: header, data or range, status (5.2.6). */
+struct chain {
+	struct vio_sg sg[VIO_BLK_MAX_SEGS + 2];
+	unsigned n_out; /* device-readable segments, first */
+	unsigned n_in;	/* device-writable segments, after them */
+	uint32_t bytes; /* data a read or write part moves */
+};
+
 /*
- * Fill slot `s` and the segment list for the next part of `req`. Returns the number of
- * device-readable segments in *n_out and of device-writable ones in *n_in; *bytes is the
- * data a read/write part moves. Nothing in req changes: advance() does that once posted.
+ * Fill slot `s` for the next part of `req` and return the chain that carries it. Nothing in
+ * req changes: advance() does that once the part is posted.
  */
-static void build_part(struct vio_blk *blk, struct vio_blk_queue *q, const struct vio_blk_req *req,
-		       struct vio_blk_slot *s, struct vio_sg *sg, unsigned *n_out, unsigned *n_in,
-		       uint32_t *bytes)
+static struct chain build_part(const struct vio_blk *blk, const struct vio_blk_queue *q,
+			       const struct vio_blk_req *req, struct vio_blk_slot *s)
 {
 	const struct vio_blk_info *in = &blk->info;
+	struct chain c = {.n_out = 1, .n_in = 1}; /* header out, status in: every operation */
 	unsigned n = 1;
 
 	s->hdr = (struct virtio_blk_outhdr){.sector = 0};
 	s->status = 0xff; /* not a status the device may write: catches a device that did not */
-	sg[0] = (struct vio_sg){&s->hdr, sizeof(s->hdr)};
-	*bytes = 0;
-	*n_out = 1; /* header out, status in: every operation has at least these */
-	*n_in = 1;
+	c.sg[0] = (struct vio_sg){&s->hdr, sizeof(s->hdr)};
 
 	switch (req->op) {
 	case VIO_BLK_OP_READ:
 	case VIO_BLK_OP_WRITE: {
-		unsigned seg = req->r_seg;
-		uint32_t off = req->r_off;
+		unsigned seg = req->blk_seg;
+		uint32_t off = req->blk_off;
 		s->hdr.type = req->op == VIO_BLK_OP_READ ? VIRTIO_BLK_T_IN : VIRTIO_BLK_T_OUT;
-		s->hdr.sector = req->r_sector;
-		while (seg < req->nsg && n - 1 < q->q_seg_max && *bytes < in->max_transfer) {
+		s->hdr.sector = req->blk_sector;
+		while (seg < req->nsg && n - 1 < q->q_seg_max && c.bytes < in->max_transfer) {
 			uint32_t take = min_u32(req->sg[seg].len - off,
-						min_u32(in->size_max, in->max_transfer - *bytes));
-			sg[n++] = (struct vio_sg){(const uint8_t *)req->sg[seg].addr + off, take};
-			*bytes += take;
+						min_u32(in->size_max, in->max_transfer - c.bytes));
+			c.sg[n++] = (struct vio_sg){(const uint8_t *)req->sg[seg].addr + off, take};
+			c.bytes += take;
 			off += take;
 			if (off == req->sg[seg].len) {
 				seg++;
 				off = 0;
 			}
 		}
-		*n_out = req->op == VIO_BLK_OP_WRITE ? n : 1;
-		*n_in = req->op == VIO_BLK_OP_WRITE ? 1 : n;
+		c.n_out = req->op == VIO_BLK_OP_WRITE ? n : 1;
+		c.n_in = req->op == VIO_BLK_OP_WRITE ? 1 : n;
 		break;
 	}
 	case VIO_BLK_OP_DISCARD:
@@ -412,50 +423,48 @@ static void build_part(struct vio_blk *blk, struct vio_blk_queue *q, const struc
 		bool discard = req->op == VIO_BLK_OP_DISCARD;
 		uint32_t max = discard ? in->max_discard_sectors : in->max_write_zeroes_sectors;
 		s->hdr.type = discard ? VIRTIO_BLK_T_DISCARD : VIRTIO_BLK_T_WRITE_ZEROES;
-		s->dwz.sector = req->r_sector;
-		s->dwz.num_sectors = req->r_left < max ? (uint32_t)req->r_left : max;
+		s->dwz.sector = req->blk_sector;
+		s->dwz.num_sectors = req->blk_left < max ? (uint32_t)req->blk_left : max;
 		s->dwz.flags = !discard && (req->flags & VIO_BLK_REQ_UNMAP)
 				   ? VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP
 				   : 0;
-		sg[n++] = (struct vio_sg){&s->dwz, sizeof(s->dwz)};
-		*n_out = 2;
-		*n_in = 1;
+		c.sg[n++] = (struct vio_sg){&s->dwz, sizeof(s->dwz)};
+		c.n_out = 2;
 		break;
 	}
 	case VIO_BLK_OP_FLUSH:
 		s->hdr.type = VIRTIO_BLK_T_FLUSH;
-		*n_out = 1;
-		*n_in = 1;
 		break;
 	case VIO_BLK_OP_GET_ID:
 		s->hdr.type = VIRTIO_BLK_T_GET_ID;
-		sg[n++] = (struct vio_sg){s->id, sizeof(s->id)};
-		*n_out = 1;
-		*n_in = 2;
+		c.sg[n++] = (struct vio_sg){s->id, sizeof(s->id)};
+		c.n_in = 2;
 		break;
 	}
-	sg[n] = (struct vio_sg){&s->status, 1};
+	c.sg[n] = (struct vio_sg){&s->status, 1};
+	VIO_ASSERT(c.n_out + c.n_in == n + 1);
+	return c;
 }
 
 /* The part built from slot `s` was posted: move the request's cursor past it. */
 static void advance(struct vio_blk_req *req, const struct vio_blk_slot *s, uint32_t bytes)
 {
 	if (has_data(req->op)) {
-		req->r_sector += bytes / SECTOR;
+		req->blk_sector += bytes / SECTOR;
 		while (bytes) {
-			uint32_t take = min_u32(bytes, req->sg[req->r_seg].len - req->r_off);
+			uint32_t take = min_u32(bytes, req->sg[req->blk_seg].len - req->blk_off);
 			bytes -= take;
-			req->r_off += take;
-			if (req->r_off == req->sg[req->r_seg].len) {
-				req->r_seg++;
-				req->r_off = 0;
+			req->blk_off += take;
+			if (req->blk_off == req->sg[req->blk_seg].len) {
+				req->blk_seg++;
+				req->blk_off = 0;
 			}
 		}
 	} else if (req->op == VIO_BLK_OP_DISCARD || req->op == VIO_BLK_OP_WRITE_ZEROES) {
-		req->r_sector += s->dwz.num_sectors;
-		req->r_left -= s->dwz.num_sectors;
+		req->blk_sector += s->dwz.num_sectors;
+		req->blk_left -= s->dwz.num_sectors;
 	} else {
-		req->r_left = 0;
+		req->blk_left = 0;
 	}
 }
 
@@ -465,26 +474,24 @@ static void advance(struct vio_blk_req *req, const struct vio_blk_slot *s, uint3
  */
 static int post_parts(struct vio_blk *blk, uint16_t qi, struct vio_blk_req *req)
 {
-	struct vio_blk_queue *q = &blk->b_q[qi];
-	struct vio_sg sg[VIO_BLK_MAX_SEGS + 2];
-	unsigned n_out, n_in;
-	uint32_t bytes;
+	struct vio_blk_queue *q = &blk->blk_q[qi];
 
 	while (has_more(req)) {
 		if (!q->q_nfree)
 			return VIO_ENOSPC;
 		uint16_t i = q->q_free[q->q_nfree - 1];
+		VIO_ASSERT(i < q->q_depth);
 		struct vio_blk_slot *s = &q->q_slots[i];
 		struct vio_blk_part *p = &q->q_parts[i];
-		build_part(blk, q, req, s, sg, &n_out, &n_in, &bytes);
-		int err = vio_vq_add(&blk->b_vqs[qi], sg, n_out, n_in, p);
+		struct chain c = build_part(blk, q, req, s);
+		int err = vio_vq_add(&blk->blk_vqs[qi], c.sg, c.n_out, c.n_in, p);
 		if (err)
 			return err;
 		q->q_nfree--;
-		*p = (struct vio_blk_part){.req = req, .bytes = bytes};
-		advance(req, s, bytes);
-		req->r_parts++;
-		req->r_nparts++;
+		*p = (struct vio_blk_part){.req = req, .bytes = c.bytes};
+		advance(req, s, c.bytes);
+		req->blk_parts++;
+		req->blk_nparts++;
 		blk->stats.parts++;
 	}
 	return 0;
@@ -493,20 +500,20 @@ static int post_parts(struct vio_blk *blk, uint16_t qi, struct vio_blk_req *req)
 /* Room came free on queue qi: post what its waiting request still has. */
 static void post_waiting(struct vio_blk *blk, uint16_t qi)
 {
-	struct vio_blk_queue *q = &blk->b_q[qi];
+	struct vio_blk_queue *q = &blk->blk_q[qi];
 	struct vio_blk_req *req = q->q_waiting;
 
 	if (!req)
 		return;
 	int err = post_parts(blk, qi, req);
 	if (err && err != VIO_ENOSPC)
-		req->r_status = err;
+		req->blk_status = err;
 	if (!has_more(req)) {
 		q->q_waiting = NULL;
-		if (!req->r_parts)
+		if (!req->blk_parts)
 			finish(blk, req);
 	}
-	vio_vq_kick(&blk->b_vqs[qi]);
+	vio_vq_kick(&blk->blk_vqs[qi]);
 }
 
 int vio_blk_submit(struct vio_blk *blk, struct vio_blk_req *req)
@@ -516,17 +523,17 @@ int vio_blk_submit(struct vio_blk *blk, struct vio_blk_req *req)
 		return err;
 
 	uint16_t n = blk->info.num_queues;
-	uint16_t qi = req->queue == VIO_BLK_ANY_QUEUE ? blk->b_next_queue++ % n : req->queue % n;
-	struct vio_blk_queue *q = &blk->b_q[qi];
+	uint16_t qi = req->queue == VIO_BLK_ANY_QUEUE ? blk->blk_next_queue++ % n : req->queue % n;
+	struct vio_blk_queue *q = &blk->blk_q[qi];
 
-	req->r_sector = req->sector;
-	req->r_left = has_data(req->op) ? 0 : req->nsectors;
-	req->r_seg = 0;
-	req->r_off = 0;
-	req->r_parts = 0;
-	req->r_nparts = 0;
-	req->r_status = 0;
-	req->r_queue = qi;
+	req->blk_sector = req->sector;
+	req->blk_left = has_data(req->op) ? 0 : req->nsectors;
+	req->blk_seg = 0;
+	req->blk_off = 0;
+	req->blk_parts = 0;
+	req->blk_nparts = 0;
+	req->blk_status = 0;
+	req->blk_queue = qi;
 
 	if (req->op == VIO_BLK_OP_FLUSH && !blk->info.flush) {
 		/* 5.2.6.2: without FLUSH the device is write-through; nothing to wait for. */
@@ -534,34 +541,34 @@ int vio_blk_submit(struct vio_blk *blk, struct vio_blk_req *req)
 		return 0;
 	}
 	if (req->op == VIO_BLK_OP_FLUSH || req->op == VIO_BLK_OP_GET_ID)
-		req->r_left = 1;
+		req->blk_left = 1;
 
 	/* One request at a time may trickle into a full ring; the others wait for room. */
 	err = q->q_waiting ? VIO_ENOSPC : post_parts(blk, qi, req);
-	if (!req->r_nparts) {
+	if (!req->blk_nparts) {
 		if (err == VIO_ENOSPC)
 			blk->stats.full++;
 		return err;
 	}
 	if (err && err != VIO_ENOSPC)
-		req->r_status = err; /* broken after some parts went: they fail in fini */
+		req->blk_status = err; /* broken after some parts went: they fail in fini */
 	else if (has_more(req))
 		q->q_waiting = req;
-	if (!blk->b_plugged)
-		vio_vq_kick(&blk->b_vqs[qi]);
+	if (!blk->blk_plugged)
+		vio_vq_kick(&blk->blk_vqs[qi]);
 	return 0;
 }
 
 void vio_blk_plug(struct vio_blk *blk)
 {
-	blk->b_plugged++;
+	blk->blk_plugged++;
 }
 
 void vio_blk_unplug(struct vio_blk *blk)
 {
-	if (blk->b_plugged && --blk->b_plugged == 0)
+	if (blk->blk_plugged && --blk->blk_plugged == 0)
 		for (uint16_t i = 0; i < blk->info.num_queues; i++)
-			vio_vq_kick(&blk->b_vqs[i]); /* a no-op for queues with nothing new */
+			vio_vq_kick(&blk->blk_vqs[i]); /* a no-op for queues with nothing new */
 }
 
 /* --- completions ----------------------------------------------------------------------------- */
@@ -613,7 +620,10 @@ static void copy_id(const struct vio_blk_slot *s, const struct vio_blk_req *req)
 
 static void release_slot(struct vio_blk_queue *q, const struct vio_blk_part *p)
 {
-	q->q_free[q->q_nfree++] = (uint16_t)(p - q->q_parts);
+	uint16_t i = (uint16_t)(p - q->q_parts);
+
+	VIO_ASSERT(i < q->q_depth && q->q_nfree < q->q_depth);
+	q->q_free[q->q_nfree++] = i;
 }
 
 /* One part is done with `status`; returns 1 when that finished its caller's request. */
@@ -625,13 +635,14 @@ static int part_done(struct vio_blk *blk, struct vio_blk_queue *q, struct vio_bl
 	release_slot(q, p);
 	if (!req)
 		return 0;
-	if (status && !req->r_status)
-		req->r_status = status;
+	VIO_ASSERT(req->blk_parts > 0);
+	if (status && !req->blk_status)
+		req->blk_status = status;
 	if (!status && req->op == VIO_BLK_OP_READ)
 		blk->stats.bytes_read += p->bytes;
 	if (!status && req->op == VIO_BLK_OP_WRITE)
 		blk->stats.bytes_written += p->bytes;
-	if (--req->r_parts || has_more(req))
+	if (--req->blk_parts || has_more(req))
 		return 0;
 	finish(blk, req);
 	return 1;
@@ -644,15 +655,17 @@ static int part_done(struct vio_blk *blk, struct vio_blk_queue *q, struct vio_bl
  */
 static int reap(struct vio_blk *blk, uint16_t qi)
 {
-	struct vio_vq *vq = &blk->b_vqs[qi];
-	struct vio_blk_queue *q = &blk->b_q[qi];
+	struct vio_vq *vq = &blk->blk_vqs[qi];
+	struct vio_blk_queue *q = &blk->blk_q[qi];
 	struct vio_vq_used u;
 	int done = 0, err;
 
 	do {
 		vio_vq_disable_cb(vq);
 		while ((err = vio_vq_get_used(vq, &u)) == 0) {
+			/* The core checked the id was in flight: the cookie is one of our parts. */
 			struct vio_blk_part *p = u.cookie;
+			VIO_ASSERT(p >= q->q_parts && p < q->q_parts + q->q_depth);
 			struct vio_blk_slot *s = &q->q_slots[p - q->q_parts];
 			int status = part_status(blk, qi, s, &u);
 			if (!status && p->req && p->req->op == VIO_BLK_OP_GET_ID)
@@ -660,7 +673,7 @@ static int reap(struct vio_blk *blk, uint16_t qi)
 			done += part_done(blk, q, p, status);
 		}
 		if (err == VIO_EIO) {
-			blk->b_broken = true;
+			blk->blk_broken = true;
 			return VIO_EIO;
 		}
 		post_waiting(blk, qi);
@@ -681,7 +694,7 @@ int vio_blk_poll(struct vio_blk *blk)
 {
 	int done = 0;
 
-	if (!blk->dev || blk->b_broken)
+	if (!blk->dev || blk->blk_broken)
 		return VIO_EIO;
 	for (uint16_t i = 0; i < blk->info.num_queues; i++) {
 		int n = reap(blk, i);
@@ -697,7 +710,7 @@ unsigned vio_blk_in_flight(const struct vio_blk *blk)
 	unsigned n = 0;
 
 	for (uint16_t i = 0; i < blk->info.num_queues; i++)
-		n += blk->b_q[i].q_depth - blk->b_q[i].q_nfree;
+		n += blk->blk_q[i].q_depth - blk->blk_q[i].q_nfree;
 	return n;
 }
 
@@ -725,21 +738,21 @@ static void sync_done(struct vio_blk_req *req, int status, void *arg)
  */
 static void abandon(struct vio_blk *blk, struct vio_blk_req *req)
 {
-	struct vio_blk_queue *q = &blk->b_q[req->r_queue];
+	struct vio_blk_queue *q = &blk->blk_q[req->blk_queue];
 
 	for (uint16_t i = 0; i < q->q_depth; i++)
 		if (q->q_parts[i].req == req)
 			q->q_parts[i].req = NULL;
 	if (q->q_waiting == req)
 		q->q_waiting = NULL;
-	blk->b_broken = true;
+	blk->blk_broken = true;
 }
 
 static bool expired(const struct vio_blk *blk, uint64_t start)
 {
 	const struct vio_port *port = port_of(blk);
 
-	return port->now_ns(port->ctx) - start > blk->timeout_ns;
+	return port->now_ns(port->ctx) - start > blk->blk_timeout_ns;
 }
 
 int vio_blk_submit_wait(struct vio_blk *blk, struct vio_blk_req *req)
@@ -750,7 +763,7 @@ int vio_blk_submit_wait(struct vio_blk *blk, struct vio_blk_req *req)
 	if (!blk->dev)
 		return VIO_EIO;
 	uint64_t start = port_of(blk)->now_ns(port_of(blk)->ctx);
-	req->done = sync_done;
+	req->on_done = sync_done;
 	req->arg = &w;
 	/* A full queue is a wait, not an error: others' completions will make room. */
 	while ((err = vio_blk_submit(blk, req)) == VIO_ENOSPC) {
@@ -763,8 +776,8 @@ int vio_blk_submit_wait(struct vio_blk *blk, struct vio_blk_req *req)
 	}
 	if (err)
 		return err;
-	if (blk->b_plugged) /* a caller's plug must not hold back the request we wait for */
-		vio_vq_kick(&blk->b_vqs[req->r_queue]);
+	if (blk->blk_plugged) /* a caller's plug must not hold back the request we wait for */
+		vio_vq_kick(&blk->blk_vqs[req->blk_queue]);
 	while (!w.done) {
 		err = vio_blk_poll(blk);
 		if (w.done)
@@ -882,7 +895,7 @@ static int setup_queues(struct vio_blk *blk)
 	struct vio_dev *dev = blk->dev;
 	uint16_t n = blk->info.num_queues;
 
-	int err = vio_dev_setup_irqs(dev, blk->b_vqs, n);
+	int err = vio_dev_setup_irqs(dev, blk->blk_vqs, n);
 	for (uint16_t i = 0; i < n && !err; i++) {
 		err = vio_dev_setup_vq(dev, i, VIO_BLK_QUEUE_SIZE, queue_interrupt, blk);
 		if (!err)
@@ -890,66 +903,70 @@ static int setup_queues(struct vio_blk *blk)
 	}
 	if (err)
 		return err;
-	blk->info.queue_depth = blk->b_q[0].q_depth;
+	blk->info.queue_depth = blk->blk_q[0].q_depth;
 	for (uint16_t i = 1; i < n; i++)
-		if (blk->b_q[i].q_depth < blk->info.queue_depth)
-			blk->info.queue_depth = blk->b_q[i].q_depth;
+		if (blk->blk_q[i].q_depth < blk->info.queue_depth)
+			blk->info.queue_depth = blk->blk_q[i].q_depth;
 	return 0;
 }
 
-int vio_blk_init(struct vio_blk *blk, struct vio_dev *dev)
+int vio_blk_init(struct vio_blk *blk, struct vio_dev *dev, const struct vio_blk_opts *opts)
 {
-	*blk = (struct vio_blk){.timeout_ns = VIO_BLK_TIMEOUT_NS};
+	int err;
+
+	*blk = (struct vio_blk){.blk_timeout_ns = VIO_BLK_TIMEOUT_NS};
 	if (dev->device_id != VIRTIO_ID_BLOCK)
 		return VIO_ENODEV;
+	if (opts && opts->timeout_ns)
+		blk->blk_timeout_ns = opts->timeout_ns;
+	blk->dev = dev;
 	dev->name = blk_name;
 
 	/* 3.1.1 steps 1-6: reset, ACKNOWLEDGE, DRIVER, features, FEATURES_OK. */
-	int err = vio_dev_begin(dev, BLK_FEATURES);
+	err = vio_dev_begin(dev, BLK_FEATURES);
 	if (err)
-		return err;
-	blk->dev = dev;
+		goto fail;
 
 	/* Step 7: device-specific setup: read the config, then the queues. */
 	err = read_capacity(blk);
-	if (!err) {
-		read_limits(blk);
-		read_optional(blk);
-		blk->info.num_queues = read_num_queues(blk);
-		err = setup_queues(blk);
-	}
-	if (!err) {
-		vio_dev_set_config_callback(dev, config_changed, blk);
-		/* Step 8: DRIVER_OK; from here the device may use the queues. */
-		err = vio_dev_driver_ok(dev);
-	}
-	if (err) {
-		vio_logf(port_of(blk), VIO_LOG_ERR, "%s: init failed: %s", blk_name,
-			 vio_strerror(err));
-		vio_dev_teardown(dev);
-		free_slots(blk);
-		vio_dev_fail(dev);
-		blk->dev = NULL;
-		return err;
-	}
+	if (err)
+		goto fail;
+	read_limits(blk);
+	read_optional(blk);
+	blk->info.num_queues = read_num_queues(blk);
+	err = setup_queues(blk);
+	if (err)
+		goto fail;
+	vio_dev_set_config_callback(dev, config_changed, blk);
+
+	/* Step 8: DRIVER_OK; from here the device may use the queues. */
+	err = vio_dev_driver_ok(dev);
+	if (err)
+		goto fail;
 	vio_logf(port_of(blk), VIO_LOG_INFO, "%s: %llu sectors, blk_size %u%s%s, %u queue(s) of %u",
 		 blk_name, (unsigned long long)blk->info.capacity, blk->info.blk_size,
 		 blk->info.ro ? ", read-only" : "", blk->info.writeback ? ", write-back" : "",
 		 blk->info.num_queues, blk->info.queue_depth);
 	return 0;
+
+fail:
+	driver_abort(dev, blk_name, err);
+	free_slots(blk);
+	blk->dev = NULL;
+	return err;
 }
 
 /* After the reset: every part still posted will never be answered. */
 static void fail_unanswered(struct vio_blk *blk, uint16_t qi)
 {
-	struct vio_blk_queue *q = &blk->b_q[qi];
+	struct vio_blk_queue *q = &blk->blk_q[qi];
 	struct vio_blk_part *p;
 
 	if (q->q_waiting)
-		q->q_waiting->r_status = VIO_EIO; /* post nothing more of it */
-	while ((p = vio_vq_detach_unused(&blk->b_vqs[qi])))
+		q->q_waiting->blk_status = VIO_EIO; /* post nothing more of it */
+	while ((p = vio_vq_detach_unused(&blk->blk_vqs[qi])))
 		part_done(blk, q, p, VIO_EIO);
-	if (q->q_waiting && !q->q_waiting->r_parts)
+	if (q->q_waiting && !q->q_waiting->blk_parts)
 		finish(blk, q->q_waiting);
 }
 
@@ -959,12 +976,13 @@ void vio_blk_fini(struct vio_blk *blk)
 
 	if (!dev)
 		return;
-	blk->b_broken = true; /* callbacks run below must not start new requests */
+	blk->blk_broken = true; /* callbacks run below must not start new requests */
 	/* After the reset the device touches no ring and no buffer (and interrupts no more). */
 	vio_dev_reset(dev);
 	for (uint16_t i = 0; i < blk->info.num_queues; i++)
-		if (blk->b_q[i].q_slots)
+		if (blk->blk_q[i].q_slots)
 			fail_unanswered(blk, i);
+	vio_dev_set_config_callback(dev, NULL, NULL);
 	vio_dev_teardown(dev);
 	free_slots(blk);
 	blk->dev = NULL;

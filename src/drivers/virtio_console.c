@@ -21,10 +21,17 @@
  * reader has emptied it, so an absent reader throttles the host instead of losing its data;
  * and a write only ever copies into a free transmit buffer, so a slow host makes writes wait
  * (or fail with VIO_EAGAIN) rather than vanish.
+ *
+ * Follow one request (bytes the host sends to a port):
+ *	setup_buffers     post_rx puts every receive buffer of the port on its receiveq
+ *	vq_done           the queue's interrupt (or the owner's call) runs vio_console_poll
+ *	poll_port         takes the filled buffer off the ring, checks its length (used_len_ok),
+ *	                  queues it on the port's rx_ready FIFO and reports VIO_CONSOLE_EV_DATA
+ *	vio_console_read  copies the bytes out; only an emptied buffer goes back through post_rx
  */
 #include <vio/console.h>
-#include <vio/err.h>
-#include <vio/log.h>
+
+#include "driver.h"
 
 _Static_assert(VIO_CONSOLE_MAX_PORTS >= 1 && 2 + 2 * VIO_CONSOLE_MAX_PORTS <= VIO_MAX_QUEUES,
 	       "VIO_CONSOLE_MAX_PORTS needs 2 + 2n queues within VIO_MAX_QUEUES");
@@ -60,23 +67,23 @@ static uint16_t min_u16(uint16_t a, uint16_t b)
 
 static void emit(struct vio_console *con, uint32_t id, enum vio_console_event ev)
 {
-	if (con->event_cb)
-		con->event_cb(con, id, ev, con->event_arg);
+	if (con->con_live && con->con_opts.on_event)
+		con->con_opts.on_event(con, id, ev, con->con_opts.arg);
 }
 
 static struct vio_console_port *port_of(struct vio_console *con, uint32_t id)
 {
-	return id < con->nports ? &con->ports[id] : NULL;
+	return id < con->nports ? &con->con_ports[id] : NULL;
 }
 
 static struct vio_vq *ctrl_rxq(struct vio_console *con)
 {
-	return &con->vqs[VIRTIO_CONSOLE_Q_CTRL_RX];
+	return &con->con_vqs[VIRTIO_CONSOLE_Q_CTRL_RX];
 }
 
 static struct vio_vq *ctrl_txq(struct vio_console *con)
 {
-	return &con->vqs[VIRTIO_CONSOLE_Q_CTRL_TX];
+	return &con->con_vqs[VIRTIO_CONSOLE_Q_CTRL_TX];
 }
 
 /* A device that claims to have written more than we posted is lying; its data is dropped. */
@@ -97,19 +104,21 @@ static bool used_len_ok(struct vio_console *con, const struct vio_vq_used *u, co
 /* Move waiting messages into free control transmit buffers, then kick. */
 static void ctrl_flush(struct vio_console *con)
 {
-	while (con->pending_count && con->ctrl_tx_nfree) {
-		uint16_t slot = con->ctrl_tx_free[--con->ctrl_tx_nfree];
-		struct vio_console_buf *b = &con->ctrl_tx[slot];
-		const struct virtio_console_control *msg = &con->ctrl_pending[con->pending_head];
+	while (con->con_pending_count && con->con_ctrl_tx_nfree) {
+		uint16_t slot = con->con_ctrl_tx_free[--con->con_ctrl_tx_nfree];
+		struct vio_console_buf *b = &con->con_ctrl_tx[slot];
+		const struct virtio_console_control *msg =
+		    &con->con_ctrl_pending[con->con_pending_head];
 		struct vio_sg sg = {b->data, sizeof(*msg)};
 
 		copy_bytes(b->data, msg, sizeof(*msg));
 		if (vio_vq_add(ctrl_txq(con), &sg, 1, 0, b) != 0) {
-			con->ctrl_tx_free[con->ctrl_tx_nfree++] = slot;
+			con->con_ctrl_tx_free[con->con_ctrl_tx_nfree++] = slot;
 			break;
 		}
-		con->pending_head = (uint16_t)((con->pending_head + 1) % VIO_CONSOLE_CTRL_TX_BUFS);
-		con->pending_count--;
+		con->con_pending_head =
+		    (uint16_t)((con->con_pending_head + 1) % VIO_CONSOLE_CTRL_TX_BUFS);
+		con->con_pending_count--;
 		con->stats.ctrl_tx++;
 	}
 	vio_vq_kick(ctrl_txq(con));
@@ -122,16 +131,16 @@ static void ctrl_flush(struct vio_console *con)
  */
 static int ctrl_send(struct vio_console *con, uint32_t id, uint16_t event, uint16_t value)
 {
-	if (con->pending_count == VIO_CONSOLE_CTRL_TX_BUFS) {
+	if (con->con_pending_count == VIO_CONSOLE_CTRL_TX_BUFS) {
 		vio_logf(con->dev->port, VIO_LOG_ERR,
 			 "%s: control queue stuck, message %u for port %u not sent", con_name,
 			 event, id);
 		return VIO_ENOSPC;
 	}
 	uint16_t tail =
-	    (uint16_t)((con->pending_head + con->pending_count) % VIO_CONSOLE_CTRL_TX_BUFS);
-	con->ctrl_pending[tail] = (struct virtio_console_control){id, event, value};
-	con->pending_count++;
+	    (uint16_t)((con->con_pending_head + con->con_pending_count) % VIO_CONSOLE_CTRL_TX_BUFS);
+	con->con_ctrl_pending[tail] = (struct virtio_console_control){id, event, value};
+	con->con_pending_count++;
 	ctrl_flush(con);
 	return 0;
 }
@@ -322,7 +331,9 @@ static int poll_ctrl(struct vio_console *con)
 
 	while ((err = vio_vq_get_used(ctrl_txq(con), &u)) == 0) {
 		struct vio_console_buf *b = u.cookie;
-		con->ctrl_tx_free[con->ctrl_tx_nfree++] = (uint16_t)(b - con->ctrl_tx);
+		uint16_t slot = (uint16_t)(b - con->con_ctrl_tx);
+		VIO_ASSERT(slot < con->con_nctrl_tx && con->con_ctrl_tx_nfree < con->con_nctrl_tx);
+		con->con_ctrl_tx_free[con->con_ctrl_tx_nfree++] = slot;
 	}
 	if (err != VIO_EAGAIN)
 		ret = err;
@@ -342,12 +353,15 @@ static int poll_port(struct vio_console *con, struct vio_console_port *p)
 	while ((err = vio_vq_get_used(p->rxq, &u)) == 0) {
 		struct vio_console_buf *b = u.cookie;
 		uint16_t i = (uint16_t)(b - p->rx);
+		/* The core checked the id was in flight: the cookie is one of this port's. */
+		VIO_ASSERT(i < p->nrx);
 		if (!used_len_ok(con, &u, "receive") || u.len == 0) {
 			post_rx(p, i);
 			continue;
 		}
 		b->len = u.len;
 		b->pos = 0;
+		VIO_ASSERT(p->rx_count < p->nrx); /* it was with the device, not in the FIFO */
 		p->rx_ready[(p->rx_head + p->rx_count) % VIO_CONSOLE_RX_BUFS] = i;
 		p->rx_count++;
 		got_data = true;
@@ -358,7 +372,9 @@ static int poll_port(struct vio_console *con, struct vio_console_port *p)
 
 	while ((err = vio_vq_get_used(p->txq, &u)) == 0) {
 		struct vio_console_buf *b = u.cookie;
-		p->tx_free[p->tx_nfree++] = (uint16_t)(b - p->tx);
+		uint16_t slot = (uint16_t)(b - p->tx);
+		VIO_ASSERT(slot < p->ntx && p->tx_nfree < p->ntx);
+		p->tx_free[p->tx_nfree++] = slot;
 		freed = true;
 	}
 	if (err != VIO_EAGAIN)
@@ -377,15 +393,15 @@ int vio_console_poll(struct vio_console *con)
 
 	/* Nested (from an event callback, or the kernel broke the one-caller rule): the outer
 	 * call is already reaping and will see everything. */
-	if (con->polling || !con->dev)
+	if (con->con_polling || !con->dev)
 		return 0;
-	con->polling = true;
+	con->con_polling = true;
 	if (con->multiport && (err = poll_ctrl(con)) != 0)
 		ret = err;
 	for (uint32_t id = 0; id < con->nports; id++)
-		if ((err = poll_port(con, &con->ports[id])) != 0)
+		if ((err = poll_port(con, &con->con_ports[id])) != 0)
 			ret = err;
-	con->polling = false;
+	con->con_polling = false;
 	return ret;
 }
 
@@ -510,7 +526,7 @@ int vio_console_write(struct vio_console *con, uint32_t id, const void *buf, siz
 		/* The bound is on the device taking nothing, not on the whole write. */
 		uint64_t now = port->now_ns(port->ctx);
 		if (n || !deadline)
-			deadline = now + VIO_CONSOLE_TIMEOUT_NS;
+			deadline = now + con->con_opts.timeout_ns;
 		else if (now > deadline)
 			return queued ? (int)queued : VIO_ETIMEDOUT;
 		if (port->delay_us)
@@ -532,7 +548,7 @@ static bool str_eq(const char *a, const char *b)
 int vio_console_find_port(const struct vio_console *con, const char *name)
 {
 	for (uint32_t id = 0; id < con->nports; id++)
-		if (con->ports[id].present && str_eq(con->ports[id].name, name))
+		if (con->con_ports[id].present && str_eq(con->con_ports[id].name, name))
 			return (int)id;
 	return VIO_ENODEV;
 }
@@ -540,7 +556,7 @@ int vio_console_find_port(const struct vio_console *con, const char *name)
 int vio_console_find_console(const struct vio_console *con)
 {
 	for (uint32_t id = 0; id < con->nports; id++)
-		if (con->ports[id].present && con->ports[id].is_console)
+		if (con->con_ports[id].present && con->con_ports[id].is_console)
 			return (int)id;
 	return VIO_ENODEV;
 }
@@ -550,7 +566,7 @@ int vio_console_port_info(const struct vio_console *con, uint32_t id,
 {
 	if (id >= con->nports)
 		return VIO_EINVAL;
-	const struct vio_console_port *p = &con->ports[id];
+	const struct vio_console_port *p = &con->con_ports[id];
 
 	*info = (struct vio_console_port_info){
 	    .id = id,
@@ -589,12 +605,6 @@ int vio_console_close(struct vio_console *con, uint32_t id)
 	return open_close(con, id, false);
 }
 
-void vio_console_set_event_callback(struct vio_console *con, vio_console_event_fn cb, void *arg)
-{
-	con->event_cb = cb;
-	con->event_arg = arg;
-}
-
 int vio_console_emerg_write(struct vio_console *con, char c)
 {
 	uint32_t v = (uint8_t)c;
@@ -611,7 +621,7 @@ int vio_console_emerg_write(struct vio_console *con, char c)
 /* F_SIZE: port 0's size lives in config space; a change comes as a config interrupt. */
 static void read_size(struct vio_console *con)
 {
-	struct vio_console_port *p0 = &con->ports[0];
+	struct vio_console_port *p0 = &con->con_ports[0];
 	uint16_t cols, rows;
 
 	if (!vio_dev_has_feature(con->dev, VIRTIO_CONSOLE_F_SIZE))
@@ -681,8 +691,8 @@ static int setup_queues(struct vio_console *con)
 	struct vio_dev *dev = con->dev;
 	int err;
 
-	err =
-	    vio_dev_setup_irqs(dev, con->vqs, (uint16_t)(con->multiport ? 2 + 2 * con->nports : 2));
+	err = vio_dev_setup_irqs(dev, con->con_vqs,
+				 (uint16_t)(con->multiport ? 2 + 2 * con->nports : 2));
 	if (err)
 		return err;
 	if (con->multiport) {
@@ -712,17 +722,17 @@ static int setup_buffers(struct vio_console *con)
 	const struct vio_port *port = con->dev->port;
 	uint8_t *mem;
 
-	con->dma_bytes = (size_t)con->nports * PORT_BYTES + (con->multiport ? CTRL_BYTES : 0);
-	con->dma = port->dma_alloc(port->ctx, con->dma_bytes, &con->dma_phys);
-	if (!con->dma)
+	con->con_dma_bytes = (size_t)con->nports * PORT_BYTES + (con->multiport ? CTRL_BYTES : 0);
+	con->con_dma = port->dma_alloc(port->ctx, con->con_dma_bytes, &con->con_dma_phys);
+	if (!con->con_dma)
 		return VIO_ENOMEM;
-	mem = con->dma;
+	mem = con->con_dma;
 
 	for (uint32_t id = 0; id < con->nports; id++) {
-		struct vio_console_port *p = &con->ports[id];
+		struct vio_console_port *p = &con->con_ports[id];
 		p->id = id;
-		p->rxq = &con->vqs[VIRTIO_CONSOLE_Q_RX(id)];
-		p->txq = &con->vqs[VIRTIO_CONSOLE_Q_TX(id)];
+		p->rxq = &con->con_vqs[VIRTIO_CONSOLE_Q_RX(id)];
+		p->txq = &con->con_vqs[VIRTIO_CONSOLE_Q_TX(id)];
 		p->nrx = min_u16(VIO_CONSOLE_RX_BUFS, p->rxq->size);
 		p->ntx = min_u16(VIO_CONSOLE_TX_BUFS, p->txq->size);
 		for (uint16_t i = 0; i < VIO_CONSOLE_RX_BUFS; i++, mem += VIO_CONSOLE_BUF_SIZE)
@@ -737,24 +747,24 @@ static int setup_buffers(struct vio_console *con)
 	if (!con->multiport)
 		return 0;
 
-	con->nctrl_rx = min_u16(VIO_CONSOLE_CTRL_BUFS, ctrl_rxq(con)->size);
-	con->nctrl_tx = min_u16(VIO_CONSOLE_CTRL_TX_BUFS, ctrl_txq(con)->size);
+	con->con_nctrl_rx = min_u16(VIO_CONSOLE_CTRL_BUFS, ctrl_rxq(con)->size);
+	con->con_nctrl_tx = min_u16(VIO_CONSOLE_CTRL_TX_BUFS, ctrl_txq(con)->size);
 	for (uint16_t i = 0; i < VIO_CONSOLE_CTRL_BUFS; i++, mem += VIO_CONSOLE_CTRL_BUF_SIZE)
-		con->ctrl_rx[i] = (struct vio_console_buf){NULL, mem, 0, 0};
+		con->con_ctrl_rx[i] = (struct vio_console_buf){NULL, mem, 0, 0};
 	for (uint16_t i = 0; i < VIO_CONSOLE_CTRL_TX_BUFS;
 	     i++, mem += sizeof(struct virtio_console_control))
-		con->ctrl_tx[i] = (struct vio_console_buf){NULL, mem, 0, 0};
-	for (uint16_t i = 0; i < con->nctrl_rx; i++)
-		post_ctrl_rx(con, &con->ctrl_rx[i]);
-	for (uint16_t i = 0; i < con->nctrl_tx; i++)
-		con->ctrl_tx_free[con->ctrl_tx_nfree++] = i;
+		con->con_ctrl_tx[i] = (struct vio_console_buf){NULL, mem, 0, 0};
+	for (uint16_t i = 0; i < con->con_nctrl_rx; i++)
+		post_ctrl_rx(con, &con->con_ctrl_rx[i]);
+	for (uint16_t i = 0; i < con->con_nctrl_tx; i++)
+		con->con_ctrl_tx_free[con->con_ctrl_tx_nfree++] = i;
 	return 0;
 }
 
 /*
  * After DEVICE_READY the device announces its ports, we answer each, and it follows up with
  * names and open states: two round trips. Poll until the control queue has been quiet for
- * VIO_CONSOLE_SETTLE_NS (bounded by VIO_CONSOLE_TIMEOUT_NS against a chatty device).
+ * VIO_CONSOLE_SETTLE_NS (bounded by the timeout against a chatty device).
  */
 static void settle(struct vio_console *con)
 {
@@ -770,7 +780,7 @@ static void settle(struct vio_console *con)
 			quiet_since = now;
 		}
 		if (now - quiet_since > VIO_CONSOLE_SETTLE_NS ||
-		    now - start > VIO_CONSOLE_TIMEOUT_NS)
+		    now - start > con->con_opts.timeout_ns)
 			return;
 		if (port->delay_us)
 			port->delay_us(port->ctx, CON_POLL_US);
@@ -779,31 +789,33 @@ static void settle(struct vio_console *con)
 
 static void free_buffers(struct vio_console *con)
 {
-	if (!con->dma)
+	if (!con->con_dma)
 		return;
-	con->dev->port->dma_free(con->dev->port->ctx, con->dma, con->dma_bytes);
-	con->dma = NULL;
+	con->dev->port->dma_free(con->dev->port->ctx, con->con_dma, con->con_dma_bytes);
+	con->con_dma = NULL;
 }
 
-int vio_console_init(struct vio_console *con, struct vio_dev *dev)
+int vio_console_init(struct vio_console *con, struct vio_dev *dev,
+		     const struct vio_console_opts *opts)
 {
 	int err;
 
-	*con = (struct vio_console){.dev = dev};
-	if (dev->device_id != VIRTIO_ID_CONSOLE) {
-		con->dev = NULL;
+	*con = (struct vio_console){0};
+	if (dev->device_id != VIRTIO_ID_CONSOLE)
 		return VIO_ENODEV;
-	}
+	if (opts)
+		con->con_opts = *opts;
+	if (!con->con_opts.timeout_ns)
+		con->con_opts.timeout_ns = VIO_CONSOLE_TIMEOUT_NS;
+	con->dev = dev;
 	dev->name = con_name;
 
 	/* 3.1.1 steps 1-6: every feature of 5.3.3 is optional and we take all three. */
 	err = vio_dev_begin(dev, VIRTIO_BIT(VIRTIO_CONSOLE_F_SIZE) |
 				     VIRTIO_BIT(VIRTIO_CONSOLE_F_MULTIPORT) |
 				     VIRTIO_BIT(VIRTIO_CONSOLE_F_EMERG_WRITE));
-	if (err) {
-		con->dev = NULL;
-		return err;
-	}
+	if (err)
+		goto fail;
 	con->multiport = vio_dev_has_feature(dev, VIRTIO_CONSOLE_F_MULTIPORT);
 
 	/* Step 7: queues and buffers. Without MULTIPORT port 0 simply exists and is open. */
@@ -815,7 +827,7 @@ int vio_console_init(struct vio_console *con, struct vio_dev *dev)
 	if (err)
 		goto fail;
 	if (!con->multiport) {
-		struct vio_console_port *p0 = &con->ports[0];
+		struct vio_console_port *p0 = &con->con_ports[0];
 		p0->present = p0->is_console = p0->host_open = p0->guest_open = true;
 	}
 	read_size(con);
@@ -826,19 +838,17 @@ int vio_console_init(struct vio_console *con, struct vio_dev *dev)
 	if (err)
 		goto fail;
 	for (uint32_t id = 0; id < con->nports; id++)
-		vio_vq_kick(con->ports[id].rxq);
+		vio_vq_kick(con->con_ports[id].rxq);
 	if (con->multiport) {
 		vio_vq_kick(ctrl_rxq(con));
 		ctrl_send(con, 0, VIRTIO_CONSOLE_DEVICE_READY, 1);
 		settle(con);
 	}
+	con->con_live = true; /* from here on, events reach opts.on_event */
 	return 0;
 
 fail:
-	vio_logf(dev->port, VIO_LOG_ERR, "%s: init failed: %s", con_name, vio_strerror(err));
-	vio_dev_set_config_callback(dev, NULL, NULL);
-	vio_dev_fail(dev);
-	vio_dev_teardown(dev);
+	driver_abort(dev, con_name, err);
 	free_buffers(con);
 	con->dev = NULL;
 	return err;
@@ -853,7 +863,7 @@ void vio_console_fini(struct vio_console *con)
 	vio_dev_teardown(con->dev);
 	free_buffers(con);
 	for (uint32_t id = 0; id < con->nports; id++)
-		con->ports[id].present = false;
+		con->con_ports[id].present = false;
 	con->nports = 0;
 	con->dev = NULL;
 }

@@ -19,10 +19,18 @@
  *   tx_mem   ntx slots, one per TX ring entry: a header, then room to copy one frame;
  *   ctrl     one page for the one control command in flight;
  *   priv     the driver's bookkeeping (never posted to the device).
+ *
+ * Follow one frame in:
+ *	vio_net_init     rx_post puts every RX buffer on receiveq1 (5.1.5 step 3)
+ *	vio_net_poll     reaps TX, tells the device of re-posted buffers, says whether RX waits
+ *	vio_net_recv     rx_gather takes the frame's buffers off the ring (rx_take_buffer),
+ *	                 checks num_buffers and lengths, rx_csum_flags reads the header
+ *	vio_net_rx_release  rx_give_back posts the buffer again; the next empty vio_net_recv or
+ *	                 vio_net_poll publishes the whole batch with one rx_flush
  */
-#include <vio/err.h>
-#include <vio/log.h>
 #include <vio/net.h>
+
+#include "driver.h"
 
 #define RXQ   0
 #define TXQ   1
@@ -62,6 +70,8 @@ static const uint64_t wanted_features =
     VIRTIO_BIT(VIRTIO_NET_F_CTRL_VQ) | VIRTIO_BIT(VIRTIO_NET_F_CTRL_RX) |
     VIRTIO_BIT(VIRTIO_NET_F_CTRL_MAC_ADDR) | VIRTIO_BIT(VIRTIO_F_RING_EVENT_IDX) |
     VIRTIO_BIT(VIRTIO_F_RING_INDIRECT_DESC);
+
+static const char net_name[] = "virtio-net";
 
 static bool has(const struct vio_net *net, unsigned bit)
 {
@@ -112,11 +122,12 @@ static uint64_t mix64(uint64_t x)
 static void make_random_mac(struct vio_net *net)
 {
 	const struct vio_port *port = port_of(net);
-	uint64_t seed = net->opts.mac_seed;
+	uint64_t seed = net->net_opts.mac_seed;
 
+	if (!seed && net->net_opts.get_entropy)
+		seed = net->net_opts.get_entropy(net, net->net_opts.arg);
 	if (!seed)
-		seed =
-		    net->opts.entropy ? net->opts.entropy(net->opts.arg) : port->now_ns(port->ctx);
+		seed = port->now_ns(port->ctx);
 	uint64_t r = mix64(seed);
 	for (int i = 0; i < 6; i++)
 		net->mac[i] = (uint8_t)(r >> (8 * i));
@@ -144,8 +155,8 @@ static void refresh_link(struct vio_net *net)
 	if (up == net->link_up)
 		return;
 	net->link_up = up;
-	if (net->opts.link_cb)
-		net->opts.link_cb(net, up, net->opts.arg);
+	if (net->net_opts.on_link)
+		net->net_opts.on_link(net, up, net->net_opts.arg);
 }
 
 /* The core calls this on a configuration-change interrupt (IRQ context). */
@@ -215,12 +226,12 @@ static void dma_free(struct vio_net *net, void *p, uint32_t bytes)
 
 static void free_buffers(struct vio_net *net)
 {
-	dma_free(net, net->rx_mem, net->rx_mem_bytes);
-	dma_free(net, net->tx_mem, net->tx_mem_bytes);
-	dma_free(net, net->priv, net->priv_bytes);
-	dma_free(net, net->ctrl, PAGE_SIZE);
-	net->rx_mem = net->tx_mem = net->ctrl = NULL;
-	net->priv = NULL;
+	dma_free(net, net->net_rx_mem, net->net_rx_mem_bytes);
+	dma_free(net, net->net_tx_mem, net->net_tx_mem_bytes);
+	dma_free(net, net->net_priv, net->net_priv_bytes);
+	dma_free(net, net->net_ctrl, PAGE_SIZE);
+	net->net_rx_mem = net->net_tx_mem = net->net_ctrl = NULL;
+	net->net_priv = NULL;
 }
 
 /*
@@ -236,35 +247,36 @@ static uint32_t rx_buffer_size(const struct vio_net *net)
 
 static int alloc_buffers(struct vio_net *net)
 {
-	net->nrx = net->vqs[RXQ].size;
-	net->ntx = net->vqs[TXQ].size;
-	net->rx_buf_size = rx_buffer_size(net);
-	net->rx_mem_bytes = net->nrx * net->rx_buf_size;
-	net->tx_slot_size = round_up(TX_HDR_ROOM + net->max_frame, 64);
-	net->tx_mem_bytes = net->ntx * net->tx_slot_size;
-	net->priv_bytes = net->ntx * (uint32_t)sizeof(struct vio_net_txslot) +
-			  net->nrx * (uint32_t)sizeof(struct vio_net_rxbuf) +
-			  net->ntx * (uint32_t)sizeof(uint16_t);
+	net->net_nrx = net->net_vqs[RXQ].size;
+	net->net_ntx = net->net_vqs[TXQ].size;
+	net->net_rx_buf_size = rx_buffer_size(net);
+	net->net_rx_mem_bytes = net->net_nrx * net->net_rx_buf_size;
+	net->net_tx_slot_size = round_up(TX_HDR_ROOM + net->max_frame, 64);
+	net->net_tx_mem_bytes = net->net_ntx * net->net_tx_slot_size;
+	net->net_priv_bytes = net->net_ntx * (uint32_t)sizeof(struct vio_net_txslot) +
+			      net->net_nrx * (uint32_t)sizeof(struct vio_net_rxbuf) +
+			      net->net_ntx * (uint32_t)sizeof(uint16_t);
 
-	net->rx_mem = dma_alloc(net, net->rx_mem_bytes);
-	net->tx_mem = dma_alloc(net, net->tx_mem_bytes);
-	net->priv = dma_alloc(net, net->priv_bytes);
-	if (net->nvqs > CTRLQ)
-		net->ctrl = dma_alloc(net, PAGE_SIZE);
-	if (!net->rx_mem || !net->tx_mem || !net->priv || (net->nvqs > CTRLQ && !net->ctrl))
+	net->net_rx_mem = dma_alloc(net, net->net_rx_mem_bytes);
+	net->net_tx_mem = dma_alloc(net, net->net_tx_mem_bytes);
+	net->net_priv = dma_alloc(net, net->net_priv_bytes);
+	if (net->net_nvqs > CTRLQ)
+		net->net_ctrl = dma_alloc(net, PAGE_SIZE);
+	if (!net->net_rx_mem || !net->net_tx_mem || !net->net_priv ||
+	    (net->net_nvqs > CTRLQ && !net->net_ctrl))
 		return VIO_ENOMEM;
 
-	net->tx_slots = net->priv;
-	net->rx_bufs = (struct vio_net_rxbuf *)(net->tx_slots + net->ntx);
-	net->tx_free = (uint16_t *)(net->rx_bufs + net->nrx);
-	for (uint16_t i = 0; i < net->ntx; i++) {
-		net->tx_slots[i] = (struct vio_net_txslot){
-		    .mem = net->tx_mem + (uint32_t)i * net->tx_slot_size, .index = i};
-		net->tx_free[i] = i;
+	net->net_tx_slots = net->net_priv;
+	net->net_rx_bufs = (struct vio_net_rxbuf *)(net->net_tx_slots + net->net_ntx);
+	net->net_tx_free = (uint16_t *)(net->net_rx_bufs + net->net_nrx);
+	for (uint16_t i = 0; i < net->net_ntx; i++) {
+		net->net_tx_slots[i] = (struct vio_net_txslot){
+		    .mem = net->net_tx_mem + (uint32_t)i * net->net_tx_slot_size, .index = i};
+		net->net_tx_free[i] = i;
 	}
-	net->tx_nfree = net->ntx;
-	for (uint16_t i = 0; i < net->nrx; i++)
-		net->rx_bufs[i].mem = net->rx_mem + (uint32_t)i * net->rx_buf_size;
+	net->net_tx_nfree = net->net_ntx;
+	for (uint16_t i = 0; i < net->net_nrx; i++)
+		net->net_rx_bufs[i].mem = net->net_rx_mem + (uint32_t)i * net->net_rx_buf_size;
 	return 0;
 }
 
@@ -273,11 +285,11 @@ static int alloc_buffers(struct vio_net *net)
 /* Hand one buffer (back) to the device. The caller kicks. */
 static void rx_post(struct vio_net *net, struct vio_net_rxbuf *buf)
 {
-	struct vio_sg sg = {buf->mem, net->rx_buf_size};
+	struct vio_sg sg = {buf->mem, net->net_rx_buf_size};
 
 	buf->held = false;
 	/* Cannot be full: every buffer has its own ring entry. Fails only when broken. */
-	vio_vq_add(&net->vqs[RXQ], &sg, 0, 1, buf);
+	vio_vq_add(&net->net_vqs[RXQ], &sg, 0, 1, buf);
 }
 
 static void rx_post_frame(struct vio_net *net, struct vio_net_frame *f)
@@ -295,12 +307,16 @@ static void rx_post_frame(struct vio_net *net, struct vio_net_frame *f)
 static int rx_take_buffer(struct vio_net *net, struct vio_net_frame *f, bool *bad)
 {
 	struct vio_vq_used u;
-	int err = vio_vq_get_used(&net->vqs[RXQ], &u);
+	int err = vio_vq_get_used(&net->net_vqs[RXQ], &u);
 
 	if (err)
 		return err;
 	struct vio_net_rxbuf *buf = u.cookie;
 	uint32_t skip = f->nsegs ? 0 : net->hdr_len;
+
+	/* The core checked the id was in flight: one of our buffers, and not the caller's. */
+	VIO_ASSERT(buf >= net->net_rx_bufs && buf < net->net_rx_bufs + net->net_nrx);
+	VIO_ASSERT(!buf->held);
 	struct vio_net_rx_seg *seg = &f->seg[f->nsegs++];
 
 	seg->buf = buf;
@@ -386,12 +402,22 @@ static int rx_gather(struct vio_net *net, struct vio_net_frame *f, bool *bad)
  */
 static bool rx_rearm(struct vio_net *net)
 {
-	return vio_vq_enable_cb(&net->vqs[RXQ]);
+	return vio_vq_enable_cb(&net->net_vqs[RXQ]);
+}
+
+/*
+ * Publish every buffer given back since the last flush and notify the device once (if it
+ * wants to hear: EVENT_IDX or NO_NOTIFY may say not). Under emulation each notification is
+ * a trap into the hypervisor, so a batch of released buffers costs one, not one each.
+ */
+static void rx_flush(struct vio_net *net)
+{
+	vio_vq_kick(&net->net_vqs[RXQ]);
 }
 
 int vio_net_recv(struct vio_net *net, struct vio_net_frame *f)
 {
-	bool bad, reposted = false;
+	bool bad;
 	int err;
 
 	for (;;) {
@@ -402,51 +428,53 @@ int vio_net_recv(struct vio_net *net, struct vio_net_frame *f)
 			break;
 		if (bad) {
 			net->stats.rx_errors++;
-		} else if (net->rx_held + f->nsegs > net->rx_hold_max) {
+		} else if (net->net_rx_held + f->nsegs > net->net_rx_hold_max) {
 			net->stats.rx_drops++;
 			err = VIO_ENOSPC;
-			if (!net->warned_hold) {
-				net->warned_hold = true;
+			if (!net->net_warned_hold) {
+				net->net_warned_hold = true;
 				vio_logf(port_of(net), VIO_LOG_WARN,
 					 "virtio-net: caller holds %u RX buffers: dropping frames",
-					 net->rx_held);
+					 net->net_rx_held);
 			}
 		} else {
 			for (uint16_t i = 0; i < f->nsegs; i++)
 				f->seg[i].buf->held = true;
-			net->rx_held += f->nsegs;
+			net->net_rx_held += f->nsegs;
 			net->stats.rx_frames++;
 			net->stats.rx_bytes += f->len;
 			break;
 		}
 		rx_post_frame(net, f);
-		reposted = true;
 		if (err)
 			break;
 	}
-	if (reposted)
-		vio_vq_kick(&net->vqs[RXQ]);
+	/* Not a frame: the caller's batch is over. Buffers it gave back go to the device now. */
+	if (err)
+		rx_flush(net);
 	return err;
+}
+
+/* A buffer the caller held goes back to the ring, unpublished until rx_flush (a second
+ * release is ignored). */
+static void rx_give_back(struct vio_net *net, struct vio_net_rxbuf *buf)
+{
+	if (!buf->held)
+		return;
+	VIO_ASSERT(net->net_rx_held > 0);
+	net->net_rx_held--;
+	rx_post(net, buf);
 }
 
 void vio_net_rx_release(struct vio_net *net, struct vio_net_rxbuf *buf)
 {
-	if (!buf->held)
-		return;
-	net->rx_held--;
-	rx_post(net, buf);
-	vio_vq_kick(&net->vqs[RXQ]);
+	rx_give_back(net, buf);
 }
 
 void vio_net_frame_release(struct vio_net *net, const struct vio_net_frame *f)
 {
-	for (uint16_t i = 0; i < f->nsegs; i++) {
-		if (f->seg[i].buf->held) {
-			net->rx_held--;
-			rx_post(net, f->seg[i].buf);
-		}
-	}
-	vio_vq_kick(&net->vqs[RXQ]);
+	for (uint16_t i = 0; i < f->nsegs; i++)
+		rx_give_back(net, f->seg[i].buf);
 }
 
 int vio_net_recv_copy(struct vio_net *net, void *buf, uint32_t size, uint16_t *flags)
@@ -476,23 +504,32 @@ int vio_net_recv_copy(struct vio_net *net, void *buf, uint32_t size, uint16_t *f
 
 /* --- transmit ------------------------------------------------------------------------------- */
 
-/* Take back every TX request the device finished with; send_sg cookies go to tx_done. */
+/*
+ * The device is done with a TX slot: free it, and hand a send_sg cookie back to its owner.
+ * The core checked the id was in flight, so the slot is one of ours and not already free.
+ */
+static void tx_done(struct vio_net *net, struct vio_net_txslot *slot)
+{
+	void *cookie = slot->cookie;
+
+	VIO_ASSERT(slot->index < net->net_ntx && &net->net_tx_slots[slot->index] == slot);
+	VIO_ASSERT(net->net_tx_nfree < net->net_ntx);
+	slot->cookie = NULL;
+	net->net_tx_free[net->net_tx_nfree++] = slot->index;
+	if (cookie)
+		net->net_opts.on_tx_done(net, cookie, net->net_opts.arg);
+}
+
+/* Take back every TX request the device finished with; send_sg cookies go to on_tx_done. */
 static int tx_reap(struct vio_net *net)
 {
-	struct vio_vq *vq = &net->vqs[TXQ];
+	struct vio_vq *vq = &net->net_vqs[TXQ];
 	struct vio_vq_used u;
 	int err;
 
 	do {
-		while ((err = vio_vq_get_used(vq, &u)) == 0) {
-			struct vio_net_txslot *slot = u.cookie;
-			void *cookie = slot->cookie;
-
-			slot->cookie = NULL;
-			net->tx_free[net->tx_nfree++] = slot->index;
-			if (cookie)
-				net->opts.tx_done(net, cookie, net->opts.arg);
-		}
+		while ((err = vio_vq_get_used(vq, &u)) == 0)
+			tx_done(net, u.cookie);
 		if (err != VIO_EAGAIN)
 			return err;
 	} while (!vio_vq_enable_cb(vq));
@@ -530,15 +567,16 @@ static void tx_fill_hdr(struct vio_net_txslot *slot, const struct vio_net_tx_opt
 static struct vio_net_txslot *tx_slot_get(struct vio_net *net)
 {
 	tx_reap(net);
-	if (!net->tx_nfree)
+	if (!net->net_tx_nfree)
 		return NULL;
-	return &net->tx_slots[net->tx_free[--net->tx_nfree]];
+	return &net->net_tx_slots[net->net_tx_free[--net->net_tx_nfree]];
 }
 
 static void tx_slot_put(struct vio_net *net, struct vio_net_txslot *slot)
 {
+	VIO_ASSERT(net->net_tx_nfree < net->net_ntx);
 	slot->cookie = NULL;
-	net->tx_free[net->tx_nfree++] = slot->index;
+	net->net_tx_free[net->net_tx_nfree++] = slot->index;
 }
 
 /*
@@ -548,7 +586,7 @@ static void tx_slot_put(struct vio_net *net, struct vio_net_txslot *slot)
 static int tx_post(struct vio_net *net, struct vio_net_txslot *slot, const struct vio_sg *sg,
 		   unsigned n, uint32_t len)
 {
-	int err = vio_vq_add(&net->vqs[TXQ], sg, n, 0, slot);
+	int err = vio_vq_add(&net->net_vqs[TXQ], sg, n, 0, slot);
 
 	if (err) {
 		tx_slot_put(net, slot);
@@ -560,7 +598,7 @@ static int tx_post(struct vio_net *net, struct vio_net_txslot *slot, const struc
 	}
 	net->stats.tx_frames++;
 	net->stats.tx_bytes += len;
-	vio_vq_kick(&net->vqs[TXQ]);
+	vio_vq_kick(&net->net_vqs[TXQ]);
 	return 0;
 }
 
@@ -569,8 +607,8 @@ static int tx_post(struct vio_net *net, struct vio_net_txslot *slot, const struc
  * the frame, counts a refusal (tx_errors, or tx_full when no slot is free) and returns a slot
  * with its virtio header filled.
  */
-static int tx_begin(struct vio_net *net, int err, uint32_t len,
-		    const struct vio_net_tx_opts *opts, struct vio_net_txslot **slot)
+static int tx_begin(struct vio_net *net, int err, uint32_t len, const struct vio_net_tx_opts *opts,
+		    struct vio_net_txslot **slot)
 {
 	if (!err)
 		err = tx_check(net, len, opts);
@@ -608,7 +646,7 @@ int vio_net_send_sg(struct vio_net *net, const struct vio_sg *sg, unsigned n, vo
 	uint32_t len = 0;
 	int err = 0;
 
-	if (!cookie || !net->opts.tx_done || n == 0 || n > VIO_NET_TX_MAX_SEGS)
+	if (!cookie || !net->net_opts.on_tx_done || n == 0 || n > VIO_NET_TX_MAX_SEGS)
 		err = VIO_EINVAL;
 	for (unsigned i = 0; !err && i < n; i++) {
 		if (sg[i].len == 0 || sg[i].len > net->max_frame)
@@ -634,7 +672,7 @@ static int ctrl_cmd(struct vio_net *net, uint8_t class, uint8_t cmd, const struc
 		    unsigned ndata)
 {
 	const struct vio_port *port = port_of(net);
-	struct vio_vq *vq = &net->vqs[CTRLQ];
+	struct vio_vq *vq = &net->net_vqs[CTRLQ];
 	struct vio_sg sg[4];
 	struct vio_vq_used u;
 	int err;
@@ -643,14 +681,14 @@ static int ctrl_cmd(struct vio_net *net, uint8_t class, uint8_t cmd, const struc
 	 * A command that timed out is still posted, and the device may yet write its ack into
 	 * the page: never reuse the page before it comes back.
 	 */
-	if (net->ctrl_pending) {
+	if (net->net_ctrl_pending) {
 		if (vio_vq_get_used(vq, &u) == VIO_EAGAIN)
 			return VIO_EAGAIN;
-		net->ctrl_pending = false;
+		net->net_ctrl_pending = false;
 	}
 
-	struct virtio_net_ctrl_hdr *hdr = (struct virtio_net_ctrl_hdr *)net->ctrl;
-	volatile virtio_net_ctrl_ack *ack = net->ctrl + CTRL_ACK_OFF;
+	struct virtio_net_ctrl_hdr *hdr = (struct virtio_net_ctrl_hdr *)net->net_ctrl;
+	volatile virtio_net_ctrl_ack *ack = net->net_ctrl + CTRL_ACK_OFF;
 	hdr->class = class;
 	hdr->cmd = cmd;
 	*ack = 0xff; /* neither VIRTIO_NET_OK nor VIRTIO_NET_ERR until the device answers */
@@ -658,16 +696,16 @@ static int ctrl_cmd(struct vio_net *net, uint8_t class, uint8_t cmd, const struc
 	sg[0] = (struct vio_sg){hdr, sizeof(*hdr)};
 	for (unsigned i = 0; i < ndata; i++)
 		sg[1 + i] = data[i];
-	sg[1 + ndata] = (struct vio_sg){net->ctrl + CTRL_ACK_OFF, sizeof(*ack)};
-	err = vio_vq_add(vq, sg, 1 + ndata, 1, net->ctrl);
+	sg[1 + ndata] = (struct vio_sg){net->net_ctrl + CTRL_ACK_OFF, sizeof(*ack)};
+	err = vio_vq_add(vq, sg, 1 + ndata, 1, net->net_ctrl);
 	if (err)
 		return err == VIO_ENOSPC ? VIO_EAGAIN : err;
 	vio_vq_kick(vq);
 
-	uint64_t deadline = port->now_ns(port->ctx) + VIO_NET_CTRL_TIMEOUT_NS;
+	uint64_t deadline = port->now_ns(port->ctx) + net->net_opts.timeout_ns;
 	while ((err = vio_vq_get_used(vq, &u)) == VIO_EAGAIN) {
 		if (port->now_ns(port->ctx) >= deadline) {
-			net->ctrl_pending = true;
+			net->net_ctrl_pending = true;
 			vio_logf(port, VIO_LOG_ERR, "virtio-net: ctrl command %u.%u timed out",
 				 class, cmd);
 			return VIO_ETIMEDOUT;
@@ -682,14 +720,14 @@ static int ctrl_cmd(struct vio_net *net, uint8_t class, uint8_t cmd, const struc
 
 static bool has_ctrl(const struct vio_net *net, unsigned bit)
 {
-	return net->nvqs > CTRLQ && has(net, bit);
+	return net->net_nvqs > CTRLQ && has(net, bit);
 }
 
 static int ctrl_rx_mode(struct vio_net *net, uint8_t cmd, bool on)
 {
 	if (!has_ctrl(net, VIRTIO_NET_F_CTRL_RX))
 		return VIO_ENOTSUP;
-	uint8_t *data = net->ctrl + CTRL_DATA_OFF;
+	uint8_t *data = net->net_ctrl + CTRL_DATA_OFF;
 	*data = on;
 	struct vio_sg sg = {data, 1};
 	return ctrl_cmd(net, VIRTIO_NET_CTRL_RX, cmd, &sg, 1);
@@ -723,7 +761,7 @@ int vio_net_set_mac_filter(struct vio_net *net, const uint8_t (*uc)[6], uint32_t
 	if (n_uc > VIO_NET_MAC_TABLE_MAX || n_mc > VIO_NET_MAC_TABLE_MAX - n_uc || (n_uc && !uc) ||
 	    (n_mc && !mc))
 		return VIO_EINVAL;
-	uint8_t *p = net->ctrl + CTRL_DATA_OFF;
+	uint8_t *p = net->net_ctrl + CTRL_DATA_OFF;
 	struct vio_sg sg[2];
 	sg[0] = (struct vio_sg){p, put_mac_table(p, uc, n_uc)};
 	p += round_up(sg[0].len, 4);
@@ -735,7 +773,7 @@ int vio_net_set_mac(struct vio_net *net, const uint8_t mac[6])
 {
 	if (!has_ctrl(net, VIRTIO_NET_F_CTRL_MAC_ADDR))
 		return VIO_ENOTSUP;
-	uint8_t *p = net->ctrl + CTRL_DATA_OFF;
+	uint8_t *p = net->net_ctrl + CTRL_DATA_OFF;
 	bytes_copy(p, mac, 6);
 	struct vio_sg sg = {p, 6};
 	int err = ctrl_cmd(net, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, &sg, 1);
@@ -755,8 +793,8 @@ static void queue_interrupt(struct vio_vq *vq, void *arg)
 	struct vio_net *net = arg;
 
 	(void)vq;
-	if (net->opts.irq_cb)
-		net->opts.irq_cb(net, net->opts.arg);
+	if (net->net_opts.on_irq)
+		net->net_opts.on_irq(net, net->net_opts.arg);
 }
 
 static uint16_t queue_limit(uint16_t asked)
@@ -769,35 +807,37 @@ static int setup_queues(struct vio_net *net)
 	struct vio_dev *dev = net->dev;
 	int err;
 
-	net->nvqs = has(net, VIRTIO_NET_F_CTRL_VQ) ? 3 : 2;
-	err = vio_dev_setup_irqs(dev, net->vqs, net->nvqs);
+	net->net_nvqs = has(net, VIRTIO_NET_F_CTRL_VQ) ? 3 : 2;
+	err = vio_dev_setup_irqs(dev, net->net_vqs, net->net_nvqs);
 	if (!err)
-		err = vio_dev_setup_vq(dev, RXQ, queue_limit(net->opts.rx_queue_size),
+		err = vio_dev_setup_vq(dev, RXQ, queue_limit(net->net_opts.rx_queue_size),
 				       queue_interrupt, net);
 	if (!err)
-		err = vio_dev_setup_vq(dev, TXQ, queue_limit(net->opts.tx_queue_size),
+		err = vio_dev_setup_vq(dev, TXQ, queue_limit(net->net_opts.tx_queue_size),
 				       queue_interrupt, net);
-	if (!err && net->nvqs > CTRLQ)
+	if (!err && net->net_nvqs > CTRLQ)
 		err = vio_dev_setup_vq(dev, CTRLQ, CTRL_QUEUE_SIZE, NULL, NULL);
 	return err;
 }
 
-int vio_net_init(struct vio_net *net, struct vio_dev *dev, const struct vio_net_config_opts *opts)
+int vio_net_init(struct vio_net *net, struct vio_dev *dev, const struct vio_net_opts *opts)
 {
 	int err;
 
+	*net = (struct vio_net){0};
 	if (dev->device_id != VIRTIO_ID_NET)
 		return VIO_ENODEV;
-	*net = (struct vio_net){.dev = dev};
 	if (opts)
-		net->opts = *opts;
-	dev->name = "virtio-net";
+		net->net_opts = *opts;
+	if (!net->net_opts.timeout_ns)
+		net->net_opts.timeout_ns = VIO_NET_CTRL_TIMEOUT_NS;
+	net->dev = dev;
+	dev->name = net_name;
 
 	/* 5.1.5 Device Initialization, inside the generic steps of 3.1.1. */
-	err = vio_dev_begin(dev, wanted_features & ~net->opts.disable_features);
-	if (err)
-		return err;
-	err = read_config(net);
+	err = vio_dev_begin(dev, wanted_features & ~net->net_opts.disable_features);
+	if (!err)
+		err = read_config(net);
 	if (!err)
 		err = setup_queues(net);
 	if (!err)
@@ -805,24 +845,24 @@ int vio_net_init(struct vio_net *net, struct vio_dev *dev, const struct vio_net_
 	if (err)
 		goto fail;
 
-	net->rx_hold_max = net->opts.rx_hold_max && net->opts.rx_hold_max < net->nrx
-			       ? net->opts.rx_hold_max
-			       : net->nrx / 2;
+	net->net_rx_hold_max = net->net_opts.rx_hold_max && net->net_opts.rx_hold_max < net->net_nrx
+				   ? net->net_opts.rx_hold_max
+				   : net->net_nrx / 2;
 	vio_dev_set_config_callback(dev, config_changed, net);
 	/* Fill the receive queue (5.1.5 step 3); the device sees it once it is live. */
-	for (uint16_t i = 0; i < net->nrx; i++)
-		rx_post(net, &net->rx_bufs[i]);
+	for (uint16_t i = 0; i < net->net_nrx; i++)
+		rx_post(net, &net->net_rx_bufs[i]);
 	err = vio_dev_driver_ok(dev);
 	if (err)
 		goto fail;
-	vio_vq_kick(&net->vqs[RXQ]);
-	net->link_checked_ns = dev->port->now_ns(dev->port->ctx);
+	vio_vq_kick(&net->net_vqs[RXQ]);
+	net->net_link_checked_ns = dev->port->now_ns(dev->port->ctx);
 	return 0;
 
 fail:
-	vio_dev_fail(dev);
-	vio_dev_teardown(dev);
+	driver_abort(dev, net_name, err);
 	free_buffers(net);
+	net->dev = NULL;
 	return err;
 }
 
@@ -831,18 +871,19 @@ int vio_net_poll(struct vio_net *net)
 	const struct vio_port *port = port_of(net);
 	int err = tx_reap(net);
 
+	rx_flush(net);
 	if (net->dev->irq_mode == VIO_IRQ_POLL) {
 		uint64_t now = port->now_ns(port->ctx);
-		if (now - net->link_checked_ns >= VIO_NET_LINK_POLL_NS) {
-			net->link_checked_ns = now;
+		if (now - net->net_link_checked_ns >= VIO_NET_LINK_POLL_NS) {
+			net->net_link_checked_ns = now;
 			refresh_link(net);
 		}
 	}
 	if (err)
 		return err;
-	if (vio_vq_is_broken(&net->vqs[RXQ]))
+	if (vio_vq_is_broken(&net->net_vqs[RXQ]))
 		return VIO_EIO;
-	return vio_vq_has_used(&net->vqs[RXQ]) ? 1 : 0;
+	return vio_vq_has_used(&net->net_vqs[RXQ]) ? 1 : 0;
 }
 
 void vio_net_fini(struct vio_net *net)
@@ -850,13 +891,17 @@ void vio_net_fini(struct vio_net *net)
 	struct vio_dev *dev = net->dev;
 	struct vio_net_txslot *slot;
 
+	if (!dev)
+		return;
 	/* After the reset the device touches nothing: posted send_sg buffers are ours again. */
 	vio_dev_reset(dev);
-	while ((slot = vio_vq_detach_unused(&net->vqs[TXQ])))
-		if (slot->cookie)
-			net->opts.tx_done(net, slot->cookie, net->opts.arg);
+	while ((slot = vio_vq_detach_unused(&net->net_vqs[TXQ])))
+		tx_done(net, slot);
+	VIO_ASSERT(net->net_tx_nfree == net->net_ntx); /* every TX slot is back */
+	vio_dev_set_config_callback(dev, NULL, NULL);
 	vio_dev_teardown(dev);
 	free_buffers(net);
+	net->dev = NULL;
 }
 
 int vio_net_describe(const struct vio_net *net, char *buf, size_t size)

@@ -14,11 +14,18 @@
  * byte they take so the same entropy is never handed out twice, and a buffer goes back to the
  * device as soon as it is empty. So while nobody reads, all the buffers sit full and ready;
  * while someone reads fast, the device is always working on the rest.
+ *
+ * Follow one request:
+ *	vio_rng_init    post_buf puts every empty buffer on the requestq, then one kick
+ *	rng_vq_done     the requestq's interrupt runs vio_rng_poll (without one, a read polls)
+ *	vio_rng_poll    takes each used buffer off the ring (vio_vq_get_used) to buf_done
+ *	buf_done        checks the length the device claims and queues the buffer as ready
+ *	vio_rng_read    take() copies and wipes the bytes; post_buf gives the buffer back
  */
-#include <vio/err.h>
-#include <vio/log.h>
 #include <vio/rng.h>
 #include <vio/spec/virtio_rng.h>
+
+#include "driver.h"
 
 _Static_assert(VIO_RNG_BUFS >= 1 && VIO_RNG_BUFS <= 1024, "VIO_RNG_BUFS out of range");
 _Static_assert(VIO_RNG_BUF_SIZE >= 1, "VIO_RNG_BUF_SIZE out of range");
@@ -38,12 +45,12 @@ static void wipe(volatile uint8_t *p, size_t n)
 /* Give buffer i back to the device, empty. Its descriptor was freed when it completed. */
 static int post_buf(struct vio_rng *rng, uint16_t i)
 {
-	struct vio_rng_buf *b = &rng->buf[i];
+	struct vio_rng_buf *b = &rng->rng_buf[i];
 	struct vio_sg sg = {b->data, VIO_RNG_BUF_SIZE};
 
 	b->len = 0;
 	b->pos = 0;
-	int err = vio_vq_add(&rng->vq, &sg, 0, 1, b);
+	int err = vio_vq_add(&rng->rng_vq, &sg, 0, 1, b);
 	if (err == 0)
 		rng->stats.requests++;
 	return err;
@@ -57,16 +64,18 @@ static int post_buf(struct vio_rng *rng, uint16_t i)
 static void buf_done(struct vio_rng *rng, const struct vio_vq_used *u)
 {
 	struct vio_rng_buf *b = u->cookie;
-	uint16_t i = (uint16_t)(b - rng->buf);
+	uint16_t i = (uint16_t)(b - rng->rng_buf);
 
+	/* The core checked the id was in flight, so the cookie is one of ours. */
+	VIO_ASSERT(i < rng->rng_nbufs);
 	rng->stats.completions++;
 	if (u->len > u->in_len) {
 		rng->stats.bad_len++;
-		if (!rng->warned_len)
+		if (!rng->rng_warned_len)
 			vio_logf(rng->dev->port, VIO_LOG_ERR,
 				 "%s: device returned %u bytes for a %u-byte buffer, discarded",
 				 rng_name, u->len, u->in_len);
-		rng->warned_len = true;
+		rng->rng_warned_len = true;
 		post_buf(rng, i);
 		return;
 	}
@@ -77,17 +86,18 @@ static void buf_done(struct vio_rng *rng, const struct vio_vq_used *u)
 		return;
 	}
 	b->len = u->len;
-	rng->ready[(rng->ready_head + rng->ready_count) % VIO_RNG_BUFS] = i;
-	rng->ready_count++;
+	VIO_ASSERT(rng->rng_ready_count < rng->rng_nbufs); /* it was with the device, not ready */
+	rng->rng_ready[(rng->rng_ready_head + rng->rng_ready_count) % VIO_RNG_BUFS] = i;
+	rng->rng_ready_count++;
 }
 
 static uint32_t ready_bytes(const struct vio_rng *rng)
 {
 	uint32_t n = 0;
 
-	for (uint16_t k = 0; k < rng->ready_count; k++) {
+	for (uint16_t k = 0; k < rng->rng_ready_count; k++) {
 		const struct vio_rng_buf *b =
-		    &rng->buf[rng->ready[(rng->ready_head + k) % VIO_RNG_BUFS]];
+		    &rng->rng_buf[rng->rng_ready[(rng->rng_ready_head + k) % VIO_RNG_BUFS]];
 		n += b->len - b->pos;
 	}
 	return n;
@@ -98,9 +108,9 @@ int vio_rng_poll(struct vio_rng *rng)
 	struct vio_vq_used u;
 	int err;
 
-	while ((err = vio_vq_get_used(&rng->vq, &u)) == 0)
+	while ((err = vio_vq_get_used(&rng->rng_vq, &u)) == 0)
 		buf_done(rng, &u);
-	vio_vq_kick(&rng->vq);
+	vio_vq_kick(&rng->rng_vq);
 	if (err != VIO_EAGAIN)
 		return err;
 	return (int)ready_bytes(rng);
@@ -111,11 +121,12 @@ static size_t take(struct vio_rng *rng, uint8_t *out, size_t n)
 {
 	size_t got = 0;
 
-	while (got < n && rng->ready_count) {
-		uint16_t i = rng->ready[rng->ready_head];
-		struct vio_rng_buf *b = &rng->buf[i];
+	while (got < n && rng->rng_ready_count) {
+		uint16_t i = rng->rng_ready[rng->rng_ready_head];
+		struct vio_rng_buf *b = &rng->rng_buf[i];
 		size_t chunk = b->len - b->pos;
 
+		VIO_ASSERT(b->pos < b->len); /* an emptied buffer leaves the FIFO at once */
 		if (chunk > n - got)
 			chunk = n - got;
 		for (size_t k = 0; k < chunk; k++)
@@ -124,8 +135,8 @@ static size_t take(struct vio_rng *rng, uint8_t *out, size_t n)
 		b->pos += (uint32_t)chunk;
 		got += chunk;
 		if (b->pos == b->len) {
-			rng->ready_head = (uint16_t)((rng->ready_head + 1) % VIO_RNG_BUFS);
-			rng->ready_count--;
+			rng->rng_ready_head = (uint16_t)((rng->rng_ready_head + 1) % VIO_RNG_BUFS);
+			rng->rng_ready_count--;
 			post_buf(rng, i);
 		}
 	}
@@ -148,7 +159,7 @@ int vio_rng_read(struct vio_rng *rng, void *buf, size_t len, bool block)
 			return err;
 		size_t n = take(rng, out + got, len - got);
 		got += n;
-		vio_vq_kick(&rng->vq);
+		vio_vq_kick(&rng->rng_vq);
 		if (got == len)
 			break;
 		if (!block)
@@ -157,11 +168,12 @@ int vio_rng_read(struct vio_rng *rng, void *buf, size_t len, bool block)
 		/* The bound is on silence, not on the whole read: a slow source still finishes. */
 		uint64_t now = port->now_ns(port->ctx);
 		if (n || !deadline) {
-			deadline = now + VIO_RNG_TIMEOUT_NS;
+			deadline = now + rng->rng_timeout_ns;
 		} else if (now > deadline) {
 			rng->stats.timeouts++;
-			vio_logf(port, VIO_LOG_WARN, "%s: no entropy for %llu ms", rng_name,
-				 (unsigned long long)(VIO_RNG_TIMEOUT_NS / 1000000));
+			/* In ns: a 64-bit division would need libgcc on 32-bit machines. */
+			vio_logf(port, VIO_LOG_WARN, "%s: no entropy for %llu ns", rng_name,
+				 (unsigned long long)rng->rng_timeout_ns);
 			return VIO_ETIMEDOUT;
 		}
 		if (port->delay_us)
@@ -179,46 +191,49 @@ static void rng_vq_done(struct vio_vq *vq, void *arg)
 
 static void free_bufs(struct vio_rng *rng)
 {
-	if (!rng->dma)
+	if (!rng->rng_dma)
 		return;
-	wipe(rng->dma, (size_t)VIO_RNG_BUFS * VIO_RNG_BUF_SIZE);
-	rng->dev->port->dma_free(rng->dev->port->ctx, rng->dma,
+	wipe(rng->rng_dma, (size_t)VIO_RNG_BUFS * VIO_RNG_BUF_SIZE);
+	rng->dev->port->dma_free(rng->dev->port->ctx, rng->rng_dma,
 				 (size_t)VIO_RNG_BUFS * VIO_RNG_BUF_SIZE);
-	rng->dma = NULL;
+	rng->rng_dma = NULL;
 }
 
-int vio_rng_init(struct vio_rng *rng, struct vio_dev *dev)
+int vio_rng_init(struct vio_rng *rng, struct vio_dev *dev, const struct vio_rng_opts *opts)
 {
 	const struct vio_port *port = dev->port;
 	int err;
 
-	*rng = (struct vio_rng){.dev = dev};
+	*rng = (struct vio_rng){.rng_timeout_ns = VIO_RNG_TIMEOUT_NS};
 	if (dev->device_id != VIRTIO_ID_RNG)
 		return VIO_ENODEV;
+	if (opts && opts->timeout_ns)
+		rng->rng_timeout_ns = opts->timeout_ns;
+	rng->dev = dev;
 	dev->name = rng_name;
 
 	/* 3.1.1 steps 1-6. The entropy device defines no feature bits (5.4.3). */
 	err = vio_dev_begin(dev, 0);
 	if (err)
-		return err;
+		goto fail;
 
 	/* Step 7: the requestq (5.4.2), sized to the buffers we keep posted. */
-	err = vio_dev_setup_irqs(dev, &rng->vq, VIRTIO_RNG_NUM_QUEUES);
+	err = vio_dev_setup_irqs(dev, &rng->rng_vq, VIRTIO_RNG_NUM_QUEUES);
 	if (err)
 		goto fail;
 	err = vio_dev_setup_vq(dev, VIRTIO_RNG_Q_REQUEST, VIO_RNG_BUFS, rng_vq_done, rng);
 	if (err)
 		goto fail;
-	rng->nbufs = rng->vq.size < VIO_RNG_BUFS ? rng->vq.size : VIO_RNG_BUFS;
+	rng->rng_nbufs = rng->rng_vq.size < VIO_RNG_BUFS ? rng->rng_vq.size : VIO_RNG_BUFS;
 
-	rng->dma =
-	    port->dma_alloc(port->ctx, (size_t)VIO_RNG_BUFS * VIO_RNG_BUF_SIZE, &rng->dma_phys);
-	if (!rng->dma) {
+	rng->rng_dma =
+	    port->dma_alloc(port->ctx, (size_t)VIO_RNG_BUFS * VIO_RNG_BUF_SIZE, &rng->rng_dma_phys);
+	if (!rng->rng_dma) {
 		err = VIO_ENOMEM;
 		goto fail;
 	}
-	for (uint16_t i = 0; i < rng->nbufs; i++) {
-		rng->buf[i].data = rng->dma + (size_t)i * VIO_RNG_BUF_SIZE;
+	for (uint16_t i = 0; i < rng->rng_nbufs; i++) {
+		rng->rng_buf[i].data = rng->rng_dma + (size_t)i * VIO_RNG_BUF_SIZE;
 		err = post_buf(rng, i);
 		if (err)
 			goto fail;
@@ -228,14 +243,13 @@ int vio_rng_init(struct vio_rng *rng, struct vio_dev *dev)
 	err = vio_dev_driver_ok(dev);
 	if (err)
 		goto fail;
-	vio_vq_kick(&rng->vq);
+	vio_vq_kick(&rng->rng_vq);
 	return 0;
 
 fail:
-	vio_logf(port, VIO_LOG_ERR, "%s: init failed: %s", rng_name, vio_strerror(err));
-	vio_dev_fail(dev);
-	vio_dev_teardown(dev);
+	driver_abort(dev, rng_name, err);
 	free_bufs(rng);
+	rng->dev = NULL;
 	return err;
 }
 
@@ -246,6 +260,6 @@ void vio_rng_fini(struct vio_rng *rng)
 	/* Reset first: after it the device no longer writes into our buffers. */
 	vio_dev_teardown(rng->dev);
 	free_bufs(rng);
-	rng->ready_count = 0;
+	rng->rng_ready_count = 0;
 	rng->dev = NULL;
 }

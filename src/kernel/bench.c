@@ -123,7 +123,7 @@ static uint64_t blk_run(struct vio_blk *b, enum vio_blk_op op, uint32_t size, in
 			io->req = (struct vio_blk_req){.op = op, .sector = blkno * size / 512,
 						       .sg = &io->sg, .nsg = 1,
 						       .queue = VIO_BLK_ANY_QUEUE,
-						       .done = bio_done, .arg = io};
+						       .on_done = bio_done, .arg = io};
 			io->busy = true;
 			if (DEV_CALL(vio_blk_submit(b, &io->req))) {
 				io->busy = false;

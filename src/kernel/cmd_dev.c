@@ -171,9 +171,9 @@ static void print_driver_counters(const struct kvirtio *kv)
 		const struct vio_balloon *b = kv->drv;
 		kprintf("  balloon: target %u pages, holds %u, inflated %llu deflated %llu (oom "
 			"%llu)\n", vio_balloon_target(b), vio_balloon_actual(b),
-			(unsigned long long)b->counters.inflated,
-			(unsigned long long)b->counters.deflated,
-			(unsigned long long)b->counters.oom_deflated);
+			(unsigned long long)b->stats.inflated,
+			(unsigned long long)b->stats.deflated,
+			(unsigned long long)b->stats.oom_deflated);
 		break;
 	}
 	}
@@ -469,12 +469,12 @@ static int cmd_net(int argc, char **argv)
 
 static void balloon_info(int unit, const struct vio_balloon *b)
 {
-	const struct vio_balloon_counters *c = &b->counters;
+	const struct vio_balloon_stats *c = &b->stats;
 	uint32_t target = vio_balloon_target(b), held = vio_balloon_actual(b);
 	kprintf("balloon%d: target %u pages (%u MiB), actual %u pages (%u MiB)\n", unit, target,
 		target / 256, held, held / 256);
 	kprintf("  features:%s%s%s%s\n", b->tell_host ? " MUST_TELL_HOST" : "",
-		b->stats ? " STATS_VQ" : "", b->oom ? " DEFLATE_ON_OOM" : "",
+		b->stats_vq ? " STATS_VQ" : "", b->oom ? " DEFLATE_ON_OOM" : "",
 		b->reporting ? " PAGE_REPORTING" : "");
 	kprintf("  inflated %llu deflated %llu (oom %llu) pages, take failures %llu, config "
 		"changes %llu, stats requests %llu, reports %llu (%llu pages)\n",
@@ -493,7 +493,7 @@ static void balloon_info(int unit, const struct vio_balloon *b)
 static int balloon_alloc(struct vio_balloon *b, uint64_t bytes)
 {
 	uint64_t want = bytes / PAGE_SIZE, got = 0, head = 0;
-	uint64_t oom0 = b ? b->counters.oom_deflated : 0;
+	uint64_t oom0 = b ? b->stats.oom_deflated : 0;
 	uint32_t held0 = b ? vio_balloon_actual(b) : 0;
 	uint64_t free0 = pmm_free_pages(), t0 = clock_ns();
 
@@ -505,7 +505,7 @@ static int balloon_alloc(struct vio_balloon *b, uint64_t bytes)
 		head = pa;
 		got++;
 	}
-	uint64_t oom = b ? b->counters.oom_deflated - oom0 : 0;
+	uint64_t oom = b ? b->stats.oom_deflated - oom0 : 0;
 	uint32_t held = b ? vio_balloon_actual(b) : 0;
 	while (head) {
 		uint64_t next = *(uint64_t *)(uintptr_t)head;

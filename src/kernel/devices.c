@@ -56,26 +56,27 @@ static int bind(struct kvirtio *kv)
 		if (n_rng == MAX_PER_DRIVER)
 			return VIO_ENOSPC;
 		kv->unit = n_rng;
-		if ((err = vio_rng_init(&rngs[n_rng], &kv->dev)))
+		if ((err = vio_rng_init(&rngs[n_rng], &kv->dev, NULL)))
 			return err;
 		kv->drv = &rngs[n_rng++];
 		return 0;
-	case VIRTIO_ID_CONSOLE:
+	case VIRTIO_ID_CONSOLE: {
 		if (n_cons == MAX_PER_DRIVER)
 			return VIO_ENOSPC;
 		kv->unit = n_cons;
 		kcons[n_cons].port0 = -1;
-		if ((err = vio_console_init(&consoles[n_cons], &kv->dev)))
+		struct vio_console_opts opts = console_opts(n_cons);
+		if ((err = vio_console_init(&consoles[n_cons], &kv->dev, &opts)))
 			return err;
-		vio_console_set_event_callback(&consoles[n_cons], console_event, &kcons[n_cons]);
 		console_rescan(&consoles[n_cons], &kcons[n_cons]);
 		kv->drv = &consoles[n_cons++];
 		return 0;
+	}
 	case VIRTIO_ID_BLOCK:
 		if (n_blk == MAX_PER_DRIVER)
 			return VIO_ENOSPC;
 		kv->unit = n_blk;
-		if ((err = vio_blk_init(&blks[n_blk], &kv->dev)))
+		if ((err = vio_blk_init(&blks[n_blk], &kv->dev, NULL)))
 			return err;
 		kv->drv = &blks[n_blk++];
 		return 0;
@@ -83,29 +84,25 @@ static int bind(struct kvirtio *kv)
 		if (n_net == MAX_PER_DRIVER)
 			return VIO_ENOSPC;
 		kv->unit = n_net;
-		struct vio_net_config_opts opts = {
-			.link_cb = net_link,
-			.tx_done = net_stack_tx_done,
-			.arg = (void *)(intptr_t)n_net,
-		};
-		opts.mac_seed = random_u64() | 1; /* a NIC without a MAC gets a random one */
+		struct vio_net_opts opts = net_opts(n_net);
 		if ((err = vio_net_init(&nets[n_net], &kv->dev, &opts)))
 			return err;
 		net_stack_attach(&nets[n_net], n_net);
 		kv->drv = &nets[n_net++];
 		return 0;
 	}
-	case VIRTIO_ID_BALLOON:
+	case VIRTIO_ID_BALLOON: {
 		if (n_balloon == MAX_PER_DRIVER)
 			return VIO_ENOSPC;
 		kv->unit = n_balloon;
 		kballoons[n_balloon] = (struct kballoon){.woken = true};
-		if ((err = vio_balloon_init(&balloons[n_balloon], &kv->dev, &balloon_ops,
-					    &kballoons[n_balloon])))
+		struct vio_balloon_opts opts = balloon_opts(n_balloon);
+		if ((err = vio_balloon_init(&balloons[n_balloon], &kv->dev, &opts)))
 			return err;
 		kv->drv = &balloons[n_balloon++];
 		pmm_set_oom_handler(balloon_oom);
 		return 0;
+	}
 	default:
 		return VIO_ENOTSUP;
 	}
@@ -179,11 +176,8 @@ void devices_poll(void)
 		DEV_DO(console_service(i));
 	for (int i = 0; i < n_blk; i++)
 		DEV_DO(vio_blk_poll(&blks[i]));
-	for (int i = 0; i < n_net; i++) {
-		DEV_DO(vio_net_poll(&nets[i]));
-		if (net_echo[i])
-			DEV_DO(net_echo_service(&nets[i]));
-	}
+	for (int i = 0; i < n_net; i++)
+		DEV_DO(net_service(i));
 	for (int i = 0; i < n_balloon; i++)
 		DEV_DO(balloon_service(i));
 	lwip_poll();

@@ -213,7 +213,7 @@ static bool test_blk_model(char *why, size_t size)
 			io->req = (struct vio_blk_req){
 				.op = io->write ? VIO_BLK_OP_WRITE : VIO_BLK_OP_READ,
 				.sector = s, .sg = &io->sg, .nsg = 1,
-				.queue = VIO_BLK_ANY_QUEUE, .done = model_done, .arg = io};
+				.queue = VIO_BLK_ANY_QUEUE, .on_done = model_done, .arg = io};
 			io->done = false;
 			int err = DEV_CALL(vio_blk_submit(b, &io->req));
 			if (err == VIO_ENOSPC)

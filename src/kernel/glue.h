@@ -33,34 +33,32 @@ struct kconsole {
 };
 extern struct kconsole kcons[MAX_PER_DRIVER];
 
-/* The driver's event callback; arg is the console's struct kconsole. */
-void console_event(struct vio_console *con, uint32_t port, enum vio_console_event ev, void *arg);
+/* Console unit's options: its event callback, with its struct kconsole. */
+struct vio_console_opts console_opts(int unit);
 /* Open the console port and every echo port; called when ports change. */
 void console_rescan(struct vio_console *con, struct kconsole *kc);
 /* Poll console i, rescan its ports if they changed, and echo what the echo ports got. */
 void console_service(int i);
 
-/* --- glue_net.c: link changes and the frame echo, per net device -------------------------- */
+/* --- glue_net.c: the net driver's wiring: options, the one poll per pass, RX ------------- */
 
-extern bool net_echo[MAX_PER_DRIVER];
-
-/* The driver's link callback; arg is the unit number. */
-void net_link(struct vio_net *net, bool up, void *arg);
-/* Send every received frame back with source and destination swapped. */
-void net_echo_service(struct vio_net *net);
+/* Net unit's options: link messages, lwIP's on_tx_done, a MAC seed; arg is the unit. */
+struct vio_net_opts net_opts(int unit);
+/* One pass for net unit: vio_net_poll once, then its received frames to lwIP or the echo. */
+void net_service(int unit);
 
 /* --- glue_balloon.c: the page allocator's side of a balloon ------------------------------- */
 
 struct kballoon {
-	volatile bool woken; /* set in IRQ context by ops->wake: the host changed something */
+	volatile bool woken; /* set in IRQ context by on_wake: the host changed something */
 	bool busy;	     /* a vio_balloon_* call is running on this device */
 	bool stopped;	     /* the driver reported a broken device; logged once */
 	uint64_t next_poll;  /* clock_ns() of the next unprompted poll (about once a second) */
 };
 extern struct kballoon kballoons[MAX_PER_DRIVER];
 
-/* The page source, stats and wake-up the driver calls; arg is the balloon's struct kballoon. */
-extern const struct vio_balloon_ops balloon_ops;
+/* Balloon unit's options: the page source, stats and wake-up, with its struct kballoon. */
+struct vio_balloon_opts balloon_opts(int unit);
 /* One bounded step of balloon i's inflate or deflate work, when there is any. */
 void balloon_service(int i);
 /* The page allocator's out-of-memory handler (pmm_set_oom_handler). */

@@ -5,7 +5,7 @@
  * The balloon's pages come from, and go back to, the kernel's page allocator one at a time.
  * The driver keeps the PFNs; the kernel only counts what it lent (pmm_free_pages() goes
  * down by every page the balloon holds, which `mem` shows). The driver asks for its work
- * from an interrupt (ops->wake) and balloon_service, from devices_poll, does it. The
+ * from an interrupt (on_wake) and balloon_service, from devices_poll, does it. The
  * balloon also hooks the page allocator's out-of-memory path (pmm_set_oom_handler) so that,
  * with DEFLATE_ON_OOM, an allocation that would fail gets balloon pages instead.
  *
@@ -32,8 +32,9 @@ struct kballoon kballoons[MAX_PER_DRIVER];
 #define BALLOON_OOM_PAGES 256
 #define BALLOON_TICK_NS	  1000000000ull
 
-static int balloon_page_take(void *arg, uint32_t *pfn)
+static int balloon_page_take(struct vio_balloon *b, uint32_t *pfn, void *arg)
 {
+	(void)b;
 	(void)arg;
 	uint64_t pa = pmm_alloc(1, 1);
 	if (!pa)
@@ -46,8 +47,9 @@ static int balloon_page_take(void *arg, uint32_t *pfn)
 	return 0;
 }
 
-static void balloon_page_give(void *arg, uint32_t pfn)
+static void balloon_page_give(struct vio_balloon *b, uint32_t pfn, void *arg)
 {
+	(void)b;
 	(void)arg;
 	pmm_free((uint64_t)pfn * PAGE_SIZE, 1);
 }
@@ -57,8 +59,10 @@ static void balloon_page_give(void *arg, uint32_t pfn)
  * demand paging and no page cache, so those counters are honestly zero, and memory that is
  * free is all the memory a new program could get.
  */
-static unsigned balloon_stats(void *arg, struct vio_balloon_stat_val *out, unsigned max)
+static unsigned balloon_stats(struct vio_balloon *b, struct vio_balloon_stat_val *out,
+			      unsigned max, void *arg)
 {
+	(void)b;
 	(void)arg;
 	const uint64_t free = pmm_free_pages() * PAGE_SIZE;
 	const struct vio_balloon_stat_val vals[] = {
@@ -75,17 +79,22 @@ static unsigned balloon_stats(void *arg, struct vio_balloon_stat_val *out, unsig
 }
 
 /* IRQ context: a new target or a stats request. devices_poll does the work. */
-static void balloon_wake(void *arg)
+static void balloon_wake(struct vio_balloon *b, void *arg)
 {
+	(void)b;
 	((struct kballoon *)arg)->woken = true;
 }
 
-const struct vio_balloon_ops balloon_ops = {
-	.page_take = balloon_page_take,
-	.page_give = balloon_page_give,
-	.stats = balloon_stats,
-	.wake = balloon_wake,
-};
+struct vio_balloon_opts balloon_opts(int unit)
+{
+	return (struct vio_balloon_opts){
+	    .page_take = balloon_page_take,
+	    .page_give = balloon_page_give,
+	    .guest_stats = balloon_stats,
+	    .on_wake = balloon_wake,
+	    .arg = &kballoons[unit],
+	};
+}
 
 /*
  * One bounded step (at most VIO_BALLOON_BATCHES_PER_POLL batches) when the host asked for

@@ -27,7 +27,9 @@ static const char *const console_event_names[] = {
 	"added", "removed", "named", "is a console", "opened by the host", "closed by the host",
 	"has data", "writable", "resized"};
 
-void console_event(struct vio_console *con, uint32_t port, enum vio_console_event ev, void *arg)
+/* The driver's event callback: in interrupt context, or inside console_service's poll. */
+static void console_event(struct vio_console *con, uint32_t port, enum vio_console_event ev,
+			  void *arg)
 {
 	struct kconsole *kc = arg;
 	(void)con;
@@ -35,6 +37,11 @@ void console_event(struct vio_console *con, uint32_t port, enum vio_console_even
 		kprintf("console: port %u %s\n", port, console_event_names[ev]);
 	if (ev != VIO_CONSOLE_EV_DATA && ev != VIO_CONSOLE_EV_WRITABLE)
 		kc->changed = true;
+}
+
+struct vio_console_opts console_opts(int unit)
+{
+	return (struct vio_console_opts){.on_event = console_event, .arg = &kcons[unit]};
 }
 
 /* Open the console port and every echo port; called when ports change. */

@@ -1,12 +1,21 @@
 /*
- * glue_net.c: what this kernel does with a virtio-net device beside lwIP (see
- * include/vio/net.h; the netif that feeds lwIP is net/netif_vio.c).
+ * glue_net.c: how this kernel drives a virtio-net device (see include/vio/net.h). It is the
+ * one place that wires the driver to the rest of the kernel: the options each device gets
+ * (link messages, and lwIP's on_tx_done), the one vio_net_poll of each pass of the main
+ * loop, and who takes the frames received: lwIP (net/netif_vio.c) or the frame echo.
  *
- * The driver reports link changes through a callback, which here only logs them. The rest
- * is the frame echo the network tests use: `net echo net0 on` takes the device's received
- * frames away from lwIP (one consumer of RX at a time) and net_echo_service, from
- * devices_poll, sends each back with its MAC addresses swapped, so that a host program can
- * check every byte of what came back.
+ * This kernel polls, as include/vio/net.h's worked example: devices_poll calls net_service
+ * once per pass and the shell halts until the next interrupt, so the driver's on_irq stays
+ * NULL (any interrupt ends the halt). One pass is
+ *
+ *	vio_net_poll      reap TX (lwIP's chains come back through on_tx_done), tell the device
+ *	                  of the RX buffers lwIP gave back since the last pass
+ *	net_stack_input   received frames to lwIP, a bounded batch; or, with the echo on,
+ *	net_echo_service  each frame sent back with its MAC addresses swapped
+ *
+ * The frame echo is what the network tests use: `net echo net0 on` takes the device's
+ * received frames away from lwIP (one consumer of RX at a time), so that a host program can
+ * check every byte of what comes back.
  *
  *   ./run-qemu.sh    then at the shell: net echo net0 on
  *
@@ -14,29 +23,40 @@
  * and checks each one that comes back.
  */
 #include <kernel/kernel.h>
+#include <kernel/random.h>
 #include <string.h>
 #include <vio/err.h>
 
 #include "glue.h"
 #include "net/net_stack.h"
 
-bool net_echo[MAX_PER_DRIVER];
+static bool net_echo[MAX_PER_DRIVER];
 
 void net_echo_enable(int unit, bool on)
 {
 	if (unit >= 0 && unit < n_net)
 		net_echo[unit] = on;
-	net_stack_set_rx(unit, !on); /* one consumer of RX at a time: the echo, or lwIP */
 }
 
-void net_link(struct vio_net *net, bool up, void *arg)
+/* Interrupt context (a config change), or inside vio_net_poll without interrupts. */
+static void net_link(struct vio_net *net, bool up, void *arg)
 {
 	(void)net;
 	kprintf("net%d: link %s\n", (int)(intptr_t)arg, up ? "up" : "down");
 }
 
+struct vio_net_opts net_opts(int unit)
+{
+	return (struct vio_net_opts){
+	    .mac_seed = random_u64() | 1, /* a NIC without a MAC gets a random one */
+	    .on_link = net_link,
+	    .on_tx_done = net_stack_tx_done,
+	    .arg = (void *)(intptr_t)unit,
+	};
+}
+
 /* Send every received frame back with source and destination swapped. */
-void net_echo_service(struct vio_net *net)
+static void net_echo_service(struct vio_net *net)
 {
 	static uint8_t frame[VIO_NET_MAX_MTU + VIO_NET_ETH_HLEN + VIO_NET_VLAN_HLEN];
 	for (int budget = 0; budget < 64; budget++) {
@@ -53,4 +73,15 @@ void net_echo_service(struct vio_net *net)
 			vio_net_poll(net);
 		}
 	}
+}
+
+void net_service(int unit)
+{
+	struct vio_net *net = &nets[unit];
+
+	vio_net_poll(net);
+	if (net_echo[unit])
+		net_echo_service(net);
+	else
+		net_stack_input(unit);
 }

@@ -305,7 +305,7 @@ static bool test_virtio_rng_reads(char *why, size_t size)
 	int n = DEV_CALL(vio_rng_read(rng, buf, 16, false));
 	if (n < 0 && n != VIO_EAGAIN)
 		FAIL("non-blocking read: %s", vio_strerror(n));
-	if (rng->dev->irq_mode != VIO_IRQ_POLL && rng->vq.stats.interrupts == 0)
+	if (rng->dev->irq_mode != VIO_IRQ_POLL && rng->dev->vqs[0].stats.interrupts == 0)
 		FAIL("irq=%s but no interrupt arrived", vio_irq_mode_name(rng->dev->irq_mode));
 	return true;
 }

@@ -5,6 +5,7 @@
  *
  *   DMA memory     contiguous runs from the page allocator; identity mapping, so the
  *                  physical address is the pointer
+ *   private memory the kernel heap (newlib's calloc)
  *   MMIO           mmio_map: uncached, and never over RAM (a BAR can say anything)
  *   interrupts     MSI-X: a free IDT vector and the LAPIC message for it;
  *                  INTx: the IOAPIC input named by the Interrupt Line register (what the
@@ -57,6 +58,24 @@ static void port_dma_free(void *ctx, void *virt, size_t bytes)
 		return;
 	pmm_free((uint64_t)(uintptr_t)virt, pages ? pages : 1);
 	dma_pages -= pages;
+}
+
+/*
+ * vio's bookkeeping comes from the kernel heap, apart from the DMA pages. Every page of RAM
+ * is reachable by a device here (no IOMMU), so this only keeps the two kinds apart in the
+ * accounting; in a confidential guest this is where memory not shared with the host would
+ * come from.
+ */
+static void *port_priv_alloc(void *ctx, size_t bytes)
+{
+	(void)ctx;
+	return calloc(1, bytes ? bytes : 1);
+}
+
+static void port_priv_free(void *ctx, void *p, size_t bytes)
+{
+	(void)ctx, (void)bytes;
+	free(p);
 }
 
 static uint64_t port_virt_to_phys(void *ctx, const void *virt)
@@ -251,6 +270,8 @@ const struct vio_port kernel_vio_port = {
 	.ctx = NULL,
 	.dma_alloc = port_dma_alloc,
 	.dma_free = port_dma_free,
+	.priv_alloc = port_priv_alloc,
+	.priv_free = port_priv_free,
 	.virt_to_phys = port_virt_to_phys,
 	.map_mmio = port_map_mmio,
 	.inb = port_inb,

@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <vio/assert.h>
+#include <vio/barrier.h>
 #include <vio/err.h>
 #include <vio/format.h>
 #include <vio/log.h>
@@ -44,7 +45,7 @@ struct vio_vq_head {
  * Shared-memory accessors. Relaxed atomics make each access a single load or store of the
  * whole field: the compiler may neither tear it nor read a device-written value twice (a
  * device changing it between a check and a use would otherwise defeat the check). Ordering
- * against other accesses is done by the explicit fences and acquire/release operations below.
+ * against other accesses is done by the barriers of vio/barrier.h, where the spec asks.
  */
 static inline uint16_t ring_load16(const vio_le16 *p)
 {
@@ -370,10 +371,11 @@ bool vio_vq_kick_prepare(struct vio_vq *vq)
 		return false;
 
 	/*
-	 * Release: the descriptors, tables and avail->ring entries written by vio_vq_add must be
-	 * visible to the device before the idx that tells it to read them (2.7.13.3.1).
+	 * Write barrier: the descriptors, tables and avail->ring entries written by vio_vq_add
+	 * must be visible to the device before the idx that tells it to read them (2.7.13.3.1).
 	 */
-	__atomic_store_n(&vq->vq_avail->idx, new_idx, __ATOMIC_RELEASE);
+	vio_wmb();
+	ring_store16(&vq->vq_avail->idx, new_idx);
 	vq->vq_avail_published = new_idx;
 	vq->stats.kicks++;
 
@@ -382,7 +384,7 @@ bool vio_vq_kick_prepare(struct vio_vq *vq)
 	 * state, or the device may decide "nothing new, go to sleep" while we read a stale
 	 * "don't notify me" and skip the notification: a lost wakeup (2.7.13.4.1).
 	 */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	vio_mb();
 
 	bool need;
 	if (has_flag(vq, VIO_VQ_F_EVENT_IDX))
@@ -443,11 +445,8 @@ int vio_vq_get_used(struct vio_vq *vq, struct vio_vq_used *out)
 	if (vq->vq_broken)
 		return VIO_EIO;
 
-	/*
-	 * Acquire: read used->idx once, and read the element it covers only after it; the
-	 * device wrote the element (id and len) before it moved idx (2.7.8.2).
-	 */
-	uint16_t used_idx = __atomic_load_n(&vq->vq_used->idx, __ATOMIC_ACQUIRE);
+	/* Read used->idx once; the read barrier below orders the element after it. */
+	uint16_t used_idx = ring_load16(&vq->vq_used->idx);
 	uint16_t last = vq->vq_last_used;
 	if (used_idx == last)
 		return VIO_EAGAIN;
@@ -460,6 +459,11 @@ int vio_vq_get_used(struct vio_vq *vq, struct vio_vq_used *out)
 		return VIO_EIO;
 	}
 
+	/*
+	 * Read barrier: the device wrote the element (id and len) before it moved idx
+	 * (2.7.8.2), so read the element only after the idx that covers it.
+	 */
+	vio_rmb();
 	const struct vring_used_elem *e = &vq->vq_used->ring[last & (vq->size - 1u)];
 	uint32_t id = ring_load32(&e->id);
 	uint32_t len = ring_load32(&e->len);
@@ -496,7 +500,7 @@ int vio_vq_get_used(struct vio_vq *vq, struct vio_vq_used *out)
 	 */
 	if (has_flag(vq, VIO_VQ_F_EVENT_IDX) && vq->vq_cb_enabled) {
 		ring_store16(used_event(vq), vq->vq_last_used);
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		vio_mb();
 	}
 	return 0;
 }
@@ -505,7 +509,7 @@ bool vio_vq_has_used(struct vio_vq *vq)
 {
 	if (vq->vq_broken)
 		return true;
-	/* Relaxed: only a peek; get_used does the acquire before using the entry. */
+	/* Only a peek: get_used has the read barrier before it uses the entry. */
 	return ring_load16(&vq->vq_used->idx) != vq->vq_last_used;
 }
 
@@ -534,7 +538,7 @@ bool vio_vq_enable_cb(struct vio_vq *vq)
 	 * an entry added in between is seen by neither side: the device read the old "no
 	 * interrupt" and we read the old idx (the race in the note of 2.7.14).
 	 */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	vio_mb();
 	if (vq->vq_broken)
 		return true;
 	return ring_load16(&vq->vq_used->idx) == vq->vq_last_used;

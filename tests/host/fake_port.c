@@ -16,6 +16,42 @@ void vio_assert_failed(const char *expr, const char *file, unsigned line)
 	abort();
 }
 
+static void dma_track(struct fake_port *fp, void *p, size_t bytes)
+{
+	for (int i = 0; i < FAKE_PORT_DMA_REGIONS; i++) {
+		if (!fp->dma[i].p) {
+			fp->dma[i] = (struct fake_dma_region){p, bytes};
+			return;
+		}
+	}
+	fprintf(stderr, "fake_port: more than %d live DMA allocations\n", FAKE_PORT_DMA_REGIONS);
+	abort();
+}
+
+static void dma_untrack(struct fake_port *fp, void *p)
+{
+	for (int i = 0; i < FAKE_PORT_DMA_REGIONS; i++) {
+		if (fp->dma[i].p == p) {
+			fp->dma[i] = (struct fake_dma_region){0};
+			return;
+		}
+	}
+	fprintf(stderr, "fake_port: dma_free of %p, which dma_alloc never gave\n", p);
+	abort();
+}
+
+bool fake_port_is_dma(const struct fake_port *fp, const void *p, size_t len)
+{
+	uintptr_t a = (uintptr_t)p;
+
+	for (int i = 0; i < FAKE_PORT_DMA_REGIONS; i++) {
+		uintptr_t r = (uintptr_t)fp->dma[i].p;
+		if (r && a < r + fp->dma[i].bytes && r < a + (len ? len : 1))
+			return true;
+	}
+	return false;
+}
+
 static void *fake_dma_alloc(void *ctx, size_t bytes, uint64_t *phys)
 {
 	struct fake_port *fp = ctx;
@@ -27,6 +63,7 @@ static void *fake_dma_alloc(void *ctx, size_t bytes, uint64_t *phys)
 	if (!p)
 		return NULL;
 	memset(p, 0, rounded ? rounded : PAGE);
+	dma_track(fp, p, rounded ? rounded : PAGE);
 	fp->dma_allocs++;
 	fp->dma_live_allocs++;
 	fp->dma_live_bytes += rounded;
@@ -40,9 +77,33 @@ static void fake_dma_free(void *ctx, void *virt, size_t bytes)
 
 	if (!virt)
 		return;
+	dma_untrack(fp, virt);
 	fp->dma_live_allocs--;
 	fp->dma_live_bytes -= (bytes + PAGE - 1) & ~(size_t)(PAGE - 1);
 	free(virt);
+}
+
+static void *fake_priv_alloc(void *ctx, size_t bytes)
+{
+	struct fake_port *fp = ctx;
+	void *p = calloc(1, bytes ? bytes : 1);
+
+	if (!p)
+		return NULL;
+	fp->priv_live_allocs++;
+	fp->priv_live_bytes += bytes;
+	return p;
+}
+
+static void fake_priv_free(void *ctx, void *p, size_t bytes)
+{
+	struct fake_port *fp = ctx;
+
+	if (!p)
+		return;
+	fp->priv_live_allocs--;
+	fp->priv_live_bytes -= bytes;
+	free(p);
 }
 
 static uint64_t fake_virt_to_phys(void *ctx, const void *virt)
@@ -166,6 +227,8 @@ void fake_port_init(struct fake_port *fp)
 		.ctx = fp,
 		.dma_alloc = fake_dma_alloc,
 		.dma_free = fake_dma_free,
+		.priv_alloc = fake_priv_alloc,
+		.priv_free = fake_priv_free,
 		.virt_to_phys = fake_virt_to_phys,
 		.map_mmio = fake_map_mmio,
 		.inb = fake_inb,
@@ -192,6 +255,7 @@ static void *low_dma_alloc(void *ctx, size_t bytes, uint64_t *phys)
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
 	if (p == MAP_FAILED)
 		return NULL;
+	dma_track(fp, p, rounded);
 	fp->dma_allocs++;
 	fp->dma_live_allocs++;
 	fp->dma_live_bytes += rounded;
@@ -205,6 +269,7 @@ static void low_dma_free(void *ctx, void *virt, size_t bytes)
 	size_t rounded = (bytes + PAGE - 1) & ~(size_t)(PAGE - 1);
 	if (!virt)
 		return;
+	dma_untrack(fp, virt);
 	munmap(virt, rounded);
 	fp->dma_live_allocs--;
 	fp->dma_live_bytes -= rounded;
@@ -214,6 +279,12 @@ void fake_port_low_dma(struct fake_port *fp)
 {
 	fp->port.dma_alloc = low_dma_alloc;
 	fp->port.dma_free = low_dma_free;
+}
+
+void fake_port_no_priv(struct fake_port *fp)
+{
+	fp->port.priv_alloc = NULL;
+	fp->port.priv_free = NULL;
 }
 
 void fake_port_no_irqs(struct fake_port *fp)

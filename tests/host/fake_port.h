@@ -14,6 +14,7 @@
 
 #define FAKE_PORT_LOG_LINES 64
 #define FAKE_PORT_MSIX_MAX 64
+#define FAKE_PORT_DMA_REGIONS 1024
 
 struct fake_msix {
 	vio_irq_handler handler;
@@ -29,6 +30,15 @@ struct fake_port {
 	int dma_live_allocs;
 	int dma_allocs;
 	int dma_fail_after;
+	/* The live DMA allocations, so tests can ask what a device could reach. */
+	struct fake_dma_region {
+		void *p;
+		size_t bytes;
+	} dma[FAKE_PORT_DMA_REGIONS];
+
+	/* Private (never device-visible) memory accounting. */
+	size_t priv_live_bytes;
+	int priv_live_allocs;
 
 	uint64_t now;
 
@@ -69,6 +79,10 @@ void fake_port_init(struct fake_port *fp);
  * 32-bit page frame number, so rings must lie below 2^44; host heap addresses do not.
  */
 void fake_port_low_dma(struct fake_port *fp);
+/* True when [p, p+len) overlaps memory handed out by dma_alloc, i.e. a device could write it. */
+bool fake_port_is_dma(const struct fake_port *fp, const void *p, size_t len);
+/* Remove the private allocator so the library falls back to DMA memory for bookkeeping. */
+void fake_port_no_priv(struct fake_port *fp);
 /* Remove the optional interrupt hooks so the library must poll. */
 void fake_port_no_irqs(struct fake_port *fp);
 /* True when some kept log line contains `needle`. */

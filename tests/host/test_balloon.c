@@ -74,7 +74,7 @@ struct t {
 	struct host h;
 	struct kernel k;
 	struct vio_balloon b;
-	struct vio_balloon_ops ops;
+	struct vio_balloon_opts opts;
 	int base_allocs; /* DMA allocations live right after init */
 };
 
@@ -90,9 +90,10 @@ static bool in_pool(uint32_t pfn)
 
 /* --- the fake kernel ------------------------------------------------------------------------ */
 
-static int k_take(void *arg, uint32_t *pfn)
+static int k_take(struct vio_balloon *b, uint32_t *pfn, void *arg)
 {
 	struct kernel *k = arg;
+	(void)b;
 
 	if (k->in_use >= k->limit || k->nfree == 0)
 		return VIO_ENOMEM;
@@ -102,9 +103,10 @@ static int k_take(void *arg, uint32_t *pfn)
 	return 0;
 }
 
-static void k_give(void *arg, uint32_t pfn)
+static void k_give(struct vio_balloon *b, uint32_t pfn, void *arg)
 {
 	struct kernel *k = arg;
+	(void)b;
 
 	k->gives++;
 	if (!in_pool(pfn) || !k->in_balloon[idx_of(pfn)]) {
@@ -124,9 +126,11 @@ static const struct vio_balloon_stat_val kstats[] = {
     {VIRTIO_BALLOON_S_AVAIL, 42},
 };
 
-static unsigned k_stats(void *arg, struct vio_balloon_stat_val *out, unsigned max)
+static unsigned k_stats(struct vio_balloon *b, struct vio_balloon_stat_val *out, unsigned max,
+			void *arg)
 {
 	struct kernel *k = arg;
+	(void)b;
 	unsigned n = k->nstats < max ? k->nstats : max;
 
 	k->stats_calls++;
@@ -137,9 +141,10 @@ static unsigned k_stats(void *arg, struct vio_balloon_stat_val *out, unsigned ma
 	return n;
 }
 
-static void k_wake(void *arg)
+static void k_wake(struct vio_balloon *b, void *arg)
 {
 	struct kernel *k = arg;
+	(void)b;
 	k->wakes++;
 }
 
@@ -255,12 +260,13 @@ static void balloon_model(struct fake_env *e)
 	host_inflate(e, &t->h);
 	host_deflate(e, &t->h);
 	if (t->b.reporting)
-		host_report(e, &t->h, 2 + t->b.stats);
+		host_report(e, &t->h, 2 + t->b.stats_vq);
 }
 
 /* --- setup ------------------------------------------------------------------------------------ */
 
-static struct t *bring_up_with(uint64_t features, bool irqs, uint32_t target, bool stats_cb)
+static struct t *bring_up_opts(uint64_t features, bool irqs, uint32_t target, bool stats_cb,
+			       uint64_t timeout_ns)
 {
 	struct t *t = calloc(1, sizeof(*t));
 	struct virtio_balloon_config cfg = {.num_pages = target};
@@ -276,11 +282,21 @@ static struct t *bring_up_with(uint64_t features, bool irqs, uint32_t target, bo
 	t->k.limit = POOL;
 	t->k.nstats = 3;
 	t->k.host = &t->h;
-	t->ops = (struct vio_balloon_ops){k_take, k_give, stats_cb ? k_stats : NULL, k_wake};
-	assert_int_equal(vio_balloon_init(&t->b, &t->e->dev, &t->ops, &t->k), 0);
+	t->opts = (struct vio_balloon_opts){.page_take = k_take,
+					    .page_give = k_give,
+					    .guest_stats = stats_cb ? k_stats : NULL,
+					    .on_wake = k_wake,
+					    .arg = &t->k,
+					    .timeout_ns = timeout_ns};
+	assert_int_equal(vio_balloon_init(&t->b, &t->e->dev, &t->opts), 0);
 	fake_env_rings(t->e);
 	t->base_allocs = t->e->fp.dma_live_allocs;
 	return t;
+}
+
+static struct t *bring_up_with(uint64_t features, bool irqs, uint32_t target, bool stats_cb)
+{
+	return bring_up_opts(features, irqs, target, stats_cb, 0);
 }
 
 static struct t *bring_up(uint64_t features, bool irqs, uint32_t target)
@@ -340,7 +356,7 @@ static void test_inflate_to_target_in_batches_updating_actual_after_each(void **
 	assert_int_equal(t->h.actual_before_inflate[0], 0);
 	assert_int_equal(t->h.actual_before_inflate[1], BATCH);
 	assert_int_equal(t->h.actual_before_inflate[2], 2 * BATCH);
-	assert_int_equal(t->b.counters.inflated, 700);
+	assert_int_equal(t->b.stats.inflated, 700);
 	assert_false(vio_balloon_pending(&t->b));
 	finish(t);
 }
@@ -369,7 +385,7 @@ static void test_target_above_available_memory_stops_cleanly_with_actual_truthfu
 	assert_int_equal(vio_balloon_actual(&t->b), 1000);
 	assert_int_equal(host_actual(t), 1000);
 	assert_int_equal(t->h.held, 1000);
-	assert_int_equal(t->b.counters.take_failures, 1);
+	assert_int_equal(t->b.stats.take_failures, 1);
 	assert_true(fake_port_logged(&t->e->fp, "out of memory"));
 	int logs = t->e->fp.log_count;
 
@@ -425,7 +441,7 @@ static void test_deflate_with_must_tell_host_tells_host_before_pages_return(void
 	assert_int_equal(t->k.in_use, 50);
 	assert_int_equal(t->k.gives, 550);
 	assert_int_equal(t->k.gives_host_still_holds, 0);
-	assert_int_equal(t->b.counters.deflated, 550);
+	assert_int_equal(t->b.stats.deflated, 550);
 	finish(t);
 }
 
@@ -459,7 +475,7 @@ static void test_config_change_interrupt_only_sets_a_flag_until_poll(void **stat
 	fake_env_config_irq(t->e);
 	/* The interrupt did no work: no page taken, target not even read yet. */
 	assert_int_equal(t->k.wakes, 1);
-	assert_int_equal(t->b.counters.config_changes, 1);
+	assert_int_equal(t->b.stats.config_changes, 1);
 	assert_true(vio_balloon_pending(&t->b));
 	assert_int_equal(vio_balloon_target(&t->b), 0);
 	assert_int_equal(t->k.in_use, 0);
@@ -513,7 +529,7 @@ static void test_stats_queue_answered_with_ops_values_and_reposted(void **state)
 	struct fake_req req;
 
 	/* One buffer posted at init, already filled (5.5.6.3). */
-	assert_true(t->b.stats);
+	assert_true(t->b.stats_vq);
 	assert_int_equal(t->k.stats_calls, 1);
 	assert_true(fake_vring_pop(sq, &req));
 	check_stats_buffer(t, &req, 1);
@@ -525,7 +541,7 @@ static void test_stats_queue_answered_with_ops_values_and_reposted(void **state)
 	assert_int_equal(t->k.stats_calls, 1); /* not in the interrupt */
 	assert_int_equal(poll_all(t), 0);
 	assert_int_equal(t->k.stats_calls, 2);
-	assert_int_equal(t->b.counters.stats_requests, 1);
+	assert_int_equal(t->b.stats.stats_requests, 1);
 	assert_true(fake_vring_pop(sq, &req));
 	check_stats_buffer(t, &req, 2);
 	assert_false(fake_vring_pop(sq, &req));
@@ -565,7 +581,7 @@ static void test_deflate_for_oom_gives_pages_back_and_backs_off(void **state)
 	assert_int_equal(t->k.in_use, 300);
 	assert_int_equal(t->k.gives_host_still_holds, 0); /* MUST_TELL_HOST: host first */
 	assert_int_equal(host_actual(t), 300);
-	assert_int_equal(t->b.counters.oom_deflated, 300);
+	assert_int_equal(t->b.stats.oom_deflated, 300);
 	/* The target still says 600, but the driver does not take the pages right back. */
 	assert_false(vio_balloon_pending(&t->b));
 	assert_int_equal(vio_balloon_poll(&t->b), 0);
@@ -611,7 +627,7 @@ static void test_free_page_reporting_reaches_the_reporting_queue(void **state)
 	assert_int_equal(t->h.report_seg.addr, (uint64_t)(uintptr_t)run);
 	assert_int_equal(t->h.report_seg.len, RUN_BYTES);
 	assert_true(t->h.report_seg.write);
-	assert_int_equal(t->b.counters.reported_pages, RUN_PAGES);
+	assert_int_equal(t->b.stats.reported_pages, RUN_PAGES);
 
 	/* Runs that are too small, not a power of two, or misaligned are refused. */
 	assert_int_equal(vio_balloon_report_free(&t->b, run, RUN_PAGES / 2), VIO_EINVAL);
@@ -628,7 +644,7 @@ static void test_reporting_queue_is_index_two_without_stats(void **state)
 	struct t *t = bring_up(ALL_FEATURES & ~VIRTIO_BIT(VIRTIO_BALLOON_F_STATS_VQ), true, 0);
 	uint8_t *run = aligned_alloc(RUN_BYTES, RUN_BYTES);
 
-	assert_false(t->b.stats);
+	assert_false(t->b.stats_vq);
 	assert_true(t->b.reporting);
 	assert_int_equal(t->e->dev.nvqs, 3);
 	assert_int_equal(vio_balloon_report_free(&t->b, run, RUN_PAGES), 0);
@@ -645,7 +661,7 @@ static void test_reporting_skipped_when_queue_numbering_would_be_ambiguous(void 
 	 * at 2 and reporting at 3, the spec puts reporting at 2. The driver goes without. */
 	struct t *t = bring_up_with(ALL_FEATURES, true, 0, false);
 
-	assert_false(t->b.stats);
+	assert_false(t->b.stats_vq);
 	assert_false(t->b.reporting);
 	assert_int_equal(t->e->dev.nvqs, 2);
 	assert_int_equal(vio_balloon_report_free(&t->b, &t, RUN_PAGES), VIO_ENOTSUP);
@@ -749,21 +765,36 @@ static void test_device_that_keeps_a_request_times_out(void **state)
 	free_env(t);
 }
 
+static void test_timeout_option_shortens_the_wait_for_a_kept_request(void **state)
+{
+	(void)state;
+	struct t *t = bring_up_opts(ALL_FEATURES, true, 300, true, VIO_BALLOON_TIMEOUT_NS / 10);
+
+	t->h.stall_inflate = true;
+	uint64_t start = t->e->fp.now;
+	assert_int_equal(vio_balloon_poll(&t->b), VIO_ETIMEDOUT);
+	assert_true(t->e->fp.now - start >= VIO_BALLOON_TIMEOUT_NS / 10);
+	assert_true(t->e->fp.now - start < VIO_BALLOON_TIMEOUT_NS);
+	vio_balloon_fini(&t->b);
+	assert_int_equal(t->k.in_use, 0);
+	free_env(t);
+}
+
 static void test_init_rejects_other_devices_and_missing_ops(void **state)
 {
 	(void)state;
 	struct vio_balloon b;
-	struct vio_balloon_ops none = {0};
+	struct vio_balloon_opts none = {0};
 	struct fake_env *e = fake_env_new(VIRTIO_ID_RNG, 0, NULL, 0, 1, 64);
 
-	assert_int_equal(vio_balloon_init(&b, &e->dev, &none, NULL), VIO_ENODEV);
+	assert_int_equal(vio_balloon_init(&b, &e->dev, &none), VIO_ENODEV);
 	vio_balloon_fini(&b);
 	fake_env_free(e);
 
 	struct virtio_balloon_config cfg = {0};
 	e = fake_env_new(VIRTIO_ID_BALLOON, ALL_FEATURES, &cfg, sizeof(cfg), 4, 64);
-	assert_int_equal(vio_balloon_init(&b, &e->dev, &none, NULL), VIO_EINVAL);
-	assert_int_equal(vio_balloon_init(&b, &e->dev, NULL, NULL), VIO_EINVAL);
+	assert_int_equal(vio_balloon_init(&b, &e->dev, &none), VIO_EINVAL);
+	assert_int_equal(vio_balloon_init(&b, &e->dev, NULL), VIO_EINVAL);
 	assert_int_equal(vio_balloon_poll(&b), VIO_EIO);
 	fake_env_free(e);
 }
@@ -772,8 +803,9 @@ static void test_init_failure_leaves_nothing_allocated(void **state)
 {
 	(void)state;
 	struct virtio_balloon_config cfg = {.num_pages = 5};
-	struct vio_balloon_ops ops = {k_take, k_give, k_stats, NULL};
 	struct kernel k = {.nstats = 1};
+	struct vio_balloon_opts opts = {
+	    .page_take = k_take, .page_give = k_give, .guest_stats = k_stats, .arg = &k};
 
 	for (int fail = 0; fail < 12; fail++) {
 		struct fake_env *e =
@@ -781,11 +813,13 @@ static void test_init_failure_leaves_nothing_allocated(void **state)
 		struct vio_balloon b;
 
 		e->fp.dma_fail_after = fail;
-		int err = vio_balloon_init(&b, &e->dev, &ops, &k);
-		if (err == 0)
+		int err = vio_balloon_init(&b, &e->dev, &opts);
+		if (err == 0) {
 			vio_balloon_fini(&b);
-		else
+		} else {
 			assert_int_equal(err, VIO_ENOMEM);
+			assert_true(e->vd.status & VIRTIO_CONFIG_S_FAILED);
+		}
 		fake_env_free(e);
 	}
 }
@@ -814,6 +848,7 @@ int main(void)
 	    cmocka_unit_test(test_fini_returns_every_page_telling_the_host),
 	    cmocka_unit_test(test_completion_not_in_flight_breaks_balloon_and_fini_recovers),
 	    cmocka_unit_test(test_device_that_keeps_a_request_times_out),
+	    cmocka_unit_test(test_timeout_option_shortens_the_wait_for_a_kept_request),
 	    cmocka_unit_test(test_init_rejects_other_devices_and_missing_ops),
 	    cmocka_unit_test(test_init_failure_leaves_nothing_allocated),
 	};

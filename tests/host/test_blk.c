@@ -219,10 +219,10 @@ static struct virtio_blk_config default_config(void)
 	(VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) | VIRTIO_BIT(VIRTIO_BLK_F_SIZE_MAX) |                    \
 	 VIRTIO_BIT(VIRTIO_BLK_F_FLUSH) | VIRTIO_BIT(VIRTIO_F_RING_INDIRECT_DESC))
 
-/* A device with `features` and `cfg`, nq queues; init the driver unless want_init_err says
- * what init must return (then the caller finishes). */
-static struct t *setup_full(uint64_t features, const struct virtio_blk_config *cfg, int nq,
-			    bool irqs, int want_init_err)
+/* A device with `features` and `cfg`, nq queues; init the driver with `opts` unless
+ * want_init_err says what init must return (then the caller finishes). */
+static struct t *setup_opts(uint64_t features, const struct virtio_blk_config *cfg, int nq,
+			    bool irqs, int want_init_err, const struct vio_blk_opts *opts)
 {
 	struct t *t = calloc(1, sizeof(*t));
 	assert_non_null(t);
@@ -242,13 +242,19 @@ static struct t *setup_full(uint64_t features, const struct virtio_blk_config *c
 	memcpy(t->m.id, "vio-serial-0001", 16);
 	t->e->model = model_run;
 	t->e->model_arg = &t->m;
-	assert_int_equal(vio_blk_init(&t->blk, &t->e->dev), want_init_err);
+	assert_int_equal(vio_blk_init(&t->blk, &t->e->dev, opts), want_init_err);
 	if (want_init_err == 0) {
 		fake_env_rings(t->e);
 		for (int i = 0; i < t->e->nrings; i++)
 			t->e->ring[i].deliver_irqs = t->e->dev.irq_mode != VIO_IRQ_POLL;
 	}
 	return t;
+}
+
+static struct t *setup_full(uint64_t features, const struct virtio_blk_config *cfg, int nq,
+			    bool irqs, int want_init_err)
+{
+	return setup_opts(features, cfg, nq, irqs, want_init_err, NULL);
 }
 
 static struct t *setup(uint64_t features, const struct virtio_blk_config *cfg)
@@ -260,6 +266,14 @@ static struct t *setup_default(void)
 {
 	struct virtio_blk_config cfg = default_config();
 	return setup(BASE_FEATURES, &cfg);
+}
+
+/* The default device, with synchronous calls giving up after timeout_ns. */
+static struct t *setup_timeout(uint64_t timeout_ns)
+{
+	struct virtio_blk_config cfg = default_config();
+	struct vio_blk_opts opts = {.timeout_ns = timeout_ns};
+	return setup_opts(BASE_FEATURES, &cfg, 1, true, 0, &opts);
 }
 
 static void teardown(struct t *t)
@@ -420,7 +434,7 @@ static void test_init_refuses_a_device_that_is_not_a_disk(void **state)
 	struct fake_env *e = fake_env_new(VIRTIO_ID_NET, 0, NULL, 0, 1, QSIZE);
 	struct vio_blk blk;
 
-	assert_int_equal(vio_blk_init(&blk, &e->dev), VIO_ENODEV);
+	assert_int_equal(vio_blk_init(&blk, &e->dev, NULL), VIO_ENODEV);
 	vio_blk_fini(&blk);
 	fake_env_free(e);
 }
@@ -435,7 +449,7 @@ static void test_init_failure_leaves_nothing_allocated(void **state)
 
 	/* The ring allocations succeed, the slots' do not. */
 	e->fp.dma_fail_after = e->fp.dma_allocs + 3;
-	assert_int_equal(vio_blk_init(&blk, &e->dev), VIO_ENOMEM);
+	assert_int_equal(vio_blk_init(&blk, &e->dev, NULL), VIO_ENOMEM);
 	assert_true(e->vd.status & VIRTIO_CONFIG_S_FAILED);
 	assert_int_equal(e->fp.dma_live_allocs, 0);
 	vio_blk_fini(&blk);
@@ -460,7 +474,7 @@ static void test_mq_uses_at_most_max_queues_round_robin_or_by_hint(void **state)
 	struct vio_sg sg = {buf, sizeof(buf)};
 	struct done d = {0};
 	struct vio_blk_req req = {
-	    .op = VIO_BLK_OP_READ, .sg = &sg, .nsg = 1, .queue = 2, .done = on_done, .arg = &d};
+	    .op = VIO_BLK_OP_READ, .sg = &sg, .nsg = 1, .queue = 2, .on_done = on_done, .arg = &d};
 	assert_int_equal(vio_blk_submit(&t->blk, &req), 0);
 	fake_env_run(t->e);
 	assert_int_equal(d.calls, 1);
@@ -517,7 +531,7 @@ static void test_async_completes_by_interrupt_without_poll(void **state)
 				  .sg = &sg,
 				  .nsg = 1,
 				  .queue = VIO_BLK_ANY_QUEUE,
-				  .done = on_done,
+				  .on_done = on_done,
 				  .arg = &d};
 
 	assert_int_not_equal(t->e->dev.irq_mode, VIO_IRQ_POLL);
@@ -544,7 +558,7 @@ static void test_async_polling_mode_completes_only_on_poll(void **state)
 				  .sg = &sg,
 				  .nsg = 1,
 				  .queue = VIO_BLK_ANY_QUEUE,
-				  .done = on_done,
+				  .on_done = on_done,
 				  .arg = &d};
 
 	assert_int_equal(vio_blk_submit(&t->blk, &req), 0);
@@ -579,7 +593,7 @@ static void test_async_full_queue_depth_in_flight_completes_out_of_order(void **
 					      .sg = &sg[i],
 					      .nsg = 1,
 					      .queue = VIO_BLK_ANY_QUEUE,
-					      .done = on_done,
+					      .on_done = on_done,
 					      .arg = &d[i]};
 		assert_int_equal(vio_blk_submit(&t->blk, &req[i]), 0);
 	}
@@ -614,9 +628,13 @@ static void test_plugged_submits_notify_the_device_once_at_unplug(void **state)
 	for (int i = 0; i < 8; i++) {
 		sg[i] = (struct vio_sg){bufs[i], 512};
 		d[i] = (struct done){0};
-		req[i] = (struct vio_blk_req){.op = VIO_BLK_OP_READ, .sector = (uint64_t)i,
-					      .sg = &sg[i], .nsg = 1, .queue = VIO_BLK_ANY_QUEUE,
-					      .done = on_done, .arg = &d[i]};
+		req[i] = (struct vio_blk_req){.op = VIO_BLK_OP_READ,
+					      .sector = (uint64_t)i,
+					      .sg = &sg[i],
+					      .nsg = 1,
+					      .queue = VIO_BLK_ANY_QUEUE,
+					      .on_done = on_done,
+					      .arg = &d[i]};
 		assert_int_equal(vio_blk_submit(&t->blk, &req[i]), 0);
 	}
 	assert_int_equal(t->e->vd.q[0].notified, before); /* nothing told yet */
@@ -650,7 +668,7 @@ static void test_submit_returns_enospc_when_full_then_recovers(void **state)
 					      .sg = &sg,
 					      .nsg = 1,
 					      .queue = VIO_BLK_ANY_QUEUE,
-					      .done = on_done,
+					      .on_done = on_done,
 					      .arg = &d[i]};
 	for (int i = 0; i < QSIZE; i++)
 		assert_int_equal(vio_blk_submit(&t->blk, &req[i]), 0);
@@ -681,7 +699,7 @@ test_request_larger_than_seg_max_times_size_max_is_split_and_completes_once(void
 				  .sg = sg,
 				  .nsg = 2,
 				  .queue = VIO_BLK_ANY_QUEUE,
-				  .done = on_done,
+				  .on_done = on_done,
 				  .arg = &d};
 
 	fill(a, sizeof(a), 4);
@@ -725,7 +743,7 @@ static void test_request_longer_than_the_ring_trickles_in_as_parts_complete(void
 				  .sg = &sg,
 				  .nsg = 1,
 				  .queue = VIO_BLK_ANY_QUEUE,
-				  .done = on_done,
+				  .on_done = on_done,
 				  .arg = &d};
 	struct vio_blk_req req2 = req;
 	req2.arg = &d2;
@@ -767,7 +785,7 @@ static void test_ioerr_fails_only_that_request(void **state)
 					      .sg = &sg[i],
 					      .nsg = 1,
 					      .queue = VIO_BLK_ANY_QUEUE,
-					      .done = on_done,
+					      .on_done = on_done,
 					      .arg = &d[i]};
 		assert_int_equal(vio_blk_submit(&t->blk, &req[i]), 0);
 	}
@@ -797,7 +815,7 @@ static void test_ioerr_in_one_part_fails_the_split_request_once(void **state)
 				  .sg = &sg,
 				  .nsg = 1,
 				  .queue = VIO_BLK_ANY_QUEUE,
-				  .done = on_done,
+				  .on_done = on_done,
 				  .arg = &d};
 
 	t->m.ioerr_sector = 100; /* inside the 2nd of 4 parts */
@@ -898,7 +916,7 @@ static void test_requests_beyond_capacity_or_not_whole_sectors_are_einval(void *
 	struct vio_sg sg[2] = {{buf, 512}, {buf + 512, 100}};
 	struct done d = {0};
 	struct vio_blk_req req = {
-	    .op = VIO_BLK_OP_READ, .sg = sg, .nsg = 2, .done = on_done, .arg = &d};
+	    .op = VIO_BLK_OP_READ, .sg = sg, .nsg = 2, .on_done = on_done, .arg = &d};
 
 	assert_int_equal(vio_blk_read(&t->blk, DISK_SECTORS - 1, buf, 1024), VIO_EINVAL);
 	assert_int_equal(vio_blk_read(&t->blk, DISK_SECTORS, buf, 512), VIO_EINVAL);
@@ -938,7 +956,7 @@ static void test_flush_without_feature_is_immediate_success(void **state)
 	struct t *t = setup(VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX), &cfg);
 	struct done d = {0};
 	struct vio_blk_req req = {
-	    .op = VIO_BLK_OP_FLUSH, .queue = VIO_BLK_ANY_QUEUE, .done = on_done, .arg = &d};
+	    .op = VIO_BLK_OP_FLUSH, .queue = VIO_BLK_ANY_QUEUE, .on_done = on_done, .arg = &d};
 
 	assert_false(t->blk.info.flush);
 	assert_false(t->blk.info.writeback);
@@ -1072,11 +1090,10 @@ static void test_config_change_interrupt_updates_capacity(void **state)
 static void test_device_that_never_answers_times_out_then_fini_cleans_up(void **state)
 {
 	(void)state;
-	struct t *t = setup_default();
+	struct t *t = setup_timeout(5000000); /* fake time moves 1 us per now_ns() */
 	uint8_t buf[512];
 
 	t->m.silent = true;
-	t->blk.timeout_ns = 5000000; /* fake time moves 1 us per now_ns() */
 	assert_int_equal(vio_blk_read(&t->blk, 0, buf, sizeof(buf)), VIO_ETIMEDOUT);
 	assert_int_equal(t->blk.stats.timeouts, 1);
 	assert_true(fake_port_logged(&t->e->fp, "timed out"));
@@ -1089,7 +1106,7 @@ static void test_device_that_never_answers_times_out_then_fini_cleans_up(void **
 static void test_sync_call_times_out_when_queue_stays_full(void **state)
 {
 	(void)state;
-	struct t *t = setup_default();
+	struct t *t = setup_timeout(1000000);
 	static uint8_t buf[512];
 	struct vio_sg sg = {buf, 512};
 	struct vio_blk_req req[QSIZE];
@@ -1101,11 +1118,10 @@ static void test_sync_call_times_out_when_queue_stays_full(void **state)
 					      .sg = &sg,
 					      .nsg = 1,
 					      .queue = VIO_BLK_ANY_QUEUE,
-					      .done = on_done,
+					      .on_done = on_done,
 					      .arg = &d[i]};
 		assert_int_equal(vio_blk_submit(&t->blk, &req[i]), 0);
 	}
-	t->blk.timeout_ns = 1000000;
 	assert_int_equal(vio_blk_flush(&t->blk), VIO_ETIMEDOUT);
 	/* Nothing of the flush was posted, so the device is still usable. */
 	t->m.silent = false;
@@ -1122,12 +1138,20 @@ static void test_fini_fails_requests_in_flight_and_leaks_nothing(void **state)
 	static uint8_t buf[256 * 1024];
 	struct vio_sg sg = {buf, sizeof(buf)};
 	struct done d[3] = {{0}};
-	struct vio_blk_req big = {
-	    .op = VIO_BLK_OP_READ, .sg = &sg, .nsg = 1, .queue = 0, .done = on_done, .arg = &d[0]};
-	struct vio_blk_req small = {
-	    .op = VIO_BLK_OP_READ, .sg = &sg, .nsg = 1, .queue = 0, .done = on_done, .arg = &d[1]};
+	struct vio_blk_req big = {.op = VIO_BLK_OP_READ,
+				  .sg = &sg,
+				  .nsg = 1,
+				  .queue = 0,
+				  .on_done = on_done,
+				  .arg = &d[0]};
+	struct vio_blk_req small = {.op = VIO_BLK_OP_READ,
+				    .sg = &sg,
+				    .nsg = 1,
+				    .queue = 0,
+				    .on_done = on_done,
+				    .arg = &d[1]};
 	struct vio_blk_req flush = {
-	    .op = VIO_BLK_OP_FLUSH, .queue = 0, .done = on_done, .arg = &d[2]};
+	    .op = VIO_BLK_OP_FLUSH, .queue = 0, .on_done = on_done, .arg = &d[2]};
 
 	sg.len = 512;
 	t->m.hold = true;
@@ -1227,7 +1251,7 @@ static bool random_request(struct rslot *slots, unsigned n, struct rslot *s, uin
 	uint64_t sector = rnd(rng) % (DISK_SECTORS - count + 1);
 
 	s->req = (struct vio_blk_req){
-	    .sector = sector, .queue = VIO_BLK_ANY_QUEUE, .done = rand_done, .arg = s};
+	    .sector = sector, .queue = VIO_BLK_ANY_QUEUE, .on_done = rand_done, .arg = s};
 	if (kind < 2) {
 		s->req.op = VIO_BLK_OP_FLUSH;
 		return true;

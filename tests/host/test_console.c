@@ -65,6 +65,7 @@ struct t {
 	struct fake_env *e;
 	struct cmodel m;
 	struct vio_console con;
+	uint64_t timeout_ns; /* vio_console_opts.timeout_ns for t_init */
 	struct {
 		uint32_t port;
 		enum vio_console_event ev;
@@ -301,13 +302,14 @@ static void t_init(struct t *t)
 {
 	if (!t->m.irqs)
 		fake_env_no_irqs(t->e);
-	assert_int_equal(vio_console_init(&t->con, &t->e->dev), 0);
-	vio_console_set_event_callback(&t->con, record_event, t);
+	struct vio_console_opts opts = {
+	    .on_event = record_event, .arg = t, .timeout_ns = t->timeout_ns};
+	assert_int_equal(vio_console_init(&t->con, &t->e->dev, &opts), 0);
 	fake_env_run(t->e);
 }
 
 /* The usual device: MULTIPORT with port 0 a console and port 1 "org.vio.echo". */
-static struct t *t_multiport(bool irqs)
+static struct t *t_multiport_new(bool irqs)
 {
 	struct t *t = t_new(F(VIRTIO_CONSOLE_F_MULTIPORT), 3, 8);
 	t->m.irqs = irqs;
@@ -315,6 +317,12 @@ static struct t *t_multiport(bool irqs)
 	t->m.hp[1].name = "org.vio.echo";
 	t->m.hp[1].connected = true;
 	t->m.hp[1].echo = true;
+	return t;
+}
+
+static struct t *t_multiport(bool irqs)
+{
+	struct t *t = t_multiport_new(irqs);
 	t_init(t);
 	return t;
 }
@@ -381,7 +389,7 @@ static void test_init_rejects_other_device_types(void **state)
 	struct fake_env *e = fake_env_new(VIRTIO_ID_RNG, 0, NULL, 0, 1, 64);
 	struct vio_console con;
 
-	assert_int_equal(vio_console_init(&con, &e->dev), VIO_ENODEV);
+	assert_int_equal(vio_console_init(&con, &e->dev, NULL), VIO_ENODEV);
 	vio_console_fini(&con);
 	assert_int_equal(e->fp.dma_live_allocs, 0);
 	fake_env_free(e);
@@ -395,11 +403,13 @@ static void test_init_failing_allocation_leaves_nothing_allocated(void **state)
 	for (int fail_at = 0; fail_at < 64 && !succeeded; fail_at++) {
 		struct t *t = t_new(F(VIRTIO_CONSOLE_F_MULTIPORT), 3, 8);
 		t->e->fp.dma_fail_after = t->e->fp.dma_allocs + fail_at;
-		int err = vio_console_init(&t->con, &t->e->dev);
-		if (err == 0)
+		int err = vio_console_init(&t->con, &t->e->dev, NULL);
+		if (err == 0) {
 			succeeded = true;
-		else
+		} else {
 			assert_int_equal(err, VIO_ENOMEM);
+			assert_true(t->e->vd.status & VIRTIO_CONFIG_S_FAILED);
+		}
 		t_free(t);
 	}
 	assert_true(succeeded);
@@ -453,6 +463,24 @@ static void test_multiport_handshake(void **state)
 	fake_env_run(t->e);
 	assert_false(t->m.hp[1].guest_open);
 	assert_int_equal(t->con.stats.ctrl_bad, 0);
+	t_free(t);
+}
+
+static void test_handshake_events_are_not_reported_later_ones_are(void **state)
+{
+	(void)state;
+	struct t *t = t_multiport_new(true);
+	struct vio_console_opts opts = {.on_event = record_event, .arg = t};
+
+	/* The handshake adds, names and opens two ports: none of it is an event... */
+	assert_int_equal(vio_console_init(&t->con, &t->e->dev, &opts), 0);
+	assert_int_equal(t->nevents, 0);
+	assert_int_equal(vio_console_find_port(&t->con, "org.vio.echo"), 1);
+
+	/* ...but what the host does afterwards is. */
+	dev_send(&t->m, 1, VIRTIO_CONSOLE_PORT_OPEN, 0, NULL, 0);
+	fake_env_run(t->e);
+	assert_int_equal(count_events(t, 1, VIO_CONSOLE_EV_HOST_CLOSED), 1);
 	t_free(t);
 }
 
@@ -643,6 +671,22 @@ static void test_write_to_closed_host_port_waits(void **state)
 	assert_int_equal(vio_console_write(&t->con, 1, "abc", 3, false), 3);
 	fake_env_run(t->e);
 	assert_int_equal(t->m.hp[1].out_len, 3);
+	t_free(t);
+}
+
+static void test_timeout_option_shortens_a_blocking_write(void **state)
+{
+	(void)state;
+	struct t *t = t_multiport_new(true);
+
+	t->timeout_ns = VIO_CONSOLE_TIMEOUT_NS / 10;
+	t_init(t);
+	dev_send(&t->m, 1, VIRTIO_CONSOLE_PORT_OPEN, 0, NULL, 0);
+	fake_env_run(t->e);
+	uint64_t start = t->e->fp.now;
+	assert_int_equal(vio_console_write(&t->con, 1, "abc", 3, true), VIO_ETIMEDOUT);
+	assert_true(t->e->fp.now - start >= t->timeout_ns);
+	assert_true(t->e->fp.now - start < VIO_CONSOLE_TIMEOUT_NS);
 	t_free(t);
 }
 
@@ -883,12 +927,14 @@ int main(void)
 	    cmocka_unit_test(test_init_rejects_other_device_types),
 	    cmocka_unit_test(test_init_failing_allocation_leaves_nothing_allocated),
 	    cmocka_unit_test(test_multiport_handshake),
+	    cmocka_unit_test(test_handshake_events_are_not_reported_later_ones_are),
 	    cmocka_unit_test(test_hotplug_after_init),
 	    cmocka_unit_test(test_port_remove),
 	    cmocka_unit_test(test_echo_megabyte_through_named_port_interrupts),
 	    cmocka_unit_test(test_echo_megabyte_through_named_port_polling),
 	    cmocka_unit_test(test_tx_full_is_eagain_and_nothing_is_lost),
 	    cmocka_unit_test(test_write_to_closed_host_port_waits),
+	    cmocka_unit_test(test_timeout_option_shortens_a_blocking_write),
 	    cmocka_unit_test(test_rx_backpressure_loses_nothing),
 	    cmocka_unit_test(test_malformed_control_messages_survive),
 	    cmocka_unit_test(test_ports_beyond_the_served_ones_are_refused),

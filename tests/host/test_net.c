@@ -252,18 +252,19 @@ static void on_tx_done(struct vio_net *net, void *cookie, void *arg)
 	t->cookies[t->ncookies++] = cookie;
 }
 
-static uint64_t fixed_entropy(void *arg)
+static uint64_t fixed_entropy(struct vio_net *net, void *arg)
 {
+	(void)net;
 	(void)arg;
 	return 0x1234;
 }
 
-static void default_opts(struct t *t, struct vio_net_config_opts *o)
+static void default_opts(struct t *t, struct vio_net_opts *o)
 {
 	memset(o, 0, sizeof(*o));
-	o->irq_cb = on_irq;
-	o->link_cb = on_link;
-	o->tx_done = on_tx_done;
+	o->on_irq = on_irq;
+	o->on_link = on_link;
+	o->on_tx_done = on_tx_done;
 	o->arg = t;
 }
 
@@ -282,9 +283,9 @@ static struct t *t_alloc(struct fake_env *e, uint64_t features)
 }
 
 /* The driver is up and the model attached to its rings. */
-static void t_start(struct t *t, const struct vio_net_config_opts *opts)
+static void t_start(struct t *t, const struct vio_net_opts *opts)
 {
-	struct vio_net_config_opts o;
+	struct vio_net_opts o;
 	if (!opts) {
 		default_opts(t, &o);
 		opts = &o;
@@ -295,7 +296,7 @@ static void t_start(struct t *t, const struct vio_net_config_opts *opts)
 }
 
 static struct t *t_new_cfg(uint64_t features, const struct virtio_net_config *cfg, bool irqs,
-			   const struct vio_net_config_opts *opts)
+			   const struct vio_net_opts *opts)
 {
 	struct virtio_net_config c = {.mac = {0x52, 0x54, 0, 0x12, 0x34, 0x56}};
 	if (cfg)
@@ -376,8 +377,8 @@ static bool is_pattern(const uint8_t *p, uint32_t len, uint8_t seed)
 static void assert_rx_ring_full(struct t *t)
 {
 	struct fake_vring *rx = &t->e->ring[0];
-	assert_int_equal(vio_vq_num_free(&t->net.vqs[0]), 0);
-	assert_int_equal(fake_vring_avail_pending(rx) + t->m->rx_count, t->net.nrx);
+	assert_int_equal(vio_vq_num_free(&t->net.net_vqs[0]), 0);
+	assert_int_equal(fake_vring_avail_pending(rx) + t->m->rx_count, t->net.net_nrx);
 }
 
 static int recv_one(struct t *t, struct vio_net_frame *f)
@@ -421,7 +422,7 @@ static void test_send_then_receive_round_trip(void **state)
 	assert_int_equal(t->net.stats.tx_bytes, 60);
 	assert_int_equal(t->net.stats.rx_frames, 1);
 	assert_int_equal(t->net.stats.rx_bytes, 60);
-	assert_int_equal(t->net.rx_held, 0);
+	assert_int_equal(t->net.net_rx_held, 0);
 	assert_rx_ring_full(t);
 	t_free(t);
 }
@@ -437,13 +438,50 @@ static void test_recv_hands_out_frame_in_place_until_released(void **state)
 	assert_int_equal(f.nsegs, 1);
 	assert_int_equal(f.len, 100);
 	assert_true(is_pattern(f.seg[0].data, 100, 3));
-	assert_true(f.seg[0].data >= t->net.rx_mem &&
-		    f.seg[0].data < t->net.rx_mem + t->net.rx_mem_bytes);
-	assert_int_equal(t->net.rx_held, 1);
-	assert_int_equal(vio_vq_num_free(&t->net.vqs[0]), 1);
+	assert_true(f.seg[0].data >= t->net.net_rx_mem &&
+		    f.seg[0].data < t->net.net_rx_mem + t->net.net_rx_mem_bytes);
+	assert_int_equal(t->net.net_rx_held, 1);
+	assert_int_equal(vio_vq_num_free(&t->net.net_vqs[0]), 1);
 
 	vio_net_rx_release(&t->net, f.seg[0].buf);
-	assert_int_equal(t->net.rx_held, 0);
+	assert_int_equal(t->net.net_rx_held, 0);
+	vio_net_poll(&t->net); /* the owner's next pass tells the device */
+	fake_env_run(t->e);
+	assert_rx_ring_full(t);
+	t_free(t);
+}
+
+static void test_released_buffers_reach_the_device_with_one_notification_per_batch(void **state)
+{
+	(void)state;
+	struct t *t = t_new(BIT(VIRTIO_NET_F_MAC));
+	struct vio_net_frame f[8];
+	struct vio_vq *rx = &t->net.net_vqs[0];
+
+	for (int i = 0; i < 8; i++)
+		inject(t->m, 60, (uint8_t)i);
+	fake_env_run(t->e);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(vio_net_recv(&t->net, &f[i]), 0);
+	uint64_t kicks = rx->stats.kicks;
+	for (int i = 0; i < 8; i++)
+		vio_net_frame_release(&t->net, &f[i]);
+	assert_int_equal(rx->stats.kicks, kicks); /* back on the ring, not yet published */
+
+	/* An empty receive ends the batch: all eight reach the device at once. */
+	assert_int_equal(vio_net_recv(&t->net, &f[0]), VIO_EAGAIN);
+	assert_int_equal(rx->stats.kicks, kicks + 1);
+	fake_env_run(t->e);
+	assert_rx_ring_full(t);
+
+	/* So does the owner's next vio_net_poll. */
+	inject(t->m, 60, 9);
+	fake_env_run(t->e);
+	assert_int_equal(vio_net_recv(&t->net, &f[0]), 0);
+	vio_net_frame_release(&t->net, &f[0]);
+	assert_int_equal(rx->stats.kicks, kicks + 1);
+	assert_int_equal(vio_net_poll(&t->net), 0);
+	assert_int_equal(rx->stats.kicks, kicks + 2);
 	fake_env_run(t->e);
 	assert_rx_ring_full(t);
 	t_free(t);
@@ -452,7 +490,7 @@ static void test_recv_hands_out_frame_in_place_until_released(void **state)
 static void test_tx_ring_full_is_enospc_then_recovers_after_reclaim(void **state)
 {
 	(void)state;
-	struct vio_net_config_opts o;
+	struct vio_net_opts o;
 	struct t tmp = {0};
 	default_opts(&tmp, &o);
 	o.tx_queue_size = 8;
@@ -524,7 +562,7 @@ static void test_send_sg_needs_cookie_callback_and_sane_segments(void **state)
 	assert_int_equal(vio_net_send_sg(&t->net, &sg, VIO_NET_TX_MAX_SEGS + 1, a, NULL),
 			 VIO_EINVAL);
 	assert_int_equal(t->net.stats.tx_errors, 4);
-	t->net.opts.tx_done = NULL;
+	t->net.net_opts.on_tx_done = NULL;
 	assert_int_equal(vio_net_send_sg(&t->net, &sg, 1, a, NULL), VIO_EINVAL);
 	t_free(t);
 }
@@ -595,7 +633,7 @@ static void test_mrg_rxbuf_frame_spanning_three_buffers_is_handed_out_in_order(v
 	static uint8_t copy[9100];
 
 	assert_int_equal(t->net.mtu, 9000);
-	assert_int_equal(t->net.rx_buf_size, VIO_NET_RX_BUF_SIZE);
+	assert_int_equal(t->net.net_rx_buf_size, VIO_NET_RX_BUF_SIZE);
 	inject(t->m, 5000, 9);
 	assert_int_equal(recv_one(t, &f), 0);
 	assert_int_equal(f.len, 5000);
@@ -608,15 +646,16 @@ static void test_mrg_rxbuf_frame_spanning_three_buffers_is_handed_out_in_order(v
 		assert_true(is_pattern(f.seg[i].data, f.seg[i].len, seed));
 		seed = (uint8_t)(seed + f.seg[i].len);
 	}
-	assert_int_equal(t->net.rx_held, 3);
+	assert_int_equal(t->net.net_rx_held, 3);
 	vio_net_frame_release(&t->net, &f);
-	assert_int_equal(t->net.rx_held, 0);
+	assert_int_equal(t->net.net_rx_held, 0);
 
 	/* The same through the copying call, split by the device into small pieces. */
 	inject(t->m, 3000, 4)->per_buf = 1024;
 	fake_env_run(t->e);
 	assert_int_equal(vio_net_recv_copy(&t->net, copy, sizeof(copy), NULL), 3000);
 	assert_true(is_pattern(copy, 3000, 4));
+	vio_net_poll(&t->net);
 	fake_env_run(t->e);
 	assert_rx_ring_full(t);
 	t_free(t);
@@ -650,7 +689,8 @@ static void test_bad_frames_are_counted_dropped_and_the_next_good_frame_arrives(
 	vio_net_frame_release(&t->net, &f);
 
 	assert_int_equal(t->net.stats.rx_frames, 2);
-	assert_false(vio_vq_is_broken(&t->net.vqs[0]));
+	assert_false(vio_vq_is_broken(&t->net.net_vqs[0]));
+	vio_net_poll(&t->net);
 	fake_env_run(t->e);
 	assert_rx_ring_full(t);
 	t_free(t);
@@ -659,7 +699,7 @@ static void test_bad_frames_are_counted_dropped_and_the_next_good_frame_arrives(
 static void test_caller_holding_too_many_buffers_gets_enospc_and_frames_are_dropped(void **state)
 {
 	(void)state;
-	struct vio_net_config_opts o;
+	struct vio_net_opts o;
 	struct t tmp = {0};
 	default_opts(&tmp, &o);
 	o.rx_hold_max = 2;
@@ -679,6 +719,7 @@ static void test_caller_holding_too_many_buffers_gets_enospc_and_frames_are_drop
 	assert_true(is_pattern(f[2].seg[0].data, 60, 3));
 	vio_net_frame_release(&t->net, &f[1]);
 	vio_net_frame_release(&t->net, &f[2]);
+	vio_net_poll(&t->net);
 	fake_env_run(t->e);
 	assert_rx_ring_full(t);
 	t_free(t);
@@ -695,7 +736,7 @@ static void test_recv_copy_too_small_drops_the_frame(void **state)
 	assert_int_equal(vio_net_recv_copy(&t->net, small, sizeof(small), NULL), VIO_EINVAL);
 	assert_int_equal(t->net.stats.rx_drops, 1);
 	assert_int_equal(t->net.stats.rx_frames, 0);
-	assert_int_equal(t->net.rx_held, 0);
+	assert_int_equal(t->net.net_rx_held, 0);
 	t_free(t);
 }
 
@@ -769,7 +810,7 @@ static void test_mac_comes_from_config_when_offered(void **state)
 static void test_random_mac_is_locally_administered_unicast(void **state)
 {
 	(void)state;
-	struct vio_net_config_opts o;
+	struct vio_net_opts o;
 	struct t tmp = {0};
 	uint8_t first[6];
 
@@ -784,7 +825,7 @@ static void test_random_mac_is_locally_administered_unicast(void **state)
 	t_free(t);
 
 	o.mac_seed = 0;
-	o.entropy = fixed_entropy;
+	o.get_entropy = fixed_entropy;
 	t = t_new_cfg(0, NULL, true, &o);
 	assert_int_equal(t->net.mac[0] & 3, 2);
 	assert_memory_not_equal(t->net.mac, first, 6);
@@ -831,6 +872,33 @@ static void test_init_refuses_a_device_that_is_not_a_network_device(void **state
 	fake_env_free(e);
 }
 
+static void test_fini_after_failed_init_and_twice_is_harmless(void **state)
+{
+	(void)state;
+	struct virtio_net_config c = {0};
+	struct fake_env *e = fake_env_new(VIRTIO_ID_BLOCK, 0, NULL, 0, 1, QSIZE);
+	struct vio_net net;
+
+	memset(&net, 0xa5, sizeof(net)); /* whatever the caller's memory held */
+	assert_int_equal(vio_net_init(&net, &e->dev, NULL), VIO_ENODEV);
+	vio_net_fini(&net);
+	fake_env_free(e);
+
+	e = fake_env_new(VIRTIO_ID_NET, BIT(VIRTIO_NET_F_CTRL_VQ), &c, sizeof(c), 3, QSIZE);
+	e->fp.dma_fail_after = e->fp.dma_allocs + 5;
+	assert_int_equal(vio_net_init(&net, &e->dev, NULL), VIO_ENOMEM);
+	int resets = e->vd.resets;
+	vio_net_fini(&net);
+	assert_int_equal(e->vd.resets, resets); /* the device is not ours to reset again */
+	assert_true(e->vd.status & VIRTIO_CONFIG_S_FAILED);
+	e->fp.dma_fail_after = -1;
+	assert_int_equal(vio_net_init(&net, &e->dev, NULL), 0);
+	vio_net_fini(&net);
+	vio_net_fini(&net);
+	assert_int_equal(e->fp.dma_live_allocs, 0);
+	fake_env_free(e);
+}
+
 static void test_init_out_of_dma_memory_fails_cleanly(void **state)
 {
 	(void)state;
@@ -841,6 +909,7 @@ static void test_init_out_of_dma_memory_fails_cleanly(void **state)
 
 	e->fp.dma_fail_after = e->fp.dma_allocs + 5; /* the queues, then some buffers */
 	assert_int_equal(vio_net_init(&net, &e->dev, NULL), VIO_ENOMEM);
+	assert_true(e->vd.status & VIRTIO_CONFIG_S_FAILED);
 	assert_int_equal(e->fp.dma_live_allocs, 0);
 	fake_env_free(e);
 }
@@ -1001,7 +1070,7 @@ static void test_ctrl_commands_not_negotiated_are_enotsup(void **state)
 	const uint8_t mac[6] = {0x02, 0, 0, 0, 0, 1};
 	struct t *t = t_new(BIT(VIRTIO_NET_F_CTRL_RX)); /* no ctrl queue: CTRL_RX is moot */
 
-	assert_int_equal(t->net.nvqs, 2);
+	assert_int_equal(t->net.net_nvqs, 2);
 	assert_int_equal(vio_net_set_promisc(&t->net, true), VIO_ENOTSUP);
 	assert_int_equal(vio_net_set_allmulti(&t->net, true), VIO_ENOTSUP);
 	assert_int_equal(vio_net_set_mac_filter(&t->net, NULL, 0, NULL, 0), VIO_ENOTSUP);
@@ -1009,13 +1078,13 @@ static void test_ctrl_commands_not_negotiated_are_enotsup(void **state)
 	t_free(t);
 
 	t = t_new(BIT(VIRTIO_NET_F_CTRL_VQ)); /* a ctrl queue, but neither command class */
-	assert_int_equal(t->net.nvqs, 3);
+	assert_int_equal(t->net.net_nvqs, 3);
 	assert_int_equal(vio_net_set_promisc(&t->net, true), VIO_ENOTSUP);
 	assert_int_equal(vio_net_set_mac(&t->net, mac), VIO_ENOTSUP);
 	assert_int_equal(t->m->ctrl_count, 0);
 	t_free(t);
 
-	struct vio_net_config_opts o;
+	struct vio_net_opts o;
 	struct t tmp = {0};
 	default_opts(&tmp, &o);
 	o.disable_features = BIT(VIRTIO_NET_F_CTRL_RX);
@@ -1042,6 +1111,26 @@ static void test_ctrl_device_never_answering_times_out(void **state)
 	assert_int_equal(vio_net_set_allmulti(&t->net, true), 0);
 	assert_int_equal(t->m->ctrl_count, 2);
 	assert_int_equal(t->m->ctrl_cmd, VIRTIO_NET_CTRL_RX_ALLMULTI);
+	t_free(t);
+}
+
+static void test_timeout_option_shortens_a_ctrl_command(void **state)
+{
+	(void)state;
+	struct vio_net_opts o;
+	struct t tmp = {0};
+
+	default_opts(&tmp, &o);
+	o.timeout_ns = VIO_NET_CTRL_TIMEOUT_NS / 10;
+	struct t *t =
+	    t_new_cfg(BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_CTRL_RX), NULL, true, &o);
+	t->m->ctrl_silent = true;
+	uint64_t before = t->e->fp.now;
+	assert_int_equal(vio_net_set_promisc(&t->net, true), VIO_ETIMEDOUT);
+	assert_true(t->e->fp.now - before >= o.timeout_ns);
+	assert_true(t->e->fp.now - before < VIO_NET_CTRL_TIMEOUT_NS);
+	t->m->ctrl_silent = false;
+	model_ctrl_answer(t->e, t->m);
 	t_free(t);
 }
 
@@ -1150,6 +1239,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_send_then_receive_round_trip),
 	    cmocka_unit_test(test_recv_hands_out_frame_in_place_until_released),
+	    cmocka_unit_test(
+		test_released_buffers_reach_the_device_with_one_notification_per_batch),
 	    cmocka_unit_test(test_tx_ring_full_is_enospc_then_recovers_after_reclaim),
 	    cmocka_unit_test(test_send_sg_sends_without_copy_and_returns_cookie_once),
 	    cmocka_unit_test(test_send_sg_needs_cookie_callback_and_sane_segments),
@@ -1169,6 +1260,7 @@ int main(void)
 	    cmocka_unit_test(test_mtu_comes_from_config_and_one_below_68_is_refused),
 	    cmocka_unit_test(test_init_refuses_a_device_that_is_not_a_network_device),
 	    cmocka_unit_test(test_init_out_of_dma_memory_fails_cleanly),
+	    cmocka_unit_test(test_fini_after_failed_init_and_twice_is_harmless),
 	    cmocka_unit_test(test_link_change_via_config_interrupt_calls_the_callback),
 	    cmocka_unit_test(test_link_is_up_without_the_status_feature),
 	    cmocka_unit_test(test_polling_mode_sends_receives_and_notices_link_changes),
@@ -1179,6 +1271,7 @@ int main(void)
 	    cmocka_unit_test(test_ctrl_error_answer_is_eio),
 	    cmocka_unit_test(test_ctrl_commands_not_negotiated_are_enotsup),
 	    cmocka_unit_test(test_ctrl_device_never_answering_times_out),
+	    cmocka_unit_test(test_timeout_option_shortens_a_ctrl_command),
 	    cmocka_unit_test(test_guest_csum_flags_are_passed_up),
 	    cmocka_unit_test(test_csum_flags_are_not_reported_without_guest_csum),
 	    cmocka_unit_test(test_tx_checksum_offload_fills_the_header),

@@ -95,7 +95,7 @@ static struct t *setup(enum behaviour how, bool irqs)
 	t->m.budget = -1;
 	t->e->model = rng_model;
 	t->e->model_arg = &t->m;
-	assert_int_equal(vio_rng_init(&t->rng, &t->e->dev), 0);
+	assert_int_equal(vio_rng_init(&t->rng, &t->e->dev, NULL), 0);
 	fake_env_rings(t->e);
 	t->e->ring[0].deliver_irqs = irqs;
 	return t;
@@ -140,7 +140,7 @@ static void test_init_rejects_other_device_types(void **state)
 	struct fake_env *e = fake_env_new(VIRTIO_ID_NET, 0, NULL, 0, 1, 64);
 	struct vio_rng rng;
 
-	assert_int_equal(vio_rng_init(&rng, &e->dev), VIO_ENODEV);
+	assert_int_equal(vio_rng_init(&rng, &e->dev, NULL), VIO_ENODEV);
 	assert_int_equal(e->fp.dma_live_allocs, 0);
 	fake_env_free(e);
 }
@@ -154,12 +154,13 @@ static void test_init_failing_allocation_leaves_nothing_allocated(void **state)
 		struct fake_env *e = fake_env_new(VIRTIO_ID_RNG, 0, NULL, 0, 1, 64);
 		struct vio_rng rng;
 		e->fp.dma_fail_after = e->fp.dma_allocs + fail_at;
-		int err = vio_rng_init(&rng, &e->dev);
+		int err = vio_rng_init(&rng, &e->dev, NULL);
 		if (err == 0) {
 			succeeded = true;
 			vio_rng_fini(&rng);
 		} else {
 			assert_int_equal(err, VIO_ENOMEM);
+			assert_true(e->vd.status & VIRTIO_CONFIG_S_FAILED);
 		}
 		assert_int_equal(e->fp.dma_live_allocs, 0);
 		fake_env_free(e);
@@ -289,6 +290,24 @@ static void test_timeout_when_device_never_answers(void **state)
 	teardown(t);
 }
 
+static void test_timeout_option_shortens_a_blocking_read(void **state)
+{
+	(void)state;
+	struct fake_env *e = fake_env_new(VIRTIO_ID_RNG, 0, NULL, 0, 1, 64);
+	struct vio_rng_opts opts = {.timeout_ns = VIO_RNG_TIMEOUT_NS / 10};
+	struct vio_rng rng;
+	uint8_t buf[32];
+
+	assert_int_equal(vio_rng_init(&rng, &e->dev, &opts), 0);
+	uint64_t start = e->fp.now;
+	assert_int_equal(vio_rng_read(&rng, buf, sizeof(buf), true), VIO_ETIMEDOUT);
+	assert_true(e->fp.now - start >= opts.timeout_ns);
+	assert_true(e->fp.now - start < VIO_RNG_TIMEOUT_NS);
+	assert_int_equal(rng.stats.timeouts, 1);
+	vio_rng_fini(&rng);
+	fake_env_free(e);
+}
+
 static void test_slow_device_finishes_a_blocking_read(void **state)
 {
 	(void)state;
@@ -329,7 +348,7 @@ static void test_consumed_bytes_are_wiped(void **state)
 
 	fake_env_run(t->e);
 	assert_int_equal(vio_rng_read(&t->rng, buf, sizeof(buf), false), sizeof(buf));
-	const struct vio_rng_buf *b = &t->rng.buf[t->rng.ready[t->rng.ready_head]];
+	const struct vio_rng_buf *b = &t->rng.rng_buf[t->rng.rng_ready[t->rng.rng_ready_head]];
 	assert_int_equal(b->pos, 10);
 	for (int i = 0; i < 10; i++)
 		assert_int_equal(b->data[i], 0);
@@ -357,7 +376,7 @@ static void test_interrupt_reaps_completions(void **state)
 	assert_int_equal(t->e->dev.irq_mode, VIO_IRQ_MSIX);
 	fake_env_run(t->e); /* completes and interrupts: the callback reaps into the ready list */
 	assert_true(t->e->ring[0].interrupts > 0);
-	assert_int_equal(t->rng.ready_count, VIO_RNG_BUFS);
+	assert_int_equal(t->rng.rng_ready_count, VIO_RNG_BUFS);
 	teardown(t);
 }
 
@@ -399,6 +418,7 @@ int main(void)
 	    cmocka_unit_test(test_device_returning_zero_bytes_times_out),
 	    cmocka_unit_test(test_used_len_beyond_posted_is_discarded),
 	    cmocka_unit_test(test_timeout_when_device_never_answers),
+	    cmocka_unit_test(test_timeout_option_shortens_a_blocking_read),
 	    cmocka_unit_test(test_slow_device_finishes_a_blocking_read),
 	    cmocka_unit_test(test_broken_queue_is_eio),
 	    cmocka_unit_test(test_consumed_bytes_are_wiped),

@@ -5,6 +5,7 @@ to it, check TAP and the isa-debug-exit status. Every boot has a hard timeout.
 A scenario is a Scenario(...) in a tests/qemu/scn_*.py module's SCENARIOS list. The runner
 (tests/runner.py) collects and runs them.
 """
+import contextlib
 import hashlib
 import json
 import os
@@ -39,6 +40,8 @@ class Scenario:
     interact  function(Qemu) run while the kernel runs (send input, drive host peers)
     check     function(log_text, workdir) -> None or a failure reason, after QEMU exits
     setup     function(tmpdir) -> extra qemu args, run before boot (make images, ...)
+    teardown  function(tmpdir), run last whatever happened, even when setup or the boot
+              failed (stop the host processes setup started)
     netns     a host address like '192.168.77.1/24': QEMU runs inside a new network namespace
               (its name in q.netns) holding a tap device 'tap0' with that address, for
               `-netdev tap,id=n0,ifname=tap0,script=no,downscript=no`; removed afterwards
@@ -49,7 +52,8 @@ class Scenario:
 
     def __init__(self, name, machine="q35", boot="direct", mem="512M", cmdline="", mode="test",
                  qemu_args=(), timeout=120, expect_exit=EXIT_PASS, expect_tap=None,
-                 expect_log=(), interact=None, check=None, setup=None, netns=None, argv=None):
+                 expect_log=(), interact=None, check=None, setup=None, netns=None, argv=None,
+                 teardown=None):
         self.name, self.machine, self.boot, self.mem = name, machine, boot, mem
         self.cmdline, self.qemu_args, self.timeout = cmdline, list(qemu_args), timeout
         self.mode = mode
@@ -59,6 +63,7 @@ class Scenario:
             list(expect_log), interact, check, setup)
         self.netns = netns
         self.argv = argv
+        self.teardown = teardown
 
 
 def grub_iso(cmdline):
@@ -196,6 +201,12 @@ class Qemu:
                 raise AssertionError("QMP %s: %s" % (command, reply["error"]))
             return reply.get("return")
 
+    def idle(self, seconds):
+        """Let the kernel run on its own for `seconds`, collecting what it prints."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and self.proc.poll() is None:
+            self._pump(min(0.2, max(0.0, end - time.monotonic())))
+
     def send(self, text):
         self.proc.stdin.write(text.encode())
         self.proc.stdin.flush()
@@ -249,6 +260,16 @@ def check_tap(log):
     return None
 
 
+@contextlib.contextmanager
+def torn_down(scn, workdir):
+    """Run the scenario's teardown when the block ends, however it ends."""
+    try:
+        yield
+    finally:
+        if scn.teardown:
+            scn.teardown(workdir)
+
+
 def run_scenario(scn):
     """Run one scenario; returns (ok, reason, seconds, log_path)."""
     import tempfile
@@ -256,7 +277,8 @@ def run_scenario(scn):
     log_path = os.path.join(LOGS, scn.name + ".log")
     start = time.monotonic()
     reason = None
-    with tempfile.TemporaryDirectory(prefix="vio-" + scn.name + "-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="vio-" + scn.name + "-") as tmp, \
+            torn_down(scn, tmp):
         try:
             q = Qemu(scn, tmp)
         except Exception as e:  # setup failed: a missing tool, a bad image

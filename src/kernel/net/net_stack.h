@@ -2,9 +2,10 @@
  * net_stack.h: the kernel's TCP/IP stack (lwIP) as devices.c and the shell see it.
  *
  * devices.c owns every struct vio_net; after vio_net_init it hands each one to
- * net_stack_attach, which wraps it in an lwIP netif. From then on devices_poll() calls
- * lwip_poll() to feed received frames to lwIP and run its timers. All of it runs with
- * interrupts off, like every other driver call (DEV_CALL in devices.h).
+ * net_stack_attach, which wraps it in an lwIP netif. From then on glue_net.c's net_service
+ * feeds each device's received frames to lwIP with net_stack_input, once per pass, and
+ * devices_poll() calls lwip_poll() to follow link changes and run lwIP's timers. All of it
+ * runs with interrupts off, like every other driver call (DEV_CALL in devices.h).
  */
 #ifndef KERNEL_NET_STACK_H
 #define KERNEL_NET_STACK_H
@@ -15,11 +16,12 @@
 /* Give net device `unit` an lwIP netif, configured from vio.ip= (vio.ip<unit>= for unit > 0):
  * "dhcp" (the default) or "a.b.c.d/len[,gw=a.b.c.d]". Only in vio.mode=shell. */
 void net_stack_attach(struct vio_net *net, int unit);
-/* vio_net_config_opts.tx_done for every attached device: pass it to vio_net_init. */
+/* vio_net_opts.on_tx_done for every net device (glue_net.c passes it to vio_net_init). */
 void net_stack_tx_done(struct vio_net *net, void *cookie, void *arg);
-/* Stop (false) or resume (true) feeding unit's frames to lwIP: the frame echo takes them. */
-void net_stack_set_rx(int unit, bool on);
-/* Received frames to lwIP, finished transmits freed, lwIP's timers run. Thread context. */
+/* A bounded batch of unit's received frames to lwIP (nothing when it has no netif). Called
+ * by glue_net.c once per pass, after that pass's vio_net_poll. Interrupts off. */
+void net_stack_input(int unit);
+/* Link changes to lwIP, finished transmits freed, lwIP's timers run. Thread context. */
 void lwip_poll(void);
 
 /* 255.255.255.0 -> 24. */

@@ -1,8 +1,11 @@
 /*
  * netif_vio.c: lwIP on top of the vio virtio-net driver, one lwIP netif per device.
  *
- * The driver gives us raw Ethernet frames (include/vio/net.h); lwIP wants pbufs. Neither
- * direction copies the payload:
+ * The driver gives us raw Ethernet frames (include/vio/net.h); lwIP wants pbufs. How the
+ * driver is wired up (its options, the one vio_net_poll per pass, who takes its frames) is
+ * glue_net.c's; this file is what lwIP needs: net_stack_input takes a batch of frames in,
+ * the netif's linkoutput sends, and net_stack_tx_done is the on_tx_done glue_net.c passes
+ * to the driver. Neither direction copies the payload:
  *
  *  - Receive. vio_net_recv lends us the frame where the device wrote it, in the driver's RX
  *    buffers. Each segment becomes a "custom" pbuf (PBUF_REF) pointing into its buffer, and
@@ -12,20 +15,25 @@
  *    (rx_hold_max) and drops frames beyond that, so lwIP cannot starve the device.
  *  - Transmit. A pbuf chain goes to vio_net_send_sg as one scatter-gather list, a segment per
  *    pbuf. The device reads the pbufs' memory until it is done, so we take a reference
- *    (pbuf_ref) and drop it when the driver hands the chain back through tx_done.
+ *    (pbuf_ref) and drop it when the driver hands the chain back through on_tx_done.
  *
- * tx_done is called from inside the driver (vio_net_poll, vio_net_send_sg). Dropping the
+ * The buffers lwIP frees go back to the ring without a doorbell each; the driver tells the
+ * device of the whole batch once, when vio_net_recv runs dry or at the next vio_net_poll.
+ *
+ * on_tx_done is called from inside the driver (vio_net_poll, vio_net_send_sg). Dropping the
  * last reference there could free an RX pbuf, which calls vio_net_rx_release: back into the
- * driver while it is mid-call. So tx_done only queues the chain; lwip_poll (and the send
- * path, once the driver call has returned) frees what is queued.
+ * driver while it is mid-call. So net_stack_tx_done only queues the chain; lwip_poll and
+ * net_stack_input (and the send path, once the driver call has returned) free what is
+ * queued.
  *
  * Checksums: with VIRTIO_NET_F_GUEST_CSUM the device marks frames whose TCP/UDP checksum it
  * verified (or that came from this host and were never summed), and lwIP skips that check
  * for them. With VIRTIO_NET_F_CSUM lwIP leaves TCP/UDP checksums to the device: we store the
  * pseudo-header sum in the checksum field and tell the device where to add the rest.
  *
- * Everything here runs with interrupts off (lwip_poll, the attach, the shell commands), like
- * every other driver call: there is one CPU's worth of lwIP and nothing else touches it.
+ * Everything here runs with interrupts off (net_stack_input, lwip_poll, the attach, the shell
+ * commands), like every other driver call: there is one CPU's worth of lwIP and nothing else
+ * touches it.
  *
  *   ./run-qemu.sh    then  `ip` / `ping 10.0.2.2` at the vio> prompt
  */
@@ -62,8 +70,7 @@ struct vnetif {
 	struct vio_net *net;
 	int unit;
 	bool attached;
-	bool rx_on; /* false while the frame echo (glue_net.c) owns the device's RX */
-	bool link;  /* last link state told to lwIP */
+	bool link; /* last link state told to lwIP */
 	bool dhcp;
 	bool tx_csum;	    /* VIRTIO_NET_F_CSUM: the device finishes TCP/UDP checksums */
 	bool rx_csum;	    /* VIRTIO_NET_F_GUEST_CSUM: the device vouches for marked frames */
@@ -157,7 +164,7 @@ static void vnetif_rx(struct vnetif *vn)
 
 /* --- transmit ----------------------------------------------------------------------------- */
 
-/* Free the chains the driver gave back (see the top of the file for why not in tx_done). */
+/* Free the chains the driver gave back (see the top of the file for why not in on_tx_done). */
 static void tx_drain(struct vnetif *vn)
 {
 	while (vn->n_tx_done)
@@ -259,7 +266,7 @@ static err_t vnetif_linkoutput(struct netif *netif, struct pbuf *p)
 	if (n > VIO_NET_TX_MAX_SEGS) {
 		ret = send_copy(vn, p, o);
 	} else {
-		/* The device reads these pbufs until tx_done: keep them alive until then. */
+		/* The device reads these pbufs until on_tx_done: keep them alive until then. */
 		pbuf_ref(p);
 		int err = vio_net_send_sg(vn->net, sg, n, p, o);
 		for (int tries = 0; err == VIO_ENOSPC && tries < TX_RETRIES; tries++) {
@@ -267,7 +274,7 @@ static err_t vnetif_linkoutput(struct netif *netif, struct pbuf *p)
 			err = vio_net_send_sg(vn->net, sg, n, p, o);
 		}
 		if (err)
-			pbuf_free(p); /* never posted: tx_done will not come */
+			pbuf_free(p); /* never posted: on_tx_done will not come */
 		ret = err ? ERR_IF : ERR_OK;
 	}
 	if (vn->n_tx_done > TX_DONE_MAX / 2)
@@ -366,7 +373,7 @@ void net_stack_attach(struct vio_net *net, int unit)
 		lwip_ready = true;
 	}
 	struct vnetif *vn = &vnetifs[unit];
-	*vn = (struct vnetif){.net = net, .unit = unit, .rx_on = true};
+	*vn = (struct vnetif){.net = net, .unit = unit};
 	vn->tx_csum = vio_dev_has_feature(net->dev, VIRTIO_NET_F_CSUM);
 	vn->rx_csum = vio_dev_has_feature(net->dev, VIRTIO_NET_F_GUEST_CSUM);
 	vn->gen_flags = NETIF_CHECKSUM_GEN_IP | NETIF_CHECKSUM_GEN_ICMP |
@@ -406,10 +413,11 @@ void net_stack_attach(struct vio_net *net, int unit)
 	irq_restore(irq);
 }
 
-void net_stack_set_rx(int unit, bool on)
+void net_stack_input(int unit)
 {
-	if (unit >= 0 && unit < MAX_NETIFS)
-		vnetifs[unit].rx_on = on;
+	if (unit < 0 || unit >= MAX_NETIFS || !vnetifs[unit].attached)
+		return; /* self-tests and benchmarks drive the device raw */
+	vnetif_rx(&vnetifs[unit]);
 }
 
 void lwip_poll(void)
@@ -430,10 +438,7 @@ void lwip_poll(void)
 			else
 				netif_set_link_down(&vn->netif);
 		}
-		vio_net_poll(vn->net);
 		tx_drain(vn);
-		if (vn->rx_on)
-			vnetif_rx(vn);
 	}
 	sys_check_timeouts();
 	irq_restore(irq);
