@@ -17,7 +17,8 @@
  * than STORM_LIMIT in a window stops being dispatched, the silencer its owner registered
  * (irq_set_silencer: mask the IOAPIC entry, the MSI-X table entry) stops the source, and
  * one line says so. The devices behind it lose nothing but their wake-ups: the kernel's
- * main loop polls every device (devices_poll) whether it interrupts or not.
+ * main loop polls every device (devices_poll) whether it interrupts or not. A device that
+ * storms below that rate, interrupting with nothing to do, is devices.c's to catch.
  */
 #include <kernel/apic.h>
 #include <kernel/arch.h>

@@ -294,6 +294,22 @@ unsigned long vio_port_dma_pages(void)
 	return dma_pages;
 }
 
+void vio_port_silence(const struct vio_pci_dev *f)
+{
+	if (f->msix.cap && (vio_pci_read16(f, f->msix.cap + 2) & 0x8000)) { /* MSI-X Enable */
+		for (uint16_t e = 0; e < f->msix.table_size; e++) {
+			volatile uint32_t *ent = msix_entry(f, e);
+			if (ent && (ent[0] & 0xfff00000u) == 0xfee00000u)
+				ent[3] |= MSIX_CTRL_MASKED;
+		}
+		return;
+	}
+	uint32_t gsi;
+	bool active_low;
+	if (!ioapic_pci_line(f->irq_line, &gsi, &active_low))
+		ioapic_mask_gsi(gsi);
+}
+
 int vio_port_irq_vector(const struct vio_pci_dev *f, bool *masked)
 {
 	if (f->msix.cap && (vio_pci_read16(f, f->msix.cap + 2) & 0x8000)) { /* MSI-X Enable */

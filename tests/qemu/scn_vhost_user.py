@@ -219,9 +219,8 @@ LIES = [
         broken=False, after=DUMPED, at_most=(r"capacity now", 10)),
 ]
 
-# irq-storm: nothing notices interrupts that bring no work; the kernel takes them all.
 # config-storm: virtio-blk logs every capacity change it sees, from the interrupt handler.
-KNOWN_FAILING = {"irq-storm", "config-storm"}
+KNOWN_FAILING = {"config-storm"}
 
 
 def lie_scenario(lie):
