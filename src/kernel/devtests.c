@@ -379,7 +379,7 @@ static void refire(void *arg)
  * A storm a real device could make (a line held asserted, MSI messages without end), played
  * by the CPU itself: a handler chained onto rng0's vector sends that vector again each time
  * it runs, so the storm lasts exactly as long as the kernel keeps dispatching it. Then the
- * vector must be cut off within a second, its source masked at the device (MSI-X entry) or
+ * vector must be cut off (within 3 s, for a loaded host), its source masked at the device (MSI-X entry) or
  * the IOAPIC (INTx), no further interrupt taken, the tick still running, and the device
  * still answering, by polling.
  */
@@ -402,11 +402,11 @@ static bool test_irq_storm(char *why, size_t size)
 		FAIL("no room on vector %#x", vec);
 	uint64_t n0 = irq_count(vec), t0 = clock_ns();
 	lapic_self_ipi((uint8_t)vec);
-	while (!irq_stormed(vec) && clock_ns() - t0 < 1000000000ull)
+	while (!irq_stormed(vec) && clock_ns() - t0 < 3000000000ull)
 		hlt();
 	uint64_t n1 = irq_count(vec), t1 = clock_ns();
 	if (!irq_stormed(vec))
-		FAIL("vector %#x took %llu interrupts in 1 s and was not cut off", vec,
+		FAIL("vector %#x took %llu interrupts in 3 s and was not cut off", vec,
 		     (unsigned long long)(n1 - n0));
 	kprintf("irq-storm: vector %#x cut off after %llu interrupts in %llu ms\n", vec,
 		(unsigned long long)(n1 - n0), (unsigned long long)((t1 - t0) / 1000000));
