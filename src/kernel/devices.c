@@ -24,6 +24,7 @@
  *   ./run-qemu.sh --machine microvm   (the same devices on virtio-mmio)
  */
 #include <kernel/acpi.h>
+#include <kernel/apic.h>
 #include <kernel/devices.h>
 #include <kernel/kernel.h>
 #include <kernel/mm.h>
@@ -270,7 +271,10 @@ static void check_idle_interrupts(void)
 			"storm; masked, the device is polled from now on\n",
 			dev_unit_name(kv, unit, sizeof(unit)), (unsigned long long)d_irqs,
 			(unsigned long long)(STORM_PERIOD_NS / 1000000), (unsigned long long)d_done);
-		vio_port_silence(kv->pci);
+		if (kv->pci)
+			vio_port_silence(kv->pci);
+		else
+			ioapic_mask_gsi(kv->dev.irq_line); /* virtio-mmio: its one line */
 		kv->irq_silenced = true;
 	}
 }
