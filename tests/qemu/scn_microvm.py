@@ -29,7 +29,7 @@ import random
 import re
 import socket
 
-from harness import EXIT_PASS, Scenario
+from harness import EXIT_PASS, Scenario, Timeout
 from scn_blk import MiB, SHA_RANGES, host_sha256, image, pattern_check
 from scn_net import MTU, echo_frames, free_udp_port, mac_bytes, stats
 from scn_rng_console import socat_echo
@@ -133,7 +133,14 @@ def net_echo(q):
     sock.bind(("127.0.0.1", host_port))
     dest, rnd = ("127.0.0.1", guest_port), random.Random(5)
     try:
-        echo_frames(sock, dest, guest_mac, host_mac, NET_FRAMES, rnd, timeout=300)
+        try:
+            echo_frames(sock, dest, guest_mac, host_mac, NET_FRAMES, rnd, timeout=120)
+        except AssertionError:
+            try:
+                q.shell("virtio net0", timeout=10)  # the queues' state, into the log
+            except Timeout:
+                pass
+            raise
         _, errors_before = stats(q)
         bad = [guest_mac + host_mac[:2], guest_mac + host_mac + b"\x88\xb5" + bytes(MTU + 200),
                b"\xff" * 5, bytes(13)]  # runt, oversized, garbage, one byte short of a header
