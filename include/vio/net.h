@@ -215,7 +215,7 @@ struct vio_net {
 	struct vio_net_txslot *net_tx_slots;
 	uint16_t *net_tx_free; /* stack of free slot numbers */
 
-	void *net_priv; /* rx_bufs, tx_slots, tx_free: driver-only memory */
+	void *net_priv; /* rx_bufs, tx_slots, tx_free: private memory (vio_priv_alloc) */
 	uint32_t net_priv_bytes;
 
 	uint8_t *net_ctrl;     /* one page: command header, data, ack */

@@ -13,12 +13,16 @@
  * says whether the checksum was verified and, with MRG_RXBUF, how many buffers the frame
  * took.
  *
- * Memory. All buffers come from the port's DMA pages, allocated once at init:
+ * Memory, allocated once at init. What the device reads or writes comes from the port's DMA
+ * pages:
  *   rx_mem   nrx buffers, one per RX ring entry, each posted as one device-writable
  *            descriptor: the header, then the frame;
  *   tx_mem   ntx slots, one per TX ring entry: a header, then room to copy one frame;
- *   ctrl     one page for the one control command in flight;
- *   priv     the driver's bookkeeping (never posted to the device).
+ *   ctrl     one page for the one control command in flight.
+ * What the driver trusts (each buffer's address, the send_sg cookies, the free TX slots) is
+ * in private memory (vio_priv_alloc), which the device cannot reach: it could rewrite DMA
+ * memory at any time (docs/design.md 4), so nothing is ever read back from there but the
+ * values the device is meant to write, each checked before use.
  *
  * Follow one frame in:
  *	vio_net_init     rx_post puts every RX buffer on receiveq1 (5.1.5 step 3)
@@ -28,6 +32,7 @@
  *	vio_net_rx_release  rx_give_back posts the buffer again; the next empty vio_net_recv or
  *	                 vio_net_poll publishes the whole batch with one rx_flush
  */
+#include <vio/alloc.h>
 #include <vio/net.h>
 
 #include "driver.h"
@@ -228,7 +233,7 @@ static void free_buffers(struct vio_net *net)
 {
 	dma_free(net, net->net_rx_mem, net->net_rx_mem_bytes);
 	dma_free(net, net->net_tx_mem, net->net_tx_mem_bytes);
-	dma_free(net, net->net_priv, net->net_priv_bytes);
+	vio_priv_free(port_of(net), net->net_priv, net->net_priv_bytes);
 	dma_free(net, net->net_ctrl, PAGE_SIZE);
 	net->net_rx_mem = net->net_tx_mem = net->net_ctrl = NULL;
 	net->net_priv = NULL;
@@ -259,7 +264,7 @@ static int alloc_buffers(struct vio_net *net)
 
 	net->net_rx_mem = dma_alloc(net, net->net_rx_mem_bytes);
 	net->net_tx_mem = dma_alloc(net, net->net_tx_mem_bytes);
-	net->net_priv = dma_alloc(net, net->net_priv_bytes);
+	net->net_priv = vio_priv_alloc(port_of(net), net->net_priv_bytes);
 	if (net->net_nvqs > CTRLQ)
 		net->net_ctrl = dma_alloc(net, PAGE_SIZE);
 	if (!net->net_rx_mem || !net->net_tx_mem || !net->net_priv ||

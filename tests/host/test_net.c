@@ -387,6 +387,49 @@ static int recv_one(struct t *t, struct vio_net_frame *f)
 	return vio_net_recv(&t->net, f);
 }
 
+/*
+ * A device in threat model B (docs/design.md 4) may write any byte of DMA memory at any time.
+ * Write `val` over every DMA byte except the `nkeep` ranges in `keep`: the buffers the
+ * device holds, and the virtqueues' own memory, whose rules test_virtqueue.c checks.
+ */
+struct keep {
+	const void *p;
+	size_t len;
+};
+
+static bool in_keep(const struct keep *keep, int nkeep, const uint8_t *b)
+{
+	for (int i = 0; i < nkeep; i++)
+		if (b >= (const uint8_t *)keep[i].p && b < (const uint8_t *)keep[i].p + keep[i].len)
+			return true;
+	return false;
+}
+
+static void scribble_dma(struct fake_port *fp, const struct keep *keep, int nkeep, uint8_t val)
+{
+	for (int i = 0; i < FAKE_PORT_DMA_REGIONS; i++) {
+		uint8_t *p = fp->dma[i].p;
+		for (size_t j = 0; p && j < fp->dma[i].bytes; j++)
+			if (!in_keep(keep, nkeep, p + j))
+				p[j] = val;
+	}
+}
+
+/* Keep the rings and indirect tables of every queue, and the core's own bookkeeping. */
+static int keep_queues(struct t *t, struct keep *keep)
+{
+	int n = 0;
+	for (int i = 0; i < 3; i++) {
+		struct vio_vq *vq = &t->net.net_vqs[i];
+		if (!vq->size)
+			continue;
+		keep[n++] = (struct keep){vq->vq_ring, vq->vq_ring_bytes};
+		keep[n++] = (struct keep){vq->vq_tables, vq->vq_tables_bytes};
+		keep[n++] = (struct keep){vq->vq_priv, vq->vq_priv_bytes};
+	}
+	return n;
+}
+
 /* --- tests ---------------------------------------------------------------------------------- */
 
 static void test_send_then_receive_round_trip(void **state)
@@ -1234,6 +1277,63 @@ static void test_broken_rx_queue_is_reported_as_eio(void **state)
 	t_free(t);
 }
 
+static void test_device_rewriting_dma_cannot_forge_a_tx_completion(void **state)
+{
+	(void)state;
+	struct t *t =
+	    t_new(BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_CTRL_RX));
+	static uint8_t a[60], b[60], frame[60];
+	static struct fake_req req[3];
+	struct vio_sg sa = {a, sizeof(a)}, sb = {b, sizeof(b)};
+	struct keep keep[RX_FIFO + 16];
+	struct vio_net_frame f;
+
+	t->m->tx_hold = true;
+	assert_int_equal(vio_net_send_sg(&t->net, &sa, 1, a, NULL), 0);
+	assert_int_equal(vio_net_send_sg(&t->net, &sb, 1, b, NULL), 0);
+	assert_int_equal(vio_net_send(&t->net, frame, sizeof(frame), NULL), 0);
+	fake_env_run(t->e); /* the device takes every RX buffer */
+
+	/* The device holds the three TX requests and every RX buffer: it keeps those... */
+	int n = keep_queues(t, keep);
+	for (int i = 0; i < 3; i++) {
+		assert_true(fake_vring_pop(&t->e->ring[1], &req[i]));
+		for (unsigned s = 0; s < req[i].n_out; s++)
+			keep[n++] =
+			    (struct keep){(void *)(uintptr_t)req[i].seg[s].addr, req[i].seg[s].len};
+	}
+	for (unsigned i = 0; i < t->m->rx_count; i++) {
+		struct rxslot *r = &t->m->rx[(t->m->rx_head + i) % RX_FIFO];
+		keep[n++] = (struct keep){r->mem, r->len};
+	}
+	/* ...and writes garbage over every other byte it can reach, then completes them. */
+	scribble_dma(&t->e->fp, keep, n, 0xa5);
+	for (int i = 0; i < 3; i++)
+		fake_vring_push(&t->e->ring[1], req[i].head, 0);
+	fake_vring_publish(&t->e->ring[1]);
+
+	assert_int_equal(vio_net_poll(&t->net), 0);
+	assert_int_equal(t->ncookies, 2);
+	assert_ptr_equal(t->cookies[0], a);
+	assert_ptr_equal(t->cookies[1], b);
+
+	/* The driver carries on: it sends, receives and runs a control command. */
+	t->m->tx_hold = false;
+	fill(frame, sizeof(frame), 3);
+	assert_int_equal(vio_net_send(&t->net, frame, sizeof(frame), NULL), 0);
+	fake_env_run(t->e);
+	assert_int_equal(t->m->tx_seen, 1);
+	assert_memory_equal(t->m->tx[0].data, frame, sizeof(frame));
+	inject(t->m, 70, 1);
+	assert_int_equal(recv_one(t, &f), 0);
+	assert_int_equal(f.len, 70);
+	assert_true(is_pattern(f.seg[0].data, 70, 1));
+	vio_net_frame_release(&t->net, &f);
+	assert_int_equal(vio_net_set_promisc(&t->net, true), 0);
+	assert_int_equal(t->ncookies, 2);
+	t_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1277,6 +1377,7 @@ int main(void)
 	    cmocka_unit_test(test_tx_checksum_offload_fills_the_header),
 	    cmocka_unit_test(test_tx_checksum_offload_without_the_feature_is_enotsup),
 	    cmocka_unit_test(test_broken_rx_queue_is_reported_as_eio),
+	    cmocka_unit_test(test_device_rewriting_dma_cannot_forge_a_tx_completion),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
