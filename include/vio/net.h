@@ -23,23 +23,25 @@
  * Without interrupts at all the same loop works as it is, and vio_net_poll re-reads the link
  * status every VIO_NET_LINK_POLL_NS.
  *
- * Receive. The RX ring is kept full of driver-owned DMA buffers. vio_net_recv hands out one
- * frame as it lies in those buffers (one segment, or several with VIRTIO_NET_F_MRG_RXBUF)
- * and the caller gives each buffer back with vio_net_rx_release: an lwIP netif can wrap each
- * segment in a custom pbuf with no copy. Buffers given back go back on the ring at once, but
- * the device hears of them once per batch: when vio_net_recv finds nothing more to return,
- * and in vio_net_poll (one notification, not one per buffer: under emulation each is a trap).
- * A buffer the caller holds is a buffer the device cannot fill, so holding is bounded: once
+ * Receive. The device always holds the driver's RX buffers (opts.rx_buffers of them, DMA
+ * memory, none larger than a page) but those the caller holds. vio_net_recv hands out one
+ * frame as it lies in those buffers (one segment, or several: with VIRTIO_NET_F_MRG_RXBUF,
+ * or a frame larger than a page) and the caller gives each buffer back with vio_net_rx_release: an
+ *lwIP netif can wrap each segment in a custom pbuf with no copy. Buffers given back go back on the
+ *ring at once, but the device hears of them once per batch: when vio_net_recv finds nothing more to
+ *return, and in vio_net_poll (one notification, not one per buffer: under emulation each is a
+ *trap). A buffer the caller holds is a buffer the device cannot fill, so holding is bounded: once
  * the caller holds rx_hold_max buffers, vio_net_recv drops the next frame (its buffers go
  * straight back to the device), counts it in stats.rx_drops and returns VIO_ENOSPC. The
- * device thus always keeps at least (ring size - rx_hold_max) buffers. vio_net_recv_copy is
+ * device thus always keeps at least (RX buffers - rx_hold_max) buffers. vio_net_recv_copy is
  * the copying convenience for callers that hold nothing.
  *
  * Transmit. Every frame goes out behind a virtio_net_hdr the driver owns. vio_net_send copies
  * the frame into one of the driver's TX buffers; vio_net_send_sg posts the caller's buffers
  * as they are (they must be DMA-reachable and stay untouched until on_tx_done returns their
- * cookie). A full ring is reported (VIO_ENOSPC, counted in stats.tx_full), never dropped
- * silently: reap with vio_net_poll and send again.
+ * cookie). At most opts.tx_buffers frames are in flight. A full ring, or no free TX slot, is
+ * reported (VIO_ENOSPC, counted in stats.tx_full), never dropped silently: reap with
+ * vio_net_poll and send again.
  *
  * The device is untrusted: a used length beyond what was posted, a runt (< 14 bytes) or
  * oversized (> mtu + 18) frame, a num_buffers of 0 or more than the driver can take, are
@@ -65,6 +67,17 @@
 #ifndef VIO_NET_QUEUE_SIZE
 #define VIO_NET_QUEUE_SIZE 256
 #endif
+/*
+ * RX buffers posted, and TX frames in flight at once (vio_net_opts.rx_buffers, tx_buffers):
+ * the driver's DMA memory is about rx_buffers * 2 KiB + tx_buffers * (mtu + 18), whatever
+ * the ring size. Never more than the ring holds.
+ */
+#ifndef VIO_NET_RX_BUFFERS
+#define VIO_NET_RX_BUFFERS 64
+#endif
+#ifndef VIO_NET_TX_BUFFERS
+#define VIO_NET_TX_BUFFERS 32
+#endif
 /* Largest MTU the driver uses, whatever the device offers (it may always use less, 5.1.4.2). */
 #ifndef VIO_NET_MAX_MTU
 #define VIO_NET_MAX_MTU 9000
@@ -74,7 +87,8 @@
 /* Ethernet header, and what a frame may carry beyond mtu + header: one 802.1Q tag. */
 #define VIO_NET_ETH_HLEN  14
 #define VIO_NET_VLAN_HLEN 4
-/* RX buffer size with VIRTIO_NET_F_MRG_RXBUF (header + frame fit in one at MTU 1500). */
+/* RX buffer size with VIRTIO_NET_F_MRG_RXBUF (header + frame fit in one at MTU 1500; at most
+ * a page). */
 #ifndef VIO_NET_RX_BUF_SIZE
 #define VIO_NET_RX_BUF_SIZE 2048
 #endif
@@ -108,7 +122,13 @@ struct vio_net_opts {
 	/* Ring sizes at most this (0: VIO_NET_QUEUE_SIZE). */
 	uint16_t rx_queue_size;
 	uint16_t tx_queue_size;
-	/* Most RX buffers the caller may hold before frames are dropped (0: half the ring). */
+	/*
+	 * RX buffers to post: frames the device can hold for us (0: VIO_NET_RX_BUFFERS), and TX
+	 * frames in flight at once (0: VIO_NET_TX_BUFFERS). At most the ring size.
+	 */
+	uint16_t rx_buffers;
+	uint16_t tx_buffers;
+	/* Most RX buffers the caller may hold before frames are dropped (0: half of them). */
 	uint16_t rx_hold_max;
 	/* How long a control-queue command may take (0: VIO_NET_CTRL_TIMEOUT_NS). */
 	uint64_t timeout_ns;
@@ -199,26 +219,26 @@ struct vio_net {
 	struct vio_vq net_vqs[3]; /* receiveq1, transmitq1, controlq (2.1 without MQ) */
 	uint16_t net_nvqs;
 
-	uint8_t *net_rx_mem; /* nrx buffers of rx_buf_size: device-writable DMA */
-	uint32_t net_rx_mem_bytes;
+	struct vio_net_rxbuf *net_rx_bufs; /* [net_nrx] */
+	uint16_t net_nrx;		   /* RX buffers, each at most a page of DMA memory */
+	uint16_t net_rx_chain;		   /* buffers posted together: 1, more for big frames
+					      without MRG_RXBUF */
 	uint32_t net_rx_buf_size;
-	uint16_t net_nrx;
 	uint16_t net_rx_held; /* buffers handed to the caller, not yet released */
 	uint16_t net_rx_hold_max;
-	struct vio_net_rxbuf *net_rx_bufs;
 
-	uint8_t *net_tx_mem; /* ntx slots: header, then copy buffer: device-readable DMA */
-	uint32_t net_tx_mem_bytes;
-	uint32_t net_tx_slot_size;
+	struct vio_net_txslot *net_tx_slots; /* [net_ntx] */
+	uint16_t *net_tx_free;		     /* stack of free slot numbers */
 	uint16_t net_ntx;
 	uint16_t net_tx_nfree;
-	struct vio_net_txslot *net_tx_slots;
-	uint16_t *net_tx_free; /* stack of free slot numbers */
+	uint32_t net_tx_copy_size; /* bytes per piece of a slot's copy buffer, at most a page */
 
-	void *net_priv; /* rx_bufs, tx_slots, tx_free: private memory (vio_priv_alloc) */
+	void **net_pages; /* [net_npages] the DMA pages every buffer above is cut from */
+	uint32_t net_npages;
+	void *net_priv; /* rx_bufs, tx_slots, pages, tx_free: private memory (vio_priv_alloc) */
 	uint32_t net_priv_bytes;
 
-	uint8_t *net_ctrl;     /* one page: command header, data, ack */
+	uint8_t *net_ctrl;     /* CTRL_BYTES of DMA memory: command header, data, ack */
 	bool net_ctrl_pending; /* a timed-out command is still on the ctrl queue */
 	uint64_t net_link_checked_ns;
 	bool net_warned_hold;

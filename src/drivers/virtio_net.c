@@ -13,12 +13,20 @@
  * says whether the checksum was verified and, with MRG_RXBUF, how many buffers the frame
  * took.
  *
- * Memory, allocated once at init. What the device reads or writes comes from the port's DMA
- * pages:
- *   rx_mem   nrx buffers, one per RX ring entry, each posted as one device-writable
- *            descriptor: the header, then the frame;
- *   tx_mem   ntx slots, one per TX ring entry: a header, then room to copy one frame;
- *   ctrl     one page for the one control command in flight.
+ * Memory, allocated once at init. What the device reads or writes is DMA memory, taken from
+ * the port one page at a time and cut into buffers that never cross a page: the driver needs
+ * no more than one page of physical contiguity, so a kernel whose allocator hands out single
+ * 4 KiB pages can run it.
+ *   RX buffers  net_nrx, device-writable. A frame lands in one posted chain: a single buffer,
+ *               or, for frames larger than a page without MRG_RXBUF (where each chain must
+ *               hold a whole frame, 5.1.6.3.1), net_rx_chain page-sized buffers;
+ *   TX slots    net_ntx: a header, and the buffer vio_net_send copies a frame into (one
+ *               piece, or page-sized pieces for frames larger than a page);
+ *   ctrl        the header, data and ack byte of the one control command in flight.
+ * The counts are options (vio_net_opts.rx_buffers, tx_buffers) with small defaults, and never
+ * the ring size: a legacy device fixes its own ring size, up to 32768 entries. The defaults
+ * with MRG_RXBUF and an MTU of 1500 take 48 pages (192 KiB): 64 RX buffers of 2 KiB, 32 TX
+ * slots with a 1.5 KiB copy buffer each; the rings are the core's.
  * What the driver trusts (each buffer's address, the send_sg cookies, the free TX slots) is
  * in private memory (vio_priv_alloc), which the device cannot reach: it could rewrite DMA
  * memory at any time (docs/design.md 4), so nothing is ever read back from there but the
@@ -42,28 +50,41 @@
 #define CTRLQ 2
 
 #define PAGE_SIZE	4096u
-#define TX_HDR_ROOM	16u /* header area at the start of each TX slot */
-#define CTRL_QUEUE_SIZE 8   /* one command at a time: header, at most two tables, ack */
-#define CTRL_DATA_OFF	8   /* command data starts here in the ctrl page */
-#define CTRL_ACK_OFF	(PAGE_SIZE - 1)
+#define BUF_ALIGN	64u   /* buffers start on a cache line */
+#define TX_HDR_ROOM	16u   /* DMA bytes for each TX slot's virtio_net_hdr */
+#define CTRL_QUEUE_SIZE 8     /* one command at a time: header, at most two tables, ack */
+#define CTRL_BYTES	1024u /* the ctrl area: header, then data, the ack byte last */
+#define CTRL_DATA_OFF	8     /* command data starts here in the ctrl area */
+#define CTRL_ACK_OFF	(CTRL_BYTES - 1)
 #define MIN_MTU		68 /* 5.1.4.1: the device MUST supply at least 68 */
 
-/* With MRG_RXBUF, the most a frame may take: it must hold the largest frame we accept. */
-#define MRG_FRAME_ROOM ((uint32_t)VIO_NET_RX_MAX_SEGS * VIO_NET_RX_BUF_SIZE)
-_Static_assert(MRG_FRAME_ROOM >=
-		   VIRTIO_NET_HDR_SIZE + VIO_NET_MAX_MTU + VIO_NET_ETH_HLEN + VIO_NET_VLAN_HLEN,
-	       "a frame of VIO_NET_MAX_MTU must fit in VIO_NET_RX_MAX_SEGS merged buffers");
-_Static_assert(CTRL_DATA_OFF + 2 * (4 + 6 * VIO_NET_MAC_TABLE_MAX) + 4 <= CTRL_ACK_OFF,
-	       "the MAC table command must fit in the ctrl page");
+/* The largest frame the driver ever takes, behind the largest header. */
+#define MAX_FRAME_ROOM                                                                             \
+	((uint32_t)VIRTIO_NET_HDR_SIZE + VIO_NET_MAX_MTU + VIO_NET_ETH_HLEN + VIO_NET_VLAN_HLEN)
+/* Page-sized pieces it takes: an RX chain without MRG_RXBUF, a TX copy buffer. */
+#define MAX_PIECES ((MAX_FRAME_ROOM + PAGE_SIZE - 1) / PAGE_SIZE)
 
+_Static_assert(VIO_NET_RX_BUF_SIZE >= BUF_ALIGN && VIO_NET_RX_BUF_SIZE <= PAGE_SIZE,
+	       "an RX buffer with MRG_RXBUF holds a header and fits in a page");
+_Static_assert((uint32_t)VIO_NET_RX_MAX_SEGS *VIO_NET_RX_BUF_SIZE >= MAX_FRAME_ROOM,
+	       "a frame of VIO_NET_MAX_MTU must fit in VIO_NET_RX_MAX_SEGS merged buffers");
+_Static_assert(MAX_PIECES <= VIO_NET_RX_MAX_SEGS,
+	       "a chain of page-sized RX buffers is at most one frame's segments");
+_Static_assert(CTRL_DATA_OFF + 2 * (4 + 6 * VIO_NET_MAC_TABLE_MAX) + 4 <= CTRL_ACK_OFF,
+	       "the MAC table command must fit in the ctrl area");
+
+/* One RX buffer: at most a page, posted alone or in a chain with the buffers after it. */
 struct vio_net_rxbuf {
-	uint8_t *mem; /* rx_buf_size bytes of DMA memory: header, then frame */
-	bool held;    /* handed to the caller by vio_net_recv, not yet released */
+	uint8_t *mem;	/* rx_buf_size bytes of DMA memory: (header,) frame */
+	uint16_t chain; /* index of the first buffer of its chain: its own without chains */
+	bool held;	/* lent to the caller by vio_net_recv, not yet given back */
+	bool posted;	/* first buffer of a chain: the chain is on the ring */
 };
 
 struct vio_net_txslot {
-	uint8_t *mem; /* TX_HDR_ROOM bytes of header, then the copy buffer */
-	void *cookie; /* send_sg: the caller's cookie; NULL for a copied frame */
+	uint8_t *hdr;		   /* TX_HDR_ROOM bytes of DMA memory: the virtio_net_hdr */
+	uint8_t *copy[MAX_PIECES]; /* vio_net_send's copy of a frame, tx_copy_size bytes each */
+	void *cookie;		   /* send_sg: the caller's cookie; NULL for a copied frame */
 	uint16_t index;
 };
 
@@ -231,83 +252,171 @@ static void dma_free(struct vio_net *net, void *p, uint32_t bytes)
 
 static void free_buffers(struct vio_net *net)
 {
-	dma_free(net, net->net_rx_mem, net->net_rx_mem_bytes);
-	dma_free(net, net->net_tx_mem, net->net_tx_mem_bytes);
+	for (uint32_t i = 0; i < net->net_npages; i++)
+		dma_free(net, net->net_pages[i], PAGE_SIZE);
 	vio_priv_free(port_of(net), net->net_priv, net->net_priv_bytes);
-	dma_free(net, net->net_ctrl, PAGE_SIZE);
-	net->net_rx_mem = net->net_tx_mem = net->net_ctrl = NULL;
+	net->net_npages = 0;
+	net->net_pages = NULL;
 	net->net_priv = NULL;
+	net->net_ctrl = NULL;
+}
+
+/* Buffers are cut out of DMA pages taken one at a time: none needs more than its page. */
+struct carver {
+	uint8_t *next;
+	uint32_t left;
+};
+
+static uint8_t *carve(struct vio_net *net, struct carver *c, uint32_t bytes)
+{
+	VIO_ASSERT(bytes <= PAGE_SIZE);
+	if (bytes > c->left) {
+		uint8_t *page = dma_alloc(net, PAGE_SIZE);
+		if (!page)
+			return NULL;
+		net->net_pages[net->net_npages++] = page;
+		c->next = page;
+		c->left = PAGE_SIZE;
+	}
+	uint8_t *p = c->next;
+	c->next += bytes;
+	c->left -= bytes;
+	return p;
 }
 
 /*
  * RX buffer size (5.1.6.3.1): with MRG_RXBUF any size of at least a header will do, and a
- * frame may take several; without it every buffer must hold the largest frame we accept.
+ * frame may take several; without it every posted chain must hold the largest frame we
+ * accept: one buffer when that fits in a page, else a chain of page-sized ones.
  */
-static uint32_t rx_buffer_size(const struct vio_net *net)
+static void rx_buffer_size(struct vio_net *net)
 {
-	if (has(net, VIRTIO_NET_F_MRG_RXBUF))
-		return VIO_NET_RX_BUF_SIZE;
-	return round_up(net->hdr_len + net->max_frame, 64);
+	uint32_t frame = net->hdr_len + net->max_frame;
+
+	net->net_rx_chain = 1;
+	if (has(net, VIRTIO_NET_F_MRG_RXBUF)) {
+		net->net_rx_buf_size = VIO_NET_RX_BUF_SIZE;
+	} else if (frame <= PAGE_SIZE) {
+		net->net_rx_buf_size = round_up(frame, BUF_ALIGN);
+	} else {
+		net->net_rx_buf_size = PAGE_SIZE;
+		net->net_rx_chain = (uint16_t)((frame + PAGE_SIZE - 1) / PAGE_SIZE);
+	}
 }
 
-static int alloc_buffers(struct vio_net *net)
+/* `asked` (0: `dflt`), at most `limit`. */
+static uint32_t count(uint16_t asked, uint16_t dflt, uint32_t limit)
 {
-	net->net_nrx = net->net_vqs[RXQ].size;
-	net->net_ntx = net->net_vqs[TXQ].size;
-	net->net_rx_buf_size = rx_buffer_size(net);
-	net->net_rx_mem_bytes = net->net_nrx * net->net_rx_buf_size;
-	net->net_tx_slot_size = round_up(TX_HDR_ROOM + net->max_frame, 64);
-	net->net_tx_mem_bytes = net->net_ntx * net->net_tx_slot_size;
+	uint32_t n = asked ? asked : dflt;
+	return n < limit ? n : limit;
+}
+
+/* Private memory: the TX slots, the RX buffers, the DMA page list, the free TX slot stack. */
+static int alloc_private(struct vio_net *net, uint32_t max_pages)
+{
 	net->net_priv_bytes = net->net_ntx * (uint32_t)sizeof(struct vio_net_txslot) +
 			      net->net_nrx * (uint32_t)sizeof(struct vio_net_rxbuf) +
+			      max_pages * (uint32_t)sizeof(void *) +
 			      net->net_ntx * (uint32_t)sizeof(uint16_t);
-
-	net->net_rx_mem = dma_alloc(net, net->net_rx_mem_bytes);
-	net->net_tx_mem = dma_alloc(net, net->net_tx_mem_bytes);
 	net->net_priv = vio_priv_alloc(port_of(net), net->net_priv_bytes);
-	if (net->net_nvqs > CTRLQ)
-		net->net_ctrl = dma_alloc(net, PAGE_SIZE);
-	if (!net->net_rx_mem || !net->net_tx_mem || !net->net_priv ||
-	    (net->net_nvqs > CTRLQ && !net->net_ctrl))
+	if (!net->net_priv)
 		return VIO_ENOMEM;
-
 	net->net_tx_slots = net->net_priv;
 	net->net_rx_bufs = (struct vio_net_rxbuf *)(net->net_tx_slots + net->net_ntx);
-	net->net_tx_free = (uint16_t *)(net->net_rx_bufs + net->net_nrx);
+	net->net_pages = (void **)(net->net_rx_bufs + net->net_nrx);
+	net->net_tx_free = (uint16_t *)(net->net_pages + max_pages);
+	return 0;
+}
+
+/*
+ * How many buffers (the options, never more than the rings take: the ring size is not a
+ * count of buffers, a legacy device may make it 32768), then the memory: see the top of
+ * the file. RX buffers come first, then the TX copy buffers, so that the small TX headers
+ * and the ctrl area fill what is left of the last page.
+ */
+static int alloc_buffers(struct vio_net *net)
+{
+	struct carver c = {0};
+	int err;
+
+	rx_buffer_size(net);
+	uint32_t chains = count(net->net_opts.rx_buffers, VIO_NET_RX_BUFFERS,
+				net->net_vqs[RXQ].size / net->net_rx_chain);
+	if (!chains)
+		return VIO_EINVAL; /* a ring too small for one frame */
+	net->net_nrx = (uint16_t)(chains * net->net_rx_chain);
+	net->net_ntx =
+	    (uint16_t)count(net->net_opts.tx_buffers, VIO_NET_TX_BUFFERS, net->net_vqs[TXQ].size);
+	net->net_tx_copy_size = round_up(net->max_frame, BUF_ALIGN);
+	if (net->net_tx_copy_size > PAGE_SIZE)
+		net->net_tx_copy_size = PAGE_SIZE;
+	uint32_t pieces = (net->max_frame + net->net_tx_copy_size - 1) / net->net_tx_copy_size;
+	if ((err = alloc_private(net, net->net_nrx + net->net_ntx * (1 + pieces) + 1)))
+		return err;
+
+	for (uint16_t i = 0; i < net->net_nrx; i++) {
+		struct vio_net_rxbuf *b = &net->net_rx_bufs[i];
+		b->chain = (uint16_t)(i - i % net->net_rx_chain);
+		if (!(b->mem = carve(net, &c, net->net_rx_buf_size)))
+			return VIO_ENOMEM;
+	}
 	for (uint16_t i = 0; i < net->net_ntx; i++) {
-		net->net_tx_slots[i] = (struct vio_net_txslot){
-		    .mem = net->net_tx_mem + (uint32_t)i * net->net_tx_slot_size, .index = i};
+		struct vio_net_txslot *slot = &net->net_tx_slots[i];
+		for (uint32_t k = 0; k < pieces; k++)
+			if (!(slot->copy[k] = carve(net, &c, net->net_tx_copy_size)))
+				return VIO_ENOMEM;
+	}
+	for (uint16_t i = 0; i < net->net_ntx; i++) {
+		struct vio_net_txslot *slot = &net->net_tx_slots[i];
+		if (!(slot->hdr = carve(net, &c, TX_HDR_ROOM)))
+			return VIO_ENOMEM;
+		slot->index = i;
 		net->net_tx_free[i] = i;
 	}
 	net->net_tx_nfree = net->net_ntx;
-	for (uint16_t i = 0; i < net->net_nrx; i++)
-		net->net_rx_bufs[i].mem = net->net_rx_mem + (uint32_t)i * net->net_rx_buf_size;
+	if (net->net_nvqs > CTRLQ && !(net->net_ctrl = carve(net, &c, CTRL_BYTES)))
+		return VIO_ENOMEM;
 	return 0;
 }
 
 /* --- receive -------------------------------------------------------------------------------- */
 
-/* Hand one buffer (back) to the device. The caller kicks. */
-static void rx_post(struct vio_net *net, struct vio_net_rxbuf *buf)
+/* Hand one chain of buffers (one buffer, usually) to the device. The caller kicks. */
+static void rx_post(struct vio_net *net, struct vio_net_rxbuf *first)
 {
-	struct vio_sg sg = {buf->mem, net->net_rx_buf_size};
+	struct vio_sg sg[MAX_PIECES];
 
-	buf->held = false;
-	/* Cannot be full: every buffer has its own ring entry. Fails only when broken. */
-	vio_vq_add(&net->net_vqs[RXQ], &sg, 0, 1, buf);
+	for (uint16_t i = 0; i < net->net_rx_chain; i++)
+		sg[i] = (struct vio_sg){first[i].mem, net->net_rx_buf_size};
+	first->posted = true;
+	/* Cannot be full: the ring has room for every chain. Fails only when broken. */
+	vio_vq_add(&net->net_vqs[RXQ], sg, 0, net->net_rx_chain, first);
+}
+
+/* Put the chain `buf` belongs to back on the ring, once the caller holds none of it. */
+static void rx_repost(struct vio_net *net, struct vio_net_rxbuf *buf)
+{
+	struct vio_net_rxbuf *first = &net->net_rx_bufs[buf->chain];
+
+	if (first->posted)
+		return;
+	for (uint16_t i = 0; i < net->net_rx_chain; i++)
+		if (first[i].held)
+			return;
+	rx_post(net, first);
 }
 
 static void rx_post_frame(struct vio_net *net, struct vio_net_frame *f)
 {
 	for (uint16_t i = 0; i < f->nsegs; i++)
-		rx_post(net, f->seg[i].buf);
+		rx_repost(net, f->seg[i].buf);
 }
 
 /*
- * Take the next used buffer off the RX ring as the next segment of f: its data starts after
- * the header in the first buffer, at the start of the others (5.1.6.4). Sets *bad when the
- * device claims to have written more than we posted, or less than a header into a first
- * buffer. Returns 0, VIO_EAGAIN or VIO_EIO.
+ * Take the next used chain off the RX ring as the next segment(s) of f, one per buffer the
+ * device wrote into: the data starts after the header in a frame's first buffer, at the
+ * start of the others (5.1.6.4). Sets *bad when the device claims to have written more than
+ * we posted, or less than a header into a first buffer. Returns 0, VIO_EAGAIN or VIO_EIO.
  */
 static int rx_take_buffer(struct vio_net *net, struct vio_net_frame *f, bool *bad)
 {
@@ -316,23 +425,28 @@ static int rx_take_buffer(struct vio_net *net, struct vio_net_frame *f, bool *ba
 
 	if (err)
 		return err;
-	struct vio_net_rxbuf *buf = u.cookie;
+	struct vio_net_rxbuf *first = u.cookie;
 	uint32_t skip = f->nsegs ? 0 : net->hdr_len;
 
-	/* The core checked the id was in flight: one of our buffers, and not the caller's. */
-	VIO_ASSERT(buf >= net->net_rx_bufs && buf < net->net_rx_bufs + net->net_nrx);
-	VIO_ASSERT(!buf->held);
-	struct vio_net_rx_seg *seg = &f->seg[f->nsegs++];
-
-	seg->buf = buf;
-	seg->data = buf->mem + skip;
-	seg->len = 0;
+	/* The core checked the id was in flight: one of our chains, and on the ring. */
+	VIO_ASSERT(first >= net->net_rx_bufs && first < net->net_rx_bufs + net->net_nrx);
+	VIO_ASSERT(first->chain == first - net->net_rx_bufs && first->posted);
+	VIO_ASSERT(f->nsegs + net->net_rx_chain <= VIO_NET_RX_MAX_SEGS);
+	first->posted = false;
 	if (u.len > u.in_len || u.len < skip) {
+		f->seg[f->nsegs++] = (struct vio_net_rx_seg){first->mem, 0, first};
 		*bad = true;
 		return 0;
 	}
-	seg->len = u.len - skip;
-	f->len += seg->len;
+	uint32_t left = u.len;
+	for (uint16_t i = 0; i < net->net_rx_chain && (i == 0 || left); i++) {
+		uint32_t n = left < net->net_rx_buf_size ? left : net->net_rx_buf_size;
+		uint32_t from = i ? 0 : skip;
+		f->seg[f->nsegs++] =
+		    (struct vio_net_rx_seg){first[i].mem + from, n - from, &first[i]};
+		f->len += n - from;
+		left -= n;
+	}
 	return 0;
 }
 
@@ -464,11 +578,13 @@ int vio_net_recv(struct vio_net *net, struct vio_net_frame *f)
  * release is ignored). */
 static void rx_give_back(struct vio_net *net, struct vio_net_rxbuf *buf)
 {
+	VIO_ASSERT(buf >= net->net_rx_bufs && buf < net->net_rx_bufs + net->net_nrx);
 	if (!buf->held)
 		return;
 	VIO_ASSERT(net->net_rx_held > 0);
+	buf->held = false;
 	net->net_rx_held--;
-	rx_post(net, buf);
+	rx_repost(net, buf);
 }
 
 void vio_net_rx_release(struct vio_net *net, struct vio_net_rxbuf *buf)
@@ -557,7 +673,7 @@ static int tx_check(const struct vio_net *net, uint32_t len, const struct vio_ne
 /* 5.1.6.2: no GSO; checksum offload when asked; num_buffers is 0 on transmit. */
 static void tx_fill_hdr(struct vio_net_txslot *slot, const struct vio_net_tx_opts *opts)
 {
-	struct virtio_net_hdr *hdr = (struct virtio_net_hdr *)slot->mem;
+	struct virtio_net_hdr *hdr = (struct virtio_net_hdr *)slot->hdr;
 
 	bytes_zero(hdr, sizeof(*hdr));
 	hdr->gso_type = VIRTIO_NET_HDR_GSO_NONE;
@@ -634,13 +750,22 @@ int vio_net_send(struct vio_net *net, const void *frame, uint32_t len,
 		 const struct vio_net_tx_opts *opts)
 {
 	struct vio_net_txslot *slot;
+	struct vio_sg sg[1 + MAX_PIECES];
+	const uint8_t *from = frame;
+	unsigned n = 1;
 	int err = tx_begin(net, 0, len, opts, &slot);
 
 	if (err)
 		return err;
-	bytes_copy(slot->mem + TX_HDR_ROOM, frame, len);
-	struct vio_sg sg[2] = {{slot->mem, net->hdr_len}, {slot->mem + TX_HDR_ROOM, len}};
-	return tx_post(net, slot, sg, 2, len);
+	sg[0] = (struct vio_sg){slot->hdr, net->hdr_len};
+	for (uint32_t left = len; left; n++) {
+		uint32_t k = left < net->net_tx_copy_size ? left : net->net_tx_copy_size;
+		bytes_copy(slot->copy[n - 1], from, k);
+		sg[n] = (struct vio_sg){slot->copy[n - 1], k};
+		from += k;
+		left -= k;
+	}
+	return tx_post(net, slot, sg, n, len);
 }
 
 int vio_net_send_sg(struct vio_net *net, const struct vio_sg *sg, unsigned n, void *cookie,
@@ -662,7 +787,7 @@ int vio_net_send_sg(struct vio_net *net, const struct vio_sg *sg, unsigned n, vo
 	if ((err = tx_begin(net, err, len, opts, &slot)))
 		return err;
 	slot->cookie = cookie;
-	all[0] = (struct vio_sg){slot->mem, net->hdr_len};
+	all[0] = (struct vio_sg){slot->hdr, net->hdr_len};
 	return tx_post(net, slot, all, n + 1, len);
 }
 
@@ -684,7 +809,7 @@ static int ctrl_cmd(struct vio_net *net, uint8_t class, uint8_t cmd, const struc
 
 	/*
 	 * A command that timed out is still posted, and the device may yet write its ack into
-	 * the page: never reuse the page before it comes back.
+	 * the ctrl area: never reuse it before the command comes back.
 	 */
 	if (net->net_ctrl_pending) {
 		if (vio_vq_get_used(vq, &u) == VIO_EAGAIN)
@@ -855,7 +980,7 @@ int vio_net_init(struct vio_net *net, struct vio_dev *dev, const struct vio_net_
 				   : net->net_nrx / 2;
 	vio_dev_set_config_callback(dev, config_changed, net);
 	/* Fill the receive queue (5.1.5 step 3); the device sees it once it is live. */
-	for (uint16_t i = 0; i < net->net_nrx; i++)
+	for (uint16_t i = 0; i < net->net_nrx; i += net->net_rx_chain)
 		rx_post(net, &net->net_rx_bufs[i]);
 	err = vio_dev_driver_ok(dev);
 	if (err)

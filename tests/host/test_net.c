@@ -37,10 +37,14 @@ struct inj {
 	uint32_t per_buf;   /* fill at most this many bytes per buffer (0: as many as fit) */
 };
 
+/* One RX buffer the device took: a chain of up to RX_SEGS device-writable segments. */
+#define RX_SEGS 4
 struct rxslot {
 	uint16_t head;
-	uint8_t *mem;
-	uint32_t len;
+	unsigned nseg;
+	uint8_t *mem[RX_SEGS];
+	uint32_t len[RX_SEGS];
+	uint32_t room; /* all segments together */
 };
 
 struct txcap {
@@ -106,10 +110,32 @@ static void model_pop_rx(struct fake_env *e, struct model *m)
 
 	while (fake_vring_pop(&e->ring[0], &req)) {
 		assert_int_equal(req.n_out, 0);
-		assert_int_equal(req.n_in, 1);
+		assert_in_range(req.n_in, 1, RX_SEGS);
 		assert_true(m->rx_count < RX_FIFO);
-		m->rx[(m->rx_head + m->rx_count++) % RX_FIFO] = (struct rxslot){
-		    req.head, (uint8_t *)(uintptr_t)req.seg[0].addr, req.seg[0].len};
+		struct rxslot *s = &m->rx[(m->rx_head + m->rx_count++) % RX_FIFO];
+		*s = (struct rxslot){.head = req.head, .nseg = req.n_in};
+		for (unsigned i = 0; i < req.n_in; i++) {
+			s->mem[i] = (uint8_t *)(uintptr_t)req.seg[i].addr;
+			s->len[i] = req.seg[i].len;
+			s->room += req.seg[i].len;
+		}
+	}
+}
+
+/* What the device may write into one buffer of a frame (at most per_buf when that is set). */
+static uint32_t slot_room(const struct rxslot *s, uint32_t per_buf)
+{
+	return per_buf && per_buf < s->room ? per_buf : s->room;
+}
+
+/* Write n bytes into the buffer's segments, in order. */
+static void slot_write(const struct rxslot *s, const uint8_t *p, uint32_t n)
+{
+	for (unsigned i = 0; i < s->nseg && n; i++) {
+		uint32_t k = n < s->len[i] ? n : s->len[i];
+		memcpy(s->mem[i], p, k);
+		p += k;
+		n -= k;
 	}
 }
 
@@ -126,9 +152,7 @@ static bool model_deliver(struct fake_env *e, struct model *m, const struct inj 
 	for (uint32_t left = total; left; used++) {
 		if (used >= m->rx_count)
 			return false;
-		uint32_t room = m->rx[(m->rx_head + used) % RX_FIFO].len;
-		if (f->per_buf && f->per_buf < room)
-			room = f->per_buf;
+		uint32_t room = slot_room(&m->rx[(m->rx_head + used) % RX_FIFO], f->per_buf);
 		if (!m->mrg)
 			room = left; /* one buffer, whatever it takes (tests stay within it) */
 		left -= left < room ? left : room;
@@ -138,16 +162,12 @@ static bool model_deliver(struct fake_env *e, struct model *m, const struct inj 
 	memcpy(stream + m->hdr_len, f->data, f->len);
 
 	for (unsigned i = 0; i < used; i++) {
-		struct rxslot s = m->rx[m->rx_head];
-		uint32_t room = s.len;
-		if (f->per_buf && f->per_buf < room)
-			room = f->per_buf;
+		const struct rxslot *s = &m->rx[m->rx_head];
+		uint32_t room = slot_room(s, f->per_buf);
 		uint32_t n = total - off < room ? total - off : room;
-		if (n > s.len)
-			n = s.len;
-		memcpy(s.mem, stream + off, n);
+		slot_write(s, stream + off, n);
 		off += n;
-		fake_vring_push(&e->ring[0], s.head, n + (i == 0 ? f->len_extra : 0));
+		fake_vring_push(&e->ring[0], s->head, n + (i == 0 ? f->len_extra : 0));
 		m->rx_head = (m->rx_head + 1) % RX_FIFO;
 		m->rx_count--;
 	}
@@ -331,8 +351,8 @@ static void env_wait(void *arg)
 	fake_env_run(arg);
 }
 
-/* A transitional device driven through its legacy interface (no VERSION_1). */
-static struct t *t_new_legacy(uint64_t features)
+/* A transitional device with queues of qsize, driven through its legacy interface. */
+static struct t *t_new_legacy_q(uint64_t features, uint16_t qsize)
 {
 	struct virtio_net_config c = {.mac = {0x52, 0x54, 0, 0xab, 0xcd, 0xef}};
 	struct fake_env *e = calloc(1, sizeof(*e));
@@ -347,7 +367,7 @@ static struct t *t_new_legacy(uint64_t features)
 	e->vd.features = features;
 	e->vd.msix_entries = 4;
 	for (int i = 0; i < 3; i++)
-		e->vd.q[i].max = QSIZE;
+		e->vd.q[i].max = qsize;
 	memcpy(e->vd.config, &c, sizeof(c));
 	e->vd.config_len = sizeof(c);
 	fake_vdev_attach(&e->vd, &e->pci, 0, 4, 0);
@@ -357,6 +377,12 @@ static struct t *t_new_legacy(uint64_t features)
 	struct t *t = t_alloc(e, features);
 	t_start(t, NULL);
 	return t;
+}
+
+/* A transitional device driven through its legacy interface (no VERSION_1). */
+static struct t *t_new_legacy(uint64_t features)
+{
+	return t_new_legacy_q(features, QSIZE);
 }
 
 static void fill(uint8_t *p, uint32_t len, uint8_t seed)
@@ -378,7 +404,19 @@ static void assert_rx_ring_full(struct t *t)
 {
 	struct fake_vring *rx = &t->e->ring[0];
 	assert_int_equal(vio_vq_num_free(&t->net.net_vqs[0]), 0);
-	assert_int_equal(fake_vring_avail_pending(rx) + t->m->rx_count, t->net.net_nrx);
+	assert_int_equal(fake_vring_avail_pending(rx) + t->m->rx_count,
+			 t->net.net_nrx / t->net.net_rx_chain);
+}
+
+/* True when [p, p+len) lies inside one of the DMA pages the driver cut its buffers from. */
+static bool in_driver_pages(struct t *t, const uint8_t *p, uint32_t len)
+{
+	for (uint32_t i = 0; i < t->net.net_npages; i++) {
+		const uint8_t *page = t->net.net_pages[i];
+		if (p >= page && p + len <= page + 4096)
+			return true;
+	}
+	return false;
 }
 
 static int recv_one(struct t *t, struct vio_net_frame *f)
@@ -481,8 +519,7 @@ static void test_recv_hands_out_frame_in_place_until_released(void **state)
 	assert_int_equal(f.nsegs, 1);
 	assert_int_equal(f.len, 100);
 	assert_true(is_pattern(f.seg[0].data, 100, 3));
-	assert_true(f.seg[0].data >= t->net.net_rx_mem &&
-		    f.seg[0].data < t->net.net_rx_mem + t->net.net_rx_mem_bytes);
+	assert_true(in_driver_pages(t, f.seg[0].data, f.seg[0].len));
 	assert_int_equal(t->net.net_rx_held, 1);
 	assert_int_equal(vio_vq_num_free(&t->net.net_vqs[0]), 1);
 
@@ -1285,7 +1322,7 @@ static void test_device_rewriting_dma_cannot_forge_a_tx_completion(void **state)
 	static uint8_t a[60], b[60], frame[60];
 	static struct fake_req req[3];
 	struct vio_sg sa = {a, sizeof(a)}, sb = {b, sizeof(b)};
-	struct keep keep[RX_FIFO + 16];
+	static struct keep keep[RX_FIFO * RX_SEGS + 16];
 	struct vio_net_frame f;
 
 	t->m->tx_hold = true;
@@ -1304,7 +1341,8 @@ static void test_device_rewriting_dma_cannot_forge_a_tx_completion(void **state)
 	}
 	for (unsigned i = 0; i < t->m->rx_count; i++) {
 		struct rxslot *r = &t->m->rx[(t->m->rx_head + i) % RX_FIFO];
-		keep[n++] = (struct keep){r->mem, r->len};
+		for (unsigned k = 0; k < r->nseg; k++)
+			keep[n++] = (struct keep){r->mem[k], r->len[k]};
 	}
 	/* ...and writes garbage over every other byte it can reach, then completes them. */
 	scribble_dma(&t->e->fp, keep, n, 0xa5);
@@ -1331,6 +1369,142 @@ static void test_device_rewriting_dma_cannot_forge_a_tx_completion(void **state)
 	vio_net_frame_release(&t->net, &f);
 	assert_int_equal(vio_net_set_promisc(&t->net, true), 0);
 	assert_int_equal(t->ncookies, 2);
+	t_free(t);
+}
+
+/*
+ * The DMA memory the driver took for its own buffers: every live DMA allocation but the
+ * queues' rings, indirect tables and bookkeeping, which are the core's. *largest gets the
+ * largest single allocation.
+ */
+static size_t driver_dma(struct t *t, size_t *largest)
+{
+	struct keep core[9];
+	int n = keep_queues(t, core);
+	size_t total = 0;
+
+	*largest = 0;
+	for (int i = 0; i < FAKE_PORT_DMA_REGIONS; i++) {
+		const struct fake_dma_region *r = &t->e->fp.dma[i];
+		if (!r->p || in_keep(core, n, r->p))
+			continue;
+		total += r->bytes;
+		if (r->bytes > *largest)
+			*largest = r->bytes;
+	}
+	return total;
+}
+
+/* Send and receive one frame of the largest size the device takes, byte-exact. */
+static void round_trip_largest_frame(struct t *t)
+{
+	static uint8_t frame[MAX_FRAME_BYTES], back[MAX_FRAME_BYTES];
+	uint32_t len = t->net.max_frame;
+	unsigned seen = t->m->tx_seen;
+
+	fill(frame, len, 77);
+	assert_int_equal(vio_net_send(&t->net, frame, len, NULL), 0);
+	fake_env_run(t->e);
+	assert_int_equal(t->m->tx_seen, seen + 1);
+	assert_int_equal(t->m->tx[seen % 16].len, len);
+	assert_memory_equal(t->m->tx[seen % 16].data, frame, len);
+	inject(t->m, len, 78);
+	fake_env_run(t->e);
+	assert_int_equal(vio_net_recv_copy(&t->net, back, sizeof(back), NULL), (int)len);
+	assert_true(is_pattern(back, len, 78));
+	assert_int_equal(t->net.stats.rx_errors, 0);
+}
+
+static void test_no_driver_buffer_needs_more_than_one_page_of_contiguous_dma(void **state)
+{
+	(void)state;
+	static const struct {
+		uint64_t features;
+		uint16_t mtu;
+	} cases[] = {
+	    {0, 1500},
+	    {BIT(VIRTIO_NET_F_MRG_RXBUF), 1500},
+	    {BIT(VIRTIO_NET_F_MTU), 9000}, /* no MRG_RXBUF: a buffer must hold 9030 bytes */
+	    {BIT(VIRTIO_NET_F_MTU) | BIT(VIRTIO_NET_F_MRG_RXBUF), 9000},
+	    {BIT(VIRTIO_NET_F_MTU) | BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_CTRL_RX), 4000},
+	};
+
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct virtio_net_config c = {.mtu = cases[i].mtu};
+		struct t *t = t_new_cfg(cases[i].features, &c, true, NULL);
+		size_t largest;
+
+		assert_int_equal(t->net.mtu, cases[i].mtu);
+		assert_true(driver_dma(t, &largest) > 0);
+		assert_true(largest <= 4096);
+		round_trip_largest_frame(t);
+		if (cases[i].features & BIT(VIRTIO_NET_F_CTRL_RX))
+			assert_int_equal(vio_net_set_promisc(&t->net, true), 0);
+		t_free(t);
+	}
+}
+
+static void test_buffer_counts_are_options_with_a_small_default(void **state)
+{
+	(void)state;
+	struct virtio_net_config c = {0};
+	uint64_t features = BIT(VIRTIO_NET_F_MRG_RXBUF);
+	struct fake_env *e = fake_env_new(VIRTIO_ID_NET, features, &c, sizeof(c), 3, 256);
+	struct t *t = t_alloc(e, features);
+	size_t largest;
+
+	/* The rings have 256 entries; the buffers are fewer: 64 RX, 32 TX. */
+	t_start(t, NULL);
+	assert_int_equal(t->net.net_vqs[0].size, 256);
+	assert_int_equal(t->net.net_nrx, VIO_NET_RX_BUFFERS);
+	assert_int_equal(t->net.net_ntx, VIO_NET_TX_BUFFERS);
+	assert_true(driver_dma(t, &largest) <= 200 * 1024);
+	round_trip_largest_frame(t);
+	t_free(t);
+
+	/* Fewer on request: 8 RX buffers and 4 TX slots take 6 pages. */
+	struct vio_net_opts o;
+	default_opts(
+	    t = t_alloc(fake_env_new(VIRTIO_ID_NET, features, &c, sizeof(c), 3, 256), features),
+	    &o);
+	o.rx_buffers = 8;
+	o.tx_buffers = 4;
+	t_start(t, &o);
+	assert_int_equal(t->net.net_nrx, 8);
+	assert_int_equal(driver_dma(t, &largest), 6 * 4096);
+	t->m->tx_hold = true;
+	uint8_t frame[60] = {0};
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(vio_net_send(&t->net, frame, sizeof(frame), NULL), 0);
+	assert_int_equal(vio_net_send(&t->net, frame, sizeof(frame), NULL), VIO_ENOSPC);
+	t->m->tx_hold = false;
+	for (int i = 0; i < 10; i++)
+		inject(t->m, 60, (uint8_t)i);
+	fake_env_run(t->e);
+	assert_int_equal(t->m->inj_count, 2); /* only 8 buffers were posted */
+	struct vio_net_frame f;
+	for (int i = 0; i < 10; i++) {
+		assert_int_equal(recv_one(t, &f), 0);
+		assert_true(is_pattern(f.seg[0].data, 60, (uint8_t)i));
+		vio_net_frame_release(&t->net, &f);
+		vio_net_poll(&t->net);
+	}
+	assert_int_equal(vio_net_poll(&t->net), 0);
+	t_free(t);
+}
+
+static void
+test_legacy_device_with_32768_entry_queues_posts_a_bounded_number_of_buffers(void **state)
+{
+	(void)state;
+	struct t *t = t_new_legacy_q(BIT(VIRTIO_NET_F_MAC), 32768);
+	size_t largest;
+
+	assert_int_equal(t->net.net_vqs[0].size, 32768); /* legacy: the device's size */
+	assert_int_equal(t->net.net_nrx, VIO_NET_RX_BUFFERS);
+	assert_true(driver_dma(t, &largest) <= 200 * 1024);
+	t->m->hdr_len = 10;
+	round_trip_largest_frame(t);
 	t_free(t);
 }
 
@@ -1378,6 +1552,10 @@ int main(void)
 	    cmocka_unit_test(test_tx_checksum_offload_without_the_feature_is_enotsup),
 	    cmocka_unit_test(test_broken_rx_queue_is_reported_as_eio),
 	    cmocka_unit_test(test_device_rewriting_dma_cannot_forge_a_tx_completion),
+	    cmocka_unit_test(test_no_driver_buffer_needs_more_than_one_page_of_contiguous_dma),
+	    cmocka_unit_test(test_buffer_counts_are_options_with_a_small_default),
+	    cmocka_unit_test(
+		test_legacy_device_with_32768_entry_queues_posts_a_bounded_number_of_buffers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
