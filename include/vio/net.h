@@ -142,7 +142,10 @@ struct vio_net_opts {
 	void (*on_irq)(struct vio_net *net, void *arg);
 	/* Interrupt context (inside vio_net_poll without interrupts): the link went up or down. */
 	void (*on_link)(struct vio_net *net, bool up, void *arg);
-	/* Inside vio_net_poll/send/fini: the device is done with a send_sg cookie. */
+	/*
+	 * Inside vio_net_poll/send/fini: the device is done with a send_sg cookie. It may send
+	 * again (that send does not reap: the reap under way goes on, within its budget).
+	 */
 	void (*on_tx_done)(struct vio_net *net, void *cookie, void *arg);
 	void *arg; /* passed to every callback above */
 };
@@ -240,6 +243,7 @@ struct vio_net {
 
 	uint8_t *net_ctrl;     /* CTRL_BYTES of DMA memory: command header, data, ack */
 	bool net_ctrl_pending; /* a timed-out command is still on the ctrl queue */
+	bool net_tx_reaping;   /* inside tx_reap: an on_tx_done that sends does not reap */
 	uint64_t net_link_checked_ns;
 	bool net_warned_hold;
 };
@@ -287,6 +291,8 @@ int vio_net_send_sg(struct vio_net *net, const struct vio_sg *sg, unsigned n, vo
  * frame->seg[i].buf until it releases them. Returns 0; VIO_EAGAIN (nothing yet); VIO_ENOSPC
  * (the caller holds rx_hold_max buffers: one frame was dropped, release some); VIO_EIO (the
  * RX queue is broken). Bad frames from the device are counted and skipped, never returned.
+ * Bounded work: one call looks at the ring at most once per RX buffer posted; a device that
+ * keeps it busy past that gets VIO_EAGAIN, and vio_net_poll says the next call is due.
  * Every return but 0 ends a batch: the buffers given back since the last notification are
  * published to the device, which is notified once. Not IRQ-safe.
  */
@@ -313,8 +319,9 @@ int vio_net_recv_copy(struct vio_net *net, void *buf, uint32_t size, uint16_t *f
  * Once per pass of the owner's loop: reap TX completions (calling on_tx_done for send_sg
  * cookies) and re-enable their interrupt, tell the device of RX buffers given back since the
  * last notification, and in polling mode re-read the link status now and then. Returns 1
- * when RX frames are waiting for vio_net_recv, 0 when none, VIO_EIO when a queue is broken.
- * Not IRQ-safe.
+ * when work is waiting (RX frames for vio_net_recv, or TX completions beyond this call's
+ * budget of one per TX buffer): call again soon; 0 when none; VIO_EIO when a queue is
+ * broken. Not IRQ-safe.
  */
 int vio_net_poll(struct vio_net *net);
 

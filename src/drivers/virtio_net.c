@@ -536,10 +536,21 @@ static void rx_flush(struct vio_net *net)
 
 int vio_net_recv(struct vio_net *net, struct vio_net_frame *f)
 {
+	/*
+	 * Bounded work: at most as many looks at the ring as there are posted chains. A device
+	 * that completes (with a bad frame) every buffer the moment we post it again would
+	 * otherwise keep us here for ever; what it completes beyond this waits for the next
+	 * call, which vio_net_poll reports is due.
+	 */
+	unsigned budget = net->net_nrx / net->net_rx_chain;
 	bool bad;
 	int err;
 
-	for (;;) {
+	for (unsigned round = 0;; round++) {
+		if (round == budget) {
+			err = VIO_EAGAIN;
+			break;
+		}
 		err = rx_gather(net, f, &bad);
 		if (err == VIO_EAGAIN && !rx_rearm(net))
 			continue;
@@ -641,20 +652,40 @@ static void tx_done(struct vio_net *net, struct vio_net_txslot *slot)
 		net->net_opts.on_tx_done(net, cookie, net->net_opts.arg);
 }
 
-/* Take back every TX request the device finished with; send_sg cookies go to on_tx_done. */
+/*
+ * Take back the TX requests the device finished with; send_sg cookies go to on_tx_done.
+ * Bounded work: at most net_ntx looks at the ring, so that an on_tx_done that sends again,
+ * to a device that completes every send at once, cannot keep us here. Such a send does not
+ * reap itself: the reap under way goes on. Returns 0 when the ring is empty and its interrupt
+ * re-armed, 1 when the budget ran out first (call again), or VIO_EIO.
+ */
 static int tx_reap(struct vio_net *net)
 {
 	struct vio_vq *vq = &net->net_vqs[TXQ];
 	struct vio_vq_used u;
-	int err;
+	unsigned budget = net->net_ntx;
+	int err = 0;
 
-	do {
-		while ((err = vio_vq_get_used(vq, &u)) == 0)
-			tx_done(net, u.cookie);
-		if (err != VIO_EAGAIN)
-			return err;
-	} while (!vio_vq_enable_cb(vq));
-	return 0;
+	if (net->net_tx_reaping)
+		return 0;
+	net->net_tx_reaping = true;
+	while (budget) {
+		err = vio_vq_get_used(vq, &u);
+		if (err == VIO_EAGAIN) {
+			if (vio_vq_enable_cb(vq))
+				break;
+			budget--; /* one slipped in as we re-armed: look again */
+			continue;
+		}
+		if (err)
+			break;
+		tx_done(net, u.cookie);
+		budget--;
+	}
+	net->net_tx_reaping = false;
+	if (!budget)
+		return 1;
+	return err == VIO_EAGAIN ? 0 : err;
 }
 
 static int tx_check(const struct vio_net *net, uint32_t len, const struct vio_net_tx_opts *opts)
@@ -999,7 +1030,7 @@ fail:
 int vio_net_poll(struct vio_net *net)
 {
 	const struct vio_port *port = port_of(net);
-	int err = tx_reap(net);
+	int tx = tx_reap(net);
 
 	rx_flush(net);
 	if (net->dev->irq_mode == VIO_IRQ_POLL) {
@@ -1009,11 +1040,11 @@ int vio_net_poll(struct vio_net *net)
 			refresh_link(net);
 		}
 	}
-	if (err)
-		return err;
+	if (tx < 0)
+		return tx;
 	if (vio_vq_is_broken(&net->net_vqs[RXQ]))
 		return VIO_EIO;
-	return vio_vq_has_used(&net->net_vqs[RXQ]) ? 1 : 0;
+	return vio_vq_has_used(&net->net_vqs[RXQ]) || tx > 0 ? 1 : 0;
 }
 
 void vio_net_fini(struct vio_net *net)

@@ -1508,6 +1508,110 @@ test_legacy_device_with_32768_entry_queues_posts_a_bounded_number_of_buffers(voi
 	t_free(t);
 }
 
+/*
+ * A device that completes every buffer in the instant the driver posts it: it reads the
+ * descriptor the driver is filling (port->virt_to_phys is called then) and pushes a used
+ * entry for it, with length `len`, once per request. The driver sees each completion on its
+ * next look at the used ring. Armed on one queue; gives up after `limit` completions so that
+ * a driver that never stops still returns and the test can fail.
+ */
+static struct hostile {
+	struct t *t;
+	int q;
+	uint32_t len;
+	uint16_t fired_at; /* vq_avail_idx of the last request completed */
+	unsigned completions, limit;
+	uint64_t (*v2p)(void *ctx, const void *virt);
+} hostile;
+
+static uint64_t hostile_v2p(void *ctx, const void *virt)
+{
+	struct vio_vq *vq = &hostile.t->net.net_vqs[hostile.q];
+
+	if (vq->vq_avail_idx != hostile.fired_at && hostile.completions < hostile.limit) {
+		hostile.fired_at = vq->vq_avail_idx;
+		hostile.completions++;
+		fake_vring_complete(&hostile.t->e->ring[hostile.q], vq->vq_free_head, hostile.len);
+	}
+	return hostile.v2p(ctx, virt);
+}
+
+static void hostile_arm(struct t *t, int q, uint32_t len)
+{
+	hostile = (struct hostile){.t = t, .q = q, .len = len, .limit = 100000};
+	hostile.fired_at = (uint16_t)(t->net.net_vqs[q].vq_avail_idx - 1);
+	hostile.v2p = t->e->fp.port.virt_to_phys;
+	t->e->fp.port.virt_to_phys = hostile_v2p;
+	for (int i = 0; i < t->e->nrings; i++)
+		t->e->ring[i].deliver_irqs = false;
+}
+
+static void hostile_disarm(struct t *t)
+{
+	t->e->fp.port.virt_to_phys = hostile.v2p;
+}
+
+static void test_device_completing_every_reposted_buffer_at_once_cannot_livelock_recv(void **state)
+{
+	(void)state;
+	struct t *t = t_new(0);
+	struct vio_net_frame f;
+	unsigned nbufs = t->net.net_nrx;
+
+	/* One runt starts it: dropped and re-posted, completed again at once as a runt... */
+	inject(t->m, 10, 0);
+	fake_env_run(t->e);
+	hostile_arm(t, 0, 0);
+	assert_int_equal(vio_net_recv(&t->net, &f), VIO_EAGAIN);
+	hostile_disarm(t);
+	assert_in_range(hostile.completions, 1, nbufs);
+	assert_int_equal(t->net.stats.rx_errors, hostile.completions);
+	assert_int_equal(t->net.stats.rx_frames, 0);
+	/* ...the rest waits for the next call, which the owner's poll says is due. */
+	assert_int_equal(vio_net_poll(&t->net), 1);
+	assert_int_equal(vio_net_recv(&t->net, &f), VIO_EAGAIN);
+	assert_int_equal(t->net.stats.rx_errors, hostile.completions + 1);
+	assert_int_equal(vio_net_poll(&t->net), 0);
+	assert_false(vio_vq_is_broken(&t->net.net_vqs[0]));
+	t_free(t);
+}
+
+static void on_tx_done_send_again(struct vio_net *net, void *cookie, void *arg)
+{
+	struct t *t = arg;
+	static uint8_t frame[60];
+	struct vio_sg sg = {frame, sizeof(frame)};
+
+	t->ncookies++;
+	vio_net_send_sg(net, &sg, 1, cookie, NULL);
+}
+
+static void test_device_completing_every_send_at_once_cannot_livelock_tx_reap(void **state)
+{
+	(void)state;
+	struct vio_net_opts o;
+	struct t tmp = {0};
+	static uint8_t frame[60];
+	struct vio_sg sg = {frame, sizeof(frame)};
+
+	/* The owner sends again from on_tx_done; the device completes each send at once. */
+	default_opts(&tmp, &o);
+	o.on_tx_done = on_tx_done_send_again;
+	struct t *t = t_new_cfg(0, NULL, true, &o);
+	o.arg = t;
+	t->net.net_opts.arg = t;
+	t->m->tx_hold = true;
+	hostile_arm(t, 1, 0);
+	assert_int_equal(vio_net_send_sg(&t->net, &sg, 1, frame, NULL), 0);
+	assert_int_equal(hostile.completions, 1);
+	assert_int_equal(vio_net_poll(&t->net), 1); /* more is waiting: call again */
+	hostile_disarm(t);
+	assert_in_range(t->ncookies, 1, t->net.net_ntx);
+	assert_int_equal(t->net.stats.tx_frames, t->ncookies + 1);
+	t->m->tx_hold = false;
+	t_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1556,6 +1660,9 @@ int main(void)
 	    cmocka_unit_test(test_buffer_counts_are_options_with_a_small_default),
 	    cmocka_unit_test(
 		test_legacy_device_with_32768_entry_queues_posts_a_bounded_number_of_buffers),
+	    cmocka_unit_test(
+		test_device_completing_every_reposted_buffer_at_once_cannot_livelock_recv),
+	    cmocka_unit_test(test_device_completing_every_send_at_once_cannot_livelock_tx_reap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
