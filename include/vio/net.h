@@ -43,10 +43,12 @@
  * reported (VIO_ENOSPC, counted in stats.tx_full), never dropped silently: reap with
  * vio_net_poll and send again.
  *
- * The device is untrusted: a used length beyond what was posted, a runt (< 14 bytes) or
- * oversized (> mtu + 18) frame, a num_buffers of 0 or more than the driver can take, are
- * counted in stats.rx_errors and dropped, their buffers re-posted; reception goes on.
- * Garbage header flags are tolerated (the checksum flags are then simply not reported).
+ * The device is untrusted: a used length beyond what was posted or short of a header, a runt
+ * (< 14 bytes) or oversized (> mtu + 18) frame, a num_buffers of 0, above the RX buffers
+ * there are or above what a frame may take (VIO_NET_RX_MAX_SEGS), header flags or a GSO type
+ * that were not negotiated, a hdr_len or NEEDS_CSUM checksum field beyond the frame: the
+ * frame is counted in stats.rx_errors and dropped, never handed up, and its buffers go back
+ * to the device; reception goes on. The first one is logged.
  *
  * Concurrency (include/vio/port.h): no locks. One caller at a time per vio_net: every call
  * here is thread-context and the kernel must not make two at once. The interrupt-context
@@ -246,6 +248,7 @@ struct vio_net {
 	bool net_tx_reaping;   /* inside tx_reap: an on_tx_done that sends does not reap */
 	uint64_t net_link_checked_ns;
 	bool net_warned_hold;
+	bool net_warned_bad;
 };
 
 /*

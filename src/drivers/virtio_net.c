@@ -36,7 +36,8 @@
  *	vio_net_init     rx_post puts every RX buffer on receiveq1 (5.1.5 step 3)
  *	vio_net_poll     reaps TX, tells the device of re-posted buffers, says whether RX waits
  *	vio_net_recv     rx_gather takes the frame's buffers off the ring (rx_take_buffer),
- *	                 checks num_buffers and lengths, rx_csum_flags reads the header
+ *	                 checks num_buffers, lengths and the header (rx_hdr_ok), and
+ *	                 rx_csum_flags passes the checksum state on
  *	vio_net_rx_release  rx_give_back posts the buffer again; the next empty vio_net_recv or
  *	                 vio_net_poll publishes the whole batch with one rx_flush
  */
@@ -416,7 +417,9 @@ static void rx_post_frame(struct vio_net *net, struct vio_net_frame *f)
  * Take the next used chain off the RX ring as the next segment(s) of f, one per buffer the
  * device wrote into: the data starts after the header in a frame's first buffer, at the
  * start of the others (5.1.6.4). Sets *bad when the device claims to have written more than
- * we posted, or less than a header into a first buffer. Returns 0, VIO_EAGAIN or VIO_EIO.
+ * we posted, less than a header into a frame's first buffer or nothing into a later one, or
+ * when f has no room left for the chain: it is then put straight back on the ring. Returns
+ * 0, VIO_EAGAIN or VIO_EIO.
  */
 static int rx_take_buffer(struct vio_net *net, struct vio_net_frame *f, bool *bad)
 {
@@ -431,9 +434,13 @@ static int rx_take_buffer(struct vio_net *net, struct vio_net_frame *f, bool *ba
 	/* The core checked the id was in flight: one of our chains, and on the ring. */
 	VIO_ASSERT(first >= net->net_rx_bufs && first < net->net_rx_bufs + net->net_nrx);
 	VIO_ASSERT(first->chain == first - net->net_rx_bufs && first->posted);
-	VIO_ASSERT(f->nsegs + net->net_rx_chain <= VIO_NET_RX_MAX_SEGS);
 	first->posted = false;
-	if (u.len > u.in_len || u.len < skip) {
+	if (f->nsegs + net->net_rx_chain > VIO_NET_RX_MAX_SEGS) {
+		*bad = true; /* more parts than a frame may have: taken, so as not to parse them */
+		rx_post(net, first);
+		return 0;
+	}
+	if (u.len > u.in_len || u.len < (f->nsegs ? 1 : skip)) {
 		f->seg[f->nsegs++] = (struct vio_net_rx_seg){first->mem, 0, first};
 		*bad = true;
 		return 0;
@@ -450,36 +457,65 @@ static int rx_take_buffer(struct vio_net *net, struct vio_net_frame *f, bool *ba
 	return 0;
 }
 
-/* Checksum state from the header (5.1.6.4.1), tolerating garbage: unknown means no flags. */
-static void rx_csum_flags(struct vio_net *net, const volatile struct virtio_net_hdr *hdr,
+/* Copy the header out of the device's buffer, each byte read once (no second look). */
+static void rx_read_hdr(const struct vio_net *net, const struct vio_net_frame *f,
+			struct virtio_net_hdr *h)
+{
+	const volatile uint8_t *from = f->seg[0].buf->mem;
+	uint8_t *to = (uint8_t *)h;
+
+	bytes_zero(h, sizeof(*h));
+	for (uint16_t i = 0; i < net->hdr_len; i++)
+		to[i] = from[i];
+}
+
+/*
+ * Is the header right for a frame of f->len bytes (5.1.6.4)? We negotiate no receive offload
+ * but checksums, so gso_type must be NONE (without ECN), hdr_len (a hint) no longer than the
+ * frame, and flags at most NEEDS_CSUM, whose checksum field must lie inside the frame, and
+ * DATA_VALID. Without GUEST_CSUM, NEEDS_CSUM means a sum never finished, so corrupt data for
+ * us; DATA_VALID is let through and ignored there (a tap backend passes it on as it is).
+ */
+static bool rx_hdr_ok(const struct vio_net *net, const struct virtio_net_hdr *h,
+		      const struct vio_net_frame *f)
+{
+	uint8_t known = VIRTIO_NET_HDR_F_DATA_VALID;
+
+	if (has(net, VIRTIO_NET_F_GUEST_CSUM))
+		known |= VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	if ((h->flags & ~known) || h->gso_type != VIRTIO_NET_HDR_GSO_NONE || h->hdr_len > f->len)
+		return false;
+	return !(h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) ||
+	       (uint32_t)h->csum_start + h->csum_offset + 2 <= f->len;
+}
+
+/* Checksum state from a header rx_hdr_ok accepted (5.1.6.4.1). */
+static void rx_csum_flags(struct vio_net *net, const struct virtio_net_hdr *h,
 			  struct vio_net_frame *f)
 {
-	uint8_t flags = hdr->flags;
-
 	f->flags = 0;
 	f->csum_start = f->csum_offset = 0;
 	if (!has(net, VIRTIO_NET_F_GUEST_CSUM))
 		return;
-	if (flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
-		uint16_t start = hdr->csum_start, off = hdr->csum_offset;
-		if ((uint32_t)start + off + 2 <= f->len) {
-			f->flags = VIO_NET_RX_CSUM_PARTIAL;
-			f->csum_start = start;
-			f->csum_offset = off;
-		}
-	} else if (flags & VIRTIO_NET_HDR_F_DATA_VALID) {
+	if (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+		f->flags = VIO_NET_RX_CSUM_PARTIAL;
+		f->csum_start = h->csum_start;
+		f->csum_offset = h->csum_offset;
+	} else if (h->flags & VIRTIO_NET_HDR_F_DATA_VALID) {
 		f->flags = VIO_NET_RX_CSUM_VALID;
 	}
 }
 
 /*
- * Gather the next frame from the used ring: one buffer, or with MRG_RXBUF the num_buffers
+ * Gather the next frame from the used ring: one chain, or with MRG_RXBUF the num_buffers
  * buffers the device used for it together (5.1.6.4: it publishes them at once, so all must
- * be there). Returns 0 with *bad telling whether the device broke a rule, VIO_EAGAIN, or
- * VIO_EIO.
+ * be there). num_buffers is 1 .. the RX buffers there are, and that many are taken even when
+ * the frame is bad, so that none of its parts is parsed as a frame. Returns 0 with *bad
+ * telling whether the device broke a rule, VIO_EAGAIN, or VIO_EIO.
  */
 static int rx_gather(struct vio_net *net, struct vio_net_frame *f, bool *bad)
 {
+	struct virtio_net_hdr h;
 	int err;
 
 	f->len = 0;
@@ -489,14 +525,13 @@ static int rx_gather(struct vio_net *net, struct vio_net_frame *f, bool *bad)
 	if (err || *bad)
 		return err;
 
-	/* Read once: the buffer is ours now, but the device is not to be trusted. */
-	const volatile struct virtio_net_hdr *hdr = (const void *)f->seg[0].buf->mem;
-	uint16_t nbufs = has(net, VIRTIO_NET_F_MRG_RXBUF) ? hdr->num_buffers : 1;
-	if (nbufs == 0 || nbufs > VIO_NET_RX_MAX_SEGS) {
+	rx_read_hdr(net, f, &h);
+	uint16_t nbufs = has(net, VIRTIO_NET_F_MRG_RXBUF) ? h.num_buffers : 1;
+	if (nbufs == 0 || nbufs > net->net_nrx) {
 		*bad = true;
 		return 0;
 	}
-	while (f->nsegs < nbufs) {
+	for (uint16_t taken = 1; taken < nbufs; taken++) {
 		err = rx_take_buffer(net, f, bad);
 		if (err == VIO_EAGAIN) {
 			*bad = true; /* fewer buffers than num_buffers said */
@@ -505,13 +540,12 @@ static int rx_gather(struct vio_net *net, struct vio_net_frame *f, bool *bad)
 		if (err)
 			return err;
 	}
-	if (*bad)
-		return 0;
-	if (f->len < VIO_NET_ETH_HLEN || f->len > net->max_frame) {
+	if (*bad || f->len < VIO_NET_ETH_HLEN || f->len > net->max_frame ||
+	    !rx_hdr_ok(net, &h, f)) {
 		*bad = true;
 		return 0;
 	}
-	rx_csum_flags(net, hdr, f);
+	rx_csum_flags(net, &h, f);
 	return 0;
 }
 
@@ -558,6 +592,12 @@ int vio_net_recv(struct vio_net *net, struct vio_net_frame *f)
 			break;
 		if (bad) {
 			net->stats.rx_errors++;
+			if (!net->net_warned_bad) {
+				net->net_warned_bad = true;
+				vio_logf(port_of(net), VIO_LOG_WARN,
+					 "virtio-net: dropped a bad frame from the device (header, "
+					 "length or num_buffers); counting them in rx_errors");
+			}
 		} else if (net->net_rx_held + f->nsegs > net->net_rx_hold_max) {
 			net->stats.rx_drops++;
 			err = VIO_ENOSPC;

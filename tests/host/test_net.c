@@ -31,6 +31,8 @@ struct inj {
 	uint8_t data[MAX_FRAME_BYTES];
 	uint32_t len;
 	uint8_t hflags; /* virtio_net_hdr.flags */
+	uint8_t gso_type;
+	uint16_t hdr_len; /* virtio_net_hdr.hdr_len */
 	uint16_t csum_start, csum_offset;
 	int nbufs_override; /* >= 0: write this num_buffers whatever was used */
 	uint32_t len_extra; /* claim this many bytes more than written (first buffer) */
@@ -143,8 +145,11 @@ static void slot_write(const struct rxslot *s, const uint8_t *p, uint32_t n)
 static bool model_deliver(struct fake_env *e, struct model *m, const struct inj *f)
 {
 	static uint8_t stream[MAX_FRAME_BYTES + 12];
-	struct virtio_net_hdr h = {
-	    .flags = f->hflags, .csum_start = f->csum_start, .csum_offset = f->csum_offset};
+	struct virtio_net_hdr h = {.flags = f->hflags,
+				   .gso_type = f->gso_type,
+				   .hdr_len = f->hdr_len,
+				   .csum_start = f->csum_start,
+				   .csum_offset = f->csum_offset};
 	uint32_t total = m->hdr_len + f->len, off = 0;
 	unsigned used = 0;
 
@@ -228,8 +233,8 @@ static struct inj *inject(struct model *m, uint32_t len, uint8_t seed)
 	memset(f, 0, offsetof(struct inj, data));
 	f->len = len;
 	f->nbufs_override = -1;
-	f->hflags = 0;
-	f->csum_start = f->csum_offset = 0;
+	f->hflags = f->gso_type = 0;
+	f->hdr_len = f->csum_start = f->csum_offset = 0;
 	f->len_extra = f->per_buf = 0;
 	for (uint32_t i = 0; i < len; i++)
 		f->data[i] = (uint8_t)(seed + i);
@@ -1226,11 +1231,6 @@ static void test_guest_csum_flags_are_passed_up(void **state)
 	i->hflags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
 	i->csum_start = 34;
 	i->csum_offset = 16;
-	i = inject(t->m, 60, 0); /* NEEDS_CSUM pointing outside the frame: garbage, ignored */
-	i->hflags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-	i->csum_start = 0xfff0;
-	i->csum_offset = 0x20;
-	inject(t->m, 60, 0)->hflags = 0xfc; /* unknown bits only */
 
 	assert_int_equal(recv_one(t, &f), 0);
 	assert_int_equal(f.flags, VIO_NET_RX_CSUM_VALID);
@@ -1239,12 +1239,6 @@ static void test_guest_csum_flags_are_passed_up(void **state)
 	assert_int_equal(f.flags, VIO_NET_RX_CSUM_PARTIAL);
 	assert_int_equal(f.csum_start, 34);
 	assert_int_equal(f.csum_offset, 16);
-	vio_net_frame_release(&t->net, &f);
-	assert_int_equal(recv_one(t, &f), 0);
-	assert_int_equal(f.flags, 0);
-	vio_net_frame_release(&t->net, &f);
-	assert_int_equal(recv_one(t, &f), 0);
-	assert_int_equal(f.flags, 0);
 	vio_net_frame_release(&t->net, &f);
 	assert_int_equal(t->net.stats.rx_errors, 0);
 	t_free(t);
@@ -1612,6 +1606,107 @@ static void test_device_completing_every_send_at_once_cannot_livelock_tx_reap(vo
 	t_free(t);
 }
 
+/* The device completes the next posted RX buffer with `len`, whatever it wrote there. */
+static void model_complete_raw(struct t *t, uint32_t len)
+{
+	struct model *m = t->m;
+
+	fake_env_run(t->e);
+	assert_true(m->rx_count > 0);
+	fake_vring_complete(&t->e->ring[0], m->rx[m->rx_head].head, len);
+	m->rx_head = (m->rx_head + 1) % RX_FIFO;
+	m->rx_count--;
+}
+
+static void test_header_with_bad_fields_is_dropped_counted_and_its_buffers_reposted(void **state)
+{
+	(void)state;
+	struct t *t = t_new(BIT(VIRTIO_NET_F_GUEST_CSUM) | BIT(VIRTIO_NET_F_MRG_RXBUF));
+	struct vio_net_frame f;
+	struct inj *i;
+	unsigned bad = 0;
+
+	inject(t->m, 60, 0)->hflags = 0xfc;			 /* flags nobody negotiated */
+	inject(t->m, 60, 0)->hflags = VIRTIO_NET_HDR_F_RSC_INFO; /* without VIRTIO_NET_F_RSC_EXT */
+	i = inject(t->m, 60, 0); /* NEEDS_CSUM pointing outside the frame */
+	i->hflags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	i->csum_start = 0xfff0;
+	i->csum_offset = 0x20;
+	i = inject(t->m, 60, 0); /* the checksum field's last byte one past the end */
+	i->hflags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	i->csum_start = 50;
+	i->csum_offset = 9;
+	inject(t->m, 60, 0)->gso_type = VIRTIO_NET_HDR_GSO_TCPV4; /* GSO nobody negotiated */
+	inject(t->m, 60, 0)->gso_type = VIRTIO_NET_HDR_GSO_ECN;
+	inject(t->m, 60, 0)->hdr_len = 61; /* headers longer than the frame */
+	bad += 7;
+	/* num_buffers above the RX buffers there are; a frame in 11 parts, above
+	 * VIO_NET_RX_MAX_SEGS: all its buffers taken and dropped, none parsed as a frame. */
+	inject(t->m, 100, 0)->nbufs_override = t->net.net_nrx + 1;
+	i = inject(t->m, 1000, 0);
+	i->per_buf = 100;
+	bad += 2;
+	inject(t->m, 64, 42);
+	fake_env_run(t->e);
+	assert_int_equal(vio_net_recv(&t->net, &f), 0);
+	assert_int_equal(t->net.stats.rx_errors, bad);
+	assert_int_equal(f.len, 64);
+	assert_int_equal(f.nsegs, 1);
+	assert_true(is_pattern(f.seg[0].data, 64, 42));
+	vio_net_frame_release(&t->net, &f);
+
+	/* Used lengths: less than a header; a buffer of a merged frame with nothing in it. */
+	model_complete_raw(t, 11);
+	bad++;
+	inject(t->m, 64, 7)->nbufs_override = 2;
+	fake_env_run(t->e);
+	model_complete_raw(t, 0);
+	bad++;
+	inject(t->m, 64, 43);
+	assert_int_equal(recv_one(t, &f), 0);
+	assert_int_equal(t->net.stats.rx_errors, bad);
+	assert_true(is_pattern(f.seg[0].data, 64, 43));
+	vio_net_frame_release(&t->net, &f);
+
+	/* A checksum field inside the frame, to its last byte, and hdr_len = len are fine. */
+	i = inject(t->m, 60, 1);
+	i->hflags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	i->csum_start = 50;
+	i->csum_offset = 8;
+	i->hdr_len = 60;
+	assert_int_equal(recv_one(t, &f), 0);
+	assert_int_equal(f.flags, VIO_NET_RX_CSUM_PARTIAL);
+	vio_net_frame_release(&t->net, &f);
+
+	assert_int_equal(t->net.stats.rx_errors, bad);
+	assert_int_equal(t->net.stats.rx_frames, 3);
+	assert_false(vio_vq_is_broken(&t->net.net_vqs[0]));
+	assert_true(fake_port_logged(&t->e->fp, "bad frame"));
+	vio_net_poll(&t->net);
+	fake_env_run(t->e);
+	assert_rx_ring_full(t);
+	t_free(t);
+}
+
+static void test_needs_csum_without_guest_csum_is_a_bad_frame(void **state)
+{
+	(void)state;
+	struct t *t = t_new(0);
+	struct vio_net_frame f;
+	struct inj *i = inject(t->m, 60, 0);
+
+	/* Never negotiated, so the sum was never finished: corrupt data for us. */
+	i->hflags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	i->csum_start = 34;
+	i->csum_offset = 16;
+	inject(t->m, 60, 5);
+	assert_int_equal(recv_one(t, &f), 0);
+	assert_int_equal(t->net.stats.rx_errors, 1);
+	assert_true(is_pattern(f.seg[0].data, 60, 5));
+	vio_net_frame_release(&t->net, &f);
+	t_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1663,6 +1758,9 @@ int main(void)
 	    cmocka_unit_test(
 		test_device_completing_every_reposted_buffer_at_once_cannot_livelock_recv),
 	    cmocka_unit_test(test_device_completing_every_send_at_once_cannot_livelock_tx_reap),
+	    cmocka_unit_test(
+		test_header_with_bad_fields_is_dropped_counted_and_its_buffers_reposted),
+	    cmocka_unit_test(test_needs_csum_without_guest_csum_is_a_bad_frame),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
