@@ -1087,22 +1087,50 @@ int vio_net_poll(struct vio_net *net)
 	return vio_vq_has_used(&net->net_vqs[RXQ]) || tx > 0 ? 1 : 0;
 }
 
-void vio_net_fini(struct vio_net *net)
+/*
+ * The device did not confirm its reset, so it may still read the frames posted to it and
+ * write the RX buffers, the ctrl area and the rings (docs/design.md 4). Keep all of that for
+ * ever: no page is freed and no queue destroyed; no send_sg cookie goes back, so its owner
+ * never reuses a buffer the device may still read. The device is marked FAILED and its
+ * interrupts reach nothing of ours. Only private memory, which it never saw, is freed.
+ */
+static void give_up(struct vio_net *net)
+{
+	struct vio_dev *dev = net->dev;
+
+	for (uint16_t i = 0; i < net->net_nvqs; i++)
+		vio_vq_set_callback(&net->net_vqs[i], NULL, NULL);
+	vio_dev_fail(dev);
+	vio_logf(port_of(net), VIO_LOG_ERR,
+		 "virtio-net: reset not confirmed: its %u DMA pages and rings are kept, frames "
+		 "posted to it are never given back",
+		 net->net_npages);
+	vio_priv_free(port_of(net), net->net_priv, net->net_priv_bytes);
+	net->net_priv = NULL;
+	net->dev = NULL;
+}
+
+int vio_net_fini(struct vio_net *net)
 {
 	struct vio_dev *dev = net->dev;
 	struct vio_net_txslot *slot;
+	int err;
 
 	if (!dev)
-		return;
+		return 0;
+	vio_dev_set_config_callback(dev, NULL, NULL);
+	if ((err = vio_dev_reset(dev))) {
+		give_up(net);
+		return err;
+	}
 	/* After the reset the device touches nothing: posted send_sg buffers are ours again. */
-	vio_dev_reset(dev);
 	while ((slot = vio_vq_detach_unused(&net->net_vqs[TXQ])))
 		tx_done(net, slot);
 	VIO_ASSERT(net->net_tx_nfree == net->net_ntx); /* every TX slot is back */
-	vio_dev_set_config_callback(dev, NULL, NULL);
 	vio_dev_teardown(dev);
 	free_buffers(net);
 	net->dev = NULL;
+	return 0;
 }
 
 int vio_net_describe(const struct vio_net *net, char *buf, size_t size)

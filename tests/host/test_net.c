@@ -1707,6 +1707,54 @@ static void test_needs_csum_without_guest_csum_is_a_bad_frame(void **state)
 	t_free(t);
 }
 
+/* Give back every DMA allocation still live: what a driver kept on purpose. */
+static void free_kept_dma(struct fake_env *e)
+{
+	for (int i = 0; i < FAKE_PORT_DMA_REGIONS; i++)
+		if (e->fp.dma[i].p)
+			e->fp.port.dma_free(e->fp.port.ctx, e->fp.dma[i].p, e->fp.dma[i].bytes);
+}
+
+static void test_fini_after_an_unconfirmed_reset_keeps_dma_and_returns_no_cookie(void **state)
+{
+	(void)state;
+	struct t *t = t_new(BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_CTRL_RX));
+	static uint8_t a[60];
+	struct vio_sg sg = {a, sizeof(a)};
+	void *pages[128], *rings[3];
+	uint32_t npages = t->net.net_npages;
+
+	t->m->tx_hold = true;
+	assert_int_equal(vio_net_send_sg(&t->net, &sg, 1, a, NULL), 0);
+	assert_int_equal(vio_net_send(&t->net, a, sizeof(a), NULL), 0);
+	assert_true(npages <= 128);
+	memcpy(pages, t->net.net_pages, npages * sizeof(void *));
+	for (int i = 0; i < 3; i++)
+		rings[i] = t->net.net_vqs[i].vq_ring;
+
+	/* The device never confirms the reset: it may still read `a` and write the buffers. */
+	t->e->vd.reset_stuck = true;
+	assert_int_equal(vio_net_fini(&t->net), VIO_ETIMEDOUT);
+	t->e->model = NULL;
+	assert_int_equal(t->ncookies, 0); /* `a` is not the caller's to reuse */
+	for (uint32_t i = 0; i < npages; i++)
+		assert_true(fake_port_is_dma(&t->e->fp, pages[i], 4096));
+	for (int i = 0; i < 3; i++)
+		assert_true(fake_port_is_dma(&t->e->fp, rings[i], 1));
+	assert_true(t->e->dev.status & VIRTIO_CONFIG_S_FAILED);
+	assert_true(fake_port_logged(&t->e->fp, "reset not confirmed"));
+	assert_int_equal(t->e->fp.priv_live_allocs, 0); /* bookkeeping the device never saw */
+	assert_int_equal(vio_net_fini(&t->net), 0);	/* and once more is harmless */
+	assert_int_equal(t->ncookies, 0);
+
+	t->e->vd.reset_stuck = false;
+	vio_dev_teardown(&t->e->dev);
+	free_kept_dma(t->e);
+	fake_env_free(t->e);
+	free(t->m);
+	free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1761,6 +1809,7 @@ int main(void)
 	    cmocka_unit_test(
 		test_header_with_bad_fields_is_dropped_counted_and_its_buffers_reposted),
 	    cmocka_unit_test(test_needs_csum_without_guest_csum_is_a_bad_frame),
+	    cmocka_unit_test(test_fini_after_an_unconfirmed_reset_keeps_dma_and_returns_no_cookie),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
