@@ -110,7 +110,7 @@
 #ifndef VIO_NET_CTRL_TIMEOUT_NS
 #define VIO_NET_CTRL_TIMEOUT_NS 1000000000ull
 #endif
-/* Polling mode: how often vio_net_poll re-reads the link status. */
+/* Polling mode: how often vio_net_poll re-reads the link and device status. */
 #ifndef VIO_NET_LINK_POLL_NS
 #define VIO_NET_LINK_POLL_NS 100000000ull
 #endif
@@ -279,7 +279,8 @@ int vio_net_fini(struct vio_net *net);
  * into a driver TX buffer: `frame` may be reused at once. Reaps TX completions first.
  * Returns 0; VIO_ENOSPC (ring full, counted in tx_full: try after vio_net_poll); VIO_EINVAL
  * (bad length, or bad checksum offsets in `opts`); VIO_ENOTSUP (checksum offload asked for
- * without VIRTIO_NET_F_CSUM); VIO_EIO (the queue is broken). Not IRQ-safe.
+ * without VIRTIO_NET_F_CSUM); VIO_EIO (the queue is broken); VIO_ENEEDRESET (it broke
+ * because the device set DEVICE_NEEDS_RESET: fini and init it again). Not IRQ-safe.
  */
 int vio_net_send(struct vio_net *net, const void *frame, uint32_t len,
 		 const struct vio_net_tx_opts *opts);
@@ -298,11 +299,11 @@ int vio_net_send_sg(struct vio_net *net, const struct vio_sg *sg, unsigned n, vo
  * Take the next received frame, in place (see the top of this file). The caller owns
  * frame->seg[i].buf until it releases them. Returns 0; VIO_EAGAIN (nothing yet); VIO_ENOSPC
  * (the caller holds rx_hold_max buffers: one frame was dropped, release some); VIO_EIO (the
- * RX queue is broken). Bad frames from the device are counted and skipped, never returned.
- * Bounded work: one call looks at the ring at most once per RX buffer posted; a device that
- * keeps it busy past that gets VIO_EAGAIN, and vio_net_poll says the next call is due.
- * Every return but 0 ends a batch: the buffers given back since the last notification are
- * published to the device, which is notified once. Not IRQ-safe.
+ * RX queue is broken); VIO_ENEEDRESET (as vio_net_send). Bad frames from the device are counted and
+ * skipped, never returned. Bounded work: one call looks at the ring at most once per RX buffer
+ * posted; a device that keeps it busy past that gets VIO_EAGAIN, and vio_net_poll says the next
+ * call is due. Every return but 0 ends a batch: the buffers given back since the last notification
+ * are published to the device, which is notified once. Not IRQ-safe.
  */
 int vio_net_recv(struct vio_net *net, struct vio_net_frame *frame);
 
@@ -317,19 +318,20 @@ void vio_net_frame_release(struct vio_net *net, const struct vio_net_frame *fram
 
 /*
  * Copy the next frame into buf (size bytes) and give its buffers back at once. Returns the
- * frame length; *flags (may be NULL) gets VIO_NET_RX_*. VIO_EAGAIN, VIO_ENOSPC, VIO_EIO as
- * vio_net_recv; VIO_EINVAL when the frame does not fit (it is dropped and counted in
- * rx_drops: pass at least net->max_frame bytes). Not IRQ-safe.
+ * frame length; *flags (may be NULL) gets VIO_NET_RX_*. VIO_EAGAIN, VIO_ENOSPC, VIO_EIO,
+ * VIO_ENEEDRESET as vio_net_recv; VIO_EINVAL when the frame does not fit (it is dropped and counted
+ * in rx_drops: pass at least net->max_frame bytes). Not IRQ-safe.
  */
 int vio_net_recv_copy(struct vio_net *net, void *buf, uint32_t size, uint16_t *flags);
 
 /*
  * Once per pass of the owner's loop: reap TX completions (calling on_tx_done for send_sg
  * cookies) and re-enable their interrupt, tell the device of RX buffers given back since the
- * last notification, and in polling mode re-read the link status now and then. Returns 1
- * when work is waiting (RX frames for vio_net_recv, or TX completions beyond this call's
- * budget of one per TX buffer): call again soon; 0 when none; VIO_EIO when a queue is
- * broken. Not IRQ-safe.
+ * last notification, and in polling mode re-read the link status and the device status
+ * every VIO_NET_LINK_POLL_NS. Returns 1 when work is waiting (RX frames for vio_net_recv,
+ * or TX completions beyond this call's budget of one per TX buffer): call again soon; 0
+ * when none; VIO_EIO when a queue is broken; VIO_ENEEDRESET when the device set
+ * DEVICE_NEEDS_RESET (fini and init it again). Not IRQ-safe.
  */
 int vio_net_poll(struct vio_net *net);
 
@@ -337,8 +339,9 @@ int vio_net_poll(struct vio_net *net);
  * Control queue commands (5.1.6.5). Each is synchronous: it posts the command and polls
  * for the device's answer for up to opts.timeout_ns. They return 0; VIO_ENOTSUP
  * (the feature was not negotiated); VIO_EIO (the device answered VIRTIO_NET_ERR, or the
- * queue is broken); VIO_ETIMEDOUT (no answer); VIO_EAGAIN (an earlier command that timed
- * out is still on the queue); VIO_EINVAL (bad arguments). Not IRQ-safe.
+ * queue is broken); VIO_ETIMEDOUT (no answer); VIO_ENEEDRESET (no answer, or a broken
+ * queue, because the device set DEVICE_NEEDS_RESET); VIO_EAGAIN (an earlier command that
+ * timed out is still on the queue); VIO_EINVAL (bad arguments). Not IRQ-safe.
  */
 /* Receive every frame, whatever its destination (VIRTIO_NET_F_CTRL_RX). */
 int vio_net_set_promisc(struct vio_net *net, bool on);

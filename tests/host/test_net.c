@@ -1755,6 +1755,54 @@ static void test_fini_after_an_unconfirmed_reset_keeps_dma_and_returns_no_cookie
 	free(t);
 }
 
+static void test_ctrl_timeout_on_a_device_that_needs_reset_says_so(void **state)
+{
+	(void)state;
+	struct t *t = t_new(BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_CTRL_RX));
+
+	/* No config interrupt comes (a one-entry MSI-X table, or polling): only the status. */
+	t->m->ctrl_silent = true;
+	t->e->vd.status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	assert_int_equal(vio_net_set_promisc(&t->net, true), VIO_ENEEDRESET);
+	assert_true(t->e->dev.needs_reset);
+	assert_true(fake_port_logged(&t->e->fp, "needs reset"));
+	assert_true(vio_vq_is_broken(&t->net.net_vqs[2]));
+	t->m->ctrl_silent = false;
+	t_free(t);
+}
+
+static void test_broken_queue_on_a_device_that_needs_reset_says_so(void **state)
+{
+	(void)state;
+	struct t *t = t_new(0);
+	struct vio_net_frame f;
+	uint8_t frame[60] = {0};
+
+	t->e->vd.status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	fake_vring_push(&t->e->ring[0], 9999, 10); /* and it breaks a rule on the way */
+	fake_vring_publish(&t->e->ring[0]);
+	assert_int_equal(vio_net_recv(&t->net, &f), VIO_ENEEDRESET);
+	assert_true(t->e->dev.needs_reset);
+	assert_int_equal(vio_net_poll(&t->net), VIO_ENEEDRESET);
+	assert_int_equal(vio_net_send(&t->net, frame, sizeof(frame), NULL), VIO_ENEEDRESET);
+	t_free(t);
+}
+
+static void test_polling_notices_a_device_that_needs_reset(void **state)
+{
+	(void)state;
+	struct t *t = t_new_cfg(0, NULL, false, NULL);
+	int err = 0;
+
+	assert_int_equal(t->e->dev.irq_mode, VIO_IRQ_POLL);
+	t->e->vd.status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	for (int i = 0; i < 200000 && err == 0; i++)
+		err = vio_net_poll(&t->net);
+	assert_int_equal(err, VIO_ENEEDRESET);
+	assert_true(t->e->dev.needs_reset);
+	t_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1810,6 +1858,9 @@ int main(void)
 		test_header_with_bad_fields_is_dropped_counted_and_its_buffers_reposted),
 	    cmocka_unit_test(test_needs_csum_without_guest_csum_is_a_bad_frame),
 	    cmocka_unit_test(test_fini_after_an_unconfirmed_reset_keeps_dma_and_returns_no_cookie),
+	    cmocka_unit_test(test_ctrl_timeout_on_a_device_that_needs_reset_says_so),
+	    cmocka_unit_test(test_broken_queue_on_a_device_that_needs_reset_says_so),
+	    cmocka_unit_test(test_polling_notices_a_device_that_needs_reset),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
