@@ -135,8 +135,10 @@ struct vio_net_opts {
 	/* How long a control-queue command may take (0: VIO_NET_CTRL_TIMEOUT_NS). */
 	uint64_t timeout_ns;
 	/*
-	 * Without VIRTIO_NET_F_MAC the driver makes up a locally administered unicast MAC from
-	 * mac_seed when it is not 0, else from get_entropy() when set, else from port->now_ns.
+	 * Without VIRTIO_NET_F_MAC, or when the device's MAC is a multicast or all-zero one (a
+	 * station cannot have it: logged), the driver makes up a locally administered unicast
+	 * MAC from mac_seed when it is not 0, else from get_entropy() when set, else from
+	 * port->now_ns.
 	 */
 	uint64_t mac_seed;
 	uint64_t (*get_entropy)(struct vio_net *net, void *arg);
@@ -353,7 +355,8 @@ int vio_net_set_allmulti(struct vio_net *net, bool on);
  */
 int vio_net_set_mac_filter(struct vio_net *net, const uint8_t (*uc)[6], uint32_t n_uc,
 			   const uint8_t (*mc)[6], uint32_t n_mc);
-/* Change the device's own address (VIRTIO_NET_F_CTRL_MAC_ADDR); net->mac follows. */
+/* Change the device's own address (VIRTIO_NET_F_CTRL_MAC_ADDR); net->mac follows. A
+ * multicast or all-zero address is VIO_EINVAL. */
 int vio_net_set_mac(struct vio_net *net, const uint8_t mac[6]);
 
 /*

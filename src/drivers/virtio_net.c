@@ -174,6 +174,16 @@ static void make_random_mac(struct vio_net *net)
 	net->mac[0] = (uint8_t)((net->mac[0] & ~1u) | 2u);
 }
 
+/* A MAC a station may have as its own: not a group (multicast, broadcast) address, not zero. */
+static bool mac_usable(const uint8_t mac[6])
+{
+	uint8_t any = 0;
+
+	for (int i = 0; i < 6; i++)
+		any |= mac[i];
+	return any && !(mac[0] & 1);
+}
+
 /* The link state in config.status; up when the device has no status (5.1.4). */
 static bool read_link(struct vio_net *net)
 {
@@ -212,10 +222,17 @@ static int read_config(struct vio_net *net)
 	int err;
 
 	if (has(net, VIRTIO_NET_F_MAC)) {
-		err = vio_dev_config_read(dev, offsetof(struct virtio_net_config, mac), net->mac,
-					  sizeof(net->mac));
+		uint8_t *m = net->mac;
+		err = vio_dev_config_read(dev, offsetof(struct virtio_net_config, mac), m, 6);
 		if (err)
 			return err;
+		if (!mac_usable(m)) {
+			vio_logf(dev->port, VIO_LOG_WARN,
+				 "virtio-net: device MAC %02x:%02x:%02x:%02x:%02x:%02x is not a "
+				 "station's: using a random local one",
+				 m[0], m[1], m[2], m[3], m[4], m[5]);
+			make_random_mac(net);
+		}
 	} else {
 		make_random_mac(net);
 	}
@@ -987,6 +1004,8 @@ int vio_net_set_mac(struct vio_net *net, const uint8_t mac[6])
 {
 	if (!has_ctrl(net, VIRTIO_NET_F_CTRL_MAC_ADDR))
 		return VIO_ENOTSUP;
+	if (!mac_usable(mac))
+		return VIO_EINVAL;
 	uint8_t *p = net->net_ctrl + CTRL_DATA_OFF;
 	bytes_copy(p, mac, 6);
 	struct vio_sg sg = {p, 6};

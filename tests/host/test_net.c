@@ -1803,6 +1803,50 @@ static void test_polling_notices_a_device_that_needs_reset(void **state)
 	t_free(t);
 }
 
+static void test_multicast_or_zero_mac_from_config_is_refused_for_a_random_one(void **state)
+{
+	(void)state;
+	static const uint8_t bad[][6] = {
+	    {0x01, 0x00, 0x5e, 0x00, 0x00, 0x01}, /* multicast */
+	    {0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, /* broadcast */
+	    {0, 0, 0, 0, 0, 0},
+	};
+	struct vio_net_opts o;
+	struct t tmp = {0};
+	uint8_t random_mac[6];
+
+	/* What the driver makes up from this entropy for a device without a MAC. */
+	default_opts(&tmp, &o);
+	o.get_entropy = fixed_entropy;
+	struct t *t = t_new_cfg(0, NULL, true, &o);
+	memcpy(random_mac, t->net.mac, 6);
+	t_free(t);
+
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct virtio_net_config c = {0};
+		memcpy(c.mac, bad[i], 6);
+		t = t_new_cfg(BIT(VIRTIO_NET_F_MAC), &c, true, &o);
+		assert_memory_equal(t->net.mac, random_mac, 6);
+		assert_int_equal(t->net.mac[0] & 3, 2); /* unicast, locally administered */
+		assert_true(fake_port_logged(&t->e->fp, "random"));
+		t_free(t);
+	}
+}
+
+static void test_set_mac_refuses_a_multicast_or_zero_address(void **state)
+{
+	(void)state;
+	struct t *t = t_new(BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_CTRL_MAC_ADDR) |
+			    BIT(VIRTIO_NET_F_MAC));
+	static const uint8_t multicast[6] = {0x01, 0, 0x5e, 0, 0, 1}, zero[6] = {0};
+
+	assert_int_equal(vio_net_set_mac(&t->net, multicast), VIO_EINVAL);
+	assert_int_equal(vio_net_set_mac(&t->net, zero), VIO_EINVAL);
+	assert_int_equal(t->m->ctrl_count, 0);
+	assert_int_equal(t->net.mac[0], 0x52);
+	t_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1861,6 +1905,8 @@ int main(void)
 	    cmocka_unit_test(test_ctrl_timeout_on_a_device_that_needs_reset_says_so),
 	    cmocka_unit_test(test_broken_queue_on_a_device_that_needs_reset_says_so),
 	    cmocka_unit_test(test_polling_notices_a_device_that_needs_reset),
+	    cmocka_unit_test(test_multicast_or_zero_mac_from_config_is_refused_for_a_random_one),
+	    cmocka_unit_test(test_set_mac_refuses_a_multicast_or_zero_address),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
