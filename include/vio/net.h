@@ -106,9 +106,13 @@
 #ifndef VIO_NET_MAC_TABLE_MAX
 #define VIO_NET_MAC_TABLE_MAX 64
 #endif
-/* How long a control-queue command may take before VIO_ETIMEDOUT (vio_net_opts.timeout_ns). */
+/*
+ * How long a control-queue command may spin for the device's answer before VIO_ETIMEDOUT
+ * (vio_net_opts.timeout_ns): the longest any vio_net call waits, perhaps with interrupts
+ * masked, but init and fini (the core's reset wait, VIO_RESET_TIMEOUT_NS).
+ */
 #ifndef VIO_NET_CTRL_TIMEOUT_NS
-#define VIO_NET_CTRL_TIMEOUT_NS 1000000000ull
+#define VIO_NET_CTRL_TIMEOUT_NS 1000000ull
 #endif
 /* Polling mode: how often vio_net_poll re-reads the link and device status. */
 #ifndef VIO_NET_LINK_POLL_NS
@@ -246,8 +250,11 @@ struct vio_net {
 	uint32_t net_priv_bytes;
 
 	uint8_t *net_ctrl;     /* CTRL_BYTES of DMA memory: command header, data, ack */
-	bool net_ctrl_pending; /* a timed-out command is still on the ctrl queue */
-	bool net_tx_reaping;   /* inside tx_reap: an on_tx_done that sends does not reap */
+	bool net_ctrl_pending; /* a command is on the ctrl queue (one that timed out, outside
+				  ctrl_cmd) */
+	bool net_ctrl_set_mac; /* it is a MAC_ADDR_SET of net_ctrl_mac */
+	uint8_t net_ctrl_mac[6];
+	bool net_tx_reaping; /* inside tx_reap: an on_tx_done that sends does not reap */
 	uint64_t net_link_checked_ns;
 	bool net_warned_hold;
 	bool net_warned_bad;
@@ -339,7 +346,10 @@ int vio_net_poll(struct vio_net *net);
 
 /*
  * Control queue commands (5.1.6.5). Each is synchronous: it posts the command and polls
- * for the device's answer for up to opts.timeout_ns. They return 0; VIO_ENOTSUP
+ * for the device's answer for up to opts.timeout_ns (1 ms by default). A command that timed
+ * out stays posted: the device may still carry it out, and its late answer is collected by
+ * vio_net_poll or the next command (a late OK to vio_net_set_mac updates net->mac then).
+ * They return 0; VIO_ENOTSUP
  * (the feature was not negotiated); VIO_EIO (the device answered VIRTIO_NET_ERR, or the
  * queue is broken); VIO_ETIMEDOUT (no answer); VIO_ENEEDRESET (no answer, or a broken
  * queue, because the device set DEVICE_NEEDS_RESET); VIO_EAGAIN (an earlier command that

@@ -895,28 +895,52 @@ int vio_net_send_sg(struct vio_net *net, const struct vio_sg *sg, unsigned n, vo
 /* --- control queue -------------------------------------------------------------------------- */
 
 /*
- * Run one command (5.1.6.5): the class/command header, `ndata` parts already laid out in the
- * ctrl page, each in its own descriptor as legacy devices expect, then the ack byte the
- * device writes. Polls for the answer: a command is rare and the caller wants the result.
+ * The device's answer to the command in flight (5.1.6.5): 0 for VIRTIO_NET_OK, VIO_EIO for
+ * anything else (or an ack it did not write), VIO_EAGAIN while it has not answered. An
+ * address set_mac asked for becomes net->mac once the device has taken it, from the driver's
+ * own copy: the ctrl area is the device's to rewrite.
+ */
+static int ctrl_answer(struct vio_net *net)
+{
+	struct vio_vq_used u;
+	int err = vio_vq_get_used(&net->net_vqs[CTRLQ], &u);
+
+	if (err == VIO_EAGAIN)
+		return err;
+	bool set_mac = net->net_ctrl_set_mac;
+	net->net_ctrl_pending = net->net_ctrl_set_mac = false;
+	if (err)
+		return err;
+	VIO_ASSERT(u.cookie == net->net_ctrl); /* the one command in flight */
+	uint8_t ack = *(volatile virtio_net_ctrl_ack *)(net->net_ctrl + CTRL_ACK_OFF);
+	if (u.len < sizeof(ack) || ack != VIRTIO_NET_OK)
+		return VIO_EIO;
+	if (set_mac)
+		bytes_copy(net->mac, net->net_ctrl_mac, 6);
+	return 0;
+}
+
+/*
+ * Run one command: the class/command header, `ndata` parts already laid out in the ctrl
+ * area, each in its own descriptor as legacy devices expect, then the ack byte the device
+ * writes. `mac`: the address a MAC_ADDR_SET asks for, else NULL.
+ *
+ * The caller wants the result, so we poll for it, for at most opts.timeout_ns (1 ms by
+ * default): the longest this driver ever spins, perhaps with interrupts masked. A device
+ * slower than that gets VIO_ETIMEDOUT; its command stays posted (the device may yet write
+ * the ack), the next command waits for it (VIO_EAGAIN until then), and vio_net_poll collects
+ * its late answer.
  */
 static int ctrl_cmd(struct vio_net *net, uint8_t class, uint8_t cmd, const struct vio_sg *data,
-		    unsigned ndata)
+		    unsigned ndata, const uint8_t *mac)
 {
 	const struct vio_port *port = port_of(net);
 	struct vio_vq *vq = &net->net_vqs[CTRLQ];
 	struct vio_sg sg[4];
-	struct vio_vq_used u;
 	int err;
 
-	/*
-	 * A command that timed out is still posted, and the device may yet write its ack into
-	 * the ctrl area: never reuse it before the command comes back.
-	 */
-	if (net->net_ctrl_pending) {
-		if (vio_vq_get_used(vq, &u) == VIO_EAGAIN)
-			return VIO_EAGAIN;
-		net->net_ctrl_pending = false;
-	}
+	if (net->net_ctrl_pending && ctrl_answer(net) == VIO_EAGAIN)
+		return VIO_EAGAIN;
 
 	struct virtio_net_ctrl_hdr *hdr = (struct virtio_net_ctrl_hdr *)net->net_ctrl;
 	volatile virtio_net_ctrl_ack *ack = net->net_ctrl + CTRL_ACK_OFF;
@@ -931,22 +955,20 @@ static int ctrl_cmd(struct vio_net *net, uint8_t class, uint8_t cmd, const struc
 	err = vio_vq_add(vq, sg, 1 + ndata, 1, net->net_ctrl);
 	if (err)
 		return err == VIO_ENOSPC ? VIO_EAGAIN : check_device(net, err);
+	net->net_ctrl_pending = true;
+	if ((net->net_ctrl_set_mac = mac != NULL))
+		bytes_copy(net->net_ctrl_mac, mac, 6);
 	vio_vq_kick(vq);
 
 	uint64_t deadline = port->now_ns(port->ctx) + net->net_opts.timeout_ns;
-	while ((err = vio_vq_get_used(vq, &u)) == VIO_EAGAIN) {
+	while ((err = ctrl_answer(net)) == VIO_EAGAIN) {
 		if (port->now_ns(port->ctx) >= deadline) {
-			net->net_ctrl_pending = true;
 			vio_logf(port, VIO_LOG_ERR, "virtio-net: ctrl command %u.%u timed out",
 				 class, cmd);
 			return check_device(net, VIO_ETIMEDOUT);
 		}
 	}
-	if (err)
-		return check_device(net, err);
-	if (u.len < sizeof(*ack) || *ack != VIRTIO_NET_OK)
-		return VIO_EIO;
-	return 0;
+	return check_device(net, err);
 }
 
 static bool has_ctrl(const struct vio_net *net, unsigned bit)
@@ -961,7 +983,7 @@ static int ctrl_rx_mode(struct vio_net *net, uint8_t cmd, bool on)
 	uint8_t *data = net->net_ctrl + CTRL_DATA_OFF;
 	*data = on;
 	struct vio_sg sg = {data, 1};
-	return ctrl_cmd(net, VIRTIO_NET_CTRL_RX, cmd, &sg, 1);
+	return ctrl_cmd(net, VIRTIO_NET_CTRL_RX, cmd, &sg, 1, NULL);
 }
 
 int vio_net_set_promisc(struct vio_net *net, bool on)
@@ -997,7 +1019,7 @@ int vio_net_set_mac_filter(struct vio_net *net, const uint8_t (*uc)[6], uint32_t
 	sg[0] = (struct vio_sg){p, put_mac_table(p, uc, n_uc)};
 	p += round_up(sg[0].len, 4);
 	sg[1] = (struct vio_sg){p, put_mac_table(p, mc, n_mc)};
-	return ctrl_cmd(net, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_TABLE_SET, sg, 2);
+	return ctrl_cmd(net, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_TABLE_SET, sg, 2, NULL);
 }
 
 int vio_net_set_mac(struct vio_net *net, const uint8_t mac[6])
@@ -1009,10 +1031,7 @@ int vio_net_set_mac(struct vio_net *net, const uint8_t mac[6])
 	uint8_t *p = net->net_ctrl + CTRL_DATA_OFF;
 	bytes_copy(p, mac, 6);
 	struct vio_sg sg = {p, 6};
-	int err = ctrl_cmd(net, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, &sg, 1);
-	if (!err)
-		bytes_copy(net->mac, mac, 6);
-	return err;
+	return ctrl_cmd(net, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, &sg, 1, mac);
 }
 
 /* --- bring-up, polling, teardown ------------------------------------------------------------ */
@@ -1105,6 +1124,8 @@ int vio_net_poll(struct vio_net *net)
 	int tx = tx_reap(net);
 
 	rx_flush(net);
+	if (net->net_ctrl_pending)
+		ctrl_answer(net); /* a command that timed out may have its answer now */
 	if (net->dev->irq_mode == VIO_IRQ_POLL) {
 		/* No config interrupt will tell us: look at the link and the status now and then.
 		 */
