@@ -243,6 +243,7 @@ struct vio_net {
 	uint16_t net_ntx;
 	uint16_t net_tx_nfree;
 	uint32_t net_tx_copy_size; /* bytes per piece of a slot's copy buffer, at most a page */
+	struct vio_sg *net_tx_sg;  /* [VIO_NET_TX_MAX_SEGS + 1] vio_net_send_sg's list */
 
 	void **net_pages; /* [net_npages] the DMA pages every buffer above is cut from */
 	uint32_t net_npages;

@@ -342,12 +342,16 @@ static uint32_t count(uint16_t asked, uint16_t dflt, uint32_t limit)
 	return n < limit ? n : limit;
 }
 
-/* Private memory: the TX slots, the RX buffers, the DMA page list, the free TX slot stack. */
+/*
+ * Private memory: the TX slots, the RX buffers, the DMA page list, send_sg's segment list
+ * (kept here, off the stack), the free TX slot stack.
+ */
 static int alloc_private(struct vio_net *net, uint32_t max_pages)
 {
 	net->net_priv_bytes = net->net_ntx * (uint32_t)sizeof(struct vio_net_txslot) +
 			      net->net_nrx * (uint32_t)sizeof(struct vio_net_rxbuf) +
 			      max_pages * (uint32_t)sizeof(void *) +
+			      (VIO_NET_TX_MAX_SEGS + 1) * (uint32_t)sizeof(struct vio_sg) +
 			      net->net_ntx * (uint32_t)sizeof(uint16_t);
 	net->net_priv = vio_priv_alloc(port_of(net), net->net_priv_bytes);
 	if (!net->net_priv)
@@ -355,7 +359,8 @@ static int alloc_private(struct vio_net *net, uint32_t max_pages)
 	net->net_tx_slots = net->net_priv;
 	net->net_rx_bufs = (struct vio_net_rxbuf *)(net->net_tx_slots + net->net_ntx);
 	net->net_pages = (void **)(net->net_rx_bufs + net->net_nrx);
-	net->net_tx_free = (uint16_t *)(net->net_pages + max_pages);
+	net->net_tx_sg = (struct vio_sg *)(net->net_pages + max_pages);
+	net->net_tx_free = (uint16_t *)(net->net_tx_sg + VIO_NET_TX_MAX_SEGS + 1);
 	return 0;
 }
 
@@ -872,7 +877,7 @@ int vio_net_send(struct vio_net *net, const void *frame, uint32_t len,
 int vio_net_send_sg(struct vio_net *net, const struct vio_sg *sg, unsigned n, void *cookie,
 		    const struct vio_net_tx_opts *opts)
 {
-	struct vio_sg all[VIO_NET_TX_MAX_SEGS + 1];
+	struct vio_sg *all = net->net_tx_sg; /* private, not the stack: 33 segments are 528 bytes */
 	struct vio_net_txslot *slot;
 	uint32_t len = 0;
 	int err = 0;
@@ -883,12 +888,14 @@ int vio_net_send_sg(struct vio_net *net, const struct vio_sg *sg, unsigned n, vo
 		if (sg[i].len == 0 || sg[i].len > net->max_frame)
 			err = VIO_EINVAL;
 		len += sg[i].len;
-		all[i + 1] = sg[i];
 	}
+	/* tx_begin may reap, and an on_tx_done send: fill net_tx_sg only after it. */
 	if ((err = tx_begin(net, err, len, opts, &slot)))
 		return err;
 	slot->cookie = cookie;
 	all[0] = (struct vio_sg){slot->hdr, net->hdr_len};
+	for (unsigned i = 0; i < n; i++)
+		all[i + 1] = sg[i];
 	return tx_post(net, slot, all, n + 1, len);
 }
 
@@ -1076,7 +1083,7 @@ int vio_net_init(struct vio_net *net, struct vio_dev *dev, const struct vio_net_
 {
 	int err;
 
-	*net = (struct vio_net){0};
+	bytes_zero(net, sizeof(*net)); /* not a compound literal: that is a 1 KiB stack copy */
 	if (dev->device_id != VIRTIO_ID_NET)
 		return VIO_ENODEV;
 	if (opts)

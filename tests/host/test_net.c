@@ -1883,6 +1883,48 @@ static void test_a_late_ctrl_answer_is_collected_and_a_late_set_mac_takes_effect
 	t_free(t);
 }
 
+static uint8_t frame_b[80];
+
+static void on_tx_done_send_b(struct vio_net *net, void *cookie, void *arg)
+{
+	struct t *t = arg;
+	struct vio_sg sg = {frame_b, sizeof(frame_b)};
+
+	t->cookies[t->ncookies++] = cookie;
+	if (t->ncookies == 1)
+		assert_int_equal(vio_net_send_sg(net, &sg, 1, frame_b, NULL), 0);
+}
+
+static void test_send_sg_from_on_tx_done_inside_a_send_keeps_both_frames_intact(void **state)
+{
+	(void)state;
+	struct vio_net_opts o;
+	struct t tmp = {0};
+	static uint8_t a[60], c[70];
+	struct vio_sg sa = {a, sizeof(a)}, sc = {c, sizeof(c)};
+
+	default_opts(&tmp, &o);
+	o.on_tx_done = on_tx_done_send_b;
+	struct t *t = t_new_cfg(0, NULL, true, &o);
+	t->net.net_opts.arg = t;
+	fill(a, sizeof(a), 1);
+	fill(frame_b, sizeof(frame_b), 2);
+	fill(c, sizeof(c), 3);
+
+	/* `a` goes out and comes back; sending `c` reaps it, and on_tx_done sends `b` then. */
+	assert_int_equal(vio_net_send_sg(&t->net, &sa, 1, a, NULL), 0);
+	fake_env_run(t->e);
+	assert_int_equal(vio_net_send_sg(&t->net, &sc, 1, c, NULL), 0);
+	assert_int_equal(t->ncookies, 1);
+	fake_env_run(t->e);
+	assert_int_equal(t->m->tx_seen, 3);
+	assert_int_equal(t->m->tx[1].len, sizeof(frame_b));
+	assert_true(is_pattern(t->m->tx[1].data, sizeof(frame_b), 2));
+	assert_int_equal(t->m->tx[2].len, sizeof(c));
+	assert_true(is_pattern(t->m->tx[2].data, sizeof(c), 3));
+	t_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1945,6 +1987,7 @@ int main(void)
 	    cmocka_unit_test(test_set_mac_refuses_a_multicast_or_zero_address),
 	    cmocka_unit_test(test_ctrl_command_spins_at_most_a_millisecond_by_default),
 	    cmocka_unit_test(test_a_late_ctrl_answer_is_collected_and_a_late_set_mac_takes_effect),
+	    cmocka_unit_test(test_send_sg_from_on_tx_done_inside_a_send_keeps_both_frames_intact),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
