@@ -934,9 +934,9 @@ static int ctrl_answer(struct vio_net *net)
  *
  * The caller wants the result, so we poll for it, for at most opts.timeout_ns (1 ms by
  * default): the longest this driver ever spins, perhaps with interrupts masked. A device
- * slower than that gets VIO_ETIMEDOUT; its command stays posted (the device may yet write
- * the ack), the next command waits for it (VIO_EAGAIN until then), and vio_net_poll collects
- * its late answer.
+ * slower than that gets VIO_ETIMEDOUT; its command stays posted (the device may yet read
+ * its data and write the ack), the next command waits for it (ctrl_idle: VIO_EAGAIN until
+ * then), and vio_net_poll collects its late answer.
  */
 static int ctrl_cmd(struct vio_net *net, uint8_t class, uint8_t cmd, const struct vio_sg *data,
 		    unsigned ndata, const uint8_t *mac)
@@ -946,9 +946,7 @@ static int ctrl_cmd(struct vio_net *net, uint8_t class, uint8_t cmd, const struc
 	struct vio_sg sg[4];
 	int err;
 
-	if (net->net_ctrl_pending && ctrl_answer(net) == VIO_EAGAIN)
-		return VIO_EAGAIN;
-
+	VIO_ASSERT(!net->net_ctrl_pending); /* the caller made sure with ctrl_idle */
 	struct virtio_net_ctrl_hdr *hdr = (struct virtio_net_ctrl_hdr *)net->net_ctrl;
 	volatile virtio_net_ctrl_ack *ack = net->net_ctrl + CTRL_ACK_OFF;
 	hdr->class = class;
@@ -978,6 +976,17 @@ static int ctrl_cmd(struct vio_net *net, uint8_t class, uint8_t cmd, const struc
 	return check_device(net, err);
 }
 
+/*
+ * Is the ctrl area ours to lay a command out in? Not while one that timed out is still
+ * posted: the device may yet read its data and write its ack. VIO_EAGAIN until it answers.
+ */
+static int ctrl_idle(struct vio_net *net)
+{
+	if (net->net_ctrl_pending && ctrl_answer(net) == VIO_EAGAIN)
+		return VIO_EAGAIN;
+	return 0;
+}
+
 static bool has_ctrl(const struct vio_net *net, unsigned bit)
 {
 	return net->net_nvqs > CTRLQ && has(net, bit);
@@ -987,6 +996,8 @@ static int ctrl_rx_mode(struct vio_net *net, uint8_t cmd, bool on)
 {
 	if (!has_ctrl(net, VIRTIO_NET_F_CTRL_RX))
 		return VIO_ENOTSUP;
+	if (ctrl_idle(net))
+		return VIO_EAGAIN;
 	uint8_t *data = net->net_ctrl + CTRL_DATA_OFF;
 	*data = on;
 	struct vio_sg sg = {data, 1};
@@ -1021,6 +1032,8 @@ int vio_net_set_mac_filter(struct vio_net *net, const uint8_t (*uc)[6], uint32_t
 	if (n_uc > VIO_NET_MAC_TABLE_MAX || n_mc > VIO_NET_MAC_TABLE_MAX - n_uc || (n_uc && !uc) ||
 	    (n_mc && !mc))
 		return VIO_EINVAL;
+	if (ctrl_idle(net))
+		return VIO_EAGAIN;
 	uint8_t *p = net->net_ctrl + CTRL_DATA_OFF;
 	struct vio_sg sg[2];
 	sg[0] = (struct vio_sg){p, put_mac_table(p, uc, n_uc)};
@@ -1035,6 +1048,8 @@ int vio_net_set_mac(struct vio_net *net, const uint8_t mac[6])
 		return VIO_ENOTSUP;
 	if (!mac_usable(mac))
 		return VIO_EINVAL;
+	if (ctrl_idle(net))
+		return VIO_EAGAIN;
 	uint8_t *p = net->net_ctrl + CTRL_DATA_OFF;
 	bytes_copy(p, mac, 6);
 	struct vio_sg sg = {p, 6};

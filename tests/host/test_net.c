@@ -1925,6 +1925,30 @@ static void test_send_sg_from_on_tx_done_inside_a_send_keeps_both_frames_intact(
 	t_free(t);
 }
 
+static void test_a_command_refused_while_one_is_pending_leaves_its_data_alone(void **state)
+{
+	(void)state;
+	struct t *t = t_new(BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_CTRL_RX) |
+			    BIT(VIRTIO_NET_F_CTRL_MAC_ADDR) | BIT(VIRTIO_NET_F_MAC));
+	const uint8_t mac[6] = {0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee};
+	const uint8_t uc[1][6] = {{0x02, 1, 2, 3, 4, 5}};
+
+	t->m->ctrl_silent = true;
+	assert_int_equal(vio_net_set_mac(&t->net, mac), VIO_ETIMEDOUT);
+	/* The device reads the pending command's address only when it gets to it. */
+	assert_int_equal(vio_net_set_promisc(&t->net, false), VIO_EAGAIN);
+	assert_int_equal(vio_net_set_mac_filter(&t->net, uc, 1, NULL, 0), VIO_EAGAIN);
+	assert_int_equal(vio_net_set_mac(&t->net, uc[0]), VIO_EAGAIN);
+	const struct fake_seg *data = &t->m->ctrl_req.seg[1];
+	assert_int_equal(data->len, 6);
+	assert_memory_equal((const void *)(uintptr_t)data->addr, mac, 6);
+	t->m->ctrl_silent = false;
+	model_ctrl_answer(t->e, t->m);
+	assert_int_equal(vio_net_poll(&t->net), 0);
+	assert_memory_equal(t->net.mac, mac, 6);
+	t_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1988,6 +2012,7 @@ int main(void)
 	    cmocka_unit_test(test_ctrl_command_spins_at_most_a_millisecond_by_default),
 	    cmocka_unit_test(test_a_late_ctrl_answer_is_collected_and_a_late_set_mac_takes_effect),
 	    cmocka_unit_test(test_send_sg_from_on_tx_done_inside_a_send_keeps_both_frames_intact),
+	    cmocka_unit_test(test_a_command_refused_while_one_is_pending_leaves_its_data_alone),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
