@@ -26,15 +26,16 @@
  * Receive. The device always holds the driver's RX buffers (opts.rx_buffers of them, DMA
  * memory, none larger than a page) but those the caller holds. vio_net_recv hands out one
  * frame as it lies in those buffers (one segment, or several: with VIRTIO_NET_F_MRG_RXBUF,
- * or a frame larger than a page) and the caller gives each buffer back with vio_net_rx_release: an
- *lwIP netif can wrap each segment in a custom pbuf with no copy. Buffers given back go back on the
- *ring at once, but the device hears of them once per batch: when vio_net_recv finds nothing more to
- *return, and in vio_net_poll (one notification, not one per buffer: under emulation each is a
- *trap). A buffer the caller holds is a buffer the device cannot fill, so holding is bounded: once
- * the caller holds rx_hold_max buffers, vio_net_recv drops the next frame (its buffers go
- * straight back to the device), counts it in stats.rx_drops and returns VIO_ENOSPC. The
- * device thus always keeps at least (RX buffers - rx_hold_max) buffers. vio_net_recv_copy is
- * the copying convenience for callers that hold nothing.
+ * or for a frame larger than a page) and the caller gives each buffer back with
+ * vio_net_rx_release: an lwIP netif can wrap each segment in a custom pbuf with no copy.
+ * Buffers given back go back on the ring at once, but the device hears of them once per
+ * batch: when vio_net_recv finds nothing more to return, and in vio_net_poll (one
+ * notification, not one per buffer: under emulation each is a trap). A buffer the caller
+ * holds is a buffer the device cannot fill, so holding is bounded: when the next frame would
+ * take the caller past rx_hold_max buffers, vio_net_recv drops it (its buffers go straight
+ * back to the device), counts it in stats.rx_drops and returns VIO_ENOSPC; a caller that
+ * holds none always gets the frame. vio_net_recv_copy is the copying convenience for
+ * callers that hold nothing.
  *
  * Transmit. Every frame goes out behind a virtio_net_hdr the driver owns. vio_net_send copies
  * the frame into one of the driver's TX buffers; vio_net_send_sg posts the caller's buffers
@@ -129,8 +130,9 @@ struct vio_net_opts {
 	uint16_t rx_queue_size;
 	uint16_t tx_queue_size;
 	/*
-	 * RX buffers to post: frames the device can hold for us (0: VIO_NET_RX_BUFFERS), and TX
-	 * frames in flight at once (0: VIO_NET_TX_BUFFERS). At most the ring size.
+	 * RX buffers to post: frames the device can hold for us (0: VIO_NET_RX_BUFFERS; never
+	 * fewer than the largest frame takes), and TX frames in flight at once (0:
+	 * VIO_NET_TX_BUFFERS). At most the ring size.
 	 */
 	uint16_t rx_buffers;
 	uint16_t tx_buffers;

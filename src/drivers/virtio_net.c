@@ -26,7 +26,8 @@
  * The counts are options (vio_net_opts.rx_buffers, tx_buffers) with small defaults, and never
  * the ring size: a legacy device fixes its own ring size, up to 32768 entries. The defaults
  * with MRG_RXBUF and an MTU of 1500 take 48 pages (192 KiB): 64 RX buffers of 2 KiB, 32 TX
- * slots with a 1.5 KiB copy buffer each; the rings are the core's.
+ * slots with a 1.5 KiB copy buffer each (and one page more for the ctrl area); the rings
+ * and their indirect tables are the core's.
  * What the driver trusts (each buffer's address, the send_sg cookies, the free TX slots) is
  * in private memory (vio_priv_alloc), which the device cannot reach: it could rewrite DMA
  * memory at any time (docs/design.md 4), so nothing is ever read back from there but the
@@ -67,7 +68,7 @@
 
 _Static_assert(VIO_NET_RX_BUF_SIZE >= BUF_ALIGN && VIO_NET_RX_BUF_SIZE <= PAGE_SIZE,
 	       "an RX buffer with MRG_RXBUF holds a header and fits in a page");
-_Static_assert((uint32_t)VIO_NET_RX_MAX_SEGS *VIO_NET_RX_BUF_SIZE >= MAX_FRAME_ROOM,
+_Static_assert((uint32_t)(VIO_NET_RX_MAX_SEGS *VIO_NET_RX_BUF_SIZE) >= MAX_FRAME_ROOM,
 	       "a frame of VIO_NET_MAX_MTU must fit in VIO_NET_RX_MAX_SEGS merged buffers");
 _Static_assert(MAX_PIECES <= VIO_NET_RX_MAX_SEGS,
 	       "a chain of page-sized RX buffers is at most one frame's segments");
@@ -376,10 +377,16 @@ static int alloc_buffers(struct vio_net *net)
 	int err;
 
 	rx_buffer_size(net);
-	uint32_t chains = count(net->net_opts.rx_buffers, VIO_NET_RX_BUFFERS,
-				net->net_vqs[RXQ].size / net->net_rx_chain);
-	if (!chains)
-		return VIO_EINVAL; /* a ring too small for one frame */
+	/* Never fewer than the largest frame takes: with MRG_RXBUF it may need several. */
+	uint32_t least = 1, limit = net->net_vqs[RXQ].size / net->net_rx_chain;
+	if (has(net, VIRTIO_NET_F_MRG_RXBUF))
+		least = (net->hdr_len + net->max_frame + net->net_rx_buf_size - 1) /
+			net->net_rx_buf_size;
+	uint32_t chains = count(net->net_opts.rx_buffers, VIO_NET_RX_BUFFERS, limit);
+	if (chains < least)
+		chains = least;
+	if (chains > limit)
+		return VIO_EINVAL; /* a ring too small for the largest frame */
 	net->net_nrx = (uint16_t)(chains * net->net_rx_chain);
 	net->net_ntx =
 	    (uint16_t)count(net->net_opts.tx_buffers, VIO_NET_TX_BUFFERS, net->net_vqs[TXQ].size);
@@ -633,7 +640,7 @@ int vio_net_recv(struct vio_net *net, struct vio_net_frame *f)
 					 "virtio-net: dropped a bad frame from the device (header, "
 					 "length or num_buffers); counting them in rx_errors");
 			}
-		} else if (net->net_rx_held + f->nsegs > net->net_rx_hold_max) {
+		} else if (net->net_rx_held && net->net_rx_held + f->nsegs > net->net_rx_hold_max) {
 			net->stats.rx_drops++;
 			err = VIO_ENOSPC;
 			if (!net->net_warned_hold) {

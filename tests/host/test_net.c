@@ -1949,6 +1949,31 @@ static void test_a_command_refused_while_one_is_pending_leaves_its_data_alone(vo
 	t_free(t);
 }
 
+static void test_the_fewest_rx_buffers_still_take_the_largest_frame(void **state)
+{
+	(void)state;
+	static const uint64_t features[] = {0, BIT(VIRTIO_NET_F_MRG_RXBUF)};
+	struct vio_net_opts o;
+	struct t tmp = {0};
+
+	/* One RX buffer asked for: enough are posted for the largest frame, and it is taken. */
+	default_opts(&tmp, &o);
+	o.rx_buffers = 1;
+	for (unsigned i = 0; i < 2; i++) {
+		struct virtio_net_config c = {.mtu = 9000};
+		struct t *t = t_new_cfg(features[i] | BIT(VIRTIO_NET_F_MTU), &c, true, &o);
+		round_trip_largest_frame(t);
+		assert_int_equal(t->net.stats.rx_drops, 0);
+		t_free(t);
+	}
+	o.rx_hold_max = 1; /* fewer than the largest frame takes: a caller holding none gets it */
+	struct virtio_net_config c = {.mtu = 9000};
+	struct t *t = t_new_cfg(BIT(VIRTIO_NET_F_MRG_RXBUF) | BIT(VIRTIO_NET_F_MTU), &c, true, &o);
+	round_trip_largest_frame(t);
+	assert_int_equal(t->net.stats.rx_drops, 0);
+	t_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2013,6 +2038,7 @@ int main(void)
 	    cmocka_unit_test(test_a_late_ctrl_answer_is_collected_and_a_late_set_mac_takes_effect),
 	    cmocka_unit_test(test_send_sg_from_on_tx_done_inside_a_send_keeps_both_frames_intact),
 	    cmocka_unit_test(test_a_command_refused_while_one_is_pending_leaves_its_data_alone),
+	    cmocka_unit_test(test_the_fewest_rx_buffers_still_take_the_largest_frame),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
