@@ -14,9 +14,9 @@
  *
  * The driver does not know the kernel's allocator. The kernel hands it callbacks in
  * struct vio_balloon_opts: take one 4 KiB page, give one back, fill statistics.
- * Which pages the balloon holds is recorded in memory the driver gets from port->dma_alloc
- * (pages of PFN arrays, grown and freed as the balloon changes size), never in the balloon
- * pages themselves.
+ * Which pages the balloon holds is recorded in private memory the driver gets from
+ * port->priv_alloc (pages of PFN arrays, grown and freed as the balloon changes size), never
+ * in DMA memory and never in the balloon pages themselves.
  *
  *	struct vio_balloon b;                          caller-owned, like the vio_dev
  *	vio_pci_probe(&dev, &pcidev);                  a VIRTIO_ID_BALLOON function
@@ -140,7 +140,7 @@ struct vio_balloon_stats {
 	uint64_t reported_pages; /* ... and their pages */
 };
 
-/* The driver's record of the pages it holds (DMA pages of PFNs). Private to the driver. */
+/* The driver's record of the pages it holds (private pages of PFNs). Private to the driver. */
 struct vio_balloon_chunk;
 
 /*
@@ -226,7 +226,7 @@ uint32_t vio_balloon_actual(const struct vio_balloon *b);
  * page_give from inside whatever allocator call failed, so the allocator must accept
  * a free while it is in the middle of an allocation (drop its lock first, or call this
  * after unwinding). It allocates no memory itself (the PFN array exists already; a
- * bookkeeping page that empties is freed through port->dma_free). Must not run
+ * bookkeeping page that empties is freed through port->priv_free). Must not run
  * concurrently with another vio_balloon_* call on the same device. Not IRQ-safe.
  */
 int vio_balloon_deflate_for_oom(struct vio_balloon *b, uint32_t npages);

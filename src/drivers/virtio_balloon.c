@@ -32,8 +32,10 @@
  * deflate and reporting queues mean nothing (the device writes no data) and are ignored;
  * the core already refuses completions of requests that are not in flight.
  *
- * Which pages the balloon holds is kept in "chunks": DMA pages holding a link and an array
- * of PFNs, newest first, used as a stack. The device never learns their addresses.
+ * Which pages the balloon holds is kept in "chunks": pages of private memory (vio_priv_alloc)
+ * holding a link and an array of PFNs, newest first, used as a stack. The device can neither
+ * reach nor rewrite them, so what the kernel gets back is exactly what it lent: the PFN array
+ * posted to the device is only ever written by the driver, never read back.
  *
  * Follow one request (an inflate batch):
  *	config_changed    the host raised num_pages: note it, opts.on_wake (interrupt context)
@@ -45,6 +47,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <vio/alloc.h>
 #include <vio/balloon.h>
 #include <vio/spec/virtio_balloon.h>
 #include <vio/virtqueue.h>
@@ -97,13 +100,11 @@ static uint32_t min_u32(uint32_t a, uint32_t b)
 /* Make sure one more PFN can be recorded: a new chunk when the newest is full. */
 static bool make_room(struct vio_balloon *b)
 {
-	const struct vio_port *port = port_of(b);
 	struct vio_balloon_chunk *c;
-	uint64_t phys;
 
 	if (b->bal_chunks && b->bal_chunks->count < CHUNK_PFNS)
 		return true;
-	c = port->dma_alloc(port->ctx, PAGE, &phys);
+	c = vio_priv_alloc(port_of(b), PAGE);
 	if (!c)
 		return false;
 	c->next = b->bal_chunks;
@@ -123,7 +124,6 @@ static void push_pfn(struct vio_balloon *b, uint32_t pfn)
 /* Forget the newest held PFN and return it; a chunk that empties goes back to the port. */
 static uint32_t pop_pfn(struct vio_balloon *b)
 {
-	const struct vio_port *port = port_of(b);
 	struct vio_balloon_chunk *c = b->bal_chunks;
 
 	VIO_ASSERT(b->bal_held > 0 && c && c->count > 0);
@@ -132,7 +132,7 @@ static uint32_t pop_pfn(struct vio_balloon *b)
 	b->bal_held--;
 	if (c->count == 0) {
 		b->bal_chunks = c->next;
-		port->dma_free(port->ctx, c, PAGE);
+		vio_priv_free(port_of(b), c, PAGE);
 	}
 	return pfn;
 }
@@ -290,8 +290,11 @@ static int deflate_batch(struct vio_balloon *b, uint32_t n)
 		b->stats.deflated += n;
 	} else {
 		for (uint32_t i = 0; i < n; i++) {
-			b->bal_pfns[i] = pop_pfn(b);
-			b->bal_opts.page_give(b, b->bal_pfns[i], b->bal_opts.arg);
+			/* The array is the device's to read: never read a PFN back from it. */
+			uint32_t pfn = pop_pfn(b);
+
+			b->bal_pfns[i] = pfn;
+			b->bal_opts.page_give(b, pfn, b->bal_opts.arg);
 		}
 		b->stats.deflated += n;
 		err = send_pfns(b, b->bal_deflate_vq, n);
