@@ -155,9 +155,15 @@ static void peek_pfns(const struct vio_balloon *b, uint32_t n, uint32_t *out)
 
 /* --- talking to the device ------------------------------------------------------------------- */
 
-/* The device broke a rule or kept a request: the balloon stops, fini cleans up. */
+/*
+ * The device broke a rule or kept a request: the balloon stops, fini cleans up. A request
+ * that timed out or a broken queue may be the device asking for a reset (2.1.2): that is
+ * what the caller hears then.
+ */
 static int stop(struct vio_balloon *b, int err)
 {
+	if ((err == VIO_ETIMEDOUT || err == VIO_EIO) && vio_dev_check(b->dev) == VIO_ENEEDRESET)
+		err = VIO_ENEEDRESET;
 	if (!b->bal_broken)
 		vio_logf(port_of(b), VIO_LOG_ERR, "%s: %s, balloon stopped (holds %u pages)",
 			 balloon_name, vio_strerror(err), b->bal_held);
@@ -226,6 +232,28 @@ static void back_off(struct vio_balloon *b)
 }
 
 /* --- inflate and deflate (5.5.6) ---------------------------------------------------------- */
+
+/*
+ * Of n pages the host wants, how many the kernel can give without falling below the floor:
+ * a host asking for everything must not leave the kernel without memory. Logged once.
+ */
+static uint32_t above_floor(struct vio_balloon *b, uint32_t n)
+{
+	uint64_t free, room;
+
+	if (!b->bal_opts.free_pages)
+		return n;
+	free = b->bal_opts.free_pages(b, b->bal_opts.arg);
+	room = free > b->bal_opts.floor_pages ? free - b->bal_opts.floor_pages : 0;
+	if (room >= n)
+		return n;
+	if (!b->bal_warned_floor)
+		vio_logf(port_of(b), VIO_LOG_WARN,
+			 "%s: host wants %u pages, keeping the floor of %u pages free (holds %u)",
+			 balloon_name, b->bal_target, b->bal_opts.floor_pages, b->bal_held);
+	b->bal_warned_floor = true;
+	return (uint32_t)room;
+}
 
 /*
  * Take up to n pages from the kernel and give them to the host. Returns how many went, 0
@@ -315,9 +343,13 @@ static int step(struct vio_balloon *b)
 	if (b->bal_held > b->bal_target)
 		return deflate_batch(
 		    b, min_u32(b->bal_held - b->bal_target, VIO_BALLOON_ARRAY_PFNS_MAX));
-	if (b->bal_held < b->bal_target && !backing_off(b))
-		return inflate_batch(
+	if (b->bal_held < b->bal_target && !backing_off(b)) {
+		uint32_t n = above_floor(
 		    b, min_u32(b->bal_target - b->bal_held, VIO_BALLOON_ARRAY_PFNS_MAX));
+		if (n)
+			return inflate_batch(b, n);
+		back_off(b); /* at the floor: look again later, do not spin */
+	}
 	return 0;
 }
 
@@ -575,6 +607,8 @@ int vio_balloon_init(struct vio_balloon *b, struct vio_dev *dev,
 	b->bal_opts = *opts;
 	if (!b->bal_opts.timeout_ns)
 		b->bal_opts.timeout_ns = VIO_BALLOON_TIMEOUT_NS;
+	if (!b->bal_opts.floor_pages)
+		b->bal_opts.floor_pages = VIO_BALLOON_FLOOR_PAGES;
 	b->dev = dev;
 	dev->name = balloon_name;
 
@@ -624,21 +658,52 @@ fail:
 	return err;
 }
 
-void vio_balloon_fini(struct vio_balloon *b)
+/* Forget the record of held pages without giving them back: the device may still hold them. */
+static void forget_pages(struct vio_balloon *b)
 {
+	while (b->bal_chunks) {
+		struct vio_balloon_chunk *c = b->bal_chunks;
+
+		b->bal_chunks = c->next;
+		vio_priv_free(port_of(b), c, PAGE);
+	}
+}
+
+int vio_balloon_fini(struct vio_balloon *b)
+{
+	int err;
+
 	if (!b->dev)
-		return;
+		return 0;
 	/* Deflate through the device while it works, so the host hears of every page. */
 	while (b->bal_held && !b->bal_broken)
 		deflate_batch(b, min_u32(b->bal_held, VIO_BALLOON_ARRAY_PFNS_MAX));
 
 	/* Reset: from here the device holds no page of ours and reads no PFN array. */
 	vio_dev_set_config_callback(b->dev, NULL, NULL);
-	vio_dev_teardown(b->dev);
+	err = vio_dev_teardown(b->dev);
+	if (err) {
+		/*
+		 * Unless the reset did not happen: then the device may still write the pages it
+		 * was given and read the request page. The kernel never gets them back (a leak,
+		 * not a corruption), and the device is given up on.
+		 */
+		vio_logf(port_of(b), VIO_LOG_ERR,
+			 "%s: reset not confirmed: keeping %u pages and the request page, device "
+			 "failed",
+			 balloon_name, b->bal_held);
+		vio_dev_fail(b->dev);
+		forget_pages(b);
+		b->bal_dma = NULL;
+		b->bal_broken = true;
+		b->dev = NULL;
+		return err;
+	}
 	while (b->bal_held) {
 		b->bal_opts.page_give(b, pop_pfn(b), b->bal_opts.arg);
 		b->stats.deflated++;
 	}
 	free_memory(b);
 	b->dev = NULL;
+	return 0;
 }

@@ -143,6 +143,13 @@ static unsigned k_stats(struct vio_balloon *b, struct vio_balloon_stat_val *out,
 	return n;
 }
 
+static uint64_t k_free_pages(struct vio_balloon *b, void *arg)
+{
+	struct kernel *k = arg;
+	(void)b;
+	return k->nfree;
+}
+
 static void k_wake(struct vio_balloon *b, void *arg)
 {
 	struct kernel *k = arg;
@@ -291,6 +298,9 @@ static void fail_priv_allocs_after(struct fake_env *e, int n)
 
 /* --- setup ------------------------------------------------------------------------------------ */
 
+/* > 0: the next bring-up reports free pages to the driver and asks for this floor. */
+static uint32_t next_floor_pages;
+
 static struct t *bring_up_opts(uint64_t features, bool irqs, uint32_t target, bool stats_cb,
 			       uint64_t timeout_ns)
 {
@@ -314,6 +324,11 @@ static struct t *bring_up_opts(uint64_t features, bool irqs, uint32_t target, bo
 					    .on_wake = k_wake,
 					    .arg = &t->k,
 					    .timeout_ns = timeout_ns};
+	if (next_floor_pages) {
+		t->opts.free_pages = k_free_pages;
+		t->opts.floor_pages = next_floor_pages;
+		next_floor_pages = 0;
+	}
 	assert_int_equal(vio_balloon_init(&t->b, &t->e->dev, &t->opts), 0);
 	fake_env_rings(t->e);
 	t->base_allocs = t->e->fp.dma_live_allocs;
@@ -856,6 +871,93 @@ static void test_timeout_option_shortens_the_wait_for_a_kept_request(void **stat
 	free_env(t);
 }
 
+static void test_fini_after_an_unconfirmed_reset_keeps_every_page_the_device_may_touch(void **state)
+{
+	(void)state;
+	struct t *t = bring_up(ALL_FEATURES, true, 300);
+
+	t->h.stall_inflate = true;
+	assert_int_equal(vio_balloon_poll(&t->b), VIO_ETIMEDOUT);
+	assert_int_equal(t->k.in_use, BATCH);
+	t->e->vd.reset_stuck = true;
+	assert_int_equal(vio_balloon_fini(&t->b), VIO_ETIMEDOUT);
+	/* The device may still hold the pages and read the request page: none comes back. */
+	assert_int_equal(t->k.gives, 0);
+	assert_int_equal(t->k.in_use, BATCH);
+	assert_true(fake_port_logged(&t->e->fp, "reset not confirmed"));
+	assert_true(t->e->vd.status & VIRTIO_CONFIG_S_FAILED);
+	assert_int_equal(vio_balloon_fini(&t->b), 0); /* twice is harmless */
+	assert_int_equal(vio_balloon_poll(&t->b), VIO_EIO);
+	t->e->vd.reset_stuck = false;
+	assert_true(fake_env_reclaim_leaks(t->e) >= 1); /* the PFN array's page was kept */
+	free_env(t);
+}
+
+static void test_device_needing_reset_is_reported_on_timeout_and_on_a_broken_queue(void **state)
+{
+	(void)state;
+	struct t *t = bring_up(ALL_FEATURES, true, 300);
+
+	t->h.stall_inflate = true;
+	t->e->vd.status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	assert_int_equal(vio_balloon_poll(&t->b), VIO_ENEEDRESET);
+	assert_true(fake_port_logged(&t->e->fp, "needs reset"));
+	assert_int_equal(vio_balloon_fini(&t->b), 0);
+	assert_int_equal(t->k.in_use, 0);
+	free_env(t);
+
+	t = bring_up(ALL_FEATURES, true, 300);
+	t->h.bogus_inflate_id = true;
+	t->e->vd.status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	assert_int_equal(vio_balloon_poll(&t->b), VIO_ENEEDRESET);
+	assert_int_equal(vio_balloon_fini(&t->b), 0);
+	assert_int_equal(t->k.in_use, 0);
+	free_env(t);
+}
+
+/* --- the floor ----------------------------------------------------------------------------------
+ */
+
+static int log_lines_with(const struct fake_port *fp, const char *needle)
+{
+	int n = 0;
+	int kept = fp->log_count < FAKE_PORT_LOG_LINES ? fp->log_count : FAKE_PORT_LOG_LINES;
+
+	for (int i = 0; i < kept; i++)
+		n += strstr(fp->log[i], needle) != NULL;
+	return n;
+}
+
+static void test_a_host_asking_for_everything_stops_at_the_free_memory_floor(void **state)
+{
+	(void)state;
+	next_floor_pages = 1000;
+	struct t *t = bring_up(ALL_FEATURES, true, POOL);
+
+	assert_int_equal(poll_all(t), 0);
+	assert_int_equal(vio_balloon_actual(&t->b), POOL - 1000);
+	assert_int_equal(t->k.nfree, 1000);
+	assert_int_equal(host_actual(t), POOL - 1000);
+	assert_false(vio_balloon_pending(&t->b)); /* it waits, it does not spin */
+	t->e->fp.now += 2 * VIO_BALLOON_RETRY_NS;
+	assert_int_equal(poll_all(t), 0);
+	assert_int_equal(vio_balloon_actual(&t->b), POOL - 1000);
+	assert_int_equal(log_lines_with(&t->e->fp, "floor"), 1); /* logged once */
+	set_target(t->e, 2000);
+	assert_int_equal(poll_all(t), 0);
+	assert_int_equal(vio_balloon_actual(&t->b), 2000);
+	finish(t);
+}
+
+static void test_floor_defaults_to_vio_balloon_floor_pages(void **state)
+{
+	(void)state;
+	struct t *t = bring_up(ALL_FEATURES, true, 0);
+
+	assert_int_equal(t->b.bal_opts.floor_pages, VIO_BALLOON_FLOOR_PAGES);
+	finish(t);
+}
+
 static void test_init_rejects_other_devices_and_missing_ops(void **state)
 {
 	(void)state;
@@ -928,6 +1030,12 @@ int main(void)
 	    cmocka_unit_test(test_completion_not_in_flight_breaks_balloon_and_fini_recovers),
 	    cmocka_unit_test(test_device_that_keeps_a_request_times_out),
 	    cmocka_unit_test(test_timeout_option_shortens_the_wait_for_a_kept_request),
+	    cmocka_unit_test(
+		test_fini_after_an_unconfirmed_reset_keeps_every_page_the_device_may_touch),
+	    cmocka_unit_test(
+		test_device_needing_reset_is_reported_on_timeout_and_on_a_broken_queue),
+	    cmocka_unit_test(test_a_host_asking_for_everything_stops_at_the_free_memory_floor),
+	    cmocka_unit_test(test_floor_defaults_to_vio_balloon_floor_pages),
 	    cmocka_unit_test(test_init_rejects_other_devices_and_missing_ops),
 	    cmocka_unit_test(test_init_failure_leaves_nothing_allocated),
 	};
