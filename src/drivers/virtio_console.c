@@ -271,15 +271,22 @@ static void port_remove(struct vio_console *con, struct vio_console_port *p)
 }
 
 /*
- * The name follows the header, not NUL-terminated; keep what fits. The host chooses it and
- * kernels print it, so only printable ASCII is kept: every other byte (a terminal escape,
- * a NUL, a newline) becomes '?'.
+ * The name follows the header, up to the message's end or a NUL (QEMU sends one); keep what
+ * fits. The host chooses it and kernels print it, so only printable ASCII is kept: every
+ * other byte (a terminal escape, a newline) becomes '?'.
  */
 static void port_name(struct vio_console *con, struct vio_console_port *p, const uint8_t *name,
 		      uint32_t len)
 {
-	uint32_t keep = len < VIO_CONSOLE_NAME_MAX - 1 ? len : VIO_CONSOLE_NAME_MAX - 1;
+	uint32_t keep;
 
+	for (uint32_t i = 0; i < len; i++) {
+		if (name[i] == 0) {
+			len = i;
+			break;
+		}
+	}
+	keep = len < VIO_CONSOLE_NAME_MAX - 1 ? len : VIO_CONSOLE_NAME_MAX - 1;
 	for (uint32_t i = 0; i < keep; i++) {
 		uint8_t c = name[i];
 		p->name[i] = c >= 0x20 && c < 0x7f ? (char)c : '?';

@@ -1117,15 +1117,19 @@ static void test_port_names_are_cut_to_printable_ascii(void **state)
 	(void)state;
 	struct t *t = t_multiport(true);
 	struct vio_console_port_info info;
-	const char evil[] = "\x1b]0;owned\x07\x1b[2Jorg.\x00vio\xff\r\n";
+	const char evil[] = "\x1b]0;owned\x07\x1b[2Jorg.vio\xff\r\n";
+	const char nul[] = "org.vio.rng\0\x1b[2J"; /* QEMU ends a name with a NUL */
 
 	dev_send(&t->m, 1, VIRTIO_CONSOLE_PORT_NAME, 0, evil, sizeof(evil) - 1);
 	fake_env_run(t->e);
 	assert_int_equal(vio_console_port_info(&t->con, 1, &info), 0);
-	assert_string_equal(info.name, "?]0;owned??[2Jorg.?vio???");
+	assert_string_equal(info.name, "?]0;owned??[2Jorg.vio???");
 	for (const char *c = info.name; *c; c++)
 		assert_true(*c >= 0x20 && *c < 0x7f);
-	assert_int_equal(vio_console_find_port(&t->con, "?]0;owned??[2Jorg.?vio???"), 1);
+	assert_int_equal(vio_console_find_port(&t->con, "?]0;owned??[2Jorg.vio???"), 1);
+	dev_send(&t->m, 1, VIRTIO_CONSOLE_PORT_NAME, 0, nul, sizeof(nul) - 1);
+	fake_env_run(t->e);
+	assert_int_equal(vio_console_find_port(&t->con, "org.vio.rng"), 1);
 	t_free(t);
 }
 
