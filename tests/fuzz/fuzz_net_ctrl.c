@@ -40,8 +40,8 @@ struct state {
 	bool acked_ok;	      /* it answered the last command it completed with VIRTIO_NET_OK */
 	uint8_t asked_mac[6]; /* the address of the last set_mac the device took */
 	bool mac_asked;
-	uint8_t ok_macs[16][6]; /* addresses the device acknowledged: net->mac may be one */
-	unsigned n_ok_macs;
+	uint8_t ok_macs[16][6]; /* the last addresses the device acknowledged: net->mac may */
+	unsigned n_ok_macs;	/* be one of them (all acknowledged: ok_macs[n % 16]) */
 	const uint8_t *p, *end;
 };
 
@@ -94,8 +94,8 @@ static void device_answer(struct state *s)
 	s->holding = false;
 	/* What the driver may take as a yes: its own id, the ack written, OK, a length. */
 	s->acked_ok = id == s->req.head && !(how & 0x80) && ack == VIRTIO_NET_OK && len >= 1;
-	if (s->acked_ok && s->mac_asked && s->n_ok_macs < 16)
-		memcpy(s->ok_macs[s->n_ok_macs++], s->asked_mac, 6);
+	if (s->acked_ok && s->mac_asked)
+		memcpy(s->ok_macs[s->n_ok_macs++ % 16], s->asked_mac, 6);
 }
 
 /* Called whenever the driver looks at the clock: the device gets a turn. */
@@ -121,7 +121,7 @@ static void check_mac(const struct state *s, const uint8_t *device_mac)
 	const uint8_t *m = s->net.mac;
 	bool known = mac_is(m, device_mac);
 
-	for (unsigned i = 0; i < s->n_ok_macs; i++)
+	for (unsigned i = 0; i < s->n_ok_macs && i < 16; i++)
 		known |= mac_is(m, s->ok_macs[i]);
 	check(known);
 	check(!(m[0] & 1));

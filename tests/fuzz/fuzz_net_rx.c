@@ -13,7 +13,8 @@
  *   - a frame handed up is 14 .. max_frame bytes, made of 1 .. VIO_NET_RX_MAX_SEGS segments
  *     whose lengths add up, each inside one of the driver's own DMA pages, none a buffer the
  *     caller already holds; a PARTIAL checksum lies inside the frame;
- *   - the caller never holds more than rx_hold_max buffers;
+ *   - the caller never holds more than rx_hold_max buffers, or one frame of more when it held
+ *     none before;
  *   - one vio_net_recv takes at most one look at the ring per buffer posted (the device here
  *     completes nothing while the driver runs, so every call returns);
  *   - after the run, fini leaves no DMA or private memory behind.
@@ -222,7 +223,8 @@ static void op_recv(struct state *s)
 		s->held[s->nheld++] = f;
 	else
 		vio_net_frame_release(&s->net, &f);
-	check(s->net.net_rx_held <= s->net.net_rx_hold_max);
+	/* At most rx_hold_max buffers, or one frame of more when the caller held none. */
+	check(s->net.net_rx_held <= s->net.net_rx_hold_max || s->net.net_rx_held == f.nsegs);
 }
 
 static void op_release(struct state *s)
