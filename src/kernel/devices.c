@@ -30,6 +30,7 @@
 #include <kernel/mm.h>
 #include <kernel/random.h>
 #include <kernel/timer.h>
+#include <kernel/trap.h>
 #include <kernel/vio_port.h>
 #include <string.h>
 #include <vio/err.h>
@@ -53,18 +54,38 @@ int n_rng, n_cons, n_blk, n_net, n_balloon;
 
 /* --- binding ---------------------------------------------------------------------------- */
 
+void dev_irq_window(void)
+{
+	if (in_interrupt())
+		return;
+	uint64_t flags = irq_save();
+	sti();
+	__asm__ volatile("nop"); /* sti takes effect after the next instruction */
+	cli();
+	irq_restore(flags);
+}
+
+static void rng_wait(struct vio_rng *rng, void *arg)
+{
+	(void)rng;
+	(void)arg;
+	dev_irq_window();
+}
+
 static int bind(struct kvirtio *kv)
 {
 	int err;
 	switch (kv->dev.device_id) {
-	case VIRTIO_ID_RNG:
+	case VIRTIO_ID_RNG: {
 		if (n_rng == MAX_PER_DRIVER)
 			return VIO_ENOSPC;
 		kv->unit = n_rng;
-		if ((err = vio_rng_init(&rngs[n_rng], &kv->dev, NULL)))
+		struct vio_rng_opts opts = {.wait = rng_wait};
+		if ((err = vio_rng_init(&rngs[n_rng], &kv->dev, &opts)))
 			return err;
 		kv->drv = &rngs[n_rng++];
 		return 0;
+	}
 	case VIRTIO_ID_CONSOLE: {
 		if (n_cons == MAX_PER_DRIVER)
 			return VIO_ENOSPC;
