@@ -55,14 +55,31 @@ uint64_t pit_measure_tsc(unsigned ms)
 	return rdtsc() - start;
 }
 
+/*
+ * The median of five PIT windows. Under TCG on a busy host a window can come out far too
+ * long or, seen more rarely, too short (a pause between the PIT's start and our TSC read); the
+ * median ignores two bad windows either way.
+ */
+uint64_t pit_measure_tsc_median(unsigned ms)
+{
+	uint64_t d[5];
+	int n = 0;
+
+	for (int i = 0; i < 5; i++) {
+		uint64_t v = pit_measure_tsc(ms);
+		if (!v)
+			return 0;
+		int j = n++;
+		for (; j > 0 && d[j - 1] > v; j--)
+			d[j] = d[j - 1];
+		d[j] = v;
+	}
+	return d[2];
+}
+
 void timer_init(void)
 {
-	uint64_t best = 0;
-	for (int i = 0; i < 3; i++) { /* the smallest of three: least disturbed by the host */
-		uint64_t d = pit_measure_tsc(PIT_CALIBRATE_MS);
-		if (d && (!best || d < best))
-			best = d;
-	}
+	uint64_t best = pit_measure_tsc_median(PIT_CALIBRATE_MS);
 	if (best) {
 		tsc_freq = best * 1000 / PIT_CALIBRATE_MS;
 	} else {
