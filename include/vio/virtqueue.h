@@ -83,7 +83,7 @@ struct vio_vq_stats {
 	uint64_t full;          /* vio_vq_add calls refused with VIO_ENOSPC */
 };
 
-/* Per-head driver bookkeeping; lives in driver-only memory (see vq_priv in virtqueue.c). */
+/* Per-head driver bookkeeping; lives in private memory (vio_priv_alloc, see virtqueue.c). */
 struct vio_vq_head;
 
 /*
@@ -116,7 +116,7 @@ struct vio_vq {
 	struct vring_avail *vq_avail;
 	struct vring_used *vq_used;
 
-	struct vio_vq_head *vq_heads; /* [size] driver-only allocation */
+	struct vio_vq_head *vq_heads; /* [size], in vq_priv: private memory the device never sees */
 	uint16_t *vq_next;            /* [size] private copy of every descriptor's next link */
 	uint16_t *vq_table_free;      /* stack of free indirect table numbers */
 	void *vq_priv;
@@ -142,9 +142,9 @@ struct vio_vq {
  * Set up `vq` as queue `index` of `size` descriptors (a power of two, 1..VIO_VQ_MAX_SIZE,
  * normally the device's maximum queue size or less). `flags` are VIO_VQ_F_* for the ring
  * features negotiated with the device. `notify(vq, notify_arg)` is how vio_vq_notify reaches
- * the device (may be NULL while testing). Allocates the ring (legacy contiguous layout), the
- * driver's bookkeeping and, with VIO_VQ_F_INDIRECT, the indirect table pool through
- * port->dma_alloc. Interrupts start enabled; msix_vector starts as VIO_VQ_NO_VECTOR.
+ * the device (may be NULL while testing). Allocates the ring (legacy contiguous layout) and,
+ * with VIO_VQ_F_INDIRECT, the indirect table pool through port->dma_alloc, and the driver's
+ * bookkeeping through vio_priv_alloc. Interrupts start enabled; msix_vector starts as VIO_VQ_NO_VECTOR.
  * Returns 0, VIO_EINVAL (bad size or port) or VIO_ENOMEM (nothing stays allocated).
  * Not IRQ-safe.
  */

@@ -7,9 +7,10 @@
  * back by writing { head, bytes written } into the used ring and advancing used->idx.
  *
  * Everything in ring memory can be scribbled on by the device, so the driver never reads its
- * own descriptors back. Which descriptors belong to which chain, the request's cookie and how
- * many bytes it offered to be written live in a separate allocation the device is never told
- * about (struct vio_vq_head, vq_next). What the device writes (used->idx, id, len,
+ * own descriptors or available ring back. Which descriptors belong to which chain, the
+ * request's cookie and how many bytes it offered to be written live in private memory
+ * (vio_priv_alloc), which the device cannot reach even when it may rewrite every byte of DMA
+ * memory at any moment (struct vio_vq_head, vq_next). What the device writes (used->idx, id, len,
  * avail_event, flags) is each read exactly once and checked before use: a violation breaks
  * the queue. What we keep in that private allocation we trust, and VIO_ASSERT says so where
  * it matters (include/vio/virtqueue.h tells the two apart).
@@ -22,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <vio/alloc.h>
 #include <vio/assert.h>
 #include <vio/barrier.h>
 #include <vio/err.h>
@@ -97,8 +99,7 @@ static void free_all(struct vio_vq *vq)
 
 	if (vq->vq_ring)
 		port->dma_free(port->ctx, vq->vq_ring, vq->vq_ring_bytes);
-	if (vq->vq_priv)
-		port->dma_free(port->ctx, vq->vq_priv, vq->vq_priv_bytes);
+	vio_priv_free(port, vq->vq_priv, vq->vq_priv_bytes);
 	if (vq->vq_tables)
 		port->dma_free(port->ctx, vq->vq_tables, vq->vq_tables_bytes);
 	vq->vq_ring = NULL;
@@ -198,13 +199,20 @@ int vio_vq_init(struct vio_vq *vq, const struct vio_port *port, uint16_t index, 
 		vq->vq_ntables = (uint16_t)n;
 	}
 
-	/* Driver-only bookkeeping: heads[size], then next[size], then the table free stack. */
+	/*
+	 * Driver-only bookkeeping: heads[size], then next[size], then the table free stack. It
+	 * is private memory, which the device cannot write (vio/alloc.h): were it beside the
+	 * ring, a device could rewrite a cookie we are about to hand back, or a next link.
+	 */
 	vq->vq_priv_bytes = size * (uint32_t)sizeof(struct vio_vq_head) +
 			    size * (uint32_t)sizeof(uint16_t) +
 			    vq->vq_ntables * (uint32_t)sizeof(uint16_t);
-	vq->vq_priv = port->dma_alloc(port->ctx, vq->vq_priv_bytes, &phys);
-	if (!vq->vq_priv)
-		goto nomem;
+	vq->vq_priv = vio_priv_alloc(port, vq->vq_priv_bytes);
+	if (!vq->vq_priv) {
+		vio_logf(port, VIO_LOG_ERR, "vq%u: no memory for the queue's bookkeeping", index);
+		free_all(vq);
+		return VIO_ENOMEM;
+	}
 	vq->vq_heads = vq->vq_priv;
 	vq->vq_next = (uint16_t *)(vq->vq_heads + size);
 	vq->vq_table_free = vq->vq_next + size;

@@ -47,6 +47,7 @@ static void env_free(struct env *e)
 {
 	vio_vq_destroy(&e->vq);
 	assert_int_equal(e->fp.dma_live_allocs, 0);
+	assert_int_equal(e->fp.priv_live_allocs, 0);
 	assert_int_equal(e->fv.chain_errors, 0);
 	free(e);
 }
@@ -113,20 +114,48 @@ static void test_init_returns_enomem_without_leaking_when_dma_fails(void **state
 	(void)state;
 
 	for (size_t f = 0; f < 2; f++) {
-		int allocs = flags[f] & VIO_VQ_F_INDIRECT ? 3 : 2;
+		/* As many DMA allocations as a queue that comes up makes: each may fail. */
+		struct fake_port fp;
+		struct vio_vq vq;
+		fake_port_init(&fp);
+		assert_int_equal(vio_vq_init(&vq, &fp.port, 1, 64, flags[f], NULL, NULL), 0);
+		int allocs = fp.dma_allocs;
+		assert_true(allocs >= (flags[f] & VIO_VQ_F_INDIRECT ? 2 : 1));
+		vio_vq_destroy(&vq);
 		for (int fail = 0; fail < allocs; fail++) {
-			struct fake_port fp;
-			struct vio_vq vq;
 			fake_port_init(&fp);
 			fp.dma_fail_after = fail;
 			assert_int_equal(vio_vq_init(&vq, &fp.port, 1, 64, flags[f], NULL, NULL),
 					 VIO_ENOMEM);
 			assert_int_equal(fp.dma_live_allocs, 0);
+			assert_int_equal(fp.priv_live_allocs, 0);
 			assert_true(fake_port_logged(&fp, "vq1: no DMA memory"));
 			vio_vq_destroy(&vq); /* harmless after a failed init */
 			assert_int_equal(fp.dma_live_allocs, 0);
 		}
 	}
+}
+
+static void *no_priv_memory(void *ctx, size_t bytes)
+{
+	(void)ctx;
+	(void)bytes;
+	return NULL;
+}
+
+static void test_init_returns_enomem_without_leaking_when_private_memory_fails(void **state)
+{
+	struct fake_port fp;
+	struct vio_vq vq;
+	(void)state;
+
+	fake_port_init(&fp);
+	fp.port.priv_alloc = no_priv_memory;
+	assert_int_equal(vio_vq_init(&vq, &fp.port, 2, 64, VIO_VQ_F_INDIRECT, NULL, NULL),
+			 VIO_ENOMEM);
+	assert_int_equal(fp.dma_live_allocs, 0);
+	assert_true(fake_port_logged(&fp, "vq2: no memory for the queue's bookkeeping"));
+	vio_vq_destroy(&vq);
 }
 
 static void test_ring_uses_the_legacy_contiguous_layout(void **state)
@@ -857,9 +886,96 @@ static void test_destroy_frees_every_allocation(void **state)
 
 	for (size_t f = 0; f < 3; f++) {
 		struct env *e = env_new(1024, flags[f]);
-		assert_true(e->fp.dma_live_allocs >= 2);
+		assert_true(e->fp.dma_live_allocs >= 1 && e->fp.priv_live_allocs >= 1);
 		pump(e, 100, 4, 2);
-		env_free(e); /* asserts dma_live_allocs == 0 */
+		env_free(e); /* asserts dma_live_allocs == priv_live_allocs == 0 */
+	}
+}
+
+/* --- what the device can reach (docs/design.md, threat model B) ------------------------- */
+
+static void test_queue_bookkeeping_is_not_in_dma_memory(void **state)
+{
+	const uint32_t flags[] = {0, VIO_VQ_F_INDIRECT | VIO_VQ_F_EVENT_IDX};
+	(void)state;
+
+	for (size_t f = 0; f < 2; f++) {
+		struct env *e = env_new(64, flags[f]);
+		struct vio_vq *vq = &e->vq;
+		assert_non_null(vq->vq_priv);
+		assert_false(fake_port_is_dma(&e->fp, vq->vq_priv, vq->vq_priv_bytes));
+		assert_false(fake_port_is_dma(&e->fp, vq->vq_heads, 1));
+		assert_false(fake_port_is_dma(&e->fp, vq->vq_next, 64 * sizeof(uint16_t)));
+		if (vq->vq_ntables)
+			assert_false(fake_port_is_dma(&e->fp, vq->vq_table_free,
+						      vq->vq_ntables * sizeof(uint16_t)));
+		assert_true(e->fp.priv_live_allocs > 0);
+		/* The ring itself is DMA memory, of course. */
+		assert_true(fake_port_is_dma(&e->fp, (void *)(uintptr_t)vq->desc_phys, 16));
+		env_free(e);
+	}
+}
+
+/* The device's scribble: every byte of DMA memory it can write, except the used ring. */
+static void scribble_all_dma_but_the_used_ring(struct env *e)
+{
+	uintptr_t used = (uintptr_t)e->vq.used_phys;
+	uintptr_t used_end = used + vring_used_bytes(e->vq.size);
+
+	for (int i = 0; i < FAKE_PORT_DMA_REGIONS; i++) {
+		uintptr_t p = (uintptr_t)e->fp.dma[i].p, end = p + e->fp.dma[i].bytes;
+		if (!p)
+			continue;
+		if (used >= p && used < end) {
+			memset((void *)p, 0xff, used - p);
+			memset((void *)used_end, 0xff, end - used_end);
+		} else {
+			memset((void *)p, 0xff, end - p);
+		}
+	}
+}
+
+static void test_device_rewriting_dma_cannot_forge_a_completion(void **state)
+{
+	const uint32_t flags[] = {0, VIO_VQ_F_INDIRECT, VIO_VQ_F_INDIRECT | VIO_VQ_F_EVENT_IDX};
+	(void)state;
+
+	for (size_t f = 0; f < 3; f++) {
+		struct env *e = env_new(8, flags[f]);
+		struct vio_vq_used u;
+		uint16_t heads[4];
+
+		/* Four requests of one and of three segments, popped by the device. */
+		for (int r = 0; r < 4; r++) {
+			struct vio_sg sg[3] = {{e->buf[3 * r], 8}, {e->buf[3 * r + 1], 8},
+					       {e->buf[3 * r + 2], 8}};
+			unsigned n = r % 2 ? 3 : 1;
+			assert_int_equal(vio_vq_add(&e->vq, sg, 1, n - 1, cookie(r)), 0);
+		}
+		vio_vq_kick(&e->vq);
+		for (int r = 0; r < 4; r++)
+			heads[r] = pop_head(e);
+
+		/*
+		 * Now the device rewrites the descriptor table, the available ring (idx, flags,
+		 * used_event), the indirect tables and anything else it can reach, all 0xff, and
+		 * only then completes the four, in reverse order.
+		 */
+		scribble_all_dma_but_the_used_ring(e);
+		for (int r = 3; r >= 0; r--)
+			fake_vring_complete(&e->fv, heads[r], 0);
+		for (int r = 3; r >= 0; r--) {
+			assert_int_equal(vio_vq_get_used(&e->vq, &u), 0);
+			assert_ptr_equal(u.cookie, cookie(r));
+			assert_int_equal(u.in_len, r % 2 ? 16 : 0);
+		}
+		assert_int_equal(vio_vq_get_used(&e->vq, &u), VIO_EAGAIN);
+		assert_int_equal(vio_vq_num_free(&e->vq), 8);
+		assert_false(vio_vq_is_broken(&e->vq));
+
+		/* The free list is intact: the queue carries on, every descriptor rewritten. */
+		pump(e, 100, 2, 3);
+		env_free(e);
 	}
 }
 
@@ -1007,6 +1123,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_init_rejects_size_zero_non_power_of_two_and_too_big),
 		cmocka_unit_test(test_init_returns_enomem_without_leaking_when_dma_fails),
+		cmocka_unit_test(test_init_returns_enomem_without_leaking_when_private_memory_fails),
 		cmocka_unit_test(test_ring_uses_the_legacy_contiguous_layout),
 		cmocka_unit_test(test_add_then_get_round_trips_cookie_data_and_lengths),
 		cmocka_unit_test(test_device_sees_nothing_until_kick_publishes),
@@ -1032,6 +1149,8 @@ int main(void)
 		cmocka_unit_test(test_detach_unused_returns_every_posted_cookie_once),
 		cmocka_unit_test(test_dump_does_not_crash_in_any_state),
 		cmocka_unit_test(test_destroy_frees_every_allocation),
+		cmocka_unit_test(test_queue_bookkeeping_is_not_in_dma_memory),
+		cmocka_unit_test(test_device_rewriting_dma_cannot_forge_a_completion),
 		cmocka_unit_test(test_taking_an_indirect_table_a_request_holds_asserts),
 		cmocka_unit_test(test_free_list_handing_out_a_head_in_flight_asserts),
 		cmocka_unit_test(test_chain_walk_leaving_the_ring_asserts),
