@@ -257,8 +257,24 @@ static int choose_queue_size(struct vio_dev *dev, uint16_t index, uint16_t max_s
 	return (int)size;
 }
 
+/*
+ * What vio_dev_setup_vq gave before queues had options, and what the drivers that call it
+ * count on: an indirect table for every ring entry (at most 256), so that any request of up
+ * to VIO_VQ_INDIRECT_SEGS segments takes one descriptor and a driver may size its own depth
+ * by the ring. The pool is allocated page by page all the same.
+ */
+#define SETUP_VQ_TABLES 256
+
 int vio_dev_setup_vq(struct vio_dev *dev, uint16_t index, uint16_t max_size, vio_vq_callback cb,
 		     void *arg)
+{
+	struct vio_vq_opts opts = {.max_size = max_size, .indirect_tables = SETUP_VQ_TABLES};
+
+	return vio_dev_setup_vq_opts(dev, index, &opts, cb, arg);
+}
+
+int vio_dev_setup_vq_opts(struct vio_dev *dev, uint16_t index, const struct vio_vq_opts *opts,
+			  vio_vq_callback cb, void *arg)
 {
 	if (!dev->vqs || index >= dev->nvqs)
 		return VIO_EINVAL;
@@ -266,7 +282,7 @@ int vio_dev_setup_vq(struct vio_dev *dev, uint16_t index, uint16_t max_size, vio
 	const char *name = dev->name ? dev->name : vio_device_type_name(dev->device_id);
 	if (vq_live(vq))
 		return VIO_EINVAL;
-	int size = choose_queue_size(dev, index, max_size);
+	int size = choose_queue_size(dev, index, opts ? opts->max_size : 0);
 	if (size < 0) {
 		if (size != VIO_ENODEV)
 			vio_logf(dev->port, VIO_LOG_ERR, "%s: queue %u has a bad size", name,
@@ -279,7 +295,11 @@ int vio_dev_setup_vq(struct vio_dev *dev, uint16_t index, uint16_t max_size, vio
 		flags |= VIO_VQ_F_EVENT_IDX;
 	if (vio_dev_has_feature(dev, VIRTIO_F_RING_INDIRECT_DESC))
 		flags |= VIO_VQ_F_INDIRECT;
-	int err = vio_vq_init(vq, dev->port, index, (uint16_t)size, flags, notify_trampoline, dev);
+	/* Modern transports place each ring area on its own; legacy ones need one piece. */
+	if (dev->modern)
+		flags |= VIO_VQ_F_SEPARATE_AREAS;
+	int err = vio_vq_init(vq, dev->port, index, (uint16_t)size, flags, opts, notify_trampoline,
+			      dev);
 	if (err)
 		return err;
 	vio_vq_set_callback(vq, cb, arg);

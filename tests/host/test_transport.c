@@ -402,6 +402,78 @@ static void test_modern_queue_setup_programs_ring_addresses_and_enables(void **s
 	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), VIO_EINVAL);
 }
 
+/* The largest DMA allocation live now, in bytes. */
+static size_t largest_dma(const struct env *e)
+{
+	size_t most = 0;
+	for (int i = 0; i < FAKE_PORT_DMA_REGIONS; i++)
+		if (e->fp.dma[i].p && e->fp.dma[i].bytes > most)
+			most = e->fp.dma[i].bytes;
+	return most;
+}
+
+static void test_modern_queue_of_256_needs_no_dma_allocation_above_a_page(void **state)
+{
+	struct env *e = *state;
+	e->vd.features |= BIT(VIRTIO_F_RING_INDIRECT_DESC);
+	probe(e);
+	assert_int_equal(vio_dev_begin(&e->dev, BIT(VIRTIO_F_RING_INDIRECT_DESC)), 0);
+	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 1), 0);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
+	assert_int_equal(e->vqs[0].size, 256);
+	/* Ring areas apart (2.7), a table per entry page by page: nothing above 4 KiB. */
+	assert_int_equal(largest_dma(e), 4096);
+	assert_int_equal(e->fp.dma_live_bytes, 2 * 4096 + 256 * 1024);
+	assert_int_equal(e->vqs[0].vq_ntables, 256);
+	struct fake_vq *q = &e->vd.q[0];
+	assert_int_equal(q->desc, e->vqs[0].desc_phys);
+	assert_int_equal(q->driver, e->vqs[0].avail_phys);
+	assert_int_equal(q->device, e->vqs[0].used_phys);
+	assert_int_equal(q->desc % 16, 0);
+	assert_int_equal(q->device % 4, 0);
+}
+
+static void test_driver_sets_the_indirect_pool_size_per_queue(void **state)
+{
+	struct env *e = *state;
+	e->vd.features |= BIT(VIRTIO_F_RING_INDIRECT_DESC);
+	probe(e);
+	assert_int_equal(vio_dev_begin(&e->dev, BIT(VIRTIO_F_RING_INDIRECT_DESC)), 0);
+	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 2), 0);
+	struct vio_vq_opts opts = {.max_size = 64};
+	assert_int_equal(vio_dev_setup_vq_opts(&e->dev, 0, &opts, NULL, NULL), 0);
+	assert_int_equal(e->vqs[0].size, 64);
+	assert_int_equal(e->vqs[0].vq_ntables, VIO_VQ_INDIRECT_TABLES); /* the small default */
+	vio_vq_destroy(&e->vqs[0]);
+	e->vqs[0] = (struct vio_vq){0};
+	e->vd.q[0].enable = 0;
+	opts.indirect_tables = 6;
+	assert_int_equal(vio_dev_setup_vq_opts(&e->dev, 0, &opts, NULL, NULL), 0);
+	assert_int_equal(e->vqs[0].vq_ntables, 6);
+	size_t before = e->fp.dma_live_bytes;
+	opts = (struct vio_vq_opts){.indirect_tables = 1000}; /* at most the queue's size */
+	assert_int_equal(vio_dev_setup_vq_opts(&e->dev, 1, &opts, NULL, NULL), 0);
+	assert_int_equal(e->vqs[1].vq_ntables, 256);
+	assert_int_equal(e->fp.dma_live_bytes - before, 2 * 4096 + 256 * 1024);
+	assert_int_equal(largest_dma(e), 4096);
+}
+
+static void test_legacy_queue_is_one_contiguous_ring(void **state)
+{
+	struct env *e = *state;
+	e->vd.kind = FAKE_VDEV_LEGACY_ONLY;
+	e->vd.q[0].max = 256;
+	use_low_dma(e);
+	bring_up(e, 1);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
+	/* 4.1.4.10: the device knows one page frame; the used ring on the next 4 KiB. */
+	struct vio_vq *vq = &e->vqs[0];
+	assert_int_equal(vq->desc_phys, vq->ring_phys);
+	assert_int_equal(vq->avail_phys, vq->ring_phys + 4096);
+	assert_int_equal(vq->used_phys, vq->ring_phys + 8192);
+	assert_int_equal(largest_dma(e), 12288);
+}
+
 static void test_queue_with_max_size_zero_is_absent(void **state)
 {
 	struct env *e = *state;
@@ -933,6 +1005,9 @@ int main(void)
 		T(test_config_generation_that_never_settles_is_eio),
 		T(test_legacy_config_moves_from_20_to_24_with_msix),
 		T(test_modern_queue_setup_programs_ring_addresses_and_enables),
+		T(test_modern_queue_of_256_needs_no_dma_allocation_above_a_page),
+		T(test_driver_sets_the_indirect_pool_size_per_queue),
+		T(test_legacy_queue_is_one_contiguous_ring),
 		T(test_queue_with_max_size_zero_is_absent),
 		T(test_queue_size_is_rounded_down_to_a_power_of_two_and_clamped),
 		T(test_legacy_queue_size_must_be_a_power_of_two),

@@ -31,16 +31,21 @@ struct env {
 	uint8_t buf[64][64]; /* backing for requests in most tests */
 };
 
-static struct env *env_new(uint16_t size, uint32_t flags)
+static struct env *env_new_opts(uint16_t size, uint32_t flags, const struct vio_vq_opts *opts)
 {
 	struct env *e = calloc(1, sizeof(*e));
 	assert_non_null(e);
 	fake_port_init(&e->fp);
-	assert_int_equal(vio_vq_init(&e->vq, &e->fp.port, 0, size, flags, fake_vring_notify,
+	assert_int_equal(vio_vq_init(&e->vq, &e->fp.port, 0, size, flags, opts, fake_vring_notify,
 				     &e->fv),
 			 0);
 	fake_vring_attach(&e->fv, &e->vq, flags & VIO_VQ_F_EVENT_IDX);
 	return e;
+}
+
+static struct env *env_new(uint16_t size, uint32_t flags)
+{
+	return env_new_opts(size, flags, NULL);
 }
 
 static void env_free(struct env *e)
@@ -91,7 +96,8 @@ static void test_init_rejects_size_zero_non_power_of_two_and_too_big(void **stat
 
 	fake_port_init(&fp);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		assert_int_equal(vio_vq_init(&vq, &fp.port, 0, bad[i], 0, NULL, NULL), VIO_EINVAL);
+		assert_int_equal(vio_vq_init(&vq, &fp.port, 0, bad[i], 0, NULL, NULL, NULL),
+				 VIO_EINVAL);
 		vio_vq_destroy(&vq);
 	}
 	assert_int_equal(fp.dma_live_allocs, 0);
@@ -99,13 +105,13 @@ static void test_init_rejects_size_zero_non_power_of_two_and_too_big(void **stat
 	const uint16_t good[] = {1, 2, 256, 32768};
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		assert_int_equal(vio_vq_init(&vq, &fp.port, 0, good[i], VIO_VQ_F_INDIRECT, NULL,
-					     NULL),
+					     NULL, NULL),
 				 0);
 		assert_int_equal(vio_vq_num_free(&vq), good[i]);
 		vio_vq_destroy(&vq);
 		assert_int_equal(fp.dma_live_allocs, 0);
 	}
-	assert_int_equal(vio_vq_init(&vq, NULL, 0, 8, 0, NULL, NULL), VIO_EINVAL);
+	assert_int_equal(vio_vq_init(&vq, NULL, 0, 8, 0, NULL, NULL, NULL), VIO_EINVAL);
 }
 
 static void test_init_returns_enomem_without_leaking_when_dma_fails(void **state)
@@ -118,15 +124,16 @@ static void test_init_returns_enomem_without_leaking_when_dma_fails(void **state
 		struct fake_port fp;
 		struct vio_vq vq;
 		fake_port_init(&fp);
-		assert_int_equal(vio_vq_init(&vq, &fp.port, 1, 64, flags[f], NULL, NULL), 0);
+		assert_int_equal(vio_vq_init(&vq, &fp.port, 1, 64, flags[f], NULL, NULL, NULL), 0);
 		int allocs = fp.dma_allocs;
 		assert_true(allocs >= (flags[f] & VIO_VQ_F_INDIRECT ? 2 : 1));
 		vio_vq_destroy(&vq);
 		for (int fail = 0; fail < allocs; fail++) {
 			fake_port_init(&fp);
 			fp.dma_fail_after = fail;
-			assert_int_equal(vio_vq_init(&vq, &fp.port, 1, 64, flags[f], NULL, NULL),
-					 VIO_ENOMEM);
+			assert_int_equal(
+				vio_vq_init(&vq, &fp.port, 1, 64, flags[f], NULL, NULL, NULL),
+				VIO_ENOMEM);
 			assert_int_equal(fp.dma_live_allocs, 0);
 			assert_int_equal(fp.priv_live_allocs, 0);
 			assert_true(fake_port_logged(&fp, "vq1: no DMA memory"));
@@ -151,7 +158,7 @@ static void test_init_returns_enomem_without_leaking_when_private_memory_fails(v
 
 	fake_port_init(&fp);
 	fp.port.priv_alloc = no_priv_memory;
-	assert_int_equal(vio_vq_init(&vq, &fp.port, 2, 64, VIO_VQ_F_INDIRECT, NULL, NULL),
+	assert_int_equal(vio_vq_init(&vq, &fp.port, 2, 64, VIO_VQ_F_INDIRECT, NULL, NULL, NULL),
 			 VIO_ENOMEM);
 	assert_int_equal(fp.dma_live_allocs, 0);
 	assert_true(fake_port_logged(&fp, "vq2: no memory for the queue's bookkeeping"));
@@ -411,7 +418,8 @@ static void test_direct_chain_carries_many_segments(void **state)
 
 static void test_indirect_ring_of_128_carries_128_requests_of_8_segments(void **state)
 {
-	struct env *e = env_new(128, VIO_VQ_F_INDIRECT);
+	struct vio_vq_opts opts = {.indirect_tables = 128};
+	struct env *e = env_new_opts(128, VIO_VQ_F_INDIRECT, &opts);
 	static uint8_t data[128][8][16];
 	struct vio_vq_used u;
 	(void)state;
@@ -452,7 +460,7 @@ static void test_indirect_ring_of_128_carries_128_requests_of_8_segments(void **
 
 static void test_indirect_pool_exhaustion_falls_back_to_direct_chains(void **state)
 {
-	struct env *e = env_new(512, VIO_VQ_F_INDIRECT); /* pool: min(512, 256) tables */
+	struct env *e = env_new(512, VIO_VQ_F_INDIRECT); /* pool: VIO_VQ_INDIRECT_TABLES */
 	struct vio_sg sg[2] = {{e->buf[0], 8}, {e->buf[1], 8}};
 	(void)state;
 
@@ -490,6 +498,69 @@ static void test_indirect_pool_exhaustion_falls_back_to_direct_chains(void **sta
 	assert_int_equal(e->vq.stats.adds_indirect, VIO_VQ_INDIRECT_TABLES + 1);
 	assert_non_null(vio_vq_detach_unused(&e->vq));
 	env_free(e);
+}
+
+static void test_indirect_pool_is_allocated_a_page_at_a_time(void **state)
+{
+	const uint16_t tables[] = {0, 1, 5, 64, 300};
+	(void)state;
+
+	for (size_t k = 0; k < sizeof(tables) / sizeof(tables[0]); k++) {
+		struct vio_vq_opts opts = {.indirect_tables = tables[k]};
+		struct env *e = env_new_opts(256, VIO_VQ_F_INDIRECT | VIO_VQ_F_SEPARATE_AREAS,
+					     &opts);
+		unsigned want = tables[k] ? (tables[k] < 256 ? tables[k] : 256)
+					  : VIO_VQ_INDIRECT_TABLES;
+		assert_int_equal(e->vq.vq_ntables, want);
+		/* 1 KiB tables, four to a page: one dma_alloc per page, none bigger. */
+		unsigned pages = (want + 3) / 4;
+		assert_int_equal(e->fp.dma_live_allocs, 2 + pages);
+		for (int i = 0; i < FAKE_PORT_DMA_REGIONS; i++)
+			assert_true(e->fp.dma[i].bytes <= 4096);
+
+		/* Every table is usable, then requests go direct. */
+		struct vio_sg sg[2] = {{e->buf[0], 8}, {e->buf[1], 8}};
+		for (unsigned r = 0; r < want; r++)
+			assert_int_equal(vio_vq_add(&e->vq, sg, 1, 1, cookie(r)), 0);
+		assert_int_equal(e->vq.stats.adds_indirect, want);
+		unsigned extra = want < 256; /* a pool as big as the ring fills it */
+		if (extra)
+			assert_int_equal(vio_vq_add(&e->vq, sg, 1, 1, cookie(want)), 0);
+		assert_int_equal(e->vq.stats.adds_indirect, want);
+		vio_vq_kick(&e->vq);
+		while (fake_vring_pop(&e->fv, &e->req)) {
+			assert_int_equal(e->req.n_out + e->req.n_in, 2);
+			assert_ptr_equal((void *)(uintptr_t)e->req.seg[1].addr, e->buf[1]);
+			fake_vring_complete(&e->fv, e->req.head, 8);
+		}
+		struct vio_vq_used u;
+		for (unsigned r = 0; r < want + extra; r++)
+			assert_int_equal(vio_vq_get_used(&e->vq, &u), 0);
+		env_free(e);
+	}
+}
+
+static void test_separate_areas_need_no_more_than_their_own_size(void **state)
+{
+	const uint16_t sizes[] = {1, 8, 128, 256, 1024, 32768};
+	const size_t largest[] = {4096, 4096, 4096, 4096, 16384, 524288};
+	(void)state;
+
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		struct env *e = env_new(sizes[k], VIO_VQ_F_SEPARATE_AREAS | VIO_VQ_F_EVENT_IDX);
+		size_t most = 0;
+		for (int i = 0; i < FAKE_PORT_DMA_REGIONS; i++)
+			most = e->fp.dma[i].bytes > most ? e->fp.dma[i].bytes : most;
+		assert_int_equal(most, largest[k]);
+		/* 2.7: each area on its own alignment; no legacy page frame to give. */
+		assert_int_equal(e->vq.desc_phys % 16, 0);
+		assert_int_equal(e->vq.avail_phys % 2, 0);
+		assert_int_equal(e->vq.used_phys % 4, 0);
+		assert_int_equal(e->vq.ring_phys, 0);
+		/* The areas do not overlap: a full ring's worth of traffic goes through. */
+		pump(e, 3u * sizes[k], sizes[k] < 4 ? 1 : 4, sizes[k] < 2 ? 1 : 2);
+		env_free(e);
+	}
 }
 
 /* --- notification suppression ------------------------------------------------------------ */
@@ -1123,7 +1194,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_init_rejects_size_zero_non_power_of_two_and_too_big),
 		cmocka_unit_test(test_init_returns_enomem_without_leaking_when_dma_fails),
-		cmocka_unit_test(test_init_returns_enomem_without_leaking_when_private_memory_fails),
+		cmocka_unit_test(
+			test_init_returns_enomem_without_leaking_when_private_memory_fails),
 		cmocka_unit_test(test_ring_uses_the_legacy_contiguous_layout),
 		cmocka_unit_test(test_add_then_get_round_trips_cookie_data_and_lengths),
 		cmocka_unit_test(test_device_sees_nothing_until_kick_publishes),
@@ -1135,6 +1207,8 @@ int main(void)
 		cmocka_unit_test(test_direct_chain_carries_many_segments),
 		cmocka_unit_test(test_indirect_ring_of_128_carries_128_requests_of_8_segments),
 		cmocka_unit_test(test_indirect_pool_exhaustion_falls_back_to_direct_chains),
+		cmocka_unit_test(test_indirect_pool_is_allocated_a_page_at_a_time),
+		cmocka_unit_test(test_separate_areas_need_no_more_than_their_own_size),
 		cmocka_unit_test(test_event_idx_driver_kicks_only_when_avail_event_is_crossed),
 		cmocka_unit_test(test_event_idx_used_event_follows_enable_and_stops_on_disable),
 		cmocka_unit_test(test_no_interrupt_flag_set_by_disable_cb_without_event_idx),
