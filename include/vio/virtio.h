@@ -216,6 +216,18 @@ int vio_dev_driver_ok(struct vio_dev *dev);
  */
 int vio_dev_check(struct vio_dev *dev);
 
+/*
+ * For a port that takes a polled device's wired line itself (INTx, or an MMIO line it
+ * attached on its own): read why the device interrupted and acknowledge it, which deasserts
+ * the line (4.1.4.5, 4.2.2). Returns the reasons, VIO_ISR_QUEUE | VIO_ISR_CONFIG (vio/transport.h),
+ * or 0 when the device did not interrupt (on a shared line, another device did). A
+ * configuration change is handled as an interrupt would be (vio_dev_check, then the config
+ * callback); completions are left for the driver's poll. A polled device's queues ask for no
+ * used-buffer notifications (VIO_VQ_F_NO_INTERRUPTS), so this is needed only for what the
+ * spec lets a device raise anyway, such as configuration changes. IRQ-safe.
+ */
+uint32_t vio_dev_ack_interrupt(struct vio_dev *dev);
+
 /* Give up on the device: set FAILED in its status (3.1.1 step 8's alternative). */
 void vio_dev_fail(struct vio_dev *dev);
 

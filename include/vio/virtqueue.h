@@ -64,7 +64,15 @@
  *	  32768       512 KiB             840 KiB
  */
 #define VIO_VQ_F_SEPARATE_AREAS (1u << 2)
-#define VIO_VQ_F_ALL (VIO_VQ_F_EVENT_IDX | VIO_VQ_F_INDIRECT | VIO_VQ_F_SEPARATE_AREAS)
+/*
+ * Nobody takes this queue's interrupts (the device is polled, VIO_IRQ_POLL): the queue never
+ * asks for used-buffer notifications, with NO_INTERRUPT or, with EVENT_IDX, a used_event the
+ * device cannot reach (2.7.7, 2.7.10), so that a wired line is never left asserted.
+ * vio_vq_enable_cb then only reports whether completions are pending.
+ */
+#define VIO_VQ_F_NO_INTERRUPTS (1u << 3)
+#define VIO_VQ_F_ALL                                                                            \
+	(VIO_VQ_F_EVENT_IDX | VIO_VQ_F_INDIRECT | VIO_VQ_F_SEPARATE_AREAS | VIO_VQ_F_NO_INTERRUPTS)
 
 /* Ring allocations a queue makes: one in the legacy layout, up to three with separate areas. */
 #define VIO_VQ_MAX_AREAS 3
@@ -255,7 +263,8 @@ void vio_vq_disable_cb(struct vio_vq *vq);
  *	do { vio_vq_disable_cb(vq); while (vio_vq_get_used(vq, &u) == 0) ...; }
  *	while (!vio_vq_enable_cb(vq));
  *
- * A broken queue returns true (nothing more will come). IRQ-safe.
+ * A broken queue returns true (nothing more will come). A polled queue
+ * (VIO_VQ_F_NO_INTERRUPTS) is not re-armed: only the look at used->idx is done. IRQ-safe.
  */
 bool vio_vq_enable_cb(struct vio_vq *vq);
 

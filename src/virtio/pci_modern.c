@@ -263,7 +263,7 @@ static const struct vio_transport_ops modern_ops = {
 	.setup_irqs = vio_pci_setup_irqs,
 	.release_irqs = vio_pci_release_irqs,
 	.location = vio_pci_location,
-	.isr_read = modern_isr_read,
+	.ack_interrupt = modern_isr_read,
 	.set_config_vector = modern_set_config_vector,
 	.set_queue_vector = modern_set_queue_vector,
 };

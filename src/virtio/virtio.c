@@ -298,6 +298,9 @@ int vio_dev_setup_vq_opts(struct vio_dev *dev, uint16_t index, const struct vio_
 	/* Modern transports place each ring area on its own; legacy ones need one piece. */
 	if (dev->modern)
 		flags |= VIO_VQ_F_SEPARATE_AREAS;
+	/* Polled: the device must not raise interrupts nobody acknowledges. */
+	if (dev->irq_mode == VIO_IRQ_POLL)
+		flags |= VIO_VQ_F_NO_INTERRUPTS;
 	int err = vio_vq_init(vq, dev->port, index, (uint16_t)size, flags, opts, notify_trampoline,
 			      dev);
 	if (err)
@@ -363,6 +366,15 @@ void vio_dev_interrupt(struct vio_dev *dev, uint32_t isr)
 	/* 4.1.5.4, 4.2.3.4: a configuration change; 2.1.2: perhaps DEVICE_NEEDS_RESET. */
 	if ((isr & VIO_ISR_CONFIG) && vio_dev_check(dev) == 0 && dev->config_cb)
 		dev->config_cb(dev, dev->config_arg);
+}
+
+uint32_t vio_dev_ack_interrupt(struct vio_dev *dev)
+{
+	uint32_t isr = dev->ops->ack_interrupt(dev);
+
+	/* Completions are the poller's; a configuration change is handled here, as in IRQs. */
+	vio_dev_interrupt(dev, isr & VIO_ISR_CONFIG);
+	return isr;
 }
 
 /* --- giving the device back: teardown, and the one failure path ------------------------- */

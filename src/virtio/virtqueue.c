@@ -151,6 +151,22 @@ static bool table_held(const struct vio_vq *vq, uint16_t t)
 	return false;
 }
 
+/*
+ * A polled queue (VIO_VQ_F_NO_INTERRUPTS) never asks for used-buffer notifications: nobody
+ * takes them, and a wired level-triggered line left unacknowledged stays asserted. Without
+ * EVENT_IDX that is VRING_AVAIL_F_NO_INTERRUPT (2.7.7). With it, flags must stay 0 (2.7.7.1)
+ * and the device interrupts when used->idx moves past used_event (2.7.10); used_event is kept
+ * one behind the next entry we will consume, which used->idx, never more than a ring ahead of
+ * that entry, cannot pass. get_used moves it along as entries are consumed.
+ */
+static void keep_interrupts_off(struct vio_vq *vq)
+{
+	if (has_flag(vq, VIO_VQ_F_EVENT_IDX))
+		ring_store16(used_event(vq), (uint16_t)(vq->vq_last_used - 1u));
+	else
+		ring_store16(&vq->vq_avail->flags, VRING_AVAIL_F_NO_INTERRUPT);
+}
+
 /* Everything free, indexes at 0: the driver side of a new queue. */
 static void init_state(struct vio_vq *vq)
 {
@@ -171,7 +187,9 @@ static void init_state(struct vio_vq *vq)
 	vq->vq_last_used = 0;
 	vq->vq_detach_next = 0;
 	vq->vq_broken = false;
-	vq->vq_cb_enabled = true;
+	vq->vq_cb_enabled = !has_flag(vq, VIO_VQ_F_NO_INTERRUPTS);
+	if (has_flag(vq, VIO_VQ_F_NO_INTERRUPTS))
+		keep_interrupts_off(vq);
 }
 
 /*
@@ -613,6 +631,8 @@ int vio_vq_get_used(struct vio_vq *vq, struct vio_vq_used *out)
 	if (has_flag(vq, VIO_VQ_F_EVENT_IDX) && vq->vq_cb_enabled) {
 		ring_store16(used_event(vq), vq->vq_last_used);
 		vio_mb();
+	} else if (has_flag(vq, VIO_VQ_F_EVENT_IDX) && has_flag(vq, VIO_VQ_F_NO_INTERRUPTS)) {
+		keep_interrupts_off(vq); /* used_event one behind, out of the device's reach */
 	}
 	return 0;
 }
@@ -639,6 +659,9 @@ void vio_vq_disable_cb(struct vio_vq *vq)
 
 bool vio_vq_enable_cb(struct vio_vq *vq)
 {
+	/* A polled queue keeps interrupts off; the caller still learns what is pending. */
+	if (has_flag(vq, VIO_VQ_F_NO_INTERRUPTS))
+		return vq->vq_broken || ring_load16(&vq->vq_used->idx) == vq->vq_last_used;
 	vq->vq_cb_enabled = true;
 	if (has_flag(vq, VIO_VQ_F_EVENT_IDX))
 		ring_store16(used_event(vq), vq->vq_last_used);
@@ -713,9 +736,11 @@ void vio_vq_dump(const struct vio_vq *vq)
 		return;
 	}
 	vio_logf(port, VIO_LOG_INFO,
-		 "vq%u: size %u%s%s%s free %u in-flight %u cb %s msix %u desc 0x%lx", vq->index,
+		 "vq%u: size %u%s%s%s%s free %u in-flight %u cb %s msix %u desc 0x%lx", vq->index,
 		 vq->size, has_flag(vq, VIO_VQ_F_EVENT_IDX) ? " event-idx" : "",
-		 has_flag(vq, VIO_VQ_F_INDIRECT) ? " indirect" : "", vq->vq_broken ? " BROKEN" : "",
+		 has_flag(vq, VIO_VQ_F_INDIRECT) ? " indirect" : "",
+		 has_flag(vq, VIO_VQ_F_NO_INTERRUPTS) ? " polled" : "",
+		 vq->vq_broken ? " BROKEN" : "",
 		 vq->vq_num_free, vq->vq_in_flight, vq->vq_cb_enabled ? "on" : "off",
 		 vq->msix_vector, (unsigned long)vq->desc_phys);
 	vio_logf(port, VIO_LOG_INFO,

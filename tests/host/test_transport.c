@@ -17,6 +17,7 @@
 #include "fake_pci.h"
 #include "fake_port.h"
 #include "fake_virtio_dev.h"
+#include "fake_vring.h"
 #include <vio/err.h>
 #include <vio/pci.h>
 #include <vio/spec/pci.h>
@@ -722,6 +723,87 @@ static void test_needs_reset_is_noticed_on_a_config_interrupt(void **state)
 	assert_true(e->dev.needs_reset);
 }
 
+/* --- a polled device (issue 11) ---------------------------------------------------------- */
+
+/* Run n one-segment requests through queue vq as the device; returns its interrupts. */
+static unsigned run_requests(struct vio_vq *vq, bool event_idx, unsigned n)
+{
+	static uint8_t buf[64];
+	struct fake_vring fv;
+	struct fake_req req;
+	struct vio_vq_used u;
+
+	fake_vring_attach(&fv, vq, event_idx);
+	for (unsigned i = 0; i < n; i++) {
+		struct vio_sg sg = {buf, sizeof(buf)};
+		assert_int_equal(vio_vq_add(vq, &sg, 0, 1, buf), 0);
+		vio_vq_kick(vq);
+		assert_true(fake_vring_pop(&fv, &req));
+		fake_vring_complete(&fv, req.head, 1);
+		assert_int_equal(vio_vq_get_used(vq, &u), 0);
+		if (i % 3 == 0) /* the usual re-arm dance does not arm a polled queue */
+			assert_true(vio_vq_enable_cb(vq));
+	}
+	assert_int_equal(fv.chain_errors, 0);
+	return fv.interrupts;
+}
+
+static void test_polled_queues_ask_the_device_not_to_interrupt(void **state)
+{
+	struct env *e = *state;
+	fake_port_no_irqs(&e->fp);
+	probe(e);
+	assert_int_equal(vio_dev_begin(&e->dev, 0), 0); /* no EVENT_IDX */
+	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 1), 0);
+	assert_int_equal(e->dev.irq_mode, VIO_IRQ_POLL);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
+	/* 2.7.7: NO_INTERRUPT from the start, before the device sees the ring. */
+	const struct vring_avail *avail = (const void *)(uintptr_t)e->vqs[0].avail_phys;
+	assert_int_equal(avail->flags, VRING_AVAIL_F_NO_INTERRUPT);
+	assert_int_equal(run_requests(&e->vqs[0], false, 300), 0);
+	assert_int_equal(avail->flags, VRING_AVAIL_F_NO_INTERRUPT);
+}
+
+static void test_polled_queues_keep_used_event_out_of_reach(void **state)
+{
+	struct env *e = *state;
+	fake_port_no_irqs(&e->fp);
+	e->vd.q[0].max = 8;
+	bring_up(e, 1); /* EVENT_IDX */
+	assert_int_equal(e->dev.irq_mode, VIO_IRQ_POLL);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
+	/* 2.7.10: flags stay 0; used_event one behind the next entry, past the 16-bit wrap. */
+	const struct vring_avail *avail = (const void *)(uintptr_t)e->vqs[0].avail_phys;
+	assert_int_equal(avail->flags, 0);
+	assert_int_equal(avail->ring[8], 0xffff);
+	assert_int_equal(run_requests(&e->vqs[0], true, 70000), 0);
+	assert_int_equal(avail->ring[8], (uint16_t)(70000 - 1));
+}
+
+static void test_port_acks_a_polled_devices_wired_line(void **state)
+{
+	struct env *e = *state;
+	fake_port_no_irqs(&e->fp);
+	bring_up(e, 1);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
+	config_changes = 0;
+	vio_dev_set_config_callback(&e->dev, on_config, NULL);
+	assert_int_equal(vio_dev_driver_ok(&e->dev), 0);
+
+	assert_int_equal(vio_dev_ack_interrupt(&e->dev), 0); /* not this device */
+	e->vd.isr = VIRTIO_PCI_ISR_QUEUE | VIRTIO_PCI_ISR_CONFIG;
+	assert_int_equal(vio_dev_ack_interrupt(&e->dev), VIO_ISR_QUEUE | VIO_ISR_CONFIG);
+	assert_int_equal(e->vd.isr, 0); /* the read deasserted INTx (4.1.4.5) */
+	assert_int_equal(config_changes, 1);
+	assert_int_equal(e->vqs[0].stats.interrupts, 0); /* completions are the poller's */
+
+	e->vd.status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	e->vd.isr = VIRTIO_PCI_ISR_CONFIG;
+	assert_int_equal(vio_dev_ack_interrupt(&e->dev), VIO_ISR_CONFIG);
+	assert_true(vio_vq_is_broken(&e->vqs[0]));
+	assert_int_equal(config_changes, 1);
+}
+
 static void test_teardown_resets_and_releases_everything(void **state)
 {
 	struct env *e = *state;
@@ -835,6 +917,23 @@ static void test_mmio_v1_uses_page_frame_and_alignment(void **state)
 	assert_int_equal(fake_mmio_reg(&e->mmio, MMIO(queue_align)), 4096);
 	assert_int_equal(fake_mmio_reg(&e->mmio, MMIO(queue_num)), 128);
 	assert_int_equal(fake_mmio_reg(&e->mmio, MMIO(queue_pfn)), e->vqs[0].ring_phys >> 12);
+}
+
+static void test_port_acks_a_polled_mmio_devices_line(void **state)
+{
+	struct env *e = *state;
+	fake_mmio_init(&e->mmio, 2, VIRTIO_ID_RNG, 0x1, 64);
+	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, VIO_NO_IRQ),
+			 0);
+	assert_int_equal(vio_dev_begin(&e->dev, 0), 0);
+	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 1), 0);
+	assert_int_equal(e->dev.irq_mode, VIO_IRQ_POLL);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
+	assert_int_equal(vio_dev_ack_interrupt(&e->dev), 0);
+	assert_int_equal(fake_mmio_reg(&e->mmio, MMIO(interrupt_ack)), 0);
+	fake_mmio_set(&e->mmio, MMIO(interrupt_status), VIRTIO_MMIO_INT_VRING);
+	assert_int_equal(vio_dev_ack_interrupt(&e->dev), VIO_ISR_QUEUE);
+	assert_int_equal(fake_mmio_reg(&e->mmio, MMIO(interrupt_ack)), VIRTIO_MMIO_INT_VRING);
 }
 
 static void test_mmio_irq_line_is_attached_and_acked(void **state)
@@ -1021,11 +1120,15 @@ int main(void)
 		T(test_port_without_interrupt_hooks_polls),
 		T(test_needs_reset_breaks_queues_and_is_reported),
 		T(test_needs_reset_is_noticed_on_a_config_interrupt),
+		T(test_polled_queues_ask_the_device_not_to_interrupt),
+		T(test_polled_queues_keep_used_event_out_of_reach),
+		T(test_port_acks_a_polled_devices_wired_line),
 		T(test_teardown_resets_and_releases_everything),
 		T(test_abort_leaves_failed_after_the_reset),
 		T(test_reset_that_never_completes_is_etimedout_from_teardown_and_abort),
 		T(test_mmio_v2_probe_negotiate_and_queue_setup),
 		T(test_mmio_v1_uses_page_frame_and_alignment),
+		T(test_port_acks_a_polled_mmio_devices_line),
 		T(test_mmio_irq_line_is_attached_and_acked),
 		T(test_mmio_line_number_wider_than_8_bits_reaches_port_and_device_line),
 		T(test_mmio_line_handler_ignores_other_devices_and_handles_config),
