@@ -18,7 +18,9 @@
  * the sequencing above is written once, in src/virtio/virtio.c.
  *
  * The device is untrusted: register values are bounds-checked, a device that refuses the
- * features or sets DEVICE_NEEDS_RESET is reported with an error, never a crash.
+ * features or sets DEVICE_NEEDS_RESET is reported with an error, never a crash. A device whose
+ * reset is not confirmed is dead: its memory is kept, and every later vio_dev_* call on it
+ * returns VIO_EDEAD (vio_dev_is_dead).
  *
  * Concurrency: one caller at a time per device (include/vio/port.h). Only the calls marked
  * IRQ-safe may run in an interrupt handler.
@@ -80,6 +82,7 @@ struct vio_dev {
 	uint64_t features;		/* what was negotiated */
 	uint8_t status;			/* last status written */
 	bool needs_reset;		/* DEVICE_NEEDS_RESET seen (latched until reset) */
+	bool dead;			/* a reset was not confirmed: see vio_dev_is_dead */
 
 	struct vio_vq *vqs;		/* the caller's queue array (vio_dev_setup_irqs) */
 	uint16_t nvqs;
@@ -131,7 +134,7 @@ int vio_mmio_probe(struct vio_dev *dev, const struct vio_port *port, uint64_t ph
  * features, accept offered & (wanted + what the core itself handles: VERSION_1 on modern
  * transports, ACCESS_PLATFORM), set FEATURES_OK and check the device kept it. Ring features
  * the core cannot do (packed ring, notification data, ...) are never accepted. Returns 0;
- * VIO_ETIMEDOUT (reset never completed); VIO_ENOTSUP (a modern transport without
+ * VIO_EDEAD (reset never completed: vio_dev_is_dead); VIO_ENOTSUP (a modern transport without
  * VERSION_1); VIO_EFEATURES (FEATURES_OK cleared, or the device reports driver features we
  * did not write). On failure the status is FAILED. Not IRQ-safe.
  */
@@ -235,24 +238,37 @@ void vio_dev_fail(struct vio_dev *dev);
  * The one failure path of a driver's init: tear the device down (vio_dev_teardown: reset,
  * queues destroyed, vectors released), then set FAILED, in that order, so that the reset
  * does not erase FAILED (3.1.1: "the driver SHOULD set the FAILED status bit" when it gives
- * up). Free the driver's own memory after it. Returns 0, or VIO_ETIMEDOUT when the reset
- * was not confirmed. Not IRQ-safe.
+ * up). Free the driver's own memory after it, but none the device may touch when it returns
+ * VIO_EDEAD (the reset was not confirmed: see vio_dev_teardown). Returns 0 or VIO_EDEAD.
+ * Not IRQ-safe.
  */
 int vio_dev_abort(struct vio_dev *dev);
 
 /*
  * Reset the device and wait (VIO_RESET_TIMEOUT_NS) for its status to read 0. After it the
- * device touches no queue memory. Returns 0 or VIO_ETIMEDOUT. Not IRQ-safe.
+ * device touches no queue memory. Returns 0, or VIO_EDEAD when the status never read 0: the
+ * device may still read and write every ring, table and buffer posted to it, so it is dead
+ * (vio_dev_is_dead), logged once. Not IRQ-safe.
  */
 int vio_dev_reset(struct vio_dev *dev);
+
+/*
+ * True once a reset of this device was not confirmed. Its queues are broken and their memory
+ * is kept (leaked on purpose: the device may still write it), and every vio_dev_* call on it
+ * returns VIO_EDEAD (vio_dev_queue_max_size 0) without touching it. A driver must not free or
+ * reuse any buffer it posted to it: it completes such requests with VIO_EDEAD and keeps them.
+ * Only a new probe of the function starts over. IRQ-safe.
+ */
+bool vio_dev_is_dead(const struct vio_dev *dev);
 
 /*
  * Reset the device, destroy the queues set up, release the MSI-X vectors and disable MSI-X.
  * The queues' posted cookies are lost: reclaim them with vio_vq_detach_unused between
  * vio_dev_reset and this call if needed. A line handler (INTx, MMIO) stays attached (the
  * port has no way to detach one) and keeps `dev` as its argument: keep the vio_dev alive,
- * and irq_mode keeps naming that line. Returns 0, or
- * VIO_ETIMEDOUT when the reset was not confirmed. Not IRQ-safe.
+ * and irq_mode keeps naming that line. Returns 0, or VIO_EDEAD when the reset was not
+ * confirmed: then the queues are broken but not destroyed, and their rings, indirect tables
+ * and bookkeeping are never freed (vio_vq_detach_unused still works on them). Not IRQ-safe.
  */
 int vio_dev_teardown(struct vio_dev *dev);
 

@@ -33,6 +33,11 @@ static uint64_t device_type_bits(void)
 	return ~transport;
 }
 
+static const char *dev_name(const struct vio_dev *dev)
+{
+	return dev->name ? dev->name : vio_device_type_name(dev->device_id);
+}
+
 static void add_status(struct vio_dev *dev, uint8_t bit)
 {
 	dev->status = (uint8_t)(dev->ops->get_status(dev) | bit);
@@ -44,10 +49,17 @@ void vio_dev_fail(struct vio_dev *dev)
 	add_status(dev, VIRTIO_CONFIG_S_FAILED);
 }
 
+bool vio_dev_is_dead(const struct vio_dev *dev)
+{
+	return dev->dead;
+}
+
 int vio_dev_reset(struct vio_dev *dev)
 {
 	const struct vio_port *port = dev->port;
 
+	if (dev->dead)
+		return VIO_EDEAD;
 	dev->ops->reset(dev);
 	dev->status = 0;
 	dev->needs_reset = false;
@@ -58,9 +70,16 @@ int vio_dev_reset(struct vio_dev *dev)
 	uint64_t start = port->now_ns(port->ctx);
 	while (dev->ops->get_status(dev) != 0) {
 		if (port->now_ns(port->ctx) - start > VIO_RESET_TIMEOUT_NS) {
-			vio_logf(port, VIO_LOG_ERR, "%s: reset did not complete",
-				 vio_device_type_name(dev->device_id));
-			return VIO_ETIMEDOUT;
+			/*
+			 * The device may still be using every ring, table and buffer it was
+			 * given, and may go on doing so at any time: none of that memory may
+			 * be freed or reused, ever. Give up on the device for good.
+			 */
+			dev->dead = true;
+			vio_logf(port, VIO_LOG_ERR,
+				 "%s: reset did not complete: device dead, its memory is kept",
+				 dev_name(dev));
+			return VIO_EDEAD;
 		}
 		if (port->delay_us)
 			port->delay_us(port->ctx, 10);
@@ -71,7 +90,7 @@ int vio_dev_reset(struct vio_dev *dev)
 int vio_dev_begin(struct vio_dev *dev, uint64_t wanted)
 {
 	const struct vio_port *port = dev->port;
-	const char *name = dev->name ? dev->name : vio_device_type_name(dev->device_id);
+	const char *name = dev_name(dev);
 
 	/* 1. Reset. 2. ACKNOWLEDGE: we noticed it. 3. DRIVER: we can drive it. */
 	int err = vio_dev_reset(dev);
@@ -157,6 +176,8 @@ static bool config_range_ok(const struct vio_dev *dev, uint32_t offset, uint32_t
 
 int vio_dev_config_read(struct vio_dev *dev, uint32_t offset, void *buf, uint32_t len)
 {
+	if (dev->dead)
+		return VIO_EDEAD;
 	if (!config_range_ok(dev, offset, len))
 		return VIO_EINVAL;
 	/*
@@ -179,6 +200,8 @@ int vio_dev_config_write(struct vio_dev *dev, uint32_t offset, const void *buf, 
 {
 	const uint8_t *b = buf;
 
+	if (dev->dead)
+		return VIO_EDEAD;
 	if (!config_range_ok(dev, offset, len))
 		return VIO_EINVAL;
 	if ((len == 2 || len == 4) && offset % len == 0) {
@@ -202,6 +225,8 @@ static bool vq_live(const struct vio_vq *vq)
 
 int vio_dev_setup_irqs(struct vio_dev *dev, struct vio_vq *vqs, uint16_t nvqs)
 {
+	if (dev->dead)
+		return VIO_EDEAD;
 	if (!vqs || nvqs == 0 || nvqs > VIO_MAX_QUEUES)
 		return VIO_EINVAL;
 	/* A reset clears the device's vectors: program them after vio_dev_begin's reset. */
@@ -232,6 +257,8 @@ static uint32_t round_down_pow2(uint32_t n)
 
 uint32_t vio_dev_queue_max_size(struct vio_dev *dev, uint16_t index)
 {
+	if (dev->dead)
+		return 0;
 	return dev->ops->queue_max_size(dev, index);
 }
 
@@ -276,10 +303,12 @@ int vio_dev_setup_vq(struct vio_dev *dev, uint16_t index, uint16_t max_size, vio
 int vio_dev_setup_vq_opts(struct vio_dev *dev, uint16_t index, const struct vio_vq_opts *opts,
 			  vio_vq_callback cb, void *arg)
 {
+	if (dev->dead)
+		return VIO_EDEAD;
 	if (!dev->vqs || index >= dev->nvqs)
 		return VIO_EINVAL;
 	struct vio_vq *vq = &dev->vqs[index];
-	const char *name = dev->name ? dev->name : vio_device_type_name(dev->device_id);
+	const char *name = dev_name(dev);
 	if (vq_live(vq))
 		return VIO_EINVAL;
 	int size = choose_queue_size(dev, index, opts ? opts->max_size : 0);
@@ -329,6 +358,8 @@ int vio_dev_driver_ok(struct vio_dev *dev)
 {
 	char line[160];
 
+	if (dev->dead)
+		return VIO_EDEAD;
 	add_status(dev, VIRTIO_CONFIG_S_DRIVER_OK);
 	int err = vio_dev_check(dev);
 	if (err)
@@ -340,6 +371,8 @@ int vio_dev_driver_ok(struct vio_dev *dev)
 
 int vio_dev_check(struct vio_dev *dev)
 {
+	if (dev->dead)
+		return VIO_EDEAD;
 	uint8_t status = dev->ops->get_status(dev);
 
 	if (!(status & VIRTIO_CONFIG_S_NEEDS_RESET))
@@ -347,7 +380,7 @@ int vio_dev_check(struct vio_dev *dev)
 	if (!dev->needs_reset) {
 		dev->needs_reset = true;
 		vio_logf(dev->port, VIO_LOG_ERR, "%s: device needs reset (status 0x%02x)",
-			 dev->name ? dev->name : vio_device_type_name(dev->device_id), status);
+			 dev_name(dev), status);
 		for (uint16_t i = 0; i < dev->nvqs; i++)
 			if (vq_live(&dev->vqs[i]))
 				vio_vq_break(&dev->vqs[i], "device needs reset");
@@ -358,6 +391,9 @@ int vio_dev_check(struct vio_dev *dev)
 /* Called by the transports' interrupt handlers (pci_irq.c, mmio.c). */
 void vio_dev_interrupt(struct vio_dev *dev, uint32_t isr)
 {
+	/* A dead device's line is still acknowledged (by the caller), and nothing else. */
+	if (dev->dead)
+		return;
 	if (isr & VIO_ISR_QUEUE) {
 		for (uint16_t i = 0; i < dev->nvqs; i++)
 			if (vq_live(&dev->vqs[i]))
@@ -391,10 +427,16 @@ int vio_dev_teardown(struct vio_dev *dev)
 {
 	int err = vio_dev_reset(dev);
 	for (uint16_t i = 0; i < dev->nvqs; i++) {
-		if (vq_live(&dev->vqs[i])) {
-			vio_vq_destroy(&dev->vqs[i]);
-			dev->vqs[i] = (struct vio_vq){0};
+		struct vio_vq *vq = &dev->vqs[i];
+		if (!vq_live(vq))
+			continue;
+		if (err == VIO_EDEAD) {
+			/* Kept, rings and tables: the device may still write them. */
+			vio_vq_break(vq, "device did not reset");
+			continue;
 		}
+		vio_vq_destroy(vq);
+		*vq = (struct vio_vq){0};
 	}
 	if (dev->ops->release_irqs)
 		dev->ops->release_irqs(dev);
