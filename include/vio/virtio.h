@@ -45,6 +45,11 @@
 #define VIO_RESET_TIMEOUT_NS 1000000000ull
 #endif
 
+/* How often, at most, vio_dev_poll reads the device status. */
+#ifndef VIO_POLL_STATUS_NS
+#define VIO_POLL_STATUS_NS 10000000ull /* 10 ms */
+#endif
+
 /* How often vio_dev_config_read retries when the config generation keeps changing. */
 #ifndef VIO_CONFIG_READ_TRIES
 #define VIO_CONFIG_READ_TRIES 16
@@ -83,6 +88,7 @@ struct vio_dev {
 	uint8_t status;			/* last status written */
 	bool needs_reset;		/* DEVICE_NEEDS_RESET seen (latched until reset) */
 	bool dead;			/* a reset was not confirmed: see vio_dev_is_dead */
+	uint64_t status_check_ns;	/* vio_dev_poll reads the status again from then */
 
 	struct vio_vq *vqs;		/* the caller's queue array (vio_dev_setup_irqs) */
 	uint16_t nvqs;
@@ -215,9 +221,29 @@ int vio_dev_driver_ok(struct vio_dev *dev);
 /*
  * Look at the status: when the device set DEVICE_NEEDS_RESET (2.1.2), log it once, break
  * every queue (their calls then return VIO_EIO) and return VIO_ENEEDRESET; else 0. The core
- * calls it on every config-change interrupt; drivers may call it after a VIO_EIO. IRQ-safe.
+ * calls it on every config-change interrupt and whenever the device breaks a queue's rule
+ * (so a VIO_EIO from a queue has already been looked into). IRQ-safe.
+ *
+ * The rule for drivers: a device can ask for a reset without an interrupt saying so (it is
+ * polled, or its one MSI-X entry leaves no vector for configuration changes). So every
+ * driver's _poll calls vio_dev_poll, and a driver whose wait for the device times out
+ * reports what vio_dev_on_timeout returns.
  */
 int vio_dev_check(struct vio_dev *dev);
+
+/*
+ * For a driver's _poll, every time: vio_dev_check at most every VIO_POLL_STATUS_NS (one
+ * status read), in every interrupt mode. Returns 0, VIO_ENEEDRESET (the device needs a reset;
+ * every queue is broken) or VIO_EDEAD. IRQ-safe.
+ */
+int vio_dev_poll(struct vio_dev *dev);
+
+/*
+ * For a driver whose wait for the device timed out: read the status now (vio_dev_check) and
+ * return the error to report: VIO_ENEEDRESET (the device asked for a reset; its queues are
+ * broken), VIO_EDEAD, or VIO_ETIMEDOUT (it just did not answer). IRQ-safe.
+ */
+int vio_dev_on_timeout(struct vio_dev *dev);
 
 /*
  * For a port that takes a polled device's wired line itself (INTx, or an MMIO line it

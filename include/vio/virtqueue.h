@@ -102,6 +102,8 @@ struct vio_vq_used {
 typedef void (*vio_vq_notify_fn)(struct vio_vq *vq, void *arg);
 /* Driver hook: used buffers arrived. Called from vio_vq_interrupt, so in IRQ context. */
 typedef void (*vio_vq_callback)(struct vio_vq *vq, void *arg);
+/* Core hook: the device broke a rule of this queue, which is now broken. */
+typedef void (*vio_vq_fault_fn)(struct vio_vq *vq, void *arg);
 
 /* Counters for debugging and the shell's `virtio <dev>` command. Free-running, never reset. */
 struct vio_vq_stats {
@@ -153,6 +155,8 @@ struct vio_vq {
 	void *vq_notify_arg;
 	vio_vq_callback vq_cb;
 	void *vq_cb_arg;
+	vio_vq_fault_fn vq_fault;
+	void *vq_fault_arg;
 
 	void *vq_area[VIO_VQ_MAX_AREAS]; /* the ring's DMA allocations (see plan_areas) */
 	uint32_t vq_area_bytes[VIO_VQ_MAX_AREAS];
@@ -270,6 +274,15 @@ bool vio_vq_enable_cb(struct vio_vq *vq);
 
 /* Set the driver's completion callback (NULL for none), run by vio_vq_interrupt. */
 void vio_vq_set_callback(struct vio_vq *vq, vio_vq_callback cb, void *arg);
+
+/*
+ * Set what runs, once, when the device breaks one of this queue's rules (NULL for nothing):
+ * fault(vq, arg) is called right after the queue is marked broken, by the call that found
+ * the violation (so possibly in IRQ context), not by vio_vq_break. The core uses it to read
+ * the device's status (vio_dev_check): a device that has gone wrong often says so with
+ * DEVICE_NEEDS_RESET. Set before the queue is used.
+ */
+void vio_vq_set_fault_callback(struct vio_vq *vq, vio_vq_fault_fn fault, void *arg);
 
 /*
  * The core calls this from its interrupt handler for this queue (or, with a shared vector,

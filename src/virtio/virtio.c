@@ -248,6 +248,13 @@ static void notify_trampoline(struct vio_vq *vq, void *arg)
 	dev->ops->notify(dev, vq);
 }
 
+/* A queue broke because the device broke a rule: perhaps it says why (2.1.2). */
+static void queue_fault(struct vio_vq *vq, void *arg)
+{
+	(void)vq;
+	vio_dev_check(arg);
+}
+
 static uint32_t round_down_pow2(uint32_t n)
 {
 	while (n & (n - 1))
@@ -335,6 +342,7 @@ int vio_dev_setup_vq_opts(struct vio_dev *dev, uint16_t index, const struct vio_
 	if (err)
 		return err;
 	vio_vq_set_callback(vq, cb, arg);
+	vio_vq_set_fault_callback(vq, queue_fault, dev);
 	err = dev->ops->queue_setup(dev, vq);
 	if (err) {
 		vio_logf(dev->port, VIO_LOG_ERR, "%s: queue %u setup failed: %s", name, index,
@@ -386,6 +394,33 @@ int vio_dev_check(struct vio_dev *dev)
 				vio_vq_break(&dev->vqs[i], "device needs reset");
 	}
 	return VIO_ENEEDRESET;
+}
+
+int vio_dev_poll(struct vio_dev *dev)
+{
+	const struct vio_port *port = dev->port;
+
+	if (dev->dead)
+		return VIO_EDEAD;
+	if (dev->needs_reset)
+		return VIO_ENEEDRESET;
+	/*
+	 * A polled device interrupts nobody, and a device with one MSI-X entry has no vector
+	 * for configuration changes: DEVICE_NEEDS_RESET (2.1.2) would go unseen. One status
+	 * read per interval is cheap, so it is done in every mode.
+	 */
+	uint64_t now = port->now_ns(port->ctx);
+	if (now < dev->status_check_ns)
+		return 0;
+	dev->status_check_ns = now + VIO_POLL_STATUS_NS;
+	return vio_dev_check(dev);
+}
+
+int vio_dev_on_timeout(struct vio_dev *dev)
+{
+	int err = vio_dev_check(dev);
+
+	return err ? err : VIO_ETIMEDOUT;
 }
 
 /* Called by the transports' interrupt handlers (pci_irq.c, mmio.c). */

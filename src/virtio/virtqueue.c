@@ -95,15 +95,20 @@ static inline bool has_flag(const struct vio_vq *vq, uint32_t f)
 
 static void bad_ring(struct vio_vq *vq, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The device broke a rule: log it once, break the queue and tell whoever asked. */
 static void bad_ring(struct vio_vq *vq, const char *fmt, ...)
 {
 	char why[120];
 	va_list ap;
 
+	if (vq->vq_broken)
+		return;
 	va_start(ap, fmt);
 	vio_vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
 	vio_vq_break(vq, why);
+	if (vq->vq_fault)
+		vq->vq_fault(vq, vq->vq_fault_arg);
 }
 
 /* Where indirect table t lies: in page t / TABLES_PER_PAGE of the pool. */
@@ -683,6 +688,12 @@ void vio_vq_set_callback(struct vio_vq *vq, vio_vq_callback cb, void *arg)
 {
 	vq->vq_cb = cb;
 	vq->vq_cb_arg = arg;
+}
+
+void vio_vq_set_fault_callback(struct vio_vq *vq, vio_vq_fault_fn fault, void *arg)
+{
+	vq->vq_fault = fault;
+	vq->vq_fault_arg = arg;
 }
 
 void vio_vq_interrupt(struct vio_vq *vq)

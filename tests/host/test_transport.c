@@ -706,6 +706,76 @@ static void test_needs_reset_breaks_queues_and_is_reported(void **state)
 	assert_int_equal(e->fp.log_count, lines); /* logged once */
 }
 
+static void test_polled_device_needing_reset_is_noticed_by_the_next_poll(void **state)
+{
+	struct env *e = *state;
+	fake_port_no_irqs(&e->fp);
+	bring_up(e, 2);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 1, 0, NULL, NULL), 0);
+	assert_int_equal(vio_dev_driver_ok(&e->dev), 0);
+	assert_int_equal(e->dev.irq_mode, VIO_IRQ_POLL);
+	assert_int_equal(vio_dev_poll(&e->dev), 0);
+
+	/* No interrupt will say so: the poll reads the status, at most every interval. */
+	e->vd.status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	assert_int_equal(vio_dev_poll(&e->dev), 0);
+	assert_false(vio_vq_is_broken(&e->vqs[0]));
+	e->fp.now += VIO_POLL_STATUS_NS;
+	assert_int_equal(vio_dev_poll(&e->dev), VIO_ENEEDRESET);
+	assert_true(vio_vq_is_broken(&e->vqs[0]));
+	assert_true(vio_vq_is_broken(&e->vqs[1]));
+	assert_true(fake_port_logged(&e->fp, "needs reset"));
+	int lines = e->fp.log_count;
+	assert_int_equal(vio_dev_poll(&e->dev), VIO_ENEEDRESET);
+	assert_int_equal(e->fp.log_count, lines);
+}
+
+static void test_queue_the_device_breaks_makes_the_core_read_the_status(void **state)
+{
+	struct env *e = *state;
+	static uint8_t buf[16];
+	struct fake_vring fv;
+	struct fake_req req;
+	struct vio_vq_used u;
+	/* One MSI-X entry: the queues share it and config changes have no vector. */
+	e->vd.msix_entries = 1;
+	bring_up(e, 2);
+	assert_int_equal(e->dev.irq_mode, VIO_IRQ_MSIX_SHARED);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 1, 0, NULL, NULL), 0);
+	assert_int_equal(vio_dev_driver_ok(&e->dev), 0);
+
+	/* The device sets NEEDS_RESET, and then writes nonsense into queue 0's used ring. */
+	e->vd.status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	fake_vring_attach(&fv, &e->vqs[0], true);
+	struct vio_sg sg = {buf, sizeof(buf)};
+	assert_int_equal(vio_vq_add(&e->vqs[0], &sg, 0, 1, buf), 0);
+	vio_vq_kick(&e->vqs[0]);
+	assert_true(fake_vring_pop(&fv, &req));
+	fake_vring_complete(&fv, 999, 1);
+	assert_int_equal(vio_vq_get_used(&e->vqs[0], &u), VIO_EIO);
+	/* The break made the core look: the device as a whole needs a reset. */
+	assert_true(e->dev.needs_reset);
+	assert_true(vio_vq_is_broken(&e->vqs[1]));
+	assert_true(fake_port_logged(&e->fp, "needs reset"));
+	assert_int_equal(vio_dev_check(&e->dev), VIO_ENEEDRESET);
+}
+
+static void test_driver_timeout_reads_the_status(void **state)
+{
+	struct env *e = *state;
+	e->vd.msix_entries = 1;
+	bring_up(e, 1);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
+	assert_int_equal(vio_dev_driver_ok(&e->dev), 0);
+	assert_int_equal(vio_dev_on_timeout(&e->dev), VIO_ETIMEDOUT);
+	assert_false(vio_vq_is_broken(&e->vqs[0]));
+	e->vd.status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	assert_int_equal(vio_dev_on_timeout(&e->dev), VIO_ENEEDRESET);
+	assert_true(vio_vq_is_broken(&e->vqs[0]));
+}
+
 static void test_needs_reset_is_noticed_on_a_config_interrupt(void **state)
 {
 	struct env *e = *state;
@@ -1168,6 +1238,9 @@ int main(void)
 		T(test_port_without_interrupt_hooks_polls),
 		T(test_needs_reset_breaks_queues_and_is_reported),
 		T(test_needs_reset_is_noticed_on_a_config_interrupt),
+		T(test_polled_device_needing_reset_is_noticed_by_the_next_poll),
+		T(test_queue_the_device_breaks_makes_the_core_read_the_status),
+		T(test_driver_timeout_reads_the_status),
 		T(test_polled_queues_ask_the_device_not_to_interrupt),
 		T(test_polled_queues_keep_used_event_out_of_reach),
 		T(test_port_acks_a_polled_devices_wired_line),

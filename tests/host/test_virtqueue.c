@@ -794,6 +794,39 @@ static void test_used_id_out_of_range_breaks_queue(void **state)
 	env_free(e);
 }
 
+static int faults;
+static void on_fault(struct vio_vq *vq, void *arg)
+{
+	assert_true(vio_vq_is_broken(vq));
+	assert_ptr_equal(arg, cookie(5));
+	faults++;
+}
+
+static void test_fault_callback_runs_once_when_the_device_breaks_a_rule(void **state)
+{
+	struct env *e = env_new(8, 0);
+	struct vio_vq_used u;
+	(void)state;
+
+	faults = 0;
+	vio_vq_set_fault_callback(&e->vq, on_fault, cookie(5));
+	assert_int_equal(add1(e, e->buf[0], 8, true, cookie(0)), 0);
+	vio_vq_kick(&e->vq);
+	fake_vring_set_used_idx(&e->fv, 1000);
+	assert_int_equal(vio_vq_get_used(&e->vq, &u), VIO_EIO);
+	assert_int_equal(faults, 1);
+	assert_int_equal(vio_vq_get_used(&e->vq, &u), VIO_EIO);
+	assert_int_equal(faults, 1);
+	env_free(e);
+
+	/* A break the core asks for is no device fault. */
+	e = env_new(8, 0);
+	vio_vq_set_fault_callback(&e->vq, on_fault, cookie(5));
+	vio_vq_break(&e->vq, "test");
+	assert_int_equal(faults, 1);
+	env_free(e);
+}
+
 static void test_used_id_not_in_flight_breaks_queue(void **state)
 {
 	struct env *e = env_new(8, 0);
@@ -1216,6 +1249,7 @@ int main(void)
 		cmocka_unit_test(test_enable_cb_returns_false_when_used_entries_are_pending),
 		cmocka_unit_test(test_interrupt_runs_callback_only_when_used_pending),
 		cmocka_unit_test(test_used_id_out_of_range_breaks_queue),
+		cmocka_unit_test(test_fault_callback_runs_once_when_the_device_breaks_a_rule),
 		cmocka_unit_test(test_used_id_not_in_flight_breaks_queue),
 		cmocka_unit_test(test_used_idx_running_ahead_breaks_queue),
 		cmocka_unit_test(test_used_len_larger_than_posted_is_reported_unclamped),
