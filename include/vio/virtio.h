@@ -50,6 +50,15 @@
 #define VIO_POLL_STATUS_NS 10000000ull /* 10 ms */
 #endif
 
+/*
+ * The largest queue a legacy PCI device may impose. Its size is fixed: the driver cannot ask
+ * for fewer entries (4.1.4.10). Up to 32768 is legal, but that is 840 KiB of ring and, for a
+ * driver that posts a buffer per entry, far more: a larger queue is refused (VIO_ENOTSUP).
+ */
+#ifndef VIO_LEGACY_MAX_QUEUE_SIZE
+#define VIO_LEGACY_MAX_QUEUE_SIZE 1024
+#endif
+
 /* How often vio_dev_config_read retries when the config generation keeps changing. */
 #ifndef VIO_CONFIG_READ_TRIES
 #define VIO_CONFIG_READ_TRIES 16
@@ -184,7 +193,8 @@ int vio_dev_setup_irqs(struct vio_dev *dev, struct vio_vq *vqs, uint16_t nvqs);
  * 256-entry queue, in single pages), so that a request of a few segments always takes one
  * entry: vio_dev_setup_vq_opts gives a smaller pool by default. Returns 0;
  * VIO_EINVAL (bad index, vio_dev_setup_irqs not called); VIO_ENODEV (the device has no such
- * queue: max size 0); VIO_EPROTO (legacy size not a power of two, bad notify offset);
+ * queue: max size 0); VIO_EPROTO (legacy size not a power of two, a notify offset outside
+ * the region or odd); VIO_ENOTSUP (a legacy size above VIO_LEGACY_MAX_QUEUE_SIZE);
  * VIO_ENOMEM; VIO_EIO (the device refused the MSI-X vector or a value). Not IRQ-safe.
  */
 int vio_dev_setup_vq(struct vio_dev *dev, uint16_t index, uint16_t max_size, vio_vq_callback cb,
@@ -202,9 +212,9 @@ int vio_dev_setup_vq_opts(struct vio_dev *dev, uint16_t index, const struct vio_
 			  vio_vq_callback cb, void *arg);
 
 /*
- * The largest size the device allows for queue `index`, or 0 when it has no such queue: a
- * driver asks before it sets up optional queues (console ports past the first, say). Call it
- * after vio_dev_begin. Not IRQ-safe.
+ * The largest size the device allows for queue `index`, at most 32768 (a larger claim is
+ * cut to it), or 0 when it has no such queue: a driver asks before it sets up optional
+ * queues (console ports past the first, say). Call it after vio_dev_begin. Not IRQ-safe.
  */
 uint32_t vio_dev_queue_max_size(struct vio_dev *dev, uint16_t index);
 

@@ -266,20 +266,32 @@ uint32_t vio_dev_queue_max_size(struct vio_dev *dev, uint16_t index)
 {
 	if (dev->dead)
 		return 0;
-	return dev->ops->queue_max_size(dev, index);
+	uint32_t max = dev->ops->queue_max_size(dev, index);
+	return max > VIRTIO_QUEUE_SIZE_MAX ? VIRTIO_QUEUE_SIZE_MAX : max;
 }
 
-/* The size to use for a queue, or a negative vio_err. */
+/* The size to use for a queue, or a negative vio_err (logged). */
 static int choose_queue_size(struct vio_dev *dev, uint16_t index, uint16_t max_size)
 {
-	uint32_t dev_max = vio_dev_queue_max_size(dev, index);
+	uint32_t dev_max = dev->dead ? 0 : dev->ops->queue_max_size(dev, index);
 
 	if (dev_max == 0)
 		return VIO_ENODEV;
 	if (dev->ops->fixed_queue_size) {
 		/* Legacy: the device decides, and split rings need a power of two (2.7). */
-		if ((dev_max & (dev_max - 1)) || dev_max > VIRTIO_QUEUE_SIZE_MAX)
+		if ((dev_max & (dev_max - 1)) || dev_max > VIRTIO_QUEUE_SIZE_MAX) {
+			vio_logf(dev->port, VIO_LOG_ERR, "%s: queue %u has a bad size",
+				 dev_name(dev), index);
 			return VIO_EPROTO;
+		}
+		/* Legal up to 32768, but we cannot ask for less: refuse what we will not hold. */
+		if (dev_max > VIO_LEGACY_MAX_QUEUE_SIZE) {
+			vio_logf(dev->port, VIO_LOG_ERR,
+				 "%s: legacy queue %u has %u entries, above "
+				 "VIO_LEGACY_MAX_QUEUE_SIZE (%u)",
+				 dev_name(dev), index, dev_max, VIO_LEGACY_MAX_QUEUE_SIZE);
+			return VIO_ENOTSUP;
+		}
 		return (int)dev_max;
 	}
 	/* Modern devices may offer any size up to 32768; our rings use powers of two. */
@@ -319,12 +331,8 @@ int vio_dev_setup_vq_opts(struct vio_dev *dev, uint16_t index, const struct vio_
 	if (vq_live(vq))
 		return VIO_EINVAL;
 	int size = choose_queue_size(dev, index, opts ? opts->max_size : 0);
-	if (size < 0) {
-		if (size != VIO_ENODEV)
-			vio_logf(dev->port, VIO_LOG_ERR, "%s: queue %u has a bad size", name,
-				 index);
+	if (size < 0)
 		return size;
-	}
 
 	uint32_t flags = 0;
 	if (vio_dev_has_feature(dev, VIRTIO_F_RING_EVENT_IDX))

@@ -156,6 +156,56 @@ static void test_bad_notify_off_multiplier_is_refused(void **state)
 	assert_int_equal(vio_pci_modern_parse_caps(&e->pdev, &caps), VIO_EPROTO);
 }
 
+static void test_notify_region_at_an_odd_offset_refuses_every_queue(void **state)
+{
+	struct env *e = *state;
+	attach(e);
+	/* The notify capability starts one byte into its place: every doorbell is odd. */
+	fake_pci_w32(e->vd.fn, CAP_NOTIFY + 8, FAKE_VDEV_NOTIFY + 1);
+	fake_pci_w32(e->vd.fn, CAP_NOTIFY + 12, 0xfe);
+	assert_int_equal(vio_pci_probe(&e->dev, &e->pdev), 0);
+	assert_int_equal(vio_dev_begin(&e->dev, 0), 0);
+	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 1), 0);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), VIO_EPROTO);
+	assert_int_equal(e->fp.dma_live_allocs, 0);
+}
+
+/* Config space as ECAM: plain memory, so the BARs are set as enumeration would find them. */
+static void attach_ecam(struct env *e)
+{
+	fake_vdev_attach(&e->vd, &e->pci, 0, 4, 0);
+	fake_pci_build_ecam(&e->pci, 0);
+	struct vio_pci_ecam ecam = {.phys = (uint64_t)(uintptr_t)e->pci.ecam};
+	assert_int_equal(vio_pci_bus_init(&e->bus, &e->fp.port, &ecam), 0);
+	assert_int_equal(vio_pci_dev_init(&e->pdev, &e->bus, 0, 4, 0), 0);
+	e->pdev.bars[0] = (struct vio_pci_bar){.phys = FAKE_VDEV_IO_LEGACY, .size = 0x80,
+					       .is_io = true};
+	e->pdev.bars[1] = (struct vio_pci_bar){.phys = FAKE_VDEV_IO_MODERN,
+					       .size = FAKE_VDEV_BAR_SIZE, .is_io = true};
+}
+
+static void test_io_bar_is_not_used_without_16_and_32_bit_port_io(void **state)
+{
+	struct env *e = *state;
+	/* A port with byte port I/O only: the registers' 16- and 32-bit fields are out. */
+	e->fp.port.inw = NULL;
+	e->fp.port.inl = NULL;
+	e->fp.port.outw = NULL;
+	e->fp.port.outl = NULL;
+	attach_ecam(e);
+	assert_int_equal(vio_pci_probe_modern(&e->dev, &e->pdev), 0);
+	/* The PCI_CFG window reaches the I/O BAR instead (4.1.4.9). */
+	assert_false(e->dev.t.pci.modern.caps.common.is_io);
+	assert_false(e->dev.t.pci.modern.caps.notify.is_io);
+	assert_int_equal(vio_pci_probe_legacy(&e->dev, &e->pdev), VIO_ENOTSUP);
+	e->dev = (struct vio_dev){0};
+
+	/* Without the window, the device cannot be reached here: refused, not a NULL call. */
+	e->pci.ecam[(4u << 15) + 0x98 + 3] = 0x7f; /* the PCI_CFG cap becomes an unknown type */
+	assert_int_equal(vio_pci_probe_modern(&e->dev, &e->pdev), VIO_ENOTSUP);
+	e->dev = (struct vio_dev){0};
+}
+
 static void test_common_cfg_too_short_is_refused(void **state)
 {
 	struct env *e = *state;
@@ -380,6 +430,20 @@ static void bring_up(struct env *e, uint16_t nvqs)
 	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, nvqs), 0);
 }
 
+static void test_doorbell_at_an_odd_address_refuses_the_queue(void **state)
+{
+	struct env *e = *state;
+	/* 4.1.4.4: a multiplier of 1 puts queue 1's 16-bit doorbell at an odd offset. */
+	e->vd.notify_mult = 1;
+	bring_up(e, 2);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 1, 0, NULL, NULL), VIO_EPROTO);
+	assert_true(fake_port_logged(&e->fp, "queue 1 doorbell at odd offset"));
+	assert_int_equal(e->vd.q[1].enable, 0);
+	vio_vq_notify(&e->vqs[0]);
+	assert_int_equal(e->vd.q[0].notified, 1);
+}
+
 static void test_modern_queue_setup_programs_ring_addresses_and_enables(void **state)
 {
 	struct env *e = *state;
@@ -520,6 +584,23 @@ static void test_legacy_queue_size_must_be_a_power_of_two(void **state)
 	assert_int_equal(e->vd.q[1].pfn, e->vqs[1].ring_phys >> 12);
 	vio_vq_notify(&e->vqs[1]);
 	assert_int_equal(e->vd.q[1].notified, 1);
+}
+
+static void test_legacy_queue_above_the_cap_is_refused(void **state)
+{
+	struct env *e = *state;
+	e->vd.kind = FAKE_VDEV_LEGACY_ONLY;
+	e->vd.q[0].max = 32768; /* the legacy device fixes the size: the driver cannot lower it */
+	e->vd.q[1].max = VIO_LEGACY_MAX_QUEUE_SIZE;
+	use_low_dma(e);
+	bring_up(e, 2);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 256, NULL, NULL), VIO_ENOTSUP);
+	assert_true(fake_port_logged(&e->fp, "legacy queue 0 has 32768 entries, above "
+					     "VIO_LEGACY_MAX_QUEUE_SIZE"));
+	assert_int_equal(e->fp.dma_live_allocs, 0);
+	assert_int_equal(e->vd.q[0].pfn, 0);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 1, 0, NULL, NULL), 0);
+	assert_int_equal(e->vqs[1].size, VIO_LEGACY_MAX_QUEUE_SIZE);
 }
 
 static void test_legacy_ring_above_16_tib_is_erange(void **state)
@@ -1054,6 +1135,21 @@ static void test_port_acks_a_polled_mmio_devices_line(void **state)
 	assert_int_equal(fake_mmio_reg(&e->mmio, MMIO(interrupt_ack)), VIRTIO_MMIO_INT_VRING);
 }
 
+static void test_mmio_queue_size_above_32768_is_bounded(void **state)
+{
+	struct env *e = *state;
+	fake_port_no_irqs(&e->fp);
+	/* QueueNumMax is a 32-bit register: a device may claim anything. */
+	fake_mmio_init(&e->mmio, 2, VIRTIO_ID_RNG, 0x1, 0x10000000);
+	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, VIO_NO_IRQ),
+			 0);
+	assert_int_equal(vio_dev_begin(&e->dev, 0), 0);
+	assert_int_equal(vio_dev_queue_max_size(&e->dev, 0), 32768);
+	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 1), 0);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 64, NULL, NULL), 0);
+	assert_int_equal(e->vqs[0].size, 64);
+}
+
 static void test_mmio_irq_line_is_attached_and_acked(void **state)
 {
 	struct env *e = *state;
@@ -1206,6 +1302,9 @@ int main(void)
 		T(test_non_virtio_function_is_enodev),
 		T(test_cap_whose_region_overflows_its_bar_is_refused),
 		T(test_bad_notify_off_multiplier_is_refused),
+		T(test_doorbell_at_an_odd_address_refuses_the_queue),
+		T(test_notify_region_at_an_odd_offset_refuses_every_queue),
+		T(test_io_bar_is_not_used_without_16_and_32_bit_port_io),
 		T(test_common_cfg_too_short_is_refused),
 		T(test_cap_naming_a_reserved_bar_is_ignored),
 		T(test_virtio_cap_running_past_config_space_is_refused),
@@ -1228,6 +1327,7 @@ int main(void)
 		T(test_queue_with_max_size_zero_is_absent),
 		T(test_queue_size_is_rounded_down_to_a_power_of_two_and_clamped),
 		T(test_legacy_queue_size_must_be_a_power_of_two),
+		T(test_legacy_queue_above_the_cap_is_refused),
 		T(test_legacy_ring_above_16_tib_is_erange),
 		T(test_notify_location_outside_notify_region_fails_queue_setup),
 		T(test_unmappable_bar_is_reached_through_pci_cfg_window),
@@ -1250,6 +1350,7 @@ int main(void)
 		T(test_mmio_v2_probe_negotiate_and_queue_setup),
 		T(test_mmio_v1_uses_page_frame_and_alignment),
 		T(test_port_acks_a_polled_mmio_devices_line),
+		T(test_mmio_queue_size_above_32768_is_bounded),
 		T(test_mmio_irq_line_is_attached_and_acked),
 		T(test_mmio_line_number_wider_than_8_bits_reaches_port_and_device_line),
 		T(test_mmio_line_handler_ignores_other_devices_and_handles_config),
