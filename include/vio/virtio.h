@@ -179,8 +179,9 @@ int vio_dev_config_write(struct vio_dev *dev, uint32_t offset, const void *buf, 
  * returns at once when the reason is 0 (the line is shared), runs every queue on a used
  * buffer notification and config handling on a config change. Sets dev->irq_mode.
  * Call it after vio_dev_begin (whose reset clears the device's vectors) and before the first
- * vio_dev_setup_vq. Returns 0 or VIO_EINVAL (nvqs is 0 or above VIO_MAX_QUEUES, or
- * vio_dev_begin has not run). Not IRQ-safe.
+ * vio_dev_setup_vq. Returns 0 or VIO_EINVAL (nvqs is 0 or above VIO_MAX_QUEUES,
+ * vio_dev_begin has not run, or queues are still set up: vio_dev_teardown first). Not
+ * IRQ-safe.
  */
 int vio_dev_setup_irqs(struct vio_dev *dev, struct vio_vq *vqs, uint16_t nvqs);
 

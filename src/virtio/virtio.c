@@ -232,6 +232,10 @@ int vio_dev_setup_irqs(struct vio_dev *dev, struct vio_vq *vqs, uint16_t nvqs)
 	/* A reset clears the device's vectors: program them after vio_dev_begin's reset. */
 	if (!(dev->status & VIRTIO_CONFIG_S_DRIVER))
 		return VIO_EINVAL;
+	/* Queues set up hold rings the device knows: vio_dev_teardown gives them back first. */
+	for (uint16_t i = 0; dev->vqs && i < dev->nvqs; i++)
+		if (vq_live(&dev->vqs[i]))
+			return VIO_EINVAL;
 	for (uint16_t i = 0; i < nvqs; i++)
 		vqs[i] = (struct vio_vq){0};
 	dev->vqs = vqs;

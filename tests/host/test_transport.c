@@ -957,6 +957,20 @@ static void test_port_acks_a_polled_devices_wired_line(void **state)
 	assert_int_equal(config_changes, 1);
 }
 
+static void test_setup_irqs_with_queues_set_up_is_refused(void **state)
+{
+	struct env *e = *state;
+	bring_up(e, 2);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
+	uint64_t ring = e->vqs[0].desc_phys;
+	/* The queue's rings are the device's: forgetting them would leak them, or worse. */
+	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 2), VIO_EINVAL);
+	assert_int_equal(e->vqs[0].desc_phys, ring);
+	assert_int_equal(vio_dev_teardown(&e->dev), 0);
+	assert_int_equal(vio_dev_begin(&e->dev, 0), 0);
+	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 2), 0);
+}
+
 static void test_teardown_resets_and_releases_everything(void **state)
 {
 	struct env *e = *state;
@@ -1344,6 +1358,7 @@ int main(void)
 		T(test_polled_queues_ask_the_device_not_to_interrupt),
 		T(test_polled_queues_keep_used_event_out_of_reach),
 		T(test_port_acks_a_polled_devices_wired_line),
+		T(test_setup_irqs_with_queues_set_up_is_refused),
 		T(test_teardown_resets_and_releases_everything),
 		T(test_abort_leaves_failed_after_the_reset),
 		T(test_unconfirmed_reset_keeps_the_rings_and_the_device_is_dead),
