@@ -277,7 +277,7 @@ uint32_t vio_dev_queue_max_size(struct vio_dev *dev, uint16_t index)
 /* The size to use for a queue, or a negative vio_err (logged). */
 static int choose_queue_size(struct vio_dev *dev, uint16_t index, uint16_t max_size)
 {
-	uint32_t dev_max = dev->dead ? 0 : dev->ops->queue_max_size(dev, index);
+	uint32_t dev_max = dev->ops->queue_max_size(dev, index); /* unclamped: legacy sizes */
 
 	if (dev_max == 0)
 		return VIO_ENODEV;
