@@ -119,7 +119,12 @@ struct vio_vq_stats {
 
 /* Per-head driver bookkeeping; lives in private memory (vio_priv_alloc, see virtqueue.c). */
 struct vio_vq_head;
-struct vio_vq_table_page;
+
+/* One page of a queue's indirect pool, as dma_alloc gave it (private to virtqueue.c). */
+struct vio_vq_table_page {
+	void *virt;
+	uint64_t phys;
+};
 
 /*
  * A driver's knobs for one queue (vio_dev_setup_vq_opts, vio_vq_init). A NULL pointer or a

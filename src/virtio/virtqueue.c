@@ -41,12 +41,6 @@
 _Static_assert(VIO_VQ_INDIRECT_SEGS >= 2 && TABLE_BYTES <= PAGE_BYTES,
 	       "VIO_VQ_INDIRECT_SEGS: 2 to 256, so that an indirect table fits in a page");
 
-/* One page of the indirect pool, as dma_alloc gave it. */
-struct vio_vq_table_page {
-	void *virt;
-	uint64_t phys;
-};
-
 /* What the driver remembers about a posted chain, by head descriptor index. */
 struct vio_vq_head {
 	void *cookie;
