@@ -304,8 +304,8 @@ bool vio_dev_is_dead(const struct vio_dev *dev);
  * vio_dev_reset and this call if needed. A line handler (INTx, MMIO) stays attached (the
  * port has no way to detach one) and keeps `dev` as its argument: keep the vio_dev alive,
  * and irq_mode keeps naming that line. Returns 0, or VIO_EDEAD when the reset was not
- * confirmed: then the queues are broken but not destroyed, and their rings, indirect tables
- * and bookkeeping are never freed (vio_vq_detach_unused still works on them). Not IRQ-safe.
+ * confirmed: then each queue is abandoned (vio_vq_abandon): broken, its ring and indirect
+ * tables never freed, only its private bookkeeping. Not IRQ-safe.
  */
 int vio_dev_teardown(struct vio_dev *dev);
 

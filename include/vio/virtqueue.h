@@ -316,6 +316,16 @@ void vio_vq_break(struct vio_vq *vq, const char *why);
  */
 void *vio_vq_detach_unused(struct vio_vq *vq);
 
+/*
+ * For a queue whose device did not confirm its reset (vio_dev_teardown of a dead device):
+ * the device may still read and write the ring and the indirect tables, so they are never
+ * freed. The queue forgets them (they leak, on purpose), frees its own bookkeeping, which
+ * the device cannot reach, and is left broken: its calls return VIO_EIO and
+ * vio_vq_detach_unused NULL (detach the cookies still posted first), and vio_vq_destroy
+ * frees nothing more. Not IRQ-safe.
+ */
+void vio_vq_abandon(struct vio_vq *vq);
+
 /* Log the queue's state (indexes, flags, free count, heads in flight, counters). */
 void vio_vq_dump(const struct vio_vq *vq);
 

@@ -478,8 +478,7 @@ int vio_dev_teardown(struct vio_dev *dev)
 		if (!vq_live(vq))
 			continue;
 		if (err == VIO_EDEAD) {
-			/* Kept, rings and tables: the device may still write them. */
-			vio_vq_break(vq, "device did not reset");
+			vio_vq_abandon(vq); /* rings and tables kept: the device may still write */
 			continue;
 		}
 		vio_vq_destroy(vq);

@@ -731,6 +731,31 @@ void *vio_vq_detach_unused(struct vio_vq *vq)
 	return NULL;
 }
 
+void vio_vq_abandon(struct vio_vq *vq)
+{
+	if (!vq->port)
+		return;
+	vio_vq_break(vq, "device did not reset: ring and tables kept");
+	/*
+	 * Forget the allocations without freeing them. The ring pointers stay: the memory
+	 * behind them stays too, and the calls of a broken queue touch no more than the flags
+	 * and event fields of an enable_cb or disable_cb.
+	 */
+	for (unsigned a = 0; a < VIO_VQ_MAX_AREAS; a++)
+		vq->vq_area[a] = NULL;
+	vio_priv_free(vq->port, vq->vq_priv, vq->vq_priv_bytes);
+	vq->vq_priv = NULL;
+	vq->vq_heads = NULL;
+	vq->vq_next = NULL;
+	vq->vq_table_free = NULL;
+	vq->vq_table_pages = NULL;
+	vq->vq_ntable_pages = 0;
+	vq->vq_ntables = 0;
+	vq->vq_tables_free = 0;
+	vq->vq_num_free = 0;
+	vq->vq_in_flight = 0;
+}
+
 void vio_vq_dump(const struct vio_vq *vq)
 {
 	const struct vio_port *port = vq->port;
@@ -765,7 +790,7 @@ void vio_vq_dump(const struct vio_vq *vq)
 		 (unsigned long)vq->stats.interrupts, (unsigned long)vq->stats.full);
 
 	unsigned listed = 0;
-	for (uint32_t h = 0; h < vq->size && listed < shown; h++) {
+	for (uint32_t h = 0; vq->vq_heads && h < vq->size && listed < shown; h++) {
 		const struct vio_vq_head *p = &vq->vq_heads[h];
 		if (!p->in_flight)
 			continue;

@@ -1008,6 +1008,14 @@ static void test_abort_leaves_failed_after_the_reset(void **state)
 		assert_false(e->fp.msix[i].live);
 }
 
+/* Give back every DMA allocation still live: what the library kept for a dead device. */
+static void free_all_dma(struct env *e)
+{
+	for (int i = 0; i < FAKE_PORT_DMA_REGIONS; i++)
+		if (e->fp.dma[i].p)
+			e->fp.port.dma_free(e->fp.port.ctx, e->fp.dma[i].p, e->fp.dma[i].bytes);
+}
+
 static int dead_callbacks;
 static void count_dead_callback(struct vio_vq *vq, void *arg)
 {
@@ -1034,6 +1042,7 @@ static void test_unconfirmed_reset_keeps_the_rings_and_the_device_is_dead(void *
 	e->vd.reset_stuck = true;
 	assert_int_equal(vio_dev_teardown(&e->dev), VIO_EDEAD);
 	assert_int_equal(e->fp.dma_live_allocs, rings); /* kept, on purpose */
+	assert_int_equal(e->fp.priv_live_allocs, 0);    /* the device never saw that */
 	assert_true(vio_dev_is_dead(&e->dev));
 	assert_true(vio_vq_is_broken(&e->vqs[0]));
 	assert_true(fake_port_logged(&e->fp, "reset did not complete"));
@@ -1066,6 +1075,8 @@ static void test_unconfirmed_reset_keeps_the_rings_and_the_device_is_dead(void *
 
 	/* The test gives back what the library kept, so that the fixture's books balance. */
 	vio_vq_destroy(&e->vqs[0]);
+	assert_int_equal(e->fp.dma_live_allocs, rings); /* an abandoned queue frees nothing */
+	free_all_dma(e);
 }
 
 /* --- virtio-mmio ------------------------------------------------------------------------ */

@@ -1147,6 +1147,42 @@ static void test_device_rewriting_dma_cannot_forge_a_completion(void **state)
 	}
 }
 
+static void test_abandon_keeps_the_ring_and_tables_and_frees_the_bookkeeping(void **state)
+{
+	struct env *e = env_new(16, VIO_VQ_F_INDIRECT | VIO_VQ_F_EVENT_IDX);
+	struct vio_sg sg[2] = {{e->buf[0], 8}, {e->buf[1], 8}};
+	struct vio_vq_used u;
+	(void)state;
+
+	assert_int_equal(vio_vq_add(&e->vq, sg, 1, 1, cookie(1)), 0);
+	vio_vq_kick(&e->vq);
+	assert_non_null(vio_vq_detach_unused(&e->vq)); /* what a driver does first */
+	int dma = e->fp.dma_live_allocs;
+
+	/* The device did not reset: it may still read the tables and write the used ring. */
+	vio_vq_abandon(&e->vq);
+	assert_int_equal(e->fp.dma_live_allocs, dma);
+	assert_int_equal(e->fp.priv_live_allocs, 0);
+	assert_true(vio_vq_is_broken(&e->vq));
+	assert_true(fake_port_logged(&e->fp, "device did not reset: ring and tables kept"));
+	assert_int_equal(vio_vq_add(&e->vq, sg, 1, 1, cookie(2)), VIO_EIO);
+	assert_int_equal(vio_vq_get_used(&e->vq, &u), VIO_EIO);
+	assert_null(vio_vq_detach_unused(&e->vq));
+	vio_vq_disable_cb(&e->vq);
+	assert_true(vio_vq_enable_cb(&e->vq));
+	vio_vq_interrupt(&e->vq);
+	vio_vq_dump(&e->vq);
+	vio_vq_abandon(&e->vq);
+	vio_vq_destroy(&e->vq); /* frees nothing more */
+	assert_int_equal(e->fp.dma_live_allocs, dma);
+
+	/* The test gives the memory back itself, so that env_free's books balance. */
+	for (int i = 0; i < FAKE_PORT_DMA_REGIONS; i++)
+		if (e->fp.dma[i].p)
+			e->fp.port.dma_free(e->fp.port.ctx, e->fp.dma[i].p, e->fp.dma[i].bytes);
+	env_free(e);
+}
+
 /* --- vio's own invariants (VIO_ASSERT) ---------------------------------------------------- */
 
 /*
@@ -1325,6 +1361,8 @@ int main(void)
 		cmocka_unit_test(test_destroy_frees_every_allocation),
 		cmocka_unit_test(test_queue_bookkeeping_is_not_in_dma_memory),
 		cmocka_unit_test(test_device_rewriting_dma_cannot_forge_a_completion),
+		cmocka_unit_test(
+			test_abandon_keeps_the_ring_and_tables_and_frees_the_bookkeeping),
 		cmocka_unit_test(test_taking_an_indirect_table_a_request_holds_asserts),
 		cmocka_unit_test(test_free_list_handing_out_a_head_in_flight_asserts),
 		cmocka_unit_test(test_chain_walk_leaving_the_ring_asserts),
