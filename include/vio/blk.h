@@ -20,7 +20,8 @@
  * Data moves directly between the device and the caller's buffers (they must be memory the
  * device can reach: port->virt_to_phys). Each device request's header and status byte live
  * in DMA memory the driver allocates at init, one slot per ring descriptor, never on a
- * caller's stack.
+ * caller's stack; what the driver remembers about them (which request, how long) is in
+ * private memory (port->priv_alloc), where the device cannot rewrite it.
  *
  * Units: sectors are always 512 bytes (5.2.6), whatever info.blk_size says. Read and write
  * buffers must be whole sectors: every segment a multiple of 512 bytes, no alignment needed.
@@ -188,11 +189,13 @@ struct vio_blk_stats {
 struct vio_blk_slot;
 struct vio_blk_part;
 struct vio_blk_queue {
-	struct vio_blk_slot *q_slots; /* [depth] headers + status bytes: device-visible */
+	struct vio_blk_slot *q_slots; /* [depth] headers + status bytes: DMA, device-visible */
 	uint32_t q_slots_bytes;
-	struct vio_blk_part *q_parts; /* [depth] driver bookkeeping: never device-visible */
+	/* One private allocation (vio_priv_alloc), never device-visible: */
+	struct vio_sg *q_sg;	      /* the segment list the next part is built in */
+	struct vio_blk_part *q_parts; /* [depth] what each slot's part is */
 	uint16_t *q_free;	      /* stack of free slot numbers */
-	uint32_t q_parts_bytes;
+	uint32_t q_priv_bytes;
 	uint16_t q_nfree;
 	uint16_t q_depth;
 	uint32_t q_seg_max;	       /* data segments per part on this queue */

@@ -9,7 +9,9 @@
  *
  * The header, the range and the status byte live in a "slot" of DMA memory this driver owns,
  * one slot per ring descriptor, so a request never points the device at a caller's stack.
- * The data segments point straight at the caller's buffers: no copy.
+ * The data segments point straight at the caller's buffers: no copy. Everything else the
+ * driver keeps about a part (its request, its length, the free slots) is private memory
+ * (vio_priv_alloc) that the device never reaches.
  *
  * A caller's request (struct vio_blk_req) becomes one or more device requests ("parts"):
  * the device limits the bytes per segment (SIZE_MAX), the segments per request (SEG_MAX) and
@@ -33,6 +35,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <vio/alloc.h>
 #include <vio/blk.h>
 #include <vio/spec/virtio_blk.h>
 #include <vio/virtqueue.h>
@@ -64,11 +67,14 @@ struct vio_blk_slot {
 };
 _Static_assert(sizeof(struct vio_blk_slot) == 64, "slot layout");
 
-/* What the driver remembers about one part; the device never learns this memory's address. */
+/* What the driver remembers about one part: private memory, the device never reaches it. */
 struct vio_blk_part {
 	struct vio_blk_req *req; /* NULL: its request was abandoned after a timeout */
 	uint32_t bytes;		 /* data bytes of a read or write part */
 };
+
+/* A part as the ring carries it: header, data or range, status (5.2.6). */
+#define PART_SEGS (VIO_BLK_MAX_SEGS + 2)
 
 static const char *const blk_name = "virtio-blk";
 
@@ -231,6 +237,17 @@ static void config_changed(struct vio_dev *dev, void *arg)
 
 /* --- slots ------------------------------------------------------------------------------- */
 
+/*
+ * Per queue: the slots in DMA memory, and in private memory the parts, the stack of free
+ * slot numbers and the segment list a part is built in (one part is built at a time, and the
+ * list is too large for a stack that may be an interrupt handler's).
+ */
+static uint32_t priv_bytes(uint16_t depth)
+{
+	return depth * (uint32_t)(sizeof(struct vio_blk_part) + sizeof(uint16_t)) +
+	       PART_SEGS * (uint32_t)sizeof(struct vio_sg);
+}
+
 static int alloc_slots(struct vio_blk *blk, uint16_t qi)
 {
 	const struct vio_port *port = port_of(blk);
@@ -246,10 +263,12 @@ static int alloc_slots(struct vio_blk *blk, uint16_t qi)
 	}
 	q->q_slots_bytes = depth * (uint32_t)sizeof(struct vio_blk_slot);
 	q->q_slots = port->dma_alloc(port->ctx, q->q_slots_bytes, &phys);
-	q->q_parts_bytes = depth * (uint32_t)(sizeof(struct vio_blk_part) + sizeof(uint16_t));
-	q->q_parts = port->dma_alloc(port->ctx, q->q_parts_bytes, &phys);
-	if (!q->q_slots || !q->q_parts)
+	q->q_priv_bytes = priv_bytes(depth);
+	q->q_sg = vio_priv_alloc(port, q->q_priv_bytes);
+	if (!q->q_slots || !q->q_sg)
 		return VIO_ENOMEM;
+	/* Largest alignment first: the segment list, the parts, then the 16-bit free stack. */
+	q->q_parts = (struct vio_blk_part *)(q->q_sg + PART_SEGS);
 	q->q_free = (uint16_t *)(q->q_parts + depth);
 	for (uint16_t i = 0; i < depth; i++)
 		q->q_free[i] = (uint16_t)(depth - 1 - i);
@@ -269,8 +288,7 @@ static void free_slots(struct vio_blk *blk)
 		VIO_ASSERT(q->q_nfree == q->q_depth); /* no part in flight: the device is reset */
 		if (q->q_slots)
 			port->dma_free(port->ctx, q->q_slots, q->q_slots_bytes);
-		if (q->q_parts)
-			port->dma_free(port->ctx, q->q_parts, q->q_parts_bytes);
+		vio_priv_free(port, q->q_sg, q->q_priv_bytes);
 		*q = (struct vio_blk_queue){0};
 	}
 }
@@ -373,51 +391,61 @@ static void finish(struct vio_blk *blk, struct vio_blk_req *req)
 	req->on_done(req, req->blk_status, req->arg);
 }
 
-/* One part as the ring will carry it: header, data or range, status (5.2.6). */
+/* How a part built into its queue's segment list (q_sg) splits, and the data it moves. */
 struct chain {
-	struct vio_sg sg[VIO_BLK_MAX_SEGS + 2];
 	unsigned n_out; /* device-readable segments, first */
 	unsigned n_in;	/* device-writable segments, after them */
 	uint32_t bytes; /* data a read or write part moves */
 };
 
+/* A read or write part: as many of the caller's segments as the limits allow, from its cursor. */
+static unsigned build_data(const struct vio_blk *blk, const struct vio_blk_queue *q,
+			   const struct vio_blk_req *req, struct chain *c)
+{
+	const struct vio_blk_info *in = &blk->info;
+	struct vio_sg *sg = q->q_sg;
+	unsigned seg = req->blk_seg, n = 1;
+	uint32_t off = req->blk_off;
+
+	while (seg < req->nsg && n - 1 < q->q_seg_max && c->bytes < in->max_transfer) {
+		uint32_t take = min_u32(req->sg[seg].len - off,
+					min_u32(in->size_max, in->max_transfer - c->bytes));
+		sg[n++] = (struct vio_sg){(const uint8_t *)req->sg[seg].addr + off, take};
+		c->bytes += take;
+		off += take;
+		if (off == req->sg[seg].len) {
+			seg++;
+			off = 0;
+		}
+	}
+	c->n_out = req->op == VIO_BLK_OP_WRITE ? n : 1;
+	c->n_in = req->op == VIO_BLK_OP_WRITE ? 1 : n;
+	return n;
+}
+
 /*
- * Fill slot `s` for the next part of `req` and return the chain that carries it. Nothing in
- * req changes: advance() does that once the part is posted.
+ * Fill slot `s` for the next part of `req` and lay out the segments that carry it in q->q_sg.
+ * Nothing in req changes: advance() does that once the part is posted.
  */
 static struct chain build_part(const struct vio_blk *blk, const struct vio_blk_queue *q,
 			       const struct vio_blk_req *req, struct vio_blk_slot *s)
 {
 	const struct vio_blk_info *in = &blk->info;
+	struct vio_sg *sg = q->q_sg;
 	struct chain c = {.n_out = 1, .n_in = 1}; /* header out, status in: every operation */
 	unsigned n = 1;
 
 	s->hdr = (struct virtio_blk_outhdr){.sector = 0};
 	s->status = 0xff; /* not a status the device may write: catches a device that did not */
-	c.sg[0] = (struct vio_sg){&s->hdr, sizeof(s->hdr)};
+	sg[0] = (struct vio_sg){&s->hdr, sizeof(s->hdr)};
 
 	switch (req->op) {
 	case VIO_BLK_OP_READ:
-	case VIO_BLK_OP_WRITE: {
-		unsigned seg = req->blk_seg;
-		uint32_t off = req->blk_off;
+	case VIO_BLK_OP_WRITE:
 		s->hdr.type = req->op == VIO_BLK_OP_READ ? VIRTIO_BLK_T_IN : VIRTIO_BLK_T_OUT;
 		s->hdr.sector = req->blk_sector;
-		while (seg < req->nsg && n - 1 < q->q_seg_max && c.bytes < in->max_transfer) {
-			uint32_t take = min_u32(req->sg[seg].len - off,
-						min_u32(in->size_max, in->max_transfer - c.bytes));
-			c.sg[n++] = (struct vio_sg){(const uint8_t *)req->sg[seg].addr + off, take};
-			c.bytes += take;
-			off += take;
-			if (off == req->sg[seg].len) {
-				seg++;
-				off = 0;
-			}
-		}
-		c.n_out = req->op == VIO_BLK_OP_WRITE ? n : 1;
-		c.n_in = req->op == VIO_BLK_OP_WRITE ? 1 : n;
+		n = build_data(blk, q, req, &c);
 		break;
-	}
 	case VIO_BLK_OP_DISCARD:
 	case VIO_BLK_OP_WRITE_ZEROES: {
 		bool discard = req->op == VIO_BLK_OP_DISCARD;
@@ -428,7 +456,7 @@ static struct chain build_part(const struct vio_blk *blk, const struct vio_blk_q
 		s->dwz.flags = !discard && (req->flags & VIO_BLK_REQ_UNMAP)
 				   ? VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP
 				   : 0;
-		c.sg[n++] = (struct vio_sg){&s->dwz, sizeof(s->dwz)};
+		sg[n++] = (struct vio_sg){&s->dwz, sizeof(s->dwz)};
 		c.n_out = 2;
 		break;
 	}
@@ -437,12 +465,12 @@ static struct chain build_part(const struct vio_blk *blk, const struct vio_blk_q
 		break;
 	case VIO_BLK_OP_GET_ID:
 		s->hdr.type = VIRTIO_BLK_T_GET_ID;
-		c.sg[n++] = (struct vio_sg){s->id, sizeof(s->id)};
+		sg[n++] = (struct vio_sg){s->id, sizeof(s->id)};
 		c.n_in = 2;
 		break;
 	}
-	c.sg[n] = (struct vio_sg){&s->status, 1};
-	VIO_ASSERT(c.n_out + c.n_in == n + 1);
+	sg[n] = (struct vio_sg){&s->status, 1};
+	VIO_ASSERT(n < PART_SEGS && c.n_out + c.n_in == n + 1);
 	return c;
 }
 
@@ -484,7 +512,7 @@ static int post_parts(struct vio_blk *blk, uint16_t qi, struct vio_blk_req *req)
 		struct vio_blk_slot *s = &q->q_slots[i];
 		struct vio_blk_part *p = &q->q_parts[i];
 		struct chain c = build_part(blk, q, req, s);
-		int err = vio_vq_add(&blk->blk_vqs[qi], c.sg, c.n_out, c.n_in, p);
+		int err = vio_vq_add(&blk->blk_vqs[qi], q->q_sg, c.n_out, c.n_in, p);
 		if (err)
 			return err;
 		q->q_nfree--;

@@ -43,6 +43,9 @@ struct model {
 	uint32_t unsupp_types; /* bit per VIRTIO_BLK_T_*: answered UNSUPP */
 	int bad_status;	       /* >= 0: write this status byte instead */
 	int len_delta;	       /* added to the used length it reports */
+	bool id_unwritten;     /* GET_ID: answers OK without writing the id bytes */
+	/* Last word on each answer: may rewrite the request, its status byte and used length. */
+	void (*tamper)(struct model *m, const struct fake_req *r, uint8_t *status, uint32_t *len);
 
 	struct pend pend[4 * 256];
 	unsigned npend;
@@ -128,7 +131,8 @@ static uint8_t model_do(struct model *m, const struct fake_req *r, uint32_t *len
 	case VIRTIO_BLK_T_GET_ID:
 		assert_int_equal(n, 3);
 		assert_int_equal(r->seg[1].len, VIRTIO_BLK_ID_BYTES);
-		memcpy(seg_ptr(&r->seg[1]), m->id, VIRTIO_BLK_ID_BYTES);
+		if (!m->id_unwritten)
+			memcpy(seg_ptr(&r->seg[1]), m->id, VIRTIO_BLK_ID_BYTES);
 		return VIRTIO_BLK_S_OK;
 	case VIRTIO_BLK_T_DISCARD:
 	case VIRTIO_BLK_T_WRITE_ZEROES: {
@@ -159,6 +163,8 @@ static void model_pop_all(struct fake_env *e)
 			uint8_t st = model_do(m, &m->req, &len);
 			if (m->bad_status >= 0)
 				st = (uint8_t)m->bad_status;
+			if (m->tamper)
+				m->tamper(m, &m->req, &st, &len);
 			const struct fake_seg *status = &m->req.seg[m->req.n_out + m->req.n_in - 1];
 			*(uint8_t *)seg_ptr(status) = st;
 			m->by_ring[q]++;
@@ -452,6 +458,7 @@ static void test_init_failure_leaves_nothing_allocated(void **state)
 	assert_int_equal(vio_blk_init(&blk, &e->dev, NULL), VIO_ENOMEM);
 	assert_true(e->vd.status & VIRTIO_CONFIG_S_FAILED);
 	assert_int_equal(e->fp.dma_live_allocs, 0);
+	assert_int_equal(e->fp.priv_live_allocs, 0);
 	vio_blk_fini(&blk);
 	fake_env_free(e);
 }
@@ -1085,6 +1092,109 @@ static void test_config_change_interrupt_updates_capacity(void **state)
 	teardown(t);
 }
 
+/* --- a device that writes where it should not ------------------------------------------- */
+
+/*
+ * Threat model B: the device reaches every byte of DMA memory, not only the buffers it was
+ * given, and may rewrite it at any time. What the driver trusts must not be there.
+ */
+
+/* Memory the virtqueue owns (its ring, indirect tables, bookkeeping): the core's own tests
+ * scribble over that one. */
+static bool queue_memory(const struct fake_env *e, const void *p)
+{
+	for (int i = 0; i < e->dev.nvqs; i++) {
+		const struct vio_vq *vq = &e->dev.vqs[i];
+		if (p == vq->vq_ring || p == vq->vq_priv || p == vq->vq_tables)
+			return true;
+	}
+	return false;
+}
+
+/* The device writes `word` over every 8 bytes of DMA memory outside the virtqueue's own. */
+static void scribble_dma(struct fake_env *e, uint64_t word)
+{
+	for (int i = 0; i < FAKE_PORT_DMA_REGIONS; i++) {
+		const struct fake_dma_region *r = &e->fp.dma[i];
+		if (!r->p || queue_memory(e, r->p))
+			continue;
+		for (size_t off = 0; off + sizeof(word) <= r->bytes; off += sizeof(word))
+			memcpy((uint8_t *)r->p + off, &word, sizeof(word));
+	}
+}
+
+static void test_blk_bookkeeping_lives_in_private_memory(void **state)
+{
+	(void)state;
+	struct virtio_blk_config cfg = default_config();
+	cfg.num_queues = 2;
+	struct t *t = setup_full(BASE_FEATURES | VIRTIO_BIT(VIRTIO_BLK_F_MQ), &cfg, 2, true, 0);
+
+	for (int i = 0; i < 2; i++) {
+		const struct vio_blk_queue *q = &t->blk.blk_q[i];
+		assert_true(fake_port_is_dma(&t->e->fp, q->q_slots, q->q_slots_bytes));
+		assert_false(fake_port_is_dma(&t->e->fp, q->q_parts, 1));
+		assert_false(fake_port_is_dma(&t->e->fp, q->q_free, 1));
+	}
+	assert_true(t->e->fp.priv_live_allocs > 0);
+	vio_blk_fini(&t->blk);
+	assert_int_equal(t->e->fp.priv_live_allocs, 0);
+	teardown(t);
+}
+
+static struct done forged;
+
+static void forged_done(struct vio_blk_req *req, int status, void *arg)
+{
+	(void)req, (void)status, (void)arg;
+	forged.calls++;
+}
+
+static void test_device_rewriting_dma_cannot_forge_a_completion(void **state)
+{
+	(void)state;
+	struct t *t = setup_default();
+	static uint8_t bufs[8][512];
+	struct vio_sg sg[8];
+	struct vio_blk_req req[8];
+	struct done d[8] = {{0}};
+	/* What a device would like the driver to call: a request it made up. */
+	struct vio_blk_req fake = {.op = VIO_BLK_OP_READ, .on_done = forged_done, .blk_parts = 1};
+
+	forged = (struct done){0};
+	t->m.hold = true;
+	for (int i = 0; i < 8; i++) {
+		sg[i] = (struct vio_sg){bufs[i], 512};
+		req[i] = (struct vio_blk_req){.op = i % 2 ? VIO_BLK_OP_WRITE : VIO_BLK_OP_READ,
+					      .sector = (uint64_t)i,
+					      .sg = &sg[i],
+					      .nsg = 1,
+					      .queue = VIO_BLK_ANY_QUEUE,
+					      .on_done = on_done,
+					      .arg = &d[i]};
+	}
+	/* One request: every word of DMA memory now points at the forged request. */
+	assert_int_equal(vio_blk_submit(&t->blk, &req[0]), 0);
+	fake_env_run(t->e);
+	scribble_dma(t->e, (uint64_t)(uintptr_t)&fake);
+	model_complete(t->e, 1);
+	assert_int_equal(forged.calls, 0);
+	assert_int_equal(d[0].calls, 1);
+
+	/* Many, then all ones over everything: each completes once, whatever it says. */
+	for (int i = 1; i < 8; i++)
+		assert_int_equal(vio_blk_submit(&t->blk, &req[i]), 0);
+	fake_env_run(t->e);
+	scribble_dma(t->e, UINT64_MAX);
+	t->m.shuffle = true;
+	model_complete(t->e, 8);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(d[i].calls, 1);
+	assert_int_equal(forged.calls, 0);
+	assert_int_equal(vio_blk_in_flight(&t->blk), 0);
+	teardown(t);
+}
+
 /* --- timeouts and teardown ---------------------------------------------------------------- */
 
 static void test_device_that_never_answers_times_out_then_fini_cleans_up(void **state)
@@ -1397,6 +1507,8 @@ int main(void)
 	    cmocka_unit_test(test_get_id_returns_serial),
 	    cmocka_unit_test(test_writeback_can_be_toggled_with_config_wce),
 	    cmocka_unit_test(test_config_change_interrupt_updates_capacity),
+	    cmocka_unit_test(test_blk_bookkeeping_lives_in_private_memory),
+	    cmocka_unit_test(test_device_rewriting_dma_cannot_forge_a_completion),
 	    cmocka_unit_test(test_device_that_never_answers_times_out_then_fini_cleans_up),
 	    cmocka_unit_test(test_sync_call_times_out_when_queue_stays_full),
 	    cmocka_unit_test(test_fini_fails_requests_in_flight_and_leaks_nothing),
