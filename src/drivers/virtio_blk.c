@@ -20,7 +20,9 @@
  * once, when the last part is back, with the first error any part saw.
  *
  * The device is untrusted: the status byte and the length it claims to have written are
- * checked for every part, and the core checks that each completion is one we posted.
+ * checked for every part against the driver's own record of what it posted, never against
+ * what is in the slot (the device may have rewritten that), and the core checks that each
+ * completion is one we posted.
  *
  * QEMU: -drive file=disk.img,if=none,id=d0,format=raw -device virtio-blk-pci,drive=d0
  * (add num-queues=4 for MQ, discard=unmap for DISCARD/WRITE_ZEROES, readonly=on for RO).
@@ -71,6 +73,8 @@ _Static_assert(sizeof(struct vio_blk_slot) == 64, "slot layout");
 struct vio_blk_part {
 	struct vio_blk_req *req; /* NULL: its request was abandoned after a timeout */
 	uint32_t bytes;		 /* data bytes of a read or write part */
+	uint32_t in_len;	 /* bytes the device must write for a full answer (5.2.6) */
+	uint32_t type;		 /* VIRTIO_BLK_T_* as posted */
 };
 
 /* A part as the ring carries it: header, data or range, status (5.2.6). */
@@ -435,8 +439,9 @@ static struct chain build_part(const struct vio_blk *blk, const struct vio_blk_q
 	struct chain c = {.n_out = 1, .n_in = 1}; /* header out, status in: every operation */
 	unsigned n = 1;
 
-	s->hdr = (struct virtio_blk_outhdr){.sector = 0};
-	s->status = 0xff; /* not a status the device may write: catches a device that did not */
+	/* A clean slot: nothing an earlier part's answer left (a serial) can pass for this one's.
+	 * 0xff is not a status the device may write: it catches a device that wrote none. */
+	*s = (struct vio_blk_slot){.status = 0xff};
 	sg[0] = (struct vio_sg){&s->hdr, sizeof(s->hdr)};
 
 	switch (req->op) {
@@ -497,6 +502,20 @@ static void advance(struct vio_blk_req *req, const struct vio_blk_slot *s, uint3
 }
 
 /*
+ * What the device writes for a full answer (5.2.6): the data of a read, the 20 id bytes of
+ * GET_ID (a NUL-padded string, all 20 written), then the status byte; only the status byte
+ * for the rest.
+ */
+static uint32_t answer_len(uint32_t type, uint32_t bytes)
+{
+	if (type == VIRTIO_BLK_T_IN)
+		return bytes + 1;
+	if (type == VIRTIO_BLK_T_GET_ID)
+		return VIRTIO_BLK_ID_BYTES + 1;
+	return 1;
+}
+
+/*
  * Post parts of `req` on queue qi until it has none left or the ring is full. Returns 0,
  * VIO_ENOSPC (ring or slots full: the rest waits) or VIO_EIO (queue broken). Does not kick.
  */
@@ -516,7 +535,10 @@ static int post_parts(struct vio_blk *blk, uint16_t qi, struct vio_blk_req *req)
 		if (err)
 			return err;
 		q->q_nfree--;
-		*p = (struct vio_blk_part){.req = req, .bytes = c.bytes};
+		*p = (struct vio_blk_part){.req = req,
+					   .bytes = c.bytes,
+					   .in_len = answer_len(s->hdr.type, c.bytes),
+					   .type = s->hdr.type};
 		advance(req, s, c.bytes);
 		req->blk_parts++;
 		req->blk_nparts++;
@@ -602,20 +624,21 @@ void vio_blk_unplug(struct vio_blk *blk)
 /* --- completions ----------------------------------------------------------------------------- */
 
 /*
- * What one part's answer means. The status byte is the last byte of the chain, so it is
- * valid only when the device says it wrote everything we offered; a read that claims
- * success with fewer bytes left part of the caller's buffer unwritten.
+ * What one part's answer means. The status byte is the last byte of the chain, so OK counts
+ * only when the device says it wrote everything the part needs (answer_len): a read that
+ * claims success with fewer bytes left part of the caller's buffer unwritten, a short GET_ID
+ * part of the serial. An error status is believed whatever the length. What is compared is
+ * the driver's own record of the part: the header in the slot is the device's to rewrite.
  */
-static int part_status(struct vio_blk *blk, uint16_t qi, const struct vio_blk_slot *s,
-		       const struct vio_vq_used *u)
+static int part_status(struct vio_blk *blk, uint16_t qi, const struct vio_blk_part *p,
+		       const struct vio_blk_slot *s, uint32_t len)
 {
-	uint8_t status = *(const volatile uint8_t *)&s->status;
+	uint8_t status = *(const volatile uint8_t *)&s->status; /* read once */
 
-	if (u->len > u->in_len || u->len == 0 ||
-	    (status == VIRTIO_BLK_S_OK && u->len != u->in_len && s->hdr.type == VIRTIO_BLK_T_IN)) {
+	if (len > p->in_len || len == 0 || (status == VIRTIO_BLK_S_OK && len != p->in_len)) {
 		blk->stats.bad_answers++;
 		vio_logf(port_of(blk), VIO_LOG_ERR, "%s: queue %u: device wrote %u of %u bytes",
-			 blk_name, qi, u->len, u->in_len);
+			 blk_name, qi, len, p->in_len);
 		return VIO_EIO;
 	}
 	switch (status) {
@@ -634,7 +657,7 @@ static int part_status(struct vio_blk *blk, uint16_t qi, const struct vio_blk_sl
 	return VIO_EIO;
 }
 
-/* GET_ID answered into the slot: hand the caller as much of it as its buffers hold. */
+/* GET_ID answered into the slot: copy it once, as much as the caller's buffers hold. */
 static void copy_id(const struct vio_blk_slot *s, const struct vio_blk_req *req)
 {
 	unsigned k = 0;
@@ -695,8 +718,8 @@ static int reap(struct vio_blk *blk, uint16_t qi)
 			struct vio_blk_part *p = u.cookie;
 			VIO_ASSERT(p >= q->q_parts && p < q->q_parts + q->q_depth);
 			struct vio_blk_slot *s = &q->q_slots[p - q->q_parts];
-			int status = part_status(blk, qi, s, &u);
-			if (!status && p->req && p->req->op == VIO_BLK_OP_GET_ID)
+			int status = part_status(blk, qi, p, s, u.len);
+			if (!status && p->req && p->type == VIRTIO_BLK_T_GET_ID)
 				copy_id(s, p->req);
 			done += part_done(blk, q, p, status);
 		}

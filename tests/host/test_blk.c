@@ -1092,6 +1092,75 @@ static void test_config_change_interrupt_updates_capacity(void **state)
 	teardown(t);
 }
 
+/* --- answers read back from shared memory ------------------------------------------------ */
+
+/* A read answered as if it were a write: type rewritten, status OK, only the status byte. */
+static void answer_read_as_write(struct model *m, const struct fake_req *r, uint8_t *status,
+				 uint32_t *len)
+{
+	struct virtio_blk_outhdr *h = seg_ptr(&r->seg[0]);
+	(void)m;
+	if (h->type != VIRTIO_BLK_T_IN)
+		return;
+	h->type = VIRTIO_BLK_T_OUT;
+	*status = VIRTIO_BLK_S_OK;
+	*len = 1;
+}
+
+static void test_device_rewriting_the_header_cannot_pass_off_a_short_read(void **state)
+{
+	(void)state;
+	struct t *t = setup_default();
+	uint8_t buf[1024];
+
+	t->m.tamper = answer_read_as_write;
+	assert_int_equal(vio_blk_read(&t->blk, 0, buf, sizeof(buf)), VIO_EIO);
+	assert_int_equal(t->blk.stats.bad_answers, 1);
+	assert_true(fake_port_logged(&t->e->fp, "device wrote 1 of 1025 bytes"));
+	t->m.tamper = NULL;
+	assert_int_equal(vio_blk_read(&t->blk, 0, buf, sizeof(buf)), 0);
+	teardown(t);
+}
+
+/* GET_ID answered OK with fewer than the 20 id bytes. */
+static void short_id(struct model *m, const struct fake_req *r, uint8_t *status, uint32_t *len)
+{
+	const struct virtio_blk_outhdr *h = seg_ptr(&r->seg[0]);
+	(void)m, (void)status;
+	if (h->type == VIRTIO_BLK_T_GET_ID)
+		*len = 8;
+}
+
+static void test_get_id_short_answer_is_eio(void **state)
+{
+	(void)state;
+	struct t *t = setup_default();
+	char id[32] = "untouched";
+
+	t->m.tamper = short_id;
+	assert_int_equal(vio_blk_get_id(&t->blk, id, sizeof(id)), VIO_EIO);
+	assert_string_equal(id, "untouched");
+	assert_false(t->blk.info.has_serial);
+	assert_int_equal(t->blk.stats.bad_answers, 1);
+	teardown(t);
+}
+
+static void test_second_get_id_never_returns_the_previous_serial(void **state)
+{
+	(void)state;
+	struct t *t = setup_default();
+	char id[32];
+
+	assert_int_equal(vio_blk_get_id(&t->blk, id, sizeof(id)), 0);
+	assert_string_equal(id, "vio-serial-0001");
+	/* The device answers OK, but writes no id this time. */
+	t->m.id_unwritten = true;
+	assert_int_equal(vio_blk_get_id(&t->blk, id, sizeof(id)), 0);
+	assert_string_equal(id, "");
+	assert_string_equal(t->blk.info.serial, "");
+	teardown(t);
+}
+
 /* --- a device that writes where it should not ------------------------------------------- */
 
 /*
@@ -1507,6 +1576,9 @@ int main(void)
 	    cmocka_unit_test(test_get_id_returns_serial),
 	    cmocka_unit_test(test_writeback_can_be_toggled_with_config_wce),
 	    cmocka_unit_test(test_config_change_interrupt_updates_capacity),
+	    cmocka_unit_test(test_device_rewriting_the_header_cannot_pass_off_a_short_read),
+	    cmocka_unit_test(test_get_id_short_answer_is_eio),
+	    cmocka_unit_test(test_second_get_id_never_returns_the_previous_serial),
 	    cmocka_unit_test(test_blk_bookkeeping_lives_in_private_memory),
 	    cmocka_unit_test(test_device_rewriting_dma_cannot_forge_a_completion),
 	    cmocka_unit_test(test_device_that_never_answers_times_out_then_fini_cleans_up),
