@@ -3,7 +3,11 @@
  *
  * Context: completions are reaped, and req->on_done runs, in the queue's interrupt handler
  * when the device interrupts, and inside the owner's calls (vio_blk_poll, or a synchronous
- * call polling for its answer) when it does not.
+ * call polling for its answer) when it does not. One interrupt or one vio_blk_poll takes at
+ * most a ring's worth (info.queue_depth) of completions from each queue: a device that
+ * answers as fast as callbacks submit cannot keep the CPU there. What is left waits on the
+ * ring for the next call, so a kernel that takes interrupts still calls vio_blk_poll from
+ * its idle loop now and then.
  *
  * Two ways to do I/O on one device:
  *
@@ -255,11 +259,11 @@ void vio_blk_fini(struct vio_blk *blk);
 int vio_blk_submit(struct vio_blk *blk, struct vio_blk_req *req);
 
 /*
- * Reap the completions of every request queue, running the callbacks of the requests that
- * finished, and post waiting parts into the room they left. Needed when the device has no
- * interrupts (dev->irq_mode == VIO_IRQ_POLL); harmless otherwise. Returns how many caller
- * requests completed, or VIO_EIO when a queue is broken (those requests complete only in
- * vio_blk_fini). IRQ-safe.
+ * Reap the completions of every request queue, at most a ring's worth from each, running
+ * the callbacks of the requests that finished, and post waiting parts into the room they
+ * left. Needed when the device has no interrupts (dev->irq_mode == VIO_IRQ_POLL), and now
+ * and then otherwise (see Context). Returns how many caller requests completed, or VIO_EIO
+ * when a queue is broken (those requests complete only in vio_blk_fini). IRQ-safe.
  */
 int vio_blk_poll(struct vio_blk *blk);
 

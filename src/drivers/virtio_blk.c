@@ -700,20 +700,26 @@ static int part_done(struct vio_blk *blk, struct vio_blk_queue *q, struct vio_bl
 }
 
 /*
- * Take every completion off queue qi, then refill it from the waiting request. Interrupts
- * are off while we drain and re-armed after; vio_vq_enable_cb says when something slipped in
+ * Take completions off queue qi, then refill it from the waiting request. Interrupts are off
+ * while we drain and re-armed after; vio_vq_enable_cb says when something slipped in
  * between, which the device may not interrupt for, so we go round again.
+ *
+ * At most a ring's worth of completions per call: a device that answers each part as soon
+ * as it is posted, and callbacks that submit again, could otherwise keep us here forever
+ * (in an interrupt handler). What is left stays on the ring for the next call.
  */
 static int reap(struct vio_blk *blk, uint16_t qi)
 {
 	struct vio_vq *vq = &blk->blk_vqs[qi];
 	struct vio_blk_queue *q = &blk->blk_q[qi];
+	unsigned budget = q->q_depth;
 	struct vio_vq_used u;
-	int done = 0, err;
+	int done = 0, err = 0;
 
 	do {
 		vio_vq_disable_cb(vq);
-		while ((err = vio_vq_get_used(vq, &u)) == 0) {
+		while (budget && (err = vio_vq_get_used(vq, &u)) == 0) {
+			budget--;
 			/* The core checked the id was in flight: the cookie is one of our parts. */
 			struct vio_blk_part *p = u.cookie;
 			VIO_ASSERT(p >= q->q_parts && p < q->q_parts + q->q_depth);
@@ -728,7 +734,7 @@ static int reap(struct vio_blk *blk, uint16_t qi)
 			return VIO_EIO;
 		}
 		post_waiting(blk, qi);
-	} while (!vio_vq_enable_cb(vq));
+	} while (!vio_vq_enable_cb(vq) && budget);
 	return done;
 }
 
