@@ -220,9 +220,12 @@ struct vio_blk {
 	uint64_t blk_timeout_ns; /* limit for the synchronous calls */
 	struct vio_vq blk_vqs[VIO_BLK_MAX_QUEUES];
 	struct vio_blk_queue blk_q[VIO_BLK_MAX_QUEUES];
-	uint16_t blk_next_queue; /* round-robin cursor */
-	bool blk_broken;	 /* a queue broke or a request timed out: only fini is left */
-	unsigned blk_plugged;	 /* vio_blk_plug depth: submits do not notify the device */
+	uint16_t blk_next_queue;   /* round-robin cursor */
+	bool blk_broken;	   /* a queue broke or a request timed out: only fini is left */
+	unsigned blk_plugged;	   /* vio_blk_plug depth: submits do not notify the device */
+	bool blk_cap_logged;	   /* a capacity change was logged ... */
+	uint64_t blk_cap_log_ns;   /* ... at this time (port->now_ns) */
+	uint32_t blk_cap_unlogged; /* changes seen since, not logged */
 };
 
 /*

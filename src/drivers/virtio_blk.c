@@ -226,6 +226,33 @@ static uint16_t read_num_queues(struct vio_blk *blk)
 	return n < VIO_BLK_MAX_QUEUES ? n : VIO_BLK_MAX_QUEUES;
 }
 
+/*
+ * Say that the capacity changed: the first time, then at most once a second with how many
+ * changes there were. A device may send config changes without end, and each one arrives in
+ * an interrupt handler: one log line each would drown the console.
+ */
+#define CAPACITY_LOG_INTERVAL_NS 1000000000ull
+
+static void log_capacity(struct vio_blk *blk)
+{
+	const struct vio_port *port = port_of(blk);
+	uint64_t now = port->now_ns(port->ctx);
+
+	blk->blk_cap_unlogged++;
+	if (blk->blk_cap_logged && now - blk->blk_cap_log_ns < CAPACITY_LOG_INTERVAL_NS)
+		return;
+	if (blk->blk_cap_unlogged == 1)
+		vio_logf(port, VIO_LOG_INFO, "%s: capacity now %llu sectors", blk_name,
+			 (unsigned long long)blk->info.capacity);
+	else
+		vio_logf(port, VIO_LOG_INFO,
+			 "%s: capacity now %llu sectors (%u changes since the last line)", blk_name,
+			 (unsigned long long)blk->info.capacity, blk->blk_cap_unlogged);
+	blk->blk_cap_logged = true;
+	blk->blk_cap_log_ns = now;
+	blk->blk_cap_unlogged = 0;
+}
+
 /* A config change interrupt: the disk may have been resized or its cache mode changed. */
 static void config_changed(struct vio_dev *dev, void *arg)
 {
@@ -234,8 +261,7 @@ static void config_changed(struct vio_dev *dev, void *arg)
 
 	(void)dev;
 	if (read_capacity(blk) == 0 && blk->info.capacity != old)
-		vio_logf(port_of(blk), VIO_LOG_INFO, "%s: capacity now %llu sectors", blk_name,
-			 (unsigned long long)blk->info.capacity);
+		log_capacity(blk);
 	read_writeback(blk);
 }
 

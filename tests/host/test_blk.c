@@ -1377,6 +1377,41 @@ static void test_device_rewriting_dma_cannot_forge_a_completion(void **state)
 	teardown(t);
 }
 
+/* Log lines kept by the fake port that contain `needle`. */
+static int logged_lines(const struct fake_port *fp, const char *needle)
+{
+	int n = fp->log_count < FAKE_PORT_LOG_LINES ? fp->log_count : FAKE_PORT_LOG_LINES, k = 0;
+	for (int i = 0; i < n; i++)
+		k += strstr(fp->log[i], needle) != NULL;
+	return k;
+}
+
+static void set_capacity(struct t *t, uint64_t cap)
+{
+	fake_env_set_config(t->e, offsetof(struct virtio_blk_config, capacity), &cap, sizeof(cap));
+	fake_env_config_irq(t->e);
+}
+
+static void test_config_change_storm_is_logged_once_a_second_with_a_count(void **state)
+{
+	(void)state;
+	struct t *t = setup_default();
+
+	/* A device that flips the capacity without end, far faster than once a second. */
+	for (int i = 0; i < 1000; i++)
+		set_capacity(t, i % 2 ? DISK_SECTORS : DISK_SECTORS - 1);
+	assert_int_equal(t->blk.info.capacity, DISK_SECTORS);
+	assert_int_equal(logged_lines(&t->e->fp, "capacity now"), 1);
+	assert_true(fake_port_logged(&t->e->fp, "capacity now 4095 sectors"));
+
+	t->e->fp.now += 1000000000ull; /* a second later */
+	set_capacity(t, 8192);
+	assert_int_equal(t->blk.info.capacity, 8192);
+	assert_int_equal(logged_lines(&t->e->fp, "capacity now"), 2);
+	assert_true(fake_port_logged(&t->e->fp, "capacity now 8192 sectors (1000 changes"));
+	teardown(t);
+}
+
 /* --- timeouts and teardown ---------------------------------------------------------------- */
 
 static void test_device_that_never_answers_times_out_then_fini_cleans_up(void **state)
@@ -1689,6 +1724,7 @@ int main(void)
 	    cmocka_unit_test(test_get_id_returns_serial),
 	    cmocka_unit_test(test_writeback_can_be_toggled_with_config_wce),
 	    cmocka_unit_test(test_config_change_interrupt_updates_capacity),
+	    cmocka_unit_test(test_config_change_storm_is_logged_once_a_second_with_a_count),
 	    cmocka_unit_test(test_poll_takes_at_most_a_ring_of_completions_from_an_eager_device),
 	    cmocka_unit_test(test_one_interrupt_takes_at_most_a_ring_of_completions),
 	    cmocka_unit_test(test_device_rewriting_the_header_cannot_pass_off_a_short_read),

@@ -220,8 +220,7 @@ LIES = [
 ]
 
 # irq-storm: nothing notices interrupts that bring no work; the kernel takes them all.
-# config-storm: virtio-blk logs every capacity change it sees, from the interrupt handler.
-KNOWN_FAILING = {"irq-storm", "config-storm"}
+KNOWN_FAILING = {"irq-storm"}
 
 
 def lie_scenario(lie):
