@@ -14,6 +14,9 @@
  *   - Synchronous: vio_blk_read, _write, _flush, _discard, _write_zeroes, _get_id. Each posts
  *     a request and polls the device until it answers or opts.timeout_ns passes. They never
  *     wait for an interrupt, so they also work with interrupts disabled (a panic path).
+ *     While they poll they call opts.on_wait at least every VIO_BLK_WAIT_SLICE_NS: a kernel
+ *     that disables interrupts around driver calls enables them there for a moment, so that
+ *     a slow disk never holds them off for longer than a slice and one poll.
  *
  *   - Asynchronous: the caller fills a `struct vio_blk_req` it owns (operation, sector, a
  *     scatter-gather list of its own buffers, a callback) and hands it to vio_blk_submit.
@@ -64,6 +67,11 @@
 /* Default limit for the synchronous calls (vio_blk_opts.timeout_ns). */
 #ifndef VIO_BLK_TIMEOUT_NS
 #define VIO_BLK_TIMEOUT_NS 30000000000ull
+#endif
+
+/* Longest a synchronous call polls between two calls of vio_blk_opts.on_wait. */
+#ifndef VIO_BLK_WAIT_SLICE_NS
+#define VIO_BLK_WAIT_SLICE_NS 100000ull
 #endif
 
 /* Most data segments in one device request (also lower than the device's SEG_MAX). 62 + the
@@ -136,6 +144,15 @@ struct vio_blk_req {
 struct vio_blk_opts {
 	/* How long a synchronous call waits for its answer (0: VIO_BLK_TIMEOUT_NS). */
 	uint64_t timeout_ns;
+	/*
+	 * A synchronous call is waiting: called at least every VIO_BLK_WAIT_SLICE_NS while it
+	 * polls, at a point where no driver state is in flux. A kernel that keeps interrupts
+	 * off around vio_blk_* calls lets them in here for a moment; their handlers may run
+	 * this device's completions (and callbacks). NULL: the call polls, in whatever
+	 * interrupt state it was called, until the answer or the timeout (a panic path).
+	 */
+	void (*on_wait)(struct vio_blk *blk, void *arg);
+	void *arg; /* passed to on_wait */
 };
 
 /* What the device is and what the driver will do with it. Filled by vio_blk_init. */
@@ -217,7 +234,7 @@ struct vio_blk {
 	struct vio_blk_stats stats;
 
 	/* --- private to virtio_blk.c ----------------------------------------------------- */
-	uint64_t blk_timeout_ns; /* limit for the synchronous calls */
+	struct vio_blk_opts blk_opts; /* as given to init, with the defaults filled in */
 	struct vio_vq blk_vqs[VIO_BLK_MAX_QUEUES];
 	struct vio_blk_queue blk_q[VIO_BLK_MAX_QUEUES];
 	uint16_t blk_next_queue;   /* round-robin cursor */
@@ -284,13 +301,14 @@ void vio_blk_unplug(struct vio_blk *blk);
 unsigned vio_blk_in_flight(const struct vio_blk *blk);
 
 /*
- * Submit `req` (its on_done/arg are ignored and overwritten) and poll until it completes.
- * Returns its status, a vio_blk_submit error (VIO_ENOSPC only when the queue stays full
- * until the timeout), or VIO_ETIMEDOUT after opts.timeout_ns. A timeout or a broken queue
- * (VIO_EIO) leaves the device unusable: the request may still be in the device's hands, so
- * its buffers must not be reused before vio_blk_fini reset the device. Completions of other
- * requests found meanwhile run their callbacks. Works with interrupts disabled; not
- * IRQ-safe (it may spin for the timeout).
+ * Submit `req` (its on_done/arg are ignored and overwritten) and poll until it completes,
+ * calling opts.on_wait once every VIO_BLK_WAIT_SLICE_NS of polling (a full queue is waited
+ * for the same way). Returns its status, a vio_blk_submit error (VIO_ENOSPC only when the
+ * queue stays full until the timeout), or VIO_ETIMEDOUT after opts.timeout_ns. A timeout or
+ * a broken queue (VIO_EIO) leaves the device unusable: the request may still be in the
+ * device's hands, so its buffers must not be reused before vio_blk_fini reset the device.
+ * Completions of other requests found meanwhile run their callbacks. Works with interrupts
+ * disabled; not IRQ-safe (it may spin for the timeout).
  */
 int vio_blk_submit_wait(struct vio_blk *blk, struct vio_blk_req *req);
 

@@ -799,9 +799,10 @@ unsigned vio_blk_in_flight(const struct vio_blk *blk)
 
 /* --- synchronous calls ------------------------------------------------------------------- */
 
+/* A synchronous call's request: done may be set in an interrupt handler (opts.on_wait). */
 struct sync_wait {
-	bool done;
-	int status;
+	volatile bool done;
+	volatile int status;
 };
 
 static void sync_done(struct vio_blk_req *req, int status, void *arg)
@@ -831,28 +832,48 @@ static void abandon(struct vio_blk *blk, struct vio_blk_req *req)
 	blk->blk_broken = true;
 }
 
-static bool expired(const struct vio_blk *blk, uint64_t start)
+/* The clock of one synchronous call: when it began, and when the owner last had a turn. */
+struct sync_clock {
+	uint64_t start;
+	uint64_t turn;
+};
+
+/*
+ * Between two polls: false when the call has run out of time. Otherwise, once a slice
+ * (VIO_BLK_WAIT_SLICE_NS), give the owner its turn (opts.on_wait): a kernel that called us
+ * with interrupts off takes them there, so that a slow device does not hold them off for
+ * the whole timeout. Nothing of the driver's is half done at this point.
+ */
+static bool may_wait(struct vio_blk *blk, struct sync_clock *c)
 {
 	const struct vio_port *port = port_of(blk);
+	uint64_t now = port->now_ns(port->ctx);
 
-	return port->now_ns(port->ctx) - start > blk->blk_timeout_ns;
+	if (now - c->start > blk->blk_opts.timeout_ns)
+		return false;
+	if (blk->blk_opts.on_wait && now - c->turn >= VIO_BLK_WAIT_SLICE_NS) {
+		blk->blk_opts.on_wait(blk, blk->blk_opts.arg);
+		c->turn = port->now_ns(port->ctx);
+	}
+	return true;
 }
 
 int vio_blk_submit_wait(struct vio_blk *blk, struct vio_blk_req *req)
 {
 	struct sync_wait w = {false, 0};
+	struct sync_clock clock;
 	int err;
 
 	if (!blk->dev)
 		return VIO_EIO;
-	uint64_t start = port_of(blk)->now_ns(port_of(blk)->ctx);
+	clock.start = clock.turn = port_of(blk)->now_ns(port_of(blk)->ctx);
 	req->on_done = sync_done;
 	req->arg = &w;
 	/* A full queue is a wait, not an error: others' completions will make room. */
 	while ((err = vio_blk_submit(blk, req)) == VIO_ENOSPC) {
 		if (vio_blk_poll(blk) < 0)
 			return VIO_EIO;
-		if (expired(blk, start)) {
+		if (!may_wait(blk, &clock)) {
 			blk->stats.timeouts++;
 			return VIO_ETIMEDOUT;
 		}
@@ -869,7 +890,7 @@ int vio_blk_submit_wait(struct vio_blk *blk, struct vio_blk_req *req)
 			abandon(blk, req);
 			return VIO_EIO;
 		}
-		if (expired(blk, start)) {
+		if (!may_wait(blk, &clock)) {
 			abandon(blk, req);
 			blk->stats.timeouts++;
 			vio_logf(port_of(blk), VIO_LOG_ERR,
@@ -997,11 +1018,13 @@ int vio_blk_init(struct vio_blk *blk, struct vio_dev *dev, const struct vio_blk_
 {
 	int err;
 
-	*blk = (struct vio_blk){.blk_timeout_ns = VIO_BLK_TIMEOUT_NS};
+	*blk = (struct vio_blk){0};
 	if (dev->device_id != VIRTIO_ID_BLOCK)
 		return VIO_ENODEV;
-	if (opts && opts->timeout_ns)
-		blk->blk_timeout_ns = opts->timeout_ns;
+	if (opts)
+		blk->blk_opts = *opts;
+	if (!blk->blk_opts.timeout_ns)
+		blk->blk_opts.timeout_ns = VIO_BLK_TIMEOUT_NS;
 	blk->dev = dev;
 	dev->name = blk_name;
 

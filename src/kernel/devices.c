@@ -15,8 +15,8 @@
  *   glue_net.c       link messages and the Ethernet frame echo (lwIP is in net/)
  *   glue_balloon.c   pages from the page allocator, guest stats, deflate on OOM
  *
- * rng (its one piece of glue seeds the PRNG, in devices_init) and blk need no file of their
- * own: the shell and the tests call them directly.
+ * rng (its one piece of glue seeds the PRNG, in devices_init) and blk (blk_on_wait, below)
+ * need no file of their own: the shell and the tests call them directly.
  *
  *   ./run-qemu.sh    (the default device set: rng, serial with a console, blk, net)
  */
@@ -25,6 +25,7 @@
 #include <kernel/kernel.h>
 #include <kernel/mm.h>
 #include <kernel/random.h>
+#include <kernel/trap.h>
 #include <kernel/vio_port.h>
 #include <string.h>
 #include <vio/err.h>
@@ -47,6 +48,23 @@ struct vio_balloon balloons[MAX_PER_DRIVER];
 int n_rng, n_cons, n_blk, n_net, n_balloon;
 
 /* --- binding ---------------------------------------------------------------------------- */
+
+/*
+ * vio_blk_opts.on_wait: a synchronous disk call is polling for its answer, with interrupts
+ * off (DEV_CALL). Let in what came meanwhile (the tick, the serial port, the disk's own
+ * completion) and mask them again, so that a slow disk holds them off for no longer than
+ * VIO_BLK_WAIT_SLICE_NS at a time. The shell and the tests call the disk from thread
+ * context only; inside a handler interrupts stay off.
+ */
+static void blk_on_wait(struct vio_blk *blk, void *arg)
+{
+	(void)blk, (void)arg;
+	if (in_interrupt())
+		return;
+	sti();
+	__asm__ volatile("nop"); /* sti takes effect after the next instruction: they come here */
+	cli();
+}
 
 static int bind(struct kvirtio *kv)
 {
@@ -76,7 +94,8 @@ static int bind(struct kvirtio *kv)
 		if (n_blk == MAX_PER_DRIVER)
 			return VIO_ENOSPC;
 		kv->unit = n_blk;
-		if ((err = vio_blk_init(&blks[n_blk], &kv->dev, NULL)))
+		if ((err = vio_blk_init(&blks[n_blk], &kv->dev,
+					&(struct vio_blk_opts){.on_wait = blk_on_wait})))
 			return err;
 		kv->drv = &blks[n_blk++];
 		return 0;

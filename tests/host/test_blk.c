@@ -1412,6 +1412,94 @@ static void test_config_change_storm_is_logged_once_a_second_with_a_count(void *
 	teardown(t);
 }
 
+/* --- synchronous calls give the owner its moments ----------------------------------------- */
+
+/* The owner's on_wait: what a kernel does there is let interrupts in. */
+struct waiter {
+	struct t *t;
+	unsigned calls;
+	unsigned answer_after; /* the device answers (and interrupts) on this call; 0: never */
+	uint64_t last;	       /* fake time of the last call (or of the start) */
+	uint64_t max_gap;      /* longest stretch between two calls */
+};
+
+static void owner_wait(struct vio_blk *blk, void *arg)
+{
+	struct waiter *w = arg;
+	uint64_t now = w->t->e->fp.now;
+
+	assert_ptr_equal(blk, &w->t->blk);
+	if (now - w->last > w->max_gap)
+		w->max_gap = now - w->last;
+	w->last = now;
+	if (++w->calls == w->answer_after)
+		model_complete(w->t->e, w->t->m.npend); /* its interrupt runs here */
+}
+
+static struct t *setup_waiter(struct waiter *w, uint64_t timeout_ns)
+{
+	struct virtio_blk_config cfg = default_config();
+	struct vio_blk_opts opts = {.timeout_ns = timeout_ns, .on_wait = owner_wait, .arg = w};
+	struct t *t = setup_opts(BASE_FEATURES, &cfg, 1, true, 0, &opts);
+	w->t = t;
+	w->last = t->e->fp.now;
+	return t;
+}
+
+static void test_sync_call_lets_the_owner_take_interrupts_while_it_waits(void **state)
+{
+	(void)state;
+	struct waiter w = {.answer_after = 50};
+	struct t *t = setup_waiter(&w, 0);
+	uint8_t buf[512];
+
+	t->m.hold = true; /* the device does the read, but answers only on the 50th wait */
+	memset(t->m.disk, 0x3c, 512);
+	assert_int_equal(vio_blk_read(&t->blk, 0, buf, sizeof(buf)), 0);
+	assert_int_equal(buf[0], 0x3c);
+	assert_int_equal(w.calls, 50);
+	assert_true(w.max_gap <= VIO_BLK_WAIT_SLICE_NS + 10000);
+	teardown(t);
+}
+
+static void test_sync_timeout_and_full_queue_waits_call_the_owner_too(void **state)
+{
+	(void)state;
+	struct waiter w = {0};
+	struct t *t = setup_waiter(&w, 5000000);
+	static uint8_t buf[512];
+	struct vio_sg sg = {buf, 512};
+	struct vio_blk_req req[QSIZE];
+	struct done d[QSIZE] = {{0}};
+
+	t->m.silent = true;
+	for (int i = 0; i < QSIZE; i++) {
+		req[i] = (struct vio_blk_req){.op = VIO_BLK_OP_READ,
+					      .sg = &sg,
+					      .nsg = 1,
+					      .queue = VIO_BLK_ANY_QUEUE,
+					      .on_done = on_done,
+					      .arg = &d[i]};
+		assert_int_equal(vio_blk_submit(&t->blk, &req[i]), 0);
+	}
+	/* The queue is full and stays full: 5 ms of waiting for room. */
+	assert_int_equal(vio_blk_flush(&t->blk), VIO_ETIMEDOUT);
+	assert_true(w.calls >= 5000000 / VIO_BLK_WAIT_SLICE_NS - 1);
+	assert_true(w.max_gap <= VIO_BLK_WAIT_SLICE_NS + 10000);
+	/* Room, then no answer: 5 ms of waiting for it. */
+	t->m.silent = false;
+	t->m.hold = true;
+	fake_env_run(t->e);
+	model_complete(t->e, QSIZE);
+	w.calls = 0;
+	w.last = t->e->fp.now;
+	t->m.silent = true;
+	assert_int_equal(vio_blk_flush(&t->blk), VIO_ETIMEDOUT);
+	assert_true(w.calls >= 5000000 / VIO_BLK_WAIT_SLICE_NS - 1);
+	assert_true(w.max_gap <= VIO_BLK_WAIT_SLICE_NS + 10000);
+	teardown(t);
+}
+
 /* --- timeouts and teardown ---------------------------------------------------------------- */
 
 static void test_device_that_never_answers_times_out_then_fini_cleans_up(void **state)
@@ -1732,6 +1820,8 @@ int main(void)
 	    cmocka_unit_test(test_second_get_id_never_returns_the_previous_serial),
 	    cmocka_unit_test(test_blk_bookkeeping_lives_in_private_memory),
 	    cmocka_unit_test(test_device_rewriting_dma_cannot_forge_a_completion),
+	    cmocka_unit_test(test_sync_call_lets_the_owner_take_interrupts_while_it_waits),
+	    cmocka_unit_test(test_sync_timeout_and_full_queue_waits_call_the_owner_too),
 	    cmocka_unit_test(test_device_that_never_answers_times_out_then_fini_cleans_up),
 	    cmocka_unit_test(test_sync_call_times_out_when_queue_stays_full),
 	    cmocka_unit_test(test_fini_fails_requests_in_flight_and_leaks_nothing),
