@@ -62,7 +62,8 @@ ELF=$BUILD/vio.elf
 
 ACCEL=(-accel tcg)
 if [ "$KVM" = 1 ]; then
-	# KVM can be present yet broken (see ../shared/NOTES.md): try it for real, briefly.
+	# KVM can be present yet broken (a virtual CPU without SSE3, seen on some hosts): try it for
+	# real, briefly.
 	if [ -r /dev/kvm ] && [ -w /dev/kvm ] &&
 		timeout 3 qemu-system-x86_64 -accel kvm -M none -S -nodefaults -display none \
 			-monitor none -serial none >/dev/null 2>&1; [ $? -eq 124 ]; then

@@ -44,6 +44,8 @@ struct kvirtio {
 	int err;   /* 0 when a driver has it, else the vio_err that stopped it */
 	void *drv; /* struct vio_rng / vio_console / vio_blk / vio_net / vio_balloon, or NULL */
 	int unit;  /* index among devices of its type: rng0, blk1, ... */
+	uint64_t irqs_seen, done_seen; /* queue counters at the last storm check (devices.c) */
+	bool irq_silenced;	       /* its interrupts were masked for a storm */
 };
 
 extern struct vio_pci_bus pci_bus;

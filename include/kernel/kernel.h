@@ -39,7 +39,8 @@ extern struct boot_info boot;
 bool bootinfo_parse(uint32_t magic, uint32_t info);
 
 /* ---- command line (cmdline.c) ---- */
-/* Value of `key=value` on the command line, copied to buf; false when absent. */
+/* Value of `key=value` on the command line, copied to buf; false when absent, and when the
+ * value does not fit in buf (that is logged): either way the caller's default applies. */
 bool cmdline_get(const char *key, char *buf, size_t size);
 enum kmode { MODE_SHELL, MODE_TEST, MODE_BENCH };
 extern enum kmode kernel_mode;

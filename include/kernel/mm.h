@@ -45,6 +45,9 @@ void paging_init(void);
 /* Map [phys, phys+len) identity, uncached (PCD|PWT) when `uncached`; returns (void *)phys or
  * NULL when page tables cannot be allocated or phys is not canonical. */
 void *paging_map(uint64_t phys, size_t len, bool uncached);
+/* paging_map(phys, len, true) for device registers, refused (NULL, and a log line) when the
+ * range overlaps RAM in the memory map. */
+void *mmio_map(uint64_t phys, size_t len);
 /* The leaf entry mapping `va` and its page size, for tests; false when unmapped. */
 bool paging_lookup(uint64_t va, uint64_t *pte, uint64_t *page_size);
 #define PTE_P (1ull << 0)

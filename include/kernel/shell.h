@@ -22,8 +22,13 @@ extern const size_t n_net_commands;
 bool parse_u64(const char *s, uint64_t *out);
 /* Print `len` bytes as a classic hex dump with offsets starting at `base`. */
 void hexdump(const void *buf, size_t len, uint64_t base);
+/* What a vio error code means to the person at the shell, with its name in parentheses. */
+const char *shell_strerror(int err);
 /* Run one command line (also used by tests). */
 void shell_execute(char *line);
+/* True when Ctrl-C was typed on COM1 or console port 0 since the last call: a long command
+ * calls this between its steps and stops. Other input is kept for the next prompt. */
+bool shell_interrupted(void);
 /* Another line source for the shell (virtio-console port 0). */
 struct shell_source;
 void shell_add_source(struct shell_source *src);

@@ -1,4 +1,4 @@
-/* Test Anything Protocol output for kernel self-tests (DESIGN.md 5). */
+/* Test Anything Protocol output for kernel self-tests (docs/design.md section 9). */
 #ifndef KERNEL_TAP_H
 #define KERNEL_TAP_H
 

@@ -22,6 +22,11 @@ int irq_alloc_vector(irq_handler_fn handler, void *arg);
 void irq_free_vector(int vector);
 /* Add handler(arg) to a vector's chain (a shared level-triggered line); 0 or -1. */
 int irq_add_handler(int vector, irq_handler_fn handler, void *arg);
+/* How to stop the source of `vector` when it storms (trap.c): mask its IOAPIC entry, its
+ * MSI-X table entry. Called once, in interrupt context. */
+void irq_set_silencer(int vector, void (*silence)(int vector, void *arg), void *arg);
+/* True once `vector` fired more often than any device has work for and was cut off. */
+bool irq_stormed(int vector);
 /* True while a device interrupt handler runs. */
 bool in_interrupt(void);
 /* Interrupts taken since boot, per vector. */

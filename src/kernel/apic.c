@@ -8,6 +8,10 @@
  * interrupt source overrides say which GSI an ISA IRQ arrived on (IRQ 0 is usually GSI 2)
  * and its polarity/trigger. PCI INTx lines are level-triggered; MSI/MSI-X bypass the
  * IOAPIC entirely by writing straight to the LAPIC (msi_message()).
+ *
+ * Which input a PCI function interrupts on is what its Interrupt Line register says, and
+ * that is only as good as whoever wrote it: ioapic_pci_line() checks it against what ACPI
+ * declares before anything is routed (a line of 4 would take COM1's input away).
  */
 #include <kernel/acpi.h>
 #include <kernel/apic.h>
@@ -23,6 +27,8 @@
 #define LAPIC_TPR 0x80
 #define LAPIC_EOI 0xb0
 #define LAPIC_SVR 0xf0
+#define LAPIC_ICR_LO 0x300
+#define LAPIC_ICR_SELF (1u << 18) /* destination shorthand: this CPU; fixed, edge */
 #define IOREGSEL 0x00
 #define IOWIN 0x10
 #define IOAPIC_VER 0x01
@@ -38,6 +44,9 @@ struct ioapic {
 };
 static struct ioapic ioapics[ACPI_MAX_IOAPICS];
 static int n_ioapics;
+/* GSIs routed for the kernel's own ISA devices (COM1): never a PCI function's. */
+static uint32_t isa_routed[16];
+static int n_isa_routed;
 
 static void pic_disable(void)
 {
@@ -56,25 +65,46 @@ static void pic_disable(void)
 uint32_t lapic_read(uint32_t reg) { return lapic[reg / 4]; }
 void lapic_write(uint32_t reg, uint32_t val) { lapic[reg / 4] = val; }
 void lapic_eoi(void) { lapic_write(LAPIC_EOI, 0); }
+void lapic_self_ipi(uint8_t vector) { lapic_write(LAPIC_ICR_LO, LAPIC_ICR_SELF | vector); }
 uint32_t lapic_id(void) { return lapic_read(LAPIC_ID) >> 24; }
 
+/* A register is a select then a window access: no interrupt handler (a storm's silencer
+ * masks an entry) may come between the two. */
 static uint32_t ioapic_read(struct ioapic *io, uint32_t reg)
 {
+	uint64_t flags = irq_save();
 	io->regs[IOREGSEL / 4] = reg;
-	return io->regs[IOWIN / 4];
+	uint32_t val = io->regs[IOWIN / 4];
+	irq_restore(flags);
+	return val;
 }
 
 static void ioapic_write(struct ioapic *io, uint32_t reg, uint32_t val)
 {
+	uint64_t flags = irq_save();
 	io->regs[IOREGSEL / 4] = reg;
 	io->regs[IOWIN / 4] = val;
+	irq_restore(flags);
+}
+
+/* The IOAPIC with input `gsi`, and the pin on it; NULL when there is none. */
+static struct ioapic *ioapic_of(uint32_t gsi, uint32_t *pin)
+{
+	for (int i = 0; i < n_ioapics; i++) {
+		struct ioapic *io = &ioapics[i];
+		if (gsi >= io->gsi_base && gsi < io->gsi_base + io->n_pins) {
+			*pin = gsi - io->gsi_base;
+			return io;
+		}
+	}
+	return NULL;
 }
 
 void apic_init(void)
 {
 	pic_disable();
 	uint64_t base = acpi.lapic_addr ? acpi.lapic_addr : (rdmsr(0x1b) & ~0xfffull);
-	lapic = paging_map(base, 4096, true);
+	lapic = mmio_map(base, 4096);
 	if (!lapic)
 		panic("apic: cannot map the local APIC at %#llx", (unsigned long long)base);
 	wrmsr(0x1b, rdmsr(0x1b) | (1u << 11)); /* IA32_APIC_BASE: global enable */
@@ -83,7 +113,7 @@ void apic_init(void)
 
 	for (int i = 0; i < acpi.n_ioapics; i++) {
 		struct ioapic *io = &ioapics[n_ioapics];
-		io->regs = paging_map(acpi.ioapic[i].addr, 4096, true);
+		io->regs = mmio_map(acpi.ioapic[i].addr, 4096);
 		if (!io->regs)
 			continue;
 		io->gsi_base = acpi.ioapic[i].gsi_base;
@@ -100,32 +130,97 @@ void apic_init(void)
 
 int ioapic_route_gsi(uint32_t gsi, uint8_t vector, bool level, bool active_low)
 {
-	for (int i = 0; i < n_ioapics; i++) {
-		struct ioapic *io = &ioapics[i];
-		if (gsi < io->gsi_base || gsi >= io->gsi_base + io->n_pins)
+	uint32_t pin;
+	struct ioapic *io = ioapic_of(gsi, &pin);
+	if (!io)
+		return -1;
+	ioapic_write(io, IOAPIC_REDTBL(pin) + 1, lapic_id() << 24);
+	ioapic_write(io, IOAPIC_REDTBL(pin),
+		     vector | (level ? RED_LEVEL : 0) | (active_low ? RED_ACTIVE_LOW : 0));
+	return 0;
+}
+
+void ioapic_mask_gsi(uint32_t gsi)
+{
+	uint32_t pin;
+	struct ioapic *io = ioapic_of(gsi, &pin);
+	if (!io)
+		return;
+	uint64_t flags = irq_save();
+	ioapic_write(io, IOAPIC_REDTBL(pin), ioapic_read(io, IOAPIC_REDTBL(pin)) | RED_MASKED);
+	irq_restore(flags);
+}
+
+bool ioapic_gsi_masked(uint32_t gsi)
+{
+	uint32_t pin;
+	struct ioapic *io = ioapic_of(gsi, &pin);
+	return !io || (ioapic_read(io, IOAPIC_REDTBL(pin)) & RED_MASKED);
+}
+
+/* Where ISA IRQ `irq` arrives: its override's GSI and flags, else the same number, edge,
+ * active high (the ISA default). True when an override names it. */
+static bool isa_gsi(uint8_t irq, uint32_t *gsi, bool *level, bool *active_low)
+{
+	*gsi = irq;
+	*level = *active_low = false;
+	for (int i = 0; i < acpi.n_isos; i++) {
+		if (acpi.iso[i].source != irq)
 			continue;
-		uint32_t pin = gsi - io->gsi_base;
-		ioapic_write(io, IOAPIC_REDTBL(pin) + 1, lapic_id() << 24);
-		ioapic_write(io, IOAPIC_REDTBL(pin), vector | (level ? RED_LEVEL : 0) |
-							   (active_low ? RED_ACTIVE_LOW : 0));
-		return 0;
+		*gsi = acpi.iso[i].gsi;
+		uint16_t pol = acpi.iso[i].flags & 3, trig = (acpi.iso[i].flags >> 2) & 3;
+		*active_low = pol == 3;
+		*level = trig == 3;
+		return true;
 	}
-	return -1;
+	return false;
 }
 
 int ioapic_route_isa(uint8_t irq, uint8_t vector)
 {
-	uint32_t gsi = irq;
-	bool level = false, active_low = false; /* ISA default: edge, active high */
-	for (int i = 0; i < acpi.n_isos; i++) {
-		if (acpi.iso[i].source != irq)
-			continue;
-		gsi = acpi.iso[i].gsi;
-		uint16_t pol = acpi.iso[i].flags & 3, trig = (acpi.iso[i].flags >> 2) & 3;
-		active_low = pol == 3;
-		level = trig == 3;
+	uint32_t gsi;
+	bool level, active_low;
+	isa_gsi(irq, &gsi, &level, &active_low);
+	if (ioapic_route_gsi(gsi, vector, level, active_low))
+		return -1;
+	if (n_isa_routed < (int)ARRAY_SIZE(isa_routed))
+		isa_routed[n_isa_routed++] = gsi;
+	return 0;
+}
+
+/*
+ * Without an AML interpreter the kernel cannot read the _PRT, ACPI's table of where each
+ * PCI pin is wired, so it goes by what the MADT declares:
+ *  - a line below 16 is an ISA IRQ, and PCI may share one only when an interrupt source
+ *    override declares it level-triggered: that is how firmware marks the ISA IRQs its PCI
+ *    interrupt routers use (QEMU's pc and q35 declare 5, 9, 10 and 11);
+ *  - a line of 16 or more is a GSI as such (APIC-mode routing: q35's PCI lines are 16-23),
+ *    level-triggered and active high as QEMU's PCI link devices declare, unless an
+ *    override gave it to an ISA IRQ;
+ * and in both cases an IOAPIC must have the input and the kernel's own ISA devices must
+ * not be on it.
+ */
+const char *ioapic_pci_line(uint8_t line, uint32_t *gsi, bool *active_low)
+{
+	bool level = true;
+	bool declared = line < 16 && isa_gsi(line, gsi, &level, active_low);
+	if (line >= 16) {
+		*gsi = line;
+		*active_low = false;
 	}
-	return ioapic_route_gsi(gsi, vector, level, active_low);
+	for (int i = 0; i < n_isa_routed; i++)
+		if (isa_routed[i] == *gsi)
+			return "the kernel's own ISA device (COM1) is on that input";
+	for (int i = 0; i < acpi.n_isos; i++)
+		if (acpi.iso[i].gsi == *gsi && acpi.iso[i].source != line)
+			return "ACPI routes another ISA IRQ to that input";
+	if (line < 16 && (!declared || !level))
+		return "ACPI does not declare that ISA IRQ level-triggered, as it does the ones PCI "
+		       "shares";
+	uint32_t pin;
+	if (!ioapic_of(*gsi, &pin))
+		return "no IOAPIC has that input";
+	return NULL;
 }
 
 void msi_message(uint8_t vector, uint64_t *addr, uint32_t *data)

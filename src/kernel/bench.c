@@ -1,7 +1,7 @@
 /*
  * bench.c: vio.mode=bench. Measures the drivers on QEMU's real devices and prints
- * `BENCH <metric> <value> <unit>` lines (DESIGN.md 5); tests/bench.py runs the same block
- * workloads through `qemu-img bench` on the same image and prints the ratios.
+ * `BENCH <metric> <value> <unit>` lines (docs/design.md section 9); tests/bench.py runs the
+ * same block workloads through `qemu-img bench` on the same image and prints the ratios.
  *
  * Each measurement runs for a fixed time (vio.bench_ms, default 2000 ms per metric) so a
  * slow TCG run still finishes. Phases that need the host (net RX) print

@@ -2,7 +2,7 @@
  * cmd_dev.c: the shell's device commands: devices, lspci, virtio, rng, blk, cons, net,
  * balloon.
  * Each prints a one-line usage error for a wrong argument and leaves the shell running;
- * device errors are printed by name (VIO_EIO, VIO_EROFS, ...).
+ * device errors are printed as what they mean, with the code's name (shell_strerror).
  */
 #include <kernel/devices.h>
 #include <kernel/kernel.h>
@@ -211,7 +211,7 @@ static int cmd_rng(int argc, char **argv)
 		ERR("rng: no virtio-rng device");
 	int got = DEV_CALL(vio_rng_read(rng, buf, n, true));
 	if (got < 0)
-		ERR("rng: %s", vio_strerror(got));
+		ERR("rng: %s", shell_strerror(got));
 	hexdump(buf, (size_t)got, 0);
 	return 0;
 }
@@ -288,33 +288,33 @@ static int cmd_blk(int argc, char **argv)
 	if (!strcmp(op, "read") && argc == 5 && parse_u64(argv[3], &a) && parse_u64(argv[4], &b) &&
 	    b > 0 && b * 512 <= sizeof(buf)) {
 		if ((err = DEV_CALL(vio_blk_read(blk, a, buf, b * 512))))
-			ERR("blk read: %s", vio_strerror(err));
+			ERR("blk read: %s", shell_strerror(err));
 		hexdump(buf, b * 512 > 256 ? 256 : b * 512, a * 512);
 	} else if (!strcmp(op, "write") && argc == 6 && parse_u64(argv[3], &a) &&
 		   parse_u64(argv[4], &b) && parse_u64(argv[5], &c) && b > 0 &&
 		   b * 512 <= sizeof(buf) && c <= 255) {
 		memset(buf, (int)c, b * 512);
 		if ((err = DEV_CALL(vio_blk_write(blk, a, buf, b * 512))))
-			ERR("blk write: %s", vio_strerror(err));
+			ERR("blk write: %s", shell_strerror(err));
 		kprintf("wrote %llu sector(s) of 0x%02llx at %llu\n", (unsigned long long)b,
 			(unsigned long long)c, (unsigned long long)a);
 	} else if (!strcmp(op, "sha256") && argc == 5 && parse_u64(argv[3], &a) &&
 		   parse_u64(argv[4], &b) && a % 512 == 0 && b % 512 == 0) {
 		char hex[65];
 		if ((err = blk_sha256(blk, a, b, hex)))
-			ERR("blk sha256: %s", vio_strerror(err));
+			ERR("blk sha256: %s", shell_strerror(err));
 		kprintf("sha256 %s offset %llu length %llu: %s\n", argv[2], (unsigned long long)a,
 			(unsigned long long)b, hex);
 	} else if (!strcmp(op, "flush") && argc == 3) {
 		if ((err = DEV_CALL(vio_blk_flush(blk))))
-			ERR("blk flush: %s", vio_strerror(err));
+			ERR("blk flush: %s", shell_strerror(err));
 		kprintf("flushed\n");
 	} else if ((!strcmp(op, "discard") || !strcmp(op, "zero")) && argc == 5 &&
 		   parse_u64(argv[3], &a) && parse_u64(argv[4], &b) && b > 0) {
 		err = !strcmp(op, "zero") ? DEV_CALL(vio_blk_write_zeroes(blk, a, b, false))
 					  : DEV_CALL(vio_blk_discard(blk, a, b));
 		if (err)
-			ERR("blk %s: %s", op, vio_strerror(err));
+			ERR("blk %s: %s", op, shell_strerror(err));
 		kprintf("%s %llu sector(s) at %llu\n", op, (unsigned long long)b,
 			(unsigned long long)a);
 	} else {
@@ -324,6 +324,24 @@ static int cmd_blk(int argc, char **argv)
 }
 
 /* --- cons ------------------------------------------------------------------------------- */
+
+/* A port by number or by name; -1 (and why, printed) when there is no such port. A number
+ * is checked whole: 4294967296 is not port 0. */
+static int cons_port_arg(struct vio_console *con, const char *arg)
+{
+	uint64_t id;
+	if (parse_u64(arg, &id)) {
+		if (id < con->nports)
+			return (int)id;
+		kprintf("cons write: no port %llu: this console has %u port(s), numbered from 0 "
+			"(see 'cons ports')\n", (unsigned long long)id, con->nports);
+		return -1;
+	}
+	int port = DEV_CALL(vio_console_find_port(con, arg));
+	if (port < 0)
+		kprintf("cons write: no port named '%s' (see 'cons ports')\n", arg);
+	return port < 0 ? -1 : port;
+}
 
 static int cmd_cons(int argc, char **argv)
 {
@@ -345,19 +363,22 @@ static int cmd_cons(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(argv[1], "write") && argc >= 4) {
-		uint64_t id;
-		int port = parse_u64(argv[2], &id) ? (int)id
-						   : DEV_CALL(vio_console_find_port(con, argv[2]));
+		int port = cons_port_arg(con, argv[2]);
 		if (port < 0)
-			ERR("cons write: no port '%s'", argv[2]);
+			return -2;
 		char text[256];
 		size_t n = 0;
-		for (int i = 3; i < argc; i++)
-			n += (size_t)vio_snprintf(text + n, sizeof(text) - n, "%s%s", argv[i],
-						  i + 1 < argc ? " " : "\n");
+		for (int i = 3; i < argc; i++) {
+			int w = vio_snprintf(text + n, sizeof(text) - n, "%s%s", argv[i],
+					     i + 1 < argc ? " " : "\n");
+			if (w < 0 || (size_t)w >= sizeof(text) - n)
+				ERR("cons write: the text is over %zu bytes; send it in parts",
+				    sizeof(text) - 2);
+			n += (size_t)w;
+		}
 		int w = DEV_CALL(vio_console_write(con, (uint32_t)port, text, n, true));
 		if (w < 0)
-			ERR("cons write: %s", vio_strerror(w));
+			ERR("cons write: %s", shell_strerror(w));
 		kprintf("wrote %d byte(s) to port %d\n", w, port);
 		return 0;
 	}
@@ -382,6 +403,13 @@ static bool parse_mac(const char *s, uint8_t mac[6])
 	}
 	return true;
 }
+
+/*
+ * The largest frame `net send` builds: the most any device may take (the driver's MTU cap,
+ * the Ethernet header and one VLAN tag). The buffer and the length check both use it, so a
+ * device with a larger max_frame cannot make the shell write past the buffer.
+ */
+#define NET_SEND_MAX (VIO_NET_MAX_MTU + VIO_NET_ETH_HLEN + VIO_NET_VLAN_HLEN)
 
 static int cmd_net(int argc, char **argv)
 {
@@ -410,18 +438,22 @@ static int cmd_net(int argc, char **argv)
 			(unsigned long long)s->tx_frames, (unsigned long long)s->tx_bytes,
 			(unsigned long long)s->tx_errors, (unsigned long long)s->tx_full);
 	} else if (!strcmp(argv[1], "send") && argc == 5) {
-		static uint8_t frame[VIO_NET_MAX_MTU + VIO_NET_ETH_HLEN];
+		static uint8_t frame[NET_SEND_MAX];
 		uint64_t len;
-		if (!parse_mac(argv[3], frame) || !parse_u64(argv[4], &len) || len < 14 ||
-		    len > net->max_frame)
+		if (!parse_mac(argv[3], frame) || !parse_u64(argv[4], &len))
 			return -1;
+		if (len < VIO_NET_ETH_HLEN || len > NET_SEND_MAX || len > net->max_frame)
+			ERR("net send: net%d sends frames of %d to %u bytes (Ethernet header "
+			    "included), not %llu", unit, VIO_NET_ETH_HLEN,
+			    net->max_frame < NET_SEND_MAX ? net->max_frame : NET_SEND_MAX,
+			    (unsigned long long)len);
 		memcpy(frame + 6, net->mac, 6);
 		frame[12] = 0x88, frame[13] = 0xb5; /* IEEE local experimental EtherType */
 		for (size_t i = 14; i < len; i++)
 			frame[i] = (uint8_t)i;
 		int err = DEV_CALL(vio_net_send(net, frame, (uint32_t)len, NULL));
 		if (err)
-			ERR("net send: %s", vio_strerror(err));
+			ERR("net send: %s", shell_strerror(err));
 		kprintf("sent %llu-byte frame\n", (unsigned long long)len);
 	} else if (!strcmp(argv[1], "echo") && argc == 4 &&
 		   (!strcmp(argv[3], "on") || !strcmp(argv[3], "off"))) {

@@ -2,7 +2,8 @@
  * cmdline.c: the kernel command line, space-separated key=value words.
  *   vio.mode=shell|test|bench   what to do after boot (default shell)
  *   vio.log=err|warn|info|debug how much the vio library logs (default info)
- * Tests add their own keys (vio.fault=..., see selftest.c).
+ * Tests add their own keys (vio.fault=..., see selftest.c; vio.test.intx_line=, see
+ * vio_port.c).
  */
 #include <kernel/kernel.h>
 #include <string.h>
@@ -23,8 +24,12 @@ bool cmdline_get(const char *key, char *buf, size_t size)
 			p++;
 		if ((size_t)(p - word) > klen && !strncmp(word, key, klen) && word[klen] == '=') {
 			size_t n = (size_t)(p - word) - klen - 1;
-			if (n >= size)
-				n = size - 1;
+			if (n >= size) {
+				/* A cut value could still look valid (and mean something else). */
+				kprintf("vio: %s= is %zu characters long, more than the %zu this "
+					"kernel reads: ignored\n", key, n, size - 1);
+				return false;
+			}
 			memcpy(buf, word + klen + 1, n);
 			buf[n] = '\0';
 			return true;

@@ -25,6 +25,7 @@
 #include <kernel/kernel.h>
 #include <kernel/mm.h>
 #include <kernel/random.h>
+#include <kernel/timer.h>
 #include <kernel/trap.h>
 #include <kernel/vio_port.h>
 #include <string.h>
@@ -189,8 +190,56 @@ void devices_init(void)
 		kprintf("random: virtio-rng gave no seed; PRNG seeded from the TSC\n");
 }
 
+/*
+ * Interrupts that bring no work. trap.c cuts off a vector that fires faster than any device
+ * could have work for; a device can also storm more slowly, interrupting again and again
+ * with nothing in its queues, and that costs the kernel all the same. So, ten times a
+ * second, each device's interrupts (the busiest queue's count: a shared vector or INTx line
+ * counts every interrupt on every queue) are held against the requests its queues returned.
+ * At least STORM_IRQS interrupts with fewer than one in ten bringing a completion is a
+ * storm: the port masks the device's interrupts at the source and devices_poll, which runs
+ * every device whether it interrupts or not, serves it from then on. (A device that does
+ * have work never looks like that; were one taken for a storm, it would lose only its
+ * wake-ups.)
+ */
+#define STORM_PERIOD_NS 100000000ull
+#define STORM_IRQS 200
+
+static void check_idle_interrupts(void)
+{
+	static uint64_t next;
+	uint64_t now = clock_ns();
+	if (now < next)
+		return;
+	next = now + STORM_PERIOD_NS;
+	for (int i = 0; i < n_virtio_devices; i++) {
+		struct kvirtio *kv = &virtio_devices[i];
+		if (!kv->drv || kv->irq_silenced || kv->dev.irq_mode == VIO_IRQ_POLL)
+			continue;
+		uint64_t irqs = 0, done = 0;
+		for (uint16_t q = 0; q < kv->dev.nvqs; q++) {
+			const struct vio_vq_stats *st = &kv->dev.vqs[q].stats;
+			irqs = st->interrupts > irqs ? st->interrupts : irqs;
+			done += st->completions;
+		}
+		uint64_t d_irqs = irqs - kv->irqs_seen, d_done = done - kv->done_seen;
+		kv->irqs_seen = irqs;
+		kv->done_seen = done;
+		if (d_irqs < STORM_IRQS || d_done * 10 >= d_irqs)
+			continue;
+		char unit[16];
+		kprintf("vio: %s: %llu interrupts in %llu ms brought %llu completions: an interrupt "
+			"storm; masked, the device is polled from now on\n",
+			dev_unit_name(kv, unit, sizeof(unit)), (unsigned long long)d_irqs,
+			(unsigned long long)(STORM_PERIOD_NS / 1000000), (unsigned long long)d_done);
+		vio_port_silence(kv->pci);
+		kv->irq_silenced = true;
+	}
+}
+
 void devices_poll(void)
 {
+	check_idle_interrupts();
 	for (int i = 0; i < n_cons; i++)
 		DEV_DO(console_service(i));
 	for (int i = 0; i < n_blk; i++)

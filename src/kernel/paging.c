@@ -141,6 +141,37 @@ void *paging_map(uint64_t phys, size_t len, bool uncached)
 	return (void *)(uintptr_t)phys;
 }
 
+/*
+ * Device registers (a PCI BAR, an ACPI-named controller) live wherever the firmware, or
+ * whoever controls the device, says they do. A window laid over RAM would turn the
+ * kernel's memory uncached and every register write into a write to memory something else
+ * uses, so a range that touches RAM in the memory map (what paging_init maps as RAM) is
+ * refused.
+ */
+void *mmio_map(uint64_t phys, size_t len)
+{
+	uint64_t end = phys + len;
+	if (len == 0 || end < phys) {
+		kprintf("paging: refusing to map MMIO at %#llx: length %#zx wraps or is empty\n",
+			(unsigned long long)phys, len);
+		return NULL;
+	}
+	for (int i = 0; i < boot.n_mem; i++) {
+		const struct mem_region *r = &boot.mem[i];
+		if (r->type != MEM_USABLE && r->type != MEM_ACPI && r->type != MEM_NVS)
+			continue;
+		if (phys < r->base + r->len && r->base < end) {
+			kprintf("paging: refusing to map MMIO [%#llx-%#llx]: it overlaps RAM "
+				"[%#llx-%#llx] in the memory map (a bad BAR or ACPI table?)\n",
+				(unsigned long long)phys, (unsigned long long)(end - 1),
+				(unsigned long long)r->base,
+				(unsigned long long)(r->base + r->len - 1));
+			return NULL;
+		}
+	}
+	return paging_map(phys, len, true);
+}
+
 bool paging_lookup(uint64_t va, uint64_t *pte, uint64_t *page_size)
 {
 	const uint64_t *t = pml4;

@@ -16,6 +16,7 @@
 #include <kernel/sha256.h>
 #include <kernel/tap.h>
 #include <kernel/timer.h>
+#include <kernel/vio_port.h>
 #include <stdlib.h>
 #include <string.h>
 #include <vio/err.h>
@@ -191,6 +192,27 @@ static bool test_mmio_map_above_4g(char *why, size_t size)
 	return true;
 }
 
+/* A BAR is whatever the device's config space says. One that claims RAM must not be mapped
+ * through the port: that would make RAM uncached and register writes land in memory. */
+static bool test_port_refuses_mmio_over_ram(char *why, size_t size)
+{
+	uint64_t ram = pmm_alloc(1, 1), pte, psize;
+	if (!ram)
+		FAIL("no page to try with");
+	volatile void *p = kernel_vio_port.map_mmio(kernel_vio_port.ctx, ram, 4096);
+	bool cached = paging_lookup(ram, &pte, &psize) && !(pte & PTE_PCD);
+	pmm_free(ram, 1);
+	if (p)
+		FAIL("the port mapped RAM at %#llx as device memory", (unsigned long long)ram);
+	if (!cached)
+		FAIL("RAM at %#llx is no longer mapped write-back", (unsigned long long)ram);
+	uint64_t lapic = acpi.lapic_addr ? acpi.lapic_addr : 0xfee00000u;
+	if (kernel_vio_port.map_mmio(kernel_vio_port.ctx, lapic, 4096) !=
+	    (volatile void *)(uintptr_t)lapic)
+		FAIL("the port refused the LAPIC's page at %#llx", (unsigned long long)lapic);
+	return true;
+}
+
 static bool test_acpi_tables_found(char *why, size_t size)
 {
 	if (!acpi.found || !acpi.have_madt)
@@ -324,6 +346,7 @@ void selftest_run(void)
 		{"timer monotonic", test_timer_monotonic},
 		{"timer calibration sane", test_timer_calibration_sane},
 		{"mmio map above 4 GiB", test_mmio_map_above_4g},
+		{"port refuses mmio over RAM", test_port_refuses_mmio_over_ram},
 		{"acpi tables found", test_acpi_tables_found},
 		{"sha256 known answers", test_sha256_known_answers},
 		{"serial line input", test_serial_line_input},

@@ -32,7 +32,7 @@
 static volatile char rx_buf[RX_SIZE];
 static volatile unsigned rx_head, rx_tail; /* head: written by the IRQ; tail: by readers */
 static volatile unsigned long rx_overruns;
-static bool rx_irq_on;
+static volatile bool rx_irq_on; /* cleared by serial_silence, in an interrupt */
 
 void serial_init(void)
 {
@@ -81,6 +81,15 @@ static void serial_irq(void *arg)
 	rx_drain_uart();
 }
 
+/* An interrupt storm on COM1's vector (trap.c): the UART stops interrupting and its input
+ * is polled, as before interrupts were on. */
+static void serial_silence(int vector, void *arg)
+{
+	(void)vector, (void)arg;
+	outb(COM1 + UART_IER, 0);
+	rx_irq_on = false;
+}
+
 void serial_enable_rx_irq(void)
 {
 	int vec = irq_alloc_vector(serial_irq, NULL);
@@ -88,6 +97,7 @@ void serial_enable_rx_irq(void)
 		kprintf("serial: no IRQ for COM1, input is polled\n");
 		return;
 	}
+	irq_set_silencer(vec, serial_silence, NULL);
 	rx_irq_on = true;
 	outb(COM1 + UART_IER, IER_RX_AVAILABLE);
 	rx_drain_uart(); /* bytes that arrived before the interrupt was enabled */

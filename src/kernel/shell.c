@@ -12,6 +12,7 @@
 #include <kernel/shell.h>
 #include <kernel/timer.h>
 #include <string.h>
+#include <vio/err.h>
 
 #define MAX_ARGS 16
 
@@ -97,6 +98,44 @@ static int cmd_help(int argc, char **argv)
 	return 0;
 }
 
+const char *shell_strerror(int err)
+{
+	switch (err) {
+	case VIO_EINVAL:
+		return "an argument is out of range for this device, or the call makes no sense "
+		       "now (VIO_EINVAL)";
+	case VIO_ENOMEM:
+		return "out of DMA memory; free some (a smaller request, a deflated balloon) and "
+		       "try again (VIO_ENOMEM)";
+	case VIO_ENOSPC:
+		return "the device's queue is full; try again in a moment (VIO_ENOSPC)";
+	case VIO_EAGAIN:
+		return "the device has nothing ready yet; try again (VIO_EAGAIN)";
+	case VIO_EIO:
+		return "the device reported an error or broke the virtio rules; the log says "
+		       "which, and the device may need a reboot to recover (VIO_EIO)";
+	case VIO_ENODEV:
+		return "no such device or port (VIO_ENODEV)";
+	case VIO_ENOTSUP:
+		return "the device does not offer this (VIO_ENOTSUP)";
+	case VIO_ETIMEDOUT:
+		return "the device did not answer in time; the log may say more (VIO_ETIMEDOUT)";
+	case VIO_EROFS:
+		return "the disk is read-only (VIO_EROFS)";
+	case VIO_EPROTO:
+		return "the device's registers or tables are malformed (VIO_EPROTO)";
+	case VIO_EFEATURES:
+		return "the device refused the features the driver chose (VIO_EFEATURES)";
+	case VIO_ERANGE:
+		return "the device gave a value outside what the spec allows (VIO_ERANGE)";
+	case VIO_ENEEDRESET:
+		return "the device asked to be reset; it is out of service until a reboot "
+		       "(VIO_ENEEDRESET)";
+	default:
+		return vio_strerror(err);
+	}
+}
+
 static int split(char *line, char **argv)
 {
 	int argc = 0;
@@ -136,6 +175,8 @@ struct shell_source {
 	void (*echo)(const char *s, size_t n);   /* back to this source only */
 	char line[256];
 	size_t len;
+	char ahead[256]; /* typed while a command ran (shell_interrupted): the next input */
+	size_t ahead_pos, ahead_len;
 };
 
 static struct shell_source *sources[4];
@@ -172,6 +213,44 @@ static bool shell_feed(struct shell_source *src, int c)
 	return false;
 }
 
+/* The next byte from a source: what was typed ahead first, then the device. */
+static int source_getc(struct shell_source *src)
+{
+	if (src->ahead_pos < src->ahead_len)
+		return (unsigned char)src->ahead[src->ahead_pos++];
+	src->ahead_pos = src->ahead_len = 0;
+	return src->getc();
+}
+
+/*
+ * A command that runs for a while (ping, iperf) calls this between its steps. It reads
+ * what was typed on every source: a Ctrl-C (0x03) anywhere means stop, and everything typed
+ * before it is dropped, as a terminal does; other bytes wait in `ahead` for the prompt that
+ * follows. At most a buffer's worth is read per source and call, so a host that keeps
+ * typing on console port 0 cannot keep the command here.
+ */
+bool shell_interrupted(void)
+{
+	bool stop = false;
+	for (int i = 0; i < n_sources; i++) {
+		struct shell_source *src = sources[i];
+		for (size_t n = 0; n < sizeof(src->ahead); n++) {
+			int c = src->getc();
+			if (c < 0)
+				break;
+			if (c == 0x03) {
+				src->ahead_pos = src->ahead_len = 0;
+				src->len = 0;
+				src->echo("^C\n", 3);
+				stop = true;
+			} else if (src->ahead_len < sizeof(src->ahead)) {
+				src->ahead[src->ahead_len++] = (char)c;
+			}
+		}
+	}
+	return stop;
+}
+
 /* Nothing typed anywhere: let the devices make progress, then sleep until an interrupt
  * (a key on COM1, a device, or the 1 kHz tick). */
 static void shell_idle(void)
@@ -195,7 +274,7 @@ void shell_run(void)
 	for (;;) {
 		bool idle = true;
 		for (int i = 0; i < n_sources; i++) {
-			int c = sources[i]->getc();
+			int c = source_getc(sources[i]);
 			if (c < 0)
 				continue;
 			idle = false;

@@ -6,15 +6,20 @@
  *   DMA memory     contiguous runs from the page allocator; identity mapping, so the
  *                  physical address is the pointer
  *   private memory the kernel heap (newlib's calloc)
- *   MMIO           paging_map(..., uncached)
+ *   MMIO           mmio_map: uncached, and never over RAM (a BAR can say anything)
  *   interrupts     MSI-X: a free IDT vector and the LAPIC message for it;
  *                  INTx: the IOAPIC input named by the Interrupt Line register (what the
- *                  firmware programmed); platform lines (virtio-mmio): the IOAPIC input
- *                  (GSI) the kernel found the device with. Both level-triggered, active
- *                  high, one IDT vector per input shared by every device on it
+ *                  firmware programmed), once ioapic_pci_line has checked it against ACPI;
+ *                  platform lines (virtio-mmio): the IOAPIC input (GSI) the kernel found
+ *                  the device with. Both level-triggered, active high, one IDT vector per
+ *                  input shared by every device on it
+ *   storms         each vector gets a silencer (trap.c calls it when the vector fires far
+ *                  more often than any device has work for): MSI-X masks the table entry
+ *                  that sends it, a line masks its IOAPIC input
  */
 #include <kernel/apic.h>
 #include <kernel/arch.h>
+#include <kernel/devices.h>
 #include <kernel/kernel.h>
 #include <kernel/mm.h>
 #include <kernel/timer.h>
@@ -82,7 +87,7 @@ static uint64_t port_virt_to_phys(void *ctx, const void *virt)
 static volatile void *port_map_mmio(void *ctx, uint64_t phys, size_t len)
 {
 	(void)ctx;
-	return paging_map(phys, len, true);
+	return mmio_map(phys, len);
 }
 
 static uint8_t port_inb(void *c, uint16_t p) { (void)c; return inb(p); }
@@ -112,6 +117,46 @@ static void port_log(void *ctx, enum vio_log_level level, const char *line)
 		kprintf("vio: %s%s\n", prefix[level & 3], line);
 }
 
+/*
+ * Entry `i` of a function's MSI-X table, where the library mapped it (identity), or NULL.
+ * An entry is four words: message address low and high, data, vector control (PCI 3.0
+ * 6.8.2). This kernel's messages go to 0xfee00000 with the IDT vector in the data's low
+ * byte (msi_message).
+ */
+static volatile uint32_t *msix_entry(const struct vio_pci_dev *f, uint16_t i)
+{
+	const struct vio_pci_msix *m = &f->msix;
+	if (!m->cap || i >= m->table_size || m->table_bar >= VIO_PCI_MAX_BARS)
+		return NULL;
+	const struct vio_pci_bar *bar = &f->bars[m->table_bar];
+	uint64_t off = m->table_offset + (uint64_t)i * 16, pte, size;
+	if (bar->is_io || off + 16 > bar->size || !paging_lookup(bar->phys + off, &pte, &size))
+		return NULL;
+	return (volatile uint32_t *)(uintptr_t)(bar->phys + off);
+}
+
+#define MSIX_CTRL_MASKED 1u /* vector control: this entry sends nothing */
+
+static bool msix_sends(volatile uint32_t *e, int vector)
+{
+	return (e[0] & 0xfff00000u) == 0xfee00000u && (e[2] & 0xff) == (uint32_t)vector &&
+	       !(e[3] & MSIX_CTRL_MASKED);
+}
+
+/* A storm on an MSI-X vector: mask the table entry that sends it, on whichever function. */
+static void msix_silence(int vector, void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < n_pci_functions; i++) {
+		const struct vio_pci_dev *f = &pci_functions[i];
+		for (uint16_t e = 0; e < f->msix.table_size; e++) {
+			volatile uint32_t *ent = msix_entry(f, e);
+			if (ent && msix_sends(ent, vector))
+				ent[3] |= MSIX_CTRL_MASKED;
+		}
+	}
+}
+
 static int port_msix_alloc(void *ctx, vio_irq_handler handler, void *arg, uint64_t *addr,
 			   uint32_t *data)
 {
@@ -119,6 +164,7 @@ static int port_msix_alloc(void *ctx, vio_irq_handler handler, void *arg, uint64
 	int vec = irq_alloc_vector(handler, arg);
 	if (vec < 0)
 		return VIO_ENOSPC; /* out of IDT vectors */
+	irq_set_silencer(vec, msix_silence, NULL);
 	msi_message((uint8_t)vec, addr, data);
 	return 0;
 }
@@ -142,7 +188,14 @@ static struct {
 } lines[MAX_LINES];
 static int nlines;
 
-static int attach_level_line(uint32_t gsi, vio_irq_handler handler, void *arg)
+/* A storm on a line: mask its IOAPIC input; every device on it is polled from then on. */
+static void line_silence(int vector, void *arg)
+{
+	(void)vector;
+	ioapic_mask_gsi((uint32_t)(uintptr_t)arg);
+}
+
+static int attach_level_line(uint32_t gsi, bool active_low, vio_irq_handler handler, void *arg)
 {
 	for (int i = 0; i < nlines; i++)
 		if (lines[i].gsi == gsi)
@@ -152,7 +205,8 @@ static int attach_level_line(uint32_t gsi, vio_irq_handler handler, void *arg)
 	int vec = irq_alloc_vector(handler, arg);
 	if (vec < 0)
 		return VIO_ENOSPC;
-	if (ioapic_route_gsi(gsi, (uint8_t)vec, true, false)) {
+	irq_set_silencer(vec, line_silence, (void *)(uintptr_t)gsi);
+	if (ioapic_route_gsi(gsi, (uint8_t)vec, true, active_low)) {
 		irq_free_vector(vec);
 		return VIO_ENOTSUP; /* no IOAPIC input with that number */
 	}
@@ -162,21 +216,54 @@ static int attach_level_line(uint32_t gsi, vio_irq_handler handler, void *arg)
 	return 0;
 }
 
-/* INTx: the firmware wrote the GSI the function's pin is wired to in Interrupt Line. */
+/*
+ * Test hook, for QEMU scenarios only: vio.test.intx_line=N[,N...] makes the k-th INTx
+ * attach see line N instead of the function's Interrupt Line register (the last N repeats),
+ * so a scenario can play firmware or a device that names a bad line.
+ */
+static uint8_t test_intx_line(uint8_t line)
+{
+	static char list[64];
+	static bool read;
+	static char *next;
+	if (!read) {
+		read = true;
+		next = cmdline_get("vio.test.intx_line", list, sizeof(list)) ? list : NULL;
+	}
+	if (!next)
+		return line;
+	char *end;
+	unsigned long v = strtoul(next, &end, 0);
+	if (*end == ',')
+		next = end + 1;
+	return (uint8_t)v;
+}
+
+/* INTx: the firmware wrote the input the function's pin is wired to in Interrupt Line. A
+ * line ACPI does not allow for PCI is refused: the device is then polled. */
 static int port_intx_attach(void *ctx, uint16_t seg, uint8_t bus, uint8_t dev, uint8_t fn,
 			    uint8_t pin, uint8_t line, vio_irq_handler handler, void *arg)
 {
-	(void)ctx, (void)seg, (void)bus, (void)dev, (void)fn;
+	(void)ctx;
 	if (pin == 0 || pin > 4 || line == 0 || line == 0xff)
 		return VIO_ENOTSUP; /* no legacy interrupt routed by the firmware */
-	return attach_level_line(line, handler, arg);
+	line = test_intx_line(line);
+	uint32_t gsi;
+	bool active_low;
+	const char *why = ioapic_pci_line(line, &gsi, &active_low);
+	if (why) {
+		kprintf("vio: %04x:%02x:%02x.%x: INTx line %u refused: %s; the device is polled\n",
+			seg, bus, dev, fn, line, why);
+		return VIO_ENOTSUP;
+	}
+	return attach_level_line(gsi, active_low, handler, arg);
 }
 
 /* A platform line (virtio-mmio on microvm): the number is the GSI. */
 static int port_platform_irq_attach(void *ctx, uint32_t irq, vio_irq_handler handler, void *arg)
 {
 	(void)ctx;
-	return attach_level_line(irq, handler, arg);
+	return attach_level_line(irq, false, handler, arg);
 }
 
 const struct vio_port kernel_vio_port = {
@@ -205,4 +292,45 @@ const struct vio_port kernel_vio_port = {
 unsigned long vio_port_dma_pages(void)
 {
 	return dma_pages;
+}
+
+void vio_port_silence(const struct vio_pci_dev *f)
+{
+	if (f->msix.cap && (vio_pci_read16(f, f->msix.cap + 2) & 0x8000)) { /* MSI-X Enable */
+		for (uint16_t e = 0; e < f->msix.table_size; e++) {
+			volatile uint32_t *ent = msix_entry(f, e);
+			if (ent && (ent[0] & 0xfff00000u) == 0xfee00000u)
+				ent[3] |= MSIX_CTRL_MASKED;
+		}
+		return;
+	}
+	uint32_t gsi;
+	bool active_low;
+	if (!ioapic_pci_line(f->irq_line, &gsi, &active_low))
+		ioapic_mask_gsi(gsi);
+}
+
+int vio_port_irq_vector(const struct vio_pci_dev *f, bool *masked)
+{
+	if (f->msix.cap && (vio_pci_read16(f, f->msix.cap + 2) & 0x8000)) { /* MSI-X Enable */
+		for (uint16_t e = f->msix.table_size; e-- > 0;) {
+			volatile uint32_t *ent = msix_entry(f, e);
+			if (ent && (ent[0] & 0xfff00000u) == 0xfee00000u && (ent[2] & 0xff)) {
+				*masked = ent[3] & MSIX_CTRL_MASKED;
+				return (int)(ent[2] & 0xff);
+			}
+		}
+		return -1;
+	}
+	uint32_t gsi;
+	bool active_low;
+	if (ioapic_pci_line(f->irq_line, &gsi, &active_low))
+		return -1;
+	for (int i = 0; i < nlines; i++) {
+		if (lines[i].gsi == gsi) {
+			*masked = ioapic_gsi_masked(gsi);
+			return lines[i].vector;
+		}
+	}
+	return -1;
 }

@@ -2,10 +2,11 @@
  * cmd_ip.c: the shell's network commands, on lwIP's raw (callback) API.
  *
  *   ip                 addresses, routes and link of every netif
- *   ping <ip> [count]  ICMP echo, one a second, with round-trip times
+ *   ping <ip> [count]  ICMP echo, one a second, with round-trip times (Ctrl-C stops it)
  *   udp echo <port>    send every datagram back to where it came from
  *   iperf server       lwIP's iperf 2 server (lwiperf) on port 5001
  *   iperf client <ip> [seconds]  send to an iperf 2 server (`iperf -s`) for 10 s or <seconds>
+ *                      (Ctrl-C stops it)
  *   httpd start        lwIP's web server on port 80 (pages: httpd_fs.c)
  *   arp                the ARP cache
  *   netstat            TCP/UDP endpoints and lwIP's counters
@@ -13,7 +14,7 @@
  * lwIP has no locks (NO_SYS): it must never run from two places at once. Each command calls
  * it with interrupts off (DEV_DO, as for a driver), as lwip_poll does, and a command that
  * waits (ping) lets the stack run by calling devices_poll() between its own steps, like the
- * idle shell does.
+ * idle shell does, and stops when Ctrl-C is typed (shell_interrupted).
  */
 #include <kernel/arch.h>
 #include <kernel/devices.h>
@@ -88,6 +89,8 @@ static int cmd_ip(int argc, char **argv)
 
 #define PING_DATA	56 /* bytes after the ICMP header, as Linux's ping */
 #define PING_TIMEOUT_NS 1000000000ull
+#define PING_MAX_COUNT	3600 /* an hour at one a second */
+#define IPERF_MAX_SECS	3600
 
 struct ping {
 	ip_addr_t target;
@@ -143,14 +146,18 @@ static bool ping_send(struct raw_pcb *pcb, struct ping *ps)
 	return err == ERR_OK;
 }
 
-/* Let the stack run until `*flag` or `deadline` (clock_ns); interrupts wake the hlt. */
-static void wait_for(volatile bool *flag, uint64_t deadline)
+/* Let the stack run until `*flag` or `deadline` (clock_ns); interrupts wake the hlt. Returns
+ * false, at once, when Ctrl-C is typed. */
+static bool wait_for(volatile bool *flag, uint64_t deadline)
 {
 	while (!*flag && clock_ns() < deadline) {
+		if (shell_interrupted())
+			return false;
 		devices_poll();
 		if (!*flag)
 			hlt();
 	}
+	return true;
 }
 
 static int cmd_ping(int argc, char **argv)
@@ -159,8 +166,13 @@ static int cmd_ping(int argc, char **argv)
 	struct ping ps = {.id = next_id++};
 	uint64_t count = 4;
 	if (argc < 2 || argc > 3 || !ipaddr_aton(argv[1], &ps.target) ||
-	    (argc == 3 && (!parse_u64(argv[2], &count) || !count)))
+	    (argc == 3 && !parse_u64(argv[2], &count)))
 		return -1;
+	if (count == 0 || count > PING_MAX_COUNT) {
+		kprintf("ping: the count must be 1 to %d (one a second; Ctrl-C stops ping early)\n",
+			PING_MAX_COUNT);
+		return -2;
+	}
 	if (!have_stack())
 		return -2;
 	struct raw_pcb *pcb;
@@ -172,7 +184,8 @@ static int cmd_ping(int argc, char **argv)
 	DEV_DO(raw_recv(pcb, ping_recv, &ps));
 	kprintf("PING %s: %d data bytes\n", argv[1], PING_DATA);
 	uint64_t sent = 0, received = 0, min = UINT64_MAX, max = 0, sum = 0;
-	for (uint64_t i = 0; i < count; i++) {
+	bool stopped = false;
+	for (uint64_t i = 0; i < count && !stopped; i++) {
 		uint64_t start = clock_ns();
 		ps.seq = (u16_t)(i + 1);
 		bool ok;
@@ -181,7 +194,7 @@ static int cmd_ping(int argc, char **argv)
 			kprintf("ping: send failed (no route, or out of memory)\n");
 		} else {
 			sent++;
-			wait_for(&ps.got, start + PING_TIMEOUT_NS);
+			stopped = !wait_for(&ps.got, start + PING_TIMEOUT_NS);
 			if (ps.got) {
 				uint64_t us = ps.rtt_ns / 1000;
 				kprintf(
@@ -193,14 +206,14 @@ static int cmd_ping(int argc, char **argv)
 				sum += ps.rtt_ns;
 				min = ps.rtt_ns < min ? ps.rtt_ns : min;
 				max = ps.rtt_ns > max ? ps.rtt_ns : max;
-			} else {
+			} else if (!stopped) {
 				kprintf("no reply for icmp_seq=%u\n", ps.seq);
 			}
 		}
 		/* One a second, as ping does: a late reply must not count for the next seq. */
-		if (i + 1 < count) {
+		if (i + 1 < count && !stopped) {
 			bool never = false;
-			wait_for(&never, start + PING_TIMEOUT_NS);
+			stopped = !wait_for(&never, start + PING_TIMEOUT_NS);
 		}
 	}
 	DEV_DO(raw_remove(pcb));
@@ -385,8 +398,13 @@ static int iperf_client(const char *host, uint64_t secs)
 {
 	static struct iperf_tx t;
 	ip_addr_t ip;
-	if (!ipaddr_aton(host, &ip) || !secs || secs > 3600)
+	if (!ipaddr_aton(host, &ip))
 		return -1;
+	if (!secs || secs > IPERF_MAX_SECS) {
+		kprintf("iperf: the test runs 1 to %d seconds (Ctrl-C stops it early)\n",
+			IPERF_MAX_SECS);
+		return -2;
+	}
 	t = (struct iperf_tx){.secs = secs, .stop_ns = UINT64_MAX};
 	err_t err = ERR_MEM;
 	DEV_DO(if ((t.pcb = tcp_new())) {
@@ -408,9 +426,9 @@ static int iperf_client(const char *host, uint64_t secs)
 	kprintf("iperf: client to %s:%d for %llu s\n", host, LWIPERF_TCP_PORT_DEFAULT,
 		(unsigned long long)secs);
 	/* The connect itself may take a while (ARP, SYN retries): allow 30 s beyond the test. */
-	wait_for(&t.done, clock_ns() + (secs + 30) * 1000000000ull);
+	bool stopped = !wait_for(&t.done, clock_ns() + (secs + 30) * 1000000000ull);
 	if (!t.done)
-		DEV_DO(iperf_tx_end(&t, "gave up"));
+		DEV_DO(iperf_tx_end(&t, stopped ? "interrupted" : "gave up"));
 	if (!t.connected) {
 		kprintf("iperf: no connection to %s: %s\n", host, t.why);
 		return -2;

@@ -332,10 +332,10 @@ static void vnetif_status(struct netif *netif)
 }
 
 /*
- * vio.ip=dhcp, or vio.ip=a.b.c.d/len[,gw=a.b.c.d]. Returns false (and says why) for
- * anything else; the device then falls back to DHCP.
+ * vio.ip=dhcp, or vio.ip=a.b.c.d/len[,gw=a.b.c.d] (no /len: /24). Returns NULL, or what is
+ * wrong with anything else; the device then falls back to DHCP.
  */
-static bool parse_ip_config(const char *s, ip4_addr_t *ip, ip4_addr_t *mask, ip4_addr_t *gw)
+static const char *parse_ip_config(const char *s, ip4_addr_t *ip, ip4_addr_t *mask, ip4_addr_t *gw)
 {
 	char buf[64];
 	strncpy(buf, s, sizeof(buf) - 1);
@@ -344,21 +344,22 @@ static bool parse_ip_config(const char *s, ip4_addr_t *ip, ip4_addr_t *mask, ip4
 	if (gwp) {
 		*gwp = '\0';
 		if (!ip4addr_aton(gwp + 4, gw))
-			return false;
+			return "the gateway after ',gw=' is not an address a.b.c.d";
 	}
 	char *slash = strchr(buf, '/');
 	int len = 24;
 	if (slash) {
+		/* One or two digits and nothing else: "/" alone is not /0, nor is "/+8" /8. */
+		const char *d = slash + 1;
+		size_t n = strlen(d);
+		if (n < 1 || n > 2 || strspn(d, "0123456789") != n || (len = atoi(d)) > 32)
+			return "the prefix length after '/' must be a number from 0 to 32";
 		*slash = '\0';
-		char *end;
-		len = (int)strtol(slash + 1, &end, 10);
-		if (*end || len < 0 || len > 32)
-			return false;
 	}
 	if (!ip4addr_aton(buf, ip))
-		return false;
+		return "the address is not a.b.c.d";
 	ip4_addr_set_u32(mask, len ? lwip_htonl(0xffffffffu << (32 - len)) : 0);
-	return true;
+	return NULL;
 }
 
 void net_stack_attach(struct vio_net *net, int unit)
@@ -386,9 +387,10 @@ void net_stack_attach(struct vio_net *net, int unit)
 	vio_snprintf(key, sizeof(key), unit ? "vio.ip%d" : "vio.ip", unit);
 	cmdline_get(key, conf, sizeof(conf));
 	vn->dhcp = !strcmp(conf, "dhcp");
-	if (!vn->dhcp && !parse_ip_config(conf, &ip, &mask, &gw)) {
-		kprintf("net%d: bad %s=%s (want dhcp or a.b.c.d/len,gw=a.b.c.d): using dhcp\n",
-			unit, key, conf);
+	const char *bad = vn->dhcp ? NULL : parse_ip_config(conf, &ip, &mask, &gw);
+	if (bad) {
+		kprintf("net%d: %s=%s refused: %s (want dhcp or a.b.c.d/len[,gw=a.b.c.d]); "
+			"asking DHCP instead\n", unit, key, conf, bad);
 		vn->dhcp = true;
 	}
 	if (!netif_add(&vn->netif, &ip, &mask, &gw, vn, vnetif_init, ethernet_input)) {
