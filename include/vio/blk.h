@@ -269,7 +269,8 @@ void vio_blk_fini(struct vio_blk *blk);
  * VIO_EINVAL (unknown op, NULL callback, no or zero-sized data, a segment that is not whole
  * sectors, a range beyond the capacity),
  * VIO_EROFS (WRITE/DISCARD/WRITE_ZEROES on a read-only device), VIO_ENOTSUP (DISCARD or
- * WRITE_ZEROES the device did not offer), VIO_EIO (the device is broken). A FLUSH on a
+ * WRITE_ZEROES the device did not offer), VIO_EIO (the device is broken; VIO_ENEEDRESET
+ * when it said it needs a reset). A FLUSH on a
  * device without a write-back cache has nothing to do: its callback runs with 0 before this
  * returns. Otherwise posts as many device requests as fit now and notifies the device;
  * parts that do not fit are posted by later completions. Returns 0 (the callback will run
@@ -283,7 +284,8 @@ int vio_blk_submit(struct vio_blk *blk, struct vio_blk_req *req);
  * the callbacks of the requests that finished, and post waiting parts into the room they
  * left. Needed when the device has no interrupts (dev->irq_mode == VIO_IRQ_POLL), and now
  * and then otherwise (see Context). Returns how many caller requests completed, or VIO_EIO
- * when a queue is broken (those requests complete only in vio_blk_fini). IRQ-safe.
+ * when a queue is broken (those requests complete only in vio_blk_fini); then the device's
+ * status is read, and VIO_ENEEDRESET returned when it sets DEVICE_NEEDS_RESET. IRQ-safe.
  */
 int vio_blk_poll(struct vio_blk *blk);
 
@@ -304,11 +306,14 @@ unsigned vio_blk_in_flight(const struct vio_blk *blk);
  * Submit `req` (its on_done/arg are ignored and overwritten) and poll until it completes,
  * calling opts.on_wait once every VIO_BLK_WAIT_SLICE_NS of polling (a full queue is waited
  * for the same way). Returns its status, a vio_blk_submit error (VIO_ENOSPC only when the
- * queue stays full until the timeout), or VIO_ETIMEDOUT after opts.timeout_ns. A timeout or
- * a broken queue (VIO_EIO) leaves the device unusable: the request may still be in the
- * device's hands, so its buffers must not be reused before vio_blk_fini reset the device.
- * Completions of other requests found meanwhile run their callbacks. Works with interrupts
- * disabled; not IRQ-safe (it may spin for the timeout).
+ * queue stays full until the timeout), VIO_ETIMEDOUT after opts.timeout_ns, or VIO_EIO
+ * (a broken queue); on a timeout or a broken queue the device's status is read and
+ * VIO_ENEEDRESET returned instead when it sets DEVICE_NEEDS_RESET (2.1.2: a polled device
+ * has no config interrupt to say so). A broken queue, a device that needs a reset, and a
+ * timeout once the request was posted leave the device unusable: the request may still be
+ * in the device's hands, so its buffers must not be reused before vio_blk_fini reset the
+ * device. Completions of other requests found meanwhile run their callbacks. Works with
+ * interrupts disabled; not IRQ-safe (it may spin for the timeout).
  */
 int vio_blk_submit_wait(struct vio_blk *blk, struct vio_blk_req *req);
 

@@ -363,6 +363,23 @@ static uint64_t sg_sectors(const struct vio_blk_req *req)
 	return n;
 }
 
+/* What calls on a device given up on return: it broke a rule, or said it needs a reset. */
+static int broken_err(const struct vio_blk *blk)
+{
+	return blk->dev && blk->dev->needs_reset ? VIO_ENEEDRESET : VIO_EIO;
+}
+
+/*
+ * A request timed out or a queue broke: perhaps the device gave up first. It need not say so
+ * with a config interrupt (a polled device has none), so look at its status now: with
+ * DEVICE_NEEDS_RESET set (2.1.2) the core logs it once and breaks every queue, and the
+ * caller hears VIO_ENEEDRESET instead of `err`.
+ */
+static int device_fault(struct vio_blk *blk, int err)
+{
+	return vio_dev_check(blk->dev) == VIO_ENEEDRESET ? VIO_ENEEDRESET : err;
+}
+
 static int check_req(const struct vio_blk *blk, const struct vio_blk_req *req)
 {
 	const struct vio_blk_info *in = &blk->info;
@@ -371,7 +388,7 @@ static int check_req(const struct vio_blk *blk, const struct vio_blk_req *req)
 	if (!req->on_done)
 		return VIO_EINVAL;
 	if (blk->blk_broken || !blk->dev)
-		return VIO_EIO;
+		return broken_err(blk);
 	if (writes_disk(req->op) && in->ro)
 		return VIO_EROFS;
 	switch (req->op) {
@@ -757,7 +774,7 @@ static int reap(struct vio_blk *blk, uint16_t qi)
 		}
 		if (err == VIO_EIO) {
 			blk->blk_broken = true;
-			return VIO_EIO;
+			return device_fault(blk, VIO_EIO);
 		}
 		post_waiting(blk, qi);
 	} while (!vio_vq_enable_cb(vq) && budget);
@@ -778,7 +795,7 @@ int vio_blk_poll(struct vio_blk *blk)
 	int done = 0;
 
 	if (!blk->dev || blk->blk_broken)
-		return VIO_EIO;
+		return broken_err(blk);
 	for (uint16_t i = 0; i < blk->info.num_queues; i++) {
 		int n = reap(blk, i);
 		if (n < 0)
@@ -871,11 +888,11 @@ int vio_blk_submit_wait(struct vio_blk *blk, struct vio_blk_req *req)
 	req->arg = &w;
 	/* A full queue is a wait, not an error: others' completions will make room. */
 	while ((err = vio_blk_submit(blk, req)) == VIO_ENOSPC) {
-		if (vio_blk_poll(blk) < 0)
-			return VIO_EIO;
+		if ((err = vio_blk_poll(blk)) < 0)
+			return err;
 		if (!may_wait(blk, &clock)) {
 			blk->stats.timeouts++;
-			return VIO_ETIMEDOUT;
+			return device_fault(blk, VIO_ETIMEDOUT);
 		}
 	}
 	if (err)
@@ -888,14 +905,14 @@ int vio_blk_submit_wait(struct vio_blk *blk, struct vio_blk_req *req)
 			break;
 		if (err < 0) {
 			abandon(blk, req);
-			return VIO_EIO;
+			return err;
 		}
 		if (!may_wait(blk, &clock)) {
 			abandon(blk, req);
 			blk->stats.timeouts++;
 			vio_logf(port_of(blk), VIO_LOG_ERR,
 				 "%s: request timed out; device unusable until reset", blk_name);
-			return VIO_ETIMEDOUT;
+			return device_fault(blk, VIO_ETIMEDOUT);
 		}
 	}
 	return w.status;

@@ -1500,6 +1500,42 @@ static void test_sync_timeout_and_full_queue_waits_call_the_owner_too(void **sta
 	teardown(t);
 }
 
+/* --- a device that needs a reset ------------------------------------------------------------ */
+
+static void test_timeout_notices_a_device_that_needs_a_reset(void **state)
+{
+	(void)state;
+	struct virtio_blk_config cfg = default_config();
+	struct vio_blk_opts opts = {.timeout_ns = 1000000};
+	struct t *t = setup_opts(BASE_FEATURES, &cfg, 1, false, 0, &opts);
+	uint8_t buf[512];
+
+	/* Polled: no config interrupt tells the driver; the device just stops answering. */
+	assert_int_equal(t->e->dev.irq_mode, VIO_IRQ_POLL);
+	t->e->vd.status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	t->m.silent = true;
+	assert_int_equal(vio_blk_read(&t->blk, 0, buf, sizeof(buf)), VIO_ENEEDRESET);
+	assert_true(t->e->dev.needs_reset);
+	assert_true(fake_port_logged(&t->e->fp, "needs reset"));
+	assert_true(vio_vq_is_broken(&t->blk.blk_vqs[0]));
+	assert_int_equal(vio_blk_read(&t->blk, 0, buf, sizeof(buf)), VIO_ENEEDRESET);
+	teardown(t);
+}
+
+static void test_broken_queue_notices_a_device_that_needs_a_reset(void **state)
+{
+	(void)state;
+	struct virtio_blk_config cfg = default_config();
+	struct t *t = setup_full(BASE_FEATURES, &cfg, 1, false, 0);
+
+	t->e->vd.status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	fake_vring_complete(&t->e->ring[0], 5, 1); /* nothing was posted: the queue breaks */
+	assert_int_equal(vio_blk_poll(&t->blk), VIO_ENEEDRESET);
+	assert_true(t->e->dev.needs_reset);
+	assert_true(fake_port_logged(&t->e->fp, "needs reset"));
+	teardown(t);
+}
+
 /* --- timeouts and teardown ---------------------------------------------------------------- */
 
 static void test_device_that_never_answers_times_out_then_fini_cleans_up(void **state)
@@ -1822,6 +1858,8 @@ int main(void)
 	    cmocka_unit_test(test_device_rewriting_dma_cannot_forge_a_completion),
 	    cmocka_unit_test(test_sync_call_lets_the_owner_take_interrupts_while_it_waits),
 	    cmocka_unit_test(test_sync_timeout_and_full_queue_waits_call_the_owner_too),
+	    cmocka_unit_test(test_timeout_notices_a_device_that_needs_a_reset),
+	    cmocka_unit_test(test_broken_queue_notices_a_device_that_needs_a_reset),
 	    cmocka_unit_test(test_device_that_never_answers_times_out_then_fini_cleans_up),
 	    cmocka_unit_test(test_sync_call_times_out_when_queue_stays_full),
 	    cmocka_unit_test(test_fini_fails_requests_in_flight_and_leaks_nothing),
