@@ -108,7 +108,9 @@ struct vio_blk;
  * Completion callback: `status` is 0, VIO_EIO (the device reported an I/O error, or broke
  * a rule answering), VIO_ENOTSUP (the device does not support the request) or, from
  * vio_blk_fini, VIO_EIO for requests the device never answered. Runs where completions run
- * (the top of this file). The request and its buffers belong to the caller again.
+ * (the top of this file). The request and its buffers belong to the caller again, except
+ * with VIO_EDEAD (from a vio_blk_fini whose reset the device never confirmed): the device
+ * may still write the buffers, so they must be kept, never freed or reused.
  */
 typedef void (*vio_blk_done_fn)(struct vio_blk_req *req, int status, void *arg);
 
@@ -239,6 +241,7 @@ struct vio_blk {
 	struct vio_blk_queue blk_q[VIO_BLK_MAX_QUEUES];
 	uint16_t blk_next_queue;   /* round-robin cursor */
 	bool blk_broken;	   /* a queue broke or a request timed out: only fini is left */
+	bool blk_dead;		   /* fini's reset was not confirmed: calls return VIO_EDEAD */
 	unsigned blk_plugged;	   /* vio_blk_plug depth: submits do not notify the device */
 	bool blk_cap_logged;	   /* a capacity change was logged ... */
 	uint64_t blk_cap_log_ns;   /* ... at this time (port->now_ns) */
@@ -259,8 +262,11 @@ int vio_blk_init(struct vio_blk *blk, struct vio_dev *dev, const struct vio_blk_
 /*
  * Reset the device and free everything init allocated. Requests still in flight complete
  * with VIO_EIO (their callbacks run here, in the caller's context), except a synchronous
- * request that timed out, whose caller has already been told. Safe after a failed init and
- * twice. Not IRQ-safe.
+ * request that timed out, whose caller has already been told. When the device does not
+ * confirm the reset it may go on writing what it was given: the DMA slots are then kept
+ * (leaked on purpose), the requests it holds complete with VIO_EDEAD (keep their buffers),
+ * it is logged, and every later call on `blk` returns VIO_EDEAD. Safe after a failed init
+ * and twice. Not IRQ-safe.
  */
 void vio_blk_fini(struct vio_blk *blk);
 

@@ -309,14 +309,16 @@ static int alloc_slots(struct vio_blk *blk, uint16_t qi)
 	return 0;
 }
 
-static void free_slots(struct vio_blk *blk)
+/* Free the queues' memory; with keep_dma the slots stay: the device may still use them. */
+static void free_slots(struct vio_blk *blk, bool keep_dma)
 {
 	const struct vio_port *port = port_of(blk);
 
 	for (unsigned i = 0; i < VIO_BLK_MAX_QUEUES; i++) {
 		struct vio_blk_queue *q = &blk->blk_q[i];
-		VIO_ASSERT(q->q_nfree == q->q_depth); /* no part in flight: the device is reset */
-		if (q->q_slots)
+		/* No part in flight once the device is reset; one that was not may hold some. */
+		VIO_ASSERT(keep_dma || q->q_nfree == q->q_depth);
+		if (q->q_slots && !keep_dma)
 			port->dma_free(port->ctx, q->q_slots, q->q_slots_bytes);
 		vio_priv_free(port, q->q_sg, q->q_priv_bytes);
 		*q = (struct vio_blk_queue){0};
@@ -363,9 +365,12 @@ static uint64_t sg_sectors(const struct vio_blk_req *req)
 	return n;
 }
 
-/* What calls on a device given up on return: it broke a rule, or said it needs a reset. */
+/* What calls on a device given up on return: it broke a rule, said it needs a reset, or
+ * never confirmed the reset of vio_blk_fini. */
 static int broken_err(const struct vio_blk *blk)
 {
+	if (blk->blk_dead)
+		return VIO_EDEAD;
 	return blk->dev && blk->dev->needs_reset ? VIO_ENEEDRESET : VIO_EIO;
 }
 
@@ -712,11 +717,12 @@ static void copy_id(const struct vio_blk_slot *s, const struct vio_blk_req *req)
 	}
 }
 
-static void release_slot(struct vio_blk_queue *q, const struct vio_blk_part *p)
+static void release_slot(struct vio_blk_queue *q, struct vio_blk_part *p)
 {
 	uint16_t i = (uint16_t)(p - q->q_parts);
 
 	VIO_ASSERT(i < q->q_depth && q->q_nfree < q->q_depth);
+	*p = (struct vio_blk_part){.req = NULL}; /* a free slot belongs to no request */
 	q->q_free[q->q_nfree++] = i;
 }
 
@@ -725,6 +731,7 @@ static int part_done(struct vio_blk *blk, struct vio_blk_queue *q, struct vio_bl
 		     int status)
 {
 	struct vio_blk_req *req = p->req;
+	uint32_t bytes = p->bytes;
 
 	release_slot(q, p);
 	if (!req)
@@ -733,9 +740,9 @@ static int part_done(struct vio_blk *blk, struct vio_blk_queue *q, struct vio_bl
 	if (status && !req->blk_status)
 		req->blk_status = status;
 	if (!status && req->op == VIO_BLK_OP_READ)
-		blk->stats.bytes_read += p->bytes;
+		blk->stats.bytes_read += bytes;
 	if (!status && req->op == VIO_BLK_OP_WRITE)
-		blk->stats.bytes_written += p->bytes;
+		blk->stats.bytes_written += bytes;
 	if (--req->blk_parts || has_more(req))
 		return 0;
 	finish(blk, req);
@@ -882,7 +889,7 @@ int vio_blk_submit_wait(struct vio_blk *blk, struct vio_blk_req *req)
 	int err;
 
 	if (!blk->dev)
-		return VIO_EIO;
+		return broken_err(blk);
 	clock.start = clock.turn = port_of(blk)->now_ns(port_of(blk)->ctx);
 	req->on_done = sync_done;
 	req->arg = &w;
@@ -1074,21 +1081,37 @@ int vio_blk_init(struct vio_blk *blk, struct vio_dev *dev, const struct vio_blk_
 
 fail:
 	driver_abort(dev, blk_name, err);
-	free_slots(blk);
+	free_slots(blk, false); /* nothing was posted: the device never learnt where they are */
 	blk->dev = NULL;
 	return err;
 }
 
-/* After the reset: every part still posted will never be answered. */
-static void fail_unanswered(struct vio_blk *blk, uint16_t qi)
+/*
+ * After the reset no part still posted will be answered. `err` is VIO_EIO when the device
+ * confirmed the reset: the queue gives the parts back (vio_vq_detach_unused) and the buffers
+ * are their owners' again. It is VIO_EDEAD when the device did not: the queue is left as it
+ * is, the driver's own record says which parts the device still holds, and their requests
+ * end with VIO_EDEAD whatever else happened to them, so that their owners keep the buffers.
+ */
+static void fail_unanswered(struct vio_blk *blk, uint16_t qi, int err)
 {
 	struct vio_blk_queue *q = &blk->blk_q[qi];
 	struct vio_blk_part *p;
 
 	if (q->q_waiting)
 		q->q_waiting->blk_status = VIO_EIO; /* post nothing more of it */
-	while ((p = vio_vq_detach_unused(&blk->blk_vqs[qi])))
-		part_done(blk, q, p, VIO_EIO);
+	if (err == VIO_EDEAD) {
+		for (uint16_t i = 0; i < q->q_depth; i++) {
+			p = &q->q_parts[i];
+			if (p->req) {
+				p->req->blk_status = VIO_EDEAD;
+				part_done(blk, q, p, VIO_EDEAD);
+			}
+		}
+	} else {
+		while ((p = vio_vq_detach_unused(&blk->blk_vqs[qi])))
+			part_done(blk, q, p, VIO_EIO);
+	}
 	if (q->q_waiting && !q->q_waiting->blk_parts)
 		finish(blk, q->q_waiting);
 }
@@ -1100,13 +1123,27 @@ void vio_blk_fini(struct vio_blk *blk)
 	if (!dev)
 		return;
 	blk->blk_broken = true; /* callbacks run below must not start new requests */
-	/* After the reset the device touches no ring and no buffer (and interrupts no more). */
-	vio_dev_reset(dev);
-	for (uint16_t i = 0; i < blk->info.num_queues; i++)
+	/*
+	 * After a confirmed reset the device touches no ring and no buffer (and interrupts no
+	 * more). Without one it may still write every slot and every buffer posted to it
+	 * (design.md, "Freeing"): the slots are kept for it, and the queues lose their callback,
+	 * so that a late interrupt finds no driver.
+	 */
+	int err = vio_dev_reset(dev) ? VIO_EDEAD : VIO_EIO;
+	for (uint16_t i = 0; i < blk->info.num_queues; i++) {
+		if (err == VIO_EDEAD)
+			vio_vq_set_callback(&blk->blk_vqs[i], NULL, NULL);
 		if (blk->blk_q[i].q_slots)
-			fail_unanswered(blk, i);
+			fail_unanswered(blk, i, err);
+	}
+	if (err == VIO_EDEAD)
+		vio_logf(port_of(blk), VIO_LOG_ERR,
+			 "%s: reset not confirmed: requests it holds fail with VIO_EDEAD, their "
+			 "buffers and the driver's slots are left to it",
+			 blk_name);
 	vio_dev_set_config_callback(dev, NULL, NULL);
 	vio_dev_teardown(dev);
-	free_slots(blk);
+	free_slots(blk, err == VIO_EDEAD);
+	blk->blk_dead = err == VIO_EDEAD;
 	blk->dev = NULL;
 }

@@ -1622,6 +1622,62 @@ static void test_fini_fails_requests_in_flight_and_leaks_nothing(void **state)
 	teardown(t);
 }
 
+/* Give back the DMA memory an unconfirmed reset left with the device: the test owns it now. */
+static void free_kept_dma(struct fake_env *e)
+{
+	for (int i = 0; i < FAKE_PORT_DMA_REGIONS; i++)
+		if (e->fp.dma[i].p)
+			e->fp.port.dma_free(e->fp.port.ctx, e->fp.dma[i].p, e->fp.dma[i].bytes);
+}
+
+static void test_unconfirmed_reset_keeps_the_slots_and_fails_requests_with_edead(void **state)
+{
+	(void)state;
+	struct t *t = setup_default();
+	static uint8_t buf[256 * 1024];
+	struct vio_sg small_sg = {buf, 512}, big_sg = {buf, sizeof(buf)};
+	struct done d[3] = {{0}};
+	struct vio_blk_req small = {.op = VIO_BLK_OP_READ,
+				    .sg = &small_sg,
+				    .nsg = 1,
+				    .queue = 0,
+				    .on_done = on_done,
+				    .arg = &d[0]};
+	struct vio_blk_req flush = {
+	    .op = VIO_BLK_OP_FLUSH, .queue = 0, .on_done = on_done, .arg = &d[1]};
+	struct vio_blk_req big = {.op = VIO_BLK_OP_WRITE,
+				  .sg = &big_sg,
+				  .nsg = 1,
+				  .queue = 0,
+				  .on_done = on_done,
+				  .arg = &d[2]};
+
+	t->m.hold = true;
+	assert_int_equal(vio_blk_submit(&t->blk, &small), 0);
+	assert_int_equal(vio_blk_submit(&t->blk, &flush), 0);
+	fake_env_run(t->e); /* taken by the device, never answered */
+	assert_int_equal(vio_blk_submit(&t->blk, &big), 0); /* 8 parts, never seen */
+	const void *slots = t->blk.blk_q[0].q_slots;
+
+	/* The device ignores the reset: it may go on writing whatever it was given. */
+	t->e->vd.reset_stuck = true;
+	t->m.silent = true;
+	vio_blk_fini(&t->blk);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(d[i].calls, 1);
+		assert_int_equal(d[i].status, VIO_EDEAD);
+	}
+	assert_true(fake_port_is_dma(&t->e->fp, slots, 1)); /* kept, not freed */
+	assert_true(fake_port_logged(&t->e->fp, "reset not confirmed"));
+	assert_int_equal(vio_blk_read(&t->blk, 0, buf, 512), VIO_EDEAD);
+	assert_int_equal(vio_blk_poll(&t->blk), VIO_EDEAD);
+	vio_blk_fini(&t->blk); /* twice is still fine */
+
+	t->e->vd.reset_stuck = false;
+	free_kept_dma(t->e);
+	teardown(t);
+}
+
 static void test_no_dma_leak_after_fini_with_mq_and_polling(void **state)
 {
 	(void)state;
@@ -1863,6 +1919,7 @@ int main(void)
 	    cmocka_unit_test(test_device_that_never_answers_times_out_then_fini_cleans_up),
 	    cmocka_unit_test(test_sync_call_times_out_when_queue_stays_full),
 	    cmocka_unit_test(test_fini_fails_requests_in_flight_and_leaks_nothing),
+	    cmocka_unit_test(test_unconfirmed_reset_keeps_the_slots_and_fails_requests_with_edead),
 	    cmocka_unit_test(test_no_dma_leak_after_fini_with_mq_and_polling),
 	    cmocka_unit_test(test_randomized_20000_ops_match_shadow_copy_with_interrupts),
 	    cmocka_unit_test(test_randomized_20000_ops_match_shadow_copy_polling_two_queues),
