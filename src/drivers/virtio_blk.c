@@ -445,9 +445,11 @@ static void finish(struct vio_blk *blk, struct vio_blk_req *req)
 
 /* How a part built into its queue's segment list (q_sg) splits, and the data it moves. */
 struct chain {
-	unsigned n_out; /* device-readable segments, first */
-	unsigned n_in;	/* device-writable segments, after them */
-	uint32_t bytes; /* data a read or write part moves */
+	unsigned n_out;	  /* device-readable segments, first */
+	unsigned n_in;	  /* device-writable segments, after them */
+	uint32_t bytes;	  /* data a read or write part moves */
+	uint32_t sectors; /* sectors a discard or write-zeroes part covers */
+	uint32_t type;	  /* VIRTIO_BLK_T_* in its header */
 };
 
 /* A read or write part: as many of the caller's segments as the limits allow, from its cursor. */
@@ -477,7 +479,9 @@ static unsigned build_data(const struct vio_blk *blk, const struct vio_blk_queue
 
 /*
  * Fill slot `s` for the next part of `req` and lay out the segments that carry it in q->q_sg.
- * Nothing in req changes: advance() does that once the part is posted.
+ * Nothing in req changes: advance() does that once the part is posted. What the slot says is
+ * the device's to read, and to rewrite: the driver goes by the chain returned, never by what
+ * it reads back from the slot.
  */
 static struct chain build_part(const struct vio_blk *blk, const struct vio_blk_queue *q,
 			       const struct vio_blk_req *req, struct vio_blk_slot *s)
@@ -495,7 +499,7 @@ static struct chain build_part(const struct vio_blk *blk, const struct vio_blk_q
 	switch (req->op) {
 	case VIO_BLK_OP_READ:
 	case VIO_BLK_OP_WRITE:
-		s->hdr.type = req->op == VIO_BLK_OP_READ ? VIRTIO_BLK_T_IN : VIRTIO_BLK_T_OUT;
+		c.type = req->op == VIO_BLK_OP_READ ? VIRTIO_BLK_T_IN : VIRTIO_BLK_T_OUT;
 		s->hdr.sector = req->blk_sector;
 		n = build_data(blk, q, req, &c);
 		break;
@@ -503,9 +507,10 @@ static struct chain build_part(const struct vio_blk *blk, const struct vio_blk_q
 	case VIO_BLK_OP_WRITE_ZEROES: {
 		bool discard = req->op == VIO_BLK_OP_DISCARD;
 		uint32_t max = discard ? in->max_discard_sectors : in->max_write_zeroes_sectors;
-		s->hdr.type = discard ? VIRTIO_BLK_T_DISCARD : VIRTIO_BLK_T_WRITE_ZEROES;
+		c.type = discard ? VIRTIO_BLK_T_DISCARD : VIRTIO_BLK_T_WRITE_ZEROES;
+		c.sectors = req->blk_left < max ? (uint32_t)req->blk_left : max;
 		s->dwz.sector = req->blk_sector;
-		s->dwz.num_sectors = req->blk_left < max ? (uint32_t)req->blk_left : max;
+		s->dwz.num_sectors = c.sectors;
 		s->dwz.flags = !discard && (req->flags & VIO_BLK_REQ_UNMAP)
 				   ? VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP
 				   : 0;
@@ -514,22 +519,25 @@ static struct chain build_part(const struct vio_blk *blk, const struct vio_blk_q
 		break;
 	}
 	case VIO_BLK_OP_FLUSH:
-		s->hdr.type = VIRTIO_BLK_T_FLUSH;
+		c.type = VIRTIO_BLK_T_FLUSH;
 		break;
 	case VIO_BLK_OP_GET_ID:
-		s->hdr.type = VIRTIO_BLK_T_GET_ID;
+		c.type = VIRTIO_BLK_T_GET_ID;
 		sg[n++] = (struct vio_sg){s->id, sizeof(s->id)};
 		c.n_in = 2;
 		break;
 	}
+	s->hdr.type = c.type;
 	sg[n] = (struct vio_sg){&s->status, 1};
 	VIO_ASSERT(n < PART_SEGS && c.n_out + c.n_in == n + 1);
 	return c;
 }
 
-/* The part built from slot `s` was posted: move the request's cursor past it. */
-static void advance(struct vio_blk_req *req, const struct vio_blk_slot *s, uint32_t bytes)
+/* The part `c` was posted: move the request's cursor past it. */
+static void advance(struct vio_blk_req *req, const struct chain *c)
 {
+	uint32_t bytes = c->bytes;
+
 	if (has_data(req->op)) {
 		req->blk_sector += bytes / SECTOR;
 		while (bytes) {
@@ -542,8 +550,8 @@ static void advance(struct vio_blk_req *req, const struct vio_blk_slot *s, uint3
 			}
 		}
 	} else if (req->op == VIO_BLK_OP_DISCARD || req->op == VIO_BLK_OP_WRITE_ZEROES) {
-		req->blk_sector += s->dwz.num_sectors;
-		req->blk_left -= s->dwz.num_sectors;
+		req->blk_sector += c->sectors;
+		req->blk_left -= c->sectors;
 	} else {
 		req->blk_left = 0;
 	}
@@ -585,9 +593,9 @@ static int post_parts(struct vio_blk *blk, uint16_t qi, struct vio_blk_req *req)
 		q->q_nfree--;
 		*p = (struct vio_blk_part){.req = req,
 					   .bytes = c.bytes,
-					   .in_len = answer_len(s->hdr.type, c.bytes),
-					   .type = s->hdr.type};
-		advance(req, s, c.bytes);
+					   .in_len = answer_len(c.type, c.bytes),
+					   .type = c.type};
+		advance(req, &c);
 		req->blk_parts++;
 		req->blk_nparts++;
 		blk->stats.parts++;

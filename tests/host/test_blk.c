@@ -1274,6 +1274,89 @@ static void test_second_get_id_never_returns_the_previous_serial(void **state)
 	teardown(t);
 }
 
+/*
+ * A device that rewrites a slot's header and range while the driver is still posting it
+ * (model B: it learnt where the slots are from earlier requests), and puts the driver's
+ * values back before it reads them itself. Whatever the driver reads back in between is the
+ * device's: a part's length and type must come from the driver's own record.
+ */
+struct flipper {
+	struct t *t;
+	uint64_t (*virt_to_phys)(void *ctx, const void *virt);
+	struct virtio_blk_outhdr *hdr[16]; /* learnt from the chains the device took */
+	struct virtio_blk_discard_write_zeroes *dwz[16];
+	unsigned nhdr, ndwz;
+	uint32_t *undo[32]; /* what it changed, and what was there */
+	uint32_t was[32];
+	unsigned nundo;
+};
+
+static struct flipper flipper;
+
+static void flip(uint32_t *field, uint32_t v)
+{
+	assert_true(flipper.nundo < 32);
+	flipper.undo[flipper.nundo] = field;
+	flipper.was[flipper.nundo++] = *field;
+	*field = v;
+}
+
+static uint64_t flipping_virt_to_phys(void *ctx, const void *virt)
+{
+	for (unsigned i = 0; i < flipper.nhdr; i++)
+		if (virt == flipper.hdr[i])
+			flip(&flipper.hdr[i]->type, VIRTIO_BLK_T_GET_ID);
+	for (unsigned i = 0; i < flipper.ndwz; i++)
+		if (virt == flipper.dwz[i])
+			flip(&flipper.dwz[i]->num_sectors, 1);
+	return flipper.virt_to_phys(ctx, virt);
+}
+
+static void learn_slots(struct model *m, const struct fake_req *r, uint8_t *status, uint32_t *len)
+{
+	(void)m, (void)status, (void)len;
+	if (flipper.nhdr < 16)
+		flipper.hdr[flipper.nhdr++] = seg_ptr(&r->seg[0]);
+	if (r->n_out == 2 && flipper.ndwz < 16)
+		flipper.dwz[flipper.ndwz++] = seg_ptr(&r->seg[1]);
+}
+
+static void model_after_flips(struct fake_env *e)
+{
+	while (flipper.nundo) {
+		flipper.nundo--;
+		*flipper.undo[flipper.nundo] = flipper.was[flipper.nundo];
+	}
+	model_run(e);
+}
+
+static void test_device_rewriting_a_slot_while_it_is_posted_misleads_nothing(void **state)
+{
+	(void)state;
+	struct virtio_blk_config cfg = default_config();
+	cfg.max_discard_sectors = 100;
+	struct t *t = setup(BASE_FEATURES | VIRTIO_BIT(VIRTIO_BLK_F_DISCARD), &cfg);
+
+	flipper = (struct flipper){.t = t, .virt_to_phys = t->e->fp.port.virt_to_phys};
+	t->m.tamper = learn_slots;
+	assert_int_equal(vio_blk_discard(&t->blk, 50, 250), 0); /* the device learns the slots */
+	assert_int_equal(flipper.ndwz, 3);
+
+	t->m.tamper = NULL;
+	t->m.ndwz = 0;
+	t->e->fp.port.virt_to_phys = flipping_virt_to_phys;
+	t->e->model = model_after_flips;
+	assert_int_equal(vio_blk_discard(&t->blk, 50, 250), 0);
+	assert_int_equal(t->m.ndwz, 3);
+	assert_int_equal(t->m.dwz[0].sector, 50);
+	assert_int_equal(t->m.dwz[1].sector, 150);
+	assert_int_equal(t->m.dwz[2].sector, 250);
+	assert_int_equal(t->m.dwz[2].num_sectors, 50);
+	assert_int_equal(t->m.by_type[VIRTIO_BLK_T_DISCARD], 6);
+	t->e->fp.port.virt_to_phys = flipper.virt_to_phys;
+	teardown(t);
+}
+
 /* --- a device that writes where it should not ------------------------------------------- */
 
 /*
@@ -1910,6 +1993,7 @@ int main(void)
 	    cmocka_unit_test(test_device_rewriting_the_header_cannot_pass_off_a_short_read),
 	    cmocka_unit_test(test_get_id_short_answer_is_eio),
 	    cmocka_unit_test(test_second_get_id_never_returns_the_previous_serial),
+	    cmocka_unit_test(test_device_rewriting_a_slot_while_it_is_posted_misleads_nothing),
 	    cmocka_unit_test(test_blk_bookkeeping_lives_in_private_memory),
 	    cmocka_unit_test(test_device_rewriting_dma_cannot_forge_a_completion),
 	    cmocka_unit_test(test_sync_call_lets_the_owner_take_interrupts_while_it_waits),
