@@ -764,7 +764,9 @@ static int part_done(struct vio_blk *blk, struct vio_blk_queue *q, struct vio_bl
  *
  * At most a ring's worth of completions per call: a device that answers each part as soon
  * as it is posted, and callbacks that submit again, could otherwise keep us here forever
- * (in an interrupt handler). What is left stays on the ring for the next call.
+ * (in an interrupt handler). What is left stays on the ring for the next call. Each round
+ * costs one from the same budget: a device that moves used->idx back and forth can have
+ * vio_vq_enable_cb see an entry that vio_vq_get_used then does not.
  */
 static int reap(struct vio_blk *blk, uint16_t qi)
 {
@@ -774,7 +776,7 @@ static int reap(struct vio_blk *blk, uint16_t qi)
 	struct vio_vq_used u;
 	int done = 0, err = 0;
 
-	do {
+	for (;;) {
 		vio_vq_disable_cb(vq);
 		while (budget && (err = vio_vq_get_used(vq, &u)) == 0) {
 			budget--;
@@ -792,7 +794,10 @@ static int reap(struct vio_blk *blk, uint16_t qi)
 			return device_fault(blk, VIO_EIO);
 		}
 		post_waiting(blk, qi);
-	} while (!vio_vq_enable_cb(vq) && budget);
+		if (vio_vq_enable_cb(vq) || !budget)
+			break;
+		budget--;
+	}
 	return done;
 }
 
