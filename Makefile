@@ -77,19 +77,25 @@ override LIBCFLAGS := $(KCFLAGS) -nostdinc -isystem $(shell $(CC) $(TARGET_FLAGS
 override KERNCFLAGS := $(KCFLAGS) -isystem $(NEWLIB)/x86_64-elf/include
 override KLDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack -T linker.ld $(LD_EXTRA)
 
+# The library: every transport and driver unless VIO_TRANSPORTS or VIO_DRIVERS say otherwise
+# on the command line (the kernel needs them all; `make lib` and `make lib-cross` do not).
+VIO_OBJDIR := $(OBJ)
 include src/virtio/vio.mk
 LIB_SRCS := $(VIO_SRCS:./%=%)
 KERN_SRCS := $(sort $(wildcard src/kernel/*.c src/kernel/*.S))
-LIB_OBJS := $(LIB_SRCS:%.c=$(OBJ)/%.o)
+LIB_OBJS := $(VIO_OBJS)
 KERN_OBJS := $(patsubst %,$(OBJ)/%.o,$(basename $(KERN_SRCS)))
 
-# Rebuild when the compiler or flags change, and relink when the toolchain does (so that
-# 'make CC=clang' followed by 'make' never leaves a clang-built kernel in build/vio.elf).
+# Rebuild when the compiler or flags change, and relink when the toolchain or the library's
+# selection does (so that 'make CC=clang' followed by 'make' never leaves a clang-built kernel
+# in build/vio.elf, nor 'make lib VIO_DRIVERS=blk' a libvio.a with every driver in it).
 FLAGS_STAMP := $(OBJ)/flags
 LINK_STAMP := $(BUILD)/link-flags
 STAMP_TEXT := $(CC) $(CFLAGS) $(KCFLAGS) $(LD) $(LDFLAGS)
-$(shell mkdir -p $(OBJ) && for f in $(FLAGS_STAMP) $(LINK_STAMP); do \
-	echo '$(STAMP_TEXT)' | cmp -s - $$f || echo '$(STAMP_TEXT)' > $$f; done)
+LINK_TEXT := $(STAMP_TEXT) transports: $(VIO_TRANSPORTS) drivers: $(VIO_DRIVERS)
+$(shell mkdir -p $(OBJ) && \
+	{ echo '$(STAMP_TEXT)' | cmp -s - $(FLAGS_STAMP) || echo '$(STAMP_TEXT)' > $(FLAGS_STAMP); } && \
+	{ echo '$(LINK_TEXT)' | cmp -s - $(LINK_STAMP) || echo '$(LINK_TEXT)' > $(LINK_STAMP); })
 
 .PHONY: all iso lib lib-cross lib-cross-build run test hosttest qemutest bench fuzz clean distclean \
 	format help riscv64

@@ -55,7 +55,6 @@ void fdt_scan(const void *dtb);
 /* pci.c: assign BARs and Interrupt Lines, as a PC's firmware would, before vio enumerates. */
 struct vio_pci_bus;
 int pci_assign(struct vio_pci_bus *bus);
-uint32_t pci_intx_source(uint8_t dev, uint8_t pin);
 
 /* kalloc.c: runs of physically contiguous 4 KiB pages over the RAM after the kernel. */
 void kalloc_init(uint64_t start, uint64_t end);

@@ -13,6 +13,8 @@ void sleep_us(uint64_t us);  /* busy-waits; works with interrupts off */
 uint64_t ticks(void);        /* timer interrupts since timer_start_tick() */
 uint64_t tsc_hz(void);
 uint32_t lapic_timer_hz(void);
+/* The LAPIC timer's count rate (divide-by-16) measured now; it restarts the counter. */
+uint32_t lapic_counter_hz(void);
 /* Measure `ms` milliseconds of PIT time with the TSC (for the calibration self-test). */
 uint64_t pit_measure_tsc(unsigned ms);
 

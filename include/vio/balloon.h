@@ -14,9 +14,9 @@
  *
  * The driver does not know the kernel's allocator. The kernel hands it callbacks in
  * struct vio_balloon_opts: take one 4 KiB page, give one back, fill statistics.
- * Which pages the balloon holds is recorded in memory the driver gets from port->dma_alloc
- * (pages of PFN arrays, grown and freed as the balloon changes size), never in the balloon
- * pages themselves.
+ * Which pages the balloon holds is recorded in private memory the driver gets from
+ * port->priv_alloc (pages of PFN arrays, grown and freed as the balloon changes size), never
+ * in DMA memory and never in the balloon pages themselves.
  *
  *	struct vio_balloon b;                          caller-owned, like the vio_dev
  *	vio_pci_probe(&dev, &pcidev);                  a VIRTIO_ID_BALLOON function
@@ -26,7 +26,8 @@
  *		while (vio_balloon_poll(&b) > 0)       inflate / deflate / answer stats, in
  *			yield();                       bounded steps
  *	...
- *	vio_balloon_fini(&b);                          every page back to the kernel
+ *	vio_balloon_fini(&b);                          every page back to the kernel (unless
+ *	                                               the reset is not confirmed)
  *
  * The kernel answers on_wake by calling vio_balloon_poll from thread context, which does at
  * most VIO_BALLOON_BATCHES_PER_POLL
@@ -86,6 +87,12 @@
 #define VIO_BALLOON_REPORT_MIN_ORDER 9
 #endif
 
+/* The floor: the balloon never inflates so far that the kernel would have fewer free pages
+ * than this (the default of vio_balloon_opts.floor_pages; 8192 pages = 32 MiB). */
+#ifndef VIO_BALLOON_FLOOR_PAGES
+#define VIO_BALLOON_FLOOR_PAGES 8192u
+#endif
+
 /* One guest statistic as the kernel reports it (tag: VIRTIO_BALLOON_S_*; sizes in bytes). */
 struct vio_balloon_stat_val {
 	uint16_t tag;
@@ -126,6 +133,14 @@ struct vio_balloon_opts {
 	void *arg; /* passed to every callback above */
 	/* How long one request may stay with the device (0: VIO_BALLOON_TIMEOUT_NS). */
 	uint64_t timeout_ns;
+	/*
+	 * Optional (NULL: no floor). The kernel's free 4 KiB pages now. Before each inflate
+	 * batch the driver asks, and takes no page that would leave fewer than floor_pages
+	 * free, whatever the host's target: a host asking for everything gets what is above
+	 * the floor (logged once), and the driver tries again after VIO_BALLOON_RETRY_NS.
+	 */
+	uint64_t (*free_pages)(struct vio_balloon *b, void *arg);
+	uint32_t floor_pages; /* 0: VIO_BALLOON_FLOOR_PAGES */
 };
 
 /* Counters, free-running, in 4 KiB pages unless said otherwise. */
@@ -140,7 +155,7 @@ struct vio_balloon_stats {
 	uint64_t reported_pages; /* ... and their pages */
 };
 
-/* The driver's record of the pages it holds (DMA pages of PFNs). Private to the driver. */
+/* The driver's record of the pages it holds (private pages of PFNs). Private to the driver. */
 struct vio_balloon_chunk;
 
 /*
@@ -169,6 +184,7 @@ struct vio_balloon {
 	bool bal_stats_posted;			   /* the statsq buffer is with the device */
 	bool bal_broken;			   /* a request timed out or the queue broke */
 	bool bal_warned_short;			   /* logged "kernel out of pages" already */
+	bool bal_warned_floor;			   /* logged "stopped at the floor" already */
 	uint64_t bal_retry_at;			   /* no inflating before this now_ns */
 };
 
@@ -197,12 +213,13 @@ int vio_balloon_init(struct vio_balloon *b, struct vio_dev *dev,
  * request (guest_stats, then post the buffer again), and move at most
  * VIO_BALLOON_BATCHES_PER_POLL batches toward the target, writing `actual` after each batch
  * the device completed. Inflating stops when page_take fails (logged once; the driver keeps
- * what it has and retries after VIO_BALLOON_RETRY_NS). Each batch waits for the device, up
- * to opts.timeout_ns.
+ * what it has and retries after VIO_BALLOON_RETRY_NS), and at the floor (opts.free_pages).
+ * Each batch waits for the device, up to opts.timeout_ns.
  * Returns 1 when more work is pending (call again soon), 0 when there is none for now,
  * VIO_ETIMEDOUT (the device kept a request: the balloon stops working, pages in it stay
- * held until vio_balloon_fini) or VIO_EIO (the device broke a queue rule). Thread context
- * only (calls page_take, page_give); not IRQ-safe.
+ * held until vio_balloon_fini), VIO_EIO (the device broke a queue rule) or VIO_ENEEDRESET
+ * (either, and the device says it needs a reset, 2.1.2). Thread context only (calls
+ * page_take, page_give); not IRQ-safe.
  */
 int vio_balloon_poll(struct vio_balloon *b);
 
@@ -220,13 +237,14 @@ uint32_t vio_balloon_actual(const struct vio_balloon *b);
  * the device), update `actual`, and back off inflating for VIO_BALLOON_RETRY_NS (5.5.6.1
  * lets a DEFLATE_ON_OOM driver use balloon pages for the system's stability).
  * Returns how many pages it gave back (0 when the balloon is empty); VIO_ENOTSUP when
- * DEFLATE_ON_OOM was not negotiated; VIO_ETIMEDOUT or VIO_EIO as vio_balloon_poll.
+ * DEFLATE_ON_OOM was not negotiated; VIO_ETIMEDOUT, VIO_EIO or VIO_ENEEDRESET as
+ * vio_balloon_poll.
  *
  * Meant for the allocator's failure path, in thread context. Re-entrancy: it calls
  * page_give from inside whatever allocator call failed, so the allocator must accept
  * a free while it is in the middle of an allocation (drop its lock first, or call this
  * after unwinding). It allocates no memory itself (the PFN array exists already; a
- * bookkeeping page that empties is freed through port->dma_free). Must not run
+ * bookkeeping page that empties is freed through port->priv_free). Must not run
  * concurrently with another vio_balloon_* call on the same device. Not IRQ-safe.
  */
 int vio_balloon_deflate_for_oom(struct vio_balloon *b, uint32_t npages);
@@ -241,7 +259,9 @@ int vio_balloon_deflate_for_oom(struct vio_balloon *b, uint32_t npages);
  * returns; afterwards their contents are undefined and the host faults fresh memory in on
  * the next access. Optional: a kernel may never call it.
  * Returns 0; VIO_ENOTSUP (PAGE_REPORTING not negotiated); VIO_EINVAL (a bad run);
- * VIO_ETIMEDOUT or VIO_EIO as vio_balloon_poll. Thread context; not IRQ-safe.
+ * VIO_ETIMEDOUT, VIO_EIO or VIO_ENEEDRESET as vio_balloon_poll: then the device may still
+ * hold the run, and the pages stay the host's until vio_balloon_fini returned 0 (after an
+ * unconfirmed reset, for good). Thread context; not IRQ-safe.
  */
 int vio_balloon_report_free(struct vio_balloon *b, const void *addr, uint32_t npages);
 
@@ -250,8 +270,12 @@ int vio_balloon_report_free(struct vio_balloon *b, const void *addr, uint32_t np
  * still works) and give every held page back to the kernel, write `actual`, reset the
  * device, free the queues, the vectors and the driver's DMA memory. After a timeout or a
  * broken queue the device is reset first, and then the pages are given back (a reset device
- * holds nothing). Safe on a balloon whose init failed, and twice. Not IRQ-safe.
+ * holds nothing). Returns 0, or VIO_ETIMEDOUT when the device did not confirm the reset:
+ * then it may still write the pages it holds and read the driver's DMA page, so neither is
+ * given back (the pages stay counted in vio_balloon_actual and are lost to the kernel), the
+ * device is marked FAILED, and the error is logged. Safe on a balloon whose init failed, and
+ * twice (the second call returns 0). Not IRQ-safe.
  */
-void vio_balloon_fini(struct vio_balloon *b);
+int vio_balloon_fini(struct vio_balloon *b);
 
 #endif

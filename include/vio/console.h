@@ -30,7 +30,10 @@
  * no allocation.
  *
  * The device is untrusted: control messages naming unknown ports or events, names longer
- * than VIO_CONSOLE_NAME_MAX, lengths beyond what was posted are counted, logged and ignored.
+ * than VIO_CONSOLE_NAME_MAX, lengths beyond what was posted are counted, logged (at most
+ * VIO_CONSOLE_LOG_BURST lines a second) and ignored. Port names keep printable ASCII only.
+ * A device that hands every receive buffer back the moment it is posted cannot keep
+ * vio_console_poll looping: each call reaps at most the buffers that were with the device.
  *
  * Concurrency (include/vio/port.h): no locks. One caller at a time per device. The queue
  * callbacks run vio_console_poll in interrupt context, so a kernel taking this device's
@@ -81,6 +84,21 @@
 #ifndef VIO_CONSOLE_TIMEOUT_NS
 #define VIO_CONSOLE_TIMEOUT_NS 1000000000ull
 #endif
+/* A blocking write gives up when it has taken this long in all, however slowly the device
+ * takes the bytes (the default of vio_console_opts.deadline_ns). */
+#ifndef VIO_CONSOLE_DEADLINE_NS
+#define VIO_CONSOLE_DEADLINE_NS 5000000000ull
+#endif
+/* Blocking calls poll for at most this long between calls of opts.wait (1 ms): the longest
+ * they spin in whatever interrupt state their caller gave them. */
+#ifndef VIO_CONSOLE_SPIN_NS
+#define VIO_CONSOLE_SPIN_NS 1000000ull
+#endif
+/* Log lines about what the device sent (bad or refused control messages, cut names): at most
+ * this many per second; the rest are counted and summed up in one line. */
+#ifndef VIO_CONSOLE_LOG_BURST
+#define VIO_CONSOLE_LOG_BURST 16
+#endif
 /* Multiport init waits until the control queue has been quiet this long (handshake). */
 #ifndef VIO_CONSOLE_SETTLE_NS
 #define VIO_CONSOLE_SETTLE_NS 20000000ull
@@ -116,12 +134,23 @@ struct vio_console_opts {
 	/* Blocking writes give up when the device took nothing for this long
 	 * (0: VIO_CONSOLE_TIMEOUT_NS). */
 	uint64_t timeout_ns;
+	/* ... and when they have taken this long in all (0: VIO_CONSOLE_DEADLINE_NS). */
+	uint64_t deadline_ns;
+	/*
+	 * Optional: a blocking write (and init's handshake) calls wait(con, arg) after every
+	 * VIO_CONSOLE_SPIN_NS of polling, at a point where the driver's state is whole. A
+	 * kernel that calls with interrupts off lets them in here (this device's interrupt
+	 * handlers may then run vio_console_poll), or yields the CPU; it may return at once.
+	 * NULL: those calls spin until done or given up, in whatever interrupt state their
+	 * caller gave them. Not called from vio_console_poll or any non-blocking call.
+	 */
+	void (*wait)(struct vio_console *con, void *arg);
 };
 
 /* A port as vio_console_port_info reports it (a copy). */
 struct vio_console_port_info {
 	uint32_t id;
-	char name[VIO_CONSOLE_NAME_MAX]; /* "" until the device names it */
+	char name[VIO_CONSOLE_NAME_MAX]; /* "" until named; printable ASCII only */
 	bool present;	     /* the device has added it (port 0 without MULTIPORT: always) */
 	bool is_console;     /* the device marked it a console (port 0 without MULTIPORT: always) */
 	bool host_open;	     /* the host side is connected (always true without MULTIPORT) */
@@ -140,6 +169,7 @@ struct vio_console_stats {
 	uint64_t ctrl_bad;	/* ... received and ignored: short, unknown id or event */
 	uint64_t bad_len;	/* completions claiming more bytes than posted: discarded */
 	uint64_t ports_refused; /* PORT_ADD beyond the ports served: answered PORT_READY 0 */
+	uint64_t log_dropped;	/* log lines about the device over VIO_CONSOLE_LOG_BURST a second */
 };
 
 /* One DMA buffer and the cookie vio_vq_add carries. Private to virtio_console.c as a whole. */
@@ -190,7 +220,10 @@ struct vio_console {
 	uint16_t con_ctrl_tx_nfree;
 	struct virtio_console_control con_ctrl_pending[VIO_CONSOLE_CTRL_TX_BUFS]; /* FIFO */
 	uint16_t con_pending_head, con_pending_count;
-	bool con_polling; /* inside vio_console_poll: a nested call returns at once */
+	bool con_polling;	       /* inside vio_console_poll: a nested call returns at once */
+	uint64_t con_log_since;	       /* now_ns when the current second of log lines began */
+	uint32_t con_log_lines;	       /* lines about the device logged in it */
+	uint64_t con_log_dropped_seen; /* stats.log_dropped when last reported */
 
 	void *con_dma;
 	uint64_t con_dma_phys;
@@ -218,7 +251,9 @@ int vio_console_init(struct vio_console *con, struct vio_dev *dev,
  * messages that were waiting for room. The queue callbacks call it; poll-mode kernels call it
  * from their loop or a timer. A call nested inside another (an interrupt during a blocking
  * call's poll) returns at once. Returns 0, or VIO_EIO when a queue is broken (the device broke
- * a ring rule or needs a reset). IRQ-safe.
+ * a ring rule), or VIO_ENEEDRESET (a queue is broken and the device needs a reset, 2.1.2).
+ * Each call reaps at most the buffers that were with the device when it began (one handed
+ * back empty goes back to the device after the reaping). IRQ-safe.
  */
 int vio_console_poll(struct vio_console *con);
 
@@ -253,18 +288,21 @@ int vio_console_close(struct vio_console *con, uint32_t id);
  * Copy up to `len` received bytes of port `id` into buf and post the emptied RX buffers
  * again. Returns 1..len; VIO_EAGAIN when none is waiting; VIO_EINVAL (id not served, len 0 or
  * above INT32_MAX, buf NULL); VIO_ENODEV (port not present); VIO_EIO (queue broken and
- * nothing left to read). Never waits. IRQ-safe.
+ * nothing left to read), VIO_ENEEDRESET (the same, and the device needs a reset). Never
+ * waits. IRQ-safe.
  */
 int vio_console_read(struct vio_console *con, uint32_t id, void *buf, size_t len);
 
 /*
  * Queue up to `len` bytes for port `id`, copied into free TX buffers (so buf may be reused at
  * once). Non-blocking: returns the bytes queued, 1..len, or VIO_EAGAIN when no TX buffer is
- * free or the host side is closed. Blocking: polls for completions until all len bytes are
- * queued and returns len, or returns fewer when the device took nothing for
- * the timeout (those bytes are queued and will go out: do not resend them), or
- * VIO_ETIMEDOUT when it could queue none. VIO_EINVAL (id not served, len 0 or above
- * INT32_MAX, buf NULL); VIO_ENODEV (port not present); VIO_EIO (queue broken). Non-blocking:
+ * free or the host side is closed. Blocking: polls for completions (calling opts.wait every
+ * VIO_CONSOLE_SPIN_NS) until all len bytes are queued and returns len, or returns fewer
+ * when the device took nothing for opts.timeout_ns or the write took opts.deadline_ns in
+ * all (those bytes are queued and will go out: do not resend them), or VIO_ETIMEDOUT when
+ * it could queue none. VIO_EINVAL (id not served, len 0 or above INT32_MAX, buf NULL);
+ * VIO_ENODEV (port not present); VIO_EIO (queue broken); VIO_ENEEDRESET in place of
+ * VIO_EIO or VIO_ETIMEDOUT when the device says it needs a reset (2.1.2). Non-blocking:
  * IRQ-safe. Blocking: not IRQ-safe, but works with interrupts disabled.
  */
 int vio_console_write(struct vio_console *con, uint32_t id, const void *buf, size_t len,
@@ -279,9 +317,11 @@ int vio_console_emerg_write(struct vio_console *con, char c);
 
 /*
  * Reset the device, free queues, buffers and vectors. Unread bytes are dropped and queued TX
- * bytes may not have gone out. The vio_dev may then be probed again. Safe after a failed
- * init and twice. Not IRQ-safe.
+ * bytes may not have gone out. The vio_dev may then be probed again. Returns 0, or
+ * VIO_ETIMEDOUT when the device did not confirm the reset: it may still write the buffers, so
+ * they are kept (leaked), the device is marked FAILED and the error is logged. Safe after a
+ * failed init and twice (the second call returns 0). Not IRQ-safe.
  */
-void vio_console_fini(struct vio_console *con);
+int vio_console_fini(struct vio_console *con);
 
 #endif

@@ -1,5 +1,6 @@
 /*
- * PCI: configuration space access, bus enumeration, BARs, capabilities and MSI-X.
+ * PCI: configuration space access, bus enumeration, BARs (and assigning them where no
+ * firmware did), capabilities and MSI-X.
  *
  * Config space is reached either through x86 configuration mechanism #1 (I/O ports 0xcf8 and
  * 0xcfc; segment 0, 256 bytes per function) or through ECAM (a memory window the firmware
@@ -33,12 +34,33 @@ struct vio_pci_ecam {
 	uint8_t bus_end;   /* last bus (inclusive) */
 };
 
+/*
+ * One address window a host bridge forwards to its bus: bus addresses base..base + size - 1,
+ * which the CPU reaches at those addresses plus cpu_offset. A device tree's `ranges` entry
+ * gives it (PCI address, CPU address, size), as does an ACPI _CRS descriptor. On PCs and in
+ * QEMU virt's memory windows the CPU and the bus agree (cpu_offset 0); virt's I/O window is
+ * bus address 0 at CPU address 0x3000000.
+ */
+struct vio_pci_window {
+	uint64_t base;	     /* first bus address */
+	uint64_t size;	     /* bytes; 0: the bridge has no such window */
+	uint64_t cpu_offset; /* CPU address minus bus address (modulo 2^64) */
+};
+
+/* The windows of one host bridge, for vio_pci_assign. */
+struct vio_pci_windows {
+	struct vio_pci_window io;    /* I/O space, below 4 GiB */
+	struct vio_pci_window mem32; /* 32-bit memory: below 4 GiB on the bus */
+	struct vio_pci_window mem64; /* 64-bit memory (prefetchable on a PC), for 64-bit BARs */
+};
+
 /* One PCI segment: how to reach its config space. Filled by vio_pci_bus_init. */
 struct vio_pci_bus {
 	const struct vio_port *port;
 	bool use_ecam;
 	struct vio_pci_ecam ecam;	/* valid when use_ecam */
 	volatile uint8_t *ecam_base;	/* ecam.phys mapped, covering bus_start..bus_end */
+	struct vio_pci_windows windows; /* set by vio_pci_assign; all zero: bus = CPU address */
 };
 
 /* A decoded Base Address Register. size 0 = not implemented (or the upper half of a 64-bit). */
@@ -184,11 +206,45 @@ bool vio_pci_bar_contains(const struct vio_pci_dev *dev, unsigned bar, uint64_t 
 
 /*
  * Map `len` bytes at `offset` into memory BAR `bar` through port->map_mmio (wherever it is,
- * also above 4 GiB). Returns the pointer, or NULL when the BAR is missing, is I/O, the range
- * does not fit inside it, or the port cannot map it. Not IRQ-safe.
+ * also above 4 GiB). The BAR holds a bus address: one inside a memory window given to
+ * vio_pci_assign is moved by that window's cpu_offset, any other is mapped as it is. Returns
+ * the pointer, or NULL when the BAR is missing, is I/O, the range does not fit inside it, or
+ * the port cannot map it. Not IRQ-safe.
  */
 volatile void *vio_pci_map_bar(const struct vio_pci_dev *dev, unsigned bar, uint64_t offset,
 			       uint64_t len);
+
+/*
+ * BAR assignment: the work a PC's firmware does before any kernel runs, for a host bridge
+ * that no firmware set up (QEMU virt on riscv64, an aarch64 board booted without UEFI). The
+ * kernel describes the bridge's windows (from its device tree); vio gives every BAR of every
+ * function on the bridge's first bus an address in them, programs the BARs and turns decoding
+ * on. Then vio_pci_enumerate finds the BARs set, as on a PC.
+ *
+ * Each BAR gets a naturally aligned address (PCI 3.0 6.2.5.1: a BAR decodes a power-of-two
+ * range aligned to its size), largest BARs first, so that nothing is wasted between them. I/O
+ * BARs go in win->io, from bus address 0x1000 up (the ISA ports below are left alone, as on a
+ * PC); 32-bit memory BARs in win->mem32; 64-bit memory BARs in win->mem64, or in win->mem32
+ * when there is no mem64 window or it is full. A BAR whose size fits no window (a function may
+ * claim 2^63 bytes) is logged; its function is left with decoding off and no Interrupt Line,
+ * and the others are still assigned.
+ *
+ * When `intx_line` is given, each function with an INTx pin gets in its Interrupt Line
+ * register what intx_line(arg, dev) returns (the interrupt controller input the pin reaches,
+ * as a PC BIOS writes the IOAPIC pin), where the port's intx_attach will find it.
+ *
+ * Bridges are not configured: a PCI-to-PCI bridge on the first bus is logged and left as it
+ * is, and the buses behind it stay unnumbered and unreachable. Whatever addresses the BARs of
+ * the first bus held before are overwritten. The windows are kept in `bus`, so that
+ * vio_pci_map_bar moves bus addresses by their cpu_offset.
+ *
+ * Returns the number of BARs assigned, VIO_EINVAL (a window wraps past 2^64, or the io or mem32
+ * window reaches past 4 GiB) or VIO_ENOSPC (some BAR did not fit: the rest are assigned). Not
+ * IRQ-safe; call it once, before any driver uses a function on the bus.
+ */
+typedef uint8_t (*vio_pci_intx_fn)(void *arg, const struct vio_pci_dev *dev);
+int vio_pci_assign(struct vio_pci_bus *bus, const struct vio_pci_windows *win,
+		   vio_pci_intx_fn intx_line, void *arg);
 
 /*
  * Set bits in COMMAND (PCI_COMMAND_IO / _MEMORY / _MASTER) and clear those in `clear`.

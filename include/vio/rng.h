@@ -15,7 +15,9 @@
  *	n = vio_rng_read(&rng, buf, len, false);  what is ready now, or VIO_EAGAIN
  *	n = vio_rng_read(&rng, buf, len, true);   exactly len, or VIO_ETIMEDOUT / VIO_EIO
  *
- * With interrupts off, or in a panic path, vio_rng_read polls by itself.
+ * With interrupts off, or in a panic path, vio_rng_read polls by itself. A blocking read is
+ * bounded in all (opts.deadline_ns), and spins at most VIO_RNG_SPIN_NS between calls of
+ * opts.wait, where a kernel that called it with interrupts off lets them in.
  *
  * Concurrency (include/vio/port.h): no locks. One caller at a time per device: a kernel that
  * takes this device's interrupts must mask them (or disable interrupts) around its
@@ -42,6 +44,18 @@
 #ifndef VIO_RNG_TIMEOUT_NS
 #define VIO_RNG_TIMEOUT_NS 1000000000ull
 #endif
+/* A blocking read gives up when it has taken this long in all, however the device trickles
+ * (the default of vio_rng_opts.deadline_ns). */
+#ifndef VIO_RNG_DEADLINE_NS
+#define VIO_RNG_DEADLINE_NS 5000000000ull
+#endif
+/* A blocking read polls for at most this long between calls of opts.wait (1 ms): the
+ * longest it spins in whatever interrupt state its caller gave it. */
+#ifndef VIO_RNG_SPIN_NS
+#define VIO_RNG_SPIN_NS 1000000ull
+#endif
+
+struct vio_rng;
 
 /* Counters, free-running. */
 struct vio_rng_stats {
@@ -58,6 +72,17 @@ struct vio_rng_opts {
 	/* A blocking read gives up when the device delivered nothing for this long
 	 * (0: VIO_RNG_TIMEOUT_NS). */
 	uint64_t timeout_ns;
+	/* ... and when it has taken this long in all (0: VIO_RNG_DEADLINE_NS). */
+	uint64_t deadline_ns;
+	/*
+	 * Optional: a blocking read calls wait(rng, arg) after every VIO_RNG_SPIN_NS of
+	 * polling, at a point where the driver's state is whole. A kernel that calls with
+	 * interrupts off lets them in here (this device's interrupt handler may then run
+	 * vio_rng_poll), or yields the CPU; it may return at once. NULL: the read spins until
+	 * it is done or gives up, in whatever interrupt state its caller gave it.
+	 */
+	void (*wait)(struct vio_rng *rng, void *arg);
+	void *arg; /* passed to wait */
 };
 
 /* One DMA buffer. Private to src/drivers/virtio_rng.c as a whole. */
@@ -73,9 +98,9 @@ struct vio_rng {
 	struct vio_rng_stats stats;
 
 	/* --- private to virtio_rng.c ------------------------------------------------------ */
-	uint64_t rng_timeout_ns;
-	struct vio_vq rng_vq; /* the requestq: the vio_dev's one-entry queue array */
-	uint8_t *rng_dma;     /* VIO_RNG_BUFS * VIO_RNG_BUF_SIZE bytes from port->dma_alloc */
+	struct vio_rng_opts rng_opts; /* with the defaults filled in */
+	struct vio_vq rng_vq;	      /* the requestq: the vio_dev's one-entry queue array */
+	uint8_t *rng_dma; /* VIO_RNG_BUFS * VIO_RNG_BUF_SIZE bytes from port->dma_alloc */
 	uint64_t rng_dma_phys;
 	struct vio_rng_buf rng_buf[VIO_RNG_BUFS];
 	uint16_t rng_nbufs;		  /* buffers in use: VIO_RNG_BUFS or the queue size */
@@ -98,9 +123,11 @@ int vio_rng_init(struct vio_rng *rng, struct vio_dev *dev, const struct vio_rng_
 /*
  * Copy up to `len` random bytes into buf. Non-blocking (block = false): what is ready now,
  * 1..len bytes, or VIO_EAGAIN when nothing is. Blocking: exactly len bytes, polling the
- * device; VIO_ETIMEDOUT when it delivered nothing for the timeout (bytes already
- * copied into buf are then spent, not returned). VIO_EIO when the queue is broken (the device
- * broke a ring rule or needs a reset); VIO_EINVAL for len 0 or above INT32_MAX, or a NULL buf.
+ * device and calling opts.wait every VIO_RNG_SPIN_NS; VIO_ETIMEDOUT when it delivered nothing
+ * for opts.timeout_ns, or the read took opts.deadline_ns in all (bytes already copied into
+ * buf are then spent, not returned). VIO_EIO when the queue is broken (the device broke a
+ * ring rule); VIO_ENEEDRESET when, on a broken queue or a timeout, the device says it needs a
+ * reset (2.1.2); VIO_EINVAL for len 0 or above INT32_MAX, or a NULL buf.
  * Not IRQ-safe when blocking (it waits); a non-blocking read is IRQ-safe.
  */
 int vio_rng_read(struct vio_rng *rng, void *buf, size_t len, bool block);
@@ -108,16 +135,21 @@ int vio_rng_read(struct vio_rng *rng, void *buf, size_t len, bool block);
 /*
  * Reap the device's completions into the ready list and post consumed buffers again. The
  * queue callback calls it (interrupt mode); poll-mode kernels may call it from a timer so
- * that non-blocking reads find data. Returns bytes now ready, or VIO_EIO when the queue
- * is broken. IRQ-safe.
+ * that non-blocking reads find data. Bounded: it reaps at most the buffers that were with
+ * the device when it started (one it gives back at once, empty, goes back after the reaping),
+ * so a device that completes every buffer the moment it is posted cannot keep it looping.
+ * Returns bytes now ready, VIO_EIO when the queue is broken, or VIO_ENEEDRESET when the device
+ * also says it needs a reset. IRQ-safe.
  */
 int vio_rng_poll(struct vio_rng *rng);
 
 /*
  * Reset the device, free the queue and the buffers (wiping them first) and the interrupt
- * vectors. The vio_dev may then be probed again. Safe after a failed init and twice.
- * Not IRQ-safe.
+ * vectors. The vio_dev may then be probed again. Returns 0, or VIO_ETIMEDOUT when the device
+ * did not confirm the reset: it may still write the buffers, so they are kept (leaked), the
+ * device is marked FAILED and the error is logged. Safe after a failed init and twice (the
+ * second call returns 0). Not IRQ-safe.
  */
-void vio_rng_fini(struct vio_rng *rng);
+int vio_rng_fini(struct vio_rng *rng);
 
 #endif

@@ -32,8 +32,10 @@
  * deflate and reporting queues mean nothing (the device writes no data) and are ignored;
  * the core already refuses completions of requests that are not in flight.
  *
- * Which pages the balloon holds is kept in "chunks": DMA pages holding a link and an array
- * of PFNs, newest first, used as a stack. The device never learns their addresses.
+ * Which pages the balloon holds is kept in "chunks": pages of private memory (vio_priv_alloc)
+ * holding a link and an array of PFNs, newest first, used as a stack. The device can neither
+ * reach nor rewrite them, so what the kernel gets back is exactly what it lent: the PFN array
+ * posted to the device is only ever written by the driver, never read back.
  *
  * Follow one request (an inflate batch):
  *	config_changed    the host raised num_pages: note it, opts.on_wake (interrupt context)
@@ -45,6 +47,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <vio/alloc.h>
 #include <vio/balloon.h>
 #include <vio/spec/virtio_balloon.h>
 #include <vio/virtqueue.h>
@@ -97,13 +100,11 @@ static uint32_t min_u32(uint32_t a, uint32_t b)
 /* Make sure one more PFN can be recorded: a new chunk when the newest is full. */
 static bool make_room(struct vio_balloon *b)
 {
-	const struct vio_port *port = port_of(b);
 	struct vio_balloon_chunk *c;
-	uint64_t phys;
 
 	if (b->bal_chunks && b->bal_chunks->count < CHUNK_PFNS)
 		return true;
-	c = port->dma_alloc(port->ctx, PAGE, &phys);
+	c = vio_priv_alloc(port_of(b), PAGE);
 	if (!c)
 		return false;
 	c->next = b->bal_chunks;
@@ -123,7 +124,6 @@ static void push_pfn(struct vio_balloon *b, uint32_t pfn)
 /* Forget the newest held PFN and return it; a chunk that empties goes back to the port. */
 static uint32_t pop_pfn(struct vio_balloon *b)
 {
-	const struct vio_port *port = port_of(b);
 	struct vio_balloon_chunk *c = b->bal_chunks;
 
 	VIO_ASSERT(b->bal_held > 0 && c && c->count > 0);
@@ -132,7 +132,7 @@ static uint32_t pop_pfn(struct vio_balloon *b)
 	b->bal_held--;
 	if (c->count == 0) {
 		b->bal_chunks = c->next;
-		port->dma_free(port->ctx, c, PAGE);
+		vio_priv_free(port_of(b), c, PAGE);
 	}
 	return pfn;
 }
@@ -155,9 +155,15 @@ static void peek_pfns(const struct vio_balloon *b, uint32_t n, uint32_t *out)
 
 /* --- talking to the device ------------------------------------------------------------------- */
 
-/* The device broke a rule or kept a request: the balloon stops, fini cleans up. */
+/*
+ * The device broke a rule or kept a request: the balloon stops, fini cleans up. A request
+ * that timed out or a broken queue may be the device asking for a reset (2.1.2): that is
+ * what the caller hears then.
+ */
 static int stop(struct vio_balloon *b, int err)
 {
+	if ((err == VIO_ETIMEDOUT || err == VIO_EIO) && vio_dev_check(b->dev) == VIO_ENEEDRESET)
+		err = VIO_ENEEDRESET;
 	if (!b->bal_broken)
 		vio_logf(port_of(b), VIO_LOG_ERR, "%s: %s, balloon stopped (holds %u pages)",
 			 balloon_name, vio_strerror(err), b->bal_held);
@@ -228,6 +234,28 @@ static void back_off(struct vio_balloon *b)
 /* --- inflate and deflate (5.5.6) ---------------------------------------------------------- */
 
 /*
+ * Of n pages the host wants, how many the kernel can give without falling below the floor:
+ * a host asking for everything must not leave the kernel without memory. Logged once.
+ */
+static uint32_t above_floor(struct vio_balloon *b, uint32_t n)
+{
+	uint64_t free, room;
+
+	if (!b->bal_opts.free_pages)
+		return n;
+	free = b->bal_opts.free_pages(b, b->bal_opts.arg);
+	room = free > b->bal_opts.floor_pages ? free - b->bal_opts.floor_pages : 0;
+	if (room >= n)
+		return n;
+	if (!b->bal_warned_floor)
+		vio_logf(port_of(b), VIO_LOG_WARN,
+			 "%s: host wants %u pages, keeping the floor of %u pages free (holds %u)",
+			 balloon_name, b->bal_target, b->bal_opts.floor_pages, b->bal_held);
+	b->bal_warned_floor = true;
+	return (uint32_t)room;
+}
+
+/*
  * Take up to n pages from the kernel and give them to the host. Returns how many went, 0
  * when the kernel (or the port, for a bookkeeping page) had none to spare, or an error.
  */
@@ -290,8 +318,11 @@ static int deflate_batch(struct vio_balloon *b, uint32_t n)
 		b->stats.deflated += n;
 	} else {
 		for (uint32_t i = 0; i < n; i++) {
-			b->bal_pfns[i] = pop_pfn(b);
-			b->bal_opts.page_give(b, b->bal_pfns[i], b->bal_opts.arg);
+			/* The array is the device's to read: never read a PFN back from it. */
+			uint32_t pfn = pop_pfn(b);
+
+			b->bal_pfns[i] = pfn;
+			b->bal_opts.page_give(b, pfn, b->bal_opts.arg);
 		}
 		b->stats.deflated += n;
 		err = send_pfns(b, b->bal_deflate_vq, n);
@@ -312,9 +343,13 @@ static int step(struct vio_balloon *b)
 	if (b->bal_held > b->bal_target)
 		return deflate_batch(
 		    b, min_u32(b->bal_held - b->bal_target, VIO_BALLOON_ARRAY_PFNS_MAX));
-	if (b->bal_held < b->bal_target && !backing_off(b))
-		return inflate_batch(
+	if (b->bal_held < b->bal_target && !backing_off(b)) {
+		uint32_t n = above_floor(
 		    b, min_u32(b->bal_target - b->bal_held, VIO_BALLOON_ARRAY_PFNS_MAX));
+		if (n)
+			return inflate_batch(b, n);
+		back_off(b); /* at the floor: look again later, do not spin */
+	}
 	return 0;
 }
 
@@ -572,6 +607,8 @@ int vio_balloon_init(struct vio_balloon *b, struct vio_dev *dev,
 	b->bal_opts = *opts;
 	if (!b->bal_opts.timeout_ns)
 		b->bal_opts.timeout_ns = VIO_BALLOON_TIMEOUT_NS;
+	if (!b->bal_opts.floor_pages)
+		b->bal_opts.floor_pages = VIO_BALLOON_FLOOR_PAGES;
 	b->dev = dev;
 	dev->name = balloon_name;
 
@@ -621,21 +658,52 @@ fail:
 	return err;
 }
 
-void vio_balloon_fini(struct vio_balloon *b)
+/* Forget the record of held pages without giving them back: the device may still hold them. */
+static void forget_pages(struct vio_balloon *b)
 {
+	while (b->bal_chunks) {
+		struct vio_balloon_chunk *c = b->bal_chunks;
+
+		b->bal_chunks = c->next;
+		vio_priv_free(port_of(b), c, PAGE);
+	}
+}
+
+int vio_balloon_fini(struct vio_balloon *b)
+{
+	int err;
+
 	if (!b->dev)
-		return;
+		return 0;
 	/* Deflate through the device while it works, so the host hears of every page. */
 	while (b->bal_held && !b->bal_broken)
 		deflate_batch(b, min_u32(b->bal_held, VIO_BALLOON_ARRAY_PFNS_MAX));
 
 	/* Reset: from here the device holds no page of ours and reads no PFN array. */
 	vio_dev_set_config_callback(b->dev, NULL, NULL);
-	vio_dev_teardown(b->dev);
+	err = vio_dev_teardown(b->dev);
+	if (err) {
+		/*
+		 * Unless the reset did not happen: then the device may still write the pages it
+		 * was given and read the request page. The kernel never gets them back (a leak,
+		 * not a corruption), and the device is given up on.
+		 */
+		vio_logf(port_of(b), VIO_LOG_ERR,
+			 "%s: reset not confirmed: keeping %u pages and the request page, device "
+			 "failed",
+			 balloon_name, b->bal_held);
+		vio_dev_fail(b->dev);
+		forget_pages(b);
+		b->bal_dma = NULL;
+		b->bal_broken = true;
+		b->dev = NULL;
+		return err;
+	}
 	while (b->bal_held) {
 		b->bal_opts.page_give(b, pop_pfn(b), b->bal_opts.arg);
 		b->stats.deflated++;
 	}
 	free_memory(b);
 	b->dev = NULL;
+	return 0;
 }

@@ -41,8 +41,8 @@ _Static_assert(VIO_CONSOLE_CTRL_BUF_SIZE > sizeof(struct virtio_console_control)
 
 /* How long blocking calls wait between looks at the used rings. */
 #define CON_POLL_US 10
-/* Malformed control messages logged before we fall silent (they are still counted). */
-#define CON_BAD_LOG_LIMIT 8
+/* The window VIO_CONSOLE_LOG_BURST counts lines in. */
+#define CON_LOG_PERIOD_NS 1000000000ull
 
 static const char con_name[] = "virtio-console";
 
@@ -86,17 +86,53 @@ static struct vio_vq *ctrl_txq(struct vio_console *con)
 	return &con->con_vqs[VIRTIO_CONSOLE_Q_CTRL_TX];
 }
 
+/*
+ * May we log one more line about what the device did? The host chooses how many control
+ * messages it sends, so lines about them are limited to VIO_CONSOLE_LOG_BURST a second; the
+ * rest are counted (stats.log_dropped), and the first line of a later second says how many.
+ */
+static bool device_log_ok(struct vio_console *con)
+{
+	const struct vio_port *port = con->dev->port;
+	uint64_t now = port->now_ns(port->ctx);
+
+	if (!con->con_log_lines || now - con->con_log_since >= CON_LOG_PERIOD_NS) {
+		con->con_log_since = now;
+		con->con_log_lines = 0;
+		if (con->stats.log_dropped != con->con_log_dropped_seen)
+			vio_logf(port, VIO_LOG_WARN, "%s: %llu log lines about the device dropped",
+				 con_name,
+				 (unsigned long long)(con->stats.log_dropped -
+						      con->con_log_dropped_seen));
+		con->con_log_dropped_seen = con->stats.log_dropped;
+	}
+	if (con->con_log_lines < VIO_CONSOLE_LOG_BURST) {
+		con->con_log_lines++;
+		return true;
+	}
+	con->stats.log_dropped++;
+	return false;
+}
+
 /* A device that claims to have written more than we posted is lying; its data is dropped. */
 static bool used_len_ok(struct vio_console *con, const struct vio_vq_used *u, const char *what)
 {
 	if (u->len <= u->in_len)
 		return true;
 	con->stats.bad_len++;
-	if (con->stats.bad_len <= CON_BAD_LOG_LIMIT)
+	if (device_log_ok(con))
 		vio_logf(con->dev->port, VIO_LOG_ERR,
 			 "%s: %s: device wrote %u bytes into %u, dropped", con_name, what, u->len,
 			 u->in_len);
 	return false;
+}
+
+/* A broken queue or a timeout may be the device asking for a reset (2.1.2): say so. */
+static int device_error(struct vio_console *con, int err)
+{
+	if ((err == VIO_EIO || err == VIO_ETIMEDOUT) && vio_dev_check(con->dev) == VIO_ENEEDRESET)
+		return VIO_ENEEDRESET;
+	return err;
 }
 
 /* --- control messages we send ------------------------------------------------------------- */
@@ -132,9 +168,10 @@ static void ctrl_flush(struct vio_console *con)
 static int ctrl_send(struct vio_console *con, uint32_t id, uint16_t event, uint16_t value)
 {
 	if (con->con_pending_count == VIO_CONSOLE_CTRL_TX_BUFS) {
-		vio_logf(con->dev->port, VIO_LOG_ERR,
-			 "%s: control queue stuck, message %u for port %u not sent", con_name,
-			 event, id);
+		if (device_log_ok(con))
+			vio_logf(con->dev->port, VIO_LOG_ERR,
+				 "%s: control queue stuck, message %u for port %u not sent",
+				 con_name, event, id);
 		return VIO_ENOSPC;
 	}
 	uint16_t tail =
@@ -153,7 +190,7 @@ static void ctrl_bad(struct vio_console *con, const struct virtio_console_contro
 		     const char *why)
 {
 	con->stats.ctrl_bad++;
-	if (con->stats.ctrl_bad <= CON_BAD_LOG_LIMIT)
+	if (device_log_ok(con))
 		vio_logf(con->dev->port, VIO_LOG_WARN,
 			 "%s: ignored control message id=%u event=%u value=%u: %s", con_name, m->id,
 			 m->event, m->value, why);
@@ -206,8 +243,10 @@ static void port_add(struct vio_console *con, const struct virtio_console_contro
 	/* A port we have no queues for: tell the device it failed, as 5.3.6.2 asks. */
 	if (!p) {
 		con->stats.ports_refused++;
-		vio_logf(con->dev->port, VIO_LOG_WARN, "%s: port %u beyond the %u served, refused",
-			 con_name, m->id, con->nports);
+		if (device_log_ok(con))
+			vio_logf(con->dev->port, VIO_LOG_WARN,
+				 "%s: port %u beyond the %u served, refused", con_name, m->id,
+				 con->nports);
 		ctrl_send(con, m->id, VIRTIO_CONSOLE_PORT_READY, 0);
 		return;
 	}
@@ -231,15 +270,29 @@ static void port_remove(struct vio_console *con, struct vio_console_port *p)
 	emit(con, p->id, VIO_CONSOLE_EV_PORT_REMOVED);
 }
 
-/* The name follows the header, not NUL-terminated; keep what fits. */
+/*
+ * The name follows the header, up to the message's end or a NUL (QEMU sends one); keep what
+ * fits. The host chooses it and kernels print it, so only printable ASCII is kept: every
+ * other byte (a terminal escape, a newline) becomes '?'.
+ */
 static void port_name(struct vio_console *con, struct vio_console_port *p, const uint8_t *name,
 		      uint32_t len)
 {
-	uint32_t keep = len < VIO_CONSOLE_NAME_MAX - 1 ? len : VIO_CONSOLE_NAME_MAX - 1;
+	uint32_t keep;
 
-	copy_bytes(p->name, name, keep);
+	for (uint32_t i = 0; i < len; i++) {
+		if (name[i] == 0) {
+			len = i;
+			break;
+		}
+	}
+	keep = len < VIO_CONSOLE_NAME_MAX - 1 ? len : VIO_CONSOLE_NAME_MAX - 1;
+	for (uint32_t i = 0; i < keep; i++) {
+		uint8_t c = name[i];
+		p->name[i] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+	}
 	p->name[keep] = '\0';
-	if (keep < len)
+	if (keep < len && device_log_ok(con))
 		vio_logf(con->dev->port, VIO_LOG_WARN, "%s: port %u name cut to %u bytes", con_name,
 			 p->id, keep);
 	emit(con, p->id, VIO_CONSOLE_EV_PORT_NAMED);
@@ -313,20 +366,32 @@ static void post_ctrl_rx(struct vio_console *con, struct vio_console_buf *b)
 	vio_vq_add(ctrl_rxq(con), &sg, 0, 1, b);
 }
 
-/* Reap the control queues. Returns VIO_EIO when either is broken. */
+/*
+ * Reap the control queues. Returns VIO_EIO when either is broken. A message's buffer goes
+ * back to the device only after the reaping: posted at once, a device that answers every
+ * buffer the moment it sees it would keep this loop going forever. So the loop sees each
+ * buffer that was with the device at most once.
+ */
 static int poll_ctrl(struct vio_console *con)
 {
 	struct vio_vq_used u;
+	struct vio_console_buf *done[VIO_CONSOLE_CTRL_BUFS];
+	uint16_t ndone = 0;
 	int err, ret = 0;
 
 	while ((err = vio_vq_get_used(ctrl_rxq(con), &u)) == 0) {
 		struct vio_console_buf *b = u.cookie;
+		/* The core checked the id was in flight: the cookie is one of our buffers. */
+		VIO_ASSERT(b >= con->con_ctrl_rx && b < con->con_ctrl_rx + con->con_nctrl_rx &&
+			   ndone < con->con_nctrl_rx);
 		if (used_len_ok(con, &u, "control message"))
 			handle_ctrl(con, b->data, u.len);
-		post_ctrl_rx(con, b);
+		done[ndone++] = b;
 	}
 	if (err != VIO_EAGAIN)
 		ret = err;
+	for (uint16_t k = 0; k < ndone; k++)
+		post_ctrl_rx(con, done[k]);
 	vio_vq_kick(ctrl_rxq(con));
 
 	while ((err = vio_vq_get_used(ctrl_txq(con), &u)) == 0) {
@@ -343,10 +408,14 @@ static int poll_ctrl(struct vio_console *con)
 
 /* --- port data ------------------------------------------------------------------------------ */
 
-/* Reap one port's queues. Returns VIO_EIO when either is broken. */
+/*
+ * Reap one port's queues. Returns VIO_EIO when either is broken. As for the control queue,
+ * an empty (or lying) receive buffer goes back only after the reaping, so the loop ends.
+ */
 static int poll_port(struct vio_console *con, struct vio_console_port *p)
 {
 	struct vio_vq_used u;
+	uint16_t empty[VIO_CONSOLE_RX_BUFS], nempty = 0;
 	int err, ret = 0;
 	bool got_data = false, freed = false;
 
@@ -356,7 +425,8 @@ static int poll_port(struct vio_console *con, struct vio_console_port *p)
 		/* The core checked the id was in flight: the cookie is one of this port's. */
 		VIO_ASSERT(i < p->nrx);
 		if (!used_len_ok(con, &u, "receive") || u.len == 0) {
-			post_rx(p, i);
+			VIO_ASSERT(nempty < p->nrx);
+			empty[nempty++] = i;
 			continue;
 		}
 		b->len = u.len;
@@ -368,6 +438,8 @@ static int poll_port(struct vio_console *con, struct vio_console_port *p)
 	}
 	if (err != VIO_EAGAIN)
 		ret = err;
+	for (uint16_t k = 0; k < nempty; k++)
+		post_rx(p, empty[k]);
 	vio_vq_kick(p->rxq);
 
 	while ((err = vio_vq_get_used(p->txq, &u)) == 0) {
@@ -402,7 +474,7 @@ int vio_console_poll(struct vio_console *con)
 		if ((err = poll_port(con, &con->con_ports[id])) != 0)
 			ret = err;
 	con->con_polling = false;
-	return ret;
+	return device_error(con, ret);
 }
 
 static uint32_t rx_pending(const struct vio_console_port *p)
@@ -463,7 +535,7 @@ int vio_console_read(struct vio_console *con, uint32_t id, void *buf, size_t len
 	con->stats.rx_bytes += got;
 	if (got)
 		return (int)got;
-	return vio_vq_is_broken(p->rxq) ? VIO_EIO : VIO_EAGAIN;
+	return vio_vq_is_broken(p->rxq) ? device_error(con, VIO_EIO) : VIO_EAGAIN;
 }
 
 /* Copy as much of src as there are free transmit buffers for, post them, kick. */
@@ -491,11 +563,25 @@ static size_t tx_fill(struct vio_console *con, struct vio_console_port *p, const
 	return done;
 }
 
+/*
+ * A blocking call spun another VIO_CONSOLE_SPIN_NS since *since: let the caller in (opts.wait)
+ * and start counting again.
+ */
+static void maybe_wait(struct vio_console *con, uint64_t now, uint64_t *since)
+{
+	const struct vio_port *port = con->dev->port;
+
+	if (!con->con_opts.wait || now - *since < VIO_CONSOLE_SPIN_NS)
+		return;
+	con->con_opts.wait(con, con->con_opts.arg);
+	*since = port->now_ns(port->ctx);
+}
+
 int vio_console_write(struct vio_console *con, uint32_t id, const void *buf, size_t len, bool block)
 {
 	struct vio_console_port *p;
 	size_t queued = 0;
-	uint64_t deadline = 0;
+	uint64_t start = 0, last_taken = 0, spun_since = 0;
 	bool counted_full = false;
 	int err = port_for_io(con, id, buf, len, &p);
 
@@ -507,7 +593,7 @@ int vio_console_write(struct vio_console *con, uint32_t id, const void *buf, siz
 
 		vio_console_poll(con);
 		if (vio_vq_is_broken(p->txq))
-			return queued ? (int)queued : VIO_EIO;
+			return queued ? (int)queued : device_error(con, VIO_EIO);
 		if (!p->present)
 			return queued ? (int)queued : VIO_ENODEV;
 		/* QEMU throws away what reaches a port nobody on the host has open. */
@@ -523,12 +609,16 @@ int vio_console_write(struct vio_console *con, uint32_t id, const void *buf, siz
 		if (!block)
 			return queued ? (int)queued : VIO_EAGAIN;
 
-		/* The bound is on the device taking nothing, not on the whole write. */
+		/* Two bounds: on the device taking nothing, and on the whole write. */
 		uint64_t now = port->now_ns(port->ctx);
-		if (n || !deadline)
-			deadline = now + con->con_opts.timeout_ns;
-		else if (now > deadline)
-			return queued ? (int)queued : VIO_ETIMEDOUT;
+		if (!start)
+			start = last_taken = spun_since = now;
+		if (n)
+			last_taken = now;
+		if (now - last_taken > con->con_opts.timeout_ns ||
+		    now - start > con->con_opts.deadline_ns)
+			return queued ? (int)queued : device_error(con, VIO_ETIMEDOUT);
+		maybe_wait(con, now, &spun_since);
 		if (port->delay_us)
 			port->delay_us(port->ctx, CON_POLL_US);
 	}
@@ -769,12 +859,13 @@ static int setup_buffers(struct vio_console *con)
 static void settle(struct vio_console *con)
 {
 	const struct vio_port *port = con->dev->port;
-	uint64_t start = port->now_ns(port->ctx), quiet_since = start;
+	uint64_t start = port->now_ns(port->ctx), quiet_since = start, spun_since = start;
 	uint64_t seen = con->stats.ctrl_rx + con->stats.ctrl_bad;
 
 	for (;;) {
 		vio_console_poll(con);
 		uint64_t now = port->now_ns(port->ctx);
+		maybe_wait(con, now, &spun_since);
 		if (con->stats.ctrl_rx + con->stats.ctrl_bad != seen) {
 			seen = con->stats.ctrl_rx + con->stats.ctrl_bad;
 			quiet_since = now;
@@ -807,6 +898,8 @@ int vio_console_init(struct vio_console *con, struct vio_dev *dev,
 		con->con_opts = *opts;
 	if (!con->con_opts.timeout_ns)
 		con->con_opts.timeout_ns = VIO_CONSOLE_TIMEOUT_NS;
+	if (!con->con_opts.deadline_ns)
+		con->con_opts.deadline_ns = VIO_CONSOLE_DEADLINE_NS;
 	con->dev = dev;
 	dev->name = con_name;
 
@@ -854,16 +947,24 @@ fail:
 	return err;
 }
 
-void vio_console_fini(struct vio_console *con)
+int vio_console_fini(struct vio_console *con)
 {
 	if (!con->dev)
-		return;
+		return 0;
 	/* Reset first: after it the device no longer touches our buffers or raises interrupts. */
 	vio_dev_set_config_callback(con->dev, NULL, NULL);
-	vio_dev_teardown(con->dev);
+	int err = vio_dev_teardown(con->dev);
+	if (err) {
+		/* Unless the reset did not happen: then it still may. Keep them, give up on it. */
+		vio_logf(con->dev->port, VIO_LOG_ERR,
+			 "%s: reset not confirmed: keeping the buffers, device failed", con_name);
+		vio_dev_fail(con->dev);
+		con->con_dma = NULL;
+	}
 	free_buffers(con);
 	for (uint32_t id = 0; id < con->nports; id++)
 		con->con_ports[id].present = false;
 	con->nports = 0;
 	con->dev = NULL;
+	return err;
 }

@@ -18,7 +18,8 @@
  * Follow one request:
  *	vio_rng_init    post_buf puts every empty buffer on the requestq, then one kick
  *	rng_vq_done     the requestq's interrupt runs vio_rng_poll (without one, a read polls)
- *	vio_rng_poll    takes each used buffer off the ring (vio_vq_get_used) to buf_done
+ *	vio_rng_poll    takes each used buffer off the ring (vio_vq_get_used) to buf_done;
+ *	                an empty one goes back to the device after the loop, so it ends
  *	buf_done        checks the length the device claims and queues the buffer as ready
  *	vio_rng_read    take() copies and wipes the bytes; post_buf gives the buffer back
  */
@@ -59,15 +60,16 @@ static int post_buf(struct vio_rng *rng, uint16_t i)
 /*
  * One completed buffer. A device may write fewer bytes than we offered, but never more: a
  * larger count means it scribbled past our buffer or lies, and either way the bytes cannot
- * be trusted as entropy. We count it, log it once, and treat the buffer as empty.
+ * be trusted as entropy. We count it, log it once, and treat the buffer as empty. Returns
+ * true when the buffer came back empty and should go back to the device.
  */
-static void buf_done(struct vio_rng *rng, const struct vio_vq_used *u)
+static bool buf_done(struct vio_rng *rng, const struct vio_vq_used *u, uint16_t *i)
 {
 	struct vio_rng_buf *b = u->cookie;
-	uint16_t i = (uint16_t)(b - rng->rng_buf);
 
+	*i = (uint16_t)(b - rng->rng_buf);
 	/* The core checked the id was in flight, so the cookie is one of ours. */
-	VIO_ASSERT(i < rng->rng_nbufs);
+	VIO_ASSERT(*i < rng->rng_nbufs);
 	rng->stats.completions++;
 	if (u->len > u->in_len) {
 		rng->stats.bad_len++;
@@ -76,19 +78,25 @@ static void buf_done(struct vio_rng *rng, const struct vio_vq_used *u)
 				 "%s: device returned %u bytes for a %u-byte buffer, discarded",
 				 rng_name, u->len, u->in_len);
 		rng->rng_warned_len = true;
-		post_buf(rng, i);
-		return;
+		return true;
 	}
 	if (u->len < u->in_len)
 		rng->stats.short_fills++;
-	if (u->len == 0) {
-		post_buf(rng, i);
-		return;
-	}
+	if (u->len == 0)
+		return true;
 	b->len = u->len;
 	VIO_ASSERT(rng->rng_ready_count < rng->rng_nbufs); /* it was with the device, not ready */
-	rng->rng_ready[(rng->rng_ready_head + rng->rng_ready_count) % VIO_RNG_BUFS] = i;
+	rng->rng_ready[(rng->rng_ready_head + rng->rng_ready_count) % VIO_RNG_BUFS] = *i;
 	rng->rng_ready_count++;
+	return false;
+}
+
+/* A broken queue or a timeout may be the device asking for a reset (2.1.2): say so. */
+static int device_error(struct vio_rng *rng, int err)
+{
+	if ((err == VIO_EIO || err == VIO_ETIMEDOUT) && vio_dev_check(rng->dev) == VIO_ENEEDRESET)
+		return VIO_ENEEDRESET;
+	return err;
 }
 
 static uint32_t ready_bytes(const struct vio_rng *rng)
@@ -106,13 +114,26 @@ static uint32_t ready_bytes(const struct vio_rng *rng)
 int vio_rng_poll(struct vio_rng *rng)
 {
 	struct vio_vq_used u;
+	uint16_t empty[VIO_RNG_BUFS], nempty = 0, i;
 	int err;
 
-	while ((err = vio_vq_get_used(&rng->rng_vq, &u)) == 0)
-		buf_done(rng, &u);
+	/*
+	 * A buffer that came back empty goes back to the device only after the reaping: posted
+	 * at once, a device that completes every buffer the moment it sees it would keep this
+	 * loop (and the interrupt handler it runs in) going forever. So the loop sees each
+	 * buffer that was with the device at most once.
+	 */
+	while ((err = vio_vq_get_used(&rng->rng_vq, &u)) == 0) {
+		if (buf_done(rng, &u, &i)) {
+			VIO_ASSERT(nempty < rng->rng_nbufs);
+			empty[nempty++] = i;
+		}
+	}
+	for (uint16_t k = 0; k < nempty; k++)
+		post_buf(rng, empty[k]);
 	vio_vq_kick(&rng->rng_vq);
 	if (err != VIO_EAGAIN)
-		return err;
+		return device_error(rng, err);
 	return (int)ready_bytes(rng);
 }
 
@@ -147,9 +168,10 @@ static size_t take(struct vio_rng *rng, uint8_t *out, size_t n)
 int vio_rng_read(struct vio_rng *rng, void *buf, size_t len, bool block)
 {
 	const struct vio_port *port = rng->dev->port;
+	const struct vio_rng_opts *o = &rng->rng_opts;
 	uint8_t *out = buf;
 	size_t got = 0;
-	uint64_t deadline = 0;
+	uint64_t start = 0, last_byte = 0, spun_since = 0;
 
 	if (!buf || len == 0 || len > INT32_MAX)
 		return VIO_EINVAL;
@@ -165,16 +187,23 @@ int vio_rng_read(struct vio_rng *rng, void *buf, size_t len, bool block)
 		if (!block)
 			return got ? (int)got : VIO_EAGAIN;
 
-		/* The bound is on silence, not on the whole read: a slow source still finishes. */
+		/* Two bounds: on silence (a dead source), and on the whole read (a trickle). */
 		uint64_t now = port->now_ns(port->ctx);
-		if (n || !deadline) {
-			deadline = now + rng->rng_timeout_ns;
-		} else if (now > deadline) {
+		if (!start)
+			start = last_byte = spun_since = now;
+		if (n)
+			last_byte = now;
+		if (now - last_byte > o->timeout_ns || now - start > o->deadline_ns) {
 			rng->stats.timeouts++;
 			/* In ns: a 64-bit division would need libgcc on 32-bit machines. */
-			vio_logf(port, VIO_LOG_WARN, "%s: no entropy for %llu ns", rng_name,
-				 (unsigned long long)rng->rng_timeout_ns);
-			return VIO_ETIMEDOUT;
+			vio_logf(port, VIO_LOG_WARN, "%s: %zu of %zu bytes in %llu ns, gave up",
+				 rng_name, got, len, (unsigned long long)(now - start));
+			return device_error(rng, VIO_ETIMEDOUT);
+		}
+		/* Never spin longer than VIO_RNG_SPIN_NS without letting the caller in. */
+		if (o->wait && now - spun_since >= VIO_RNG_SPIN_NS) {
+			o->wait(rng, o->arg);
+			spun_since = port->now_ns(port->ctx);
 		}
 		if (port->delay_us)
 			port->delay_us(port->ctx, VIO_RNG_POLL_US);
@@ -204,11 +233,15 @@ int vio_rng_init(struct vio_rng *rng, struct vio_dev *dev, const struct vio_rng_
 	const struct vio_port *port = dev->port;
 	int err;
 
-	*rng = (struct vio_rng){.rng_timeout_ns = VIO_RNG_TIMEOUT_NS};
+	*rng = (struct vio_rng){0};
 	if (dev->device_id != VIRTIO_ID_RNG)
 		return VIO_ENODEV;
-	if (opts && opts->timeout_ns)
-		rng->rng_timeout_ns = opts->timeout_ns;
+	if (opts)
+		rng->rng_opts = *opts;
+	if (!rng->rng_opts.timeout_ns)
+		rng->rng_opts.timeout_ns = VIO_RNG_TIMEOUT_NS;
+	if (!rng->rng_opts.deadline_ns)
+		rng->rng_opts.deadline_ns = VIO_RNG_DEADLINE_NS;
 	rng->dev = dev;
 	dev->name = rng_name;
 
@@ -253,13 +286,21 @@ fail:
 	return err;
 }
 
-void vio_rng_fini(struct vio_rng *rng)
+int vio_rng_fini(struct vio_rng *rng)
 {
 	if (!rng->dev)
-		return;
+		return 0;
 	/* Reset first: after it the device no longer writes into our buffers. */
-	vio_dev_teardown(rng->dev);
+	int err = vio_dev_teardown(rng->dev);
+	if (err) {
+		/* Unless the reset did not happen: then it still may. Keep them, give up on it. */
+		vio_logf(rng->dev->port, VIO_LOG_ERR,
+			 "%s: reset not confirmed: keeping the buffers, device failed", rng_name);
+		vio_dev_fail(rng->dev);
+		rng->rng_dma = NULL;
+	}
 	free_bufs(rng);
 	rng->rng_ready_count = 0;
 	rng->dev = NULL;
+	return err;
 }

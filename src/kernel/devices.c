@@ -15,8 +15,9 @@
  *   glue_net.c       link messages and the Ethernet frame echo (lwIP is in net/)
  *   glue_balloon.c   pages from the page allocator, guest stats, deflate on OOM
  *
- * rng (its one piece of glue seeds the PRNG, in devices_init) and blk (blk_on_wait, below)
- * need no file of their own: the shell and the tests call them directly.
+ * rng (its one piece of glue seeds the PRNG, in devices_init) and blk need no file of their
+ * own: the shell and the tests call them directly (and rng_wait and blk_wait, below, let
+ * interrupts in while they wait).
  *
  *   ./run-qemu.sh    (the default device set: rng, serial with a console, blk, net)
  */
@@ -50,35 +51,50 @@ int n_rng, n_cons, n_blk, n_net, n_balloon;
 
 /* --- binding ---------------------------------------------------------------------------- */
 
-/*
- * vio_blk_opts.on_wait: a synchronous disk call is polling for its answer, with interrupts
- * off (DEV_CALL). Let in what came meanwhile (the tick, the serial port, the disk's own
- * completion) and mask them again, so that a slow disk holds them off for no longer than
- * VIO_BLK_WAIT_SLICE_NS at a time. The shell and the tests call the disk from thread
- * context only; inside a handler interrupts stay off.
- */
-static void blk_on_wait(struct vio_blk *blk, void *arg)
+void dev_irq_window(void)
 {
-	(void)blk, (void)arg;
 	if (in_interrupt())
 		return;
+	uint64_t flags = irq_save();
 	sti();
-	__asm__ volatile("nop"); /* sti takes effect after the next instruction: they come here */
+	__asm__ volatile("nop"); /* sti takes effect after the next instruction */
 	cli();
+	irq_restore(flags);
+}
+
+static void rng_wait(struct vio_rng *rng, void *arg)
+{
+	(void)rng;
+	(void)arg;
+	dev_irq_window();
+}
+
+/*
+ * vio_blk_opts.on_wait: a synchronous disk call is polling for its answer, with interrupts off
+ * (DEV_CALL), and calls this every VIO_BLK_WAIT_SLICE_NS: the tick, the serial port and the disk's
+ * own completion come in here, however slow the disk.
+ */
+static void blk_wait(struct vio_blk *blk, void *arg)
+{
+	(void)blk;
+	(void)arg;
+	dev_irq_window();
 }
 
 static int bind(struct kvirtio *kv)
 {
 	int err;
 	switch (kv->dev.device_id) {
-	case VIRTIO_ID_RNG:
+	case VIRTIO_ID_RNG: {
 		if (n_rng == MAX_PER_DRIVER)
 			return VIO_ENOSPC;
 		kv->unit = n_rng;
-		if ((err = vio_rng_init(&rngs[n_rng], &kv->dev, NULL)))
+		struct vio_rng_opts opts = {.wait = rng_wait};
+		if ((err = vio_rng_init(&rngs[n_rng], &kv->dev, &opts)))
 			return err;
 		kv->drv = &rngs[n_rng++];
 		return 0;
+	}
 	case VIRTIO_ID_CONSOLE: {
 		if (n_cons == MAX_PER_DRIVER)
 			return VIO_ENOSPC;
@@ -96,7 +112,7 @@ static int bind(struct kvirtio *kv)
 			return VIO_ENOSPC;
 		kv->unit = n_blk;
 		if ((err = vio_blk_init(&blks[n_blk], &kv->dev,
-					&(struct vio_blk_opts){.on_wait = blk_on_wait})))
+					&(struct vio_blk_opts){.on_wait = blk_wait})))
 			return err;
 		kv->drv = &blks[n_blk++];
 		return 0;

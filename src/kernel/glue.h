@@ -17,6 +17,13 @@ extern struct vio_net nets[MAX_PER_DRIVER];
 extern struct vio_balloon balloons[MAX_PER_DRIVER];
 extern int n_rng, n_cons, n_blk, n_net, n_balloon;
 
+/*
+ * The wait hook of the blocking rng and console calls (their opts.wait): they run under
+ * DEV_CALL, with interrupts off, and call it every millisecond they spin; it lets pending
+ * interrupts in (the timer, COM1, other devices) and returns. Not in an interrupt handler.
+ */
+void dev_irq_window(void);
+
 /* --- glue_console.c: port 0 and the echo ports, per console ------------------------------- */
 
 #define ECHO_BUF 4096

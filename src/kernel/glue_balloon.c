@@ -12,7 +12,7 @@
  * The driver takes no locks and must not be re-entered, and pmm_alloc may call back into it
  * (the OOM handler below). `busy` is set around every call into a balloon so that an
  * allocation made from inside the driver (page_take, or a bookkeeping page from
- * port->dma_alloc) fails plainly instead of deflating the balloon that is asking.
+ * port->priv_alloc) fails plainly instead of deflating the balloon that is asking.
  *
  *   ./run-qemu.sh -- -device virtio-balloon-pci,deflate-on-oom=on
  *   then in the QEMU monitor (Ctrl-A C): balloon 256    and at the shell: mem, balloon
@@ -78,6 +78,14 @@ static unsigned balloon_stats(struct vio_balloon *b, struct vio_balloon_stat_val
 	return n;
 }
 
+/* The floor under the host's target (vio_balloon_opts.free_pages): what pmm has free now. */
+static uint64_t balloon_free_pages(struct vio_balloon *b, void *arg)
+{
+	(void)b;
+	(void)arg;
+	return pmm_free_pages();
+}
+
 /* IRQ context: a new target or a stats request. devices_poll does the work. */
 static void balloon_wake(struct vio_balloon *b, void *arg)
 {
@@ -93,6 +101,7 @@ struct vio_balloon_opts balloon_opts(int unit)
 	    .guest_stats = balloon_stats,
 	    .on_wake = balloon_wake,
 	    .arg = &kballoons[unit],
+	    .free_pages = balloon_free_pages,
 	};
 }
 

@@ -39,9 +39,18 @@ static void console_event(struct vio_console *con, uint32_t port, enum vio_conso
 		kc->changed = true;
 }
 
+/* A blocking write (under DEV_CALL, interrupts off) lets interrupts in every millisecond. */
+static void console_wait(struct vio_console *con, void *arg)
+{
+	(void)con;
+	(void)arg;
+	dev_irq_window();
+}
+
 struct vio_console_opts console_opts(int unit)
 {
-	return (struct vio_console_opts){.on_event = console_event, .arg = &kcons[unit]};
+	return (struct vio_console_opts){
+	    .on_event = console_event, .arg = &kcons[unit], .wait = console_wait};
 }
 
 /* Open the console port and every echo port; called when ports change. */

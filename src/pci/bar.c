@@ -98,6 +98,17 @@ bool vio_pci_bar_contains(const struct vio_pci_dev *dev, unsigned bar, uint64_t 
 	return !b->is_io && b->size != 0 && offset <= b->size && len <= b->size - offset;
 }
 
+/* The CPU address of bus address `addr`, through the memory window that holds it. */
+static uint64_t cpu_address(const struct vio_pci_bus *bus, uint64_t addr)
+{
+	const struct vio_pci_window *w[] = {&bus->windows.mem32, &bus->windows.mem64};
+
+	for (unsigned i = 0; i < 2; i++)
+		if (w[i]->size && addr - w[i]->base < w[i]->size)
+			return addr + w[i]->cpu_offset;
+	return addr;
+}
+
 volatile void *vio_pci_map_bar(const struct vio_pci_dev *dev, unsigned bar, uint64_t offset,
 			       uint64_t len)
 {
@@ -105,5 +116,6 @@ volatile void *vio_pci_map_bar(const struct vio_pci_dev *dev, unsigned bar, uint
 
 	if (!port->map_mmio || !vio_pci_bar_contains(dev, bar, offset, len))
 		return NULL;
-	return port->map_mmio(port->ctx, dev->bars[bar].phys + offset, (size_t)len);
+	return port->map_mmio(port->ctx, cpu_address(dev->bus, dev->bars[bar].phys + offset),
+			      (size_t)len);
 }

@@ -41,6 +41,14 @@ struct fake_env {
 	void (*model)(struct fake_env *e);
 	void *model_arg;
 	bool in_model; /* guards against the model re-entering itself */
+
+	/* fake_env_instant_completions: the queue, the buffers it watches, what it answers. */
+	int instant_q;
+	const uint8_t *instant_lo;
+	size_t instant_len;
+	uint32_t instant_used_len;
+	unsigned instant_done, instant_max;
+	uint64_t (*instant_v2p)(void *ctx, const void *virt);
 };
 
 /*
@@ -61,6 +69,24 @@ void fake_env_set_config(struct fake_env *e, uint32_t off, const void *val, size
 void fake_env_config_irq(struct fake_env *e);
 /* Run the device model once now (as if the device got a time slice). */
 void fake_env_run(struct fake_env *e);
+/*
+ * A device that writes garbage over every DMA allocation the driver made (all but the
+ * queues' own rings, indirect tables and bookkeeping, which the core's tests cover), as a
+ * device that may write anywhere it can reach would. Returns the bytes written.
+ */
+size_t fake_env_scribble(struct fake_env *e, uint8_t byte);
+/*
+ * A device that completes, with used length `used_len`, every buffer the driver posts on
+ * queue q that lies in [lo, lo + len), the moment the driver posts it: before the add even
+ * returns, so a driver that re-posts inside its reap loop meets a new completion on every
+ * turn. It stops after `max` completions (so a test of an unbounded loop fails rather than
+ * hangs); fake_env_instant_completions(e, -1, ...) switches it off. Counts in instant_done.
+ */
+void fake_env_instant_completions(struct fake_env *e, int q, const void *lo, size_t len,
+				  uint32_t used_len, unsigned max);
+/* Free every DMA allocation still live (what a driver kept after an unconfirmed reset), so
+ * that fake_env_free's leak check holds; returns how many there were. */
+int fake_env_reclaim_leaks(struct fake_env *e);
 /* Tear the driver's device down if the test did not, check for leaks, free. */
 void fake_env_free(struct fake_env *e);
 

@@ -57,8 +57,12 @@ static void write_bar(struct fake_pci_fn *f, int i, uint32_t val)
 	uint16_t cmd = fake_pci_r16(f, 0x04);
 
 	f->bar_writes++;
-	if (val == 0xffffffffu && (cmd & (PCI_COMMAND_IO | PCI_COMMAND_MEMORY)))
-		f->sized_while_decoding = true;
+	if (cmd & (PCI_COMMAND_IO | PCI_COMMAND_MEMORY)) {
+		if (val == 0xffffffffu)
+			f->sized_while_decoding = true;
+		else
+			f->moved_while_decoding = true;
+	}
 	if (f->bar_upper[i]) {
 		uint64_t mask = ~(f->bar_size[i - 1] - 1);
 		fake_pci_w32(f, off, val & (uint32_t)(mask >> 32));

@@ -36,6 +36,7 @@ struct fake_pci_fn {
 	uint64_t bar_size[6];	 /* 0 = unimplemented; for a 64-bit BAR, in the low slot */
 	bool bar_upper[6];	 /* this slot is the high half of the previous 64-bit BAR */
 	bool sized_while_decoding; /* a BAR got all ones while COMMAND decoding was on */
+	bool moved_while_decoding; /* a BAR got an address while COMMAND decoding was on */
 	int bar_writes;
 	struct fake_pci_hooks hooks;
 };

@@ -48,6 +48,7 @@ struct host {
 	uint32_t shrink_to;
 	bool stall_inflate;    /* never answer the inflateq (time jumps ahead instead) */
 	bool bogus_inflate_id; /* answer the next inflate with an id not in flight */
+	bool scribble;	       /* after each request, write garbage over the driver's DMA */
 
 	unsigned reports;
 	struct fake_seg report_seg;
@@ -75,7 +76,8 @@ struct t {
 	struct kernel k;
 	struct vio_balloon b;
 	struct vio_balloon_opts opts;
-	int base_allocs; /* DMA allocations live right after init */
+	int base_allocs;      /* DMA allocations live right after init */
+	int base_priv_allocs; /* private allocations live right after init */
 };
 
 static uint32_t idx_of(uint32_t pfn)
@@ -139,6 +141,13 @@ static unsigned k_stats(struct vio_balloon *b, struct vio_balloon_stat_val *out,
 		out[i].val += k->stats_calls; /* fresh numbers each time */
 	}
 	return n;
+}
+
+static uint64_t k_free_pages(struct vio_balloon *b, void *arg)
+{
+	struct kernel *k = arg;
+	(void)b;
+	return k->nfree;
 }
 
 static void k_wake(struct vio_balloon *b, void *arg)
@@ -261,9 +270,36 @@ static void balloon_model(struct fake_env *e)
 	host_deflate(e, &t->h);
 	if (t->b.reporting)
 		host_report(e, &t->h, 2 + t->b.stats_vq);
+	if (t->h.scribble)
+		fake_env_scribble(e, 0x41);
+}
+
+/* Private allocations that may still succeed before they fail; < 0: they never fail. */
+static int priv_fail_after = -1;
+static void *(*real_priv_alloc)(void *ctx, size_t bytes);
+
+static void *failing_priv_alloc(void *ctx, size_t bytes)
+{
+	if (priv_fail_after == 0)
+		return NULL;
+	if (priv_fail_after > 0)
+		priv_fail_after--;
+	return real_priv_alloc(ctx, bytes);
+}
+
+static void fail_priv_allocs_after(struct fake_env *e, int n)
+{
+	if (e->fp.port.priv_alloc != failing_priv_alloc) {
+		real_priv_alloc = e->fp.port.priv_alloc;
+		e->fp.port.priv_alloc = failing_priv_alloc;
+	}
+	priv_fail_after = n;
 }
 
 /* --- setup ------------------------------------------------------------------------------------ */
+
+/* > 0: the next bring-up reports free pages to the driver and asks for this floor. */
+static uint32_t next_floor_pages;
 
 static struct t *bring_up_opts(uint64_t features, bool irqs, uint32_t target, bool stats_cb,
 			       uint64_t timeout_ns)
@@ -288,9 +324,15 @@ static struct t *bring_up_opts(uint64_t features, bool irqs, uint32_t target, bo
 					    .on_wake = k_wake,
 					    .arg = &t->k,
 					    .timeout_ns = timeout_ns};
+	if (next_floor_pages) {
+		t->opts.free_pages = k_free_pages;
+		t->opts.floor_pages = next_floor_pages;
+		next_floor_pages = 0;
+	}
 	assert_int_equal(vio_balloon_init(&t->b, &t->e->dev, &t->opts), 0);
 	fake_env_rings(t->e);
 	t->base_allocs = t->e->fp.dma_live_allocs;
+	t->base_priv_allocs = t->e->fp.priv_live_allocs;
 	return t;
 }
 
@@ -318,6 +360,7 @@ static int poll_all(struct t *t)
 static void free_env(struct t *t)
 {
 	t->e->model = NULL;
+	assert_int_equal(t->e->fp.priv_live_allocs, 0);
 	fake_env_free(t->e); /* asserts no DMA memory leaked */
 	free(t);
 }
@@ -689,13 +732,16 @@ static void test_bookkeeping_grows_past_one_page_and_shrinks(void **state)
 
 	assert_int_equal(poll_all(t), 0);
 	assert_int_equal(vio_balloon_actual(&t->b), 3000);
-	/* 3000 PFNs of 4 bytes need three pages of records (about 1020 PFNs each). */
-	assert_int_equal(t->e->fp.dma_live_allocs - t->base_allocs, 3);
+	/* 3000 PFNs of 4 bytes need three pages of records (about 1020 PFNs each), in private
+	 * memory: the DMA allocations do not grow. */
+	assert_int_equal(t->e->fp.priv_live_allocs - t->base_priv_allocs, 3);
+	assert_int_equal(t->e->fp.dma_live_allocs, t->base_allocs);
 	set_target(t->e, 1000);
 	assert_int_equal(poll_all(t), 0);
-	assert_int_equal(t->e->fp.dma_live_allocs - t->base_allocs, 1);
+	assert_int_equal(t->e->fp.priv_live_allocs - t->base_priv_allocs, 1);
 	set_target(t->e, 0);
 	assert_int_equal(poll_all(t), 0);
+	assert_int_equal(t->e->fp.priv_live_allocs, t->base_priv_allocs);
 	assert_int_equal(t->e->fp.dma_live_allocs, t->base_allocs);
 	assert_int_equal(t->k.in_use, 0);
 	assert_int_equal(t->h.held, 0);
@@ -707,14 +753,59 @@ static void test_bookkeeping_page_shortage_stops_inflating(void **state)
 	(void)state;
 	struct t *t = bring_up(ALL_FEATURES, true, 2000);
 
-	t->e->fp.dma_fail_after = t->e->fp.dma_allocs + 1; /* one record page, no second */
+	fail_priv_allocs_after(t->e, 1); /* one record page, no second */
 	assert_int_equal(poll_all(t), 0);
 	assert_true(vio_balloon_actual(&t->b) > 0 && vio_balloon_actual(&t->b) < 2000);
 	assert_int_equal(host_actual(t), vio_balloon_actual(&t->b));
 	assert_int_equal(t->h.held, vio_balloon_actual(&t->b));
 	assert_int_equal(t->k.in_use, vio_balloon_actual(&t->b));
-	t->e->fp.dma_fail_after = -1;
+	priv_fail_after = -1;
 	finish(t);
+}
+
+static void test_page_records_live_in_private_memory(void **state)
+{
+	(void)state;
+	struct t *t = bring_up(ALL_FEATURES, true, 2500);
+
+	assert_int_equal(poll_all(t), 0);
+	assert_int_equal(vio_balloon_actual(&t->b), 2500);
+	assert_non_null(t->b.bal_chunks);
+	assert_false(fake_port_is_dma(&t->e->fp, t->b.bal_chunks, 16));
+	assert_false(fake_port_is_dma(&t->e->fp, &t->b, sizeof(t->b)));
+	finish(t);
+}
+
+/*
+ * A device that may write any DMA memory it can reach rewrites the driver's DMA page after
+ * every request. Whatever it writes, the kernel gets back exactly the pages it lent and the
+ * host hears of exactly those: the driver's record of what it took is not in that memory.
+ */
+static void device_scribbling_dma_cannot_make_the_balloon_give_back_foreign_pages(uint64_t feat)
+{
+	struct t *t = bring_up(feat, true, 2500);
+
+	t->h.scribble = true;
+	assert_int_equal(poll_all(t), 0);
+	assert_int_equal(vio_balloon_actual(&t->b), 2500);
+	set_target(t->e, 700);
+	assert_int_equal(poll_all(t), 0);
+	assert_int_equal(vio_balloon_actual(&t->b), 700);
+	assert_int_equal(t->k.bad_gives, 0);
+	assert_int_equal(t->k.in_use, 700);
+	assert_int_equal(t->h.held, 700);
+	set_target(t->e, 0);
+	assert_int_equal(poll_all(t), 0);
+	assert_int_equal(t->k.in_use, 0);
+	finish(t);
+}
+
+static void test_device_scribbling_dma_cannot_make_the_balloon_give_back_foreign_pages(void **state)
+{
+	(void)state;
+	device_scribbling_dma_cannot_make_the_balloon_give_back_foreign_pages(ALL_FEATURES);
+	device_scribbling_dma_cannot_make_the_balloon_give_back_foreign_pages(
+	    ALL_FEATURES & ~VIRTIO_BIT(VIRTIO_BALLOON_F_MUST_TELL_HOST));
 }
 
 /* --- teardown and a misbehaving device ------------------------------------------------------- */
@@ -778,6 +869,93 @@ static void test_timeout_option_shortens_the_wait_for_a_kept_request(void **stat
 	vio_balloon_fini(&t->b);
 	assert_int_equal(t->k.in_use, 0);
 	free_env(t);
+}
+
+static void test_fini_after_an_unconfirmed_reset_keeps_every_page_the_device_may_touch(void **state)
+{
+	(void)state;
+	struct t *t = bring_up(ALL_FEATURES, true, 300);
+
+	t->h.stall_inflate = true;
+	assert_int_equal(vio_balloon_poll(&t->b), VIO_ETIMEDOUT);
+	assert_int_equal(t->k.in_use, BATCH);
+	t->e->vd.reset_stuck = true;
+	assert_int_equal(vio_balloon_fini(&t->b), VIO_ETIMEDOUT);
+	/* The device may still hold the pages and read the request page: none comes back. */
+	assert_int_equal(t->k.gives, 0);
+	assert_int_equal(t->k.in_use, BATCH);
+	assert_true(fake_port_logged(&t->e->fp, "reset not confirmed"));
+	assert_true(t->e->vd.status & VIRTIO_CONFIG_S_FAILED);
+	assert_int_equal(vio_balloon_fini(&t->b), 0); /* twice is harmless */
+	assert_int_equal(vio_balloon_poll(&t->b), VIO_EIO);
+	t->e->vd.reset_stuck = false;
+	assert_true(fake_env_reclaim_leaks(t->e) >= 1); /* the PFN array's page was kept */
+	free_env(t);
+}
+
+static void test_device_needing_reset_is_reported_on_timeout_and_on_a_broken_queue(void **state)
+{
+	(void)state;
+	struct t *t = bring_up(ALL_FEATURES, true, 300);
+
+	t->h.stall_inflate = true;
+	t->e->vd.status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	assert_int_equal(vio_balloon_poll(&t->b), VIO_ENEEDRESET);
+	assert_true(fake_port_logged(&t->e->fp, "needs reset"));
+	assert_int_equal(vio_balloon_fini(&t->b), 0);
+	assert_int_equal(t->k.in_use, 0);
+	free_env(t);
+
+	t = bring_up(ALL_FEATURES, true, 300);
+	t->h.bogus_inflate_id = true;
+	t->e->vd.status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	assert_int_equal(vio_balloon_poll(&t->b), VIO_ENEEDRESET);
+	assert_int_equal(vio_balloon_fini(&t->b), 0);
+	assert_int_equal(t->k.in_use, 0);
+	free_env(t);
+}
+
+/* --- the floor ----------------------------------------------------------------------------------
+ */
+
+static int log_lines_with(const struct fake_port *fp, const char *needle)
+{
+	int n = 0;
+	int kept = fp->log_count < FAKE_PORT_LOG_LINES ? fp->log_count : FAKE_PORT_LOG_LINES;
+
+	for (int i = 0; i < kept; i++)
+		n += strstr(fp->log[i], needle) != NULL;
+	return n;
+}
+
+static void test_a_host_asking_for_everything_stops_at_the_free_memory_floor(void **state)
+{
+	(void)state;
+	next_floor_pages = 1000;
+	struct t *t = bring_up(ALL_FEATURES, true, POOL);
+
+	assert_int_equal(poll_all(t), 0);
+	assert_int_equal(vio_balloon_actual(&t->b), POOL - 1000);
+	assert_int_equal(t->k.nfree, 1000);
+	assert_int_equal(host_actual(t), POOL - 1000);
+	assert_false(vio_balloon_pending(&t->b)); /* it waits, it does not spin */
+	t->e->fp.now += 2 * VIO_BALLOON_RETRY_NS;
+	assert_int_equal(poll_all(t), 0);
+	assert_int_equal(vio_balloon_actual(&t->b), POOL - 1000);
+	assert_int_equal(log_lines_with(&t->e->fp, "floor"), 1); /* logged once */
+	set_target(t->e, 2000);
+	assert_int_equal(poll_all(t), 0);
+	assert_int_equal(vio_balloon_actual(&t->b), 2000);
+	finish(t);
+}
+
+static void test_floor_defaults_to_vio_balloon_floor_pages(void **state)
+{
+	(void)state;
+	struct t *t = bring_up(ALL_FEATURES, true, 0);
+
+	assert_int_equal(t->b.bal_opts.floor_pages, VIO_BALLOON_FLOOR_PAGES);
+	finish(t);
 }
 
 static void test_init_rejects_other_devices_and_missing_ops(void **state)
@@ -845,10 +1023,19 @@ int main(void)
 	    cmocka_unit_test(test_reporting_not_supported_without_feature),
 	    cmocka_unit_test(test_bookkeeping_grows_past_one_page_and_shrinks),
 	    cmocka_unit_test(test_bookkeeping_page_shortage_stops_inflating),
+	    cmocka_unit_test(test_page_records_live_in_private_memory),
+	    cmocka_unit_test(
+		test_device_scribbling_dma_cannot_make_the_balloon_give_back_foreign_pages),
 	    cmocka_unit_test(test_fini_returns_every_page_telling_the_host),
 	    cmocka_unit_test(test_completion_not_in_flight_breaks_balloon_and_fini_recovers),
 	    cmocka_unit_test(test_device_that_keeps_a_request_times_out),
 	    cmocka_unit_test(test_timeout_option_shortens_the_wait_for_a_kept_request),
+	    cmocka_unit_test(
+		test_fini_after_an_unconfirmed_reset_keeps_every_page_the_device_may_touch),
+	    cmocka_unit_test(
+		test_device_needing_reset_is_reported_on_timeout_and_on_a_broken_queue),
+	    cmocka_unit_test(test_a_host_asking_for_everything_stops_at_the_free_memory_floor),
+	    cmocka_unit_test(test_floor_defaults_to_vio_balloon_floor_pages),
 	    cmocka_unit_test(test_init_rejects_other_devices_and_missing_ops),
 	    cmocka_unit_test(test_init_failure_leaves_nothing_allocated),
 	};

@@ -21,7 +21,7 @@
 
 #define F(bit)	    (1ull << (bit))
 #define HOSTQ	    (4u << 20) /* bytes each direction of each host port can hold */
-#define MAX_SENT    512
+#define MAX_SENT    4096
 #define MAX_PENDING 64
 
 struct hostport {
@@ -52,6 +52,8 @@ struct cmodel {
 	int rx_rate;		 /* receive buffers the host fills per time slice; < 0: all */
 	uint32_t rx_chunk;	 /* most bytes per receive buffer; 0: as many as fit */
 	uint32_t rx_claim_extra; /* next receive completion claims this many more bytes */
+	uint64_t tx_period_ns;	 /* > 0: the host takes one transmit buffer per period */
+	uint64_t tx_next_ns;
 	uint32_t seed;
 
 	struct virtio_console_control sent[MAX_SENT]; /* control messages from the guest */
@@ -65,7 +67,13 @@ struct t {
 	struct fake_env *e;
 	struct cmodel m;
 	struct vio_console con;
-	uint64_t timeout_ns; /* vio_console_opts.timeout_ns for t_init */
+	uint64_t timeout_ns;  /* vio_console_opts.timeout_ns for t_init */
+	uint64_t deadline_ns; /* ... deadline_ns */
+	bool count_waits;     /* ... wait: count_wait, recording into waits */
+	struct {
+		unsigned calls;
+		uint64_t last, longest;
+	} waits;
 	struct {
 		uint32_t port;
 		enum vio_console_event ev;
@@ -167,7 +175,14 @@ static void model_port_tx(struct fake_env *e, struct cmodel *m, uint32_t id)
 	struct fake_vring *fv = &e->ring[VIRTIO_CONSOLE_Q_TX(id)];
 	struct hostport *hp = &m->hp[id];
 
+	if (m->tx_period_ns) {
+		if (e->fp.now < m->tx_next_ns)
+			return;
+		m->tx_next_ns = e->fp.now + m->tx_period_ns;
+	}
 	for (int k = 0; m->tx_rate < 0 || k < m->tx_rate; k++) {
+		if (m->tx_period_ns && k == 1)
+			break;
 		/* An echoing host with a full inbox stops reading: back-pressure both ways. */
 		if (hp->echo && HOSTQ - hp->in_tail < 4096)
 			break;
@@ -298,12 +313,25 @@ static struct t *t_new(uint64_t features, uint32_t ports, int nqueues)
 	return t;
 }
 
+static void count_wait(struct vio_console *con, void *arg)
+{
+	struct t *t = arg;
+	(void)con;
+	t->waits.calls++;
+	if (t->e->fp.now - t->waits.last > t->waits.longest)
+		t->waits.longest = t->e->fp.now - t->waits.last;
+	t->waits.last = t->e->fp.now;
+}
+
 static void t_init(struct t *t)
 {
 	if (!t->m.irqs)
 		fake_env_no_irqs(t->e);
-	struct vio_console_opts opts = {
-	    .on_event = record_event, .arg = t, .timeout_ns = t->timeout_ns};
+	struct vio_console_opts opts = {.on_event = record_event,
+					.arg = t,
+					.timeout_ns = t->timeout_ns,
+					.deadline_ns = t->deadline_ns,
+					.wait = t->count_waits ? count_wait : NULL};
 	assert_int_equal(vio_console_init(&t->con, &t->e->dev, &opts), 0);
 	fake_env_run(t->e);
 }
@@ -920,6 +948,223 @@ static void test_fini_releases_everything_and_twice_is_harmless(void **state)
 	t_free(t);
 }
 
+/* --- a hostile device ------------------------------------------------------------------------ */
+
+static void test_device_scribbling_dma_cannot_forge_a_control_message_or_crash(void **state)
+{
+	(void)state;
+	struct t *t = t_multiport(true);
+	struct vio_console_port_info info;
+	uint8_t buf[64];
+
+	vio_console_open(&t->con, 1);
+	host_push(t, 1, "hello", 5);
+	fake_env_run(t->e);
+	uint64_t ctrl = t->con.stats.ctrl_rx + t->con.stats.ctrl_bad;
+	int events = t->nevents;
+	assert_true(fake_env_scribble(t->e, 0xff) > 0);
+	/* Posted buffers rewritten mean nothing until the device completes them; the rest holds
+	 * only bytes, never a length, an index or a pointer the driver follows. */
+	assert_int_equal(vio_console_poll(&t->con), 0);
+	assert_int_equal(t->con.stats.ctrl_rx + t->con.stats.ctrl_bad, ctrl);
+	assert_int_equal(t->nevents, events);
+	assert_int_equal(vio_console_read(&t->con, 1, buf, sizeof(buf)), 5);
+	assert_int_equal(vio_console_port_info(&t->con, 1, &info), 0);
+	assert_string_equal(info.name, "org.vio.echo");
+	assert_false(fake_port_is_dma(&t->e->fp, &t->con, sizeof(t->con)));
+	assert_int_equal(vio_console_write(&t->con, 0, "ok", 2, true), 2);
+	t_free(t);
+}
+
+/* Complete one buffer posted on queue q with used length len, as the device. */
+static void complete_one(struct t *t, unsigned q, uint32_t len)
+{
+	struct fake_vring *fv = &t->e->ring[q];
+
+	assert_true(fake_vring_pop(fv, &t->m.req));
+	fv->deliver_irqs = false;
+	fake_vring_complete(fv, t->m.req.head, len);
+}
+
+static void test_control_loop_is_bounded_against_a_device_completing_every_repost(void **state)
+{
+	(void)state;
+	struct t *t = t_multiport(false);
+
+	t->e->model = NULL;
+	complete_one(t, VIRTIO_CONSOLE_Q_CTRL_RX, 0);
+	fake_env_instant_completions(t->e, VIRTIO_CONSOLE_Q_CTRL_RX, t->con.con_ctrl_rx[0].data,
+				     (size_t)VIO_CONSOLE_CTRL_BUFS * VIO_CONSOLE_CTRL_BUF_SIZE, 0,
+				     100000);
+	for (int call = 0; call < 3; call++) {
+		uint64_t before = t->con.stats.ctrl_bad;
+		assert_int_equal(vio_console_poll(&t->con), 0);
+		assert_true(t->con.stats.ctrl_bad - before <= VIO_CONSOLE_CTRL_BUFS);
+	}
+	assert_true(t->e->instant_done < 100000);
+	fake_env_instant_completions(t->e, -1, NULL, 0, 0, 0);
+	t_free(t);
+}
+
+static void test_port_rx_loop_is_bounded_against_a_device_completing_every_repost(void **state)
+{
+	(void)state;
+	struct t *t = t_multiport(false);
+	struct vio_console_port *p = &t->con.con_ports[1];
+
+	vio_console_open(&t->con, 1);
+	t->e->model = NULL;
+	for (uint32_t len = 0; len <= VIO_CONSOLE_BUF_SIZE + 1; len += VIO_CONSOLE_BUF_SIZE + 1) {
+		complete_one(t, VIRTIO_CONSOLE_Q_RX(1), len);
+		fake_env_instant_completions(t->e, VIRTIO_CONSOLE_Q_RX(1), p->rx[0].data,
+					     (size_t)VIO_CONSOLE_RX_BUFS * VIO_CONSOLE_BUF_SIZE,
+					     len, 100000);
+		for (int call = 0; call < 3; call++)
+			assert_int_equal(vio_console_poll(&t->con), 0);
+		assert_true(t->e->instant_done <= 3 * VIO_CONSOLE_RX_BUFS);
+		fake_env_instant_completions(t->e, -1, NULL, 0, 0, 0);
+		for (int call = 0; call < 2; call++) /* reap what the device completed last */
+			assert_int_equal(vio_console_poll(&t->con), 0);
+	}
+	t_free(t);
+}
+
+static void test_a_slow_host_cannot_stretch_a_write_past_its_deadline(void **state)
+{
+	(void)state;
+	struct t *t = t_multiport_new(true);
+	static uint8_t data[16 * 1024];
+
+	t->deadline_ns = 2 * VIO_CONSOLE_TIMEOUT_NS;
+	t_init(t);
+	/* One buffer every 0.3 s: never silent for the timeout, 7 s for the whole write. */
+	t->m.tx_period_ns = VIO_CONSOLE_TIMEOUT_NS * 3 / 10;
+	t->m.tx_next_ns = t->e->fp.now + t->m.tx_period_ns;
+	uint64_t start = t->e->fp.now;
+	int n = vio_console_write(&t->con, 0, data, sizeof(data), true);
+	assert_true(n > 0 && n < (int)sizeof(data));
+	assert_true(t->e->fp.now - start >= t->deadline_ns);
+	assert_true(t->e->fp.now - start < t->deadline_ns + VIO_CONSOLE_TIMEOUT_NS / 10);
+	t->m.tx_period_ns = 0;
+	t_free(t);
+}
+
+static void test_deadline_defaults_to_vio_console_deadline_ns(void **state)
+{
+	(void)state;
+	struct t *t = t_multiport(true);
+
+	assert_int_equal(t->con.con_opts.deadline_ns, VIO_CONSOLE_DEADLINE_NS);
+	assert_int_equal(t->con.con_opts.timeout_ns, VIO_CONSOLE_TIMEOUT_NS);
+	t_free(t);
+}
+
+static void test_a_blocking_write_lets_the_caller_take_interrupts_every_millisecond(void **state)
+{
+	(void)state;
+	struct t *t = t_multiport_new(true);
+
+	t->count_waits = true;
+	t_init(t);
+	dev_send(&t->m, 1, VIRTIO_CONSOLE_PORT_OPEN, 0, NULL, 0);
+	fake_env_run(t->e);
+	t->waits.calls = 0;
+	t->waits.longest = 0;
+	t->waits.last = t->e->fp.now;
+	assert_int_equal(vio_console_write(&t->con, 1, "abc", 3, true), VIO_ETIMEDOUT);
+	assert_true(t->waits.calls >= 900);
+	assert_true(t->waits.longest <= VIO_CONSOLE_SPIN_NS + 100000);
+	t_free(t);
+}
+
+static void test_device_needing_reset_is_reported_on_timeout_and_on_a_broken_queue(void **state)
+{
+	(void)state;
+	struct t *t = t_multiport(true);
+	uint8_t buf[4];
+
+	dev_send(&t->m, 1, VIRTIO_CONSOLE_PORT_OPEN, 0, NULL, 0);
+	fake_env_run(t->e);
+	t->e->vd.status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	assert_int_equal(vio_console_write(&t->con, 1, "abc", 3, true), VIO_ENEEDRESET);
+	assert_true(fake_port_logged(&t->e->fp, "needs reset"));
+	/* Every queue is broken now: each call says why. */
+	assert_int_equal(vio_console_poll(&t->con), VIO_ENEEDRESET);
+	assert_int_equal(vio_console_read(&t->con, 0, buf, sizeof(buf)), VIO_ENEEDRESET);
+	assert_int_equal(vio_console_write(&t->con, 0, "x", 1, false), VIO_ENEEDRESET);
+	t_free(t);
+}
+
+static void test_fini_after_an_unconfirmed_reset_keeps_the_buffers(void **state)
+{
+	(void)state;
+	struct t *t = t_multiport(true);
+
+	t->e->model = NULL;
+	t->e->vd.reset_stuck = true;
+	assert_int_equal(vio_console_fini(&t->con), VIO_ETIMEDOUT);
+	assert_true(t->e->fp.dma_live_allocs >= 1);
+	assert_true(fake_port_logged(&t->e->fp, "reset not confirmed"));
+	assert_true(t->e->vd.status & VIRTIO_CONFIG_S_FAILED);
+	assert_int_equal(vio_console_fini(&t->con), 0); /* twice is harmless */
+	t->e->vd.reset_stuck = false;
+	assert_true(fake_env_reclaim_leaks(t->e) >= 1);
+	t_free(t);
+}
+
+static void test_port_names_are_cut_to_printable_ascii(void **state)
+{
+	(void)state;
+	struct t *t = t_multiport(true);
+	struct vio_console_port_info info;
+	const char evil[] = "\x1b]0;owned\x07\x1b[2Jorg.vio\xff\r\n";
+	const char nul[] = "org.vio.rng\0\x1b[2J"; /* QEMU ends a name with a NUL */
+
+	dev_send(&t->m, 1, VIRTIO_CONSOLE_PORT_NAME, 0, evil, sizeof(evil) - 1);
+	fake_env_run(t->e);
+	assert_int_equal(vio_console_port_info(&t->con, 1, &info), 0);
+	assert_string_equal(info.name, "?]0;owned??[2Jorg.vio???");
+	for (const char *c = info.name; *c; c++)
+		assert_true(*c >= 0x20 && *c < 0x7f);
+	assert_int_equal(vio_console_find_port(&t->con, "?]0;owned??[2Jorg.vio???"), 1);
+	dev_send(&t->m, 1, VIRTIO_CONSOLE_PORT_NAME, 0, nul, sizeof(nul) - 1);
+	fake_env_run(t->e);
+	assert_int_equal(vio_console_find_port(&t->con, "org.vio.rng"), 1);
+	t_free(t);
+}
+
+static int log_lines(const struct t *t)
+{
+	return t->e->fp.log_count;
+}
+
+static void test_a_control_message_flood_is_logged_at_a_bounded_rate(void **state)
+{
+	(void)state;
+	struct t *t = t_multiport(true);
+	int before = log_lines(t);
+
+	/* 1000 ports the driver does not serve, 1000 messages for no port, all in a moment. */
+	for (int round = 0; round < 50; round++) {
+		for (uint32_t k = 0; k < 20; k++) {
+			dev_send(&t->m, 100 + k, VIRTIO_CONSOLE_DEVICE_ADD, 0, NULL, 0);
+			dev_send(&t->m, 5000 + k, VIRTIO_CONSOLE_PORT_OPEN, 1, NULL, 0);
+		}
+		while (t->m.npending)
+			fake_env_run(t->e);
+	}
+	assert_int_equal(t->con.stats.ports_refused, 1000);
+	assert_true(t->con.stats.ctrl_bad >= 1000);
+	assert_true(log_lines(t) - before <= 2 * VIO_CONSOLE_LOG_BURST + 2);
+	assert_true(t->con.stats.log_dropped > 0);
+	/* A second later the driver speaks again, and says how much it kept back. */
+	t->e->fp.now += 2000000000ull;
+	dev_send(&t->m, 7000, VIRTIO_CONSOLE_PORT_OPEN, 1, NULL, 0);
+	fake_env_run(t->e);
+	assert_true(fake_port_logged(&t->e->fp, "log lines about the device dropped"));
+	t_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -945,6 +1190,18 @@ int main(void)
 	    cmocka_unit_test(test_polling_mode_needs_no_interrupts),
 	    cmocka_unit_test(test_bad_arguments),
 	    cmocka_unit_test(test_fini_releases_everything_and_twice_is_harmless),
+	    cmocka_unit_test(test_device_scribbling_dma_cannot_forge_a_control_message_or_crash),
+	    cmocka_unit_test(test_control_loop_is_bounded_against_a_device_completing_every_repost),
+	    cmocka_unit_test(test_port_rx_loop_is_bounded_against_a_device_completing_every_repost),
+	    cmocka_unit_test(test_a_slow_host_cannot_stretch_a_write_past_its_deadline),
+	    cmocka_unit_test(test_deadline_defaults_to_vio_console_deadline_ns),
+	    cmocka_unit_test(
+		test_a_blocking_write_lets_the_caller_take_interrupts_every_millisecond),
+	    cmocka_unit_test(
+		test_device_needing_reset_is_reported_on_timeout_and_on_a_broken_queue),
+	    cmocka_unit_test(test_fini_after_an_unconfirmed_reset_keeps_the_buffers),
+	    cmocka_unit_test(test_port_names_are_cut_to_printable_ascii),
+	    cmocka_unit_test(test_a_control_message_flood_is_logged_at_a_bounded_rate),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,7 @@
 /*
  * Unit tests for src/pci: config access through mechanism #1 and ECAM, enumeration through
- * bridges and multi-function devices, BAR decoding and sizing, the capability walk and
- * MSI-X, against the fake PCI segment in fake_pci.c.
+ * bridges and multi-function devices, BAR decoding and sizing, BAR assignment, the
+ * capability walk and MSI-X, against the fake PCI segment in fake_pci.c.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -536,6 +536,365 @@ static void test_msix_table_in_a_missing_bar_is_rejected(void **state)
 	free(m);
 }
 
+/* --- BAR assignment ------------------------------------------------------------------------ */
+
+/* QEMU virt's windows: I/O at bus 0 (CPU 0x3000000), 1 GiB of 32-bit and 16 GiB of 64-bit. */
+static const struct vio_pci_windows virt_windows = {
+    .io = {.base = 0, .size = 0x10000, .cpu_offset = 0x3000000},
+    .mem32 = {.base = 0x40000000, .size = 0x40000000},
+    .mem64 = {.base = 0x400000000ull, .size = 0x400000000ull},
+};
+
+/* The bus address BAR i of `f` holds now (both halves of a 64-bit one). */
+static uint64_t bar_at(const struct fake_pci_fn *f, int i)
+{
+	uint32_t lo, hi = 0;
+	memcpy(&lo, &f->cfg[0x10 + 4 * i], 4);
+	if (lo & PCI_BAR_IO)
+		return lo & PCI_BAR_IO_MASK;
+	if ((lo & PCI_BAR_MEM_TYPE_MASK) == PCI_BAR_MEM_TYPE_64)
+		memcpy(&hi, &f->cfg[0x14 + 4 * i], 4);
+	return (uint64_t)hi << 32 | (lo & PCI_BAR_MEM_MASK);
+}
+
+static uint16_t decoding(const struct fake_pci_fn *f)
+{
+	return fake_pci_r16(f, 0x04) & (PCI_COMMAND_IO | PCI_COMMAND_MEMORY);
+}
+
+static void test_assign_places_bars_largest_first_aligned_and_without_gaps(void **state)
+{
+	struct env *e = *state;
+	struct fake_pci_fn *a = fake_pci_add(&e->pci, 0, 1, 0, 0x1af4, 0x1042);
+	fake_pci_set_bar(a, 0, 0, 0x1000, FAKE_BAR_MEM32);
+	fake_pci_set_bar(a, 1, 0, 0x100000, FAKE_BAR_MEM32);
+	struct fake_pci_fn *b = fake_pci_add(&e->pci, 0, 2, 0, 0x1af4, 0x1044);
+	fake_pci_set_bar(b, 0, 0, 0x10, FAKE_BAR_MEM32);
+	fake_pci_set_bar(b, 2, 0, 0x4000, FAKE_BAR_MEM32);
+	init_cf8(e);
+
+	assert_int_equal(vio_pci_assign(&e->bus, &virt_windows, NULL, NULL), 4);
+	assert_int_equal(bar_at(a, 1), 0x40000000);
+	assert_int_equal(bar_at(b, 2), 0x40100000);
+	assert_int_equal(bar_at(a, 0), 0x40104000);
+	assert_int_equal(bar_at(b, 0), 0x40105000);
+	/* Memory decoding on, I/O decoding off: neither function has an I/O BAR. */
+	assert_int_equal(decoding(a), PCI_COMMAND_MEMORY);
+	assert_int_equal(decoding(b), PCI_COMMAND_MEMORY);
+	/* Enumeration now finds what a PC's firmware would have left. */
+	struct vio_pci_dev d;
+	assert_int_equal(vio_pci_dev_init(&d, &e->bus, 0, 2, 0), 0);
+	assert_int_equal(d.bars[2].phys, 0x40100000);
+	assert_int_equal(d.bars[2].size, 0x4000);
+}
+
+static void test_assign_aligns_from_a_window_base_that_is_not_aligned(void **state)
+{
+	struct env *e = *state;
+	struct vio_pci_windows w = {.mem32 = {.base = 0x40001000, .size = 0x1000000}};
+	struct fake_pci_fn *f = fake_pci_add(&e->pci, 0, 1, 0, 0x1234, 1);
+	fake_pci_set_bar(f, 0, 0, 0x100000, FAKE_BAR_MEM32);
+	fake_pci_set_bar(f, 1, 0, 0x1000, FAKE_BAR_MEM32);
+	init_cf8(e);
+
+	assert_int_equal(vio_pci_assign(&e->bus, &w, NULL, NULL), 2);
+	assert_int_equal(bar_at(f, 0), 0x40100000);
+	assert_int_equal(bar_at(f, 1), 0x40200000);
+}
+
+static void test_assign_programs_bars_with_decoding_off(void **state)
+{
+	struct env *e = *state;
+	struct fake_pci_fn *f = fake_pci_add(&e->pci, 0, 1, 0, 0x1234, 1);
+	fake_pci_set_bar(f, 0, 0, 0x1000, FAKE_BAR_MEM32);
+	fake_pci_set_bar(f, 2, 0, 0x4000, FAKE_BAR_MEM64);
+	assert_int_not_equal(decoding(f), 0); /* as reset may leave it */
+	init_cf8(e);
+
+	assert_int_equal(vio_pci_assign(&e->bus, &virt_windows, NULL, NULL), 2);
+	assert_false(f->moved_while_decoding);
+	assert_false(f->sized_while_decoding);
+	assert_int_equal(decoding(f), PCI_COMMAND_MEMORY);
+}
+
+static void test_assign_puts_io_bars_above_the_isa_ports(void **state)
+{
+	struct env *e = *state;
+	struct fake_pci_fn *a = fake_pci_add(&e->pci, 0, 1, 0, 0x1af4, 0x1000);
+	fake_pci_set_bar(a, 0, 0, 0x40, FAKE_BAR_IO);
+	fake_pci_set_bar(a, 1, 0, 0x100, FAKE_BAR_IO);
+	struct fake_pci_fn *b = fake_pci_add(&e->pci, 0, 2, 0, 0x1af4, 0x1005);
+	fake_pci_set_bar(b, 0, 0, 0x20, FAKE_BAR_IO);
+	init_cf8(e);
+
+	assert_int_equal(vio_pci_assign(&e->bus, &virt_windows, NULL, NULL), 3);
+	assert_int_equal(bar_at(a, 1), 0x1000);
+	assert_int_equal(bar_at(a, 0), 0x1100);
+	assert_int_equal(bar_at(b, 0), 0x1140);
+	assert_int_equal(decoding(a), PCI_COMMAND_IO);
+	assert_int_equal(decoding(b), PCI_COMMAND_IO);
+}
+
+static void test_assign_finds_no_io_room_in_a_window_below_the_isa_end(void **state)
+{
+	struct env *e = *state;
+	struct vio_pci_windows w = {.io = {.base = 0, .size = 0x1000}};
+	struct fake_pci_fn *f = fake_pci_add(&e->pci, 0, 1, 0, 0x1af4, 0x1000);
+	fake_pci_set_bar(f, 0, 0, 0x40, FAKE_BAR_IO);
+	init_cf8(e);
+
+	assert_int_equal(vio_pci_assign(&e->bus, &w, NULL, NULL), VIO_ENOSPC);
+	assert_int_equal(decoding(f), 0);
+}
+
+static void test_assign_puts_64bit_bars_in_the_64bit_window(void **state)
+{
+	struct env *e = *state;
+	struct fake_pci_fn *f = fake_pci_add(&e->pci, 0, 1, 0, 0x1af4, 0x1041);
+	fake_pci_set_bar(f, 0, 0, 0x1000, FAKE_BAR_MEM32);
+	fake_pci_set_bar(f, 2, 0, 0x4000, FAKE_BAR_MEM64 | FAKE_BAR_PREFETCH);
+	fake_pci_set_bar(f, 4, 0, 0x800000, FAKE_BAR_MEM64);
+	init_cf8(e);
+
+	assert_int_equal(vio_pci_assign(&e->bus, &virt_windows, NULL, NULL), 3);
+	assert_int_equal(bar_at(f, 4), 0x400000000ull);
+	assert_int_equal(bar_at(f, 2), 0x400800000ull);
+	assert_int_equal(bar_at(f, 0), 0x40000000);
+	/* The upper halves were written, not left for the flags to decide. */
+	assert_int_equal(f->cfg[0x1c], 0x04);
+	assert_int_equal(f->cfg[0x24], 0x04);
+}
+
+static void test_64bit_bar_goes_in_the_32bit_window_when_there_is_no_64bit_one(void **state)
+{
+	struct env *e = *state;
+	struct vio_pci_windows w = virt_windows;
+	w.mem64.size = 0;
+	struct fake_pci_fn *f = fake_pci_add(&e->pci, 0, 1, 0, 0x1af4, 0x1041);
+	fake_pci_set_bar(f, 0, 0, 0x1000, FAKE_BAR_MEM32);
+	fake_pci_set_bar(f, 2, 0, 0x4000, FAKE_BAR_MEM64 | FAKE_BAR_PREFETCH);
+	init_cf8(e);
+
+	assert_int_equal(vio_pci_assign(&e->bus, &w, NULL, NULL), 2);
+	assert_int_equal(bar_at(f, 2), 0x40000000);
+	assert_int_equal(bar_at(f, 0), 0x40004000);
+}
+
+static void test_64bit_bar_goes_in_the_32bit_window_when_the_64bit_one_is_full(void **state)
+{
+	struct env *e = *state;
+	struct vio_pci_windows w = virt_windows;
+	w.mem64.size = 0x4000;
+	struct fake_pci_fn *f = fake_pci_add(&e->pci, 0, 1, 0, 0x1af4, 0x1041);
+	fake_pci_set_bar(f, 0, 0, 0x8000, FAKE_BAR_MEM64);
+	fake_pci_set_bar(f, 2, 0, 0x4000, FAKE_BAR_MEM64);
+	init_cf8(e);
+
+	assert_int_equal(vio_pci_assign(&e->bus, &w, NULL, NULL), 2);
+	assert_int_equal(bar_at(f, 0), 0x40000000); /* 32 KiB: no room in 16 KiB */
+	assert_int_equal(bar_at(f, 2), 0x400000000ull);
+}
+
+static void test_assign_fills_a_window_exactly(void **state)
+{
+	struct env *e = *state;
+	struct vio_pci_windows w = {.mem32 = {.base = 0x40000000, .size = 0x3000}};
+	struct fake_pci_fn *a = fake_pci_add(&e->pci, 0, 1, 0, 0x1234, 1);
+	fake_pci_set_bar(a, 0, 0, 0x2000, FAKE_BAR_MEM32);
+	struct fake_pci_fn *b = fake_pci_add(&e->pci, 0, 2, 0, 0x1234, 1);
+	fake_pci_set_bar(b, 0, 0, 0x1000, FAKE_BAR_MEM32);
+	init_cf8(e);
+
+	assert_int_equal(vio_pci_assign(&e->bus, &w, NULL, NULL), 2);
+	assert_int_equal(bar_at(a, 0), 0x40000000);
+	assert_int_equal(bar_at(b, 0), 0x40002000);
+	assert_int_equal(decoding(b), PCI_COMMAND_MEMORY);
+}
+
+static uint8_t line_from_slot(void *arg, const struct vio_pci_dev *dev)
+{
+	(void)arg;
+	return (uint8_t)(32 + dev->dev);
+}
+
+static void test_exhausted_window_leaves_only_the_function_that_missed_disabled(void **state)
+{
+	struct env *e = *state;
+	struct vio_pci_windows w = {.mem32 = {.base = 0x40000000, .size = 0x3000}};
+	struct fake_pci_fn *a = fake_pci_add(&e->pci, 0, 1, 0, 0x1234, 1);
+	fake_pci_set_bar(a, 0, 0, 0x2000, FAKE_BAR_MEM32);
+	struct fake_pci_fn *b = fake_pci_add(&e->pci, 0, 2, 0, 0x1234, 1);
+	fake_pci_set_bar(b, 0, 0, 0x1000, FAKE_BAR_MEM32);
+	fake_pci_set_bar(b, 1, 0, 0x10, FAKE_BAR_MEM32); /* one BAR too many */
+	fake_pci_w8(b, 0x3d, 1);
+	fake_pci_w8(b, 0x3c, 0xff);
+	init_cf8(e);
+
+	assert_int_equal(vio_pci_assign(&e->bus, &w, line_from_slot, NULL), VIO_ENOSPC);
+	assert_int_equal(decoding(a), PCI_COMMAND_MEMORY);
+	assert_int_equal(decoding(b), 0);
+	assert_int_equal(b->cfg[0x3c], 0xff); /* no Interrupt Line for a disabled function */
+	assert_true(fake_port_logged(&e->fp, "pci 0000:00:02.0: BAR 1 (32-bit memory, 16 bytes) "
+					     "fits in no host bridge window"));
+}
+
+static void test_bar_larger_than_every_window_is_refused(void **state)
+{
+	struct env *e = *state;
+	struct fake_pci_fn *big = fake_pci_add(&e->pci, 0, 1, 0, 0x1234, 1);
+	fake_pci_set_bar(big, 0, 0, 0x80000000, FAKE_BAR_MEM32); /* 2 GiB in a 1 GiB window */
+	struct fake_pci_fn *ok = fake_pci_add(&e->pci, 0, 2, 0, 0x1234, 1);
+	fake_pci_set_bar(ok, 0, 0, 0x1000, FAKE_BAR_MEM32);
+	init_cf8(e);
+
+	assert_int_equal(vio_pci_assign(&e->bus, &virt_windows, NULL, NULL), VIO_ENOSPC);
+	assert_int_equal(decoding(big), 0);
+	assert_int_equal(bar_at(ok, 0), 0x40000000);
+	assert_int_equal(decoding(ok), PCI_COMMAND_MEMORY);
+}
+
+static void test_bar_claiming_2_to_the_63_bytes_does_not_wrap_the_allocator(void **state)
+{
+	struct env *e = *state;
+	/* A 64-bit window that ends at the very top of the address space. */
+	struct vio_pci_windows w = {
+	    .mem32 = {.base = 0x40000000, .size = 0x40000000},
+	    .mem64 = {.base = 0xffffffff00000000ull, .size = 0x100000000ull},
+	};
+	struct fake_pci_fn *liar = fake_pci_add(&e->pci, 0, 1, 0, 0x1234, 1);
+	fake_pci_set_bar(liar, 0, 0, 1ull << 63, FAKE_BAR_MEM64);
+	struct fake_pci_fn *ok = fake_pci_add(&e->pci, 0, 2, 0, 0x1af4, 0x1041);
+	fake_pci_set_bar(ok, 0, 0, 0x80000000, FAKE_BAR_MEM64);
+	fake_pci_set_bar(ok, 2, 0, 0x80000000, FAKE_BAR_MEM64);
+	fake_pci_set_bar(ok, 4, 0, 0x4000, FAKE_BAR_MEM32);
+	init_cf8(e);
+
+	assert_int_equal(vio_pci_assign(&e->bus, &w, NULL, NULL), VIO_ENOSPC);
+	assert_true(fake_port_logged(&e->fp, "9223372036854775808 bytes"));
+	assert_int_equal(decoding(liar), 0);
+	/* The window filled to its last byte, and nothing wrapped round to low addresses. */
+	assert_int_equal(bar_at(ok, 0), 0xffffffff00000000ull);
+	assert_int_equal(bar_at(ok, 2), 0xffffffff80000000ull);
+	assert_int_equal(bar_at(ok, 4), 0x40000000);
+	assert_int_equal(decoding(ok), PCI_COMMAND_MEMORY);
+}
+
+/* Counts sizing writes to BAR 0 and doubles its size once the first sizing is over. */
+static void grow_after_first_sizing(void *ctx, struct fake_pci_fn *fn, uint16_t off, int size)
+{
+	int *writes = ctx;
+	if (off == 0x10 && size == 4 && ++*writes == 2)
+		fn->bar_size[0] *= 2;
+}
+
+static void test_bar_that_changes_size_between_walks_leaves_its_function_disabled(void **state)
+{
+	struct env *e = *state;
+	int writes = 0;
+	struct fake_pci_fn *f = fake_pci_add(&e->pci, 0, 1, 0, 0x1234, 1);
+	fake_pci_set_bar(f, 0, 0, 0x1000, FAKE_BAR_MEM32);
+	f->hooks =
+	    (struct fake_pci_hooks){.ctx = &writes, .cfg_after_write = grow_after_first_sizing};
+	init_cf8(e);
+
+	assert_int_equal(vio_pci_assign(&e->bus, &virt_windows, NULL, NULL), VIO_ENOSPC);
+	assert_int_equal(decoding(f), 0);
+	assert_true(fake_port_logged(&e->fp, "changed its size while being assigned"));
+}
+
+static void test_assign_refuses_windows_that_wrap_or_reach_past_4g(void **state)
+{
+	struct env *e = *state;
+	init_cf8(e);
+	struct vio_pci_windows w = {.mem32 = {.base = 0xc0000000, .size = 0x80000000}};
+	assert_int_equal(vio_pci_assign(&e->bus, &w, NULL, NULL), VIO_EINVAL);
+	w = (struct vio_pci_windows){.io = {.base = 0xffff0000, .size = 0x20000}};
+	assert_int_equal(vio_pci_assign(&e->bus, &w, NULL, NULL), VIO_EINVAL);
+	w = (struct vio_pci_windows){.mem64 = {.base = 0xffffffffffff0000ull, .size = 0x20000}};
+	assert_int_equal(vio_pci_assign(&e->bus, &w, NULL, NULL), VIO_EINVAL);
+	assert_int_equal(vio_pci_assign(&e->bus, NULL, NULL, NULL), VIO_EINVAL);
+	/* Up to the last byte is fine: a 32-bit window ending at 4 GiB, a 64-bit one at 2^64. */
+	w = (struct vio_pci_windows){.mem32 = {.base = 0xc0000000, .size = 0x40000000},
+				     .mem64 = {.base = 0xffffffffffff0000ull, .size = 0x10000}};
+	assert_int_equal(vio_pci_assign(&e->bus, &w, NULL, NULL), 0);
+}
+
+static void test_assign_writes_the_interrupt_line_the_kernel_chooses(void **state)
+{
+	struct env *e = *state;
+	struct fake_pci_fn *a = fake_pci_add(&e->pci, 0, 1, 0, 0x1af4, 0x1042);
+	fake_pci_set_bar(a, 0, 0, 0x1000, FAKE_BAR_MEM32);
+	fake_pci_w8(a, 0x3d, 1);
+	struct fake_pci_fn *b = fake_pci_add(&e->pci, 0, 4, 0, 0x1af4, 0x1044);
+	fake_pci_w8(b, 0x3d, 2);
+	struct fake_pci_fn *nopin = fake_pci_add(&e->pci, 0, 5, 0, 0x1234, 1);
+	fake_pci_w8(nopin, 0x3c, 0x77);
+	init_cf8(e);
+
+	assert_int_equal(vio_pci_assign(&e->bus, &virt_windows, line_from_slot, NULL), 1);
+	assert_int_equal(a->cfg[0x3c], 33);
+	assert_int_equal(b->cfg[0x3c], 36);
+	assert_int_equal(nopin->cfg[0x3c], 0x77);
+}
+
+static void test_assign_leaves_bridges_and_the_buses_behind_them_alone(void **state)
+{
+	struct env *e = *state;
+	struct fake_pci_fn *br = fake_pci_add(&e->pci, 0, 1, 0, 0x1b36, 0x000c);
+	fake_pci_make_bridge(br, 1, 1);
+	fake_pci_set_bar(br, 0, 0xfe000000, 0x1000, FAKE_BAR_MEM32);
+	struct fake_pci_fn *behind = fake_pci_add(&e->pci, 1, 0, 0, 0x1af4, 0x1041);
+	fake_pci_set_bar(behind, 0, 0xfd000000, 0x4000, FAKE_BAR_MEM32);
+	struct fake_pci_fn *root = fake_pci_add(&e->pci, 0, 2, 0, 0x1af4, 0x1041);
+	fake_pci_set_bar(root, 0, 0, 0x4000, FAKE_BAR_MEM32);
+	init_cf8(e);
+
+	assert_int_equal(vio_pci_assign(&e->bus, &virt_windows, NULL, NULL), 1);
+	assert_int_equal(bar_at(root, 0), 0x40000000);
+	assert_int_equal(bar_at(br, 0), 0xfe000000);
+	assert_int_equal(bar_at(behind, 0), 0xfd000000);
+	assert_int_equal(decoding(br), PCI_COMMAND_IO | PCI_COMMAND_MEMORY);
+	assert_true(fake_port_logged(&e->fp, "pci 0000:00:01.0: a bridge"));
+}
+
+static void test_assign_reaches_every_function_of_a_multifunction_device(void **state)
+{
+	struct env *e = *state;
+	struct fake_pci_fn *f0 = fake_pci_add(&e->pci, 0, 3, 0, 0x1af4, 0x1041);
+	fake_pci_set_multifunction(f0);
+	fake_pci_set_bar(f0, 0, 0, 0x1000, FAKE_BAR_MEM32);
+	struct fake_pci_fn *f5 = fake_pci_add(&e->pci, 0, 3, 5, 0x1af4, 0x1042);
+	fake_pci_set_bar(f5, 0, 0, 0x2000, FAKE_BAR_MEM32);
+	init_cf8(e);
+
+	assert_int_equal(vio_pci_assign(&e->bus, &virt_windows, NULL, NULL), 2);
+	assert_int_equal(bar_at(f5, 0), 0x40000000);
+	assert_int_equal(bar_at(f0, 0), 0x40002000);
+	assert_int_equal(decoding(f5), PCI_COMMAND_MEMORY);
+}
+
+static void test_map_bar_moves_bus_addresses_by_the_window_cpu_offset(void **state)
+{
+	struct env *e = *state;
+	struct vio_pci_windows w = {
+	    .mem32 = {.base = 0x40000000, .size = 0x10000000, .cpu_offset = 0x1000000000ull},
+	    .mem64 = {.base = 0x400000000ull,
+		      .size = 0x100000000ull,
+		      .cpu_offset = (uint64_t)-0x100000000ll},
+	};
+	struct fake_pci_fn *f = fake_pci_add(&e->pci, 0, 1, 0, 0x1af4, 0x1041);
+	fake_pci_set_bar(f, 0, 0, 0x1000, FAKE_BAR_MEM32);
+	fake_pci_set_bar(f, 2, 0, 0x4000, FAKE_BAR_MEM64);
+	init_cf8(e);
+
+	assert_int_equal(vio_pci_assign(&e->bus, &w, NULL, NULL), 2);
+	struct vio_pci_dev d;
+	assert_int_equal(vio_pci_dev_init(&d, &e->bus, 0, 1, 0), 0);
+	assert_int_equal(d.bars[0].phys, 0x40000000); /* the BAR holds the bus address */
+	assert_ptr_equal(vio_pci_map_bar(&d, 0, 0x10, 4), (void *)0x1040000010ull);
+	assert_ptr_equal(vio_pci_map_bar(&d, 2, 0x20, 4), (void *)0x300000020ull);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -565,6 +924,24 @@ int main(void)
 		T(test_msix_entries_masks_and_enable),
 		T(test_msix_table_outside_its_bar_is_rejected),
 		T(test_msix_table_in_a_missing_bar_is_rejected),
+		T(test_assign_places_bars_largest_first_aligned_and_without_gaps),
+		T(test_assign_aligns_from_a_window_base_that_is_not_aligned),
+		T(test_assign_programs_bars_with_decoding_off),
+		T(test_assign_puts_io_bars_above_the_isa_ports),
+		T(test_assign_finds_no_io_room_in_a_window_below_the_isa_end),
+		T(test_assign_puts_64bit_bars_in_the_64bit_window),
+		T(test_64bit_bar_goes_in_the_32bit_window_when_there_is_no_64bit_one),
+		T(test_64bit_bar_goes_in_the_32bit_window_when_the_64bit_one_is_full),
+		T(test_assign_fills_a_window_exactly),
+		T(test_exhausted_window_leaves_only_the_function_that_missed_disabled),
+		T(test_bar_larger_than_every_window_is_refused),
+		T(test_bar_claiming_2_to_the_63_bytes_does_not_wrap_the_allocator),
+		T(test_bar_that_changes_size_between_walks_leaves_its_function_disabled),
+		T(test_assign_refuses_windows_that_wrap_or_reach_past_4g),
+		T(test_assign_writes_the_interrupt_line_the_kernel_chooses),
+		T(test_assign_leaves_bridges_and_the_buses_behind_them_alone),
+		T(test_assign_reaches_every_function_of_a_multifunction_device),
+		T(test_map_bar_moves_bus_addresses_by_the_window_cpu_offset),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -403,6 +403,173 @@ static void test_fini_twice_is_harmless(void **state)
 	teardown(t);
 }
 
+/* --- a hostile device ------------------------------------------------------------------------ */
+
+static void test_device_scribbling_dma_cannot_forge_a_completion_or_crash(void **state)
+{
+	(void)state;
+	struct t *t = setup(DEV_FILL, true);
+	uint8_t buf[3 * VIO_RNG_BUF_SIZE];
+
+	fake_env_run(t->e); /* every buffer filled and reaped into the ready list */
+	uint64_t completions = t->rng.stats.completions;
+	assert_true(fake_env_scribble(t->e, 0xa5) >= (size_t)VIO_RNG_BUFS * VIO_RNG_BUF_SIZE);
+	/* What the device wrote is only ever entropy: no length, index or pointer came from it. */
+	assert_int_equal(vio_rng_read(&t->rng, buf, sizeof(buf), false), sizeof(buf));
+	assert_int_equal(t->rng.stats.completions, completions);
+	for (size_t i = 0; i < sizeof(buf); i++)
+		assert_int_equal(buf[i], 0xa5);
+	assert_int_equal(vio_rng_read(&t->rng, buf, sizeof(buf), true), sizeof(buf));
+	assert_false(fake_port_is_dma(&t->e->fp, &t->rng, sizeof(t->rng)));
+	teardown(t);
+}
+
+static void device_completing_every_repost_at_once(uint32_t used_len)
+{
+	struct t *t = setup(DEV_SHORT, false);
+
+	/* One empty buffer comes back; every buffer posted from then on comes back at once. */
+	t->m.short_len = 0;
+	t->m.budget = 1;
+	fake_env_run(t->e);
+	t->e->model = NULL;
+	fake_env_instant_completions(t->e, 0, t->rng.rng_dma,
+				     (size_t)VIO_RNG_BUFS * VIO_RNG_BUF_SIZE, used_len, 100000);
+	for (int call = 0; call < 3; call++) {
+		uint64_t before = t->rng.stats.completions;
+		int r = vio_rng_poll(&t->rng);
+		assert_true(r >= 0);
+		assert_true(t->rng.stats.completions - before <= VIO_RNG_BUFS);
+	}
+	assert_true(t->e->instant_done < 100000);
+	fake_env_instant_completions(t->e, -1, NULL, 0, 0, 0);
+	teardown(t);
+}
+
+static void test_poll_is_bounded_against_a_device_completing_every_repost(void **state)
+{
+	(void)state;
+	device_completing_every_repost_at_once(0);		      /* empty: re-posted */
+	device_completing_every_repost_at_once(VIO_RNG_BUF_SIZE + 1); /* too long: re-posted */
+}
+
+static void test_a_trickling_device_cannot_stretch_a_read_past_its_deadline(void **state)
+{
+	(void)state;
+	struct fake_env *e = fake_env_new(VIRTIO_ID_RNG, 0, NULL, 0, 1, 64);
+	struct vio_rng_opts opts = {.deadline_ns = 2 * VIO_RNG_TIMEOUT_NS};
+	struct model m = {.how = DEV_SHORT, .short_len = 1, .budget = -1};
+	struct vio_rng rng;
+	uint8_t buf[64];
+
+	/* One byte every 0.3 s: never silent for the timeout, 19 s for the whole read. */
+	m.period_ns = VIO_RNG_TIMEOUT_NS * 3 / 10;
+	e->model = rng_model;
+	e->model_arg = &m;
+	assert_int_equal(vio_rng_init(&rng, &e->dev, &opts), 0);
+	fake_env_rings(e);
+	m.next_ns = e->fp.now + m.period_ns;
+	uint64_t start = e->fp.now;
+	assert_int_equal(vio_rng_read(&rng, buf, sizeof(buf), true), VIO_ETIMEDOUT);
+	assert_true(e->fp.now - start >= opts.deadline_ns);
+	assert_true(e->fp.now - start < opts.deadline_ns + VIO_RNG_TIMEOUT_NS / 10);
+	assert_int_equal(rng.stats.timeouts, 1);
+	e->model = NULL;
+	assert_int_equal(vio_rng_fini(&rng), 0);
+	fake_env_free(e);
+}
+
+static void test_deadline_defaults_to_vio_rng_deadline_ns(void **state)
+{
+	(void)state;
+	struct t *t = setup(DEV_SILENT, true);
+
+	assert_int_equal(t->rng.rng_opts.deadline_ns, VIO_RNG_DEADLINE_NS);
+	assert_int_equal(t->rng.rng_opts.timeout_ns, VIO_RNG_TIMEOUT_NS);
+	teardown(t);
+}
+
+struct waits {
+	struct fake_port *fp;
+	unsigned calls;
+	uint64_t last, longest;
+};
+
+static void count_wait(struct vio_rng *rng, void *arg)
+{
+	struct waits *w = arg;
+	(void)rng;
+	w->calls++;
+	if (w->fp->now - w->last > w->longest)
+		w->longest = w->fp->now - w->last;
+	w->last = w->fp->now;
+}
+
+static void test_a_blocking_read_lets_the_caller_take_interrupts_every_millisecond(void **state)
+{
+	(void)state;
+	struct fake_env *e = fake_env_new(VIRTIO_ID_RNG, 0, NULL, 0, 1, 64);
+	struct waits w = {.fp = &e->fp};
+	struct vio_rng_opts opts = {.wait = count_wait, .arg = &w};
+	struct model m = {.how = DEV_SHORT, .short_len = 16, .budget = -1};
+	struct vio_rng rng;
+	uint8_t buf[64], expect = 0;
+
+	/* 16 bytes every 0.6 s: the read takes 2.4 s, all of it waiting for the device. */
+	m.period_ns = VIO_RNG_TIMEOUT_NS * 6 / 10;
+	e->model = rng_model;
+	e->model_arg = &m;
+	assert_int_equal(vio_rng_init(&rng, &e->dev, &opts), 0);
+	fake_env_rings(e);
+	m.next_ns = e->fp.now + m.period_ns;
+	w.last = e->fp.now;
+	assert_int_equal(vio_rng_read(&rng, buf, sizeof(buf), true), sizeof(buf));
+	check_stream(buf, sizeof(buf), &expect);
+	assert_true(w.calls >= 2000);
+	/* Never more than the spin limit (and one look at the device) without a wait. */
+	assert_true(w.longest <= VIO_RNG_SPIN_NS + 100000);
+	e->model = NULL;
+	assert_int_equal(vio_rng_fini(&rng), 0);
+	fake_env_free(e);
+}
+
+static void test_device_needing_reset_is_reported_on_timeout_and_on_a_broken_queue(void **state)
+{
+	(void)state;
+	struct t *t = setup(DEV_SILENT, true);
+	uint8_t buf[8];
+
+	t->e->vd.status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	assert_int_equal(vio_rng_read(&t->rng, buf, sizeof(buf), true), VIO_ENEEDRESET);
+	assert_true(fake_port_logged(&t->e->fp, "needs reset"));
+	teardown(t);
+
+	t = setup(DEV_BAD_ID, true);
+	t->e->vd.status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	assert_int_equal(vio_rng_read(&t->rng, buf, sizeof(buf), true), VIO_ENEEDRESET);
+	assert_int_equal(vio_rng_poll(&t->rng), VIO_ENEEDRESET);
+	teardown(t);
+}
+
+static void test_fini_after_an_unconfirmed_reset_keeps_the_buffers(void **state)
+{
+	(void)state;
+	struct t *t = setup(DEV_FILL, true);
+
+	t->e->model = NULL;
+	t->e->vd.reset_stuck = true;
+	assert_int_equal(vio_rng_fini(&t->rng), VIO_ETIMEDOUT);
+	/* The device may still write the buffers: they were not given back. */
+	assert_true(t->e->fp.dma_live_allocs >= 1);
+	assert_true(fake_port_logged(&t->e->fp, "reset not confirmed"));
+	assert_true(t->e->vd.status & VIRTIO_CONFIG_S_FAILED);
+	assert_int_equal(vio_rng_fini(&t->rng), 0); /* twice is harmless */
+	t->e->vd.reset_stuck = false;
+	assert_true(fake_env_reclaim_leaks(t->e) >= 1);
+	fake_env_free(t->e);
+	free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -426,6 +593,15 @@ int main(void)
 	    cmocka_unit_test(test_interrupt_reaps_completions),
 	    cmocka_unit_test(test_bad_arguments_are_einval),
 	    cmocka_unit_test(test_fini_twice_is_harmless),
+	    cmocka_unit_test(test_device_scribbling_dma_cannot_forge_a_completion_or_crash),
+	    cmocka_unit_test(test_poll_is_bounded_against_a_device_completing_every_repost),
+	    cmocka_unit_test(test_a_trickling_device_cannot_stretch_a_read_past_its_deadline),
+	    cmocka_unit_test(test_deadline_defaults_to_vio_rng_deadline_ns),
+	    cmocka_unit_test(
+		test_a_blocking_read_lets_the_caller_take_interrupts_every_millisecond),
+	    cmocka_unit_test(
+		test_device_needing_reset_is_reported_on_timeout_and_on_a_broken_queue),
+	    cmocka_unit_test(test_fini_after_an_unconfirmed_reset_keeps_the_buffers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,7 @@ from harness import Scenario
 MiB = 1024 * 1024
 RAM = 512 * MiB
 PAGES_PER_MIB = MiB // 4096
+FLOOR_PAGES = 8192  # VIO_BALLOON_FLOOR_PAGES: the balloon leaves the kernel this many free
 BALLOON_PATH = "/machine/peripheral/balloon0"
 
 
@@ -183,16 +184,17 @@ def bad_interact(q):
     q.wait_for(r"vio> ")
     free0, _, _ = mem(q)
 
-    # More than the guest can give: the balloon stops where the allocator says no.
+    # More than the guest can give: the balloon stops at its floor (VIO_BALLOON_FLOOR_PAGES,
+    # 32 MiB, left free), or where the allocator says no if that comes first.
     q.qmp("balloon", value=16 * MiB)
-    q.wait_for(r"out of memory at \d+ of \d+ pages", timeout=60)
+    q.wait_for(r"out of memory at \d+ of \d+ pages|keeping the floor of \d+ pages free",
+               timeout=60)
     stuck = wait_stable(q)
-    free, held = check_consistent(q, free0, "at the allocator's limit")
+    free, held = check_consistent(q, free0, "at the floor")
     assert stuck == RAM - held * 4096, "QMP says %d, kernel holds %d pages" % (stuck, held)
     assert held > free0 * 9 // 10, "stopped early: %d of %d pages" % (held, free0)
+    assert free >= FLOOR_PAGES, "only %d pages left free" % free
     assert q.shell("echo still here").strip() == "still here"
-    out = q.shell("balloon")
-    assert re.search(r"take failures [1-9]", out), out
     print("    target 16 MiB: stopped at %d pages held, %d free, guest %d MiB"
           % (held, free, stuck // MiB))
 
