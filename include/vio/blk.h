@@ -14,7 +14,7 @@
  *   - Synchronous: vio_blk_read, _write, _flush, _discard, _write_zeroes, _get_id. Each posts
  *     a request and polls the device until it answers or opts.timeout_ns passes. They never
  *     wait for an interrupt, so they also work with interrupts disabled (a panic path).
- *     While they poll they call opts.on_wait at least every VIO_BLK_WAIT_SLICE_NS: a kernel
+ *     While they poll they call opts.wait at least every VIO_BLK_SPIN_NS: a kernel
  *     that disables interrupts around driver calls enables them there for a moment, so that
  *     a slow disk never holds them off for longer than a slice and one poll.
  *
@@ -69,9 +69,10 @@
 #define VIO_BLK_TIMEOUT_NS 30000000000ull
 #endif
 
-/* Longest a synchronous call polls between two calls of vio_blk_opts.on_wait. */
-#ifndef VIO_BLK_WAIT_SLICE_NS
-#define VIO_BLK_WAIT_SLICE_NS 100000ull
+/* A synchronous call polls for at most this long between calls of opts.wait (100 us, well
+ * inside a 1 ms tick): the longest it spins in whatever interrupt state its caller gave it. */
+#ifndef VIO_BLK_SPIN_NS
+#define VIO_BLK_SPIN_NS 100000ull
 #endif
 
 /* Most data segments in one device request (also lower than the device's SEG_MAX). 62 + the
@@ -147,14 +148,15 @@ struct vio_blk_opts {
 	/* How long a synchronous call waits for its answer (0: VIO_BLK_TIMEOUT_NS). */
 	uint64_t timeout_ns;
 	/*
-	 * A synchronous call is waiting: called at least every VIO_BLK_WAIT_SLICE_NS while it
-	 * polls, at a point where no driver state is in flux. A kernel that keeps interrupts
-	 * off around vio_blk_* calls lets them in here for a moment; their handlers may run
-	 * this device's completions (and callbacks). NULL: the call polls, in whatever
-	 * interrupt state it was called, until the answer or the timeout (a panic path).
+	 * Optional: a synchronous call (and its wait for room in a full queue) calls wait(blk,
+	 * arg) after every VIO_BLK_SPIN_NS of polling, at a point where the driver's state is
+	 * whole. A kernel that calls with interrupts off lets them in here (this device's
+	 * interrupt handler may then complete requests and run their callbacks), or yields the
+	 * CPU; it may return at once. NULL: the call spins until the answer or the timeout, in
+	 * whatever interrupt state its caller gave it (a panic path).
 	 */
-	void (*on_wait)(struct vio_blk *blk, void *arg);
-	void *arg; /* passed to on_wait */
+	void (*wait)(struct vio_blk *blk, void *arg);
+	void *arg; /* passed to wait */
 };
 
 /* What the device is and what the driver will do with it. Filled by vio_blk_init. */
@@ -310,7 +312,7 @@ unsigned vio_blk_in_flight(const struct vio_blk *blk);
 
 /*
  * Submit `req` (its on_done/arg are ignored and overwritten) and poll until it completes,
- * calling opts.on_wait once every VIO_BLK_WAIT_SLICE_NS of polling (a full queue is waited
+ * calling opts.wait once every VIO_BLK_SPIN_NS of polling (a full queue is waited
  * for the same way). Returns its status, a vio_blk_submit error (VIO_ENOSPC only when the
  * queue stays full until the timeout), VIO_ETIMEDOUT after opts.timeout_ns, or VIO_EIO
  * (a broken queue); on a timeout or a broken queue the device's status is read and

@@ -836,7 +836,7 @@ unsigned vio_blk_in_flight(const struct vio_blk *blk)
 
 /* --- synchronous calls ------------------------------------------------------------------- */
 
-/* A synchronous call's request: done may be set in an interrupt handler (opts.on_wait). */
+/* A synchronous call's request: done may be set in an interrupt handler (opts.wait). */
 struct sync_wait {
 	volatile bool done;
 	volatile int status;
@@ -877,7 +877,7 @@ struct sync_clock {
 
 /*
  * Between two polls: false when the call has run out of time. Otherwise, once a slice
- * (VIO_BLK_WAIT_SLICE_NS), give the owner its turn (opts.on_wait): a kernel that called us
+ * (VIO_BLK_SPIN_NS), give the owner its turn (opts.wait): a kernel that called us
  * with interrupts off takes them there, so that a slow device does not hold them off for
  * the whole timeout. Nothing of the driver's is half done at this point.
  */
@@ -888,8 +888,8 @@ static bool may_wait(struct vio_blk *blk, struct sync_clock *c)
 
 	if (now - c->start > blk->blk_opts.timeout_ns)
 		return false;
-	if (blk->blk_opts.on_wait && now - c->turn >= VIO_BLK_WAIT_SLICE_NS) {
-		blk->blk_opts.on_wait(blk, blk->blk_opts.arg);
+	if (blk->blk_opts.wait && now - c->turn >= VIO_BLK_SPIN_NS) {
+		blk->blk_opts.wait(blk, blk->blk_opts.arg);
 		c->turn = port->now_ns(port->ctx);
 	}
 	return true;

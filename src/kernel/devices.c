@@ -70,8 +70,8 @@ static void rng_wait(struct vio_rng *rng, void *arg)
 }
 
 /*
- * vio_blk_opts.on_wait: a synchronous disk call is polling for its answer, with interrupts off
- * (DEV_CALL), and calls this every VIO_BLK_WAIT_SLICE_NS: the tick, the serial port and the disk's
+ * vio_blk_opts.wait: a synchronous disk call is polling for its answer, with interrupts off
+ * (DEV_CALL), and calls this every VIO_BLK_SPIN_NS: the tick, the serial port and the disk's
  * own completion come in here, however slow the disk.
  */
 static void blk_wait(struct vio_blk *blk, void *arg)
@@ -112,7 +112,7 @@ static int bind(struct kvirtio *kv)
 			return VIO_ENOSPC;
 		kv->unit = n_blk;
 		if ((err = vio_blk_init(&blks[n_blk], &kv->dev,
-					&(struct vio_blk_opts){.on_wait = blk_wait})))
+					&(struct vio_blk_opts){.wait = blk_wait})))
 			return err;
 		kv->drv = &blks[n_blk++];
 		return 0;

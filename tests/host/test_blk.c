@@ -1519,7 +1519,7 @@ static void test_config_change_storm_is_logged_once_a_second_with_a_count(void *
 
 /* --- synchronous calls give the owner its moments ----------------------------------------- */
 
-/* The owner's on_wait: what a kernel does there is let interrupts in. */
+/* The owner's wait: what a kernel does there is let interrupts in. */
 struct waiter {
 	struct t *t;
 	unsigned calls;
@@ -1544,7 +1544,7 @@ static void owner_wait(struct vio_blk *blk, void *arg)
 static struct t *setup_waiter(struct waiter *w, uint64_t timeout_ns)
 {
 	struct virtio_blk_config cfg = default_config();
-	struct vio_blk_opts opts = {.timeout_ns = timeout_ns, .on_wait = owner_wait, .arg = w};
+	struct vio_blk_opts opts = {.timeout_ns = timeout_ns, .wait = owner_wait, .arg = w};
 	struct t *t = setup_opts(BASE_FEATURES, &cfg, 1, true, 0, &opts);
 	w->t = t;
 	w->last = t->e->fp.now;
@@ -1563,7 +1563,7 @@ static void test_sync_call_lets_the_owner_take_interrupts_while_it_waits(void **
 	assert_int_equal(vio_blk_read(&t->blk, 0, buf, sizeof(buf)), 0);
 	assert_int_equal(buf[0], 0x3c);
 	assert_int_equal(w.calls, 50);
-	assert_true(w.max_gap <= VIO_BLK_WAIT_SLICE_NS + 10000);
+	assert_true(w.max_gap <= VIO_BLK_SPIN_NS + 10000);
 	teardown(t);
 }
 
@@ -1589,8 +1589,8 @@ static void test_sync_timeout_and_full_queue_waits_call_the_owner_too(void **sta
 	}
 	/* The queue is full and stays full: 5 ms of waiting for room. */
 	assert_int_equal(vio_blk_flush(&t->blk), VIO_ETIMEDOUT);
-	assert_true(w.calls >= 5000000 / VIO_BLK_WAIT_SLICE_NS - 1);
-	assert_true(w.max_gap <= VIO_BLK_WAIT_SLICE_NS + 10000);
+	assert_true(w.calls >= 5000000 / VIO_BLK_SPIN_NS - 1);
+	assert_true(w.max_gap <= VIO_BLK_SPIN_NS + 10000);
 	/* Room, then no answer: 5 ms of waiting for it. */
 	t->m.silent = false;
 	t->m.hold = true;
@@ -1600,8 +1600,8 @@ static void test_sync_timeout_and_full_queue_waits_call_the_owner_too(void **sta
 	w.last = t->e->fp.now;
 	t->m.silent = true;
 	assert_int_equal(vio_blk_flush(&t->blk), VIO_ETIMEDOUT);
-	assert_true(w.calls >= 5000000 / VIO_BLK_WAIT_SLICE_NS - 1);
-	assert_true(w.max_gap <= VIO_BLK_WAIT_SLICE_NS + 10000);
+	assert_true(w.calls >= 5000000 / VIO_BLK_SPIN_NS - 1);
+	assert_true(w.max_gap <= VIO_BLK_SPIN_NS + 10000);
 	teardown(t);
 }
 
