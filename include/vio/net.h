@@ -23,28 +23,33 @@
  * Without interrupts at all the same loop works as it is, and vio_net_poll re-reads the link
  * status every VIO_NET_LINK_POLL_NS.
  *
- * Receive. The RX ring is kept full of driver-owned DMA buffers. vio_net_recv hands out one
- * frame as it lies in those buffers (one segment, or several with VIRTIO_NET_F_MRG_RXBUF)
- * and the caller gives each buffer back with vio_net_rx_release: an lwIP netif can wrap each
- * segment in a custom pbuf with no copy. Buffers given back go back on the ring at once, but
- * the device hears of them once per batch: when vio_net_recv finds nothing more to return,
- * and in vio_net_poll (one notification, not one per buffer: under emulation each is a trap).
- * A buffer the caller holds is a buffer the device cannot fill, so holding is bounded: once
- * the caller holds rx_hold_max buffers, vio_net_recv drops the next frame (its buffers go
- * straight back to the device), counts it in stats.rx_drops and returns VIO_ENOSPC. The
- * device thus always keeps at least (ring size - rx_hold_max) buffers. vio_net_recv_copy is
- * the copying convenience for callers that hold nothing.
+ * Receive. The device always holds the driver's RX buffers (opts.rx_buffers of them, DMA
+ * memory, none larger than a page) but those the caller holds. vio_net_recv hands out one
+ * frame as it lies in those buffers (one segment, or several: with VIRTIO_NET_F_MRG_RXBUF,
+ * or for a frame larger than a page) and the caller gives each buffer back with
+ * vio_net_rx_release: an lwIP netif can wrap each segment in a custom pbuf with no copy.
+ * Buffers given back go back on the ring at once, but the device hears of them once per
+ * batch: when vio_net_recv finds nothing more to return, and in vio_net_poll (one
+ * notification, not one per buffer: under emulation each is a trap). A buffer the caller
+ * holds is a buffer the device cannot fill, so holding is bounded: when the next frame would
+ * take the caller past rx_hold_max buffers, vio_net_recv drops it (its buffers go straight
+ * back to the device), counts it in stats.rx_drops and returns VIO_ENOSPC; a caller that
+ * holds none always gets the frame. vio_net_recv_copy is the copying convenience for
+ * callers that hold nothing.
  *
  * Transmit. Every frame goes out behind a virtio_net_hdr the driver owns. vio_net_send copies
  * the frame into one of the driver's TX buffers; vio_net_send_sg posts the caller's buffers
  * as they are (they must be DMA-reachable and stay untouched until on_tx_done returns their
- * cookie). A full ring is reported (VIO_ENOSPC, counted in stats.tx_full), never dropped
- * silently: reap with vio_net_poll and send again.
+ * cookie). At most opts.tx_buffers frames are in flight. A full ring, or no free TX slot, is
+ * reported (VIO_ENOSPC, counted in stats.tx_full), never dropped silently: reap with
+ * vio_net_poll and send again.
  *
- * The device is untrusted: a used length beyond what was posted, a runt (< 14 bytes) or
- * oversized (> mtu + 18) frame, a num_buffers of 0 or more than the driver can take, are
- * counted in stats.rx_errors and dropped, their buffers re-posted; reception goes on.
- * Garbage header flags are tolerated (the checksum flags are then simply not reported).
+ * The device is untrusted: a used length beyond what was posted or short of a header, a runt
+ * (< 14 bytes) or oversized (> mtu + 18) frame, a num_buffers of 0, above the RX buffers
+ * there are or above what a frame may take (VIO_NET_RX_MAX_SEGS), header flags or a GSO type
+ * that were not negotiated, a hdr_len or NEEDS_CSUM checksum field beyond the frame: the
+ * frame is counted in stats.rx_errors and dropped, never handed up, and its buffers go back
+ * to the device; reception goes on. The first one is logged.
  *
  * Concurrency (include/vio/port.h): no locks. One caller at a time per vio_net: every call
  * here is thread-context and the kernel must not make two at once. The interrupt-context
@@ -65,6 +70,17 @@
 #ifndef VIO_NET_QUEUE_SIZE
 #define VIO_NET_QUEUE_SIZE 256
 #endif
+/*
+ * RX buffers posted, and TX frames in flight at once (vio_net_opts.rx_buffers, tx_buffers):
+ * the driver's DMA memory is about rx_buffers * 2 KiB + tx_buffers * (mtu + 18), whatever
+ * the ring size. Never more than the ring holds.
+ */
+#ifndef VIO_NET_RX_BUFFERS
+#define VIO_NET_RX_BUFFERS 64
+#endif
+#ifndef VIO_NET_TX_BUFFERS
+#define VIO_NET_TX_BUFFERS 32
+#endif
 /* Largest MTU the driver uses, whatever the device offers (it may always use less, 5.1.4.2). */
 #ifndef VIO_NET_MAX_MTU
 #define VIO_NET_MAX_MTU 9000
@@ -74,7 +90,8 @@
 /* Ethernet header, and what a frame may carry beyond mtu + header: one 802.1Q tag. */
 #define VIO_NET_ETH_HLEN  14
 #define VIO_NET_VLAN_HLEN 4
-/* RX buffer size with VIRTIO_NET_F_MRG_RXBUF (header + frame fit in one at MTU 1500). */
+/* RX buffer size with VIRTIO_NET_F_MRG_RXBUF (header + frame fit in one at MTU 1500; at most
+ * a page). */
 #ifndef VIO_NET_RX_BUF_SIZE
 #define VIO_NET_RX_BUF_SIZE 2048
 #endif
@@ -90,11 +107,15 @@
 #ifndef VIO_NET_MAC_TABLE_MAX
 #define VIO_NET_MAC_TABLE_MAX 64
 #endif
-/* How long a control-queue command may take before VIO_ETIMEDOUT (vio_net_opts.timeout_ns). */
+/*
+ * How long a control-queue command may spin for the device's answer before VIO_ETIMEDOUT
+ * (vio_net_opts.timeout_ns): the longest any vio_net call waits, perhaps with interrupts
+ * masked, but init and fini (the core's reset wait, VIO_RESET_TIMEOUT_NS).
+ */
 #ifndef VIO_NET_CTRL_TIMEOUT_NS
-#define VIO_NET_CTRL_TIMEOUT_NS 1000000000ull
+#define VIO_NET_CTRL_TIMEOUT_NS 1000000ull
 #endif
-/* Polling mode: how often vio_net_poll re-reads the link status. */
+/* Polling mode: how often vio_net_poll re-reads the link and device status. */
 #ifndef VIO_NET_LINK_POLL_NS
 #define VIO_NET_LINK_POLL_NS 100000000ull
 #endif
@@ -108,13 +129,22 @@ struct vio_net_opts {
 	/* Ring sizes at most this (0: VIO_NET_QUEUE_SIZE). */
 	uint16_t rx_queue_size;
 	uint16_t tx_queue_size;
-	/* Most RX buffers the caller may hold before frames are dropped (0: half the ring). */
+	/*
+	 * RX buffers to post: frames the device can hold for us (0: VIO_NET_RX_BUFFERS; never
+	 * fewer than the largest frame takes), and TX frames in flight at once (0:
+	 * VIO_NET_TX_BUFFERS). At most the ring size.
+	 */
+	uint16_t rx_buffers;
+	uint16_t tx_buffers;
+	/* Most RX buffers the caller may hold before frames are dropped (0: half of them). */
 	uint16_t rx_hold_max;
 	/* How long a control-queue command may take (0: VIO_NET_CTRL_TIMEOUT_NS). */
 	uint64_t timeout_ns;
 	/*
-	 * Without VIRTIO_NET_F_MAC the driver makes up a locally administered unicast MAC from
-	 * mac_seed when it is not 0, else from get_entropy() when set, else from port->now_ns.
+	 * Without VIRTIO_NET_F_MAC, or when the device's MAC is a multicast or all-zero one (a
+	 * station cannot have it: logged), the driver makes up a locally administered unicast
+	 * MAC from mac_seed when it is not 0, else from get_entropy() when set, else from
+	 * port->now_ns.
 	 */
 	uint64_t mac_seed;
 	uint64_t (*get_entropy)(struct vio_net *net, void *arg);
@@ -122,7 +152,10 @@ struct vio_net_opts {
 	void (*on_irq)(struct vio_net *net, void *arg);
 	/* Interrupt context (inside vio_net_poll without interrupts): the link went up or down. */
 	void (*on_link)(struct vio_net *net, bool up, void *arg);
-	/* Inside vio_net_poll/send/fini: the device is done with a send_sg cookie. */
+	/*
+	 * Inside vio_net_poll/send/fini: the device is done with a send_sg cookie. It may send
+	 * again (that send does not reap: the reap under way goes on, within its budget).
+	 */
 	void (*on_tx_done)(struct vio_net *net, void *cookie, void *arg);
 	void *arg; /* passed to every callback above */
 };
@@ -199,29 +232,35 @@ struct vio_net {
 	struct vio_vq net_vqs[3]; /* receiveq1, transmitq1, controlq (2.1 without MQ) */
 	uint16_t net_nvqs;
 
-	uint8_t *net_rx_mem; /* nrx buffers of rx_buf_size: device-writable DMA */
-	uint32_t net_rx_mem_bytes;
+	struct vio_net_rxbuf *net_rx_bufs; /* [net_nrx] */
+	uint16_t net_nrx;		   /* RX buffers, each at most a page of DMA memory */
+	uint16_t net_rx_chain;		   /* buffers posted together: 1, more for big frames
+					      without MRG_RXBUF */
 	uint32_t net_rx_buf_size;
-	uint16_t net_nrx;
 	uint16_t net_rx_held; /* buffers handed to the caller, not yet released */
 	uint16_t net_rx_hold_max;
-	struct vio_net_rxbuf *net_rx_bufs;
 
-	uint8_t *net_tx_mem; /* ntx slots: header, then copy buffer: device-readable DMA */
-	uint32_t net_tx_mem_bytes;
-	uint32_t net_tx_slot_size;
+	struct vio_net_txslot *net_tx_slots; /* [net_ntx] */
+	uint16_t *net_tx_free;		     /* stack of free slot numbers */
 	uint16_t net_ntx;
 	uint16_t net_tx_nfree;
-	struct vio_net_txslot *net_tx_slots;
-	uint16_t *net_tx_free; /* stack of free slot numbers */
+	uint32_t net_tx_copy_size; /* bytes per piece of a slot's copy buffer, at most a page */
+	struct vio_sg *net_tx_sg;  /* [VIO_NET_TX_MAX_SEGS + 1] vio_net_send_sg's list */
 
-	void *net_priv; /* rx_bufs, tx_slots, tx_free: driver-only memory */
+	void **net_pages; /* [net_npages] the DMA pages every buffer above is cut from */
+	uint32_t net_npages;
+	void *net_priv; /* rx_bufs, tx_slots, pages, tx_free: private memory (vio_priv_alloc) */
 	uint32_t net_priv_bytes;
 
-	uint8_t *net_ctrl;     /* one page: command header, data, ack */
-	bool net_ctrl_pending; /* a timed-out command is still on the ctrl queue */
+	uint8_t *net_ctrl;     /* CTRL_BYTES of DMA memory: command header, data, ack */
+	bool net_ctrl_pending; /* a command is on the ctrl queue (one that timed out, outside
+				  ctrl_cmd) */
+	bool net_ctrl_set_mac; /* it is a MAC_ADDR_SET of net_ctrl_mac */
+	uint8_t net_ctrl_mac[6];
+	bool net_tx_reaping; /* inside tx_reap: an on_tx_done that sends does not reap */
 	uint64_t net_link_checked_ns;
 	bool net_warned_hold;
+	bool net_warned_bad;
 };
 
 /*
@@ -238,16 +277,22 @@ int vio_net_init(struct vio_net *net, struct vio_dev *dev, const struct vio_net_
 /*
  * Reset the device and free everything: rings, buffers, vectors. Cookies of send_sg frames
  * still posted are given to on_tx_done first. Frames the caller still holds become invalid:
- * release or forget them before calling. Safe after a failed init and twice. Not IRQ-safe.
+ * release or forget them before calling. Returns 0; or VIO_ETIMEDOUT when the device did not
+ * confirm the reset: it may still read what was posted and write its buffers, so its DMA
+ * memory and rings are kept (leaked) for good, the cookies of frames posted to it are never
+ * returned (do not reuse those buffers), the device is marked FAILED, and the struct vio_net
+ * and its vio_dev must stay allocated (the device's vectors still point at them). Safe after
+ * a failed init and twice (0). Not IRQ-safe.
  */
-void vio_net_fini(struct vio_net *net);
+int vio_net_fini(struct vio_net *net);
 
 /*
  * Send one frame of `len` bytes (14 .. net->max_frame, Ethernet header included), copied
  * into a driver TX buffer: `frame` may be reused at once. Reaps TX completions first.
  * Returns 0; VIO_ENOSPC (ring full, counted in tx_full: try after vio_net_poll); VIO_EINVAL
  * (bad length, or bad checksum offsets in `opts`); VIO_ENOTSUP (checksum offload asked for
- * without VIRTIO_NET_F_CSUM); VIO_EIO (the queue is broken). Not IRQ-safe.
+ * without VIRTIO_NET_F_CSUM); VIO_EIO (the queue is broken); VIO_ENEEDRESET (it broke
+ * because the device set DEVICE_NEEDS_RESET: fini and init it again). Not IRQ-safe.
  */
 int vio_net_send(struct vio_net *net, const void *frame, uint32_t len,
 		 const struct vio_net_tx_opts *opts);
@@ -266,9 +311,11 @@ int vio_net_send_sg(struct vio_net *net, const struct vio_sg *sg, unsigned n, vo
  * Take the next received frame, in place (see the top of this file). The caller owns
  * frame->seg[i].buf until it releases them. Returns 0; VIO_EAGAIN (nothing yet); VIO_ENOSPC
  * (the caller holds rx_hold_max buffers: one frame was dropped, release some); VIO_EIO (the
- * RX queue is broken). Bad frames from the device are counted and skipped, never returned.
- * Every return but 0 ends a batch: the buffers given back since the last notification are
- * published to the device, which is notified once. Not IRQ-safe.
+ * RX queue is broken); VIO_ENEEDRESET (as vio_net_send). Bad frames from the device are counted and
+ * skipped, never returned. Bounded work: one call looks at the ring at most once per RX buffer
+ * posted; a device that keeps it busy past that gets VIO_EAGAIN, and vio_net_poll says the next
+ * call is due. Every return but 0 ends a batch: the buffers given back since the last notification
+ * are published to the device, which is notified once. Not IRQ-safe.
  */
 int vio_net_recv(struct vio_net *net, struct vio_net_frame *frame);
 
@@ -283,27 +330,33 @@ void vio_net_frame_release(struct vio_net *net, const struct vio_net_frame *fram
 
 /*
  * Copy the next frame into buf (size bytes) and give its buffers back at once. Returns the
- * frame length; *flags (may be NULL) gets VIO_NET_RX_*. VIO_EAGAIN, VIO_ENOSPC, VIO_EIO as
- * vio_net_recv; VIO_EINVAL when the frame does not fit (it is dropped and counted in
- * rx_drops: pass at least net->max_frame bytes). Not IRQ-safe.
+ * frame length; *flags (may be NULL) gets VIO_NET_RX_*. VIO_EAGAIN, VIO_ENOSPC, VIO_EIO,
+ * VIO_ENEEDRESET as vio_net_recv; VIO_EINVAL when the frame does not fit (it is dropped and counted
+ * in rx_drops: pass at least net->max_frame bytes). Not IRQ-safe.
  */
 int vio_net_recv_copy(struct vio_net *net, void *buf, uint32_t size, uint16_t *flags);
 
 /*
  * Once per pass of the owner's loop: reap TX completions (calling on_tx_done for send_sg
  * cookies) and re-enable their interrupt, tell the device of RX buffers given back since the
- * last notification, and in polling mode re-read the link status now and then. Returns 1
- * when RX frames are waiting for vio_net_recv, 0 when none, VIO_EIO when a queue is broken.
- * Not IRQ-safe.
+ * last notification, and in polling mode re-read the link status and the device status
+ * every VIO_NET_LINK_POLL_NS. Returns 1 when work is waiting (RX frames for vio_net_recv,
+ * or TX completions beyond this call's budget of one per TX buffer): call again soon; 0
+ * when none; VIO_EIO when a queue is broken; VIO_ENEEDRESET when the device set
+ * DEVICE_NEEDS_RESET (fini and init it again). Not IRQ-safe.
  */
 int vio_net_poll(struct vio_net *net);
 
 /*
  * Control queue commands (5.1.6.5). Each is synchronous: it posts the command and polls
- * for the device's answer for up to opts.timeout_ns. They return 0; VIO_ENOTSUP
+ * for the device's answer for up to opts.timeout_ns (1 ms by default). A command that timed
+ * out stays posted: the device may still carry it out, and its late answer is collected by
+ * vio_net_poll or the next command (a late OK to vio_net_set_mac updates net->mac then).
+ * They return 0; VIO_ENOTSUP
  * (the feature was not negotiated); VIO_EIO (the device answered VIRTIO_NET_ERR, or the
- * queue is broken); VIO_ETIMEDOUT (no answer); VIO_EAGAIN (an earlier command that timed
- * out is still on the queue); VIO_EINVAL (bad arguments). Not IRQ-safe.
+ * queue is broken); VIO_ETIMEDOUT (no answer); VIO_ENEEDRESET (no answer, or a broken
+ * queue, because the device set DEVICE_NEEDS_RESET); VIO_EAGAIN (an earlier command that
+ * timed out is still on the queue); VIO_EINVAL (bad arguments). Not IRQ-safe.
  */
 /* Receive every frame, whatever its destination (VIRTIO_NET_F_CTRL_RX). */
 int vio_net_set_promisc(struct vio_net *net, bool on);
@@ -315,7 +368,8 @@ int vio_net_set_allmulti(struct vio_net *net, bool on);
  */
 int vio_net_set_mac_filter(struct vio_net *net, const uint8_t (*uc)[6], uint32_t n_uc,
 			   const uint8_t (*mc)[6], uint32_t n_mc);
-/* Change the device's own address (VIRTIO_NET_F_CTRL_MAC_ADDR); net->mac follows. */
+/* Change the device's own address (VIRTIO_NET_F_CTRL_MAC_ADDR); net->mac follows. A
+ * multicast or all-zero address is VIO_EINVAL. */
 int vio_net_set_mac(struct vio_net *net, const uint8_t mac[6]);
 
 /*

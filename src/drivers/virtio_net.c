@@ -13,21 +13,36 @@
  * says whether the checksum was verified and, with MRG_RXBUF, how many buffers the frame
  * took.
  *
- * Memory. All buffers come from the port's DMA pages, allocated once at init:
- *   rx_mem   nrx buffers, one per RX ring entry, each posted as one device-writable
- *            descriptor: the header, then the frame;
- *   tx_mem   ntx slots, one per TX ring entry: a header, then room to copy one frame;
- *   ctrl     one page for the one control command in flight;
- *   priv     the driver's bookkeeping (never posted to the device).
+ * Memory, allocated once at init. What the device reads or writes is DMA memory, taken from
+ * the port one page at a time and cut into buffers that never cross a page: the driver needs
+ * no more than one page of physical contiguity, so a kernel whose allocator hands out single
+ * 4 KiB pages can run it.
+ *   RX buffers  net_nrx, device-writable. A frame lands in one posted chain: a single buffer,
+ *               or, for frames larger than a page without MRG_RXBUF (where each chain must
+ *               hold a whole frame, 5.1.6.3.1), net_rx_chain page-sized buffers;
+ *   TX slots    net_ntx: a header, and the buffer vio_net_send copies a frame into (one
+ *               piece, or page-sized pieces for frames larger than a page);
+ *   ctrl        the header, data and ack byte of the one control command in flight.
+ * The counts are options (vio_net_opts.rx_buffers, tx_buffers) with small defaults, and never
+ * the ring size: a legacy device fixes its own ring size, up to 32768 entries. The defaults
+ * with MRG_RXBUF and an MTU of 1500 take 48 pages (192 KiB): 64 RX buffers of 2 KiB, 32 TX
+ * slots with a 1.5 KiB copy buffer each (and one page more for the ctrl area); the rings
+ * and their indirect tables are the core's.
+ * What the driver trusts (each buffer's address, the send_sg cookies, the free TX slots) is
+ * in private memory (vio_priv_alloc), which the device cannot reach: it could rewrite DMA
+ * memory at any time (docs/design.md 4), so nothing is ever read back from there but the
+ * values the device is meant to write, each checked before use.
  *
  * Follow one frame in:
  *	vio_net_init     rx_post puts every RX buffer on receiveq1 (5.1.5 step 3)
  *	vio_net_poll     reaps TX, tells the device of re-posted buffers, says whether RX waits
  *	vio_net_recv     rx_gather takes the frame's buffers off the ring (rx_take_buffer),
- *	                 checks num_buffers and lengths, rx_csum_flags reads the header
+ *	                 checks num_buffers, lengths and the header (rx_hdr_ok), and
+ *	                 rx_csum_flags passes the checksum state on
  *	vio_net_rx_release  rx_give_back posts the buffer again; the next empty vio_net_recv or
  *	                 vio_net_poll publishes the whole batch with one rx_flush
  */
+#include <vio/alloc.h>
 #include <vio/net.h>
 
 #include "driver.h"
@@ -37,28 +52,41 @@
 #define CTRLQ 2
 
 #define PAGE_SIZE	4096u
-#define TX_HDR_ROOM	16u /* header area at the start of each TX slot */
-#define CTRL_QUEUE_SIZE 8   /* one command at a time: header, at most two tables, ack */
-#define CTRL_DATA_OFF	8   /* command data starts here in the ctrl page */
-#define CTRL_ACK_OFF	(PAGE_SIZE - 1)
+#define BUF_ALIGN	64u   /* buffers start on a cache line */
+#define TX_HDR_ROOM	16u   /* DMA bytes for each TX slot's virtio_net_hdr */
+#define CTRL_QUEUE_SIZE 8     /* one command at a time: header, at most two tables, ack */
+#define CTRL_BYTES	1024u /* the ctrl area: header, then data, the ack byte last */
+#define CTRL_DATA_OFF	8     /* command data starts here in the ctrl area */
+#define CTRL_ACK_OFF	(CTRL_BYTES - 1)
 #define MIN_MTU		68 /* 5.1.4.1: the device MUST supply at least 68 */
 
-/* With MRG_RXBUF, the most a frame may take: it must hold the largest frame we accept. */
-#define MRG_FRAME_ROOM ((uint32_t)VIO_NET_RX_MAX_SEGS * VIO_NET_RX_BUF_SIZE)
-_Static_assert(MRG_FRAME_ROOM >=
-		   VIRTIO_NET_HDR_SIZE + VIO_NET_MAX_MTU + VIO_NET_ETH_HLEN + VIO_NET_VLAN_HLEN,
-	       "a frame of VIO_NET_MAX_MTU must fit in VIO_NET_RX_MAX_SEGS merged buffers");
-_Static_assert(CTRL_DATA_OFF + 2 * (4 + 6 * VIO_NET_MAC_TABLE_MAX) + 4 <= CTRL_ACK_OFF,
-	       "the MAC table command must fit in the ctrl page");
+/* The largest frame the driver ever takes, behind the largest header. */
+#define MAX_FRAME_ROOM                                                                             \
+	((uint32_t)VIRTIO_NET_HDR_SIZE + VIO_NET_MAX_MTU + VIO_NET_ETH_HLEN + VIO_NET_VLAN_HLEN)
+/* Page-sized pieces it takes: an RX chain without MRG_RXBUF, a TX copy buffer. */
+#define MAX_PIECES ((MAX_FRAME_ROOM + PAGE_SIZE - 1) / PAGE_SIZE)
 
+_Static_assert(VIO_NET_RX_BUF_SIZE >= BUF_ALIGN && VIO_NET_RX_BUF_SIZE <= PAGE_SIZE,
+	       "an RX buffer with MRG_RXBUF holds a header and fits in a page");
+_Static_assert((uint32_t)(VIO_NET_RX_MAX_SEGS *VIO_NET_RX_BUF_SIZE) >= MAX_FRAME_ROOM,
+	       "a frame of VIO_NET_MAX_MTU must fit in VIO_NET_RX_MAX_SEGS merged buffers");
+_Static_assert(MAX_PIECES <= VIO_NET_RX_MAX_SEGS,
+	       "a chain of page-sized RX buffers is at most one frame's segments");
+_Static_assert(CTRL_DATA_OFF + 2 * (4 + 6 * VIO_NET_MAC_TABLE_MAX) + 4 <= CTRL_ACK_OFF,
+	       "the MAC table command must fit in the ctrl area");
+
+/* One RX buffer: at most a page, posted alone or in a chain with the buffers after it. */
 struct vio_net_rxbuf {
-	uint8_t *mem; /* rx_buf_size bytes of DMA memory: header, then frame */
-	bool held;    /* handed to the caller by vio_net_recv, not yet released */
+	uint8_t *mem;	/* rx_buf_size bytes of DMA memory: (header,) frame */
+	uint16_t chain; /* index of the first buffer of its chain: its own without chains */
+	bool held;	/* lent to the caller by vio_net_recv, not yet given back */
+	bool posted;	/* first buffer of a chain: the chain is on the ring */
 };
 
 struct vio_net_txslot {
-	uint8_t *mem; /* TX_HDR_ROOM bytes of header, then the copy buffer */
-	void *cookie; /* send_sg: the caller's cookie; NULL for a copied frame */
+	uint8_t *hdr;		   /* TX_HDR_ROOM bytes of DMA memory: the virtio_net_hdr */
+	uint8_t *copy[MAX_PIECES]; /* vio_net_send's copy of a frame, tx_copy_size bytes each */
+	void *cookie;		   /* send_sg: the caller's cookie; NULL for a copied frame */
 	uint16_t index;
 };
 
@@ -105,6 +133,19 @@ static void bytes_copy(void *dst, const void *src, uint32_t n)
 
 /* --- configuration ------------------------------------------------------------------------ */
 
+/*
+ * A queue broke (VIO_EIO) or a command timed out: perhaps because the device set
+ * DEVICE_NEEDS_RESET (2.1.2), which nothing tells us without a config interrupt (polling, or
+ * a one-entry MSI-X table). Look at the status: VIO_ENEEDRESET then (logged once, every queue
+ * broken), else err as it was.
+ */
+static int check_device(struct vio_net *net, int err)
+{
+	if ((err == VIO_EIO || err == VIO_ETIMEDOUT) && vio_dev_check(net->dev) == VIO_ENEEDRESET)
+		return VIO_ENEEDRESET;
+	return err;
+}
+
 /* splitmix64: spreads a seed of any quality over all 64 bits. */
 static uint64_t mix64(uint64_t x)
 {
@@ -132,6 +173,16 @@ static void make_random_mac(struct vio_net *net)
 	for (int i = 0; i < 6; i++)
 		net->mac[i] = (uint8_t)(r >> (8 * i));
 	net->mac[0] = (uint8_t)((net->mac[0] & ~1u) | 2u);
+}
+
+/* A MAC a station may have as its own: not a group (multicast, broadcast) address, not zero. */
+static bool mac_usable(const uint8_t mac[6])
+{
+	uint8_t any = 0;
+
+	for (int i = 0; i < 6; i++)
+		any |= mac[i];
+	return any && !(mac[0] & 1);
 }
 
 /* The link state in config.status; up when the device has no status (5.1.4). */
@@ -172,10 +223,17 @@ static int read_config(struct vio_net *net)
 	int err;
 
 	if (has(net, VIRTIO_NET_F_MAC)) {
-		err = vio_dev_config_read(dev, offsetof(struct virtio_net_config, mac), net->mac,
-					  sizeof(net->mac));
+		uint8_t *m = net->mac;
+		err = vio_dev_config_read(dev, offsetof(struct virtio_net_config, mac), m, 6);
 		if (err)
 			return err;
+		if (!mac_usable(m)) {
+			vio_logf(dev->port, VIO_LOG_WARN,
+				 "virtio-net: device MAC %02x:%02x:%02x:%02x:%02x:%02x is not a "
+				 "station's: using a random local one",
+				 m[0], m[1], m[2], m[3], m[4], m[5]);
+			make_random_mac(net);
+		}
 	} else {
 		make_random_mac(net);
 	}
@@ -226,83 +284,184 @@ static void dma_free(struct vio_net *net, void *p, uint32_t bytes)
 
 static void free_buffers(struct vio_net *net)
 {
-	dma_free(net, net->net_rx_mem, net->net_rx_mem_bytes);
-	dma_free(net, net->net_tx_mem, net->net_tx_mem_bytes);
-	dma_free(net, net->net_priv, net->net_priv_bytes);
-	dma_free(net, net->net_ctrl, PAGE_SIZE);
-	net->net_rx_mem = net->net_tx_mem = net->net_ctrl = NULL;
+	for (uint32_t i = 0; i < net->net_npages; i++)
+		dma_free(net, net->net_pages[i], PAGE_SIZE);
+	vio_priv_free(port_of(net), net->net_priv, net->net_priv_bytes);
+	net->net_npages = 0;
+	net->net_pages = NULL;
 	net->net_priv = NULL;
+	net->net_ctrl = NULL;
+}
+
+/* Buffers are cut out of DMA pages taken one at a time: none needs more than its page. */
+struct carver {
+	uint8_t *next;
+	uint32_t left;
+};
+
+static uint8_t *carve(struct vio_net *net, struct carver *c, uint32_t bytes)
+{
+	VIO_ASSERT(bytes <= PAGE_SIZE);
+	if (bytes > c->left) {
+		uint8_t *page = dma_alloc(net, PAGE_SIZE);
+		if (!page)
+			return NULL;
+		net->net_pages[net->net_npages++] = page;
+		c->next = page;
+		c->left = PAGE_SIZE;
+	}
+	uint8_t *p = c->next;
+	c->next += bytes;
+	c->left -= bytes;
+	return p;
 }
 
 /*
  * RX buffer size (5.1.6.3.1): with MRG_RXBUF any size of at least a header will do, and a
- * frame may take several; without it every buffer must hold the largest frame we accept.
+ * frame may take several; without it every posted chain must hold the largest frame we
+ * accept: one buffer when that fits in a page, else a chain of page-sized ones.
  */
-static uint32_t rx_buffer_size(const struct vio_net *net)
+static void rx_buffer_size(struct vio_net *net)
 {
-	if (has(net, VIRTIO_NET_F_MRG_RXBUF))
-		return VIO_NET_RX_BUF_SIZE;
-	return round_up(net->hdr_len + net->max_frame, 64);
+	uint32_t frame = net->hdr_len + net->max_frame;
+
+	net->net_rx_chain = 1;
+	if (has(net, VIRTIO_NET_F_MRG_RXBUF)) {
+		net->net_rx_buf_size = VIO_NET_RX_BUF_SIZE;
+	} else if (frame <= PAGE_SIZE) {
+		net->net_rx_buf_size = round_up(frame, BUF_ALIGN);
+	} else {
+		net->net_rx_buf_size = PAGE_SIZE;
+		net->net_rx_chain = (uint16_t)((frame + PAGE_SIZE - 1) / PAGE_SIZE);
+	}
 }
 
-static int alloc_buffers(struct vio_net *net)
+/* `asked` (0: `dflt`), at most `limit`. */
+static uint32_t count(uint16_t asked, uint16_t dflt, uint32_t limit)
 {
-	net->net_nrx = net->net_vqs[RXQ].size;
-	net->net_ntx = net->net_vqs[TXQ].size;
-	net->net_rx_buf_size = rx_buffer_size(net);
-	net->net_rx_mem_bytes = net->net_nrx * net->net_rx_buf_size;
-	net->net_tx_slot_size = round_up(TX_HDR_ROOM + net->max_frame, 64);
-	net->net_tx_mem_bytes = net->net_ntx * net->net_tx_slot_size;
+	uint32_t n = asked ? asked : dflt;
+	return n < limit ? n : limit;
+}
+
+/*
+ * Private memory: the TX slots, the RX buffers, the DMA page list, send_sg's segment list
+ * (kept here, off the stack), the free TX slot stack.
+ */
+static int alloc_private(struct vio_net *net, uint32_t max_pages)
+{
 	net->net_priv_bytes = net->net_ntx * (uint32_t)sizeof(struct vio_net_txslot) +
 			      net->net_nrx * (uint32_t)sizeof(struct vio_net_rxbuf) +
+			      max_pages * (uint32_t)sizeof(void *) +
+			      (VIO_NET_TX_MAX_SEGS + 1) * (uint32_t)sizeof(struct vio_sg) +
 			      net->net_ntx * (uint32_t)sizeof(uint16_t);
-
-	net->net_rx_mem = dma_alloc(net, net->net_rx_mem_bytes);
-	net->net_tx_mem = dma_alloc(net, net->net_tx_mem_bytes);
-	net->net_priv = dma_alloc(net, net->net_priv_bytes);
-	if (net->net_nvqs > CTRLQ)
-		net->net_ctrl = dma_alloc(net, PAGE_SIZE);
-	if (!net->net_rx_mem || !net->net_tx_mem || !net->net_priv ||
-	    (net->net_nvqs > CTRLQ && !net->net_ctrl))
+	net->net_priv = vio_priv_alloc(port_of(net), net->net_priv_bytes);
+	if (!net->net_priv)
 		return VIO_ENOMEM;
-
 	net->net_tx_slots = net->net_priv;
 	net->net_rx_bufs = (struct vio_net_rxbuf *)(net->net_tx_slots + net->net_ntx);
-	net->net_tx_free = (uint16_t *)(net->net_rx_bufs + net->net_nrx);
+	net->net_pages = (void **)(net->net_rx_bufs + net->net_nrx);
+	net->net_tx_sg = (struct vio_sg *)(net->net_pages + max_pages);
+	net->net_tx_free = (uint16_t *)(net->net_tx_sg + VIO_NET_TX_MAX_SEGS + 1);
+	return 0;
+}
+
+/*
+ * How many buffers (the options, never more than the rings take: the ring size is not a
+ * count of buffers, a legacy device may make it 32768), then the memory: see the top of
+ * the file. RX buffers come first, then the TX copy buffers, so that the small TX headers
+ * and the ctrl area fill what is left of the last page.
+ */
+static int alloc_buffers(struct vio_net *net)
+{
+	struct carver c = {0};
+	int err;
+
+	rx_buffer_size(net);
+	/* Never fewer than the largest frame takes: with MRG_RXBUF it may need several. */
+	uint32_t least = 1, limit = net->net_vqs[RXQ].size / net->net_rx_chain;
+	if (has(net, VIRTIO_NET_F_MRG_RXBUF))
+		least = (net->hdr_len + net->max_frame + net->net_rx_buf_size - 1) /
+			net->net_rx_buf_size;
+	uint32_t chains = count(net->net_opts.rx_buffers, VIO_NET_RX_BUFFERS, limit);
+	if (chains < least)
+		chains = least;
+	if (chains > limit)
+		return VIO_EINVAL; /* a ring too small for the largest frame */
+	net->net_nrx = (uint16_t)(chains * net->net_rx_chain);
+	net->net_ntx =
+	    (uint16_t)count(net->net_opts.tx_buffers, VIO_NET_TX_BUFFERS, net->net_vqs[TXQ].size);
+	net->net_tx_copy_size = round_up(net->max_frame, BUF_ALIGN);
+	if (net->net_tx_copy_size > PAGE_SIZE)
+		net->net_tx_copy_size = PAGE_SIZE;
+	uint32_t pieces = (net->max_frame + net->net_tx_copy_size - 1) / net->net_tx_copy_size;
+	if ((err = alloc_private(net, net->net_nrx + net->net_ntx * (1 + pieces) + 1)))
+		return err;
+
+	for (uint16_t i = 0; i < net->net_nrx; i++) {
+		struct vio_net_rxbuf *b = &net->net_rx_bufs[i];
+		b->chain = (uint16_t)(i - i % net->net_rx_chain);
+		if (!(b->mem = carve(net, &c, net->net_rx_buf_size)))
+			return VIO_ENOMEM;
+	}
 	for (uint16_t i = 0; i < net->net_ntx; i++) {
-		net->net_tx_slots[i] = (struct vio_net_txslot){
-		    .mem = net->net_tx_mem + (uint32_t)i * net->net_tx_slot_size, .index = i};
+		struct vio_net_txslot *slot = &net->net_tx_slots[i];
+		for (uint32_t k = 0; k < pieces; k++)
+			if (!(slot->copy[k] = carve(net, &c, net->net_tx_copy_size)))
+				return VIO_ENOMEM;
+	}
+	for (uint16_t i = 0; i < net->net_ntx; i++) {
+		struct vio_net_txslot *slot = &net->net_tx_slots[i];
+		if (!(slot->hdr = carve(net, &c, TX_HDR_ROOM)))
+			return VIO_ENOMEM;
+		slot->index = i;
 		net->net_tx_free[i] = i;
 	}
 	net->net_tx_nfree = net->net_ntx;
-	for (uint16_t i = 0; i < net->net_nrx; i++)
-		net->net_rx_bufs[i].mem = net->net_rx_mem + (uint32_t)i * net->net_rx_buf_size;
+	if (net->net_nvqs > CTRLQ && !(net->net_ctrl = carve(net, &c, CTRL_BYTES)))
+		return VIO_ENOMEM;
 	return 0;
 }
 
 /* --- receive -------------------------------------------------------------------------------- */
 
-/* Hand one buffer (back) to the device. The caller kicks. */
-static void rx_post(struct vio_net *net, struct vio_net_rxbuf *buf)
+/* Hand one chain of buffers (one buffer, usually) to the device. The caller kicks. */
+static void rx_post(struct vio_net *net, struct vio_net_rxbuf *first)
 {
-	struct vio_sg sg = {buf->mem, net->net_rx_buf_size};
+	struct vio_sg sg[MAX_PIECES];
 
-	buf->held = false;
-	/* Cannot be full: every buffer has its own ring entry. Fails only when broken. */
-	vio_vq_add(&net->net_vqs[RXQ], &sg, 0, 1, buf);
+	for (uint16_t i = 0; i < net->net_rx_chain; i++)
+		sg[i] = (struct vio_sg){first[i].mem, net->net_rx_buf_size};
+	first->posted = true;
+	/* Cannot be full: the ring has room for every chain. Fails only when broken. */
+	vio_vq_add(&net->net_vqs[RXQ], sg, 0, net->net_rx_chain, first);
+}
+
+/* Put the chain `buf` belongs to back on the ring, once the caller holds none of it. */
+static void rx_repost(struct vio_net *net, struct vio_net_rxbuf *buf)
+{
+	struct vio_net_rxbuf *first = &net->net_rx_bufs[buf->chain];
+
+	if (first->posted)
+		return;
+	for (uint16_t i = 0; i < net->net_rx_chain; i++)
+		if (first[i].held)
+			return;
+	rx_post(net, first);
 }
 
 static void rx_post_frame(struct vio_net *net, struct vio_net_frame *f)
 {
 	for (uint16_t i = 0; i < f->nsegs; i++)
-		rx_post(net, f->seg[i].buf);
+		rx_repost(net, f->seg[i].buf);
 }
 
 /*
- * Take the next used buffer off the RX ring as the next segment of f: its data starts after
- * the header in the first buffer, at the start of the others (5.1.6.4). Sets *bad when the
- * device claims to have written more than we posted, or less than a header into a first
- * buffer. Returns 0, VIO_EAGAIN or VIO_EIO.
+ * Take the next used chain off the RX ring as the next segment(s) of f, one per buffer the
+ * device wrote into: the data starts after the header in a frame's first buffer, at the
+ * start of the others (5.1.6.4). Sets *bad when the device claims to have written more than
+ * we posted, less than a header into a frame's first buffer or nothing into a later one, or
+ * when f has no room left for the chain: it is then put straight back on the ring. Returns
+ * 0, VIO_EAGAIN or VIO_EIO.
  */
 static int rx_take_buffer(struct vio_net *net, struct vio_net_frame *f, bool *bad)
 {
@@ -311,56 +470,94 @@ static int rx_take_buffer(struct vio_net *net, struct vio_net_frame *f, bool *ba
 
 	if (err)
 		return err;
-	struct vio_net_rxbuf *buf = u.cookie;
+	struct vio_net_rxbuf *first = u.cookie;
 	uint32_t skip = f->nsegs ? 0 : net->hdr_len;
 
-	/* The core checked the id was in flight: one of our buffers, and not the caller's. */
-	VIO_ASSERT(buf >= net->net_rx_bufs && buf < net->net_rx_bufs + net->net_nrx);
-	VIO_ASSERT(!buf->held);
-	struct vio_net_rx_seg *seg = &f->seg[f->nsegs++];
-
-	seg->buf = buf;
-	seg->data = buf->mem + skip;
-	seg->len = 0;
-	if (u.len > u.in_len || u.len < skip) {
+	/* The core checked the id was in flight: one of our chains, and on the ring. */
+	VIO_ASSERT(first >= net->net_rx_bufs && first < net->net_rx_bufs + net->net_nrx);
+	VIO_ASSERT(first->chain == first - net->net_rx_bufs && first->posted);
+	first->posted = false;
+	if (f->nsegs + net->net_rx_chain > VIO_NET_RX_MAX_SEGS) {
+		*bad = true; /* more parts than a frame may have: taken, so as not to parse them */
+		rx_post(net, first);
+		return 0;
+	}
+	if (u.len > u.in_len || u.len < (f->nsegs ? 1 : skip)) {
+		f->seg[f->nsegs++] = (struct vio_net_rx_seg){first->mem, 0, first};
 		*bad = true;
 		return 0;
 	}
-	seg->len = u.len - skip;
-	f->len += seg->len;
+	uint32_t left = u.len;
+	for (uint16_t i = 0; i < net->net_rx_chain && (i == 0 || left); i++) {
+		uint32_t n = left < net->net_rx_buf_size ? left : net->net_rx_buf_size;
+		uint32_t from = i ? 0 : skip;
+		f->seg[f->nsegs++] =
+		    (struct vio_net_rx_seg){first[i].mem + from, n - from, &first[i]};
+		f->len += n - from;
+		left -= n;
+	}
 	return 0;
 }
 
-/* Checksum state from the header (5.1.6.4.1), tolerating garbage: unknown means no flags. */
-static void rx_csum_flags(struct vio_net *net, const volatile struct virtio_net_hdr *hdr,
+/* Copy the header out of the device's buffer, each byte read once (no second look). */
+static void rx_read_hdr(const struct vio_net *net, const struct vio_net_frame *f,
+			struct virtio_net_hdr *h)
+{
+	const volatile uint8_t *from = f->seg[0].buf->mem;
+	uint8_t *to = (uint8_t *)h;
+
+	bytes_zero(h, sizeof(*h));
+	for (uint16_t i = 0; i < net->hdr_len; i++)
+		to[i] = from[i];
+}
+
+/*
+ * Is the header right for a frame of f->len bytes (5.1.6.4)? We negotiate no receive offload
+ * but checksums, so gso_type must be NONE (without ECN), hdr_len (a hint) no longer than the
+ * frame, and flags at most NEEDS_CSUM, whose checksum field must lie inside the frame, and
+ * DATA_VALID. Without GUEST_CSUM, NEEDS_CSUM means a sum never finished, so corrupt data for
+ * us; DATA_VALID is let through and ignored there (a tap backend passes it on as it is).
+ */
+static bool rx_hdr_ok(const struct vio_net *net, const struct virtio_net_hdr *h,
+		      const struct vio_net_frame *f)
+{
+	uint8_t known = VIRTIO_NET_HDR_F_DATA_VALID;
+
+	if (has(net, VIRTIO_NET_F_GUEST_CSUM))
+		known |= VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	if ((h->flags & ~known) || h->gso_type != VIRTIO_NET_HDR_GSO_NONE || h->hdr_len > f->len)
+		return false;
+	return !(h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) ||
+	       (uint32_t)h->csum_start + h->csum_offset + 2 <= f->len;
+}
+
+/* Checksum state from a header rx_hdr_ok accepted (5.1.6.4.1). */
+static void rx_csum_flags(struct vio_net *net, const struct virtio_net_hdr *h,
 			  struct vio_net_frame *f)
 {
-	uint8_t flags = hdr->flags;
-
 	f->flags = 0;
 	f->csum_start = f->csum_offset = 0;
 	if (!has(net, VIRTIO_NET_F_GUEST_CSUM))
 		return;
-	if (flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
-		uint16_t start = hdr->csum_start, off = hdr->csum_offset;
-		if ((uint32_t)start + off + 2 <= f->len) {
-			f->flags = VIO_NET_RX_CSUM_PARTIAL;
-			f->csum_start = start;
-			f->csum_offset = off;
-		}
-	} else if (flags & VIRTIO_NET_HDR_F_DATA_VALID) {
+	if (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+		f->flags = VIO_NET_RX_CSUM_PARTIAL;
+		f->csum_start = h->csum_start;
+		f->csum_offset = h->csum_offset;
+	} else if (h->flags & VIRTIO_NET_HDR_F_DATA_VALID) {
 		f->flags = VIO_NET_RX_CSUM_VALID;
 	}
 }
 
 /*
- * Gather the next frame from the used ring: one buffer, or with MRG_RXBUF the num_buffers
+ * Gather the next frame from the used ring: one chain, or with MRG_RXBUF the num_buffers
  * buffers the device used for it together (5.1.6.4: it publishes them at once, so all must
- * be there). Returns 0 with *bad telling whether the device broke a rule, VIO_EAGAIN, or
- * VIO_EIO.
+ * be there). num_buffers is 1 .. the RX buffers there are, and that many are taken even when
+ * the frame is bad, so that none of its parts is parsed as a frame. Returns 0 with *bad
+ * telling whether the device broke a rule, VIO_EAGAIN, or VIO_EIO.
  */
 static int rx_gather(struct vio_net *net, struct vio_net_frame *f, bool *bad)
 {
+	struct virtio_net_hdr h;
 	int err;
 
 	f->len = 0;
@@ -370,14 +567,13 @@ static int rx_gather(struct vio_net *net, struct vio_net_frame *f, bool *bad)
 	if (err || *bad)
 		return err;
 
-	/* Read once: the buffer is ours now, but the device is not to be trusted. */
-	const volatile struct virtio_net_hdr *hdr = (const void *)f->seg[0].buf->mem;
-	uint16_t nbufs = has(net, VIRTIO_NET_F_MRG_RXBUF) ? hdr->num_buffers : 1;
-	if (nbufs == 0 || nbufs > VIO_NET_RX_MAX_SEGS) {
+	rx_read_hdr(net, f, &h);
+	uint16_t nbufs = has(net, VIRTIO_NET_F_MRG_RXBUF) ? h.num_buffers : 1;
+	if (nbufs == 0 || nbufs > net->net_nrx) {
 		*bad = true;
 		return 0;
 	}
-	while (f->nsegs < nbufs) {
+	for (uint16_t taken = 1; taken < nbufs; taken++) {
 		err = rx_take_buffer(net, f, bad);
 		if (err == VIO_EAGAIN) {
 			*bad = true; /* fewer buffers than num_buffers said */
@@ -386,13 +582,12 @@ static int rx_gather(struct vio_net *net, struct vio_net_frame *f, bool *bad)
 		if (err)
 			return err;
 	}
-	if (*bad)
-		return 0;
-	if (f->len < VIO_NET_ETH_HLEN || f->len > net->max_frame) {
+	if (*bad || f->len < VIO_NET_ETH_HLEN || f->len > net->max_frame ||
+	    !rx_hdr_ok(net, &h, f)) {
 		*bad = true;
 		return 0;
 	}
-	rx_csum_flags(net, hdr, f);
+	rx_csum_flags(net, &h, f);
 	return 0;
 }
 
@@ -417,10 +612,21 @@ static void rx_flush(struct vio_net *net)
 
 int vio_net_recv(struct vio_net *net, struct vio_net_frame *f)
 {
+	/*
+	 * Bounded work: at most as many looks at the ring as there are posted chains. A device
+	 * that completes (with a bad frame) every buffer the moment we post it again would
+	 * otherwise keep us here for ever; what it completes beyond this waits for the next
+	 * call, which vio_net_poll reports is due.
+	 */
+	unsigned budget = net->net_nrx / net->net_rx_chain;
 	bool bad;
 	int err;
 
-	for (;;) {
+	for (unsigned round = 0;; round++) {
+		if (round == budget) {
+			err = VIO_EAGAIN;
+			break;
+		}
 		err = rx_gather(net, f, &bad);
 		if (err == VIO_EAGAIN && !rx_rearm(net))
 			continue;
@@ -428,7 +634,13 @@ int vio_net_recv(struct vio_net *net, struct vio_net_frame *f)
 			break;
 		if (bad) {
 			net->stats.rx_errors++;
-		} else if (net->net_rx_held + f->nsegs > net->net_rx_hold_max) {
+			if (!net->net_warned_bad) {
+				net->net_warned_bad = true;
+				vio_logf(port_of(net), VIO_LOG_WARN,
+					 "virtio-net: dropped a bad frame from the device (header, "
+					 "length or num_buffers); counting them in rx_errors");
+			}
+		} else if (net->net_rx_held && net->net_rx_held + f->nsegs > net->net_rx_hold_max) {
 			net->stats.rx_drops++;
 			err = VIO_ENOSPC;
 			if (!net->net_warned_hold) {
@@ -452,18 +664,20 @@ int vio_net_recv(struct vio_net *net, struct vio_net_frame *f)
 	/* Not a frame: the caller's batch is over. Buffers it gave back go to the device now. */
 	if (err)
 		rx_flush(net);
-	return err;
+	return check_device(net, err);
 }
 
 /* A buffer the caller held goes back to the ring, unpublished until rx_flush (a second
  * release is ignored). */
 static void rx_give_back(struct vio_net *net, struct vio_net_rxbuf *buf)
 {
+	VIO_ASSERT(buf >= net->net_rx_bufs && buf < net->net_rx_bufs + net->net_nrx);
 	if (!buf->held)
 		return;
 	VIO_ASSERT(net->net_rx_held > 0);
+	buf->held = false;
 	net->net_rx_held--;
-	rx_post(net, buf);
+	rx_repost(net, buf);
 }
 
 void vio_net_rx_release(struct vio_net *net, struct vio_net_rxbuf *buf)
@@ -520,20 +734,40 @@ static void tx_done(struct vio_net *net, struct vio_net_txslot *slot)
 		net->net_opts.on_tx_done(net, cookie, net->net_opts.arg);
 }
 
-/* Take back every TX request the device finished with; send_sg cookies go to on_tx_done. */
+/*
+ * Take back the TX requests the device finished with; send_sg cookies go to on_tx_done.
+ * Bounded work: at most net_ntx looks at the ring, so that an on_tx_done that sends again,
+ * to a device that completes every send at once, cannot keep us here. Such a send does not
+ * reap itself: the reap under way goes on. Returns 0 when the ring is empty and its interrupt
+ * re-armed, 1 when the budget ran out first (call again), or VIO_EIO.
+ */
 static int tx_reap(struct vio_net *net)
 {
 	struct vio_vq *vq = &net->net_vqs[TXQ];
 	struct vio_vq_used u;
-	int err;
+	unsigned budget = net->net_ntx;
+	int err = 0;
 
-	do {
-		while ((err = vio_vq_get_used(vq, &u)) == 0)
-			tx_done(net, u.cookie);
-		if (err != VIO_EAGAIN)
-			return err;
-	} while (!vio_vq_enable_cb(vq));
-	return 0;
+	if (net->net_tx_reaping)
+		return 0;
+	net->net_tx_reaping = true;
+	while (budget) {
+		err = vio_vq_get_used(vq, &u);
+		if (err == VIO_EAGAIN) {
+			if (vio_vq_enable_cb(vq))
+				break;
+			budget--; /* one slipped in as we re-armed: look again */
+			continue;
+		}
+		if (err)
+			break;
+		tx_done(net, u.cookie);
+		budget--;
+	}
+	net->net_tx_reaping = false;
+	if (!budget)
+		return 1;
+	return err == VIO_EAGAIN ? 0 : err;
 }
 
 static int tx_check(const struct vio_net *net, uint32_t len, const struct vio_net_tx_opts *opts)
@@ -552,7 +786,7 @@ static int tx_check(const struct vio_net *net, uint32_t len, const struct vio_ne
 /* 5.1.6.2: no GSO; checksum offload when asked; num_buffers is 0 on transmit. */
 static void tx_fill_hdr(struct vio_net_txslot *slot, const struct vio_net_tx_opts *opts)
 {
-	struct virtio_net_hdr *hdr = (struct virtio_net_hdr *)slot->mem;
+	struct virtio_net_hdr *hdr = (struct virtio_net_hdr *)slot->hdr;
 
 	bytes_zero(hdr, sizeof(*hdr));
 	hdr->gso_type = VIRTIO_NET_HDR_GSO_NONE;
@@ -594,7 +828,7 @@ static int tx_post(struct vio_net *net, struct vio_net_txslot *slot, const struc
 			net->stats.tx_full++;
 		else
 			net->stats.tx_errors++;
-		return err;
+		return check_device(net, err);
 	}
 	net->stats.tx_frames++;
 	net->stats.tx_bytes += len;
@@ -629,19 +863,28 @@ int vio_net_send(struct vio_net *net, const void *frame, uint32_t len,
 		 const struct vio_net_tx_opts *opts)
 {
 	struct vio_net_txslot *slot;
+	struct vio_sg sg[1 + MAX_PIECES];
+	const uint8_t *from = frame;
+	unsigned n = 1;
 	int err = tx_begin(net, 0, len, opts, &slot);
 
 	if (err)
 		return err;
-	bytes_copy(slot->mem + TX_HDR_ROOM, frame, len);
-	struct vio_sg sg[2] = {{slot->mem, net->hdr_len}, {slot->mem + TX_HDR_ROOM, len}};
-	return tx_post(net, slot, sg, 2, len);
+	sg[0] = (struct vio_sg){slot->hdr, net->hdr_len};
+	for (uint32_t left = len; left; n++) {
+		uint32_t k = left < net->net_tx_copy_size ? left : net->net_tx_copy_size;
+		bytes_copy(slot->copy[n - 1], from, k);
+		sg[n] = (struct vio_sg){slot->copy[n - 1], k};
+		from += k;
+		left -= k;
+	}
+	return tx_post(net, slot, sg, n, len);
 }
 
 int vio_net_send_sg(struct vio_net *net, const struct vio_sg *sg, unsigned n, void *cookie,
 		    const struct vio_net_tx_opts *opts)
 {
-	struct vio_sg all[VIO_NET_TX_MAX_SEGS + 1];
+	struct vio_sg *all = net->net_tx_sg; /* private, not the stack: 33 segments are 528 bytes */
 	struct vio_net_txslot *slot;
 	uint32_t len = 0;
 	int err = 0;
@@ -652,41 +895,65 @@ int vio_net_send_sg(struct vio_net *net, const struct vio_sg *sg, unsigned n, vo
 		if (sg[i].len == 0 || sg[i].len > net->max_frame)
 			err = VIO_EINVAL;
 		len += sg[i].len;
-		all[i + 1] = sg[i];
 	}
+	/* tx_begin may reap, and an on_tx_done send: fill net_tx_sg only after it. */
 	if ((err = tx_begin(net, err, len, opts, &slot)))
 		return err;
 	slot->cookie = cookie;
-	all[0] = (struct vio_sg){slot->mem, net->hdr_len};
+	all[0] = (struct vio_sg){slot->hdr, net->hdr_len};
+	for (unsigned i = 0; i < n; i++)
+		all[i + 1] = sg[i];
 	return tx_post(net, slot, all, n + 1, len);
 }
 
 /* --- control queue -------------------------------------------------------------------------- */
 
 /*
- * Run one command (5.1.6.5): the class/command header, `ndata` parts already laid out in the
- * ctrl page, each in its own descriptor as legacy devices expect, then the ack byte the
- * device writes. Polls for the answer: a command is rare and the caller wants the result.
+ * The device's answer to the command in flight (5.1.6.5): 0 for VIRTIO_NET_OK, VIO_EIO for
+ * anything else (or an ack it did not write), VIO_EAGAIN while it has not answered. An
+ * address set_mac asked for becomes net->mac once the device has taken it, from the driver's
+ * own copy: the ctrl area is the device's to rewrite.
+ */
+static int ctrl_answer(struct vio_net *net)
+{
+	struct vio_vq_used u;
+	int err = vio_vq_get_used(&net->net_vqs[CTRLQ], &u);
+
+	if (err == VIO_EAGAIN)
+		return err;
+	bool set_mac = net->net_ctrl_set_mac;
+	net->net_ctrl_pending = net->net_ctrl_set_mac = false;
+	if (err)
+		return err;
+	VIO_ASSERT(u.cookie == net->net_ctrl); /* the one command in flight */
+	uint8_t ack = *(volatile virtio_net_ctrl_ack *)(net->net_ctrl + CTRL_ACK_OFF);
+	if (u.len < sizeof(ack) || ack != VIRTIO_NET_OK)
+		return VIO_EIO;
+	if (set_mac)
+		bytes_copy(net->mac, net->net_ctrl_mac, 6);
+	return 0;
+}
+
+/*
+ * Run one command: the class/command header, `ndata` parts already laid out in the ctrl
+ * area, each in its own descriptor as legacy devices expect, then the ack byte the device
+ * writes. `mac`: the address a MAC_ADDR_SET asks for, else NULL.
+ *
+ * The caller wants the result, so we poll for it, for at most opts.timeout_ns (1 ms by
+ * default): the longest this driver ever spins, perhaps with interrupts masked. A device
+ * slower than that gets VIO_ETIMEDOUT; its command stays posted (the device may yet read
+ * its data and write the ack), the next command waits for it (ctrl_idle: VIO_EAGAIN until
+ * then), and vio_net_poll collects its late answer.
  */
 static int ctrl_cmd(struct vio_net *net, uint8_t class, uint8_t cmd, const struct vio_sg *data,
-		    unsigned ndata)
+		    unsigned ndata, const uint8_t *mac)
 {
 	const struct vio_port *port = port_of(net);
 	struct vio_vq *vq = &net->net_vqs[CTRLQ];
 	struct vio_sg sg[4];
-	struct vio_vq_used u;
 	int err;
 
-	/*
-	 * A command that timed out is still posted, and the device may yet write its ack into
-	 * the page: never reuse the page before it comes back.
-	 */
-	if (net->net_ctrl_pending) {
-		if (vio_vq_get_used(vq, &u) == VIO_EAGAIN)
-			return VIO_EAGAIN;
-		net->net_ctrl_pending = false;
-	}
-
+	VIO_ASSERT(!net->net_ctrl_pending); /* the caller made sure with ctrl_idle */
 	struct virtio_net_ctrl_hdr *hdr = (struct virtio_net_ctrl_hdr *)net->net_ctrl;
 	volatile virtio_net_ctrl_ack *ack = net->net_ctrl + CTRL_ACK_OFF;
 	hdr->class = class;
@@ -699,22 +966,31 @@ static int ctrl_cmd(struct vio_net *net, uint8_t class, uint8_t cmd, const struc
 	sg[1 + ndata] = (struct vio_sg){net->net_ctrl + CTRL_ACK_OFF, sizeof(*ack)};
 	err = vio_vq_add(vq, sg, 1 + ndata, 1, net->net_ctrl);
 	if (err)
-		return err == VIO_ENOSPC ? VIO_EAGAIN : err;
+		return err == VIO_ENOSPC ? VIO_EAGAIN : check_device(net, err);
+	net->net_ctrl_pending = true;
+	if ((net->net_ctrl_set_mac = mac != NULL))
+		bytes_copy(net->net_ctrl_mac, mac, 6);
 	vio_vq_kick(vq);
 
 	uint64_t deadline = port->now_ns(port->ctx) + net->net_opts.timeout_ns;
-	while ((err = vio_vq_get_used(vq, &u)) == VIO_EAGAIN) {
+	while ((err = ctrl_answer(net)) == VIO_EAGAIN) {
 		if (port->now_ns(port->ctx) >= deadline) {
-			net->net_ctrl_pending = true;
 			vio_logf(port, VIO_LOG_ERR, "virtio-net: ctrl command %u.%u timed out",
 				 class, cmd);
-			return VIO_ETIMEDOUT;
+			return check_device(net, VIO_ETIMEDOUT);
 		}
 	}
-	if (err)
-		return err;
-	if (u.len < sizeof(*ack) || *ack != VIRTIO_NET_OK)
-		return VIO_EIO;
+	return check_device(net, err);
+}
+
+/*
+ * Is the ctrl area ours to lay a command out in? Not while one that timed out is still
+ * posted: the device may yet read its data and write its ack. VIO_EAGAIN until it answers.
+ */
+static int ctrl_idle(struct vio_net *net)
+{
+	if (net->net_ctrl_pending && ctrl_answer(net) == VIO_EAGAIN)
+		return VIO_EAGAIN;
 	return 0;
 }
 
@@ -727,10 +1003,12 @@ static int ctrl_rx_mode(struct vio_net *net, uint8_t cmd, bool on)
 {
 	if (!has_ctrl(net, VIRTIO_NET_F_CTRL_RX))
 		return VIO_ENOTSUP;
+	if (ctrl_idle(net))
+		return VIO_EAGAIN;
 	uint8_t *data = net->net_ctrl + CTRL_DATA_OFF;
 	*data = on;
 	struct vio_sg sg = {data, 1};
-	return ctrl_cmd(net, VIRTIO_NET_CTRL_RX, cmd, &sg, 1);
+	return ctrl_cmd(net, VIRTIO_NET_CTRL_RX, cmd, &sg, 1, NULL);
 }
 
 int vio_net_set_promisc(struct vio_net *net, bool on)
@@ -761,25 +1039,28 @@ int vio_net_set_mac_filter(struct vio_net *net, const uint8_t (*uc)[6], uint32_t
 	if (n_uc > VIO_NET_MAC_TABLE_MAX || n_mc > VIO_NET_MAC_TABLE_MAX - n_uc || (n_uc && !uc) ||
 	    (n_mc && !mc))
 		return VIO_EINVAL;
+	if (ctrl_idle(net))
+		return VIO_EAGAIN;
 	uint8_t *p = net->net_ctrl + CTRL_DATA_OFF;
 	struct vio_sg sg[2];
 	sg[0] = (struct vio_sg){p, put_mac_table(p, uc, n_uc)};
 	p += round_up(sg[0].len, 4);
 	sg[1] = (struct vio_sg){p, put_mac_table(p, mc, n_mc)};
-	return ctrl_cmd(net, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_TABLE_SET, sg, 2);
+	return ctrl_cmd(net, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_TABLE_SET, sg, 2, NULL);
 }
 
 int vio_net_set_mac(struct vio_net *net, const uint8_t mac[6])
 {
 	if (!has_ctrl(net, VIRTIO_NET_F_CTRL_MAC_ADDR))
 		return VIO_ENOTSUP;
+	if (!mac_usable(mac))
+		return VIO_EINVAL;
+	if (ctrl_idle(net))
+		return VIO_EAGAIN;
 	uint8_t *p = net->net_ctrl + CTRL_DATA_OFF;
 	bytes_copy(p, mac, 6);
 	struct vio_sg sg = {p, 6};
-	int err = ctrl_cmd(net, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, &sg, 1);
-	if (!err)
-		bytes_copy(net->mac, mac, 6);
-	return err;
+	return ctrl_cmd(net, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, &sg, 1, mac);
 }
 
 /* --- bring-up, polling, teardown ------------------------------------------------------------ */
@@ -824,7 +1105,7 @@ int vio_net_init(struct vio_net *net, struct vio_dev *dev, const struct vio_net_
 {
 	int err;
 
-	*net = (struct vio_net){0};
+	bytes_zero(net, sizeof(*net)); /* not a compound literal: that is a 1 KiB stack copy */
 	if (dev->device_id != VIRTIO_ID_NET)
 		return VIO_ENODEV;
 	if (opts)
@@ -850,7 +1131,7 @@ int vio_net_init(struct vio_net *net, struct vio_dev *dev, const struct vio_net_
 				   : net->net_nrx / 2;
 	vio_dev_set_config_callback(dev, config_changed, net);
 	/* Fill the receive queue (5.1.5 step 3); the device sees it once it is live. */
-	for (uint16_t i = 0; i < net->net_nrx; i++)
+	for (uint16_t i = 0; i < net->net_nrx; i += net->net_rx_chain)
 		rx_post(net, &net->net_rx_bufs[i]);
 	err = vio_dev_driver_ok(dev);
 	if (err)
@@ -869,39 +1150,73 @@ fail:
 int vio_net_poll(struct vio_net *net)
 {
 	const struct vio_port *port = port_of(net);
-	int err = tx_reap(net);
+	int tx = tx_reap(net);
 
 	rx_flush(net);
+	if (net->net_ctrl_pending)
+		ctrl_answer(net); /* a command that timed out may have its answer now */
 	if (net->dev->irq_mode == VIO_IRQ_POLL) {
+		/* No config interrupt will tell us: look at the link and the status now and then.
+		 */
 		uint64_t now = port->now_ns(port->ctx);
 		if (now - net->net_link_checked_ns >= VIO_NET_LINK_POLL_NS) {
 			net->net_link_checked_ns = now;
+			if (vio_dev_check(net->dev))
+				return VIO_ENEEDRESET;
 			refresh_link(net);
 		}
 	}
-	if (err)
-		return err;
+	if (tx < 0)
+		return check_device(net, tx);
 	if (vio_vq_is_broken(&net->net_vqs[RXQ]))
-		return VIO_EIO;
-	return vio_vq_has_used(&net->net_vqs[RXQ]) ? 1 : 0;
+		return check_device(net, VIO_EIO);
+	return vio_vq_has_used(&net->net_vqs[RXQ]) || tx > 0 ? 1 : 0;
 }
 
-void vio_net_fini(struct vio_net *net)
+/*
+ * The device did not confirm its reset, so it may still read the frames posted to it and
+ * write the RX buffers, the ctrl area and the rings (docs/design.md 4). Keep all of that for
+ * ever: no page is freed and no queue destroyed; no send_sg cookie goes back, so its owner
+ * never reuses a buffer the device may still read. The device is marked FAILED and its
+ * interrupts reach nothing of ours. Only private memory, which it never saw, is freed.
+ */
+static void give_up(struct vio_net *net)
+{
+	struct vio_dev *dev = net->dev;
+
+	for (uint16_t i = 0; i < net->net_nvqs; i++)
+		vio_vq_set_callback(&net->net_vqs[i], NULL, NULL);
+	vio_dev_fail(dev);
+	vio_logf(port_of(net), VIO_LOG_ERR,
+		 "virtio-net: reset not confirmed: its %u DMA pages and rings are kept, frames "
+		 "posted to it are never given back",
+		 net->net_npages);
+	vio_priv_free(port_of(net), net->net_priv, net->net_priv_bytes);
+	net->net_priv = NULL;
+	net->dev = NULL;
+}
+
+int vio_net_fini(struct vio_net *net)
 {
 	struct vio_dev *dev = net->dev;
 	struct vio_net_txslot *slot;
+	int err;
 
 	if (!dev)
-		return;
+		return 0;
+	vio_dev_set_config_callback(dev, NULL, NULL);
+	if ((err = vio_dev_reset(dev))) {
+		give_up(net);
+		return err;
+	}
 	/* After the reset the device touches nothing: posted send_sg buffers are ours again. */
-	vio_dev_reset(dev);
 	while ((slot = vio_vq_detach_unused(&net->net_vqs[TXQ])))
 		tx_done(net, slot);
 	VIO_ASSERT(net->net_tx_nfree == net->net_ntx); /* every TX slot is back */
-	vio_dev_set_config_callback(dev, NULL, NULL);
 	vio_dev_teardown(dev);
 	free_buffers(net);
 	net->dev = NULL;
+	return 0;
 }
 
 int vio_net_describe(const struct vio_net *net, char *buf, size_t size)
