@@ -1727,14 +1727,6 @@ static void test_fini_fails_requests_in_flight_and_leaks_nothing(void **state)
 	teardown(t);
 }
 
-/* Give back the DMA memory an unconfirmed reset left with the device: the test owns it now. */
-static void free_kept_dma(struct fake_env *e)
-{
-	for (int i = 0; i < FAKE_PORT_DMA_REGIONS; i++)
-		if (e->fp.dma[i].p)
-			e->fp.port.dma_free(e->fp.port.ctx, e->fp.dma[i].p, e->fp.dma[i].bytes);
-}
-
 static void test_unconfirmed_reset_keeps_the_slots_and_fails_requests_with_edead(void **state)
 {
 	(void)state;
@@ -1779,7 +1771,7 @@ static void test_unconfirmed_reset_keeps_the_slots_and_fails_requests_with_edead
 	vio_blk_fini(&t->blk); /* twice is still fine */
 
 	t->e->vd.reset_stuck = false;
-	free_kept_dma(t->e);
+	fake_env_reclaim_leaks(t->e);
 	teardown(t);
 }
 
