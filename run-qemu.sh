@@ -17,9 +17,17 @@ Ctrl-A C switches to the QEMU monitor) and the default devices:
   virtio-net-pci, -netdev user        NAT networking (guest 10.0.2.15, host 10.0.2.2)
   isa-debug-exit                      lets the kernel end QEMU with a status
 
+On --machine microvm the same devices are virtio-mmio ones (virtio-rng-device, ...),
+booted with -kernel: the kernel finds them in the DSDT, or with microvm,acpi=off in the
+virtio_mmio.device= words QEMU adds to the command line.
+
 options:
   --direct            boot build/vio.elf with -kernel (PVH entry), no GRUB
-  --machine q35|pc    machine type (default q35; pc is i440FX)
+  --machine q35|pc|microvm[,opts]
+                      machine type (default q35; pc is i440FX; microvm implies --direct
+                      and takes QEMU's options, e.g. microvm,acpi=off)
+  --mmio-v2           on microvm: virtio-mmio version 2 (QEMU 7.2 defaults to the legacy
+                      version 1: force-legacy)
   --mem SIZE          guest RAM, QEMU syntax (default 512M)
   --cmdline "ARGS"    kernel command line (default vio.mode=shell), e.g. "vio.mode=test"
   --kvm               use KVM when it works here, else fall back to TCG with a message
@@ -35,6 +43,7 @@ TXT
 
 DIRECT=0
 MACHINE=q35
+MMIO_V2=0
 MEM=512M
 CMDLINE=vio.mode=shell
 KVM=0
@@ -43,7 +52,8 @@ EXTRA=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--direct) DIRECT=1 ;;
-	--machine) MACHINE=${2:?--machine needs q35 or pc}; shift ;;
+	--machine) MACHINE=${2:?--machine needs q35, pc or microvm}; shift ;;
+	--mmio-v2) MMIO_V2=1 ;;
 	--mem) MEM=${2:?--mem needs a size}; shift ;;
 	--cmdline) CMDLINE=${2?--cmdline needs a string}; shift ;;
 	--kvm) KVM=1 ;;
@@ -54,7 +64,12 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-case "$MACHINE" in q35 | pc) ;; *) echo "run-qemu.sh: --machine must be q35 or pc" >&2; exit 2 ;; esac
+case "${MACHINE%%,*}" in
+q35 | pc) BUS=pci ;;
+microvm) BUS=mmio; DIRECT=1 ;;
+*) echo "run-qemu.sh: --machine must be q35, pc or microvm" >&2; exit 2 ;;
+esac
+[ "$MMIO_V2" = 0 ] || [ "$BUS" = mmio ] || { echo "run-qemu.sh: --mmio-v2 needs --machine microvm" >&2; exit 2; }
 
 BUILD=${BUILD:-build}
 ELF=$BUILD/vio.elf
@@ -87,17 +102,20 @@ else
 fi
 
 DEV=()
+[ "$MMIO_V2" = 1 ] && DEV=(-global virtio-mmio.force-legacy=false)
 if [ "$DEVICES" = 1 ]; then
 	[ -f "$BUILD/scratch.img" ] || qemu-img create -q -f raw "$BUILD/scratch.img" 64M
-	DEV=(
-		-device virtio-rng-pci
-		-device virtio-serial-pci,id=vser
+	# virtio-rng-pci on PCI, virtio-rng-device on virtio-mmio, and so on
+	if [ "$BUS" = pci ]; then SUFFIX=pci; else SUFFIX=device; fi
+	DEV+=(
+		-device virtio-rng-$SUFFIX
+		-device virtio-serial-$SUFFIX,id=vser
 		-chardev socket,id=vcon,path="$BUILD/vcon.sock",server=on,wait=off
 		-device virtconsole,chardev=vcon,bus=vser.0
 		-drive file="$BUILD/scratch.img",format=raw,if=none,id=disk0,cache=none,aio=threads
-		-device virtio-blk-pci,drive=disk0
+		-device virtio-blk-$SUFFIX,drive=disk0
 		-netdev user,id=net0
-		-device virtio-net-pci,netdev=net0
+		-device virtio-net-$SUFFIX,netdev=net0
 	)
 fi
 

@@ -1,6 +1,7 @@
 /*
- * The kernel's devices: PCI functions and the virtio devices on them, each bound to its vio
- * driver in the order the brief gives (entropy, console, block, net, then the balloon).
+ * The kernel's devices: PCI functions, virtio-mmio windows, and the virtio devices on them,
+ * each bound to its vio driver in the order the brief gives (entropy, console, block, net,
+ * then the balloon).
  *
  * Concurrency: the vio library takes no locks. This kernel has one CPU, so it keeps a
  * driver's interrupt handler and thread code apart by calling every driver function from
@@ -19,6 +20,7 @@
 #include <vio/virtio.h>
 
 #define MAX_PCI_FUNCTIONS 64
+#define MAX_MMIO_WINDOWS 16
 #define MAX_VIRTIO_DEVICES 16
 #define MAX_PER_DRIVER 4
 
@@ -39,7 +41,8 @@
 	} while (0)
 
 struct kvirtio {
-	const struct vio_pci_dev *pci; /* the function it was probed from */
+	const struct vio_pci_dev *pci; /* the function it was probed from, or NULL: */
+	uint64_t mmio_base;            /* virtio-mmio: the window it was probed from */
 	struct vio_dev dev;
 	int err;   /* 0 when a driver has it, else the vio_err that stopped it */
 	void *drv; /* struct vio_rng / vio_console / vio_blk / vio_net / vio_balloon, or NULL */
@@ -54,9 +57,11 @@ extern int n_pci_functions;
 extern struct kvirtio virtio_devices[MAX_VIRTIO_DEVICES];
 extern int n_virtio_devices;
 
-/* Enumerate PCI (ECAM when ACPI has an MCFG, else port I/O), probe every virtio function,
- * bind drivers (entropy, console, block, net, balloon), seed the PRNG, print the device
- * table. A balloon also becomes the page allocator's out-of-memory handler. */
+/* Enumerate PCI (ECAM when ACPI has an MCFG, else port I/O), probe every virtio function and
+ * every virtio-mmio window (mmio_windows), bind drivers (entropy, console, block, net,
+ * balloon), seed the PRNG, print the device table. A balloon also becomes the page
+ * allocator's out-of-memory handler. vio.irq=poll on the command line gives the library a
+ * port without interrupt hooks: every device is then polled. */
 void devices_init(void);
 /* One line per virtio device: its unit name and what the core says of it, or why no driver
  * has it. */
@@ -75,6 +80,16 @@ struct vio_balloon *dev_balloon(int n);
 struct kvirtio *dev_by_name(const char *name);
 /* "blk0" etc. for a device. */
 const char *dev_unit_name(const struct kvirtio *kv, char *buf, size_t size);
+
+/* mmio_probe.c: a virtio-mmio device's register window and line, as the platform gave them. */
+struct mmio_window {
+	uint64_t base, size;
+	uint32_t irq;     /* GSI, or VIO_NO_IRQ */
+	const char *from; /* "DSDT" or "command line" */
+};
+/* The virtio-mmio windows the DSDT and the command line (virtio_mmio.device=) name, each
+ * checked and logged; a refused one is logged with the reason. Returns how many it stored. */
+int mmio_windows(struct mmio_window *out, int max);
 
 /* glue_console.c: console port 0 (the second shell and the log mirror). */
 int console_read_port0(void); /* next byte typed on port 0, or -1 */

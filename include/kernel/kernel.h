@@ -42,6 +42,10 @@ bool bootinfo_parse(uint32_t magic, uint32_t info);
 /* Value of `key=value` on the command line, copied to buf; false when absent, and when the
  * value does not fit in buf (that is logged): either way the caller's default applies. */
 bool cmdline_get(const char *key, char *buf, size_t size);
+/* For a key that may appear more than once: the value of the next `key=value` word after
+ * *pos (NULL: from the start), copied to buf (cut to size - 1 bytes); *pos moves past it.
+ * Returns the value's whole length, or -1 when no word is left. */
+int cmdline_next(const char *key, const char **pos, char *buf, size_t size);
 enum kmode { MODE_SHELL, MODE_TEST, MODE_BENCH };
 extern enum kmode kernel_mode;
 extern int kernel_log_level; /* enum vio_log_level; vio.log=err|warn|info|debug */

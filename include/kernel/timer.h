@@ -17,5 +17,7 @@ uint32_t lapic_timer_hz(void);
 uint32_t lapic_counter_hz(void);
 /* Measure `ms` milliseconds of PIT time with the TSC (for the calibration self-test). */
 uint64_t pit_measure_tsc(unsigned ms);
+/* The median of five pit_measure_tsc windows: what calibration and the self-test use. */
+uint64_t pit_measure_tsc_median(unsigned ms);
 
 #endif

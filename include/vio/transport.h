@@ -98,13 +98,19 @@ struct vio_transport_ops {
 	int (*location)(const struct vio_dev *dev, char *buf, size_t size);
 
 	/*
+	 * Read why the device interrupted and acknowledge it, which deasserts a wired line:
+	 * PCI's read-to-clear ISR byte (4.1.4.5), MMIO's InterruptStatus written back to
+	 * InterruptACK (4.2.2). Returns VIO_ISR_* bits; 0 when the device did not interrupt.
+	 * IRQ-safe.
+	 */
+	uint8_t (*ack_interrupt)(struct vio_dev *dev);
+
+	/*
 	 * PCI only (NULL elsewhere), for the interrupt code both PCI transports share
-	 * (src/virtio/pci_irq.c). isr_read reads the ISR byte, which also deasserts INTx
-	 * (4.1.4.5); IRQ-safe. set_config_vector / set_queue_vector write the config / queue
+	 * (src/virtio/pci_irq.c). set_config_vector / set_queue_vector write the config / queue
 	 * `index` MSI-X vector and return what the device reads back: VIRTIO_MSI_NO_VECTOR
 	 * when it cannot use that vector (4.1.5.1.2).
 	 */
-	uint8_t (*isr_read)(struct vio_dev *dev);
 	uint16_t (*set_config_vector)(struct vio_dev *dev, uint16_t vector);
 	uint16_t (*set_queue_vector)(struct vio_dev *dev, uint16_t index, uint16_t vector);
 };

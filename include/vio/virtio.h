@@ -18,7 +18,9 @@
  * the sequencing above is written once, in src/virtio/virtio.c.
  *
  * The device is untrusted: register values are bounds-checked, a device that refuses the
- * features or sets DEVICE_NEEDS_RESET is reported with an error, never a crash.
+ * features or sets DEVICE_NEEDS_RESET is reported with an error, never a crash. A device whose
+ * reset is not confirmed is dead: its memory is kept, and every later vio_dev_* call on it
+ * returns VIO_EDEAD (vio_dev_is_dead).
  *
  * Concurrency: one caller at a time per device (include/vio/port.h). Only the calls marked
  * IRQ-safe may run in an interrupt handler.
@@ -41,6 +43,20 @@
 /* How long a reset may take before vio_dev_reset gives up (the spec sets no limit). */
 #ifndef VIO_RESET_TIMEOUT_NS
 #define VIO_RESET_TIMEOUT_NS 1000000000ull
+#endif
+
+/* How often, at most, vio_dev_poll reads the device status. */
+#ifndef VIO_POLL_STATUS_NS
+#define VIO_POLL_STATUS_NS 10000000ull /* 10 ms */
+#endif
+
+/*
+ * The largest queue a legacy PCI device may impose. Its size is fixed: the driver cannot ask
+ * for fewer entries (4.1.4.10). Up to 32768 is legal, but that is 840 KiB of ring and, for a
+ * driver that posts a buffer per entry, far more: a larger queue is refused (VIO_ENOTSUP).
+ */
+#ifndef VIO_LEGACY_MAX_QUEUE_SIZE
+#define VIO_LEGACY_MAX_QUEUE_SIZE 1024
 #endif
 
 /* How often vio_dev_config_read retries when the config generation keeps changing. */
@@ -80,6 +96,8 @@ struct vio_dev {
 	uint64_t features;		/* what was negotiated */
 	uint8_t status;			/* last status written */
 	bool needs_reset;		/* DEVICE_NEEDS_RESET seen (latched until reset) */
+	bool dead;			/* a reset was not confirmed: see vio_dev_is_dead */
+	uint64_t status_check_ns;	/* vio_dev_poll reads the status again from then */
 
 	struct vio_vq *vqs;		/* the caller's queue array (vio_dev_setup_irqs) */
 	uint16_t nvqs;
@@ -131,7 +149,7 @@ int vio_mmio_probe(struct vio_dev *dev, const struct vio_port *port, uint64_t ph
  * features, accept offered & (wanted + what the core itself handles: VERSION_1 on modern
  * transports, ACCESS_PLATFORM), set FEATURES_OK and check the device kept it. Ring features
  * the core cannot do (packed ring, notification data, ...) are never accepted. Returns 0;
- * VIO_ETIMEDOUT (reset never completed); VIO_ENOTSUP (a modern transport without
+ * VIO_EDEAD (reset never completed: vio_dev_is_dead); VIO_ENOTSUP (a modern transport without
  * VERSION_1); VIO_EFEATURES (FEATURES_OK cleared, or the device reports driver features we
  * did not write). On failure the status is FAILED. Not IRQ-safe.
  */
@@ -161,8 +179,9 @@ int vio_dev_config_write(struct vio_dev *dev, uint32_t offset, const void *buf, 
  * returns at once when the reason is 0 (the line is shared), runs every queue on a used
  * buffer notification and config handling on a config change. Sets dev->irq_mode.
  * Call it after vio_dev_begin (whose reset clears the device's vectors) and before the first
- * vio_dev_setup_vq. Returns 0 or VIO_EINVAL (nvqs is 0 or above VIO_MAX_QUEUES, or
- * vio_dev_begin has not run). Not IRQ-safe.
+ * vio_dev_setup_vq. Returns 0 or VIO_EINVAL (nvqs is 0 or above VIO_MAX_QUEUES,
+ * vio_dev_begin has not run, or queues are still set up: vio_dev_teardown first). Not
+ * IRQ-safe.
  */
 int vio_dev_setup_irqs(struct vio_dev *dev, struct vio_vq *vqs, uint16_t nvqs);
 
@@ -170,18 +189,33 @@ int vio_dev_setup_irqs(struct vio_dev *dev, struct vio_vq *vqs, uint16_t nvqs);
  * Set up queue `index` of the array given to vio_dev_setup_irqs: size = the device's
  * maximum, clamped to 32768, rounded down to a power of two, and to max_size (legacy PCI:
  * exactly the device's size, which must be a power of two); ring features from the
- * negotiated ones; `cb(vq, arg)` runs on completions (in IRQ context). Returns 0;
+ * negotiated ones; `cb(vq, arg)` runs on completions (in IRQ context). With indirect
+ * descriptors the queue gets a table per entry, up to 256 (256 KiB of DMA memory for a
+ * 256-entry queue, in single pages), so that a request of a few segments always takes one
+ * entry: vio_dev_setup_vq_opts gives a smaller pool by default. Returns 0;
  * VIO_EINVAL (bad index, vio_dev_setup_irqs not called); VIO_ENODEV (the device has no such
- * queue: max size 0); VIO_EPROTO (legacy size not a power of two, bad notify offset);
+ * queue: max size 0); VIO_EPROTO (legacy size not a power of two, a notify offset outside
+ * the region or odd); VIO_ENOTSUP (a legacy size above VIO_LEGACY_MAX_QUEUE_SIZE);
  * VIO_ENOMEM; VIO_EIO (the device refused the MSI-X vector or a value). Not IRQ-safe.
  */
 int vio_dev_setup_vq(struct vio_dev *dev, uint16_t index, uint16_t max_size, vio_vq_callback cb,
 		     void *arg);
 
 /*
- * The largest size the device allows for queue `index`, or 0 when it has no such queue: a
- * driver asks before it sets up optional queues (console ports past the first, say). Call it
- * after vio_dev_begin. Not IRQ-safe.
+ * vio_dev_setup_vq with the queue's knobs (vio/virtqueue.h): opts->max_size as max_size above,
+ * opts->indirect_tables the indirect pool's size (default VIO_VQ_INDIRECT_TABLES, 16: 16 KiB;
+ * once they are taken, requests go as direct chains). opts may be NULL. On a modern
+ * transport the ring's three areas are separate allocations (no more than one page, or the
+ * descriptor table's own size, in one piece); a legacy transport needs the whole ring in one
+ * (VIO_VQ_F_SEPARATE_AREAS). Same returns. Not IRQ-safe.
+ */
+int vio_dev_setup_vq_opts(struct vio_dev *dev, uint16_t index, const struct vio_vq_opts *opts,
+			  vio_vq_callback cb, void *arg);
+
+/*
+ * The largest size the device allows for queue `index`, at most 32768 (a larger claim is
+ * cut to it), or 0 when it has no such queue: a driver asks before it sets up optional
+ * queues (console ports past the first, say). Call it after vio_dev_begin. Not IRQ-safe.
  */
 uint32_t vio_dev_queue_max_size(struct vio_dev *dev, uint16_t index);
 
@@ -198,9 +232,41 @@ int vio_dev_driver_ok(struct vio_dev *dev);
 /*
  * Look at the status: when the device set DEVICE_NEEDS_RESET (2.1.2), log it once, break
  * every queue (their calls then return VIO_EIO) and return VIO_ENEEDRESET; else 0. The core
- * calls it on every config-change interrupt; drivers may call it after a VIO_EIO. IRQ-safe.
+ * calls it on every config-change interrupt and whenever the device breaks a queue's rule
+ * (so a VIO_EIO from a queue has already been looked into). IRQ-safe.
+ *
+ * The rule for drivers: a device can ask for a reset without an interrupt saying so (it is
+ * polled, or its one MSI-X entry leaves no vector for configuration changes). So every
+ * driver's _poll calls vio_dev_poll, and a driver whose wait for the device times out
+ * reports what vio_dev_on_timeout returns.
  */
 int vio_dev_check(struct vio_dev *dev);
+
+/*
+ * For a driver's _poll, every time: vio_dev_check at most every VIO_POLL_STATUS_NS (one
+ * status read), in every interrupt mode. Returns 0, VIO_ENEEDRESET (the device needs a reset;
+ * every queue is broken) or VIO_EDEAD. IRQ-safe.
+ */
+int vio_dev_poll(struct vio_dev *dev);
+
+/*
+ * For a driver whose wait for the device timed out: read the status now (vio_dev_check) and
+ * return the error to report: VIO_ENEEDRESET (the device asked for a reset; its queues are
+ * broken), VIO_EDEAD, or VIO_ETIMEDOUT (it just did not answer). IRQ-safe.
+ */
+int vio_dev_on_timeout(struct vio_dev *dev);
+
+/*
+ * For a port that takes a polled device's wired line itself (INTx, or an MMIO line it
+ * attached on its own): read why the device interrupted and acknowledge it, which deasserts
+ * the line (4.1.4.5, 4.2.2). Returns the reasons, VIO_ISR_QUEUE | VIO_ISR_CONFIG (vio/transport.h),
+ * or 0 when the device did not interrupt (on a shared line, another device did). A
+ * configuration change is handled as an interrupt would be (vio_dev_check, then the config
+ * callback); completions are left for the driver's poll. A polled device's queues ask for no
+ * used-buffer notifications (VIO_VQ_F_NO_INTERRUPTS), so this is needed only for what the
+ * spec lets a device raise anyway, such as configuration changes. IRQ-safe.
+ */
+uint32_t vio_dev_ack_interrupt(struct vio_dev *dev);
 
 /* Give up on the device: set FAILED in its status (3.1.1 step 8's alternative). */
 void vio_dev_fail(struct vio_dev *dev);
@@ -209,24 +275,37 @@ void vio_dev_fail(struct vio_dev *dev);
  * The one failure path of a driver's init: tear the device down (vio_dev_teardown: reset,
  * queues destroyed, vectors released), then set FAILED, in that order, so that the reset
  * does not erase FAILED (3.1.1: "the driver SHOULD set the FAILED status bit" when it gives
- * up). Free the driver's own memory after it. Returns 0, or VIO_ETIMEDOUT when the reset
- * was not confirmed. Not IRQ-safe.
+ * up). Free the driver's own memory after it, but none the device may touch when it returns
+ * VIO_EDEAD (the reset was not confirmed: see vio_dev_teardown). Returns 0 or VIO_EDEAD.
+ * Not IRQ-safe.
  */
 int vio_dev_abort(struct vio_dev *dev);
 
 /*
  * Reset the device and wait (VIO_RESET_TIMEOUT_NS) for its status to read 0. After it the
- * device touches no queue memory. Returns 0 or VIO_ETIMEDOUT. Not IRQ-safe.
+ * device touches no queue memory. Returns 0, or VIO_EDEAD when the status never read 0: the
+ * device may still read and write every ring, table and buffer posted to it, so it is dead
+ * (vio_dev_is_dead), logged once. Not IRQ-safe.
  */
 int vio_dev_reset(struct vio_dev *dev);
+
+/*
+ * True once a reset of this device was not confirmed. Its queues are broken and their memory
+ * is kept (leaked on purpose: the device may still write it), and every vio_dev_* call on it
+ * returns VIO_EDEAD (vio_dev_queue_max_size 0) without touching it. A driver must not free or
+ * reuse any buffer it posted to it: it completes such requests with VIO_EDEAD and keeps them.
+ * Only a new probe of the function starts over. IRQ-safe.
+ */
+bool vio_dev_is_dead(const struct vio_dev *dev);
 
 /*
  * Reset the device, destroy the queues set up, release the MSI-X vectors and disable MSI-X.
  * The queues' posted cookies are lost: reclaim them with vio_vq_detach_unused between
  * vio_dev_reset and this call if needed. A line handler (INTx, MMIO) stays attached (the
  * port has no way to detach one) and keeps `dev` as its argument: keep the vio_dev alive,
- * and irq_mode keeps naming that line. Returns 0, or
- * VIO_ETIMEDOUT when the reset was not confirmed. Not IRQ-safe.
+ * and irq_mode keeps naming that line. Returns 0, or VIO_EDEAD when the reset was not
+ * confirmed: then each queue is abandoned (vio_vq_abandon): broken, its ring and indirect
+ * tables never freed, only its private bookkeeping. Not IRQ-safe.
  */
 int vio_dev_teardown(struct vio_dev *dev);
 

@@ -6,8 +6,8 @@
  * the cookie back with the number of bytes the device wrote. Drivers never see the ring
  * layout, so a packed ring (virtio 1.2 section 2.8) could sit behind the same verbs.
  *
- * Today the queue is a split ring (2.7, include/vio/spec/virtio_ring.h), laid out in the
- * legacy contiguous layout so that one ring serves legacy PCI, MMIO v1 and modern transports.
+ * Today the queue is a split ring (2.7, include/vio/spec/virtio_ring.h): in the legacy
+ * contiguous layout for legacy PCI and MMIO v1, in separate areas for modern transports.
  *
  * The device is untrusted: every index, id and length it writes into the used ring is
  * checked. A violation logs one line, marks the queue broken, and from then on vio_vq_add and
@@ -34,16 +34,48 @@
 #include <stdint.h>
 #include <vio/port.h>
 
-/* Indirect descriptor pool defaults (2.7.5.3); override with -D before building the library. */
+/*
+ * The indirect descriptor pool (2.7.5.3); override with -D before building the library. A
+ * queue gets VIO_VQ_INDIRECT_TABLES tables unless vio_vq_opts asks for another number (never
+ * more than its size). A table is VIO_VQ_INDIRECT_SEGS * 16 bytes (1 KiB by default) and the
+ * pool is allocated one 4 KiB page at a time: the default pool is 16 KiB in four pages. When
+ * every table is taken, requests go as direct chains, so the count trades memory for ring
+ * slots, never correctness.
+ */
 #ifndef VIO_VQ_INDIRECT_TABLES
-#define VIO_VQ_INDIRECT_TABLES 256 /* at most this many tables per queue (and at most `size`) */
+#define VIO_VQ_INDIRECT_TABLES 16 /* tables per queue, unless vio_vq_opts says otherwise */
 #endif
 #ifndef VIO_VQ_INDIRECT_SEGS
-#define VIO_VQ_INDIRECT_SEGS 64 /* descriptors per table: longer requests use a direct chain */
+#define VIO_VQ_INDIRECT_SEGS 64 /* descriptors per table, 2..256: longer requests go direct */
 #endif
 
 #define VIO_VQ_F_EVENT_IDX (1u << 0) /* VIRTIO_F_RING_EVENT_IDX negotiated */
 #define VIO_VQ_F_INDIRECT (1u << 1)  /* VIRTIO_F_RING_INDIRECT_DESC negotiated */
+/*
+ * The transport takes the three ring areas' addresses one by one (modern PCI, MMIO version 2),
+ * so each may be its own allocation with its own alignment (2.7). Without it the ring is one
+ * allocation in the legacy layout (2.7.2), which legacy PCI and MMIO version 1 need: they know
+ * only its first page frame. The largest single DMA allocation for a ring, in 4 KiB pages:
+ *
+ *	entries     separate areas      legacy layout
+ *	    128         4 KiB               8 KiB
+ *	    256         4 KiB              12 KiB
+ *	   1024        16 KiB              32 KiB
+ *	  32768       512 KiB             840 KiB
+ */
+#define VIO_VQ_F_SEPARATE_AREAS (1u << 2)
+/*
+ * Nobody takes this queue's interrupts (the device is polled, VIO_IRQ_POLL): the queue never
+ * asks for used-buffer notifications, with NO_INTERRUPT or, with EVENT_IDX, a used_event the
+ * device cannot reach (2.7.7, 2.7.10), so that a wired line is never left asserted.
+ * vio_vq_enable_cb then only reports whether completions are pending.
+ */
+#define VIO_VQ_F_NO_INTERRUPTS (1u << 3)
+#define VIO_VQ_F_ALL                                                                            \
+	(VIO_VQ_F_EVENT_IDX | VIO_VQ_F_INDIRECT | VIO_VQ_F_SEPARATE_AREAS | VIO_VQ_F_NO_INTERRUPTS)
+
+/* Ring allocations a queue makes: one in the legacy layout, up to three with separate areas. */
+#define VIO_VQ_MAX_AREAS 3
 
 #define VIO_VQ_MAX_SIZE 32768 /* 2.7: Queue Size is a power of two, at most 32768 */
 #define VIO_VQ_NO_VECTOR 0xffff /* VIRTIO_MSI_NO_VECTOR: this queue raises no MSI-X interrupt */
@@ -70,6 +102,8 @@ struct vio_vq_used {
 typedef void (*vio_vq_notify_fn)(struct vio_vq *vq, void *arg);
 /* Driver hook: used buffers arrived. Called from vio_vq_interrupt, so in IRQ context. */
 typedef void (*vio_vq_callback)(struct vio_vq *vq, void *arg);
+/* Core hook: the device broke a rule of this queue, which is now broken. */
+typedef void (*vio_vq_fault_fn)(struct vio_vq *vq, void *arg);
 
 /* Counters for debugging and the shell's `virtio <dev>` command. Free-running, never reset. */
 struct vio_vq_stats {
@@ -83,8 +117,25 @@ struct vio_vq_stats {
 	uint64_t full;          /* vio_vq_add calls refused with VIO_ENOSPC */
 };
 
-/* Per-head driver bookkeeping; lives in driver-only memory (see vq_priv in virtqueue.c). */
+/* Per-head driver bookkeeping; lives in private memory (vio_priv_alloc, see virtqueue.c). */
 struct vio_vq_head;
+
+/* One page of a queue's indirect pool, as dma_alloc gave it (private to virtqueue.c). */
+struct vio_vq_table_page {
+	void *virt;
+	uint64_t phys;
+};
+
+/*
+ * A driver's knobs for one queue (vio_dev_setup_vq_opts, vio_vq_init). A NULL pointer or a
+ * zeroed field means the default.
+ */
+struct vio_vq_opts {
+	uint16_t max_size;        /* at most this many entries (vio_dev_setup_vq_opts; 0: the
+				   * device's maximum; a legacy PCI device fixes its own size) */
+	uint16_t indirect_tables; /* indirect tables with VIO_VQ_F_INDIRECT (0:
+				   * VIO_VQ_INDIRECT_TABLES; at most the queue's size) */
+};
 
 /*
  * A virtqueue. The caller owns the storage; vio_vq_init fills it. The fields above the line
@@ -95,10 +146,10 @@ struct vio_vq {
 	uint16_t index;       /* queue number within its device */
 	uint16_t size;        /* number of descriptors, a power of two */
 	uint16_t msix_vector; /* set by the core after init, before queue setup; 0xffff = none */
-	uint64_t ring_phys;   /* start of the contiguous ring: legacy PFN = ring_phys >> 12 */
-	uint64_t desc_phys;   /* descriptor table (= ring_phys) */
+	uint64_t ring_phys;   /* legacy layout: the ring's start, PFN = ring_phys >> 12; else 0 */
+	uint64_t desc_phys;   /* descriptor table ("descriptor area") */
 	uint64_t avail_phys;  /* available ring ("driver area") */
-	uint64_t used_phys;   /* used ring ("device area"), 4096-aligned */
+	uint64_t used_phys;   /* used ring ("device area"); 4096-aligned in the legacy layout */
 	struct vio_vq_stats stats;
 
 	/* --- private to virtqueue.c ------------------------------------------------------ */
@@ -109,22 +160,23 @@ struct vio_vq {
 	void *vq_notify_arg;
 	vio_vq_callback vq_cb;
 	void *vq_cb_arg;
+	vio_vq_fault_fn vq_fault;
+	void *vq_fault_arg;
 
-	void *vq_ring;               /* the ring's DMA allocation */
-	uint32_t vq_ring_bytes;
+	void *vq_area[VIO_VQ_MAX_AREAS]; /* the ring's DMA allocations (see plan_areas) */
+	uint32_t vq_area_bytes[VIO_VQ_MAX_AREAS];
 	struct vring_desc *vq_desc;
 	struct vring_avail *vq_avail;
 	struct vring_used *vq_used;
 
-	struct vio_vq_head *vq_heads; /* [size] driver-only allocation */
+	struct vio_vq_head *vq_heads; /* [size], in vq_priv: private memory the device never sees */
 	uint16_t *vq_next;            /* [size] private copy of every descriptor's next link */
 	uint16_t *vq_table_free;      /* stack of free indirect table numbers */
 	void *vq_priv;
 	uint32_t vq_priv_bytes;
 
-	struct vring_desc *vq_tables; /* indirect pool: vq_ntables * VIO_VQ_INDIRECT_SEGS */
-	uint64_t vq_tables_phys;
-	uint32_t vq_tables_bytes;
+	struct vio_vq_table_page *vq_table_pages; /* the indirect pool, a page at a time */
+	uint16_t vq_ntable_pages;
 	uint16_t vq_ntables;
 	uint16_t vq_tables_free;      /* entries on vq_table_free */
 
@@ -140,16 +192,19 @@ struct vio_vq {
 
 /*
  * Set up `vq` as queue `index` of `size` descriptors (a power of two, 1..VIO_VQ_MAX_SIZE,
- * normally the device's maximum queue size or less). `flags` are VIO_VQ_F_* for the ring
- * features negotiated with the device. `notify(vq, notify_arg)` is how vio_vq_notify reaches
- * the device (may be NULL while testing). Allocates the ring (legacy contiguous layout), the
- * driver's bookkeeping and, with VIO_VQ_F_INDIRECT, the indirect table pool through
- * port->dma_alloc. Interrupts start enabled; msix_vector starts as VIO_VQ_NO_VECTOR.
- * Returns 0, VIO_EINVAL (bad size or port) or VIO_ENOMEM (nothing stays allocated).
- * Not IRQ-safe.
+ * normally the device's maximum queue size or less). `flags` are VIO_VQ_F_*: the ring
+ * features negotiated with the device and how the transport places the ring. `opts` may be
+ * NULL (its max_size is for vio_dev_setup_vq_opts and is ignored here). `notify(vq,
+ * notify_arg)` is how vio_vq_notify reaches the device (may be NULL while testing). Allocates
+ * the ring and, with VIO_VQ_F_INDIRECT, the indirect table pool through port->dma_alloc (never
+ * more than a page in one piece but for the ring's areas: see VIO_VQ_F_SEPARATE_AREAS), and
+ * the driver's bookkeeping through vio_priv_alloc. Interrupts start enabled; msix_vector
+ * starts as VIO_VQ_NO_VECTOR. Returns 0, VIO_EINVAL (bad size or port) or VIO_ENOMEM
+ * (nothing stays allocated). Not IRQ-safe.
  */
 int vio_vq_init(struct vio_vq *vq, const struct vio_port *port, uint16_t index, uint16_t size,
-		uint32_t flags, vio_vq_notify_fn notify, void *notify_arg);
+		uint32_t flags, const struct vio_vq_opts *opts, vio_vq_notify_fn notify,
+		void *notify_arg);
 
 /*
  * Free everything vio_vq_init allocated. The device must no longer use the queue (reset it
@@ -217,12 +272,22 @@ void vio_vq_disable_cb(struct vio_vq *vq);
  *	do { vio_vq_disable_cb(vq); while (vio_vq_get_used(vq, &u) == 0) ...; }
  *	while (!vio_vq_enable_cb(vq));
  *
- * A broken queue returns true (nothing more will come). IRQ-safe.
+ * A broken queue returns true (nothing more will come). A polled queue
+ * (VIO_VQ_F_NO_INTERRUPTS) is not re-armed: only the look at used->idx is done. IRQ-safe.
  */
 bool vio_vq_enable_cb(struct vio_vq *vq);
 
 /* Set the driver's completion callback (NULL for none), run by vio_vq_interrupt. */
 void vio_vq_set_callback(struct vio_vq *vq, vio_vq_callback cb, void *arg);
+
+/*
+ * Set what runs, once, when the device breaks one of this queue's rules (NULL for nothing):
+ * fault(vq, arg) is called right after the queue is marked broken, by the call that found
+ * the violation (so possibly in IRQ context), not by vio_vq_break. The core uses it to read
+ * the device's status (vio_dev_check): a device that has gone wrong often says so with
+ * DEVICE_NEEDS_RESET. Set before the queue is used.
+ */
+void vio_vq_set_fault_callback(struct vio_vq *vq, vio_vq_fault_fn fault, void *arg);
 
 /*
  * The core calls this from its interrupt handler for this queue (or, with a shared vector,
@@ -250,6 +315,16 @@ void vio_vq_break(struct vio_vq *vq, const char *why);
  * queues. Not IRQ-safe.
  */
 void *vio_vq_detach_unused(struct vio_vq *vq);
+
+/*
+ * For a queue whose device did not confirm its reset (vio_dev_teardown of a dead device):
+ * the device may still read and write the ring and the indirect tables, so they are never
+ * freed. The queue forgets them (they leak, on purpose), frees its own bookkeeping, which
+ * the device cannot reach, and is left broken: its calls return VIO_EIO and
+ * vio_vq_detach_unused NULL (detach the cookies still posted first), and vio_vq_destroy
+ * frees nothing more. Not IRQ-safe.
+ */
+void vio_vq_abandon(struct vio_vq *vq);
 
 /* Log the queue's state (indexes, flags, free count, heads in flight, counters). */
 void vio_vq_dump(const struct vio_vq *vq);

@@ -5,7 +5,8 @@
  * or, failing that, from the BIOS areas where firmware must put it: the first KiB of the
  * EBDA and 0xE0000-0xFFFFF, on 16-byte boundaries (5.2.5.1). Every table is checked: its
  * signature, a length that fits, and a checksum summing to zero. A bad table is skipped
- * and reported, not trusted.
+ * and reported, not trusted. From the DSDT's AML we pick out, by pattern rather than by
+ * running it, the \_S5 sleep type and the virtio-mmio devices QEMU's microvm describes.
  */
 #include <kernel/acpi.h>
 #include <kernel/kernel.h>
@@ -78,11 +79,14 @@ static const struct rsdp *find_rsdp(void)
 			return r;
 		}
 	}
-	/* The BIOS data area keeps the EBDA segment at 0x40e. (The empty asm hides the
-	 * constant address from the compiler, which would otherwise call it out of bounds.) */
-	const volatile uint16_t *bda_ebda = (const volatile uint16_t *)(uintptr_t)0x40e;
-	__asm__("" : "+r"(bda_ebda));
-	uint64_t ebda = (uint64_t)*bda_ebda << 4;
+	/* The first KiB of the EBDA. The BIOS data area names its segment at 0x40e, but that is
+	 * page 0, which this kernel leaves unmapped to catch NULL pointers. The EBDA starts
+	 * where the usable memory at address 0 ends (the BIOS takes it from the top of
+	 * conventional memory), so the memory map says where it is. */
+	uint64_t ebda = 0;
+	for (int i = 0; i < boot.n_mem; i++)
+		if (boot.mem[i].type == MEM_USABLE && boot.mem[i].base == 0)
+			ebda = boot.mem[i].len;
 	const struct rsdp *r = NULL;
 	if (ebda >= 0x80000 && ebda < 0xa0000)
 		r = scan(ebda, 1024);
@@ -148,12 +152,13 @@ static void parse_mcfg(const struct sdt_header *h)
 /*
  * \_S5 without an AML interpreter: find the bytes "_S5_" followed by a Package whose first
  * two elements are the SLP_TYP values (the trick most hobby kernels use; QEMU's DSDT has
- * Name(_S5, Package() {0, 0, ...})).
+ * Name(_S5, Package() {0, 0, ...})). Every read is checked against the table's end: on
+ * microvm the package is the table's last ten bytes.
  */
 static void find_s5(const struct sdt_header *dsdt)
 {
 	const uint8_t *p = (const uint8_t *)dsdt + 36, *end = (const uint8_t *)dsdt + dsdt->length;
-	for (; p + 12 < end; p++) {
+	for (; p + 6 <= end; p++) {
 		if (memcmp(p, "_S5_", 4) || p[4] != 0x12) /* PackageOp */
 			continue;
 		const uint8_t *q = p + 5;
@@ -161,10 +166,10 @@ static void find_s5(const struct sdt_header *dsdt)
 		q++;                         /* NumElements */
 		uint16_t v[2];
 		for (int i = 0; i < 2; i++) {
-			if (*q == 0x0a) { /* BytePrefix */
+			if (q + 2 <= end && *q == 0x0a) { /* BytePrefix */
 				v[i] = q[1];
 				q += 2;
-			} else if (*q == 0x00 || *q == 0x01) { /* ZeroOp, OneOp */
+			} else if (q < end && (*q == 0x00 || *q == 0x01)) { /* ZeroOp, OneOp */
 				v[i] = *q++;
 			} else {
 				return;
@@ -177,6 +182,108 @@ static void find_s5(const struct sdt_header *dsdt)
 	}
 }
 
+/* An AML PkgLength (ACPI 20.2.4) at p: the length it encodes, which counts its own bytes;
+ * *n is how many bytes it takes. 0 when it runs past `end`. */
+static uint32_t pkg_length(const uint8_t *p, const uint8_t *end, unsigned *n)
+{
+	unsigned follow = p[0] >> 6;
+	if (p + 1 + follow > end)
+		return 0;
+	*n = 1 + follow;
+	if (!follow)
+		return p[0] & 0x3f;
+	uint32_t len = p[0] & 0x0f;
+	for (unsigned i = 0; i < follow; i++)
+		len |= (uint32_t)p[1 + i] << (4 + 8 * i);
+	return len;
+}
+
+/*
+ * The resource template of a _CRS (ACPI 6.4): small items (bit 7 clear, length in bits 0-2)
+ * and large ones (a type byte, a 16-bit length, the data). We want two large ones:
+ * Memory32Fixed (0x86: info, base, length) and Extended Interrupt (0x89: flags, count,
+ * 32-bit GSIs; flags bit 1 set is edge-triggered, bit 2 set is active-low, 6.4.3.6).
+ */
+static void parse_mmio_resources(const uint8_t *r, const uint8_t *end, struct acpi_mmio *m)
+{
+	while (r < end) {
+		if (!(r[0] & 0x80)) {
+			if (r[0] >> 3 == 0x0f)
+				return; /* End Tag */
+			r += 1 + (r[0] & 7);
+			continue;
+		}
+		if (r + 3 > end)
+			return;
+		uint16_t len = (uint16_t)(r[1] | r[2] << 8);
+		const uint8_t *d = r + 3;
+		if (d + len > end)
+			return;
+		if (r[0] == 0x86 && len >= 9) {
+			m->base = *(const uint32_t *)(d + 1);
+			m->len = *(const uint32_t *)(d + 5);
+		} else if (r[0] == 0x89 && len >= 6 && d[1] >= 1 && !m->has_irq) {
+			m->has_irq = true;
+			m->gsi = *(const uint32_t *)(d + 2);
+			m->level_high = !(d[0] & 6);
+		}
+		r = d + len;
+	}
+}
+
+/*
+ * virtio-mmio devices in the DSDT, again without an AML interpreter. QEMU's microvm (with
+ * ACPI on) describes each device it has as
+ *
+ *   Device (VR00) { Name (_HID, "LNRO0005")  Name (_UID, 0)  Name (_CCA, One)
+ *                   Name (_CRS, ResourceTemplate () { Memory32Fixed (ReadWrite, base, 0x200)
+ *                       Interrupt (ResourceConsumer, Level, ActiveHigh, Exclusive) { gsi } }) }
+ *
+ * so we look for the bytes of Name (_HID, "LNRO0005") and read the first Name (_CRS, Buffer)
+ * after them, stopping at the next Device. A device whose template has no window is skipped.
+ */
+static void find_virtio_mmio(const struct sdt_header *dsdt)
+{
+	static const uint8_t hid[] = "\x08_HID\x0dLNRO0005"; /* NameOp, StringPrefix; + NUL */
+	static const uint8_t crs[] = "\x08_CRS\x11";         /* NameOp, BufferOp */
+	const uint8_t *p = (const uint8_t *)dsdt + 36, *end = (const uint8_t *)dsdt + dsdt->length;
+	for (; p + sizeof(hid) <= end && acpi.n_mmio < ACPI_MAX_MMIO; p++) {
+		if (memcmp(p, hid, sizeof(hid)))
+			continue;
+		const uint8_t *q = p + sizeof(hid);
+		const size_t crs_len = sizeof(crs) - 1;
+		for (; q + crs_len <= end && memcmp(q, crs, crs_len); q++)
+			if (q[0] == 0x5b && q[1] == 0x82)
+				break; /* the next Device (ExtOpPrefix, DeviceOp) */
+		if (q + crs_len >= end || memcmp(q, crs, crs_len))
+			continue;
+		unsigned n;
+		const uint8_t *buf = q + crs_len;
+		uint32_t len = pkg_length(buf, end, &n);
+		if (len <= n || len > (size_t)(end - buf))
+			continue;
+		const uint8_t *buf_end = buf + len, *data = buf + n;
+		/* BufferSize: a ByteConst, WordConst or DWordConst (0x0a, 0x0b, 0x0c) */
+		unsigned size_bytes = *data == 0x0a ? 1 : *data == 0x0b ? 2 : *data == 0x0c ? 4 : 0;
+		if (!size_bytes || data + 1 + size_bytes > buf_end)
+			continue;
+		struct acpi_mmio m = {0};
+		parse_mmio_resources(data + 1 + size_bytes, buf_end, &m);
+		if (m.base && m.len)
+			acpi.mmio[acpi.n_mmio++] = m;
+	}
+}
+
+/* A Generic Address Structure (5.2.3.2) naming a byte register in memory or I/O space. */
+static void byte_register(const uint8_t *gas, uint64_t *addr, bool *io)
+{
+	uint64_t a = *(const uint64_t *)(gas + 4);
+	if (gas[0] > 1 || !a)
+		return; /* another address space: not one we can write */
+	*addr = a;
+	*io = gas[0] == 1;
+}
+
 static void parse_fadt(const struct sdt_header *h)
 {
 	const uint8_t *f = (const uint8_t *)h;
@@ -184,12 +291,18 @@ static void parse_fadt(const struct sdt_header *h)
 		return;
 	acpi.pm1a_cnt = *(const uint32_t *)(f + 64);
 	acpi.pm1b_cnt = *(const uint32_t *)(f + 68);
+	/* Hardware-reduced ACPI (5.2.9, flag bit 20; QEMU's microvm) has no PM1 blocks: sleep
+	 * states are entered through the sleep control register (4.8.3.7). */
+	if (h->length >= 256 && (*(const uint32_t *)(f + 112) & 1u << 20))
+		byte_register(f + 244, &acpi.sleep_ctl, &acpi.sleep_ctl_io);
 	uint64_t dsdt = *(const uint32_t *)(f + 40);
 	if (h->length >= 148 && *(const uint64_t *)(f + 140))
 		dsdt = *(const uint64_t *)(f + 140);
 	const struct sdt_header *d = table_at(dsdt);
-	if (d && !memcmp(d->signature, "DSDT", 4))
+	if (d && !memcmp(d->signature, "DSDT", 4)) {
 		find_s5(d);
+		find_virtio_mmio(d);
+	}
 }
 
 bool acpi_init(void)
@@ -246,4 +359,6 @@ void acpi_print_summary(void)
 			acpi.mcfg[i].start_bus, acpi.mcfg[i].end_bus);
 	if (!acpi.n_mcfg)
 		kprintf("acpi: no MCFG (PCI config through port I/O)\n");
+	if (acpi.n_mmio)
+		kprintf("acpi: DSDT: %d virtio-mmio device(s)\n", acpi.n_mmio);
 }

@@ -36,6 +36,9 @@
 #define RED_MASKED (1u << 16)
 #define RED_LEVEL (1u << 15)
 #define RED_ACTIVE_LOW (1u << 13)
+/* Without a MADT (QEMU's microvm with acpi=off has no ACPI at all), the one IOAPIC of a PC
+ * sits at this fixed address with GSI base 0: the MP specification's default configuration. */
+#define IOAPIC_PC_ADDR 0xfec00000u
 
 static volatile uint32_t *lapic;
 struct ioapic {
@@ -100,6 +103,28 @@ static struct ioapic *ioapic_of(uint32_t gsi, uint32_t *pin)
 	return NULL;
 }
 
+/*
+ * Map an IOAPIC and mask all its inputs. Its version register must look like one (version
+ * 0x1x or 0x2x, fewer than 240 inputs), or nothing is there.
+ */
+static bool add_ioapic(uint32_t addr, uint32_t gsi_base)
+{
+	struct ioapic *io = &ioapics[n_ioapics];
+	if (n_ioapics == ACPI_MAX_IOAPICS || !(io->regs = mmio_map(addr, 4096)))
+		return false;
+	uint32_t ver = ioapic_read(io, IOAPIC_VER);
+	if ((ver & 0xff) < 0x10 || (ver & 0xff) > 0x2f || ((ver >> 16) & 0xff) >= 240)
+		return false;
+	io->gsi_base = gsi_base;
+	io->n_pins = ((ver >> 16) & 0xff) + 1;
+	for (uint32_t pin = 0; pin < io->n_pins; pin++) {
+		ioapic_write(io, IOAPIC_REDTBL(pin), RED_MASKED);
+		ioapic_write(io, IOAPIC_REDTBL(pin) + 1, 0);
+	}
+	n_ioapics++;
+	return true;
+}
+
 void apic_init(void)
 {
 	pic_disable();
@@ -111,19 +136,11 @@ void apic_init(void)
 	lapic_write(LAPIC_TPR, 0);
 	lapic_write(LAPIC_SVR, 0x100 | APIC_SPURIOUS_VECTOR); /* software enable */
 
-	for (int i = 0; i < acpi.n_ioapics; i++) {
-		struct ioapic *io = &ioapics[n_ioapics];
-		io->regs = mmio_map(acpi.ioapic[i].addr, 4096);
-		if (!io->regs)
-			continue;
-		io->gsi_base = acpi.ioapic[i].gsi_base;
-		io->n_pins = ((ioapic_read(io, IOAPIC_VER) >> 16) & 0xff) + 1;
-		for (uint32_t pin = 0; pin < io->n_pins; pin++) {
-			ioapic_write(io, IOAPIC_REDTBL(pin), RED_MASKED);
-			ioapic_write(io, IOAPIC_REDTBL(pin) + 1, 0);
-		}
-		n_ioapics++;
-	}
+	for (int i = 0; i < acpi.n_ioapics; i++)
+		add_ioapic(acpi.ioapic[i].addr, acpi.ioapic[i].gsi_base);
+	if (!acpi.have_madt && add_ioapic(IOAPIC_PC_ADDR, 0))
+		kprintf("apic: no MADT; the IOAPIC at the PC's address %#x answers (GSI 0-%u)\n",
+			IOAPIC_PC_ADDR, ioapics[0].n_pins - 1);
 	if (!n_ioapics)
 		kprintf("apic: no IOAPIC; only MSI/MSI-X interrupts will work\n");
 }

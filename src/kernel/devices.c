@@ -1,6 +1,7 @@
 /*
- * devices.c: find the PCI functions, probe the virtio ones with the vio core, and bind each
- * to its vio driver in the order the devices depend on each other: entropy first (it seeds
+ * devices.c: find the PCI functions and the virtio-mmio windows (mmio_probe.c), probe the
+ * virtio devices on them with the vio core, and bind each to its vio driver in the order the
+ * devices depend on each other: entropy first (it seeds
  * the kernel's PRNG, which gives a NIC without a MAC its random one), then the console (so
  * the rest of the boot log reaches port 0), block, net, and last the memory balloon (it
  * takes pages away, so everything that needs memory to come up has had its share). Each
@@ -19,9 +20,12 @@
  * own: the shell and the tests call them directly (and rng_wait and blk_wait, below, let
  * interrupts in while they wait).
  *
- *   ./run-qemu.sh    (the default device set: rng, serial with a console, blk, net)
+ *   ./run-qemu.sh                     (the default device set: rng, serial with a console,
+ *                                      blk, net, on PCI)
+ *   ./run-qemu.sh --machine microvm   (the same devices on virtio-mmio)
  */
 #include <kernel/acpi.h>
+#include <kernel/apic.h>
 #include <kernel/devices.h>
 #include <kernel/kernel.h>
 #include <kernel/mm.h>
@@ -144,7 +148,40 @@ static int bind(struct kvirtio *kv)
 	}
 }
 
-static void probe_all(void)
+/*
+ * vio.irq=poll: the library gets this kernel's port without its interrupt hooks (MSI-X, INTx,
+ * platform lines), so no device is given an interrupt and every driver is polled, on PCI and
+ * virtio-mmio alike.
+ */
+static const struct vio_port *choose_port(void)
+{
+	static struct vio_port polled;
+	char v[8];
+	if (!cmdline_get("vio.irq", v, sizeof(v)))
+		return &kernel_vio_port;
+	if (strcmp(v, "poll")) {
+		kprintf("vio: unknown vio.irq=%s (only poll), interrupts stay on\n", v);
+		return &kernel_vio_port;
+	}
+	polled = kernel_vio_port;
+	polled.msix_alloc = NULL;
+	polled.msix_free = NULL;
+	polled.intx_attach = NULL;
+	polled.platform_irq_attach = NULL;
+	kprintf("vio: vio.irq=poll: no device gets an interrupt\n");
+	return &polled;
+}
+
+/* Where a device is: its PCI address or its virtio-mmio window. */
+static const char *where(const struct kvirtio *kv, char *buf, size_t size)
+{
+	if (kv->pci)
+		return vio_pci_bdf(kv->pci, buf, size);
+	vio_snprintf(buf, size, "mmio@%#llx", (unsigned long long)kv->mmio_base);
+	return buf;
+}
+
+static void probe_pci(const struct vio_port *port)
 {
 	struct vio_pci_ecam ecam;
 	const struct vio_pci_ecam *use = NULL;
@@ -153,10 +190,10 @@ static void probe_all(void)
 					     acpi.mcfg[0].start_bus, acpi.mcfg[0].end_bus};
 		use = &ecam;
 	}
-	int err = vio_pci_bus_init(&pci_bus, &kernel_vio_port, use);
+	int err = vio_pci_bus_init(&pci_bus, port, use);
 	if (err && use) {
 		kprintf("pci: ECAM unusable (%s), falling back to port I/O\n", vio_strerror(err));
-		err = vio_pci_bus_init(&pci_bus, &kernel_vio_port, NULL);
+		err = vio_pci_bus_init(&pci_bus, port, NULL);
 	}
 	if (err) {
 		kprintf("pci: no config access (%s)\n", vio_strerror(err));
@@ -175,11 +212,32 @@ static void probe_all(void)
 	}
 }
 
+/* An empty slot (device id 0) or a window without the virtio magic is no device: it gets no
+ * row. Any other refusal (an unknown version, a window that cannot be mapped) does. */
+static void probe_mmio(const struct vio_port *port)
+{
+	struct mmio_window w[MAX_MMIO_WINDOWS];
+	int n = mmio_windows(w, MAX_MMIO_WINDOWS);
+	for (int i = 0; i < n && n_virtio_devices < MAX_VIRTIO_DEVICES; i++) {
+		struct kvirtio *kv = &virtio_devices[n_virtio_devices];
+		*kv = (struct kvirtio){.mmio_base = w[i].base};
+		kv->err = vio_mmio_probe(&kv->dev, port, w[i].base, w[i].size, w[i].irq);
+		if (kv->err == VIO_ENODEV)
+			kprintf("virtio-mmio: mmio@%#llx: no device there (no virtio magic, or an "
+				"empty slot)\n",
+				(unsigned long long)w[i].base);
+		else
+			n_virtio_devices++;
+	}
+}
+
 void devices_init(void)
 {
 	static const uint32_t order[] = {VIRTIO_ID_RNG, VIRTIO_ID_CONSOLE, VIRTIO_ID_BLOCK,
 					 VIRTIO_ID_NET, VIRTIO_ID_BALLOON};
-	probe_all();
+	const struct vio_port *port = choose_port();
+	probe_pci(port);
+	probe_mmio(port);
 	for (size_t o = 0; o < ARRAY_SIZE(order); o++) {
 		for (int i = 0; i < n_virtio_devices; i++) {
 			struct kvirtio *kv = &virtio_devices[i];
@@ -196,9 +254,9 @@ void devices_init(void)
 	}
 	for (int i = 0; i < n_virtio_devices; i++) {
 		struct kvirtio *kv = &virtio_devices[i];
-		char bdf[16];
+		char loc[32];
 		if (!kv->drv)
-			kprintf("vio: %s %s: %s\n", vio_pci_bdf(kv->pci, bdf, sizeof(bdf)),
+			kprintf("vio: %s %s: %s\n", where(kv, loc, sizeof(loc)),
 				vio_device_type_name(kv->dev.device_id),
 				kv->err == VIO_ENOTSUP ? "no driver" : vio_strerror(kv->err));
 	}
@@ -248,7 +306,10 @@ static void check_idle_interrupts(void)
 			"storm; masked, the device is polled from now on\n",
 			dev_unit_name(kv, unit, sizeof(unit)), (unsigned long long)d_irqs,
 			(unsigned long long)(STORM_PERIOD_NS / 1000000), (unsigned long long)d_done);
-		vio_port_silence(kv->pci);
+		if (kv->pci)
+			vio_port_silence(kv->pci);
+		else
+			ioapic_mask_gsi(kv->dev.irq_line); /* virtio-mmio: its one line */
 		kv->irq_silenced = true;
 	}
 }
@@ -305,11 +366,11 @@ struct kvirtio *dev_by_name(const char *name)
 
 void devices_print_table(void)
 {
-	char line[160], bdf[16], unit[16];
+	char line[160], loc[32], unit[16];
 	for (int i = 0; i < n_virtio_devices; i++) {
 		const struct kvirtio *kv = &virtio_devices[i];
 		if (!kv->drv) {
-			kprintf("  -      %s %s: %s\n", vio_pci_bdf(kv->pci, bdf, sizeof(bdf)),
+			kprintf("  -      %s %s: %s\n", where(kv, loc, sizeof(loc)),
 				vio_device_type_name(kv->dev.device_id),
 				kv->err == VIO_ENOTSUP ? "no driver" : vio_strerror(kv->err));
 			continue;

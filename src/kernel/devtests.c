@@ -392,6 +392,8 @@ static bool test_irq_storm(char *why, size_t size)
 			kv = &virtio_devices[i];
 	if (!rng || !kv)
 		FAIL("needs virtio-rng");
+	if (!kv->pci)
+		FAIL("rng0 is a virtio-mmio device; this test finds PCI functions' vectors only");
 	bool masked;
 	int vec = vio_port_irq_vector(kv->pci, &masked);
 	if (vec < 0)

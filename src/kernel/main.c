@@ -35,6 +35,15 @@ void qemu_exit(bool pass)
 void poweroff(void)
 {
 	kprintf("vio: power off\n");
+	if (acpi.sleep_ctl && acpi.have_s5) {
+		/* Hardware-reduced ACPI: SLP_TYP in bits 2-4, SLP_EN bit 5 (ACPI 4.8.3.7) */
+		uint8_t v = (uint8_t)((acpi.slp_typa & 7) << 2 | 1u << 5);
+		if (acpi.sleep_ctl_io)
+			outb((uint16_t)acpi.sleep_ctl, v);
+		else if (paging_map(acpi.sleep_ctl, 1, true))
+			*(volatile uint8_t *)(uintptr_t)acpi.sleep_ctl = v;
+		sleep_us(100000);
+	}
 	if (acpi.pm1a_cnt && acpi.have_s5) {
 		/* PM1 control: SLP_TYP in bits 10-12, SLP_EN bit 13 (ACPI 4.8.3.2.1) */
 		outw((uint16_t)acpi.pm1a_cnt, (uint16_t)(acpi.slp_typa << 10 | 1u << 13));

@@ -2,10 +2,15 @@
  * timer.c: time keeping.
  *
  * The TSC counts CPU cycles at a rate nobody tells us, so we measure it against the one
- * clock with a known rate, the 8254 PIT (1.193182 MHz): program channel 2 to count down
+ * clock with a known rate, the 8254 PIT (1.193182 MHz): program channel 0 to count down
  * 10 ms, spin until its output goes high, and see how far the TSC moved. clock_ns() is then
  * a multiply and a shift. The LAPIC timer's rate is unknown too; we measure it against the
  * calibrated TSC and run it periodically at TICK_HZ as the kernel tick.
+ *
+ * Why channel 0: many PC kernels count on channel 2, whose gate and output a PC wires to
+ * port 0x61 (the speaker port). QEMU's microvm has a PIT but no port 0x61 (it reads 0xff),
+ * so we use the channel that is always gated on and read its output with the PIT's own
+ * read-back command, which works on every machine with a PIT. Its IRQ 0 stays masked.
  */
 #include <kernel/apic.h>
 #include <kernel/arch.h>
@@ -14,39 +19,67 @@
 #include <kernel/trap.h>
 
 #define PIT_HZ 1193182u
-#define PIT_CH2 0x42
+#define PIT_CH0 0x40
 #define PIT_CMD 0x43
-#define PORT_B 0x61
+#define PIT_CH0_MODE0 0x30     /* channel 0, low then high byte, mode 0, binary */
+#define PIT_READBACK_CH0 0xe2  /* read-back: latch channel 0's status, not its count */
+#define PIT_STATUS_OUT 0x80    /* read-back status: the channel's output pin */
 #define PIT_CALIBRATE_MS 10
 
 static uint64_t tsc0, tsc_freq, ns_mult; /* ns = (tsc - tsc0) * ns_mult >> 32 */
 static uint32_t lapic_freq;
 static volatile uint64_t tick_count;
 
+static bool pit_ch0_out(void)
+{
+	outb(PIT_CMD, PIT_READBACK_CH0);
+	return inb(PIT_CH0) & PIT_STATUS_OUT;
+}
+
 uint64_t pit_measure_tsc(unsigned ms)
 {
 	uint32_t count = PIT_HZ * ms / 1000;
 	if (count > 0xffff)
 		count = 0xffff;
-	outb(PORT_B, (inb(PORT_B) & ~0x02) | 0x01); /* gate channel 2 on, speaker off */
-	outb(PIT_CMD, 0xb0);                          /* channel 2, lo/hi byte, mode 0 */
-	outb(PIT_CH2, count & 0xff);
-	outb(PIT_CH2, count >> 8);
+	/* Mode 0: writing the mode drives the output low; it goes high when the count,
+	 * loaded by the second data byte, reaches zero. */
+	outb(PIT_CMD, PIT_CH0_MODE0);
+	outb(PIT_CH0, count & 0xff);
+	outb(PIT_CH0, count >> 8);
 	uint64_t start = rdtsc();
-	for (uint32_t spins = 0; !(inb(PORT_B) & 0x20); spins++)
+	if (pit_ch0_out())
+		return 0; /* high already: nothing answers at the PIT's ports */
+	for (uint32_t spins = 0; !pit_ch0_out(); spins++)
 		if (spins > 50000000)
 			return 0; /* no PIT */
 	return rdtsc() - start;
 }
 
+/*
+ * The median of five PIT windows. Under TCG on a busy host a window can come out far too
+ * long or, seen more rarely, too short (a pause between the PIT's start and our TSC read); the
+ * median ignores two bad windows either way.
+ */
+uint64_t pit_measure_tsc_median(unsigned ms)
+{
+	uint64_t d[5];
+	int n = 0;
+
+	for (int i = 0; i < 5; i++) {
+		uint64_t v = pit_measure_tsc(ms);
+		if (!v)
+			return 0;
+		int j = n++;
+		for (; j > 0 && d[j - 1] > v; j--)
+			d[j] = d[j - 1];
+		d[j] = v;
+	}
+	return d[2];
+}
+
 void timer_init(void)
 {
-	uint64_t best = 0;
-	for (int i = 0; i < 3; i++) { /* the smallest of three: least disturbed by the host */
-		uint64_t d = pit_measure_tsc(PIT_CALIBRATE_MS);
-		if (d && (!best || d < best))
-			best = d;
-	}
+	uint64_t best = pit_measure_tsc_median(PIT_CALIBRATE_MS);
 	if (best) {
 		tsc_freq = best * 1000 / PIT_CALIBRATE_MS;
 	} else {

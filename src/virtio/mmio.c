@@ -120,18 +120,29 @@ _Static_assert(VIRTIO_MMIO_INT_VRING == VIO_ISR_QUEUE && VIRTIO_MMIO_INT_CONFIG 
 	       "InterruptStatus carries the reasons in the ISR's bits (4.2.2)");
 
 /*
- * The device's one interrupt line (4.2.3.4). MMIO has no read-to-clear ISR: InterruptStatus
- * says why, and writing the same bits to InterruptACK deasserts the line (4.2.2). The line
- * may be shared, so status 0 means another device raised it.
+ * MMIO has no read-to-clear ISR: InterruptStatus says why the device interrupted, and writing
+ * the same bits to InterruptACK deasserts its line (4.2.2).
  */
-static void mmio_line_handler(void *arg)
+static inline __attribute__((always_inline)) uint8_t read_and_ack(struct vio_dev *dev)
 {
-	struct vio_dev *dev = arg;
 	uint32_t isr = RD(dev, interrupt_status) & (VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG);
 
 	if (isr)
 		WR(dev, interrupt_ack, isr);
-	vio_dev_interrupt(dev, isr);
+	return (uint8_t)isr;
+}
+
+static uint8_t mmio_ack_interrupt(struct vio_dev *dev)
+{
+	return read_and_ack(dev);
+}
+
+/* The device's one interrupt line (4.2.3.4). It may be shared: 0 means another device. */
+static void mmio_line_handler(void *arg)
+{
+	struct vio_dev *dev = arg;
+
+	vio_dev_interrupt(dev, read_and_ack(dev));
 }
 
 /* Attach the line once; its handler stays for the device's life (the port cannot detach). */
@@ -164,7 +175,7 @@ static int mmio_location(const struct vio_dev *dev, char *buf, size_t size)
 		.config_generation = mmio_config_generation,                                    \
 		.queue_max_size = mmio_queue_max_size, .queue_setup = mmio_queue_setup,         \
 		.notify = mmio_notify, .setup_irqs = mmio_setup_irqs,                           \
-		.location = mmio_location,                                                      \
+		.ack_interrupt = mmio_ack_interrupt, .location = mmio_location,                 \
 	}
 
 static const struct vio_transport_ops mmio_ops = MMIO_OPS("mmio");

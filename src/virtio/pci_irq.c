@@ -50,7 +50,7 @@ static void intx_handler(void *arg)
 {
 	struct vio_dev *dev = arg;
 
-	vio_dev_interrupt(dev, dev->ops->isr_read(dev));
+	vio_dev_interrupt(dev, dev->ops->ack_interrupt(dev));
 }
 
 /* Mask and give back every MSI-X vector held, and turn MSI-X off. */

@@ -187,7 +187,7 @@ static const struct vio_transport_ops legacy_ops = {
 	.setup_irqs = vio_pci_setup_irqs,
 	.release_irqs = vio_pci_release_irqs,
 	.location = vio_pci_location,
-	.isr_read = legacy_isr_read,
+	.ack_interrupt = legacy_isr_read,
 	.set_config_vector = legacy_set_config_vector,
 	.set_queue_vector = legacy_set_queue_vector,
 };

@@ -207,6 +207,16 @@ static int modern_queue_setup(struct vio_dev *dev, struct vio_vq *vq)
 			 vq->index, (unsigned long long)notify_off, notify->length);
 		return VIO_EPROTO;
 	}
+	/*
+	 * The doorbell is written with one 16-bit access, which must be aligned (4.1.4.4: the
+	 * multiplier is an even power of 2 for that reason). A BAR is aligned to its size, so
+	 * it is the offset in the BAR that counts.
+	 */
+	if ((notify->offset + notify_off) & 1) {
+		vio_logf(dev->port, VIO_LOG_ERR, "queue %u doorbell at odd offset 0x%llx in BAR %u",
+			 vq->index, (unsigned long long)(notify->offset + notify_off), notify->bar);
+		return VIO_EPROTO;
+	}
 	dev->t.pci.modern.notify_off[vq->index] = (uint32_t)notify_off;
 
 	common_write(dev, COMMON(queue_size), 2, vq->size);
@@ -263,7 +273,7 @@ static const struct vio_transport_ops modern_ops = {
 	.setup_irqs = vio_pci_setup_irqs,
 	.release_irqs = vio_pci_release_irqs,
 	.location = vio_pci_location,
-	.isr_read = modern_isr_read,
+	.ack_interrupt = modern_isr_read,
 	.set_config_vector = modern_set_config_vector,
 	.set_queue_vector = modern_set_queue_vector,
 };
@@ -379,7 +389,10 @@ static int reach_region(struct vio_dev *dev, struct vio_pci_region *r)
 	if (!r->present)
 		return 0;
 	if (bar->is_io) {
-		if (port->inb && port->outb && bar->phys + r->offset + r->length <= 0x10000) {
+		/* Registers are 8, 16 and 32 bits wide: the port must do all three widths. */
+		bool io = port->inb && port->inw && port->inl && port->outb && port->outw &&
+			  port->outl;
+		if (io && bar->phys + r->offset + r->length <= 0x10000) {
 			r->is_io = true;
 			r->io_port = (uint16_t)(bar->phys + r->offset);
 			return 0;

@@ -33,6 +33,11 @@ static uint64_t device_type_bits(void)
 	return ~transport;
 }
 
+static const char *dev_name(const struct vio_dev *dev)
+{
+	return dev->name ? dev->name : vio_device_type_name(dev->device_id);
+}
+
 static void add_status(struct vio_dev *dev, uint8_t bit)
 {
 	dev->status = (uint8_t)(dev->ops->get_status(dev) | bit);
@@ -44,10 +49,17 @@ void vio_dev_fail(struct vio_dev *dev)
 	add_status(dev, VIRTIO_CONFIG_S_FAILED);
 }
 
+bool vio_dev_is_dead(const struct vio_dev *dev)
+{
+	return dev->dead;
+}
+
 int vio_dev_reset(struct vio_dev *dev)
 {
 	const struct vio_port *port = dev->port;
 
+	if (dev->dead)
+		return VIO_EDEAD;
 	dev->ops->reset(dev);
 	dev->status = 0;
 	dev->needs_reset = false;
@@ -58,9 +70,16 @@ int vio_dev_reset(struct vio_dev *dev)
 	uint64_t start = port->now_ns(port->ctx);
 	while (dev->ops->get_status(dev) != 0) {
 		if (port->now_ns(port->ctx) - start > VIO_RESET_TIMEOUT_NS) {
-			vio_logf(port, VIO_LOG_ERR, "%s: reset did not complete",
-				 vio_device_type_name(dev->device_id));
-			return VIO_ETIMEDOUT;
+			/*
+			 * The device may still be using every ring, table and buffer it was
+			 * given, and may go on doing so at any time: none of that memory may
+			 * be freed or reused, ever. Give up on the device for good.
+			 */
+			dev->dead = true;
+			vio_logf(port, VIO_LOG_ERR,
+				 "%s: reset did not complete: device dead, its memory is kept",
+				 dev_name(dev));
+			return VIO_EDEAD;
 		}
 		if (port->delay_us)
 			port->delay_us(port->ctx, 10);
@@ -71,7 +90,7 @@ int vio_dev_reset(struct vio_dev *dev)
 int vio_dev_begin(struct vio_dev *dev, uint64_t wanted)
 {
 	const struct vio_port *port = dev->port;
-	const char *name = dev->name ? dev->name : vio_device_type_name(dev->device_id);
+	const char *name = dev_name(dev);
 
 	/* 1. Reset. 2. ACKNOWLEDGE: we noticed it. 3. DRIVER: we can drive it. */
 	int err = vio_dev_reset(dev);
@@ -157,6 +176,8 @@ static bool config_range_ok(const struct vio_dev *dev, uint32_t offset, uint32_t
 
 int vio_dev_config_read(struct vio_dev *dev, uint32_t offset, void *buf, uint32_t len)
 {
+	if (dev->dead)
+		return VIO_EDEAD;
 	if (!config_range_ok(dev, offset, len))
 		return VIO_EINVAL;
 	/*
@@ -179,6 +200,8 @@ int vio_dev_config_write(struct vio_dev *dev, uint32_t offset, const void *buf, 
 {
 	const uint8_t *b = buf;
 
+	if (dev->dead)
+		return VIO_EDEAD;
 	if (!config_range_ok(dev, offset, len))
 		return VIO_EINVAL;
 	if ((len == 2 || len == 4) && offset % len == 0) {
@@ -202,11 +225,17 @@ static bool vq_live(const struct vio_vq *vq)
 
 int vio_dev_setup_irqs(struct vio_dev *dev, struct vio_vq *vqs, uint16_t nvqs)
 {
+	if (dev->dead)
+		return VIO_EDEAD;
 	if (!vqs || nvqs == 0 || nvqs > VIO_MAX_QUEUES)
 		return VIO_EINVAL;
 	/* A reset clears the device's vectors: program them after vio_dev_begin's reset. */
 	if (!(dev->status & VIRTIO_CONFIG_S_DRIVER))
 		return VIO_EINVAL;
+	/* Queues set up hold rings the device knows: vio_dev_teardown gives them back first. */
+	for (uint16_t i = 0; dev->vqs && i < dev->nvqs; i++)
+		if (vq_live(&dev->vqs[i]))
+			return VIO_EINVAL;
 	for (uint16_t i = 0; i < nvqs; i++)
 		vqs[i] = (struct vio_vq){0};
 	dev->vqs = vqs;
@@ -223,6 +252,13 @@ static void notify_trampoline(struct vio_vq *vq, void *arg)
 	dev->ops->notify(dev, vq);
 }
 
+/* A queue broke because the device broke a rule: perhaps it says why (2.1.2). */
+static void queue_fault(struct vio_vq *vq, void *arg)
+{
+	(void)vq;
+	vio_dev_check(arg);
+}
+
 static uint32_t round_down_pow2(uint32_t n)
 {
 	while (n & (n - 1))
@@ -232,20 +268,34 @@ static uint32_t round_down_pow2(uint32_t n)
 
 uint32_t vio_dev_queue_max_size(struct vio_dev *dev, uint16_t index)
 {
-	return dev->ops->queue_max_size(dev, index);
+	if (dev->dead)
+		return 0;
+	uint32_t max = dev->ops->queue_max_size(dev, index);
+	return max > VIRTIO_QUEUE_SIZE_MAX ? VIRTIO_QUEUE_SIZE_MAX : max;
 }
 
-/* The size to use for a queue, or a negative vio_err. */
+/* The size to use for a queue, or a negative vio_err (logged). */
 static int choose_queue_size(struct vio_dev *dev, uint16_t index, uint16_t max_size)
 {
-	uint32_t dev_max = vio_dev_queue_max_size(dev, index);
+	uint32_t dev_max = dev->ops->queue_max_size(dev, index); /* unclamped: legacy sizes */
 
 	if (dev_max == 0)
 		return VIO_ENODEV;
 	if (dev->ops->fixed_queue_size) {
 		/* Legacy: the device decides, and split rings need a power of two (2.7). */
-		if ((dev_max & (dev_max - 1)) || dev_max > VIRTIO_QUEUE_SIZE_MAX)
+		if ((dev_max & (dev_max - 1)) || dev_max > VIRTIO_QUEUE_SIZE_MAX) {
+			vio_logf(dev->port, VIO_LOG_ERR, "%s: queue %u has a bad size",
+				 dev_name(dev), index);
 			return VIO_EPROTO;
+		}
+		/* Legal up to 32768, but we cannot ask for less: refuse what we will not hold. */
+		if (dev_max > VIO_LEGACY_MAX_QUEUE_SIZE) {
+			vio_logf(dev->port, VIO_LOG_ERR,
+				 "%s: legacy queue %u has %u entries, above "
+				 "VIO_LEGACY_MAX_QUEUE_SIZE (%u)",
+				 dev_name(dev), index, dev_max, VIO_LEGACY_MAX_QUEUE_SIZE);
+			return VIO_ENOTSUP;
+		}
 		return (int)dev_max;
 	}
 	/* Modern devices may offer any size up to 32768; our rings use powers of two. */
@@ -257,32 +307,54 @@ static int choose_queue_size(struct vio_dev *dev, uint16_t index, uint16_t max_s
 	return (int)size;
 }
 
+/*
+ * What vio_dev_setup_vq gave before queues had options, and what the drivers that call it
+ * count on: an indirect table for every ring entry (at most 256), so that any request of up
+ * to VIO_VQ_INDIRECT_SEGS segments takes one descriptor and a driver may size its own depth
+ * by the ring. The pool is allocated page by page all the same.
+ */
+#define SETUP_VQ_TABLES 256
+
 int vio_dev_setup_vq(struct vio_dev *dev, uint16_t index, uint16_t max_size, vio_vq_callback cb,
 		     void *arg)
 {
+	struct vio_vq_opts opts = {.max_size = max_size, .indirect_tables = SETUP_VQ_TABLES};
+
+	return vio_dev_setup_vq_opts(dev, index, &opts, cb, arg);
+}
+
+int vio_dev_setup_vq_opts(struct vio_dev *dev, uint16_t index, const struct vio_vq_opts *opts,
+			  vio_vq_callback cb, void *arg)
+{
+	if (dev->dead)
+		return VIO_EDEAD;
 	if (!dev->vqs || index >= dev->nvqs)
 		return VIO_EINVAL;
 	struct vio_vq *vq = &dev->vqs[index];
-	const char *name = dev->name ? dev->name : vio_device_type_name(dev->device_id);
+	const char *name = dev_name(dev);
 	if (vq_live(vq))
 		return VIO_EINVAL;
-	int size = choose_queue_size(dev, index, max_size);
-	if (size < 0) {
-		if (size != VIO_ENODEV)
-			vio_logf(dev->port, VIO_LOG_ERR, "%s: queue %u has a bad size", name,
-				 index);
+	int size = choose_queue_size(dev, index, opts ? opts->max_size : 0);
+	if (size < 0)
 		return size;
-	}
 
 	uint32_t flags = 0;
 	if (vio_dev_has_feature(dev, VIRTIO_F_RING_EVENT_IDX))
 		flags |= VIO_VQ_F_EVENT_IDX;
 	if (vio_dev_has_feature(dev, VIRTIO_F_RING_INDIRECT_DESC))
 		flags |= VIO_VQ_F_INDIRECT;
-	int err = vio_vq_init(vq, dev->port, index, (uint16_t)size, flags, notify_trampoline, dev);
+	/* Modern transports place each ring area on its own; legacy ones need one piece. */
+	if (dev->modern)
+		flags |= VIO_VQ_F_SEPARATE_AREAS;
+	/* Polled: the device must not raise interrupts nobody acknowledges. */
+	if (dev->irq_mode == VIO_IRQ_POLL)
+		flags |= VIO_VQ_F_NO_INTERRUPTS;
+	int err = vio_vq_init(vq, dev->port, index, (uint16_t)size, flags, opts, notify_trampoline,
+			      dev);
 	if (err)
 		return err;
 	vio_vq_set_callback(vq, cb, arg);
+	vio_vq_set_fault_callback(vq, queue_fault, dev);
 	err = dev->ops->queue_setup(dev, vq);
 	if (err) {
 		vio_logf(dev->port, VIO_LOG_ERR, "%s: queue %u setup failed: %s", name, index,
@@ -306,6 +378,8 @@ int vio_dev_driver_ok(struct vio_dev *dev)
 {
 	char line[160];
 
+	if (dev->dead)
+		return VIO_EDEAD;
 	add_status(dev, VIRTIO_CONFIG_S_DRIVER_OK);
 	int err = vio_dev_check(dev);
 	if (err)
@@ -317,6 +391,8 @@ int vio_dev_driver_ok(struct vio_dev *dev)
 
 int vio_dev_check(struct vio_dev *dev)
 {
+	if (dev->dead)
+		return VIO_EDEAD;
 	uint8_t status = dev->ops->get_status(dev);
 
 	if (!(status & VIRTIO_CONFIG_S_NEEDS_RESET))
@@ -324,7 +400,7 @@ int vio_dev_check(struct vio_dev *dev)
 	if (!dev->needs_reset) {
 		dev->needs_reset = true;
 		vio_logf(dev->port, VIO_LOG_ERR, "%s: device needs reset (status 0x%02x)",
-			 dev->name ? dev->name : vio_device_type_name(dev->device_id), status);
+			 dev_name(dev), status);
 		for (uint16_t i = 0; i < dev->nvqs; i++)
 			if (vq_live(&dev->vqs[i]))
 				vio_vq_break(&dev->vqs[i], "device needs reset");
@@ -332,9 +408,39 @@ int vio_dev_check(struct vio_dev *dev)
 	return VIO_ENEEDRESET;
 }
 
+int vio_dev_poll(struct vio_dev *dev)
+{
+	const struct vio_port *port = dev->port;
+
+	if (dev->dead)
+		return VIO_EDEAD;
+	if (dev->needs_reset)
+		return VIO_ENEEDRESET;
+	/*
+	 * A polled device interrupts nobody, and a device with one MSI-X entry has no vector
+	 * for configuration changes: DEVICE_NEEDS_RESET (2.1.2) would go unseen. One status
+	 * read per interval is cheap, so it is done in every mode.
+	 */
+	uint64_t now = port->now_ns(port->ctx);
+	if (now < dev->status_check_ns)
+		return 0;
+	dev->status_check_ns = now + VIO_POLL_STATUS_NS;
+	return vio_dev_check(dev);
+}
+
+int vio_dev_on_timeout(struct vio_dev *dev)
+{
+	int err = vio_dev_check(dev);
+
+	return err ? err : VIO_ETIMEDOUT;
+}
+
 /* Called by the transports' interrupt handlers (pci_irq.c, mmio.c). */
 void vio_dev_interrupt(struct vio_dev *dev, uint32_t isr)
 {
+	/* A dead device's line is still acknowledged (by the caller), and nothing else. */
+	if (dev->dead)
+		return;
 	if (isr & VIO_ISR_QUEUE) {
 		for (uint16_t i = 0; i < dev->nvqs; i++)
 			if (vq_live(&dev->vqs[i]))
@@ -343,6 +449,15 @@ void vio_dev_interrupt(struct vio_dev *dev, uint32_t isr)
 	/* 4.1.5.4, 4.2.3.4: a configuration change; 2.1.2: perhaps DEVICE_NEEDS_RESET. */
 	if ((isr & VIO_ISR_CONFIG) && vio_dev_check(dev) == 0 && dev->config_cb)
 		dev->config_cb(dev, dev->config_arg);
+}
+
+uint32_t vio_dev_ack_interrupt(struct vio_dev *dev)
+{
+	uint32_t isr = dev->ops->ack_interrupt(dev);
+
+	/* Completions are the poller's; a configuration change is handled here, as in IRQs. */
+	vio_dev_interrupt(dev, isr & VIO_ISR_CONFIG);
+	return isr;
 }
 
 /* --- giving the device back: teardown, and the one failure path ------------------------- */
@@ -359,10 +474,15 @@ int vio_dev_teardown(struct vio_dev *dev)
 {
 	int err = vio_dev_reset(dev);
 	for (uint16_t i = 0; i < dev->nvqs; i++) {
-		if (vq_live(&dev->vqs[i])) {
-			vio_vq_destroy(&dev->vqs[i]);
-			dev->vqs[i] = (struct vio_vq){0};
+		struct vio_vq *vq = &dev->vqs[i];
+		if (!vq_live(vq))
+			continue;
+		if (err == VIO_EDEAD) {
+			vio_vq_abandon(vq); /* rings and tables kept: the device may still write */
+			continue;
 		}
+		vio_vq_destroy(vq);
+		*vq = (struct vio_vq){0};
 	}
 	if (dev->ops->release_irqs)
 		dev->ops->release_irqs(dev);

@@ -7,9 +7,10 @@
  * back by writing { head, bytes written } into the used ring and advancing used->idx.
  *
  * Everything in ring memory can be scribbled on by the device, so the driver never reads its
- * own descriptors back. Which descriptors belong to which chain, the request's cookie and how
- * many bytes it offered to be written live in a separate allocation the device is never told
- * about (struct vio_vq_head, vq_next). What the device writes (used->idx, id, len,
+ * own descriptors or available ring back. Which descriptors belong to which chain, the
+ * request's cookie and how many bytes it offered to be written live in private memory
+ * (vio_priv_alloc), which the device cannot reach even when it may rewrite every byte of DMA
+ * memory at any moment (struct vio_vq_head, vq_next). What the device writes (used->idx, id, len,
  * avail_event, flags) is each read exactly once and checked before use: a violation breaks
  * the queue. What we keep in that private allocation we trust, and VIO_ASSERT says so where
  * it matters (include/vio/virtqueue.h tells the two apart).
@@ -22,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <vio/alloc.h>
 #include <vio/assert.h>
 #include <vio/barrier.h>
 #include <vio/err.h>
@@ -31,6 +33,13 @@
 #include <vio/virtqueue.h>
 
 #define NO_TABLE 0xffff
+
+/* dma_alloc hands out 4 KiB pages (vio/port.h); the indirect pool is allocated by the page. */
+#define PAGE_BYTES 4096u
+#define TABLE_BYTES (VIO_VQ_INDIRECT_SEGS * (uint32_t)sizeof(struct vring_desc))
+#define TABLES_PER_PAGE (PAGE_BYTES / TABLE_BYTES)
+_Static_assert(VIO_VQ_INDIRECT_SEGS >= 2 && TABLE_BYTES <= PAGE_BYTES,
+	       "VIO_VQ_INDIRECT_SEGS: 2 to 256, so that an indirect table fits in a page");
 
 /* What the driver remembers about a posted chain, by head descriptor index. */
 struct vio_vq_head {
@@ -80,36 +89,54 @@ static inline bool has_flag(const struct vio_vq *vq, uint32_t f)
 
 static void bad_ring(struct vio_vq *vq, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The device broke a rule: log it once, break the queue and tell whoever asked. */
 static void bad_ring(struct vio_vq *vq, const char *fmt, ...)
 {
 	char why[120];
 	va_list ap;
 
+	if (vq->vq_broken)
+		return;
 	va_start(ap, fmt);
 	vio_vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
 	vio_vq_break(vq, why);
+	if (vq->vq_fault)
+		vq->vq_fault(vq, vq->vq_fault_arg);
+}
+
+/* Where indirect table t lies: in page t / TABLES_PER_PAGE of the pool. */
+static struct vring_desc *table_at(const struct vio_vq *vq, uint16_t t, uint64_t *phys)
+{
+	const struct vio_vq_table_page *pg = &vq->vq_table_pages[t / TABLES_PER_PAGE];
+	uint32_t off = (uint32_t)(t % TABLES_PER_PAGE) * TABLE_BYTES;
+
+	*phys = pg->phys + off;
+	return (struct vring_desc *)((char *)pg->virt + off);
 }
 
 static void free_all(struct vio_vq *vq)
 {
 	const struct vio_port *port = vq->port;
 
-	if (vq->vq_ring)
-		port->dma_free(port->ctx, vq->vq_ring, vq->vq_ring_bytes);
-	if (vq->vq_priv)
-		port->dma_free(port->ctx, vq->vq_priv, vq->vq_priv_bytes);
-	if (vq->vq_tables)
-		port->dma_free(port->ctx, vq->vq_tables, vq->vq_tables_bytes);
-	vq->vq_ring = NULL;
+	for (unsigned a = 0; a < VIO_VQ_MAX_AREAS; a++) {
+		if (vq->vq_area[a])
+			port->dma_free(port->ctx, vq->vq_area[a], vq->vq_area_bytes[a]);
+		vq->vq_area[a] = NULL;
+	}
+	for (uint16_t p = 0; vq->vq_table_pages && p < vq->vq_ntable_pages; p++)
+		if (vq->vq_table_pages[p].virt)
+			port->dma_free(port->ctx, vq->vq_table_pages[p].virt, PAGE_BYTES);
+	vio_priv_free(port, vq->vq_priv, vq->vq_priv_bytes);
 	vq->vq_priv = NULL;
-	vq->vq_tables = NULL;
 	vq->vq_desc = NULL;
 	vq->vq_avail = NULL;
 	vq->vq_used = NULL;
 	vq->vq_heads = NULL;
 	vq->vq_next = NULL;
 	vq->vq_table_free = NULL;
+	vq->vq_table_pages = NULL;
+	vq->vq_ntable_pages = 0;
 	vq->vq_ntables = 0;
 	vq->vq_tables_free = 0;
 }
@@ -121,6 +148,22 @@ static bool table_held(const struct vio_vq *vq, uint16_t t)
 		if (vq->vq_heads[i].in_flight && vq->vq_heads[i].table == t)
 			return true;
 	return false;
+}
+
+/*
+ * A polled queue (VIO_VQ_F_NO_INTERRUPTS) never asks for used-buffer notifications: nobody
+ * takes them, and a wired level-triggered line left unacknowledged stays asserted. Without
+ * EVENT_IDX that is VRING_AVAIL_F_NO_INTERRUPT (2.7.7). With it, flags must stay 0 (2.7.7.1)
+ * and the device interrupts when used->idx moves past used_event (2.7.10); used_event is kept
+ * one behind the next entry we will consume, which used->idx, never more than a ring ahead of
+ * that entry, cannot pass. get_used moves it along as entries are consumed.
+ */
+static void keep_interrupts_off(struct vio_vq *vq)
+{
+	if (has_flag(vq, VIO_VQ_F_EVENT_IDX))
+		ring_store16(used_event(vq), (uint16_t)(vq->vq_last_used - 1u));
+	else
+		ring_store16(&vq->vq_avail->flags, VRING_AVAIL_F_NO_INTERRUPT);
 }
 
 /* Everything free, indexes at 0: the driver side of a new queue. */
@@ -143,11 +186,125 @@ static void init_state(struct vio_vq *vq)
 	vq->vq_last_used = 0;
 	vq->vq_detach_next = 0;
 	vq->vq_broken = false;
-	vq->vq_cb_enabled = true;
+	vq->vq_cb_enabled = !has_flag(vq, VIO_VQ_F_NO_INTERRUPTS);
+	if (has_flag(vq, VIO_VQ_F_NO_INTERRUPTS))
+		keep_interrupts_off(vq);
+}
+
+/*
+ * Driver-only bookkeeping, one private allocation: heads[size], the indirect pool's page list,
+ * next[size], the table free stack. It is private memory, which the device cannot write
+ * (vio/alloc.h): were it beside the ring, a device could rewrite a cookie we are about to hand
+ * back, or a next link.
+ */
+static int alloc_bookkeeping(struct vio_vq *vq)
+{
+	uint32_t size = vq->size;
+
+	vq->vq_priv_bytes = size * (uint32_t)sizeof(struct vio_vq_head) +
+			    vq->vq_ntable_pages * (uint32_t)sizeof(struct vio_vq_table_page) +
+			    size * (uint32_t)sizeof(uint16_t) +
+			    vq->vq_ntables * (uint32_t)sizeof(uint16_t);
+	vq->vq_priv = vio_priv_alloc(vq->port, vq->vq_priv_bytes);
+	if (!vq->vq_priv)
+		return VIO_ENOMEM;
+	vq->vq_heads = vq->vq_priv;
+	vq->vq_table_pages = (struct vio_vq_table_page *)(vq->vq_heads + size);
+	vq->vq_next = (uint16_t *)(vq->vq_table_pages + vq->vq_ntable_pages);
+	vq->vq_table_free = vq->vq_next + size;
+	return 0;
+}
+
+/*
+ * Where the ring's three areas go (2.7). A legacy transport knows one address, the queue's
+ * page frame, so the areas are one allocation in the legacy layout (2.7.2: used ring on the
+ * next 4096-byte boundary). A modern transport takes one address per area, and each area needs
+ * only its own alignment (16, 2, 4). Then areas share an allocation while it stays within one
+ * page, and an area that does not fit starts the next: no allocation is larger than a page or
+ * than the largest area, the descriptor table (4 KiB for 256 entries, where the legacy layout
+ * takes 10 KiB in one piece). Returns the number of allocations; sets each area's allocation
+ * and offset, and each allocation's size.
+ */
+static unsigned plan_areas(const struct vio_vq *vq, unsigned which[3], uint32_t off[3],
+			   uint32_t bytes[VIO_VQ_MAX_AREAS])
+{
+	const uint32_t size = vq->size;
+	const uint32_t len[3] = {vring_desc_bytes(size), vring_avail_bytes(size),
+				 vring_used_bytes(size)};
+	const uint32_t align[3] = {VRING_DESC_ALIGN, VRING_AVAIL_ALIGN, VRING_USED_ALIGN};
+
+	if (!has_flag(vq, VIO_VQ_F_SEPARATE_AREAS)) {
+		which[0] = which[1] = which[2] = 0;
+		off[0] = 0;
+		off[1] = len[0];
+		off[2] = vring_legacy_used_offset(size);
+		bytes[0] = vring_legacy_bytes(size);
+		return 1;
+	}
+	unsigned n = 0;
+	uint32_t end = 0;
+	for (unsigned i = 0; i < 3; i++) {
+		uint32_t at = (end + align[i] - 1) & ~(align[i] - 1);
+		if (end && at + len[i] > PAGE_BYTES) {
+			bytes[n++] = end;
+			at = 0;
+		}
+		which[i] = n;
+		off[i] = at;
+		end = at + len[i];
+	}
+	bytes[n++] = end;
+	return n;
+}
+
+/*
+ * The ring. dma_alloc hands back zeroed memory, which is exactly the state the device expects
+ * at queue setup: both indexes 0, no flags, event indexes 0.
+ */
+static int alloc_ring(struct vio_vq *vq)
+{
+	const struct vio_port *port = vq->port;
+	unsigned which[3];
+	uint32_t off[3];
+	uint64_t phys[VIO_VQ_MAX_AREAS];
+	unsigned n = plan_areas(vq, which, off, vq->vq_area_bytes);
+
+	for (unsigned a = 0; a < n; a++) {
+		vq->vq_area[a] = port->dma_alloc(port->ctx, vq->vq_area_bytes[a], &phys[a]);
+		if (!vq->vq_area[a])
+			return VIO_ENOMEM;
+	}
+	vq->desc_phys = phys[which[0]] + off[0];
+	vq->avail_phys = phys[which[1]] + off[1];
+	vq->used_phys = phys[which[2]] + off[2];
+	vq->ring_phys = has_flag(vq, VIO_VQ_F_SEPARATE_AREAS) ? 0 : vq->desc_phys;
+	vq->vq_desc = (struct vring_desc *)((char *)vq->vq_area[which[0]] + off[0]);
+	vq->vq_avail = (struct vring_avail *)((char *)vq->vq_area[which[1]] + off[1]);
+	vq->vq_used = (struct vring_used *)((char *)vq->vq_area[which[2]] + off[2]);
+	return 0;
+}
+
+/*
+ * The indirect pool: device-readable tables, written by us, never read back. One page at a
+ * time (TABLES_PER_PAGE tables each), so the pool never needs more than a page of contiguous
+ * memory, however many tables the driver asked for.
+ */
+static int alloc_tables(struct vio_vq *vq)
+{
+	const struct vio_port *port = vq->port;
+
+	for (uint16_t p = 0; p < vq->vq_ntable_pages; p++) {
+		struct vio_vq_table_page *pg = &vq->vq_table_pages[p];
+		pg->virt = port->dma_alloc(port->ctx, PAGE_BYTES, &pg->phys);
+		if (!pg->virt)
+			return VIO_ENOMEM;
+	}
+	return 0;
 }
 
 int vio_vq_init(struct vio_vq *vq, const struct vio_port *port, uint16_t index, uint16_t size,
-		uint32_t flags, vio_vq_notify_fn notify, void *notify_arg)
+		uint32_t flags, const struct vio_vq_opts *opts, vio_vq_notify_fn notify,
+		void *notify_arg)
 {
 	if (!vq)
 		return VIO_EINVAL;
@@ -162,60 +319,31 @@ int vio_vq_init(struct vio_vq *vq, const struct vio_port *port, uint16_t index, 
 		.index = index,
 		.size = size,
 		.msix_vector = VIO_VQ_NO_VECTOR,
-		.vq_flags = flags & (VIO_VQ_F_EVENT_IDX | VIO_VQ_F_INDIRECT),
+		.vq_flags = flags & VIO_VQ_F_ALL,
 		.vq_notify = notify,
 		.vq_notify_arg = notify_arg,
 	};
-
-	/*
-	 * The ring, in the legacy layout: descriptor table, then the available ring (with
-	 * used_event), then padding to the next 4 KiB, then the used ring (with avail_event).
-	 * dma_alloc hands back zeroed memory, which is exactly the state the device expects
-	 * at queue setup: both indexes 0, no flags, event indexes 0.
-	 */
-	uint64_t phys;
-	vq->vq_ring_bytes = vring_legacy_bytes(size);
-	vq->vq_ring = port->dma_alloc(port->ctx, vq->vq_ring_bytes, &phys);
-	if (!vq->vq_ring)
-		goto nomem;
-	vq->ring_phys = phys;
-	vq->desc_phys = phys;
-	vq->avail_phys = phys + vring_desc_bytes(size);
-	vq->used_phys = phys + vring_legacy_used_offset(size);
-	vq->vq_desc = vq->vq_ring;
-	vq->vq_avail = (struct vring_avail *)((char *)vq->vq_ring + vring_desc_bytes(size));
-	vq->vq_used = (struct vring_used *)((char *)vq->vq_ring + vring_legacy_used_offset(size));
-
-	/* The indirect pool: device-readable tables, written by us, never read back. */
 	if (has_flag(vq, VIO_VQ_F_INDIRECT)) {
-		uint32_t n = size < VIO_VQ_INDIRECT_TABLES ? size : VIO_VQ_INDIRECT_TABLES;
-		uint32_t per_table = VIO_VQ_INDIRECT_SEGS * (uint32_t)sizeof(struct vring_desc);
-		vq->vq_tables_bytes = n * per_table;
-		vq->vq_tables =
-			port->dma_alloc(port->ctx, vq->vq_tables_bytes, &vq->vq_tables_phys);
-		if (!vq->vq_tables)
-			goto nomem;
-		vq->vq_ntables = (uint16_t)n;
+		/* No more tables than requests the ring can hold. */
+		uint32_t n = opts && opts->indirect_tables ? opts->indirect_tables
+							   : VIO_VQ_INDIRECT_TABLES;
+		vq->vq_ntables = (uint16_t)(n < size ? n : size);
+		vq->vq_ntable_pages =
+			(uint16_t)((vq->vq_ntables + TABLES_PER_PAGE - 1) / TABLES_PER_PAGE);
 	}
 
-	/* Driver-only bookkeeping: heads[size], then next[size], then the table free stack. */
-	vq->vq_priv_bytes = size * (uint32_t)sizeof(struct vio_vq_head) +
-			    size * (uint32_t)sizeof(uint16_t) +
-			    vq->vq_ntables * (uint32_t)sizeof(uint16_t);
-	vq->vq_priv = port->dma_alloc(port->ctx, vq->vq_priv_bytes, &phys);
-	if (!vq->vq_priv)
-		goto nomem;
-	vq->vq_heads = vq->vq_priv;
-	vq->vq_next = (uint16_t *)(vq->vq_heads + size);
-	vq->vq_table_free = vq->vq_next + size;
-
+	if (alloc_bookkeeping(vq)) {
+		vio_logf(port, VIO_LOG_ERR, "vq%u: no memory for the queue's bookkeeping", index);
+		free_all(vq);
+		return VIO_ENOMEM;
+	}
+	if (alloc_ring(vq) || alloc_tables(vq)) {
+		vio_logf(port, VIO_LOG_ERR, "vq%u: no DMA memory for a %u-entry ring", index, size);
+		free_all(vq);
+		return VIO_ENOMEM;
+	}
 	init_state(vq);
 	return 0;
-
-nomem:
-	vio_logf(port, VIO_LOG_ERR, "vq%u: no DMA memory for a %u-entry ring", index, size);
-	free_all(vq);
-	return VIO_ENOMEM;
 }
 
 void vio_vq_destroy(struct vio_vq *vq)
@@ -277,7 +405,8 @@ static uint16_t add_indirect(struct vio_vq *vq, const struct vio_sg *sg, unsigne
 {
 	uint16_t t = vq->vq_table_free[--vq->vq_tables_free];
 	VIO_ASSERT(t < vq->vq_ntables && !table_held(vq, t));
-	struct vring_desc *table = vq->vq_tables + (uint32_t)t * VIO_VQ_INDIRECT_SEGS;
+	uint64_t table_phys;
+	struct vring_desc *table = table_at(vq, t, &table_phys);
 	uint16_t head = vq->vq_free_head;
 
 	/* Entries in a table chain by their index within the table (2.7.5.3). */
@@ -289,7 +418,7 @@ static uint16_t add_indirect(struct vio_vq *vq, const struct vio_sg *sg, unsigne
 	 * ignores WRITE on it (2.7.5.3.2): direction is in each table entry.
 	 */
 	struct vring_desc *d = &vq->vq_desc[head];
-	d->addr = vq->vq_tables_phys + (uint64_t)t * VIO_VQ_INDIRECT_SEGS * sizeof(*d);
+	d->addr = table_phys;
 	d->len = n * (uint32_t)sizeof(*d);
 	d->flags = VRING_DESC_F_INDIRECT;
 	d->next = 0;
@@ -501,6 +630,8 @@ int vio_vq_get_used(struct vio_vq *vq, struct vio_vq_used *out)
 	if (has_flag(vq, VIO_VQ_F_EVENT_IDX) && vq->vq_cb_enabled) {
 		ring_store16(used_event(vq), vq->vq_last_used);
 		vio_mb();
+	} else if (has_flag(vq, VIO_VQ_F_EVENT_IDX) && has_flag(vq, VIO_VQ_F_NO_INTERRUPTS)) {
+		keep_interrupts_off(vq); /* used_event one behind, out of the device's reach */
 	}
 	return 0;
 }
@@ -527,6 +658,9 @@ void vio_vq_disable_cb(struct vio_vq *vq)
 
 bool vio_vq_enable_cb(struct vio_vq *vq)
 {
+	/* A polled queue keeps interrupts off; the caller still learns what is pending. */
+	if (has_flag(vq, VIO_VQ_F_NO_INTERRUPTS))
+		return vq->vq_broken || ring_load16(&vq->vq_used->idx) == vq->vq_last_used;
 	vq->vq_cb_enabled = true;
 	if (has_flag(vq, VIO_VQ_F_EVENT_IDX))
 		ring_store16(used_event(vq), vq->vq_last_used);
@@ -548,6 +682,12 @@ void vio_vq_set_callback(struct vio_vq *vq, vio_vq_callback cb, void *arg)
 {
 	vq->vq_cb = cb;
 	vq->vq_cb_arg = arg;
+}
+
+void vio_vq_set_fault_callback(struct vio_vq *vq, vio_vq_fault_fn fault, void *arg)
+{
+	vq->vq_fault = fault;
+	vq->vq_fault_arg = arg;
 }
 
 void vio_vq_interrupt(struct vio_vq *vq)
@@ -591,21 +731,48 @@ void *vio_vq_detach_unused(struct vio_vq *vq)
 	return NULL;
 }
 
+void vio_vq_abandon(struct vio_vq *vq)
+{
+	if (!vq->port)
+		return;
+	vio_vq_break(vq, "device did not reset: ring and tables kept");
+	/*
+	 * Forget the allocations without freeing them. The ring pointers stay: the memory
+	 * behind them stays too, and the calls of a broken queue touch no more than the flags
+	 * and event fields of an enable_cb or disable_cb.
+	 */
+	for (unsigned a = 0; a < VIO_VQ_MAX_AREAS; a++)
+		vq->vq_area[a] = NULL;
+	vio_priv_free(vq->port, vq->vq_priv, vq->vq_priv_bytes);
+	vq->vq_priv = NULL;
+	vq->vq_heads = NULL;
+	vq->vq_next = NULL;
+	vq->vq_table_free = NULL;
+	vq->vq_table_pages = NULL;
+	vq->vq_ntable_pages = 0;
+	vq->vq_ntables = 0;
+	vq->vq_tables_free = 0;
+	vq->vq_num_free = 0;
+	vq->vq_in_flight = 0;
+}
+
 void vio_vq_dump(const struct vio_vq *vq)
 {
 	const struct vio_port *port = vq->port;
 	const unsigned shown = 4;
 
-	if (!vq->vq_ring) {
+	if (!vq->vq_desc) {
 		vio_logf(port, VIO_LOG_INFO, "vq%u: not set up", vq->index);
 		return;
 	}
 	vio_logf(port, VIO_LOG_INFO,
-		 "vq%u: size %u%s%s%s free %u in-flight %u cb %s msix %u ring 0x%lx", vq->index,
+		 "vq%u: size %u%s%s%s%s free %u in-flight %u cb %s msix %u desc 0x%lx", vq->index,
 		 vq->size, has_flag(vq, VIO_VQ_F_EVENT_IDX) ? " event-idx" : "",
-		 has_flag(vq, VIO_VQ_F_INDIRECT) ? " indirect" : "", vq->vq_broken ? " BROKEN" : "",
+		 has_flag(vq, VIO_VQ_F_INDIRECT) ? " indirect" : "",
+		 has_flag(vq, VIO_VQ_F_NO_INTERRUPTS) ? " polled" : "",
+		 vq->vq_broken ? " BROKEN" : "",
 		 vq->vq_num_free, vq->vq_in_flight, vq->vq_cb_enabled ? "on" : "off",
-		 vq->msix_vector, (unsigned long)vq->ring_phys);
+		 vq->msix_vector, (unsigned long)vq->desc_phys);
 	vio_logf(port, VIO_LOG_INFO,
 		 "vq%u: avail idx %u (published %u) flags 0x%x used_event %u | used idx %u "
 		 "flags 0x%x avail_event %u | last_used %u tables free %u/%u",
@@ -623,7 +790,7 @@ void vio_vq_dump(const struct vio_vq *vq)
 		 (unsigned long)vq->stats.interrupts, (unsigned long)vq->stats.full);
 
 	unsigned listed = 0;
-	for (uint32_t h = 0; h < vq->size && listed < shown; h++) {
+	for (uint32_t h = 0; vq->vq_heads && h < vq->size && listed < shown; h++) {
 		const struct vio_vq_head *p = &vq->vq_heads[h];
 		if (!p->in_flight)
 			continue;

@@ -253,7 +253,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint16_t qsize = (uint16_t)(1u << (cfg % 6)); /* 1 .. 32 */
 	uint32_t flags = (cfg & 0x40 ? VIO_VQ_F_EVENT_IDX : 0) |
 			 (cfg & 0x80 ? VIO_VQ_F_INDIRECT : 0);
-	check(vio_vq_init(&s->vq, &s->fp.port, 0, qsize, flags, NULL, NULL) == 0);
+	check(vio_vq_init(&s->vq, &s->fp.port, 0, qsize, flags, NULL, NULL, NULL) == 0);
 	vio_vq_set_callback(&s->vq, drain, s);
 
 	while (s->p < s->end) {

@@ -17,6 +17,7 @@
 #include "fake_pci.h"
 #include "fake_port.h"
 #include "fake_virtio_dev.h"
+#include "fake_vring.h"
 #include <vio/err.h>
 #include <vio/pci.h>
 #include <vio/spec/pci.h>
@@ -155,6 +156,56 @@ static void test_bad_notify_off_multiplier_is_refused(void **state)
 	assert_int_equal(vio_pci_modern_parse_caps(&e->pdev, &caps), VIO_EPROTO);
 }
 
+static void test_notify_region_at_an_odd_offset_refuses_every_queue(void **state)
+{
+	struct env *e = *state;
+	attach(e);
+	/* The notify capability starts one byte into its place: every doorbell is odd. */
+	fake_pci_w32(e->vd.fn, CAP_NOTIFY + 8, FAKE_VDEV_NOTIFY + 1);
+	fake_pci_w32(e->vd.fn, CAP_NOTIFY + 12, 0xfe);
+	assert_int_equal(vio_pci_probe(&e->dev, &e->pdev), 0);
+	assert_int_equal(vio_dev_begin(&e->dev, 0), 0);
+	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 1), 0);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), VIO_EPROTO);
+	assert_int_equal(e->fp.dma_live_allocs, 0);
+}
+
+/* Config space as ECAM: plain memory, so the BARs are set as enumeration would find them. */
+static void attach_ecam(struct env *e)
+{
+	fake_vdev_attach(&e->vd, &e->pci, 0, 4, 0);
+	fake_pci_build_ecam(&e->pci, 0);
+	struct vio_pci_ecam ecam = {.phys = (uint64_t)(uintptr_t)e->pci.ecam};
+	assert_int_equal(vio_pci_bus_init(&e->bus, &e->fp.port, &ecam), 0);
+	assert_int_equal(vio_pci_dev_init(&e->pdev, &e->bus, 0, 4, 0), 0);
+	e->pdev.bars[0] = (struct vio_pci_bar){.phys = FAKE_VDEV_IO_LEGACY, .size = 0x80,
+					       .is_io = true};
+	e->pdev.bars[1] = (struct vio_pci_bar){.phys = FAKE_VDEV_IO_MODERN,
+					       .size = FAKE_VDEV_BAR_SIZE, .is_io = true};
+}
+
+static void test_io_bar_is_not_used_without_16_and_32_bit_port_io(void **state)
+{
+	struct env *e = *state;
+	/* A port with byte port I/O only: the registers' 16- and 32-bit fields are out. */
+	e->fp.port.inw = NULL;
+	e->fp.port.inl = NULL;
+	e->fp.port.outw = NULL;
+	e->fp.port.outl = NULL;
+	attach_ecam(e);
+	assert_int_equal(vio_pci_probe_modern(&e->dev, &e->pdev), 0);
+	/* The PCI_CFG window reaches the I/O BAR instead (4.1.4.9). */
+	assert_false(e->dev.t.pci.modern.caps.common.is_io);
+	assert_false(e->dev.t.pci.modern.caps.notify.is_io);
+	assert_int_equal(vio_pci_probe_legacy(&e->dev, &e->pdev), VIO_ENOTSUP);
+	e->dev = (struct vio_dev){0};
+
+	/* Without the window, the device cannot be reached here: refused, not a NULL call. */
+	e->pci.ecam[(4u << 15) + 0x98 + 3] = 0x7f; /* the PCI_CFG cap becomes an unknown type */
+	assert_int_equal(vio_pci_probe_modern(&e->dev, &e->pdev), VIO_ENOTSUP);
+	e->dev = (struct vio_dev){0};
+}
+
 static void test_common_cfg_too_short_is_refused(void **state)
 {
 	struct env *e = *state;
@@ -237,7 +288,9 @@ static void test_reset_that_never_completes_times_out(void **state)
 	probe(e);
 	e->vd.status = VIRTIO_CONFIG_S_DRIVER_OK;
 	e->vd.reset_stuck = true;
-	assert_int_equal(vio_dev_begin(&e->dev, 0), VIO_ETIMEDOUT);
+	/* Not VIO_ETIMEDOUT any more: a device that did not reset is dead (VIO_EDEAD). */
+	assert_int_equal(vio_dev_begin(&e->dev, 0), VIO_EDEAD);
+	assert_true(vio_dev_is_dead(&e->dev));
 	assert_true(e->fp.now >= VIO_RESET_TIMEOUT_NS);
 	assert_true(fake_port_logged(&e->fp, "reset did not complete"));
 	e->vd.reset_stuck = false;
@@ -377,6 +430,20 @@ static void bring_up(struct env *e, uint16_t nvqs)
 	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, nvqs), 0);
 }
 
+static void test_doorbell_at_an_odd_address_refuses_the_queue(void **state)
+{
+	struct env *e = *state;
+	/* 4.1.4.4: a multiplier of 1 puts queue 1's 16-bit doorbell at an odd offset. */
+	e->vd.notify_mult = 1;
+	bring_up(e, 2);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 1, 0, NULL, NULL), VIO_EPROTO);
+	assert_true(fake_port_logged(&e->fp, "queue 1 doorbell at odd offset"));
+	assert_int_equal(e->vd.q[1].enable, 0);
+	vio_vq_notify(&e->vqs[0]);
+	assert_int_equal(e->vd.q[0].notified, 1);
+}
+
 static void test_modern_queue_setup_programs_ring_addresses_and_enables(void **state)
 {
 	struct env *e = *state;
@@ -400,6 +467,78 @@ static void test_modern_queue_setup_programs_ring_addresses_and_enables(void **s
 	assert_true(e->vd.status & VIRTIO_CONFIG_S_DRIVER_OK);
 	/* Setting a queue up twice is refused. */
 	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), VIO_EINVAL);
+}
+
+/* The largest DMA allocation live now, in bytes. */
+static size_t largest_dma(const struct env *e)
+{
+	size_t most = 0;
+	for (int i = 0; i < FAKE_PORT_DMA_REGIONS; i++)
+		if (e->fp.dma[i].p && e->fp.dma[i].bytes > most)
+			most = e->fp.dma[i].bytes;
+	return most;
+}
+
+static void test_modern_queue_of_256_needs_no_dma_allocation_above_a_page(void **state)
+{
+	struct env *e = *state;
+	e->vd.features |= BIT(VIRTIO_F_RING_INDIRECT_DESC);
+	probe(e);
+	assert_int_equal(vio_dev_begin(&e->dev, BIT(VIRTIO_F_RING_INDIRECT_DESC)), 0);
+	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 1), 0);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
+	assert_int_equal(e->vqs[0].size, 256);
+	/* Ring areas apart (2.7), a table per entry page by page: nothing above 4 KiB. */
+	assert_int_equal(largest_dma(e), 4096);
+	assert_int_equal(e->fp.dma_live_bytes, 2 * 4096 + 256 * 1024);
+	assert_int_equal(e->vqs[0].vq_ntables, 256);
+	struct fake_vq *q = &e->vd.q[0];
+	assert_int_equal(q->desc, e->vqs[0].desc_phys);
+	assert_int_equal(q->driver, e->vqs[0].avail_phys);
+	assert_int_equal(q->device, e->vqs[0].used_phys);
+	assert_int_equal(q->desc % 16, 0);
+	assert_int_equal(q->device % 4, 0);
+}
+
+static void test_driver_sets_the_indirect_pool_size_per_queue(void **state)
+{
+	struct env *e = *state;
+	e->vd.features |= BIT(VIRTIO_F_RING_INDIRECT_DESC);
+	probe(e);
+	assert_int_equal(vio_dev_begin(&e->dev, BIT(VIRTIO_F_RING_INDIRECT_DESC)), 0);
+	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 2), 0);
+	struct vio_vq_opts opts = {.max_size = 64};
+	assert_int_equal(vio_dev_setup_vq_opts(&e->dev, 0, &opts, NULL, NULL), 0);
+	assert_int_equal(e->vqs[0].size, 64);
+	assert_int_equal(e->vqs[0].vq_ntables, VIO_VQ_INDIRECT_TABLES); /* the small default */
+	vio_vq_destroy(&e->vqs[0]);
+	e->vqs[0] = (struct vio_vq){0};
+	e->vd.q[0].enable = 0;
+	opts.indirect_tables = 6;
+	assert_int_equal(vio_dev_setup_vq_opts(&e->dev, 0, &opts, NULL, NULL), 0);
+	assert_int_equal(e->vqs[0].vq_ntables, 6);
+	size_t before = e->fp.dma_live_bytes;
+	opts = (struct vio_vq_opts){.indirect_tables = 1000}; /* at most the queue's size */
+	assert_int_equal(vio_dev_setup_vq_opts(&e->dev, 1, &opts, NULL, NULL), 0);
+	assert_int_equal(e->vqs[1].vq_ntables, 256);
+	assert_int_equal(e->fp.dma_live_bytes - before, 2 * 4096 + 256 * 1024);
+	assert_int_equal(largest_dma(e), 4096);
+}
+
+static void test_legacy_queue_is_one_contiguous_ring(void **state)
+{
+	struct env *e = *state;
+	e->vd.kind = FAKE_VDEV_LEGACY_ONLY;
+	e->vd.q[0].max = 256;
+	use_low_dma(e);
+	bring_up(e, 1);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
+	/* 4.1.4.10: the device knows one page frame; the used ring on the next 4 KiB. */
+	struct vio_vq *vq = &e->vqs[0];
+	assert_int_equal(vq->desc_phys, vq->ring_phys);
+	assert_int_equal(vq->avail_phys, vq->ring_phys + 4096);
+	assert_int_equal(vq->used_phys, vq->ring_phys + 8192);
+	assert_int_equal(largest_dma(e), 12288);
 }
 
 static void test_queue_with_max_size_zero_is_absent(void **state)
@@ -445,6 +584,23 @@ static void test_legacy_queue_size_must_be_a_power_of_two(void **state)
 	assert_int_equal(e->vd.q[1].pfn, e->vqs[1].ring_phys >> 12);
 	vio_vq_notify(&e->vqs[1]);
 	assert_int_equal(e->vd.q[1].notified, 1);
+}
+
+static void test_legacy_queue_above_the_cap_is_refused(void **state)
+{
+	struct env *e = *state;
+	e->vd.kind = FAKE_VDEV_LEGACY_ONLY;
+	e->vd.q[0].max = 32768; /* the legacy device fixes the size: the driver cannot lower it */
+	e->vd.q[1].max = VIO_LEGACY_MAX_QUEUE_SIZE;
+	use_low_dma(e);
+	bring_up(e, 2);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 256, NULL, NULL), VIO_ENOTSUP);
+	assert_true(fake_port_logged(&e->fp, "legacy queue 0 has 32768 entries, above "
+					     "VIO_LEGACY_MAX_QUEUE_SIZE"));
+	assert_int_equal(e->fp.dma_live_allocs, 0);
+	assert_int_equal(e->vd.q[0].pfn, 0);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 1, 0, NULL, NULL), 0);
+	assert_int_equal(e->vqs[1].size, VIO_LEGACY_MAX_QUEUE_SIZE);
 }
 
 static void test_legacy_ring_above_16_tib_is_erange(void **state)
@@ -631,6 +787,76 @@ static void test_needs_reset_breaks_queues_and_is_reported(void **state)
 	assert_int_equal(e->fp.log_count, lines); /* logged once */
 }
 
+static void test_polled_device_needing_reset_is_noticed_by_the_next_poll(void **state)
+{
+	struct env *e = *state;
+	fake_port_no_irqs(&e->fp);
+	bring_up(e, 2);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 1, 0, NULL, NULL), 0);
+	assert_int_equal(vio_dev_driver_ok(&e->dev), 0);
+	assert_int_equal(e->dev.irq_mode, VIO_IRQ_POLL);
+	assert_int_equal(vio_dev_poll(&e->dev), 0);
+
+	/* No interrupt will say so: the poll reads the status, at most every interval. */
+	e->vd.status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	assert_int_equal(vio_dev_poll(&e->dev), 0);
+	assert_false(vio_vq_is_broken(&e->vqs[0]));
+	e->fp.now += VIO_POLL_STATUS_NS;
+	assert_int_equal(vio_dev_poll(&e->dev), VIO_ENEEDRESET);
+	assert_true(vio_vq_is_broken(&e->vqs[0]));
+	assert_true(vio_vq_is_broken(&e->vqs[1]));
+	assert_true(fake_port_logged(&e->fp, "needs reset"));
+	int lines = e->fp.log_count;
+	assert_int_equal(vio_dev_poll(&e->dev), VIO_ENEEDRESET);
+	assert_int_equal(e->fp.log_count, lines);
+}
+
+static void test_queue_the_device_breaks_makes_the_core_read_the_status(void **state)
+{
+	struct env *e = *state;
+	static uint8_t buf[16];
+	struct fake_vring fv;
+	struct fake_req req;
+	struct vio_vq_used u;
+	/* One MSI-X entry: the queues share it and config changes have no vector. */
+	e->vd.msix_entries = 1;
+	bring_up(e, 2);
+	assert_int_equal(e->dev.irq_mode, VIO_IRQ_MSIX_SHARED);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 1, 0, NULL, NULL), 0);
+	assert_int_equal(vio_dev_driver_ok(&e->dev), 0);
+
+	/* The device sets NEEDS_RESET, and then writes nonsense into queue 0's used ring. */
+	e->vd.status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	fake_vring_attach(&fv, &e->vqs[0], true);
+	struct vio_sg sg = {buf, sizeof(buf)};
+	assert_int_equal(vio_vq_add(&e->vqs[0], &sg, 0, 1, buf), 0);
+	vio_vq_kick(&e->vqs[0]);
+	assert_true(fake_vring_pop(&fv, &req));
+	fake_vring_complete(&fv, 999, 1);
+	assert_int_equal(vio_vq_get_used(&e->vqs[0], &u), VIO_EIO);
+	/* The break made the core look: the device as a whole needs a reset. */
+	assert_true(e->dev.needs_reset);
+	assert_true(vio_vq_is_broken(&e->vqs[1]));
+	assert_true(fake_port_logged(&e->fp, "needs reset"));
+	assert_int_equal(vio_dev_check(&e->dev), VIO_ENEEDRESET);
+}
+
+static void test_driver_timeout_reads_the_status(void **state)
+{
+	struct env *e = *state;
+	e->vd.msix_entries = 1;
+	bring_up(e, 1);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
+	assert_int_equal(vio_dev_driver_ok(&e->dev), 0);
+	assert_int_equal(vio_dev_on_timeout(&e->dev), VIO_ETIMEDOUT);
+	assert_false(vio_vq_is_broken(&e->vqs[0]));
+	e->vd.status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	assert_int_equal(vio_dev_on_timeout(&e->dev), VIO_ENEEDRESET);
+	assert_true(vio_vq_is_broken(&e->vqs[0]));
+}
+
 static void test_needs_reset_is_noticed_on_a_config_interrupt(void **state)
 {
 	struct env *e = *state;
@@ -648,6 +874,101 @@ static void test_needs_reset_is_noticed_on_a_config_interrupt(void **state)
 	assert_int_equal(config_changes, 1);
 	assert_true(vio_vq_is_broken(&e->vqs[0]));
 	assert_true(e->dev.needs_reset);
+}
+
+/* --- a polled device (issue 11) ---------------------------------------------------------- */
+
+/* Run n one-segment requests through queue vq as the device; returns its interrupts. */
+static unsigned run_requests(struct vio_vq *vq, bool event_idx, unsigned n)
+{
+	static uint8_t buf[64];
+	struct fake_vring fv;
+	struct fake_req req;
+	struct vio_vq_used u;
+
+	fake_vring_attach(&fv, vq, event_idx);
+	for (unsigned i = 0; i < n; i++) {
+		struct vio_sg sg = {buf, sizeof(buf)};
+		assert_int_equal(vio_vq_add(vq, &sg, 0, 1, buf), 0);
+		vio_vq_kick(vq);
+		assert_true(fake_vring_pop(&fv, &req));
+		fake_vring_complete(&fv, req.head, 1);
+		assert_int_equal(vio_vq_get_used(vq, &u), 0);
+		if (i % 3 == 0) /* the usual re-arm dance does not arm a polled queue */
+			assert_true(vio_vq_enable_cb(vq));
+	}
+	assert_int_equal(fv.chain_errors, 0);
+	return fv.interrupts;
+}
+
+static void test_polled_queues_ask_the_device_not_to_interrupt(void **state)
+{
+	struct env *e = *state;
+	fake_port_no_irqs(&e->fp);
+	probe(e);
+	assert_int_equal(vio_dev_begin(&e->dev, 0), 0); /* no EVENT_IDX */
+	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 1), 0);
+	assert_int_equal(e->dev.irq_mode, VIO_IRQ_POLL);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
+	/* 2.7.7: NO_INTERRUPT from the start, before the device sees the ring. */
+	const struct vring_avail *avail = (const void *)(uintptr_t)e->vqs[0].avail_phys;
+	assert_int_equal(avail->flags, VRING_AVAIL_F_NO_INTERRUPT);
+	assert_int_equal(run_requests(&e->vqs[0], false, 300), 0);
+	assert_int_equal(avail->flags, VRING_AVAIL_F_NO_INTERRUPT);
+}
+
+static void test_polled_queues_keep_used_event_out_of_reach(void **state)
+{
+	struct env *e = *state;
+	fake_port_no_irqs(&e->fp);
+	e->vd.q[0].max = 8;
+	bring_up(e, 1); /* EVENT_IDX */
+	assert_int_equal(e->dev.irq_mode, VIO_IRQ_POLL);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
+	/* 2.7.10: flags stay 0; used_event one behind the next entry, past the 16-bit wrap. */
+	const struct vring_avail *avail = (const void *)(uintptr_t)e->vqs[0].avail_phys;
+	assert_int_equal(avail->flags, 0);
+	assert_int_equal(avail->ring[8], 0xffff);
+	assert_int_equal(run_requests(&e->vqs[0], true, 70000), 0);
+	assert_int_equal(avail->ring[8], (uint16_t)(70000 - 1));
+}
+
+static void test_port_acks_a_polled_devices_wired_line(void **state)
+{
+	struct env *e = *state;
+	fake_port_no_irqs(&e->fp);
+	bring_up(e, 1);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
+	config_changes = 0;
+	vio_dev_set_config_callback(&e->dev, on_config, NULL);
+	assert_int_equal(vio_dev_driver_ok(&e->dev), 0);
+
+	assert_int_equal(vio_dev_ack_interrupt(&e->dev), 0); /* not this device */
+	e->vd.isr = VIRTIO_PCI_ISR_QUEUE | VIRTIO_PCI_ISR_CONFIG;
+	assert_int_equal(vio_dev_ack_interrupt(&e->dev), VIO_ISR_QUEUE | VIO_ISR_CONFIG);
+	assert_int_equal(e->vd.isr, 0); /* the read deasserted INTx (4.1.4.5) */
+	assert_int_equal(config_changes, 1);
+	assert_int_equal(e->vqs[0].stats.interrupts, 0); /* completions are the poller's */
+
+	e->vd.status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	e->vd.isr = VIRTIO_PCI_ISR_CONFIG;
+	assert_int_equal(vio_dev_ack_interrupt(&e->dev), VIO_ISR_CONFIG);
+	assert_true(vio_vq_is_broken(&e->vqs[0]));
+	assert_int_equal(config_changes, 1);
+}
+
+static void test_setup_irqs_with_queues_set_up_is_refused(void **state)
+{
+	struct env *e = *state;
+	bring_up(e, 2);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
+	uint64_t ring = e->vqs[0].desc_phys;
+	/* The queue's rings are the device's: forgetting them would leak them, or worse. */
+	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 2), VIO_EINVAL);
+	assert_int_equal(e->vqs[0].desc_phys, ring);
+	assert_int_equal(vio_dev_teardown(&e->dev), 0);
+	assert_int_equal(vio_dev_begin(&e->dev, 0), 0);
+	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 2), 0);
 }
 
 static void test_teardown_resets_and_releases_everything(void **state)
@@ -687,18 +1008,75 @@ static void test_abort_leaves_failed_after_the_reset(void **state)
 		assert_false(e->fp.msix[i].live);
 }
 
-static void test_reset_that_never_completes_is_etimedout_from_teardown_and_abort(void **state)
+/* Give back every DMA allocation still live: what the library kept for a dead device. */
+static void free_all_dma(struct env *e)
+{
+	for (int i = 0; i < FAKE_PORT_DMA_REGIONS; i++)
+		if (e->fp.dma[i].p)
+			e->fp.port.dma_free(e->fp.port.ctx, e->fp.dma[i].p, e->fp.dma[i].bytes);
+}
+
+static int dead_callbacks;
+static void count_dead_callback(struct vio_vq *vq, void *arg)
+{
+	(void)vq;
+	(void)arg;
+	dead_callbacks++;
+}
+
+static void test_unconfirmed_reset_keeps_the_rings_and_the_device_is_dead(void **state)
 {
 	struct env *e = *state;
-	bring_up(e, 1);
-	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
+	e->vd.features |= BIT(VIRTIO_F_RING_INDIRECT_DESC);
+	probe(e);
+	assert_int_equal(vio_dev_begin(&e->dev, BIT(VIRTIO_F_RING_INDIRECT_DESC)), 0);
+	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 1), 0);
+	assert_int_equal(e->dev.irq_mode, VIO_IRQ_INTX);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, count_dead_callback, NULL), 0);
 	assert_int_equal(vio_dev_driver_ok(&e->dev), 0);
+	assert_false(vio_dev_is_dead(&e->dev));
+	int rings = e->fp.dma_live_allocs;
+	assert_true(rings > 0);
+
+	/* The device ignores the reset: it may still write the rings and the tables. */
 	e->vd.reset_stuck = true;
-	assert_int_equal(vio_dev_teardown(&e->dev), VIO_ETIMEDOUT);
-	assert_int_equal(vio_dev_abort(&e->dev), VIO_ETIMEDOUT);
-	assert_true(e->vd.status & VIRTIO_CONFIG_S_FAILED);
+	assert_int_equal(vio_dev_teardown(&e->dev), VIO_EDEAD);
+	assert_int_equal(e->fp.dma_live_allocs, rings); /* kept, on purpose */
+	assert_int_equal(e->fp.priv_live_allocs, 0);    /* the device never saw that */
+	assert_true(vio_dev_is_dead(&e->dev));
+	assert_true(vio_vq_is_broken(&e->vqs[0]));
 	assert_true(fake_port_logged(&e->fp, "reset did not complete"));
-	e->vd.reset_stuck = false;
+	assert_string_equal(vio_strerror(VIO_EDEAD), "VIO_EDEAD");
+	int lines = e->fp.log_count;
+
+	/* Every later call says so, and touches nothing; the log line was the only one. */
+	uint8_t b;
+	assert_int_equal(vio_dev_abort(&e->dev), VIO_EDEAD);
+	assert_true(e->vd.status & VIRTIO_CONFIG_S_FAILED);
+	assert_int_equal(vio_dev_reset(&e->dev), VIO_EDEAD);
+	assert_int_equal(vio_dev_teardown(&e->dev), VIO_EDEAD);
+	e->vd.reset_stuck = false; /* even if it came to its senses: the memory stays kept */
+	assert_int_equal(vio_dev_begin(&e->dev, 0), VIO_EDEAD);
+	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 1), VIO_EDEAD);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), VIO_EDEAD);
+	assert_int_equal(vio_dev_driver_ok(&e->dev), VIO_EDEAD);
+	assert_int_equal(vio_dev_check(&e->dev), VIO_EDEAD);
+	assert_int_equal(vio_dev_config_read(&e->dev, 0, &b, 1), VIO_EDEAD);
+	assert_int_equal(vio_dev_config_write(&e->dev, 0, &b, 1), VIO_EDEAD);
+	assert_int_equal(vio_dev_queue_max_size(&e->dev, 0), 0);
+	assert_int_equal(e->fp.dma_live_allocs, rings);
+	assert_int_equal(e->fp.log_count, lines);
+
+	/* Its INTx line is still acknowledged, and nothing runs. */
+	e->vd.isr = VIRTIO_PCI_ISR_QUEUE | VIRTIO_PCI_ISR_CONFIG;
+	fake_port_fire_intx(&e->fp);
+	assert_int_equal(e->vd.isr, 0);
+	assert_int_equal(dead_callbacks, 0);
+
+	/* The test gives back what the library kept, so that the fixture's books balance. */
+	vio_vq_destroy(&e->vqs[0]);
+	assert_int_equal(e->fp.dma_live_allocs, rings); /* an abandoned queue frees nothing */
+	free_all_dma(e);
 }
 
 /* --- virtio-mmio ------------------------------------------------------------------------ */
@@ -763,6 +1141,38 @@ static void test_mmio_v1_uses_page_frame_and_alignment(void **state)
 	assert_int_equal(fake_mmio_reg(&e->mmio, MMIO(queue_align)), 4096);
 	assert_int_equal(fake_mmio_reg(&e->mmio, MMIO(queue_num)), 128);
 	assert_int_equal(fake_mmio_reg(&e->mmio, MMIO(queue_pfn)), e->vqs[0].ring_phys >> 12);
+}
+
+static void test_port_acks_a_polled_mmio_devices_line(void **state)
+{
+	struct env *e = *state;
+	fake_mmio_init(&e->mmio, 2, VIRTIO_ID_RNG, 0x1, 64);
+	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, VIO_NO_IRQ),
+			 0);
+	assert_int_equal(vio_dev_begin(&e->dev, 0), 0);
+	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 1), 0);
+	assert_int_equal(e->dev.irq_mode, VIO_IRQ_POLL);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
+	assert_int_equal(vio_dev_ack_interrupt(&e->dev), 0);
+	assert_int_equal(fake_mmio_reg(&e->mmio, MMIO(interrupt_ack)), 0);
+	fake_mmio_set(&e->mmio, MMIO(interrupt_status), VIRTIO_MMIO_INT_VRING);
+	assert_int_equal(vio_dev_ack_interrupt(&e->dev), VIO_ISR_QUEUE);
+	assert_int_equal(fake_mmio_reg(&e->mmio, MMIO(interrupt_ack)), VIRTIO_MMIO_INT_VRING);
+}
+
+static void test_mmio_queue_size_above_32768_is_bounded(void **state)
+{
+	struct env *e = *state;
+	fake_port_no_irqs(&e->fp);
+	/* QueueNumMax is a 32-bit register: a device may claim anything. */
+	fake_mmio_init(&e->mmio, 2, VIRTIO_ID_RNG, 0x1, 0x10000000);
+	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, VIO_NO_IRQ),
+			 0);
+	assert_int_equal(vio_dev_begin(&e->dev, 0), 0);
+	assert_int_equal(vio_dev_queue_max_size(&e->dev, 0), 32768);
+	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 1), 0);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 64, NULL, NULL), 0);
+	assert_int_equal(e->vqs[0].size, 64);
 }
 
 static void test_mmio_irq_line_is_attached_and_acked(void **state)
@@ -917,6 +1327,9 @@ int main(void)
 		T(test_non_virtio_function_is_enodev),
 		T(test_cap_whose_region_overflows_its_bar_is_refused),
 		T(test_bad_notify_off_multiplier_is_refused),
+		T(test_doorbell_at_an_odd_address_refuses_the_queue),
+		T(test_notify_region_at_an_odd_offset_refuses_every_queue),
+		T(test_io_bar_is_not_used_without_16_and_32_bit_port_io),
 		T(test_common_cfg_too_short_is_refused),
 		T(test_cap_naming_a_reserved_bar_is_ignored),
 		T(test_virtio_cap_running_past_config_space_is_refused),
@@ -933,9 +1346,13 @@ int main(void)
 		T(test_config_generation_that_never_settles_is_eio),
 		T(test_legacy_config_moves_from_20_to_24_with_msix),
 		T(test_modern_queue_setup_programs_ring_addresses_and_enables),
+		T(test_modern_queue_of_256_needs_no_dma_allocation_above_a_page),
+		T(test_driver_sets_the_indirect_pool_size_per_queue),
+		T(test_legacy_queue_is_one_contiguous_ring),
 		T(test_queue_with_max_size_zero_is_absent),
 		T(test_queue_size_is_rounded_down_to_a_power_of_two_and_clamped),
 		T(test_legacy_queue_size_must_be_a_power_of_two),
+		T(test_legacy_queue_above_the_cap_is_refused),
 		T(test_legacy_ring_above_16_tib_is_erange),
 		T(test_notify_location_outside_notify_region_fails_queue_setup),
 		T(test_unmappable_bar_is_reached_through_pci_cfg_window),
@@ -946,11 +1363,20 @@ int main(void)
 		T(test_port_without_interrupt_hooks_polls),
 		T(test_needs_reset_breaks_queues_and_is_reported),
 		T(test_needs_reset_is_noticed_on_a_config_interrupt),
+		T(test_polled_device_needing_reset_is_noticed_by_the_next_poll),
+		T(test_queue_the_device_breaks_makes_the_core_read_the_status),
+		T(test_driver_timeout_reads_the_status),
+		T(test_polled_queues_ask_the_device_not_to_interrupt),
+		T(test_polled_queues_keep_used_event_out_of_reach),
+		T(test_port_acks_a_polled_devices_wired_line),
+		T(test_setup_irqs_with_queues_set_up_is_refused),
 		T(test_teardown_resets_and_releases_everything),
 		T(test_abort_leaves_failed_after_the_reset),
-		T(test_reset_that_never_completes_is_etimedout_from_teardown_and_abort),
+		T(test_unconfirmed_reset_keeps_the_rings_and_the_device_is_dead),
 		T(test_mmio_v2_probe_negotiate_and_queue_setup),
 		T(test_mmio_v1_uses_page_frame_and_alignment),
+		T(test_port_acks_a_polled_mmio_devices_line),
+		T(test_mmio_queue_size_above_32768_is_bounded),
 		T(test_mmio_irq_line_is_attached_and_acked),
 		T(test_mmio_line_number_wider_than_8_bits_reaches_port_and_device_line),
 		T(test_mmio_line_handler_ignores_other_devices_and_handles_config),

@@ -31,22 +31,28 @@ struct env {
 	uint8_t buf[64][64]; /* backing for requests in most tests */
 };
 
-static struct env *env_new(uint16_t size, uint32_t flags)
+static struct env *env_new_opts(uint16_t size, uint32_t flags, const struct vio_vq_opts *opts)
 {
 	struct env *e = calloc(1, sizeof(*e));
 	assert_non_null(e);
 	fake_port_init(&e->fp);
-	assert_int_equal(vio_vq_init(&e->vq, &e->fp.port, 0, size, flags, fake_vring_notify,
+	assert_int_equal(vio_vq_init(&e->vq, &e->fp.port, 0, size, flags, opts, fake_vring_notify,
 				     &e->fv),
 			 0);
 	fake_vring_attach(&e->fv, &e->vq, flags & VIO_VQ_F_EVENT_IDX);
 	return e;
 }
 
+static struct env *env_new(uint16_t size, uint32_t flags)
+{
+	return env_new_opts(size, flags, NULL);
+}
+
 static void env_free(struct env *e)
 {
 	vio_vq_destroy(&e->vq);
 	assert_int_equal(e->fp.dma_live_allocs, 0);
+	assert_int_equal(e->fp.priv_live_allocs, 0);
 	assert_int_equal(e->fv.chain_errors, 0);
 	free(e);
 }
@@ -90,7 +96,8 @@ static void test_init_rejects_size_zero_non_power_of_two_and_too_big(void **stat
 
 	fake_port_init(&fp);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		assert_int_equal(vio_vq_init(&vq, &fp.port, 0, bad[i], 0, NULL, NULL), VIO_EINVAL);
+		assert_int_equal(vio_vq_init(&vq, &fp.port, 0, bad[i], 0, NULL, NULL, NULL),
+				 VIO_EINVAL);
 		vio_vq_destroy(&vq);
 	}
 	assert_int_equal(fp.dma_live_allocs, 0);
@@ -98,13 +105,13 @@ static void test_init_rejects_size_zero_non_power_of_two_and_too_big(void **stat
 	const uint16_t good[] = {1, 2, 256, 32768};
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		assert_int_equal(vio_vq_init(&vq, &fp.port, 0, good[i], VIO_VQ_F_INDIRECT, NULL,
-					     NULL),
+					     NULL, NULL),
 				 0);
 		assert_int_equal(vio_vq_num_free(&vq), good[i]);
 		vio_vq_destroy(&vq);
 		assert_int_equal(fp.dma_live_allocs, 0);
 	}
-	assert_int_equal(vio_vq_init(&vq, NULL, 0, 8, 0, NULL, NULL), VIO_EINVAL);
+	assert_int_equal(vio_vq_init(&vq, NULL, 0, 8, 0, NULL, NULL, NULL), VIO_EINVAL);
 }
 
 static void test_init_returns_enomem_without_leaking_when_dma_fails(void **state)
@@ -113,20 +120,49 @@ static void test_init_returns_enomem_without_leaking_when_dma_fails(void **state
 	(void)state;
 
 	for (size_t f = 0; f < 2; f++) {
-		int allocs = flags[f] & VIO_VQ_F_INDIRECT ? 3 : 2;
+		/* As many DMA allocations as a queue that comes up makes: each may fail. */
+		struct fake_port fp;
+		struct vio_vq vq;
+		fake_port_init(&fp);
+		assert_int_equal(vio_vq_init(&vq, &fp.port, 1, 64, flags[f], NULL, NULL, NULL), 0);
+		int allocs = fp.dma_allocs;
+		assert_true(allocs >= (flags[f] & VIO_VQ_F_INDIRECT ? 2 : 1));
+		vio_vq_destroy(&vq);
 		for (int fail = 0; fail < allocs; fail++) {
-			struct fake_port fp;
-			struct vio_vq vq;
 			fake_port_init(&fp);
 			fp.dma_fail_after = fail;
-			assert_int_equal(vio_vq_init(&vq, &fp.port, 1, 64, flags[f], NULL, NULL),
-					 VIO_ENOMEM);
+			assert_int_equal(
+				vio_vq_init(&vq, &fp.port, 1, 64, flags[f], NULL, NULL, NULL),
+				VIO_ENOMEM);
 			assert_int_equal(fp.dma_live_allocs, 0);
+			assert_int_equal(fp.priv_live_allocs, 0);
 			assert_true(fake_port_logged(&fp, "vq1: no DMA memory"));
 			vio_vq_destroy(&vq); /* harmless after a failed init */
 			assert_int_equal(fp.dma_live_allocs, 0);
 		}
 	}
+}
+
+static void *no_priv_memory(void *ctx, size_t bytes)
+{
+	(void)ctx;
+	(void)bytes;
+	return NULL;
+}
+
+static void test_init_returns_enomem_without_leaking_when_private_memory_fails(void **state)
+{
+	struct fake_port fp;
+	struct vio_vq vq;
+	(void)state;
+
+	fake_port_init(&fp);
+	fp.port.priv_alloc = no_priv_memory;
+	assert_int_equal(vio_vq_init(&vq, &fp.port, 2, 64, VIO_VQ_F_INDIRECT, NULL, NULL, NULL),
+			 VIO_ENOMEM);
+	assert_int_equal(fp.dma_live_allocs, 0);
+	assert_true(fake_port_logged(&fp, "vq2: no memory for the queue's bookkeeping"));
+	vio_vq_destroy(&vq);
 }
 
 static void test_ring_uses_the_legacy_contiguous_layout(void **state)
@@ -382,7 +418,8 @@ static void test_direct_chain_carries_many_segments(void **state)
 
 static void test_indirect_ring_of_128_carries_128_requests_of_8_segments(void **state)
 {
-	struct env *e = env_new(128, VIO_VQ_F_INDIRECT);
+	struct vio_vq_opts opts = {.indirect_tables = 128};
+	struct env *e = env_new_opts(128, VIO_VQ_F_INDIRECT, &opts);
 	static uint8_t data[128][8][16];
 	struct vio_vq_used u;
 	(void)state;
@@ -423,7 +460,7 @@ static void test_indirect_ring_of_128_carries_128_requests_of_8_segments(void **
 
 static void test_indirect_pool_exhaustion_falls_back_to_direct_chains(void **state)
 {
-	struct env *e = env_new(512, VIO_VQ_F_INDIRECT); /* pool: min(512, 256) tables */
+	struct env *e = env_new(512, VIO_VQ_F_INDIRECT); /* pool: VIO_VQ_INDIRECT_TABLES */
 	struct vio_sg sg[2] = {{e->buf[0], 8}, {e->buf[1], 8}};
 	(void)state;
 
@@ -461,6 +498,69 @@ static void test_indirect_pool_exhaustion_falls_back_to_direct_chains(void **sta
 	assert_int_equal(e->vq.stats.adds_indirect, VIO_VQ_INDIRECT_TABLES + 1);
 	assert_non_null(vio_vq_detach_unused(&e->vq));
 	env_free(e);
+}
+
+static void test_indirect_pool_is_allocated_a_page_at_a_time(void **state)
+{
+	const uint16_t tables[] = {0, 1, 5, 64, 300};
+	(void)state;
+
+	for (size_t k = 0; k < sizeof(tables) / sizeof(tables[0]); k++) {
+		struct vio_vq_opts opts = {.indirect_tables = tables[k]};
+		struct env *e = env_new_opts(256, VIO_VQ_F_INDIRECT | VIO_VQ_F_SEPARATE_AREAS,
+					     &opts);
+		unsigned want = tables[k] ? (tables[k] < 256 ? tables[k] : 256)
+					  : VIO_VQ_INDIRECT_TABLES;
+		assert_int_equal(e->vq.vq_ntables, want);
+		/* 1 KiB tables, four to a page: one dma_alloc per page, none bigger. */
+		unsigned pages = (want + 3) / 4;
+		assert_int_equal(e->fp.dma_live_allocs, 2 + pages);
+		for (int i = 0; i < FAKE_PORT_DMA_REGIONS; i++)
+			assert_true(e->fp.dma[i].bytes <= 4096);
+
+		/* Every table is usable, then requests go direct. */
+		struct vio_sg sg[2] = {{e->buf[0], 8}, {e->buf[1], 8}};
+		for (unsigned r = 0; r < want; r++)
+			assert_int_equal(vio_vq_add(&e->vq, sg, 1, 1, cookie(r)), 0);
+		assert_int_equal(e->vq.stats.adds_indirect, want);
+		unsigned extra = want < 256; /* a pool as big as the ring fills it */
+		if (extra)
+			assert_int_equal(vio_vq_add(&e->vq, sg, 1, 1, cookie(want)), 0);
+		assert_int_equal(e->vq.stats.adds_indirect, want);
+		vio_vq_kick(&e->vq);
+		while (fake_vring_pop(&e->fv, &e->req)) {
+			assert_int_equal(e->req.n_out + e->req.n_in, 2);
+			assert_ptr_equal((void *)(uintptr_t)e->req.seg[1].addr, e->buf[1]);
+			fake_vring_complete(&e->fv, e->req.head, 8);
+		}
+		struct vio_vq_used u;
+		for (unsigned r = 0; r < want + extra; r++)
+			assert_int_equal(vio_vq_get_used(&e->vq, &u), 0);
+		env_free(e);
+	}
+}
+
+static void test_separate_areas_need_no_more_than_their_own_size(void **state)
+{
+	const uint16_t sizes[] = {1, 8, 128, 256, 1024, 32768};
+	const size_t largest[] = {4096, 4096, 4096, 4096, 16384, 524288};
+	(void)state;
+
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		struct env *e = env_new(sizes[k], VIO_VQ_F_SEPARATE_AREAS | VIO_VQ_F_EVENT_IDX);
+		size_t most = 0;
+		for (int i = 0; i < FAKE_PORT_DMA_REGIONS; i++)
+			most = e->fp.dma[i].bytes > most ? e->fp.dma[i].bytes : most;
+		assert_int_equal(most, largest[k]);
+		/* 2.7: each area on its own alignment; no legacy page frame to give. */
+		assert_int_equal(e->vq.desc_phys % 16, 0);
+		assert_int_equal(e->vq.avail_phys % 2, 0);
+		assert_int_equal(e->vq.used_phys % 4, 0);
+		assert_int_equal(e->vq.ring_phys, 0);
+		/* The areas do not overlap: a full ring's worth of traffic goes through. */
+		pump(e, 3u * sizes[k], sizes[k] < 4 ? 1 : 4, sizes[k] < 2 ? 1 : 2);
+		env_free(e);
+	}
 }
 
 /* --- notification suppression ------------------------------------------------------------ */
@@ -653,6 +753,70 @@ static void test_interrupt_runs_callback_only_when_used_pending(void **state)
 	env_free(e);
 }
 
+/* A callback that leaves the completion where it is: has_used stays true. */
+static void leave_it_callback(struct vio_vq *vq, void *arg)
+{
+	(void)vq;
+	(*(int *)arg)++;
+}
+
+/* A device that completes every request again as soon as the driver re-posts it. */
+static void repost_callback(struct vio_vq *vq, void *arg)
+{
+	struct env *e = arg;
+	struct vio_vq_used u;
+
+	callback_runs++;
+	for (int budget = 4; budget > 0 && vio_vq_get_used(vq, &u) == 0; budget--) {
+		assert_int_equal(add1(e, e->buf[0], 8, true, u.cookie), 0);
+		vio_vq_kick(vq);
+		device_serve_one(e);
+	}
+}
+
+static void test_interrupt_calls_the_callback_once_whatever_the_device_publishes(void **state)
+{
+	struct env *e = env_new(8, 0);
+	int calls = 0;
+	(void)state;
+
+	/* Completions left pending: one call per interrupt, not a loop while has_used. */
+	vio_vq_set_callback(&e->vq, leave_it_callback, &calls);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(add1(e, e->buf[i], 8, true, cookie(i)), 0);
+	vio_vq_kick(&e->vq);
+	for (int i = 0; i < 8; i++)
+		device_serve_one(e);
+	vio_vq_interrupt(&e->vq);
+	assert_int_equal(calls, 1);
+	assert_true(vio_vq_has_used(&e->vq));
+
+	/* The device can hand back no more than was posted: used->idx running on breaks. */
+	fake_vring_set_used_idx(&e->fv, (uint16_t)(e->fv.used_idx + 1));
+	struct vio_vq_used u;
+	unsigned got = 0;
+	while (vio_vq_get_used(&e->vq, &u) == 0)
+		got++;
+	assert_true(got <= 8);
+	assert_true(vio_vq_is_broken(&e->vq));
+	while (vio_vq_detach_unused(&e->vq))
+		;
+	env_free(e);
+
+	/* A callback re-posting what completes, against a device completing each at once. */
+	e = env_new(8, 0);
+	callback_runs = 0;
+	vio_vq_set_callback(&e->vq, repost_callback, e);
+	assert_int_equal(add1(e, e->buf[0], 8, true, cookie(0)), 0);
+	vio_vq_kick(&e->vq);
+	device_serve_one(e);
+	vio_vq_interrupt(&e->vq);
+	assert_int_equal(callback_runs, 1);
+	assert_true(vio_vq_has_used(&e->vq)); /* the rest waits for the next call */
+	vio_vq_get_used(&e->vq, &u);
+	env_free(e);
+}
+
 /* --- an untrusted device ----------------------------------------------------------------- */
 
 static void assert_broken_for_good(struct env *e, const char *logged)
@@ -691,6 +855,39 @@ static void test_used_id_out_of_range_breaks_queue(void **state)
 	fake_vring_complete(&e->fv, 0xffffffffu, 4);
 	assert_int_equal(vio_vq_get_used(&e->vq, &u), VIO_EIO);
 	assert_broken_for_good(e, "used id 4294967295 out of range");
+	env_free(e);
+}
+
+static int faults;
+static void on_fault(struct vio_vq *vq, void *arg)
+{
+	assert_true(vio_vq_is_broken(vq));
+	assert_ptr_equal(arg, cookie(5));
+	faults++;
+}
+
+static void test_fault_callback_runs_once_when_the_device_breaks_a_rule(void **state)
+{
+	struct env *e = env_new(8, 0);
+	struct vio_vq_used u;
+	(void)state;
+
+	faults = 0;
+	vio_vq_set_fault_callback(&e->vq, on_fault, cookie(5));
+	assert_int_equal(add1(e, e->buf[0], 8, true, cookie(0)), 0);
+	vio_vq_kick(&e->vq);
+	fake_vring_set_used_idx(&e->fv, 1000);
+	assert_int_equal(vio_vq_get_used(&e->vq, &u), VIO_EIO);
+	assert_int_equal(faults, 1);
+	assert_int_equal(vio_vq_get_used(&e->vq, &u), VIO_EIO);
+	assert_int_equal(faults, 1);
+	env_free(e);
+
+	/* A break the core asks for is no device fault. */
+	e = env_new(8, 0);
+	vio_vq_set_fault_callback(&e->vq, on_fault, cookie(5));
+	vio_vq_break(&e->vq, "test");
+	assert_int_equal(faults, 1);
 	env_free(e);
 }
 
@@ -857,10 +1054,133 @@ static void test_destroy_frees_every_allocation(void **state)
 
 	for (size_t f = 0; f < 3; f++) {
 		struct env *e = env_new(1024, flags[f]);
-		assert_true(e->fp.dma_live_allocs >= 2);
+		assert_true(e->fp.dma_live_allocs >= 1 && e->fp.priv_live_allocs >= 1);
 		pump(e, 100, 4, 2);
-		env_free(e); /* asserts dma_live_allocs == 0 */
+		env_free(e); /* asserts dma_live_allocs == priv_live_allocs == 0 */
 	}
+}
+
+/* --- what the device can reach (docs/design.md, threat model B) ------------------------- */
+
+static void test_queue_bookkeeping_is_not_in_dma_memory(void **state)
+{
+	const uint32_t flags[] = {0, VIO_VQ_F_INDIRECT | VIO_VQ_F_EVENT_IDX};
+	(void)state;
+
+	for (size_t f = 0; f < 2; f++) {
+		struct env *e = env_new(64, flags[f]);
+		struct vio_vq *vq = &e->vq;
+		assert_non_null(vq->vq_priv);
+		assert_false(fake_port_is_dma(&e->fp, vq->vq_priv, vq->vq_priv_bytes));
+		assert_false(fake_port_is_dma(&e->fp, vq->vq_heads, 1));
+		assert_false(fake_port_is_dma(&e->fp, vq->vq_next, 64 * sizeof(uint16_t)));
+		if (vq->vq_ntables)
+			assert_false(fake_port_is_dma(&e->fp, vq->vq_table_free,
+						      vq->vq_ntables * sizeof(uint16_t)));
+		assert_true(e->fp.priv_live_allocs > 0);
+		/* The ring itself is DMA memory, of course. */
+		assert_true(fake_port_is_dma(&e->fp, (void *)(uintptr_t)vq->desc_phys, 16));
+		env_free(e);
+	}
+}
+
+/* The device's scribble: every byte of DMA memory it can write, except the used ring. */
+static void scribble_all_dma_but_the_used_ring(struct env *e)
+{
+	uintptr_t used = (uintptr_t)e->vq.used_phys;
+	uintptr_t used_end = used + vring_used_bytes(e->vq.size);
+
+	for (int i = 0; i < FAKE_PORT_DMA_REGIONS; i++) {
+		uintptr_t p = (uintptr_t)e->fp.dma[i].p, end = p + e->fp.dma[i].bytes;
+		if (!p)
+			continue;
+		if (used >= p && used < end) {
+			memset((void *)p, 0xff, used - p);
+			memset((void *)used_end, 0xff, end - used_end);
+		} else {
+			memset((void *)p, 0xff, end - p);
+		}
+	}
+}
+
+static void test_device_rewriting_dma_cannot_forge_a_completion(void **state)
+{
+	const uint32_t flags[] = {0, VIO_VQ_F_INDIRECT, VIO_VQ_F_INDIRECT | VIO_VQ_F_EVENT_IDX};
+	(void)state;
+
+	for (size_t f = 0; f < 3; f++) {
+		struct env *e = env_new(8, flags[f]);
+		struct vio_vq_used u;
+		uint16_t heads[4];
+
+		/* Four requests of one and of three segments, popped by the device. */
+		for (int r = 0; r < 4; r++) {
+			struct vio_sg sg[3] = {{e->buf[3 * r], 8}, {e->buf[3 * r + 1], 8},
+					       {e->buf[3 * r + 2], 8}};
+			unsigned n = r % 2 ? 3 : 1;
+			assert_int_equal(vio_vq_add(&e->vq, sg, 1, n - 1, cookie(r)), 0);
+		}
+		vio_vq_kick(&e->vq);
+		for (int r = 0; r < 4; r++)
+			heads[r] = pop_head(e);
+
+		/*
+		 * Now the device rewrites the descriptor table, the available ring (idx, flags,
+		 * used_event), the indirect tables and anything else it can reach, all 0xff, and
+		 * only then completes the four, in reverse order.
+		 */
+		scribble_all_dma_but_the_used_ring(e);
+		for (int r = 3; r >= 0; r--)
+			fake_vring_complete(&e->fv, heads[r], 0);
+		for (int r = 3; r >= 0; r--) {
+			assert_int_equal(vio_vq_get_used(&e->vq, &u), 0);
+			assert_ptr_equal(u.cookie, cookie(r));
+			assert_int_equal(u.in_len, r % 2 ? 16 : 0);
+		}
+		assert_int_equal(vio_vq_get_used(&e->vq, &u), VIO_EAGAIN);
+		assert_int_equal(vio_vq_num_free(&e->vq), 8);
+		assert_false(vio_vq_is_broken(&e->vq));
+
+		/* The free list is intact: the queue carries on, every descriptor rewritten. */
+		pump(e, 100, 2, 3);
+		env_free(e);
+	}
+}
+
+static void test_abandon_keeps_the_ring_and_tables_and_frees_the_bookkeeping(void **state)
+{
+	struct env *e = env_new(16, VIO_VQ_F_INDIRECT | VIO_VQ_F_EVENT_IDX);
+	struct vio_sg sg[2] = {{e->buf[0], 8}, {e->buf[1], 8}};
+	struct vio_vq_used u;
+	(void)state;
+
+	assert_int_equal(vio_vq_add(&e->vq, sg, 1, 1, cookie(1)), 0);
+	vio_vq_kick(&e->vq);
+	assert_non_null(vio_vq_detach_unused(&e->vq)); /* what a driver does first */
+	int dma = e->fp.dma_live_allocs;
+
+	/* The device did not reset: it may still read the tables and write the used ring. */
+	vio_vq_abandon(&e->vq);
+	assert_int_equal(e->fp.dma_live_allocs, dma);
+	assert_int_equal(e->fp.priv_live_allocs, 0);
+	assert_true(vio_vq_is_broken(&e->vq));
+	assert_true(fake_port_logged(&e->fp, "device did not reset: ring and tables kept"));
+	assert_int_equal(vio_vq_add(&e->vq, sg, 1, 1, cookie(2)), VIO_EIO);
+	assert_int_equal(vio_vq_get_used(&e->vq, &u), VIO_EIO);
+	assert_null(vio_vq_detach_unused(&e->vq));
+	vio_vq_disable_cb(&e->vq);
+	assert_true(vio_vq_enable_cb(&e->vq));
+	vio_vq_interrupt(&e->vq);
+	vio_vq_dump(&e->vq);
+	vio_vq_abandon(&e->vq);
+	vio_vq_destroy(&e->vq); /* frees nothing more */
+	assert_int_equal(e->fp.dma_live_allocs, dma);
+
+	/* The test gives the memory back itself, so that env_free's books balance. */
+	for (int i = 0; i < FAKE_PORT_DMA_REGIONS; i++)
+		if (e->fp.dma[i].p)
+			e->fp.port.dma_free(e->fp.port.ctx, e->fp.dma[i].p, e->fp.dma[i].bytes);
+	env_free(e);
 }
 
 /* --- vio's own invariants (VIO_ASSERT) ---------------------------------------------------- */
@@ -1007,6 +1327,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_init_rejects_size_zero_non_power_of_two_and_too_big),
 		cmocka_unit_test(test_init_returns_enomem_without_leaking_when_dma_fails),
+		cmocka_unit_test(
+			test_init_returns_enomem_without_leaking_when_private_memory_fails),
 		cmocka_unit_test(test_ring_uses_the_legacy_contiguous_layout),
 		cmocka_unit_test(test_add_then_get_round_trips_cookie_data_and_lengths),
 		cmocka_unit_test(test_device_sees_nothing_until_kick_publishes),
@@ -1018,13 +1340,18 @@ int main(void)
 		cmocka_unit_test(test_direct_chain_carries_many_segments),
 		cmocka_unit_test(test_indirect_ring_of_128_carries_128_requests_of_8_segments),
 		cmocka_unit_test(test_indirect_pool_exhaustion_falls_back_to_direct_chains),
+		cmocka_unit_test(test_indirect_pool_is_allocated_a_page_at_a_time),
+		cmocka_unit_test(test_separate_areas_need_no_more_than_their_own_size),
 		cmocka_unit_test(test_event_idx_driver_kicks_only_when_avail_event_is_crossed),
 		cmocka_unit_test(test_event_idx_used_event_follows_enable_and_stops_on_disable),
 		cmocka_unit_test(test_no_interrupt_flag_set_by_disable_cb_without_event_idx),
 		cmocka_unit_test(test_no_notify_flag_suppresses_kicks_without_event_idx),
 		cmocka_unit_test(test_enable_cb_returns_false_when_used_entries_are_pending),
 		cmocka_unit_test(test_interrupt_runs_callback_only_when_used_pending),
+		cmocka_unit_test(
+			test_interrupt_calls_the_callback_once_whatever_the_device_publishes),
 		cmocka_unit_test(test_used_id_out_of_range_breaks_queue),
+		cmocka_unit_test(test_fault_callback_runs_once_when_the_device_breaks_a_rule),
 		cmocka_unit_test(test_used_id_not_in_flight_breaks_queue),
 		cmocka_unit_test(test_used_idx_running_ahead_breaks_queue),
 		cmocka_unit_test(test_used_len_larger_than_posted_is_reported_unclamped),
@@ -1032,6 +1359,10 @@ int main(void)
 		cmocka_unit_test(test_detach_unused_returns_every_posted_cookie_once),
 		cmocka_unit_test(test_dump_does_not_crash_in_any_state),
 		cmocka_unit_test(test_destroy_frees_every_allocation),
+		cmocka_unit_test(test_queue_bookkeeping_is_not_in_dma_memory),
+		cmocka_unit_test(test_device_rewriting_dma_cannot_forge_a_completion),
+		cmocka_unit_test(
+			test_abandon_keeps_the_ring_and_tables_and_frees_the_bookkeeping),
 		cmocka_unit_test(test_taking_an_indirect_table_a_request_holds_asserts),
 		cmocka_unit_test(test_free_list_handing_out_a_head_in_flight_asserts),
 		cmocka_unit_test(test_chain_walk_leaving_the_ring_asserts),
