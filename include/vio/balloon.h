@@ -270,7 +270,7 @@ int vio_balloon_report_free(struct vio_balloon *b, const void *addr, uint32_t np
  * still works) and give every held page back to the kernel, write `actual`, reset the
  * device, free the queues, the vectors and the driver's DMA memory. After a timeout or a
  * broken queue the device is reset first, and then the pages are given back (a reset device
- * holds nothing). Returns 0, or VIO_ETIMEDOUT when the device did not confirm the reset:
+ * holds nothing). Returns 0, or VIO_EDEAD when the device did not confirm the reset:
  * then it may still write the pages it holds and read the driver's DMA page, so neither is
  * given back (the pages stay counted in vio_balloon_actual and are lost to the kernel), the
  * device is marked FAILED, and the error is logged. Safe on a balloon whose init failed, and

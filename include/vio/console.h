@@ -318,7 +318,7 @@ int vio_console_emerg_write(struct vio_console *con, char c);
 /*
  * Reset the device, free queues, buffers and vectors. Unread bytes are dropped and queued TX
  * bytes may not have gone out. The vio_dev may then be probed again. Returns 0, or
- * VIO_ETIMEDOUT when the device did not confirm the reset: it may still write the buffers, so
+ * VIO_EDEAD when the device did not confirm the reset: it may still write the buffers, so
  * they are kept (leaked), the device is marked FAILED and the error is logged. Safe after a
  * failed init and twice (the second call returns 0). Not IRQ-safe.
  */

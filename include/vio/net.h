@@ -277,11 +277,12 @@ int vio_net_init(struct vio_net *net, struct vio_dev *dev, const struct vio_net_
 /*
  * Reset the device and free everything: rings, buffers, vectors. Cookies of send_sg frames
  * still posted are given to on_tx_done first. Frames the caller still holds become invalid:
- * release or forget them before calling. Returns 0; or VIO_ETIMEDOUT when the device did not
+ * release or forget them before calling. Returns 0; or VIO_EDEAD when the device did not
  * confirm the reset: it may still read what was posted and write its buffers, so its DMA
  * memory and rings are kept (leaked) for good, the cookies of frames posted to it are never
- * returned (do not reuse those buffers), the device is marked FAILED, and the struct vio_net
- * and its vio_dev must stay allocated (the device's vectors still point at them). Safe after
+ * returned (do not reuse those buffers), the device is dead (vio_dev_is_dead) and marked
+ * FAILED, and the struct vio_net and its vio_dev must stay allocated (a wired interrupt line's
+ * handler, which cannot be detached, still points at them). Safe after
  * a failed init and twice (0). Not IRQ-safe.
  */
 int vio_net_fini(struct vio_net *net);

@@ -145,7 +145,7 @@ int vio_rng_poll(struct vio_rng *rng);
 
 /*
  * Reset the device, free the queue and the buffers (wiping them first) and the interrupt
- * vectors. The vio_dev may then be probed again. Returns 0, or VIO_ETIMEDOUT when the device
+ * vectors. The vio_dev may then be probed again. Returns 0, or VIO_EDEAD when the device
  * did not confirm the reset: it may still write the buffers, so they are kept (leaked), the
  * device is marked FAILED and the error is logged. Safe after a failed init and twice (the
  * second call returns 0). Not IRQ-safe.

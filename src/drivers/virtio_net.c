@@ -1186,7 +1186,7 @@ static void give_up(struct vio_net *net)
 
 	for (uint16_t i = 0; i < net->net_nvqs; i++)
 		vio_vq_set_callback(&net->net_vqs[i], NULL, NULL);
-	vio_dev_fail(dev);
+	vio_dev_abort(dev); /* the core keeps the rings of a dead device, frees its bookkeeping */
 	vio_logf(port_of(net), VIO_LOG_ERR,
 		 "virtio-net: reset not confirmed: its %u DMA pages and rings are kept, frames "
 		 "posted to it are never given back",

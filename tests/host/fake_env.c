@@ -91,8 +91,16 @@ static bool core_memory(const struct fake_env *e, const void *p)
 {
 	for (uint16_t i = 0; e->dev.vqs && i < e->dev.nvqs; i++) {
 		const struct vio_vq *vq = &e->dev.vqs[i];
-		if (p && (p == vq->vq_ring || p == vq->vq_tables || p == vq->vq_priv))
+		if (!p)
+			return false;
+		if (p == vq->vq_priv)
 			return true;
+		for (int a = 0; a < VIO_VQ_MAX_AREAS; a++)
+			if (p == vq->vq_area[a])
+				return true;
+		for (uint16_t t = 0; vq->vq_table_pages && t < vq->vq_ntable_pages; t++)
+			if (p == vq->vq_table_pages[t].virt)
+				return true;
 	}
 	return false;
 }

@@ -880,7 +880,7 @@ static void test_fini_after_an_unconfirmed_reset_keeps_every_page_the_device_may
 	assert_int_equal(vio_balloon_poll(&t->b), VIO_ETIMEDOUT);
 	assert_int_equal(t->k.in_use, BATCH);
 	t->e->vd.reset_stuck = true;
-	assert_int_equal(vio_balloon_fini(&t->b), VIO_ETIMEDOUT);
+	assert_int_equal(vio_balloon_fini(&t->b), VIO_EDEAD);
 	/* The device may still hold the pages and read the request page: none comes back. */
 	assert_int_equal(t->k.gives, 0);
 	assert_int_equal(t->k.in_use, BATCH);

@@ -1102,7 +1102,7 @@ static void test_fini_after_an_unconfirmed_reset_keeps_the_buffers(void **state)
 
 	t->e->model = NULL;
 	t->e->vd.reset_stuck = true;
-	assert_int_equal(vio_console_fini(&t->con), VIO_ETIMEDOUT);
+	assert_int_equal(vio_console_fini(&t->con), VIO_EDEAD);
 	assert_true(t->e->fp.dma_live_allocs >= 1);
 	assert_true(fake_port_logged(&t->e->fp, "reset not confirmed"));
 	assert_true(t->e->vd.status & VIRTIO_CONFIG_S_FAILED);
