@@ -291,9 +291,11 @@ int vio_blk_submit(struct vio_blk *blk, struct vio_blk_req *req);
  * Reap the completions of every request queue, at most a ring's worth from each, running
  * the callbacks of the requests that finished, and post waiting parts into the room they
  * left. Needed when the device has no interrupts (dev->irq_mode == VIO_IRQ_POLL), and now
- * and then otherwise (see Context). Returns how many caller requests completed, or VIO_EIO
- * when a queue is broken (those requests complete only in vio_blk_fini); then the device's
- * status is read, and VIO_ENEEDRESET returned when it sets DEVICE_NEEDS_RESET. IRQ-safe.
+ * and then otherwise (see Context). It also has the core look at the device's status now
+ * and then (vio_dev_poll): a polled device may ask for a reset there alone. Returns how many
+ * caller requests completed; VIO_EIO when a queue is broken (those requests complete only
+ * in vio_blk_fini); VIO_ENEEDRESET when the device set DEVICE_NEEDS_RESET (2.1.2; every
+ * queue is then broken). IRQ-safe.
  */
 int vio_blk_poll(struct vio_blk *blk);
 

@@ -365,24 +365,17 @@ static uint64_t sg_sectors(const struct vio_blk_req *req)
 	return n;
 }
 
-/* What calls on a device given up on return: it broke a rule, said it needs a reset, or
- * never confirmed the reset of vio_blk_fini. */
+/*
+ * What calls on a device given up on return: it broke a rule (VIO_EIO), asked for a reset
+ * (VIO_ENEEDRESET: the core reads the status when a queue breaks, on a timeout and from
+ * vio_blk_poll, so a polled device that says so only in its status is heard too), or never
+ * confirmed the reset of vio_blk_fini (VIO_EDEAD).
+ */
 static int broken_err(const struct vio_blk *blk)
 {
-	if (blk->blk_dead)
+	if (blk->blk_dead || (blk->dev && vio_dev_is_dead(blk->dev)))
 		return VIO_EDEAD;
 	return blk->dev && blk->dev->needs_reset ? VIO_ENEEDRESET : VIO_EIO;
-}
-
-/*
- * A request timed out or a queue broke: perhaps the device gave up first. It need not say so
- * with a config interrupt (a polled device has none), so look at its status now: with
- * DEVICE_NEEDS_RESET set (2.1.2) the core logs it once and breaks every queue, and the
- * caller hears VIO_ENEEDRESET instead of `err`.
- */
-static int device_fault(struct vio_blk *blk, int err)
-{
-	return vio_dev_check(blk->dev) == VIO_ENEEDRESET ? VIO_ENEEDRESET : err;
 }
 
 static int check_req(const struct vio_blk *blk, const struct vio_blk_req *req)
@@ -791,7 +784,7 @@ static int reap(struct vio_blk *blk, uint16_t qi)
 		}
 		if (err == VIO_EIO) {
 			blk->blk_broken = true;
-			return device_fault(blk, VIO_EIO);
+			return broken_err(blk);
 		}
 		post_waiting(blk, qi);
 		if (vio_vq_enable_cb(vq) || !budget)
@@ -816,6 +809,12 @@ int vio_blk_poll(struct vio_blk *blk)
 
 	if (!blk->dev || blk->blk_broken)
 		return broken_err(blk);
+	/* A device may ask for a reset in its status alone: the core looks now and then. */
+	int err = vio_dev_poll(blk->dev);
+	if (err) {
+		blk->blk_broken = true;
+		return err;
+	}
 	for (uint16_t i = 0; i < blk->info.num_queues; i++) {
 		int n = reap(blk, i);
 		if (n < 0)
@@ -912,7 +911,7 @@ int vio_blk_submit_wait(struct vio_blk *blk, struct vio_blk_req *req)
 			return err;
 		if (!may_wait(blk, &clock)) {
 			blk->stats.timeouts++;
-			return device_fault(blk, VIO_ETIMEDOUT);
+			return vio_dev_on_timeout(blk->dev);
 		}
 	}
 	if (err)
@@ -932,7 +931,7 @@ int vio_blk_submit_wait(struct vio_blk *blk, struct vio_blk_req *req)
 			blk->stats.timeouts++;
 			vio_logf(port_of(blk), VIO_LOG_ERR,
 				 "%s: request timed out; device unusable until reset", blk_name);
-			return device_fault(blk, VIO_ETIMEDOUT);
+			return vio_dev_on_timeout(blk->dev);
 		}
 	}
 	return w.status;

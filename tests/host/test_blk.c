@@ -1627,6 +1627,22 @@ static void test_timeout_notices_a_device_that_needs_a_reset(void **state)
 	teardown(t);
 }
 
+static void test_poll_notices_a_device_that_needs_a_reset(void **state)
+{
+	(void)state;
+	struct virtio_blk_config cfg = default_config();
+	struct t *t = setup_full(BASE_FEATURES, &cfg, 1, false, 0);
+
+	/* Polled, nothing in flight: only the status says it. */
+	assert_int_equal(vio_blk_poll(&t->blk), 0);
+	t->e->vd.status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	t->e->fp.now += VIO_POLL_STATUS_NS;
+	assert_int_equal(vio_blk_poll(&t->blk), VIO_ENEEDRESET);
+	assert_true(t->e->dev.needs_reset);
+	assert_int_equal(vio_blk_poll(&t->blk), VIO_ENEEDRESET);
+	teardown(t);
+}
+
 static void test_broken_queue_notices_a_device_that_needs_a_reset(void **state)
 {
 	(void)state;
@@ -2014,6 +2030,7 @@ int main(void)
 	    cmocka_unit_test(test_sync_timeout_and_full_queue_waits_call_the_owner_too),
 	    cmocka_unit_test(test_timeout_notices_a_device_that_needs_a_reset),
 	    cmocka_unit_test(test_broken_queue_notices_a_device_that_needs_a_reset),
+	    cmocka_unit_test(test_poll_notices_a_device_that_needs_a_reset),
 	    cmocka_unit_test(test_device_that_never_answers_times_out_then_fini_cleans_up),
 	    cmocka_unit_test(test_sync_call_times_out_when_queue_stays_full),
 	    cmocka_unit_test(test_fini_fails_requests_in_flight_and_leaks_nothing),
