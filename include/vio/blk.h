@@ -264,13 +264,15 @@ int vio_blk_init(struct vio_blk *blk, struct vio_dev *dev, const struct vio_blk_
 /*
  * Reset the device and free everything init allocated. Requests still in flight complete
  * with VIO_EIO (their callbacks run here, in the caller's context), except a synchronous
- * request that timed out, whose caller has already been told. When the device does not
- * confirm the reset it may go on writing what it was given: the DMA slots are then kept
- * (leaked on purpose), the requests it holds complete with VIO_EDEAD (keep their buffers),
- * it is logged, and every later call on `blk` returns VIO_EDEAD. Safe after a failed init
- * and twice. Not IRQ-safe.
+ * request that timed out, whose caller has already been told. Returns 0; or VIO_EDEAD when
+ * the device did not confirm the reset: it may go on writing what it was given, so the DMA
+ * slots and the rings are kept (leaked on purpose), the requests it holds complete with
+ * VIO_EDEAD (keep their buffers), the device is dead (vio_dev_is_dead) and marked FAILED,
+ * it is logged, every later call on `blk` returns VIO_EDEAD, and `blk` and its vio_dev must
+ * stay allocated (a wired interrupt line's handler still points at the device). Safe after
+ * a failed init and twice (the second call returns 0). Not IRQ-safe.
  */
-void vio_blk_fini(struct vio_blk *blk);
+int vio_blk_fini(struct vio_blk *blk);
 
 /*
  * Start an asynchronous request. Checks it first, without touching the device:

@@ -1128,34 +1128,38 @@ static void fail_unanswered(struct vio_blk *blk, uint16_t qi, int err)
 		finish(blk, q->q_waiting);
 }
 
-void vio_blk_fini(struct vio_blk *blk)
+int vio_blk_fini(struct vio_blk *blk)
 {
 	struct vio_dev *dev = blk->dev;
 
 	if (!dev)
-		return;
+		return 0;
 	blk->blk_broken = true; /* callbacks run below must not start new requests */
+	vio_dev_set_config_callback(dev, NULL, NULL);
 	/*
 	 * After a confirmed reset the device touches no ring and no buffer (and interrupts no
 	 * more). Without one it may still write every slot and every buffer posted to it
 	 * (design.md, "Freeing"): the slots are kept for it, and the queues lose their callback,
 	 * so that a late interrupt finds no driver.
 	 */
-	int err = vio_dev_reset(dev) ? VIO_EDEAD : VIO_EIO;
+	int err = vio_dev_reset(dev) ? VIO_EDEAD : 0;
 	for (uint16_t i = 0; i < blk->info.num_queues; i++) {
-		if (err == VIO_EDEAD)
+		if (err)
 			vio_vq_set_callback(&blk->blk_vqs[i], NULL, NULL);
 		if (blk->blk_q[i].q_slots)
-			fail_unanswered(blk, i, err);
+			fail_unanswered(blk, i, err ? VIO_EDEAD : VIO_EIO);
 	}
-	if (err == VIO_EDEAD)
+	if (err) {
 		vio_logf(port_of(blk), VIO_LOG_ERR,
 			 "%s: reset not confirmed: requests it holds fail with VIO_EDEAD, their "
 			 "buffers and the driver's slots are left to it",
 			 blk_name);
-	vio_dev_set_config_callback(dev, NULL, NULL);
-	vio_dev_teardown(dev);
-	free_slots(blk, err == VIO_EDEAD);
-	blk->blk_dead = err == VIO_EDEAD;
+		vio_dev_abort(dev); /* the core keeps a dead device's rings; then FAILED */
+	} else {
+		vio_dev_teardown(dev);
+	}
+	free_slots(blk, err != 0);
+	blk->blk_dead = err != 0;
 	blk->dev = NULL;
+	return err;
 }

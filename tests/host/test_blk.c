@@ -1775,7 +1775,8 @@ static void test_unconfirmed_reset_keeps_the_slots_and_fails_requests_with_edead
 	/* The device ignores the reset: it may go on writing whatever it was given. */
 	t->e->vd.reset_stuck = true;
 	t->m.silent = true;
-	vio_blk_fini(&t->blk);
+	assert_int_equal(vio_blk_fini(&t->blk), VIO_EDEAD);
+	assert_true(t->e->vd.status & VIRTIO_CONFIG_S_FAILED);
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(d[i].calls, 1);
 		assert_int_equal(d[i].status, VIO_EDEAD);
@@ -1784,7 +1785,7 @@ static void test_unconfirmed_reset_keeps_the_slots_and_fails_requests_with_edead
 	assert_true(fake_port_logged(&t->e->fp, "reset not confirmed"));
 	assert_int_equal(vio_blk_read(&t->blk, 0, buf, 512), VIO_EDEAD);
 	assert_int_equal(vio_blk_poll(&t->blk), VIO_EDEAD);
-	vio_blk_fini(&t->blk); /* twice is still fine */
+	assert_int_equal(vio_blk_fini(&t->blk), 0); /* twice is still fine */
 
 	t->e->vd.reset_stuck = false;
 	fake_env_reclaim_leaks(t->e);
