@@ -3,13 +3,20 @@
  *
  * Context: completions are reaped, and req->on_done runs, in the queue's interrupt handler
  * when the device interrupts, and inside the owner's calls (vio_blk_poll, or a synchronous
- * call polling for its answer) when it does not.
+ * call polling for its answer) when it does not. One interrupt or one vio_blk_poll takes at
+ * most a ring's worth (info.queue_depth) of completions from each queue: a device that
+ * answers as fast as callbacks submit cannot keep the CPU there. What is left waits on the
+ * ring for the next call, so a kernel that takes interrupts still calls vio_blk_poll from
+ * its idle loop now and then.
  *
  * Two ways to do I/O on one device:
  *
  *   - Synchronous: vio_blk_read, _write, _flush, _discard, _write_zeroes, _get_id. Each posts
  *     a request and polls the device until it answers or opts.timeout_ns passes. They never
  *     wait for an interrupt, so they also work with interrupts disabled (a panic path).
+ *     While they poll they call opts.wait at least every VIO_BLK_SPIN_NS: a kernel
+ *     that disables interrupts around driver calls enables them there for a moment, so that
+ *     a slow disk never holds them off for longer than a slice and one poll.
  *
  *   - Asynchronous: the caller fills a `struct vio_blk_req` it owns (operation, sector, a
  *     scatter-gather list of its own buffers, a callback) and hands it to vio_blk_submit.
@@ -20,7 +27,8 @@
  * Data moves directly between the device and the caller's buffers (they must be memory the
  * device can reach: port->virt_to_phys). Each device request's header and status byte live
  * in DMA memory the driver allocates at init, one slot per ring descriptor, never on a
- * caller's stack.
+ * caller's stack; what the driver remembers about them (which request, how long) is in
+ * private memory (port->priv_alloc), where the device cannot rewrite it.
  *
  * Units: sectors are always 512 bytes (5.2.6), whatever info.blk_size says. Read and write
  * buffers must be whole sectors: every segment a multiple of 512 bytes, no alignment needed.
@@ -61,6 +69,12 @@
 #define VIO_BLK_TIMEOUT_NS 30000000000ull
 #endif
 
+/* A synchronous call polls for at most this long between calls of opts.wait (100 us, well
+ * inside a 1 ms tick): the longest it spins in whatever interrupt state its caller gave it. */
+#ifndef VIO_BLK_SPIN_NS
+#define VIO_BLK_SPIN_NS 100000ull
+#endif
+
 /* Most data segments in one device request (also lower than the device's SEG_MAX). 62 + the
  * header and status segments fill one indirect table (VIO_VQ_INDIRECT_SEGS). */
 #ifndef VIO_BLK_MAX_SEGS
@@ -95,7 +109,9 @@ struct vio_blk;
  * Completion callback: `status` is 0, VIO_EIO (the device reported an I/O error, or broke
  * a rule answering), VIO_ENOTSUP (the device does not support the request) or, from
  * vio_blk_fini, VIO_EIO for requests the device never answered. Runs where completions run
- * (the top of this file). The request and its buffers belong to the caller again.
+ * (the top of this file). The request and its buffers belong to the caller again, except
+ * with VIO_EDEAD (from a vio_blk_fini whose reset the device never confirmed): the device
+ * may still write the buffers, so they must be kept, never freed or reused.
  */
 typedef void (*vio_blk_done_fn)(struct vio_blk_req *req, int status, void *arg);
 
@@ -131,6 +147,16 @@ struct vio_blk_req {
 struct vio_blk_opts {
 	/* How long a synchronous call waits for its answer (0: VIO_BLK_TIMEOUT_NS). */
 	uint64_t timeout_ns;
+	/*
+	 * Optional: a synchronous call (and its wait for room in a full queue) calls wait(blk,
+	 * arg) after every VIO_BLK_SPIN_NS of polling, at a point where the driver's state is
+	 * whole. A kernel that calls with interrupts off lets them in here (this device's
+	 * interrupt handler may then complete requests and run their callbacks), or yields the
+	 * CPU; it may return at once. NULL: the call spins until the answer or the timeout, in
+	 * whatever interrupt state its caller gave it (a panic path).
+	 */
+	void (*wait)(struct vio_blk *blk, void *arg);
+	void *arg; /* passed to wait */
 };
 
 /* What the device is and what the driver will do with it. Filled by vio_blk_init. */
@@ -188,11 +214,13 @@ struct vio_blk_stats {
 struct vio_blk_slot;
 struct vio_blk_part;
 struct vio_blk_queue {
-	struct vio_blk_slot *q_slots; /* [depth] headers + status bytes: device-visible */
+	struct vio_blk_slot *q_slots; /* [depth] headers + status bytes: DMA, device-visible */
 	uint32_t q_slots_bytes;
-	struct vio_blk_part *q_parts; /* [depth] driver bookkeeping: never device-visible */
+	/* One private allocation (vio_priv_alloc), never device-visible: */
+	struct vio_sg *q_sg;	      /* the segment list the next part is built in */
+	struct vio_blk_part *q_parts; /* [depth] what each slot's part is */
 	uint16_t *q_free;	      /* stack of free slot numbers */
-	uint32_t q_parts_bytes;
+	uint32_t q_priv_bytes;
 	uint16_t q_nfree;
 	uint16_t q_depth;
 	uint32_t q_seg_max;	       /* data segments per part on this queue */
@@ -210,12 +238,16 @@ struct vio_blk {
 	struct vio_blk_stats stats;
 
 	/* --- private to virtio_blk.c ----------------------------------------------------- */
-	uint64_t blk_timeout_ns; /* limit for the synchronous calls */
+	struct vio_blk_opts blk_opts; /* as given to init, with the defaults filled in */
 	struct vio_vq blk_vqs[VIO_BLK_MAX_QUEUES];
 	struct vio_blk_queue blk_q[VIO_BLK_MAX_QUEUES];
-	uint16_t blk_next_queue; /* round-robin cursor */
-	bool blk_broken;	 /* a queue broke or a request timed out: only fini is left */
-	unsigned blk_plugged;	 /* vio_blk_plug depth: submits do not notify the device */
+	uint16_t blk_next_queue;   /* round-robin cursor */
+	bool blk_broken;	   /* a queue broke or a request timed out: only fini is left */
+	bool blk_dead;		   /* fini's reset was not confirmed: calls return VIO_EDEAD */
+	unsigned blk_plugged;	   /* vio_blk_plug depth: submits do not notify the device */
+	bool blk_cap_logged;	   /* a capacity change was logged ... */
+	uint64_t blk_cap_log_ns;   /* ... at this time (port->now_ns) */
+	uint32_t blk_cap_unlogged; /* changes seen since, not logged */
 };
 
 /*
@@ -232,17 +264,23 @@ int vio_blk_init(struct vio_blk *blk, struct vio_dev *dev, const struct vio_blk_
 /*
  * Reset the device and free everything init allocated. Requests still in flight complete
  * with VIO_EIO (their callbacks run here, in the caller's context), except a synchronous
- * request that timed out, whose caller has already been told. Safe after a failed init and
- * twice. Not IRQ-safe.
+ * request that timed out, whose caller has already been told. Returns 0; or VIO_EDEAD when
+ * the device did not confirm the reset: it may go on writing what it was given, so the DMA
+ * slots and the rings are kept (leaked on purpose), the requests it holds complete with
+ * VIO_EDEAD (keep their buffers), the device is dead (vio_dev_is_dead) and marked FAILED,
+ * it is logged, every later call on `blk` returns VIO_EDEAD, and `blk` and its vio_dev must
+ * stay allocated (a wired interrupt line's handler still points at the device). Safe after
+ * a failed init and twice (the second call returns 0). Not IRQ-safe.
  */
-void vio_blk_fini(struct vio_blk *blk);
+int vio_blk_fini(struct vio_blk *blk);
 
 /*
  * Start an asynchronous request. Checks it first, without touching the device:
  * VIO_EINVAL (unknown op, NULL callback, no or zero-sized data, a segment that is not whole
  * sectors, a range beyond the capacity),
  * VIO_EROFS (WRITE/DISCARD/WRITE_ZEROES on a read-only device), VIO_ENOTSUP (DISCARD or
- * WRITE_ZEROES the device did not offer), VIO_EIO (the device is broken). A FLUSH on a
+ * WRITE_ZEROES the device did not offer), VIO_EIO (the device is broken; VIO_ENEEDRESET
+ * when it said it needs a reset). A FLUSH on a
  * device without a write-back cache has nothing to do: its callback runs with 0 before this
  * returns. Otherwise posts as many device requests as fit now and notifies the device;
  * parts that do not fit are posted by later completions. Returns 0 (the callback will run
@@ -252,11 +290,14 @@ void vio_blk_fini(struct vio_blk *blk);
 int vio_blk_submit(struct vio_blk *blk, struct vio_blk_req *req);
 
 /*
- * Reap the completions of every request queue, running the callbacks of the requests that
- * finished, and post waiting parts into the room they left. Needed when the device has no
- * interrupts (dev->irq_mode == VIO_IRQ_POLL); harmless otherwise. Returns how many caller
- * requests completed, or VIO_EIO when a queue is broken (those requests complete only in
- * vio_blk_fini). IRQ-safe.
+ * Reap the completions of every request queue, at most a ring's worth from each, running
+ * the callbacks of the requests that finished, and post waiting parts into the room they
+ * left. Needed when the device has no interrupts (dev->irq_mode == VIO_IRQ_POLL), and now
+ * and then otherwise (see Context). It also has the core look at the device's status now
+ * and then (vio_dev_poll): a polled device may ask for a reset there alone. Returns how many
+ * caller requests completed; VIO_EIO when a queue is broken (those requests complete only
+ * in vio_blk_fini); VIO_ENEEDRESET when the device set DEVICE_NEEDS_RESET (2.1.2; every
+ * queue is then broken). IRQ-safe.
  */
 int vio_blk_poll(struct vio_blk *blk);
 
@@ -274,13 +315,17 @@ void vio_blk_unplug(struct vio_blk *blk);
 unsigned vio_blk_in_flight(const struct vio_blk *blk);
 
 /*
- * Submit `req` (its on_done/arg are ignored and overwritten) and poll until it completes.
- * Returns its status, a vio_blk_submit error (VIO_ENOSPC only when the queue stays full
- * until the timeout), or VIO_ETIMEDOUT after opts.timeout_ns. A timeout or a broken queue
- * (VIO_EIO) leaves the device unusable: the request may still be in the device's hands, so
- * its buffers must not be reused before vio_blk_fini reset the device. Completions of other
- * requests found meanwhile run their callbacks. Works with interrupts disabled; not
- * IRQ-safe (it may spin for the timeout).
+ * Submit `req` (its on_done/arg are ignored and overwritten) and poll until it completes,
+ * calling opts.wait once every VIO_BLK_SPIN_NS of polling (a full queue is waited
+ * for the same way). Returns its status, a vio_blk_submit error (VIO_ENOSPC only when the
+ * queue stays full until the timeout), VIO_ETIMEDOUT after opts.timeout_ns, or VIO_EIO
+ * (a broken queue); on a timeout or a broken queue the device's status is read and
+ * VIO_ENEEDRESET returned instead when it sets DEVICE_NEEDS_RESET (2.1.2: a polled device
+ * has no config interrupt to say so). A broken queue, a device that needs a reset, and a
+ * timeout once the request was posted leave the device unusable: the request may still be
+ * in the device's hands, so its buffers must not be reused before vio_blk_fini reset the
+ * device. Completions of other requests found meanwhile run their callbacks. Works with
+ * interrupts disabled; not IRQ-safe (it may spin for the timeout).
  */
 int vio_blk_submit_wait(struct vio_blk *blk, struct vio_blk_req *req);
 

@@ -8,11 +8,12 @@
  *  1. API. include/vio/<x>.h declares
  *	int vio_<x>_init(struct vio_<x> *drv, struct vio_dev *dev,
  *			 const struct vio_<x>_opts *opts);
- *	void vio_<x>_fini(struct vio_<x> *drv);
+ *	int vio_<x>_fini(struct vio_<x> *drv);
  *	int vio_<x>_poll(struct vio_<x> *drv);
  *     and the device's own verbs. opts may be NULL, and a zero member means its default;
- *     only the balloon needs opts, for the kernel's page allocator. fini is safe after a
- *     failed init and twice.
+ *     only the balloon needs opts, for the kernel's page allocator. fini returns 0, or
+ *     VIO_EDEAD when the device did not confirm its reset; it is safe after a failed init
+ *     and twice.
  *  2. Callbacks. They live in opts and are called with the driver first and opts->arg last.
  *     One that reports an event is named on_<event> (on_irq, on_link, on_tx_done, on_event,
  *     on_wake); one that asks the owner for something is named for what it gets

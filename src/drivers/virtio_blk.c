@@ -9,7 +9,9 @@
  *
  * The header, the range and the status byte live in a "slot" of DMA memory this driver owns,
  * one slot per ring descriptor, so a request never points the device at a caller's stack.
- * The data segments point straight at the caller's buffers: no copy.
+ * The data segments point straight at the caller's buffers: no copy. Everything else the
+ * driver keeps about a part (its request, its length, the free slots) is private memory
+ * (vio_priv_alloc) that the device never reaches.
  *
  * A caller's request (struct vio_blk_req) becomes one or more device requests ("parts"):
  * the device limits the bytes per segment (SIZE_MAX), the segments per request (SEG_MAX) and
@@ -18,7 +20,9 @@
  * once, when the last part is back, with the first error any part saw.
  *
  * The device is untrusted: the status byte and the length it claims to have written are
- * checked for every part, and the core checks that each completion is one we posted.
+ * checked for every part against the driver's own record of what it posted, never against
+ * what is in the slot (the device may have rewritten that), and the core checks that each
+ * completion is one we posted.
  *
  * QEMU: -drive file=disk.img,if=none,id=d0,format=raw -device virtio-blk-pci,drive=d0
  * (add num-queues=4 for MQ, discard=unmap for DISCARD/WRITE_ZEROES, readonly=on for RO).
@@ -33,6 +37,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <vio/alloc.h>
 #include <vio/blk.h>
 #include <vio/spec/virtio_blk.h>
 #include <vio/virtqueue.h>
@@ -64,11 +69,16 @@ struct vio_blk_slot {
 };
 _Static_assert(sizeof(struct vio_blk_slot) == 64, "slot layout");
 
-/* What the driver remembers about one part; the device never learns this memory's address. */
+/* What the driver remembers about one part: private memory, the device never reaches it. */
 struct vio_blk_part {
 	struct vio_blk_req *req; /* NULL: its request was abandoned after a timeout */
 	uint32_t bytes;		 /* data bytes of a read or write part */
+	uint32_t in_len;	 /* bytes the device must write for a full answer (5.2.6) */
+	uint32_t type;		 /* VIRTIO_BLK_T_* as posted */
 };
+
+/* A part as the ring carries it: header, data or range, status (5.2.6). */
+#define PART_SEGS (VIO_BLK_MAX_SEGS + 2)
 
 static const char *const blk_name = "virtio-blk";
 
@@ -216,6 +226,33 @@ static uint16_t read_num_queues(struct vio_blk *blk)
 	return n < VIO_BLK_MAX_QUEUES ? n : VIO_BLK_MAX_QUEUES;
 }
 
+/*
+ * Say that the capacity changed: the first time, then at most once a second with how many
+ * changes there were. A device may send config changes without end, and each one arrives in
+ * an interrupt handler: one log line each would drown the console.
+ */
+#define CAPACITY_LOG_INTERVAL_NS 1000000000ull
+
+static void log_capacity(struct vio_blk *blk)
+{
+	const struct vio_port *port = port_of(blk);
+	uint64_t now = port->now_ns(port->ctx);
+
+	blk->blk_cap_unlogged++;
+	if (blk->blk_cap_logged && now - blk->blk_cap_log_ns < CAPACITY_LOG_INTERVAL_NS)
+		return;
+	if (blk->blk_cap_unlogged == 1)
+		vio_logf(port, VIO_LOG_INFO, "%s: capacity now %llu sectors", blk_name,
+			 (unsigned long long)blk->info.capacity);
+	else
+		vio_logf(port, VIO_LOG_INFO,
+			 "%s: capacity now %llu sectors (%u changes since the last line)", blk_name,
+			 (unsigned long long)blk->info.capacity, blk->blk_cap_unlogged);
+	blk->blk_cap_logged = true;
+	blk->blk_cap_log_ns = now;
+	blk->blk_cap_unlogged = 0;
+}
+
 /* A config change interrupt: the disk may have been resized or its cache mode changed. */
 static void config_changed(struct vio_dev *dev, void *arg)
 {
@@ -224,12 +261,22 @@ static void config_changed(struct vio_dev *dev, void *arg)
 
 	(void)dev;
 	if (read_capacity(blk) == 0 && blk->info.capacity != old)
-		vio_logf(port_of(blk), VIO_LOG_INFO, "%s: capacity now %llu sectors", blk_name,
-			 (unsigned long long)blk->info.capacity);
+		log_capacity(blk);
 	read_writeback(blk);
 }
 
 /* --- slots ------------------------------------------------------------------------------- */
+
+/*
+ * Per queue: the slots in DMA memory, and in private memory the parts, the stack of free
+ * slot numbers and the segment list a part is built in (one part is built at a time, and the
+ * list is too large for a stack that may be an interrupt handler's).
+ */
+static uint32_t priv_bytes(uint16_t depth)
+{
+	return depth * (uint32_t)(sizeof(struct vio_blk_part) + sizeof(uint16_t)) +
+	       PART_SEGS * (uint32_t)sizeof(struct vio_sg);
+}
 
 static int alloc_slots(struct vio_blk *blk, uint16_t qi)
 {
@@ -246,10 +293,12 @@ static int alloc_slots(struct vio_blk *blk, uint16_t qi)
 	}
 	q->q_slots_bytes = depth * (uint32_t)sizeof(struct vio_blk_slot);
 	q->q_slots = port->dma_alloc(port->ctx, q->q_slots_bytes, &phys);
-	q->q_parts_bytes = depth * (uint32_t)(sizeof(struct vio_blk_part) + sizeof(uint16_t));
-	q->q_parts = port->dma_alloc(port->ctx, q->q_parts_bytes, &phys);
-	if (!q->q_slots || !q->q_parts)
+	q->q_priv_bytes = priv_bytes(depth);
+	q->q_sg = vio_priv_alloc(port, q->q_priv_bytes);
+	if (!q->q_slots || !q->q_sg)
 		return VIO_ENOMEM;
+	/* Largest alignment first: the segment list, the parts, then the 16-bit free stack. */
+	q->q_parts = (struct vio_blk_part *)(q->q_sg + PART_SEGS);
 	q->q_free = (uint16_t *)(q->q_parts + depth);
 	for (uint16_t i = 0; i < depth; i++)
 		q->q_free[i] = (uint16_t)(depth - 1 - i);
@@ -260,17 +309,18 @@ static int alloc_slots(struct vio_blk *blk, uint16_t qi)
 	return 0;
 }
 
-static void free_slots(struct vio_blk *blk)
+/* Free the queues' memory; with keep_dma the slots stay: the device may still use them. */
+static void free_slots(struct vio_blk *blk, bool keep_dma)
 {
 	const struct vio_port *port = port_of(blk);
 
 	for (unsigned i = 0; i < VIO_BLK_MAX_QUEUES; i++) {
 		struct vio_blk_queue *q = &blk->blk_q[i];
-		VIO_ASSERT(q->q_nfree == q->q_depth); /* no part in flight: the device is reset */
-		if (q->q_slots)
+		/* No part in flight once the device is reset; one that was not may hold some. */
+		VIO_ASSERT(keep_dma || q->q_nfree == q->q_depth);
+		if (q->q_slots && !keep_dma)
 			port->dma_free(port->ctx, q->q_slots, q->q_slots_bytes);
-		if (q->q_parts)
-			port->dma_free(port->ctx, q->q_parts, q->q_parts_bytes);
+		vio_priv_free(port, q->q_sg, q->q_priv_bytes);
 		*q = (struct vio_blk_queue){0};
 	}
 }
@@ -315,6 +365,19 @@ static uint64_t sg_sectors(const struct vio_blk_req *req)
 	return n;
 }
 
+/*
+ * What calls on a device given up on return: it broke a rule (VIO_EIO), asked for a reset
+ * (VIO_ENEEDRESET: the core reads the status when a queue breaks, on a timeout and from
+ * vio_blk_poll, so a polled device that says so only in its status is heard too), or never
+ * confirmed the reset of vio_blk_fini (VIO_EDEAD).
+ */
+static int broken_err(const struct vio_blk *blk)
+{
+	if (blk->blk_dead || (blk->dev && vio_dev_is_dead(blk->dev)))
+		return VIO_EDEAD;
+	return blk->dev && blk->dev->needs_reset ? VIO_ENEEDRESET : VIO_EIO;
+}
+
 static int check_req(const struct vio_blk *blk, const struct vio_blk_req *req)
 {
 	const struct vio_blk_info *in = &blk->info;
@@ -323,7 +386,7 @@ static int check_req(const struct vio_blk *blk, const struct vio_blk_req *req)
 	if (!req->on_done)
 		return VIO_EINVAL;
 	if (blk->blk_broken || !blk->dev)
-		return VIO_EIO;
+		return broken_err(blk);
 	if (writes_disk(req->op) && in->ro)
 		return VIO_EROFS;
 	switch (req->op) {
@@ -373,82 +436,101 @@ static void finish(struct vio_blk *blk, struct vio_blk_req *req)
 	req->on_done(req, req->blk_status, req->arg);
 }
 
-/* One part as the ring will carry it: header, data or range, status (5.2.6). */
+/* How a part built into its queue's segment list (q_sg) splits, and the data it moves. */
 struct chain {
-	struct vio_sg sg[VIO_BLK_MAX_SEGS + 2];
-	unsigned n_out; /* device-readable segments, first */
-	unsigned n_in;	/* device-writable segments, after them */
-	uint32_t bytes; /* data a read or write part moves */
+	unsigned n_out;	  /* device-readable segments, first */
+	unsigned n_in;	  /* device-writable segments, after them */
+	uint32_t bytes;	  /* data a read or write part moves */
+	uint32_t sectors; /* sectors a discard or write-zeroes part covers */
+	uint32_t type;	  /* VIRTIO_BLK_T_* in its header */
 };
 
+/* A read or write part: as many of the caller's segments as the limits allow, from its cursor. */
+static unsigned build_data(const struct vio_blk *blk, const struct vio_blk_queue *q,
+			   const struct vio_blk_req *req, struct chain *c)
+{
+	const struct vio_blk_info *in = &blk->info;
+	struct vio_sg *sg = q->q_sg;
+	unsigned seg = req->blk_seg, n = 1;
+	uint32_t off = req->blk_off;
+
+	while (seg < req->nsg && n - 1 < q->q_seg_max && c->bytes < in->max_transfer) {
+		uint32_t take = min_u32(req->sg[seg].len - off,
+					min_u32(in->size_max, in->max_transfer - c->bytes));
+		sg[n++] = (struct vio_sg){(const uint8_t *)req->sg[seg].addr + off, take};
+		c->bytes += take;
+		off += take;
+		if (off == req->sg[seg].len) {
+			seg++;
+			off = 0;
+		}
+	}
+	c->n_out = req->op == VIO_BLK_OP_WRITE ? n : 1;
+	c->n_in = req->op == VIO_BLK_OP_WRITE ? 1 : n;
+	return n;
+}
+
 /*
- * Fill slot `s` for the next part of `req` and return the chain that carries it. Nothing in
- * req changes: advance() does that once the part is posted.
+ * Fill slot `s` for the next part of `req` and lay out the segments that carry it in q->q_sg.
+ * Nothing in req changes: advance() does that once the part is posted. What the slot says is
+ * the device's to read, and to rewrite: the driver goes by the chain returned, never by what
+ * it reads back from the slot.
  */
 static struct chain build_part(const struct vio_blk *blk, const struct vio_blk_queue *q,
 			       const struct vio_blk_req *req, struct vio_blk_slot *s)
 {
 	const struct vio_blk_info *in = &blk->info;
+	struct vio_sg *sg = q->q_sg;
 	struct chain c = {.n_out = 1, .n_in = 1}; /* header out, status in: every operation */
 	unsigned n = 1;
 
-	s->hdr = (struct virtio_blk_outhdr){.sector = 0};
-	s->status = 0xff; /* not a status the device may write: catches a device that did not */
-	c.sg[0] = (struct vio_sg){&s->hdr, sizeof(s->hdr)};
+	/* A clean slot: nothing an earlier part's answer left (a serial) can pass for this one's.
+	 * 0xff is not a status the device may write: it catches a device that wrote none. */
+	*s = (struct vio_blk_slot){.status = 0xff};
+	sg[0] = (struct vio_sg){&s->hdr, sizeof(s->hdr)};
 
 	switch (req->op) {
 	case VIO_BLK_OP_READ:
-	case VIO_BLK_OP_WRITE: {
-		unsigned seg = req->blk_seg;
-		uint32_t off = req->blk_off;
-		s->hdr.type = req->op == VIO_BLK_OP_READ ? VIRTIO_BLK_T_IN : VIRTIO_BLK_T_OUT;
+	case VIO_BLK_OP_WRITE:
+		c.type = req->op == VIO_BLK_OP_READ ? VIRTIO_BLK_T_IN : VIRTIO_BLK_T_OUT;
 		s->hdr.sector = req->blk_sector;
-		while (seg < req->nsg && n - 1 < q->q_seg_max && c.bytes < in->max_transfer) {
-			uint32_t take = min_u32(req->sg[seg].len - off,
-						min_u32(in->size_max, in->max_transfer - c.bytes));
-			c.sg[n++] = (struct vio_sg){(const uint8_t *)req->sg[seg].addr + off, take};
-			c.bytes += take;
-			off += take;
-			if (off == req->sg[seg].len) {
-				seg++;
-				off = 0;
-			}
-		}
-		c.n_out = req->op == VIO_BLK_OP_WRITE ? n : 1;
-		c.n_in = req->op == VIO_BLK_OP_WRITE ? 1 : n;
+		n = build_data(blk, q, req, &c);
 		break;
-	}
 	case VIO_BLK_OP_DISCARD:
 	case VIO_BLK_OP_WRITE_ZEROES: {
 		bool discard = req->op == VIO_BLK_OP_DISCARD;
 		uint32_t max = discard ? in->max_discard_sectors : in->max_write_zeroes_sectors;
-		s->hdr.type = discard ? VIRTIO_BLK_T_DISCARD : VIRTIO_BLK_T_WRITE_ZEROES;
+		c.type = discard ? VIRTIO_BLK_T_DISCARD : VIRTIO_BLK_T_WRITE_ZEROES;
+		c.sectors = req->blk_left < max ? (uint32_t)req->blk_left : max;
 		s->dwz.sector = req->blk_sector;
-		s->dwz.num_sectors = req->blk_left < max ? (uint32_t)req->blk_left : max;
+		s->dwz.num_sectors = c.sectors;
 		s->dwz.flags = !discard && (req->flags & VIO_BLK_REQ_UNMAP)
 				   ? VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP
 				   : 0;
-		c.sg[n++] = (struct vio_sg){&s->dwz, sizeof(s->dwz)};
+		sg[n++] = (struct vio_sg){&s->dwz, sizeof(s->dwz)};
 		c.n_out = 2;
 		break;
 	}
 	case VIO_BLK_OP_FLUSH:
-		s->hdr.type = VIRTIO_BLK_T_FLUSH;
+		c.type = VIRTIO_BLK_T_FLUSH;
 		break;
 	case VIO_BLK_OP_GET_ID:
-		s->hdr.type = VIRTIO_BLK_T_GET_ID;
-		c.sg[n++] = (struct vio_sg){s->id, sizeof(s->id)};
+		c.type = VIRTIO_BLK_T_GET_ID;
+		sg[n++] = (struct vio_sg){s->id, sizeof(s->id)};
 		c.n_in = 2;
 		break;
 	}
-	c.sg[n] = (struct vio_sg){&s->status, 1};
-	VIO_ASSERT(c.n_out + c.n_in == n + 1);
+	s->hdr.type = c.type;
+	sg[n] = (struct vio_sg){&s->status, 1};
+	VIO_ASSERT(n < PART_SEGS && c.n_out + c.n_in == n + 1);
 	return c;
 }
 
-/* The part built from slot `s` was posted: move the request's cursor past it. */
-static void advance(struct vio_blk_req *req, const struct vio_blk_slot *s, uint32_t bytes)
+/* The part `c` was posted: move the request's cursor past it. */
+static void advance(struct vio_blk_req *req, const struct chain *c)
 {
+	uint32_t bytes = c->bytes;
+
 	if (has_data(req->op)) {
 		req->blk_sector += bytes / SECTOR;
 		while (bytes) {
@@ -461,11 +543,25 @@ static void advance(struct vio_blk_req *req, const struct vio_blk_slot *s, uint3
 			}
 		}
 	} else if (req->op == VIO_BLK_OP_DISCARD || req->op == VIO_BLK_OP_WRITE_ZEROES) {
-		req->blk_sector += s->dwz.num_sectors;
-		req->blk_left -= s->dwz.num_sectors;
+		req->blk_sector += c->sectors;
+		req->blk_left -= c->sectors;
 	} else {
 		req->blk_left = 0;
 	}
+}
+
+/*
+ * What the device writes for a full answer (5.2.6): the data of a read, the 20 id bytes of
+ * GET_ID (a NUL-padded string, all 20 written), then the status byte; only the status byte
+ * for the rest.
+ */
+static uint32_t answer_len(uint32_t type, uint32_t bytes)
+{
+	if (type == VIRTIO_BLK_T_IN)
+		return bytes + 1;
+	if (type == VIRTIO_BLK_T_GET_ID)
+		return VIRTIO_BLK_ID_BYTES + 1;
+	return 1;
 }
 
 /*
@@ -484,12 +580,15 @@ static int post_parts(struct vio_blk *blk, uint16_t qi, struct vio_blk_req *req)
 		struct vio_blk_slot *s = &q->q_slots[i];
 		struct vio_blk_part *p = &q->q_parts[i];
 		struct chain c = build_part(blk, q, req, s);
-		int err = vio_vq_add(&blk->blk_vqs[qi], c.sg, c.n_out, c.n_in, p);
+		int err = vio_vq_add(&blk->blk_vqs[qi], q->q_sg, c.n_out, c.n_in, p);
 		if (err)
 			return err;
 		q->q_nfree--;
-		*p = (struct vio_blk_part){.req = req, .bytes = c.bytes};
-		advance(req, s, c.bytes);
+		*p = (struct vio_blk_part){.req = req,
+					   .bytes = c.bytes,
+					   .in_len = answer_len(c.type, c.bytes),
+					   .type = c.type};
+		advance(req, &c);
 		req->blk_parts++;
 		req->blk_nparts++;
 		blk->stats.parts++;
@@ -574,20 +673,21 @@ void vio_blk_unplug(struct vio_blk *blk)
 /* --- completions ----------------------------------------------------------------------------- */
 
 /*
- * What one part's answer means. The status byte is the last byte of the chain, so it is
- * valid only when the device says it wrote everything we offered; a read that claims
- * success with fewer bytes left part of the caller's buffer unwritten.
+ * What one part's answer means. The status byte is the last byte of the chain, so OK counts
+ * only when the device says it wrote everything the part needs (answer_len): a read that
+ * claims success with fewer bytes left part of the caller's buffer unwritten, a short GET_ID
+ * part of the serial. An error status is believed whatever the length. What is compared is
+ * the driver's own record of the part: the header in the slot is the device's to rewrite.
  */
-static int part_status(struct vio_blk *blk, uint16_t qi, const struct vio_blk_slot *s,
-		       const struct vio_vq_used *u)
+static int part_status(struct vio_blk *blk, uint16_t qi, const struct vio_blk_part *p,
+		       const struct vio_blk_slot *s, uint32_t len)
 {
-	uint8_t status = *(const volatile uint8_t *)&s->status;
+	uint8_t status = *(const volatile uint8_t *)&s->status; /* read once */
 
-	if (u->len > u->in_len || u->len == 0 ||
-	    (status == VIRTIO_BLK_S_OK && u->len != u->in_len && s->hdr.type == VIRTIO_BLK_T_IN)) {
+	if (len > p->in_len || len == 0 || (status == VIRTIO_BLK_S_OK && len != p->in_len)) {
 		blk->stats.bad_answers++;
 		vio_logf(port_of(blk), VIO_LOG_ERR, "%s: queue %u: device wrote %u of %u bytes",
-			 blk_name, qi, u->len, u->in_len);
+			 blk_name, qi, len, p->in_len);
 		return VIO_EIO;
 	}
 	switch (status) {
@@ -606,7 +706,7 @@ static int part_status(struct vio_blk *blk, uint16_t qi, const struct vio_blk_sl
 	return VIO_EIO;
 }
 
-/* GET_ID answered into the slot: hand the caller as much of it as its buffers hold. */
+/* GET_ID answered into the slot: copy it once, as much as the caller's buffers hold. */
 static void copy_id(const struct vio_blk_slot *s, const struct vio_blk_req *req)
 {
 	unsigned k = 0;
@@ -618,11 +718,12 @@ static void copy_id(const struct vio_blk_slot *s, const struct vio_blk_req *req)
 	}
 }
 
-static void release_slot(struct vio_blk_queue *q, const struct vio_blk_part *p)
+static void release_slot(struct vio_blk_queue *q, struct vio_blk_part *p)
 {
 	uint16_t i = (uint16_t)(p - q->q_parts);
 
 	VIO_ASSERT(i < q->q_depth && q->q_nfree < q->q_depth);
+	*p = (struct vio_blk_part){.req = NULL}; /* a free slot belongs to no request */
 	q->q_free[q->q_nfree++] = i;
 }
 
@@ -631,6 +732,7 @@ static int part_done(struct vio_blk *blk, struct vio_blk_queue *q, struct vio_bl
 		     int status)
 {
 	struct vio_blk_req *req = p->req;
+	uint32_t bytes = p->bytes;
 
 	release_slot(q, p);
 	if (!req)
@@ -639,9 +741,9 @@ static int part_done(struct vio_blk *blk, struct vio_blk_queue *q, struct vio_bl
 	if (status && !req->blk_status)
 		req->blk_status = status;
 	if (!status && req->op == VIO_BLK_OP_READ)
-		blk->stats.bytes_read += p->bytes;
+		blk->stats.bytes_read += bytes;
 	if (!status && req->op == VIO_BLK_OP_WRITE)
-		blk->stats.bytes_written += p->bytes;
+		blk->stats.bytes_written += bytes;
 	if (--req->blk_parts || has_more(req))
 		return 0;
 	finish(blk, req);
@@ -649,35 +751,46 @@ static int part_done(struct vio_blk *blk, struct vio_blk_queue *q, struct vio_bl
 }
 
 /*
- * Take every completion off queue qi, then refill it from the waiting request. Interrupts
- * are off while we drain and re-armed after; vio_vq_enable_cb says when something slipped in
+ * Take completions off queue qi, then refill it from the waiting request. Interrupts are off
+ * while we drain and re-armed after; vio_vq_enable_cb says when something slipped in
  * between, which the device may not interrupt for, so we go round again.
+ *
+ * At most a ring's worth of completions per call: a device that answers each part as soon
+ * as it is posted, and callbacks that submit again, could otherwise keep us here forever
+ * (in an interrupt handler). What is left stays on the ring for the next call. Each round
+ * costs one from the same budget: a device that moves used->idx back and forth can have
+ * vio_vq_enable_cb see an entry that vio_vq_get_used then does not.
  */
 static int reap(struct vio_blk *blk, uint16_t qi)
 {
 	struct vio_vq *vq = &blk->blk_vqs[qi];
 	struct vio_blk_queue *q = &blk->blk_q[qi];
+	unsigned budget = q->q_depth;
 	struct vio_vq_used u;
-	int done = 0, err;
+	int done = 0, err = 0;
 
-	do {
+	for (;;) {
 		vio_vq_disable_cb(vq);
-		while ((err = vio_vq_get_used(vq, &u)) == 0) {
+		while (budget && (err = vio_vq_get_used(vq, &u)) == 0) {
+			budget--;
 			/* The core checked the id was in flight: the cookie is one of our parts. */
 			struct vio_blk_part *p = u.cookie;
 			VIO_ASSERT(p >= q->q_parts && p < q->q_parts + q->q_depth);
 			struct vio_blk_slot *s = &q->q_slots[p - q->q_parts];
-			int status = part_status(blk, qi, s, &u);
-			if (!status && p->req && p->req->op == VIO_BLK_OP_GET_ID)
+			int status = part_status(blk, qi, p, s, u.len);
+			if (!status && p->req && p->type == VIRTIO_BLK_T_GET_ID)
 				copy_id(s, p->req);
 			done += part_done(blk, q, p, status);
 		}
 		if (err == VIO_EIO) {
 			blk->blk_broken = true;
-			return VIO_EIO;
+			return broken_err(blk);
 		}
 		post_waiting(blk, qi);
-	} while (!vio_vq_enable_cb(vq));
+		if (vio_vq_enable_cb(vq) || !budget)
+			break;
+		budget--;
+	}
 	return done;
 }
 
@@ -695,7 +808,13 @@ int vio_blk_poll(struct vio_blk *blk)
 	int done = 0;
 
 	if (!blk->dev || blk->blk_broken)
-		return VIO_EIO;
+		return broken_err(blk);
+	/* A device may ask for a reset in its status alone: the core looks now and then. */
+	int err = vio_dev_poll(blk->dev);
+	if (err) {
+		blk->blk_broken = true;
+		return err;
+	}
 	for (uint16_t i = 0; i < blk->info.num_queues; i++) {
 		int n = reap(blk, i);
 		if (n < 0)
@@ -716,9 +835,10 @@ unsigned vio_blk_in_flight(const struct vio_blk *blk)
 
 /* --- synchronous calls ------------------------------------------------------------------- */
 
+/* A synchronous call's request: done may be set in an interrupt handler (opts.wait). */
 struct sync_wait {
-	bool done;
-	int status;
+	volatile bool done;
+	volatile int status;
 };
 
 static void sync_done(struct vio_blk_req *req, int status, void *arg)
@@ -748,30 +868,50 @@ static void abandon(struct vio_blk *blk, struct vio_blk_req *req)
 	blk->blk_broken = true;
 }
 
-static bool expired(const struct vio_blk *blk, uint64_t start)
+/* The clock of one synchronous call: when it began, and when the owner last had a turn. */
+struct sync_clock {
+	uint64_t start;
+	uint64_t turn;
+};
+
+/*
+ * Between two polls: false when the call has run out of time. Otherwise, once a slice
+ * (VIO_BLK_SPIN_NS), give the owner its turn (opts.wait): a kernel that called us
+ * with interrupts off takes them there, so that a slow device does not hold them off for
+ * the whole timeout. Nothing of the driver's is half done at this point.
+ */
+static bool may_wait(struct vio_blk *blk, struct sync_clock *c)
 {
 	const struct vio_port *port = port_of(blk);
+	uint64_t now = port->now_ns(port->ctx);
 
-	return port->now_ns(port->ctx) - start > blk->blk_timeout_ns;
+	if (now - c->start > blk->blk_opts.timeout_ns)
+		return false;
+	if (blk->blk_opts.wait && now - c->turn >= VIO_BLK_SPIN_NS) {
+		blk->blk_opts.wait(blk, blk->blk_opts.arg);
+		c->turn = port->now_ns(port->ctx);
+	}
+	return true;
 }
 
 int vio_blk_submit_wait(struct vio_blk *blk, struct vio_blk_req *req)
 {
 	struct sync_wait w = {false, 0};
+	struct sync_clock clock;
 	int err;
 
 	if (!blk->dev)
-		return VIO_EIO;
-	uint64_t start = port_of(blk)->now_ns(port_of(blk)->ctx);
+		return broken_err(blk);
+	clock.start = clock.turn = port_of(blk)->now_ns(port_of(blk)->ctx);
 	req->on_done = sync_done;
 	req->arg = &w;
 	/* A full queue is a wait, not an error: others' completions will make room. */
 	while ((err = vio_blk_submit(blk, req)) == VIO_ENOSPC) {
-		if (vio_blk_poll(blk) < 0)
-			return VIO_EIO;
-		if (expired(blk, start)) {
+		if ((err = vio_blk_poll(blk)) < 0)
+			return err;
+		if (!may_wait(blk, &clock)) {
 			blk->stats.timeouts++;
-			return VIO_ETIMEDOUT;
+			return vio_dev_on_timeout(blk->dev);
 		}
 	}
 	if (err)
@@ -784,14 +924,14 @@ int vio_blk_submit_wait(struct vio_blk *blk, struct vio_blk_req *req)
 			break;
 		if (err < 0) {
 			abandon(blk, req);
-			return VIO_EIO;
+			return err;
 		}
-		if (expired(blk, start)) {
+		if (!may_wait(blk, &clock)) {
 			abandon(blk, req);
 			blk->stats.timeouts++;
 			vio_logf(port_of(blk), VIO_LOG_ERR,
 				 "%s: request timed out; device unusable until reset", blk_name);
-			return VIO_ETIMEDOUT;
+			return vio_dev_on_timeout(blk->dev);
 		}
 	}
 	return w.status;
@@ -914,11 +1054,13 @@ int vio_blk_init(struct vio_blk *blk, struct vio_dev *dev, const struct vio_blk_
 {
 	int err;
 
-	*blk = (struct vio_blk){.blk_timeout_ns = VIO_BLK_TIMEOUT_NS};
+	*blk = (struct vio_blk){0};
 	if (dev->device_id != VIRTIO_ID_BLOCK)
 		return VIO_ENODEV;
-	if (opts && opts->timeout_ns)
-		blk->blk_timeout_ns = opts->timeout_ns;
+	if (opts)
+		blk->blk_opts = *opts;
+	if (!blk->blk_opts.timeout_ns)
+		blk->blk_opts.timeout_ns = VIO_BLK_TIMEOUT_NS;
 	blk->dev = dev;
 	dev->name = blk_name;
 
@@ -951,39 +1093,73 @@ int vio_blk_init(struct vio_blk *blk, struct vio_dev *dev, const struct vio_blk_
 
 fail:
 	driver_abort(dev, blk_name, err);
-	free_slots(blk);
+	free_slots(blk, false); /* nothing was posted: the device never learnt where they are */
 	blk->dev = NULL;
 	return err;
 }
 
-/* After the reset: every part still posted will never be answered. */
-static void fail_unanswered(struct vio_blk *blk, uint16_t qi)
+/*
+ * After the reset no part still posted will be answered. `err` is VIO_EIO when the device
+ * confirmed the reset: the queue gives the parts back (vio_vq_detach_unused) and the buffers
+ * are their owners' again. It is VIO_EDEAD when the device did not: the queue is left as it
+ * is, the driver's own record says which parts the device still holds, and their requests
+ * end with VIO_EDEAD whatever else happened to them, so that their owners keep the buffers.
+ */
+static void fail_unanswered(struct vio_blk *blk, uint16_t qi, int err)
 {
 	struct vio_blk_queue *q = &blk->blk_q[qi];
 	struct vio_blk_part *p;
 
 	if (q->q_waiting)
 		q->q_waiting->blk_status = VIO_EIO; /* post nothing more of it */
-	while ((p = vio_vq_detach_unused(&blk->blk_vqs[qi])))
-		part_done(blk, q, p, VIO_EIO);
+	if (err == VIO_EDEAD) {
+		for (uint16_t i = 0; i < q->q_depth; i++) {
+			p = &q->q_parts[i];
+			if (p->req) {
+				p->req->blk_status = VIO_EDEAD;
+				part_done(blk, q, p, VIO_EDEAD);
+			}
+		}
+	} else {
+		while ((p = vio_vq_detach_unused(&blk->blk_vqs[qi])))
+			part_done(blk, q, p, VIO_EIO);
+	}
 	if (q->q_waiting && !q->q_waiting->blk_parts)
 		finish(blk, q->q_waiting);
 }
 
-void vio_blk_fini(struct vio_blk *blk)
+int vio_blk_fini(struct vio_blk *blk)
 {
 	struct vio_dev *dev = blk->dev;
 
 	if (!dev)
-		return;
+		return 0;
 	blk->blk_broken = true; /* callbacks run below must not start new requests */
-	/* After the reset the device touches no ring and no buffer (and interrupts no more). */
-	vio_dev_reset(dev);
-	for (uint16_t i = 0; i < blk->info.num_queues; i++)
-		if (blk->blk_q[i].q_slots)
-			fail_unanswered(blk, i);
 	vio_dev_set_config_callback(dev, NULL, NULL);
-	vio_dev_teardown(dev);
-	free_slots(blk);
+	/*
+	 * After a confirmed reset the device touches no ring and no buffer (and interrupts no
+	 * more). Without one it may still write every slot and every buffer posted to it
+	 * (design.md, "Freeing"): the slots are kept for it, and the queues lose their callback,
+	 * so that a late interrupt finds no driver.
+	 */
+	int err = vio_dev_reset(dev) ? VIO_EDEAD : 0;
+	for (uint16_t i = 0; i < blk->info.num_queues; i++) {
+		if (err)
+			vio_vq_set_callback(&blk->blk_vqs[i], NULL, NULL);
+		if (blk->blk_q[i].q_slots)
+			fail_unanswered(blk, i, err ? VIO_EDEAD : VIO_EIO);
+	}
+	if (err) {
+		vio_logf(port_of(blk), VIO_LOG_ERR,
+			 "%s: reset not confirmed: requests it holds fail with VIO_EDEAD, their "
+			 "buffers and the driver's slots are left to it",
+			 blk_name);
+		vio_dev_abort(dev); /* the core keeps a dead device's rings; then FAILED */
+	} else {
+		vio_dev_teardown(dev);
+	}
+	free_slots(blk, err != 0);
+	blk->blk_dead = err != 0;
 	blk->dev = NULL;
+	return err;
 }

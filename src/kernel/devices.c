@@ -17,7 +17,8 @@
  *   glue_balloon.c   pages from the page allocator, guest stats, deflate on OOM
  *
  * rng (its one piece of glue seeds the PRNG, in devices_init) and blk need no file of their
- * own: the shell and the tests call them directly.
+ * own: the shell and the tests call them directly (and rng_wait and blk_wait, below, let
+ * interrupts in while they wait).
  *
  *   ./run-qemu.sh                     (the default device set: rng, serial with a console,
  *                                      blk, net, on PCI)
@@ -72,6 +73,18 @@ static void rng_wait(struct vio_rng *rng, void *arg)
 	dev_irq_window();
 }
 
+/*
+ * vio_blk_opts.wait: a synchronous disk call is polling for its answer, with interrupts off
+ * (DEV_CALL), and calls this every VIO_BLK_SPIN_NS: the tick, the serial port and the disk's
+ * own completion come in here, however slow the disk.
+ */
+static void blk_wait(struct vio_blk *blk, void *arg)
+{
+	(void)blk;
+	(void)arg;
+	dev_irq_window();
+}
+
 static int bind(struct kvirtio *kv)
 {
 	int err;
@@ -102,7 +115,8 @@ static int bind(struct kvirtio *kv)
 		if (n_blk == MAX_PER_DRIVER)
 			return VIO_ENOSPC;
 		kv->unit = n_blk;
-		if ((err = vio_blk_init(&blks[n_blk], &kv->dev, NULL)))
+		if ((err = vio_blk_init(&blks[n_blk], &kv->dev,
+					&(struct vio_blk_opts){.wait = blk_wait})))
 			return err;
 		kv->drv = &blks[n_blk++];
 		return 0;

@@ -43,6 +43,9 @@ struct model {
 	uint32_t unsupp_types; /* bit per VIRTIO_BLK_T_*: answered UNSUPP */
 	int bad_status;	       /* >= 0: write this status byte instead */
 	int len_delta;	       /* added to the used length it reports */
+	bool id_unwritten;     /* GET_ID: answers OK without writing the id bytes */
+	/* Last word on each answer: may rewrite the request, its status byte and used length. */
+	void (*tamper)(struct model *m, const struct fake_req *r, uint8_t *status, uint32_t *len);
 
 	struct pend pend[4 * 256];
 	unsigned npend;
@@ -128,7 +131,8 @@ static uint8_t model_do(struct model *m, const struct fake_req *r, uint32_t *len
 	case VIRTIO_BLK_T_GET_ID:
 		assert_int_equal(n, 3);
 		assert_int_equal(r->seg[1].len, VIRTIO_BLK_ID_BYTES);
-		memcpy(seg_ptr(&r->seg[1]), m->id, VIRTIO_BLK_ID_BYTES);
+		if (!m->id_unwritten)
+			memcpy(seg_ptr(&r->seg[1]), m->id, VIRTIO_BLK_ID_BYTES);
 		return VIRTIO_BLK_S_OK;
 	case VIRTIO_BLK_T_DISCARD:
 	case VIRTIO_BLK_T_WRITE_ZEROES: {
@@ -159,6 +163,8 @@ static void model_pop_all(struct fake_env *e)
 			uint8_t st = model_do(m, &m->req, &len);
 			if (m->bad_status >= 0)
 				st = (uint8_t)m->bad_status;
+			if (m->tamper)
+				m->tamper(m, &m->req, &st, &len);
 			const struct fake_seg *status = &m->req.seg[m->req.n_out + m->req.n_in - 1];
 			*(uint8_t *)seg_ptr(status) = st;
 			m->by_ring[q]++;
@@ -452,6 +458,7 @@ static void test_init_failure_leaves_nothing_allocated(void **state)
 	assert_int_equal(vio_blk_init(&blk, &e->dev, NULL), VIO_ENOMEM);
 	assert_true(e->vd.status & VIRTIO_CONFIG_S_FAILED);
 	assert_int_equal(e->fp.dma_live_allocs, 0);
+	assert_int_equal(e->fp.priv_live_allocs, 0);
 	vio_blk_fini(&blk);
 	fake_env_free(e);
 }
@@ -1085,6 +1092,571 @@ static void test_config_change_interrupt_updates_capacity(void **state)
 	teardown(t);
 }
 
+/* --- bounded work per call ----------------------------------------------------------------- */
+
+/* A device that answers each request the moment its doorbell rings: whatever the driver
+ * posts while it reaps is done before the driver looks at the ring again. */
+static struct fake_env *eager_env;
+static void (*eager_io_out)(void *ctx, uint16_t port, int size, uint32_t val);
+
+static void eager_out(void *ctx, uint16_t port, int size, uint32_t val)
+{
+	eager_io_out(ctx, port, size, val);
+	if (port >= FAKE_VDEV_IO_MODERN + FAKE_VDEV_NOTIFY &&
+	    port < FAKE_VDEV_IO_MODERN + FAKE_VDEV_BAR_SIZE)
+		fake_env_run(eager_env);
+}
+
+static void make_eager(struct t *t)
+{
+	eager_env = t->e;
+	eager_io_out = t->e->fp.io_out;
+	t->e->fp.io_out = eager_out;
+	for (int i = 0; i < t->e->nrings; i++)
+		t->e->ring[i].deliver_irqs = false; /* the test says when an interrupt comes */
+}
+
+/* A caller that keeps the disk busy: each completion submits the same read again. */
+struct busy {
+	struct t *t;
+	struct vio_blk_req req;
+	struct vio_sg sg;
+	uint8_t buf[512];
+	unsigned *calls;
+	bool stop;
+};
+
+static void busy_done(struct vio_blk_req *req, int status, void *arg)
+{
+	struct busy *b = arg;
+
+	assert_int_equal(status, 0);
+	(*b->calls)++;
+	/* 100000: where a driver without a budget is stopped, so the test can fail, not hang. */
+	if (!b->stop && *b->calls < 100000)
+		assert_int_equal(vio_blk_submit(&b->t->blk, req), 0);
+}
+
+static void start_busy(struct t *t, struct busy *b, unsigned n, unsigned *calls)
+{
+	for (unsigned i = 0; i < n; i++) {
+		b[i] = (struct busy){.t = t, .calls = calls};
+		b[i].sg = (struct vio_sg){b[i].buf, sizeof(b[i].buf)};
+		b[i].req = (struct vio_blk_req){.op = VIO_BLK_OP_READ,
+						.sector = i,
+						.sg = &b[i].sg,
+						.nsg = 1,
+						.queue = VIO_BLK_ANY_QUEUE,
+						.on_done = busy_done,
+						.arg = &b[i]};
+		assert_int_equal(vio_blk_submit(&t->blk, &b[i].req), 0);
+	}
+}
+
+/* Stop the busy callers and reap what is left, a ring's worth per call at most. */
+static void stop_busy(struct t *t, struct busy *b, unsigned n, unsigned *calls)
+{
+	for (unsigned i = 0; i < n; i++)
+		b[i].stop = true;
+	for (int k = 0; k < 4 && vio_blk_in_flight(&t->blk); k++) {
+		*calls = 0;
+		assert_true(vio_blk_poll(&t->blk) >= 0);
+		assert_true(*calls <= QSIZE);
+	}
+	assert_int_equal(vio_blk_in_flight(&t->blk), 0);
+}
+
+static void test_poll_takes_at_most_a_ring_of_completions_from_an_eager_device(void **state)
+{
+	(void)state;
+	struct virtio_blk_config cfg = default_config();
+	struct t *t = setup_full(BASE_FEATURES, &cfg, 1, false, 0);
+	struct busy b[4];
+	unsigned calls = 0;
+
+	make_eager(t);
+	start_busy(t, b, 4, &calls);
+	for (int k = 0; k < 3; k++) {
+		calls = 0;
+		int n = vio_blk_poll(&t->blk);
+		assert_true(calls > 0);
+		assert_true(calls <= QSIZE);
+		assert_int_equal(n, (int)calls);
+	}
+	stop_busy(t, b, 4, &calls);
+	teardown(t);
+}
+
+static void test_one_interrupt_takes_at_most_a_ring_of_completions(void **state)
+{
+	(void)state;
+	struct t *t = setup_default();
+	struct busy b[4];
+	unsigned calls = 0;
+
+	make_eager(t);
+	start_busy(t, b, 4, &calls);
+	assert_int_equal(calls, 0);
+	vio_vq_interrupt(&t->blk.blk_vqs[0]);
+	assert_true(calls > 0);
+	assert_true(calls <= QSIZE);
+	/* What the interrupt left is still there for vio_blk_poll. */
+	stop_busy(t, b, 4, &calls);
+	teardown(t);
+}
+
+/* --- answers read back from shared memory ------------------------------------------------ */
+
+/* A read answered as if it were a write: type rewritten, status OK, only the status byte. */
+static void answer_read_as_write(struct model *m, const struct fake_req *r, uint8_t *status,
+				 uint32_t *len)
+{
+	struct virtio_blk_outhdr *h = seg_ptr(&r->seg[0]);
+	(void)m;
+	if (h->type != VIRTIO_BLK_T_IN)
+		return;
+	h->type = VIRTIO_BLK_T_OUT;
+	*status = VIRTIO_BLK_S_OK;
+	*len = 1;
+}
+
+static void test_device_rewriting_the_header_cannot_pass_off_a_short_read(void **state)
+{
+	(void)state;
+	struct t *t = setup_default();
+	uint8_t buf[1024];
+
+	t->m.tamper = answer_read_as_write;
+	assert_int_equal(vio_blk_read(&t->blk, 0, buf, sizeof(buf)), VIO_EIO);
+	assert_int_equal(t->blk.stats.bad_answers, 1);
+	assert_true(fake_port_logged(&t->e->fp, "device wrote 1 of 1025 bytes"));
+	t->m.tamper = NULL;
+	assert_int_equal(vio_blk_read(&t->blk, 0, buf, sizeof(buf)), 0);
+	teardown(t);
+}
+
+/* GET_ID answered OK with fewer than the 20 id bytes. */
+static void short_id(struct model *m, const struct fake_req *r, uint8_t *status, uint32_t *len)
+{
+	const struct virtio_blk_outhdr *h = seg_ptr(&r->seg[0]);
+	(void)m, (void)status;
+	if (h->type == VIRTIO_BLK_T_GET_ID)
+		*len = 8;
+}
+
+static void test_get_id_short_answer_is_eio(void **state)
+{
+	(void)state;
+	struct t *t = setup_default();
+	char id[32] = "untouched";
+
+	t->m.tamper = short_id;
+	assert_int_equal(vio_blk_get_id(&t->blk, id, sizeof(id)), VIO_EIO);
+	assert_string_equal(id, "untouched");
+	assert_false(t->blk.info.has_serial);
+	assert_int_equal(t->blk.stats.bad_answers, 1);
+	teardown(t);
+}
+
+static void test_second_get_id_never_returns_the_previous_serial(void **state)
+{
+	(void)state;
+	struct t *t = setup_default();
+	char id[32];
+
+	assert_int_equal(vio_blk_get_id(&t->blk, id, sizeof(id)), 0);
+	assert_string_equal(id, "vio-serial-0001");
+	/* The device answers OK, but writes no id this time. */
+	t->m.id_unwritten = true;
+	assert_int_equal(vio_blk_get_id(&t->blk, id, sizeof(id)), 0);
+	assert_string_equal(id, "");
+	assert_string_equal(t->blk.info.serial, "");
+	teardown(t);
+}
+
+/*
+ * A device that rewrites a slot's header and range while the driver is still posting it
+ * (model B: it learnt where the slots are from earlier requests), and puts the driver's
+ * values back before it reads them itself. Whatever the driver reads back in between is the
+ * device's: a part's length and type must come from the driver's own record.
+ */
+struct flipper {
+	struct t *t;
+	uint64_t (*virt_to_phys)(void *ctx, const void *virt);
+	struct virtio_blk_outhdr *hdr[16]; /* learnt from the chains the device took */
+	struct virtio_blk_discard_write_zeroes *dwz[16];
+	unsigned nhdr, ndwz;
+	uint32_t *undo[32]; /* what it changed, and what was there */
+	uint32_t was[32];
+	unsigned nundo;
+};
+
+static struct flipper flipper;
+
+static void flip(uint32_t *field, uint32_t v)
+{
+	assert_true(flipper.nundo < 32);
+	flipper.undo[flipper.nundo] = field;
+	flipper.was[flipper.nundo++] = *field;
+	*field = v;
+}
+
+static uint64_t flipping_virt_to_phys(void *ctx, const void *virt)
+{
+	for (unsigned i = 0; i < flipper.nhdr; i++)
+		if (virt == flipper.hdr[i])
+			flip(&flipper.hdr[i]->type, VIRTIO_BLK_T_GET_ID);
+	for (unsigned i = 0; i < flipper.ndwz; i++)
+		if (virt == flipper.dwz[i])
+			flip(&flipper.dwz[i]->num_sectors, 1);
+	return flipper.virt_to_phys(ctx, virt);
+}
+
+static void learn_slots(struct model *m, const struct fake_req *r, uint8_t *status, uint32_t *len)
+{
+	(void)m, (void)status, (void)len;
+	if (flipper.nhdr < 16)
+		flipper.hdr[flipper.nhdr++] = seg_ptr(&r->seg[0]);
+	if (r->n_out == 2 && flipper.ndwz < 16)
+		flipper.dwz[flipper.ndwz++] = seg_ptr(&r->seg[1]);
+}
+
+static void model_after_flips(struct fake_env *e)
+{
+	while (flipper.nundo) {
+		flipper.nundo--;
+		*flipper.undo[flipper.nundo] = flipper.was[flipper.nundo];
+	}
+	model_run(e);
+}
+
+static void test_device_rewriting_a_slot_while_it_is_posted_misleads_nothing(void **state)
+{
+	(void)state;
+	struct virtio_blk_config cfg = default_config();
+	cfg.max_discard_sectors = 100;
+	struct t *t = setup(BASE_FEATURES | VIRTIO_BIT(VIRTIO_BLK_F_DISCARD), &cfg);
+
+	flipper = (struct flipper){.t = t, .virt_to_phys = t->e->fp.port.virt_to_phys};
+	t->m.tamper = learn_slots;
+	assert_int_equal(vio_blk_discard(&t->blk, 50, 250), 0); /* the device learns the slots */
+	assert_int_equal(flipper.ndwz, 3);
+
+	t->m.tamper = NULL;
+	t->m.ndwz = 0;
+	t->e->fp.port.virt_to_phys = flipping_virt_to_phys;
+	t->e->model = model_after_flips;
+	assert_int_equal(vio_blk_discard(&t->blk, 50, 250), 0);
+	assert_int_equal(t->m.ndwz, 3);
+	assert_int_equal(t->m.dwz[0].sector, 50);
+	assert_int_equal(t->m.dwz[1].sector, 150);
+	assert_int_equal(t->m.dwz[2].sector, 250);
+	assert_int_equal(t->m.dwz[2].num_sectors, 50);
+	assert_int_equal(t->m.by_type[VIRTIO_BLK_T_DISCARD], 6);
+	t->e->fp.port.virt_to_phys = flipper.virt_to_phys;
+	teardown(t);
+}
+
+/* --- a device that writes where it should not ------------------------------------------- */
+
+/*
+ * Threat model B: the device reaches every byte of DMA memory, not only the buffers it was
+ * given, and may rewrite it at any time. What the driver trusts must not be there.
+ */
+
+/* The fake port's live DMA region that holds address a, or -1. */
+static int dma_region(const struct fake_port *fp, uintptr_t a)
+{
+	for (int k = 0; k < FAKE_PORT_DMA_REGIONS; k++) {
+		uintptr_t r = (uintptr_t)fp->dma[k].p;
+		if (r && a >= r && a < r + fp->dma[k].bytes)
+			return k;
+	}
+	return -1;
+}
+
+/*
+ * Is DMA region k the virtqueue's own (its rings, indirect tables, and its bookkeeping while
+ * that is DMA memory)? The core's own tests scribble over those. The regions are numbered in
+ * the order init allocated them: queue i's start with its first ring part and end where
+ * blk's slots for it, allocated right after the queue, begin.
+ */
+static bool queue_memory(const struct t *t, int k)
+{
+	const struct fake_port *fp = &t->e->fp;
+
+	for (int i = 0; i < t->blk.info.num_queues; i++) {
+		const struct vio_vq *vq = &t->blk.blk_vqs[i];
+		int first = dma_region(fp, (uintptr_t)vq->desc_phys);
+		int avail = dma_region(fp, (uintptr_t)vq->avail_phys);
+		int used = dma_region(fp, (uintptr_t)vq->used_phys);
+		first = avail < first ? avail : first;
+		first = used < first ? used : first;
+		if (k >= first && k < dma_region(fp, (uintptr_t)t->blk.blk_q[i].q_slots))
+			return true;
+	}
+	return false;
+}
+
+/* The device writes `word` over every 8 bytes of DMA memory outside the virtqueue's own. */
+static void scribble_dma(struct t *t, uint64_t word)
+{
+	for (int k = 0; k < FAKE_PORT_DMA_REGIONS; k++) {
+		const struct fake_dma_region *r = &t->e->fp.dma[k];
+		if (!r->p || queue_memory(t, k))
+			continue;
+		for (size_t off = 0; off + sizeof(word) <= r->bytes; off += sizeof(word))
+			memcpy((uint8_t *)r->p + off, &word, sizeof(word));
+	}
+}
+
+static void test_blk_bookkeeping_lives_in_private_memory(void **state)
+{
+	(void)state;
+	struct virtio_blk_config cfg = default_config();
+	cfg.num_queues = 2;
+	struct t *t = setup_full(BASE_FEATURES | VIRTIO_BIT(VIRTIO_BLK_F_MQ), &cfg, 2, true, 0);
+
+	for (int i = 0; i < 2; i++) {
+		const struct vio_blk_queue *q = &t->blk.blk_q[i];
+		assert_true(fake_port_is_dma(&t->e->fp, q->q_slots, q->q_slots_bytes));
+		assert_false(fake_port_is_dma(&t->e->fp, q->q_parts, 1));
+		assert_false(fake_port_is_dma(&t->e->fp, q->q_free, 1));
+	}
+	assert_true(t->e->fp.priv_live_allocs > 0);
+	vio_blk_fini(&t->blk);
+	assert_int_equal(t->e->fp.priv_live_allocs, 0);
+	teardown(t);
+}
+
+static struct done forged;
+
+static void forged_done(struct vio_blk_req *req, int status, void *arg)
+{
+	(void)req, (void)status, (void)arg;
+	forged.calls++;
+}
+
+static void test_device_rewriting_dma_cannot_forge_a_completion(void **state)
+{
+	(void)state;
+	struct t *t = setup_default();
+	static uint8_t bufs[8][512];
+	struct vio_sg sg[8];
+	struct vio_blk_req req[8];
+	struct done d[8] = {{0}};
+	/* What a device would like the driver to call: a request it made up. */
+	struct vio_blk_req fake = {.op = VIO_BLK_OP_READ, .on_done = forged_done, .blk_parts = 1};
+
+	forged = (struct done){0};
+	t->m.hold = true;
+	for (int i = 0; i < 8; i++) {
+		sg[i] = (struct vio_sg){bufs[i], 512};
+		req[i] = (struct vio_blk_req){.op = i % 2 ? VIO_BLK_OP_WRITE : VIO_BLK_OP_READ,
+					      .sector = (uint64_t)i,
+					      .sg = &sg[i],
+					      .nsg = 1,
+					      .queue = VIO_BLK_ANY_QUEUE,
+					      .on_done = on_done,
+					      .arg = &d[i]};
+	}
+	/* One request: every word of DMA memory now points at the forged request. */
+	assert_int_equal(vio_blk_submit(&t->blk, &req[0]), 0);
+	fake_env_run(t->e);
+	scribble_dma(t, (uint64_t)(uintptr_t)&fake);
+	model_complete(t->e, 1);
+	assert_int_equal(forged.calls, 0);
+	assert_int_equal(d[0].calls, 1);
+
+	/* Many, then all ones over everything: each completes once, whatever it says. */
+	for (int i = 1; i < 8; i++)
+		assert_int_equal(vio_blk_submit(&t->blk, &req[i]), 0);
+	fake_env_run(t->e);
+	scribble_dma(t, UINT64_MAX);
+	t->m.shuffle = true;
+	model_complete(t->e, 8);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(d[i].calls, 1);
+	assert_int_equal(forged.calls, 0);
+	assert_int_equal(vio_blk_in_flight(&t->blk), 0);
+	teardown(t);
+}
+
+/* Log lines kept by the fake port that contain `needle`. */
+static int logged_lines(const struct fake_port *fp, const char *needle)
+{
+	int n = fp->log_count < FAKE_PORT_LOG_LINES ? fp->log_count : FAKE_PORT_LOG_LINES, k = 0;
+	for (int i = 0; i < n; i++)
+		k += strstr(fp->log[i], needle) != NULL;
+	return k;
+}
+
+static void set_capacity(struct t *t, uint64_t cap)
+{
+	fake_env_set_config(t->e, offsetof(struct virtio_blk_config, capacity), &cap, sizeof(cap));
+	fake_env_config_irq(t->e);
+}
+
+static void test_config_change_storm_is_logged_once_a_second_with_a_count(void **state)
+{
+	(void)state;
+	struct t *t = setup_default();
+
+	/* A device that flips the capacity without end, far faster than once a second. */
+	for (int i = 0; i < 1000; i++)
+		set_capacity(t, i % 2 ? DISK_SECTORS : DISK_SECTORS - 1);
+	assert_int_equal(t->blk.info.capacity, DISK_SECTORS);
+	assert_int_equal(logged_lines(&t->e->fp, "capacity now"), 1);
+	assert_true(fake_port_logged(&t->e->fp, "capacity now 4095 sectors"));
+
+	t->e->fp.now += 1000000000ull; /* a second later */
+	set_capacity(t, 8192);
+	assert_int_equal(t->blk.info.capacity, 8192);
+	assert_int_equal(logged_lines(&t->e->fp, "capacity now"), 2);
+	assert_true(fake_port_logged(&t->e->fp, "capacity now 8192 sectors (1000 changes"));
+	teardown(t);
+}
+
+/* --- synchronous calls give the owner its moments ----------------------------------------- */
+
+/* The owner's wait: what a kernel does there is let interrupts in. */
+struct waiter {
+	struct t *t;
+	unsigned calls;
+	unsigned answer_after; /* the device answers (and interrupts) on this call; 0: never */
+	uint64_t last;	       /* fake time of the last call (or of the start) */
+	uint64_t max_gap;      /* longest stretch between two calls */
+};
+
+static void owner_wait(struct vio_blk *blk, void *arg)
+{
+	struct waiter *w = arg;
+	uint64_t now = w->t->e->fp.now;
+
+	assert_ptr_equal(blk, &w->t->blk);
+	if (now - w->last > w->max_gap)
+		w->max_gap = now - w->last;
+	w->last = now;
+	if (++w->calls == w->answer_after)
+		model_complete(w->t->e, w->t->m.npend); /* its interrupt runs here */
+}
+
+static struct t *setup_waiter(struct waiter *w, uint64_t timeout_ns)
+{
+	struct virtio_blk_config cfg = default_config();
+	struct vio_blk_opts opts = {.timeout_ns = timeout_ns, .wait = owner_wait, .arg = w};
+	struct t *t = setup_opts(BASE_FEATURES, &cfg, 1, true, 0, &opts);
+	w->t = t;
+	w->last = t->e->fp.now;
+	return t;
+}
+
+static void test_sync_call_lets_the_owner_take_interrupts_while_it_waits(void **state)
+{
+	(void)state;
+	struct waiter w = {.answer_after = 50};
+	struct t *t = setup_waiter(&w, 0);
+	uint8_t buf[512];
+
+	t->m.hold = true; /* the device does the read, but answers only on the 50th wait */
+	memset(t->m.disk, 0x3c, 512);
+	assert_int_equal(vio_blk_read(&t->blk, 0, buf, sizeof(buf)), 0);
+	assert_int_equal(buf[0], 0x3c);
+	assert_int_equal(w.calls, 50);
+	assert_true(w.max_gap <= VIO_BLK_SPIN_NS + 10000);
+	teardown(t);
+}
+
+static void test_sync_timeout_and_full_queue_waits_call_the_owner_too(void **state)
+{
+	(void)state;
+	struct waiter w = {0};
+	struct t *t = setup_waiter(&w, 5000000);
+	static uint8_t buf[512];
+	struct vio_sg sg = {buf, 512};
+	struct vio_blk_req req[QSIZE];
+	struct done d[QSIZE] = {{0}};
+
+	t->m.silent = true;
+	for (int i = 0; i < QSIZE; i++) {
+		req[i] = (struct vio_blk_req){.op = VIO_BLK_OP_READ,
+					      .sg = &sg,
+					      .nsg = 1,
+					      .queue = VIO_BLK_ANY_QUEUE,
+					      .on_done = on_done,
+					      .arg = &d[i]};
+		assert_int_equal(vio_blk_submit(&t->blk, &req[i]), 0);
+	}
+	/* The queue is full and stays full: 5 ms of waiting for room. */
+	assert_int_equal(vio_blk_flush(&t->blk), VIO_ETIMEDOUT);
+	assert_true(w.calls >= 5000000 / VIO_BLK_SPIN_NS - 1);
+	assert_true(w.max_gap <= VIO_BLK_SPIN_NS + 10000);
+	/* Room, then no answer: 5 ms of waiting for it. */
+	t->m.silent = false;
+	t->m.hold = true;
+	fake_env_run(t->e);
+	model_complete(t->e, QSIZE);
+	w.calls = 0;
+	w.last = t->e->fp.now;
+	t->m.silent = true;
+	assert_int_equal(vio_blk_flush(&t->blk), VIO_ETIMEDOUT);
+	assert_true(w.calls >= 5000000 / VIO_BLK_SPIN_NS - 1);
+	assert_true(w.max_gap <= VIO_BLK_SPIN_NS + 10000);
+	teardown(t);
+}
+
+/* --- a device that needs a reset ------------------------------------------------------------ */
+
+static void test_timeout_notices_a_device_that_needs_a_reset(void **state)
+{
+	(void)state;
+	struct virtio_blk_config cfg = default_config();
+	struct vio_blk_opts opts = {.timeout_ns = 1000000};
+	struct t *t = setup_opts(BASE_FEATURES, &cfg, 1, false, 0, &opts);
+	uint8_t buf[512];
+
+	/* Polled: no config interrupt tells the driver; the device just stops answering. */
+	assert_int_equal(t->e->dev.irq_mode, VIO_IRQ_POLL);
+	t->e->vd.status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	t->m.silent = true;
+	assert_int_equal(vio_blk_read(&t->blk, 0, buf, sizeof(buf)), VIO_ENEEDRESET);
+	assert_true(t->e->dev.needs_reset);
+	assert_true(fake_port_logged(&t->e->fp, "needs reset"));
+	assert_true(vio_vq_is_broken(&t->blk.blk_vqs[0]));
+	assert_int_equal(vio_blk_read(&t->blk, 0, buf, sizeof(buf)), VIO_ENEEDRESET);
+	teardown(t);
+}
+
+static void test_poll_notices_a_device_that_needs_a_reset(void **state)
+{
+	(void)state;
+	struct virtio_blk_config cfg = default_config();
+	struct t *t = setup_full(BASE_FEATURES, &cfg, 1, false, 0);
+
+	/* Polled, nothing in flight: only the status says it. */
+	assert_int_equal(vio_blk_poll(&t->blk), 0);
+	t->e->vd.status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	t->e->fp.now += VIO_POLL_STATUS_NS;
+	assert_int_equal(vio_blk_poll(&t->blk), VIO_ENEEDRESET);
+	assert_true(t->e->dev.needs_reset);
+	assert_int_equal(vio_blk_poll(&t->blk), VIO_ENEEDRESET);
+	teardown(t);
+}
+
+static void test_broken_queue_notices_a_device_that_needs_a_reset(void **state)
+{
+	(void)state;
+	struct virtio_blk_config cfg = default_config();
+	struct t *t = setup_full(BASE_FEATURES, &cfg, 1, false, 0);
+
+	t->e->vd.status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	fake_vring_complete(&t->e->ring[0], 5, 1); /* nothing was posted: the queue breaks */
+	assert_int_equal(vio_blk_poll(&t->blk), VIO_ENEEDRESET);
+	assert_true(t->e->dev.needs_reset);
+	assert_true(fake_port_logged(&t->e->fp, "needs reset"));
+	teardown(t);
+}
+
 /* --- timeouts and teardown ---------------------------------------------------------------- */
 
 static void test_device_that_never_answers_times_out_then_fini_cleans_up(void **state)
@@ -1168,6 +1740,55 @@ static void test_fini_fails_requests_in_flight_and_leaks_nothing(void **state)
 	}
 	vio_blk_fini(&t->blk); /* twice is fine */
 	assert_int_equal(vio_blk_read(&t->blk, 0, buf, 512), VIO_EIO);
+	teardown(t);
+}
+
+static void test_unconfirmed_reset_keeps_the_slots_and_fails_requests_with_edead(void **state)
+{
+	(void)state;
+	struct t *t = setup_default();
+	static uint8_t buf[256 * 1024];
+	struct vio_sg small_sg = {buf, 512}, big_sg = {buf, sizeof(buf)};
+	struct done d[3] = {{0}};
+	struct vio_blk_req small = {.op = VIO_BLK_OP_READ,
+				    .sg = &small_sg,
+				    .nsg = 1,
+				    .queue = 0,
+				    .on_done = on_done,
+				    .arg = &d[0]};
+	struct vio_blk_req flush = {
+	    .op = VIO_BLK_OP_FLUSH, .queue = 0, .on_done = on_done, .arg = &d[1]};
+	struct vio_blk_req big = {.op = VIO_BLK_OP_WRITE,
+				  .sg = &big_sg,
+				  .nsg = 1,
+				  .queue = 0,
+				  .on_done = on_done,
+				  .arg = &d[2]};
+
+	t->m.hold = true;
+	assert_int_equal(vio_blk_submit(&t->blk, &small), 0);
+	assert_int_equal(vio_blk_submit(&t->blk, &flush), 0);
+	fake_env_run(t->e); /* taken by the device, never answered */
+	assert_int_equal(vio_blk_submit(&t->blk, &big), 0); /* 8 parts, never seen */
+	const void *slots = t->blk.blk_q[0].q_slots;
+
+	/* The device ignores the reset: it may go on writing whatever it was given. */
+	t->e->vd.reset_stuck = true;
+	t->m.silent = true;
+	assert_int_equal(vio_blk_fini(&t->blk), VIO_EDEAD);
+	assert_true(t->e->vd.status & VIRTIO_CONFIG_S_FAILED);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(d[i].calls, 1);
+		assert_int_equal(d[i].status, VIO_EDEAD);
+	}
+	assert_true(fake_port_is_dma(&t->e->fp, slots, 1)); /* kept, not freed */
+	assert_true(fake_port_logged(&t->e->fp, "reset not confirmed"));
+	assert_int_equal(vio_blk_read(&t->blk, 0, buf, 512), VIO_EDEAD);
+	assert_int_equal(vio_blk_poll(&t->blk), VIO_EDEAD);
+	assert_int_equal(vio_blk_fini(&t->blk), 0); /* twice is still fine */
+
+	t->e->vd.reset_stuck = false;
+	fake_env_reclaim_leaks(t->e);
 	teardown(t);
 }
 
@@ -1397,9 +2018,24 @@ int main(void)
 	    cmocka_unit_test(test_get_id_returns_serial),
 	    cmocka_unit_test(test_writeback_can_be_toggled_with_config_wce),
 	    cmocka_unit_test(test_config_change_interrupt_updates_capacity),
+	    cmocka_unit_test(test_config_change_storm_is_logged_once_a_second_with_a_count),
+	    cmocka_unit_test(test_poll_takes_at_most_a_ring_of_completions_from_an_eager_device),
+	    cmocka_unit_test(test_one_interrupt_takes_at_most_a_ring_of_completions),
+	    cmocka_unit_test(test_device_rewriting_the_header_cannot_pass_off_a_short_read),
+	    cmocka_unit_test(test_get_id_short_answer_is_eio),
+	    cmocka_unit_test(test_second_get_id_never_returns_the_previous_serial),
+	    cmocka_unit_test(test_device_rewriting_a_slot_while_it_is_posted_misleads_nothing),
+	    cmocka_unit_test(test_blk_bookkeeping_lives_in_private_memory),
+	    cmocka_unit_test(test_device_rewriting_dma_cannot_forge_a_completion),
+	    cmocka_unit_test(test_sync_call_lets_the_owner_take_interrupts_while_it_waits),
+	    cmocka_unit_test(test_sync_timeout_and_full_queue_waits_call_the_owner_too),
+	    cmocka_unit_test(test_timeout_notices_a_device_that_needs_a_reset),
+	    cmocka_unit_test(test_broken_queue_notices_a_device_that_needs_a_reset),
+	    cmocka_unit_test(test_poll_notices_a_device_that_needs_a_reset),
 	    cmocka_unit_test(test_device_that_never_answers_times_out_then_fini_cleans_up),
 	    cmocka_unit_test(test_sync_call_times_out_when_queue_stays_full),
 	    cmocka_unit_test(test_fini_fails_requests_in_flight_and_leaks_nothing),
+	    cmocka_unit_test(test_unconfirmed_reset_keeps_the_slots_and_fails_requests_with_edead),
 	    cmocka_unit_test(test_no_dma_leak_after_fini_with_mq_and_polling),
 	    cmocka_unit_test(test_randomized_20000_ops_match_shadow_copy_with_interrupts),
 	    cmocka_unit_test(test_randomized_20000_ops_match_shadow_copy_polling_two_queues),
