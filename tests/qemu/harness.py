@@ -123,8 +123,12 @@ class Qemu:
             raise
         self.qmp_path = os.path.join(workdir, "qmp.sock")
         if base is None:
+            # A second vCPU, which the kernel never starts: QEMU 7.2's TCG drops guest memory
+            # barriers when a machine has one vCPU (fixed in QEMU 8.1), so the store of
+            # avail->idx could pass the load of avail_event and a notification be lost
+            # (tests/qemu/repro_blk_stall.py shows it). With two, TCG keeps them.
             base = ["qemu-system-x86_64", "-machine", scn.machine, "-accel", "tcg",
-                    "-m", scn.mem, "-display", "none", "-monitor", "none",
+                    "-smp", "2", "-m", scn.mem, "-display", "none", "-monitor", "none",
                     "-serial", "stdio", "-no-reboot", "-nodefaults",
                     "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
                     "-qmp", "unix:%s,server=on,wait=off" % self.qmp_path] + boot

@@ -52,7 +52,7 @@ def start_backend(workdir, mode):
     return ["-object", "memory-backend-memfd,id=mem,size=%s,share=on" % MEM,
             "-machine", "memory-backend=mem",
             "-chardev", "socket,id=vu0,path=%s" % sock,
-            "-device", "vhost-user-blk-pci,chardev=vu0",
+            "-device", "vhost-user-blk-pci,chardev=vu0,num-queues=1",
             "-device", "virtio-rng-pci"]
 
 
