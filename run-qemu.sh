@@ -119,6 +119,8 @@ if [ "$DEVICES" = 1 ]; then
 	)
 fi
 
-exec qemu-system-x86_64 -machine "$MACHINE" "${ACCEL[@]}" -m "$MEM" -display none \
+# -smp 2: a second vCPU the kernel never starts. QEMU 7.2's TCG drops guest memory barriers
+# when a machine has only one vCPU (fixed in 8.1), which can lose a device notification.
+exec qemu-system-x86_64 -machine "$MACHINE" "${ACCEL[@]}" -smp 2 -m "$MEM" -display none \
 	-serial mon:stdio -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
 	"${BOOT[@]}" "${DEV[@]}" "${EXTRA[@]}"
