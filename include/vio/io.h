@@ -9,8 +9,8 @@
  *     the used ring is read only after the interrupt status that said it changed.
  *
  * Both are also compiler barriers. The port maps registers uncached (Device-nGnRE on arm64,
- * UC on x86, an I/O region on RISC-V), which keeps one device's register accesses in
- * program order with each other. Registers are little-endian, like the CPU (barrier.h
+ * UC on x86, never write-combining, an I/O region on RISC-V), which keeps one device's
+ * register accesses in program order with each other. Registers are little-endian, like the CPU (barrier.h
  * refuses a big-endian target).
  */
 #ifndef VIO_IO_H

@@ -14,6 +14,8 @@
  *   - Calls marked "IRQ-safe" in the headers may run in an interrupt handler; the port
  *     members they use (now_ns, log, the MMIO pointers) must then be IRQ-safe too.
  *   - Different devices are independent and need no mutual exclusion.
+ * On a multiprocessor "one caller at a time" spans CPUs: an interrupt handler on one CPU
+ * and a thread on another are two callers. docs/porting.md (Concurrency) shows the locking.
  */
 #ifndef VIO_PORT_H
 #define VIO_PORT_H
@@ -38,9 +40,11 @@ struct vio_port {
 	/*
 	 * DMA memory. dma_alloc returns `bytes` (rounded up to 4 KiB pages) of zeroed,
 	 * physically contiguous, 4 KiB-aligned memory the device can read and write, mapped
-	 * cacheable (x86 DMA is coherent), and stores its physical address in *phys.
-	 * NULL when there is not enough. dma_free gives back exactly one earlier allocation.
-	 * Not called from interrupt handlers.
+	 * like the rest of RAM (normal write-back cacheable): vio requires DMA-coherent memory
+	 * (include/vio/barrier.h) and has no cache-maintenance hooks; on a machine whose
+	 * devices are not coherent, map DMA memory uncached. It stores the physical address in
+	 * *phys. NULL when there is not enough. dma_free gives back exactly one earlier
+	 * allocation. Not called from interrupt handlers.
 	 */
 	void *(*dma_alloc)(void *ctx, size_t bytes, uint64_t *phys);
 	void (*dma_free)(void *ctx, void *virt, size_t bytes);
@@ -68,12 +72,17 @@ struct vio_port {
 
 	/*
 	 * Map `len` bytes of device memory at physical address `phys` (anywhere in the 64-bit
-	 * space, not necessarily page aligned) uncached, and return a pointer to `phys`.
+	 * space, not necessarily page aligned) uncached: UC on x86 (never write-combining),
+	 * Device-nGnRE on arm64, an I/O region on RISC-V. Return a pointer to `phys`.
 	 * NULL when it cannot be mapped. Mappings are never removed.
 	 */
 	volatile void *(*map_mmio)(void *ctx, uint64_t phys, size_t len);
 
-	/* x86 port I/O. May be NULL on machines without it (then legacy PCI is unavailable). */
+	/*
+	 * Port I/O: x86 only (in/out). NULL elsewhere, and then legacy virtio-PCI devices and
+	 * PCI config mechanism #1 are unavailable (PCI needs ECAM). A kernel that reaches a PCI
+	 * host bridge's I/O space through a memory window may implement these over it.
+	 */
 	uint8_t (*inb)(void *ctx, uint16_t port);
 	uint16_t (*inw)(void *ctx, uint16_t port);
 	uint32_t (*inl)(void *ctx, uint16_t port);
@@ -81,7 +90,14 @@ struct vio_port {
 	void (*outw)(void *ctx, uint16_t port, uint16_t val);
 	void (*outl)(void *ctx, uint16_t port, uint32_t val);
 
-	/* Monotonic nanoseconds since some fixed point. IRQ-safe. */
+	/*
+	 * Monotonic nanoseconds since some fixed point. IRQ-safe. Used only for timeouts,
+	 * deadlines and rate limits (a device reset, blocking reads and writes, log lines per
+	 * second, how often a polled device's status is read), and as the last-resort seed of
+	 * virtio-net's random MAC. A port without a clock may pass a counter that advances on
+	 * every call, so every wait ends; timeouts then count calls rather than time (advance it
+	 * by roughly what one poll takes), and give net a mac_seed or get_entropy.
+	 */
 	uint64_t (*now_ns)(void *ctx);
 	/* Busy-wait at least `us` microseconds. Works with interrupts disabled. */
 	void (*delay_us)(void *ctx, uint32_t us);

@@ -9,8 +9,8 @@
  *
  *	0 port 0 rx | 1 port 0 tx | 2 control rx | 3 control tx | 4 port 1 rx | 5 port 1 tx ...
  *
- * The spec types are little-endian; vio runs on x86 only (see virtio_ring.h), so they are
- * plain integers here.
+ * The spec types are little-endian; vio runs on little-endian CPUs only (include/vio/barrier.h
+ * refuses others), so these are plain integers.
  */
 #ifndef VIO_SPEC_VIRTIO_CONSOLE_H
 #define VIO_SPEC_VIRTIO_CONSOLE_H

@@ -1,8 +1,8 @@
 /*
  * The virtio network device as the spec defines it: virtio 1.2 section 5.1 ("Network
  * Device"). Names follow the spec (and Linux's uapi/linux/virtio_net.h). Multi-byte fields
- * are little-endian (le16/le32 in the spec); vio runs on x86, so they are plain integers
- * (see include/vio/spec/virtio_ring.h).
+ * are little-endian (le16/le32 in the spec); vio runs on little-endian CPUs only
+ * (include/vio/barrier.h refuses others), so these are plain integers.
  *
  * Queues (5.1.2): receiveq1 = 0, transmitq1 = 1, ... receiveqN = 2(N-1), transmitqN =
  * 2(N-1)+1, and the control queue after the last pair: index 2 without VIRTIO_NET_F_MQ.

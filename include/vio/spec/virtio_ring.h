@@ -8,15 +8,15 @@
  *   used ring         (2.7.8)  struct vring_used + ring[size] + avail_event; device-written.
  *
  * Names follow the spec (and Linux's uapi/linux/virtio_ring.h). The spec types le16, le32 and
- * le64 are little-endian. vio runs on x86 only, which is little-endian, so they are plain
- * fixed-width integers here; a big-endian port would have to byte-swap every access.
+ * le64 are little-endian. vio runs on little-endian CPUs only (include/vio/barrier.h refuses
+ * others), so these are plain integers.
  */
 #ifndef VIO_SPEC_VIRTIO_RING_H
 #define VIO_SPEC_VIRTIO_RING_H
 
 #include <stdint.h>
 
-/* Little-endian on the wire; identical to the CPU's integers on x86 (see above). */
+/* Little-endian on the wire; identical to the CPU's integers (see above). */
 typedef uint16_t vio_le16;
 typedef uint32_t vio_le32;
 typedef uint64_t vio_le64;
