@@ -27,6 +27,7 @@
 #include <vio/err.h>
 
 #include "fake_env.h"
+#include "fuzz_input.h"
 
 #define POOL	 1024
 #define PFN_BASE 0x40000
@@ -46,24 +47,7 @@ struct state {
 	_Alignas(4096) uint8_t run[4096 * 2];
 };
 
-static uint8_t byte(struct state *s)
-{
-	return s->p < s->end ? *s->p++ : 0;
-}
-
-static uint32_t word(struct state *s)
-{
-	uint32_t v = 0;
-	for (int i = 0; i < 4; i++)
-		v = v << 8 | byte(s);
-	return v;
-}
-
-static void check(bool ok)
-{
-	if (!ok)
-		__builtin_trap();
-}
+FUZZ_INPUT_READERS(struct state)
 
 static int k_take(struct vio_balloon *b, uint32_t *pfn, void *arg)
 {

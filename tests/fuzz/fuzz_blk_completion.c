@@ -41,6 +41,7 @@
 #include <vio/spec/virtio_blk.h>
 
 #include "fake_env.h"
+#include "fuzz_input.h"
 
 #define MAX_REQS    24
 #define MAX_SECTORS 4
@@ -80,24 +81,7 @@ struct state {
 
 static struct state st;
 
-static void check(bool ok)
-{
-	if (!ok)
-		__builtin_trap();
-}
-
-static uint8_t byte(struct state *s)
-{
-	return s->p < s->end ? *s->p++ : 0;
-}
-
-static uint32_t word(struct state *s)
-{
-	uint32_t v = 0;
-	for (int i = 0; i < 4; i++)
-		v = v << 8 | byte(s);
-	return v;
-}
+FUZZ_INPUT_READERS(struct state)
 
 static void on_done(struct vio_blk_req *req, int status, void *arg)
 {

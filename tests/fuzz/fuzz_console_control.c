@@ -30,6 +30,7 @@
 #include <vio/err.h>
 
 #include "fake_env.h"
+#include "fuzz_input.h"
 
 struct state {
 	struct fake_env *e;
@@ -39,24 +40,7 @@ struct state {
 	int events;
 };
 
-static uint8_t byte(struct state *s)
-{
-	return s->p < s->end ? *s->p++ : 0;
-}
-
-static uint32_t word(struct state *s)
-{
-	uint32_t v = 0;
-	for (int i = 0; i < 4; i++)
-		v = v << 8 | byte(s);
-	return v;
-}
-
-static void check(bool ok)
-{
-	if (!ok)
-		__builtin_trap();
-}
+FUZZ_INPUT_READERS(struct state)
 
 static bool ring_ok(struct state *s, unsigned q)
 {

@@ -32,6 +32,7 @@
 
 #include "fake_port.h"
 #include "fake_virtio_dev.h"
+#include "fuzz_input.h"
 
 #define NVQS 4
 #define LINE 9
@@ -50,11 +51,7 @@ struct state {
 
 static struct state st;
 
-static void check(bool ok)
-{
-	if (!ok)
-		__builtin_trap();
-}
+FUZZ_INPUT_READERS(struct state)
 
 /* What the library kept, on purpose, for a device that did not reset: the harness frees it. */
 static void free_kept_dma(struct fake_port *fp)
@@ -62,19 +59,6 @@ static void free_kept_dma(struct fake_port *fp)
 	for (int i = 0; i < FAKE_PORT_DMA_REGIONS; i++)
 		if (fp->dma[i].p)
 			fp->port.dma_free(fp->port.ctx, fp->dma[i].p, fp->dma[i].bytes);
-}
-
-static uint8_t byte(struct state *s)
-{
-	return s->p < s->end ? *s->p++ : 0;
-}
-
-static uint32_t word(struct state *s)
-{
-	uint32_t v = 0;
-	for (int i = 0; i < 4; i++)
-		v = v << 8 | byte(s);
-	return v;
 }
 
 #define REG(field) offsetof(struct virtio_mmio_regs, field)

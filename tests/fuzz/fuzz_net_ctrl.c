@@ -29,6 +29,7 @@
 #include <vio/net.h>
 
 #include "fake_env.h"
+#include "fuzz_input.h"
 
 #define TIMEOUT_NS 20000 /* short, so that a silent device costs the fuzzer little */
 
@@ -47,16 +48,7 @@ struct state {
 
 static struct state st;
 
-static uint8_t byte(struct state *s)
-{
-	return s->p < s->end ? *s->p++ : 0;
-}
-
-static void check(bool ok)
-{
-	if (!ok)
-		__builtin_trap();
-}
+FUZZ_INPUT_READERS(struct state)
 
 static void *ptr(uint64_t phys)
 {

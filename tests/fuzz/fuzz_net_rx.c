@@ -32,6 +32,7 @@
 #include <vio/net.h>
 
 #include "fake_env.h"
+#include "fuzz_input.h"
 
 #define QSIZE	 16
 #define DEV_HOLD 32 /* buffers the device took and has not completed */
@@ -57,22 +58,7 @@ struct state {
 	const uint8_t *p, *end;
 };
 
-static uint8_t byte(struct state *s)
-{
-	return s->p < s->end ? *s->p++ : 0;
-}
-
-static uint16_t half(struct state *s)
-{
-	uint16_t lo = byte(s);
-	return (uint16_t)(lo | byte(s) << 8);
-}
-
-static void check(bool ok)
-{
-	if (!ok)
-		__builtin_trap();
-}
+FUZZ_INPUT_READERS(struct state)
 
 static void *ptr(uint64_t phys)
 {

@@ -38,6 +38,7 @@
 #include "fake_pci.h"
 #include "fake_port.h"
 #include "fake_virtio_dev.h"
+#include "fuzz_input.h"
 
 #define NVQS 4
 #define REQS 8
@@ -59,11 +60,7 @@ struct state {
 static struct state st;
 static uint8_t scratch[1 << 16]; /* what a BAR moved by the input maps to */
 
-static void check(bool ok)
-{
-	if (!ok)
-		__builtin_trap();
-}
+FUZZ_INPUT_READERS(struct state)
 
 /* What the library kept, on purpose, for a device that did not reset: the harness frees it. */
 static void free_kept_dma(struct fake_port *fp)
@@ -71,21 +68,6 @@ static void free_kept_dma(struct fake_port *fp)
 	for (int i = 0; i < FAKE_PORT_DMA_REGIONS; i++)
 		if (fp->dma[i].p)
 			fp->port.dma_free(fp->port.ctx, fp->dma[i].p, fp->dma[i].bytes);
-}
-
-static uint8_t byte(struct state *s)
-{
-	return s->p < s->end ? *s->p++ : 0;
-}
-
-static uint16_t half(struct state *s)
-{
-	return (uint16_t)(byte(s) << 8 | byte(s));
-}
-
-static uint32_t word(struct state *s)
-{
-	return (uint32_t)half(s) << 16 | half(s);
 }
 
 /* The MSI-X table is real memory; the unmappable BAR stays unmapped; anything else moved. */

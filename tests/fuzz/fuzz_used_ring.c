@@ -31,6 +31,7 @@
 #include <vio/virtqueue.h>
 
 #include "fake_port.h"
+#include "fuzz_input.h"
 
 #define MAX_REQS 64
 #define MAX_SEGS 8
@@ -52,24 +53,7 @@ struct state {
 	const uint8_t *p, *end;
 };
 
-static uint8_t byte(struct state *s)
-{
-	return s->p < s->end ? *s->p++ : 0;
-}
-
-static uint32_t word(struct state *s)
-{
-	uint32_t v = 0;
-	for (int i = 0; i < 4; i++)
-		v = v << 8 | byte(s);
-	return v;
-}
-
-static void check(bool ok)
-{
-	if (!ok)
-		__builtin_trap();
-}
+FUZZ_INPUT_READERS(struct state)
 
 static void *ring_ptr(uint64_t phys)
 {
