@@ -115,6 +115,20 @@ static struct vring_desc *table_at(const struct vio_vq *vq, uint16_t t, uint64_t
 	return (struct vring_desc *)((char *)pg->virt + off);
 }
 
+/* Free the private bookkeeping (heads, links, the table pool's list) and forget it. */
+static void free_bookkeeping(struct vio_vq *vq)
+{
+	vio_priv_free(vq->port, vq->vq_priv, vq->vq_priv_bytes);
+	vq->vq_priv = NULL;
+	vq->vq_heads = NULL;
+	vq->vq_next = NULL;
+	vq->vq_table_free = NULL;
+	vq->vq_table_pages = NULL;
+	vq->vq_ntable_pages = 0;
+	vq->vq_ntables = 0;
+	vq->vq_tables_free = 0;
+}
+
 static void free_all(struct vio_vq *vq)
 {
 	const struct vio_port *port = vq->port;
@@ -127,18 +141,10 @@ static void free_all(struct vio_vq *vq)
 	for (uint16_t p = 0; vq->vq_table_pages && p < vq->vq_ntable_pages; p++)
 		if (vq->vq_table_pages[p].virt)
 			port->dma_free(port->ctx, vq->vq_table_pages[p].virt, PAGE_BYTES);
-	vio_priv_free(port, vq->vq_priv, vq->vq_priv_bytes);
-	vq->vq_priv = NULL;
+	free_bookkeeping(vq);
 	vq->vq_desc = NULL;
 	vq->vq_avail = NULL;
 	vq->vq_used = NULL;
-	vq->vq_heads = NULL;
-	vq->vq_next = NULL;
-	vq->vq_table_free = NULL;
-	vq->vq_table_pages = NULL;
-	vq->vq_ntable_pages = 0;
-	vq->vq_ntables = 0;
-	vq->vq_tables_free = 0;
 }
 
 /* True when a request in flight holds indirect table t. O(size): for VIO_ASSERT only. */
@@ -743,15 +749,7 @@ void vio_vq_abandon(struct vio_vq *vq)
 	 */
 	for (unsigned a = 0; a < VIO_VQ_MAX_AREAS; a++)
 		vq->vq_area[a] = NULL;
-	vio_priv_free(vq->port, vq->vq_priv, vq->vq_priv_bytes);
-	vq->vq_priv = NULL;
-	vq->vq_heads = NULL;
-	vq->vq_next = NULL;
-	vq->vq_table_free = NULL;
-	vq->vq_table_pages = NULL;
-	vq->vq_ntable_pages = 0;
-	vq->vq_ntables = 0;
-	vq->vq_tables_free = 0;
+	free_bookkeeping(vq);
 	vq->vq_num_free = 0;
 	vq->vq_in_flight = 0;
 }
