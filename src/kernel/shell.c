@@ -131,6 +131,9 @@ const char *shell_strerror(int err)
 	case VIO_ENEEDRESET:
 		return "the device asked to be reset; it is out of service until a reboot "
 		       "(VIO_ENEEDRESET)";
+	case VIO_EALIGN:
+		return "the disk reads and writes whole logical blocks ('blk info' says how large): "
+		       "start on one and move whole ones (VIO_EALIGN)";
 	default:
 		return vio_strerror(err);
 	}
