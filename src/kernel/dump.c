@@ -166,7 +166,8 @@ static void put(struct stream *s, const void *p, size_t n)
 	while (n && !s->err && !s->truncated) {
 		size_t take = buf_bytes - s->fill < n ? buf_bytes - s->fill : n;
 		memcpy(buf + s->fill, b, take);
-		s->crc = crc_update(s->crc, b, take);
+		/* over the copy: RAM being dumped includes this very stream and its buffer */
+		s->crc = crc_update(s->crc, buf + s->fill, take);
 		s->fill += (uint32_t)take;
 		s->body += take;
 		b += take;

@@ -66,8 +66,9 @@ void panic(const char *fmt, ...)
 	vio_vsnprintf(reason + n, sizeof(reason) - (size_t)n, fmt, ap);
 	va_end(ap);
 	kprintf("\n*** PANIC: %s\n", reason + n);
+	/* As if the caller had faulted where it called us: its address, its frame. */
 	dump_write(NULL, (uint64_t)(uintptr_t)__builtin_return_address(0),
-		   (uint64_t)(uintptr_t)__builtin_frame_address(0), reason);
+		   *(const uint64_t *)__builtin_frame_address(0), reason);
 	qemu_exit(false);
 }
 

@@ -104,6 +104,51 @@ def in_flight_check(log, workdir):
     return None
 
 
+# --- panic(), with all RAM -------------------------------------------------------------------
+
+PANIC_WORDS = "dump test 9f2c1e"
+
+
+def ram_setup(workdir):
+    """blk0 and a sparse 160 MiB blk1: room for a 128 MiB guest's RAM."""
+    args = images(workdir)
+    path = os.path.join(workdir, "d1.img")
+    os.truncate(path, 0)
+    os.truncate(path, 160 * MiB)
+    return args
+
+
+def ram_interact(q):
+    q.wait_for(r"vio> ")
+    q.send("panic %s\r" % PANIC_WORDS)
+    q.wait_for(r"^dump: \d+ bytes written to blk1", timeout=300)
+
+
+def ram_check(log, workdir):
+    ram = os.path.join(workdir, "ram.bin")
+    out = subprocess.run([TOOL, os.path.join(workdir, "d1.img"), "--elf",
+                          os.path.join(BUILD, "vio.elf"), "--ram-out", ram],
+                         capture_output=True, text=True, timeout=300)
+    if out.returncode:
+        return "vio-dump exited %d: %s" % (out.returncode, out.stdout)
+    dump = out.stdout
+    if not re.search(r"^dump: panic: %s$" % PANIC_WORDS, dump, re.M):
+        return "the dump's reason is not the panic's"
+    if not re.search(r"^RIP 0x[0-9a-f]+  cmd_panic ", dump, re.M):
+        return "RIP does not name cmd_panic, which called panic()"
+    usable = int(re.search(r"^mem: (\d+) MiB usable", log, re.M).group(1))
+    kib = sum(int(k) for k in re.findall(r"^ram: 0x[0-9a-f]+-0x[0-9a-f]+ \((\d+) KiB\)$",
+                                         dump, re.M))
+    if abs(kib // 1024 - usable) > 1:
+        return "RAM records hold %d KiB, the kernel had %d MiB usable" % (kib, usable)
+    data = open(ram, "rb").read()
+    # the panic's reason sits in main.c's static buffer: the RAM image must hold it
+    if ("panic: " + PANIC_WORDS).encode() not in data:
+        return "the RAM image lacks the panic message the kernel held in memory"
+    print("    %d KiB of RAM in the dump; the panic message found in it" % kib)
+    return None
+
+
 SCENARIOS = [
     Scenario("dump-page-fault-to-blk1-read-by-vio-dump", setup=images, expect_exit=EXIT_FAIL,
              expect_tap=False, cmdline="vio.fault=pf vio.dump=blk1@%d" % DUMP_SECTOR,
@@ -112,4 +157,7 @@ SCENARIOS = [
              expect_exit=EXIT_FAIL, expect_tap=False, interact=in_flight_interact,
              cmdline="vio.dump=blk1@%d" % IN_FLIGHT_SECTOR, check=in_flight_check,
              timeout=180),
+    Scenario("dump-panic-with-all-ram", setup=ram_setup, mode="shell", mem="128M",
+             expect_exit=EXIT_FAIL, expect_tap=False, interact=ram_interact,
+             cmdline="vio.dump=blk1,ram", check=ram_check, timeout=300),
 ]
