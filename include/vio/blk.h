@@ -391,6 +391,9 @@ int vio_blk_set_writeback(struct vio_blk *blk, bool on);
  * request: the slot stays its, and later panic writes return VIO_ETIMEDOUT at once);
  * VIO_EDEAD / VIO_ENEEDRESET for a device given up on.
  *
+ * vio_blk_panic_flush(blk) then makes what was written durable (FLUSH, 5.2.6.2) the same
+ * way, and returns 0 at once on a device without a write-back cache; same errors.
+ *
  * Preconditions, which only the caller can know: the code the panic interrupted was not
  * inside a vio_blk_* or vio_vq_* call on this device's queue 0 (the queue's books would be
  * half written; a kernel tells by its own bookkeeping, for example a per-device "busy"
@@ -402,5 +405,6 @@ int vio_blk_set_writeback(struct vio_blk *blk, bool on);
 #endif
 int vio_blk_panic_reserve(struct vio_blk *blk, uint32_t bytes, void **buf);
 int vio_blk_panic_write(struct vio_blk *blk, uint64_t sector, uint32_t len);
+int vio_blk_panic_flush(struct vio_blk *blk);
 
 #endif

@@ -1325,21 +1325,21 @@ static int panic_poll(struct vio_blk *blk)
 	}
 }
 
-int vio_blk_panic_write(struct vio_blk *blk, uint64_t sector, uint32_t len)
+/* Post one request in the reserved slot (a write of `len` buffer bytes, or a flush), wait. */
+static int panic_request(struct vio_blk *blk, uint32_t type, uint64_t sector, uint32_t len)
 {
-	int err = panic_check(blk, sector, len);
-	if (err)
-		return err;
 	abandon_all(blk);
 
 	struct vio_blk_slot *s = blk->blk_panic_slot;
 	*s = (struct vio_blk_slot){.status = 0xff};
-	s->hdr.type = VIRTIO_BLK_T_OUT;
+	s->hdr.type = type;
 	s->hdr.sector = sector;
-	const struct vio_sg sg[3] = {
+	const struct vio_sg write[3] = {
 	    {&s->hdr, sizeof(s->hdr)}, {blk->blk_panic_buf, len}, {&s->status, 1}};
+	const struct vio_sg flush[2] = {{&s->hdr, sizeof(s->hdr)}, {&s->status, 1}};
 	struct vio_vq *vq = &blk->blk_vqs[0];
-	err = vio_vq_add(vq, sg, 2, 1, s);
+	int err = type == VIRTIO_BLK_T_OUT ? vio_vq_add(vq, write, 2, 1, s)
+					   : vio_vq_add(vq, flush, 1, 1, s);
 	if (err)
 		return err;
 	/* Notify whatever the suppression state says: the device may be stuck on what we
@@ -1347,4 +1347,20 @@ int vio_blk_panic_write(struct vio_blk *blk, uint64_t sector, uint32_t len)
 	vio_vq_kick_prepare(vq);
 	vio_vq_notify(vq);
 	return panic_poll(blk);
+}
+
+int vio_blk_panic_write(struct vio_blk *blk, uint64_t sector, uint32_t len)
+{
+	int err = panic_check(blk, sector, len);
+	return err ? err : panic_request(blk, VIRTIO_BLK_T_OUT, sector, len);
+}
+
+int vio_blk_panic_flush(struct vio_blk *blk)
+{
+	/* One block at sector 0 passes every check a flush needs. */
+	int err = panic_check(blk, 0, blk->info.blk_size);
+	if (err)
+		return err;
+	/* 5.2.6.2: without FLUSH the device is write-through: nothing to wait for. */
+	return blk->info.flush ? panic_request(blk, VIRTIO_BLK_T_FLUSH, 0, 0) : 0;
 }

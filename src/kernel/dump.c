@@ -312,6 +312,8 @@ void dump_write(const struct trap_frame *f, uint64_t rip, uint64_t rbp, const ch
 	flush(&s);
 	if (!s.err)
 		s.err = write_header(&s, start_ns, reason);
+	if (!s.err)
+		s.err = vio_blk_panic_flush(disk);
 	if (s.err)
 		kprintf("dump: failed: %s\n", vio_strerror(s.err));
 	else

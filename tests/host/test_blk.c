@@ -2083,6 +2083,9 @@ static void test_panic_write_abandons_requests_in_flight_and_lands_on_disk(void 
 	assert_int_equal(vio_blk_panic_write(&t->blk, 300, 1024), 0); /* and again */
 	assert_memory_equal(t->m.disk + 300 * 512, buf, 1024);
 	assert_int_equal(vio_blk_read(&t->blk, 0, bufs[0], 512), VIO_EIO);
+	unsigned flushes = t->m.by_type[VIRTIO_BLK_T_FLUSH];
+	assert_int_equal(vio_blk_panic_flush(&t->blk), 0);
+	assert_int_equal(t->m.by_type[VIRTIO_BLK_T_FLUSH], flushes + 1);
 	vio_blk_fini(&t->blk);
 	for (int i = 0; i < n; i++)
 		assert_int_equal(d[i].calls, 0);
