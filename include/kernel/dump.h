@@ -33,24 +33,24 @@ uint64_t klog_pos(void);
 /* Copy what the ring still holds of [from, to) into out[size]; returns the bytes copied. */
 size_t klog_copy(uint64_t from, uint64_t to, char *out, size_t size);
 
-#define DUMP_MAGIC "VIODUMP1"
-#define DUMP_VERSION 1
+#define DUMP_MAGIC	  "VIODUMP1"
+#define DUMP_VERSION	  1
 #define DUMP_HEADER_BYTES 4096 /* a whole logical block up to 4 KiB */
 
 struct dump_header {
-	char magic[8];		 /* DUMP_MAGIC */
-	uint32_t version;	 /* DUMP_VERSION */
-	uint32_t header_bytes;	 /* DUMP_HEADER_BYTES: where the body starts */
-	uint64_t body_bytes;	 /* records that follow */
-	uint32_t body_crc;	 /* CRC-32 of the body */
-	uint32_t flags;		 /* DUMP_F_* */
-	uint64_t uptime_ns;	 /* when the dump began */
-	char reason[204];	 /* "page fault at ...", "panic: ..." */
-	uint32_t header_crc;	 /* CRC-32 of every byte above */
+	char magic[8];	       /* DUMP_MAGIC */
+	uint32_t version;      /* DUMP_VERSION */
+	uint32_t header_bytes; /* DUMP_HEADER_BYTES: where the body starts */
+	uint64_t body_bytes;   /* records that follow */
+	uint32_t body_crc;     /* CRC-32 of the body */
+	uint32_t flags;	       /* DUMP_F_* */
+	uint64_t uptime_ns;    /* when the dump began */
+	char reason[204];      /* "page fault at ...", "panic: ..." */
+	uint32_t header_crc;   /* CRC-32 of every byte above */
 };
 _Static_assert(sizeof(struct dump_header) == 248, "dump header layout");
 
-#define DUMP_F_RAM 0x1	     /* RAM records follow */
+#define DUMP_F_RAM	 0x1 /* RAM records follow */
 #define DUMP_F_TRUNCATED 0x2 /* the disk was too small for everything */
 
 struct dump_record {

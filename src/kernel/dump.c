@@ -28,7 +28,7 @@
 #include <vio/err.h>
 #include <vio/format.h>
 
-#define DUMP_BUFFER (64 * 1024)
+#define DUMP_BUFFER   (64 * 1024)
 #define BACKTRACE_MAX 32
 
 static struct vio_blk *disk;
@@ -89,7 +89,8 @@ void dump_init(void)
 		return;
 	if (!parse(v)) {
 		kprintf("dump: vio.dump=%s: expected blkN, blkN@<sector>, optionally ,ram; no "
-			"crash dumps\n", v);
+			"crash dumps\n",
+			v);
 		return;
 	}
 	struct kvirtio *kv = dev_by_name(disk_name);
@@ -101,14 +102,15 @@ void dump_init(void)
 	uint32_t per_block = b->info.blk_size / 512;
 	if (b->info.blk_size > DUMP_HEADER_BYTES) {
 		kprintf("dump: %s has %u-byte blocks, more than the %u-byte dump header; no crash "
-			"dumps\n", disk_name, b->info.blk_size, DUMP_HEADER_BYTES);
+			"dumps\n",
+			disk_name, b->info.blk_size, DUMP_HEADER_BYTES);
 		return;
 	}
 	if (first_sector % per_block ||
 	    first_sector + DUMP_HEADER_BYTES / 512 + DUMP_BUFFER / 512 > b->info.capacity) {
 		kprintf("dump: %s: sector %llu is not on a %u-byte block or leaves no room for a "
-			"dump (%llu sectors); no crash dumps\n", disk_name,
-			(unsigned long long)first_sector, b->info.blk_size,
+			"dump (%llu sectors); no crash dumps\n",
+			disk_name, (unsigned long long)first_sector, b->info.blk_size,
 			(unsigned long long)b->info.capacity);
 		return;
 	}
@@ -121,7 +123,8 @@ void dump_init(void)
 	}
 	if (got < DUMP_HEADER_BYTES) {
 		kprintf("dump: %s takes only %d bytes a write, less than the dump header; no "
-			"crash dumps\n", disk_name, got);
+			"crash dumps\n",
+			disk_name, got);
 		return;
 	}
 	crc_init();
@@ -251,13 +254,30 @@ static void print_devices(void)
 
 static void regs_from(struct dump_regs *r, const struct trap_frame *f)
 {
-	*r = (struct dump_regs){
-	    .vector = f->vector, .error = f->error, .rip = f->rip, .cs = f->cs,
-	    .rflags = f->rflags, .rsp = f->rsp, .ss = f->ss, .cr2 = read_cr2(),
-	    .cr3 = read_cr3(), .rax = f->rax, .rbx = f->rbx, .rcx = f->rcx, .rdx = f->rdx,
-	    .rsi = f->rsi, .rdi = f->rdi, .rbp = f->rbp, .r8 = f->r8, .r9 = f->r9,
-	    .r10 = f->r10, .r11 = f->r11, .r12 = f->r12, .r13 = f->r13, .r14 = f->r14,
-	    .r15 = f->r15};
+	*r = (struct dump_regs){.vector = f->vector,
+				.error = f->error,
+				.rip = f->rip,
+				.cs = f->cs,
+				.rflags = f->rflags,
+				.rsp = f->rsp,
+				.ss = f->ss,
+				.cr2 = read_cr2(),
+				.cr3 = read_cr3(),
+				.rax = f->rax,
+				.rbx = f->rbx,
+				.rcx = f->rcx,
+				.rdx = f->rdx,
+				.rsi = f->rsi,
+				.rdi = f->rdi,
+				.rbp = f->rbp,
+				.r8 = f->r8,
+				.r9 = f->r9,
+				.r10 = f->r10,
+				.r11 = f->r11,
+				.r12 = f->r12,
+				.r13 = f->r13,
+				.r14 = f->r14,
+				.r15 = f->r15};
 }
 
 static int write_header(struct stream *s, uint64_t start_ns, const char *reason)
@@ -299,8 +319,8 @@ void dump_write(const struct trap_frame *f, uint64_t rip, uint64_t rbp, const ch
 		rip = f->rip;
 		rbp = f->rbp;
 	} else {
-		regs = (struct dump_regs){.vector = DUMP_PANIC, .rip = rip, .rbp = rbp,
-					  .cr3 = read_cr3()};
+		regs = (struct dump_regs){
+		    .vector = DUMP_PANIC, .rip = rip, .rbp = rbp, .cr3 = read_cr3()};
 	}
 	int nbt = backtrace_collect(rip, rbp, bt, BACKTRACE_MAX);
 	record(&s, DUMP_REC_REGS, &regs, sizeof(regs));
@@ -318,7 +338,7 @@ void dump_write(const struct trap_frame *f, uint64_t rip, uint64_t rbp, const ch
 		kprintf("dump: failed: %s\n", vio_strerror(s.err));
 	else
 		kprintf("dump: %llu bytes written to %s at sector %llu%s (crc %#x); read it with "
-			"scripts/vio-dump\n", (unsigned long long)s.body, disk_name,
-			(unsigned long long)first_sector,
+			"scripts/vio-dump\n",
+			(unsigned long long)s.body, disk_name, (unsigned long long)first_sector,
 			s.truncated ? ", cut short: the disk is too small" : "", s.crc);
 }
