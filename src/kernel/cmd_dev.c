@@ -339,7 +339,7 @@ static int blk_qd(struct vio_blk *b, uint64_t count, uint64_t depth)
 static volatile int *volatile crash_address = (volatile int *)8; /* page 0: unmapped */
 
 /* Not a leaf: a leaf function sets up no frame, and the backtrace would skip its caller. */
-static __attribute__((noinline, noclone)) void crash_with_reads_in_flight(struct vio_blk *b)
+static __attribute__((noinline)) void crash_with_reads_in_flight(struct vio_blk *b)
 {
 	kprintf("blk crash: %u request(s) in flight, faulting now\n", vio_blk_in_flight(b));
 	*crash_address = 0x0bad;
