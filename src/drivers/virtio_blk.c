@@ -378,7 +378,7 @@ static bool blocks_aligned(const struct vio_blk *blk, const struct vio_blk_req *
 {
 	uint32_t bs = blk->info.blk_size;
 
-	if (req->sector % (bs / SECTOR))
+	if (req->sector & (bs / SECTOR - 1)) /* blk_size is a power of two */
 		return false;
 	for (unsigned i = 0; i < req->nsg; i++)
 		if (req->sg[i].len % bs)
@@ -1263,7 +1263,7 @@ static int panic_check(const struct vio_blk *blk, uint64_t sector, uint32_t len)
 	if (!blk->blk_panic_slot || !len || len > blk->blk_panic_bytes || len % SECTOR ||
 	    !in_capacity(blk, sector, len / SECTOR))
 		return VIO_EINVAL;
-	if (len % in->blk_size || sector % (in->blk_size / SECTOR))
+	if (len % in->blk_size || (sector & (in->blk_size / SECTOR - 1)))
 		return VIO_EALIGN;
 	if (in->ro)
 		return VIO_EROFS;
