@@ -77,6 +77,29 @@ def pf_check(log, workdir):
     before = open(os.path.join(workdir, "d1.img"), "rb").read(DUMP_SECTOR * 512)
     if before != random.Random(71).randbytes(16 * MiB)[:DUMP_SECTOR * 512]:
         return "the dump wrote below vio.dump's sector %d" % DUMP_SECTOR
+    return damage_is_noticed(workdir)
+
+
+def damage_is_noticed(workdir):
+    """One flipped bit in the body, or a header never written, is not taken for a dump."""
+    img = os.path.join(workdir, "d1.img")
+    data = bytearray(open(img, "rb").read())
+    base = DUMP_SECTOR * 512
+    for what, offset, want_rc in (("a flipped body bit", base + 4096 + 100, 2),
+                                  ("a header never written", base, 1)):
+        bad = bytearray(data)
+        if want_rc == 1:
+            bad[offset:offset + 4096] = bytes(4096)
+        else:
+            bad[offset] ^= 0x10
+        path = os.path.join(workdir, "bad.img")
+        with open(path, "wb") as f:
+            f.write(bad)
+        out = subprocess.run([TOOL, path, "--sector", str(DUMP_SECTOR)], capture_output=True,
+                             text=True, timeout=60)
+        if out.returncode != want_rc:
+            return "vio-dump took a dump with %s: exit %d, %s" % (what, out.returncode,
+                                                                out.stdout[:200])
     return None
 
 
