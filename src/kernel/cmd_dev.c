@@ -347,6 +347,8 @@ static __attribute__((noinline)) void crash_with_reads_in_flight(struct vio_blk 
 
 static int blk_crash(struct vio_blk *b)
 {
+	/* Interrupts stay off from here: no completion may be reaped before the fault. */
+	uint64_t flags = irq_save();
 	for (int i = 0; i < 8; i++) {
 		struct qd_slot *s = &qd_slots[i];
 		s->sg = (struct vio_sg){qd_bufs[i], 4096};
@@ -354,13 +356,13 @@ static int blk_crash(struct vio_blk *b)
 					      .sg = &s->sg, .nsg = 1, .queue = 0,
 					      .on_done = qd_done, .arg = s};
 		s->busy = true;
-		int err = DEV_CALL(vio_blk_submit(b, &s->req));
+		int err = vio_blk_submit(b, &s->req);
 		if (err) {
 			s->busy = false;
+			irq_restore(flags);
 			ERR("blk crash: %s", shell_strerror(err));
 		}
 	}
-	cli(); /* nothing may reap them before the fault */
 	crash_with_reads_in_flight(b);
 	return 0;
 }
