@@ -228,7 +228,8 @@ static struct vio_blk *blk_arg(const char *name)
 	return kv && kv->dev.device_id == VIRTIO_ID_BLOCK ? kv->drv : NULL;
 }
 
-/* The serial comes from a GET_ID request: asked for once, the first time it is shown. */
+/* The serial comes from a GET_ID request, asked for the first time it is shown; a device
+ * without one answers an empty id, which is not shown. */
 static void blk_info(const char *name, struct vio_blk *b)
 {
 	const struct vio_blk_info *i = &b->info;
@@ -244,7 +245,7 @@ static void blk_info(const char *name, struct vio_blk *b)
 		i->writeback ? "write-back" : "write-through", i->flush ? " (flush)" : "",
 		i->num_queues, i->queue_depth, i->seg_max, i->size_max, i->max_transfer,
 		i->discard ? ", discard" : "", i->write_zeroes ? ", write-zeroes" : "",
-		i->has_serial ? ", serial " : "", i->has_serial ? i->serial : "");
+		i->serial[0] ? ", serial " : "", i->serial);
 	if (i->has_topology)
 		kprintf("%s: topology: physical block %u (2^%u logical), alignment offset %u, "
 			"min_io %u, opt_io %u (logical blocks)\n", name,
