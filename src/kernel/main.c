@@ -12,6 +12,7 @@
 #include <kernel/apic.h>
 #include <kernel/arch.h>
 #include <kernel/devices.h>
+#include <kernel/dump.h>
 #include <kernel/kernel.h>
 #include <kernel/mm.h>
 #include <kernel/serial.h>
@@ -19,6 +20,7 @@
 #include <kernel/trap.h>
 #include <stdio.h>
 #include <string.h>
+#include <vio/format.h>
 
 #define DEBUG_EXIT_PORT 0xf4
 
@@ -56,13 +58,17 @@ void poweroff(void)
 
 void panic(const char *fmt, ...)
 {
+	static char reason[160];
 	va_list ap;
 	cli();
-	kprintf("\n*** PANIC: ");
 	va_start(ap, fmt);
-	kvprintf(fmt, ap);
+	int n = vio_snprintf(reason, sizeof(reason), "panic: ");
+	vio_vsnprintf(reason + n, sizeof(reason) - (size_t)n, fmt, ap);
 	va_end(ap);
-	kprintf("\n");
+	kprintf("\n*** PANIC: %s\n", reason + n);
+	/* As if the caller had faulted where it called us: its address, its frame. */
+	dump_write(NULL, (uint64_t)(uintptr_t)__builtin_return_address(0),
+		   *(const uint64_t *)__builtin_frame_address(0), reason);
 	qemu_exit(false);
 }
 
@@ -141,6 +147,7 @@ void kmain(uint32_t magic, uint32_t info)
 	devices_init();
 	kprintf("vio: device table\n");
 	devices_print_table();
+	dump_init();
 
 	switch (kernel_mode) {
 	case MODE_TEST:
