@@ -171,6 +171,16 @@ static void print_driver_counters(const struct kvirtio *kv)
 			(unsigned long long)s->tx_full);
 		break;
 	}
+	case VIRTIO_ID_9P: {
+		const struct vio_9p *fs = kv->drv;
+		const struct vio_9p_stats *s = &fs->stats;
+		kprintf("  9p: msize %u, requests %llu, refused %llu, malformed %llu, timed out %llu, "
+			"read %llu B, written %llu B\n", fs->msize, (unsigned long long)s->rpcs,
+			(unsigned long long)s->errors, (unsigned long long)s->bad_replies,
+			(unsigned long long)s->timeouts, (unsigned long long)s->bytes_read,
+			(unsigned long long)s->bytes_written);
+		break;
+	}
 	case VIRTIO_ID_BALLOON: {
 		const struct vio_balloon *b = kv->drv;
 		kprintf("  balloon: target %u pages, holds %u, inflated %llu deflated %llu (oom "
@@ -703,6 +713,9 @@ const struct command device_commands[] = {
 	{"cons", "cons ports | write <port|name> <text...>", "virtio-console ports", cmd_cons},
 	{"net", "net info|stats [dev] | send <dev> <mac|broadcast> <len> | echo <dev> on|off",
 	 "virtio-net", cmd_net},
+	{"9p", "9p [info] | ls [dir] | cat|stat|sha256|mkdir|rm <path> | put <file> <text...> | "
+	       "mv <old> <new> | cp <from> <to> (a side may be blkN:<sector>[:<bytes>])",
+	 "the host folder shared over virtio-9p", cmd_9p},
 	{"balloon", "balloon [dev] | alloc <MiB>",
 	 "memory balloon: target, pages held, counters; alloc: take MiB page by page and free it",
 	 cmd_balloon},

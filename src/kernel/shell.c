@@ -150,6 +150,8 @@ const char *shell_strerror(int err)
 	case VIO_EALIGN:
 		return "the disk reads and writes whole logical blocks ('blk info' says how large): "
 		       "start on one and move whole ones (VIO_EALIGN)";
+	case VIO_EREMOTE:
+		return "the host behind the device refused (VIO_EREMOTE)";
 	default:
 		return vio_strerror(err);
 	}
@@ -218,13 +220,18 @@ static bool shell_feed(struct shell_source *src, int c)
 	}
 	if (c == 0x7f || c == '\b') {
 		if (src->len) {
+			/* One character back: a UTF-8 one is its lead byte and continuation bytes. */
+			while (src->len > 1 && ((unsigned char)src->line[src->len - 1] & 0xc0) == 0x80)
+				src->len--;
 			src->len--;
 			src->echo("\b \b", 3);
 		}
 	} else if (c == 0x15 || c == 0x03) { /* ^U, ^C: drop the line */
 		src->len = 0;
 		src->echo("^C\n", 3);
-	} else if (c >= 0x20 && c < 0x7f && src->len + 1 < sizeof(src->line)) {
+	} else if (c >= 0x20 && c != 0x7f && c <= 0xff && src->len + 1 < sizeof(src->line)) {
+		/* Printable ASCII, and UTF-8's bytes (0x80 and up) as they come: names on a 9p
+		 * folder may be any language's. */
 		char ch = (char)c;
 		src->line[src->len++] = ch;
 		src->echo(&ch, 1);
