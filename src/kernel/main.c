@@ -44,14 +44,17 @@ void poweroff(void)
 			outb((uint16_t)acpi.sleep_ctl, v);
 		else if (paging_map(acpi.sleep_ctl, 1, true))
 			*(volatile uint8_t *)(uintptr_t)acpi.sleep_ctl = v;
-		sleep_us(100000);
+		sleep_us(3000000);
 	}
 	if (acpi.pm1a_cnt && acpi.have_s5) {
 		/* PM1 control: SLP_TYP in bits 10-12, SLP_EN bit 13 (ACPI 4.8.3.2.1) */
 		outw((uint16_t)acpi.pm1a_cnt, (uint16_t)(acpi.slp_typa << 10 | 1u << 13));
 		if (acpi.pm1b_cnt)
 			outw((uint16_t)acpi.pm1b_cnt, (uint16_t)(acpi.slp_typb << 10 | 1u << 13));
-		sleep_us(100000);
+		/* QEMU powers off from its main loop, which a loaded host may not run for a
+		 * while: wait long enough that the fallback below is only for a machine without
+		 * S5, not a busy one. */
+		sleep_us(3000000);
 	}
 	qemu_exit(true);
 }
