@@ -28,8 +28,12 @@ void pages_init(uint64_t ram_end);
 void *pages_alloc(size_t n);
 void pages_free(void *p, size_t n);
 
-/* vio_port.c */
-extern const struct vio_port port;
+/* vio_port.c: the port (main.c takes the interrupt hooks away to poll) */
+extern struct vio_port port;
+
+/* pci.c: the virtio functions behind virt's PCIe host bridge, BARs assigned; or an error */
+struct vio_pci_dev;
+int pci_find(struct vio_pci_dev **out, int max);
 
 /* sha256.c */
 struct sha256 {

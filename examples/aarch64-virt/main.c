@@ -8,10 +8,12 @@
  *       -global virtio-mmio.force-legacy=false -device virtio-rng-device [-append poll]
  *
  * `-append poll` (found in the device tree's /chosen/bootargs) polls every device instead
- * of taking its interrupt line.
+ * of taking its interrupt line; `-append pci` takes the devices from PCIe instead (pci.c:
+ * -M virt,highmem=off -device virtio-rng-pci ...).
  */
 #include <stdbool.h>
 #include <vio/blk.h>
+#include <vio/pci.h>
 #include <vio/console.h>
 #include <vio/err.h>
 #include <vio/net.h>
@@ -38,8 +40,9 @@
 #define ETHERTYPE     0x88b5 /* IEEE local experimental */
 static const uint8_t stop_word[8] = {0xff, 0xff, 0xff, 0xff, 's', 't', 'o', 'p'};
 
-static bool poll_mode;
+static bool poll_mode, pci_mode;
 static struct vio_dev devs[MMIO_SLOTS];
+static uint32_t dev_intid[MMIO_SLOTS]; /* the GIC line each device's interrupts come on */
 static struct vio_rng rng;
 static struct vio_blk blk;
 static struct vio_console con;
@@ -105,34 +108,54 @@ static void con_wait(struct vio_console *c, void *arg)
 	irq_window();
 }
 
-static void probe(void)
+/* Bring `dev`, just probed, up with its driver: the first of each kind is tested. */
+static void bind(struct vio_dev *dev)
+{
+	int err = 0;
+	if (dev->device_id == VIRTIO_ID_RNG && !rng_dev) {
+		struct vio_rng_opts o = {.wait = rng_wait};
+		err = vio_rng_init(&rng, dev, &o);
+		rng_dev = err ? NULL : dev;
+	} else if (dev->device_id == VIRTIO_ID_BLOCK && !blk_dev) {
+		struct vio_blk_opts o = {.wait = blk_wait};
+		err = vio_blk_init(&blk, dev, &o);
+		blk_dev = err ? NULL : dev;
+	} else if (dev->device_id == VIRTIO_ID_CONSOLE && !con_dev) {
+		struct vio_console_opts o = {.wait = con_wait};
+		err = vio_console_init(&con, dev, &o);
+		con_dev = err ? NULL : dev;
+	} else if (dev->device_id == VIRTIO_ID_NET && !net_dev) {
+		err = vio_net_init(&net, dev, NULL);
+		net_dev = err ? NULL : dev;
+	}
+	if (err)
+		kprintf("%s init failed: %s\n", vio_device_type_name(dev->device_id),
+			vio_strerror(err));
+	irq_window();
+}
+
+static void probe_mmio(void)
 {
 	for (unsigned n = 0; n < MMIO_SLOTS; n++) {
-		struct vio_dev *dev = &devs[n];
 		uint32_t irq = poll_mode ? VIO_NO_IRQ : MMIO_INTID0 + n;
-		if (vio_mmio_probe(dev, &port, MMIO_BASE + n * MMIO_SLOT, MMIO_SLOT, irq) != 0)
-			continue;
-		int err = 0;
-		if (dev->device_id == VIRTIO_ID_RNG && !rng_dev) {
-			struct vio_rng_opts o = {.wait = rng_wait};
-			err = vio_rng_init(&rng, dev, &o);
-			rng_dev = err ? NULL : dev;
-		} else if (dev->device_id == VIRTIO_ID_BLOCK && !blk_dev) {
-			struct vio_blk_opts o = {.wait = blk_wait};
-			err = vio_blk_init(&blk, dev, &o);
-			blk_dev = err ? NULL : dev;
-		} else if (dev->device_id == VIRTIO_ID_CONSOLE && !con_dev) {
-			struct vio_console_opts o = {.wait = con_wait};
-			err = vio_console_init(&con, dev, &o);
-			con_dev = err ? NULL : dev;
-		} else if (dev->device_id == VIRTIO_ID_NET && !net_dev) {
-			err = vio_net_init(&net, dev, NULL);
-			net_dev = err ? NULL : dev;
-		}
+		dev_intid[n] = MMIO_INTID0 + n;
+		if (vio_mmio_probe(&devs[n], &port, MMIO_BASE + n * MMIO_SLOT, MMIO_SLOT, irq) == 0)
+			bind(&devs[n]);
+	}
+}
+
+/* Polled, the port has no intx_attach (kmain): vio then polls every PCI device. */
+static void probe_pci(void)
+{
+	struct vio_pci_dev *fns[MMIO_SLOTS];
+	int n = pci_find(fns, MMIO_SLOTS);
+	for (int i = 0; i < n; i++) {
+		dev_intid[i] = fns[i]->irq_line;
+		int err = vio_pci_probe(&devs[i], fns[i]);
 		if (err)
-			kprintf("slot %u: %s init failed: %s\n", n,
-				vio_device_type_name(dev->device_id), vio_strerror(err));
-		irq_window();
+			kprintf("pci %02x.%x: %s\n", fns[i]->dev, fns[i]->fn, vio_strerror(err));
+		else
+			bind(&devs[i]);
 	}
 }
 
@@ -246,14 +269,16 @@ static bool test_interrupts(void)
 	for (unsigned i = 0; i < 4; i++) {
 		if (!all[i])
 			return false;
-		uint32_t intid = MMIO_INTID0 + (uint32_t)(all[i] - devs);
+		uint32_t intid = dev_intid[all[i] - devs];
 		uint64_t n = irq_count(intid);
 		bool raised = irq_pending(intid);
 		kprintf("irq: %s %s intid %u interrupts %lu line %s\n", all[i]->name,
 			vio_irq_mode_name(all[i]->irq_mode), intid, (unsigned long)n,
 			raised ? "high" : "low");
-		ok &= poll_mode ? all[i]->irq_mode == VIO_IRQ_POLL && n == 0
-				: all[i]->irq_mode == VIO_IRQ_LINE && n > 0;
+		enum vio_irq_mode want = poll_mode  ? VIO_IRQ_POLL
+					 : pci_mode ? VIO_IRQ_INTX
+						    : VIO_IRQ_LINE;
+		ok &= all[i]->irq_mode == want && (n > 0) == !poll_mode;
 	}
 	return ok;
 }
@@ -262,10 +287,17 @@ void kmain(const uint8_t *fdt)
 {
 	mmu_init();
 	kprintf("aarch64-virt: vio example kernel, device tree at %p\n", (const void *)fdt);
-	poll_mode = bootargs_have(fdt, "poll"); /* before the page allocator may reuse its RAM */
+	/* Read before the page allocator may reuse the device tree's RAM. */
+	poll_mode = bootargs_have(fdt, "poll");
+	pci_mode = bootargs_have(fdt, "pci");
+	if (poll_mode)
+		port.intx_attach = NULL;
 	pages_init(RAM_END);
 	gic_init();
-	probe();
+	if (pci_mode)
+		probe_pci();
+	else
+		probe_mmio();
 	kprintf("1..5\n");
 	tap(test_rng(), "rng");
 	tap(test_blk(), "blk sha256");

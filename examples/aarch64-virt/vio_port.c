@@ -55,7 +55,14 @@ static int platform_irq_attach(void *ctx, uint32_t irq, vio_irq_handler fn, void
 	return irq_attach(irq, fn, arg);
 }
 
-const struct vio_port port = {
+/* A PCI function's pin: vio_pci_assign wrote the GIC INTID it reaches in `line` (pci.c). */
+static int intx_attach(void *ctx, uint16_t seg, uint8_t bus, uint8_t dev, uint8_t fn, uint8_t pin,
+		       uint8_t line, vio_irq_handler handler, void *arg)
+{
+	return irq_attach(line, handler, arg);
+}
+
+struct vio_port port = {
     .dma_alloc = dma_alloc,
     .dma_free = dma_free,
     .virt_to_phys = virt_to_phys,
@@ -64,4 +71,5 @@ const struct vio_port port = {
     .delay_us = port_delay_us,
     .log = port_log,
     .platform_irq_attach = platform_irq_attach,
+    .intx_attach = intx_attach,
 };
