@@ -92,14 +92,25 @@ static volatile void *reg(uint64_t base, uint64_t off)
 	return (volatile void *)(base + off);
 }
 
+/*
+ * MSI through the GICv2m frame QEMU virt puts beside a GICv2: a device writes an SPI's INTID
+ * to MSI_SETSPI_NS (frame + 0x40) and that SPI fires once, edge-triggered. MSI_TYPER (frame
+ * + 8) says which SPIs the frame owns: the first INTID in bits 25:16, the count in 9:0.
+ */
+#define GICV2M 0x08020000ul
+static uint32_t msi_next, msi_end;
+
 void gic_init(void)
 {
+	uint32_t typer = vio_mmio_read32(reg(GICV2M, 0x008));
+	msi_next = typer >> 16 & 0x3ff;
+	msi_end = msi_next + (typer & 0x3ff);
 	vio_mmio_write32(reg(GICD, 0x000), 1);	  /* GICD_CTLR: forward interrupts */
 	vio_mmio_write32(reg(GICC, 0x004), 0xff); /* GICC_PMR: let every priority through */
 	vio_mmio_write32(reg(GICC, 0x000), 1);	  /* GICC_CTLR: signal them to the CPU */
 }
 
-int irq_attach(uint32_t intid, vio_irq_handler fn, void *arg)
+static int attach(uint32_t intid, vio_irq_handler fn, void *arg, bool edge)
 {
 	if (intid < 32 || intid >= MAX_INTID || nhandlers == MAX_HANDLERS)
 		return VIO_ENOTSUP; /* not an SPI this GIC has, or no room */
@@ -107,13 +118,45 @@ int irq_attach(uint32_t intid, vio_irq_handler fn, void *arg)
 	handlers[nhandlers].fn = fn;
 	handlers[nhandlers].arg = arg;
 	nhandlers++;
-	uint64_t cfg = 0xc00 + intid / 16 * 4; /* GICD_ICFGR: 0 in bit 1 of the field: level */
-	vio_mmio_write32(reg(GICD, cfg),
-			 vio_mmio_read32(reg(GICD, cfg)) & ~(2u << (intid % 16 * 2)));
+	uint64_t cfg = 0xc00 + intid / 16 * 4; /* GICD_ICFGR: bit 1 of the field set: edge */
+	uint32_t bit = 2u << (intid % 16 * 2);
+	uint32_t v = vio_mmio_read32(reg(GICD, cfg));
+	vio_mmio_write32(reg(GICD, cfg), edge ? v | bit : v & ~bit);
 	vio_mmio_write8(reg(GICD, 0x400 + intid), 0xa0); /* GICD_IPRIORITYR */
 	vio_mmio_write8(reg(GICD, 0x800 + intid), 1);	 /* GICD_ITARGETSR: CPU 0 */
 	vio_mmio_write32(reg(GICD, 0x100 + intid / 32 * 4), 1u << (intid % 32)); /* ISENABLER */
 	return 0;
+}
+
+int irq_attach(uint32_t intid, vio_irq_handler fn, void *arg)
+{
+	return attach(intid, fn, arg, false);
+}
+
+int msi_alloc(vio_irq_handler fn, void *arg, uint64_t *addr, uint32_t *data)
+{
+	if (msi_next >= msi_end)
+		return VIO_ENOSPC;
+	int err = attach(msi_next, fn, arg, true);
+	if (err)
+		return err;
+	*addr = GICV2M + 0x040;
+	*data = msi_next++;
+	return 0;
+}
+
+/* Disable the SPI and forget its handler; the INTID is not handed out again. */
+void msi_free(uint32_t intid)
+{
+	vio_mmio_write32(reg(GICD, 0x180 + intid / 32 * 4), 1u << (intid % 32)); /* ICENABLER */
+	for (unsigned i = 0; i < nhandlers; i++)
+		if (handlers[i].intid == intid)
+			handlers[i] = handlers[--nhandlers];
+}
+
+uint32_t msi_next_intid(void)
+{
+	return msi_next;
 }
 
 uint64_t irq_count(uint32_t intid)

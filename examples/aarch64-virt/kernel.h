@@ -19,6 +19,9 @@ void delay_us(uint32_t us);
 void gic_init(void);
 int irq_attach(uint32_t intid, vio_irq_handler handler, void *arg);
 uint64_t irq_count(uint32_t intid);
+int msi_alloc(vio_irq_handler handler, void *arg, uint64_t *addr, uint32_t *data);
+void msi_free(uint32_t intid);
+uint32_t msi_next_intid(void); /* MSIs take INTIDs upward from here */
 bool irq_pending(uint32_t intid);
 void irq_window(void); /* let pending interrupts in, then mask them again */
 void power_off(void) __attribute__((noreturn));

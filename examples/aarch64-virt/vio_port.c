@@ -62,6 +62,17 @@ static int intx_attach(void *ctx, uint16_t seg, uint8_t bus, uint8_t dev, uint8_
 	return irq_attach(line, handler, arg);
 }
 
+/* MSI-X: one GICv2m SPI per vector (arch.c); the message is the SPI's INTID. */
+static int msix_alloc(void *ctx, vio_irq_handler handler, void *arg, uint64_t *addr, uint32_t *data)
+{
+	return msi_alloc(handler, arg, addr, data);
+}
+
+static void msix_free(void *ctx, uint64_t addr, uint32_t data)
+{
+	msi_free(data);
+}
+
 struct vio_port port = {
     .dma_alloc = dma_alloc,
     .dma_free = dma_free,
@@ -72,4 +83,6 @@ struct vio_port port = {
     .log = port_log,
     .platform_irq_attach = platform_irq_attach,
     .intx_attach = intx_attach,
+    .msix_alloc = msix_alloc,
+    .msix_free = msix_free,
 };

@@ -3,7 +3,8 @@ The aarch64 example kernel (examples/aarch64-virt) on QEMU `virt` with a Cortex-
 written from docs/porting.md and the public headers alone. One boot per transport
 (virtio-mmio version 2, version 1 with -global virtio-mmio.force-legacy=true, and modern
 virtio-pci behind virt's ECAM host bridge with -append pci, BARs assigned by vio) and
-interrupt mode (GICv2 lines: the MMIO line or PCI INTx; or polled with -append poll). Each
+interrupt mode (GICv2 lines: the MMIO line, PCI MSI-X through the GICv2m frame, or PCI
+INTx with -append nomsi; or polled with -append poll). Each
 boot has an entropy device, a disk, a console and a NIC, and checks:
 
   rng        4 KiB of entropy read (the kernel checks it is not one repeated byte)
@@ -11,8 +12,8 @@ boot has an entropy device, a disk, a console and a NIC, and checks:
   console    64 KiB of random bytes sent into the port org.vio.echo come back byte-exact
   net        the kernel's hello frame arrives over -netdev dgram; 32 frames of random sizes
              come back byte-exact with MACs swapped, then a stop frame ends the echo
-  interrupts every device ran irq=line:<intid> (MMIO) or irq=intx (PCI) and took GIC
-             interrupts, or irq=poll and took none
+  interrupts every device ran irq=line:<intid> (MMIO), irq=msix or irq=intx (PCI) and
+             took GIC interrupts, or irq=poll and took none
 
 The kernel powers off through PSCI (QEMU exits 0); the TAP lines say whether it passed. It is
 built here (make -C examples/aarch64-virt) when it is missing or stale.
@@ -128,15 +129,17 @@ def interact(q):
 
 def scenario(transport, mode):
     """transport: 'mmio' (version 2), 'mmio-legacy' (version 1) or 'pci-modern';
-    mode: 'line' (MMIO), 'intx' (PCI) or 'poll'."""
+    mode: 'line' (MMIO), 'msix' or 'intx' (PCI) or 'poll'."""
     where = r"0000:00:[0-9a-f]{2}\.0" if transport == "pci-modern" else r"mmio@0x[0-9a-f]+"
-    irq = {"line": r"line:(4[89]|[5-7]\d)", "intx": "intx", "poll": "poll"}[mode]
+    irq = {"line": r"line:(4[89]|[5-7]\d)", "msix": "msix(-shared)?", "intx": "intx",
+           "poll": "poll"}[mode]
     found = [r"^vio: virtio-%s %s %s features=0x[0-9a-f]+ queues=\d+ irq=%s$"
              % (name, where, transport, irq) for name in ("rng", "blk", "console", "net")]
     tests = [r"^ok \d+ - %s$" % t for t in ("rng", "blk sha256", "console echo",
                                               "net frame exchange", "interrupts")]
     name = {"mmio": "mmio2", "mmio-legacy": "mmio1", "pci-modern": "pci"}[transport]
-    words = (["pci"] if transport == "pci-modern" else []) + (["poll"] if mode == "poll" else [])
+    words = ((["pci"] if transport == "pci-modern" else []) +
+             {"poll": ["poll"], "intx": ["nomsi"]}.get(mode, []))
     return Scenario("aarch64-%s-%s" % (name, mode),
                     argv=qemu_argv(transport == "mmio-legacy", words),
                     setup=devices("pci" if transport == "pci-modern" else "device"),
@@ -146,5 +149,5 @@ def scenario(transport, mode):
 
 SCENARIOS = [scenario(t, m) for t, modes in (("mmio", ("line", "poll")),
                                              ("mmio-legacy", ("line", "poll")),
-                                             ("pci-modern", ("intx", "poll")))
+                                             ("pci-modern", ("msix", "intx", "poll")))
              for m in modes]
