@@ -1,10 +1,11 @@
 /*
  * examples/aarch64-virt: a minimal aarch64 kernel on QEMU `virt` that embeds vio the way
  * any kernel would (Makefile: include src/virtio/vio.mk; vio_port.c: the port), finds the
- * virtio-mmio devices, brings up an entropy device, a disk, a console and a NIC with vio's
- * drivers and checks each against a host peer (tests/qemu/scn_aarch64.py), printing TAP.
+ * virtio-mmio devices (or the PCIe functions), brings up an entropy device, a disk, a console
+ * and a NIC with vio's drivers and checks each against a host peer
+ * (tests/qemu/scn_aarch64.py), printing TAP.
  *
- *   qemu-system-aarch64 -M virt -cpu cortex-a57 -m 256M -nographic -kernel kernel.elf \
+ *   qemu-system-aarch64 -M virt -cpu cortex-a57 -m 256M -nographic -kernel kernel.bin \
  *       -global virtio-mmio.force-legacy=false -device virtio-rng-device [-append poll]
  *
  * `-append poll` (found in the device tree's /chosen/bootargs) polls every device instead
@@ -14,10 +15,10 @@
  */
 #include <stdbool.h>
 #include <vio/blk.h>
-#include <vio/pci.h>
 #include <vio/console.h>
 #include <vio/err.h>
 #include <vio/net.h>
+#include <vio/pci.h>
 #include <vio/rng.h>
 #include <vio/virtio.h>
 
