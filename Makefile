@@ -10,6 +10,7 @@
 #   make fuzz-long  the long background run: fast builds, nice 19, totals in build/fuzz/totals.txt
 #   make CC=clang   the same kernel built with clang/lld
 #   make riscv64    the riscv64 example kernel (examples/riscv64-virt) in build/riscv64-virt
+#   make aarch64    the aarch64 example kernel (examples/aarch64-virt) in build/aarch64-virt
 #
 # Overridable: CC, CROSS (e.g. CROSS=x86_64-elf-), CFLAGS, LDFLAGS, BUILD, QEMU_TIMEOUT, DEBUG=1.
 # Set VIO_NO_DEPS=1 to skip the automatic package check (scripts/deps.sh).
@@ -99,8 +100,7 @@ $(shell mkdir -p $(OBJ) && \
 	{ echo '$(LINK_TEXT)' | cmp -s - $(LINK_STAMP) || echo '$(LINK_TEXT)' > $(LINK_STAMP); })
 
 .PHONY: all iso lib lib-cross lib-cross-build run test hosttest qemutest bench fuzz fuzz-build fuzz-long \
-	clean distclean \
-	format help riscv64
+	clean distclean format help riscv64 aarch64
 all: $(BUILD)/vio.elf $(BUILD)/vio.iso
 include src/kernel/net/lwip.mk
 
@@ -147,6 +147,10 @@ run: all
 # A second kernel on a second architecture, embedding the same library (its own Makefile).
 riscv64:
 	$(MAKE) -C examples/riscv64-virt OUT=$(abspath $(BUILD))/riscv64-virt
+
+# A third kernel, aarch64, written from docs/porting.md and the headers alone.
+aarch64:
+	$(MAKE) -C examples/aarch64-virt OUT=$(abspath $(BUILD))/aarch64-virt
 
 # --- the library on every architecture vio supports ------------------------------------------
 # build/cross/<compiler>-<arch>/libvio.a for each architecture, with clang (--target) and with
