@@ -160,7 +160,7 @@ bool vio_dev_has_feature(const struct vio_dev *dev, unsigned bit);
 
 /*
  * Read `len` bytes of device config at `offset`, with accesses as wide as the field (1, 2,
- * 4, or 8 as two 4-byte reads) and retried while the config generation changes (2.4.1).
+ * 4, or 8 as two 4-byte reads) and retried while the config generation changes (2.5.1).
  * Returns 0; VIO_EINVAL (outside dev->config_len); VIO_EIO (the generation never settled
  * within VIO_CONFIG_READ_TRIES). IRQ-safe.
  */

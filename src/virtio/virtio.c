@@ -1,6 +1,6 @@
 /*
  * The virtio core: device initialisation in the spec's order (virtio 1.2, 3.1.1), feature
- * negotiation, config space reads that respect the generation count (2.4.1), queue setup and
+ * negotiation, config space reads that respect the generation count (2.5.1), queue setup and
  * teardown. Written once here; the transports (pci_modern.c, pci_legacy.c, mmio.c) know how
  * to reach registers and how their devices interrupt (pci_irq.c, mmio.c), and report
  * interrupts back through vio_dev_interrupt. Names and the device line are in describe.c.
@@ -149,7 +149,7 @@ bool vio_dev_has_feature(const struct vio_dev *dev, unsigned bit)
 	return bit < 64 && (dev->features & VIRTIO_BIT(bit));
 }
 
-/* --- device configuration space (2.4) --------------------------------------------------- */
+/* --- device configuration space (2.5) --------------------------------------------------- */
 
 /* Copy config bytes with accesses as wide as the field: 1, 2, 4, or 8 as two 4-byte reads. */
 static void config_copy_in(struct vio_dev *dev, uint32_t offset, uint8_t *buf, uint32_t len)
@@ -181,7 +181,7 @@ int vio_dev_config_read(struct vio_dev *dev, uint32_t offset, void *buf, uint32_
 	if (!config_range_ok(dev, offset, len))
 		return VIO_EINVAL;
 	/*
-	 * 2.4.1: a field wider than one access may change between our accesses. The device
+	 * 2.5.1: a field wider than one access may change between our accesses. The device
 	 * bumps config_generation on every change, so read until it is the same before and
 	 * after. A device whose generation never settles is broken.
 	 */
