@@ -599,7 +599,8 @@ int vio_balloon_init(struct vio_balloon *b, struct vio_dev *dev,
 	uint64_t phys;
 	int err;
 
-	*b = (struct vio_balloon){0};
+	/* Cleared in place: clang builds a struct literal this large on the stack first. */
+	__builtin_memset(b, 0, sizeof(*b));
 	if (dev->device_id != VIRTIO_ID_BALLOON)
 		return VIO_ENODEV;
 	if (!opts || !opts->page_take || !opts->page_give)
