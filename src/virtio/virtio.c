@@ -307,18 +307,10 @@ static int choose_queue_size(struct vio_dev *dev, uint16_t index, uint16_t max_s
 	return (int)size;
 }
 
-/*
- * What vio_dev_setup_vq gave before queues had options, and what the drivers that call it
- * count on: an indirect table for every ring entry (at most 256), so that any request of up
- * to VIO_VQ_INDIRECT_SEGS segments takes one descriptor and a driver may size its own depth
- * by the ring. The pool is allocated page by page all the same.
- */
-#define SETUP_VQ_TABLES 256
-
 int vio_dev_setup_vq(struct vio_dev *dev, uint16_t index, uint16_t max_size, vio_vq_callback cb,
 		     void *arg)
 {
-	struct vio_vq_opts opts = {.max_size = max_size, .indirect_tables = SETUP_VQ_TABLES};
+	struct vio_vq_opts opts = {.max_size = max_size};
 
 	return vio_dev_setup_vq_opts(dev, index, &opts, cb, arg);
 }
@@ -341,7 +333,7 @@ int vio_dev_setup_vq_opts(struct vio_dev *dev, uint16_t index, const struct vio_
 	uint32_t flags = 0;
 	if (vio_dev_has_feature(dev, VIRTIO_F_RING_EVENT_IDX))
 		flags |= VIO_VQ_F_EVENT_IDX;
-	if (vio_dev_has_feature(dev, VIRTIO_F_RING_INDIRECT_DESC))
+	if (vio_dev_has_feature(dev, VIRTIO_F_RING_INDIRECT_DESC) && !(opts && opts->direct_only))
 		flags |= VIO_VQ_F_INDIRECT;
 	/* Modern transports place each ring area on its own; legacy ones need one piece. */
 	if (dev->modern)
