@@ -7,7 +7,7 @@
  *	MEM <device> dma=<bytes> pages=<n> priv=<bytes> largest=<bytes>
  *
  * which is where the DMA budget table of docs/porting.md comes from (make hosttest keeps the
- * output in build/test-logs/host-test_memory.log). dma counts whole pages, as dma_alloc hands
+ * output in build/test-logs/test_memory.log). dma counts whole pages, as dma_alloc hands
  * them out; priv is what vio_priv_alloc asked the port's private allocator for.
  *
  * The devices are modern PCI functions (tests/host/fake_env.h), so each ring's three areas
@@ -103,6 +103,7 @@ static void test_console_fits_a_page_allocator(void **state)
 	console_ports(1, "console-1-port");
 	console_ports(2, "console-2-ports");
 	console_ports(3, "console-3-ports");
+	console_ports(8, "console-8-ports");
 }
 
 static void blk_with(uint16_t qsize, const struct vio_blk_opts *opts, const char *name)
