@@ -6,6 +6,7 @@
 #                   "N passed, N failed"
 #   make lib        build/libvio.a, proving the library is freestanding
 #   make lib-cross  libvio.a for x86-64, i686, riscv64 and aarch64 (clang and GCC), checked
+#   make stack      the deepest interrupt-path stack in the library, per architecture
 #   make fuzz       build libFuzzer targets (clang) and run each for FUZZ_SECONDS
 #   make CC=clang   the same kernel built with clang/lld
 #   make riscv64    the riscv64 example kernel (examples/riscv64-virt) in build/riscv64-virt
@@ -104,7 +105,7 @@ $(shell mkdir -p $(OBJ) && \
 	{ echo '$(STAMP_TEXT)' | cmp -s - $(FLAGS_STAMP) || echo '$(STAMP_TEXT)' > $(FLAGS_STAMP); } && \
 	{ echo '$(LINK_TEXT)' | cmp -s - $(LINK_STAMP) || echo '$(LINK_TEXT)' > $(LINK_STAMP); })
 
-.PHONY: all iso lib lib-cross lib-cross-build run test hosttest qemutest bench fuzz clean distclean \
+.PHONY: all iso lib lib-cross lib-cross-build stack run test hosttest qemutest bench fuzz clean distclean \
 	format help riscv64
 all: $(BUILD)/vio.elf $(BUILD)/vio.iso
 include src/kernel/net/lwip.mk
@@ -203,6 +204,12 @@ CROSS_GCC_ARCHS := $(foreach a,$(CROSS_ARCHS),$(if $(shell command -v $(GCC_$(a)
 $(foreach a,$(CROSS_ARCHS),$(eval $(call CROSS_LIB,clang-$(a),clang $(CLANG_TARGET_$(a)),$(a))))
 $(foreach a,$(CROSS_GCC_ARCHS),$(eval $(call CROSS_LIB,gcc-$(a),$(GCC_$(a)),$(a))))
 endif
+
+# The deepest interrupt-path stack inside vio, per architecture with a GCC cross compiler
+# (scripts/vio-stack.py; docs/porting.md, section 4, has the figures).
+stack:
+	@for a in $(CROSS_ARCHS); do out=$$(python3 scripts/vio-stack.py --arch $$a) || \
+		{ echo "$$out"; exit 1; }; echo "$$a: $$(echo "$$out" | tail -1)"; done
 
 lib-cross-build: $(CROSS_LIBS)
 	@$(foreach a,$(filter-out $(CROSS_GCC_ARCHS),$(CROSS_ARCHS)),echo "lib-cross: \

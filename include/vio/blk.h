@@ -229,14 +229,15 @@ struct vio_blk_stats {
 struct vio_blk_slot;
 struct vio_blk_part;
 struct vio_blk_queue {
-	/* One private allocation (vio_priv_alloc), never device-visible: */
-	struct vio_sg *q_sg;	      /* the segment list the next part is built in */
-	struct vio_blk_slot **q_slot_pages; /* [q_nslot_pages] DMA pages of slots (headers,
-					       status bytes: device-visible), 64 a page */
-	struct vio_blk_part *q_parts; /* [depth] what each slot's part is */
-	uint16_t *q_free;	      /* stack of free slot numbers */
+	/* One private allocation (vio_priv_alloc), never device-visible: the segment list the
+	 * next part is built in; the DMA pages of slots (headers and status bytes, 64 a page:
+	 * device-visible); what each slot's part is; the stack of free slot numbers. */
+	struct vio_sg *q_sg;
+	struct vio_blk_slot **q_slot_pages; /* [q_nslot_pages] */
+	struct vio_blk_part *q_parts;	    /* [depth] */
+	uint16_t *q_free;		    /* [depth] */
 	uint32_t q_priv_bytes;
-	uint16_t q_nslot_pages;	      /* slot pages allocated */
+	uint16_t q_nslot_pages; /* slot pages allocated */
 	uint16_t q_nfree;
 	uint16_t q_depth;
 	uint32_t q_seg_max;	       /* data segments per part on this queue */

@@ -83,11 +83,10 @@
  */
 #define VIO_CONSOLE_PAGE 4096u
 #define VIO_CONSOLE_PAGES_FOR(n, size)                                                             \
-	(((n) + VIO_CONSOLE_PAGE / (size) - 1) / (VIO_CONSOLE_PAGE / (size)))
+	(((n) + (VIO_CONSOLE_PAGE / (size)) - 1) / (VIO_CONSOLE_PAGE / (size)))
 #define VIO_CONSOLE_DMA_PAGES                                                                      \
-	(VIO_CONSOLE_MAX_PORTS *                                                                   \
-		 VIO_CONSOLE_PAGES_FOR(VIO_CONSOLE_RX_BUFS + VIO_CONSOLE_TX_BUFS,                  \
-				       VIO_CONSOLE_BUF_SIZE) +                                     \
+	(VIO_CONSOLE_MAX_PORTS * VIO_CONSOLE_PAGES_FOR(VIO_CONSOLE_RX_BUFS + VIO_CONSOLE_TX_BUFS,  \
+						       VIO_CONSOLE_BUF_SIZE) +                     \
 	 VIO_CONSOLE_PAGES_FOR(VIO_CONSOLE_CTRL_BUFS, VIO_CONSOLE_CTRL_BUF_SIZE) +                 \
 	 VIO_CONSOLE_PAGES_FOR(VIO_CONSOLE_CTRL_TX_BUFS, sizeof(struct virtio_console_control)))
 /* Port names are kept up to this many bytes, NUL included; longer ones are cut. */

@@ -71,7 +71,7 @@ struct vio_blk_slot {
 _Static_assert(sizeof(struct vio_blk_slot) == 64, "slot layout");
 
 /* dma_alloc hands out 4 KiB pages (vio/port.h); slots are allocated a page at a time. */
-#define PAGE 4096u
+#define PAGE	       4096u
 #define SLOTS_PER_PAGE (PAGE / (uint32_t)sizeof(struct vio_blk_slot))
 
 /* What the driver remembers about one part: private memory, the device never reaches it. */
@@ -312,8 +312,7 @@ static int alloc_slots(struct vio_blk *blk, uint16_t qi)
 
 	/* Header + status need two descriptors even with an indirect table to fall back from. */
 	if (size < 4) {
-		vio_logf(port, VIO_LOG_ERR, "%s: queue %u has only %u entries", blk_name, qi,
-			 size);
+		vio_logf(port, VIO_LOG_ERR, "%s: queue %u has only %u entries", blk_name, qi, size);
 		return VIO_ENOTSUP;
 	}
 	uint16_t depth = parts_in_flight(blk, size);

@@ -38,7 +38,8 @@ _Static_assert(VIO_CONSOLE_MAX_PORTS >= 1 && 2 + 2 * VIO_CONSOLE_MAX_PORTS <= VI
 _Static_assert(VIO_CONSOLE_NAME_MAX >= 2, "VIO_CONSOLE_NAME_MAX too small");
 _Static_assert(VIO_CONSOLE_CTRL_BUF_SIZE > sizeof(struct virtio_console_control),
 	       "a control buffer must hold a message header and some payload");
-_Static_assert(VIO_CONSOLE_BUF_SIZE <= VIO_CONSOLE_PAGE && VIO_CONSOLE_CTRL_BUF_SIZE <= VIO_CONSOLE_PAGE,
+_Static_assert(VIO_CONSOLE_BUF_SIZE <= VIO_CONSOLE_PAGE &&
+		   VIO_CONSOLE_CTRL_BUF_SIZE <= VIO_CONSOLE_PAGE,
 	       "a buffer must fit in one DMA page");
 
 /* How long blocking calls wait between looks at the used rings. */
@@ -790,8 +791,8 @@ static int setup_queues(struct vio_console *con)
 	if (con->multiport) {
 		err = vio_dev_setup_vq_opts(dev, VIRTIO_CONSOLE_Q_CTRL_RX, &ctrl_rx, vq_done, con);
 		if (!err)
-			err = vio_dev_setup_vq_opts(dev, VIRTIO_CONSOLE_Q_CTRL_TX, &ctrl_tx, vq_done,
-						    con);
+			err = vio_dev_setup_vq_opts(dev, VIRTIO_CONSOLE_Q_CTRL_TX, &ctrl_tx,
+						    vq_done, con);
 		if (err)
 			return err;
 	}

@@ -694,7 +694,8 @@ static void test_blk_default_pool_is_small_and_page_sized(void **state)
 	assert_int_equal(t->blk.blk_vqs[0].size, VIO_BLK_QUEUE_SIZE);
 	assert_int_equal(t->blk.blk_vqs[0].vq_ntables, VIO_BLK_INDIRECT_TABLES);
 	assert_int_equal(t->blk.info.queue_depth,
-			 VIO_BLK_INDIRECT_TABLES + (VIO_BLK_QUEUE_SIZE - VIO_BLK_INDIRECT_TABLES) / 2);
+			 VIO_BLK_INDIRECT_TABLES +
+			     (VIO_BLK_QUEUE_SIZE - VIO_BLK_INDIRECT_TABLES) / 2);
 	assert_int_equal(t->e->fp.dma_refused, 0);
 	assert_true(t->e->fp.dma_largest <= 4096);
 	/* Ring (desc 4 KiB, avail + used 4 KiB), 4 table pages, 136 slots in 3 pages. */

@@ -44,9 +44,9 @@ static uint16_t big_queue;
 static bool ring_area(void *arg, size_t bytes)
 {
 	(void)arg;
-	return big_queue && (bytes == vring_desc_bytes(big_queue) ||
-			     bytes == vring_avail_bytes(big_queue) ||
-			     bytes == vring_used_bytes(big_queue));
+	return big_queue &&
+	       (bytes == vring_desc_bytes(big_queue) || bytes == vring_avail_bytes(big_queue) ||
+		bytes == vring_used_bytes(big_queue));
 }
 
 static struct fake_env *page_port_env(uint32_t id, uint64_t features, const void *cfg, size_t len,
@@ -111,9 +111,9 @@ static void blk_with(uint16_t qsize, const struct vio_blk_opts *opts, const char
 	static struct vio_blk blk;
 	struct virtio_blk_config cfg = {.capacity = 2048, .seg_max = 126, .size_max = 65536};
 	uint64_t features = VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) | VIRTIO_BIT(VIRTIO_BLK_F_SIZE_MAX) |
-			    VIRTIO_BIT(VIRTIO_BLK_F_FLUSH) | VIRTIO_BIT(VIRTIO_F_RING_INDIRECT_DESC);
-	struct fake_env *e =
-	    page_port_env(VIRTIO_ID_BLOCK, features, &cfg, sizeof(cfg), 1, qsize);
+			    VIRTIO_BIT(VIRTIO_BLK_F_FLUSH) |
+			    VIRTIO_BIT(VIRTIO_F_RING_INDIRECT_DESC);
+	struct fake_env *e = page_port_env(VIRTIO_ID_BLOCK, features, &cfg, sizeof(cfg), 1, qsize);
 
 	assert_int_equal(vio_blk_init(&blk, &e->dev, opts), 0);
 	printf("MEM %s: ring %u, %u tables, depth %u\n", name, blk.blk_vqs[0].size,
@@ -175,8 +175,8 @@ static void test_balloon_fits_a_page_allocator(void **state)
 	(void)state;
 	static struct vio_balloon b;
 	struct virtio_balloon_config cfg = {.num_pages = 0};
-	uint64_t features = VIRTIO_BIT(VIRTIO_BALLOON_F_STATS_VQ) |
-			    VIRTIO_BIT(VIRTIO_BALLOON_F_PAGE_REPORTING);
+	uint64_t features =
+	    VIRTIO_BIT(VIRTIO_BALLOON_F_STATS_VQ) | VIRTIO_BIT(VIRTIO_BALLOON_F_PAGE_REPORTING);
 	struct fake_env *e = page_port_env(VIRTIO_ID_BALLOON, features, &cfg, sizeof(cfg), 4, 128);
 	const struct vio_balloon_opts opts = {
 	    .page_take = take_none, .page_give = give, .guest_stats = no_stats};
