@@ -162,8 +162,7 @@ static void peek_pfns(const struct vio_balloon *b, uint32_t n, uint32_t *out)
  */
 static int stop(struct vio_balloon *b, int err)
 {
-	if ((err == VIO_ETIMEDOUT || err == VIO_EIO) && vio_dev_check(b->dev) == VIO_ENEEDRESET)
-		err = VIO_ENEEDRESET;
+	err = vio_dev_error(b->dev, err);
 	if (!b->bal_broken)
 		vio_logf(port_of(b), VIO_LOG_ERR, "%s: %s, balloon stopped (holds %u pages)",
 			 balloon_name, vio_strerror(err), b->bal_held);
@@ -415,6 +414,10 @@ int vio_balloon_poll(struct vio_balloon *b)
 
 	if (!b->dev || b->bal_broken)
 		return VIO_EIO;
+	/* A device may ask for a reset in its status alone (2.1.2): the core looks now and then. */
+	err = vio_dev_poll(b->dev);
+	if (err)
+		return stop(b, err);
 	b->bal_config_changed = false;
 	if (b->stats_vq) {
 		err = answer_stats(b);

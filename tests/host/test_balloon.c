@@ -893,6 +893,23 @@ static void test_fini_after_an_unconfirmed_reset_keeps_every_page_the_device_may
 	free_env(t);
 }
 
+/* No config interrupt says so (2.1.2): a working device's status alone asks for the reset. */
+static void test_polling_notices_a_device_that_needs_reset(void **state)
+{
+	(void)state;
+	struct t *t = bring_up(ALL_FEATURES, true, 0);
+	int err, polls = 0;
+
+	t->e->vd.status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	/* One status read per VIO_POLL_STATUS_NS; the fake clock moves 1 us a reading. */
+	while ((err = vio_balloon_poll(&t->b)) >= 0)
+		assert_true(++polls < 200000);
+	assert_int_equal(err, VIO_ENEEDRESET);
+	assert_true(t->e->dev.needs_reset);
+	assert_int_equal(vio_balloon_fini(&t->b), 0);
+	free_env(t);
+}
+
 static void test_device_needing_reset_is_reported_on_timeout_and_on_a_broken_queue(void **state)
 {
 	(void)state;
@@ -1034,6 +1051,7 @@ int main(void)
 		test_fini_after_an_unconfirmed_reset_keeps_every_page_the_device_may_touch),
 	    cmocka_unit_test(
 		test_device_needing_reset_is_reported_on_timeout_and_on_a_broken_queue),
+	    cmocka_unit_test(test_polling_notices_a_device_that_needs_reset),
 	    cmocka_unit_test(test_a_host_asking_for_everything_stops_at_the_free_memory_floor),
 	    cmocka_unit_test(test_floor_defaults_to_vio_balloon_floor_pages),
 	    cmocka_unit_test(test_init_rejects_other_devices_and_missing_ops),
