@@ -97,6 +97,9 @@ struct vio_port {
 	 * virtio-net's random MAC. A port without a clock may pass a counter that advances on
 	 * every call, so every wait ends; timeouts then count calls rather than time (advance it
 	 * by roughly what one poll takes), and give net a mac_seed or get_entropy.
+	 * The port may call drivers with interrupts masked: no driver call spins on this clock
+	 * for longer than 1 ms without returning or calling its opts.wait (docs/design.md 3),
+	 * but the reset wait of init and fini and vio_balloon_report_free.
 	 */
 	uint64_t (*now_ns)(void *ctx);
 	/* Busy-wait at least `us` microseconds. Works with interrupts disabled. */

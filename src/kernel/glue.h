@@ -24,6 +24,15 @@ extern int n_rng, n_cons, n_blk, n_net, n_balloon;
  */
 void dev_irq_window(void);
 
+/*
+ * The kernel's limit on spinning with interrupts masked (docs/design.md 4): no wait holds
+ * them off longer. A caller that runs with interrupts on may wait longer, in driver calls of
+ * at most this long with interrupts let in between: dev_may_wait says whether it does (and
+ * is not an interrupt handler).
+ */
+#define DEV_MASKED_SPIN_NS 1000000ull
+bool dev_may_wait(void);
+
 /* --- glue_console.c: port 0 and the echo ports, per console ------------------------------- */
 
 #define ECHO_BUF 4096

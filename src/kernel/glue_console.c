@@ -123,14 +123,16 @@ void console_mirror(const char *s, size_t n)
 {
 	/* Never from an interrupt handler (the driver may be mid-call) and never recursively.
 	 * When the TX buffers are full, reap the device's completions and retry for up to
-	 * 50 ms (a slow host); only a host that takes nothing for that long loses bytes, and
-	 * those are counted. */
+	 * 50 ms (a slow host), each driver call masked and interrupts let in between; from a
+	 * caller that has them off (a kprintf inside a driver call) for DEV_MASKED_SPIN_NS.
+	 * Only a host that takes nothing for that long loses bytes, and those are counted. */
 	if (!n_cons || kcons[0].port0 < 0 || in_interrupt() || mirroring)
 		return;
 	mirroring = true;
-	uint64_t flags = irq_save(), deadline = clock_ns() + 50000000ull;
+	uint64_t deadline = clock_ns() + (dev_may_wait() ? 50000000ull : DEV_MASKED_SPIN_NS);
 	while (n) {
-		int w = vio_console_write(&consoles[0], (uint32_t)kcons[0].port0, s, n, false);
+		int w = DEV_CALL(
+		    vio_console_write(&consoles[0], (uint32_t)kcons[0].port0, s, n, false));
 		if (w > 0) {
 			s += w;
 			n -= (size_t)w;
@@ -140,8 +142,7 @@ void console_mirror(const char *s, size_t n)
 			mirror_dropped += n;
 			break;
 		}
-		vio_console_poll(&consoles[0]);
+		DEV_CALL(vio_console_poll(&consoles[0]));
 	}
-	irq_restore(flags);
 	mirroring = false;
 }
