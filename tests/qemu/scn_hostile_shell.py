@@ -272,7 +272,52 @@ def bad_ip_check(log, workdir):
     return None
 
 
+# --- Ctrl-C stops every long command ---------------------------------------------------------
+
+DISK_BYTES = 2 << 30
+
+
+def slow_devices(workdir):
+    """An entropy source of 512 bytes a second, and a 2 GiB disk (sparse): `rng 1G` would
+    take 24 days and `blk sha256` of the whole disk minutes."""
+    subprocess.run(["qemu-img", "create", "-q", "-f", "raw",
+                    os.path.join(workdir, "big.img"), str(DISK_BYTES)], check=True)
+    return ["-device", "virtio-rng-pci,max-bytes=512,period=1000",
+            "-drive", "file=big.img,format=raw,if=none,id=d0",
+            "-device", "virtio-blk-pci,drive=d0"]
+
+
+def stop_with_ctrl_c(q, cmd, stopped_rx):
+    """Start cmd, let it run, type Ctrl-C: the prompt is back within 3 s, saying so."""
+    start = len(q.log)
+    q.send(cmd + "\r")
+    time.sleep(1.5)
+    assert "vio> " not in q.log[start:], "%r finished on its own: %r" % (cmd, q.log[start:])
+    t0 = time.monotonic()
+    q.send("\x03")
+    out = wait_quiet_prompt(q, start, 10)
+    took = time.monotonic() - t0
+    assert re.search(stopped_rx, out, re.M), "%r did not stop on Ctrl-C: %r" % (cmd, out)
+    assert took < 3, "%r took %.1f s to stop" % (cmd, took)
+    print("    %s: stopped by Ctrl-C in %.1f s" % (cmd, took))
+
+
+def long_commands_interact(q):
+    q.wait_for(r"vio> ")
+    stop_with_ctrl_c(q, "rng 1G",
+                     r"^rng: stopped \(Ctrl-C\) after \d+ of 1073741824 bytes$")
+    out = q.shell("rng 16")
+    assert re.search(r"^00000000 ( [0-9a-f]{2}){16}", out, re.M), out
+    stop_with_ctrl_c(q, "blk sha256 blk0 0 %d" % DISK_BYTES,
+                     r"^blk sha256: stopped \(Ctrl-C\) at offset \d+$")
+    out = q.shell("blk read blk0 0 1")
+    assert re.search(r"^00000000  00 00", out, re.M), out
+    q.send("poweroff\r")
+
+
 SCENARIOS = [
+    Scenario("shell-long-commands-stop-on-ctrl-c", mode="shell", setup=slow_devices,
+             interact=long_commands_interact, expect_exit=0, timeout=120),
     Scenario("shell-net-send-largest-frame-no-overflow", mode="shell", setup=jumbo_setup,
              interact=jumbo_interact, expect_exit=0, timeout=120),
     Scenario("shell-cons-write-port-id-not-truncated", mode="shell", setup=shell_setup,
