@@ -30,6 +30,8 @@ bool ioapic_gsi_masked(uint32_t gsi);
 /* Check a PCI function's Interrupt Line against what ACPI declares (apic.c says how): NULL
  * and the GSI and polarity to route it with, or why it must not be used. Level-triggered. */
 const char *ioapic_pci_line(uint8_t line, uint32_t *gsi, bool *active_low);
+/* The same for a platform device's GSI (a virtio-mmio line): NULL, or why it must not be used. */
+const char *ioapic_platform_line(uint32_t gsi);
 /* The MSI address/data that delivers `vector` to this CPU (Intel SDM 10.11). */
 void msi_message(uint8_t vector, uint64_t *addr, uint32_t *data);
 
