@@ -46,6 +46,10 @@ struct kconsole {
 	int port0; /* the console port, or -1 */
 	struct echo_port echo[VIO_CONSOLE_MAX_PORTS];
 	volatile bool changed; /* a port event arrived: look at the ports again */
+	/* Port event lines, per event type: when the last was printed, and how many were not
+	 * since (glue_console.c: one a second at most). */
+	uint64_t event_logged_ns[VIO_CONSOLE_EV_RESIZE + 1];
+	uint32_t event_suppressed[VIO_CONSOLE_EV_RESIZE + 1];
 };
 extern struct kconsole kcons[MAX_PER_DRIVER];
 

@@ -315,7 +315,52 @@ def long_commands_interact(q):
     q.send("poweroff\r")
 
 
+# --- a host that adds and removes ports in a loop ----------------------------------------------
+
+FLOOD_CYCLES = 150
+# Not anchored at the line's start: a line may follow a prompt ("vio> console: ...").
+EVENT_LINE = r"console: port \d+ (added|removed|named)$"
+SUPPRESSED_LINE = r"console: (\d+) more 'port (added|removed|named)' events not shown \(at most " \
+                  r"one a second\)$"
+
+
+def flood_setup(workdir):
+    return ["-device", "virtio-serial-pci,id=vser"]
+
+
+def port_flood_interact(q):
+    """QMP adds and removes a port FLOOD_CYCLES times as fast as it can: the log shows at most
+    one line per event type per second, then how many it left out, and the two add up to
+    every add and every remove. The shell answers all along."""
+    q.wait_for(r"vio> ")
+    start, t0 = len(q.log), time.monotonic()
+    for i in range(FLOOD_CYCLES):
+        q.qmp("device_add", driver="virtserialport", bus="vser.0", id="flood%d" % i,
+              name="org.vio.flood", nr=5)
+        q.qmp("device_del", id="flood%d" % i)
+        if i == FLOOD_CYCLES // 2:
+            out = q.shell("uptime")
+            assert re.search(r"^up \d+\.\d+ s", out, re.M), out
+    took = time.monotonic() - t0
+    q.idle(2.5)  # the counts of the last second come once it is over
+    log = q.log[start:]
+    for ev in ("added", "removed"):
+        shown = len(re.findall(r"console: port 5 %s$" % ev, log, re.M))
+        hidden = sum(int(n) for n, e in re.findall(SUPPRESSED_LINE, log, re.M) if e == ev)
+        assert shown + hidden == FLOOD_CYCLES, "%s: %d shown + %d not shown, %d happened" % (
+            ev, shown, hidden, FLOOD_CYCLES)
+        assert 1 <= shown <= took + 2, "%s: %d lines in %.1f s" % (ev, shown, took)
+    lines = len(re.findall(EVENT_LINE + "|" + SUPPRESSED_LINE, log, re.M))
+    print("    %d port adds and removes in %.1f s: %d log lines" % (
+        2 * FLOOD_CYCLES, took, lines))
+    out = q.shell("cons ports")
+    assert "org.vio.flood" not in out, out
+    q.send("poweroff\r")
+
+
 SCENARIOS = [
+    Scenario("console-port-flood-rate-limited", mode="shell", setup=flood_setup,
+             interact=port_flood_interact, expect_exit=0, timeout=180),
     Scenario("shell-long-commands-stop-on-ctrl-c", mode="shell", setup=slow_devices,
              interact=long_commands_interact, expect_exit=0, timeout=120),
     Scenario("shell-net-send-largest-frame-no-overflow", mode="shell", setup=jumbo_setup,
