@@ -25,6 +25,8 @@ int ioapic_route_isa(uint8_t irq, uint8_t vector);
 int ioapic_route_gsi(uint32_t gsi, uint8_t vector, bool level, bool active_low);
 /* Mask GSI `gsi`'s redirection entry (an interrupt storm); IRQ-safe. */
 void ioapic_mask_gsi(uint32_t gsi);
+/* Unmask it again (the storm's back-off is over); IRQ-safe. */
+void ioapic_unmask_gsi(uint32_t gsi);
 /* True when `gsi` is masked, or on no IOAPIC. */
 bool ioapic_gsi_masked(uint32_t gsi);
 /* Check a PCI function's Interrupt Line against what ACPI declares (apic.c says how): NULL

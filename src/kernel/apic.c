@@ -157,16 +157,20 @@ int ioapic_route_gsi(uint32_t gsi, uint8_t vector, bool level, bool active_low)
 	return 0;
 }
 
-void ioapic_mask_gsi(uint32_t gsi)
+static void set_gsi_masked(uint32_t gsi, bool masked)
 {
 	uint32_t pin;
 	struct ioapic *io = ioapic_of(gsi, &pin);
 	if (!io)
 		return;
 	uint64_t flags = irq_save();
-	ioapic_write(io, IOAPIC_REDTBL(pin), ioapic_read(io, IOAPIC_REDTBL(pin)) | RED_MASKED);
+	uint32_t red = ioapic_read(io, IOAPIC_REDTBL(pin));
+	ioapic_write(io, IOAPIC_REDTBL(pin), masked ? red | RED_MASKED : red & ~RED_MASKED);
 	irq_restore(flags);
 }
+
+void ioapic_mask_gsi(uint32_t gsi) { set_gsi_masked(gsi, true); }
+void ioapic_unmask_gsi(uint32_t gsi) { set_gsi_masked(gsi, false); }
 
 bool ioapic_gsi_masked(uint32_t gsi)
 {
