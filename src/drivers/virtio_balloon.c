@@ -30,9 +30,10 @@
  * one PFN array (in DMA memory) enough for both queues, and makes the order of "tell the
  * host" and "give the page back" plain to see. A call spins at most VIO_BALLOON_SPIN_NS for
  * the answer (its caller may have interrupts off): a slower device keeps the request in
- * flight (bal_req), and a later call collects it, until opts.timeout_ns since it was posted. Used lengths on the inflate,
- * deflate and reporting queues mean nothing (the device writes no data) and are ignored;
- * the core already refuses completions of requests that are not in flight.
+ * flight (bal_req), and a later call collects it, until opts.timeout_ns since it was posted.
+ * Used lengths on the inflate, deflate and reporting queues mean nothing (the device writes
+ * no data) and are ignored; the core already refuses completions of requests that are not in
+ * flight.
  *
  * Which pages the balloon holds is kept in "chunks": pages of private memory (vio_priv_alloc)
  * holding a link and an array of PFNs, newest first, used as a stack. The device can neither

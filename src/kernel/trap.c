@@ -48,8 +48,8 @@
  * takes, and a tenth of what a storm reaches under TCG (a storm slows with a loaded host,
  * so the margin is on this side). A device taken for a storm loses only its wake-ups. */
 #define STORM_LIMIT 2000
-#define STORM_BACKOFF_NS 1000000000ull	     /* 1 s, the first time */
-#define STORM_BACKOFF_MAX_NS 64000000000ull  /* doubled up to 64 s */
+#define STORM_BACKOFF_NS 1000000000ull /* 1 s, the first time */
+#define STORM_BACKOFF_MAX_NS 64000000000ull /* doubled up to 64 s */
 #define STORM_CALM_FACTOR 4
 
 struct __attribute__((packed)) tss {
@@ -94,7 +94,7 @@ static struct storm {
 	void (*resume)(int vector, void *arg); /* NULL: the cut-off is for good */
 	void *arg;
 	uint64_t backoff_ns; /* the last back-off; 0: none yet, or calm since */
-	uint64_t retry_at;   /* stormed: when irq_storms_retry lets it fire again; else when it did */
+	uint64_t retry_at;   /* cut off: when it may fire again; else when it last was let */
 } storms[256];
 
 /* The storm state of vectors freed while cut off, by handler: the next vector allocated for

@@ -46,13 +46,13 @@ struct host {
 
 	int shrink_at_inflate; /* after this many inflates (1-based), set num_pages = shrink_to */
 	uint32_t shrink_to;
-	bool stall_inflate;    /* never answer the inflateq (time jumps ahead instead) */
-	bool bogus_inflate_id; /* answer the next inflate with an id not in flight */
+	bool stall_inflate;	   /* never answer the inflateq (time jumps ahead instead) */
+	bool bogus_inflate_id;	   /* answer the next inflate with an id not in flight */
 	uint64_t deflate_delay_ns; /* answer each deflate this long after it arrived */
 	bool deflate_held;	   /* ... one is waiting: */
 	uint16_t deflate_head;
 	uint64_t deflate_due;
-	bool scribble;	       /* after each request, write garbage over the driver's DMA */
+	bool scribble; /* after each request, write garbage over the driver's DMA */
 
 	unsigned reports;
 	struct fake_seg report_seg;

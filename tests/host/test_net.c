@@ -1786,8 +1786,7 @@ static void test_broken_queue_on_a_device_that_needs_reset_says_so(void **state)
 }
 
 /* With interrupts too: a one-entry MSI-X table leaves no vector for configuration changes. */
-static void test_polling_notices_a_device_that_needs_reset_without_a_config_interrupt(
-    void **state)
+static void test_polling_with_interrupts_on_notices_a_device_that_needs_reset(void **state)
 {
 	(void)state;
 	struct t *t = t_new(0);
@@ -2046,7 +2045,7 @@ int main(void)
 	    cmocka_unit_test(test_ctrl_timeout_on_a_device_that_needs_reset_says_so),
 	    cmocka_unit_test(test_broken_queue_on_a_device_that_needs_reset_says_so),
 	    cmocka_unit_test(test_polling_notices_a_device_that_needs_reset),
-	    cmocka_unit_test(test_polling_notices_a_device_that_needs_reset_without_a_config_interrupt),
+	    cmocka_unit_test(test_polling_with_interrupts_on_notices_a_device_that_needs_reset),
 	    cmocka_unit_test(test_multicast_or_zero_mac_from_config_is_refused_for_a_random_one),
 	    cmocka_unit_test(test_set_mac_refuses_a_multicast_or_zero_address),
 	    cmocka_unit_test(test_ctrl_command_spins_at_most_a_millisecond_by_default),
