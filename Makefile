@@ -7,6 +7,7 @@
 #   make lib        build/libvio.a, proving the library is freestanding
 #   make lib-cross  libvio.a for x86-64, i686, riscv64 and aarch64 (clang and GCC), checked
 #   make fuzz       build libFuzzer targets (clang) and run each for FUZZ_SECONDS
+#   make fuzz-long  the long background run: fast builds, nice 19, totals in build/fuzz/totals.txt
 #   make CC=clang   the same kernel built with clang/lld
 #   make riscv64    the riscv64 example kernel (examples/riscv64-virt) in build/riscv64-virt
 #
@@ -97,7 +98,8 @@ $(shell mkdir -p $(OBJ) && \
 	{ echo '$(STAMP_TEXT)' | cmp -s - $(FLAGS_STAMP) || echo '$(STAMP_TEXT)' > $(FLAGS_STAMP); } && \
 	{ echo '$(LINK_TEXT)' | cmp -s - $(LINK_STAMP) || echo '$(LINK_TEXT)' > $(LINK_STAMP); })
 
-.PHONY: all iso lib lib-cross lib-cross-build run test hosttest qemutest bench fuzz clean distclean \
+.PHONY: all iso lib lib-cross lib-cross-build run test hosttest qemutest bench fuzz fuzz-build fuzz-long \
+	clean distclean \
 	format help riscv64
 all: $(BUILD)/vio.elf $(BUILD)/vio.iso
 include src/kernel/net/lwip.mk
@@ -225,11 +227,33 @@ hosttest: hosttest-build
 	python3 tests/runner.py --host-only
 
 # --- fuzzing (libFuzzer) ----------------------------------------------------------------------
-FUZZ_CFLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -DVIO_DEBUG -Iinclude -Itests/host
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	-DVIO_DEBUG -Iinclude -Itests/host
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(HOST_FAKES)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(HOST_LIBS)
+# The long run (scripts/fuzz-long.sh): the same targets at -O2 with UBSan trapping and the
+# library's VIO_DEBUG checks but without ASan, about 5x the executions per second; every input
+# it adds to a corpus is then re-run by the ASan build above.
+# The fakes are built without coverage: the fuzzer should steer by the library's branches,
+# not by the test device's, and their counters cost a fifth of each input's time.
+FUZZ_FAST_BASE := -std=gnu11 -g -O2 -fsanitize=undefined -fsanitize-trap=undefined -DVIO_DEBUG \
+	-Iinclude -Itests/host
+FUZZ_FAST_TARGETS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz-fast/%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_FAST_LIB_OBJS := $(patsubst %.c,$(BUILD)/fuzz-fast/obj/%.o,$(LIB_SRCS))
+FUZZ_FAST_FAKE_OBJS := $(patsubst %.c,$(BUILD)/fuzz-fast/obj/%.o,$(HOST_FAKES))
+$(FUZZ_FAST_LIB_OBJS): $(BUILD)/fuzz-fast/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FAST_BASE) -fsanitize=fuzzer-no-link -c $< -o $@
+$(FUZZ_FAST_FAKE_OBJS): $(BUILD)/fuzz-fast/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FAST_BASE) -c $< -o $@
+$(BUILD)/fuzz-fast/%: tests/fuzz/%.c $(FUZZ_FAST_LIB_OBJS) $(FUZZ_FAST_FAKE_OBJS)
+	$(FUZZ_CC) $(FUZZ_FAST_BASE) -fsanitize=fuzzer -o $@ $^ $(HOST_LIBS)
+fuzz-build: $(FUZZ_TARGETS) $(FUZZ_FAST_TARGETS)
+fuzz-long: fuzz-build
+	scripts/fuzz-long.sh $(FUZZ_SECONDS)
 fuzz: $(FUZZ_TARGETS)
 	@for f in $(FUZZ_TARGETS); do \
 		mkdir -p $(BUILD)/fuzz/corpus-$$(basename $$f); \

@@ -1982,6 +1982,162 @@ static void test_randomized_20000_ops_match_shadow_copy_polling_two_queues(void 
 	run_random(false, 2);
 }
 
+/* --- logical blocks and panic writes ------------------------------------------------------ */
+
+static struct t *setup_4k(void)
+{
+	struct virtio_blk_config cfg = default_config();
+	cfg.blk_size = 4096;
+	return setup(BASE_FEATURES | VIRTIO_BIT(VIRTIO_BLK_F_BLK_SIZE), &cfg);
+}
+
+static void test_io_not_whole_logical_blocks_is_refused_with_ealign(void **state)
+{
+	(void)state;
+	struct t *t = setup_4k();
+	static uint8_t buf[8192];
+
+	assert_int_equal(t->blk.info.blk_size, 4096);
+	assert_int_equal(t->blk.info.size_max, 4096);
+	assert_int_equal(vio_blk_read(&t->blk, 1, buf, 4096), VIO_EALIGN);
+	assert_int_equal(vio_blk_read(&t->blk, 8, buf, 512), VIO_EALIGN);
+	assert_int_equal(vio_blk_write(&t->blk, 4, buf, 4096), VIO_EALIGN);
+	assert_int_equal(t->m.requests, 0); /* nothing reached the device */
+	fill(buf, sizeof(buf), 9);
+	assert_int_equal(vio_blk_write(&t->blk, 16, buf, 8192), 0);
+	assert_memory_equal(t->m.disk + 16 * 512, buf, 8192);
+	assert_int_equal(vio_blk_read(&t->blk, 16, buf, 8192), 0);
+	teardown(t);
+}
+
+/* Fill queue 0 with held reads; returns how many went in. */
+static int fill_queue_with_held_reads(struct t *t, struct vio_blk_req *req, struct vio_sg *sg,
+				      struct done *d, uint8_t (*bufs)[512], int max)
+{
+	int n = 0;
+
+	t->m.hold = true;
+	for (; n < max; n++) {
+		sg[n] = (struct vio_sg){bufs[n], 512};
+		d[n] = (struct done){0};
+		req[n] = (struct vio_blk_req){.op = VIO_BLK_OP_READ,
+					      .sector = (uint64_t)n,
+					      .sg = &sg[n],
+					      .nsg = 1,
+					      .queue = 0,
+					      .on_done = on_done,
+					      .arg = &d[n]};
+		int err = vio_blk_submit(&t->blk, &req[n]);
+		if (err == VIO_ENOSPC)
+			break;
+		assert_int_equal(err, 0);
+	}
+	fake_env_run(t->e);
+	return n;
+}
+
+static void test_panic_reserve_keeps_descriptors_free_on_a_full_queue(void **state)
+{
+	(void)state;
+	struct t *t = setup_default();
+	static uint8_t bufs[QSIZE][512];
+	struct vio_sg sg[QSIZE];
+	struct vio_blk_req req[QSIZE];
+	struct done d[QSIZE];
+	void *buf = NULL;
+
+	assert_int_equal(vio_blk_panic_reserve(&t->blk, 8192, &buf), 4096); /* size_max */
+	assert_non_null(buf);
+	assert_int_equal(vio_blk_panic_reserve(&t->blk, 8192, &buf), VIO_EINVAL);
+	int n = fill_queue_with_held_reads(t, req, sg, d, bufs, QSIZE);
+	assert_true(n > QSIZE / 2 && n < QSIZE);
+	assert_true(vio_vq_num_free(&t->blk.blk_vqs[0]) >= VIO_BLK_PANIC_DESCS);
+	model_complete(t->e, QSIZE);
+	vio_blk_poll(&t->blk);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(d[i].calls, 1);
+	teardown(t);
+	/* the reservation went with fini: nothing leaked (fake_env_free checks) */
+}
+
+static void test_panic_write_abandons_requests_in_flight_and_lands_on_disk(void **state)
+{
+	(void)state;
+	struct t *t = setup_default();
+	static uint8_t bufs[QSIZE][512];
+	struct vio_sg sg[QSIZE];
+	struct vio_blk_req req[QSIZE];
+	struct done d[QSIZE];
+	uint8_t *buf = NULL;
+
+	assert_int_equal(vio_blk_panic_reserve(&t->blk, 4096, (void **)&buf), 4096);
+	int n = fill_queue_with_held_reads(t, req, sg, d, bufs, QSIZE);
+	assert_int_equal(t->m.npend, (unsigned)n); /* the device holds every one */
+	fill(buf, 4096, 3);
+	t->m.hold = false; /* the device answers again: the old reads first, then ours */
+	assert_int_equal(vio_blk_panic_write(&t->blk, 200, 4096), 0);
+	assert_memory_equal(t->m.disk + 200 * 512, buf, 4096);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(d[i].calls, 0); /* abandoned: nobody hears */
+	fill(buf, 1024, 4);
+	assert_int_equal(vio_blk_panic_write(&t->blk, 300, 1024), 0); /* and again */
+	assert_memory_equal(t->m.disk + 300 * 512, buf, 1024);
+	assert_int_equal(vio_blk_read(&t->blk, 0, bufs[0], 512), VIO_EIO);
+	unsigned flushes = t->m.by_type[VIRTIO_BLK_T_FLUSH];
+	assert_int_equal(vio_blk_panic_flush(&t->blk), 0);
+	assert_int_equal(t->m.by_type[VIRTIO_BLK_T_FLUSH], flushes + 1);
+	vio_blk_fini(&t->blk);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(d[i].calls, 0);
+	teardown(t);
+}
+
+static void test_panic_write_checks_its_range_and_alignment(void **state)
+{
+	(void)state;
+	struct t *t = setup_4k();
+	void *buf = NULL;
+
+	assert_int_equal(vio_blk_panic_write(&t->blk, 0, 4096), VIO_EINVAL); /* no reservation */
+	assert_int_equal(vio_blk_panic_reserve(&t->blk, 100, &buf), VIO_EINVAL);
+	assert_int_equal(vio_blk_panic_reserve(&t->blk, 65536, &buf), 4096);
+	assert_int_equal(vio_blk_panic_write(&t->blk, 8, 512), VIO_EALIGN);
+	assert_int_equal(vio_blk_panic_write(&t->blk, 4, 4096), VIO_EALIGN);
+	assert_int_equal(vio_blk_panic_write(&t->blk, 0, 8192), VIO_EINVAL);
+	assert_int_equal(vio_blk_panic_write(&t->blk, DISK_SECTORS, 4096), VIO_EINVAL);
+	assert_int_equal(t->m.requests, 0);
+	assert_int_equal(vio_blk_panic_write(&t->blk, DISK_SECTORS - 8, 4096), 0);
+	teardown(t);
+}
+
+static void test_panic_write_to_a_silent_device_times_out_once(void **state)
+{
+	(void)state;
+	struct t *t = setup_timeout(1000000);
+	void *buf = NULL;
+
+	assert_int_equal(vio_blk_panic_reserve(&t->blk, 4096, &buf), 4096);
+	t->m.silent = true;
+	assert_int_equal(vio_blk_panic_write(&t->blk, 0, 4096), VIO_ETIMEDOUT);
+	uint64_t adds = t->blk.blk_vqs[0].stats.adds;
+	assert_int_equal(vio_blk_panic_write(&t->blk, 0, 4096), VIO_ETIMEDOUT);
+	assert_int_equal(t->blk.blk_vqs[0].stats.adds, adds); /* the slot is still the device's */
+	teardown(t);
+}
+
+static void test_panic_write_error_status_is_eio(void **state)
+{
+	(void)state;
+	struct t *t = setup_default();
+	void *buf = NULL;
+
+	assert_int_equal(vio_blk_panic_reserve(&t->blk, 4096, &buf), 4096);
+	t->m.ioerr_sector = 10;
+	assert_int_equal(vio_blk_panic_write(&t->blk, 8, 4096), VIO_EIO);
+	assert_int_equal(vio_blk_panic_write(&t->blk, 16, 4096), 0);
+	teardown(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2039,6 +2195,12 @@ int main(void)
 	    cmocka_unit_test(test_no_dma_leak_after_fini_with_mq_and_polling),
 	    cmocka_unit_test(test_randomized_20000_ops_match_shadow_copy_with_interrupts),
 	    cmocka_unit_test(test_randomized_20000_ops_match_shadow_copy_polling_two_queues),
+	    cmocka_unit_test(test_io_not_whole_logical_blocks_is_refused_with_ealign),
+	    cmocka_unit_test(test_panic_reserve_keeps_descriptors_free_on_a_full_queue),
+	    cmocka_unit_test(test_panic_write_abandons_requests_in_flight_and_lands_on_disk),
+	    cmocka_unit_test(test_panic_write_checks_its_range_and_alignment),
+	    cmocka_unit_test(test_panic_write_to_a_silent_device_times_out_once),
+	    cmocka_unit_test(test_panic_write_error_status_is_eio),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
