@@ -325,7 +325,7 @@ static int blk_qd(struct vio_blk *b, uint64_t count, uint64_t depth)
 {
 	uint32_t bs = b->info.blk_size;
 	uint64_t blocks = b->info.capacity / (bs / 512), posted = 0, done = 0;
-	uint64_t t0 = clock_ns();
+	uint64_t t0 = clock_ns(), look = t0;
 	qd_errors = 0;
 	for (int i = 0; i < QD_MAX; i++)
 		if (qd_slots[i].busy)
@@ -364,6 +364,14 @@ static int blk_qd(struct vio_blk *b, uint64_t count, uint64_t depth)
 		if (clock_ns() - t0 > 60 * 1000000000ull)
 			ERR("blk qd: %llu of %llu reads came back in 60 s", (unsigned long long)done,
 			    (unsigned long long)count);
+		/* Ctrl-C, looked for every 10 ms: what is in flight comes back by itself (the
+		 * shell's idle loop polls the disk and qd_done frees the slots). */
+		if (clock_ns() - look >= 10000000ull) {
+			look = clock_ns();
+			if (shell_interrupted())
+				ERR("blk qd: stopped (Ctrl-C) after %llu of %llu reads",
+				    (unsigned long long)done, (unsigned long long)count);
+		}
 	}
 	kprintf("qd: %llu reads of %u bytes, %llu in flight at most, %llu ms, %llu errors\n",
 		(unsigned long long)count, bs, (unsigned long long)depth,
