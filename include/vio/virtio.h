@@ -237,8 +237,8 @@ int vio_dev_driver_ok(struct vio_dev *dev);
  *
  * The rule for drivers: a device can ask for a reset without an interrupt saying so (it is
  * polled, or its one MSI-X entry leaves no vector for configuration changes). So every
- * driver's _poll calls vio_dev_poll, and a driver whose wait for the device times out
- * reports what vio_dev_on_timeout returns.
+ * driver's _poll calls vio_dev_poll, and a driver that is about to report a broken queue
+ * (VIO_EIO) or a wait that timed out reports what vio_dev_error returns instead.
  */
 int vio_dev_check(struct vio_dev *dev);
 
@@ -255,6 +255,14 @@ int vio_dev_poll(struct vio_dev *dev);
  * broken), VIO_EDEAD, or VIO_ETIMEDOUT (it just did not answer). IRQ-safe.
  */
 int vio_dev_on_timeout(struct vio_dev *dev);
+
+/*
+ * For a driver about to report err: a queue that broke (VIO_EIO) or a wait that timed out
+ * (VIO_ETIMEDOUT) may be the device asking for a reset without an interrupt saying so. For
+ * those two, read the status now (vio_dev_check) and return VIO_ENEEDRESET or VIO_EDEAD when
+ * that is why; otherwise, and for any other code, err unchanged. IRQ-safe.
+ */
+int vio_dev_error(struct vio_dev *dev, int err);
 
 /*
  * For a port that takes a polled device's wired line itself (INTx, or an MMIO line it

@@ -125,14 +125,6 @@ static bool used_len_ok(struct vio_console *con, const struct vio_vq_used *u, co
 	return false;
 }
 
-/* A broken queue or a timeout may be the device asking for a reset (2.1.2): say so. */
-static int device_error(struct vio_console *con, int err)
-{
-	if ((err == VIO_EIO || err == VIO_ETIMEDOUT) && vio_dev_check(con->dev) == VIO_ENEEDRESET)
-		return VIO_ENEEDRESET;
-	return err;
-}
-
 /* --- control messages we send ------------------------------------------------------------- */
 
 /* Move waiting messages into free control transmit buffers, then kick. */
@@ -465,6 +457,10 @@ int vio_console_poll(struct vio_console *con)
 	 * call is already reaping and will see everything. */
 	if (con->con_polling || !con->dev)
 		return 0;
+	/* A device may ask for a reset in its status alone (2.1.2): the core looks now and then. */
+	err = vio_dev_poll(con->dev);
+	if (err)
+		return err;
 	con->con_polling = true;
 	if (con->multiport && (err = poll_ctrl(con)) != 0)
 		ret = err;
@@ -472,7 +468,7 @@ int vio_console_poll(struct vio_console *con)
 		if ((err = poll_port(con, &con->con_ports[id])) != 0)
 			ret = err;
 	con->con_polling = false;
-	return device_error(con, ret);
+	return vio_dev_error(con->dev, ret);
 }
 
 static uint32_t rx_pending(const struct vio_console_port *p)
@@ -533,7 +529,7 @@ int vio_console_read(struct vio_console *con, uint32_t id, void *buf, size_t len
 	con->stats.rx_bytes += got;
 	if (got)
 		return (int)got;
-	return vio_vq_is_broken(p->rxq) ? device_error(con, VIO_EIO) : VIO_EAGAIN;
+	return vio_vq_is_broken(p->rxq) ? vio_dev_error(con->dev, VIO_EIO) : VIO_EAGAIN;
 }
 
 /* Copy as much of src as there are free transmit buffers for, post them, kick. */
@@ -591,7 +587,7 @@ int vio_console_write(struct vio_console *con, uint32_t id, const void *buf, siz
 
 		vio_console_poll(con);
 		if (vio_vq_is_broken(p->txq))
-			return queued ? (int)queued : device_error(con, VIO_EIO);
+			return queued ? (int)queued : vio_dev_error(con->dev, VIO_EIO);
 		if (!p->present)
 			return queued ? (int)queued : VIO_ENODEV;
 		/* QEMU throws away what reaches a port nobody on the host has open. */
@@ -615,7 +611,7 @@ int vio_console_write(struct vio_console *con, uint32_t id, const void *buf, siz
 			last_taken = now;
 		if (now - last_taken > con->con_opts.timeout_ns ||
 		    now - start > con->con_opts.deadline_ns)
-			return queued ? (int)queued : device_error(con, VIO_ETIMEDOUT);
+			return queued ? (int)queued : vio_dev_error(con->dev, VIO_ETIMEDOUT);
 		maybe_wait(con, now, &spun_since);
 		if (port->delay_us)
 			port->delay_us(port->ctx, CON_POLL_US);

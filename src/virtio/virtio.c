@@ -422,9 +422,16 @@ int vio_dev_poll(struct vio_dev *dev)
 
 int vio_dev_on_timeout(struct vio_dev *dev)
 {
-	int err = vio_dev_check(dev);
+	return vio_dev_error(dev, VIO_ETIMEDOUT);
+}
 
-	return err ? err : VIO_ETIMEDOUT;
+int vio_dev_error(struct vio_dev *dev, int err)
+{
+	if (err != VIO_EIO && err != VIO_ETIMEDOUT)
+		return err;
+	int why = vio_dev_check(dev);
+
+	return why ? why : err;
 }
 
 /* Called by the transports' interrupt handlers (pci_irq.c, mmio.c). */

@@ -80,7 +80,9 @@ struct fake_vdev {
 	uint32_t config_len;
 	int resets;
 
-	uint8_t msix_mem[4096]; /* BAR 4: table, then PBA */
+	/* BAR 4: table, then PBA. Its address is the BAR's, whose low 4 bits are flags: it must
+	 * be 16-byte aligned, wherever the struct holding it puts it. */
+	_Alignas(16) uint8_t msix_mem[4096];
 };
 
 /*

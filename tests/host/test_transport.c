@@ -708,6 +708,41 @@ static void test_msix_gives_one_vector_per_queue_plus_config(void **state)
 					     "features=0x120000000 queues=2 irq=msix"));
 }
 
+/* The port's answer to msix_may_unmask: it holds message data 1 masked (a storm). */
+static bool port_holds_message_1(void *ctx, uint64_t addr, uint32_t data)
+{
+	(void)ctx, (void)addr;
+	return data != 1;
+}
+
+static uint32_t msix_vector_control(const struct env *e, unsigned entry)
+{
+	struct pci_msix_entry ent;
+	memcpy(&ent, e->vd.msix_mem + entry * 16, sizeof(ent));
+	return ent.vector_control;
+}
+
+/* A re-setup must not undo a mask the port applied for an interrupt storm: it asks first. */
+static void test_msix_entry_the_port_holds_stays_masked_across_a_re_setup(void **state)
+{
+	struct env *e = *state;
+	e->vd.msix_entries = 8;
+	e->fp.port.msix_may_unmask = port_holds_message_1;
+	bring_up(e, 2);
+	assert_int_equal(e->dev.irq_mode, VIO_IRQ_MSIX);
+	assert_int_equal(msix_vector_control(e, 0) & 1, 0);
+	assert_int_equal(msix_vector_control(e, 1) & 1, 1); /* queue 0's: held */
+	assert_int_equal(msix_vector_control(e, 2) & 1, 0);
+	assert_true(fake_port_logged(&e->fp, "MSI-X entry 1 left masked"));
+	/* Set up again (as after a reset): the port is asked again, and still says no. */
+	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 2), 0);
+	assert_int_equal(msix_vector_control(e, 1) & 1, 1);
+	/* Once the port lets the vector fire, the next setup unmasks it. */
+	e->fp.port.msix_may_unmask = NULL;
+	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 2), 0);
+	assert_int_equal(msix_vector_control(e, 1) & 1, 0);
+}
+
 static void test_small_msix_table_shares_one_vector(void **state)
 {
 	struct env *e = *state;
@@ -1380,6 +1415,7 @@ int main(void)
 		T(test_notify_location_outside_notify_region_fails_queue_setup),
 		T(test_unmappable_bar_is_reached_through_pci_cfg_window),
 		T(test_msix_gives_one_vector_per_queue_plus_config),
+		T(test_msix_entry_the_port_holds_stays_masked_across_a_re_setup),
 		T(test_small_msix_table_shares_one_vector),
 		T(test_device_rejecting_msix_vectors_falls_back_to_intx),
 		T(test_intx_handler_reads_isr_to_ack_and_ignores_other_devices),
