@@ -8,8 +8,9 @@ usage() {
 	cat <<'TXT'
 usage: ./run-qemu.sh [options] [-- extra QEMU arguments]
 
-Boots build/vio.iso (GRUB, multiboot2) with COM1 on this terminal (Ctrl-A X quits QEMU,
-Ctrl-A C switches to the QEMU monitor) and the default devices:
+Boots build/vio.iso (GRUB, multiboot2; under SeaBIOS, or OVMF with --uefi) with COM1 on
+this terminal (Ctrl-A X quits QEMU, Ctrl-A C switches to the QEMU monitor) and the default
+devices:
   virtio-rng-pci                      entropy
   virtio-serial-pci + virtconsole     console port 0 on the socket build/vcon.sock
                                       (talk to it: socat - UNIX-CONNECT:build/vcon.sock)
@@ -23,6 +24,8 @@ virtio_mmio.device= words QEMU adds to the command line.
 
 options:
   --direct            boot build/vio.elf with -kernel (PVH entry), no GRUB
+  --uefi              boot the same ISO under UEFI: Debian's OVMF (package ovmf) instead of
+                      SeaBIOS, its code read-only, its variables in build/ovmf-vars.fd
   --machine q35|pc|microvm[,opts]
                       machine type (default q35; pc is i440FX; microvm implies --direct
                       and takes QEMU's options, e.g. microvm,acpi=off)
@@ -42,6 +45,7 @@ TXT
 }
 
 DIRECT=0
+UEFI=0
 MACHINE=q35
 MMIO_V2=0
 MEM=512M
@@ -52,6 +56,7 @@ EXTRA=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--direct) DIRECT=1 ;;
+	--uefi) UEFI=1 ;;
 	--machine) MACHINE=${2:?--machine needs q35, pc or microvm}; shift ;;
 	--mmio-v2) MMIO_V2=1 ;;
 	--mem) MEM=${2:?--mem needs a size}; shift ;;
@@ -69,6 +74,10 @@ q35 | pc) BUS=pci ;;
 microvm) BUS=mmio; DIRECT=1 ;;
 *) echo "run-qemu.sh: --machine must be q35, pc or microvm" >&2; exit 2 ;;
 esac
+[ "$UEFI" = 0 ] || [ "$DIRECT" = 0 ] || {
+	echo "run-qemu.sh: --uefi boots the ISO through GRUB; it cannot go with --direct or microvm" >&2
+	exit 2
+}
 [ "$MMIO_V2" = 0 ] || [ "$BUS" = mmio ] || { echo "run-qemu.sh: --mmio-v2 needs --machine microvm" >&2; exit 2; }
 
 BUILD=${BUILD:-build}
@@ -99,6 +108,16 @@ else
 	fi
 	[ -f "$ISO" ] || scripts/mkiso.sh "$ELF" "$ISO"
 	BOOT=(-cdrom "$ISO" -boot d)
+fi
+if [ "$UEFI" = 1 ]; then
+	# OVMF in two flash chips: the firmware, shared and read-only, and its variable store
+	# (boot entries), which it writes: a private copy, made once.
+	OVMF_CODE=/usr/share/OVMF/OVMF_CODE_4M.fd
+	OVMF_VARS=/usr/share/OVMF/OVMF_VARS_4M.fd
+	[ -f "$OVMF_CODE" ] || { echo "run-qemu.sh: $OVMF_CODE missing: install ovmf (scripts/deps.sh)" >&2; exit 1; }
+	[ -f "$BUILD/ovmf-vars.fd" ] || cp "$OVMF_VARS" "$BUILD/ovmf-vars.fd"
+	BOOT+=(-drive if=pflash,format=raw,unit=0,readonly=on,file="$OVMF_CODE"
+		-drive if=pflash,format=raw,unit=1,file="$BUILD/ovmf-vars.fd")
 fi
 
 DEV=()

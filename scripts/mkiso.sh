@@ -6,10 +6,21 @@
 # Without a command line the ISO has a menu (shell, self-tests, benchmarks) with a 3 s
 # timeout; with one, a single entry that boots at once with that command line (the test
 # runner and run-qemu.sh --cmdline use this). GRUB talks on the serial port and the screen.
+#
+# One ISO boots both ways: with grub-pc-bin and grub-efi-amd64-bin installed, grub-mkrescue
+# writes a BIOS El Torito image and an EFI system partition (EFI/BOOT/BOOTX64.EFI) side by
+# side, so SeaBIOS and OVMF each find their own GRUB, which reads the same grub.cfg.
 set -eu
 ELF=${1:?usage: mkiso.sh <vio.elf> <out.iso> [cmdline]}
 OUT=${2:?usage: mkiso.sh <vio.elf> <out.iso> [cmdline]}
 CMDLINE=${3-}
+for dir in i386-pc x86_64-efi; do
+	[ -d "/usr/lib/grub/$dir" ] || {
+		echo "mkiso: /usr/lib/grub/$dir missing: install grub-pc-bin and grub-efi-amd64-bin" \
+			"(scripts/deps.sh)" >&2
+		exit 1
+	}
+done
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/vio-iso.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
