@@ -29,7 +29,7 @@ mkdir -p "$ROOT/boot/grub"
 cp "$ELF" "$ROOT/boot/vio.elf"
 {
 	# UEFI has no text mode: load GOP (and UGA) so GRUB can hand the kernel the firmware's
-	# framebuffer. On BIOS, GRUB keeps the VGA text mode.
+	# framebuffer. On BIOS, GRUB finds VBE by itself.
 	echo 'if [ "$grub_platform" = efi ]; then insmod efi_gop; insmod efi_uga; fi'
 	echo 'serial --unit=0 --speed=115200'
 	echo 'terminal_input serial console'
