@@ -25,7 +25,8 @@ virtio_mmio.device= words QEMU adds to the command line.
 options:
   --direct            boot build/vio.elf with -kernel (PVH entry), no GRUB
   --uefi              boot the same ISO under UEFI: Debian's OVMF (package ovmf) instead of
-                      SeaBIOS, its code read-only, its variables in build/ovmf-vars.fd
+                      SeaBIOS, its code read-only, its variables in build/ovmf-vars-q35.fd
+                      (or -pc.fd)
   --machine q35|pc|microvm[,opts]
                       machine type (default q35; pc is i440FX; microvm implies --direct
                       and takes QEMU's options, e.g. microvm,acpi=off)
@@ -111,13 +112,15 @@ else
 fi
 if [ "$UEFI" = 1 ]; then
 	# OVMF in two flash chips: the firmware, shared and read-only, and its variable store
-	# (boot entries), which it writes: a private copy, made once.
+	# (boot entries), which it writes: a private copy, made once per machine type (q35's
+	# saved entries name a SATA CD-ROM that pc does not have, and OVMF then starts its shell).
 	OVMF_CODE=/usr/share/OVMF/OVMF_CODE_4M.fd
 	OVMF_VARS=/usr/share/OVMF/OVMF_VARS_4M.fd
+	VARS=$BUILD/ovmf-vars-${MACHINE%%,*}.fd
 	[ -f "$OVMF_CODE" ] || { echo "run-qemu.sh: $OVMF_CODE missing: install ovmf (scripts/deps.sh)" >&2; exit 1; }
-	[ -f "$BUILD/ovmf-vars.fd" ] || cp "$OVMF_VARS" "$BUILD/ovmf-vars.fd"
+	[ -f "$VARS" ] || cp "$OVMF_VARS" "$VARS"
 	BOOT+=(-drive if=pflash,format=raw,unit=0,readonly=on,file="$OVMF_CODE"
-		-drive if=pflash,format=raw,unit=1,file="$BUILD/ovmf-vars.fd")
+		-drive if=pflash,format=raw,unit=1,file="$VARS")
 fi
 
 DEV=()
