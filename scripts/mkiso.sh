@@ -44,10 +44,14 @@ cp "$ELF" "$ROOT/boot/vio.elf"
 		echo 'menuentry "vio (benchmarks)" { multiboot2 /boot/vio.elf vio.mode=bench; boot; }'
 	fi
 } >"$ROOT/boot/grub/grub.cfg"
-if ! grub-mkrescue -o "$OUT.tmp" "$ROOT" >"$TMP/log" 2>&1; then
+# Built under a name of its own and renamed: two runs making the same ISO at once (parallel
+# test scenarios with one command line) each finish, and a reader never sees half an ISO.
+PART=$OUT.$$.tmp
+if ! grub-mkrescue -o "$PART" "$ROOT" >"$TMP/log" 2>&1; then
 	echo "mkiso: grub-mkrescue failed:" >&2
 	cat "$TMP/log" >&2
+	rm -f "$PART"
 	exit 1
 fi
-mv "$OUT.tmp" "$OUT"
+mv "$PART" "$OUT"
 
