@@ -152,9 +152,16 @@ static void mmio_setup_irqs(struct vio_dev *dev)
 	const struct vio_port *port = dev->port;
 
 	if (!m->irq_attached) {
-		if (m->irq == VIO_NO_IRQ || !port->platform_irq_attach ||
-		    port->platform_irq_attach(port->ctx, m->irq, mmio_line_handler, dev) < 0)
-			return; /* polling */
+		if (m->irq == VIO_NO_IRQ || !port->platform_irq_attach)
+			return; /* polling, as the port or the discovery asked */
+		int err = port->platform_irq_attach(port->ctx, m->irq, mmio_line_handler, dev);
+		if (err < 0) {
+			/* A fallback the owner did not choose: say so (port.h). */
+			vio_logf(port, VIO_LOG_WARN,
+				 "mmio@0x%llx: the port refused interrupt line %u (%s), polling",
+				 (unsigned long long)m->phys, m->irq, vio_strerror(err));
+			return;
+		}
 		m->irq_attached = true;
 	}
 	dev->irq_mode = VIO_IRQ_LINE;

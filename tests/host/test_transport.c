@@ -1312,6 +1312,19 @@ static void test_mmio_line_stays_attached_across_teardown(void **state)
 	assert_int_equal(e->fp.line_count, 1); /* attached once, not twice */
 }
 
+static void test_mmio_line_the_port_refuses_polls_and_says_so(void **state)
+{
+	struct env *e = *state;
+	fake_mmio_init(&e->mmio, 2, VIRTIO_ID_RNG, 0x1, 64);
+	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, 5), 0);
+	e->fp.line_count = 8; /* the fake port's table is full: it answers VIO_ENOSPC */
+	assert_int_equal(vio_dev_begin(&e->dev, 0), 0);
+	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 1), 0);
+	assert_int_equal(e->dev.irq_mode, VIO_IRQ_POLL);
+	assert_true(fake_port_logged(&e->fp, "the port refused interrupt line 5 (VIO_ENOSPC), "
+					     "polling"));
+}
+
 static void test_mmio_without_a_line_or_port_hook_polls(void **state)
 {
 	struct env *e = *state;
@@ -1440,6 +1453,7 @@ int main(void)
 		T(test_mmio_line_number_wider_than_8_bits_reaches_port_and_device_line),
 		T(test_mmio_line_handler_ignores_other_devices_and_handles_config),
 		T(test_mmio_line_stays_attached_across_teardown),
+		T(test_mmio_line_the_port_refuses_polls_and_says_so),
 		T(test_mmio_without_a_line_or_port_hook_polls),
 		T(test_mmio_bad_magic_is_enodev),
 		T(test_mmio_placeholder_device_id_zero_is_enodev),
