@@ -14,6 +14,8 @@
 #include <vio/balloon.h>
 #include <vio/blk.h>
 #include <vio/console.h>
+#include <vio/gpu.h>
+#include <vio/input.h>
 #include <vio/net.h>
 #include <vio/pci.h>
 #include <vio/rng.h>
@@ -76,6 +78,8 @@ struct vio_console *dev_console(int n);
 struct vio_blk *dev_blk(int n);
 struct vio_net *dev_net(int n);
 struct vio_balloon *dev_balloon(int n);
+struct vio_gpu *dev_gpu(int n);
+struct vio_input *dev_input(int n);
 /* A device by its unit name ("blk0", "net1", "rng0", "cons0", "balloon0") or NULL. */
 struct kvirtio *dev_by_name(const char *name);
 /* "blk0" etc. for a device. */
