@@ -37,8 +37,7 @@
 #ifndef VIO_INPUT_BUDGET
 #define VIO_INPUT_BUDGET 32
 #endif
-/* Status events that may be with the device at once (an LED change takes two: the EV_LED
- * event and its SYN_REPORT). */
+/* Status events (LED changes) that may be with the device at once. */
 #define VIO_INPUT_STATUS_SLOTS 32
 /* The longest config string: the union's size (5.8.4). */
 #define VIO_INPUT_STR_MAX 128
@@ -50,7 +49,7 @@ struct vio_input;
 struct vio_input_stats {
 	uint64_t events;     /* events handed to on_event */
 	uint64_t bad_events; /* events refused: wrong length, type, code or value */
-	uint64_t status_sent; /* status messages posted (LED changes) */
+	uint64_t status_sent; /* status events posted (LED changes) */
 	uint64_t status_busy; /* ... refused: every status slot with the device */
 };
 
@@ -112,7 +111,7 @@ int vio_input_config(struct vio_input *in, uint8_t select, uint8_t subsel, void 
 bool vio_input_has_code(const struct vio_input *in, uint16_t type, uint16_t code);
 
 /*
- * Tell the device an LED's state (EV_LED code, then SYN_REPORT, on the statusq: 5.8.6),
+ * Tell the device an LED's state (one EV_LED event on the statusq: 5.8.6),
  * e.g. VIRTIO_INPUT_LED_CAPSL. Returns 0; VIO_ENOTSUP (the device has no such LED);
  * VIO_EAGAIN (the status slots are with the device); or the queue's error.
  */

@@ -236,26 +236,24 @@ int vio_input_set_led(struct vio_input *in, uint16_t code, bool on)
 		return VIO_ENOTSUP;
 	vq = &in->in_vq[VIRTIO_INPUT_Q_STATUS];
 	status_reap(in);
-	if (in->in_status_nfree < 2 || vio_vq_num_free(vq) < 2) {
+	if (!in->in_status_nfree) {
 		in->stats.status_busy++;
 		return VIO_EAGAIN;
 	}
-	/* The LED event, then SYN_REPORT: each in a buffer of its own, as the device takes one
-	 * event per buffer (5.8.6). */
-	const struct virtio_input_event msg[2] = {
-	    {VIRTIO_INPUT_EV_LED, code, on ? 1u : 0u},
-	    {VIRTIO_INPUT_EV_SYN, VIRTIO_INPUT_SYN_REPORT, 0}};
-	for (int k = 0; k < 2; k++) {
-		uint8_t slot = in->in_status_free[--in->in_status_nfree];
-		struct virtio_input_event *ev =
-		    (struct virtio_input_event *)(in->in_dma + IN_STATUS_OFF + slot * IN_STATUS_SLOT);
-		*ev = msg[k];
-		struct vio_sg sg = {ev, sizeof(*ev)};
-		int err = vio_vq_add(vq, &sg, 1, 0, ev);
-		if (err) {
-			in->in_status_free[in->in_status_nfree++] = slot;
-			return err;
-		}
+	/*
+	 * One EV_LED event in a buffer of its own: the device takes one event per buffer
+	 * (5.8.6). No SYN_REPORT follows it: QEMU 7.2 rejects any status event but EV_LED
+	 * ("unknown type 0"), and the LED state is whole in the one event.
+	 */
+	uint8_t slot = in->in_status_free[--in->in_status_nfree];
+	struct virtio_input_event *ev =
+	    (struct virtio_input_event *)(in->in_dma + IN_STATUS_OFF + slot * IN_STATUS_SLOT);
+	*ev = (struct virtio_input_event){VIRTIO_INPUT_EV_LED, code, on ? 1u : 0u};
+	struct vio_sg sg = {ev, sizeof(*ev)};
+	int err = vio_vq_add(vq, &sg, 1, 0, ev);
+	if (err) {
+		in->in_status_free[in->in_status_nfree++] = slot;
+		return err;
 	}
 	vio_vq_kick(vq);
 	in->stats.status_sent++;
