@@ -298,13 +298,16 @@ static int resource_create(struct vio_gpu *gpu, uint32_t format, uint32_t w, uin
 {
 	struct virtio_gpu_resource_create_2d *c =
 	    cmd_start(gpu, VIRTIO_GPU_CMD_RESOURCE_CREATE_2D, sizeof(*c));
+	uint32_t id = ++gpu->gpu_next_res;
 
-	c->resource_id = ++gpu->gpu_next_res;
+	c->resource_id = id;
 	c->format = format;
 	c->width = w;
 	c->height = h;
-	*res = c->resource_id;
-	return cmd_nodata(gpu, sizeof(*c));
+	int err = cmd_nodata(gpu, sizeof(*c));
+	if (!err)
+		*res = id; /* a resource the device refused is none to take back */
+	return err;
 }
 
 static int resource_unref(struct vio_gpu *gpu, uint32_t res)
@@ -473,10 +476,13 @@ int vio_gpu_fb_create(struct vio_gpu *gpu, uint32_t scanout, uint32_t width, uin
 			 vio_strerror(err));
 		if (gpu->gpu_fb_res && !gpu->gpu_req_lost)
 			set_scanout(gpu, gpu->scanout, gpu->gpu_fb_res, gpu->width, gpu->height);
-		if (res && !gpu->gpu_req_lost && resource_drop(gpu, res)) {
+		/* The pages are ours again unless a command is still with the device. */
+		bool ours = !gpu->gpu_req_lost;
+		if (res && ours)
+			ours = resource_drop(gpu, res);
+		if (ours)
 			free_pages(gpu, pages, npages);
-			vio_priv_free(port, pages, npages * sizeof(*pages));
-		}
+		vio_priv_free(port, pages, npages * sizeof(*pages));
 		return err;
 	}
 
