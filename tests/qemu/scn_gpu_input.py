@@ -10,12 +10,14 @@ picture the host shows, and QMP `input-send-event` presses keys and moves the ta
   size alone; the screendump's SHA-256 must equal the computed one.
 - Keyboard: a command typed on the virtio keyboard runs; its output is on the serial line
   and on the screen. Shift gives '!', Caps Lock upper case, and its LED state goes to the
-  device (the driver's count of status events and its LED bits, shown by `virtio input0`:
-  QEMU 7.2 passes the LED to its UI, which QMP and HMP cannot read).
+  device: QMP and HMP cannot read it, but QEMU hands it to its VNC server, which sends it
+  to a client that asks (tests/qemu/vnc_client.py, QEMU LED State): bit 2 must come and go.
 - Tablet: absolute events move the pointer; QEMU's screendump leaves the cursor plane out,
   so the pointer's place is read from the driver (`screen`, `virtio gpu0`).
-- Sizes: with -display none no host window can be resized, so two start sizes (xres/yres)
-  prove the framebuffer follows the display's size.
+- Sizes: two start sizes (xres/yres), and a live resize: with -display none there is no
+  window to resize, but a VNC client's SetDesktopSize reaches virtio-gpu as a display
+  change, the kernel re-creates its framebuffer, and the next screendump is the new size
+  with the text and the test pattern on it.
 The last screendump is kept as build/test-logs/gpu-screen.png (docs/screen.png is one).
 """
 import hashlib
@@ -26,6 +28,7 @@ import sys
 import zlib
 
 from harness import BUILD, LOGS, ROOT, Scenario
+from vnc_client import LED_CAPS_LOCK, Vnc
 
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import psf2c  # noqa: E402
@@ -164,12 +167,7 @@ def interact_for(width, height, keep_png):
         assert (w, h) == (width, height), (w, h)
 
         # The test pattern, pixel for pixel.
-        q.shell("screen pattern")
-        q.idle(0.5)
-        w, h, rgb = screendump(q, "pattern")
-        got, want = hashlib.sha256(rgb).hexdigest(), pattern_sha256(w, h)
-        assert got == want, "pattern: screendump sha256 %s, expected %s" % (got, want)
-        print("    pattern %dx%d: sha256 %s matches" % (w, h, got[:16]))
+        check_pattern(q, "pattern")
 
         # A command typed on the virtio keyboard: run, echoed and answered on both.
         start = len(q.log)
@@ -180,13 +178,11 @@ def interact_for(width, height, keep_png):
                                           r"^typed on virtio Keys!$"], "keys")
 
         # Caps Lock: upper case, and the LED state to the device and back off.
-        q.qmp("input-send-event", events=[key_event("caps_lock", True),
-                                          key_event("caps_lock", False)])
+        caps_lock(q)
         keys(q, "echo caps\r")
         q.wait_for(r"unknown command 'ECHO'", 30)
         shell_until(q, "virtio input0", r"leds 0x2 \(1 status events sent")
-        q.qmp("input-send-event", events=[key_event("caps_lock", True),
-                                          key_event("caps_lock", False)])
+        caps_lock(q)
         shell_until(q, "virtio input0", r"leds 0x0 \(2 status events sent")
 
         # The tablet: absolute position to pixels, on the cursor plane.
@@ -206,6 +202,53 @@ def interact_for(width, height, keep_png):
     return interact
 
 
+def check_pattern(q, name):
+    q.shell("screen pattern")
+    q.idle(0.5)
+    w, h, rgb = screendump(q, name)
+    got, want = hashlib.sha256(rgb).hexdigest(), pattern_sha256(w, h)
+    assert got == want, "pattern: screendump sha256 %s, expected %s" % (got, want)
+    print("    pattern %dx%d: sha256 %s matches" % (w, h, got[:16]))
+    return w, h
+
+
+def caps_lock(q):
+    q.qmp("input-send-event", events=[key_event("caps_lock", True),
+                                      key_event("caps_lock", False)])
+
+
+def vnc_interact(q):
+    """The LED as the host sees it, and a live resize from a VNC client."""
+    q.wait_for(r"fbcon: 800x600", 90)
+    q.wait_for(r"vio> ", 30)
+    v = Vnc(os.path.join(q.workdir, "vnc.sock"))
+    v.pump(1)
+    caps_lock(q)
+    v.pump(2)
+    assert v.leds and v.leds[-1] & LED_CAPS_LOCK, "VNC saw LED states %s" % v.leds
+    caps_lock(q)
+    v.pump(2)
+    assert not v.leds[-1] & LED_CAPS_LOCK, "VNC saw LED states %s" % v.leds
+    print("    Caps Lock LED as QEMU's VNC server sent it: %s" % v.leds)
+
+    v.set_desktop_size(1024, 768)
+    q.wait_for(r"fbcon: resized to 1024x768, 128x48 text", 30)
+    v.pump(1)
+    assert (1024, 768) in v.sizes, "VNC saw sizes %s" % v.sizes
+    out = q.shell("virtio gpu0")
+    assert "display 0 1024x768; framebuffer 1024x768" in out and "1 display events" in out, out
+    q.shell("echo resized-screen 1024")
+    w, h, rgb, rows = wait_screen(q, [r"^resized-screen 1024$"], "resized")
+    assert (w, h) == (1024, 768), (w, h)
+    assert check_pattern(q, "resized-pattern") == (1024, 768)
+    v.close()
+    q.send("poweroff\r")
+
+
+def vnc_setup(workdir):
+    return ["-vnc", "unix:%s" % os.path.join(workdir, "vnc.sock")]
+
+
 def devices(width, height):
     return ["-device", "virtio-gpu-pci,xres=%d,yres=%d" % (width, height),
             "-device", "virtio-keyboard-pci", "-device", "virtio-tablet-pci"]
@@ -218,4 +261,6 @@ SCENARIOS = [
     Scenario("gpu-input-640x480", mode="shell", qemu_args=devices(640, 480),
              interact=interact_for(640, 480, False), expect_exit=0, timeout=240,
              expect_log=[r"fbcon: 640x480, 80x30 text"]),
+    Scenario("gpu-input-vnc-resize-and-led", mode="shell", qemu_args=devices(800, 600),
+             setup=vnc_setup, interact=vnc_interact, expect_exit=0, timeout=240),
 ]
