@@ -12,8 +12,8 @@
  *	                                          GET_DISPLAY_INFO, GET_EDID when offered
  *	vio_gpu_fb_create(&gpu, 0, 0);            a framebuffer at the display's size, shown
  *	vio_gpu_fill(&gpu, x, y, w, h, 0xff0000); draw into it (or vio_gpu_write_span)
- *	vio_gpu_flush(&gpu, x, y, w, h);          TRANSFER_TO_HOST_2D + RESOURCE_FLUSH of a rectangle
- *	vio_gpu_cursor_set(&gpu, img, hx, hy);    a 64x64 ARGB cursor, then vio_gpu_cursor_move
+ *	vio_gpu_flush(&gpu, x, y, w, h);          TRANSFER_TO_HOST_2D + RESOURCE_FLUSH of a
+ *rectangle vio_gpu_cursor_set(&gpu, img, hx, hy);    a 64x64 ARGB cursor, then vio_gpu_cursor_move
  *
  * The framebuffer is never one big block: it is a list of 4 KiB pages from port->dma_alloc,
  * handed to the device with RESOURCE_ATTACH_BACKING as one memory entry per page (5.7.6.8).
@@ -46,7 +46,7 @@
 #define VIO_GPU_MAX_HEIGHT 1600
 #endif
 /* The size the framebuffer takes when the display reports none (a disabled scanout). */
-#define VIO_GPU_DEFAULT_WIDTH 1024
+#define VIO_GPU_DEFAULT_WIDTH  1024
 #define VIO_GPU_DEFAULT_HEIGHT 768
 /* The cursor image: the device's cursor planes are 64x64 (5.7.6.10). */
 #define VIO_GPU_CURSOR_SIZE 64
@@ -114,10 +114,10 @@ struct vio_gpu {
 	struct vio_vq gpu_vq[VIRTIO_GPU_NUM_QUEUES];
 	uint8_t *gpu_req; /* one DMA page: the command at 0, the response at GPU_RESP_OFF */
 	uint64_t gpu_req_phys;
-	bool gpu_req_lost;    /* a command timed out: the page is still the device's */
-	uint64_t gpu_fence;   /* fence id of the last command */
+	bool gpu_req_lost;  /* a command timed out: the page is still the device's */
+	uint64_t gpu_fence; /* fence id of the last command */
 	uint32_t gpu_next_res;
-	uint32_t gpu_fb_res;  /* the framebuffer's resource id, 0: none */
+	uint32_t gpu_fb_res;	     /* the framebuffer's resource id, 0: none */
 	struct vio_gpu_page *gpu_fb; /* [gpu_fb_npages], private memory */
 	uint32_t gpu_fb_npages;
 	uint32_t gpu_cursor_res;
@@ -161,8 +161,7 @@ void vio_gpu_fill(struct vio_gpu *gpu, uint32_t x, uint32_t y, uint32_t w, uint3
 void vio_gpu_write_span(struct vio_gpu *gpu, uint32_t x, uint32_t y, const uint32_t *px,
 			uint32_t n);
 /* Read n pixels of row y from x on (clipped; pixels outside read as 0). */
-void vio_gpu_read_span(const struct vio_gpu *gpu, uint32_t x, uint32_t y, uint32_t *px,
-		       uint32_t n);
+void vio_gpu_read_span(const struct vio_gpu *gpu, uint32_t x, uint32_t y, uint32_t *px, uint32_t n);
 
 /*
  * Show what was drawn in a rectangle (clipped): TRANSFER_TO_HOST_2D of it, then
@@ -175,8 +174,7 @@ int vio_gpu_flush(struct vio_gpu *gpu, uint32_t x, uint32_t y, uint32_t w, uint3
  * show it at (cursor_x, cursor_y) on the framebuffer's scanout. Returns 0, VIO_EINVAL (no
  * framebuffer, hot spot outside), VIO_ENOMEM or a command's error.
  */
-int vio_gpu_cursor_set(struct vio_gpu *gpu, const uint32_t *image, uint32_t hot_x,
-		       uint32_t hot_y);
+int vio_gpu_cursor_set(struct vio_gpu *gpu, const uint32_t *image, uint32_t hot_x, uint32_t hot_y);
 /*
  * Move the cursor (MOVE_CURSOR on the cursorq; the device sends no answer). Returns 0,
  * VIO_EINVAL (no cursor image yet) or VIO_EAGAIN (every cursor slot is still with the

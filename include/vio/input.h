@@ -47,8 +47,8 @@
 struct vio_input;
 
 struct vio_input_stats {
-	uint64_t events;     /* events handed to on_event */
-	uint64_t bad_events; /* events refused: wrong length, type, code or value */
+	uint64_t events;      /* events handed to on_event */
+	uint64_t bad_events;  /* events refused: wrong length, type, code or value */
 	uint64_t status_sent; /* status events posted (LED changes) */
 	uint64_t status_busy; /* ... refused: every status slot with the device */
 };
@@ -104,8 +104,7 @@ int vio_input_poll(struct vio_input *in);
  * the device says it has (size), bounded by the union and the config space. Returns the
  * bytes copied (0: the device has nothing for it), or VIO_EINVAL / VIO_EIO.
  */
-int vio_input_config(struct vio_input *in, uint8_t select, uint8_t subsel, void *buf,
-		     uint32_t len);
+int vio_input_config(struct vio_input *in, uint8_t select, uint8_t subsel, void *buf, uint32_t len);
 
 /* True when the device announced events of `type` with `code` (EV_BITS). */
 bool vio_input_has_code(const struct vio_input *in, uint16_t type, uint16_t code);

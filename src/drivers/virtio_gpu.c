@@ -32,19 +32,20 @@
 
 #define GPU_PAGE 4096u
 /* The request page: the command (and a short memory-entry list) first, the response after. */
-#define GPU_CMD_MAX 1024u
-#define GPU_RESP_OFF 1024u
+#define GPU_CMD_MAX	1024u
+#define GPU_RESP_OFF	1024u
 #define GPU_CURSOR_SLOT 64u
 /* Pages of memory entries an ATTACH_BACKING may take: 256 entries (1 MiB of backing) each. */
 #define GPU_MAX_LISTS 16u
 /* How often vio_gpu_poll reads events_read without a config interrupt telling it to. */
 #define GPU_EVENT_POLL_NS 50000000ull
-#define GPU_WAIT_SPIN_NS 1000000ull
+#define GPU_WAIT_SPIN_NS  1000000ull
 
 _Static_assert(GPU_RESP_OFF + sizeof(struct virtio_gpu_resp_edid) <= GPU_PAGE, "request page");
-_Static_assert((uint64_t)VIO_GPU_MAX_WIDTH * VIO_GPU_MAX_HEIGHT * 4 <= GPU_MAX_LISTS * 256ull * GPU_PAGE,
+_Static_assert((uint64_t)VIO_GPU_MAX_WIDTH *VIO_GPU_MAX_HEIGHT * 4 <=
+		   GPU_MAX_LISTS * 256ull * GPU_PAGE,
 	       "the largest framebuffer's page list must fit GPU_MAX_LISTS pages");
-_Static_assert(VIO_GPU_CURSOR_SLOTS * GPU_CURSOR_SLOT <= GPU_PAGE, "cursor page");
+_Static_assert(VIO_GPU_CURSOR_SLOTS *GPU_CURSOR_SLOT <= GPU_PAGE, "cursor page");
 _Static_assert(sizeof(struct virtio_gpu_update_cursor) <= GPU_CURSOR_SLOT, "cursor slot");
 
 static const char gpu_name[] = "virtio-gpu";
@@ -59,18 +60,30 @@ static void zero(void *p, size_t n)
 const char *vio_gpu_resp_name(uint32_t type)
 {
 	switch (type) {
-	case VIRTIO_GPU_RESP_OK_NODATA: return "OK_NODATA";
-	case VIRTIO_GPU_RESP_OK_DISPLAY_INFO: return "OK_DISPLAY_INFO";
-	case VIRTIO_GPU_RESP_OK_CAPSET_INFO: return "OK_CAPSET_INFO";
-	case VIRTIO_GPU_RESP_OK_CAPSET: return "OK_CAPSET";
-	case VIRTIO_GPU_RESP_OK_EDID: return "OK_EDID";
-	case VIRTIO_GPU_RESP_ERR_UNSPEC: return "ERR_UNSPEC";
-	case VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY: return "ERR_OUT_OF_MEMORY";
-	case VIRTIO_GPU_RESP_ERR_INVALID_SCANOUT_ID: return "ERR_INVALID_SCANOUT_ID";
-	case VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID: return "ERR_INVALID_RESOURCE_ID";
-	case VIRTIO_GPU_RESP_ERR_INVALID_CONTEXT_ID: return "ERR_INVALID_CONTEXT_ID";
-	case VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER: return "ERR_INVALID_PARAMETER";
-	default: return "unknown";
+	case VIRTIO_GPU_RESP_OK_NODATA:
+		return "OK_NODATA";
+	case VIRTIO_GPU_RESP_OK_DISPLAY_INFO:
+		return "OK_DISPLAY_INFO";
+	case VIRTIO_GPU_RESP_OK_CAPSET_INFO:
+		return "OK_CAPSET_INFO";
+	case VIRTIO_GPU_RESP_OK_CAPSET:
+		return "OK_CAPSET";
+	case VIRTIO_GPU_RESP_OK_EDID:
+		return "OK_EDID";
+	case VIRTIO_GPU_RESP_ERR_UNSPEC:
+		return "ERR_UNSPEC";
+	case VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY:
+		return "ERR_OUT_OF_MEMORY";
+	case VIRTIO_GPU_RESP_ERR_INVALID_SCANOUT_ID:
+		return "ERR_INVALID_SCANOUT_ID";
+	case VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID:
+		return "ERR_INVALID_RESOURCE_ID";
+	case VIRTIO_GPU_RESP_ERR_INVALID_CONTEXT_ID:
+		return "ERR_INVALID_CONTEXT_ID";
+	case VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER:
+		return "ERR_INVALID_PARAMETER";
+	default:
+		return "unknown";
 	}
 }
 
@@ -122,7 +135,8 @@ static int check_resp(struct vio_gpu *gpu, const struct vio_vq_used *u, uint32_t
 			 vio_gpu_resp_name(type));
 		if (type == VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY)
 			return VIO_ENOMEM;
-		if (type == VIRTIO_GPU_RESP_ERR_UNSPEC || type > VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER)
+		if (type == VIRTIO_GPU_RESP_ERR_UNSPEC ||
+		    type > VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER)
 			return VIO_EIO;
 		return VIO_EINVAL;
 	}
@@ -377,8 +391,7 @@ static int attach_backing(struct vio_gpu *gpu, uint32_t res, const struct vio_gp
 	return err;
 }
 
-static int set_scanout(struct vio_gpu *gpu, uint32_t scanout, uint32_t res, uint32_t w,
-		       uint32_t h)
+static int set_scanout(struct vio_gpu *gpu, uint32_t scanout, uint32_t res, uint32_t w, uint32_t h)
 {
 	struct virtio_gpu_set_scanout *c = cmd_start(gpu, VIRTIO_GPU_CMD_SET_SCANOUT, sizeof(*c));
 
@@ -515,7 +528,8 @@ int vio_gpu_fb_destroy(struct vio_gpu *gpu)
 		return err;
 	}
 	/* The device may still read the pages: keep them (leaked), forget the framebuffer. */
-	vio_priv_free(gpu->dev->port, gpu->gpu_fb, gpu->gpu_fb_npages * sizeof(struct vio_gpu_page));
+	vio_priv_free(gpu->dev->port, gpu->gpu_fb,
+		      gpu->gpu_fb_npages * sizeof(struct vio_gpu_page));
 	gpu->gpu_fb = NULL;
 	gpu->gpu_fb_npages = 0;
 	gpu->gpu_fb_res = 0;
@@ -543,8 +557,7 @@ static uint32_t clip_span(const struct vio_gpu *gpu, uint32_t x, uint32_t y, uin
 	return n > gpu->width - x ? gpu->width - x : n;
 }
 
-void vio_gpu_write_span(struct vio_gpu *gpu, uint32_t x, uint32_t y, const uint32_t *px,
-			uint32_t n)
+void vio_gpu_write_span(struct vio_gpu *gpu, uint32_t x, uint32_t y, const uint32_t *px, uint32_t n)
 {
 	n = clip_span(gpu, x, y, n);
 	while (n) {
@@ -558,8 +571,7 @@ void vio_gpu_write_span(struct vio_gpu *gpu, uint32_t x, uint32_t y, const uint3
 	}
 }
 
-void vio_gpu_read_span(const struct vio_gpu *gpu, uint32_t x, uint32_t y, uint32_t *px,
-		       uint32_t n)
+void vio_gpu_read_span(const struct vio_gpu *gpu, uint32_t x, uint32_t y, uint32_t *px, uint32_t n)
 {
 	uint32_t m = clip_span(gpu, x, y, n);
 
@@ -619,9 +631,11 @@ static void cursor_reap(struct vio_gpu *gpu)
 	struct vio_vq_used u;
 
 	while (vio_vq_get_used(&gpu->gpu_vq[VIRTIO_GPU_Q_CURSOR], &u) == 0) {
-		uint32_t slot = (uint32_t)((uint8_t *)u.cookie - gpu->gpu_cursor_cmds) / GPU_CURSOR_SLOT;
+		uint32_t slot =
+		    (uint32_t)((uint8_t *)u.cookie - gpu->gpu_cursor_cmds) / GPU_CURSOR_SLOT;
 		/* The core checked the cookie was in flight: one of our slots. */
-		VIO_ASSERT(slot < VIO_GPU_CURSOR_SLOTS && gpu->gpu_cursor_nfree < VIO_GPU_CURSOR_SLOTS);
+		VIO_ASSERT(slot < VIO_GPU_CURSOR_SLOTS &&
+			   gpu->gpu_cursor_nfree < VIO_GPU_CURSOR_SLOTS);
 		gpu->gpu_cursor_free[gpu->gpu_cursor_nfree++] = (uint8_t)slot;
 	}
 }
@@ -655,8 +669,7 @@ static int cursor_cmd(struct vio_gpu *gpu, uint32_t type, uint32_t x, uint32_t y
 	return 0;
 }
 
-int vio_gpu_cursor_set(struct vio_gpu *gpu, const uint32_t *image, uint32_t hot_x,
-		       uint32_t hot_y)
+int vio_gpu_cursor_set(struct vio_gpu *gpu, const uint32_t *image, uint32_t hot_x, uint32_t hot_y)
 {
 	const uint32_t n = sizeof(gpu->gpu_cursor_pages) / sizeof(gpu->gpu_cursor_pages[0]);
 	const uint32_t side = VIO_GPU_CURSOR_SIZE;
@@ -681,7 +694,8 @@ int vio_gpu_cursor_set(struct vio_gpu *gpu, const uint32_t *image, uint32_t hot_
 	}
 	for (uint32_t i = 0; i < side * side; i++) {
 		uint32_t off = i * 4;
-		*(uint32_t *)(gpu->gpu_cursor_pages[off / GPU_PAGE].virt + off % GPU_PAGE) = image[i];
+		*(uint32_t *)(gpu->gpu_cursor_pages[off / GPU_PAGE].virt + off % GPU_PAGE) =
+		    image[i];
 	}
 	err = transfer(gpu, gpu->gpu_cursor_res, side * 4, 0, 0, side, side);
 	if (err)

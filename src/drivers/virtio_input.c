@@ -22,9 +22,9 @@
 
 #include "driver.h"
 
-#define IN_PAGE 4096u
-#define IN_STATUS_OFF 2048u /* the status slots, after the event buffers */
-#define IN_STATUS_SLOT 8u   /* one event: the device reads one per buffer */
+#define IN_PAGE	       4096u
+#define IN_STATUS_OFF  2048u /* the status slots, after the event buffers */
+#define IN_STATUS_SLOT 8u    /* one event: the device reads one per buffer */
 
 _Static_assert(VIO_INPUT_EVENT_BUFS * sizeof(struct virtio_input_event) <= IN_STATUS_OFF,
 	       "event buffers must fit before the status slots");
@@ -47,8 +47,7 @@ static int post_event(struct vio_input *in, uint16_t i)
 
 /* --- config (5.8.4) --------------------------------------------------------------------- */
 
-int vio_input_config(struct vio_input *in, uint8_t select, uint8_t subsel, void *buf,
-		     uint32_t len)
+int vio_input_config(struct vio_input *in, uint8_t select, uint8_t subsel, void *buf, uint32_t len)
 {
 	const uint32_t u_off = offsetof(struct virtio_input_config, u);
 	struct vio_dev *dev = in->dev;
@@ -62,7 +61,8 @@ int vio_input_config(struct vio_input *in, uint8_t select, uint8_t subsel, void 
 		err = vio_dev_config_write(dev, offsetof(struct virtio_input_config, subsel),
 					   &subsel, 1);
 	if (!err)
-		err = vio_dev_config_read(dev, offsetof(struct virtio_input_config, size), &size, 1);
+		err =
+		    vio_dev_config_read(dev, offsetof(struct virtio_input_config, size), &size, 1);
 	if (err)
 		return err;
 	/* The device's size is bounded by the union, by the config space it really has, and by
@@ -149,7 +149,8 @@ static bool event_ok(const struct vio_input *in, const struct virtio_input_event
 		return ev->value <= 2; /* release, press, autorepeat */
 	if (ev->type == VIRTIO_INPUT_EV_ABS && ev->code < 2) {
 		const struct virtio_input_absinfo *a = &in->abs[ev->code];
-		return (int32_t)ev->value >= (int32_t)a->min && (int32_t)ev->value <= (int32_t)a->max;
+		return (int32_t)ev->value >= (int32_t)a->min &&
+		       (int32_t)ev->value <= (int32_t)a->max;
 	}
 	return true;
 }
@@ -297,7 +298,8 @@ int vio_input_init(struct vio_input *in, struct vio_dev *dev, const struct vio_i
 	if (!err)
 		err = vio_dev_setup_vq(dev, VIRTIO_INPUT_Q_EVENT, VIO_INPUT_EVENT_BUFS, NULL, in);
 	if (!err)
-		err = vio_dev_setup_vq(dev, VIRTIO_INPUT_Q_STATUS, VIO_INPUT_STATUS_SLOTS, NULL, in);
+		err =
+		    vio_dev_setup_vq(dev, VIRTIO_INPUT_Q_STATUS, VIO_INPUT_STATUS_SLOTS, NULL, in);
 	if (err)
 		goto fail;
 	vio_vq_disable_cb(&in->in_vq[VIRTIO_INPUT_Q_STATUS]);
@@ -314,7 +316,8 @@ int vio_input_init(struct vio_input *in, struct vio_dev *dev, const struct vio_i
 			goto fail;
 	}
 	uint16_t ssize = in->in_vq[VIRTIO_INPUT_Q_STATUS].size;
-	in->in_status_nfree = ssize < VIO_INPUT_STATUS_SLOTS ? (uint8_t)ssize : VIO_INPUT_STATUS_SLOTS;
+	in->in_status_nfree =
+	    ssize < VIO_INPUT_STATUS_SLOTS ? (uint8_t)ssize : VIO_INPUT_STATUS_SLOTS;
 	for (uint8_t i = 0; i < in->in_status_nfree; i++)
 		in->in_status_free[i] = i;
 

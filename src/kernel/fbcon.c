@@ -22,12 +22,12 @@
 
 #include "glue.h"
 
-#define CELL_W 8
-#define CELL_H 16
+#define CELL_W	 8
+#define CELL_H	 16
 #define MAX_COLS (VIO_GPU_MAX_WIDTH / CELL_W)
 #define MAX_ROWS (VIO_GPU_MAX_HEIGHT / CELL_H)
-#define FG 0x00d0d0d0u
-#define BG 0x00000000u
+#define FG	 0x00d0d0d0u
+#define BG	 0x00000000u
 
 extern const uint8_t fbcon_font[128][16]; /* build/gen/font.c */
 
@@ -270,9 +270,11 @@ int cmd_screen(int argc, char **argv)
 	}
 	if (argc == 1) {
 		kprintf("screen: %ux%u pixels, %ux%u text, cursor at row %u col %u, pointer at "
-			"(%d,%d)%s\n", gpu->width, gpu->height, cols, rows, cur_y, cur_x, ptr_x,
-			ptr_y, gpu->cursor_shown ? "" : " (no pointer image)");
-		kprintf("screen: %llu rectangles flushed\n", (unsigned long long)gpu->stats.flushes);
+			"(%d,%d)%s\n",
+			gpu->width, gpu->height, cols, rows, cur_y, cur_x, ptr_x, ptr_y,
+			gpu->cursor_shown ? "" : " (no pointer image)");
+		kprintf("screen: %llu rectangles flushed\n",
+			(unsigned long long)gpu->stats.flushes);
 		return 0;
 	}
 	if (argc == 2 && !strcmp(argv[1], "pattern")) {

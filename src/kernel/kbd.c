@@ -24,7 +24,7 @@
 
 #define KBD_REPEAT_DELAY_NS 500000000ull
 #define KBD_REPEAT_EVERY_NS 33000000ull
-#define KBD_BUF 256
+#define KBD_BUF		    256
 
 /* evdev key codes (Linux input-event-codes.h) of the keys with a meaning of their own. */
 enum {
@@ -41,14 +41,14 @@ enum {
 
 /* Key codes 0..57 of a US keyboard: without and with Shift. */
 static const char keymap[2][58] = {
-    {0,   0x1b, '1', '2', '3', '4', '5', '6', '7', '8', '9', '0', '-', '=', 0x7f, '\t',
-     'q', 'w',  'e', 'r', 't', 'y', 'u', 'i', 'o', 'p', '[', ']', '\r', 0,   'a',  's',
-     'd', 'f',  'g', 'h', 'j', 'k', 'l', ';', '\'', '`', 0,  '\\', 'z', 'x', 'c',  'v',
-     'b', 'n',  'm', ',', '.', '/', 0,   '*', 0,   ' '},
-    {0,   0x1b, '!', '@', '#', '$', '%', '^', '&', '*', '(', ')', '_', '+', 0x7f, '\t',
-     'Q', 'W',  'E', 'R', 'T', 'Y', 'U', 'I', 'O', 'P', '{', '}', '\r', 0,   'A',  'S',
-     'D', 'F',  'G', 'H', 'J', 'K', 'L', ':', '"', '~', 0,   '|', 'Z', 'X', 'C',  'V',
-     'B', 'N',  'M', '<', '>', '?', 0,   '*', 0,   ' '},
+    {0,	   0x1b, '1', '2', '3', '4', '5', '6', '7', '8', '9',  '0', '-', '=',  0x7f,
+     '\t', 'q',	 'w', 'e', 'r', 't', 'y', 'u', 'i', 'o', 'p',  '[', ']', '\r', 0,
+     'a',  's',	 'd', 'f', 'g', 'h', 'j', 'k', 'l', ';', '\'', '`', 0,	 '\\', 'z',
+     'x',  'c',	 'v', 'b', 'n', 'm', ',', '.', '/', 0,	 '*',  0,   ' '},
+    {0,	   0x1b, '!', '@', '#', '$', '%', '^', '&', '*', '(', ')', '_', '+',  0x7f,
+     '\t', 'Q',	 'W', 'E', 'R', 'T', 'Y', 'U', 'I', 'O', 'P', '{', '}', '\r', 0,
+     'A',  'S',	 'D', 'F', 'G', 'H', 'J', 'K', 'L', ':', '"', '~', 0,	'|',  'Z',
+     'X',  'C',	 'V', 'B', 'N', 'M', '<', '>', '?', 0,	 '*', 0,   ' '},
 };
 
 struct kinput {
@@ -59,7 +59,7 @@ struct kinput {
 static struct kinput kinputs[MAX_PER_DRIVER];
 
 static bool shift_l, shift_r, ctrl_l, ctrl_r, caps;
-static uint16_t held;	     /* the key that repeats, 0: none */
+static uint16_t held;	   /* the key that repeats, 0: none */
 static uint64_t repeat_at; /* clock_ns() of its next repeat */
 static char buf[KBD_BUF];
 static unsigned head, tail;
@@ -97,7 +97,8 @@ static void set_caps_leds(void)
 		if (vio_input_has_code(&inputs[i], VIRTIO_INPUT_EV_LED, VIRTIO_INPUT_LED_CAPSL)) {
 			int err = vio_input_set_led(&inputs[i], VIRTIO_INPUT_LED_CAPSL, caps);
 			if (err)
-				kprintf("kbd: input%d: Caps Lock LED: %s\n", i, shell_strerror(err));
+				kprintf("kbd: input%d: Caps Lock LED: %s\n", i,
+					shell_strerror(err));
 		}
 }
 
@@ -107,10 +108,18 @@ static void key(uint16_t code, uint32_t value)
 	if (value == 2)
 		return; /* a device's own autorepeat: this file repeats by itself */
 	switch (code) {
-	case KEY_LEFTSHIFT: shift_l = down; return;
-	case KEY_RIGHTSHIFT: shift_r = down; return;
-	case KEY_LEFTCTRL: ctrl_l = down; return;
-	case KEY_RIGHTCTRL: ctrl_r = down; return;
+	case KEY_LEFTSHIFT:
+		shift_l = down;
+		return;
+	case KEY_RIGHTSHIFT:
+		shift_r = down;
+		return;
+	case KEY_LEFTCTRL:
+		ctrl_l = down;
+		return;
+	case KEY_RIGHTCTRL:
+		ctrl_r = down;
+		return;
 	case KEY_CAPSLOCK:
 		if (down) {
 			caps = !caps;
@@ -140,9 +149,11 @@ static void pointer_sync(struct vio_input *in, struct kinput *k)
 		uint32_t x = 0, y = 0;
 		/* Device units to pixels; driver-checked: min <= value <= max. */
 		if (ax->max > ax->min)
-			x = (uint32_t)((uint64_t)(k->abs_x - ax->min) * (w - 1) / (ax->max - ax->min));
+			x = (uint32_t)((uint64_t)(k->abs_x - ax->min) * (w - 1) /
+				       (ax->max - ax->min));
 		if (ay->max > ay->min)
-			y = (uint32_t)((uint64_t)(k->abs_y - ay->min) * (h - 1) / (ay->max - ay->min));
+			y = (uint32_t)((uint64_t)(k->abs_y - ay->min) * (h - 1) /
+				       (ay->max - ay->min));
 		screen_pointer_to(x, y);
 	}
 	if (k->rel_x || k->rel_y)

@@ -57,11 +57,12 @@ static void answer(struct state *s, struct fake_vring *fv)
 	uint32_t len = r->in_len;
 	memset(resp, 0, len);
 	resp->type = c->type == VIRTIO_GPU_CMD_GET_DISPLAY_INFO ? VIRTIO_GPU_RESP_OK_DISPLAY_INFO
-		     : c->type == VIRTIO_GPU_CMD_GET_EDID	    ? VIRTIO_GPU_RESP_OK_EDID
-								    : VIRTIO_GPU_RESP_OK_NODATA;
+		     : c->type == VIRTIO_GPU_CMD_GET_EDID	? VIRTIO_GPU_RESP_OK_EDID
+								: VIRTIO_GPU_RESP_OK_NODATA;
 	resp->flags = VIRTIO_GPU_FLAG_FENCE;
 	resp->fence_id = c->fence_id;
-	if (c->type == VIRTIO_GPU_CMD_GET_DISPLAY_INFO && len >= sizeof(struct virtio_gpu_resp_display_info)) {
+	if (c->type == VIRTIO_GPU_CMD_GET_DISPLAY_INFO &&
+	    len >= sizeof(struct virtio_gpu_resp_display_info)) {
 		struct virtio_gpu_resp_display_info *d = (void *)resp;
 		d->pmodes[0].r.width = how & 0x40 ? word(s) : 64 + byte(s) * 4u;
 		d->pmodes[0].r.height = how & 0x40 ? word(s) : 64 + byte(s) * 4u;
@@ -72,12 +73,24 @@ static void answer(struct state *s, struct fake_vring *fv)
 	if (how & 0x80) {
 		uint32_t v = word(s);
 		switch (how & 7) {
-		case 0: resp->type = v; break;
-		case 1: resp->flags = v; break;
-		case 2: resp->fence_id = v; break;
-		case 3: len = v; break;
-		case 4: len = v % (len + 1); break;
-		case 5: resp->type = 0x1200 + (v & 0xff); break;
+		case 0:
+			resp->type = v;
+			break;
+		case 1:
+			resp->flags = v;
+			break;
+		case 2:
+			resp->fence_id = v;
+			break;
+		case 3:
+			len = v;
+			break;
+		case 4:
+			len = v % (len + 1);
+			break;
+		case 5:
+			resp->type = 0x1200 + (v & 0xff);
+			break;
 		}
 	}
 	fake_vring_complete(fv, r->head, len);
@@ -151,8 +164,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 1:
 			x = half(s), y = half(s), w = half(s), h = half(s);
 			vio_gpu_fill(&s->gpu, x % 4096, y % 4096, w, h, word(s));
-			vio_gpu_write_span(&s->gpu, x % 4096, y % 4096, line, w % (VIO_GPU_MAX_WIDTH + 64));
-			vio_gpu_read_span(&s->gpu, x % 4096, y % 4096, line, w % (VIO_GPU_MAX_WIDTH + 64));
+			vio_gpu_write_span(&s->gpu, x % 4096, y % 4096, line,
+					   w % (VIO_GPU_MAX_WIDTH + 64));
+			vio_gpu_read_span(&s->gpu, x % 4096, y % 4096, line,
+					  w % (VIO_GPU_MAX_WIDTH + 64));
 			vio_gpu_flush(&s->gpu, x, y, w, h);
 			break;
 		case 2:
@@ -160,8 +175,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 3: {
 			uint32_t ev = byte(s);
-			fake_env_set_config(s->e, offsetof(struct virtio_gpu_config, events_read), &ev,
-					    sizeof(ev));
+			fake_env_set_config(s->e, offsetof(struct virtio_gpu_config, events_read),
+					    &ev, sizeof(ev));
 			vio_gpu_poll(&s->gpu);
 			break;
 		}

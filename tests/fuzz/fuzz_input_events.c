@@ -111,7 +111,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				struct virtio_input_event ev = {half(s), half(s), word(s)};
 				uint8_t how = byte(s);
 				if (s->req.n_in == 1 && s->req.in_len >= sizeof(ev))
-					memcpy((void *)(uintptr_t)s->req.seg[0].addr, &ev, sizeof(ev));
+					memcpy((void *)(uintptr_t)s->req.seg[0].addr, &ev,
+					       sizeof(ev));
 				fake_vring_complete(fv, s->req.head, how & 0x80 ? word(s) : 8);
 			}
 			break;
@@ -124,7 +125,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 3:
 			vio_input_set_led(&s->in, byte(s), byte(s) & 1);
 			while (fake_vring_pop(&s->e->ring[1], &s->req))
-				fake_vring_complete(&s->e->ring[1], s->req.head, byte(s) & 1 ? word(s) : 0);
+				fake_vring_complete(&s->e->ring[1], s->req.head,
+						    byte(s) & 1 ? word(s) : 0);
 			break;
 		case 4:
 			r = vio_input_config(&s->in, byte(s), byte(s), buf, byte(s));

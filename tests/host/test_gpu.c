@@ -21,20 +21,20 @@
 
 enum lie {
 	LIE_NONE,
-	LIE_SHORT,	/* the used length is shorter than a header */
-	LIE_OVERLONG,	/* the used length is longer than the response buffer */
-	LIE_TYPE,	/* OK_DISPLAY_INFO for a command that expects OK_NODATA */
-	LIE_FENCE,	/* another fence id */
-	LIE_NO_FENCE,	/* the FENCE flag dropped */
-	LIE_ERROR,	/* ERR_INVALID_PARAMETER */
-	LIE_SILENT,	/* no answer at all */
+	LIE_SHORT,    /* the used length is shorter than a header */
+	LIE_OVERLONG, /* the used length is longer than the response buffer */
+	LIE_TYPE,     /* OK_DISPLAY_INFO for a command that expects OK_NODATA */
+	LIE_FENCE,    /* another fence id */
+	LIE_NO_FENCE, /* the FENCE flag dropped */
+	LIE_ERROR,    /* ERR_INVALID_PARAMETER */
+	LIE_SILENT,   /* no answer at all */
 };
 
 struct model {
 	enum lie lie;
 	int lie_on_type; /* lie only to this command type (0: any) */
 	uint32_t width, height, scanouts;
-	unsigned commands[0x20];	/* count per command type - 0x100 */
+	unsigned commands[0x20]; /* count per command type - 0x100 */
 	unsigned cursor_cmds;
 	uint32_t last_res, created_w, created_h, attach_entries, attach_bad_entries;
 	uint32_t scanout_res, unrefs, detaches;
@@ -49,7 +49,8 @@ static void config_written(struct fake_vdev *vd, uint32_t off, int size, void *a
 	(void)size;
 	/* events_clear: clears those bits of events_read (5.7.4). */
 	if (off == offsetof(struct virtio_gpu_config, events_clear)) {
-		uint32_t *rd = (uint32_t *)&vd->config[offsetof(struct virtio_gpu_config, events_read)];
+		uint32_t *rd =
+		    (uint32_t *)&vd->config[offsetof(struct virtio_gpu_config, events_read)];
 		uint32_t *clr = (uint32_t *)&vd->config[off];
 		*rd &= ~*clr;
 		*clr = 0;
@@ -131,14 +132,28 @@ static void answer(struct model *m, struct fake_vring *fv, const struct fake_req
 	uint32_t used = resp_len;
 	if (m->lie && (!m->lie_on_type || (uint32_t)m->lie_on_type == c->type)) {
 		switch (m->lie) {
-		case LIE_SHORT: used = 8; break;
-		case LIE_OVERLONG: used = r->in_len + 64; break;
-		case LIE_TYPE: resp->type = VIRTIO_GPU_RESP_OK_DISPLAY_INFO; break;
-		case LIE_FENCE: resp->fence_id = c->fence_id + 7; break;
-		case LIE_NO_FENCE: resp->flags = 0; break;
-		case LIE_ERROR: resp->type = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER; break;
-		case LIE_SILENT: return;
-		case LIE_NONE: break;
+		case LIE_SHORT:
+			used = 8;
+			break;
+		case LIE_OVERLONG:
+			used = r->in_len + 64;
+			break;
+		case LIE_TYPE:
+			resp->type = VIRTIO_GPU_RESP_OK_DISPLAY_INFO;
+			break;
+		case LIE_FENCE:
+			resp->fence_id = c->fence_id + 7;
+			break;
+		case LIE_NO_FENCE:
+			resp->flags = 0;
+			break;
+		case LIE_ERROR:
+			resp->type = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+			break;
+		case LIE_SILENT:
+			return;
+		case LIE_NONE:
+			break;
 		}
 	}
 	fake_vring_complete(fv, r->head, used);
@@ -251,7 +266,7 @@ static void test_flush_sends_only_the_damaged_rectangle(void **state)
 	uint32_t px[3] = {1, 2, 3}, back[5];
 
 	assert_int_equal(vio_gpu_fb_create(&t->gpu, 0, 0, 0), 0);
-	vio_gpu_write_span(&t->gpu, 1021, 7, px, 3); /* outside: nothing written */
+	vio_gpu_write_span(&t->gpu, 1021, 7, px, 3);	       /* outside: nothing written */
 	vio_gpu_write_span(&t->gpu, 1020 - 640 + 2, 7, px, 3); /* across a page boundary */
 	vio_gpu_read_span(&t->gpu, 1020 - 640 + 2, 7, back, 5);
 	assert_int_equal(back[0], 1);

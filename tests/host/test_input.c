@@ -18,7 +18,7 @@
 
 #include "fake_env.h"
 
-#define KEY_A 30
+#define KEY_A	30
 #define ABS_MAX 0x7fff
 
 struct dev {
@@ -27,7 +27,7 @@ struct dev {
 	uint8_t status_seen; /* EV_LED events taken off the statusq */
 	uint16_t last_led_code;
 	uint32_t last_led_value;
-	bool keep_status;    /* never give status buffers back */
+	bool keep_status; /* never give status buffers back */
 	struct fake_req req;
 };
 
@@ -230,13 +230,13 @@ static void test_bad_events_are_refused_and_buffers_return(void **state)
 	(void)state;
 	struct t *t = setup();
 
-	assert_true(send_event(t, VIRTIO_INPUT_EV_KEY, KEY_A, 1, 4));	      /* short */
-	assert_true(send_event(t, VIRTIO_INPUT_EV_KEY, KEY_A, 1, 16));	      /* long */
-	assert_true(send_event(t, VIRTIO_INPUT_EV_REL, 0, 1, 8));	      /* type not announced */
-	assert_true(send_event(t, VIRTIO_INPUT_EV_KEY, KEY_A + 1, 1, 8));      /* code not announced */
-	assert_true(send_event(t, VIRTIO_INPUT_EV_KEY, KEY_A, 7, 8));	      /* key value */
-	assert_true(send_event(t, VIRTIO_INPUT_EV_ABS, 0, ABS_MAX + 1, 8));    /* outside ABS_INFO */
-	assert_true(send_event(t, 0xffff, 0xffff, 0, 8));		      /* no such type */
+	assert_true(send_event(t, VIRTIO_INPUT_EV_KEY, KEY_A, 1, 4));	    /* short */
+	assert_true(send_event(t, VIRTIO_INPUT_EV_KEY, KEY_A, 1, 16));	    /* long */
+	assert_true(send_event(t, VIRTIO_INPUT_EV_REL, 0, 1, 8));	    /* type not announced */
+	assert_true(send_event(t, VIRTIO_INPUT_EV_KEY, KEY_A + 1, 1, 8));   /* code not announced */
+	assert_true(send_event(t, VIRTIO_INPUT_EV_KEY, KEY_A, 7, 8));	    /* key value */
+	assert_true(send_event(t, VIRTIO_INPUT_EV_ABS, 0, ABS_MAX + 1, 8)); /* outside ABS_INFO */
+	assert_true(send_event(t, 0xffff, 0xffff, 0, 8));		    /* no such type */
 	assert_int_equal(vio_input_poll(&t->in), 0);
 	assert_int_equal(t->ngot, 0);
 	assert_int_equal(t->in.stats.bad_events, 7);

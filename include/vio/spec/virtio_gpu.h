@@ -12,9 +12,9 @@
 #include <stdint.h>
 
 /* 5.7.2 Virtqueues. */
-#define VIRTIO_GPU_Q_CONTROL   0
-#define VIRTIO_GPU_Q_CURSOR    1
-#define VIRTIO_GPU_NUM_QUEUES  2
+#define VIRTIO_GPU_Q_CONTROL  0
+#define VIRTIO_GPU_Q_CURSOR   1
+#define VIRTIO_GPU_NUM_QUEUES 2
 
 /* 5.7.3 Feature bits (bit numbers). */
 #define VIRTIO_GPU_F_VIRGL	   0

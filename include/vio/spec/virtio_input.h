@@ -13,8 +13,8 @@
 #include <stdint.h>
 
 /* 5.8.2 Virtqueues. */
-#define VIRTIO_INPUT_Q_EVENT  0
-#define VIRTIO_INPUT_Q_STATUS 1
+#define VIRTIO_INPUT_Q_EVENT	0
+#define VIRTIO_INPUT_Q_STATUS	1
 #define VIRTIO_INPUT_NUM_QUEUES 2
 
 /* 5.8.4 Device configuration layout: what select (and subsel) ask for. */
@@ -76,13 +76,13 @@ _Static_assert(sizeof(struct virtio_input_event) == 8, "5.8.6");
 #define VIRTIO_INPUT_EV_REP 0x14
 #define VIRTIO_INPUT_EV_MAX 0x1f
 
-#define VIRTIO_INPUT_SYN_REPORT 0
-#define VIRTIO_INPUT_REL_X 0x00
-#define VIRTIO_INPUT_REL_Y 0x01
-#define VIRTIO_INPUT_ABS_X 0x00
-#define VIRTIO_INPUT_ABS_Y 0x01
-#define VIRTIO_INPUT_LED_NUML 0x00
-#define VIRTIO_INPUT_LED_CAPSL 0x01
+#define VIRTIO_INPUT_SYN_REPORT	 0
+#define VIRTIO_INPUT_REL_X	 0x00
+#define VIRTIO_INPUT_REL_Y	 0x01
+#define VIRTIO_INPUT_ABS_X	 0x00
+#define VIRTIO_INPUT_ABS_Y	 0x01
+#define VIRTIO_INPUT_LED_NUML	 0x00
+#define VIRTIO_INPUT_LED_CAPSL	 0x01
 #define VIRTIO_INPUT_LED_SCROLLL 0x02
 
 #endif
