@@ -18,6 +18,7 @@ picture the host shows, and QMP `input-send-event` presses keys and moves the ta
   window to resize, but a VNC client's SetDesktopSize reaches virtio-gpu as a display
   change, the kernel re-creates its framebuffer, and the next screendump is the new size
   with the text and the test pattern on it.
+- Transports: PCI (q35), and virtio-mmio on microvm (virtio-gpu-device, ...) once.
 The last screendump is kept as build/test-logs/gpu-screen.png (docs/screen.png is one).
 """
 import hashlib
@@ -249,9 +250,9 @@ def vnc_setup(workdir):
     return ["-vnc", "unix:%s" % os.path.join(workdir, "vnc.sock")]
 
 
-def devices(width, height):
-    return ["-device", "virtio-gpu-pci,xres=%d,yres=%d" % (width, height),
-            "-device", "virtio-keyboard-pci", "-device", "virtio-tablet-pci"]
+def devices(width, height, bus="pci"):
+    return ["-device", "virtio-gpu-%s,xres=%d,yres=%d" % (bus, width, height),
+            "-device", "virtio-keyboard-%s" % bus, "-device", "virtio-tablet-%s" % bus]
 
 
 SCENARIOS = [
@@ -261,6 +262,10 @@ SCENARIOS = [
     Scenario("gpu-input-640x480", mode="shell", qemu_args=devices(640, 480),
              interact=interact_for(640, 480, False), expect_exit=0, timeout=240,
              expect_log=[r"fbcon: 640x480, 80x30 text"]),
+    Scenario("gpu-input-microvm-mmio-800x600", machine="microvm", mode="shell",
+             qemu_args=devices(800, 600, "device"), interact=interact_for(800, 600, False),
+             expect_exit=0, timeout=240,
+             expect_log=[r"vio: virtio-gpu mmio@\S+ mmio-legacy", r"fbcon: 800x600, 100x37 text"]),
     Scenario("gpu-input-vnc-resize-and-led", mode="shell", qemu_args=devices(800, 600),
              setup=vnc_setup, interact=vnc_interact, expect_exit=0, timeout=240),
 ]
