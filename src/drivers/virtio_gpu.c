@@ -165,12 +165,12 @@ static void reap_lost(struct vio_gpu *gpu)
 }
 
 /*
- * Post the command in the request page (cmd_len bytes, then `extra` device-readable
- * segments) with a response of resp_len bytes, and wait for the answer. Returns 0 or the
- * error check_resp, the queue or the wait found.
+ * Post the command in the request page (cmd_len bytes, then `nextra` device-readable pages
+ * of `extra`, whole but for `last_len` bytes of the last) with a response of resp_len bytes,
+ * and wait for the answer. Returns 0 or the error check_resp, the queue or the wait found.
  */
-static int cmd_run(struct vio_gpu *gpu, uint32_t cmd_len, const struct vio_sg *extra,
-		   unsigned nextra, uint32_t expect, uint32_t resp_len)
+static int cmd_run(struct vio_gpu *gpu, uint32_t cmd_len, const struct vio_gpu_page *extra,
+		   unsigned nextra, uint32_t last_len, uint32_t expect, uint32_t resp_len)
 {
 	const struct vio_port *port = gpu->dev->port;
 	struct vio_vq *vq = &gpu->gpu_vq[VIRTIO_GPU_Q_CONTROL];
@@ -186,7 +186,7 @@ static int cmd_run(struct vio_gpu *gpu, uint32_t cmd_len, const struct vio_sg *e
 	VIO_ASSERT(nextra <= GPU_MAX_LISTS);
 	sg[n++] = (struct vio_sg){gpu->gpu_req, cmd_len};
 	for (unsigned i = 0; i < nextra; i++)
-		sg[n++] = extra[i];
+		sg[n++] = (struct vio_sg){extra[i].virt, i + 1 < nextra ? GPU_PAGE : last_len};
 	sg[n++] = (struct vio_sg){gpu->gpu_req + GPU_RESP_OFF, resp_len};
 	err = vio_vq_add(vq, sg, n - 1, 1, gpu->gpu_req);
 	if (err)
@@ -224,7 +224,7 @@ static int cmd_run(struct vio_gpu *gpu, uint32_t cmd_len, const struct vio_sg *e
 /* A command whose answer is OK_NODATA. */
 static int cmd_nodata(struct vio_gpu *gpu, uint32_t cmd_len)
 {
-	return cmd_run(gpu, cmd_len, NULL, 0, VIRTIO_GPU_RESP_OK_NODATA,
+	return cmd_run(gpu, cmd_len, NULL, 0, 0, VIRTIO_GPU_RESP_OK_NODATA,
 		       sizeof(struct virtio_gpu_ctrl_hdr));
 }
 
@@ -239,7 +239,7 @@ int vio_gpu_display_info(struct vio_gpu *gpu)
 	if (!gpu->dev)
 		return VIO_EINVAL;
 	cmd_start(gpu, VIRTIO_GPU_CMD_GET_DISPLAY_INFO, sizeof(struct virtio_gpu_ctrl_hdr));
-	err = cmd_run(gpu, sizeof(struct virtio_gpu_ctrl_hdr), NULL, 0,
+	err = cmd_run(gpu, sizeof(struct virtio_gpu_ctrl_hdr), NULL, 0, 0,
 		      VIRTIO_GPU_RESP_OK_DISPLAY_INFO, sizeof(*r));
 	if (err)
 		return err;
@@ -263,7 +263,7 @@ static int get_edid(struct vio_gpu *gpu)
 	int err;
 
 	c->scanout = 0;
-	err = cmd_run(gpu, sizeof(*c), NULL, 0, VIRTIO_GPU_RESP_OK_EDID, sizeof(*r));
+	err = cmd_run(gpu, sizeof(*c), NULL, 0, 0, VIRTIO_GPU_RESP_OK_EDID, sizeof(*r));
 	if (err)
 		return err;
 	uint32_t n = r->size;
@@ -355,7 +355,6 @@ static int attach_backing(struct vio_gpu *gpu, uint32_t res, const struct vio_gp
 	struct virtio_gpu_resource_attach_backing *c;
 	uint32_t inline_max = (GPU_CMD_MAX - sizeof(*c)) / sizeof(struct virtio_gpu_mem_entry);
 	struct vio_gpu_page lists[GPU_MAX_LISTS];
-	struct vio_sg sg[GPU_MAX_LISTS];
 	uint32_t nlists = 0;
 	int err;
 
@@ -378,13 +377,10 @@ static int attach_backing(struct vio_gpu *gpu, uint32_t res, const struct vio_gp
 		e->addr = pages[i].phys;
 		e->length = GPU_PAGE;
 	}
-	for (uint32_t k = 0; k < nlists; k++) {
-		uint32_t entries = k + 1 < nlists ? per_page : n - k * per_page;
-		sg[k] = (struct vio_sg){lists[k].virt,
-					entries * (uint32_t)sizeof(struct virtio_gpu_mem_entry)};
-	}
+	uint32_t last_len = (n - (nlists ? nlists - 1 : 0) * per_page) *
+			    (uint32_t)sizeof(struct virtio_gpu_mem_entry);
 	uint32_t cmd_len = sizeof(*c) + (nlists ? 0 : n * (uint32_t)sizeof(*inl));
-	err = cmd_run(gpu, cmd_len, sg, nlists, VIRTIO_GPU_RESP_OK_NODATA,
+	err = cmd_run(gpu, cmd_len, lists, nlists, last_len, VIRTIO_GPU_RESP_OK_NODATA,
 		      sizeof(struct virtio_gpu_ctrl_hdr));
 	if (!gpu->gpu_req_lost)
 		free_pages(gpu, lists, nlists);
@@ -784,7 +780,7 @@ int vio_gpu_init(struct vio_gpu *gpu, struct vio_dev *dev, const struct vio_gpu_
 	uint32_t scanouts;
 	int err;
 
-	*gpu = (struct vio_gpu){0};
+	zero(gpu, sizeof(*gpu)); /* not a compound literal: that would be a 3 KiB stack copy */
 	if (dev->device_id != VIRTIO_ID_GPU)
 		return VIO_ENODEV;
 	if (opts)
