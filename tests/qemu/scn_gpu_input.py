@@ -9,7 +9,8 @@ picture the host shows, and QMP `input-send-event` presses keys and moves the ta
 - Test pattern: `screen pattern` fills the screen with a picture the test computes from the
   size alone; the screendump's SHA-256 must equal the computed one.
 - Keyboard: a command typed on the virtio keyboard runs; its output is on the serial line
-  and on the screen. Shift gives '!', Caps Lock upper case, and its LED state goes to the
+  and on the screen. A held key repeats, Ctrl-C drops the line, Shift gives '!', Caps Lock
+  upper case, and its LED state goes to the
   device: QMP and HMP cannot read it, but QEMU hands it to its VNC server, which sends it
   to a client that asks (tests/qemu/vnc_client.py, QEMU LED State): bit 2 must come and go.
 - Tablet: absolute events move the pointer; QEMU's screendump leaves the cursor plane out,
@@ -185,6 +186,22 @@ def interact_for(width, height, keep_png):
         shell_until(q, "virtio input0", r"leds 0x2 \(1 status events sent")
         caps_lock(q)
         shell_until(q, "virtio input0", r"leds 0x0 \(2 status events sent")
+
+        # A key held down repeats (after 500 ms, at 30 Hz); Ctrl-C drops the line.
+        q.qmp("input-send-event", events=[key_event("x", True)])
+        q.idle(1.5)
+        q.qmp("input-send-event", events=[key_event("x", False)])
+        keys(q, "\r")
+        m = q.wait_for(r"unknown command '(x+)'", 30)
+        assert 10 <= len(m.group(1)) <= 60, "held 1.5 s: %d x" % len(m.group(1))
+        start = len(q.log)
+        keys(q, "abc")
+        q.qmp("input-send-event", events=[key_event("ctrl", True), key_event("c", True),
+                                          key_event("c", False), key_event("ctrl", False)])
+        q.wait_for(r"abc\^C\n", 30)
+        keys(q, "\r")
+        q.idle(0.5)
+        assert "unknown command 'abc'" not in q.log[start:], q.log[start:]
 
         # The tablet: absolute position to pixels, on the cursor plane.
         q.qmp("input-send-event", events=[
