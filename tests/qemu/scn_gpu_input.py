@@ -13,7 +13,8 @@ picture the host shows, and QMP `input-send-event` presses keys and moves the ta
   upper case, and its LED state goes to the
   device: QMP and HMP cannot read it, but QEMU hands it to its VNC server, which sends it
   to a client that asks (tests/qemu/vnc_client.py, QEMU LED State): bit 2 must come and go.
-- Tablet: absolute events move the pointer; QEMU's screendump leaves the cursor plane out,
+- Tablet and mouse: absolute and relative events move the pointer; QEMU's screendump leaves
+  the cursor plane out,
   so the pointer's place is read from the driver (`screen`, `virtio gpu0`).
 - Sizes: two start sizes (xres/yres), and a live resize: with -display none there is no
   window to resize, but a VNC client's SetDesktopSize reaches virtio-gpu as a display
@@ -260,6 +261,17 @@ def vnc_interact(q):
     assert (w, h) == (1024, 768), (w, h)
     assert check_pattern(q, "resized-pattern") == (1024, 768)
     v.close()
+
+    # A mouse beside the tablet: QEMU gives it the relative moves, the tablet the absolute.
+    q.qmp("input-send-event", events=[
+        {"type": "abs", "data": {"axis": "x", "value": 16384}},
+        {"type": "abs", "data": {"axis": "y", "value": 16384}}])
+    x, y = 16384 * 1023 // 32767, 16384 * 767 // 32767
+    shell_until(q, "screen", r"pointer at \(%d,%d\)" % (x, y))
+    q.qmp("input-send-event", events=[
+        {"type": "rel", "data": {"axis": "x", "value": 10}},
+        {"type": "rel", "data": {"axis": "y", "value": -5}}])
+    shell_until(q, "screen", r"pointer at \(%d,%d\)" % (x + 10, y - 5))
     q.send("poweroff\r")
 
 
@@ -283,6 +295,7 @@ SCENARIOS = [
              qemu_args=devices(800, 600, "device"), interact=interact_for(800, 600, False),
              expect_exit=0, timeout=240,
              expect_log=[r"vio: virtio-gpu mmio@\S+ mmio-legacy", r"fbcon: 800x600, 100x37 text"]),
-    Scenario("gpu-input-vnc-resize-and-led", mode="shell", qemu_args=devices(800, 600),
+    Scenario("gpu-input-vnc-resize-and-led", mode="shell",
+             qemu_args=devices(800, 600) + ["-device", "virtio-mouse-pci"],
              setup=vnc_setup, interact=vnc_interact, expect_exit=0, timeout=240),
 ]
