@@ -14,8 +14,8 @@ picture the host shows, and QMP `input-send-event` presses keys and moves the ta
   device: QMP and HMP cannot read it, but QEMU hands it to its VNC server, which sends it
   to a client that asks (tests/qemu/vnc_client.py, QEMU LED State): bit 2 must come and go.
 - Tablet and mouse: absolute and relative events move the pointer; QEMU's screendump leaves
-  the cursor plane out,
-  so the pointer's place is read from the driver (`screen`, `virtio gpu0`).
+  the cursor plane out, so the pointer's place is read from the driver (`screen`,
+  `virtio gpu0`).
 - Sizes: two start sizes (xres/yres), and a live resize: with -display none there is no
   window to resize, but a VNC client's SetDesktopSize reaches virtio-gpu as a display
   change, the kernel re-creates its framebuffer, and the next screendump is the new size
