@@ -148,10 +148,10 @@ static void pointer_sync(struct vio_input *in, struct kinput *k)
 		const struct virtio_input_absinfo *ax = &in->abs[0], *ay = &in->abs[1];
 		uint32_t x = 0, y = 0;
 		/* Device units to pixels; driver-checked: min <= value <= max. */
-		if (ax->max > ax->min)
+		if ((int32_t)ax->max > (int32_t)ax->min) /* ABS_INFO is signed */
 			x = (uint32_t)((uint64_t)(k->abs_x - ax->min) * (w - 1) /
 				       (ax->max - ax->min));
-		if (ay->max > ay->min)
+		if ((int32_t)ay->max > (int32_t)ay->min)
 			y = (uint32_t)((uint64_t)(k->abs_y - ay->min) * (h - 1) /
 				       (ay->max - ay->min));
 		screen_pointer_to(x, y);
