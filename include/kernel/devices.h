@@ -17,6 +17,7 @@
 #include <vio/gpu.h>
 #include <vio/input.h>
 #include <vio/net.h>
+#include <vio/p9.h>
 #include <vio/pci.h>
 #include <vio/rng.h>
 #include <vio/virtio.h>
@@ -80,7 +81,10 @@ struct vio_net *dev_net(int n);
 struct vio_balloon *dev_balloon(int n);
 struct vio_gpu *dev_gpu(int n);
 struct vio_input *dev_input(int n);
-/* A device by its unit name ("blk0", "net1", "rng0", "cons0", "balloon0", "gpu0",
+struct vio_9p *dev_9p(int n);
+/* The fid of 9p device n's export root (attached at boot), or P9_NOFID. */
+uint32_t p9_root(int n);
+/* A device by its unit name ("blk0", "net1", "rng0", "cons0", "balloon0", "9p0", "gpu0",
  * "input0") or NULL. */
 struct kvirtio *dev_by_name(const char *name);
 /* "blk0" etc. for a device. */

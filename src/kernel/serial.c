@@ -10,6 +10,7 @@
 #include <kernel/apic.h>
 #include <kernel/devices.h>
 #include <kernel/arch.h>
+#include <kernel/dump.h>
 #include <kernel/kernel.h>
 #include <kernel/screen.h>
 #include <kernel/serial.h>
@@ -163,6 +164,7 @@ void kvprintf(const char *fmt, va_list ap)
 	size_t len = n < (int)sizeof(line) ? (size_t)n : sizeof(line) - 1;
 	serial_write(line, len);
 	console_mirror(line, len);
+	klog_append(line, len);
 	screen_write(line, len);
 }
 
