@@ -52,6 +52,9 @@
 #define VIO_GPU_CURSOR_SIZE 64
 /* Cursor commands that may be in the device's hands at once. */
 #define VIO_GPU_CURSOR_SLOTS 32
+/* Pages of memory entries one ATTACH_BACKING may take (256 entries each): enough for the
+ * largest framebuffer. */
+#define VIO_GPU_MAX_LISTS 16
 /* EDID bytes kept from GET_EDID (a base block and one extension). */
 #define VIO_GPU_EDID_MAX 256
 
@@ -120,6 +123,10 @@ struct vio_gpu {
 	uint32_t gpu_fb_res;	     /* the framebuffer's resource id, 0: none */
 	struct vio_gpu_page *gpu_fb; /* [gpu_fb_npages], private memory */
 	uint32_t gpu_fb_npages;
+	struct vio_gpu_page *gpu_orphan; /* pages the device may still use, freed after reset */
+	uint32_t gpu_orphan_npages;
+	struct vio_gpu_page gpu_lost_lists[VIO_GPU_MAX_LISTS]; /* an unanswered attach's list */
+	uint32_t gpu_lost_nlists;
 	uint32_t gpu_cursor_res;
 	struct vio_gpu_page gpu_cursor_pages[VIO_GPU_CURSOR_SIZE * VIO_GPU_CURSOR_SIZE * 4 / 4096];
 	uint8_t *gpu_cursor_cmds; /* one DMA page of VIO_GPU_CURSOR_SLOTS commands */

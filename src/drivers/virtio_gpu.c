@@ -36,7 +36,7 @@
 #define GPU_RESP_OFF	1024u
 #define GPU_CURSOR_SLOT 64u
 /* Pages of memory entries an ATTACH_BACKING may take: 256 entries (1 MiB of backing) each. */
-#define GPU_MAX_LISTS 16u
+#define GPU_MAX_LISTS VIO_GPU_MAX_LISTS
 /* How often vio_gpu_poll reads events_read without a config interrupt telling it to. */
 #define GPU_EVENT_POLL_NS 50000000ull
 #define GPU_WAIT_SPIN_NS  1000000ull
@@ -382,8 +382,14 @@ static int attach_backing(struct vio_gpu *gpu, uint32_t res, const struct vio_gp
 	uint32_t cmd_len = sizeof(*c) + (nlists ? 0 : n * (uint32_t)sizeof(*inl));
 	err = cmd_run(gpu, cmd_len, lists, nlists, last_len, VIRTIO_GPU_RESP_OK_NODATA,
 		      sizeof(struct virtio_gpu_ctrl_hdr));
-	if (!gpu->gpu_req_lost)
+	if (!gpu->gpu_req_lost) {
 		free_pages(gpu, lists, nlists);
+	} else if (!gpu->gpu_lost_nlists) {
+		/* The device may still read the list: it goes after the reset (free_all). */
+		for (uint32_t k = 0; k < nlists; k++)
+			gpu->gpu_lost_lists[k] = lists[k];
+		gpu->gpu_lost_nlists = nlists;
+	}
 	return err;
 }
 
@@ -421,15 +427,45 @@ static int resource_flush(struct vio_gpu *gpu, uint32_t res, uint32_t x, uint32_
 }
 
 /* Take a resource back from the device: detach its pages, forget it. True when the pages
- * are ours again (the device answered; a lost command leaves them to the device). */
+ * are ours again: the device answered the detach (an unanswered one leaves them to it). */
 static bool resource_drop(struct vio_gpu *gpu, uint32_t res)
 {
 	detach_backing(gpu, res);
+	if (gpu->gpu_req_lost)
+		return false;
 	resource_unref(gpu, res);
-	return !gpu->gpu_req_lost;
+	return true;
 }
 
 /* --- the framebuffer ---------------------------------------------------------------------- */
+
+/*
+ * Pages the device may still use (it never answered the command that would have given them
+ * back) wait here for the reset in vio_gpu_fini, after which they are freed. One list is
+ * kept; the pages of a second are leaked, as a dead device's are.
+ */
+static void orphan(struct vio_gpu *gpu, struct vio_gpu_page *pages, uint32_t n)
+{
+	if (!gpu->gpu_orphan) {
+		gpu->gpu_orphan = pages;
+		gpu->gpu_orphan_npages = n;
+		return;
+	}
+	vio_logf(gpu->dev->port, VIO_LOG_WARN, "%s: %u pages left to the device", gpu_name, n);
+	vio_priv_free(gpu->dev->port, pages, n * sizeof(*pages));
+}
+
+static void free_orphan(struct vio_gpu *gpu, bool pages_too)
+{
+	if (!gpu->gpu_orphan)
+		return;
+	if (pages_too)
+		free_pages(gpu, gpu->gpu_orphan, gpu->gpu_orphan_npages);
+	vio_priv_free(gpu->dev->port, gpu->gpu_orphan,
+		      gpu->gpu_orphan_npages * sizeof(struct vio_gpu_page));
+	gpu->gpu_orphan = NULL;
+	gpu->gpu_orphan_npages = 0;
+}
 
 static void fb_release(struct vio_gpu *gpu)
 {
@@ -471,9 +507,13 @@ int vio_gpu_fb_create(struct vio_gpu *gpu, uint32_t scanout, uint32_t width, uin
 		return err;
 	}
 
+	/* held: the device has the pages (it took the list), or may have (it never answered). */
+	bool held = false;
 	err = resource_create(gpu, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, width, height, &res);
-	if (!err)
+	if (!err) {
 		err = attach_backing(gpu, res, pages, npages);
+		held = !err || gpu->gpu_req_lost;
+	}
 	if (!err)
 		err = set_scanout(gpu, scanout, res, width, height);
 	if (!err)
@@ -485,13 +525,16 @@ int vio_gpu_fb_create(struct vio_gpu *gpu, uint32_t scanout, uint32_t width, uin
 			 vio_strerror(err));
 		if (gpu->gpu_fb_res && !gpu->gpu_req_lost)
 			set_scanout(gpu, gpu->scanout, gpu->gpu_fb_res, gpu->width, gpu->height);
-		/* The pages are ours again unless a command is still with the device. */
-		bool ours = !gpu->gpu_req_lost;
-		if (res && ours)
-			ours = resource_drop(gpu, res);
-		if (ours)
+		if (held && !gpu->gpu_req_lost)
+			held = !resource_drop(gpu, res);
+		else if (res && !gpu->gpu_req_lost)
+			resource_unref(gpu, res);
+		if (held) {
+			orphan(gpu, pages, npages);
+		} else {
 			free_pages(gpu, pages, npages);
-		vio_priv_free(port, pages, npages * sizeof(*pages));
+			vio_priv_free(port, pages, npages * sizeof(*pages));
+		}
 		return err;
 	}
 
@@ -500,7 +543,7 @@ int vio_gpu_fb_create(struct vio_gpu *gpu, uint32_t scanout, uint32_t width, uin
 		if (resource_drop(gpu, gpu->gpu_fb_res))
 			fb_release(gpu);
 		else
-			vio_priv_free(port, gpu->gpu_fb, gpu->gpu_fb_npages * sizeof(*pages));
+			orphan(gpu, gpu->gpu_fb, gpu->gpu_fb_npages);
 	}
 	gpu->gpu_fb = pages;
 	gpu->gpu_fb_npages = npages;
@@ -523,9 +566,8 @@ int vio_gpu_fb_destroy(struct vio_gpu *gpu)
 		fb_release(gpu);
 		return err;
 	}
-	/* The device may still read the pages: keep them (leaked), forget the framebuffer. */
-	vio_priv_free(gpu->dev->port, gpu->gpu_fb,
-		      gpu->gpu_fb_npages * sizeof(struct vio_gpu_page));
+	/* The device may still read the pages: keep them for the reset, forget the framebuffer. */
+	orphan(gpu, gpu->gpu_fb, gpu->gpu_fb_npages);
 	gpu->gpu_fb = NULL;
 	gpu->gpu_fb_npages = 0;
 	gpu->gpu_fb_res = 0;
@@ -674,15 +716,24 @@ int vio_gpu_cursor_set(struct vio_gpu *gpu, const uint32_t *image, uint32_t hot_
 	if (!gpu->dev || !gpu->gpu_fb_res || hot_x >= side || hot_y >= side)
 		return VIO_EINVAL;
 	if (!gpu->gpu_cursor_res) {
-		uint32_t res;
+		uint32_t res = 0;
+		bool held = false; /* as in vio_gpu_fb_create */
 		err = alloc_pages(gpu, gpu->gpu_cursor_pages, n);
 		if (err)
 			return err;
 		err = resource_create(gpu, VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, side, side, &res);
-		if (!err)
+		if (!err) {
 			err = attach_backing(gpu, res, gpu->gpu_cursor_pages, n);
+			held = !err || gpu->gpu_req_lost;
+		}
 		if (err) {
-			if (!gpu->gpu_req_lost)
+			if (held && !gpu->gpu_req_lost)
+				held = !resource_drop(gpu, res);
+			else if (res && !gpu->gpu_req_lost)
+				resource_unref(gpu, res);
+			if (held)
+				gpu->gpu_cursor_res = res; /* its pages stay until the reset */
+			else
 				free_pages(gpu, gpu->gpu_cursor_pages, n);
 			return err;
 		}
@@ -765,6 +816,9 @@ static void free_all(struct vio_gpu *gpu)
 	const uint32_t n = sizeof(gpu->gpu_cursor_pages) / sizeof(gpu->gpu_cursor_pages[0]);
 
 	fb_release(gpu);
+	free_orphan(gpu, true);
+	free_pages(gpu, gpu->gpu_lost_lists, gpu->gpu_lost_nlists);
+	gpu->gpu_lost_nlists = 0;
 	free_pages(gpu, gpu->gpu_cursor_pages, n);
 	gpu->gpu_cursor_res = 0;
 	if (gpu->gpu_req)
@@ -866,6 +920,7 @@ int vio_gpu_fini(struct vio_gpu *gpu)
 		if (gpu->gpu_fb)
 			vio_priv_free(gpu->dev->port, gpu->gpu_fb,
 				      gpu->gpu_fb_npages * sizeof(struct vio_gpu_page));
+		free_orphan(gpu, false);
 	} else {
 		free_all(gpu);
 	}

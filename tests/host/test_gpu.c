@@ -365,6 +365,34 @@ static void test_silent_device_times_out_and_the_page_stays_its(void **state)
 	teardown(t);
 }
 
+static void test_pages_the_device_never_saw_are_freed_at_once(void **state)
+{
+	(void)state;
+	struct t *t = setup_sized(640, 480, 1000000);
+
+	t->m.lie = LIE_SILENT;
+	t->m.lie_on_type = VIRTIO_GPU_CMD_RESOURCE_CREATE_2D;
+	assert_int_equal(vio_gpu_fb_create(&t->gpu, 0, 0, 0), VIO_ETIMEDOUT);
+	/* Only the create went out, lost: the framebuffer's pages were never offered. */
+	assert_int_equal(t->e->fp.dma_live_allocs, t->dma_after_init);
+	teardown(t);
+}
+
+static void test_pages_of_an_unanswered_attach_wait_for_the_reset(void **state)
+{
+	(void)state;
+	struct t *t = setup_sized(640, 480, 1000000);
+
+	t->m.lie = LIE_SILENT;
+	t->m.lie_on_type = VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING;
+	assert_int_equal(vio_gpu_fb_create(&t->gpu, 0, 0, 0), VIO_ETIMEDOUT);
+	/* The device may hold them: kept (with the page list), not freed, not reused. */
+	assert_true(t->e->fp.dma_live_allocs > t->dma_after_init + 300);
+	assert_int_equal(t->gpu.width, 0);
+	/* teardown: vio_gpu_fini resets the device, then every page goes (checked there). */
+	teardown(t);
+}
+
 static void test_display_event_recreates_the_framebuffer(void **state)
 {
 	(void)state;
@@ -449,6 +477,8 @@ int main(void)
 	    cmocka_unit_test(test_device_error_is_named_and_becomes_einval),
 	    cmocka_unit_test(test_response_of_wrong_type_is_refused),
 	    cmocka_unit_test(test_silent_device_times_out_and_the_page_stays_its),
+	    cmocka_unit_test(test_pages_the_device_never_saw_are_freed_at_once),
+	    cmocka_unit_test(test_pages_of_an_unanswered_attach_wait_for_the_reset),
 	    cmocka_unit_test(test_display_event_recreates_the_framebuffer),
 	    cmocka_unit_test(test_display_size_is_clamped),
 	    cmocka_unit_test(test_bad_scanout_count_is_refused),
