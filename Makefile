@@ -95,6 +95,10 @@ LIB_SRCS := $(VIO_SRCS:./%=%)
 KERN_SRCS := $(sort $(wildcard src/kernel/*.c src/kernel/*.S))
 LIB_OBJS := $(VIO_OBJS)
 KERN_OBJS := $(patsubst %,$(OBJ)/%.o,$(basename $(KERN_SRCS)))
+# The screen console's 8x16 font, converted at build time from a Debian console font
+# (console-setup-linux) into build/gen/font.c: never committed (src/kernel/fbcon.c).
+FONT_PSF ?= /usr/share/consolefonts/Lat15-VGA16.psf.gz
+KERN_OBJS += $(OBJ)/gen/font.o
 
 # Rebuild when the compiler or flags change, and relink when the toolchain or the library's
 # selection does (so that 'make CC=clang' followed by 'make' never leaves a clang-built kernel
@@ -118,6 +122,14 @@ $(NEWLIB_LIBC):
 $(OBJ)/src/kernel/%.o: src/kernel/%.c $(FLAGS_STAMP) | $(NEWLIB_LIBC)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(KERNCFLAGS) -c $< -o $@
+
+$(BUILD)/gen/font.c: scripts/psf2c.py $(FONT_PSF)
+	@mkdir -p $(@D)
+	python3 scripts/psf2c.py $(FONT_PSF) $@
+
+$(OBJ)/gen/font.o: $(BUILD)/gen/font.c $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(KCFLAGS) -c $< -o $@
 
 $(OBJ)/src/kernel/%.o: src/kernel/%.S $(FLAGS_STAMP)
 	@mkdir -p $(@D)

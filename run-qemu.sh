@@ -38,6 +38,9 @@ options:
                       its output in build/kvm-probe.log, repeated only when the kernel,
                       QEMU or /dev/kvm change), else TCG; one line says which and why
   --no-devices        leave out the default virtio devices
+  --display           a screen and a keyboard: virtio-gpu, virtio-keyboard, virtio-tablet,
+                      shown in a GTK (or SDL) window when there is a desktop, else on VNC
+                      at 127.0.0.1:5900 (any VNC viewer); the shell runs on both
   --help              this text
   --                  everything after goes to QEMU unchanged, e.g.
                       ./run-qemu.sh -- -device virtio-rng-pci,disable-modern=on
@@ -55,6 +58,7 @@ MEM=512M
 CMDLINE=vio.mode=shell
 KVM=0
 DEVICES=1
+DISPLAY_UI=0
 EXTRA=()
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -66,6 +70,7 @@ while [ $# -gt 0 ]; do
 	--cmdline) CMDLINE=${2?--cmdline needs a string}; shift ;;
 	--kvm) KVM=1 ;;
 	--no-devices) DEVICES=0 ;;
+	--display) DISPLAY_UI=1 ;;
 	--help | -h) usage; exit 0 ;;
 	--) shift; EXTRA=("$@"); break ;;
 	*) echo "run-qemu.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
@@ -141,8 +146,25 @@ if [ "$DEVICES" = 1 ]; then
 	)
 fi
 
+# --display: the screen console (src/kernel/fbcon.c) and the virtio keyboard and tablet
+# (src/kernel/kbd.c), in a window where QEMU has a UI and a desktop to open it on.
+UI=(-display none)
+if [ "$DISPLAY_UI" = 1 ]; then
+	if [ "$BUS" = pci ]; then SUFFIX=pci; else SUFFIX=device; fi
+	DEV+=(-device virtio-gpu-$SUFFIX -device virtio-keyboard-$SUFFIX -device virtio-tablet-$SUFFIX)
+	UIS=$(qemu-system-x86_64 -display help 2>/dev/null || true)
+	if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && grep -qx gtk <<<"$UIS"; then
+		UI=(-display gtk)
+	elif [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && grep -qx sdl <<<"$UIS"; then
+		UI=(-display sdl)
+	else
+		UI=(-display none -vnc 127.0.0.1:0)
+		echo "run-qemu.sh: no desktop here: the screen is on VNC at 127.0.0.1:5900" >&2
+	fi
+fi
+
 # -smp 2: a second vCPU the kernel never starts. QEMU 7.2's TCG drops guest memory barriers
 # when a machine has only one vCPU (fixed in 8.1), which can lose a device notification.
-exec qemu-system-x86_64 -machine "$MACHINE" "${ACCEL[@]}" -smp 2 -m "$MEM" -display none \
+exec qemu-system-x86_64 -machine "$MACHINE" "${ACCEL[@]}" -smp 2 -m "$MEM" "${UI[@]}" \
 	-serial mon:stdio -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
 	"${BOOT[@]}" "${DEV[@]}" "${EXTRA[@]}"

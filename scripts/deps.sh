@@ -19,6 +19,7 @@ PKGS=(
 	newlib-source                          # newlib tarball, built by scripts/newlib.sh
 	libcmocka-dev pkg-config               # host unit tests
 	python3                                # test runner, QMP client
+	console-setup-linux                    # the screen console font (PSF, scripts/psf2c.py)
 	rng-tools5 socat coreutils             # real peers: rngtest, socat, sha256sum
 	iperf curl iputils-ping iproute2       # lwIP peers: iperf 2, web client, ping, netns + tap
 	xz-utils bzip2 texinfo                 # unpacking and building newlib

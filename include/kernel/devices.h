@@ -1,7 +1,7 @@
 /*
  * The kernel's devices: PCI functions, virtio-mmio windows, and the virtio devices on them,
  * each bound to its vio driver in the order the brief gives (entropy, console, block, net,
- * then the balloon).
+ * the GPU and input devices, then the balloon).
  *
  * Concurrency: the vio library takes no locks. This kernel has one CPU, so it keeps a
  * driver's interrupt handler and thread code apart by calling every driver function from
@@ -14,6 +14,8 @@
 #include <vio/balloon.h>
 #include <vio/blk.h>
 #include <vio/console.h>
+#include <vio/gpu.h>
+#include <vio/input.h>
 #include <vio/net.h>
 #include <vio/p9.h>
 #include <vio/pci.h>
@@ -46,7 +48,7 @@ struct kvirtio {
 	uint64_t mmio_base;            /* virtio-mmio: the window it was probed from */
 	struct vio_dev dev;
 	int err;   /* 0 when a driver has it, else the vio_err that stopped it */
-	void *drv; /* struct vio_rng / vio_console / vio_blk / vio_net / vio_balloon, or NULL */
+	void *drv; /* struct vio_rng / _console / _blk / _net / _gpu / _input / _balloon, or NULL */
 	int unit;  /* index among devices of its type: rng0, blk1, ... */
 	uint64_t irqs_seen, done_seen; /* queue counters at the last storm check (devices.c) */
 	bool irq_silenced;	       /* its interrupts were masked for a storm */
@@ -61,9 +63,9 @@ extern struct kvirtio virtio_devices[MAX_VIRTIO_DEVICES];
 extern int n_virtio_devices;
 
 /* Enumerate PCI (ECAM when ACPI has an MCFG, else port I/O), probe every virtio function and
- * every virtio-mmio window (mmio_windows), bind drivers (entropy, console, block, net,
- * balloon), seed the PRNG, print the device table. A balloon also becomes the page
- * allocator's out-of-memory handler. vio.irq=poll on the command line gives the library a
+ * every virtio-mmio window (mmio_windows), bind drivers (entropy, console, block, net, GPU,
+ * input, balloon), seed the PRNG, print the device table. A balloon also becomes the page
+ * allocator's out-of-memory handler; the first GPU becomes the screen (fbcon.c). vio.irq=poll on the command line gives the library a
  * port without interrupt hooks: every device is then polled. */
 void devices_init(void);
 /* One line per virtio device: its unit name and what the core says of it, or why no driver
@@ -79,10 +81,13 @@ struct vio_console *dev_console(int n);
 struct vio_blk *dev_blk(int n);
 struct vio_net *dev_net(int n);
 struct vio_balloon *dev_balloon(int n);
+struct vio_gpu *dev_gpu(int n);
+struct vio_input *dev_input(int n);
 struct vio_9p *dev_9p(int n);
 /* The fid of 9p device n's export root (attached at boot), or P9_NOFID. */
 uint32_t p9_root(int n);
-/* A device by its unit name ("blk0", "net1", "rng0", "cons0", "balloon0") or NULL. */
+/* A device by its unit name ("blk0", "net1", "rng0", "cons0", "balloon0", "9p0", "gpu0",
+ * "input0") or NULL. */
 struct kvirtio *dev_by_name(const char *name);
 /* "blk0" etc. for a device. */
 const char *dev_unit_name(const struct kvirtio *kv, char *buf, size_t size);

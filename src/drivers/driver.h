@@ -22,7 +22,7 @@
  *  3. Counters are `struct vio_<x>_stats stats`: free-running, read-only for the caller.
  *  4. Fields. The public ones come first and are read-only for the caller. Below the line
  *     "private to virtio_<x>.c" every field carries the driver's prefix: rng_, con_, blk_,
- *     net_, bal_. A struct the header declares only for its size is private as a whole.
+ *     net_, bal_, gpu_, in_. A struct the header declares only for its size is private as a whole.
  *  5. Context. The top of each header says once where completions and callbacks run: in
  *     the device's interrupt handler, or inside the owner's calls (its _poll).
  *  6. Init reads as the spec's steps (3.1.1). Arguments are checked before the device is

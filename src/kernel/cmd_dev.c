@@ -5,6 +5,7 @@
  * device errors are printed as what they mean, with the code's name (shell_strerror).
  */
 #include <kernel/devices.h>
+#include <kernel/screen.h>
 #include <kernel/kernel.h>
 #include <kernel/mm.h>
 #include <kernel/sha256.h>
@@ -125,9 +126,56 @@ static void print_features(const struct vio_dev *dev)
 	kprintf("\n  offered  0x%llx\n", (unsigned long long)dev->device_features);
 }
 
+static void print_gpu(const struct vio_gpu *g)
+{
+	const struct vio_gpu_stats *s = &g->stats;
+	kprintf("  gpu: %u scanout(s); display 0 %ux%u%s; framebuffer %ux%u; EDID %u bytes\n",
+		g->num_scanouts, g->display[0].width, g->display[0].height,
+		g->display[0].enabled ? "" : " (disabled)", g->width, g->height, g->edid_len);
+	kprintf("  gpu: %llu commands, %llu device errors, %llu bad answers, %llu timeouts, "
+		"%llu display events, %llu flushes, %llu cursor commands (%llu busy)\n",
+		(unsigned long long)s->commands, (unsigned long long)s->device_errors,
+		(unsigned long long)s->bad_responses, (unsigned long long)s->timeouts,
+		(unsigned long long)s->display_events, (unsigned long long)s->flushes,
+		(unsigned long long)s->cursor_cmds, (unsigned long long)s->cursor_busy);
+	if (g->cursor_shown)
+		kprintf("  gpu: pointer at (%u,%u)\n", g->cursor_x, g->cursor_y);
+}
+
+static void print_input(const struct vio_input *in)
+{
+	static const char *const types[] = {"SYN", "KEY", "REL", "ABS", "MSC", "SW"};
+	kprintf("  input: name \"%s\", serial \"%s\", ids bus 0x%04x vendor 0x%04x product "
+		"0x%04x version 0x%04x\n", in->name, in->serial, in->ids.bustype, in->ids.vendor,
+		in->ids.product, in->ids.version);
+	kprintf("  input: event types 0x%08x:", in->ev_types);
+	for (unsigned t = 1; t < 32; t++)
+		if (in->ev_types & (1u << t)) {
+			if (t < ARRAY_SIZE(types))
+				kprintf(" %s", types[t]);
+			else
+				kprintf(" %s", t == VIRTIO_INPUT_EV_LED ? "LED"
+					       : t == VIRTIO_INPUT_EV_REP ? "REP" : "?");
+		}
+	kprintf("\n");
+	if (in->ev_types & (1u << VIRTIO_INPUT_EV_ABS))
+		kprintf("  input: abs x %u..%u, y %u..%u\n", in->abs[0].min, in->abs[0].max,
+			in->abs[1].min, in->abs[1].max);
+	kprintf("  input: %llu events, %llu refused; leds 0x%x (%llu status events sent, %llu "
+		"busy)\n", (unsigned long long)in->stats.events,
+		(unsigned long long)in->stats.bad_events, in->leds,
+		(unsigned long long)in->stats.status_sent, (unsigned long long)in->stats.status_busy);
+}
+
 static void print_driver_counters(const struct kvirtio *kv)
 {
 	switch (kv->dev.device_id) {
+	case VIRTIO_ID_GPU:
+		print_gpu(kv->drv);
+		break;
+	case VIRTIO_ID_INPUT:
+		print_input(kv->drv);
+		break;
 	case VIRTIO_ID_RNG: {
 		const struct vio_rng_stats *s = &((struct vio_rng *)kv->drv)->stats;
 		kprintf("  rng: %llu bytes delivered, %llu requests, %llu short, %llu bad, "
@@ -770,5 +818,8 @@ const struct command device_commands[] = {
 	{"balloon", "balloon [dev] | alloc <MiB>",
 	 "memory balloon: target, pages held, counters; alloc: take MiB page by page and free it",
 	 cmd_balloon},
+	{"screen", "screen [pattern]",
+	 "the virtio-gpu screen: size, text grid, pointer; pattern: draw the test pattern",
+	 cmd_screen},
 };
 const size_t n_device_commands = ARRAY_SIZE(device_commands);

@@ -3,7 +3,8 @@
  * virtio devices on them with the vio core, and bind each to its vio driver in the order the
  * devices depend on each other: entropy first (it seeds
  * the kernel's PRNG, which gives a NIC without a MAC its random one), then the console (so
- * the rest of the boot log reaches port 0), block, net, and last the memory balloon (it
+ * the rest of the boot log reaches port 0), block, net, the screen (virtio-gpu) and input
+ * (keyboards, tablets: fbcon.c, kbd.c), and last the memory balloon (it
  * takes pages away, so everything that needs memory to come up has had its share). Each
  * driver logs its device line; a device the core or its driver refuses is reported and left
  * alone, never trusted.
@@ -30,6 +31,7 @@
 #include <kernel/kernel.h>
 #include <kernel/mm.h>
 #include <kernel/random.h>
+#include <kernel/screen.h>
 #include <kernel/timer.h>
 #include <kernel/trap.h>
 #include <kernel/vio_port.h>
@@ -54,6 +56,9 @@ struct vio_balloon balloons[MAX_PER_DRIVER];
 struct vio_9p p9s[MAX_PER_DRIVER];
 static uint32_t p9_roots[MAX_PER_DRIVER];
 int n_rng, n_cons, n_blk, n_net, n_balloon, n_9p;
+struct vio_gpu gpus[MAX_PER_DRIVER];
+struct vio_input inputs[MAX_PER_DRIVER];
+int n_gpu, n_input;
 
 /* --- binding ---------------------------------------------------------------------------- */
 
@@ -99,6 +104,14 @@ static void blk_wait(struct vio_blk *blk, void *arg)
 static void p9_wait(struct vio_9p *fs, void *arg)
 {
 	(void)fs;
+	(void)arg;
+	dev_irq_window();
+}
+
+/* vio_gpu_opts.wait: a screen command waits for its answer with interrupts off. */
+static void gpu_wait(struct vio_gpu *gpu, void *arg)
+{
+	(void)gpu;
 	(void)arg;
 	dev_irq_window();
 }
@@ -176,6 +189,27 @@ static int bind(struct kvirtio *kv)
 			return err;
 		kv->drv = &balloons[n_balloon++];
 		pmm_set_oom_handler(balloon_oom);
+		return 0;
+	}
+	case VIRTIO_ID_GPU: {
+		if (n_gpu == MAX_PER_DRIVER)
+			return VIO_ENOSPC;
+		kv->unit = n_gpu;
+		struct vio_gpu_opts opts = {.on_display = screen_display_changed, .wait = gpu_wait};
+		if ((err = vio_gpu_init(&gpus[n_gpu], &kv->dev, &opts)))
+			return err;
+		screen_attach(&gpus[n_gpu]);
+		kv->drv = &gpus[n_gpu++];
+		return 0;
+	}
+	case VIRTIO_ID_INPUT: {
+		if (n_input == MAX_PER_DRIVER)
+			return VIO_ENOSPC;
+		kv->unit = n_input;
+		struct vio_input_opts opts = input_opts(n_input);
+		if ((err = vio_input_init(&inputs[n_input], &kv->dev, &opts)))
+			return err;
+		kv->drv = &inputs[n_input++];
 		return 0;
 	}
 	default:
@@ -269,7 +303,8 @@ static void probe_mmio(const struct vio_port *port)
 void devices_init(void)
 {
 	static const uint32_t order[] = {VIRTIO_ID_RNG, VIRTIO_ID_CONSOLE, VIRTIO_ID_BLOCK,
-					 VIRTIO_ID_NET, VIRTIO_ID_9P, VIRTIO_ID_BALLOON};
+					 VIRTIO_ID_NET, VIRTIO_ID_9P, VIRTIO_ID_GPU, VIRTIO_ID_INPUT,
+					 VIRTIO_ID_BALLOON};
 	const struct vio_port *port = choose_port();
 	probe_pci(port);
 	probe_mmio(port);
@@ -381,6 +416,10 @@ void devices_poll(void)
 		DEV_DO(net_service(i));
 	for (int i = 0; i < n_balloon; i++)
 		DEV_DO(balloon_service(i));
+	for (int i = 0; i < n_gpu; i++)
+		DEV_DO(vio_gpu_poll(&gpus[i]));
+	for (int i = 0; i < n_input; i++)
+		DEV_DO(input_service(i));
 	lwip_poll();
 }
 
@@ -393,6 +432,8 @@ struct vio_net *dev_net(int n) { return n >= 0 && n < n_net ? &nets[n] : NULL; }
 struct vio_balloon *dev_balloon(int n) { return n >= 0 && n < n_balloon ? &balloons[n] : NULL; }
 struct vio_9p *dev_9p(int n) { return n >= 0 && n < n_9p ? &p9s[n] : NULL; }
 uint32_t p9_root(int n) { return n >= 0 && n < n_9p ? p9_roots[n] : P9_NOFID; }
+struct vio_gpu *dev_gpu(int n) { return n >= 0 && n < n_gpu ? &gpus[n] : NULL; }
+struct vio_input *dev_input(int n) { return n >= 0 && n < n_input ? &inputs[n] : NULL; }
 
 static const char *unit_prefix(uint32_t id)
 {
@@ -403,6 +444,8 @@ static const char *unit_prefix(uint32_t id)
 	case VIRTIO_ID_NET: return "net";
 	case VIRTIO_ID_BALLOON: return "balloon";
 	case VIRTIO_ID_9P: return "9p";
+	case VIRTIO_ID_GPU: return "gpu";
+	case VIRTIO_ID_INPUT: return "input";
 	default: return "virtio";
 	}
 }

@@ -16,6 +16,10 @@ extern struct vio_blk blks[MAX_PER_DRIVER];
 extern struct vio_net nets[MAX_PER_DRIVER];
 extern struct vio_balloon balloons[MAX_PER_DRIVER];
 extern int n_rng, n_cons, n_blk, n_net, n_balloon, n_9p;
+/* The screen and the keyboard (fbcon.c, kbd.c; include/kernel/screen.h). */
+extern struct vio_gpu gpus[MAX_PER_DRIVER];
+extern struct vio_input inputs[MAX_PER_DRIVER];
+extern int n_gpu, n_input;
 
 /*
  * The wait hook of the blocking rng and console calls (their opts.wait): they run under

@@ -12,6 +12,7 @@
 #include <kernel/arch.h>
 #include <kernel/dump.h>
 #include <kernel/kernel.h>
+#include <kernel/screen.h>
 #include <kernel/serial.h>
 #include <kernel/timer.h>
 #include <kernel/trap.h>
@@ -164,6 +165,7 @@ void kvprintf(const char *fmt, va_list ap)
 	serial_write(line, len);
 	console_mirror(line, len);
 	klog_append(line, len);
+	screen_write(line, len);
 }
 
 void kprintf(const char *fmt, ...)

@@ -8,6 +8,7 @@
 #include <kernel/devices.h>
 #include <kernel/kernel.h>
 #include <kernel/mm.h>
+#include <kernel/screen.h>
 #include <kernel/serial.h>
 #include <kernel/shell.h>
 #include <kernel/timer.h>
@@ -285,8 +286,10 @@ static void shell_idle(void)
 	hlt();
 }
 
-static void serial_echo(const char *s, size_t n) { serial_write(s, n); }
-static struct shell_source com1 = {.name = "COM1", .getc = serial_getc, .echo = serial_echo};
+/* What is typed on COM1 or a virtio keyboard echoes on the serial line and the screen. */
+static struct shell_source com1 = {.name = "COM1", .getc = serial_getc, .echo = screen_echo};
+static struct shell_source keyboard = {
+	.name = "virtio keyboard", .getc = kbd_getc, .echo = screen_echo};
 /* virtio-console port 0: the kernel log is mirrored there, so echo goes there too. */
 static struct shell_source port0 = {
 	.name = "virtio-console port 0", .getc = console_read_port0, .echo = console_mirror};
@@ -295,6 +298,7 @@ void shell_run(void)
 {
 	shell_add_source(&com1);
 	shell_add_source(&port0);
+	shell_add_source(&keyboard);
 	kprintf("vio shell: type 'help'\n");
 	kprintf("vio> ");
 	for (;;) {

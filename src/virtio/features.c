@@ -1,7 +1,8 @@
 /*
  * Feature bit names, for logs and a kernel's `virtio <dev>` command: the reserved bits every
  * device shares (virtio 1.2 section 6) and the device-specific bits of the devices vio
- * drives (5.1.3 net, 5.2.3 block, 5.3.3 console, 5.5.3 balloon). The rng (5.4) has none.
+ * drives (5.1.3 net, 5.2.3 block, 5.3.3 console, 5.5.3 balloon, 5.7.3 gpu). The rng (5.4)
+ * and input (5.8.3) devices have none.
  */
 #include <stddef.h>
 #include <vio/spec/virtio_config.h>
@@ -51,6 +52,9 @@ static const struct bit_name balloon[] = {
 	{0, "MUST_TELL_HOST"},	{1, "STATS_VQ"},    {2, "DEFLATE_ON_OOM"},
 	{3, "FREE_PAGE_HINT"},	{4, "PAGE_POISON"}, {5, "PAGE_REPORTING"},
 };
+static const struct bit_name gpu[] = {
+	{0, "VIRGL"}, {1, "EDID"}, {2, "RESOURCE_UUID"}, {3, "RESOURCE_BLOB"}, {4, "CONTEXT_INIT"},
+};
 
 static const char *lookup(const struct bit_name *t, size_t n, unsigned bit)
 {
@@ -79,6 +83,8 @@ const char *vio_feature_name(uint32_t device_id, unsigned bit)
 		return LOOKUP(console, bit);
 	case VIRTIO_ID_BALLOON:
 		return LOOKUP(balloon, bit);
+	case VIRTIO_ID_GPU:
+		return LOOKUP(gpu, bit);
 	default:
 		return NULL;
 	}

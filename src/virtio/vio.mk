@@ -4,7 +4,8 @@
 #   VIO_ROOT       := third_party/vio   # this copy of vio (default: .)
 #   VIO_OBJDIR     := build/vio         # where the objects go (default: build/vio)
 #   VIO_TRANSPORTS := mmio              # mmio, pci or both (default: both)
-#   VIO_DRIVERS    := blk rng           # blk net rng console balloon (default: all; empty: none)
+#   VIO_DRIVERS    := blk rng           # blk net rng console balloon gpu input
+#                                       # (default: all; empty: none)
 #   include $(VIO_ROOT)/src/virtio/vio.mk
 #   CFLAGS += $(VIO_CFLAGS)             # -I$(VIO_ROOT)/include
 #

@@ -220,6 +220,8 @@ void fake_vdev_modern_write(struct fake_vdev *vd, uint32_t off, int size, uint32
 		uint32_t c = off - FAKE_VDEV_DEVICE;
 		if (c + (uint32_t)size <= sizeof(vd->config))
 			memcpy(&vd->config[c], &val, (size_t)size);
+		if (vd->on_config_write)
+			vd->on_config_write(vd, c, size, vd->on_config_write_arg);
 	} else if (off >= FAKE_VDEV_NOTIFY) {
 		if (val < FAKE_VDEV_QUEUES)
 			vd->q[val].notified++;
@@ -272,6 +274,8 @@ static void legacy_write(struct fake_vdev *vd, uint32_t off, int size, uint32_t 
 		uint32_t c = off - cfg;
 		if (c + (uint32_t)size <= sizeof(vd->config))
 			memcpy(&vd->config[c], &val, (size_t)size);
+		if (vd->on_config_write)
+			vd->on_config_write(vd, c, size, vd->on_config_write_arg);
 		return;
 	}
 	switch (off) {

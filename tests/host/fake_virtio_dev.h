@@ -65,6 +65,10 @@ struct fake_vdev {
 	int gen_bump_reads;	   /* bump config_generation on this many config reads */
 	bool gen_always_bumps;
 	bool reset_stuck;	   /* writing status 0 does not reset: status keeps reading back */
+	/* Called after the driver wrote `size` bytes of device config at `off` (a device whose
+	 * config is a window, as virtio-input's select, or has write-to-clear fields). */
+	void (*on_config_write)(struct fake_vdev *vd, uint32_t off, int size, void *arg);
+	void *on_config_write_arg;
 
 	/* Device state. */
 	uint64_t driver_features;

@@ -26,6 +26,8 @@
 #include <vio/blk.h>
 #include <vio/console.h>
 #include <vio/err.h>
+#include <vio/gpu.h>
+#include <vio/input.h>
 #include <vio/net.h>
 #include <vio/rng.h>
 #include <vio/spec/virtio_ring.h>
@@ -188,6 +190,64 @@ static void test_balloon_fits_a_page_allocator(void **state)
 	fake_env_free(e);
 }
 
+/* The GPU's controlq answered as a 640x480 display would: OK for every command. */
+static void gpu_answers(struct fake_env *e)
+{
+	static struct fake_req req;
+	static uint8_t cmd[8192];
+
+	if (!e->nrings && e->dev.nvqs == 2 && e->dev.vqs[1].size)
+		fake_env_rings(e);
+	if (!e->nrings)
+		return;
+	while (fake_vring_pop(&e->ring[0], &req)) {
+		fake_vring_gather(&req, cmd, sizeof(cmd));
+		const struct virtio_gpu_ctrl_hdr *c = (const void *)cmd;
+		struct virtio_gpu_resp_display_info *r = (void *)(uintptr_t)req.seg[req.n_out].addr;
+		memset(r, 0, req.in_len);
+		r->hdr.type = VIRTIO_GPU_RESP_OK_NODATA;
+		if (c->type == VIRTIO_GPU_CMD_GET_DISPLAY_INFO) {
+			r->hdr.type = VIRTIO_GPU_RESP_OK_DISPLAY_INFO;
+			r->pmodes[0].r = (struct virtio_gpu_rect){0, 0, 640, 480};
+			r->pmodes[0].enabled = 1;
+		}
+		r->hdr.flags = VIRTIO_GPU_FLAG_FENCE;
+		r->hdr.fence_id = c->fence_id;
+		fake_vring_complete(&e->ring[0], req.head, req.in_len);
+	}
+}
+
+static void test_gpu_fits_a_page_allocator(void **state)
+{
+	(void)state;
+	static struct vio_gpu gpu;
+	struct virtio_gpu_config cfg = {.num_scanouts = 1};
+	struct fake_env *e = page_port_env(VIRTIO_ID_GPU, 0, &cfg, sizeof(cfg), 2, 64);
+
+	e->model = gpu_answers;
+	assert_int_equal(vio_gpu_init(&gpu, &e->dev, NULL), 0);
+	measured("gpu", e);
+	/* 640 x 480 x 4 bytes: 300 pages, and a page list of 300 entries for the attach. */
+	assert_int_equal(vio_gpu_fb_create(&gpu, 0, 0, 0), 0);
+	measured("gpu-fb-640x480", e);
+	e->model = NULL;
+	vio_gpu_fini(&gpu);
+	fake_env_free(e);
+}
+
+static void test_input_fits_a_page_allocator(void **state)
+{
+	(void)state;
+	static struct vio_input in;
+	static const uint8_t cfg[128];
+	struct fake_env *e = page_port_env(VIRTIO_ID_INPUT, 0, cfg, sizeof(cfg), 2, 64);
+
+	assert_int_equal(vio_input_init(&in, &e->dev, NULL), 0);
+	measured("input", e);
+	vio_input_fini(&in);
+	fake_env_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -196,6 +256,8 @@ int main(void)
 	    cmocka_unit_test(test_blk_fits_a_page_allocator),
 	    cmocka_unit_test(test_net_fits_a_page_allocator),
 	    cmocka_unit_test(test_balloon_fits_a_page_allocator),
+	    cmocka_unit_test(test_gpu_fits_a_page_allocator),
+	    cmocka_unit_test(test_input_fits_a_page_allocator),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
