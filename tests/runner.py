@@ -34,13 +34,14 @@ def tail(text, n=TAIL):
 
 
 def uses_fake_env(binary):
-    """Driver tests (those built on tests/host/fake_env) run once per ring layout: the fake
-    device offers VIRTIO_F_RING_PACKED when VIO_TEST_RING=packed."""
+    """Driver tests (those built on tests/host/fake_env) and the virtqueue's run once per
+    ring layout: with VIO_TEST_RING=packed the fake device offers VIRTIO_F_RING_PACKED."""
     src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "host",
                        os.path.basename(binary) + ".c")
     try:
         with open(src) as f:
-            return "fake_env_new(" in f.read()
+            text = f.read()
+            return "fake_env_new(" in text or "fake_env_ring_features(" in text
     except OSError:
         return False
 

@@ -419,6 +419,16 @@ bool fake_vring_complete(struct fake_vring *fv, uint32_t id, uint32_t len)
 
 void fake_vring_set_used_idx(struct fake_vring *fv, uint16_t idx)
 {
+	if (fv->packed) {
+		/* Mark every slot up to idx used for its lap, whatever id and len it holds. */
+		for (uint16_t at = fv->used_idx; (uint16_t)(idx - at) != 0 &&
+						 (uint16_t)(idx - at) <= 2u * fv->size;
+		     at++)
+			__atomic_store_n(&fv->pdesc[pk_slot(fv, at)].flags,
+					 fake_vring_packed_used_flags(fv, at), __ATOMIC_RELEASE);
+		fv->used_idx = fv->used_published = idx;
+		return;
+	}
 	fv->used_idx = idx;
 	fv->used_published = idx;
 	__atomic_store_n(&fv->used->idx, idx, __ATOMIC_RELEASE);

@@ -24,7 +24,7 @@
 #include <vio/virtqueue.h>
 
 #define FAKE_VRING_MAX_SEGS 512
-#define FAKE_VRING_PACKED_MAX 1024 /* the largest packed queue the fake plays */
+#define FAKE_VRING_PACKED_MAX 32768 /* the largest packed queue the fake plays: any */
 
 struct fake_seg {
 	uint64_t addr;
@@ -106,7 +106,9 @@ bool fake_vring_publish(struct fake_vring *fv);
 /* push + publish. */
 bool fake_vring_complete(struct fake_vring *fv, uint32_t id, uint32_t len);
 
-/* Misbehave: set used->idx to any value (the elements in between are whatever is there). */
+/* Misbehave: set used->idx to any value (the elements in between are whatever is there).
+ * Packed: mark the slots from the used position up to count idx used, ids and lens as they
+ * are (at most two laps; a count behind only moves the device's position). */
 void fake_vring_set_used_idx(struct fake_vring *fv, uint16_t idx);
 
 /* Packed, misbehaving: write any id, len and flags into the slot of free-running count idx. */
