@@ -219,7 +219,8 @@ struct vio_vq {
  * the ring and, with VIO_VQ_F_INDIRECT, the indirect table pool through port->dma_alloc (never
  * more than a page in one piece but for the ring's areas: see VIO_VQ_F_SEPARATE_AREAS), and
  * the driver's bookkeeping through vio_priv_alloc. Interrupts start enabled; msix_vector
- * starts as VIO_VQ_NO_VECTOR. Returns 0, VIO_EINVAL (bad size or port) or VIO_ENOMEM
+ * starts as VIO_VQ_NO_VECTOR. Returns 0, VIO_EINVAL (bad size or port, or VIO_VQ_F_PACKED
+ * without VIO_VQ_F_SEPARATE_AREAS) or VIO_ENOMEM
  * (nothing stays allocated). Not IRQ-safe.
  */
 int vio_vq_init(struct vio_vq *vq, const struct vio_port *port, uint16_t index, uint16_t size,
