@@ -5,13 +5,18 @@ line per device; its self-test then runs hundreds of requests through virtio-rng
 on whatever transport and interrupt mode the scenario set up. Each scenario checks the
 device lines (transport, features, irq mode) in the serial log.
 """
+import copy
 import os
 import re
 import subprocess
 
 from harness import Scenario
 from scn_blk import pattern_check
+import scn_balloon
+import scn_blk
 import scn_microvm
+import scn_net
+import scn_rng_console
 
 
 def devices(modern=None, vectors=None, blk=True, net=True, console=True):
@@ -164,8 +169,44 @@ def packed_peers(irq):
         "virtio-packed-%s-peers" % irq, machine="q35", mode="shell",
         cmdline="vio.irq=poll" if irq == "poll" else "",
         setup=packed_setup(scn_microvm.peers_setup, irq),
-        interact=scn_microvm.peers_interact(irq == "poll"), timeout=600, expect_exit=0,
+        interact=packed_peers_interact(irq), timeout=600, expect_exit=0,
         expect_tap=False, expect_log=packed_lines(names, irq) + [r"^vio: power off$"])
+
+
+def packed_peers_interact(irq):
+    """The microvm peers, after 'virtio <dev>' has named the ring of every device."""
+    peers = scn_microvm.peers_interact(irq == "poll")
+
+    def interact(q):
+        q.wait_for(r"vio> ")
+        for dev in ("rng0", "blk0", "cons0", "net0"):
+            out = q.shell("virtio " + dev)
+            assert re.search(r", ring packed,", out), "%s: no 'ring packed' in %r" % (dev, out)
+        peers(q)
+    return interact
+
+
+def with_packed(args):
+    """Every virtio-*-pci device of a device set with packed=on."""
+    return [a + ",packed=on" if re.match(r"virtio-[a-z]+-pci(,|$)", a) else a for a in args]
+
+
+def packed_twin(scn):
+    """The same scenario, its virtio PCI devices with packed=on, and the boot's device table
+    showing every bound device on a packed ring."""
+    twin = copy.copy(scn)
+    twin.name = scn.name + "-packed"
+    twin.qemu_args = with_packed(scn.qemu_args)
+    setup, check = scn.setup, scn.check
+    twin.setup = (lambda w: with_packed(setup(w))) if setup else None
+
+    def packed_check(log, workdir):
+        rows = re.findall(r"^  \S+ +virtio-\S+ \S+ .* ring=(\w+)$", log, re.M)
+        if not rows or set(rows) != {"packed"}:
+            return "device table rings %s, expected packed only" % (rows or "missing")
+        return check(log, workdir) if check else None
+    twin.check = packed_check
+    return twin
 
 
 def microvm_packed_setup(workdir):
@@ -196,3 +237,8 @@ SCENARIOS += [
                                    "virtio-balloon")]
              + [r"^  blk0   virtio-blk mmio@.* ring=packed$", r"^ok \d+ - blk-pattern$"]),
 ]
+# Every driver's own scenarios again on packed rings (MSI-X, as they boot): blk (all but the
+# 20,000-request model run), net, balloon, rng and console.
+SCENARIOS += [packed_twin(scn) for scn in scn_blk.SCENARIOS + scn_net.SCENARIOS
+              + scn_balloon.SCENARIOS + scn_rng_console.SCENARIOS
+              if scn.name != "blk-20000-ops-against-model"]
