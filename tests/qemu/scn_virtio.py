@@ -191,11 +191,13 @@ def with_packed(args):
     return [a + ",packed=on" if re.match(r"virtio-[a-z]+-pci(,|$)", a) else a for a in args]
 
 
-def packed_twin(scn):
-    """The same scenario, its virtio PCI devices with packed=on, and the boot's device table
-    showing every bound device on a packed ring."""
+def packed_twin(scn, poll=False):
+    """The same scenario, its virtio PCI devices with packed=on (and with `poll`, vio.irq=poll),
+    and the boot's device table showing every bound device on a packed ring."""
     twin = copy.copy(scn)
-    twin.name = scn.name + "-packed"
+    twin.name = scn.name + ("-packed-poll" if poll else "-packed")
+    if poll:
+        twin.cmdline = (scn.cmdline + " vio.irq=poll").strip()
     twin.qemu_args = with_packed(scn.qemu_args)
     setup, check = scn.setup, scn.check
     twin.setup = (lambda w: with_packed(setup(w))) if setup else None
@@ -242,3 +244,6 @@ SCENARIOS += [
 SCENARIOS += [packed_twin(scn) for scn in scn_blk.SCENARIOS + scn_net.SCENARIOS
               + scn_balloon.SCENARIOS + scn_rng_console.SCENARIOS
               if scn.name != "blk-20000-ops-against-model"]
+# The balloon is on INTx in those (virtio-balloon-pci has no MSI-X); polled as well:
+SCENARIOS += [packed_twin(scn, poll=True) for scn in scn_balloon.SCENARIOS
+              if scn.name == "balloon-inflate-256m-and-back"]
