@@ -12,6 +12,7 @@ PKGS=(
 	qemu-system-x86 qemu-utils             # QEMU (TCG) and qemu-img
 	qemu-system-misc llvm                  # examples/riscv64-virt: qemu-system-riscv64 (its
 	                                       # OpenSBI comes with QEMU), llvm-ar, llvm-objdump
+	qemu-system-arm                        # examples/aarch64-virt: qemu-system-aarch64
 	grub-pc-bin grub-common xorriso mtools # grub-mkrescue and its helpers
 	newlib-source                          # newlib tarball, built by scripts/newlib.sh
 	libcmocka-dev pkg-config               # host unit tests

@@ -15,6 +15,7 @@
 #include <vio/blk.h>
 #include <vio/console.h>
 #include <vio/net.h>
+#include <vio/p9.h>
 #include <vio/pci.h>
 #include <vio/rng.h>
 #include <vio/virtio.h>
@@ -76,6 +77,9 @@ struct vio_console *dev_console(int n);
 struct vio_blk *dev_blk(int n);
 struct vio_net *dev_net(int n);
 struct vio_balloon *dev_balloon(int n);
+struct vio_9p *dev_9p(int n);
+/* The fid of 9p device n's export root (attached at boot), or P9_NOFID. */
+uint32_t p9_root(int n);
 /* A device by its unit name ("blk0", "net1", "rng0", "cons0", "balloon0") or NULL. */
 struct kvirtio *dev_by_name(const char *name);
 /* "blk0" etc. for a device. */

@@ -26,14 +26,15 @@
  *
  * Data moves directly between the device and the caller's buffers (they must be memory the
  * device can reach: port->virt_to_phys). Each device request's header and status byte live
- * in DMA memory the driver allocates at init, one slot per ring descriptor, never on a
+ * in DMA memory the driver allocates at init, a slot per request the ring can hold, never on a
  * caller's stack; what the driver remembers about them (which request, how long) is in
  * private memory (port->priv_alloc), where the device cannot rewrite it.
  *
  * Units: sectors are always 512 bytes (5.2.6), whatever info.blk_size says. Read and write
- * buffers must be whole sectors: every segment a multiple of 512 bytes, no alignment needed.
- * A device whose blk_size is larger may fail requests that are not aligned to it (QEMU's
- * logical_block_size does): callers should align to info.blk_size.
+ * buffers must be whole logical blocks: the first sector a multiple of info.blk_size / 512,
+ * every segment a multiple of info.blk_size bytes (512 unless the device offers BLK_SIZE),
+ * no memory alignment needed. A device fails smaller I/O (QEMU's logical_block_size does),
+ * so the driver refuses it first with VIO_EALIGN.
  *
  * Concurrency (include/vio/port.h): one caller at a time per struct vio_blk. The library
  * takes no locks. Completions may run in the interrupt handler (Context, above), so the
@@ -62,6 +63,15 @@
 /* Ring entries asked for per request queue (the device's maximum if that is smaller). */
 #ifndef VIO_BLK_QUEUE_SIZE
 #define VIO_BLK_QUEUE_SIZE 256
+#endif
+
+/*
+ * Indirect tables per request queue, when the device offers them (2.7.5.3): that many parts
+ * in flight take one ring entry each, the rest a direct chain of one entry per segment. A
+ * table is 1 KiB of DMA memory (vio/virtqueue.h), four to a page.
+ */
+#ifndef VIO_BLK_INDIRECT_TABLES
+#define VIO_BLK_INDIRECT_TABLES 16
 #endif
 
 /* Default limit for the synchronous calls (vio_blk_opts.timeout_ns). */
@@ -147,6 +157,11 @@ struct vio_blk_req {
 struct vio_blk_opts {
 	/* How long a synchronous call waits for its answer (0: VIO_BLK_TIMEOUT_NS). */
 	uint64_t timeout_ns;
+	/* Ring entries per request queue at most (0: VIO_BLK_QUEUE_SIZE; a legacy device
+	 * fixes its own). */
+	uint16_t queue_size;
+	/* Indirect tables per request queue (0: VIO_BLK_INDIRECT_TABLES; at most the ring). */
+	uint16_t indirect_tables;
 	/*
 	 * Optional: a synchronous call (and its wait for room in a full queue) calls wait(blk,
 	 * arg) after every VIO_BLK_SPIN_NS of polling, at a point where the driver's state is
@@ -184,7 +199,8 @@ struct vio_blk_info {
 	bool write_zeroes_may_unmap;
 	uint16_t device_queues; /* request queues the device has (1 without MQ) */
 	uint16_t num_queues;	/* request queues in use: min(device_queues, VIO_BLK_MAX_QUEUES) */
-	uint16_t queue_depth;	/* device requests in flight at most, per queue */
+	uint16_t queue_depth;	/* device requests in flight at most, per queue: one per
+				   indirect table, and one per two other ring entries */
 	bool has_serial;	/* serial was fetched (vio_blk_get_id succeeded) */
 	char serial[VIRTIO_BLK_ID_BYTES + 1];
 };
@@ -214,13 +230,15 @@ struct vio_blk_stats {
 struct vio_blk_slot;
 struct vio_blk_part;
 struct vio_blk_queue {
-	struct vio_blk_slot *q_slots; /* [depth] headers + status bytes: DMA, device-visible */
-	uint32_t q_slots_bytes;
-	/* One private allocation (vio_priv_alloc), never device-visible: */
-	struct vio_sg *q_sg;	      /* the segment list the next part is built in */
-	struct vio_blk_part *q_parts; /* [depth] what each slot's part is */
-	uint16_t *q_free;	      /* stack of free slot numbers */
+	/* One private allocation (vio_priv_alloc), never device-visible: the segment list the
+	 * next part is built in; the DMA pages of slots (headers and status bytes, 64 a page:
+	 * device-visible); what each slot's part is; the stack of free slot numbers. */
+	struct vio_sg *q_sg;
+	struct vio_blk_slot **q_slot_pages; /* [q_nslot_pages] */
+	struct vio_blk_part *q_parts;	    /* [depth] */
+	uint16_t *q_free;		    /* [depth] */
 	uint32_t q_priv_bytes;
+	uint16_t q_nslot_pages; /* slot pages allocated */
 	uint16_t q_nfree;
 	uint16_t q_depth;
 	uint32_t q_seg_max;	       /* data segments per part on this queue */
@@ -248,6 +266,12 @@ struct vio_blk {
 	bool blk_cap_logged;	   /* a capacity change was logged ... */
 	uint64_t blk_cap_log_ns;   /* ... at this time (port->now_ns) */
 	uint32_t blk_cap_unlogged; /* changes seen since, not logged */
+	/* vio_blk_panic_reserve: one slot and one buffer in a DMA allocation of their own */
+	struct vio_blk_slot *blk_panic_slot;
+	uint8_t *blk_panic_buf;
+	uint32_t blk_panic_bytes; /* the buffer's size */
+	uint32_t blk_panic_alloc; /* the allocation's size */
+	bool blk_panic_stuck;	  /* a panic write timed out: its slot is still the device's */
 };
 
 /*
@@ -277,7 +301,8 @@ int vio_blk_fini(struct vio_blk *blk);
 /*
  * Start an asynchronous request. Checks it first, without touching the device:
  * VIO_EINVAL (unknown op, NULL callback, no or zero-sized data, a segment that is not whole
- * sectors, a range beyond the capacity),
+ * sectors, a range beyond the capacity), VIO_EALIGN (a READ or WRITE whose first sector or
+ * any segment's length is not a multiple of info.blk_size, the device's logical block),
  * VIO_EROFS (WRITE/DISCARD/WRITE_ZEROES on a read-only device), VIO_ENOTSUP (DISCARD or
  * WRITE_ZEROES the device did not offer), VIO_EIO (the device is broken; VIO_ENEEDRESET
  * when it said it needs a reset). A FLUSH on a
@@ -354,5 +379,49 @@ int vio_blk_get_id(struct vio_blk *blk, char *buf, size_t size);
  * CONFIG_WCE) or VIO_EIO (the device did not take the value). Not IRQ-safe.
  */
 int vio_blk_set_writeback(struct vio_blk *blk, bool on);
+
+/*
+ * Panic-safe polled writes, for a crash dump: a kernel that has panicked writes through
+ * these with interrupts off, without allocating and without waiting for anything but the
+ * one request it posts.
+ *
+ * Reserve at init time (not IRQ-safe): vio_blk_panic_reserve sets aside, in one DMA
+ * allocation, a request slot and a buffer of up to `bytes` (rounded down to whole logical
+ * blocks and to what one segment may carry: info.size_max, info.max_transfer), and keeps
+ * VIO_BLK_PANIC_DESCS descriptors of request queue 0 free from then on (ordinary requests
+ * on queue 0 wait for room one descriptor chain earlier). Returns the buffer's size and sets
+ * *buf; VIO_EINVAL (bytes below one block, or a reservation already made), VIO_ENOTSUP
+ * (queue 0 has fewer than 8 entries), VIO_EROFS, VIO_ENOMEM, or the errors of a device given
+ * up on (VIO_EIO, VIO_ENEEDRESET, VIO_EDEAD). vio_blk_fini frees the reservation.
+ *
+ * vio_blk_panic_write(blk, sector, len) writes the first `len` bytes of that buffer at
+ * `sector`: it posts one request on queue 0 with the reserved slot, notifies the device and
+ * polls queue 0 until that request comes back or opts.timeout_ns passes. Requests in flight
+ * are abandoned, never waited for: their completions are taken off the ring and dropped,
+ * their callbacks never run (not even from vio_blk_fini), their owners never hear again.
+ * The first call ends ordinary
+ * service: every other call on `blk` then returns VIO_EIO, only more panic writes work. It
+ * calls neither opts.wait nor any callback, allocates nothing and takes no lock.
+ * Returns 0; VIO_EINVAL (nothing reserved, len 0 or above the buffer, a range beyond the
+ * capacity); VIO_EALIGN (sector or len not whole logical blocks); VIO_EROFS; VIO_EIO (the
+ * device answered an error, or queue 0 is broken); VIO_ETIMEDOUT (the device kept the
+ * request: the slot stays its, and later panic writes return VIO_ETIMEDOUT at once);
+ * VIO_EDEAD / VIO_ENEEDRESET for a device given up on.
+ *
+ * vio_blk_panic_flush(blk) then makes what was written durable (FLUSH, 5.2.6.2) the same
+ * way, and returns 0 at once on a device without a write-back cache; same errors.
+ *
+ * Preconditions, which only the caller can know: the code the panic interrupted was not
+ * inside a vio_blk_* or vio_vq_* call on this device's queue 0 (the queue's books would be
+ * half written; a kernel tells by its own bookkeeping, for example a per-device "busy"
+ * flag, and writes its dump elsewhere or not at all), no other CPU uses the device, and
+ * interrupts are off (a completion interrupt must not reap the panic request). IRQ-safe.
+ */
+#ifndef VIO_BLK_PANIC_DESCS
+#define VIO_BLK_PANIC_DESCS 3 /* header, one data segment, status: a direct chain */
+#endif
+int vio_blk_panic_reserve(struct vio_blk *blk, uint32_t bytes, void **buf);
+int vio_blk_panic_write(struct vio_blk *blk, uint64_t sector, uint32_t len);
+int vio_blk_panic_flush(struct vio_blk *blk);
 
 #endif

@@ -20,7 +20,9 @@ enum vio_err {
 	VIO_EFEATURES = -11, /* the device refused the negotiated features (FEATURES_OK cleared) */
 	VIO_ERANGE = -12,    /* a value the device gave lies outside what the spec allows */
 	VIO_ENEEDRESET = -13, /* the device set DEVICE_NEEDS_RESET (spec 2.1.2) */
-	VIO_EDEAD = -14 /* device did not reset: memory kept, do not reuse buffers posted to it */
+	VIO_EDEAD = -14, /* device did not reset: memory kept, do not reuse buffers posted to it */
+	VIO_EALIGN = -15, /* the request is not aligned to the device's block size */
+	VIO_EREMOTE = -16 /* a server behind the device refused (9P Rlerror): see its errno */
 };
 
 /* A short constant name for an error code ("VIO_EIO"); "VIO_E?" for unknown values. */

@@ -550,10 +550,13 @@ static int negotiate(struct vio_balloon *b)
 	return 0;
 }
 
+/* Every request is one buffer (a PFN array, the stats): no indirect tables. */
+static const struct vio_vq_opts balloon_vq_opts = {.max_size = QUEUE_SIZE, .direct_only = true};
+
 /* A queue we only poll: no callback, and ask the device not to interrupt for it. */
 static int setup_polled_vq(struct vio_balloon *b, uint16_t index, struct vio_vq **out)
 {
-	int err = vio_dev_setup_vq(b->dev, index, QUEUE_SIZE, NULL, NULL);
+	int err = vio_dev_setup_vq_opts(b->dev, index, &balloon_vq_opts, NULL, NULL);
 
 	if (err)
 		return err;
@@ -575,7 +578,7 @@ static int setup_queues(struct vio_balloon *b)
 	if (!err)
 		err = setup_polled_vq(b, VIRTIO_BALLOON_VQ_DEFLATE, &b->bal_deflate_vq);
 	if (!err && b->stats_vq) {
-		err = vio_dev_setup_vq(b->dev, next, QUEUE_SIZE, stats_requested, b);
+		err = vio_dev_setup_vq_opts(b->dev, next, &balloon_vq_opts, stats_requested, b);
 		b->bal_stats_vq = &b->bal_vqs[next++];
 	}
 	if (!err && b->reporting)
@@ -599,7 +602,8 @@ int vio_balloon_init(struct vio_balloon *b, struct vio_dev *dev,
 	uint64_t phys;
 	int err;
 
-	*b = (struct vio_balloon){0};
+	/* Cleared in place: clang builds a struct literal this large on the stack first. */
+	__builtin_memset(b, 0, sizeof(*b));
 	if (dev->device_id != VIRTIO_ID_BALLOON)
 		return VIO_ENODEV;
 	if (!opts || !opts->page_take || !opts->page_give)

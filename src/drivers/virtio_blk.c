@@ -8,7 +8,8 @@
  *	status  (device-writable)   one byte the device writes last: OK, IOERR or UNSUPP
  *
  * The header, the range and the status byte live in a "slot" of DMA memory this driver owns,
- * one slot per ring descriptor, so a request never points the device at a caller's stack.
+ * a slot per part the ring can hold, so a request never points the device at a caller's stack.
+ * Slots are cut from DMA pages taken one at a time (64 to a page): no allocation is larger.
  * The data segments point straight at the caller's buffers: no copy. Everything else the
  * driver keeps about a part (its request, its length, the free slots) is private memory
  * (vio_priv_alloc) that the device never reaches.
@@ -68,6 +69,10 @@ struct vio_blk_slot {
 	uint8_t pad[11];
 };
 _Static_assert(sizeof(struct vio_blk_slot) == 64, "slot layout");
+
+/* dma_alloc hands out 4 KiB pages (vio/port.h); slots are allocated a page at a time. */
+#define PAGE	       4096u
+#define SLOTS_PER_PAGE (PAGE / (uint32_t)sizeof(struct vio_blk_slot))
 
 /* What the driver remembers about one part: private memory, the device never reaches it. */
 struct vio_blk_part {
@@ -185,6 +190,9 @@ static void read_optional(struct vio_blk *blk)
 	in->blk_size = SECTOR;
 	if (vio_dev_has_feature(dev, VIRTIO_BLK_F_BLK_SIZE) && CFG_READ(blk, blk_size, v) == 0)
 		in->blk_size = sane_blk_size(blk, v);
+	/* Parts are cut at size_max: keep every cut on a logical block (blk_size, 5.2.4). */
+	if (in->size_max >= in->blk_size)
+		in->size_max -= in->size_max % in->blk_size;
 
 	in->discard = vio_dev_has_feature(dev, VIRTIO_BLK_F_DISCARD);
 	if (in->discard) {
@@ -268,44 +276,69 @@ static void config_changed(struct vio_dev *dev, void *arg)
 /* --- slots ------------------------------------------------------------------------------- */
 
 /*
- * Per queue: the slots in DMA memory, and in private memory the parts, the stack of free
- * slot numbers and the segment list a part is built in (one part is built at a time, and the
- * list is too large for a stack that may be an interrupt handler's).
+ * Per queue: the slots in DMA memory, and in private memory the segment list a part is built
+ * in (one part is built at a time, and the list is too large for a stack that may be an
+ * interrupt handler's), the slot pages' list, the parts and the stack of free slot numbers.
  */
-static uint32_t priv_bytes(uint16_t depth)
+static uint32_t priv_bytes(uint16_t depth, uint16_t npages)
 {
-	return depth * (uint32_t)(sizeof(struct vio_blk_part) + sizeof(uint16_t)) +
-	       PART_SEGS * (uint32_t)sizeof(struct vio_sg);
+	return PART_SEGS * (uint32_t)sizeof(struct vio_sg) +
+	       npages * (uint32_t)sizeof(struct vio_blk_slot *) +
+	       depth * (uint32_t)(sizeof(struct vio_blk_part) + sizeof(uint16_t));
+}
+
+/*
+ * How many parts a ring of `size` entries holds at once: one entry each for the parts with
+ * an indirect table (2.7.5.3), at least two (header, status) for each other one. No more
+ * slots than that: a slot no part can reach is DMA memory for nothing.
+ */
+static uint16_t parts_in_flight(const struct vio_blk *blk, uint16_t size)
+{
+	uint32_t tables = 0;
+
+	if (vio_dev_has_feature(blk->dev, VIRTIO_F_RING_INDIRECT_DESC))
+		tables = min_u32(blk->blk_opts.indirect_tables, size);
+	return (uint16_t)(tables + (size - tables) / 2);
+}
+
+static struct vio_blk_slot *slot_at(const struct vio_blk_queue *q, uint16_t i)
+{
+	return &q->q_slot_pages[i / SLOTS_PER_PAGE][i % SLOTS_PER_PAGE];
 }
 
 static int alloc_slots(struct vio_blk *blk, uint16_t qi)
 {
 	const struct vio_port *port = port_of(blk);
 	struct vio_blk_queue *q = &blk->blk_q[qi];
-	uint16_t depth = blk->blk_vqs[qi].size;
+	uint16_t size = blk->blk_vqs[qi].size;
 	uint64_t phys;
 
 	/* Header + status need two descriptors even with an indirect table to fall back from. */
-	if (depth < 4) {
-		vio_logf(port, VIO_LOG_ERR, "%s: queue %u has only %u entries", blk_name, qi,
-			 depth);
+	if (size < 4) {
+		vio_logf(port, VIO_LOG_ERR, "%s: queue %u has only %u entries", blk_name, qi, size);
 		return VIO_ENOTSUP;
 	}
-	q->q_slots_bytes = depth * (uint32_t)sizeof(struct vio_blk_slot);
-	q->q_slots = port->dma_alloc(port->ctx, q->q_slots_bytes, &phys);
-	q->q_priv_bytes = priv_bytes(depth);
+	uint16_t depth = parts_in_flight(blk, size);
+	uint16_t npages = (uint16_t)((depth + SLOTS_PER_PAGE - 1) / SLOTS_PER_PAGE);
+	q->q_priv_bytes = priv_bytes(depth, npages);
 	q->q_sg = vio_priv_alloc(port, q->q_priv_bytes);
-	if (!q->q_slots || !q->q_sg)
+	if (!q->q_sg)
 		return VIO_ENOMEM;
-	/* Largest alignment first: the segment list, the parts, then the 16-bit free stack. */
-	q->q_parts = (struct vio_blk_part *)(q->q_sg + PART_SEGS);
+	/* Largest alignment first: the segment list, the page list, the parts, the free stack. */
+	q->q_slot_pages = (struct vio_blk_slot **)(q->q_sg + PART_SEGS);
+	q->q_parts = (struct vio_blk_part *)(q->q_slot_pages + npages);
 	q->q_free = (uint16_t *)(q->q_parts + depth);
+	for (; q->q_nslot_pages < npages; q->q_nslot_pages++) {
+		q->q_slot_pages[q->q_nslot_pages] = port->dma_alloc(port->ctx, PAGE, &phys);
+		if (!q->q_slot_pages[q->q_nslot_pages])
+			return VIO_ENOMEM;
+	}
 	for (uint16_t i = 0; i < depth; i++)
 		q->q_free[i] = (uint16_t)(depth - 1 - i);
 	q->q_nfree = depth;
 	q->q_depth = depth;
 	/* Without indirect tables a part takes one descriptor per segment: it must fit the ring. */
-	q->q_seg_max = min_u32(blk->info.seg_max, depth - 2u);
+	q->q_seg_max = min_u32(blk->info.seg_max, size - 2u);
 	return 0;
 }
 
@@ -318,8 +351,8 @@ static void free_slots(struct vio_blk *blk, bool keep_dma)
 		struct vio_blk_queue *q = &blk->blk_q[i];
 		/* No part in flight once the device is reset; one that was not may hold some. */
 		VIO_ASSERT(keep_dma || q->q_nfree == q->q_depth);
-		if (q->q_slots && !keep_dma)
-			port->dma_free(port->ctx, q->q_slots, q->q_slots_bytes);
+		for (uint16_t p = 0; p < q->q_nslot_pages && !keep_dma; p++)
+			port->dma_free(port->ctx, q->q_slot_pages[p], PAGE);
 		vio_priv_free(port, q->q_sg, q->q_priv_bytes);
 		*q = (struct vio_blk_queue){0};
 	}
@@ -366,6 +399,24 @@ static uint64_t sg_sectors(const struct vio_blk_req *req)
 }
 
 /*
+ * A read or write starts on a logical block and every segment is whole blocks: blk_size is
+ * the device's logical block size (5.2.4), and a device such as QEMU with
+ * logical_block_size=4096 fails anything smaller with an I/O error. Whole-block segments
+ * also keep every part the request is split into whole blocks (size_max is rounded to them).
+ */
+static bool blocks_aligned(const struct vio_blk *blk, const struct vio_blk_req *req)
+{
+	uint32_t bs = blk->info.blk_size;
+
+	if (req->sector & (bs / SECTOR - 1)) /* blk_size is a power of two */
+		return false;
+	for (unsigned i = 0; i < req->nsg; i++)
+		if (req->sg[i].len % bs)
+			return false;
+	return true;
+}
+
+/*
  * What calls on a device given up on return: it broke a rule (VIO_EIO), asked for a reset
  * (VIO_ENEEDRESET: the core reads the status when a queue breaks, on a timeout and from
  * vio_blk_poll, so a polled device that says so only in its status is heard too), or never
@@ -393,7 +444,9 @@ static int check_req(const struct vio_blk *blk, const struct vio_blk_req *req)
 	case VIO_BLK_OP_READ:
 	case VIO_BLK_OP_WRITE:
 		n = sg_sectors(req);
-		return n && in_capacity(blk, req->sector, n) ? 0 : VIO_EINVAL;
+		if (!n || !in_capacity(blk, req->sector, n))
+			return VIO_EINVAL;
+		return blocks_aligned(blk, req) ? 0 : VIO_EALIGN;
 	case VIO_BLK_OP_FLUSH:
 		return 0;
 	case VIO_BLK_OP_GET_ID:
@@ -565,6 +618,16 @@ static uint32_t answer_len(uint32_t type, uint32_t bytes)
 }
 
 /*
+ * With a panic reservation, queue 0 keeps VIO_BLK_PANIC_DESCS descriptors free for
+ * vio_blk_panic_write: counted as if the part went as a direct chain, its worst case.
+ */
+static bool leaves_panic_room(struct vio_blk *blk, uint16_t qi, const struct chain *c)
+{
+	return qi != 0 || !blk->blk_panic_slot ||
+	       vio_vq_num_free(&blk->blk_vqs[0]) >= c->n_out + c->n_in + VIO_BLK_PANIC_DESCS;
+}
+
+/*
  * Post parts of `req` on queue qi until it has none left or the ring is full. Returns 0,
  * VIO_ENOSPC (ring or slots full: the rest waits) or VIO_EIO (queue broken). Does not kick.
  */
@@ -577,9 +640,11 @@ static int post_parts(struct vio_blk *blk, uint16_t qi, struct vio_blk_req *req)
 			return VIO_ENOSPC;
 		uint16_t i = q->q_free[q->q_nfree - 1];
 		VIO_ASSERT(i < q->q_depth);
-		struct vio_blk_slot *s = &q->q_slots[i];
+		struct vio_blk_slot *s = slot_at(q, i);
 		struct vio_blk_part *p = &q->q_parts[i];
 		struct chain c = build_part(blk, q, req, s);
+		if (!leaves_panic_room(blk, qi, &c))
+			return VIO_ENOSPC;
 		int err = vio_vq_add(&blk->blk_vqs[qi], q->q_sg, c.n_out, c.n_in, p);
 		if (err)
 			return err;
@@ -776,7 +841,7 @@ static int reap(struct vio_blk *blk, uint16_t qi)
 			/* The core checked the id was in flight: the cookie is one of our parts. */
 			struct vio_blk_part *p = u.cookie;
 			VIO_ASSERT(p >= q->q_parts && p < q->q_parts + q->q_depth);
-			struct vio_blk_slot *s = &q->q_slots[p - q->q_parts];
+			struct vio_blk_slot *s = slot_at(q, (uint16_t)(p - q->q_parts));
 			int status = part_status(blk, qi, p, s, u.len);
 			if (!status && p->req && p->type == VIRTIO_BLK_T_GET_ID)
 				copy_id(s, p->req);
@@ -1030,14 +1095,29 @@ int vio_blk_set_writeback(struct vio_blk *blk, bool on)
 
 /* --- bring-up and teardown -------------------------------------------------------------- */
 
+/* Free the panic reservation; with keep_dma it stays: the device may still write its slot. */
+static void free_panic(struct vio_blk *blk, bool keep_dma)
+{
+	const struct vio_port *port = port_of(blk);
+
+	if (blk->blk_panic_slot && !keep_dma)
+		port->dma_free(port->ctx, blk->blk_panic_slot, blk->blk_panic_alloc);
+	blk->blk_panic_slot = NULL;
+	blk->blk_panic_buf = NULL;
+	blk->blk_panic_bytes = 0;
+	blk->blk_panic_alloc = 0;
+}
+
 static int setup_queues(struct vio_blk *blk)
 {
 	struct vio_dev *dev = blk->dev;
 	uint16_t n = blk->info.num_queues;
 
+	const struct vio_vq_opts vq_opts = {.max_size = blk->blk_opts.queue_size,
+					    .indirect_tables = blk->blk_opts.indirect_tables};
 	int err = vio_dev_setup_irqs(dev, blk->blk_vqs, n);
 	for (uint16_t i = 0; i < n && !err; i++) {
-		err = vio_dev_setup_vq(dev, i, VIO_BLK_QUEUE_SIZE, queue_interrupt, blk);
+		err = vio_dev_setup_vq_opts(dev, i, &vq_opts, queue_interrupt, blk);
 		if (!err)
 			err = alloc_slots(blk, i);
 	}
@@ -1061,6 +1141,10 @@ int vio_blk_init(struct vio_blk *blk, struct vio_dev *dev, const struct vio_blk_
 		blk->blk_opts = *opts;
 	if (!blk->blk_opts.timeout_ns)
 		blk->blk_opts.timeout_ns = VIO_BLK_TIMEOUT_NS;
+	if (!blk->blk_opts.queue_size)
+		blk->blk_opts.queue_size = VIO_BLK_QUEUE_SIZE;
+	if (!blk->blk_opts.indirect_tables)
+		blk->blk_opts.indirect_tables = VIO_BLK_INDIRECT_TABLES;
 	blk->dev = dev;
 	dev->name = blk_name;
 
@@ -1122,7 +1206,8 @@ static void fail_unanswered(struct vio_blk *blk, uint16_t qi, int err)
 		}
 	} else {
 		while ((p = vio_vq_detach_unused(&blk->blk_vqs[qi])))
-			part_done(blk, q, p, VIO_EIO);
+			if ((void *)p != blk->blk_panic_slot) /* a panic write the device kept */
+				part_done(blk, q, p, VIO_EIO);
 	}
 	if (q->q_waiting && !q->q_waiting->blk_parts)
 		finish(blk, q->q_waiting);
@@ -1146,7 +1231,7 @@ int vio_blk_fini(struct vio_blk *blk)
 	for (uint16_t i = 0; i < blk->info.num_queues; i++) {
 		if (err)
 			vio_vq_set_callback(&blk->blk_vqs[i], NULL, NULL);
-		if (blk->blk_q[i].q_slots)
+		if (blk->blk_q[i].q_depth)
 			fail_unanswered(blk, i, err ? VIO_EDEAD : VIO_EIO);
 	}
 	if (err) {
@@ -1159,7 +1244,159 @@ int vio_blk_fini(struct vio_blk *blk)
 		vio_dev_teardown(dev);
 	}
 	free_slots(blk, err != 0);
+	free_panic(blk, err != 0);
 	blk->blk_dead = err != 0;
 	blk->dev = NULL;
 	return err;
+}
+
+/* --- panic-safe polled writes --------------------------------------------------------------- */
+
+/*
+ * The slot and the buffer share one DMA allocation: the slot first, the buffer on the next
+ * 512-byte boundary. The ring room comes from leaves_panic_room, and queue 0's parts are made
+ * short enough that an ordinary request still fits beside the reservation.
+ */
+#define PANIC_BUF_OFFSET 512u
+
+int vio_blk_panic_reserve(struct vio_blk *blk, uint32_t bytes, void **buf)
+{
+	const struct vio_blk_info *in = &blk->info;
+
+	if (!blk->dev || blk->blk_broken)
+		return broken_err(blk);
+	if (in->ro)
+		return VIO_EROFS;
+	uint32_t max = min_u32(bytes, min_u32(in->size_max, in->max_transfer));
+	max -= max % in->blk_size;
+	if (!max || blk->blk_panic_slot)
+		return VIO_EINVAL;
+	if (blk->blk_vqs[0].size < 8)
+		return VIO_ENOTSUP;
+
+	const struct vio_port *port = port_of(blk);
+	uint64_t phys;
+	uint32_t alloc = PANIC_BUF_OFFSET + max;
+	uint8_t *mem = port->dma_alloc(port->ctx, alloc, &phys);
+	if (!mem)
+		return VIO_ENOMEM;
+	struct vio_blk_queue *q = &blk->blk_q[0];
+	q->q_seg_max = min_u32(q->q_seg_max, blk->blk_vqs[0].size - 2u - VIO_BLK_PANIC_DESCS);
+	blk->blk_panic_slot = (struct vio_blk_slot *)mem;
+	blk->blk_panic_buf = mem + PANIC_BUF_OFFSET;
+	blk->blk_panic_bytes = max;
+	blk->blk_panic_alloc = alloc;
+	*buf = blk->blk_panic_buf;
+	return (int)max;
+}
+
+static int panic_check(const struct vio_blk *blk, uint64_t sector, uint32_t len)
+{
+	const struct vio_blk_info *in = &blk->info;
+
+	if (!blk->dev || blk->blk_dead || vio_dev_is_dead(blk->dev) || blk->dev->needs_reset)
+		return broken_err(blk);
+	if (!blk->blk_panic_slot || !len || len > blk->blk_panic_bytes || len % SECTOR ||
+	    !in_capacity(blk, sector, len / SECTOR))
+		return VIO_EINVAL;
+	if (len % in->blk_size || (sector & (in->blk_size / SECTOR - 1)))
+		return VIO_EALIGN;
+	if (in->ro)
+		return VIO_EROFS;
+	if (blk->blk_panic_stuck)
+		return VIO_ETIMEDOUT;
+	return vio_vq_is_broken(&blk->blk_vqs[0]) ? VIO_EIO : 0;
+}
+
+/*
+ * Forget every request in flight, on every queue: their parts stay with the device, but no
+ * completion will reach a request again (not even vio_blk_fini's), so no callback runs and
+ * no owner's memory is touched from here on. The queues lose their interrupt callback: a
+ * late interrupt must not take the panic request off the ring. Private memory only: no
+ * allocation, no lock.
+ */
+static void abandon_all(struct vio_blk *blk)
+{
+	for (uint16_t qi = 0; qi < blk->info.num_queues; qi++) {
+		struct vio_blk_queue *q = &blk->blk_q[qi];
+		vio_vq_set_callback(&blk->blk_vqs[qi], NULL, NULL);
+		for (uint16_t i = 0; i < q->q_depth; i++)
+			q->q_parts[i].req = NULL;
+		q->q_waiting = NULL;
+	}
+	blk->blk_broken = true; /* ordinary service is over */
+}
+
+/*
+ * Our one request is back: believe OK only with the one status byte written (5.2.6), as
+ * part_status does for ordinary parts. Anything else that comes back is an abandoned part
+ * (the core checked it was in flight): its slot is free again, nobody hears.
+ */
+static int panic_poll(struct vio_blk *blk)
+{
+	const struct vio_port *port = port_of(blk);
+	struct vio_vq *vq = &blk->blk_vqs[0];
+	struct vio_blk_queue *q = &blk->blk_q[0];
+	uint64_t start = port->now_ns(port->ctx);
+	struct vio_vq_used u;
+
+	for (;;) {
+		int err = vio_vq_get_used(vq, &u);
+		if (err == VIO_EIO)
+			return VIO_EIO;
+		if (!err && u.cookie == blk->blk_panic_slot) {
+			uint8_t status = *(const volatile uint8_t *)&blk->blk_panic_slot->status;
+			return u.len == 1 && status == VIRTIO_BLK_S_OK ? 0 : VIO_EIO;
+		}
+		if (!err) {
+			struct vio_blk_part *p = u.cookie;
+			VIO_ASSERT(p >= q->q_parts && p < q->q_parts + q->q_depth);
+			release_slot(q, p);
+			continue;
+		}
+		if (err && port->now_ns(port->ctx) - start > blk->blk_opts.timeout_ns) {
+			blk->blk_panic_stuck = true;
+			return VIO_ETIMEDOUT;
+		}
+	}
+}
+
+/* Post one request in the reserved slot (a write of `len` buffer bytes, or a flush), wait. */
+static int panic_request(struct vio_blk *blk, uint32_t type, uint64_t sector, uint32_t len)
+{
+	abandon_all(blk);
+
+	struct vio_blk_slot *s = blk->blk_panic_slot;
+	*s = (struct vio_blk_slot){.status = 0xff};
+	s->hdr.type = type;
+	s->hdr.sector = sector;
+	const struct vio_sg write[3] = {
+	    {&s->hdr, sizeof(s->hdr)}, {blk->blk_panic_buf, len}, {&s->status, 1}};
+	const struct vio_sg flush[2] = {{&s->hdr, sizeof(s->hdr)}, {&s->status, 1}};
+	struct vio_vq *vq = &blk->blk_vqs[0];
+	int err = type == VIRTIO_BLK_T_OUT ? vio_vq_add(vq, write, 2, 1, s)
+					   : vio_vq_add(vq, flush, 1, 1, s);
+	if (err)
+		return err;
+	/* Notify whatever the suppression state says: the device may be stuck on what we
+	 * abandoned, and an extra notification is always allowed (2.7.13.4). */
+	vio_vq_kick_prepare(vq);
+	vio_vq_notify(vq);
+	return panic_poll(blk);
+}
+
+int vio_blk_panic_write(struct vio_blk *blk, uint64_t sector, uint32_t len)
+{
+	int err = panic_check(blk, sector, len);
+	return err ? err : panic_request(blk, VIRTIO_BLK_T_OUT, sector, len);
+}
+
+int vio_blk_panic_flush(struct vio_blk *blk)
+{
+	/* One block at sector 0 passes every check a flush needs. */
+	int err = panic_check(blk, 0, blk->info.blk_size);
+	if (err)
+		return err;
+	/* 5.2.6.2: without FLUSH the device is write-through: nothing to wait for. */
+	return blk->info.flush ? panic_request(blk, VIRTIO_BLK_T_FLUSH, 0, 0) : 0;
 }

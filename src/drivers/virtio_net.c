@@ -1088,16 +1088,26 @@ static int setup_queues(struct vio_net *net)
 	struct vio_dev *dev = net->dev;
 	int err;
 
+	/*
+	 * The receiveq holds every RX chain as direct descriptors (alloc_buffers posts no more
+	 * than fit): no tables. A frame sent is a header and its data: tables let each take one
+	 * entry of the transmitq. The controlq carries one command at a time: one table, so
+	 * that a command fits even a ring smaller than its segments.
+	 */
+	const struct vio_vq_opts rx = {.max_size = queue_limit(net->net_opts.rx_queue_size),
+				       .direct_only = true};
+	const struct vio_vq_opts tx = {.max_size = queue_limit(net->net_opts.tx_queue_size),
+				       .indirect_tables = net->net_opts.indirect_tables};
+	const struct vio_vq_opts ctrl = {.max_size = CTRL_QUEUE_SIZE, .indirect_tables = 1};
+
 	net->net_nvqs = has(net, VIRTIO_NET_F_CTRL_VQ) ? 3 : 2;
 	err = vio_dev_setup_irqs(dev, net->net_vqs, net->net_nvqs);
 	if (!err)
-		err = vio_dev_setup_vq(dev, RXQ, queue_limit(net->net_opts.rx_queue_size),
-				       queue_interrupt, net);
+		err = vio_dev_setup_vq_opts(dev, RXQ, &rx, queue_interrupt, net);
 	if (!err)
-		err = vio_dev_setup_vq(dev, TXQ, queue_limit(net->net_opts.tx_queue_size),
-				       queue_interrupt, net);
+		err = vio_dev_setup_vq_opts(dev, TXQ, &tx, queue_interrupt, net);
 	if (!err && net->net_nvqs > CTRLQ)
-		err = vio_dev_setup_vq(dev, CTRLQ, CTRL_QUEUE_SIZE, NULL, NULL);
+		err = vio_dev_setup_vq_opts(dev, CTRLQ, &ctrl, NULL, NULL);
 	return err;
 }
 
@@ -1112,6 +1122,8 @@ int vio_net_init(struct vio_net *net, struct vio_dev *dev, const struct vio_net_
 		net->net_opts = *opts;
 	if (!net->net_opts.timeout_ns)
 		net->net_opts.timeout_ns = VIO_NET_CTRL_TIMEOUT_NS;
+	if (!net->net_opts.indirect_tables)
+		net->net_opts.indirect_tables = VIO_NET_INDIRECT_TABLES;
 	net->dev = dev;
 	dev->name = net_name;
 

@@ -254,7 +254,9 @@ int vio_rng_init(struct vio_rng *rng, struct vio_dev *dev, const struct vio_rng_
 	err = vio_dev_setup_irqs(dev, &rng->rng_vq, VIRTIO_RNG_NUM_QUEUES);
 	if (err)
 		goto fail;
-	err = vio_dev_setup_vq(dev, VIRTIO_RNG_Q_REQUEST, VIO_RNG_BUFS, rng_vq_done, rng);
+	/* One buffer per request: no indirect tables. */
+	const struct vio_vq_opts vq_opts = {.max_size = VIO_RNG_BUFS, .direct_only = true};
+	err = vio_dev_setup_vq_opts(dev, VIRTIO_RNG_Q_REQUEST, &vq_opts, rng_vq_done, rng);
 	if (err)
 		goto fail;
 	rng->rng_nbufs = rng->rng_vq.size < VIO_RNG_BUFS ? rng->rng_vq.size : VIO_RNG_BUFS;

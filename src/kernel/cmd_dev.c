@@ -95,15 +95,19 @@ static int cmd_lspci(int argc, char **argv)
 	return 0;
 }
 
-static void print_queue(const struct vio_vq *vq)
+/* With EVENT_IDX the device says which avail index it wants to hear about (avail_event),
+ * without it it sets NO_NOTIFY: "suppressed" counts kicks one or the other saved (2.7.10). */
+static void print_queue(const struct vio_dev *dev, const struct vio_vq *vq)
 {
+	bool event_idx = vio_dev_has_feature(dev, VIRTIO_F_RING_EVENT_IDX);
 	kprintf("  vq%u: size %u free %u adds %llu (indirect %llu) kicks %llu notifies %llu "
-		"suppressed %llu completions %llu irqs %llu full %llu%s\n",
+		"suppressed %llu (by %s) completions %llu irqs %llu full %llu%s\n",
 		vq->index, vq->size, vio_vq_num_free(vq), (unsigned long long)vq->stats.adds,
 		(unsigned long long)vq->stats.adds_indirect, (unsigned long long)vq->stats.kicks,
 		(unsigned long long)vq->stats.notifies, (unsigned long long)vq->stats.suppressed,
-		(unsigned long long)vq->stats.completions, (unsigned long long)vq->stats.interrupts,
-		(unsigned long long)vq->stats.full, vio_vq_is_broken(vq) ? " BROKEN" : "");
+		event_idx ? "EVENT_IDX" : "NO_NOTIFY", (unsigned long long)vq->stats.completions,
+		(unsigned long long)vq->stats.interrupts, (unsigned long long)vq->stats.full,
+		vio_vq_is_broken(vq) ? " BROKEN" : "");
 }
 
 static void print_features(const struct vio_dev *dev)
@@ -167,6 +171,16 @@ static void print_driver_counters(const struct kvirtio *kv)
 			(unsigned long long)s->tx_full);
 		break;
 	}
+	case VIRTIO_ID_9P: {
+		const struct vio_9p *fs = kv->drv;
+		const struct vio_9p_stats *s = &fs->stats;
+		kprintf("  9p: msize %u, requests %llu, refused %llu, malformed %llu, timed out %llu, "
+			"read %llu B, written %llu B\n", fs->msize, (unsigned long long)s->rpcs,
+			(unsigned long long)s->errors, (unsigned long long)s->bad_replies,
+			(unsigned long long)s->timeouts, (unsigned long long)s->bytes_read,
+			(unsigned long long)s->bytes_written);
+		break;
+	}
 	case VIRTIO_ID_BALLOON: {
 		const struct vio_balloon *b = kv->drv;
 		kprintf("  balloon: target %u pages, holds %u, inflated %llu deflated %llu (oom "
@@ -196,7 +210,7 @@ static int cmd_virtio(int argc, char **argv)
 	print_features(&kv->dev);
 	for (uint16_t i = 0; i < kv->dev.nvqs; i++)
 		if (kv->dev.vqs[i].size)
-			print_queue(&kv->dev.vqs[i]);
+			print_queue(&kv->dev, &kv->dev.vqs[i]);
 	print_driver_counters(kv);
 	return 0;
 }
@@ -225,9 +239,16 @@ static struct vio_blk *blk_arg(const char *name)
 	return kv && kv->dev.device_id == VIRTIO_ID_BLOCK ? kv->drv : NULL;
 }
 
-static void blk_info(const char *name, const struct vio_blk *b)
+/* The serial comes from a GET_ID request, asked for the first time it is shown; a device
+ * without one answers an empty id, which is not shown. */
+static void blk_info(const char *name, struct vio_blk *b)
 {
 	const struct vio_blk_info *i = &b->info;
+	if (!i->has_serial) {
+		int err = DEV_CALL(vio_blk_get_id(b, NULL, 0));
+		if (err && err != VIO_ENOTSUP)
+			kprintf("%s: no serial: %s\n", name, shell_strerror(err));
+	}
 	kprintf("%s: %llu sectors (%llu MiB), block %u, %s, cache %s%s, queues %u x %u, "
 		"seg_max %u size_max %u max_transfer %u%s%s%s%s\n", name,
 		(unsigned long long)i->capacity, (unsigned long long)(i->capacity >> 11),
@@ -235,7 +256,127 @@ static void blk_info(const char *name, const struct vio_blk *b)
 		i->writeback ? "write-back" : "write-through", i->flush ? " (flush)" : "",
 		i->num_queues, i->queue_depth, i->seg_max, i->size_max, i->max_transfer,
 		i->discard ? ", discard" : "", i->write_zeroes ? ", write-zeroes" : "",
-		i->has_serial ? ", serial " : "", i->has_serial ? i->serial : "");
+		i->serial[0] ? ", serial " : "", i->serial);
+	if (i->has_topology)
+		kprintf("%s: topology: physical block %u (2^%u logical), alignment offset %u, "
+			"min_io %u, opt_io %u (logical blocks)\n", name,
+			i->blk_size << i->topology.physical_block_exp,
+			i->topology.physical_block_exp, i->topology.alignment_offset,
+			i->topology.min_io_size, i->topology.opt_io_size);
+	kprintf("%s: cache mode %s%s\n", name, i->writeback ? "writeback" : "writethrough",
+		i->config_wce ? " (CONFIG_WCE: 'blk wce' switches it)" : "");
+}
+
+/*
+ * `blk qd`: `count` reads of one logical block each at spread-out places, `depth` of them
+ * in flight at a time through vio_blk_submit, their completions taken by vio_blk_poll (and
+ * by the interrupt handler, between polls). The requests and their buffers are static: a
+ * request the device never answers keeps them, so the next run refuses to start.
+ */
+#define QD_MAX 64
+
+struct qd_slot {
+	struct vio_blk_req req;
+	struct vio_sg sg;
+	volatile bool busy;
+	volatile int status;
+};
+static struct qd_slot qd_slots[QD_MAX];
+static uint8_t qd_bufs[QD_MAX][4096];
+static volatile uint64_t qd_errors;
+
+static void qd_done(struct vio_blk_req *req, int status, void *arg)
+{
+	struct qd_slot *s = arg;
+	(void)req;
+	s->status = status;
+	qd_errors += status != 0;
+	s->busy = false;
+}
+
+static int blk_qd(struct vio_blk *b, uint64_t count, uint64_t depth)
+{
+	uint32_t bs = b->info.blk_size;
+	uint64_t blocks = b->info.capacity / (bs / 512), posted = 0, done = 0;
+	uint64_t t0 = clock_ns();
+	qd_errors = 0;
+	for (int i = 0; i < QD_MAX; i++)
+		if (qd_slots[i].busy)
+			ERR("blk qd: requests of an earlier run are still with the device");
+	if (bs > sizeof(qd_bufs[0]) || !blocks)
+		ERR("blk qd: blocks of %u bytes are larger than this test's 4 KiB buffers", bs);
+	while (done < count) {
+		for (uint64_t i = 0; i < depth && posted < count; i++) {
+			struct qd_slot *s = &qd_slots[i];
+			if (s->busy)
+				continue;
+			s->sg = (struct vio_sg){qd_bufs[i], bs};
+			s->req = (struct vio_blk_req){.op = VIO_BLK_OP_READ,
+						      .sector = posted * 7919 % blocks * (bs / 512),
+						      .sg = &s->sg, .nsg = 1,
+						      .queue = VIO_BLK_ANY_QUEUE,
+						      .on_done = qd_done, .arg = s};
+			s->busy = true;
+			int err = DEV_CALL(vio_blk_submit(b, &s->req));
+			if (err == VIO_ENOSPC) {
+				s->busy = false;
+				break;
+			}
+			if (err) {
+				s->busy = false;
+				ERR("blk qd: %s", shell_strerror(err));
+			}
+			posted++;
+		}
+		int n = DEV_CALL(vio_blk_poll(b));
+		if (n < 0)
+			ERR("blk qd: %s", shell_strerror(n));
+		done = posted;
+		for (uint64_t i = 0; i < depth; i++)
+			done -= qd_slots[i].busy;
+		if (clock_ns() - t0 > 60 * 1000000000ull)
+			ERR("blk qd: %llu of %llu reads came back in 60 s", (unsigned long long)done,
+			    (unsigned long long)count);
+	}
+	kprintf("qd: %llu reads of %u bytes, %llu in flight at most, %llu ms, %llu errors\n",
+		(unsigned long long)count, bs, (unsigned long long)depth,
+		(unsigned long long)((clock_ns() - t0) / 1000000), (unsigned long long)qd_errors);
+	return 0;
+}
+
+/*
+ * `blk crash`: put reads in flight on a disk and take a page fault before they are reaped:
+ * the crash dump must still be written whole (the dump disk's driver abandons them).
+ */
+static volatile int *volatile crash_address = (volatile int *)8; /* page 0: unmapped */
+
+/* Not a leaf: a leaf function sets up no frame, and the backtrace would skip its caller. */
+static __attribute__((noinline)) void crash_with_reads_in_flight(struct vio_blk *b)
+{
+	kprintf("blk crash: %u request(s) in flight, faulting now\n", vio_blk_in_flight(b));
+	*crash_address = 0x0bad;
+}
+
+static int blk_crash(struct vio_blk *b)
+{
+	/* Interrupts stay off from here: no completion may be reaped before the fault. */
+	uint64_t flags = irq_save();
+	for (int i = 0; i < 8; i++) {
+		struct qd_slot *s = &qd_slots[i];
+		s->sg = (struct vio_sg){qd_bufs[i], 4096};
+		s->req = (struct vio_blk_req){.op = VIO_BLK_OP_READ, .sector = (uint64_t)i * 8,
+					      .sg = &s->sg, .nsg = 1, .queue = 0,
+					      .on_done = qd_done, .arg = s};
+		s->busy = true;
+		int err = vio_blk_submit(b, &s->req);
+		if (err) {
+			s->busy = false;
+			irq_restore(flags);
+			ERR("blk crash: %s", shell_strerror(err));
+		}
+	}
+	crash_with_reads_in_flight(b);
+	return 0;
 }
 
 /* Read [off, off+len) of a disk into SHA-256, 64 KiB at a time. */
@@ -309,7 +450,20 @@ static int cmd_blk(int argc, char **argv)
 	} else if (!strcmp(op, "flush") && argc == 3) {
 		if ((err = DEV_CALL(vio_blk_flush(blk))))
 			ERR("blk flush: %s", shell_strerror(err));
-		kprintf("flushed\n");
+		kprintf(blk->info.flush ? "flushed\n"
+					: "nothing to flush: the disk has no FLUSH command, so it "
+					  "writes through\n");
+	} else if (!strcmp(op, "wce") && argc == 4 &&
+		   (!strcmp(argv[3], "on") || !strcmp(argv[3], "off"))) {
+		if ((err = DEV_CALL(vio_blk_set_writeback(blk, !strcmp(argv[3], "on")))))
+			ERR("blk wce: %s", shell_strerror(err));
+		kprintf("%s: cache mode %s\n", argv[2],
+			blk->info.writeback ? "writeback" : "writethrough");
+	} else if (!strcmp(op, "qd") && argc == 5 && parse_u64(argv[3], &a) &&
+		   parse_u64(argv[4], &b) && a > 0 && b > 0 && b <= QD_MAX) {
+		return blk_qd(blk, a, b);
+	} else if (!strcmp(op, "crash") && argc == 3) {
+		return blk_crash(blk);
 	} else if ((!strcmp(op, "discard") || !strcmp(op, "zero")) && argc == 5 &&
 		   parse_u64(argv[3], &a) && parse_u64(argv[4], &b) && b > 0) {
 		err = !strcmp(op, "zero") ? DEV_CALL(vio_blk_write_zeroes(blk, a, b, false))
@@ -553,11 +707,16 @@ const struct command device_commands[] = {
 	 cmd_virtio},
 	{"rng", "rng <bytes (1-4096)>", "read entropy and dump it", cmd_rng},
 	{"blk", "blk info [dev] | read <dev> <sector> <count> | write <dev> <sector> <count> <byte>"
-		" | sha256 <dev> <offset> <length> | flush <dev> | discard|zero <dev> <sector> <count>",
-	 "block device operations (sectors of 512 bytes)", cmd_blk},
+		" | sha256 <dev> <offset> <length> | flush <dev> | discard|zero <dev> <sector> <count>"
+		" | wce <dev> on|off | qd <dev> <reads> <depth (1-64)> | crash <dev>",
+	 "block device operations (sectors of 512 bytes); crash: fault with reads in flight",
+	 cmd_blk},
 	{"cons", "cons ports | write <port|name> <text...>", "virtio-console ports", cmd_cons},
 	{"net", "net info|stats [dev] | send <dev> <mac|broadcast> <len> | echo <dev> on|off",
 	 "virtio-net", cmd_net},
+	{"9p", "9p [info] | ls [dir] | cat|stat|sha256|mkdir|rm <path> | put <file> <text...> | "
+	       "mv <old> <new> | cp <from> <to> (a side may be blkN:<sector>[:<bytes>])",
+	 "the host folder shared over virtio-9p", cmd_9p},
 	{"balloon", "balloon [dev] | alloc <MiB>",
 	 "memory balloon: target, pages held, counters; alloc: take MiB page by page and free it",
 	 cmd_balloon},

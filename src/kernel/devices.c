@@ -51,7 +51,9 @@ struct vio_console consoles[MAX_PER_DRIVER];
 struct vio_blk blks[MAX_PER_DRIVER];
 struct vio_net nets[MAX_PER_DRIVER];
 struct vio_balloon balloons[MAX_PER_DRIVER];
-int n_rng, n_cons, n_blk, n_net, n_balloon;
+struct vio_9p p9s[MAX_PER_DRIVER];
+static uint32_t p9_roots[MAX_PER_DRIVER];
+int n_rng, n_cons, n_blk, n_net, n_balloon, n_9p;
 
 /* --- binding ---------------------------------------------------------------------------- */
 
@@ -81,6 +83,14 @@ static void rng_wait(struct vio_rng *rng, void *arg)
 static void blk_wait(struct vio_blk *blk, void *arg)
 {
 	(void)blk;
+	(void)arg;
+	dev_irq_window();
+}
+
+/* vio_9p_opts.wait: like blk_wait, for a 9p request waiting for the host. */
+static void p9_wait(struct vio_9p *fs, void *arg)
+{
+	(void)fs;
 	(void)arg;
 	dev_irq_window();
 }
@@ -129,6 +139,23 @@ static int bind(struct kvirtio *kv)
 			return err;
 		net_stack_attach(&nets[n_net], n_net);
 		kv->drv = &nets[n_net++];
+		return 0;
+	}
+	case VIRTIO_ID_9P: {
+		if (n_9p == MAX_PER_DRIVER)
+			return VIO_ENOSPC;
+		kv->unit = n_9p;
+		struct vio_9p_opts opts = {.wait = p9_wait};
+		if ((err = DEV_CALL(vio_9p_init(&p9s[n_9p], &kv->dev, &opts))))
+			return err;
+		/* The export's root, for the shell's paths. */
+		if ((err = DEV_CALL(vio_9p_attach(&p9s[n_9p], "root", &p9_roots[n_9p])))) {
+			kprintf("9p%d: attach refused: %s (errno %s)\n", n_9p, vio_strerror(err),
+				vio_9p_errno_name(p9s[n_9p].last_errno));
+			DEV_CALL(vio_9p_fini(&p9s[n_9p]));
+			return err;
+		}
+		kv->drv = &p9s[n_9p++];
 		return 0;
 	}
 	case VIRTIO_ID_BALLOON: {
@@ -257,7 +284,7 @@ static void probe_mmio(const struct vio_port *port)
 void devices_init(void)
 {
 	static const uint32_t order[] = {VIRTIO_ID_RNG, VIRTIO_ID_CONSOLE, VIRTIO_ID_BLOCK,
-					 VIRTIO_ID_NET, VIRTIO_ID_BALLOON};
+					 VIRTIO_ID_NET, VIRTIO_ID_9P, VIRTIO_ID_BALLOON};
 	const struct vio_port *port = choose_port();
 	probe_pci(port);
 	probe_mmio(port);
@@ -361,6 +388,8 @@ struct vio_console *dev_console(int n) { return n >= 0 && n < n_cons ? &consoles
 struct vio_blk *dev_blk(int n) { return n >= 0 && n < n_blk ? &blks[n] : NULL; }
 struct vio_net *dev_net(int n) { return n >= 0 && n < n_net ? &nets[n] : NULL; }
 struct vio_balloon *dev_balloon(int n) { return n >= 0 && n < n_balloon ? &balloons[n] : NULL; }
+struct vio_9p *dev_9p(int n) { return n >= 0 && n < n_9p ? &p9s[n] : NULL; }
+uint32_t p9_root(int n) { return n >= 0 && n < n_9p ? p9_roots[n] : P9_NOFID; }
 
 static const char *unit_prefix(uint32_t id)
 {
@@ -370,6 +399,7 @@ static const char *unit_prefix(uint32_t id)
 	case VIRTIO_ID_BLOCK: return "blk";
 	case VIRTIO_ID_NET: return "net";
 	case VIRTIO_ID_BALLOON: return "balloon";
+	case VIRTIO_ID_9P: return "9p";
 	default: return "virtio";
 	}
 }

@@ -15,7 +15,7 @@ extern struct vio_console consoles[MAX_PER_DRIVER];
 extern struct vio_blk blks[MAX_PER_DRIVER];
 extern struct vio_net nets[MAX_PER_DRIVER];
 extern struct vio_balloon balloons[MAX_PER_DRIVER];
-extern int n_rng, n_cons, n_blk, n_net, n_balloon;
+extern int n_rng, n_cons, n_blk, n_net, n_balloon, n_9p;
 
 /*
  * The wait hook of the blocking rng and console calls (their opts.wait): they run under

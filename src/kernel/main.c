@@ -12,6 +12,7 @@
 #include <kernel/apic.h>
 #include <kernel/arch.h>
 #include <kernel/devices.h>
+#include <kernel/dump.h>
 #include <kernel/kernel.h>
 #include <kernel/mm.h>
 #include <kernel/serial.h>
@@ -19,6 +20,7 @@
 #include <kernel/trap.h>
 #include <stdio.h>
 #include <string.h>
+#include <vio/format.h>
 
 #define DEBUG_EXIT_PORT 0xf4
 
@@ -42,27 +44,34 @@ void poweroff(void)
 			outb((uint16_t)acpi.sleep_ctl, v);
 		else if (paging_map(acpi.sleep_ctl, 1, true))
 			*(volatile uint8_t *)(uintptr_t)acpi.sleep_ctl = v;
-		sleep_us(100000);
+		sleep_us(3000000);
 	}
 	if (acpi.pm1a_cnt && acpi.have_s5) {
 		/* PM1 control: SLP_TYP in bits 10-12, SLP_EN bit 13 (ACPI 4.8.3.2.1) */
 		outw((uint16_t)acpi.pm1a_cnt, (uint16_t)(acpi.slp_typa << 10 | 1u << 13));
 		if (acpi.pm1b_cnt)
 			outw((uint16_t)acpi.pm1b_cnt, (uint16_t)(acpi.slp_typb << 10 | 1u << 13));
-		sleep_us(100000);
+		/* QEMU powers off from its main loop, which a loaded host may not run for a
+		 * while: wait long enough that the fallback below is only for a machine without
+		 * S5, not a busy one. */
+		sleep_us(3000000);
 	}
 	qemu_exit(true);
 }
 
 void panic(const char *fmt, ...)
 {
+	static char reason[160];
 	va_list ap;
 	cli();
-	kprintf("\n*** PANIC: ");
 	va_start(ap, fmt);
-	kvprintf(fmt, ap);
+	int n = vio_snprintf(reason, sizeof(reason), "panic: ");
+	vio_vsnprintf(reason + n, sizeof(reason) - (size_t)n, fmt, ap);
 	va_end(ap);
-	kprintf("\n");
+	kprintf("\n*** PANIC: %s\n", reason + n);
+	/* As if the caller had faulted where it called us: its address, its frame. */
+	dump_write(NULL, (uint64_t)(uintptr_t)__builtin_return_address(0),
+		   *(const uint64_t *)__builtin_frame_address(0), reason);
 	qemu_exit(false);
 }
 
@@ -141,6 +150,7 @@ void kmain(uint32_t magic, uint32_t info)
 	devices_init();
 	kprintf("vio: device table\n");
 	devices_print_table();
+	dump_init();
 
 	switch (kernel_mode) {
 	case MODE_TEST:

@@ -10,6 +10,7 @@
 #include <kernel/apic.h>
 #include <kernel/devices.h>
 #include <kernel/arch.h>
+#include <kernel/dump.h>
 #include <kernel/kernel.h>
 #include <kernel/serial.h>
 #include <kernel/timer.h>
@@ -162,6 +163,7 @@ void kvprintf(const char *fmt, va_list ap)
 	size_t len = n < (int)sizeof(line) ? (size_t)n : sizeof(line) - 1;
 	serial_write(line, len);
 	console_mirror(line, len);
+	klog_append(line, len);
 }
 
 void kprintf(const char *fmt, ...)

@@ -13,6 +13,7 @@
 #include <kernel/timer.h>
 #include <string.h>
 #include <vio/err.h>
+#include <vio/format.h>
 
 #define MAX_ARGS 16
 
@@ -75,6 +76,19 @@ static int cmd_poweroff(int argc, char **argv)
 	poweroff();
 }
 
+/* `panic <words>`: the kernel's panic path on purpose (a crash dump, when vio.dump= asks). */
+static int cmd_panic(int argc, char **argv)
+{
+	char why[128];
+	size_t n = 0;
+	if (argc < 2)
+		return -1;
+	for (int i = 1; i < argc && n < sizeof(why) - 1; i++)
+		n += (size_t)vio_snprintf(why + n, sizeof(why) - n, "%s%s", argv[i],
+					  i + 1 < argc ? " " : "");
+	panic("%s", why);
+}
+
 static const struct command commands[] = {
 	{"help", "help", "list commands", cmd_help},
 	{"mem", "mem", "page allocator, balloon pages and heap", cmd_mem},
@@ -82,6 +96,8 @@ static const struct command commands[] = {
 	{"uptime", "uptime", "time since boot", cmd_uptime},
 	{"echo", "echo [words...]", "print the words", cmd_echo},
 	{"poweroff", "poweroff", "ACPI soft-off (ends QEMU)", cmd_poweroff},
+	{"panic", "panic <words...>", "panic on purpose (writes a crash dump with vio.dump=)",
+	 cmd_panic},
 };
 
 static int cmd_help(int argc, char **argv)
@@ -131,6 +147,11 @@ const char *shell_strerror(int err)
 	case VIO_ENEEDRESET:
 		return "the device asked to be reset; it is out of service until a reboot "
 		       "(VIO_ENEEDRESET)";
+	case VIO_EALIGN:
+		return "the disk reads and writes whole logical blocks ('blk info' says how large): "
+		       "start on one and move whole ones (VIO_EALIGN)";
+	case VIO_EREMOTE:
+		return "the host behind the device refused (VIO_EREMOTE)";
 	default:
 		return vio_strerror(err);
 	}
@@ -199,13 +220,18 @@ static bool shell_feed(struct shell_source *src, int c)
 	}
 	if (c == 0x7f || c == '\b') {
 		if (src->len) {
+			/* One character back: a UTF-8 one is its lead byte and continuation bytes. */
+			while (src->len > 1 && ((unsigned char)src->line[src->len - 1] & 0xc0) == 0x80)
+				src->len--;
 			src->len--;
 			src->echo("\b \b", 3);
 		}
 	} else if (c == 0x15 || c == 0x03) { /* ^U, ^C: drop the line */
 		src->len = 0;
 		src->echo("^C\n", 3);
-	} else if (c >= 0x20 && c < 0x7f && src->len + 1 < sizeof(src->line)) {
+	} else if (c >= 0x20 && c != 0x7f && c <= 0xff && src->len + 1 < sizeof(src->line)) {
+		/* Printable ASCII, and UTF-8's bytes (0x80 and up) as they come: names on a 9p
+		 * folder may be any language's. */
 		char ch = (char)c;
 		src->line[src->len++] = ch;
 		src->echo(&ch, 1);

@@ -7,7 +7,8 @@
  * handling it on the overflowed stack would triple-fault and reset the machine silently.
  *
  * An exception prints its name, error code, RIP, CR2, the registers and a frame-pointer
- * backtrace on COM1, then ends the run with a failure status (qemu_exit(false)).
+ * backtrace on COM1, writes a crash dump when vio.dump= names a disk (dump.c), then ends
+ * the run with a failure status (qemu_exit(false)).
  * Device interrupts go to handlers registered per vector, then the LAPIC gets its EOI.
  *
  * A vector that fires far more often than any device has work for is an interrupt storm: a
@@ -22,10 +23,12 @@
  */
 #include <kernel/apic.h>
 #include <kernel/arch.h>
+#include <kernel/dump.h>
 #include <kernel/kernel.h>
 #include <kernel/mm.h>
 #include <kernel/timer.h>
 #include <kernel/trap.h>
+#include <vio/format.h>
 
 #define KERNEL_CS 0x08
 #define KERNEL_DS 0x10
@@ -155,18 +158,30 @@ static int readable(uint64_t addr)
 	       !(pte & PTE_PCD);
 }
 
-static void backtrace(uint64_t rip, uint64_t rbp)
+int backtrace_collect(uint64_t rip, uint64_t rbp, uint64_t *out, int max)
 {
-	kprintf("backtrace: %#llx", (unsigned long long)rip);
-	for (int depth = 0; depth < 16 && rbp && readable(rbp) && readable(rbp + 8); depth++) {
+	int n = 0;
+	if (max > 0)
+		out[n++] = rip;
+	while (n < max && rbp && readable(rbp) && readable(rbp + 8)) {
 		const uint64_t *frame = (const uint64_t *)(uintptr_t)rbp;
 		if (!frame[1])
 			break;
-		kprintf(" %#llx", (unsigned long long)frame[1]);
+		out[n++] = frame[1];
 		if (frame[0] <= rbp) /* frames must move up the stack */
 			break;
 		rbp = frame[0];
 	}
+	return n;
+}
+
+static void backtrace(uint64_t rip, uint64_t rbp)
+{
+	uint64_t pcs[17];
+	int n = backtrace_collect(rip, rbp, pcs, ARRAY_SIZE(pcs));
+	kprintf("backtrace:");
+	for (int i = 0; i < n; i++)
+		kprintf(" %#llx", (unsigned long long)pcs[i]);
 	kprintf("\n(addr2line -e build/vio.elf <addresses> names them)\n");
 }
 
@@ -190,6 +205,11 @@ static __attribute__((noreturn)) void exception(const struct trap_frame *f)
 		(unsigned long long)f->r12, (unsigned long long)f->r13,
 		(unsigned long long)f->r14, (unsigned long long)f->r15);
 	backtrace(f->rip, f->rbp);
+	char reason[128];
+	vio_snprintf(reason, sizeof(reason), "exception %llu: %s, error code %#llx, RIP %#llx",
+		     (unsigned long long)f->vector, exception_names[f->vector & 31],
+		     (unsigned long long)f->error, (unsigned long long)f->rip);
+	dump_write(f, 0, 0, reason);
 	qemu_exit(false);
 }
 

@@ -189,7 +189,9 @@ int vio_mmio_probe(struct vio_dev *dev, const struct vio_port *port, uint64_t ph
 	volatile uint8_t *regs = port->map_mmio(port->ctx, phys, len);
 	if (!regs)
 		return VIO_ENOMEM;
-	*dev = (struct vio_dev){.port = port};
+	/* Cleared in place: clang builds a struct literal this large on the stack first. */
+	__builtin_memset(dev, 0, sizeof(*dev));
+	dev->port = port;
 	dev->t.mmio.regs = regs;
 	dev->t.mmio.phys = phys;
 	dev->t.mmio.len = len;

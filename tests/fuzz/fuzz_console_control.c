@@ -85,9 +85,12 @@ static void op_port_rx(struct state *s)
 {
 	uint32_t id = byte(s) % VIO_CONSOLE_MAX_PORTS;
 	uint8_t how = byte(s);
-	struct fake_vring *fv = &s->e->ring[VIRTIO_CONSOLE_Q_RX(id)];
 
-	if (!ring_ok(s, VIRTIO_CONSOLE_Q_RX(id)) || !fake_vring_pop(fv, &s->req))
+	/* Only ports whose queues exist: the fake has fewer rings than the spec's maximum. */
+	if (!ring_ok(s, VIRTIO_CONSOLE_Q_RX(id)))
+		return;
+	struct fake_vring *fv = &s->e->ring[VIRTIO_CONSOLE_Q_RX(id)];
+	if (!fake_vring_pop(fv, &s->req))
 		return;
 	uint32_t n = fake_vring_fill(&s->req, how);
 	uint32_t claim = (how & 0x80) ? word(s) : (how & 0x40 ? 0 : n);

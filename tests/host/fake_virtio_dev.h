@@ -22,7 +22,7 @@
 
 #include "fake_pci.h"
 
-#define FAKE_VDEV_QUEUES 8
+#define FAKE_VDEV_QUEUES 18 /* a console with 8 ports: 2 + 2 x 8 */
 #define FAKE_VDEV_COMMON 0x00
 #define FAKE_VDEV_ISR 0x40
 #define FAKE_VDEV_DEVICE 0x80

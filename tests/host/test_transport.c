@@ -533,7 +533,8 @@ static void test_modern_queue_of_256_needs_no_dma_allocation_above_a_page(void *
 	probe(e);
 	assert_int_equal(vio_dev_begin(&e->dev, BIT(VIRTIO_F_RING_INDIRECT_DESC)), 0);
 	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 1), 0);
-	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
+	const struct vio_vq_opts opts = {.indirect_tables = 256};
+	assert_int_equal(vio_dev_setup_vq_opts(&e->dev, 0, &opts, NULL, NULL), 0);
 	assert_int_equal(e->vqs[0].size, 256);
 	/* Ring areas apart (2.7), a table per entry page by page: nothing above 4 KiB. */
 	assert_int_equal(largest_dma(e), 4096);
@@ -569,6 +570,27 @@ static void test_driver_sets_the_indirect_pool_size_per_queue(void **state)
 	assert_int_equal(vio_dev_setup_vq_opts(&e->dev, 1, &opts, NULL, NULL), 0);
 	assert_int_equal(e->vqs[1].vq_ntables, 256);
 	assert_int_equal(e->fp.dma_live_bytes - before, 2 * 4096 + 256 * 1024);
+	assert_int_equal(largest_dma(e), 4096);
+}
+
+static void test_setup_vq_takes_the_small_pool_and_direct_only_takes_none(void **state)
+{
+	struct env *e = *state;
+	e->vd.features |= BIT(VIRTIO_F_RING_INDIRECT_DESC);
+	probe(e);
+	assert_int_equal(vio_dev_begin(&e->dev, BIT(VIRTIO_F_RING_INDIRECT_DESC)), 0);
+	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 2), 0);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
+	assert_int_equal(e->vqs[0].size, 256);
+	assert_int_equal(e->vqs[0].vq_ntables, VIO_VQ_INDIRECT_TABLES);
+	/* Two ring pages, and 16 one-KiB tables in four pages. */
+	assert_int_equal(e->fp.dma_live_bytes, 2 * 4096 + 4 * 4096);
+	size_t before = e->fp.dma_live_bytes;
+	const struct vio_vq_opts direct = {.direct_only = true};
+	assert_int_equal(vio_dev_setup_vq_opts(&e->dev, 1, &direct, NULL, NULL), 0);
+	assert_int_equal(e->vqs[1].vq_ntables, 0);
+	assert_false(e->vqs[1].vq_flags & VIO_VQ_F_INDIRECT);
+	assert_int_equal(e->fp.dma_live_bytes - before, 2 * 4096);
 	assert_int_equal(largest_dma(e), 4096);
 }
 
@@ -1398,6 +1420,7 @@ int main(void)
 		T(test_modern_queue_setup_programs_ring_addresses_and_enables),
 		T(test_modern_queue_of_256_needs_no_dma_allocation_above_a_page),
 		T(test_driver_sets_the_indirect_pool_size_per_queue),
+		T(test_setup_vq_takes_the_small_pool_and_direct_only_takes_none),
 		T(test_legacy_queue_is_one_contiguous_ring),
 		T(test_queue_with_max_size_zero_is_absent),
 		T(test_queue_size_is_rounded_down_to_a_power_of_two_and_clamped),

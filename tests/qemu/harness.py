@@ -5,6 +5,7 @@ to it, check TAP and the isa-debug-exit status. Every boot has a hard timeout.
 A scenario is a Scenario(...) in a tests/qemu/scn_*.py module's SCENARIOS list. The runner
 (tests/runner.py) collects and runs them.
 """
+import codecs
 import contextlib
 import hashlib
 import json
@@ -107,6 +108,8 @@ class Qemu:
     def __init__(self, scn, workdir):
         self.scn, self.workdir = scn, workdir
         self.log = ""
+        # Serial bytes arrive a few at a time: a UTF-8 character may span two reads.
+        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self.deadline = time.monotonic() + scn.timeout
         cmdline = ("vio.mode=%s %s" % (scn.mode, scn.cmdline)).strip()
         if scn.boot == "grub":
@@ -148,7 +151,7 @@ class Qemu:
         for _key, _ev in self.sel.select(timeout=wait):
             data = self.proc.stdout.read()
             if data:
-                self.log += data.decode("utf-8", "replace").replace("\r", "")
+                self.log += self.decoder.decode(data).replace("\r", "")
                 return True
         return False
 

@@ -183,7 +183,9 @@ class Lie:
         if self.ticking:
             (ms0, ticks0), (ms1, ticks1) = before, uptime(q)
             waiting = (ticks1 - ticks0) / max(ms1 - ms0, 1)
-            assert waiting >= idle / 4, "%d ticks in %d ms while the read waited, %.2f/ms " \
+            # Interrupts held off for the whole wait give no tick at all; a tenth of the idle
+            # rate leaves room for the ticks TCG drops when the host is busy.
+            assert waiting >= idle / 10, "%d ticks in %d ms while the read waited, %.2f/ms " \
                 "idle" % (ticks1 - ticks0, ms1 - ms0, idle)
         if self.mode.endswith("-storm"):
             q.idle(STORM_SECONDS)

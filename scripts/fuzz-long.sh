@@ -1,0 +1,62 @@
+#!/bin/bash
+# The long fuzzing run: every libFuzzer target in its fast build (-O2, UBSan trapping,
+# VIO_DEBUG, no ASan) for SECONDS each, ROUNDS times over, at the lowest CPU priority so it
+# can run in the background while you work. Every input a run adds to a target's corpus is
+# then executed once by the ASan build, so the speed costs no memory-error detection on what
+# the fuzzer found interesting. One line per target and round goes to build/fuzz/totals.txt;
+# scripts/fuzz-totals.sh sums them.
+#
+#   scripts/fuzz-long.sh [SECONDS [ROUNDS]]     (make fuzz-long builds first)
+#   FUZZ_JOBS=2 runs two targets at once; FUZZ_TARGETS="fuzz_used_ring fuzz_net_rx" picks.
+set -u
+secs=${1:-600}
+rounds=${2:-1}
+build=${BUILD:-build}
+jobs=${FUZZ_JOBS:-1}
+totals=$build/fuzz/totals.txt
+mkdir -p "$build/fuzz/artifacts"
+targets=${FUZZ_TARGETS:-$(cd tests/fuzz && ls fuzz_*.c | sed 's/\.c$//')}
+
+run_one() {
+	local t=$1 corpus=$build/fuzz/corpus-$1 log=$build/fuzz/$1.long.log
+	local before new rc execs crashes=0 rechecked=0
+	mkdir -p "$corpus"
+	before=$(mktemp)
+	ls "$corpus" | sort >"$before"
+	nice -n 19 "$build/fuzz-fast/$t" -max_total_time="$secs" -print_final_stats=1 \
+		-artifact_prefix="$build/fuzz/artifacts/$t-" "$corpus" >/dev/null 2>"$log"
+	rc=$?
+	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+	[ $rc -ne 0 ] && crashes=1
+	# The new inputs, once each under ASan.
+	new=$(mktemp -d)
+	comm -13 "$before" <(ls "$corpus" | sort) | while read -r f; do
+		ln -s "$PWD/$corpus/$f" "$new/$f"
+	done
+	rechecked=$(ls "$new" | wc -l)
+	if [ "$rechecked" -gt 0 ] &&
+	   ! nice -n 19 "$build/fuzz/$t" -runs=0 "$new" >/dev/null 2>"$log.asan"; then
+		crashes=1
+		echo "fuzz-long: $t: an input failed under ASan, see $log.asan" >&2
+	fi
+	rm -rf "$new" "$before"
+	[ $crashes -ne 0 ] && echo "fuzz-long: $t: crash, see $log and $build/fuzz/artifacts/" >&2
+	printf '%s %s fast %s execs %s s crashes %s asan-rechecked %s\n' \
+		"$(date -u +%Y-%m-%dT%H:%MZ)" "$t" "${execs:-0}" "$secs" "$crashes" "$rechecked" \
+		>>"$totals"
+	echo "fuzz-long: $t ${execs:-0} executions in $secs s (crashes: $crashes)"
+}
+
+for ((r = 1; r <= rounds; r++)); do
+	n=0
+	for t in $targets; do
+		run_one "$t" &
+		n=$((n + 1))
+		if [ $n -ge "$jobs" ]; then
+			wait -n
+			n=$((n - 1))
+		fi
+	done
+	wait
+done
+scripts/fuzz-totals.sh "$totals"
