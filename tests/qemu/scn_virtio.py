@@ -12,8 +12,10 @@ import subprocess
 
 from harness import Scenario
 from scn_blk import pattern_check
+import scn_9p
 import scn_balloon
 import scn_blk
+import scn_blk_features
 import scn_microvm
 import scn_net
 import scn_rng_console
@@ -188,7 +190,7 @@ def packed_peers_interact(irq):
 
 def with_packed(args):
     """Every virtio-*-pci device of a device set with packed=on."""
-    return [a + ",packed=on" if re.match(r"virtio-[a-z]+-pci(,|$)", a) else a for a in args]
+    return [a + ",packed=on" if re.match(r"virtio-[a-z0-9]+-pci(,|$)", a) else a for a in args]
 
 
 def packed_twin(scn, poll=False):
@@ -240,9 +242,11 @@ SCENARIOS += [
              + [r"^  blk0   virtio-blk mmio@.* ring=packed$", r"^ok \d+ - blk-pattern$"]),
 ]
 # Every driver's own scenarios again on packed rings (MSI-X, as they boot): blk (all but the
-# 20,000-request model run), net, balloon, rng and console.
-SCENARIOS += [packed_twin(scn) for scn in scn_blk.SCENARIOS + scn_net.SCENARIOS
-              + scn_balloon.SCENARIOS + scn_rng_console.SCENARIOS
+# 20,000-request model run) and its features (flush, multiqueue, indirect and EVENT_IDX used
+# and each switched off, ...), net, balloon, rng, console and 9p.
+SCENARIOS += [packed_twin(scn) for scn in scn_blk.SCENARIOS + scn_blk_features.SCENARIOS
+              + scn_net.SCENARIOS + scn_balloon.SCENARIOS + scn_rng_console.SCENARIOS
+              + scn_9p.SCENARIOS
               if scn.name != "blk-20000-ops-against-model"]
 # The balloon is on INTx in those (virtio-balloon-pci has no MSI-X); polled as well:
 SCENARIOS += [packed_twin(scn, poll=True) for scn in scn_balloon.SCENARIOS
