@@ -165,7 +165,9 @@ static void init_state(struct vio_vq *vq)
 	vq->vq_detach_next = 0;
 	vq->vq_broken = false;
 	vq->vq_cb_enabled = !has_flag(vq, VIO_VQ_F_NO_INTERRUPTS);
-	if (has_flag(vq, VIO_VQ_F_NO_INTERRUPTS) && !packed(vq))
+	if (has_flag(vq, VIO_VQ_F_NO_INTERRUPTS) && packed(vq))
+		vq_packed_disable_cb(vq); /* DISABLE, for good */
+	else if (has_flag(vq, VIO_VQ_F_NO_INTERRUPTS))
 		keep_interrupts_off(vq);
 }
 
@@ -347,8 +349,6 @@ int vio_vq_init(struct vio_vq *vq, const struct vio_port *port, uint16_t index, 
 		return VIO_ENOMEM;
 	}
 	init_state(vq);
-	if (packed(vq) && has_flag(vq, VIO_VQ_F_NO_INTERRUPTS))
-		vq_packed_disable_cb(vq);
 	return 0;
 }
 
