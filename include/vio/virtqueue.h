@@ -181,7 +181,7 @@ struct vio_vq {
 
 	void *vq_area[VIO_VQ_MAX_AREAS]; /* the ring's DMA allocations (see plan_areas) */
 	uint32_t vq_area_bytes[VIO_VQ_MAX_AREAS];
-	struct vring_desc *vq_desc;
+	struct vring_desc *vq_desc;                       /* split: the three areas */
 	struct vring_avail *vq_avail;
 	struct vring_used *vq_used;
 	struct vring_packed_desc *vq_pdesc;               /* packed: the descriptor ring */

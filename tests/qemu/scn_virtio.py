@@ -3,7 +3,8 @@ Virtio core scenarios (issue: the embeddable virtio core). The kernel enumerates
 every virtio function with the vio core, negotiates, picks an interrupt mode and prints one
 line per device; its self-test then runs hundreds of requests through virtio-rng's queue 0
 on whatever transport and interrupt mode the scenario set up. Each scenario checks the
-device lines (transport, features, irq mode) in the serial log.
+device lines (transport, features, irq mode) in the serial log. The packed ring's rows, and
+every driver scenario again with packed=on, are at the end.
 """
 import copy
 import os
