@@ -33,6 +33,19 @@ def tail(text, n=TAIL):
     return "\n".join("    | " + l for l in text.rstrip("\n").split("\n")[-n:])
 
 
+def uses_fake_env(binary):
+    """Driver tests (those built on tests/host/fake_env) and the virtqueue's run once per
+    ring layout: with VIO_TEST_RING=packed the fake device offers VIRTIO_F_RING_PACKED."""
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "host",
+                       os.path.basename(binary) + ".c")
+    try:
+        with open(src) as f:
+            text = f.read()
+            return "fake_env_new(" in text or "fake_env_ring_features(" in text
+    except OSError:
+        return False
+
+
 def run_host_tests(pattern):
     passed = failed = 0
     binaries = sorted(glob.glob(os.path.join(harness.BUILD, "host", "test_*")))
@@ -40,13 +53,17 @@ def run_host_tests(pattern):
     if not binaries:
         print("host: no test binaries under build/host (run 'make hosttest-build')")
         return 0, 1
+    runs = []
     for b in binaries:
-        name = os.path.basename(b)
+        runs.append((b, os.path.basename(b), "split"))
+        if uses_fake_env(b):
+            runs.append((b, os.path.basename(b) + "[packed]", "packed"))
+    for b, name, ring in runs:
         if pattern and pattern not in name:
             continue
         env = dict(os.environ, CMOCKA_MESSAGE_OUTPUT="STDOUT",
                    ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
-                   UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
+                   UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1", VIO_TEST_RING=ring)
         try:
             p = subprocess.run([b], capture_output=True, text=True, timeout=300, env=env)
             out, rc = p.stdout + p.stderr, p.returncode
@@ -58,7 +75,8 @@ def run_host_tests(pattern):
             bad = 1  # crashed, sanitizer report, or timeout: count the binary as a failure
         passed, failed = passed + ok, failed + bad
         os.makedirs(harness.LOGS, exist_ok=True)
-        with open(os.path.join(harness.LOGS, name + ".log"), "w") as f:
+        with open(os.path.join(harness.LOGS, name.replace("[", "-").replace("]", "") + ".log"),
+                  "w") as f:
             f.write(out)
         status = "PASS" if rc == 0 and bad == 0 else ("TIMEOUT" if rc is None else "FAIL")
         print("%-5s host/%s: %d ok, %d failed" % (status, name, ok, bad), flush=True)

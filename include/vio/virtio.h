@@ -84,7 +84,8 @@ typedef void (*vio_config_callback)(struct vio_dev *dev, void *arg);
 
 /*
  * A virtio device. Caller-owned; a probe call fills it. Fields are read-only for drivers
- * except `name`, which a driver may set before vio_dev_driver_ok (e.g. "virtio-blk").
+ * except `name`, which a driver may set before vio_dev_driver_ok (e.g. "virtio-blk"), and
+ * `split_only`, which the kernel may set after the probe.
  */
 struct vio_dev {
 	const struct vio_port *port;
@@ -98,6 +99,8 @@ struct vio_dev {
 	bool needs_reset;		/* DEVICE_NEEDS_RESET seen (latched until reset) */
 	bool dead;			/* a reset was not confirmed: see vio_dev_is_dead */
 	uint64_t status_check_ns;	/* vio_dev_poll reads the status again from then */
+	bool split_only;		/* the caller's, set between probe and vio_dev_begin:
+					 * never negotiate the packed ring (vio.ring=split) */
 
 	struct vio_vq *vqs;		/* the caller's queue array (vio_dev_setup_irqs) */
 	uint16_t nvqs;
@@ -147,8 +150,9 @@ int vio_mmio_probe(struct vio_dev *dev, const struct vio_port *port, uint64_t ph
 /*
  * Steps 1-6 of 3.1.1: reset and wait for status 0, ACKNOWLEDGE, DRIVER, read the offered
  * features, accept offered & (wanted + what the core itself handles: VERSION_1 on modern
- * transports, ACCESS_PLATFORM), set FEATURES_OK and check the device kept it. Ring features
- * the core cannot do (packed ring, notification data, ...) are never accepted. Returns 0;
+ * transports, ACCESS_PLATFORM, and on modern transports RING_PACKED unless dev->split_only),
+ * set FEATURES_OK and check the device kept it. Ring features the core cannot do (in-order,
+ * notification data, ...) are never accepted. Returns 0;
  * VIO_EDEAD (reset never completed: vio_dev_is_dead); VIO_ENOTSUP (a modern transport without
  * VERSION_1); VIO_EFEATURES (FEATURES_OK cleared, or the device reports driver features we
  * did not write). On failure the status is FAILED. Not IRQ-safe.

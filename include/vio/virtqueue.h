@@ -4,18 +4,20 @@
  * A driver posts a request as a scatter-gather list (device-readable "out" segments first,
  * then device-writable "in" segments) with an opaque cookie, kicks the device, and later gets
  * the cookie back with the number of bytes the device wrote. Drivers never see the ring
- * layout, so a packed ring (virtio 1.2 section 2.8) could sit behind the same verbs.
+ * layout: the queue is a split ring (2.7, src/virtio/virtqueue.c), in the legacy contiguous
+ * layout for legacy PCI and MMIO v1 and in separate areas for modern transports, or a packed
+ * ring (2.8, src/virtio/virtqueue_packed.c) when the device and the transport are 1.x and
+ * VIRTIO_F_RING_PACKED was negotiated (VIO_VQ_F_PACKED). Both are in include/vio/spec/
+ * virtio_ring.h.
  *
- * Today the queue is a split ring (2.7, include/vio/spec/virtio_ring.h): in the legacy
- * contiguous layout for legacy PCI and MMIO v1, in separate areas for modern transports.
- *
- * The device is untrusted: every index, id and length it writes into the used ring is
+ * The device is untrusted: every index, id, flag and length it writes into the ring is
  * checked. A violation logs one line, marks the queue broken, and from then on vio_vq_add and
  * vio_vq_get_used return VIO_EIO. Nothing the device writes can make the library crash, hand
  * back a cookie that is not in flight, or free descriptors twice.
  *
  * Two kinds of broken rule are kept apart. "The device broke a rule" (a used id out of range
- * or not in flight, used->idx running ahead of what was posted) is input: checked in every
+ * or not in flight, used->idx running ahead of what was posted, a packed descriptor marked
+ * used where nothing was posted or with AVAIL/USED flags that fit neither state) is input: checked in every
  * build, logged, the queue broken, VIO_EIO; the driver carries on. "We broke our own" (the
  * free list hands out a head still in flight, an indirect table taken while a request holds
  * it, a chain walk leaving the ring, books that do not balance when the queue is destroyed)
@@ -71,8 +73,16 @@
  * vio_vq_enable_cb then only reports whether completions are pending.
  */
 #define VIO_VQ_F_NO_INTERRUPTS (1u << 3)
+/*
+ * VIRTIO_F_RING_PACKED negotiated: a packed ring (2.8): one descriptor ring both sides write
+ * (desc_phys), the driver event suppression structure (avail_phys, the "driver area") and the
+ * device's (used_phys, the "device area"). Needs VIO_VQ_F_SEPARATE_AREAS: only 1.x
+ * transports, which take the three addresses, have packed rings.
+ */
+#define VIO_VQ_F_PACKED (1u << 4)
 #define VIO_VQ_F_ALL                                                                            \
-	(VIO_VQ_F_EVENT_IDX | VIO_VQ_F_INDIRECT | VIO_VQ_F_SEPARATE_AREAS | VIO_VQ_F_NO_INTERRUPTS)
+	(VIO_VQ_F_EVENT_IDX | VIO_VQ_F_INDIRECT | VIO_VQ_F_SEPARATE_AREAS |                     \
+	 VIO_VQ_F_NO_INTERRUPTS | VIO_VQ_F_PACKED)
 
 /* Ring allocations a queue makes: one in the legacy layout, up to three with separate areas. */
 #define VIO_VQ_MAX_AREAS 3
@@ -84,6 +94,8 @@ struct vio_vq;
 struct vring_desc; /* include/vio/spec/virtio_ring.h; drivers need not see the layout */
 struct vring_avail;
 struct vring_used;
+struct vring_packed_desc;
+struct vring_packed_desc_event;
 
 /* One buffer segment, by virtual address; the queue translates it with port->virt_to_phys. */
 struct vio_sg {
@@ -150,9 +162,10 @@ struct vio_vq {
 	uint16_t size;        /* number of descriptors, a power of two */
 	uint16_t msix_vector; /* set by the core after init, before queue setup; 0xffff = none */
 	uint64_t ring_phys;   /* legacy layout: the ring's start, PFN = ring_phys >> 12; else 0 */
-	uint64_t desc_phys;   /* descriptor table ("descriptor area") */
-	uint64_t avail_phys;  /* available ring ("driver area") */
-	uint64_t used_phys;   /* used ring ("device area"); 4096-aligned in the legacy layout */
+	uint64_t desc_phys;   /* descriptor table / packed descriptor ring ("descriptor area") */
+	uint64_t avail_phys;  /* available ring / packed driver event ("driver area") */
+	uint64_t used_phys;   /* used ring / packed device event ("device area"); 4096-aligned
+			       * in the legacy layout */
 	struct vio_vq_stats stats;
 
 	/* --- private to virtqueue.c ------------------------------------------------------ */
@@ -168,9 +181,12 @@ struct vio_vq {
 
 	void *vq_area[VIO_VQ_MAX_AREAS]; /* the ring's DMA allocations (see plan_areas) */
 	uint32_t vq_area_bytes[VIO_VQ_MAX_AREAS];
-	struct vring_desc *vq_desc;
+	struct vring_desc *vq_desc;                       /* split: the three areas */
 	struct vring_avail *vq_avail;
 	struct vring_used *vq_used;
+	struct vring_packed_desc *vq_pdesc;               /* packed: the descriptor ring */
+	struct vring_packed_desc_event *vq_driver_event;  /* packed: ours, the device reads */
+	struct vring_packed_desc_event *vq_device_event;  /* packed: the device's, we read */
 
 	struct vio_vq_head *vq_heads; /* [size], in vq_priv: private memory the device never sees */
 	uint16_t *vq_next;            /* [size] private copy of every descriptor's next link */
@@ -183,12 +199,16 @@ struct vio_vq {
 	uint16_t vq_ntables;
 	uint16_t vq_tables_free;      /* entries on vq_table_free */
 
-	uint16_t vq_free_head;        /* first descriptor of the free list (linked by vq_next) */
-	uint16_t vq_num_free;         /* descriptors on the free list */
+	uint16_t vq_free_head;        /* split: first free descriptor; packed: first free buffer
+				       * id (both lists linked by vq_next) */
+	uint16_t vq_num_free;         /* descriptors free (packed: ring slots not posted) */
 	uint16_t vq_in_flight;        /* heads posted and not yet returned */
-	uint16_t vq_avail_idx;        /* our shadow of avail->idx, not yet published */
-	uint16_t vq_avail_published;  /* avail->idx as the device last saw it */
-	uint16_t vq_last_used;        /* next used entry we will consume */
+	uint16_t vq_avail_idx;        /* split: our shadow of avail->idx, not yet published;
+				       * packed: descriptors made available, free-running: slot
+				       * idx % size, wrap counter 1 on even laps */
+	uint16_t vq_avail_published;  /* vq_avail_idx at the last kick_prepare */
+	uint16_t vq_last_used;        /* next used entry we will consume (packed: free-running
+				       * slot count, as vq_avail_idx) */
 	uint16_t vq_detach_next;      /* where vio_vq_detach_unused resumes its scan */
 	bool vq_warned_len;           /* logged a len > in_len once already */
 };
@@ -202,7 +222,8 @@ struct vio_vq {
  * the ring and, with VIO_VQ_F_INDIRECT, the indirect table pool through port->dma_alloc (never
  * more than a page in one piece but for the ring's areas: see VIO_VQ_F_SEPARATE_AREAS), and
  * the driver's bookkeeping through vio_priv_alloc. Interrupts start enabled; msix_vector
- * starts as VIO_VQ_NO_VECTOR. Returns 0, VIO_EINVAL (bad size or port) or VIO_ENOMEM
+ * starts as VIO_VQ_NO_VECTOR. Returns 0, VIO_EINVAL (bad size or port, or VIO_VQ_F_PACKED
+ * without VIO_VQ_F_SEPARATE_AREAS) or VIO_ENOMEM
  * (nothing stays allocated). Not IRQ-safe.
  */
 int vio_vq_init(struct vio_vq *vq, const struct vio_port *port, uint16_t index, uint16_t size,
@@ -221,8 +242,10 @@ void vio_vq_destroy(struct vio_vq *vq);
  * Post one request: sg[0..n_out) are device-readable, sg[n_out..n_out+n_in) device-writable.
  * `cookie` (not NULL) comes back from vio_vq_get_used. Takes one ring descriptor when an
  * indirect table is available (VIO_VQ_F_INDIRECT, more than one segment, at most
- * VIO_VQ_INDIRECT_SEGS), else one descriptor per segment. The device does not see the request
- * until vio_vq_kick_prepare publishes it.
+ * VIO_VQ_INDIRECT_SEGS), else one descriptor per segment. In a split ring the device does not
+ * see the request until vio_vq_kick_prepare publishes it; in a packed ring it may see it at
+ * once (its head descriptor's flags are the publication, 2.8.21.1), but it is only notified
+ * through vio_vq_kick_prepare and vio_vq_notify.
  * Returns 0; VIO_ENOSPC when the ring is full (nothing changed: retry after a completion);
  * VIO_EINVAL for no segments, more segments than the queue size, a zero-length segment,
  * segments totalling 4 GiB or more, or a NULL cookie; VIO_EIO when broken.
@@ -234,7 +257,9 @@ int vio_vq_add(struct vio_vq *vq, const struct vio_sg *sg, unsigned n_out, unsig
 /*
  * Publish the requests added since the last call (write barrier, then avail->idx) and say
  * whether the device wants to be notified: with EVENT_IDX when avail_event lies among the new
- * entries (2.7.10), otherwise when the device has not set VRING_USED_F_NO_NOTIFY. False when
+ * entries (2.7.10), otherwise when the device has not set VRING_USED_F_NO_NOTIFY. A packed
+ * ring reads the device event structure instead (2.8.10): DISABLE, ENABLE, or with EVENT_IDX
+ * DESC when its descriptor is among the new ones. False when
  * nothing new was added or the queue is broken. Splitting this from vio_vq_notify lets a
  * driver notify after dropping its own lock. IRQ-safe.
  */
@@ -249,7 +274,9 @@ bool vio_vq_kick(struct vio_vq *vq);
 /*
  * Take one completed request off the used ring into *out. Returns 0; VIO_EAGAIN when there is
  * none; VIO_EIO when the queue is broken, including when this very entry breaks a rule (id
- * out of range or not in flight, used idx running ahead of what is in flight). out->len is
+ * out of range or not in flight, used idx running ahead of what is in flight; packed: a used
+ * descriptor where nothing was posted, AVAIL/USED flags that are neither available nor used
+ * for the current wrap counter). out->len is
  * the device's claim, not clamped: a driver must bound it by out->in_len itself. IRQ-safe.
  */
 int vio_vq_get_used(struct vio_vq *vq, struct vio_vq_used *out);
@@ -262,12 +289,13 @@ bool vio_vq_has_used(struct vio_vq *vq);
 
 /*
  * Ask the device not to interrupt for this queue: sets VRING_AVAIL_F_NO_INTERRUPT, or with
- * EVENT_IDX stops advancing used_event. Only a hint: interrupts may still arrive. IRQ-safe.
+ * EVENT_IDX stops advancing used_event (packed: driver event flags DISABLE). Only a hint: interrupts may still arrive. IRQ-safe.
  */
 void vio_vq_disable_cb(struct vio_vq *vq);
 
 /*
- * Re-arm interrupts (clear NO_INTERRUPT, or used_event = next entry we will consume), then a
+ * Re-arm interrupts (clear NO_INTERRUPT, or used_event = next entry we will consume; packed:
+ * ENABLE, or DESC at the next used descriptor with EVENT_IDX), then a
  * full barrier and a look at used->idx. Returns false when completions are already pending,
  * which the device may not interrupt for: the caller must poll again and then re-enable. The
  * usual loop is
@@ -328,6 +356,9 @@ void *vio_vq_detach_unused(struct vio_vq *vq);
  * frees nothing more. Not IRQ-safe.
  */
 void vio_vq_abandon(struct vio_vq *vq);
+
+/* True when the queue is a packed ring (VIO_VQ_F_PACKED), false for a split one. IRQ-safe. */
+bool vio_vq_is_packed(const struct vio_vq *vq);
 
 /* Log the queue's state (indexes, flags, free count, heads in flight, counters). */
 void vio_vq_dump(const struct vio_vq *vq);

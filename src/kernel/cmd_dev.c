@@ -250,10 +250,11 @@ static int cmd_virtio(int argc, char **argv)
 		ERR("virtio: no device '%s' (see 'devices')", argv[1]);
 	char loc[32];
 	vio_dev_location(&kv->dev, loc, sizeof(loc));
-	kprintf("%s: %s at %s, transport %s, irq %s, status 0x%02x%s\n", argv[1],
+	kprintf("%s: %s at %s, transport %s, irq %s, ring %s, status 0x%02x%s\n", argv[1],
 		vio_device_type_name(kv->dev.device_id), loc, vio_dev_transport_name(&kv->dev),
-		vio_irq_mode_name(kv->dev.irq_mode), kv->dev.status,
-		kv->dev.needs_reset ? " NEEDS_RESET" : "");
+		vio_irq_mode_name(kv->dev.irq_mode),
+		vio_dev_has_feature(&kv->dev, VIRTIO_F_RING_PACKED) ? "packed" : "split",
+		kv->dev.status, kv->dev.needs_reset ? " NEEDS_RESET" : "");
 	print_features(&kv->dev);
 	for (uint16_t i = 0; i < kv->dev.nvqs; i++)
 		if (kv->dev.vqs[i].size)

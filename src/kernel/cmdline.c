@@ -3,7 +3,7 @@
  *   vio.mode=shell|test|bench   what to do after boot (default shell)
  *   vio.log=err|warn|info|debug how much the vio library logs (default info)
  * Tests add their own keys (vio.fault=..., see selftest.c; vio.test.intx_line=, see
- * vio_port.c). virtio_mmio.device= and vio.irq= are read where devices are found
+ * vio_port.c). virtio_mmio.device=, vio.irq= and vio.ring= are read where devices are found
  * (mmio_probe.c, devices.c).
  */
 #include <kernel/kernel.h>

@@ -241,6 +241,29 @@ static const struct vio_port *choose_port(void)
 	return &polled;
 }
 
+/*
+ * vio.ring=split: no device gets a packed ring (virtio 1.2 section 2.8), even when it offers
+ * one (QEMU's packed=on): for comparing the two layouts on the same device set.
+ */
+static bool ring_split_only(void)
+{
+	char v[8];
+	if (!cmdline_get("vio.ring", v, sizeof(v)))
+		return false;
+	if (!strcmp(v, "split")) {
+		kprintf("vio: vio.ring=split: split rings only, even where packed is offered\n");
+		return true;
+	}
+	kprintf("vio: unknown vio.ring=%s (only split), packed rings stay allowed\n", v);
+	return false;
+}
+
+/* The ring layout a bound device's queues use. */
+static const char *ring_layout(const struct vio_dev *dev)
+{
+	return vio_dev_has_feature(dev, VIRTIO_F_RING_PACKED) ? "packed" : "split";
+}
+
 /* Where a device is: its PCI address or its virtio-mmio window. */
 static const char *where(const struct kvirtio *kv, char *buf, size_t size)
 {
@@ -308,6 +331,9 @@ void devices_init(void)
 	const struct vio_port *port = choose_port();
 	probe_pci(port);
 	probe_mmio(port);
+	bool split_only = ring_split_only();
+	for (int i = 0; i < n_virtio_devices; i++)
+		virtio_devices[i].dev.split_only = split_only;
 	for (size_t o = 0; o < ARRAY_SIZE(order); o++) {
 		for (int i = 0; i < n_virtio_devices; i++) {
 			struct kvirtio *kv = &virtio_devices[i];
@@ -478,7 +504,8 @@ void devices_print_table(void)
 			continue;
 		}
 		vio_dev_describe(&kv->dev, line, sizeof(line));
-		kprintf("  %-6s %s\n", dev_unit_name(kv, unit, sizeof(unit)), line);
+		kprintf("  %-6s %s ring=%s\n", dev_unit_name(kv, unit, sizeof(unit)), line,
+			ring_layout(&kv->dev));
 	}
 	if (!n_virtio_devices)
 		kprintf("  no virtio devices\n");

@@ -16,8 +16,9 @@
 
 /*
  * Transport and ring feature bits (6) the core itself knows how to honour. Bits in the
- * reserved range that are not here (packed ring, in-order, notification data, ring reset,
- * SR-IOV, ...) are never accepted, whatever the driver asks for.
+ * reserved range that are not here (in-order, notification data, ring reset, SR-IOV, ...)
+ * are never accepted, whatever the driver asks for. The packed ring is the core's own choice,
+ * below: drivers see only the verbs, whatever the layout.
  */
 #define CORE_RING_FEATURES                                                                      \
 	(VIRTIO_BIT(VIRTIO_F_RING_INDIRECT_DESC) | VIRTIO_BIT(VIRTIO_F_RING_EVENT_IDX) |        \
@@ -114,6 +115,9 @@ int vio_dev_begin(struct vio_dev *dev, uint64_t wanted)
 			return VIO_ENOTSUP;
 		}
 		accept |= VIRTIO_BIT(VIRTIO_F_VERSION_1);
+		/* 2.8: a packed ring whenever the device offers one and the caller allows it. */
+		if (!dev->split_only)
+			accept |= VIRTIO_BIT(VIRTIO_F_RING_PACKED);
 	} else {
 		/* Legacy devices have 32 feature bits and know nothing of VERSION_1. */
 		accept &= 0xffffffffull;
@@ -338,6 +342,8 @@ int vio_dev_setup_vq_opts(struct vio_dev *dev, uint16_t index, const struct vio_
 	/* Modern transports place each ring area on its own; legacy ones need one piece. */
 	if (dev->modern)
 		flags |= VIO_VQ_F_SEPARATE_AREAS;
+	if (vio_dev_has_feature(dev, VIRTIO_F_RING_PACKED))
+		flags |= VIO_VQ_F_PACKED;
 	/* Polled: the device must not raise interrupts nobody acknowledges. */
 	if (dev->irq_mode == VIO_IRQ_POLL)
 		flags |= VIO_VQ_F_NO_INTERRUPTS;

@@ -15,9 +15,13 @@
  * the queue. What we keep in that private allocation we trust, and VIO_ASSERT says so where
  * it matters (include/vio/virtqueue.h tells the two apart).
  *
- * The same ring serves every transport: it is allocated in the legacy contiguous layout
- * (2.7.2), which also satisfies the modern alignment rules. QEMU exercises it through every
- * device, e.g. -device virtio-rng-pci,disable-legacy=on.
+ * The same ring serves every transport: legacy ones get it in the legacy contiguous layout
+ * (2.7.2), modern ones in three separate areas. QEMU exercises it through every device, e.g.
+ * -device virtio-rng-pci,disable-legacy=on.
+ *
+ * This file also owns the verbs and what the packed ring (virtqueue_packed.c) shares with the
+ * split one: the private bookkeeping, the free lists, the indirect pool, the argument checks
+ * (virtqueue_impl.h). Each verb hands its layout-specific part to one or the other.
  */
 #include <stdarg.h>
 #include <stdbool.h>
@@ -32,44 +36,12 @@
 #include <vio/spec/virtio_ring.h>
 #include <vio/virtqueue.h>
 
-#define NO_TABLE 0xffff
+#include "virtqueue_impl.h"
 
-/* dma_alloc hands out 4 KiB pages (vio/port.h); the indirect pool is allocated by the page. */
-#define PAGE_BYTES 4096u
-#define TABLE_BYTES (VIO_VQ_INDIRECT_SEGS * (uint32_t)sizeof(struct vring_desc))
-#define TABLES_PER_PAGE (PAGE_BYTES / TABLE_BYTES)
 _Static_assert(VIO_VQ_INDIRECT_SEGS >= 2 && TABLE_BYTES <= PAGE_BYTES,
 	       "VIO_VQ_INDIRECT_SEGS: 2 to 256, so that an indirect table fits in a page");
-
-/* What the driver remembers about a posted chain, by head descriptor index. */
-struct vio_vq_head {
-	void *cookie;
-	uint32_t in_len; /* device-writable bytes posted */
-	uint16_t ndesc;  /* ring descriptors the chain holds (1 when it uses a table) */
-	uint16_t table;  /* indirect table number, or NO_TABLE */
-	bool in_flight;  /* posted and not yet returned: the only ids the device may complete */
-};
-
-/*
- * Shared-memory accessors. Relaxed atomics make each access a single load or store of the
- * whole field: the compiler may neither tear it nor read a device-written value twice (a
- * device changing it between a check and a use would otherwise defeat the check). Ordering
- * against other accesses is done by the barriers of vio/barrier.h, where the spec asks.
- */
-static inline uint16_t ring_load16(const vio_le16 *p)
-{
-	return __atomic_load_n(p, __ATOMIC_RELAXED);
-}
-
-static inline uint32_t ring_load32(const vio_le32 *p)
-{
-	return __atomic_load_n(p, __ATOMIC_RELAXED);
-}
-
-static inline void ring_store16(vio_le16 *p, uint16_t v)
-{
-	__atomic_store_n(p, v, __ATOMIC_RELAXED);
-}
+_Static_assert(sizeof(struct vring_desc) == 16 && sizeof(struct vring_packed_desc) == 16,
+	       "the indirect pool's tables hold either layout's descriptors");
 
 /* used_event sits after the avail ring's last entry, avail_event after the used ring's. */
 static inline vio_le16 *used_event(const struct vio_vq *vq)
@@ -82,15 +54,12 @@ static inline vio_le16 *avail_event(const struct vio_vq *vq)
 	return (vio_le16 *)&vq->vq_used->ring[vq->size];
 }
 
-static inline bool has_flag(const struct vio_vq *vq, uint32_t f)
+static inline bool packed(const struct vio_vq *vq)
 {
-	return (vq->vq_flags & f) != 0;
+	return has_flag(vq, VIO_VQ_F_PACKED);
 }
 
-static void bad_ring(struct vio_vq *vq, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* The device broke a rule: log it once, break the queue and tell whoever asked. */
-static void bad_ring(struct vio_vq *vq, const char *fmt, ...)
+void vq_bad_ring(struct vio_vq *vq, const char *fmt, ...)
 {
 	char why[120];
 	va_list ap;
@@ -106,13 +75,13 @@ static void bad_ring(struct vio_vq *vq, const char *fmt, ...)
 }
 
 /* Where indirect table t lies: in page t / TABLES_PER_PAGE of the pool. */
-static struct vring_desc *table_at(const struct vio_vq *vq, uint16_t t, uint64_t *phys)
+static void *table_at(const struct vio_vq *vq, uint16_t t, uint64_t *phys)
 {
 	const struct vio_vq_table_page *pg = &vq->vq_table_pages[t / TABLES_PER_PAGE];
 	uint32_t off = (uint32_t)(t % TABLES_PER_PAGE) * TABLE_BYTES;
 
 	*phys = pg->phys + off;
-	return (struct vring_desc *)((char *)pg->virt + off);
+	return (char *)pg->virt + off;
 }
 
 /* Free the private bookkeeping (heads, links, the table pool's list) and forget it. */
@@ -145,6 +114,9 @@ static void free_all(struct vio_vq *vq)
 	vq->vq_desc = NULL;
 	vq->vq_avail = NULL;
 	vq->vq_used = NULL;
+	vq->vq_pdesc = NULL;
+	vq->vq_driver_event = NULL;
+	vq->vq_device_event = NULL;
 }
 
 /* True when a request in flight holds indirect table t. O(size): for VIO_ASSERT only. */
@@ -172,7 +144,7 @@ static void keep_interrupts_off(struct vio_vq *vq)
 		ring_store16(&vq->vq_avail->flags, VRING_AVAIL_F_NO_INTERRUPT);
 }
 
-/* Everything free, indexes at 0: the driver side of a new queue. */
+/* Everything free, indexes at 0: the driver side of a new queue (both layouts). */
 static void init_state(struct vio_vq *vq)
 {
 	uint16_t size = vq->size;
@@ -193,7 +165,9 @@ static void init_state(struct vio_vq *vq)
 	vq->vq_detach_next = 0;
 	vq->vq_broken = false;
 	vq->vq_cb_enabled = !has_flag(vq, VIO_VQ_F_NO_INTERRUPTS);
-	if (has_flag(vq, VIO_VQ_F_NO_INTERRUPTS))
+	if (has_flag(vq, VIO_VQ_F_NO_INTERRUPTS) && packed(vq))
+		vq_packed_disable_cb(vq); /* DISABLE, for good */
+	else if (has_flag(vq, VIO_VQ_F_NO_INTERRUPTS))
 		keep_interrupts_off(vq);
 }
 
@@ -221,8 +195,20 @@ static int alloc_bookkeeping(struct vio_vq *vq)
 	return 0;
 }
 
+/* The split ring's areas: descriptor table, available ring, used ring (2.7). */
+static void split_areas(uint32_t size, uint32_t len[3], uint32_t align[3])
+{
+	len[0] = vring_desc_bytes(size);
+	len[1] = vring_avail_bytes(size);
+	len[2] = vring_used_bytes(size);
+	align[0] = VRING_DESC_ALIGN;
+	align[1] = VRING_AVAIL_ALIGN;
+	align[2] = VRING_USED_ALIGN;
+}
+
 /*
- * Where the ring's three areas go (2.7). A legacy transport knows one address, the queue's
+ * Where the ring's three areas go (2.7; the packed ring's three, 2.8, the same way). A legacy
+ * transport knows one address, the queue's
  * page frame, so the areas are one allocation in the legacy layout (2.7.2: used ring on the
  * next 4096-byte boundary). A modern transport takes one address per area, and each area needs
  * only its own alignment (16, 2, 4). Then areas share an allocation while it stays within one
@@ -235,9 +221,12 @@ static unsigned plan_areas(const struct vio_vq *vq, unsigned which[3], uint32_t 
 			   uint32_t bytes[VIO_VQ_MAX_AREAS])
 {
 	const uint32_t size = vq->size;
-	const uint32_t len[3] = {vring_desc_bytes(size), vring_avail_bytes(size),
-				 vring_used_bytes(size)};
-	const uint32_t align[3] = {VRING_DESC_ALIGN, VRING_AVAIL_ALIGN, VRING_USED_ALIGN};
+	uint32_t len[3], align[3];
+
+	if (packed(vq))
+		vq_packed_areas(size, len, align);
+	else
+		split_areas(size, len, align);
 
 	if (!has_flag(vq, VIO_VQ_F_SEPARATE_AREAS)) {
 		which[0] = which[1] = which[2] = 0;
@@ -265,7 +254,8 @@ static unsigned plan_areas(const struct vio_vq *vq, unsigned which[3], uint32_t 
 
 /*
  * The ring. dma_alloc hands back zeroed memory, which is exactly the state the device expects
- * at queue setup: both indexes 0, no flags, event indexes 0.
+ * at queue setup: split, both indexes 0, no flags, event indexes 0; packed, a zeroed
+ * descriptor ring (2.8.13) and both event structures at ENABLE.
  */
 static int alloc_ring(struct vio_vq *vq)
 {
@@ -273,6 +263,7 @@ static int alloc_ring(struct vio_vq *vq)
 	unsigned which[3];
 	uint32_t off[3];
 	uint64_t phys[VIO_VQ_MAX_AREAS];
+	void *area[3];
 	unsigned n = plan_areas(vq, which, off, vq->vq_area_bytes);
 
 	for (unsigned a = 0; a < n; a++) {
@@ -280,13 +271,19 @@ static int alloc_ring(struct vio_vq *vq)
 		if (!vq->vq_area[a])
 			return VIO_ENOMEM;
 	}
+	for (unsigned i = 0; i < 3; i++)
+		area[i] = (char *)vq->vq_area[which[i]] + off[i];
 	vq->desc_phys = phys[which[0]] + off[0];
 	vq->avail_phys = phys[which[1]] + off[1];
 	vq->used_phys = phys[which[2]] + off[2];
 	vq->ring_phys = has_flag(vq, VIO_VQ_F_SEPARATE_AREAS) ? 0 : vq->desc_phys;
-	vq->vq_desc = (struct vring_desc *)((char *)vq->vq_area[which[0]] + off[0]);
-	vq->vq_avail = (struct vring_avail *)((char *)vq->vq_area[which[1]] + off[1]);
-	vq->vq_used = (struct vring_used *)((char *)vq->vq_area[which[2]] + off[2]);
+	if (packed(vq)) {
+		vq_packed_init(vq, area);
+		return 0;
+	}
+	vq->vq_desc = area[0];
+	vq->vq_avail = area[1];
+	vq->vq_used = area[2];
 	return 0;
 }
 
@@ -318,6 +315,9 @@ int vio_vq_init(struct vio_vq *vq, const struct vio_port *port, uint16_t index, 
 	if (!port || !port->dma_alloc || !port->dma_free || !port->virt_to_phys)
 		return VIO_EINVAL;
 	if (size == 0 || size > VIO_VQ_MAX_SIZE || (size & (size - 1u)) != 0)
+		return VIO_EINVAL;
+	/* 2.8: packed rings exist only on 1.x transports, which place each area on its own. */
+	if ((flags & VIO_VQ_F_PACKED) && !(flags & VIO_VQ_F_SEPARATE_AREAS))
 		return VIO_EINVAL;
 
 	*vq = (struct vio_vq){
@@ -405,14 +405,23 @@ static void fill_desc(const struct vio_vq *vq, struct vring_desc *d, const struc
 	d->next = more ? next : 0;
 }
 
+void *vq_take_table(struct vio_vq *vq, uint16_t *taken, uint64_t *phys)
+{
+	VIO_ASSERT(vq->vq_tables_free > 0);
+	uint16_t t = vq->vq_table_free[--vq->vq_tables_free];
+	VIO_ASSERT(t < vq->vq_ntables && !table_held(vq, t));
+	vq->stats.adds_indirect++;
+	*taken = t;
+	return table_at(vq, t, phys);
+}
+
 /* Write the whole request into one table and point a single ring descriptor at it (2.7.5.3). */
 static uint16_t add_indirect(struct vio_vq *vq, const struct vio_sg *sg, unsigned n_out,
 			     unsigned n)
 {
-	uint16_t t = vq->vq_table_free[--vq->vq_tables_free];
-	VIO_ASSERT(t < vq->vq_ntables && !table_held(vq, t));
+	uint16_t t;
 	uint64_t table_phys;
-	struct vring_desc *table = table_at(vq, t, &table_phys);
+	struct vring_desc *table = vq_take_table(vq, &t, &table_phys);
 	uint16_t head = vq->vq_free_head;
 
 	/* Entries in a table chain by their index within the table (2.7.5.3). */
@@ -433,7 +442,6 @@ static uint16_t add_indirect(struct vio_vq *vq, const struct vio_sg *sg, unsigne
 	vq->vq_num_free--;
 	vq->vq_heads[head].ndesc = 1;
 	vq->vq_heads[head].table = t;
-	vq->stats.adds_indirect++;
 	return head;
 }
 
@@ -483,17 +491,23 @@ int vio_vq_add(struct vio_vq *vq, const struct vio_sg *sg, unsigned n_out, unsig
 
 	/* Our free list, not the device, names the head: it must not be a request in flight. */
 	VIO_ASSERT(vq->vq_free_head < vq->size && !vq->vq_heads[vq->vq_free_head].in_flight);
-	uint16_t head = indirect ? add_indirect(vq, sg, n_out, n) : add_direct(vq, sg, n_out, n);
+	uint16_t head;
+	if (packed(vq))
+		head = vq_packed_add(vq, sg, n_out, n, indirect);
+	else
+		head = indirect ? add_indirect(vq, sg, n_out, n) : add_direct(vq, sg, n_out, n);
 	struct vio_vq_head *h = &vq->vq_heads[head];
 	h->cookie = cookie;
 	h->in_len = in_len;
 	h->in_flight = true;
 	vq->vq_in_flight++;
+	vq->stats.adds++;
+	if (packed(vq))
+		return 0;
 
 	/* The slot is invisible to the device until kick_prepare moves avail->idx past it. */
 	ring_store16(&vq->vq_avail->ring[vq->vq_avail_idx & (vq->size - 1u)], head);
 	vq->vq_avail_idx++;
-	vq->stats.adds++;
 	return 0;
 }
 
@@ -502,6 +516,8 @@ bool vio_vq_kick_prepare(struct vio_vq *vq)
 	uint16_t old = vq->vq_avail_published;
 	uint16_t new_idx = vq->vq_avail_idx;
 
+	if (packed(vq))
+		return vq_packed_kick_prepare(vq);
 	if (vq->vq_broken || old == new_idx)
 		return false;
 
@@ -549,17 +565,20 @@ bool vio_vq_kick(struct vio_vq *vq)
 /*
  * Give a returned chain's descriptors (and table) back; uses only driver-private state. Both
  * callers have made sure `head` is in flight: get_used checked the device's id, and
- * detach_unused found it by its flag.
+ * detach_unused found it by its flag. A split chain's descriptors go back on the free list
+ * in the order they were linked; a packed request gives back its one buffer id, and its ring
+ * slots are free once the used position has moved past them.
  */
-static void *detach_chain(struct vio_vq *vq, uint16_t head)
+void *vq_detach_chain(struct vio_vq *vq, uint16_t head)
 {
 	VIO_ASSERT(head < vq->size && vq->vq_heads[head].in_flight && vq->vq_in_flight > 0);
 	struct vio_vq_head *h = &vq->vq_heads[head];
 	uint16_t last = head;
 	void *cookie = h->cookie;
+	unsigned links = packed(vq) ? 1 : h->ndesc;
 
 	VIO_ASSERT(h->ndesc >= 1 && vq->vq_num_free + h->ndesc <= vq->size);
-	for (unsigned k = 1; k < h->ndesc; k++) {
+	for (unsigned k = 1; k < links; k++) {
 		last = vq->vq_next[last];
 		VIO_ASSERT(last < vq->size);
 	}
@@ -575,42 +594,9 @@ static void *detach_chain(struct vio_vq *vq, uint16_t head)
 	return cookie;
 }
 
-int vio_vq_get_used(struct vio_vq *vq, struct vio_vq_used *out)
+/* Log, once per queue, a used length above what the request offered. */
+static void note_len(struct vio_vq *vq, uint16_t id, uint32_t len)
 {
-	if (vq->vq_broken)
-		return VIO_EIO;
-
-	/* Read used->idx once; the read barrier below orders the element after it. */
-	uint16_t used_idx = ring_load16(&vq->vq_used->idx);
-	uint16_t last = vq->vq_last_used;
-	if (used_idx == last)
-		return VIO_EAGAIN;
-
-	/* The device cannot have finished more chains than we have posted. */
-	uint16_t pending = (uint16_t)(used_idx - last);
-	if (pending > vq->vq_in_flight) {
-		bad_ring(vq, "used idx %u is %u ahead of %u, only %u in flight", used_idx, pending,
-			 last, vq->vq_in_flight);
-		return VIO_EIO;
-	}
-
-	/*
-	 * Read barrier: the device wrote the element (id and len) before it moved idx
-	 * (2.7.8.2), so read the element only after the idx that covers it.
-	 */
-	vio_rmb();
-	const struct vring_used_elem *e = &vq->vq_used->ring[last & (vq->size - 1u)];
-	uint32_t id = ring_load32(&e->id);
-	uint32_t len = ring_load32(&e->len);
-	if (id >= vq->size) {
-		bad_ring(vq, "used id %u out of range (size %u)", id, vq->size);
-		return VIO_EIO;
-	}
-	if (!vq->vq_heads[id].in_flight) {
-		bad_ring(vq, "used id %u not in flight", id);
-		return VIO_EIO;
-	}
-
 	/*
 	 * len is passed on unclamped next to what was posted: only the driver knows whether a
 	 * short or long write is an error for its device (a net rx header, a blk status byte).
@@ -622,11 +608,59 @@ int vio_vq_get_used(struct vio_vq *vq, struct vio_vq_used *out)
 		vio_logf(vq->port, VIO_LOG_WARN, "vq%u: used id %u len %u > %u posted", vq->index,
 			 id, len, in_len);
 	}
+}
+
+int vq_take_used(struct vio_vq *vq, uint32_t id, uint32_t len, struct vio_vq_used *out,
+		 uint16_t *ndesc)
+{
+	if (id >= vq->size) {
+		vq_bad_ring(vq, "used id %u out of range (size %u)", id, vq->size);
+		return VIO_EIO;
+	}
+	if (!vq->vq_heads[id].in_flight) {
+		vq_bad_ring(vq, "used id %u not in flight", id);
+		return VIO_EIO;
+	}
+	*ndesc = vq->vq_heads[id].ndesc;
+	note_len(vq, (uint16_t)id, len);
 	out->len = len;
-	out->in_len = in_len;
-	out->cookie = detach_chain(vq, (uint16_t)id);
-	vq->vq_last_used = (uint16_t)(last + 1);
+	out->in_len = vq->vq_heads[id].in_len;
+	out->cookie = vq_detach_chain(vq, (uint16_t)id);
 	vq->stats.completions++;
+	return 0;
+}
+
+int vio_vq_get_used(struct vio_vq *vq, struct vio_vq_used *out)
+{
+	if (vq->vq_broken)
+		return VIO_EIO;
+	if (packed(vq))
+		return vq_packed_get_used(vq, out);
+
+	/* Read used->idx once; the read barrier below orders the element after it. */
+	uint16_t used_idx = ring_load16(&vq->vq_used->idx);
+	uint16_t last = vq->vq_last_used;
+	if (used_idx == last)
+		return VIO_EAGAIN;
+
+	/* The device cannot have finished more chains than we have posted. */
+	uint16_t pending = (uint16_t)(used_idx - last);
+	if (pending > vq->vq_in_flight) {
+		vq_bad_ring(vq, "used idx %u is %u ahead of %u, only %u in flight", used_idx, pending,
+			 last, vq->vq_in_flight);
+		return VIO_EIO;
+	}
+
+	/*
+	 * Read barrier: the device wrote the element (id and len) before it moved idx
+	 * (2.7.8.2), so read the element only after the idx that covers it.
+	 */
+	vio_rmb();
+	const struct vring_used_elem *e = &vq->vq_used->ring[last & (vq->size - 1u)];
+	uint16_t ndesc;
+	if (vq_take_used(vq, ring_load32(&e->id), ring_load32(&e->len), out, &ndesc))
+		return VIO_EIO;
+	vq->vq_last_used = (uint16_t)(last + 1);
 
 	/*
 	 * With EVENT_IDX and callbacks on, ask for an interrupt at the next entry. Full barrier:
@@ -646,12 +680,18 @@ bool vio_vq_has_used(struct vio_vq *vq)
 {
 	if (vq->vq_broken)
 		return true;
+	if (packed(vq))
+		return vq_packed_has_used(vq);
 	/* Only a peek: get_used has the read barrier before it uses the entry. */
 	return ring_load16(&vq->vq_used->idx) != vq->vq_last_used;
 }
 
 void vio_vq_disable_cb(struct vio_vq *vq)
 {
+	if (packed(vq)) {
+		vq_packed_disable_cb(vq);
+		return;
+	}
 	vq->vq_cb_enabled = false;
 	/*
 	 * With EVENT_IDX the driver must leave flags at 0 (2.7.7.1). Leaving used_event where
@@ -664,6 +704,8 @@ void vio_vq_disable_cb(struct vio_vq *vq)
 
 bool vio_vq_enable_cb(struct vio_vq *vq)
 {
+	if (packed(vq))
+		return vq_packed_enable_cb(vq);
 	/* A polled queue keeps interrupts off; the caller still learns what is pending. */
 	if (has_flag(vq, VIO_VQ_F_NO_INTERRUPTS))
 		return vq->vq_broken || ring_load16(&vq->vq_used->idx) == vq->vq_last_used;
@@ -713,6 +755,11 @@ bool vio_vq_is_broken(const struct vio_vq *vq)
 	return vq->vq_broken;
 }
 
+bool vio_vq_is_packed(const struct vio_vq *vq)
+{
+	return packed(vq);
+}
+
 void vio_vq_break(struct vio_vq *vq, const char *why)
 {
 	if (vq->vq_broken)
@@ -729,7 +776,7 @@ void *vio_vq_detach_unused(struct vio_vq *vq)
 		uint16_t head = (uint16_t)((vq->vq_detach_next + k) & (vq->size - 1u));
 		if (vq->vq_heads[head].in_flight) {
 			vq->vq_detach_next = (uint16_t)((head + 1u) & (vq->size - 1u));
-			return detach_chain(vq, head);
+			return vq_detach_chain(vq, head);
 		}
 	}
 	/* A whole scan found no head in flight: the count must agree. */
@@ -754,23 +801,11 @@ void vio_vq_abandon(struct vio_vq *vq)
 	vq->vq_in_flight = 0;
 }
 
-void vio_vq_dump(const struct vio_vq *vq)
+/* The split ring's indexes, event fields and first descriptors, for vio_vq_dump. */
+static void split_dump(const struct vio_vq *vq, unsigned shown)
 {
 	const struct vio_port *port = vq->port;
-	const unsigned shown = 4;
 
-	if (!vq->vq_desc) {
-		vio_logf(port, VIO_LOG_INFO, "vq%u: not set up", vq->index);
-		return;
-	}
-	vio_logf(port, VIO_LOG_INFO,
-		 "vq%u: size %u%s%s%s%s free %u in-flight %u cb %s msix %u desc 0x%lx", vq->index,
-		 vq->size, has_flag(vq, VIO_VQ_F_EVENT_IDX) ? " event-idx" : "",
-		 has_flag(vq, VIO_VQ_F_INDIRECT) ? " indirect" : "",
-		 has_flag(vq, VIO_VQ_F_NO_INTERRUPTS) ? " polled" : "",
-		 vq->vq_broken ? " BROKEN" : "",
-		 vq->vq_num_free, vq->vq_in_flight, vq->vq_cb_enabled ? "on" : "off",
-		 vq->msix_vector, (unsigned long)vq->desc_phys);
 	vio_logf(port, VIO_LOG_INFO,
 		 "vq%u: avail idx %u (published %u) flags 0x%x used_event %u | used idx %u "
 		 "flags 0x%x avail_event %u | last_used %u tables free %u/%u",
@@ -779,6 +814,30 @@ void vio_vq_dump(const struct vio_vq *vq)
 		 ring_load16(&vq->vq_used->idx), ring_load16(&vq->vq_used->flags),
 		 ring_load16(avail_event(vq)), vq->vq_last_used, vq->vq_tables_free,
 		 vq->vq_ntables);
+	for (uint32_t i = 0; i < vq->size && i < shown; i++) {
+		const struct vring_desc *d = &vq->vq_desc[i];
+		vio_logf(port, VIO_LOG_INFO, "vq%u: desc[%u] addr 0x%lx len %u flags 0x%x next %u",
+			 vq->index, i, (unsigned long)d->addr, d->len, d->flags, d->next);
+	}
+}
+
+void vio_vq_dump(const struct vio_vq *vq)
+{
+	const struct vio_port *port = vq->port;
+	const unsigned shown = 4;
+
+	if (!vq->vq_desc && !vq->vq_pdesc) {
+		vio_logf(port, VIO_LOG_INFO, "vq%u: not set up", vq->index);
+		return;
+	}
+	vio_logf(port, VIO_LOG_INFO,
+		 "vq%u: size %u%s%s%s%s%s free %u in-flight %u cb %s msix %u desc 0x%lx",
+		 vq->index, vq->size, has_flag(vq, VIO_VQ_F_EVENT_IDX) ? " event-idx" : "",
+		 has_flag(vq, VIO_VQ_F_INDIRECT) ? " indirect" : "",
+		 has_flag(vq, VIO_VQ_F_NO_INTERRUPTS) ? " polled" : "",
+		 packed(vq) ? " packed" : "", vq->vq_broken ? " BROKEN" : "",
+		 vq->vq_num_free, vq->vq_in_flight, vq->vq_cb_enabled ? "on" : "off",
+		 vq->msix_vector, (unsigned long)vq->desc_phys);
 	vio_logf(port, VIO_LOG_INFO,
 		 "vq%u: adds %lu (indirect %lu) kicks %lu notifies %lu suppressed %lu "
 		 "completions %lu interrupts %lu full %lu",
@@ -797,9 +856,8 @@ void vio_vq_dump(const struct vio_vq *vq)
 			 "cookie %p", vq->index, h, p->ndesc, p->table == NO_TABLE ? -1 : p->table,
 			 p->in_len, p->cookie);
 	}
-	for (uint32_t i = 0; i < vq->size && i < shown; i++) {
-		const struct vring_desc *d = &vq->vq_desc[i];
-		vio_logf(port, VIO_LOG_INFO, "vq%u: desc[%u] addr 0x%lx len %u flags 0x%x next %u",
-			 vq->index, i, (unsigned long)d->addr, d->len, d->flags, d->next);
-	}
+	if (packed(vq))
+		vq_packed_dump(vq);
+	else
+		split_dump(vq, shown);
 }

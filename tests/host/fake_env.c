@@ -23,6 +23,12 @@ void fake_env_run(struct fake_env *e)
 	e->in_model = false;
 }
 
+uint64_t fake_env_ring_features(void)
+{
+	const char *ring = getenv("VIO_TEST_RING");
+	return ring && !strcmp(ring, "packed") ? 1ull << VIRTIO_F_RING_PACKED : 0;
+}
+
 struct fake_env *fake_env_new(uint32_t device_id, uint64_t features, const void *config,
 			      size_t config_len, int nqueues, uint16_t qsize)
 {
@@ -36,7 +42,7 @@ struct fake_env *fake_env_new(uint32_t device_id, uint64_t features, const void 
 	fake_pci_init(&e->pci, &e->fp);
 	e->vd.kind = FAKE_VDEV_MODERN_ONLY;
 	e->vd.device_id = device_id;
-	e->vd.features = features | (1ull << VIRTIO_F_VERSION_1);
+	e->vd.features = features | (1ull << VIRTIO_F_VERSION_1) | fake_env_ring_features();
 	e->vd.msix_entries = (uint16_t)(nqueues + 1);
 	for (int i = 0; i < nqueues; i++)
 		e->vd.q[i].max = qsize;
@@ -62,6 +68,9 @@ void fake_env_rings(struct fake_env *e)
 	for (int i = 0; i < e->nrings; i++) {
 		if (!e->dev.vqs[i].size)
 			continue;
+		/* The layout asked for is the one the core set up (VIO_TEST_RING; legacy: split). */
+		assert_int_equal(vio_vq_is_packed(&e->dev.vqs[i]),
+				 e->dev.modern && fake_env_ring_features() != 0);
 		fake_vring_attach(&e->ring[i], &e->dev.vqs[i],
 				  vio_dev_has_feature(&e->dev, VIRTIO_F_RING_EVENT_IDX));
 		e->ring[i].deliver_irqs = true;

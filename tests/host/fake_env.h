@@ -52,7 +52,14 @@ struct fake_env {
 };
 
 /*
- * A modern-only device of virtio type `device_id` offering `features` (VERSION_1 is added),
+ * The ring layout the fake devices offer: VIRTIO_F_RING_PACKED when the environment has
+ * VIO_TEST_RING=packed (tests/runner.py runs every driver test so a second time), else 0.
+ */
+uint64_t fake_env_ring_features(void);
+
+/*
+ * A modern-only device of virtio type `device_id` offering `features` (VERSION_1 is added,
+ * and the ring layout of fake_env_ring_features),
  * with `config` as its device-config space, `nqueues` queues of up to `qsize` entries and an
  * MSI-X table (so the core uses MSI-X; the test fires vectors with fake_env_irq). The device
  * is probed into e->dev. Aborts the test on failure.

@@ -1,6 +1,8 @@
 /*
- * A fake virtio device for host tests: it plays the DEVICE side of one split ring (virtio 1.2
- * section 2.7) in host memory, the way QEMU would.
+ * A fake virtio device for host tests: it plays the DEVICE side of one ring in host memory,
+ * the way QEMU would: a split ring (virtio 1.2 section 2.7), or a packed one (2.8) when the
+ * queue is packed (vio_vq_is_packed). The same calls serve both, so a test written against
+ * one layout runs on the other; `head` is then the buffer id.
  *
  * It pops available entries, walks their descriptor chains (direct and indirect) checking
  * every rule the spec places on the driver, writes data into the writable buffers, and
@@ -22,6 +24,7 @@
 #include <vio/virtqueue.h>
 
 #define FAKE_VRING_MAX_SEGS 512
+#define FAKE_VRING_PACKED_MAX 32768 /* the largest packed queue the fake plays: any */
 
 struct fake_seg {
 	uint64_t addr;
@@ -45,10 +48,19 @@ struct fake_vring {
 	struct vring_used *used;
 	uint16_t size;
 	bool event_idx;
+	bool packed;
+	struct vring_packed_desc *pdesc;                 /* packed: the descriptor ring */
+	struct vring_packed_desc_event *driver_event;    /* packed: the driver's, read here */
+	struct vring_packed_desc_event *device_event;    /* packed: ours */
 
+	/* Split: indexes. Packed: free-running slot counts (slot = count % size, wrap counter 1
+	 * on even laps), as the driver keeps them. */
 	uint16_t last_avail;     /* next available entry the device will pop */
 	uint16_t used_idx;       /* next used slot it will write (pushed, maybe not published) */
 	uint16_t used_published; /* used->idx as the driver can see it */
+	uint16_t pk_ndesc[FAKE_VRING_PACKED_MAX];   /* packed: slots each buffer id took */
+	uint16_t pk_pending[FAKE_VRING_PACKED_MAX]; /* packed: used slots pushed, not flagged */
+	unsigned pk_npending;
 
 	bool auto_avail_event; /* EVENT_IDX: after each pop, ask to be notified on the next add */
 	bool deliver_irqs;     /* an interrupt calls vio_vq_interrupt(vq) */
@@ -94,14 +106,24 @@ bool fake_vring_publish(struct fake_vring *fv);
 /* push + publish. */
 bool fake_vring_complete(struct fake_vring *fv, uint32_t id, uint32_t len);
 
-/* Misbehave: set used->idx to any value (the elements in between are whatever is there). */
+/* Misbehave: set used->idx to any value (the elements in between are whatever is there).
+ * Packed: mark the slots from the used position up to count idx used, ids and lens as they
+ * are (at most two laps; a count behind only moves the device's position). */
 void fake_vring_set_used_idx(struct fake_vring *fv, uint16_t idx);
 
-/* The device's suppression state: VRING_USED_F_NO_NOTIFY, avail_event. */
+/* Packed, misbehaving: write any id, len and flags into the slot of free-running count idx. */
+void fake_vring_packed_write(struct fake_vring *fv, uint16_t idx, uint16_t id, uint32_t len,
+			     uint16_t flags);
+/* Packed: the AVAIL|USED bits that mark a descriptor used at free-running count idx. */
+uint16_t fake_vring_packed_used_flags(const struct fake_vring *fv, uint16_t idx);
+
+/* The device's suppression state: VRING_USED_F_NO_NOTIFY, avail_event (packed: the device
+ * event structure, DISABLE/ENABLE, or DESC at the slot of free-running count idx). */
 void fake_vring_set_no_notify(struct fake_vring *fv, bool on);
 void fake_vring_set_avail_event(struct fake_vring *fv, uint16_t idx);
 
-/* The driver's suppression state as the device reads it. */
+/* The driver's suppression state as the device reads it (packed: the driver event
+ * structure's off_wrap, and whether its flags say DISABLE). */
 uint16_t fake_vring_used_event(const struct fake_vring *fv);
 bool fake_vring_no_interrupt(const struct fake_vring *fv);
 

@@ -1009,6 +1009,13 @@ static void test_control_loop_is_bounded_against_a_device_completing_every_repos
 static void test_port_rx_loop_is_bounded_against_a_device_completing_every_repost(void **state)
 {
 	(void)state;
+	/*
+	 * The device of this test completes a buffer while vio_vq_add is still writing it. A
+	 * packed ring's used descriptor goes in the very slot being written, so no packed
+	 * device can do that: the test is the split ring's (its packed run skips it).
+	 */
+	if (fake_env_ring_features())
+		skip();
 	struct t *t = t_multiport(false);
 	struct vio_console_port *p = &t->con.con_ports[1];
 

@@ -1588,6 +1588,13 @@ static void on_tx_done_send_again(struct vio_net *net, void *cookie, void *arg)
 static void test_device_completing_every_send_at_once_cannot_livelock_tx_reap(void **state)
 {
 	(void)state;
+	/*
+	 * The device of this test completes a buffer while vio_vq_add is still writing it. A
+	 * packed ring's used descriptor goes in the very slot being written, so no packed
+	 * device can do that: the test is the split ring's (its packed run skips it).
+	 */
+	if (fake_env_ring_features())
+		skip();
 	struct vio_net_opts o;
 	struct t tmp = {0};
 	static uint8_t frame[60];

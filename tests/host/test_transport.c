@@ -267,6 +267,7 @@ static void test_negotiation_accepts_only_offered_and_wanted_bits(void **state)
 	e->vd.features = BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_F_RING_PACKED) |
 			 BIT(VIRTIO_F_RING_EVENT_IDX) | BIT(0) | BIT(5) | BIT(50);
 	probe(e);
+	e->dev.split_only = true; /* the packed ring is the core's choice: see the next tests */
 	uint64_t wanted = BIT(0) | BIT(1) | BIT(50) | BIT(VIRTIO_F_RING_PACKED) |
 			  BIT(VIRTIO_F_RING_EVENT_IDX) | BIT(VIRTIO_F_RING_INDIRECT_DESC);
 	assert_int_equal(vio_dev_begin(&e->dev, wanted), 0);
@@ -428,6 +429,52 @@ static void bring_up(struct env *e, uint16_t nvqs)
 	probe(e);
 	assert_int_equal(vio_dev_begin(&e->dev, BIT(VIRTIO_F_RING_EVENT_IDX)), 0);
 	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, nvqs), 0);
+}
+
+static void test_packed_ring_is_taken_when_offered_without_drivers_asking(void **state)
+{
+	struct env *e = *state;
+	e->vd.features |= BIT(VIRTIO_F_RING_PACKED) | BIT(VIRTIO_F_RING_INDIRECT_DESC);
+	bring_up(e, 2);
+	assert_true(vio_dev_has_feature(&e->dev, VIRTIO_F_RING_PACKED));
+	assert_true(e->vd.driver_features & BIT(VIRTIO_F_RING_PACKED));
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
+	assert_true(vio_vq_is_packed(&e->vqs[0]));
+	/* 2.8: the three addresses are the descriptor ring and the two event structures. */
+	assert_int_equal(e->vd.q[0].desc, e->vqs[0].desc_phys);
+	assert_int_equal(e->vd.q[0].driver, e->vqs[0].avail_phys);
+	assert_int_equal(e->vd.q[0].device, e->vqs[0].used_phys);
+	assert_int_equal(e->vqs[0].desc_phys % VRING_PACKED_DESC_ALIGN, 0);
+	assert_int_equal(e->vqs[0].avail_phys % VRING_PACKED_EVENT_ALIGN, 0);
+	assert_int_equal(e->vqs[0].used_phys % VRING_PACKED_EVENT_ALIGN, 0);
+	assert_int_equal(e->vd.q[0].enable, 1);
+}
+
+static void test_split_only_device_keeps_the_split_ring(void **state)
+{
+	struct env *e = *state;
+	e->vd.features |= BIT(VIRTIO_F_RING_PACKED);
+	probe(e);
+	e->dev.split_only = true;
+	assert_int_equal(vio_dev_begin(&e->dev, 0), 0);
+	assert_false(vio_dev_has_feature(&e->dev, VIRTIO_F_RING_PACKED));
+	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 1), 0);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
+	assert_false(vio_vq_is_packed(&e->vqs[0]));
+}
+
+static void test_legacy_interface_never_negotiates_the_packed_ring(void **state)
+{
+	struct env *e = *state;
+	e->vd.kind = FAKE_VDEV_LEGACY_ONLY;
+	e->vd.features |= BIT(VIRTIO_F_RING_PACKED);
+	use_low_dma(e);
+	probe(e);
+	assert_int_equal(vio_dev_begin(&e->dev, 0), 0);
+	assert_false(vio_dev_has_feature(&e->dev, VIRTIO_F_RING_PACKED));
+	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 1), 0);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
+	assert_false(vio_vq_is_packed(&e->vqs[0]));
 }
 
 static void test_doorbell_at_an_odd_address_refuses_the_queue(void **state)
@@ -1405,6 +1452,9 @@ int main(void)
 		T(test_virtio_cap_running_past_config_space_is_refused),
 		T(test_first_cap_of_each_type_wins),
 		T(test_negotiation_accepts_only_offered_and_wanted_bits),
+		T(test_packed_ring_is_taken_when_offered_without_drivers_asking),
+		T(test_split_only_device_keeps_the_split_ring),
+		T(test_legacy_interface_never_negotiates_the_packed_ring),
 		T(test_reset_that_never_completes_times_out),
 		T(test_device_refusing_features_ok_fails_with_efeatures),
 		T(test_device_reporting_unwritten_driver_features_is_refused),

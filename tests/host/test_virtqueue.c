@@ -1,6 +1,9 @@
 /*
- * Unit tests for the split virtqueue (src/virtio/virtqueue.c) against a fake device that plays
- * the other side of the ring (fake_vring.c) in host memory.
+ * Unit tests for the virtqueue (src/virtio/virtqueue.c, virtqueue_packed.c) against a fake
+ * device that plays the other side of the ring (fake_vring.c) in host memory. The queues of
+ * env_new are split rings, or packed ones when VIO_TEST_RING=packed (tests/runner.py runs the
+ * file both ways); a test of one layout's own structures skips the other's run, and the
+ * packed ring's own tests are at the end.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -20,8 +23,22 @@
 #include <vio/spec/virtio_ring.h>
 #include <vio/virtqueue.h>
 
+#include "fake_env.h"
 #include "fake_port.h"
 #include "fake_vring.h"
+
+/* The layout env_new gives: VIO_VQ_F_PACKED (with the separate areas it needs) or split. */
+static uint32_t ring_flags(void)
+{
+	return fake_env_ring_features() ? VIO_VQ_F_PACKED | VIO_VQ_F_SEPARATE_AREAS : 0;
+}
+
+/* For a test of the split ring's own structures: skipped in the packed run. */
+#define SPLIT_ONLY()                                                                            \
+	do {                                                                                    \
+		if (ring_flags())                                                               \
+			skip();                                                                 \
+	} while (0)
 
 struct env {
 	struct fake_port fp;
@@ -36,8 +53,8 @@ static struct env *env_new_opts(uint16_t size, uint32_t flags, const struct vio_
 	struct env *e = calloc(1, sizeof(*e));
 	assert_non_null(e);
 	fake_port_init(&e->fp);
-	assert_int_equal(vio_vq_init(&e->vq, &e->fp.port, 0, size, flags, opts, fake_vring_notify,
-				     &e->fv),
+	assert_int_equal(vio_vq_init(&e->vq, &e->fp.port, 0, size, flags | ring_flags(), opts,
+				     fake_vring_notify, &e->fv),
 			 0);
 	fake_vring_attach(&e->fv, &e->vq, flags & VIO_VQ_F_EVENT_IDX);
 	return e;
@@ -167,6 +184,7 @@ static void test_init_returns_enomem_without_leaking_when_private_memory_fails(v
 
 static void test_ring_uses_the_legacy_contiguous_layout(void **state)
 {
+	SPLIT_ONLY(); /* legacy transports have no packed ring */
 	struct env *e = env_new(256, 0);
 	(void)state;
 
@@ -226,6 +244,7 @@ static void test_add_then_get_round_trips_cookie_data_and_lengths(void **state)
 
 static void test_device_sees_nothing_until_kick_publishes(void **state)
 {
+	SPLIT_ONLY(); /* a packed head is published by add */
 	struct env *e = env_new(8, 0);
 	(void)state;
 
@@ -346,7 +365,8 @@ static void test_16bit_indexes_wrap_after_65536_requests(void **state)
 	(void)state;
 
 	pump(e, 70000, 2, 2);
-	assert_int_equal(e->vq.vq_last_used, (uint16_t)70000);
+	/* A packed ring counts slots: each request is a chain of two. */
+	assert_int_equal(e->vq.vq_last_used, (uint16_t)(70000 * (ring_flags() ? 2 : 1)));
 	assert_int_equal(e->vq.stats.completions, 70000);
 	env_free(e);
 }
@@ -567,6 +587,7 @@ static void test_separate_areas_need_no_more_than_their_own_size(void **state)
 
 static void test_event_idx_driver_kicks_only_when_avail_event_is_crossed(void **state)
 {
+	SPLIT_ONLY(); /* avail_event; packed: test_packed_* */
 	struct env *e = env_new(32, VIO_VQ_F_EVENT_IDX);
 	struct vio_vq_used u;
 	(void)state;
@@ -615,6 +636,7 @@ static void test_event_idx_driver_kicks_only_when_avail_event_is_crossed(void **
 
 static void test_event_idx_used_event_follows_enable_and_stops_on_disable(void **state)
 {
+	SPLIT_ONLY(); /* used_event; packed: test_packed_* */
 	struct env *e = env_new(16, VIO_VQ_F_EVENT_IDX);
 	struct vio_vq_used u;
 	(void)state;
@@ -854,7 +876,9 @@ static void test_used_id_out_of_range_breaks_queue(void **state)
 	assert_int_equal(add1(e, e->buf[0], 8, true, cookie(0)), 0);
 	fake_vring_complete(&e->fv, 0xffffffffu, 4);
 	assert_int_equal(vio_vq_get_used(&e->vq, &u), VIO_EIO);
-	assert_broken_for_good(e, "used id 4294967295 out of range");
+	/* A packed descriptor's id is 16 bits wide. */
+	assert_broken_for_good(e, ring_flags() ? "used id 65535 out of range"
+					       : "used id 4294967295 out of range");
 	env_free(e);
 }
 
@@ -868,6 +892,7 @@ static void on_fault(struct vio_vq *vq, void *arg)
 
 static void test_fault_callback_runs_once_when_the_device_breaks_a_rule(void **state)
 {
+	SPLIT_ONLY(); /* used->idx; packed: test_packed_* */
 	struct env *e = env_new(8, 0);
 	struct vio_vq_used u;
 	(void)state;
@@ -920,6 +945,7 @@ static void test_used_id_not_in_flight_breaks_queue(void **state)
 
 static void test_used_idx_running_ahead_breaks_queue(void **state)
 {
+	SPLIT_ONLY(); /* used->idx; packed: test_packed_* */
 	struct env *e = env_new(8, 0);
 	struct vio_vq_used u;
 	(void)state;
@@ -1034,7 +1060,8 @@ static void test_dump_does_not_crash_in_any_state(void **state)
 		assert_int_equal(vio_vq_add(&e->vq, sg, 1, (unsigned)(r % 3), cookie(r)), 0);
 	vio_vq_kick(&e->vq);
 	vio_vq_dump(&e->vq);
-	assert_true(fake_port_logged(&e->fp, "vq0: size 8 event-idx indirect free"));
+	assert_true(fake_port_logged(&e->fp, ring_flags() ? "vq0: size 8 event-idx indirect packed free"
+							 : "vq0: size 8 event-idx indirect free"));
 	assert_true(fake_port_logged(&e->fp, "in flight head"));
 	vio_vq_break(&e->vq, "test");
 	vio_vq_dump(&e->vq);
@@ -1087,8 +1114,10 @@ static void test_queue_bookkeeping_is_not_in_dma_memory(void **state)
 /* The device's scribble: every byte of DMA memory it can write, except the used ring. */
 static void scribble_all_dma_but_the_used_ring(struct env *e)
 {
-	uintptr_t used = (uintptr_t)e->vq.used_phys;
-	uintptr_t used_end = used + vring_used_bytes(e->vq.size);
+	/* A packed ring's used descriptors are in its one descriptor ring. */
+	uintptr_t used = (uintptr_t)(ring_flags() ? e->vq.desc_phys : e->vq.used_phys);
+	uintptr_t used_end = used + (ring_flags() ? vring_packed_desc_bytes(e->vq.size)
+						  : vring_used_bytes(e->vq.size));
 
 	for (int i = 0; i < FAKE_PORT_DMA_REGIONS; i++) {
 		uintptr_t p = (uintptr_t)e->fp.dma[i].p, end = p + e->fp.dma[i].bytes;
@@ -1273,6 +1302,7 @@ static void test_free_list_handing_out_a_head_in_flight_asserts(void **state)
 
 static void test_chain_walk_leaving_the_ring_asserts(void **state)
 {
+	SPLIT_ONLY(); /* packed ids are not linked */
 	struct env *e = env_new(8, 0);
 	(void)state;
 
@@ -1322,6 +1352,274 @@ static void test_destroy_with_requests_still_posted_balances_the_books(void **st
 	env_free(e); /* destroys: with VIO_DEBUG the books must balance, or this aborts */
 }
 
+/* --- the packed ring's own rules (2.8) ------------------------------------------------ */
+
+static struct env *env_packed(uint16_t size, uint32_t flags)
+{
+	return env_new(size, flags | VIO_VQ_F_PACKED | VIO_VQ_F_SEPARATE_AREAS);
+}
+
+/* The AVAIL/USED pair of the descriptor in slot i. */
+static uint16_t slot_wrap_bits(const struct env *e, unsigned i)
+{
+	return e->fv.pdesc[i].flags & (VRING_PACKED_DESC_F_AVAIL | VRING_PACKED_DESC_F_USED);
+}
+
+static void test_packed_ring_needs_separate_areas(void **state)
+{
+	struct fake_port fp;
+	struct vio_vq vq;
+	(void)state;
+
+	fake_port_init(&fp);
+	assert_int_equal(vio_vq_init(&vq, &fp.port, 0, 8, VIO_VQ_F_PACKED, NULL, NULL, NULL),
+			 VIO_EINVAL);
+	assert_int_equal(fp.dma_live_allocs, 0);
+	assert_int_equal(fp.priv_live_allocs, 0);
+}
+
+static void test_packed_chain_crossing_the_end_takes_each_slots_wrap_bits(void **state)
+{
+	struct env *e = env_packed(4, 0);
+	struct vio_vq_used u;
+	struct vio_sg sg[3] = {{e->buf[0], 4}, {e->buf[1], 4}, {e->buf[2], 4}};
+	(void)state;
+
+	/* Slots 0-2 as one chain, used and returned: the next chain starts at slot 3. */
+	assert_int_equal(vio_vq_add(&e->vq, sg, 1, 2, cookie(0)), 0);
+	vio_vq_kick(&e->vq);
+	device_serve_one(e);
+	assert_int_equal(vio_vq_get_used(&e->vq, &u), 0);
+	assert_int_equal(vio_vq_num_free(&e->vq), 4);
+
+	/* Slot 3 on the first lap (AVAIL 1, USED 0), slots 0-1 on the second (AVAIL 0, USED 1). */
+	assert_int_equal(vio_vq_add(&e->vq, sg, 1, 2, cookie(1)), 0);
+	assert_int_equal(slot_wrap_bits(e, 3), VRING_PACKED_DESC_F_AVAIL);
+	assert_int_equal(slot_wrap_bits(e, 0), VRING_PACKED_DESC_F_USED);
+	assert_int_equal(slot_wrap_bits(e, 1), VRING_PACKED_DESC_F_USED);
+	assert_true(e->fv.pdesc[3].flags & VRING_DESC_F_NEXT);
+	assert_false(e->fv.pdesc[1].flags & VRING_DESC_F_NEXT);
+	/* 2.8.6: the id is in the last descriptor (here in every one). */
+	assert_int_equal(e->fv.pdesc[1].id, e->fv.pdesc[3].id);
+	vio_vq_kick(&e->vq);
+	assert_true(fake_vring_pop(&e->fv, &e->req));
+	assert_int_equal(e->req.n_out + e->req.n_in, 3);
+	fake_vring_complete(&e->fv, e->req.head, 8);
+	assert_int_equal(vio_vq_get_used(&e->vq, &u), 0);
+	assert_ptr_equal(u.cookie, cookie(1));
+	assert_int_equal(u.len, 8);
+	assert_int_equal(e->vq.vq_last_used, 6);
+	env_free(e);
+}
+
+static void test_packed_indirect_descriptor_is_alone_and_its_table_carries_only_write(void **state)
+{
+	struct env *e = env_packed(8, VIO_VQ_F_INDIRECT);
+	struct vio_sg sg[3] = {{e->buf[0], 4}, {e->buf[1], 4}, {e->buf[2], 4}};
+	struct vio_vq_used u;
+	(void)state;
+
+	assert_int_equal(vio_vq_add(&e->vq, sg, 1, 2, cookie(0)), 0);
+	assert_int_equal(vio_vq_num_free(&e->vq), 7);
+	const struct vring_packed_desc *d = &e->fv.pdesc[0];
+	assert_int_equal(d->flags & ~(VRING_PACKED_DESC_F_AVAIL | VRING_PACKED_DESC_F_USED),
+			 VRING_DESC_F_INDIRECT);
+	assert_int_equal(d->len, 3 * sizeof(struct vring_packed_desc));
+	const struct vring_packed_desc *table = (const void *)(uintptr_t)d->addr;
+	assert_int_equal(table[0].flags, 0);
+	assert_int_equal(table[1].flags, VRING_DESC_F_WRITE);
+	assert_int_equal(table[2].flags, VRING_DESC_F_WRITE);
+	vio_vq_kick(&e->vq);
+	assert_true(fake_vring_pop(&e->fv, &e->req));
+	assert_true(e->req.indirect);
+	assert_int_equal(e->req.in_len, 8);
+	fake_vring_complete(&e->fv, e->req.head, 8);
+	assert_int_equal(vio_vq_get_used(&e->vq, &u), 0);
+	assert_int_equal(e->vq.stats.adds_indirect, 1);
+	env_free(e);
+}
+
+static void test_packed_used_id_not_in_flight_breaks_queue(void **state)
+{
+	struct env *e = env_packed(8, 0);
+	struct vio_vq_used u;
+	(void)state;
+
+	assert_int_equal(add1(e, e->buf[0], 8, true, cookie(0)), 0);
+	assert_int_equal(add1(e, e->buf[1], 8, true, cookie(1)), 0);
+	vio_vq_kick(&e->vq);
+	fake_vring_complete(&e->fv, 5, 4); /* id 5 is free: never posted */
+	assert_int_equal(vio_vq_get_used(&e->vq, &u), VIO_EIO);
+	assert_broken_for_good(e, "vq0: broken: used id 5 not in flight");
+	env_free(e);
+}
+
+static void test_packed_descriptor_marked_used_with_nothing_posted_breaks_queue(void **state)
+{
+	struct env *e = env_packed(8, 0);
+	struct vio_vq_used u;
+	(void)state;
+
+	/* Before anything was posted: the device runs ahead of the driver. */
+	fake_vring_packed_write(&e->fv, 0, 0, 4, fake_vring_packed_used_flags(&e->fv, 0));
+	assert_true(vio_vq_has_used(&e->vq));
+	assert_int_equal(vio_vq_get_used(&e->vq, &u), VIO_EIO);
+	assert_broken_for_good(e, "descriptor 0 marked used with nothing posted");
+	env_free(e);
+
+	/* After a request came back, the next slot marked used for this lap, id and all. */
+	e = env_packed(8, 0);
+	assert_int_equal(add1(e, e->buf[0], 8, true, cookie(0)), 0);
+	vio_vq_kick(&e->vq);
+	uint16_t id = device_serve_one(e);
+	assert_int_equal(vio_vq_get_used(&e->vq, &u), 0);
+	fake_vring_packed_write(&e->fv, 1, id, 4, fake_vring_packed_used_flags(&e->fv, 1));
+	assert_int_equal(vio_vq_get_used(&e->vq, &u), VIO_EIO);
+	assert_broken_for_good(e, "descriptor 1 marked used with nothing posted");
+	env_free(e);
+
+	/* A whole lap later the old used descriptors are not new ones. */
+	e = env_packed(4, 0);
+	pump(e, 4, 1, 1);
+	assert_int_equal(vio_vq_get_used(&e->vq, &u), VIO_EAGAIN);
+	assert_false(vio_vq_has_used(&e->vq));
+	assert_false(vio_vq_is_broken(&e->vq));
+	env_free(e);
+}
+
+static void test_packed_used_flags_fitting_neither_state_break_queue(void **state)
+{
+	const uint16_t bad[] = {VRING_PACKED_DESC_F_USED, 0};
+	(void)state;
+
+	/* Slot 0 was made available on the first lap (AVAIL 1, USED 0): the device may only
+	 * mark it used (both 1); USED alone, or neither, is no state of this lap. */
+	for (size_t b = 0; b < sizeof(bad) / sizeof(bad[0]); b++) {
+		struct env *e = env_packed(8, 0);
+		struct vio_vq_used u;
+		assert_int_equal(add1(e, e->buf[0], 8, true, cookie(0)), 0);
+		vio_vq_kick(&e->vq);
+		fake_vring_packed_write(&e->fv, 0, e->fv.pdesc[0].id, 4, bad[b]);
+		assert_true(vio_vq_has_used(&e->vq));
+		assert_int_equal(vio_vq_get_used(&e->vq, &u), VIO_EIO);
+		assert_broken_for_good(e, "descriptor 0 flags");
+		assert_true(fake_port_logged(&e->fp, "neither available nor used"));
+		env_free(e);
+	}
+}
+
+static void test_packed_device_event_suppresses_and_asks_for_one_descriptor(void **state)
+{
+	struct env *e = env_packed(32, VIO_VQ_F_EVENT_IDX);
+	struct vio_vq_used u;
+	(void)state;
+
+	/* A zeroed device event structure is ENABLE: every kick notifies. */
+	assert_int_equal(add1(e, e->buf[0], 4, false, cookie(0)), 0);
+	assert_true(vio_vq_kick(&e->vq));
+	assert_int_equal(add1(e, e->buf[0], 4, false, cookie(1)), 0);
+	assert_true(vio_vq_kick(&e->vq));
+	/* DISABLE: none. */
+	fake_vring_set_no_notify(&e->fv, true);
+	assert_int_equal(add1(e, e->buf[0], 4, false, cookie(2)), 0);
+	assert_false(vio_vq_kick(&e->vq));
+	assert_int_equal(e->vq.stats.suppressed, 1);
+	/* DESC at slot 5: not for slots 3-4, yes for 5-6. */
+	fake_vring_set_avail_event(&e->fv, 5);
+	assert_int_equal(add1(e, e->buf[0], 4, false, cookie(3)), 0);
+	assert_int_equal(add1(e, e->buf[0], 4, false, cookie(4)), 0);
+	assert_false(vio_vq_kick(&e->vq));
+	assert_int_equal(add1(e, e->buf[0], 4, false, cookie(5)), 0);
+	assert_int_equal(add1(e, e->buf[0], 4, false, cookie(6)), 0);
+	assert_true(vio_vq_kick(&e->vq));
+	assert_int_equal(e->fv.notifications, 3);
+	while (fake_vring_avail_pending(&e->fv))
+		device_serve_one(e);
+	while (vio_vq_get_used(&e->vq, &u) == 0)
+		;
+
+	/* Across the end of the ring: slot 2 of the next lap is after 24..31, within 0..7. */
+	fake_vring_set_avail_event(&e->fv, 32 + 2);
+	unsigned before = e->fv.notifications;
+	for (int batch = 0; batch < 4; batch++) {
+		for (int i = 0; i < 8; i++)
+			assert_int_equal(add1(e, e->buf[0], 4, false, cookie(i)), 0);
+		/* Slots 7..14, 15..22, 23..30, 31 and 0..6 (the next lap). */
+		assert_int_equal(vio_vq_kick(&e->vq), batch == 3);
+		while (fake_vring_avail_pending(&e->fv))
+			device_serve_one(e);
+		while (vio_vq_get_used(&e->vq, &u) == 0)
+			;
+	}
+	assert_int_equal(e->fv.notifications, before + 1);
+	env_free(e);
+}
+
+static void test_packed_driver_event_follows_enable_and_disable(void **state)
+{
+	struct env *e = env_packed(16, 0);
+	struct vio_vq_used u;
+	(void)state;
+
+	/* Without EVENT_IDX: ENABLE and DISABLE only. */
+	vio_vq_disable_cb(&e->vq);
+	assert_true(fake_vring_no_interrupt(&e->fv));
+	assert_int_equal(add1(e, e->buf[0], 8, true, cookie(0)), 0);
+	vio_vq_kick(&e->vq);
+	assert_false(fake_vring_complete(&e->fv, pop_head(e), 0));
+	assert_false(vio_vq_enable_cb(&e->vq)); /* one is pending */
+	assert_false(fake_vring_no_interrupt(&e->fv));
+	assert_int_equal(vio_vq_get_used(&e->vq, &u), 0);
+	assert_true(vio_vq_enable_cb(&e->vq));
+	env_free(e);
+
+	/* With it: DESC at the next used descriptor, moved along as they are consumed. */
+	e = env_packed(16, VIO_VQ_F_EVENT_IDX);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(add1(e, e->buf[i], 8, true, cookie(i)), 0);
+	vio_vq_kick(&e->vq);
+	assert_true(vio_vq_enable_cb(&e->vq));
+	assert_int_equal(e->fv.driver_event->flags, VRING_PACKED_EVENT_FLAG_DESC);
+	assert_int_equal(fake_vring_used_event(&e->fv), VRING_PACKED_EVENT_WRAP | 0);
+	assert_true(fake_vring_complete(&e->fv, pop_head(e), 0));  /* slot 0: asked for */
+	assert_false(fake_vring_complete(&e->fv, pop_head(e), 0)); /* slot 1: not */
+	assert_int_equal(vio_vq_get_used(&e->vq, &u), 0);
+	assert_int_equal(fake_vring_used_event(&e->fv), VRING_PACKED_EVENT_WRAP | 1);
+	assert_int_equal(vio_vq_get_used(&e->vq, &u), 0);
+	assert_int_equal(fake_vring_used_event(&e->fv), VRING_PACKED_EVENT_WRAP | 2);
+	assert_true(fake_vring_complete(&e->fv, pop_head(e), 0)); /* slot 2: asked for */
+	vio_vq_disable_cb(&e->vq);
+	assert_true(fake_vring_no_interrupt(&e->fv));
+	assert_false(fake_vring_complete(&e->fv, pop_head(e), 0));
+	assert_int_equal(e->fv.interrupts, 2);
+	while (vio_vq_get_used(&e->vq, &u) == 0)
+		;
+	env_free(e);
+}
+
+static void test_packed_polled_queue_never_asks_for_interrupts(void **state)
+{
+	const uint32_t flags[] = {VIO_VQ_F_NO_INTERRUPTS,
+				  VIO_VQ_F_NO_INTERRUPTS | VIO_VQ_F_EVENT_IDX};
+	(void)state;
+
+	for (size_t f = 0; f < 2; f++) {
+		struct env *e = env_packed(8, flags[f]);
+		struct vio_vq_used u;
+		assert_true(fake_vring_no_interrupt(&e->fv));
+		for (int r = 0; r < 20; r++) {
+			assert_int_equal(add1(e, e->buf[0], 8, true, cookie(r)), 0);
+			vio_vq_kick(&e->vq);
+			assert_false(fake_vring_complete(&e->fv, pop_head(e), 8));
+			assert_false(vio_vq_enable_cb(&e->vq)); /* pending, and still polled */
+			assert_int_equal(vio_vq_get_used(&e->vq, &u), 0);
+		}
+		assert_true(fake_vring_no_interrupt(&e->fv));
+		assert_int_equal(e->fv.interrupts, 0);
+		env_free(e);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1369,6 +1667,16 @@ int main(void)
 		cmocka_unit_test(test_in_flight_count_without_a_head_in_flight_asserts),
 		cmocka_unit_test(test_destroy_with_a_descriptor_unaccounted_for_asserts),
 		cmocka_unit_test(test_destroy_with_requests_still_posted_balances_the_books),
+		cmocka_unit_test(test_packed_ring_needs_separate_areas),
+		cmocka_unit_test(test_packed_chain_crossing_the_end_takes_each_slots_wrap_bits),
+		cmocka_unit_test(
+			test_packed_indirect_descriptor_is_alone_and_its_table_carries_only_write),
+		cmocka_unit_test(test_packed_used_id_not_in_flight_breaks_queue),
+		cmocka_unit_test(test_packed_descriptor_marked_used_with_nothing_posted_breaks_queue),
+		cmocka_unit_test(test_packed_used_flags_fitting_neither_state_break_queue),
+		cmocka_unit_test(test_packed_device_event_suppresses_and_asks_for_one_descriptor),
+		cmocka_unit_test(test_packed_driver_event_follows_enable_and_disable),
+		cmocka_unit_test(test_packed_polled_queue_never_asks_for_interrupts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -117,4 +117,53 @@ static inline int vring_need_event(uint16_t event_idx, uint16_t new_idx, uint16_
 	return (uint16_t)(new_idx - event_idx - 1) < (uint16_t)(new_idx - old);
 }
 
+/*
+ * The packed virtqueue (2.8, "Packed Virtqueues"), negotiated with VIRTIO_F_RING_PACKED (bit
+ * 34, vio/spec/virtio_config.h). One ring of descriptors that both sides write, and two small
+ * event suppression structures:
+ *
+ *   descriptor ring    (2.8.13)  `size` struct vring_packed_desc; the driver writes available
+ *                                descriptors, the device overwrites them with used ones.
+ *   driver event area  (2.8.14)  struct vring_packed_desc_event; driver-written: when the
+ *                                device may send used buffer notifications (interrupts).
+ *   device event area  (2.8.14)  the same structure; device-written: when the driver should
+ *                                send available buffer notifications.
+ *
+ * A descriptor is available when its AVAIL bit equals the driver's ring wrap counter and its
+ * USED bit does not; used when both equal the device's wrap counter (2.8.1). Each counter
+ * starts at 1 and flips every time its side passes the end of the ring.
+ */
+#define VRING_PACKED_DESC_F_AVAIL (1u << 7)
+#define VRING_PACKED_DESC_F_USED (1u << 15)
+
+struct vring_packed_desc {
+	vio_le64 addr;  /* buffer address (available); unused in a used descriptor */
+	vio_le32 len;   /* buffer length (available); bytes written (used): untrusted */
+	vio_le16 id;    /* buffer id: the driver's, echoed by the device in the used one */
+	vio_le16 flags; /* VRING_DESC_F_{NEXT,WRITE,INDIRECT} | VRING_PACKED_DESC_F_{AVAIL,USED} */
+};
+_Static_assert(sizeof(struct vring_packed_desc) == 16, "virtio 1.2 2.8.13: descriptor is 16 bytes");
+
+/* 2.8.10: desc_event_flags. DESC is only valid with VIRTIO_F_RING_EVENT_IDX. */
+#define VRING_PACKED_EVENT_FLAG_ENABLE 0x0
+#define VRING_PACKED_EVENT_FLAG_DISABLE 0x1
+#define VRING_PACKED_EVENT_FLAG_DESC 0x2
+#define VRING_PACKED_EVENT_WRAP (1u << 15) /* in off_wrap: the wrap counter; bits 0-14: offset */
+
+struct vring_packed_desc_event {
+	vio_le16 off_wrap; /* with FLAG_DESC: the descriptor (offset | wrap << 15) to signal at */
+	vio_le16 flags;    /* VRING_PACKED_EVENT_FLAG_*, bits 2-15 reserved */
+};
+_Static_assert(sizeof(struct vring_packed_desc_event) == 4,
+	       "virtio 1.2 2.8.14: event suppression structure is 4 bytes");
+
+/* Alignment of each part (2.8.10.1 "Structure Size and Alignment"). */
+#define VRING_PACKED_DESC_ALIGN 16
+#define VRING_PACKED_EVENT_ALIGN 4
+
+static inline uint32_t vring_packed_desc_bytes(uint32_t size)
+{
+	return 16u * size;
+}
+
 #endif
