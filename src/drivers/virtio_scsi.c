@@ -265,8 +265,17 @@ static int answer(struct vio_scsi *s, struct vio_scsi_cmd *cmd, uint32_t ulen, u
 	const uint8_t *r = s->sc_req + RESP_OFF;
 	uint32_t resp_len = (uint32_t)sizeof(struct virtio_scsi_resp_cmd) + s->sense_size;
 
-	if (ulen > in_len)
+	/*
+	 * The used length counts the bytes the device wrote (2.7.8). QEMU's virtio-scsi counts
+	 * a command's data-out bytes as well, so a write may come back with up to
+	 * out_len more; nothing past in_len is read either way.
+	 */
+	uint32_t out_len = (uint32_t)sizeof(struct virtio_scsi_req_cmd) + s->cdb_size +
+			   (cmd->data_out ? cmd->len : 0);
+	if (ulen > in_len + (cmd->data_out ? out_len : 0))
 		return bad_answer(s, VIO_EIO, "used length past the buffers", ulen, in_len);
+	if (ulen > in_len)
+		ulen = in_len;
 	if (ulen < sizeof(struct virtio_scsi_resp_cmd))
 		return bad_answer(s, VIO_EPROTO, "used length below the response", ulen,
 				  (uint32_t)sizeof(struct virtio_scsi_resp_cmd));

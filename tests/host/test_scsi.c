@@ -35,6 +35,8 @@ enum lie {
 	SENSE_TOO_LONG, /* the next answer: sense_len above sense_size */
 	RESID_TOO_BIG,	/* ... residual above the transfer length */
 	USED_TOO_LONG,	/* ... used length above the buffers posted */
+	USED_COUNTS_OUT, /* ... used length counting the data-out bytes too, as QEMU's does */
+	USED_PAST_OUT,	/* ... used length above everything posted, both ways */
 	MEDIUM,		/* ... CHECK CONDITION, MEDIUM ERROR 11/00 (fixed format) */
 	NOT_READY_DESC, /* ... CHECK CONDITION, NOT READY 04/01 (descriptor format) */
 	UNIT_ATTN,	/* ... UNIT ATTENTION 29/00, once: the layer retries */
@@ -217,6 +219,10 @@ static void answer(struct fake_env *e, struct target *tg, struct fake_req *q, bo
 	uint32_t len = scatter(q, tg->r, RESP_LEN + n);
 	if (lie == USED_TOO_LONG)
 		len = q->in_len + 1;
+	if (lie == USED_COUNTS_OUT)
+		len += outlen;
+	if (lie == USED_PAST_OUT)
+		len = q->in_len + outlen + 1;
 	fake_vring_complete(&e->ring[2], q->head, len);
 }
 
@@ -491,6 +497,21 @@ static void test_a_used_length_past_the_buffers_is_an_io_error(void **state)
 	check_lie(USED_TOO_LONG, VIO_EIO);
 }
 
+static void test_a_write_whose_used_length_counts_its_data_out_is_taken(void **state)
+{
+	(void)state;
+	struct fixture *f = scanned();
+	uint8_t buf[1024];
+	memset(buf, 0x5c, sizeof(buf));
+	f->tg.lie = USED_COUNTS_OUT;
+	assert_int_equal(vio_scsi_write(&f->s, 0, 9, 2, buf), 0);
+	assert_memory_equal(f->tg.disk + 9 * 512, buf, sizeof(buf));
+	f->tg.lie = USED_PAST_OUT;
+	assert_int_equal(vio_scsi_write(&f->s, 0, 9, 2, buf), VIO_EIO);
+	assert_int_equal(f->s.stats.bad_answers, 1);
+	teardown(f);
+}
+
 static void test_a_timeout_sends_abort_task_and_gets_the_buffers_back(void **state)
 {
 	(void)state;
@@ -601,6 +622,7 @@ int main(void)
 		cmocka_unit_test(test_sense_len_above_sense_size_is_malformed),
 		cmocka_unit_test(test_residual_above_the_transfer_is_malformed),
 		cmocka_unit_test(test_a_used_length_past_the_buffers_is_an_io_error),
+		cmocka_unit_test(test_a_write_whose_used_length_counts_its_data_out_is_taken),
 		cmocka_unit_test(test_a_timeout_sends_abort_task_and_gets_the_buffers_back),
 		cmocka_unit_test(
 			test_a_command_kept_after_abort_gets_a_lun_reset_and_blocks_the_queue),
