@@ -3,7 +3,7 @@
  * virtio devices on them with the vio core, and bind each to its vio driver in the order the
  * devices depend on each other: entropy first (it seeds
  * the kernel's PRNG, which gives a NIC without a MAC its random one), then the console (so
- * the rest of the boot log reaches port 0), block, net, and last the memory balloon (it
+ * the rest of the boot log reaches port 0), block, net, SCSI, 9p, and last the memory balloon (it
  * takes pages away, so everything that needs memory to come up has had its share). Each
  * driver logs its device line; a device the core or its driver refuses is reported and left
  * alone, never trusted.
@@ -51,9 +51,10 @@ struct vio_console consoles[MAX_PER_DRIVER];
 struct vio_blk blks[MAX_PER_DRIVER];
 struct vio_net nets[MAX_PER_DRIVER];
 struct vio_balloon balloons[MAX_PER_DRIVER];
+static struct vio_scsi scsis[MAX_PER_DRIVER];
 struct vio_9p p9s[MAX_PER_DRIVER];
 static uint32_t p9_roots[MAX_PER_DRIVER];
-int n_rng, n_cons, n_blk, n_net, n_balloon, n_9p;
+int n_rng, n_cons, n_blk, n_net, n_balloon, n_9p, n_scsi;
 
 /* --- binding ---------------------------------------------------------------------------- */
 
@@ -85,6 +86,26 @@ static void blk_wait(struct vio_blk *blk, void *arg)
 	(void)blk;
 	(void)arg;
 	dev_irq_window();
+}
+
+/* vio_scsi_opts.wait: like blk_wait, for a SCSI command waiting for its target. */
+static void scsi_wait(struct vio_scsi *s, void *arg)
+{
+	(void)s;
+	(void)arg;
+	dev_irq_window();
+}
+
+/* Find the units behind a SCSI adapter (at boot, and again when it reports a hot-plug). */
+static int scsi_scan(int unit)
+{
+	int n = DEV_CALL(vio_scsi_scan(&scsis[unit]));
+	if (n < 0)
+		kprintf("scsi%d: scan failed: %s\n", unit, vio_strerror(n));
+	else
+		kprintf("scsi%d: %d unit(s)\n", unit, n);
+	scsi_print_luns(&scsis[unit]);
+	return n;
 }
 
 /* vio_9p_opts.wait: like blk_wait, for a 9p request waiting for the host. */
@@ -139,6 +160,17 @@ static int bind(struct kvirtio *kv)
 			return err;
 		net_stack_attach(&nets[n_net], n_net);
 		kv->drv = &nets[n_net++];
+		return 0;
+	}
+	case VIRTIO_ID_SCSI: {
+		if (n_scsi == MAX_PER_DRIVER)
+			return VIO_ENOSPC;
+		kv->unit = n_scsi;
+		struct vio_scsi_opts opts = {.wait = scsi_wait};
+		if ((err = DEV_CALL(vio_scsi_init(&scsis[n_scsi], &kv->dev, &opts))))
+			return err;
+		kv->drv = &scsis[n_scsi];
+		scsi_scan(n_scsi++);
 		return 0;
 	}
 	case VIRTIO_ID_9P: {
@@ -261,7 +293,8 @@ static void probe_mmio(const struct vio_port *port)
 void devices_init(void)
 {
 	static const uint32_t order[] = {VIRTIO_ID_RNG, VIRTIO_ID_CONSOLE, VIRTIO_ID_BLOCK,
-					 VIRTIO_ID_NET, VIRTIO_ID_9P, VIRTIO_ID_BALLOON};
+					 VIRTIO_ID_NET, VIRTIO_ID_SCSI, VIRTIO_ID_9P,
+					 VIRTIO_ID_BALLOON};
 	const struct vio_port *port = choose_port();
 	probe_pci(port);
 	probe_mmio(port);
@@ -350,6 +383,12 @@ void devices_poll(void)
 		DEV_DO(vio_blk_poll(&blks[i]));
 	for (int i = 0; i < n_net; i++)
 		DEV_DO(net_service(i));
+	for (int i = 0; i < n_scsi; i++) {
+		/* Events come in here; a hot-plug asks for the targets to be asked again. */
+		DEV_DO(vio_scsi_poll(&scsis[i]));
+		if (scsis[i].rescan)
+			scsi_scan(i);
+	}
 	for (int i = 0; i < n_balloon; i++)
 		DEV_DO(balloon_service(i));
 	lwip_poll();
@@ -363,6 +402,7 @@ struct vio_blk *dev_blk(int n) { return n >= 0 && n < n_blk ? &blks[n] : NULL; }
 struct vio_net *dev_net(int n) { return n >= 0 && n < n_net ? &nets[n] : NULL; }
 struct vio_balloon *dev_balloon(int n) { return n >= 0 && n < n_balloon ? &balloons[n] : NULL; }
 struct vio_9p *dev_9p(int n) { return n >= 0 && n < n_9p ? &p9s[n] : NULL; }
+struct vio_scsi *dev_scsi(int n) { return n >= 0 && n < n_scsi ? &scsis[n] : NULL; }
 uint32_t p9_root(int n) { return n >= 0 && n < n_9p ? p9_roots[n] : P9_NOFID; }
 
 static const char *unit_prefix(uint32_t id)
@@ -374,6 +414,7 @@ static const char *unit_prefix(uint32_t id)
 	case VIRTIO_ID_NET: return "net";
 	case VIRTIO_ID_BALLOON: return "balloon";
 	case VIRTIO_ID_9P: return "9p";
+	case VIRTIO_ID_SCSI: return "scsi";
 	default: return "virtio";
 	}
 }
