@@ -63,9 +63,10 @@ static int say(int err, const char *what, unsigned lun)
 		kprintf("scsi %s: lun%u: no such unit, or it was unplugged (see 'scsi luns')\n", what,
 			lun);
 	else if (s->sense.valid && err)
-		kprintf("scsi %s: lun%u: the unit answered %s (asc 0x%02x ascq 0x%02x: %s): %s\n",
-			what, lun, vio_scsi_sense_name(s->sense.key), s->sense.asc, s->sense.ascq,
-			asc_text(s->sense.asc, s->sense.ascq), shell_strerror(err));
+		kprintf("scsi %s: lun%u: the unit answered %s (asc 0x%02x ascq 0x%02x: %s); this "
+			"request failed, the unit stays in use (%s)\n", what, lun,
+			vio_scsi_sense_name(s->sense.key), s->sense.asc, s->sense.ascq,
+			asc_text(s->sense.asc, s->sense.ascq), vio_strerror(err));
 	else if (err == VIO_EROFS)
 		kprintf("scsi %s: lun%u: the unit is read-only (a CD, or a write-protected disk) "
 			"(VIO_EROFS)\n", what, lun);
