@@ -145,6 +145,7 @@ struct vio_scsi {
 	uint8_t *sc_ctrl;	 /* DMA page: TMF request at 0, its response byte at 64 */
 	uint8_t *sc_events;	 /* DMA page: VIO_SCSI_EVENTS slots of 256 bytes */
 	uint8_t *sc_data[VIO_SCSI_MAX_PAGES];
+	struct vio_sg sc_sg[2 + VIO_SCSI_MAX_PAGES]; /* the command being posted */
 	uint32_t sc_event_len;	 /* bytes posted per event buffer */
 	uint64_t sc_id;		 /* the id of the last command sent */
 	bool sc_stuck;		 /* a command is still with the device */

@@ -42,6 +42,7 @@
 #define EVT_SLOT 256u /* bytes per event buffer slot */
 
 _Static_assert(VIO_SCSI_EVENTS * EVT_SLOT <= PAGE, "event slots fit one page");
+_Static_assert(VIO_SCSI_MAX_LUNS % 2 == 0, "the scan keeps a bit per entry, 4 * VIO_SCSI_MAX_LUNS");
 
 static const char sc_name[] = "virtio-scsi";
 
@@ -330,7 +331,7 @@ static int answer(struct vio_scsi *s, struct vio_scsi_cmd *cmd, uint32_t ulen, u
 
 int vio_scsi_command(struct vio_scsi *s, struct vio_scsi_cmd *c)
 {
-	struct vio_sg sg[2 + 2 * VIO_SCSI_MAX_PAGES];
+	struct vio_sg *sg = s->sc_sg;
 	struct vio_vq_used u;
 	unsigned n = 0, pages = (c->len + PAGE - 1) / PAGE;
 
@@ -509,7 +510,7 @@ static int probe(struct vio_scsi *s, uint16_t target, uint16_t lun)
 
 /* REPORT LUNS of target (SPC 6.33) into luns[max]: how many, or an error. A target that
  * does not know the command has LUN 0 alone. */
-#define REPORT_MAX 32u
+#define REPORT_MAX 16u
 static int report_luns(struct vio_scsi *s, uint16_t target, uint16_t *luns)
 {
 	uint8_t cdb[16] = {SCSI_REPORT_LUNS}, b[8 + 8 * REPORT_MAX];
@@ -543,7 +544,7 @@ static int report_luns(struct vio_scsi *s, uint16_t target, uint16_t *luns)
 int vio_scsi_scan(struct vio_scsi *s)
 {
 	uint16_t luns[REPORT_MAX];
-	bool seen[VIO_SCSI_MAX_LUNS * 4] = {0};
+	uint8_t seen[VIO_SCSI_MAX_LUNS * 4 / 8] = {0}; /* a bit per table entry */
 	unsigned targets = s->max_target + 1u, present = 0;
 
 	if (!s->dev)
@@ -559,13 +560,13 @@ int vio_scsi_scan(struct vio_scsi *s)
 			int err = probe(s, (uint16_t)t, luns[i]);
 			if (err == VIO_ETIMEDOUT || err == VIO_EDEAD || err == VIO_ENEEDRESET)
 				return err;
-			for (unsigned k = 0; !err && k < s->n_luns && k < sizeof(seen); k++)
+			for (unsigned k = 0; !err && k < s->n_luns; k++)
 				if (s->luns[k].target == t && s->luns[k].lun == luns[i])
-					seen[k] = true;
+					seen[k / 8] |= (uint8_t)(1u << (k % 8));
 		}
 	}
 	for (unsigned k = 0; k < s->n_luns; k++) {
-		s->luns[k].present = k < sizeof(seen) && seen[k];
+		s->luns[k].present = (seen[k / 8] >> (k % 8)) & 1;
 		present += s->luns[k].present;
 	}
 	return (int)present;
@@ -590,12 +591,12 @@ static int usable(struct vio_scsi *s, unsigned lun, uint64_t lba, uint32_t block
  * seg_max pages, whichever is least. */
 static uint32_t per_command(const struct vio_scsi *s, const struct vio_scsi_lun *l)
 {
-	uint64_t bytes = VIO_SCSI_MAX_XFER;
-	if (s->max_sectors && (uint64_t)s->max_sectors * 512 < bytes)
-		bytes = (uint64_t)s->max_sectors * 512;
-	if (s->seg_max && (uint64_t)s->seg_max * PAGE < bytes)
-		bytes = (uint64_t)s->seg_max * PAGE;
-	return (uint32_t)(bytes / l->block_size);
+	uint32_t bytes = VIO_SCSI_MAX_XFER;
+	if (s->max_sectors && s->max_sectors < bytes / 512)
+		bytes = s->max_sectors * 512;
+	if (s->seg_max && s->seg_max < bytes / PAGE)
+		bytes = s->seg_max * PAGE;
+	return bytes / l->block_size;
 }
 
 static int transfer(struct vio_scsi *s, unsigned lun, uint64_t lba, uint32_t blocks, void *in,
