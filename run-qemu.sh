@@ -8,8 +8,9 @@ usage() {
 	cat <<'TXT'
 usage: ./run-qemu.sh [options] [-- extra QEMU arguments]
 
-Boots build/vio.iso (GRUB, multiboot2) with COM1 on this terminal (Ctrl-A X quits QEMU,
-Ctrl-A C switches to the QEMU monitor) and the default devices:
+Boots build/vio.iso (GRUB, multiboot2; under SeaBIOS, or OVMF with --uefi) with COM1 on
+this terminal (Ctrl-A X quits QEMU, Ctrl-A C switches to the QEMU monitor) and the default
+devices:
   virtio-rng-pci                      entropy
   virtio-serial-pci + virtconsole     console port 0 on the socket build/vcon.sock
                                       (talk to it: socat - UNIX-CONNECT:build/vcon.sock)
@@ -23,6 +24,9 @@ virtio_mmio.device= words QEMU adds to the command line.
 
 options:
   --direct            boot build/vio.elf with -kernel (PVH entry), no GRUB
+  --uefi              boot the same ISO under UEFI: Debian's OVMF (package ovmf) instead of
+                      SeaBIOS, its code read-only, its variables in build/ovmf-vars-q35.fd
+                      (or -pc.fd)
   --machine q35|pc|microvm[,opts]
                       machine type (default q35; pc is i440FX; microvm implies --direct
                       and takes QEMU's options, e.g. microvm,acpi=off)
@@ -30,7 +34,9 @@ options:
                       version 1: force-legacy)
   --mem SIZE          guest RAM, QEMU syntax (default 512M)
   --cmdline "ARGS"    kernel command line (default vio.mode=shell), e.g. "vio.mode=test"
-  --kvm               use KVM when it works here, else fall back to TCG with a message
+  --kvm               use KVM when the kernel's self-tests pass under it here (a probe boot,
+                      its output in build/kvm-probe.log, repeated only when the kernel,
+                      QEMU or /dev/kvm change), else TCG; one line says which and why
   --no-devices        leave out the default virtio devices
   --help              this text
   --                  everything after goes to QEMU unchanged, e.g.
@@ -42,6 +48,7 @@ TXT
 }
 
 DIRECT=0
+UEFI=0
 MACHINE=q35
 MMIO_V2=0
 MEM=512M
@@ -52,6 +59,7 @@ EXTRA=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--direct) DIRECT=1 ;;
+	--uefi) UEFI=1 ;;
 	--machine) MACHINE=${2:?--machine needs q35, pc or microvm}; shift ;;
 	--mmio-v2) MMIO_V2=1 ;;
 	--mem) MEM=${2:?--mem needs a size}; shift ;;
@@ -69,6 +77,10 @@ q35 | pc) BUS=pci ;;
 microvm) BUS=mmio; DIRECT=1 ;;
 *) echo "run-qemu.sh: --machine must be q35, pc or microvm" >&2; exit 2 ;;
 esac
+[ "$UEFI" = 0 ] || [ "$DIRECT" = 0 ] || {
+	echo "run-qemu.sh: --uefi boots the ISO through GRUB; it cannot go with --direct or microvm" >&2
+	exit 2
+}
 [ "$MMIO_V2" = 0 ] || [ "$BUS" = mmio ] || { echo "run-qemu.sh: --mmio-v2 needs --machine microvm" >&2; exit 2; }
 
 BUILD=${BUILD:-build}
@@ -77,15 +89,13 @@ ELF=$BUILD/vio.elf
 
 ACCEL=(-accel tcg)
 if [ "$KVM" = 1 ]; then
-	# KVM can be present yet broken (a virtual CPU without SSE3, seen on some hosts): try it for
-	# real, briefly.
-	if [ -r /dev/kvm ] && [ -w /dev/kvm ] &&
-		timeout 3 qemu-system-x86_64 -accel kvm -M none -S -nodefaults -display none \
-			-monitor none -serial none >/dev/null 2>&1; [ $? -eq 124 ]; then
+	# /dev/kvm can be there and still unable to run this kernel (a virtual CPU that cannot
+	# execute SSE, seen on some hosts): boot the kernel's self-tests under KVM first
+	# (tests/qemu/accel.py, log in $BUILD/kvm-probe.log) and say in one line what runs.
+	if VERDICT=$(python3 tests/qemu/accel.py --machine "$MACHINE" --log "$BUILD/kvm-probe.log" "$ELF"); then
 		ACCEL=(-accel kvm)
-	else
-		echo "run-qemu.sh: KVM is not usable here; falling back to TCG" >&2
 	fi
+	echo "run-qemu.sh: $VERDICT" >&2
 fi
 
 if [ "$DIRECT" = 1 ]; then
@@ -99,6 +109,18 @@ else
 	fi
 	[ -f "$ISO" ] || scripts/mkiso.sh "$ELF" "$ISO"
 	BOOT=(-cdrom "$ISO" -boot d)
+fi
+if [ "$UEFI" = 1 ]; then
+	# OVMF in two flash chips: the firmware, shared and read-only, and its variable store
+	# (boot entries), which it writes: a private copy, made once per machine type (q35's
+	# saved entries name a SATA CD-ROM that pc does not have, and OVMF then starts its shell).
+	OVMF_CODE=/usr/share/OVMF/OVMF_CODE_4M.fd
+	OVMF_VARS=/usr/share/OVMF/OVMF_VARS_4M.fd
+	VARS=$BUILD/ovmf-vars-${MACHINE%%,*}.fd
+	[ -f "$OVMF_CODE" ] || { echo "run-qemu.sh: $OVMF_CODE missing: install ovmf (scripts/deps.sh)" >&2; exit 1; }
+	[ -f "$VARS" ] || cp "$OVMF_VARS" "$VARS"
+	BOOT+=(-drive if=pflash,format=raw,unit=0,readonly=on,file="$OVMF_CODE"
+		-drive if=pflash,format=raw,unit=1,file="$VARS")
 fi
 
 DEV=()

@@ -14,6 +14,8 @@ PKGS=(
 	                                       # OpenSBI comes with QEMU), llvm-ar, llvm-objdump
 	qemu-system-arm                        # examples/aarch64-virt: qemu-system-aarch64
 	grub-pc-bin grub-common xorriso mtools # grub-mkrescue and its helpers
+	grub-efi-amd64-bin                     # ... and the UEFI half of the same ISO
+	ovmf                                   # UEFI firmware for QEMU (run-qemu.sh --uefi)
 	newlib-source                          # newlib tarball, built by scripts/newlib.sh
 	libcmocka-dev pkg-config               # host unit tests
 	python3                                # test runner, QMP client

@@ -6,6 +6,8 @@ lines. Beside every block figure, run `qemu-img bench` on the same image with th
 mode, request size and queue depth: the ceiling a guest driver could reach, measured in the
 same run, and print the guest/ceiling ratio. Results go to build/bench/results.txt.
 Numbers, not pass/fail: the exit status only says whether the run completed.
+BENCH_ACCEL=kvm runs the guest under KVM when the kernel's self-tests pass under it here
+(tests/qemu/accel.py), else under TCG; the report's first line says which ran.
 """
 import os
 import re
@@ -16,6 +18,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "qemu"))
+import accel  # noqa: E402
 import harness  # noqa: E402
 import scn_net  # noqa: E402
 
@@ -87,9 +90,13 @@ def interact(q):
 
 def main():
     make_image()
+    # BENCH_ACCEL=kvm: KVM when the kernel's self-tests pass under it here, else TCG.
+    which, verdict = accel.choose(os.environ.get("BENCH_ACCEL", "tcg") == "kvm", harness.ELF,
+                                  log_path=os.path.join(OUT, "kvm-probe.log"))
+    print("# bench: %s" % verdict)
     scn = harness.Scenario("bench", mode="bench", machine="q35", mem="1G", boot="direct",
                            cmdline="vio.bench_ms=%d" % MS, setup=setup, interact=interact,
-                           timeout=900, expect_tap=False)
+                           timeout=900, expect_tap=False, accel=which)
     # The host disk is shared and noisy: measure the ceiling before and after the guest run
     # and compare against their mean (both are printed, so the spread is visible).
     before = {m: conv(qemu_img_rate(size, depth, extra))
@@ -98,8 +105,8 @@ def main():
     log = open(log_path).read()
     results = [(m[0], float(m[1]), m[2]) for m in
                re.findall(r"^BENCH (\S+) ([0-9.]+) (\S+)$", log, re.M)]
-    lines = ["# vio bench: q35, 1 vCPU, TCG, %d MiB raw image cache=none aio=threads, "
-             "%d ms per metric" % (IMG_MB, MS),
+    lines = ["# vio bench: q35, 1 vCPU, %s, %d MiB raw image cache=none aio=threads, "
+             "%d ms per metric" % (which.upper(), IMG_MB, MS),
              "# %-24s %14s %-9s %14s %s  %s" % ("metric", "guest", "unit", "qemu-img", "ratio",
                                               "(qemu-img before / after)")]
     for metric, value, unit in results:

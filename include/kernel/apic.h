@@ -25,11 +25,15 @@ int ioapic_route_isa(uint8_t irq, uint8_t vector);
 int ioapic_route_gsi(uint32_t gsi, uint8_t vector, bool level, bool active_low);
 /* Mask GSI `gsi`'s redirection entry (an interrupt storm); IRQ-safe. */
 void ioapic_mask_gsi(uint32_t gsi);
+/* Unmask it again (the storm's back-off is over); IRQ-safe. */
+void ioapic_unmask_gsi(uint32_t gsi);
 /* True when `gsi` is masked, or on no IOAPIC. */
 bool ioapic_gsi_masked(uint32_t gsi);
 /* Check a PCI function's Interrupt Line against what ACPI declares (apic.c says how): NULL
  * and the GSI and polarity to route it with, or why it must not be used. Level-triggered. */
 const char *ioapic_pci_line(uint8_t line, uint32_t *gsi, bool *active_low);
+/* The same for a platform device's GSI (a virtio-mmio line): NULL, or why it must not be used. */
+const char *ioapic_platform_line(uint32_t gsi);
 /* The MSI address/data that delivers `vector` to this CPU (Intel SDM 10.11). */
 void msi_message(uint8_t vector, uint64_t *addr, uint32_t *data);
 

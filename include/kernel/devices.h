@@ -51,6 +51,8 @@ struct kvirtio {
 	int unit;  /* index among devices of its type: rng0, blk1, ... */
 	uint64_t irqs_seen, done_seen; /* queue counters at the last storm check (devices.c) */
 	bool irq_silenced;	       /* its interrupts were masked for a storm */
+	uint64_t irq_backoff_ns;       /* the last storm's back-off (0: none, or calm since) */
+	uint64_t irq_retry_at;	       /* silenced: when to unmask; else when it was unmasked */
 };
 
 extern struct vio_pci_bus pci_bus;

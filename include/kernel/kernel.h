@@ -24,12 +24,22 @@ struct mem_region {
 	uint32_t type; /* enum mem_type (E820 numbering) */
 };
 #define BOOT_MAX_REGIONS 128
+/* A linear framebuffer the loader set up (multiboot2 tag 8); addr 0 when there is none. */
+struct boot_fb {
+	uint64_t addr;
+	uint32_t pitch, width, height; /* pitch in bytes per line */
+	uint8_t bpp, type;	       /* type: 0 indexed, 1 direct RGB, 2 EGA text */
+};
 struct boot_info {
-	const char *path; /* "multiboot2" or "pvh" */
+	const char *path;	/* "multiboot2", "multiboot2, UEFI" or "pvh" */
+	const char *mem_source; /* which of the loader's memory maps mem[] came from */
 	char loader[64];
 	char cmdline[512];
 	struct mem_region mem[BOOT_MAX_REGIONS];
 	int n_mem;
+	int n_mem_dropped;	/* regions left out: mem[] was full */
+	uint64_t efi_system_table; /* physical address, 0 when not booted from UEFI */
+	struct boot_fb fb;
 	uint64_t rsdp_phys; /* 0 when the loader gave none */
 	uint8_t rsdp_copy[36];
 	bool have_rsdp_copy;
@@ -37,6 +47,8 @@ struct boot_info {
 extern struct boot_info boot;
 /* Parse the loader's structures into `boot`; false when the magic is unknown. */
 bool bootinfo_parse(uint32_t magic, uint32_t info);
+/* One line each on the firmware, the memory map's source and the framebuffer. */
+void bootinfo_print(void);
 
 /* ---- command line (cmdline.c) ---- */
 /* Value of `key=value` on the command line, copied to buf; false when absent, and when the

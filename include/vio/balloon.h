@@ -76,6 +76,12 @@
 #define VIO_BALLOON_TIMEOUT_NS 5000000000ull
 #endif
 
+/* The longest one call spins for the device to return a request (its caller may have
+ * interrupts off); a slower device's request stays in flight for a later call to collect. */
+#ifndef VIO_BALLOON_SPIN_NS
+#define VIO_BALLOON_SPIN_NS 1000000ull
+#endif
+
 /* After the kernel ran out of pages (or deflated for OOM): no inflating for this long. */
 #ifndef VIO_BALLOON_RETRY_NS
 #define VIO_BALLOON_RETRY_NS 1000000000ull
@@ -186,6 +192,10 @@ struct vio_balloon {
 	bool bal_warned_short;			   /* logged "kernel out of pages" already */
 	bool bal_warned_floor;			   /* logged "stopped at the floor" already */
 	uint64_t bal_retry_at;			   /* no inflating before this now_ns */
+	uint8_t bal_req;			   /* the request in flight: BAL_REQ_* */
+	uint32_t bal_req_pfns;			   /* ... the PFNs it carries */
+	uint64_t bal_req_posted;		   /* ... and when it was posted (now_ns) */
+	uint64_t bal_spin_end;			   /* this call waits for the device until then */
 };
 
 /*
@@ -214,7 +224,8 @@ int vio_balloon_init(struct vio_balloon *b, struct vio_dev *dev,
  * VIO_BALLOON_BATCHES_PER_POLL batches toward the target, writing `actual` after each batch
  * the device completed. Inflating stops when page_take fails (logged once; the driver keeps
  * what it has and retries after VIO_BALLOON_RETRY_NS), and at the floor (opts.free_pages).
- * Each batch waits for the device, up to opts.timeout_ns.
+ * One call waits for the device at most VIO_BALLOON_SPIN_NS in all: a request the device
+ * holds longer stays in flight, and later calls collect it, up to opts.timeout_ns.
  * Returns 1 when more work is pending (call again soon), 0 when there is none for now,
  * VIO_ETIMEDOUT (the device kept a request: the balloon stops working, pages in it stay
  * held until vio_balloon_fini), VIO_EIO (the device broke a queue rule) or VIO_ENEEDRESET
@@ -233,12 +244,15 @@ uint32_t vio_balloon_actual(const struct vio_balloon *b);
 
 /*
  * The kernel is out of memory: give up to `npages` balloon pages back to it now (through
- * opts.page_give; with MUST_TELL_HOST the host hears of them first, and the call waits for
- * the device), update `actual`, and back off inflating for VIO_BALLOON_RETRY_NS (5.5.6.1
- * lets a DEFLATE_ON_OOM driver use balloon pages for the system's stability).
- * Returns how many pages it gave back (0 when the balloon is empty); VIO_ENOTSUP when
- * DEFLATE_ON_OOM was not negotiated; VIO_ETIMEDOUT, VIO_EIO or VIO_ENEEDRESET as
- * vio_balloon_poll.
+ * opts.page_give; with MUST_TELL_HOST the host hears of them first), update `actual`, and
+ * back off inflating for VIO_BALLOON_RETRY_NS (5.5.6.1 lets a DEFLATE_ON_OOM driver use
+ * balloon pages for the system's stability). It waits for the host at most
+ * VIO_BALLOON_SPIN_NS (the allocator may have interrupts masked): a request the host holds
+ * longer stays in flight, and a later call (this one or vio_balloon_poll) collects it.
+ * Returns how many pages it gave back (0 when the balloon is empty); VIO_EAGAIN when none
+ * came back yet because the host still holds a request (call again, with interrupts let in
+ * between, if the caller may wait); VIO_ENOTSUP when DEFLATE_ON_OOM was not negotiated;
+ * VIO_ETIMEDOUT, VIO_EIO or VIO_ENEEDRESET as vio_balloon_poll.
  *
  * Meant for the allocator's failure path, in thread context. Re-entrancy: it calls
  * page_give from inside whatever allocator call failed, so the allocator must accept
@@ -257,7 +271,8 @@ int vio_balloon_deflate_for_oom(struct vio_balloon *b, uint32_t npages);
  * 2^VIO_BALLOON_REPORT_MIN_ORDER and below 2^20 (4 GiB), and addr aligned to the run's size.
  * The kernel must keep the pages free (not hand them out, not touch them) until this call
  * returns; afterwards their contents are undefined and the host faults fresh memory in on
- * the next access. Optional: a kernel may never call it.
+ * the next access. Optional: a kernel may never call it. It waits for the host up to
+ * opts.timeout_ns: call it where a wait is allowed (interrupts on), never from the OOM path.
  * Returns 0; VIO_ENOTSUP (PAGE_REPORTING not negotiated); VIO_EINVAL (a bad run);
  * VIO_ETIMEDOUT, VIO_EIO or VIO_ENEEDRESET as vio_balloon_poll: then the device may still
  * hold the run, and the pages stay the host's until vio_balloon_fini returned 0 (after an

@@ -26,7 +26,7 @@
  *
  * Data moves directly between the device and the caller's buffers (they must be memory the
  * device can reach: port->virt_to_phys). Each device request's header and status byte live
- * in DMA memory the driver allocates at init, one slot per ring descriptor, never on a
+ * in DMA memory the driver allocates at init, a slot per request the ring can hold, never on a
  * caller's stack; what the driver remembers about them (which request, how long) is in
  * private memory (port->priv_alloc), where the device cannot rewrite it.
  *
@@ -63,6 +63,15 @@
 /* Ring entries asked for per request queue (the device's maximum if that is smaller). */
 #ifndef VIO_BLK_QUEUE_SIZE
 #define VIO_BLK_QUEUE_SIZE 256
+#endif
+
+/*
+ * Indirect tables per request queue, when the device offers them (2.7.5.3): that many parts
+ * in flight take one ring entry each, the rest a direct chain of one entry per segment. A
+ * table is 1 KiB of DMA memory (vio/virtqueue.h), four to a page.
+ */
+#ifndef VIO_BLK_INDIRECT_TABLES
+#define VIO_BLK_INDIRECT_TABLES 16
 #endif
 
 /* Default limit for the synchronous calls (vio_blk_opts.timeout_ns). */
@@ -148,6 +157,11 @@ struct vio_blk_req {
 struct vio_blk_opts {
 	/* How long a synchronous call waits for its answer (0: VIO_BLK_TIMEOUT_NS). */
 	uint64_t timeout_ns;
+	/* Ring entries per request queue at most (0: VIO_BLK_QUEUE_SIZE; a legacy device
+	 * fixes its own). */
+	uint16_t queue_size;
+	/* Indirect tables per request queue (0: VIO_BLK_INDIRECT_TABLES; at most the ring). */
+	uint16_t indirect_tables;
 	/*
 	 * Optional: a synchronous call (and its wait for room in a full queue) calls wait(blk,
 	 * arg) after every VIO_BLK_SPIN_NS of polling, at a point where the driver's state is
@@ -185,7 +199,8 @@ struct vio_blk_info {
 	bool write_zeroes_may_unmap;
 	uint16_t device_queues; /* request queues the device has (1 without MQ) */
 	uint16_t num_queues;	/* request queues in use: min(device_queues, VIO_BLK_MAX_QUEUES) */
-	uint16_t queue_depth;	/* device requests in flight at most, per queue */
+	uint16_t queue_depth;	/* device requests in flight at most, per queue: one per
+				   indirect table, and one per two other ring entries */
 	bool has_serial;	/* serial was fetched (vio_blk_get_id succeeded) */
 	char serial[VIRTIO_BLK_ID_BYTES + 1];
 };
@@ -215,13 +230,15 @@ struct vio_blk_stats {
 struct vio_blk_slot;
 struct vio_blk_part;
 struct vio_blk_queue {
-	struct vio_blk_slot *q_slots; /* [depth] headers + status bytes: DMA, device-visible */
-	uint32_t q_slots_bytes;
-	/* One private allocation (vio_priv_alloc), never device-visible: */
-	struct vio_sg *q_sg;	      /* the segment list the next part is built in */
-	struct vio_blk_part *q_parts; /* [depth] what each slot's part is */
-	uint16_t *q_free;	      /* stack of free slot numbers */
+	/* One private allocation (vio_priv_alloc), never device-visible: the segment list the
+	 * next part is built in; the DMA pages of slots (headers and status bytes, 64 a page:
+	 * device-visible); what each slot's part is; the stack of free slot numbers. */
+	struct vio_sg *q_sg;
+	struct vio_blk_slot **q_slot_pages; /* [q_nslot_pages] */
+	struct vio_blk_part *q_parts;	    /* [depth] */
+	uint16_t *q_free;		    /* [depth] */
 	uint32_t q_priv_bytes;
+	uint16_t q_nslot_pages; /* slot pages allocated */
 	uint16_t q_nfree;
 	uint16_t q_depth;
 	uint32_t q_seg_max;	       /* data segments per part on this queue */

@@ -75,6 +75,20 @@
 #ifndef VIO_CONSOLE_CTRL_TX_BUFS
 #define VIO_CONSOLE_CTRL_TX_BUFS 16
 #endif
+
+/*
+ * DMA pages the buffers take at most: each page is a separate dma_alloc, and a buffer never
+ * straddles two. Every port's buffers, then the control buffers and messages (with the
+ * defaults: 2 pages a port, 1 for the control queues).
+ */
+#define VIO_CONSOLE_PAGE 4096u
+#define VIO_CONSOLE_PAGES_FOR(n, size)                                                             \
+	(((n) + (VIO_CONSOLE_PAGE / (size)) - 1) / (VIO_CONSOLE_PAGE / (size)))
+#define VIO_CONSOLE_DMA_PAGES                                                                      \
+	(VIO_CONSOLE_MAX_PORTS * VIO_CONSOLE_PAGES_FOR(VIO_CONSOLE_RX_BUFS + VIO_CONSOLE_TX_BUFS,  \
+						       VIO_CONSOLE_BUF_SIZE) +                     \
+	 VIO_CONSOLE_PAGES_FOR(VIO_CONSOLE_CTRL_BUFS, VIO_CONSOLE_CTRL_BUF_SIZE) +                 \
+	 VIO_CONSOLE_PAGES_FOR(VIO_CONSOLE_CTRL_TX_BUFS, sizeof(struct virtio_console_control)))
 /* Port names are kept up to this many bytes, NUL included; longer ones are cut. */
 #ifndef VIO_CONSOLE_NAME_MAX
 #define VIO_CONSOLE_NAME_MAX 64
@@ -225,9 +239,8 @@ struct vio_console {
 	uint32_t con_log_lines;	       /* lines about the device logged in it */
 	uint64_t con_log_dropped_seen; /* stats.log_dropped when last reported */
 
-	void *con_dma;
-	uint64_t con_dma_phys;
-	size_t con_dma_bytes;
+	void *con_pages[VIO_CONSOLE_DMA_PAGES]; /* the buffers' DMA pages, one at a time */
+	uint16_t con_npages;
 };
 
 /*

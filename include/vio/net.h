@@ -81,6 +81,10 @@
 #ifndef VIO_NET_TX_BUFFERS
 #define VIO_NET_TX_BUFFERS 32
 #endif
+/* Indirect tables on the transmitq (vio_net_opts.indirect_tables). */
+#ifndef VIO_NET_INDIRECT_TABLES
+#define VIO_NET_INDIRECT_TABLES 16
+#endif
 /* Largest MTU the driver uses, whatever the device offers (it may always use less, 5.1.4.2). */
 #ifndef VIO_NET_MAX_MTU
 #define VIO_NET_MAX_MTU 9000
@@ -129,6 +133,9 @@ struct vio_net_opts {
 	/* Ring sizes at most this (0: VIO_NET_QUEUE_SIZE). */
 	uint16_t rx_queue_size;
 	uint16_t tx_queue_size;
+	/* Indirect tables on the transmitq, when offered: that many frames in flight take one
+	 * ring entry each (0: VIO_NET_INDIRECT_TABLES; 1 KiB of DMA memory each, 4 a page). */
+	uint16_t indirect_tables;
 	/*
 	 * RX buffers to post: frames the device can hold for us (0: VIO_NET_RX_BUFFERS; never
 	 * fewer than the largest frame takes), and TX frames in flight at once (0:

@@ -97,6 +97,9 @@ struct vio_port {
 	 * virtio-net's random MAC. A port without a clock may pass a counter that advances on
 	 * every call, so every wait ends; timeouts then count calls rather than time (advance it
 	 * by roughly what one poll takes), and give net a mac_seed or get_entropy.
+	 * The port may call drivers with interrupts masked: no driver call spins on this clock
+	 * for longer than 1 ms without returning or calling its opts.wait (docs/design.md 3),
+	 * but the reset wait of init and fini and vio_balloon_report_free.
 	 */
 	uint64_t (*now_ns)(void *ctx);
 	/* Busy-wait at least `us` microseconds. Works with interrupts disabled. */
@@ -118,6 +121,15 @@ struct vio_port {
 	int (*msix_alloc)(void *ctx, vio_irq_handler handler, void *arg, uint64_t *msg_addr,
 			  uint32_t *msg_data);
 	void (*msix_free)(void *ctx, uint64_t msg_addr, uint32_t msg_data);
+	/*
+	 * Optional (NULL: always yes). Asked before the library programs an MSI-X table entry
+	 * unmasked, whenever it sets up a device's interrupts (at init, and again after a
+	 * reset): may this message be sent now? A port that masked a vector because it stormed
+	 * says no until its back-off is over, so that a re-setup does not silently undo that
+	 * mask. The entry then stays masked (the device's queues behind it are served by
+	 * polling) and unmasking it later is the port's to do. Not called in IRQ context.
+	 */
+	bool (*msix_may_unmask)(void *ctx, uint64_t msg_addr, uint32_t msg_data);
 
 	/*
 	 * intx_attach adds handler(arg) to the handlers of the legacy interrupt a PCI function

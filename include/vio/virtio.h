@@ -160,7 +160,7 @@ bool vio_dev_has_feature(const struct vio_dev *dev, unsigned bit);
 
 /*
  * Read `len` bytes of device config at `offset`, with accesses as wide as the field (1, 2,
- * 4, or 8 as two 4-byte reads) and retried while the config generation changes (2.4.1).
+ * 4, or 8 as two 4-byte reads) and retried while the config generation changes (2.5.1).
  * Returns 0; VIO_EINVAL (outside dev->config_len); VIO_EIO (the generation never settled
  * within VIO_CONFIG_READ_TRIES). IRQ-safe.
  */
@@ -190,9 +190,8 @@ int vio_dev_setup_irqs(struct vio_dev *dev, struct vio_vq *vqs, uint16_t nvqs);
  * maximum, clamped to 32768, rounded down to a power of two, and to max_size (legacy PCI:
  * exactly the device's size, which must be a power of two); ring features from the
  * negotiated ones; `cb(vq, arg)` runs on completions (in IRQ context). With indirect
- * descriptors the queue gets a table per entry, up to 256 (256 KiB of DMA memory for a
- * 256-entry queue, in single pages), so that a request of a few segments always takes one
- * entry: vio_dev_setup_vq_opts gives a smaller pool by default. Returns 0;
+ * descriptors the queue gets VIO_VQ_INDIRECT_TABLES tables (16: 16 KiB of DMA memory, in
+ * single pages); vio_dev_setup_vq_opts chooses another number, or none. Returns 0;
  * VIO_EINVAL (bad index, vio_dev_setup_irqs not called); VIO_ENODEV (the device has no such
  * queue: max size 0); VIO_EPROTO (legacy size not a power of two, a notify offset outside
  * the region or odd); VIO_ENOTSUP (a legacy size above VIO_LEGACY_MAX_QUEUE_SIZE);
@@ -204,7 +203,8 @@ int vio_dev_setup_vq(struct vio_dev *dev, uint16_t index, uint16_t max_size, vio
 /*
  * vio_dev_setup_vq with the queue's knobs (vio/virtqueue.h): opts->max_size as max_size above,
  * opts->indirect_tables the indirect pool's size (default VIO_VQ_INDIRECT_TABLES, 16: 16 KiB;
- * once they are taken, requests go as direct chains). opts may be NULL. On a modern
+ * once they are taken, requests go as direct chains), opts->direct_only no pool at all even
+ * when INDIRECT_DESC was negotiated. opts may be NULL. On a modern
  * transport the ring's three areas are separate allocations (no more than one page, or the
  * descriptor table's own size, in one piece); a legacy transport needs the whole ring in one
  * (VIO_VQ_F_SEPARATE_AREAS). Same returns. Not IRQ-safe.
@@ -237,8 +237,8 @@ int vio_dev_driver_ok(struct vio_dev *dev);
  *
  * The rule for drivers: a device can ask for a reset without an interrupt saying so (it is
  * polled, or its one MSI-X entry leaves no vector for configuration changes). So every
- * driver's _poll calls vio_dev_poll, and a driver whose wait for the device times out
- * reports what vio_dev_on_timeout returns.
+ * driver's _poll calls vio_dev_poll, and a driver that is about to report a broken queue
+ * (VIO_EIO) or a wait that timed out reports what vio_dev_error returns instead.
  */
 int vio_dev_check(struct vio_dev *dev);
 
@@ -255,6 +255,14 @@ int vio_dev_poll(struct vio_dev *dev);
  * broken), VIO_EDEAD, or VIO_ETIMEDOUT (it just did not answer). IRQ-safe.
  */
 int vio_dev_on_timeout(struct vio_dev *dev);
+
+/*
+ * For a driver about to report err: a queue that broke (VIO_EIO) or a wait that timed out
+ * (VIO_ETIMEDOUT) may be the device asking for a reset without an interrupt saying so. For
+ * those two, read the status now (vio_dev_check) and return VIO_ENEEDRESET or VIO_EDEAD when
+ * that is why; otherwise, and for any other code, err unchanged. IRQ-safe.
+ */
+int vio_dev_error(struct vio_dev *dev, int err);
 
 /*
  * For a port that takes a polled device's wired line itself (INTx, or an MMIO line it

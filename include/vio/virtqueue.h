@@ -135,6 +135,9 @@ struct vio_vq_opts {
 				   * device's maximum; a legacy PCI device fixes its own size) */
 	uint16_t indirect_tables; /* indirect tables with VIO_VQ_F_INDIRECT (0:
 				   * VIO_VQ_INDIRECT_TABLES; at most the queue's size) */
+	bool direct_only;	  /* no indirect pool even when the device offers one
+				   * (vio_dev_setup_vq_opts): every request is one segment,
+				   * or the ring holds them all as direct chains */
 };
 
 /*

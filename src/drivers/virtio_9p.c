@@ -191,12 +191,10 @@ static int end_reply(struct vio_9p *fs)
 
 /* --- one request ------------------------------------------------------------------------ */
 
-/* A broken queue or a timeout may be the device asking for a reset (2.1.2): say so. */
+/* A broken queue or a timeout may be the device asking for a reset (2.1.2): the core says. */
 static int device_error(struct vio_9p *fs, int err)
 {
-	if ((err == VIO_EIO || err == VIO_ETIMEDOUT) && vio_dev_check(fs->dev) == VIO_ENEEDRESET)
-		return VIO_ENEEDRESET;
-	return err;
+	return vio_dev_error(fs->dev, err);
 }
 
 /* Take the request back if the device has answered: 0, VIO_EAGAIN, or a queue error. */

@@ -26,11 +26,14 @@
  *	config     num_pages is the target the host sets; `actual` is ours to write, after each
  *	           request the device completed, so that it always tells the truth.
  *
- * Every request is synchronous: post, kick, poll the used ring until the device returns it.
- * That keeps one PFN array (in DMA memory) enough for both queues, and makes the order of
- * "tell the host" and "give the page back" plain to see. Used lengths on the inflate,
- * deflate and reporting queues mean nothing (the device writes no data) and are ignored;
- * the core already refuses completions of requests that are not in flight.
+ * One inflate or deflate request at a time: post, kick, poll the used ring for it. That keeps
+ * one PFN array (in DMA memory) enough for both queues, and makes the order of "tell the
+ * host" and "give the page back" plain to see. A call spins at most VIO_BALLOON_SPIN_NS for
+ * the answer (its caller may have interrupts off): a slower device keeps the request in
+ * flight (bal_req), and a later call collects it, until opts.timeout_ns since it was posted.
+ * Used lengths on the inflate, deflate and reporting queues mean nothing (the device writes
+ * no data) and are ignored; the core already refuses completions of requests that are not in
+ * flight.
  *
  * Which pages the balloon holds is kept in "chunks": pages of private memory (vio_priv_alloc)
  * holding a link and an array of PFNs, newest first, used as a stack. The device can neither
@@ -41,8 +44,9 @@
  *	config_changed    the host raised num_pages: note it, opts.on_wake (interrupt context)
  *	vio_balloon_poll  in the owner's thread: step() re-reads the target (read_target)
  *	inflate_batch     page_take per page; push_pfn records it; its PFN goes into the array
- *	send_and_wait     posts the array on the inflateq, kicks, polls the used ring for it
- *	write_actual      tells the device how many pages the balloon now holds
+ *	post_pfns         posts the array on the inflateq, kicks, and collect()s the answer
+ *	request_done      once the device returned it: write_actual tells the device how many
+ *	                  pages the balloon now holds
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -74,6 +78,9 @@ struct vio_balloon_chunk {
 	uint32_t pfn[CHUNK_PFNS];
 };
 _Static_assert(sizeof(struct vio_balloon_chunk) <= PAGE, "a chunk is one page");
+
+/* bal_req: the inflate or deflate request the device holds (they share the PFN array). */
+enum { BAL_REQ_NONE, BAL_REQ_INFLATE, BAL_REQ_DEFLATE };
 
 /* The balloon has few requests in flight (one per queue): small rings are plenty. */
 #define QUEUE_SIZE 8
@@ -162,8 +169,7 @@ static void peek_pfns(const struct vio_balloon *b, uint32_t n, uint32_t *out)
  */
 static int stop(struct vio_balloon *b, int err)
 {
-	if ((err == VIO_ETIMEDOUT || err == VIO_EIO) && vio_dev_check(b->dev) == VIO_ENEEDRESET)
-		err = VIO_ENEEDRESET;
+	err = vio_dev_error(b->dev, err);
 	if (!b->bal_broken)
 		vio_logf(port_of(b), VIO_LOG_ERR, "%s: %s, balloon stopped (holds %u pages)",
 			 balloon_name, vio_strerror(err), b->bal_held);
@@ -172,8 +178,9 @@ static int stop(struct vio_balloon *b, int err)
 }
 
 /*
- * Post one request, kick, and poll until the device returns it. The interrupts of these
- * queues are switched off: nothing else would look at the completion anyway.
+ * Post one request, kick, and poll until the device returns it (vio_balloon_report_free only,
+ * which the caller calls where it may wait). The interrupts of these queues are switched
+ * off: nothing else would look at the completion anyway.
  */
 static int send_and_wait(struct vio_balloon *b, struct vio_vq *vq, const void *buf, uint32_t len,
 			 bool device_writes)
@@ -195,11 +202,6 @@ static int send_and_wait(struct vio_balloon *b, struct vio_vq *vq, const void *b
 	return err ? stop(b, err) : 0;
 }
 
-static int send_pfns(struct vio_balloon *b, struct vio_vq *vq, uint32_t n)
-{
-	return send_and_wait(b, vq, b->bal_pfns, n * (uint32_t)sizeof(uint32_t), false);
-}
-
 /* 5.5.6: the driver updates `actual` after it processed a request, so it always tells the
  * truth about what the host may take. */
 static void write_actual(struct vio_balloon *b)
@@ -207,6 +209,74 @@ static void write_actual(struct vio_balloon *b)
 	uint32_t v = b->bal_held;
 
 	vio_dev_config_write(b->dev, offsetof(struct virtio_balloon_config, actual), &v, sizeof(v));
+}
+
+/*
+ * The device returned the request in flight: what it allows now. A deflate with
+ * MUST_TELL_HOST gives its pages back only here (5.5.6.1); the others moved their pages
+ * when they were posted. Returns the pages the request moved.
+ */
+static int request_done(struct vio_balloon *b)
+{
+	uint32_t n = b->bal_req_pfns;
+
+	if (b->bal_req == BAL_REQ_INFLATE) {
+		b->stats.inflated += n;
+	} else if (b->tell_host) {
+		for (uint32_t i = 0; i < n; i++)
+			b->bal_opts.page_give(b, pop_pfn(b), b->bal_opts.arg);
+		b->stats.deflated += n;
+	}
+	b->bal_req = BAL_REQ_NONE;
+	write_actual(b);
+	return (int)n;
+}
+
+/* A public call begins: it may spin for the device until `spin` ns from now, in all. */
+static void begin_call(struct vio_balloon *b, uint64_t spin)
+{
+	b->bal_spin_end = now(b) + spin;
+}
+
+/*
+ * Poll for the request in flight until the call's spin budget is spent (begin_call).
+ * Returns what request_done returns, VIO_EAGAIN when the device still holds it (within
+ * opts.timeout_ns of its posting: ask again later), or the error that stopped the balloon.
+ */
+static int collect(struct vio_balloon *b)
+{
+	struct vio_vq *vq = b->bal_req == BAL_REQ_INFLATE ? b->bal_inflate_vq : b->bal_deflate_vq;
+	struct vio_vq_used u;
+	int err;
+
+	VIO_ASSERT(b->bal_req != BAL_REQ_NONE);
+	while ((err = vio_vq_get_used(vq, &u)) == VIO_EAGAIN) {
+		uint64_t t = now(b);
+
+		if (t - b->bal_req_posted > b->bal_opts.timeout_ns)
+			return stop(b, VIO_ETIMEDOUT);
+		if (t >= b->bal_spin_end)
+			return VIO_EAGAIN;
+	}
+	return err ? stop(b, err) : request_done(b);
+}
+
+/* Post the first n PFNs of the array as an inflate or deflate request and collect it. */
+static int post_pfns(struct vio_balloon *b, uint8_t kind, uint32_t n)
+{
+	struct vio_vq *vq = kind == BAL_REQ_INFLATE ? b->bal_inflate_vq : b->bal_deflate_vq;
+	struct vio_sg sg = {b->bal_pfns, n * (uint32_t)sizeof(uint32_t)};
+	int err;
+
+	VIO_ASSERT(b->bal_req == BAL_REQ_NONE); /* the array is the request's until it is back */
+	err = vio_vq_add(vq, &sg, 1, 0, b->bal_pfns);
+	if (err)
+		return stop(b, err);
+	vio_vq_kick(vq);
+	b->bal_req = kind;
+	b->bal_req_pfns = n;
+	b->bal_req_posted = now(b);
+	return collect(b);
 }
 
 static int read_target(struct vio_balloon *b)
@@ -291,31 +361,19 @@ static int inflate_batch(struct vio_balloon *b, uint32_t n)
 
 	/* The pages are recorded as held before the host hears of them: if the request never
 	 * completes they stay the balloon's until fini resets the device. */
-	err = send_pfns(b, b->bal_inflate_vq, got);
-	if (err)
-		return err;
-	b->stats.inflated += got;
-	write_actual(b);
-	return (int)got;
+	return post_pfns(b, BAL_REQ_INFLATE, got);
 }
 
 /*
  * Give n held pages back to the kernel. With MUST_TELL_HOST the host must have returned the
- * deflate request before the kernel may touch them (5.5.6.1); without it we may give them
- * back first, and do, so that the kernel has them as early as possible.
+ * deflate request before the kernel may touch them (5.5.6.1: request_done gives them back);
+ * without it we may give them back first, and do, so that the kernel has them as early as
+ * possible.
  */
 static int deflate_batch(struct vio_balloon *b, uint32_t n)
 {
-	int err;
-
 	if (b->tell_host) {
 		peek_pfns(b, n, b->bal_pfns);
-		err = send_pfns(b, b->bal_deflate_vq, n);
-		if (err)
-			return err;
-		for (uint32_t i = 0; i < n; i++)
-			b->bal_opts.page_give(b, pop_pfn(b), b->bal_opts.arg);
-		b->stats.deflated += n;
 	} else {
 		for (uint32_t i = 0; i < n; i++) {
 			/* The array is the device's to read: never read a PFN back from it. */
@@ -325,16 +383,12 @@ static int deflate_batch(struct vio_balloon *b, uint32_t n)
 			b->bal_opts.page_give(b, pfn, b->bal_opts.arg);
 		}
 		b->stats.deflated += n;
-		err = send_pfns(b, b->bal_deflate_vq, n);
-		if (err)
-			return err;
 	}
-	write_actual(b);
-	return (int)n;
+	return post_pfns(b, BAL_REQ_DEFLATE, n);
 }
 
-/* One step toward the target: returns pages moved (0: nothing to do now) or an error. */
-static int step(struct vio_balloon *b)
+/* One batch toward the target: returns pages moved (0: nothing to do now) or an error. */
+static int toward_target(struct vio_balloon *b)
 {
 	int err = read_target(b);
 
@@ -351,6 +405,18 @@ static int step(struct vio_balloon *b)
 		back_off(b); /* at the floor: look again later, do not spin */
 	}
 	return 0;
+}
+
+/*
+ * One step: collect the request in flight, or start the next batch. Returns pages moved, 0
+ * (nothing to do now, or the device still holds the request: vio_balloon_pending says so)
+ * or an error.
+ */
+static int step(struct vio_balloon *b)
+{
+	int err = b->bal_req != BAL_REQ_NONE ? collect(b) : toward_target(b);
+
+	return err == VIO_EAGAIN ? 0 : err;
 }
 
 /* --- statistics (5.5.6.3) ----------------------------------------------------------------- */
@@ -404,6 +470,8 @@ bool vio_balloon_pending(const struct vio_balloon *b)
 		return false;
 	if (b->bal_config_changed || (b->stats_vq && vio_vq_has_used(b->bal_stats_vq)))
 		return true;
+	if (b->bal_req != BAL_REQ_NONE)
+		return true;
 	if (b->bal_held > b->bal_target)
 		return true;
 	return b->bal_held < b->bal_target && !backing_off(b);
@@ -415,7 +483,12 @@ int vio_balloon_poll(struct vio_balloon *b)
 
 	if (!b->dev || b->bal_broken)
 		return VIO_EIO;
+	/* A device may ask for a reset in its status alone (2.1.2): the core looks now and then. */
+	err = vio_dev_poll(b->dev);
+	if (err)
+		return stop(b, err);
 	b->bal_config_changed = false;
+	begin_call(b, VIO_BALLOON_SPIN_NS);
 	if (b->stats_vq) {
 		err = answer_stats(b);
 		if (err)
@@ -444,25 +517,33 @@ uint32_t vio_balloon_actual(const struct vio_balloon *b)
 
 int vio_balloon_deflate_for_oom(struct vio_balloon *b, uint32_t npages)
 {
+	uint64_t before;
 	uint32_t done = 0;
+	int err = 0;
 
 	if (!b->dev || !b->oom)
 		return VIO_ENOTSUP;
 	if (b->bal_broken)
 		return VIO_EIO;
+	/* A request in flight is collected first (an inflate moves no page back: done counts
+	 * only what reached the kernel). */
+	before = b->stats.deflated;
+	begin_call(b, VIO_BALLOON_SPIN_NS);
 	while (done < npages && b->bal_held) {
-		int n = deflate_batch(
-		    b, min_u32(min_u32(npages - done, b->bal_held), VIO_BALLOON_ARRAY_PFNS_MAX));
-		if (n < 0)
-			return done ? (int)done : n;
-		done += (uint32_t)n;
-		b->stats.oom_deflated += (uint32_t)n;
+		err = b->bal_req != BAL_REQ_NONE
+			  ? collect(b)
+			  : deflate_batch(b, min_u32(min_u32(npages - done, b->bal_held),
+						     VIO_BALLOON_ARRAY_PFNS_MAX));
+		done = (uint32_t)(b->stats.deflated - before);
+		if (err < 0)
+			break;
 	}
+	b->stats.oom_deflated += done;
 	/* The target has not moved: without a pause the next poll would take these pages
 	 * straight back from a kernel that just ran out of memory. */
 	if (done)
 		back_off(b);
-	return (int)done;
+	return done || err >= 0 ? (int)done : err;
 }
 
 int vio_balloon_report_free(struct vio_balloon *b, const void *addr, uint32_t npages)
@@ -550,10 +631,13 @@ static int negotiate(struct vio_balloon *b)
 	return 0;
 }
 
+/* Every request is one buffer (a PFN array, the stats): no indirect tables. */
+static const struct vio_vq_opts balloon_vq_opts = {.max_size = QUEUE_SIZE, .direct_only = true};
+
 /* A queue we only poll: no callback, and ask the device not to interrupt for it. */
 static int setup_polled_vq(struct vio_balloon *b, uint16_t index, struct vio_vq **out)
 {
-	int err = vio_dev_setup_vq(b->dev, index, QUEUE_SIZE, NULL, NULL);
+	int err = vio_dev_setup_vq_opts(b->dev, index, &balloon_vq_opts, NULL, NULL);
 
 	if (err)
 		return err;
@@ -575,7 +659,7 @@ static int setup_queues(struct vio_balloon *b)
 	if (!err)
 		err = setup_polled_vq(b, VIRTIO_BALLOON_VQ_DEFLATE, &b->bal_deflate_vq);
 	if (!err && b->stats_vq) {
-		err = vio_dev_setup_vq(b->dev, next, QUEUE_SIZE, stats_requested, b);
+		err = vio_dev_setup_vq_opts(b->dev, next, &balloon_vq_opts, stats_requested, b);
 		b->bal_stats_vq = &b->bal_vqs[next++];
 	}
 	if (!err && b->reporting)
@@ -599,7 +683,8 @@ int vio_balloon_init(struct vio_balloon *b, struct vio_dev *dev,
 	uint64_t phys;
 	int err;
 
-	*b = (struct vio_balloon){0};
+	/* Cleared in place: clang builds a struct literal this large on the stack first. */
+	__builtin_memset(b, 0, sizeof(*b));
 	if (dev->device_id != VIRTIO_ID_BALLOON)
 		return VIO_ENODEV;
 	if (!opts || !opts->page_take || !opts->page_give)
@@ -675,9 +760,15 @@ int vio_balloon_fini(struct vio_balloon *b)
 
 	if (!b->dev)
 		return 0;
-	/* Deflate through the device while it works, so the host hears of every page. */
-	while (b->bal_held && !b->bal_broken)
-		deflate_batch(b, min_u32(b->bal_held, VIO_BALLOON_ARRAY_PFNS_MAX));
+	/* Deflate through the device while it works, so the host hears of every page. fini may
+	 * wait (as the reset does): a request in flight gets its whole timeout. */
+	begin_call(b, b->bal_opts.timeout_ns);
+	while ((b->bal_held || b->bal_req != BAL_REQ_NONE) && !b->bal_broken) {
+		if (b->bal_req != BAL_REQ_NONE)
+			collect(b);
+		else
+			deflate_batch(b, min_u32(b->bal_held, VIO_BALLOON_ARRAY_PFNS_MAX));
+	}
 
 	/* Reset: from here the device holds no page of ours and reads no PFN array. */
 	vio_dev_set_config_callback(b->dev, NULL, NULL);

@@ -8,7 +8,8 @@
  *	status  (device-writable)   one byte the device writes last: OK, IOERR or UNSUPP
  *
  * The header, the range and the status byte live in a "slot" of DMA memory this driver owns,
- * one slot per ring descriptor, so a request never points the device at a caller's stack.
+ * a slot per part the ring can hold, so a request never points the device at a caller's stack.
+ * Slots are cut from DMA pages taken one at a time (64 to a page): no allocation is larger.
  * The data segments point straight at the caller's buffers: no copy. Everything else the
  * driver keeps about a part (its request, its length, the free slots) is private memory
  * (vio_priv_alloc) that the device never reaches.
@@ -68,6 +69,10 @@ struct vio_blk_slot {
 	uint8_t pad[11];
 };
 _Static_assert(sizeof(struct vio_blk_slot) == 64, "slot layout");
+
+/* dma_alloc hands out 4 KiB pages (vio/port.h); slots are allocated a page at a time. */
+#define PAGE	       4096u
+#define SLOTS_PER_PAGE (PAGE / (uint32_t)sizeof(struct vio_blk_slot))
 
 /* What the driver remembers about one part: private memory, the device never reaches it. */
 struct vio_blk_part {
@@ -271,44 +276,69 @@ static void config_changed(struct vio_dev *dev, void *arg)
 /* --- slots ------------------------------------------------------------------------------- */
 
 /*
- * Per queue: the slots in DMA memory, and in private memory the parts, the stack of free
- * slot numbers and the segment list a part is built in (one part is built at a time, and the
- * list is too large for a stack that may be an interrupt handler's).
+ * Per queue: the slots in DMA memory, and in private memory the segment list a part is built
+ * in (one part is built at a time, and the list is too large for a stack that may be an
+ * interrupt handler's), the slot pages' list, the parts and the stack of free slot numbers.
  */
-static uint32_t priv_bytes(uint16_t depth)
+static uint32_t priv_bytes(uint16_t depth, uint16_t npages)
 {
-	return depth * (uint32_t)(sizeof(struct vio_blk_part) + sizeof(uint16_t)) +
-	       PART_SEGS * (uint32_t)sizeof(struct vio_sg);
+	return PART_SEGS * (uint32_t)sizeof(struct vio_sg) +
+	       npages * (uint32_t)sizeof(struct vio_blk_slot *) +
+	       depth * (uint32_t)(sizeof(struct vio_blk_part) + sizeof(uint16_t));
+}
+
+/*
+ * How many parts a ring of `size` entries holds at once: one entry each for the parts with
+ * an indirect table (2.7.5.3), at least two (header, status) for each other one. No more
+ * slots than that: a slot no part can reach is DMA memory for nothing.
+ */
+static uint16_t parts_in_flight(const struct vio_blk *blk, uint16_t size)
+{
+	uint32_t tables = 0;
+
+	if (vio_dev_has_feature(blk->dev, VIRTIO_F_RING_INDIRECT_DESC))
+		tables = min_u32(blk->blk_opts.indirect_tables, size);
+	return (uint16_t)(tables + (size - tables) / 2);
+}
+
+static struct vio_blk_slot *slot_at(const struct vio_blk_queue *q, uint16_t i)
+{
+	return &q->q_slot_pages[i / SLOTS_PER_PAGE][i % SLOTS_PER_PAGE];
 }
 
 static int alloc_slots(struct vio_blk *blk, uint16_t qi)
 {
 	const struct vio_port *port = port_of(blk);
 	struct vio_blk_queue *q = &blk->blk_q[qi];
-	uint16_t depth = blk->blk_vqs[qi].size;
+	uint16_t size = blk->blk_vqs[qi].size;
 	uint64_t phys;
 
 	/* Header + status need two descriptors even with an indirect table to fall back from. */
-	if (depth < 4) {
-		vio_logf(port, VIO_LOG_ERR, "%s: queue %u has only %u entries", blk_name, qi,
-			 depth);
+	if (size < 4) {
+		vio_logf(port, VIO_LOG_ERR, "%s: queue %u has only %u entries", blk_name, qi, size);
 		return VIO_ENOTSUP;
 	}
-	q->q_slots_bytes = depth * (uint32_t)sizeof(struct vio_blk_slot);
-	q->q_slots = port->dma_alloc(port->ctx, q->q_slots_bytes, &phys);
-	q->q_priv_bytes = priv_bytes(depth);
+	uint16_t depth = parts_in_flight(blk, size);
+	uint16_t npages = (uint16_t)((depth + SLOTS_PER_PAGE - 1) / SLOTS_PER_PAGE);
+	q->q_priv_bytes = priv_bytes(depth, npages);
 	q->q_sg = vio_priv_alloc(port, q->q_priv_bytes);
-	if (!q->q_slots || !q->q_sg)
+	if (!q->q_sg)
 		return VIO_ENOMEM;
-	/* Largest alignment first: the segment list, the parts, then the 16-bit free stack. */
-	q->q_parts = (struct vio_blk_part *)(q->q_sg + PART_SEGS);
+	/* Largest alignment first: the segment list, the page list, the parts, the free stack. */
+	q->q_slot_pages = (struct vio_blk_slot **)(q->q_sg + PART_SEGS);
+	q->q_parts = (struct vio_blk_part *)(q->q_slot_pages + npages);
 	q->q_free = (uint16_t *)(q->q_parts + depth);
+	for (; q->q_nslot_pages < npages; q->q_nslot_pages++) {
+		q->q_slot_pages[q->q_nslot_pages] = port->dma_alloc(port->ctx, PAGE, &phys);
+		if (!q->q_slot_pages[q->q_nslot_pages])
+			return VIO_ENOMEM;
+	}
 	for (uint16_t i = 0; i < depth; i++)
 		q->q_free[i] = (uint16_t)(depth - 1 - i);
 	q->q_nfree = depth;
 	q->q_depth = depth;
 	/* Without indirect tables a part takes one descriptor per segment: it must fit the ring. */
-	q->q_seg_max = min_u32(blk->info.seg_max, depth - 2u);
+	q->q_seg_max = min_u32(blk->info.seg_max, size - 2u);
 	return 0;
 }
 
@@ -321,8 +351,8 @@ static void free_slots(struct vio_blk *blk, bool keep_dma)
 		struct vio_blk_queue *q = &blk->blk_q[i];
 		/* No part in flight once the device is reset; one that was not may hold some. */
 		VIO_ASSERT(keep_dma || q->q_nfree == q->q_depth);
-		if (q->q_slots && !keep_dma)
-			port->dma_free(port->ctx, q->q_slots, q->q_slots_bytes);
+		for (uint16_t p = 0; p < q->q_nslot_pages && !keep_dma; p++)
+			port->dma_free(port->ctx, q->q_slot_pages[p], PAGE);
 		vio_priv_free(port, q->q_sg, q->q_priv_bytes);
 		*q = (struct vio_blk_queue){0};
 	}
@@ -610,7 +640,7 @@ static int post_parts(struct vio_blk *blk, uint16_t qi, struct vio_blk_req *req)
 			return VIO_ENOSPC;
 		uint16_t i = q->q_free[q->q_nfree - 1];
 		VIO_ASSERT(i < q->q_depth);
-		struct vio_blk_slot *s = &q->q_slots[i];
+		struct vio_blk_slot *s = slot_at(q, i);
 		struct vio_blk_part *p = &q->q_parts[i];
 		struct chain c = build_part(blk, q, req, s);
 		if (!leaves_panic_room(blk, qi, &c))
@@ -811,7 +841,7 @@ static int reap(struct vio_blk *blk, uint16_t qi)
 			/* The core checked the id was in flight: the cookie is one of our parts. */
 			struct vio_blk_part *p = u.cookie;
 			VIO_ASSERT(p >= q->q_parts && p < q->q_parts + q->q_depth);
-			struct vio_blk_slot *s = &q->q_slots[p - q->q_parts];
+			struct vio_blk_slot *s = slot_at(q, (uint16_t)(p - q->q_parts));
 			int status = part_status(blk, qi, p, s, u.len);
 			if (!status && p->req && p->type == VIRTIO_BLK_T_GET_ID)
 				copy_id(s, p->req);
@@ -1083,9 +1113,11 @@ static int setup_queues(struct vio_blk *blk)
 	struct vio_dev *dev = blk->dev;
 	uint16_t n = blk->info.num_queues;
 
+	const struct vio_vq_opts vq_opts = {.max_size = blk->blk_opts.queue_size,
+					    .indirect_tables = blk->blk_opts.indirect_tables};
 	int err = vio_dev_setup_irqs(dev, blk->blk_vqs, n);
 	for (uint16_t i = 0; i < n && !err; i++) {
-		err = vio_dev_setup_vq(dev, i, VIO_BLK_QUEUE_SIZE, queue_interrupt, blk);
+		err = vio_dev_setup_vq_opts(dev, i, &vq_opts, queue_interrupt, blk);
 		if (!err)
 			err = alloc_slots(blk, i);
 	}
@@ -1109,6 +1141,10 @@ int vio_blk_init(struct vio_blk *blk, struct vio_dev *dev, const struct vio_blk_
 		blk->blk_opts = *opts;
 	if (!blk->blk_opts.timeout_ns)
 		blk->blk_opts.timeout_ns = VIO_BLK_TIMEOUT_NS;
+	if (!blk->blk_opts.queue_size)
+		blk->blk_opts.queue_size = VIO_BLK_QUEUE_SIZE;
+	if (!blk->blk_opts.indirect_tables)
+		blk->blk_opts.indirect_tables = VIO_BLK_INDIRECT_TABLES;
 	blk->dev = dev;
 	dev->name = blk_name;
 
@@ -1195,7 +1231,7 @@ int vio_blk_fini(struct vio_blk *blk)
 	for (uint16_t i = 0; i < blk->info.num_queues; i++) {
 		if (err)
 			vio_vq_set_callback(&blk->blk_vqs[i], NULL, NULL);
-		if (blk->blk_q[i].q_slots)
+		if (blk->blk_q[i].q_depth)
 			fail_unanswered(blk, i, err ? VIO_EDEAD : VIO_EIO);
 	}
 	if (err) {

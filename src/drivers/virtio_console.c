@@ -38,6 +38,9 @@ _Static_assert(VIO_CONSOLE_MAX_PORTS >= 1 && 2 + 2 * VIO_CONSOLE_MAX_PORTS <= VI
 _Static_assert(VIO_CONSOLE_NAME_MAX >= 2, "VIO_CONSOLE_NAME_MAX too small");
 _Static_assert(VIO_CONSOLE_CTRL_BUF_SIZE > sizeof(struct virtio_console_control),
 	       "a control buffer must hold a message header and some payload");
+_Static_assert(VIO_CONSOLE_BUF_SIZE <= VIO_CONSOLE_PAGE &&
+		   VIO_CONSOLE_CTRL_BUF_SIZE <= VIO_CONSOLE_PAGE,
+	       "a buffer must fit in one DMA page");
 
 /* How long blocking calls wait between looks at the used rings. */
 #define CON_POLL_US 10
@@ -45,11 +48,6 @@ _Static_assert(VIO_CONSOLE_CTRL_BUF_SIZE > sizeof(struct virtio_console_control)
 #define CON_LOG_PERIOD_NS 1000000000ull
 
 static const char con_name[] = "virtio-console";
-
-#define PORT_BYTES ((size_t)(VIO_CONSOLE_RX_BUFS + VIO_CONSOLE_TX_BUFS) * VIO_CONSOLE_BUF_SIZE)
-#define CTRL_BYTES                                                                                 \
-	((size_t)VIO_CONSOLE_CTRL_BUFS * VIO_CONSOLE_CTRL_BUF_SIZE +                               \
-	 (size_t)VIO_CONSOLE_CTRL_TX_BUFS * sizeof(struct virtio_console_control))
 
 static void copy_bytes(void *dst, const void *src, size_t n)
 {
@@ -125,14 +123,6 @@ static bool used_len_ok(struct vio_console *con, const struct vio_vq_used *u, co
 			 "%s: %s: device wrote %u bytes into %u, dropped", con_name, what, u->len,
 			 u->in_len);
 	return false;
-}
-
-/* A broken queue or a timeout may be the device asking for a reset (2.1.2): say so. */
-static int device_error(struct vio_console *con, int err)
-{
-	if ((err == VIO_EIO || err == VIO_ETIMEDOUT) && vio_dev_check(con->dev) == VIO_ENEEDRESET)
-		return VIO_ENEEDRESET;
-	return err;
 }
 
 /* --- control messages we send ------------------------------------------------------------- */
@@ -467,6 +457,10 @@ int vio_console_poll(struct vio_console *con)
 	 * call is already reaping and will see everything. */
 	if (con->con_polling || !con->dev)
 		return 0;
+	/* A device may ask for a reset in its status alone (2.1.2): the core looks now and then. */
+	err = vio_dev_poll(con->dev);
+	if (err)
+		return err;
 	con->con_polling = true;
 	if (con->multiport && (err = poll_ctrl(con)) != 0)
 		ret = err;
@@ -474,7 +468,7 @@ int vio_console_poll(struct vio_console *con)
 		if ((err = poll_port(con, &con->con_ports[id])) != 0)
 			ret = err;
 	con->con_polling = false;
-	return device_error(con, ret);
+	return vio_dev_error(con->dev, ret);
 }
 
 static uint32_t rx_pending(const struct vio_console_port *p)
@@ -535,7 +529,7 @@ int vio_console_read(struct vio_console *con, uint32_t id, void *buf, size_t len
 	con->stats.rx_bytes += got;
 	if (got)
 		return (int)got;
-	return vio_vq_is_broken(p->rxq) ? device_error(con, VIO_EIO) : VIO_EAGAIN;
+	return vio_vq_is_broken(p->rxq) ? vio_dev_error(con->dev, VIO_EIO) : VIO_EAGAIN;
 }
 
 /* Copy as much of src as there are free transmit buffers for, post them, kick. */
@@ -593,7 +587,7 @@ int vio_console_write(struct vio_console *con, uint32_t id, const void *buf, siz
 
 		vio_console_poll(con);
 		if (vio_vq_is_broken(p->txq))
-			return queued ? (int)queued : device_error(con, VIO_EIO);
+			return queued ? (int)queued : vio_dev_error(con->dev, VIO_EIO);
 		if (!p->present)
 			return queued ? (int)queued : VIO_ENODEV;
 		/* QEMU throws away what reaches a port nobody on the host has open. */
@@ -617,7 +611,7 @@ int vio_console_write(struct vio_console *con, uint32_t id, const void *buf, siz
 			last_taken = now;
 		if (now - last_taken > con->con_opts.timeout_ns ||
 		    now - start > con->con_opts.deadline_ns)
-			return queued ? (int)queued : device_error(con, VIO_ETIMEDOUT);
+			return queued ? (int)queued : vio_dev_error(con->dev, VIO_ETIMEDOUT);
 		maybe_wait(con, now, &spun_since);
 		if (port->delay_us)
 			port->delay_us(port->ctx, CON_POLL_US);
@@ -785,38 +779,62 @@ static int setup_queues(struct vio_console *con)
 				 (uint16_t)(con->multiport ? 2 + 2 * con->nports : 2));
 	if (err)
 		return err;
+	/* Each queue sized to the buffers it carries, every one a single segment: no tables. */
+	struct vio_vq_opts ctrl_rx = {.max_size = VIO_CONSOLE_CTRL_BUFS, .direct_only = true};
+	struct vio_vq_opts ctrl_tx = {.max_size = VIO_CONSOLE_CTRL_TX_BUFS, .direct_only = true};
+	struct vio_vq_opts rx = {.max_size = VIO_CONSOLE_RX_BUFS, .direct_only = true};
+	struct vio_vq_opts tx = {.max_size = VIO_CONSOLE_TX_BUFS, .direct_only = true};
 	if (con->multiport) {
-		err = vio_dev_setup_vq(dev, VIRTIO_CONSOLE_Q_CTRL_RX, VIO_CONSOLE_CTRL_BUFS,
-				       vq_done, con);
+		err = vio_dev_setup_vq_opts(dev, VIRTIO_CONSOLE_Q_CTRL_RX, &ctrl_rx, vq_done, con);
 		if (!err)
-			err = vio_dev_setup_vq(dev, VIRTIO_CONSOLE_Q_CTRL_TX,
-					       VIO_CONSOLE_CTRL_TX_BUFS, vq_done, con);
+			err = vio_dev_setup_vq_opts(dev, VIRTIO_CONSOLE_Q_CTRL_TX, &ctrl_tx,
+						    vq_done, con);
 		if (err)
 			return err;
 	}
 	for (uint32_t id = 0; id < con->nports; id++) {
-		err = vio_dev_setup_vq(dev, (uint16_t)VIRTIO_CONSOLE_Q_RX(id), VIO_CONSOLE_RX_BUFS,
-				       vq_done, con);
+		err = vio_dev_setup_vq_opts(dev, (uint16_t)VIRTIO_CONSOLE_Q_RX(id), &rx, vq_done,
+					    con);
 		if (!err)
-			err = vio_dev_setup_vq(dev, (uint16_t)VIRTIO_CONSOLE_Q_TX(id),
-					       VIO_CONSOLE_TX_BUFS, vq_done, con);
+			err = vio_dev_setup_vq_opts(dev, (uint16_t)VIRTIO_CONSOLE_Q_TX(id), &tx,
+						    vq_done, con);
 		if (err)
 			return err;
 	}
 	return 0;
 }
 
-/* Carve the one DMA allocation into buffers and post every receive buffer. */
-static int setup_buffers(struct vio_console *con)
+/* Buffers are cut out of DMA pages taken one at a time: none needs more than its page. */
+struct carver {
+	uint8_t *next;
+	uint32_t left;
+};
+
+static uint8_t *carve(struct vio_console *con, struct carver *c, uint32_t bytes)
 {
 	const struct vio_port *port = con->dev->port;
-	uint8_t *mem;
+	uint64_t phys;
 
-	con->con_dma_bytes = (size_t)con->nports * PORT_BYTES + (con->multiport ? CTRL_BYTES : 0);
-	con->con_dma = port->dma_alloc(port->ctx, con->con_dma_bytes, &con->con_dma_phys);
-	if (!con->con_dma)
-		return VIO_ENOMEM;
-	mem = con->con_dma;
+	if (bytes > c->left) {
+		VIO_ASSERT(con->con_npages < VIO_CONSOLE_DMA_PAGES);
+		uint8_t *page = port->dma_alloc(port->ctx, VIO_CONSOLE_PAGE, &phys);
+		if (!page)
+			return NULL;
+		con->con_pages[con->con_npages++] = page;
+		c->next = page;
+		c->left = VIO_CONSOLE_PAGE;
+	}
+	uint8_t *p = c->next;
+	c->next += bytes;
+	c->left -= bytes;
+	return p;
+}
+
+/* Cut the buffers out of DMA pages and post every receive buffer. */
+static int setup_buffers(struct vio_console *con)
+{
+	struct carver c = {0};
+	uint8_t *mem;
 
 	for (uint32_t id = 0; id < con->nports; id++) {
 		struct vio_console_port *p = &con->con_ports[id];
@@ -825,10 +843,16 @@ static int setup_buffers(struct vio_console *con)
 		p->txq = &con->con_vqs[VIRTIO_CONSOLE_Q_TX(id)];
 		p->nrx = min_u16(VIO_CONSOLE_RX_BUFS, p->rxq->size);
 		p->ntx = min_u16(VIO_CONSOLE_TX_BUFS, p->txq->size);
-		for (uint16_t i = 0; i < VIO_CONSOLE_RX_BUFS; i++, mem += VIO_CONSOLE_BUF_SIZE)
+		for (uint16_t i = 0; i < VIO_CONSOLE_RX_BUFS; i++) {
+			if (!(mem = carve(con, &c, VIO_CONSOLE_BUF_SIZE)))
+				return VIO_ENOMEM;
 			p->rx[i] = (struct vio_console_buf){p, mem, 0, 0};
-		for (uint16_t i = 0; i < VIO_CONSOLE_TX_BUFS; i++, mem += VIO_CONSOLE_BUF_SIZE)
+		}
+		for (uint16_t i = 0; i < VIO_CONSOLE_TX_BUFS; i++) {
+			if (!(mem = carve(con, &c, VIO_CONSOLE_BUF_SIZE)))
+				return VIO_ENOMEM;
 			p->tx[i] = (struct vio_console_buf){p, mem, 0, 0};
+		}
 		for (uint16_t i = 0; i < p->nrx; i++)
 			post_rx(p, i);
 		for (uint16_t i = 0; i < p->ntx; i++)
@@ -839,11 +863,16 @@ static int setup_buffers(struct vio_console *con)
 
 	con->con_nctrl_rx = min_u16(VIO_CONSOLE_CTRL_BUFS, ctrl_rxq(con)->size);
 	con->con_nctrl_tx = min_u16(VIO_CONSOLE_CTRL_TX_BUFS, ctrl_txq(con)->size);
-	for (uint16_t i = 0; i < VIO_CONSOLE_CTRL_BUFS; i++, mem += VIO_CONSOLE_CTRL_BUF_SIZE)
+	for (uint16_t i = 0; i < VIO_CONSOLE_CTRL_BUFS; i++) {
+		if (!(mem = carve(con, &c, VIO_CONSOLE_CTRL_BUF_SIZE)))
+			return VIO_ENOMEM;
 		con->con_ctrl_rx[i] = (struct vio_console_buf){NULL, mem, 0, 0};
-	for (uint16_t i = 0; i < VIO_CONSOLE_CTRL_TX_BUFS;
-	     i++, mem += sizeof(struct virtio_console_control))
+	}
+	for (uint16_t i = 0; i < VIO_CONSOLE_CTRL_TX_BUFS; i++) {
+		if (!(mem = carve(con, &c, sizeof(struct virtio_console_control))))
+			return VIO_ENOMEM;
 		con->con_ctrl_tx[i] = (struct vio_console_buf){NULL, mem, 0, 0};
+	}
 	for (uint16_t i = 0; i < con->con_nctrl_rx; i++)
 		post_ctrl_rx(con, &con->con_ctrl_rx[i]);
 	for (uint16_t i = 0; i < con->con_nctrl_tx; i++)
@@ -880,10 +909,11 @@ static void settle(struct vio_console *con)
 
 static void free_buffers(struct vio_console *con)
 {
-	if (!con->con_dma)
-		return;
-	con->dev->port->dma_free(con->dev->port->ctx, con->con_dma, con->con_dma_bytes);
-	con->con_dma = NULL;
+	const struct vio_port *port = con->dev->port;
+
+	for (uint16_t i = 0; i < con->con_npages; i++)
+		port->dma_free(port->ctx, con->con_pages[i], VIO_CONSOLE_PAGE);
+	con->con_npages = 0;
 }
 
 int vio_console_init(struct vio_console *con, struct vio_dev *dev,
@@ -959,7 +989,7 @@ int vio_console_fini(struct vio_console *con)
 		vio_logf(con->dev->port, VIO_LOG_ERR,
 			 "%s: reset not confirmed: keeping the buffers, device failed", con_name);
 		vio_dev_fail(con->dev);
-		con->con_dma = NULL;
+		con->con_npages = 0;
 	}
 	free_buffers(con);
 	for (uint32_t id = 0; id < con->nports; id++)

@@ -133,19 +133,6 @@ static void bytes_copy(void *dst, const void *src, uint32_t n)
 
 /* --- configuration ------------------------------------------------------------------------ */
 
-/*
- * A queue broke (VIO_EIO) or a command timed out: perhaps because the device set
- * DEVICE_NEEDS_RESET (2.1.2), which nothing tells us without a config interrupt (polling, or
- * a one-entry MSI-X table). Look at the status: VIO_ENEEDRESET then (logged once, every queue
- * broken), else err as it was.
- */
-static int check_device(struct vio_net *net, int err)
-{
-	if ((err == VIO_EIO || err == VIO_ETIMEDOUT) && vio_dev_check(net->dev) == VIO_ENEEDRESET)
-		return VIO_ENEEDRESET;
-	return err;
-}
-
 /* splitmix64: spreads a seed of any quality over all 64 bits. */
 static uint64_t mix64(uint64_t x)
 {
@@ -664,7 +651,7 @@ int vio_net_recv(struct vio_net *net, struct vio_net_frame *f)
 	/* Not a frame: the caller's batch is over. Buffers it gave back go to the device now. */
 	if (err)
 		rx_flush(net);
-	return check_device(net, err);
+	return vio_dev_error(net->dev, err);
 }
 
 /* A buffer the caller held goes back to the ring, unpublished until rx_flush (a second
@@ -828,7 +815,7 @@ static int tx_post(struct vio_net *net, struct vio_net_txslot *slot, const struc
 			net->stats.tx_full++;
 		else
 			net->stats.tx_errors++;
-		return check_device(net, err);
+		return vio_dev_error(net->dev, err);
 	}
 	net->stats.tx_frames++;
 	net->stats.tx_bytes += len;
@@ -966,7 +953,7 @@ static int ctrl_cmd(struct vio_net *net, uint8_t class, uint8_t cmd, const struc
 	sg[1 + ndata] = (struct vio_sg){net->net_ctrl + CTRL_ACK_OFF, sizeof(*ack)};
 	err = vio_vq_add(vq, sg, 1 + ndata, 1, net->net_ctrl);
 	if (err)
-		return err == VIO_ENOSPC ? VIO_EAGAIN : check_device(net, err);
+		return err == VIO_ENOSPC ? VIO_EAGAIN : vio_dev_error(net->dev, err);
 	net->net_ctrl_pending = true;
 	if ((net->net_ctrl_set_mac = mac != NULL))
 		bytes_copy(net->net_ctrl_mac, mac, 6);
@@ -977,10 +964,10 @@ static int ctrl_cmd(struct vio_net *net, uint8_t class, uint8_t cmd, const struc
 		if (port->now_ns(port->ctx) >= deadline) {
 			vio_logf(port, VIO_LOG_ERR, "virtio-net: ctrl command %u.%u timed out",
 				 class, cmd);
-			return check_device(net, VIO_ETIMEDOUT);
+			return vio_dev_error(net->dev, VIO_ETIMEDOUT);
 		}
 	}
-	return check_device(net, err);
+	return vio_dev_error(net->dev, err);
 }
 
 /*
@@ -1088,16 +1075,26 @@ static int setup_queues(struct vio_net *net)
 	struct vio_dev *dev = net->dev;
 	int err;
 
+	/*
+	 * The receiveq holds every RX chain as direct descriptors (alloc_buffers posts no more
+	 * than fit): no tables. A frame sent is a header and its data: tables let each take one
+	 * entry of the transmitq. The controlq carries one command at a time: one table, so
+	 * that a command fits even a ring smaller than its segments.
+	 */
+	const struct vio_vq_opts rx = {.max_size = queue_limit(net->net_opts.rx_queue_size),
+				       .direct_only = true};
+	const struct vio_vq_opts tx = {.max_size = queue_limit(net->net_opts.tx_queue_size),
+				       .indirect_tables = net->net_opts.indirect_tables};
+	const struct vio_vq_opts ctrl = {.max_size = CTRL_QUEUE_SIZE, .indirect_tables = 1};
+
 	net->net_nvqs = has(net, VIRTIO_NET_F_CTRL_VQ) ? 3 : 2;
 	err = vio_dev_setup_irqs(dev, net->net_vqs, net->net_nvqs);
 	if (!err)
-		err = vio_dev_setup_vq(dev, RXQ, queue_limit(net->net_opts.rx_queue_size),
-				       queue_interrupt, net);
+		err = vio_dev_setup_vq_opts(dev, RXQ, &rx, queue_interrupt, net);
 	if (!err)
-		err = vio_dev_setup_vq(dev, TXQ, queue_limit(net->net_opts.tx_queue_size),
-				       queue_interrupt, net);
+		err = vio_dev_setup_vq_opts(dev, TXQ, &tx, queue_interrupt, net);
 	if (!err && net->net_nvqs > CTRLQ)
-		err = vio_dev_setup_vq(dev, CTRLQ, CTRL_QUEUE_SIZE, NULL, NULL);
+		err = vio_dev_setup_vq_opts(dev, CTRLQ, &ctrl, NULL, NULL);
 	return err;
 }
 
@@ -1112,6 +1109,8 @@ int vio_net_init(struct vio_net *net, struct vio_dev *dev, const struct vio_net_
 		net->net_opts = *opts;
 	if (!net->net_opts.timeout_ns)
 		net->net_opts.timeout_ns = VIO_NET_CTRL_TIMEOUT_NS;
+	if (!net->net_opts.indirect_tables)
+		net->net_opts.indirect_tables = VIO_NET_INDIRECT_TABLES;
 	net->dev = dev;
 	dev->name = net_name;
 
@@ -1150,26 +1149,28 @@ fail:
 int vio_net_poll(struct vio_net *net)
 {
 	const struct vio_port *port = port_of(net);
+	/* A device may ask for a reset in its status alone (2.1.2): the core looks now and then. */
+	int err = vio_dev_poll(net->dev);
+
+	if (err)
+		return err;
 	int tx = tx_reap(net);
 
 	rx_flush(net);
 	if (net->net_ctrl_pending)
 		ctrl_answer(net); /* a command that timed out may have its answer now */
 	if (net->dev->irq_mode == VIO_IRQ_POLL) {
-		/* No config interrupt will tell us: look at the link and the status now and then.
-		 */
+		/* No config interrupt will tell us: look at the link now and then. */
 		uint64_t now = port->now_ns(port->ctx);
 		if (now - net->net_link_checked_ns >= VIO_NET_LINK_POLL_NS) {
 			net->net_link_checked_ns = now;
-			if (vio_dev_check(net->dev))
-				return VIO_ENEEDRESET;
 			refresh_link(net);
 		}
 	}
 	if (tx < 0)
-		return check_device(net, tx);
+		return vio_dev_error(net->dev, tx);
 	if (vio_vq_is_broken(&net->net_vqs[RXQ]))
-		return check_device(net, VIO_EIO);
+		return vio_dev_error(net->dev, VIO_EIO);
 	return vio_vq_has_used(&net->net_vqs[RXQ]) || tx > 0 ? 1 : 0;
 }
 

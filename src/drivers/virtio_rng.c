@@ -91,14 +91,6 @@ static bool buf_done(struct vio_rng *rng, const struct vio_vq_used *u, uint16_t 
 	return false;
 }
 
-/* A broken queue or a timeout may be the device asking for a reset (2.1.2): say so. */
-static int device_error(struct vio_rng *rng, int err)
-{
-	if ((err == VIO_EIO || err == VIO_ETIMEDOUT) && vio_dev_check(rng->dev) == VIO_ENEEDRESET)
-		return VIO_ENEEDRESET;
-	return err;
-}
-
 static uint32_t ready_bytes(const struct vio_rng *rng)
 {
 	uint32_t n = 0;
@@ -117,6 +109,10 @@ int vio_rng_poll(struct vio_rng *rng)
 	uint16_t empty[VIO_RNG_BUFS], nempty = 0, i;
 	int err;
 
+	/* A device may ask for a reset in its status alone (2.1.2): the core looks now and then. */
+	err = vio_dev_poll(rng->dev);
+	if (err)
+		return err;
 	/*
 	 * A buffer that came back empty goes back to the device only after the reaping: posted
 	 * at once, a device that completes every buffer the moment it sees it would keep this
@@ -133,7 +129,7 @@ int vio_rng_poll(struct vio_rng *rng)
 		post_buf(rng, empty[k]);
 	vio_vq_kick(&rng->rng_vq);
 	if (err != VIO_EAGAIN)
-		return device_error(rng, err);
+		return vio_dev_error(rng->dev, err);
 	return (int)ready_bytes(rng);
 }
 
@@ -198,7 +194,7 @@ int vio_rng_read(struct vio_rng *rng, void *buf, size_t len, bool block)
 			/* In ns: a 64-bit division would need libgcc on 32-bit machines. */
 			vio_logf(port, VIO_LOG_WARN, "%s: %zu of %zu bytes in %llu ns, gave up",
 				 rng_name, got, len, (unsigned long long)(now - start));
-			return device_error(rng, VIO_ETIMEDOUT);
+			return vio_dev_error(rng->dev, VIO_ETIMEDOUT);
 		}
 		/* Never spin longer than VIO_RNG_SPIN_NS without letting the caller in. */
 		if (o->wait && now - spun_since >= VIO_RNG_SPIN_NS) {
@@ -254,7 +250,9 @@ int vio_rng_init(struct vio_rng *rng, struct vio_dev *dev, const struct vio_rng_
 	err = vio_dev_setup_irqs(dev, &rng->rng_vq, VIRTIO_RNG_NUM_QUEUES);
 	if (err)
 		goto fail;
-	err = vio_dev_setup_vq(dev, VIRTIO_RNG_Q_REQUEST, VIO_RNG_BUFS, rng_vq_done, rng);
+	/* One buffer per request: no indirect tables. */
+	const struct vio_vq_opts vq_opts = {.max_size = VIO_RNG_BUFS, .direct_only = true};
+	err = vio_dev_setup_vq_opts(dev, VIRTIO_RNG_Q_REQUEST, &vq_opts, rng_vq_done, rng);
 	if (err)
 		goto fail;
 	rng->rng_nbufs = rng->rng_vq.size < VIO_RNG_BUFS ? rng->rng_vq.size : VIO_RNG_BUFS;

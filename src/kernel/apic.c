@@ -157,16 +157,20 @@ int ioapic_route_gsi(uint32_t gsi, uint8_t vector, bool level, bool active_low)
 	return 0;
 }
 
-void ioapic_mask_gsi(uint32_t gsi)
+static void set_gsi_masked(uint32_t gsi, bool masked)
 {
 	uint32_t pin;
 	struct ioapic *io = ioapic_of(gsi, &pin);
 	if (!io)
 		return;
 	uint64_t flags = irq_save();
-	ioapic_write(io, IOAPIC_REDTBL(pin), ioapic_read(io, IOAPIC_REDTBL(pin)) | RED_MASKED);
+	uint32_t red = ioapic_read(io, IOAPIC_REDTBL(pin));
+	ioapic_write(io, IOAPIC_REDTBL(pin), masked ? red | RED_MASKED : red & ~RED_MASKED);
 	irq_restore(flags);
 }
+
+void ioapic_mask_gsi(uint32_t gsi) { set_gsi_masked(gsi, true); }
+void ioapic_unmask_gsi(uint32_t gsi) { set_gsi_masked(gsi, false); }
 
 bool ioapic_gsi_masked(uint32_t gsi)
 {
@@ -206,6 +210,26 @@ int ioapic_route_isa(uint8_t irq, uint8_t vector)
 }
 
 /*
+ * NULL, or why `gsi` is the kernel's own input and no device may have it: COM1's, where the
+ * timer (ISA IRQ 0) arrives, and the two a PC wires whatever the MADT says: input 0 to the
+ * 8259 PIC, input 2 to the timer (QEMU's override of IRQ 0 says so too).
+ */
+static const char *kernel_input(uint32_t gsi)
+{
+	uint32_t timer;
+	bool level, active_low;
+	for (int i = 0; i < n_isa_routed; i++)
+		if (isa_routed[i] == gsi)
+			return "the kernel's own ISA device (COM1) is on that input";
+	isa_gsi(0, &timer, &level, &active_low);
+	if (gsi == timer)
+		return "the timer (ISA IRQ 0) arrives on that input";
+	if (gsi == 0 || gsi == 2)
+		return "a PC wires the 8259 PIC (input 0) or the timer (input 2) there";
+	return NULL;
+}
+
+/*
  * Without an AML interpreter the kernel cannot read the _PRT, ACPI's table of where each
  * PCI pin is wired, so it goes by what the MADT declares:
  *  - a line below 16 is an ISA IRQ, and PCI may share one only when an interrupt source
@@ -236,6 +260,23 @@ const char *ioapic_pci_line(uint8_t line, uint32_t *gsi, bool *active_low)
 		       "shares";
 	uint32_t pin;
 	if (!ioapic_of(*gsi, &pin))
+		return "no IOAPIC has that input";
+	return NULL;
+}
+
+/*
+ * A platform device's line (virtio-mmio: the DSDT's GSI, or virtio_mmio.device='s IRQ made a
+ * GSI) is checked as a PCI line is, less the rule on ISA IRQs that PCI shares (QEMU's microvm
+ * without ACPI puts virtio-mmio on inputs 5-12, which no override declares): an IOAPIC must
+ * have the input, and it must not be one of the kernel's own.
+ */
+const char *ioapic_platform_line(uint32_t gsi)
+{
+	uint32_t pin;
+	const char *own = kernel_input(gsi);
+	if (own)
+		return own;
+	if (!ioapic_of(gsi, &pin))
 		return "no IOAPIC has that input";
 	return NULL;
 }

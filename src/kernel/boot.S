@@ -35,6 +35,15 @@ mb2_header:
 	.long MB2_ARCH_I386
 	.long mb2_header_end - mb2_header
 	.long -(MB2_MAGIC + MB2_ARCH_I386 + (mb2_header_end - mb2_header))
+	/* Framebuffer tag (spec 3.1.10), optional, any mode: UEFI has no text mode, so without
+	 * it GRUB on UEFI leaves the kernel no display at all; with it the kernel is told where
+	 * the firmware's graphics framebuffer is. On BIOS GRUB sets a VBE mode when there is a
+	 * VGA, and stays in text mode when there is none. The kernel only reports it. */
+	.align 8
+	.short 5		/* type: framebuffer */
+	.short 1		/* flags: optional */
+	.long 20
+	.long 0, 0, 0		/* width, height, depth: no preference */
 	/* end tag: type 0, flags 0, size 8 (we take the ELF entry point and load address) */
 	.align 8
 	.short 0

@@ -165,6 +165,11 @@ static int read_all(const char *path, const char *what, void (*fn)(const uint8_t
 	while ((n = DEV_CALL(vio_9p_read(dev_9p(0), fid, off, buf, sizeof(buf)))) > 0) {
 		fn(buf, n, arg);
 		off += (uint64_t)n;
+		if (shell_interrupted()) {
+			clunk(fid);
+			ERR("9p: %s %s: stopped (Ctrl-C) after %llu bytes", what, path,
+			    (unsigned long long)off);
+		}
 	}
 	clunk(fid);
 	if (n < 0)
@@ -376,6 +381,10 @@ static int cp_to_blk(const char *path, struct vio_blk *blk, uint64_t sector, con
 	}
 	while (!eof) {
 		uint32_t fill = 0;
+		if (shell_interrupted()) {
+			clunk(fid);
+			ERR("9p: cp: stopped (Ctrl-C) after %llu bytes", (unsigned long long)off);
+		}
 		while (fill < chunk) {
 			int n = DEV_CALL(vio_9p_read(dev_9p(0), fid, off + fill, buf + fill,
 						    chunk - fill));
@@ -415,7 +424,7 @@ static int cp(const char *from, const char *to)
 {
 	struct vio_blk *blk;
 	uint64_t sector, bytes = 0, off = 0;
-	bool has_bytes;
+	bool has_bytes, stopped = false;
 	uint32_t in = 0, out;
 	int n, err;
 
@@ -441,6 +450,10 @@ static int cp(const char *from, const char *to)
 		return err;
 	}
 	for (;;) {
+		if (shell_interrupted()) {
+			stopped = true;
+			break;
+		}
 		if (from_blk) {
 			uint64_t left = bytes - off;
 			if (!left)
@@ -463,6 +476,8 @@ static int cp(const char *from, const char *to)
 	if (!from_blk)
 		clunk(in);
 	clunk(out);
+	if (stopped)
+		ERR("9p: cp: stopped (Ctrl-C) after %llu bytes", (unsigned long long)off);
 	if (err)
 		return say(err, "cp", from_blk ? to : from);
 	kprintf("copied %llu bytes from %s to %s\n", (unsigned long long)off, from, to);

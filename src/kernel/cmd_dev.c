@@ -229,19 +229,47 @@ static int cmd_virtio(int argc, char **argv)
 	return 0;
 }
 
+/* What `rng` dumps in hex; a larger count is read and summed (SHA-256) instead. */
+#define RNG_DUMP_MAX 4096
+#define RNG_MAX	     (1ull << 30)
+/* One blocking read: a slow device (QEMU's max-bytes) answers it well within a second, so
+ * Ctrl-C, looked for between reads, stops the command soon. */
+#define RNG_CHUNK 256
+
 static int cmd_rng(int argc, char **argv)
 {
-	static uint8_t buf[4096];
-	uint64_t n;
-	if (argc != 2 || !parse_u64(argv[1], &n) || n == 0 || n > sizeof(buf))
+	static uint8_t buf[RNG_DUMP_MAX];
+	uint64_t n, got = 0, t0 = clock_ns();
+	struct sha256 s;
+	if (argc != 2 || !parse_u64(argv[1], &n) || n == 0 || n > RNG_MAX)
 		return -1;
 	struct vio_rng *rng = dev_rng(0);
 	if (!rng)
 		ERR("rng: no virtio-rng device");
-	int got = DEV_CALL(vio_rng_read(rng, buf, n, true));
-	if (got < 0)
-		ERR("rng: %s", shell_strerror(got));
-	hexdump(buf, (size_t)got, 0);
+	sha256_init(&s);
+	while (got < n) {
+		if (shell_interrupted())
+			ERR("rng: stopped (Ctrl-C) after %llu of %llu bytes", (unsigned long long)got,
+			    (unsigned long long)n);
+		uint8_t *to = n <= RNG_DUMP_MAX ? buf + got : buf;
+		size_t want = n - got < RNG_CHUNK ? (size_t)(n - got) : RNG_CHUNK;
+		int r = DEV_CALL(vio_rng_read(rng, to, want, true));
+		if (r < 0)
+			ERR("rng: %s", shell_strerror(r));
+		if (n > RNG_DUMP_MAX)
+			sha256_update(&s, buf, (size_t)r);
+		got += (uint64_t)r;
+	}
+	if (n <= RNG_DUMP_MAX) {
+		hexdump(buf, (size_t)n, 0);
+		return 0;
+	}
+	uint8_t d[32];
+	char hex[65];
+	sha256_final(&s, d);
+	sha256_hex(d, hex);
+	kprintf("rng: %llu bytes in %llu ms, sha256 %s\n", (unsigned long long)n,
+		(unsigned long long)((clock_ns() - t0) / 1000000), hex);
 	return 0;
 }
 
@@ -312,7 +340,7 @@ static int blk_qd(struct vio_blk *b, uint64_t count, uint64_t depth)
 {
 	uint32_t bs = b->info.blk_size;
 	uint64_t blocks = b->info.capacity / (bs / 512), posted = 0, done = 0;
-	uint64_t t0 = clock_ns();
+	uint64_t t0 = clock_ns(), look = t0;
 	qd_errors = 0;
 	for (int i = 0; i < QD_MAX; i++)
 		if (qd_slots[i].busy)
@@ -351,6 +379,14 @@ static int blk_qd(struct vio_blk *b, uint64_t count, uint64_t depth)
 		if (clock_ns() - t0 > 60 * 1000000000ull)
 			ERR("blk qd: %llu of %llu reads came back in 60 s", (unsigned long long)done,
 			    (unsigned long long)count);
+		/* Ctrl-C, looked for every 10 ms: what is in flight comes back by itself (the
+		 * shell's idle loop polls the disk and qd_done frees the slots). */
+		if (clock_ns() - look >= 10000000ull) {
+			look = clock_ns();
+			if (shell_interrupted())
+				ERR("blk qd: stopped (Ctrl-C) after %llu of %llu reads",
+				    (unsigned long long)done, (unsigned long long)count);
+		}
 	}
 	kprintf("qd: %llu reads of %u bytes, %llu in flight at most, %llu ms, %llu errors\n",
 		(unsigned long long)count, bs, (unsigned long long)depth,
@@ -393,14 +429,19 @@ static int blk_crash(struct vio_blk *b)
 	return 0;
 }
 
-/* Read [off, off+len) of a disk into SHA-256, 64 KiB at a time. */
-static int blk_sha256(struct vio_blk *b, uint64_t off, uint64_t len, char hex[65])
+/* Read [off, off+len) of a disk into SHA-256, 64 KiB at a time. Returns 0, an error, or
+ * 1 when Ctrl-C stopped it (*off tells where). */
+static int blk_sha256(struct vio_blk *b, uint64_t *offp, uint64_t len, char hex[65])
 {
 	static uint8_t chunk[64 * 1024];
+	uint64_t off = *offp;
 	struct sha256 s;
 	sha256_init(&s);
 	while (len) {
 		size_t n = len < sizeof(chunk) ? (size_t)len : sizeof(chunk);
+		*offp = off;
+		if (shell_interrupted())
+			return 1;
 		int err = DEV_CALL(vio_blk_read(b, off / 512, chunk, n));
 		if (err)
 			return err;
@@ -457,7 +498,10 @@ static int cmd_blk(int argc, char **argv)
 	} else if (!strcmp(op, "sha256") && argc == 5 && parse_u64(argv[3], &a) &&
 		   parse_u64(argv[4], &b) && a % 512 == 0 && b % 512 == 0) {
 		char hex[65];
-		if ((err = blk_sha256(blk, a, b, hex)))
+		uint64_t at = a;
+		if ((err = blk_sha256(blk, &at, b, hex)) > 0)
+			ERR("blk sha256: stopped (Ctrl-C) at offset %llu", (unsigned long long)at);
+		if (err)
 			ERR("blk sha256: %s", shell_strerror(err));
 		kprintf("sha256 %s offset %llu length %llu: %s\n", argv[2], (unsigned long long)a,
 			(unsigned long long)b, hex);
@@ -667,6 +711,10 @@ static int balloon_alloc(struct vio_balloon *b, uint64_t bytes)
 	uint64_t free0 = pmm_free_pages(), t0 = clock_ns();
 
 	while (got < want) {
+		if (got % 1024 == 0 && shell_interrupted()) {
+			kprintf("balloon alloc: stopped (Ctrl-C)\n");
+			break;
+		}
 		uint64_t pa = pmm_alloc(1, 1);
 		if (!pa)
 			break;
@@ -719,11 +767,14 @@ const struct command device_commands[] = {
 	{"lspci", "lspci", "PCI functions with their BARs", cmd_lspci},
 	{"virtio", "virtio <dev>", "one device: features by name, queues, counters (dev: blk0...)",
 	 cmd_virtio},
-	{"rng", "rng <bytes (1-4096)>", "read entropy and dump it", cmd_rng},
+	{"rng", "rng <bytes (1-1G)>",
+	 "read entropy: up to 4096 bytes dumped in hex, more summed (SHA-256); Ctrl-C stops it",
+	 cmd_rng},
 	{"blk", "blk info [dev] | read <dev> <sector> <count> | write <dev> <sector> <count> <byte>"
 		" | sha256 <dev> <offset> <length> | flush <dev> | discard|zero <dev> <sector> <count>"
 		" | wce <dev> on|off | qd <dev> <reads> <depth (1-64)> | crash <dev>",
-	 "block device operations (sectors of 512 bytes); crash: fault with reads in flight",
+	 "block device operations (sectors of 512 bytes); Ctrl-C stops sha256; crash: fault with "
+	 "reads in flight",
 	 cmd_blk},
 	{"cons", "cons ports | write <port|name> <text...>", "virtio-console ports", cmd_cons},
 	{"net", "net info|stats [dev] | send <dev> <mac|broadcast> <len> | echo <dev> on|off",

@@ -69,6 +69,14 @@ void dev_irq_window(void)
 	irq_restore(flags);
 }
 
+bool dev_may_wait(void)
+{
+	uint64_t flags = irq_save();
+
+	irq_restore(flags);
+	return (flags & (1u << 9)) && !in_interrupt();
+}
+
 static void rng_wait(struct vio_rng *rng, void *arg)
 {
 	(void)rng;
@@ -332,12 +340,25 @@ void devices_init(void)
  * counts every interrupt on every queue) are held against the requests its queues returned.
  * At least STORM_IRQS interrupts with fewer than one in ten bringing a completion is a
  * storm: the port masks the device's interrupts at the source and devices_poll, which runs
- * every device whether it interrupts or not, serves it from then on. (A device that does
- * have work never looks like that; were one taken for a storm, it would lose only its
- * wake-ups.)
+ * every device whether it interrupts or not, serves it. (A device that does have work never
+ * looks like that; were one taken for a storm, it would lose only its wake-ups.) After a
+ * back-off (trap.c's: 1 s, doubling on each new storm) its interrupts are unmasked again.
  */
 #define STORM_PERIOD_NS 100000000ull
 #define STORM_IRQS 200
+
+/* Mask a device's interrupts at the source for a storm, or unmask them after the back-off
+ * (not those trap.c holds cut off). */
+static void set_silenced(struct kvirtio *kv, bool silenced, uint64_t now)
+{
+	if (kv->pci)
+		vio_port_set_silenced(kv->pci, kv->dev.t.pci.nvectors, silenced);
+	else
+		vio_port_set_line_silenced(kv->dev.irq_line, silenced); /* virtio-mmio: its line */
+	kv->irq_silenced = silenced;
+	if (!silenced)
+		kv->irq_retry_at = now;
+}
 
 static void check_idle_interrupts(void)
 {
@@ -348,8 +369,17 @@ static void check_idle_interrupts(void)
 	next = now + STORM_PERIOD_NS;
 	for (int i = 0; i < n_virtio_devices; i++) {
 		struct kvirtio *kv = &virtio_devices[i];
+		char unit[16];
+		if (kv->irq_silenced && now >= kv->irq_retry_at) {
+			set_silenced(kv, false, now);
+			kprintf("vio: %s: interrupts unmasked after %llu s\n",
+				dev_unit_name(kv, unit, sizeof(unit)),
+				(unsigned long long)(kv->irq_backoff_ns / 1000000000));
+		}
 		if (!kv->drv || kv->irq_silenced || kv->dev.irq_mode == VIO_IRQ_POLL)
 			continue;
+		if (irq_storm_calm(kv->irq_backoff_ns, kv->irq_retry_at, now))
+			kv->irq_backoff_ns = 0;
 		uint64_t irqs = 0, done = 0;
 		for (uint16_t q = 0; q < kv->dev.nvqs; q++) {
 			const struct vio_vq_stats *st = &kv->dev.vqs[q].stats;
@@ -361,21 +391,20 @@ static void check_idle_interrupts(void)
 		kv->done_seen = done;
 		if (d_irqs < STORM_IRQS || d_done * 10 >= d_irqs)
 			continue;
-		char unit[16];
+		kv->irq_backoff_ns = irq_storm_backoff(kv->irq_backoff_ns);
+		kv->irq_retry_at = now + kv->irq_backoff_ns;
 		kprintf("vio: %s: %llu interrupts in %llu ms brought %llu completions: an interrupt "
-			"storm; masked, the device is polled from now on\n",
+			"storm; masked, the device is polled; tried again in %llu s\n",
 			dev_unit_name(kv, unit, sizeof(unit)), (unsigned long long)d_irqs,
-			(unsigned long long)(STORM_PERIOD_NS / 1000000), (unsigned long long)d_done);
-		if (kv->pci)
-			vio_port_silence(kv->pci);
-		else
-			ioapic_mask_gsi(kv->dev.irq_line); /* virtio-mmio: its one line */
-		kv->irq_silenced = true;
+			(unsigned long long)(STORM_PERIOD_NS / 1000000), (unsigned long long)d_done,
+			(unsigned long long)(kv->irq_backoff_ns / 1000000000));
+		set_silenced(kv, true, now);
 	}
 }
 
 void devices_poll(void)
 {
+	irq_storms_retry();
 	check_idle_interrupts();
 	for (int i = 0; i < n_cons; i++)
 		DEV_DO(console_service(i));

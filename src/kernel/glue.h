@@ -24,6 +24,15 @@ extern int n_rng, n_cons, n_blk, n_net, n_balloon, n_9p;
  */
 void dev_irq_window(void);
 
+/*
+ * The kernel's limit on spinning with interrupts masked (docs/design.md 4): no wait holds
+ * them off longer. A caller that runs with interrupts on may wait longer, in driver calls of
+ * at most this long with interrupts let in between: dev_may_wait says whether it does (and
+ * is not an interrupt handler).
+ */
+#define DEV_MASKED_SPIN_NS 1000000ull
+bool dev_may_wait(void);
+
 /* --- glue_console.c: port 0 and the echo ports, per console ------------------------------- */
 
 #define ECHO_BUF 4096
@@ -37,6 +46,10 @@ struct kconsole {
 	int port0; /* the console port, or -1 */
 	struct echo_port echo[VIO_CONSOLE_MAX_PORTS];
 	volatile bool changed; /* a port event arrived: look at the ports again */
+	/* Port event lines, per event type: when the last was printed, and how many were not
+	 * since (glue_console.c: one a second at most). */
+	uint64_t event_logged_ns[VIO_CONSOLE_EV_RESIZE + 1];
+	uint32_t event_suppressed[VIO_CONSOLE_EV_RESIZE + 1];
 };
 extern struct kconsole kcons[MAX_PER_DRIVER];
 

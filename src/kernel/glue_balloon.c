@@ -150,9 +150,19 @@ bool balloon_oom(size_t npages)
 		struct kballoon *kb = &kballoons[i];
 		if (kb->busy || kb->stopped || !b->oom || !vio_balloon_actual(b))
 			continue;
+		/*
+		 * The driver waits for the host at most VIO_BALLOON_SPIN_NS (1 ms, masked), then
+		 * says VIO_EAGAIN while the host holds the request. An allocation made with
+		 * interrupts on may wait: ask again, interrupts let in between, until the
+		 * driver's own timeout ends it. One made with them off gets what came back.
+		 */
+		bool may_wait = dev_may_wait();
+		int got;
 		kb->busy = true;
-		int got = DEV_CALL(vio_balloon_deflate_for_oom(
-		    b, want > UINT32_MAX ? UINT32_MAX : (uint32_t)want));
+		do
+			got = DEV_CALL(vio_balloon_deflate_for_oom(
+			    b, want > UINT32_MAX ? UINT32_MAX : (uint32_t)want));
+		while (got == VIO_EAGAIN && may_wait);
 		kb->busy = false;
 		if (got > 0) {
 			freed = true;

@@ -27,16 +27,42 @@ static const char *const console_event_names[] = {
 	"added", "removed", "named", "is a console", "opened by the host", "closed by the host",
 	"has data", "writable", "resized"};
 
-/* The driver's event callback: in interrupt context, or inside console_service's poll. */
+/*
+ * A host can add, remove and rename ports in a loop (QMP device_add / device_del of a
+ * virtserialport): the log shows at most one line per event type per second, and once that
+ * second is over, how many it did not show.
+ */
+#define EVENT_LOG_NS 1000000000ull
+
+/* Say how many `ev` lines were not shown, once their second is over. */
+static void event_log_flush(struct kconsole *kc, unsigned ev, uint64_t now)
+{
+	if (!kc->event_suppressed[ev] || now - kc->event_logged_ns[ev] < EVENT_LOG_NS)
+		return;
+	kprintf("console: %u more 'port %s' events not shown (at most one a second)\n",
+		kc->event_suppressed[ev], console_event_names[ev]);
+	kc->event_suppressed[ev] = 0;
+}
+
+/* The driver's event callback: in interrupt context, or inside console_service's poll (both
+ * with interrupts off, so console_service's flush never runs in the middle of it). */
 static void console_event(struct vio_console *con, uint32_t port, enum vio_console_event ev,
 			  void *arg)
 {
 	struct kconsole *kc = arg;
 	(void)con;
-	if (ev != VIO_CONSOLE_EV_DATA && ev != VIO_CONSOLE_EV_WRITABLE)
-		kprintf("console: port %u %s\n", port, console_event_names[ev]);
-	if (ev != VIO_CONSOLE_EV_DATA && ev != VIO_CONSOLE_EV_WRITABLE)
-		kc->changed = true;
+	if (ev == VIO_CONSOLE_EV_DATA || ev == VIO_CONSOLE_EV_WRITABLE ||
+	    (unsigned)ev >= ARRAY_SIZE(kc->event_suppressed))
+		return;
+	kc->changed = true;
+	uint64_t now = clock_ns();
+	event_log_flush(kc, ev, now);
+	if (kc->event_logged_ns[ev] && now - kc->event_logged_ns[ev] < EVENT_LOG_NS) {
+		kc->event_suppressed[ev]++;
+		return;
+	}
+	kc->event_logged_ns[ev] = now;
+	kprintf("console: port %u %s\n", port, console_event_names[ev]);
 }
 
 /* A blocking write (under DEV_CALL, interrupts off) lets interrupts in every millisecond. */
@@ -100,6 +126,8 @@ void console_service(int i)
 	struct vio_console *con = &consoles[i];
 	struct kconsole *kc = &kcons[i];
 	vio_console_poll(con);
+	for (unsigned ev = 0; ev < ARRAY_SIZE(kc->event_suppressed); ev++)
+		event_log_flush(kc, ev, clock_ns());
 	if (kc->changed)
 		console_rescan(con, kc);
 	for (uint32_t id = 0; id < con->nports; id++)
@@ -123,14 +151,16 @@ void console_mirror(const char *s, size_t n)
 {
 	/* Never from an interrupt handler (the driver may be mid-call) and never recursively.
 	 * When the TX buffers are full, reap the device's completions and retry for up to
-	 * 50 ms (a slow host); only a host that takes nothing for that long loses bytes, and
-	 * those are counted. */
+	 * 50 ms (a slow host), each driver call masked and interrupts let in between; from a
+	 * caller that has them off (a kprintf inside a driver call) for DEV_MASKED_SPIN_NS.
+	 * Only a host that takes nothing for that long loses bytes, and those are counted. */
 	if (!n_cons || kcons[0].port0 < 0 || in_interrupt() || mirroring)
 		return;
 	mirroring = true;
-	uint64_t flags = irq_save(), deadline = clock_ns() + 50000000ull;
+	uint64_t deadline = clock_ns() + (dev_may_wait() ? 50000000ull : DEV_MASKED_SPIN_NS);
 	while (n) {
-		int w = vio_console_write(&consoles[0], (uint32_t)kcons[0].port0, s, n, false);
+		int w = DEV_CALL(
+		    vio_console_write(&consoles[0], (uint32_t)kcons[0].port0, s, n, false));
 		if (w > 0) {
 			s += w;
 			n -= (size_t)w;
@@ -140,8 +170,7 @@ void console_mirror(const char *s, size_t n)
 			mirror_dropped += n;
 			break;
 		}
-		vio_console_poll(&consoles[0]);
+		DEV_CALL(vio_console_poll(&consoles[0]));
 	}
-	irq_restore(flags);
 	mirroring = false;
 }

@@ -129,6 +129,7 @@ void kmain(uint32_t magic, uint32_t info)
 	kprintf("vio: teaching kernel for the vio virtio library; booted by %s (%s)\n",
 		boot.loader[0] ? boot.loader : "?", boot.path);
 	kprintf("vio: command line: '%s'\n", boot.cmdline);
+	bootinfo_print();
 
 	pmm_init();
 	paging_init();

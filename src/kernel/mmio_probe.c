@@ -23,11 +23,14 @@
  * (4.2.2) and be no larger than 64 KiB, start on a 32-bit boundary (every register is a
  * 32-bit word), stay clear of RAM (mapping RAM uncached and writing a status register into
  * it would corrupt memory) and of every other window. An entry that fails is logged with the
- * reason and ignored; the rest still come up.
+ * reason and ignored; the rest still come up. A line the kernel cannot lend (no IOAPIC has
+ * it, or it is COM1's, the timer's or the cascade's: ioapic_platform_line) is refused and the
+ * device polled.
  *
  *   qemu-system-x86_64 -M microvm -kernel build/vio.elf -device virtio-rng-device
  */
 #include <kernel/acpi.h>
+#include <kernel/apic.h>
 #include <kernel/devices.h>
 #include <kernel/kernel.h>
 #include <string.h>
@@ -198,6 +201,12 @@ static int add_window(struct mmio_window *out, int n, int max, struct mmio_windo
 	if (why) {
 		kprintf("virtio-mmio: %s: %s; ignored\n", text, why);
 		return n;
+	}
+	const char *line_why = w.irq != VIO_NO_IRQ ? ioapic_platform_line(w.irq) : NULL;
+	if (line_why) {
+		kprintf("virtio-mmio: %s: GSI %u refused: %s; the device is polled\n", text, w.irq,
+			line_why);
+		w.irq = VIO_NO_IRQ;
 	}
 	char irq[24] = "no interrupt";
 	if (w.irq != VIO_NO_IRQ)

@@ -20,6 +20,15 @@
  * one line says so. The devices behind it lose nothing but their wake-ups: the kernel's
  * main loop polls every device (devices_poll) whether it interrupts or not. A device that
  * storms below that rate, interrupting with nothing to do, is devices.c's to catch.
+ *
+ * The cut-off is not for good: a device may storm for a while (a reset, a host hiccup) and
+ * then behave. A vector whose owner can unmask its source again (irq_set_resumer) gets it
+ * back after STORM_BACKOFF_NS, from irq_storms_retry in the main loop; one that storms again
+ * waits twice as long the next time, up to STORM_BACKOFF_MAX_NS, and one that stays calm for
+ * STORM_CALM_FACTOR back-offs starts from the first again. Each change of state, masked or
+ * unmasked, is one log line. A vector freed while it is cut off (its device set up again)
+ * hands its state to the next vector allocated for the same handler, so that the owner's
+ * re-setup does not undo the cut-off (the vio port asks irq_stormed before it unmasks).
  */
 #include <kernel/apic.h>
 #include <kernel/arch.h>
@@ -42,6 +51,9 @@
  * takes, and a tenth of what a storm reaches under TCG (a storm slows with a loaded host,
  * so the margin is on this side). A device taken for a storm loses only its wake-ups. */
 #define STORM_LIMIT 2000
+#define STORM_BACKOFF_NS 1000000000ull /* 1 s, the first time */
+#define STORM_BACKOFF_MAX_NS 64000000000ull /* doubled up to 64 s */
+#define STORM_CALM_FACTOR 4
 
 struct __attribute__((packed)) tss {
 	uint32_t reserved0;
@@ -82,8 +94,20 @@ static struct storm {
 	uint32_t in_window;
 	bool stormed; /* over the limit: handlers no longer called */
 	void (*silence)(int vector, void *arg);
+	void (*resume)(int vector, void *arg); /* NULL: the cut-off is for good */
 	void *arg;
+	uint64_t backoff_ns; /* the last back-off; 0: none yet, or calm since */
+	uint64_t retry_at;   /* cut off: when it may fire again; else when it last was let */
 } storms[256];
+
+/* The storm state of vectors freed while cut off, by handler: the next vector allocated for
+ * the same handler takes it over (irq_alloc_vector). */
+#define STORM_HANDOVERS 16
+static struct handover {
+	irq_handler_fn fn;
+	void *arg;
+	uint64_t backoff_ns, retry_at;
+} handovers[STORM_HANDOVERS];
 static volatile int irq_depth;
 
 bool in_interrupt(void)
@@ -213,6 +237,18 @@ static __attribute__((noreturn)) void exception(const struct trap_frame *f)
 	qemu_exit(false);
 }
 
+uint64_t irq_storm_backoff(uint64_t last_ns)
+{
+	if (!last_ns)
+		return STORM_BACKOFF_NS;
+	return last_ns >= STORM_BACKOFF_MAX_NS / 2 ? STORM_BACKOFF_MAX_NS : last_ns * 2;
+}
+
+bool irq_storm_calm(uint64_t backoff_ns, uint64_t since_ns, uint64_t now)
+{
+	return backoff_ns && now > since_ns && now - since_ns > STORM_CALM_FACTOR * backoff_ns;
+}
+
 /* Count one interrupt on `v`; true when it is (now) a storm and must not be dispatched. */
 static bool storming(int v)
 {
@@ -227,10 +263,20 @@ static bool storming(int v)
 	if (++st->in_window <= STORM_LIMIT)
 		return false;
 	st->stormed = true;
-	kprintf("irq: vector %#x: an interrupt storm (%u in %llu ms); %s, its devices are "
-		"polled from now on\n", v, st->in_window,
-		(unsigned long long)((now - st->window_start) / 1000000),
-		st->silence ? "source masked" : "no way to mask its source, handlers detached");
+	st->backoff_ns = irq_storm_backoff(st->backoff_ns);
+	st->retry_at = now + st->backoff_ns;
+	if (st->resume)
+		kprintf("irq: vector %#x: an interrupt storm (%u in %llu ms); %s, its devices are "
+			"polled; tried again in %llu s\n", v, st->in_window,
+			(unsigned long long)((now - st->window_start) / 1000000),
+			st->silence ? "source masked" : "handlers detached",
+			(unsigned long long)(st->backoff_ns / 1000000000));
+	else
+		kprintf("irq: vector %#x: an interrupt storm (%u in %llu ms); %s, its devices are "
+			"polled from now on\n", v, st->in_window,
+			(unsigned long long)((now - st->window_start) / 1000000),
+			st->silence ? "source masked"
+				    : "no way to mask its source, handlers detached");
 	if (st->silence)
 		st->silence(v, st->arg);
 	return true;
@@ -266,12 +312,30 @@ int irq_add_handler(int vector, irq_handler_fn fn, void *arg)
 	return -1;
 }
 
+/* A new vector for fn(arg): if a vector of the same handler was freed while cut off, this
+ * one is cut off until that one would have been tried again. */
+static void take_over_storm(int v, irq_handler_fn fn, void *arg)
+{
+	for (int i = 0; i < STORM_HANDOVERS; i++) {
+		struct handover *h = &handovers[i];
+		if (h->fn != fn || h->arg != arg)
+			continue;
+		if (h->retry_at > clock_ns()) {
+			storms[v].stormed = true;
+			storms[v].backoff_ns = h->backoff_ns;
+			storms[v].retry_at = h->retry_at;
+		}
+		*h = (struct handover){0};
+	}
+}
+
 int irq_alloc_vector(irq_handler_fn fn, void *arg)
 {
 	uint64_t flags = irq_save();
 	for (int v = FIRST_DYNAMIC_VECTOR; v <= LAST_DYNAMIC_VECTOR; v++) {
 		if (!handlers[v][0].fn) {
 			irq_add_handler(v, fn, arg);
+			take_over_storm(v, fn, arg);
 			irq_restore(flags);
 			return v;
 		}
@@ -285,6 +349,14 @@ void irq_free_vector(int vector)
 	if (vector < FIRST_DYNAMIC_VECTOR || vector > LAST_DYNAMIC_VECTOR)
 		return;
 	uint64_t flags = irq_save();
+	const struct storm *st = &storms[vector];
+	for (int i = 0; st->stormed && st->resume && i < STORM_HANDOVERS; i++) {
+		if (!handovers[i].fn) {
+			handovers[i] = (struct handover){handlers[vector][0].fn, handlers[vector][0].arg,
+							 st->backoff_ns, st->retry_at};
+			break;
+		}
+	}
 	for (int i = 0; i < MAX_CHAIN; i++)
 		handlers[vector][i] = (struct handler){0};
 	storms[vector] = (struct storm){0};
@@ -299,6 +371,42 @@ void irq_set_silencer(int vector, void (*silence)(int vector, void *arg), void *
 	storms[vector].silence = silence;
 	storms[vector].arg = arg;
 	irq_restore(flags);
+}
+
+void irq_set_resumer(int vector, void (*resume)(int vector, void *arg))
+{
+	if (vector < 32 || vector > 255)
+		return;
+	uint64_t flags = irq_save();
+	storms[vector].resume = resume;
+	irq_restore(flags);
+}
+
+void irq_storms_retry(void)
+{
+	static uint64_t next;
+	uint64_t now = clock_ns();
+	if (now < next)
+		return;
+	next = now + STORM_WINDOW_NS;
+	for (int v = FIRST_DYNAMIC_VECTOR; v <= LAST_DYNAMIC_VECTOR; v++) {
+		struct storm *st = &storms[v];
+		uint64_t flags = irq_save();
+		if (!st->stormed) {
+			/* Calm long enough since it was let back: the next storm starts afresh. */
+			if (irq_storm_calm(st->backoff_ns, st->retry_at, now))
+				st->backoff_ns = 0;
+		} else if (st->resume && now >= st->retry_at) {
+			st->stormed = false;
+			st->window_start = now;
+			st->in_window = 0;
+			st->retry_at = now;
+			st->resume(v, st->arg);
+			kprintf("irq: vector %#x: source unmasked after %llu s; its devices interrupt "
+				"again\n", v, (unsigned long long)(st->backoff_ns / 1000000000));
+		}
+		irq_restore(flags);
+	}
 }
 
 bool irq_stormed(int vector)

@@ -15,7 +15,9 @@
  *                  input shared by every device on it
  *   storms         each vector gets a silencer (trap.c calls it when the vector fires far
  *                  more often than any device has work for): MSI-X masks the table entry
- *                  that sends it, a line masks its IOAPIC input
+ *                  that sends it, a line masks its IOAPIC input; and a resumer, which
+ *                  unmasks it when trap.c's back-off is over. msix_may_unmask tells the
+ *                  library not to unmask an entry whose vector is still cut off
  */
 #include <kernel/apic.h>
 #include <kernel/arch.h>
@@ -137,24 +139,42 @@ static volatile uint32_t *msix_entry(const struct vio_pci_dev *f, uint16_t i)
 
 #define MSIX_CTRL_MASKED 1u /* vector control: this entry sends nothing */
 
-static bool msix_sends(volatile uint32_t *e, int vector)
+static bool msix_targets(volatile uint32_t *e, int vector)
 {
-	return (e[0] & 0xfff00000u) == 0xfee00000u && (e[2] & 0xff) == (uint32_t)vector &&
-	       !(e[3] & MSIX_CTRL_MASKED);
+	return (e[0] & 0xfff00000u) == 0xfee00000u && (e[2] & 0xff) == (uint32_t)vector;
 }
 
-/* A storm on an MSI-X vector: mask the table entry that sends it, on whichever function. */
-static void msix_silence(int vector, void *arg)
+/* Mask or unmask every table entry that sends `vector`, on whichever function. */
+static void msix_set_masked(int vector, bool masked)
 {
-	(void)arg;
 	for (int i = 0; i < n_pci_functions; i++) {
 		const struct vio_pci_dev *f = &pci_functions[i];
 		for (uint16_t e = 0; e < f->msix.table_size; e++) {
 			volatile uint32_t *ent = msix_entry(f, e);
-			if (ent && msix_sends(ent, vector))
-				ent[3] |= MSIX_CTRL_MASKED;
+			if (ent && msix_targets(ent, vector))
+				ent[3] = masked ? ent[3] | MSIX_CTRL_MASKED : ent[3] & ~MSIX_CTRL_MASKED;
 		}
 	}
+}
+
+/* A storm on an MSI-X vector: mask the table entry that sends it; its back-off over, unmask. */
+static void msix_silence(int vector, void *arg)
+{
+	(void)arg;
+	msix_set_masked(vector, true);
+}
+
+static void msix_resume(int vector, void *arg)
+{
+	(void)arg;
+	msix_set_masked(vector, false);
+}
+
+/* The library asks before it unmasks an entry: not while trap.c holds its vector cut off. */
+static bool port_msix_may_unmask(void *ctx, uint64_t addr, uint32_t data)
+{
+	(void)ctx, (void)addr;
+	return !irq_stormed((int)(data & 0xff));
 }
 
 static int port_msix_alloc(void *ctx, vio_irq_handler handler, void *arg, uint64_t *addr,
@@ -165,6 +185,7 @@ static int port_msix_alloc(void *ctx, vio_irq_handler handler, void *arg, uint64
 	if (vec < 0)
 		return VIO_ENOSPC; /* out of IDT vectors */
 	irq_set_silencer(vec, msix_silence, NULL);
+	irq_set_resumer(vec, msix_resume);
 	msi_message((uint8_t)vec, addr, data);
 	return 0;
 }
@@ -188,11 +209,18 @@ static struct {
 } lines[MAX_LINES];
 static int nlines;
 
-/* A storm on a line: mask its IOAPIC input; every device on it is polled from then on. */
+/* A storm on a line: mask its IOAPIC input; every device on it is polled until trap.c's
+ * back-off is over and line_resume unmasks it. */
 static void line_silence(int vector, void *arg)
 {
 	(void)vector;
 	ioapic_mask_gsi((uint32_t)(uintptr_t)arg);
+}
+
+static void line_resume(int vector, void *arg)
+{
+	(void)vector;
+	ioapic_unmask_gsi((uint32_t)(uintptr_t)arg);
 }
 
 static int attach_level_line(uint32_t gsi, bool active_low, vio_irq_handler handler, void *arg)
@@ -206,6 +234,7 @@ static int attach_level_line(uint32_t gsi, bool active_low, vio_irq_handler hand
 	if (vec < 0)
 		return VIO_ENOSPC;
 	irq_set_silencer(vec, line_silence, (void *)(uintptr_t)gsi);
+	irq_set_resumer(vec, line_resume);
 	if (ioapic_route_gsi(gsi, (uint8_t)vec, true, active_low)) {
 		irq_free_vector(vec);
 		return VIO_ENOTSUP; /* no IOAPIC input with that number */
@@ -285,6 +314,7 @@ const struct vio_port kernel_vio_port = {
 	.log = port_log,
 	.msix_alloc = port_msix_alloc,
 	.msix_free = port_msix_free,
+	.msix_may_unmask = port_msix_may_unmask,
 	.intx_attach = port_intx_attach,
 	.platform_irq_attach = port_platform_irq_attach,
 };
@@ -294,20 +324,41 @@ unsigned long vio_port_dma_pages(void)
 	return dma_pages;
 }
 
-void vio_port_silence(const struct vio_pci_dev *f)
+/* The vector routed to `gsi`, or -1. */
+static int line_vector(uint32_t gsi)
+{
+	for (int i = 0; i < nlines; i++)
+		if (lines[i].gsi == gsi)
+			return lines[i].vector;
+	return -1;
+}
+
+void vio_port_set_silenced(const struct vio_pci_dev *f, uint16_t nentries, bool silenced)
 {
 	if (f->msix.cap && (vio_pci_read16(f, f->msix.cap + 2) & 0x8000)) { /* MSI-X Enable */
-		for (uint16_t e = 0; e < f->msix.table_size; e++) {
+		for (uint16_t e = 0; e < f->msix.table_size && e < nentries; e++) {
 			volatile uint32_t *ent = msix_entry(f, e);
-			if (ent && (ent[0] & 0xfff00000u) == 0xfee00000u)
+			if (!ent || (ent[0] & 0xfff00000u) != 0xfee00000u)
+				continue;
+			if (silenced)
 				ent[3] |= MSIX_CTRL_MASKED;
+			else if (!irq_stormed((int)(ent[2] & 0xff))) /* trap.c's to unmask */
+				ent[3] &= ~MSIX_CTRL_MASKED;
 		}
 		return;
 	}
 	uint32_t gsi;
 	bool active_low;
 	if (!ioapic_pci_line(f->irq_line, &gsi, &active_low))
+		vio_port_set_line_silenced(gsi, silenced);
+}
+
+void vio_port_set_line_silenced(uint32_t gsi, bool silenced)
+{
+	if (silenced)
 		ioapic_mask_gsi(gsi);
+	else if (!irq_stormed(line_vector(gsi))) /* trap.c's to unmask */
+		ioapic_unmask_gsi(gsi);
 }
 
 int vio_port_irq_vector(const struct vio_pci_dev *f, bool *masked)
@@ -326,11 +377,6 @@ int vio_port_irq_vector(const struct vio_pci_dev *f, bool *masked)
 	bool active_low;
 	if (ioapic_pci_line(f->irq_line, &gsi, &active_low))
 		return -1;
-	for (int i = 0; i < nlines; i++) {
-		if (lines[i].gsi == gsi) {
-			*masked = ioapic_gsi_masked(gsi);
-			return lines[i].vector;
-		}
-	}
-	return -1;
+	*masked = ioapic_gsi_masked(gsi);
+	return line_vector(gsi);
 }

@@ -152,9 +152,16 @@ static void mmio_setup_irqs(struct vio_dev *dev)
 	const struct vio_port *port = dev->port;
 
 	if (!m->irq_attached) {
-		if (m->irq == VIO_NO_IRQ || !port->platform_irq_attach ||
-		    port->platform_irq_attach(port->ctx, m->irq, mmio_line_handler, dev) < 0)
-			return; /* polling */
+		if (m->irq == VIO_NO_IRQ || !port->platform_irq_attach)
+			return; /* polling, as the port or the discovery asked */
+		int err = port->platform_irq_attach(port->ctx, m->irq, mmio_line_handler, dev);
+		if (err < 0) {
+			/* A fallback the owner did not choose: say so (port.h). */
+			vio_logf(port, VIO_LOG_WARN,
+				 "mmio@0x%llx: the port refused interrupt line %u (%s), polling",
+				 (unsigned long long)m->phys, m->irq, vio_strerror(err));
+			return;
+		}
 		m->irq_attached = true;
 	}
 	dev->irq_mode = VIO_IRQ_LINE;
@@ -189,7 +196,9 @@ int vio_mmio_probe(struct vio_dev *dev, const struct vio_port *port, uint64_t ph
 	volatile uint8_t *regs = port->map_mmio(port->ctx, phys, len);
 	if (!regs)
 		return VIO_ENOMEM;
-	*dev = (struct vio_dev){.port = port};
+	/* Cleared in place: clang builds a struct literal this large on the stack first. */
+	__builtin_memset(dev, 0, sizeof(*dev));
+	dev->port = port;
 	dev->t.mmio.regs = regs;
 	dev->t.mmio.phys = phys;
 	dev->t.mmio.len = len;

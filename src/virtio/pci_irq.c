@@ -79,7 +79,14 @@ static int add_vector(struct vio_dev *dev, vio_irq_handler handler, void *arg)
 	int err = port->msix_alloc(port->ctx, handler, arg, &v->addr, &v->data);
 	if (err < 0)
 		return err;
-	err = vio_pci_msix_set_entry(&t->pdev, t->nvectors, v->addr, v->data, false);
+	/* The port may be holding this vector masked (a storm): ask before unmasking it. */
+	bool held = port->msix_may_unmask && !port->msix_may_unmask(port->ctx, v->addr, v->data);
+	if (held)
+		vio_logf(port, VIO_LOG_WARN,
+			 "%s: MSI-X entry %u left masked: the port holds its vector (an interrupt "
+			 "storm); polled until the port lets it fire",
+			 dev->name ? dev->name : vio_device_type_name(dev->device_id), t->nvectors);
+	err = vio_pci_msix_set_entry(&t->pdev, t->nvectors, v->addr, v->data, held);
 	t->nvectors++;
 	return err;
 }

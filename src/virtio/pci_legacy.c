@@ -207,7 +207,11 @@ int vio_pci_probe_legacy(struct vio_dev *dev, const struct vio_pci_dev *pci)
 		return VIO_ENODEV;
 	if (!port->inb || !port->inw || !port->inl || !port->outb || !port->outw || !port->outl)
 		return VIO_ENOTSUP;
-	*dev = (struct vio_dev){.port = port, .t.pci.pdev = *pci, .device_id = pci->subsystem_id};
+	/* Cleared in place: clang builds a struct literal this large on the stack first. */
+	__builtin_memset(dev, 0, sizeof(*dev));
+	dev->port = port;
+	dev->t.pci.pdev = *pci;
+	dev->device_id = pci->subsystem_id;
 	dev->ops = &legacy_ops;
 	dev->t.pci.legacy.iobase = (uint16_t)bar0->phys;
 	dev->t.pci.legacy.iolen = (uint32_t)bar0->size;

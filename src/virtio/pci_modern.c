@@ -411,8 +411,11 @@ int vio_pci_probe_modern(struct vio_dev *dev, const struct vio_pci_dev *pci)
 
 	if (id < 0)
 		return VIO_ENODEV;
-	*dev = (struct vio_dev){
-		.port = pci->bus->port, .device_id = (uint32_t)id, .t.pci.pdev = *pci};
+	/* Cleared in place: clang builds a struct literal this large on the stack first. */
+	__builtin_memset(dev, 0, sizeof(*dev));
+	dev->port = pci->bus->port;
+	dev->device_id = (uint32_t)id;
+	dev->t.pci.pdev = *pci;
 	int err = vio_pci_modern_parse_caps(pci, &dev->t.pci.modern.caps);
 	if (err)
 		return err;

@@ -1,6 +1,6 @@
 /*
  * The virtio core: device initialisation in the spec's order (virtio 1.2, 3.1.1), feature
- * negotiation, config space reads that respect the generation count (2.4.1), queue setup and
+ * negotiation, config space reads that respect the generation count (2.5.1), queue setup and
  * teardown. Written once here; the transports (pci_modern.c, pci_legacy.c, mmio.c) know how
  * to reach registers and how their devices interrupt (pci_irq.c, mmio.c), and report
  * interrupts back through vio_dev_interrupt. Names and the device line are in describe.c.
@@ -149,7 +149,7 @@ bool vio_dev_has_feature(const struct vio_dev *dev, unsigned bit)
 	return bit < 64 && (dev->features & VIRTIO_BIT(bit));
 }
 
-/* --- device configuration space (2.4) --------------------------------------------------- */
+/* --- device configuration space (2.5) --------------------------------------------------- */
 
 /* Copy config bytes with accesses as wide as the field: 1, 2, 4, or 8 as two 4-byte reads. */
 static void config_copy_in(struct vio_dev *dev, uint32_t offset, uint8_t *buf, uint32_t len)
@@ -181,7 +181,7 @@ int vio_dev_config_read(struct vio_dev *dev, uint32_t offset, void *buf, uint32_
 	if (!config_range_ok(dev, offset, len))
 		return VIO_EINVAL;
 	/*
-	 * 2.4.1: a field wider than one access may change between our accesses. The device
+	 * 2.5.1: a field wider than one access may change between our accesses. The device
 	 * bumps config_generation on every change, so read until it is the same before and
 	 * after. A device whose generation never settles is broken.
 	 */
@@ -307,18 +307,10 @@ static int choose_queue_size(struct vio_dev *dev, uint16_t index, uint16_t max_s
 	return (int)size;
 }
 
-/*
- * What vio_dev_setup_vq gave before queues had options, and what the drivers that call it
- * count on: an indirect table for every ring entry (at most 256), so that any request of up
- * to VIO_VQ_INDIRECT_SEGS segments takes one descriptor and a driver may size its own depth
- * by the ring. The pool is allocated page by page all the same.
- */
-#define SETUP_VQ_TABLES 256
-
 int vio_dev_setup_vq(struct vio_dev *dev, uint16_t index, uint16_t max_size, vio_vq_callback cb,
 		     void *arg)
 {
-	struct vio_vq_opts opts = {.max_size = max_size, .indirect_tables = SETUP_VQ_TABLES};
+	struct vio_vq_opts opts = {.max_size = max_size};
 
 	return vio_dev_setup_vq_opts(dev, index, &opts, cb, arg);
 }
@@ -341,7 +333,7 @@ int vio_dev_setup_vq_opts(struct vio_dev *dev, uint16_t index, const struct vio_
 	uint32_t flags = 0;
 	if (vio_dev_has_feature(dev, VIRTIO_F_RING_EVENT_IDX))
 		flags |= VIO_VQ_F_EVENT_IDX;
-	if (vio_dev_has_feature(dev, VIRTIO_F_RING_INDIRECT_DESC))
+	if (vio_dev_has_feature(dev, VIRTIO_F_RING_INDIRECT_DESC) && !(opts && opts->direct_only))
 		flags |= VIO_VQ_F_INDIRECT;
 	/* Modern transports place each ring area on its own; legacy ones need one piece. */
 	if (dev->modern)
@@ -430,9 +422,16 @@ int vio_dev_poll(struct vio_dev *dev)
 
 int vio_dev_on_timeout(struct vio_dev *dev)
 {
-	int err = vio_dev_check(dev);
+	return vio_dev_error(dev, VIO_ETIMEDOUT);
+}
 
-	return err ? err : VIO_ETIMEDOUT;
+int vio_dev_error(struct vio_dev *dev, int err)
+{
+	if (err != VIO_EIO && err != VIO_ETIMEDOUT)
+		return err;
+	int why = vio_dev_check(dev);
+
+	return why ? why : err;
 }
 
 /* Called by the transports' interrupt handlers (pci_irq.c, mmio.c). */

@@ -17,9 +17,10 @@ and once, from the headers alone:
   refusals  barrier.h stops an unknown architecture and a big-endian one at compile time,
             and accepts a port's own barriers (VIO_ARCH_CUSTOM, tests/arch/custom/)
 
-Every function whose stack frame exceeds the -Wframe-larger-than limit of the build is
-listed (from the compilers' -fstack-usage files) and written to build/cross/frames.txt; a big
-frame is reported, not failed.
+Every function whose stack frame exceeds the -Werror=frame-larger-than limit of the build is
+listed (from the compilers' -fstack-usage files) and written to build/cross/frames.txt, and
+fails the check: the compilers already refuse such a frame, so this catches a build whose
+flags lost the limit.
 
   tests/arch/archcheck.py [-k SUBSTRING]      (make lib-cross; tests/runner.py runs it too)
 """
@@ -258,7 +259,7 @@ def check_refusals():
 def frame_limit(config):
     try:
         with open(os.path.join(CROSS, config, "flags")) as f:
-            m = re.search(r"-Wframe-larger-than=(\d+)", f.read())
+            m = re.search(r"-W(?:error=)?frame-larger-than=(\d+)", f.read())
         return int(m.group(1)) if m else None
     except OSError:
         return None
@@ -320,8 +321,13 @@ def run(pattern=""):
         if arch in BARRIERS:
             results.append((config + " fences",) + check_fences(lib, arch))
     results += check_refusals()
+    frames = frame_report(configs)
+    results.append(("frames: none over the limit", not frames,
+                    "%d functions over it" % len(frames) if frames else
+                    "every frame within %s bytes" % "/".join(
+                        str(l) for l in sorted({frame_limit(c) for c in configs} - {None}))))
     results = [r for r in results if not pattern or pattern in r[0]]
-    return results, frame_report(configs)
+    return results, frames
 
 
 def main():

@@ -200,8 +200,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 5:
 			r = vio_balloon_deflate_for_oom(&s->b, byte(s));
-			check(r >= 0 || r == VIO_ENOTSUP || r == VIO_ETIMEDOUT || r == VIO_EIO ||
-			      r == VIO_ENEEDRESET);
+			check(r >= 0 || r == VIO_EAGAIN || r == VIO_ENOTSUP || r == VIO_ETIMEDOUT ||
+			      r == VIO_EIO || r == VIO_ENEEDRESET);
 			break;
 		case 6:
 			fake_env_scribble(s->e, byte(s));

@@ -231,11 +231,11 @@ static void op_device_lies(struct state *s)
 static void op_scribble(struct state *s)
 {
 	const struct vio_blk_queue *q = &s->blk.blk_q[byte(s) % s->blk.info.num_queues];
-	uint32_t off = word(s) % q->q_slots_bytes;
+	uint32_t off = word(s) % (q->q_nslot_pages * 4096u);
 	uint8_t v = byte(s);
 
 	taint(s);
-	((uint8_t *)q->q_slots)[off] = v;
+	((uint8_t *)q->q_slot_pages[off / 4096u])[off % 4096u] = v;
 }
 
 static void op_interrupt(struct state *s)

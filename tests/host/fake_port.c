@@ -57,6 +57,16 @@ static void *fake_dma_alloc(void *ctx, size_t bytes, uint64_t *phys)
 	struct fake_port *fp = ctx;
 	size_t rounded = (bytes + PAGE - 1) & ~(size_t)(PAGE - 1);
 
+	if (fp->dma_log_count < FAKE_PORT_DMA_LOG)
+		fp->dma_log[fp->dma_log_count] = bytes;
+	fp->dma_log_count++;
+	if (bytes > fp->dma_largest)
+		fp->dma_largest = bytes;
+	if (fp->dma_limit && bytes > fp->dma_limit &&
+	    !(fp->dma_allow && fp->dma_allow(fp->dma_allow_arg, bytes))) {
+		fp->dma_refused++;
+		return NULL;
+	}
 	if (fp->dma_fail_after >= 0 && fp->dma_allocs >= fp->dma_fail_after)
 		return NULL;
 	void *p = aligned_alloc(PAGE, rounded ? rounded : PAGE);

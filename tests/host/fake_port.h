@@ -15,6 +15,7 @@
 #define FAKE_PORT_LOG_LINES 64
 #define FAKE_PORT_MSIX_MAX 64
 #define FAKE_PORT_DMA_REGIONS 1024
+#define FAKE_PORT_DMA_LOG 1024
 
 struct fake_msix {
 	vio_irq_handler handler;
@@ -30,6 +31,19 @@ struct fake_port {
 	int dma_live_allocs;
 	int dma_allocs;
 	int dma_fail_after;
+	/*
+	 * The allocation log: the size of every dma_alloc call in order (the first
+	 * FAKE_PORT_DMA_LOG), the largest asked for, and the calls refused. With dma_limit set,
+	 * a call for more bytes fails unless dma_allow(dma_allow_arg, bytes) says yes: a port
+	 * whose allocator hands out single pages (xv6's kalloc) and the few exceptions it makes.
+	 */
+	size_t dma_log[FAKE_PORT_DMA_LOG];
+	int dma_log_count;
+	size_t dma_largest;
+	size_t dma_limit;
+	bool (*dma_allow)(void *arg, size_t bytes);
+	void *dma_allow_arg;
+	int dma_refused;
 	/* The live DMA allocations, so tests can ask what a device could reach. */
 	struct fake_dma_region {
 		void *p;

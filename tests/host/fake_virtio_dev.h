@@ -22,7 +22,7 @@
 
 #include "fake_pci.h"
 
-#define FAKE_VDEV_QUEUES 8
+#define FAKE_VDEV_QUEUES 18 /* a console with 8 ports: 2 + 2 x 8 */
 #define FAKE_VDEV_COMMON 0x00
 #define FAKE_VDEV_ISR 0x40
 #define FAKE_VDEV_DEVICE 0x80
@@ -80,7 +80,9 @@ struct fake_vdev {
 	uint32_t config_len;
 	int resets;
 
-	uint8_t msix_mem[4096]; /* BAR 4: table, then PBA */
+	/* BAR 4: table, then PBA. Its address is the BAR's, whose low 4 bits are flags: it must
+	 * be 16-byte aligned, wherever the struct holding it puts it. */
+	_Alignas(16) uint8_t msix_mem[4096];
 };
 
 /*

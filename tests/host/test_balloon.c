@@ -46,9 +46,13 @@ struct host {
 
 	int shrink_at_inflate; /* after this many inflates (1-based), set num_pages = shrink_to */
 	uint32_t shrink_to;
-	bool stall_inflate;    /* never answer the inflateq (time jumps ahead instead) */
-	bool bogus_inflate_id; /* answer the next inflate with an id not in flight */
-	bool scribble;	       /* after each request, write garbage over the driver's DMA */
+	bool stall_inflate;	   /* never answer the inflateq (time jumps ahead instead) */
+	bool bogus_inflate_id;	   /* answer the next inflate with an id not in flight */
+	uint64_t deflate_delay_ns; /* answer each deflate this long after it arrived */
+	bool deflate_held;	   /* ... one is waiting: */
+	uint16_t deflate_head;
+	uint64_t deflate_due;
+	bool scribble; /* after each request, write garbage over the driver's DMA */
 
 	unsigned reports;
 	struct fake_seg report_seg;
@@ -229,6 +233,12 @@ static void host_deflate(struct fake_env *e, struct host *h)
 	struct fake_vring *fv = &e->ring[VIRTIO_BALLOON_VQ_DEFLATE];
 	uint32_t pfns[BATCH];
 
+	if (h->deflate_held) {
+		if (e->fp.now < h->deflate_due)
+			return;
+		fake_vring_complete(fv, h->deflate_head, 0);
+		h->deflate_held = false;
+	}
 	while (fake_vring_pop(fv, &h->req)) {
 		uint32_t n = pfns_of(&h->req, pfns);
 
@@ -242,6 +252,12 @@ static void host_deflate(struct fake_env *e, struct host *h)
 			}
 			h->holds[idx_of(pfns[i])] = 0;
 			h->held--;
+		}
+		if (h->deflate_delay_ns) {
+			h->deflate_held = true;
+			h->deflate_head = h->req.head;
+			h->deflate_due = e->fp.now + h->deflate_delay_ns;
+			return;
 		}
 		fake_vring_complete(fv, h->req.head, 0);
 	}
@@ -636,6 +652,67 @@ static void test_deflate_for_oom_gives_pages_back_and_backs_off(void **state)
 	finish(t);
 }
 
+/*
+ * The OOM path may run with interrupts off: it spins at most VIO_BALLOON_SPIN_NS for the
+ * host, gives back nothing the host has not returned (MUST_TELL_HOST), and a later call
+ * collects the answer.
+ */
+static void test_deflate_for_oom_waits_no_longer_than_the_spin_limit(void **state)
+{
+	(void)state;
+	struct t *t = bring_up(ALL_FEATURES, true, 600);
+	int got, calls = 0;
+	uint64_t start;
+
+	assert_int_equal(poll_all(t), 0);
+	t->h.deflate_delay_ns = 20 * VIO_BALLOON_SPIN_NS;
+	start = t->e->fp.now;
+	assert_int_equal(vio_balloon_deflate_for_oom(&t->b, 300), VIO_EAGAIN);
+	assert_true(t->e->fp.now - start <= VIO_BALLOON_SPIN_NS + 100000);
+	assert_int_equal(t->k.in_use, 600);
+	assert_true(vio_balloon_pending(&t->b));
+	while ((got = vio_balloon_deflate_for_oom(&t->b, 300)) == VIO_EAGAIN)
+		assert_true(++calls < 100);
+	assert_int_equal(got, BATCH);
+	assert_true(calls >= 10);
+	assert_int_equal(t->k.gives_host_still_holds, 0);
+	/* The rest of that call's pages are in flight: polls collect them, each call short. */
+	while (vio_balloon_pending(&t->b)) {
+		start = t->e->fp.now;
+		assert_true(vio_balloon_poll(&t->b) >= 0);
+		assert_true(t->e->fp.now - start <= VIO_BALLOON_SPIN_NS + 100000);
+		assert_true(++calls < 200);
+	}
+	assert_int_equal(t->k.in_use, 300);
+	assert_int_equal(host_actual(t), 300);
+	assert_int_equal(t->b.stats.oom_deflated, BATCH);
+	finish(t);
+}
+
+/* The same for the host's own requests: vio_balloon_poll returns while the device works. */
+static void test_poll_waits_no_longer_than_the_spin_limit(void **state)
+{
+	(void)state;
+	struct t *t = bring_up(ALL_FEATURES, true, 600);
+	int polls = 0, r;
+
+	assert_int_equal(poll_all(t), 0);
+	t->h.deflate_delay_ns = 20 * VIO_BALLOON_SPIN_NS;
+	set_target(t->e, 0);
+	do {
+		uint64_t start = t->e->fp.now;
+		r = vio_balloon_poll(&t->b);
+		assert_true(t->e->fp.now - start <= VIO_BALLOON_SPIN_NS + 100000);
+		assert_true(++polls < 1000);
+	} while (r > 0);
+	assert_int_equal(r, 0);
+	assert_true(polls >= 3 * 10);
+	assert_int_equal(t->k.in_use, 0);
+	assert_int_equal(t->k.gives_host_still_holds, 0);
+	assert_int_equal(host_actual(t), 0);
+	finish(t);
+}
+
 static void test_deflate_for_oom_without_feature_is_not_supported(void **state)
 {
 	(void)state;
@@ -848,7 +925,7 @@ static void test_device_that_keeps_a_request_times_out(void **state)
 	struct t *t = bring_up(ALL_FEATURES, true, 300);
 
 	t->h.stall_inflate = true;
-	assert_int_equal(vio_balloon_poll(&t->b), VIO_ETIMEDOUT);
+	assert_int_equal(poll_all(t), VIO_ETIMEDOUT);
 	assert_true(fake_port_logged(&t->e->fp, "balloon stopped"));
 	assert_int_equal(vio_balloon_poll(&t->b), VIO_EIO);
 	vio_balloon_fini(&t->b);
@@ -877,7 +954,7 @@ static void test_fini_after_an_unconfirmed_reset_keeps_every_page_the_device_may
 	struct t *t = bring_up(ALL_FEATURES, true, 300);
 
 	t->h.stall_inflate = true;
-	assert_int_equal(vio_balloon_poll(&t->b), VIO_ETIMEDOUT);
+	assert_int_equal(poll_all(t), VIO_ETIMEDOUT);
 	assert_int_equal(t->k.in_use, BATCH);
 	t->e->vd.reset_stuck = true;
 	assert_int_equal(vio_balloon_fini(&t->b), VIO_EDEAD);
@@ -890,6 +967,23 @@ static void test_fini_after_an_unconfirmed_reset_keeps_every_page_the_device_may
 	assert_int_equal(vio_balloon_poll(&t->b), VIO_EIO);
 	t->e->vd.reset_stuck = false;
 	assert_true(fake_env_reclaim_leaks(t->e) >= 1); /* the PFN array's page was kept */
+	free_env(t);
+}
+
+/* No config interrupt says so (2.1.2): a working device's status alone asks for the reset. */
+static void test_polling_notices_a_device_that_needs_reset(void **state)
+{
+	(void)state;
+	struct t *t = bring_up(ALL_FEATURES, true, 0);
+	int err, polls = 0;
+
+	t->e->vd.status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	/* One status read per VIO_POLL_STATUS_NS; the fake clock moves 1 us a reading. */
+	while ((err = vio_balloon_poll(&t->b)) >= 0)
+		assert_true(++polls < 200000);
+	assert_int_equal(err, VIO_ENEEDRESET);
+	assert_true(t->e->dev.needs_reset);
+	assert_int_equal(vio_balloon_fini(&t->b), 0);
 	free_env(t);
 }
 
@@ -1016,6 +1110,8 @@ int main(void)
 	    cmocka_unit_test(test_stats_queue_answered_with_ops_values_and_reposted),
 	    cmocka_unit_test(test_stats_callback_with_nothing_is_asked_again_on_next_poll),
 	    cmocka_unit_test(test_deflate_for_oom_gives_pages_back_and_backs_off),
+	    cmocka_unit_test(test_deflate_for_oom_waits_no_longer_than_the_spin_limit),
+	    cmocka_unit_test(test_poll_waits_no_longer_than_the_spin_limit),
 	    cmocka_unit_test(test_deflate_for_oom_without_feature_is_not_supported),
 	    cmocka_unit_test(test_free_page_reporting_reaches_the_reporting_queue),
 	    cmocka_unit_test(test_reporting_queue_is_index_two_without_stats),
@@ -1034,6 +1130,7 @@ int main(void)
 		test_fini_after_an_unconfirmed_reset_keeps_every_page_the_device_may_touch),
 	    cmocka_unit_test(
 		test_device_needing_reset_is_reported_on_timeout_and_on_a_broken_queue),
+	    cmocka_unit_test(test_polling_notices_a_device_that_needs_reset),
 	    cmocka_unit_test(test_a_host_asking_for_everything_stops_at_the_free_memory_floor),
 	    cmocka_unit_test(test_floor_defaults_to_vio_balloon_floor_pages),
 	    cmocka_unit_test(test_init_rejects_other_devices_and_missing_ops),

@@ -257,10 +257,14 @@ static struct t *setup_opts(uint64_t features, const struct virtio_blk_config *c
 	return t;
 }
 
+/* A table per ring entry: every request of a few segments takes one entry, and the whole
+ * ring (QSIZE parts) can be in flight. The driver's own default is smaller (test_small_*). */
 static struct t *setup_full(uint64_t features, const struct virtio_blk_config *cfg, int nq,
 			    bool irqs, int want_init_err)
 {
-	return setup_opts(features, cfg, nq, irqs, want_init_err, NULL);
+	const struct vio_blk_opts opts = {.indirect_tables = QSIZE};
+
+	return setup_opts(features, cfg, nq, irqs, want_init_err, &opts);
 }
 
 static struct t *setup(uint64_t features, const struct virtio_blk_config *cfg)
@@ -278,7 +282,7 @@ static struct t *setup_default(void)
 static struct t *setup_timeout(uint64_t timeout_ns)
 {
 	struct virtio_blk_config cfg = default_config();
-	struct vio_blk_opts opts = {.timeout_ns = timeout_ns};
+	struct vio_blk_opts opts = {.timeout_ns = timeout_ns, .indirect_tables = QSIZE};
 	return setup_opts(BASE_FEATURES, &cfg, 1, true, 0, &opts);
 }
 
@@ -617,6 +621,85 @@ static void test_async_full_queue_depth_in_flight_completes_out_of_order(void **
 		assert_int_equal(bufs[i][511], i);
 	}
 	assert_int_equal(vio_blk_in_flight(&t->blk), 0);
+	teardown(t);
+}
+
+/* Few tables on a small ring: the rest go direct, the depth says so, nothing is lost. */
+static void test_blk_with_4_tables_and_depth_32_completes_1000_requests(void **state)
+{
+	(void)state;
+	struct virtio_blk_config cfg = default_config();
+	const struct vio_blk_opts opts = {.queue_size = 32, .indirect_tables = 4};
+	struct t *t = setup_opts(BASE_FEATURES, &cfg, 1, true, 0, &opts);
+	enum { N = 1000 };
+	static uint8_t bufs[N][512];
+	static struct vio_sg sg[N];
+	static struct vio_blk_req req[N];
+	static struct done d[N];
+
+	assert_int_equal(t->blk.blk_vqs[0].size, 32);
+	/* 4 parts with a table, then (32 - 4) / 2: a direct chain takes two entries or more. */
+	assert_int_equal(t->blk.info.queue_depth, 4 + (32 - 4) / 2);
+	for (int s = 0; s < DISK_SECTORS; s++)
+		memset(t->m.disk + s * 512, (uint8_t)s, 512);
+	int full = 0;
+	for (int i = 0; i < N;) {
+		sg[i] = (struct vio_sg){bufs[i], 512};
+		req[i] = (struct vio_blk_req){.op = VIO_BLK_OP_READ,
+					      .sector = (uint64_t)(i * 7 % DISK_SECTORS),
+					      .sg = &sg[i],
+					      .nsg = 1,
+					      .queue = VIO_BLK_ANY_QUEUE,
+					      .on_done = on_done,
+					      .arg = &d[i]};
+		int err = vio_blk_submit(&t->blk, &req[i]);
+		if (err == 0) {
+			i++;
+			continue;
+		}
+		assert_int_equal(err, VIO_ENOSPC); /* full: let the device answer some */
+		assert_true(++full < 100 * N);
+		fake_env_run(t->e);
+	}
+	for (int spins = 0; vio_blk_in_flight(&t->blk); spins++) {
+		assert_true(spins < 1000);
+		fake_env_run(t->e);
+	}
+	assert_true(full > 0);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(d[i].calls, 1);
+		assert_int_equal(d[i].status, 0);
+		assert_int_equal(bufs[i][0], (uint8_t)(i * 7 % DISK_SECTORS));
+	}
+	assert_int_equal(t->m.requests, N);
+	assert_true(t->m.indirect > 0 && t->m.indirect < N); /* tables, and direct chains too */
+	assert_int_equal(t->blk.blk_vqs[0].vq_ntables, 4);
+	/* Ring, 4 tables, 18 slots: every DMA allocation a page at most. */
+	assert_true(t->e->fp.dma_largest <= 4096);
+	teardown(t);
+}
+
+/* The defaults: 16 tables and slots for what the ring holds, no piece above a page. */
+static void test_blk_default_pool_is_small_and_page_sized(void **state)
+{
+	(void)state;
+	struct virtio_blk_config cfg = default_config();
+	struct t *t = calloc(1, sizeof(*t));
+	assert_non_null(t);
+	t->e = fake_env_new(VIRTIO_ID_BLOCK, BASE_FEATURES, &cfg, sizeof(cfg), 1, 256);
+	t->e->fp.dma_limit = 4096; /* a page allocator: nothing larger, ever */
+	t->m.disk = calloc(DISK_SECTORS, 512);
+	assert_non_null(t->m.disk);
+	assert_int_equal(vio_blk_init(&t->blk, &t->e->dev, NULL), 0);
+	assert_int_equal(t->blk.blk_vqs[0].size, VIO_BLK_QUEUE_SIZE);
+	assert_int_equal(t->blk.blk_vqs[0].vq_ntables, VIO_BLK_INDIRECT_TABLES);
+	assert_int_equal(t->blk.info.queue_depth,
+			 VIO_BLK_INDIRECT_TABLES +
+			     (VIO_BLK_QUEUE_SIZE - VIO_BLK_INDIRECT_TABLES) / 2);
+	assert_int_equal(t->e->fp.dma_refused, 0);
+	assert_true(t->e->fp.dma_largest <= 4096);
+	/* Ring (desc 4 KiB, avail + used 4 KiB), 4 table pages, 136 slots in 3 pages. */
+	assert_int_equal(t->e->fp.dma_live_bytes, (2 + 4 + 3) * 4096);
 	teardown(t);
 }
 
@@ -1392,7 +1475,7 @@ static bool queue_memory(const struct t *t, int k)
 		int used = dma_region(fp, (uintptr_t)vq->used_phys);
 		first = avail < first ? avail : first;
 		first = used < first ? used : first;
-		if (k >= first && k < dma_region(fp, (uintptr_t)t->blk.blk_q[i].q_slots))
+		if (k >= first && k < dma_region(fp, (uintptr_t)t->blk.blk_q[i].q_slot_pages[0]))
 			return true;
 	}
 	return false;
@@ -1419,7 +1502,8 @@ static void test_blk_bookkeeping_lives_in_private_memory(void **state)
 
 	for (int i = 0; i < 2; i++) {
 		const struct vio_blk_queue *q = &t->blk.blk_q[i];
-		assert_true(fake_port_is_dma(&t->e->fp, q->q_slots, q->q_slots_bytes));
+		for (uint16_t p = 0; p < q->q_nslot_pages; p++)
+			assert_true(fake_port_is_dma(&t->e->fp, q->q_slot_pages[p], 4096));
 		assert_false(fake_port_is_dma(&t->e->fp, q->q_parts, 1));
 		assert_false(fake_port_is_dma(&t->e->fp, q->q_free, 1));
 	}
@@ -1544,7 +1628,8 @@ static void owner_wait(struct vio_blk *blk, void *arg)
 static struct t *setup_waiter(struct waiter *w, uint64_t timeout_ns)
 {
 	struct virtio_blk_config cfg = default_config();
-	struct vio_blk_opts opts = {.timeout_ns = timeout_ns, .wait = owner_wait, .arg = w};
+	struct vio_blk_opts opts = {
+	    .timeout_ns = timeout_ns, .indirect_tables = QSIZE, .wait = owner_wait, .arg = w};
 	struct t *t = setup_opts(BASE_FEATURES, &cfg, 1, true, 0, &opts);
 	w->t = t;
 	w->last = t->e->fp.now;
@@ -1611,7 +1696,7 @@ static void test_timeout_notices_a_device_that_needs_a_reset(void **state)
 {
 	(void)state;
 	struct virtio_blk_config cfg = default_config();
-	struct vio_blk_opts opts = {.timeout_ns = 1000000};
+	struct vio_blk_opts opts = {.timeout_ns = 1000000, .indirect_tables = QSIZE};
 	struct t *t = setup_opts(BASE_FEATURES, &cfg, 1, false, 0, &opts);
 	uint8_t buf[512];
 
@@ -1770,7 +1855,7 @@ static void test_unconfirmed_reset_keeps_the_slots_and_fails_requests_with_edead
 	assert_int_equal(vio_blk_submit(&t->blk, &flush), 0);
 	fake_env_run(t->e); /* taken by the device, never answered */
 	assert_int_equal(vio_blk_submit(&t->blk, &big), 0); /* 8 parts, never seen */
-	const void *slots = t->blk.blk_q[0].q_slots;
+	const void *slots = t->blk.blk_q[0].q_slot_pages[0];
 
 	/* The device ignores the reset: it may go on writing whatever it was given. */
 	t->e->vd.reset_stuck = true;
@@ -2153,6 +2238,8 @@ int main(void)
 	    cmocka_unit_test(test_async_completes_by_interrupt_without_poll),
 	    cmocka_unit_test(test_async_polling_mode_completes_only_on_poll),
 	    cmocka_unit_test(test_async_full_queue_depth_in_flight_completes_out_of_order),
+	    cmocka_unit_test(test_blk_with_4_tables_and_depth_32_completes_1000_requests),
+	    cmocka_unit_test(test_blk_default_pool_is_small_and_page_sized),
 	    cmocka_unit_test(test_plugged_submits_notify_the_device_once_at_unplug),
 	    cmocka_unit_test(test_submit_returns_enospc_when_full_then_recovers),
 	    cmocka_unit_test(

@@ -594,7 +594,7 @@ static void echo_megabyte(struct t *t)
 	assert_int_equal(vio_console_open(&t->con, (uint32_t)id), 0);
 	for (size_t i = 0; i < total; i++)
 		src[i] = (uint8_t)(rnd(&t->m) >> 3);
-	t->m.tx_rate = 3;
+	t->m.tx_rate = 1;
 	t->m.rx_rate = 2;
 	t->m.rx_chunk = 700;
 	for (int spins = 0; got < total; spins++) {
@@ -1077,6 +1077,23 @@ static void test_a_blocking_write_lets_the_caller_take_interrupts_every_millisec
 	t_free(t);
 }
 
+/* No config interrupt says so (2.1.2): a working device's status alone asks for the reset. */
+static void test_polling_notices_a_device_that_needs_reset(void **state)
+{
+	(void)state;
+	struct t *t = t_multiport(true);
+	uint8_t buf[4];
+	int err = 0;
+
+	t->e->vd.status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	for (int i = 0; i < 200000 && err == 0; i++)
+		err = vio_console_poll(&t->con);
+	assert_int_equal(err, VIO_ENEEDRESET);
+	assert_true(t->e->dev.needs_reset);
+	assert_int_equal(vio_console_read(&t->con, 0, buf, sizeof(buf)), VIO_ENEEDRESET);
+	t_free(t);
+}
+
 static void test_device_needing_reset_is_reported_on_timeout_and_on_a_broken_queue(void **state)
 {
 	(void)state;
@@ -1199,6 +1216,7 @@ int main(void)
 		test_a_blocking_write_lets_the_caller_take_interrupts_every_millisecond),
 	    cmocka_unit_test(
 		test_device_needing_reset_is_reported_on_timeout_and_on_a_broken_queue),
+	    cmocka_unit_test(test_polling_notices_a_device_that_needs_reset),
 	    cmocka_unit_test(test_fini_after_an_unconfirmed_reset_keeps_the_buffers),
 	    cmocka_unit_test(test_port_names_are_cut_to_printable_ascii),
 	    cmocka_unit_test(test_a_control_message_flood_is_logged_at_a_bounded_rate),

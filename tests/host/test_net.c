@@ -1785,6 +1785,22 @@ static void test_broken_queue_on_a_device_that_needs_reset_says_so(void **state)
 	t_free(t);
 }
 
+/* With interrupts too: a one-entry MSI-X table leaves no vector for configuration changes. */
+static void test_polling_with_interrupts_on_notices_a_device_that_needs_reset(void **state)
+{
+	(void)state;
+	struct t *t = t_new(0);
+	int err = 0;
+
+	assert_int_not_equal(t->e->dev.irq_mode, VIO_IRQ_POLL);
+	t->e->vd.status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	for (int i = 0; i < 200000 && err >= 0; i++)
+		err = vio_net_poll(&t->net);
+	assert_int_equal(err, VIO_ENEEDRESET);
+	assert_true(t->e->dev.needs_reset);
+	t_free(t);
+}
+
 static void test_polling_notices_a_device_that_needs_reset(void **state)
 {
 	(void)state;
@@ -2029,6 +2045,7 @@ int main(void)
 	    cmocka_unit_test(test_ctrl_timeout_on_a_device_that_needs_reset_says_so),
 	    cmocka_unit_test(test_broken_queue_on_a_device_that_needs_reset_says_so),
 	    cmocka_unit_test(test_polling_notices_a_device_that_needs_reset),
+	    cmocka_unit_test(test_polling_with_interrupts_on_notices_a_device_that_needs_reset),
 	    cmocka_unit_test(test_multicast_or_zero_mac_from_config_is_refused_for_a_random_one),
 	    cmocka_unit_test(test_set_mac_refuses_a_multicast_or_zero_address),
 	    cmocka_unit_test(test_ctrl_command_spins_at_most_a_millisecond_by_default),

@@ -533,6 +533,23 @@ static void test_a_blocking_read_lets_the_caller_take_interrupts_every_milliseco
 	fake_env_free(e);
 }
 
+/* No config interrupt says so (2.1.2): a working device's status alone asks for the reset. */
+static void test_polling_notices_a_device_that_needs_reset(void **state)
+{
+	(void)state;
+	struct t *t = setup(DEV_FILL, true);
+	uint8_t buf[8];
+	int err = 0;
+
+	t->e->vd.status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	for (int i = 0; i < 200000 && err >= 0; i++)
+		err = vio_rng_poll(&t->rng);
+	assert_int_equal(err, VIO_ENEEDRESET);
+	assert_true(t->e->dev.needs_reset);
+	assert_int_equal(vio_rng_read(&t->rng, buf, sizeof(buf), false), VIO_ENEEDRESET);
+	teardown(t);
+}
+
 static void test_device_needing_reset_is_reported_on_timeout_and_on_a_broken_queue(void **state)
 {
 	(void)state;
@@ -601,6 +618,7 @@ int main(void)
 		test_a_blocking_read_lets_the_caller_take_interrupts_every_millisecond),
 	    cmocka_unit_test(
 		test_device_needing_reset_is_reported_on_timeout_and_on_a_broken_queue),
+	    cmocka_unit_test(test_polling_notices_a_device_that_needs_reset),
 	    cmocka_unit_test(test_fini_after_an_unconfirmed_reset_keeps_the_buffers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

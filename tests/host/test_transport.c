@@ -486,7 +486,8 @@ static void test_modern_queue_of_256_needs_no_dma_allocation_above_a_page(void *
 	probe(e);
 	assert_int_equal(vio_dev_begin(&e->dev, BIT(VIRTIO_F_RING_INDIRECT_DESC)), 0);
 	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 1), 0);
-	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
+	const struct vio_vq_opts opts = {.indirect_tables = 256};
+	assert_int_equal(vio_dev_setup_vq_opts(&e->dev, 0, &opts, NULL, NULL), 0);
 	assert_int_equal(e->vqs[0].size, 256);
 	/* Ring areas apart (2.7), a table per entry page by page: nothing above 4 KiB. */
 	assert_int_equal(largest_dma(e), 4096);
@@ -522,6 +523,27 @@ static void test_driver_sets_the_indirect_pool_size_per_queue(void **state)
 	assert_int_equal(vio_dev_setup_vq_opts(&e->dev, 1, &opts, NULL, NULL), 0);
 	assert_int_equal(e->vqs[1].vq_ntables, 256);
 	assert_int_equal(e->fp.dma_live_bytes - before, 2 * 4096 + 256 * 1024);
+	assert_int_equal(largest_dma(e), 4096);
+}
+
+static void test_setup_vq_takes_the_small_pool_and_direct_only_takes_none(void **state)
+{
+	struct env *e = *state;
+	e->vd.features |= BIT(VIRTIO_F_RING_INDIRECT_DESC);
+	probe(e);
+	assert_int_equal(vio_dev_begin(&e->dev, BIT(VIRTIO_F_RING_INDIRECT_DESC)), 0);
+	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 2), 0);
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
+	assert_int_equal(e->vqs[0].size, 256);
+	assert_int_equal(e->vqs[0].vq_ntables, VIO_VQ_INDIRECT_TABLES);
+	/* Two ring pages, and 16 one-KiB tables in four pages. */
+	assert_int_equal(e->fp.dma_live_bytes, 2 * 4096 + 4 * 4096);
+	size_t before = e->fp.dma_live_bytes;
+	const struct vio_vq_opts direct = {.direct_only = true};
+	assert_int_equal(vio_dev_setup_vq_opts(&e->dev, 1, &direct, NULL, NULL), 0);
+	assert_int_equal(e->vqs[1].vq_ntables, 0);
+	assert_false(e->vqs[1].vq_flags & VIO_VQ_F_INDIRECT);
+	assert_int_equal(e->fp.dma_live_bytes - before, 2 * 4096);
 	assert_int_equal(largest_dma(e), 4096);
 }
 
@@ -684,6 +706,41 @@ static void test_msix_gives_one_vector_per_queue_plus_config(void **state)
 	assert_int_equal(vio_dev_driver_ok(&e->dev), 0);
 	assert_true(fake_port_logged(&e->fp, "virtio-rng 0000:00:04.0 pci-modern "
 					     "features=0x120000000 queues=2 irq=msix"));
+}
+
+/* The port's answer to msix_may_unmask: it holds message data 1 masked (a storm). */
+static bool port_holds_message_1(void *ctx, uint64_t addr, uint32_t data)
+{
+	(void)ctx, (void)addr;
+	return data != 1;
+}
+
+static uint32_t msix_vector_control(const struct env *e, unsigned entry)
+{
+	struct pci_msix_entry ent;
+	memcpy(&ent, e->vd.msix_mem + entry * 16, sizeof(ent));
+	return ent.vector_control;
+}
+
+/* A re-setup must not undo a mask the port applied for an interrupt storm: it asks first. */
+static void test_msix_entry_the_port_holds_stays_masked_across_a_re_setup(void **state)
+{
+	struct env *e = *state;
+	e->vd.msix_entries = 8;
+	e->fp.port.msix_may_unmask = port_holds_message_1;
+	bring_up(e, 2);
+	assert_int_equal(e->dev.irq_mode, VIO_IRQ_MSIX);
+	assert_int_equal(msix_vector_control(e, 0) & 1, 0);
+	assert_int_equal(msix_vector_control(e, 1) & 1, 1); /* queue 0's: held */
+	assert_int_equal(msix_vector_control(e, 2) & 1, 0);
+	assert_true(fake_port_logged(&e->fp, "MSI-X entry 1 left masked"));
+	/* Set up again (as after a reset): the port is asked again, and still says no. */
+	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 2), 0);
+	assert_int_equal(msix_vector_control(e, 1) & 1, 1);
+	/* Once the port lets the vector fire, the next setup unmasks it. */
+	e->fp.port.msix_may_unmask = NULL;
+	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 2), 0);
+	assert_int_equal(msix_vector_control(e, 1) & 1, 0);
 }
 
 static void test_small_msix_table_shares_one_vector(void **state)
@@ -1255,6 +1312,19 @@ static void test_mmio_line_stays_attached_across_teardown(void **state)
 	assert_int_equal(e->fp.line_count, 1); /* attached once, not twice */
 }
 
+static void test_mmio_line_the_port_refuses_polls_and_says_so(void **state)
+{
+	struct env *e = *state;
+	fake_mmio_init(&e->mmio, 2, VIRTIO_ID_RNG, 0x1, 64);
+	assert_int_equal(vio_mmio_probe(&e->dev, &e->fp.port, mmio_phys(e), 0x200, 5), 0);
+	e->fp.line_count = 8; /* the fake port's table is full: it answers VIO_ENOSPC */
+	assert_int_equal(vio_dev_begin(&e->dev, 0), 0);
+	assert_int_equal(vio_dev_setup_irqs(&e->dev, e->vqs, 1), 0);
+	assert_int_equal(e->dev.irq_mode, VIO_IRQ_POLL);
+	assert_true(fake_port_logged(&e->fp, "the port refused interrupt line 5 (VIO_ENOSPC), "
+					     "polling"));
+}
+
 static void test_mmio_without_a_line_or_port_hook_polls(void **state)
 {
 	struct env *e = *state;
@@ -1348,6 +1418,7 @@ int main(void)
 		T(test_modern_queue_setup_programs_ring_addresses_and_enables),
 		T(test_modern_queue_of_256_needs_no_dma_allocation_above_a_page),
 		T(test_driver_sets_the_indirect_pool_size_per_queue),
+		T(test_setup_vq_takes_the_small_pool_and_direct_only_takes_none),
 		T(test_legacy_queue_is_one_contiguous_ring),
 		T(test_queue_with_max_size_zero_is_absent),
 		T(test_queue_size_is_rounded_down_to_a_power_of_two_and_clamped),
@@ -1357,6 +1428,7 @@ int main(void)
 		T(test_notify_location_outside_notify_region_fails_queue_setup),
 		T(test_unmappable_bar_is_reached_through_pci_cfg_window),
 		T(test_msix_gives_one_vector_per_queue_plus_config),
+		T(test_msix_entry_the_port_holds_stays_masked_across_a_re_setup),
 		T(test_small_msix_table_shares_one_vector),
 		T(test_device_rejecting_msix_vectors_falls_back_to_intx),
 		T(test_intx_handler_reads_isr_to_ack_and_ignores_other_devices),
@@ -1381,6 +1453,7 @@ int main(void)
 		T(test_mmio_line_number_wider_than_8_bits_reaches_port_and_device_line),
 		T(test_mmio_line_handler_ignores_other_devices_and_handles_config),
 		T(test_mmio_line_stays_attached_across_teardown),
+		T(test_mmio_line_the_port_refuses_polls_and_says_so),
 		T(test_mmio_without_a_line_or_port_hook_polls),
 		T(test_mmio_bad_magic_is_enodev),
 		T(test_mmio_placeholder_device_id_zero_is_enodev),

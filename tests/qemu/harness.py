@@ -49,12 +49,13 @@ class Scenario:
     argv      function(workdir) -> a whole QEMU command line for another machine than this
               kernel's (tests/qemu/scn_riscv64.py), run after setup; machine, boot, mem, mode
               and cmdline are then unused; qemu_args and setup's arguments are appended
+    accel     'tcg' (default; tests always use it) or 'kvm' (tests/qemu/accel.py decides)
     """
 
     def __init__(self, name, machine="q35", boot="direct", mem="512M", cmdline="", mode="test",
                  qemu_args=(), timeout=120, expect_exit=EXIT_PASS, expect_tap=None,
                  expect_log=(), interact=None, check=None, setup=None, netns=None, argv=None,
-                 teardown=None):
+                 teardown=None, accel="tcg"):
         self.name, self.machine, self.boot, self.mem = name, machine, boot, mem
         self.cmdline, self.qemu_args, self.timeout = cmdline, list(qemu_args), timeout
         self.mode = mode
@@ -65,6 +66,7 @@ class Scenario:
         self.netns = netns
         self.argv = argv
         self.teardown = teardown
+        self.accel = accel
 
 
 def grub_iso(cmdline):
@@ -130,7 +132,7 @@ class Qemu:
             # barriers when a machine has one vCPU (fixed in QEMU 8.1), so the store of
             # avail->idx could pass the load of avail_event and a notification be lost
             # (tests/qemu/repro_blk_stall.py shows it). With two, TCG keeps them.
-            base = ["qemu-system-x86_64", "-machine", scn.machine, "-accel", "tcg",
+            base = ["qemu-system-x86_64", "-machine", scn.machine, "-accel", scn.accel,
                     "-smp", "2", "-m", scn.mem, "-display", "none", "-monitor", "none",
                     "-serial", "stdio", "-no-reboot", "-nodefaults",
                     "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",

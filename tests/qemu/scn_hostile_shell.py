@@ -272,7 +272,104 @@ def bad_ip_check(log, workdir):
     return None
 
 
+# --- Ctrl-C stops every long command ---------------------------------------------------------
+
+DISK_BYTES = 2 << 30
+
+
+def slow_devices(workdir):
+    """An entropy source of 256 bytes every 200 ms (QEMU hands them out in one burst per
+    period, so the period must stay well under the driver's 1 s silence limit), and a 2 GiB
+    disk (sparse): `rng 1G` would take 10 days and `blk sha256` of the whole disk minutes."""
+    subprocess.run(["qemu-img", "create", "-q", "-f", "raw",
+                    os.path.join(workdir, "big.img"), str(DISK_BYTES)], check=True)
+    return ["-device", "virtio-rng-pci,max-bytes=256,period=200",
+            "-drive", "file=big.img,format=raw,if=none,id=d0",
+            "-device", "virtio-blk-pci,drive=d0"]
+
+
+def stop_with_ctrl_c(q, cmd, stopped_rx):
+    """Start cmd, let it run, type Ctrl-C: the prompt is back within 3 s, saying so."""
+    start = len(q.log)
+    q.send(cmd + "\r")
+    time.sleep(1.5)
+    assert "vio> " not in q.log[start:], "%r finished on its own: %r" % (cmd, q.log[start:])
+    t0 = time.monotonic()
+    q.send("\x03")
+    out = wait_quiet_prompt(q, start, 10)
+    took = time.monotonic() - t0
+    assert re.search(stopped_rx, out, re.M), "%r did not stop on Ctrl-C: %r" % (cmd, out)
+    assert took < 3, "%r took %.1f s to stop" % (cmd, took)
+    print("    %s: stopped by Ctrl-C in %.1f s" % (cmd, took))
+
+
+def long_commands_interact(q):
+    q.wait_for(r"vio> ")
+    stop_with_ctrl_c(q, "rng 1G",
+                     r"^rng: stopped \(Ctrl-C\) after \d+ of 1073741824 bytes$")
+    out = q.shell("rng 16")
+    assert re.search(r"^00000000 ( [0-9a-f]{2}){16}", out, re.M), out
+    stop_with_ctrl_c(q, "blk sha256 blk0 0 %d" % DISK_BYTES,
+                     r"^blk sha256: stopped \(Ctrl-C\) at offset \d+$")
+    out = q.shell("blk read blk0 0 1")
+    assert re.search(r"^00000000  00 00", out, re.M), out
+    stop_with_ctrl_c(q, "blk qd blk0 100000000 8",
+                     r"^blk qd: stopped \(Ctrl-C\) after \d+ of 100000000 reads$")
+    time.sleep(0.5)  # the reads still in flight come back meanwhile
+    out = q.shell("blk qd blk0 100 8")
+    assert re.search(r"^qd: 100 reads of 512 bytes, 8 in flight at most, \d+ ms, 0 errors$",
+                     out, re.M), out
+    q.send("poweroff\r")
+
+
+# --- a host that adds and removes ports in a loop ----------------------------------------------
+
+FLOOD_CYCLES = 150
+# Not anchored at the line's start: a line may follow a prompt ("vio> console: ...").
+EVENT_LINE = r"console: port \d+ (added|removed|named)$"
+SUPPRESSED_LINE = r"console: (\d+) more 'port (added|removed|named)' events not shown \(at most " \
+                  r"one a second\)$"
+
+
+def flood_setup(workdir):
+    return ["-device", "virtio-serial-pci,id=vser"]
+
+
+def port_flood_interact(q):
+    """QMP adds and removes a port FLOOD_CYCLES times as fast as it can: the log shows at most
+    one line per event type per second, then how many it left out, and the two add up to
+    every add and every remove. The shell answers all along."""
+    q.wait_for(r"vio> ")
+    start, t0 = len(q.log), time.monotonic()
+    for i in range(FLOOD_CYCLES):
+        q.qmp("device_add", driver="virtserialport", bus="vser.0", id="flood%d" % i,
+              name="org.vio.flood", nr=5)
+        q.qmp("device_del", id="flood%d" % i)
+        if i == FLOOD_CYCLES // 2:
+            out = q.shell("uptime")
+            assert re.search(r"^up \d+\.\d+ s", out, re.M), out
+    took = time.monotonic() - t0
+    q.idle(2.5)  # the counts of the last second come once it is over
+    log = q.log[start:]
+    for ev in ("added", "removed"):
+        shown = len(re.findall(r"console: port 5 %s$" % ev, log, re.M))
+        hidden = sum(int(n) for n, e in re.findall(SUPPRESSED_LINE, log, re.M) if e == ev)
+        assert shown + hidden == FLOOD_CYCLES, "%s: %d shown + %d not shown, %d happened" % (
+            ev, shown, hidden, FLOOD_CYCLES)
+        assert 1 <= shown <= took + 2, "%s: %d lines in %.1f s" % (ev, shown, took)
+    lines = len(re.findall(EVENT_LINE + "|" + SUPPRESSED_LINE, log, re.M))
+    print("    %d port adds and removes in %.1f s: %d log lines" % (
+        2 * FLOOD_CYCLES, took, lines))
+    out = q.shell("cons ports")
+    assert "org.vio.flood" not in out, out
+    q.send("poweroff\r")
+
+
 SCENARIOS = [
+    Scenario("console-port-flood-rate-limited", mode="shell", setup=flood_setup,
+             interact=port_flood_interact, expect_exit=0, timeout=180),
+    Scenario("shell-long-commands-stop-on-ctrl-c", mode="shell", setup=slow_devices,
+             interact=long_commands_interact, expect_exit=0, timeout=120),
     Scenario("shell-net-send-largest-frame-no-overflow", mode="shell", setup=jumbo_setup,
              interact=jumbo_interact, expect_exit=0, timeout=120),
     Scenario("shell-cons-write-port-id-not-truncated", mode="shell", setup=shell_setup,

@@ -21,8 +21,10 @@ versions, both discovery routes and both interrupt modes are each covered:
              set_link down and up seen by the driver; then each device's interrupt counter:
              some with irq=line, none when polled
 
-A last boot gives the command line junk next to the DSDT's devices: each entry is refused
-with its reason, and the real device still comes up.
+A boot gives the command line junk next to the DSDT's devices: each entry is refused with
+its reason, and the real device still comes up. Another gives four devices lines the kernel
+must not lend (COM1's, the timer's, one no IOAPIC has): each line is refused, the device
+polled, and COM1 still takes typed input by interrupt.
 """
 import os
 import random
@@ -219,6 +221,24 @@ def junk_logged(entry, says):
     return r"^virtio-mmio: virtio_mmio\.device=%s: %s" % (re.escape(entry), says)
 
 
+# --- lines the kernel cannot lend ---------------------------------------------------------------
+
+# Without ACPI, QEMU puts four entropy devices at these windows on GSIs 12 down to 9 and
+# appends their entries after ours; ours come first and give each a line it must refuse:
+# COM1's input, the timer's, the one a PC wires to the timer, and one no IOAPIC has (the one
+# IOAPIC has 24). QEMU's own entries then overlap ours and are refused.
+BAD_LINES = [("0xfeb00e00", 4, r"the kernel's own ISA device \(COM1\) is on that input"),
+             ("0xfeb00c00", 0, r"the timer \(ISA IRQ 0\) arrives on that input"),
+             ("0xfeb00a00", 2, r"a PC wires the 8259 PIC \(input 0\) or the timer \(input 2\) "
+                               r"there"),
+             ("0xfeb00800", 30, r"no IOAPIC has that input")]
+
+
+def type_a_line(q):
+    q.wait_for(r"READY FOR INPUT")
+    q.send("hello-vio\r")
+
+
 SCENARIOS = [selftests(v2, poll, acpi) for v2, poll, acpi in
              ((False, False, True), (False, True, False), (True, False, False),
               (True, True, True))]
@@ -232,3 +252,12 @@ SCENARIOS.append(Scenario(
     expect_log=[junk_logged(e, s) for e, s in JUNK]
     + [device_line("virtio-rng", False, False, True),
        r"^ok \d+ - virtio-rng reads through the driver$"]))
+SCENARIOS.append(Scenario(
+    "microvm-cmdline-bad-lines-refused-polled", machine=machine(False),
+    cmdline=" ".join("virtio_mmio.device=512@%s:%d" % (base, line) for base, line, _ in BAD_LINES)
+    + " vio.expect_input=hello-vio",
+    qemu_args=["-device", "virtio-rng-device"] * 4, interact=type_a_line, expect_exit=EXIT_PASS,
+    expect_log=[r"^virtio-mmio: virtio_mmio\.device=512@%s:%d: GSI %d refused: %s; the device "
+                r"is polled$" % (base, line, line, why) for base, line, why in BAD_LINES]
+    + [r"^vio: virtio-rng mmio@%s mmio-legacy .* irq=poll$" % base for base, _, _ in BAD_LINES]
+    + [r"^ok \d+ - serial line input$", r"^ok \d+ - virtio-rng reads through the driver$"]))

@@ -106,6 +106,7 @@ DESC = struct.Struct("<QIHH")  # addr, len, flags, next
 DESC_F_NEXT, DESC_F_WRITE, DESC_F_INDIRECT = 1, 2, 4
 AVAIL_F_NO_INTERRUPT = 1
 
+BURST_SECONDS = 3  # irq-burst: how long the storm lasts
 MODES = {
     "honest": "a working disk",
     "id-out-of-range": "answer the trigger request with a used id beyond the ring",
@@ -117,6 +118,8 @@ MODES = {
     "never-complete": "never answer it",
     "bad-status": "answer it with status byte 0x5a",
     "irq-storm": "answer it honestly, then write every call eventfd without pause",
+    "irq-burst": "answer it honestly, then write every call eventfd without pause for %d s, "
+                 "then behave" % BURST_SECONDS,
     "config-storm": "answer it honestly, then send config-change messages without pause, the "
                     "capacity flipping each time so that QEMU bumps config_generation",
 }
@@ -408,6 +411,7 @@ class Backend:
         self.storming = None            # "irq" or "config" once a storm mode has triggered
         self.duplicate = None           # id-twice: (vring, head, len) still to send again
         self.storm_rounds = 0           # interrupts or config changes the storm has sent
+        self.storm_until = None         # irq-burst: when the storm stops (time.monotonic)
         self.config_flip = False        # config-storm: report one sector less this time
         self.config_pending = False     # config-storm: a change sent, its GET_CONFIG not seen
         self.mem = Memory()
@@ -731,6 +735,9 @@ class Backend:
                 self.duplicate = (vr, head, length)
             elif mode == "irq-storm":
                 self.storming = "irq"
+            elif mode == "irq-burst":
+                self.storming = "irq"
+                self.storm_until = time.monotonic() + BURST_SECONDS
             elif mode == "config-storm":
                 self.storming = "config"
 
@@ -752,6 +759,9 @@ class Backend:
 
     def storm(self):
         """One more round of the storm that triggered, if any."""
+        if self.storm_until and time.monotonic() >= self.storm_until:
+            self.log("storm over after %d interrupts", self.storm_rounds)
+            self.storming = self.storm_until = None
         if self.storming == "irq":
             for vr in self.vrings.values():
                 if vr.call is not None:
