@@ -93,14 +93,10 @@ static const struct vio_port *port_of(const struct vio_scsi *s)
 
 /* --- waiting ----------------------------------------------------------------------------- */
 
-/* A broken queue or a timeout may be the device asking for a reset (2.1.2): say so. */
+/* A broken queue or a timeout may be the device asking for a reset (2.1.2): the core says. */
 static int device_error(struct vio_scsi *s, int err)
 {
-	if (err == VIO_ETIMEDOUT)
-		return vio_dev_on_timeout(s->dev);
-	if (err == VIO_EIO && vio_dev_check(s->dev) == VIO_ENEEDRESET)
-		return VIO_ENEEDRESET;
-	return err;
+	return vio_dev_error(s->dev, err);
 }
 
 /* Poll vq for the one answer it has in flight for up to timeout_ns, giving the owner its
