@@ -26,6 +26,7 @@
 #define DISK_BLOCKS 2048u
 #define CD_BLOCKS   100u
 #define CDB_SIZE    32u
+#define PAGE_SIZE   4096u
 #define SENSE_SIZE  96u
 #define REQ_LEN	    (19u + CDB_SIZE)
 #define RESP_LEN    (12u + SENSE_SIZE)
@@ -277,16 +278,21 @@ static void on_event(struct vio_scsi *s, const struct vio_scsi_event *ev, void *
 	f->last = *ev;
 }
 
-static struct fixture *setup(uint64_t timeout_ns)
+static struct fake_env *scsi_env(void)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
 	struct virtio_scsi_config cfg = {
 		.num_queues = 1, .seg_max = 126, .max_sectors = 0xffff, .cmd_per_lun = 128,
 		.event_info_size = 16, .sense_size = SENSE_SIZE, .cdb_size = CDB_SIZE,
 		.max_target = 3, .max_lun = 7};
-	f->e = fake_env_new(VIRTIO_ID_SCSI,
+	return fake_env_new(VIRTIO_ID_SCSI,
 			    1ull << VIRTIO_SCSI_F_HOTPLUG | 1ull << VIRTIO_SCSI_F_CHANGE, &cfg,
 			    sizeof(cfg), 3, 64);
+}
+
+static struct fixture *setup(uint64_t timeout_ns)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	f->e = scsi_env();
 	for (uint32_t i = 0; i < sizeof(f->tg.disk); i++)
 		f->tg.disk[i] = (uint8_t)(i * 7);
 	f->e->model = model;
@@ -324,6 +330,41 @@ static void test_init_reads_the_config(void **state)
 	assert_int_equal(f->s.max_lun, 7);
 	assert_int_equal(f->s.seg_max, 126);
 	teardown(f);
+}
+
+static void test_every_dma_allocation_is_one_page_at_most(void **state)
+{
+	(void)state;
+	struct fake_env *e = scsi_env();
+	struct vio_scsi s;
+	e->fp.dma_limit = PAGE_SIZE;
+	assert_int_equal(vio_scsi_init(&s, &e->dev, NULL), 0);
+	assert_int_equal(e->fp.dma_refused, 0);
+	assert_true(e->fp.dma_largest <= PAGE_SIZE);
+	assert_int_equal(vio_scsi_fini(&s), 0);
+	fake_env_free(e);
+}
+
+static void test_an_init_that_runs_out_of_dma_memory_leaves_nothing_behind(void **state)
+{
+	(void)state;
+	for (int n = 0; n < 40; n++) {
+		struct fake_env *e = scsi_env();
+		struct vio_scsi s;
+		e->fp.dma_fail_after = n;
+		int err = vio_scsi_init(&s, &e->dev, NULL);
+		if (err == 0) {
+			assert_int_equal(vio_scsi_fini(&s), 0);
+			fake_env_free(e);
+			return;
+		}
+		assert_int_equal(err, VIO_ENOMEM);
+		assert_null(s.dev);
+		assert_int_equal(e->fp.dma_live_allocs, 0);
+		assert_int_equal(e->fp.priv_live_allocs, 0);
+		fake_env_free(e);
+	}
+	fail_msg("init still ran out of DMA memory after 40 allocations");
 }
 
 static void test_a_cdb_size_too_small_for_read16_is_raised_to_the_default(void **state)
@@ -610,6 +651,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_init_reads_the_config),
+		cmocka_unit_test(test_every_dma_allocation_is_one_page_at_most),
+		cmocka_unit_test(test_an_init_that_runs_out_of_dma_memory_leaves_nothing_behind),
 		cmocka_unit_test(test_a_cdb_size_too_small_for_read16_is_raised_to_the_default),
 		cmocka_unit_test(test_scan_finds_the_disk_and_the_cd_with_their_capacity),
 		cmocka_unit_test(test_reads_and_writes_reach_the_disk_across_commands),
