@@ -2,8 +2,8 @@
 Disks and a CD behind virtio-scsi, against QEMU's own SCSI targets (scsi-hd, scsi-cd),
 checked from the host side: what the kernel reads must hash like the host's image, what it
 writes must be in the image, the CD must refuse writes in words, a disk hot-plugged over QMP
-must be seen, used and then gone without a hang, and blkdebug's injected errors must fail
-their one request with the sense QEMU gives them.
+must be seen, used and then gone without a hang, blkdebug's injected errors must fail their
+one request with the sense QEMU gives them, and a request QEMU holds must be aborted.
 """
 import hashlib
 import os
@@ -112,6 +112,19 @@ def interact(q):
         assert sha(d1, lba * 512, 512) in out, out
     out = q.shell("scsi sha256 %d 0 4096" % disk0)
     assert hashlib.sha256(want[:4096]).hexdigest() in out, out
+
+    # A read QEMU holds (a blkdebug breakpoint): the kernel times out and sends ABORT TASK;
+    # once QEMU lets go, the held request and the abort are reaped and the unit reads on.
+    q.qmp("human-monitor-command", **{"command-line": 'qemu-io d1 "break read_aio stall"'})
+    out = q.shell("scsi read %d 100 1" % disk1, timeout=60)
+    assert "did not answer in time" in out, out
+    assert re.search(r"virtio-scsi: no answer to command 0x28 for 1:2", q.log), q.log[-2000:]
+    assert re.search(r"virtio-scsi: abort task 1:2", q.log), q.log[-2000:]
+    q.qmp("human-monitor-command", **{"command-line": 'qemu-io d1 "resume stall"'})
+    out = q.shell("scsi sha256 %d %d 4096" % (disk1, 100 * 512), timeout=60)
+    assert sha(d1, 100 * 512, 4096) in out, out
+    out = q.shell("virtio scsi0")
+    assert re.search(r"timeouts 1 \(aborts 1, ", out), out
 
     # Hot-plug: a disk appears on target 3 (the event queue says so, the kernel rescans),
     # is used, then is unplugged and fails cleanly.
