@@ -20,6 +20,7 @@
 #include <vio/p9.h>
 #include <vio/pci.h>
 #include <vio/rng.h>
+#include <vio/scsi.h>
 #include <vio/virtio.h>
 
 #define MAX_PCI_FUNCTIONS 64
@@ -84,6 +85,9 @@ struct vio_balloon *dev_balloon(int n);
 struct vio_gpu *dev_gpu(int n);
 struct vio_input *dev_input(int n);
 struct vio_9p *dev_9p(int n);
+struct vio_scsi *dev_scsi(int n);
+/* cmd_scsi.c: the LUN table of a SCSI adapter, one line per unit. */
+void scsi_print_luns(const struct vio_scsi *s);
 /* The fid of 9p device n's export root (attached at boot), or P9_NOFID. */
 uint32_t p9_root(int n);
 /* A device by its unit name ("blk0", "net1", "rng0", "cons0", "balloon0", "9p0", "gpu0",

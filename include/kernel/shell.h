@@ -16,6 +16,8 @@ extern const struct command device_commands[];
 extern const size_t n_device_commands;
 /* The host folder (cmd_9p.c). */
 int cmd_9p(int argc, char **argv);
+/* The disks and CDs behind virtio-scsi (cmd_scsi.c). */
+int cmd_scsi(int argc, char **argv);
 /* Network commands (src/kernel/net/cmd_ip.c). */
 extern const struct command net_commands[];
 extern const size_t n_net_commands;

@@ -219,6 +219,21 @@ static void print_driver_counters(const struct kvirtio *kv)
 			(unsigned long long)s->tx_full);
 		break;
 	}
+	case VIRTIO_ID_SCSI: {
+		const struct vio_scsi *sc = kv->drv;
+		const struct vio_scsi_stats *s = &sc->stats;
+		kprintf("  scsi: %u request queue(s), max_target %u, max_lun %u, seg_max %u, "
+			"cdb %u B, sense %u B; commands %llu, check conditions %llu, malformed %llu, "
+			"timeouts %llu (aborts %llu, lun resets %llu), events %llu (bad %llu), "
+			"read %llu B, written %llu B\n", sc->num_queues, sc->max_target, sc->max_lun,
+			sc->seg_max, sc->cdb_size, sc->sense_size, (unsigned long long)s->commands,
+			(unsigned long long)s->check_conditions, (unsigned long long)s->bad_answers,
+			(unsigned long long)s->timeouts, (unsigned long long)s->aborts,
+			(unsigned long long)s->lun_resets, (unsigned long long)s->events,
+			(unsigned long long)s->bad_events, (unsigned long long)s->bytes_read,
+			(unsigned long long)s->bytes_written);
+		break;
+	}
 	case VIRTIO_ID_9P: {
 		const struct vio_9p *fs = kv->drv;
 		const struct vio_9p_stats *s = &fs->stats;
@@ -813,6 +828,10 @@ const struct command device_commands[] = {
 	{"cons", "cons ports | write <port|name> <text...>", "virtio-console ports", cmd_cons},
 	{"net", "net info|stats [dev] | send <dev> <mac|broadcast> <len> | echo <dev> on|off",
 	 "virtio-net", cmd_net},
+	{"scsi", "scsi [luns] | read <lun> <lba> <count> | write <lun> <lba> <count> <byte> | "
+		 "sha256 <lun> <offset> <length> | sync <lun> | rescan",
+	 "disks and CDs behind virtio-scsi (blocks of the unit's size; lun: index in 'scsi luns')",
+	 cmd_scsi},
 	{"9p", "9p [info] | ls [dir] | cat|stat|sha256|mkdir|rm <path> | put <file> <text...> | "
 	       "mv <old> <new> | cp <from> <to> (a side may be blkN:<sector>[:<bytes>])",
 	 "the host folder shared over virtio-9p", cmd_9p},

@@ -3,8 +3,8 @@
  * virtio devices on them with the vio core, and bind each to its vio driver in the order the
  * devices depend on each other: entropy first (it seeds
  * the kernel's PRNG, which gives a NIC without a MAC its random one), then the console (so
- * the rest of the boot log reaches port 0), block, net, the screen (virtio-gpu) and input
- * (keyboards, tablets: fbcon.c, kbd.c), and last the memory balloon (it
+ * the rest of the boot log reaches port 0), block, net, SCSI, 9p, the screen (virtio-gpu) and
+ * input (keyboards, tablets: fbcon.c, kbd.c), and last the memory balloon (it
  * takes pages away, so everything that needs memory to come up has had its share). Each
  * driver logs its device line; a device the core or its driver refuses is reported and left
  * alone, never trusted.
@@ -53,9 +53,10 @@ struct vio_console consoles[MAX_PER_DRIVER];
 struct vio_blk blks[MAX_PER_DRIVER];
 struct vio_net nets[MAX_PER_DRIVER];
 struct vio_balloon balloons[MAX_PER_DRIVER];
+static struct vio_scsi scsis[MAX_PER_DRIVER];
 struct vio_9p p9s[MAX_PER_DRIVER];
 static uint32_t p9_roots[MAX_PER_DRIVER];
-int n_rng, n_cons, n_blk, n_net, n_balloon, n_9p;
+int n_rng, n_cons, n_blk, n_net, n_balloon, n_9p, n_scsi;
 struct vio_gpu gpus[MAX_PER_DRIVER];
 struct vio_input inputs[MAX_PER_DRIVER];
 int n_gpu, n_input;
@@ -98,6 +99,26 @@ static void blk_wait(struct vio_blk *blk, void *arg)
 	(void)blk;
 	(void)arg;
 	dev_irq_window();
+}
+
+/* vio_scsi_opts.wait: like blk_wait, for a SCSI command waiting for its target. */
+static void scsi_wait(struct vio_scsi *s, void *arg)
+{
+	(void)s;
+	(void)arg;
+	dev_irq_window();
+}
+
+/* Find the units behind a SCSI adapter (at boot, and again when it reports a hot-plug). */
+static int scsi_scan(int unit)
+{
+	int n = DEV_CALL(vio_scsi_scan(&scsis[unit]));
+	if (n < 0)
+		kprintf("scsi%d: scan failed: %s\n", unit, vio_strerror(n));
+	else
+		kprintf("scsi%d: %d unit(s)\n", unit, n);
+	scsi_print_luns(&scsis[unit]);
+	return n;
 }
 
 /* vio_9p_opts.wait: like blk_wait, for a 9p request waiting for the host. */
@@ -160,6 +181,17 @@ static int bind(struct kvirtio *kv)
 			return err;
 		net_stack_attach(&nets[n_net], n_net);
 		kv->drv = &nets[n_net++];
+		return 0;
+	}
+	case VIRTIO_ID_SCSI: {
+		if (n_scsi == MAX_PER_DRIVER)
+			return VIO_ENOSPC;
+		kv->unit = n_scsi;
+		struct vio_scsi_opts opts = {.wait = scsi_wait};
+		if ((err = DEV_CALL(vio_scsi_init(&scsis[n_scsi], &kv->dev, &opts))))
+			return err;
+		kv->drv = &scsis[n_scsi];
+		scsi_scan(n_scsi++);
 		return 0;
 	}
 	case VIRTIO_ID_9P: {
@@ -326,7 +358,8 @@ static void probe_mmio(const struct vio_port *port)
 void devices_init(void)
 {
 	static const uint32_t order[] = {VIRTIO_ID_RNG, VIRTIO_ID_CONSOLE, VIRTIO_ID_BLOCK,
-					 VIRTIO_ID_NET, VIRTIO_ID_9P, VIRTIO_ID_GPU, VIRTIO_ID_INPUT,
+					 VIRTIO_ID_NET, VIRTIO_ID_SCSI, VIRTIO_ID_9P, VIRTIO_ID_GPU,
+					 VIRTIO_ID_INPUT,
 					 VIRTIO_ID_BALLOON};
 	const struct vio_port *port = choose_port();
 	probe_pci(port);
@@ -440,6 +473,12 @@ void devices_poll(void)
 		DEV_DO(vio_blk_poll(&blks[i]));
 	for (int i = 0; i < n_net; i++)
 		DEV_DO(net_service(i));
+	for (int i = 0; i < n_scsi; i++) {
+		/* Events come in here; a hot-plug asks for the targets to be asked again. */
+		DEV_DO(vio_scsi_poll(&scsis[i]));
+		if (scsis[i].rescan)
+			scsi_scan(i);
+	}
 	for (int i = 0; i < n_balloon; i++)
 		DEV_DO(balloon_service(i));
 	for (int i = 0; i < n_gpu; i++)
@@ -457,6 +496,7 @@ struct vio_blk *dev_blk(int n) { return n >= 0 && n < n_blk ? &blks[n] : NULL; }
 struct vio_net *dev_net(int n) { return n >= 0 && n < n_net ? &nets[n] : NULL; }
 struct vio_balloon *dev_balloon(int n) { return n >= 0 && n < n_balloon ? &balloons[n] : NULL; }
 struct vio_9p *dev_9p(int n) { return n >= 0 && n < n_9p ? &p9s[n] : NULL; }
+struct vio_scsi *dev_scsi(int n) { return n >= 0 && n < n_scsi ? &scsis[n] : NULL; }
 uint32_t p9_root(int n) { return n >= 0 && n < n_9p ? p9_roots[n] : P9_NOFID; }
 struct vio_gpu *dev_gpu(int n) { return n >= 0 && n < n_gpu ? &gpus[n] : NULL; }
 struct vio_input *dev_input(int n) { return n >= 0 && n < n_input ? &inputs[n] : NULL; }
@@ -472,6 +512,7 @@ static const char *unit_prefix(uint32_t id)
 	case VIRTIO_ID_9P: return "9p";
 	case VIRTIO_ID_GPU: return "gpu";
 	case VIRTIO_ID_INPUT: return "input";
+	case VIRTIO_ID_SCSI: return "scsi";
 	default: return "virtio";
 	}
 }
