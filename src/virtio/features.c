@@ -52,6 +52,12 @@ static const struct bit_name balloon[] = {
 	{0, "MUST_TELL_HOST"},	{1, "STATS_VQ"},    {2, "DEFLATE_ON_OOM"},
 	{3, "FREE_PAGE_HINT"},	{4, "PAGE_POISON"}, {5, "PAGE_REPORTING"},
 };
+static const struct bit_name scsi[] = {
+	{0, "INOUT"}, {1, "HOTPLUG"}, {2, "CHANGE"}, {3, "T10_PI"},
+};
+static const struct bit_name p9[] = {
+	{0, "MOUNT_TAG"},
+};
 static const struct bit_name gpu[] = {
 	{0, "VIRGL"}, {1, "EDID"}, {2, "RESOURCE_UUID"}, {3, "RESOURCE_BLOB"}, {4, "CONTEXT_INIT"},
 };
@@ -83,6 +89,10 @@ const char *vio_feature_name(uint32_t device_id, unsigned bit)
 		return LOOKUP(console, bit);
 	case VIRTIO_ID_BALLOON:
 		return LOOKUP(balloon, bit);
+	case VIRTIO_ID_SCSI:
+		return LOOKUP(scsi, bit);
+	case VIRTIO_ID_9P:
+		return LOOKUP(p9, bit);
 	case VIRTIO_ID_GPU:
 		return LOOKUP(gpu, bit);
 	default:

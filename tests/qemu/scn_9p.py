@@ -125,7 +125,7 @@ def host_folder_interact(q):
     out = q.shell("9p frobnicate")
     assert "usage: 9p" in out, out
     out = q.shell("virtio 9p0")
-    assert re.search(r"9p: msize 65536, requests \d+", out), out
+    assert re.search(r"9p: msize 65536, requests \d+", out) and "MOUNT_TAG" in out, out
     q.send("poweroff\r")
 
 

@@ -125,6 +125,7 @@ def interact(q):
     assert sha(d1, 100 * 512, 4096) in out, out
     out = q.shell("virtio scsi0")
     assert re.search(r"timeouts 1 \(aborts 1, ", out), out
+    assert "HOTPLUG" in out and "CHANGE" in out, out  # the features, by name
 
     # Hot-plug: a disk appears on target 3 (the event queue says so, the kernel rescans),
     # is used, then is unplugged and fails cleanly.
