@@ -1,4 +1,5 @@
 #!/bin/busybox sh
+# shellcheck shell=dash disable=SC2013
 # /init of the Linux guest tests/bench.py measures beside vio (scripts/linux-peer.sh packs
 # it). The kernel command line chooses what it does:
 #   bench=boot        print the boot marker, power off
@@ -26,7 +27,7 @@ for m in $(cat /lib/modules/modules.load); do
 done
 # Devices appear as the drivers probe: wait for the network interface (both modes have
 # one) and, for dev, the disk.
-for i in $(seq 50); do
+for _ in $(seq 50); do
 	if [ -d /sys/class/net/eth0 ] && { [ "$mode" = net ] || [ -b /dev/vda ]; }; then
 		break
 	fi
