@@ -485,7 +485,7 @@ def report(values, units, failures, info, fp, made, plot_note):
         "device minus a boot with none gives each device's share. The heap share is vio's "
         "private memory plus the kernel's own record of the device (the port takes private "
         "memory from the heap); the two are not told apart.", "",
-        "| device (QEMU defaults) | DMA bytes | heap bytes |", "|---|---:|---:|"]
+        "| device (QEMU defaults; 2 vCPUs give virtio-blk 2 queues) | DMA bytes | heap bytes |", "|---|---:|---:|"]
     for dev, v in fp["mem"].items():
         if isinstance(v, str):
             lines.append("| %s | not measured (%s) | |" % (dev, v))
