@@ -90,11 +90,15 @@ QEMU_IMG = {
     "blk_seqwrite_64k": (65536, 4, ["-w"], lambda r: r * 65536 / 2**20),
 }
 
+bench_net.PROGRESS = lambda metric, value, unit: progress("  %s %.3f %s" % (
+    metric, value, unit))
 if QUICK:
     bench_net.PING_COUNT, bench_net.RR_SECS, bench_net.TCP_SECS = 20, 1.0, 2
 
 # Seconds a job takes on a quiet host: the progress line's estimate until measured.
 GUESS = {"devices": 40, "qemu-img": 15, "net": 50, "veth": 30, "boot": 10}
+if QUICK:
+    GUESS.update(devices=12, net=20, boot=3)
 
 
 def make_image():
@@ -127,6 +131,24 @@ def device_args(workdir, devices=("rng", "blk", "console", "net")):
     return args
 
 
+def follow(q, pattern, timeout):
+    """q.wait_for(pattern), showing each BENCH line the guest prints meanwhile as progress."""
+    rx = re.compile(r"^BENCH (\S+) ([0-9.]+) (\S+)$", re.M)
+    seen = len(rx.findall(q.log))
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            return q.wait_for(pattern, timeout=1)
+        except harness.Timeout:
+            if time.monotonic() > end or q.proc.poll() is not None:
+                raise
+        finally:
+            found = rx.findall(q.log)
+            for metric, value, unit in found[seen:]:
+                progress("  %s %s %s" % (metric, value, unit))
+            seen = len(found)
+
+
 def flood(q):
     """Flood 64-byte frames at the guest during its net RX phase."""
     import socket
@@ -134,7 +156,7 @@ def flood(q):
     if not os.path.exists("%s/ports" % q.workdir):
         return
     guest_port, host_port = map(int, open("%s/ports" % q.workdir).read().split())
-    q.wait_for(r"^BENCH-PHASE net-rx$", timeout=600)
+    follow(q, r"^BENCH-PHASE net-rx$", timeout=600)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", host_port))
     frame = b"\xff" * 6 + b"\x02\x00\x00\x00\x00\x01\x88\xb5" + bytes(50)
@@ -147,7 +169,7 @@ def flood(q):
     t = threading.Thread(target=send, daemon=True)
     t.start()
     try:
-        q.wait_for(r"^BENCH-PHASE net-rx-done$", timeout=60)
+        follow(q, r"^BENCH-PHASE net-rx-done$", timeout=60)
     finally:
         stop.set()
         t.join()

@@ -40,6 +40,9 @@ TCP_SECS = int(os.environ.get("BENCH_NET_SECS", "10"))
 RR_SECS = 3.0
 PING_COUNT = 200
 
+# Called with (metric, value, unit) as each figure comes in (tests/bench.py shows progress).
+PROGRESS = None
+
 VIO_CONFIGS = {
     # side name -> (virtio-net-pci properties, description)
     "vio": ("", "offloads negotiated (CSUM, GUEST_CSUM)"),
@@ -67,18 +70,24 @@ def in_ns(ns, argv, timeout=120):
     return out
 
 
+def note(results, metric, value, unit):
+    results[metric] = (value, unit)
+    if PROGRESS:
+        PROGRESS(metric, value, unit)
+
+
 def host_side(ns, peer_ip, results, secs):
     """ping, UDP round trips and TCP towards the peer, from namespace ns."""
     out = in_ns(ns, ["ping", "-c", str(PING_COUNT), "-i", "0.01", "-W", "2", peer_ip],
                 timeout=120)
     times = [float(t) for t in re.findall(r"time=([\d.]+) ms", out)]
     assert len(times) >= PING_COUNT * 0.95, "ping: %d of %d replies" % (len(times), PING_COUNT)
-    results["net_ping_rtt_median"] = (statistics.median(times), "ms")
+    note(results, "net_ping_rtt_median", statistics.median(times), "ms")
     out = in_ns(ns, [sys.executable, os.path.abspath(__file__), "rr", peer_ip, str(UDP_PORT),
                      str(RR_SECS)], timeout=60)
-    results["net_udp_echo_rr"] = (float(out.split()[0]), "rt/s")
+    note(results, "net_udp_echo_rr", float(out.split()[0]), "rt/s")
     out = in_ns(ns, ["iperf", "-c", peer_ip, "-t", str(secs), "-f", "m"], timeout=secs + 60)
-    results["net_tcp_host_to_guest"] = (mbits(out), "Mbit/s")
+    note(results, "net_tcp_host_to_guest", mbits(out), "Mbit/s")
 
 
 def guest_to_host(ns, secs, run_client):
@@ -97,7 +106,7 @@ def guest_to_host(ns, secs, run_client):
         if srv.poll() is None:
             srv.kill()
             srv.wait()
-    return mbits(out), "Mbit/s"
+    return mbits(out)
 
 
 def vio_net(side, secs=None):
@@ -122,7 +131,7 @@ def vio_net(side, secs=None):
         def client():
             out = q.shell("iperf client %s %d" % (HOST_IP, secs), timeout=secs + 60)
             assert re.search(r"iperf: done \(client\)", out), "kernel iperf client: %r" % out
-        results["net_tcp_guest_to_host"] = guest_to_host(q.netns, secs, client)
+        note(results, "net_tcp_guest_to_host", guest_to_host(q.netns, secs, client), "Mbit/s")
         q.send("poweroff\r")
 
     scn = harness.Scenario(
@@ -164,7 +173,7 @@ def linux_net(peer, secs=None):
             out = q.shell("iperf -c %s -t %d -f m" % (HOST_IP, secs), until=prompt,
                           timeout=secs + 60)
             assert "Mbits/sec" in out, "guest iperf client: %r" % out
-        results["net_tcp_guest_to_host"] = guest_to_host(q.netns, secs, client)
+        note(results, "net_tcp_guest_to_host", guest_to_host(q.netns, secs, client), "Mbit/s")
         q.send("poweroff -f\r")
 
     scn = harness.Scenario(
@@ -198,8 +207,9 @@ def host_net(loadgen, secs=None):
                                           stderr=subprocess.DEVNULL))
         time.sleep(1)
         host_side(a, GUEST_IP, results, secs)
-        results["net_tcp_guest_to_host"] = guest_to_host(a, secs, lambda: in_ns(
-            b, ["iperf", "-c", HOST_IP, "-t", str(secs), "-f", "m"], timeout=secs + 60))
+        note(results, "net_tcp_guest_to_host", guest_to_host(a, secs, lambda: in_ns(
+            b, ["iperf", "-c", HOST_IP, "-t", str(secs), "-f", "m"], timeout=secs + 60)),
+            "Mbit/s")
         return True, None, results
     except (AssertionError, OSError, subprocess.CalledProcessError) as e:
         return False, str(e), results
