@@ -7,6 +7,9 @@
 #   make lib        build/libvio.a, proving the library is freestanding
 #   make lib-cross  libvio.a for x86-64, i686, riscv64 and aarch64 (clang and GCC), checked
 #   make stack      the deepest interrupt-path stack in the library, per architecture
+#   make bench      vio beside a Linux guest beside the limit, BENCH_ROUNDS (3) interleaved
+#                   rounds: build/bench/report.md and PNG plots (docs/benchmarks.md)
+#   make bench-quick the benchmark tool once, vio only, short (make test runs it)
 #   make fuzz       build libFuzzer targets (clang) and run each for FUZZ_SECONDS
 #   make fuzz-long  the long background run: fast builds, nice 19, totals in build/fuzz/totals.txt
 #   make CC=clang   the same kernel built with clang/lld
@@ -111,8 +114,8 @@ $(shell mkdir -p $(OBJ) && \
 	{ echo '$(STAMP_TEXT)' | cmp -s - $(FLAGS_STAMP) || echo '$(STAMP_TEXT)' > $(FLAGS_STAMP); } && \
 	{ echo '$(LINK_TEXT)' | cmp -s - $(LINK_STAMP) || echo '$(LINK_TEXT)' > $(LINK_STAMP); })
 
-.PHONY: all iso lib lib-cross lib-cross-build stack run test hosttest qemutest bench fuzz fuzz-build \
-	fuzz-long clean distclean format help riscv64 aarch64
+.PHONY: all iso lib lib-cross lib-cross-build stack run test hosttest qemutest bench bench-quick \
+	fuzz fuzz-build fuzz-long clean distclean format help riscv64 aarch64
 all: $(BUILD)/vio.elf $(BUILD)/vio.iso
 include src/kernel/net/lwip.mk
 
@@ -299,9 +302,16 @@ test: all hosttest-build lib-cross-build
 qemutest: all
 	python3 tests/runner.py --qemu-only
 
-bench: all
+# The Linux guest's load generator: static, for an initramfs with no libc of its own.
+$(BUILD)/bench/loadgen: tests/bench/loadgen.c
+	@mkdir -p $(@D)
+	$(HOST_CC) -static -O2 -Wall -Wextra -Werror -o $@ $<
+
+bench: all $(BUILD)/bench/loadgen
 	python3 tests/bench.py
-	python3 tests/bench_net.py
+
+bench-quick: all
+	python3 tests/bench.py --quick
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -23,6 +23,7 @@ PKGS=(
 	rng-tools5 socat coreutils             # real peers: rngtest, socat, sha256sum
 	iperf curl iputils-ping iproute2       # lwIP peers: iperf 2, web client, ping, netns + tap
 	xz-utils bzip2 texinfo                 # unpacking and building newlib
+	cpio python3-matplotlib                # make bench: the Linux peer's initramfs, plots
 )
 
 missing=()

@@ -1,24 +1,27 @@
 #!/usr/bin/env python3
 """
-make bench, the network half: the kernel's lwIP stack (vio.mode=shell) against host peers
-through a tap device in a network namespace of its own (harness netns=), on a fixed
-configuration: q35, 1 vCPU, TCG, 512 MiB, virtio-net-pci on `-netdev tap` (no vhost), MTU
-1500. Each configuration boots once and measures, in this order:
+The network half of `make bench` (tests/bench.py runs it each round): a guest on q35, TCG, one
+vCPU running of two (tests/bench.py), 512 MiB, virtio-net-pci on `-netdev tap` (no vhost) whose tap sits in a network
+namespace of its own (host 192.168.78.1/24, guest 192.168.78.2/24), MTU 1500. Each boot
+measures, in this order:
 
-  net_ping_rtt_median   host `ping -c 200 -i 0.01` to the kernel: median of the 200 times
-  net_udp_echo_rr       host sends one 64-byte datagram to `udp echo 7`, waits for it to
-                        come back, repeats for 3 s: round trips per second
-  net_tcp_host_to_guest host `iperf -c <kernel> -t 10` (iperf 2) to the kernel's lwiperf
-                        server: the client's figure
-  net_tcp_guest_to_host kernel `iperf client <host> 10` to host `iperf -s`: the server's figure
+  net_ping_rtt_median   host `ping -c 200 -i 0.01` to the guest: median of the 200 times
+  net_udp_echo_rr       host sends one 64-byte datagram to the guest's UDP echo on port 7,
+                        waits for it to come back, repeats for 3 s: round trips per second
+  net_tcp_host_to_guest host `iperf -c <guest> -t 10` (iperf 2) to the guest's server: the
+                        client's figure
+  net_tcp_guest_to_host guest iperf client to host `iperf -s`: the server's figure
 
-twice: with the checksum offloads negotiated (VIRTIO_NET_F_CSUM and GUEST_CSUM: the default)
-and without (csum=off,guest_csum=off on the device; metrics suffixed _nocsum). The lines
-`BENCH <metric> <value> <unit>` are appended to build/bench/results.txt (tests/bench.py
-writes it first), after a comment naming the configuration. Numbers, not pass/fail: the exit
-status only says whether every run completed.
+Three peers run the same host commands:
+  vio_net    the vio kernel (vio.mode=shell): lwIP's `udp echo`, lwiperf (`iperf server`,
+             `iperf client`); with the checksum offloads negotiated or not (csum=off,guest_csum=off)
+  linux_net  the Linux guest of scripts/linux-peer.sh (bench=net): tests/bench/loadgen.c's
+             UDP echo, the host's own iperf 2 binary copied into its initramfs
+  host_net   no guest: two network namespaces joined by a veth pair, the same tools on both
+             ends; what the host's stack does without QEMU in the way (the "limit" rows)
 
-  python3 tests/bench_net.py [--quick]   (--quick: offloads only, TCP for $BENCH_NET_SECS or 3 s)
+  python3 tests/bench_net.py [--quick]   vio only, offloads negotiated, printed once
+                                         (--quick: TCP for $BENCH_NET_SECS or 3 s)
 """
 import os
 import re
@@ -30,19 +33,21 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "qemu"))
 import harness  # noqa: E402
-from scn_lwip import in_ns  # noqa: E402
 
-OUT = os.path.join(harness.BUILD, "bench")
 HOST_IP, GUEST_IP = "192.168.78.1", "192.168.78.2"
 UDP_PORT = 7
 TCP_SECS = int(os.environ.get("BENCH_NET_SECS", "10"))
 RR_SECS = 3.0
+PING_COUNT = 200
 
-CONFIGS = [
-    # (metric suffix, virtio-net-pci properties, description)
-    ("", "", "offloads negotiated (CSUM, GUEST_CSUM)"),
-    ("_nocsum", ",csum=off,guest_csum=off", "no offloads (csum=off,guest_csum=off)"),
-]
+# Called with (metric, value, unit) as each figure comes in (tests/bench.py shows progress).
+PROGRESS = None
+
+VIO_CONFIGS = {
+    # side name -> (virtio-net-pci properties, description)
+    "vio": ("", "offloads negotiated (CSUM, GUEST_CSUM)"),
+    "vio-nocsum": (",csum=off,guest_csum=off", "no offloads (csum=off,guest_csum=off)"),
+}
 
 
 def mbits(text):
@@ -52,72 +57,168 @@ def mbits(text):
     return float(found[-1])
 
 
-def measure(q, suffix, results, info):
-    q.wait_for(r"vio> ")
-    q.wait_for(r"net0: %s/24 \(static\)" % re.escape(GUEST_IP), timeout=30)
-    ip = q.shell("ip")
-    info["mtu"] = re.search(r"mtu (\d+)", ip).group(1)
-    feats = q.shell("virtio net0")
-    info["features"] = " ".join(f for f in ("GUEST_CSUM", "CSUM", "MRG_RXBUF", "GUEST_TSO4",
-                                            "HOST_TSO4")
-                                if re.search(r"\b%s\b" % f, feats.split("offered")[0]))
-    assert "echo on port" in q.shell("udp echo %d" % UDP_PORT)
-    assert "server on port 5001" in q.shell("iperf server")
+def in_ns(ns, argv, timeout=120):
+    """Run argv inside network namespace ns; its stdout. Fails the measurement on error."""
+    try:
+        r = subprocess.run(["ip", "netns", "exec", ns] + argv, capture_output=True,
+                           timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("%s: no result after %d s" % (" ".join(argv), timeout))
+    out = r.stdout.decode("utf-8", "replace")
+    assert r.returncode == 0, "%s failed (%d): %s %s" % (
+        " ".join(argv), r.returncode, out[-500:], r.stderr.decode("utf-8", "replace")[-500:])
+    return out
 
-    out = in_ns(q, ["ping", "-c", "200", "-i", "0.01", "-W", "2", GUEST_IP], timeout=120)
+
+def note(results, metric, value, unit):
+    results[metric] = (value, unit)
+    if PROGRESS:
+        PROGRESS(metric, value, unit)
+
+
+def host_side(ns, peer_ip, results, secs):
+    """ping, UDP round trips and TCP towards the peer, from namespace ns."""
+    out = in_ns(ns, ["ping", "-c", str(PING_COUNT), "-i", "0.01", "-W", "2", peer_ip],
+                timeout=120)
     times = [float(t) for t in re.findall(r"time=([\d.]+) ms", out)]
-    assert len(times) >= 190, "ping: %d of 200 replies" % len(times)
-    results.append(("net_ping_rtt_median" + suffix, statistics.median(times), "ms"))
+    assert len(times) >= PING_COUNT * 0.95, "ping: %d of %d replies" % (len(times), PING_COUNT)
+    note(results, "net_ping_rtt_median", statistics.median(times), "ms")
+    out = in_ns(ns, [sys.executable, os.path.abspath(__file__), "rr", peer_ip, str(UDP_PORT),
+                     str(RR_SECS)], timeout=60)
+    note(results, "net_udp_echo_rr", float(out.split()[0]), "rt/s")
+    out = in_ns(ns, ["iperf", "-c", peer_ip, "-t", str(secs), "-f", "m"], timeout=secs + 60)
+    note(results, "net_tcp_host_to_guest", mbits(out), "Mbit/s")
 
-    out = in_ns(q, [sys.executable, os.path.abspath(__file__), "rr", GUEST_IP, str(UDP_PORT),
-                    str(RR_SECS)], timeout=60)
-    results.append(("net_udp_echo_rr" + suffix, float(out.split()[0]), "rt/s"))
 
-    out = in_ns(q, ["iperf", "-c", GUEST_IP, "-t", str(TCP_SECS), "-f", "m"],
-                timeout=TCP_SECS + 60)
-    q.wait_for(r"iperf: done \(server\)", timeout=30)
-    results.append(("net_tcp_host_to_guest" + suffix, mbits(out), "Mbit/s"))
-
-    # The host's server runs until the kernel's client has closed; -1: one client, then exit.
-    srv = subprocess.Popen(["ip", "netns", "exec", q.netns, "iperf", "-s", "-1", "-f", "m"],
+def guest_to_host(ns, secs, run_client):
+    """Host `iperf -s -1` in ns while run_client() makes the peer send; the server's Mbit/s."""
+    srv = subprocess.Popen(["ip", "netns", "exec", ns, "iperf", "-s", "-1", "-f", "m"],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         time.sleep(1)  # let it listen
-        out = q.shell("iperf client %s %d" % (HOST_IP, TCP_SECS), timeout=TCP_SECS + 60)
-        assert re.search(r"iperf: done \(client\)", out), "kernel iperf client: %r" % out
+        run_client()
         try:
-            srv_out = srv.communicate(timeout=15)[0].decode("utf-8", "replace")
+            out = srv.communicate(timeout=15)[0].decode("utf-8", "replace")
         except subprocess.TimeoutExpired:
             srv.terminate()
-            srv_out = srv.communicate()[0].decode("utf-8", "replace")
+            out = srv.communicate()[0].decode("utf-8", "replace")
     finally:
         if srv.poll() is None:
             srv.kill()
             srv.wait()
-    results.append(("net_tcp_guest_to_host" + suffix, mbits(srv_out), "Mbit/s"))
-    info["netstat"] = q.shell("netstat")
-    q.send("poweroff\r")
+    return mbits(out)
 
 
-def run_config(suffix, props, desc):
-    results, info = [], {}
+def vio_net(side, secs=None):
+    """Boot the vio kernel with configuration `side`; (ok, reason, results, info, log)."""
+    secs = secs or TCP_SECS
+    props, desc = VIO_CONFIGS[side]
+    results, info = {}, {"desc": desc}
+
+    def measure(q):
+        q.wait_for(r"vio> ")
+        q.wait_for(r"net0: %s/24 \(static\)" % re.escape(GUEST_IP), timeout=30)
+        info["mtu"] = re.search(r"mtu (\d+)", q.shell("ip")).group(1)
+        feats = q.shell("virtio net0")
+        info["features"] = " ".join(
+            f for f in ("GUEST_CSUM", "CSUM", "MRG_RXBUF", "GUEST_TSO4", "HOST_TSO4")
+            if re.search(r"\b%s\b" % f, feats.split("offered")[0]))
+        assert "echo on port" in q.shell("udp echo %d" % UDP_PORT)
+        assert "server on port 5001" in q.shell("iperf server")
+        host_side(q.netns, GUEST_IP, results, secs)
+        q.wait_for(r"iperf: done \(server\)", timeout=30)
+
+        def client():
+            out = q.shell("iperf client %s %d" % (HOST_IP, secs), timeout=secs + 60)
+            assert re.search(r"iperf: done \(client\)", out), "kernel iperf client: %r" % out
+        note(results, "net_tcp_guest_to_host", guest_to_host(q.netns, secs, client), "Mbit/s")
+        q.send("poweroff\r")
+
     scn = harness.Scenario(
-        "bench-net" + (suffix or "_csum"), mode="shell", machine="q35", mem="512M",
-        boot="direct", expect_exit=0, timeout=300 + 4 * TCP_SECS,
+        "bench-net-" + side, mode="shell", machine="q35", mem="512M",
+        boot="direct", expect_exit=0, timeout=300 + 4 * secs,
         netns=HOST_IP + "/24", cmdline="vio.ip=%s/24" % GUEST_IP,
-        qemu_args=["-smp", "1", "-device", "virtio-rng-pci",
+        qemu_args=["-device", "virtio-rng-pci",
                    "-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no",
                    "-device", "virtio-net-pci,netdev=n0" + props],
-        interact=lambda q: measure(q, suffix, results, info))
-    ok, reason, secs, log_path = harness.run_scenario(scn)
-    head = ("# vio bench net: q35, 1 vCPU, TCG, virtio-net-pci on a tap in a network "
-            "namespace (no vhost), MTU %s, %s; features: %s; TCP %d s (iperf 2)" % (
-                info.get("mtu", "?"), desc, info.get("features", "?"), TCP_SECS))
-    lines = [head] + ["BENCH %-24s %14.3f %-9s" % r for r in results]
-    if not ok:
-        lines.append("# bench-net%s failed: %s (log %s)" % (suffix, reason,
-                                                             os.path.relpath(log_path)))
-    return ok, lines
+        interact=measure)
+    ok, reason, _secs, log_path = harness.run_scenario(scn)
+    return ok, reason, results, info, log_path
+
+
+def linux_argv(peer, append, mem):
+    """A QEMU command line for the Linux guest: the harness's machine (two vCPUs, of which
+    vio starts one; maxcpus=1 makes Linux do the same), the peer's kernel."""
+    vmlinuz, initramfs = peer
+    return lambda workdir: [
+        "qemu-system-x86_64", "-machine", "q35", "-accel", "tcg", "-smp", "2", "-m", mem,
+        "-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot",
+        "-nodefaults", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+        "-kernel", vmlinuz, "-initrd", initramfs,
+        "-append", "console=ttyS0 quiet maxcpus=1 " + append]
+
+
+def linux_net(peer, secs=None):
+    """Boot the Linux guest (bench=net); (ok, reason, results, info, log)."""
+    secs = secs or TCP_SECS
+    results, info = {}, {"desc": "Linux 6.1 guest, default offloads"}
+    prompt = r"linux> "
+
+    def measure(q):
+        q.wait_for(prompt, timeout=120)
+        info["features"] = q.shell("cat /sys/class/net/eth0/mtu", until=prompt).strip()
+        host_side(q.netns, GUEST_IP, results, secs)
+
+        def client():
+            out = q.shell("iperf -c %s -t %d -f m" % (HOST_IP, secs), until=prompt,
+                          timeout=secs + 60)
+            assert "Mbits/sec" in out, "guest iperf client: %r" % out
+        note(results, "net_tcp_guest_to_host", guest_to_host(q.netns, secs, client), "Mbit/s")
+        q.send("poweroff -f\r")
+
+    scn = harness.Scenario(
+        "bench-net-linux", expect_exit=0, timeout=300 + 4 * secs, netns=HOST_IP + "/24",
+        argv=linux_argv(peer, "bench=net ip=%s/24" % GUEST_IP, "512M"),
+        qemu_args=["-device", "virtio-rng-pci",
+                   "-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no",
+                   "-device", "virtio-net-pci,netdev=n0"],
+        interact=measure)
+    ok, reason, _secs, log_path = harness.run_scenario(scn)
+    return ok, reason, results, info, log_path
+
+
+def host_net(loadgen, secs=None):
+    """The same commands between two namespaces joined by a veth pair: (ok, reason, results)."""
+    secs = secs or TCP_SECS
+    a, b = "vio-%s" % os.urandom(4).hex(), "vio-%s" % os.urandom(4).hex()
+    results, procs = {}, []
+    try:
+        for ns in (a, b):
+            subprocess.run(["ip", "netns", "add", ns], check=True)
+            subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
+        subprocess.run(["ip", "-n", a, "link", "add", "veth0", "type", "veth", "peer", "name",
+                        "veth1", "netns", b], check=True)
+        for ns, dev, addr in ((a, "veth0", HOST_IP), (b, "veth1", GUEST_IP)):
+            subprocess.run(["ip", "-n", ns, "addr", "add", addr + "/24", "dev", dev], check=True)
+            subprocess.run(["ip", "-n", ns, "link", "set", dev, "up"], check=True)
+        for argv in ([loadgen, "udpecho", str(UDP_PORT)], ["iperf", "-s"]):
+            procs.append(subprocess.Popen(["ip", "netns", "exec", b] + argv,
+                                          stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL))
+        time.sleep(1)
+        host_side(a, GUEST_IP, results, secs)
+        note(results, "net_tcp_guest_to_host", guest_to_host(a, secs, lambda: in_ns(
+            b, ["iperf", "-c", HOST_IP, "-t", str(secs), "-f", "m"], timeout=secs + 60)),
+            "Mbit/s")
+        return True, None, results
+    except (AssertionError, OSError, subprocess.CalledProcessError) as e:
+        return False, str(e), results
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+        for ns in (a, b):
+            subprocess.run(["ip", "netns", "del", ns], check=False, stderr=subprocess.DEVNULL)
 
 
 def rr_peer(ip, port, secs):
@@ -140,21 +241,15 @@ def rr_peer(ip, port, secs):
 
 
 def main():
-    global TCP_SECS
-    configs = CONFIGS
-    if "--quick" in sys.argv:
-        configs, TCP_SECS = CONFIGS[:1], int(os.environ.get("BENCH_NET_SECS", "3"))
-    os.makedirs(OUT, exist_ok=True)
-    all_ok, out = True, []
-    for suffix, props, desc in configs:
-        ok, lines = run_config(suffix, props, desc)
-        all_ok &= ok
-        out += lines
-        print("\n".join(lines), flush=True)
-    with open(os.path.join(OUT, "results.txt"), "a") as f:
-        f.write("\n".join(out) + "\n")
-    print("# appended to %s" % os.path.relpath(os.path.join(OUT, "results.txt")))
-    return 0 if all_ok else 1
+    secs = int(os.environ.get("BENCH_NET_SECS", "3")) if "--quick" in sys.argv else TCP_SECS
+    ok, reason, results, info, log_path = vio_net("vio", secs)
+    print("# vio bench net: %s; features: %s; MTU %s; TCP %d s (iperf 2)" % (
+        info["desc"], info.get("features", "?"), info.get("mtu", "?"), secs))
+    for metric, (value, unit) in results.items():
+        print("BENCH %-24s %14.3f %-9s" % (metric, value, unit))
+    if not ok:
+        print("# failed: %s (log %s)" % (reason, os.path.relpath(log_path)))
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

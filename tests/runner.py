@@ -2,13 +2,15 @@
 """
 vio test runner: host unit tests (cmocka binaries in build/host/), then the library built for
 every architecture (tests/arch/archcheck.py over build/cross/, from `make lib-cross-build`),
-then QEMU scenarios (tests/qemu/scn_*.py). Prints one line per test binary, check and
-scenario, the last 30 lines of every failing log, and ends with exactly one line
-`N passed, N failed`.
+then QEMU scenarios (tests/qemu/scn_*.py), then the benchmark tool once in its quick mode
+(tests/bench.py --quick: that it runs and writes its report, not how fast). Prints one line
+per test binary, check and scenario, the last 30 lines of every failing log, and ends with
+exactly one line `N passed, N failed`.
 
   tests/runner.py [--host-only | --arch-only | --qemu-only] [-k SUBSTRING] [-j JOBS]
 
-Each cmocka test case counts as one; each architecture check and QEMU scenario as one.
+Each cmocka test case counts as one; each architecture check, QEMU scenario and the quick
+benchmark (named bench-quick for -k) as one.
 """
 import argparse
 import concurrent.futures
@@ -132,6 +134,39 @@ def run_qemu_tests(pattern, jobs):
     return passed, failed
 
 
+def run_bench_quick(pattern):
+    """tests/bench.py --quick: every measurement it makes completed and the report has them."""
+    if pattern and pattern not in "bench-quick":
+        return 0, 0
+    start = time.monotonic()
+    report = os.path.join(harness.BUILD, "bench", "quick", "report.md")
+    if os.path.exists(report):
+        os.unlink(report)
+    try:
+        p = subprocess.run([sys.executable, os.path.join(HERE, "bench.py"), "--quick"],
+                           capture_output=True, text=True, timeout=600)
+        out, rc = p.stdout + p.stderr, p.returncode
+    except subprocess.TimeoutExpired:
+        out, rc = "timed out after 600 s", None
+    os.makedirs(harness.LOGS, exist_ok=True)
+    log_path = os.path.join(harness.LOGS, "bench-quick.log")
+    with open(log_path, "w") as f:
+        f.write(out)
+    text = open(report).read() if os.path.exists(report) else ""
+    rows = ("4 KiB random read, QD1", "TCP host to guest", "boot: QEMU start", "virtio-blk")
+    missing = [r for r in rows if not re.search(r"^\| %s.*\| [0-9,.]+" % re.escape(r), text,
+                                                re.M)]
+    secs = time.monotonic() - start
+    if rc == 0 and not missing:
+        print("PASS  bench/bench-quick (%.1f s)" % secs, flush=True)
+        return 1, 0
+    print("FAIL  bench/bench-quick (%.1f s): %s" % (
+        secs, "exit status %s" % rc if rc != 0 else "report lacks " + ", ".join(missing)))
+    print("    log: %s" % os.path.relpath(log_path))
+    print(tail(out), flush=True)
+    return 0, 1
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     only = ap.add_mutually_exclusive_group()
@@ -153,6 +188,8 @@ def main():
         passed, failed = passed + p, failed + f
     if everything or args.qemu_only:
         p, f = run_qemu_tests(args.pattern, args.jobs)
+        passed, failed = passed + p, failed + f
+        p, f = run_bench_quick(args.pattern)
         passed, failed = passed + p, failed + f
     print("# %.0f s; logs in %s" % (time.monotonic() - start, os.path.relpath(harness.LOGS)))
     print("%d passed, %d failed" % (passed, failed))

@@ -12,6 +12,7 @@
 #include <kernel/mm.h>
 #include <kernel/random.h>
 #include <kernel/timer.h>
+#include <kernel/vio_port.h>
 #include <stdlib.h>
 #include <string.h>
 #include <vio/err.h>
@@ -37,6 +38,18 @@ static uint64_t rate100(uint64_t amount, uint64_t ns)
 {
 	uint64_t us = ns / 1000;
 	return us ? amount * 100000000ull / us : 0;
+}
+
+/*
+ * The memory the probed devices hold, before any measurement allocates: DMA pages vio took
+ * through the port, and the kernel heap in use (vio's private memory, which the port takes
+ * from the heap, and the kernel's own). tests/bench.py boots with one device at a time and
+ * subtracts a boot with none to get each device's share.
+ */
+static void bench_memory(void)
+{
+	report("mem_dma_bytes", (uint64_t)vio_port_dma_pages() * PAGE_SIZE * 100, "bytes");
+	report("mem_heap_bytes", (uint64_t)heap_used() * 100, "bytes");
 }
 
 static void bench_kernel(void)
@@ -210,6 +223,7 @@ static void bench_net(void)
 void bench_run(void)
 {
 	bench_ns = knob("vio.bench_ms", 2000) * 1000000ull;
+	bench_memory();
 	bench_kernel();
 	bench_rng();
 	bench_console();
