@@ -272,9 +272,9 @@ static bool test_net(void)
 
 /*
  * Each device interrupted on its line; or, polled, took no interrupt. The log also shows
- * whether a polled device holds its line high at the end: nothing would ever lower it. It is
- * reported, not checked: a queue with EVENT_IDX still raises the line at its first used
- * buffer (README, "Not done yet").
+ * whether a polled device holds its line high at the end. It is reported, not checked: QEMU
+ * signals an EVENT_IDX queue's first used buffer even when polled, and the line stays up until
+ * the driver's next poll reads the ISR (vio_dev_poll, at most every VIO_POLL_STATUS_NS).
  */
 static bool test_interrupts(void)
 {

@@ -248,8 +248,10 @@ int vio_dev_check(struct vio_dev *dev);
 
 /*
  * For a driver's _poll, every time: vio_dev_check at most every VIO_POLL_STATUS_NS (one
- * status read), in every interrupt mode. Returns 0, VIO_ENEEDRESET (the device needs a reset;
- * every queue is broken) or VIO_EDEAD. IRQ-safe.
+ * status read), in every interrupt mode; a polled device (VIO_IRQ_POLL) also has its ISR
+ * read then (vio_dev_ack_interrupt), so a notification it sends anyway cannot leave a wired
+ * line asserted. Returns 0, VIO_ENEEDRESET (the device needs a reset; every queue is broken)
+ * or VIO_EDEAD. IRQ-safe.
  */
 int vio_dev_poll(struct vio_dev *dev);
 

@@ -423,6 +423,14 @@ int vio_dev_poll(struct vio_dev *dev)
 	if (now < dev->status_check_ns)
 		return 0;
 	dev->status_check_ns = now + VIO_POLL_STATUS_NS;
+	/*
+	 * A polled queue asks for no notifications, but a device may still send one (QEMU
+	 * signals the first used buffer of an EVENT_IDX queue whatever used_event says), and on
+	 * a wired line nobody would ever read the ISR that lowers it. Reading it here keeps the
+	 * line down within an interval.
+	 */
+	if (dev->irq_mode == VIO_IRQ_POLL)
+		vio_dev_ack_interrupt(dev);
 	return vio_dev_check(dev);
 }
 

@@ -1061,6 +1061,21 @@ static void test_port_acks_a_polled_devices_wired_line(void **state)
 	assert_int_equal(config_changes, 1);
 }
 
+static void test_polling_lowers_a_line_the_device_raised_anyway(void **state)
+{
+	struct env *e = *state;
+	fake_port_no_irqs(&e->fp);
+	bring_up(e, 1); /* EVENT_IDX: QEMU signals a polled queue's first used buffer anyway */
+	assert_int_equal(vio_dev_setup_vq(&e->dev, 0, 0, NULL, NULL), 0);
+	assert_int_equal(vio_dev_driver_ok(&e->dev), 0);
+	assert_int_equal(e->dev.irq_mode, VIO_IRQ_POLL);
+	e->vd.isr = VIRTIO_PCI_ISR_QUEUE; /* the line is up */
+	e->fp.now += VIO_POLL_STATUS_NS;
+	assert_int_equal(vio_dev_poll(&e->dev), 0);
+	assert_int_equal(e->vd.isr, 0); /* read, so deasserted (4.1.4.5) */
+	assert_int_equal(e->vqs[0].stats.interrupts, 0); /* completions are still the poller's */
+}
+
 static void test_setup_irqs_with_queues_set_up_is_refused(void **state)
 {
 	struct env *e = *state;
@@ -1491,6 +1506,7 @@ int main(void)
 		T(test_polled_queues_ask_the_device_not_to_interrupt),
 		T(test_polled_queues_keep_used_event_out_of_reach),
 		T(test_port_acks_a_polled_devices_wired_line),
+		T(test_polling_lowers_a_line_the_device_raised_anyway),
 		T(test_setup_irqs_with_queues_set_up_is_refused),
 		T(test_teardown_resets_and_releases_everything),
 		T(test_abort_leaves_failed_after_the_reset),
