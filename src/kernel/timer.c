@@ -2,9 +2,12 @@
  * timer.c: time keeping.
  *
  * The TSC counts CPU cycles at a rate nobody tells us, so we measure it against the one
- * clock with a known rate, the 8254 PIT (1.193182 MHz): program channel 0 to count down
- * 10 ms, spin until its output goes high, and see how far the TSC moved. clock_ns() is then
- * a multiply and a shift. The LAPIC timer's rate is unknown too; we measure it against the
+ * clock with a known rate, the 8254 PIT (1.193182 MHz): let channel 0 count down, and read
+ * its count and the TSC together at the start and at the end of a window. Each reading
+ * brackets the PIT's count between two TSC reads and keeps the tightest of five brackets,
+ * so a pause of the CPU (a TCG vCPU thread waiting for a host core) between starting the
+ * window and looking at the clocks is not taken for time; only a pause inside a bracket
+ * could be. clock_ns() is then a multiply and a shift. The LAPIC timer's rate is unknown too; we measure it against the
  * calibrated TSC and run it periodically at TICK_HZ as the kernel tick.
  *
  * Why channel 0: many PC kernels count on channel 2, whose gate and output a PC wires to
@@ -22,6 +25,7 @@
 #define PIT_CH0 0x40
 #define PIT_CMD 0x43
 #define PIT_CH0_MODE0 0x30     /* channel 0, low then high byte, mode 0, binary */
+#define PIT_LATCH_CH0 0x00     /* counter latch: channel 0's count, read low then high byte */
 #define PIT_READBACK_CH0 0xe2  /* read-back: latch channel 0's status, not its count */
 #define PIT_STATUS_OUT 0x80    /* read-back status: the channel's output pin */
 #define PIT_CALIBRATE_MS 10
@@ -36,23 +40,56 @@ static bool pit_ch0_out(void)
 	return inb(PIT_CH0) & PIT_STATUS_OUT;
 }
 
+/* Channel 0's count now, between two TSC reads: the tightest pair of five, *tsc its middle. */
+static uint16_t pit_sample(uint64_t *tsc)
+{
+	uint64_t best = ~0ull;
+	uint16_t count = 0;
+
+	for (int i = 0; i < 5; i++) {
+		uint64_t a = rdtsc();
+		outb(PIT_CMD, PIT_LATCH_CH0);
+		uint16_t c = inb(PIT_CH0);
+		c |= (uint16_t)(inb(PIT_CH0) << 8);
+		uint64_t b = rdtsc();
+		if (b - a < best) {
+			best = b - a;
+			*tsc = a + (b - a) / 2;
+			count = c;
+		}
+	}
+	return count;
+}
+
 uint64_t pit_measure_tsc(unsigned ms)
 {
-	uint32_t count = PIT_HZ * ms / 1000;
-	if (count > 0xffff)
-		count = 0xffff;
-	/* Mode 0: writing the mode drives the output low; it goes high when the count,
-	 * loaded by the second data byte, reaches zero. */
-	outb(PIT_CMD, PIT_CH0_MODE0);
-	outb(PIT_CH0, count & 0xff);
-	outb(PIT_CH0, count >> 8);
-	uint64_t start = rdtsc();
-	if (pit_ch0_out())
-		return 0; /* high already: nothing answers at the PIT's ports */
-	for (uint32_t spins = 0; !pit_ch0_out(); spins++)
-		if (spins > 50000000)
-			return 0; /* no PIT */
-	return rdtsc() - start;
+	uint32_t want = PIT_HZ / 1000 * ms;
+	if (want > 0xc000)
+		want = 0xc000; /* the count starts at 0xffff: leave room before it wraps */
+	for (int attempt = 0; attempt < 5; attempt++) {
+		/* Mode 0 from 0xffff: the output drives low now and goes high at zero (55 ms). */
+		outb(PIT_CMD, PIT_CH0_MODE0);
+		outb(PIT_CH0, 0xff);
+		outb(PIT_CH0, 0xff);
+		uint64_t t0, t1;
+		uint16_t c0 = pit_sample(&t0), c1 = c0;
+		if (pit_ch0_out())
+			return 0; /* high already: nothing answers at the PIT's ports */
+		for (uint32_t spins = 0; (uint16_t)(c0 - c1) < want; spins++) {
+			if (spins > 50000000)
+				return 0; /* the count never moves: no PIT */
+			outb(PIT_CMD, PIT_LATCH_CH0);
+			c1 = inb(PIT_CH0);
+			c1 |= (uint16_t)(inb(PIT_CH0) << 8);
+		}
+		c1 = pit_sample(&t1);
+		if (pit_ch0_out())
+			continue; /* away so long that it reached zero: the elapsed count is lost */
+		uint32_t ticks = (uint16_t)(c0 - c1);
+		/* The TSC cycles of exactly `ms` of PIT time. */
+		return (t1 - t0) * (PIT_HZ / 1000 * ms) / ticks;
+	}
+	return 0;
 }
 
 /*
