@@ -44,12 +44,19 @@
  * reported (VIO_ENOSPC, counted in stats.tx_full), never dropped silently: reap with
  * vio_net_poll and send again.
  *
+ * Receive segmentation offload. With GUEST_TSO4, GUEST_TSO6 (and GUEST_ECN) or GUEST_UFO the
+ * device may coalesce what the sender cut into MTU-sized segments and hand over one frame of
+ * up to 64 KiB (net->max_rx_frame), over many RX buffers: the driver takes these features
+ * only with MRG_RXBUF (and GUEST_CSUM, which the spec requires), and then posts page-sized
+ * RX buffers. frame.gso_type says a frame is one; opts.disable_features turns each off.
+ *
  * The device is untrusted: a used length beyond what was posted or short of a header, a runt
- * (< 14 bytes) or oversized (> mtu + 18) frame, a num_buffers of 0, above the RX buffers
- * there are or above what a frame may take (VIO_NET_RX_MAX_SEGS), header flags or a GSO type
- * that were not negotiated, a hdr_len or NEEDS_CSUM checksum field beyond the frame: the
- * frame is counted in stats.rx_errors and dropped, never handed up, and its buffers go back
- * to the device; reception goes on. The first one is logged.
+ * (< 14 bytes) or oversized frame (> mtu + 18, or > max_rx_frame for a GSO frame), a
+ * num_buffers of 0, above the RX buffers there are or above what the largest frame takes,
+ * header flags or a GSO type that were not negotiated, a GSO frame without NEEDS_CSUM or with
+ * a gso_size of 0, a hdr_len or NEEDS_CSUM checksum field beyond the frame: the frame is
+ * counted in stats.rx_errors and dropped, never handed up, and its buffers go back to the
+ * device; reception goes on. The first one is logged.
  *
  * Concurrency (include/vio/port.h): no locks. One caller at a time per vio_net: every call
  * here is thread-context and the kernel must not make two at once. The interrupt-context
@@ -95,9 +102,19 @@
 #ifndef VIO_NET_RX_BUF_SIZE
 #define VIO_NET_RX_BUF_SIZE 2048
 #endif
-/* Most RX buffers one frame may span (MRG_RXBUF), so most segments a vio_net_frame has. */
+/*
+ * Largest frame with segmentation offload (GUEST_TSO4/6, GUEST_UFO on receive, HOST_TSO4/6 on
+ * transmit): 64 KiB of IP packet behind an Ethernet header and one 802.1Q tag. 5.1.6.3.1 asks
+ * for receive buffers of 65562 bytes (this and a 12-byte header, less the tag) in that case.
+ */
+#define VIO_NET_GSO_MAX_FRAME (65536u + VIO_NET_ETH_HLEN + VIO_NET_VLAN_HLEN)
+/*
+ * Most RX buffers one frame may span (MRG_RXBUF), so most segments a vio_net_frame has: a
+ * 64 KiB frame in page-sized buffers. A smaller RX buffer size (vio_net_opts.rx_buf_size) is
+ * raised until the largest frame fits in this many.
+ */
 #ifndef VIO_NET_RX_MAX_SEGS
-#define VIO_NET_RX_MAX_SEGS 8
+#define VIO_NET_RX_MAX_SEGS 17
 #endif
 /* Most caller segments vio_net_send_sg takes (the driver adds one for the header). */
 #ifndef VIO_NET_TX_MAX_SEGS
@@ -136,6 +153,13 @@ struct vio_net_opts {
 	 */
 	uint16_t rx_buffers;
 	uint16_t tx_buffers;
+	/*
+	 * With VIRTIO_NET_F_MRG_RXBUF, bytes per RX buffer, header included (0:
+	 * VIO_NET_RX_BUF_SIZE, or a page when a receive segmentation offload was negotiated).
+	 * Rounded up to 64 bytes, at most a page, and raised until the largest frame fits in
+	 * VIO_NET_RX_MAX_SEGS buffers. Smaller than a frame, frames span buffers (rx_merged).
+	 */
+	uint16_t rx_buf_size;
 	/* Most RX buffers the caller may hold before frames are dropped (0: half of them). */
 	uint16_t rx_hold_max;
 	/* How long a control-queue command may take (0: VIO_NET_CTRL_TIMEOUT_NS). */
@@ -194,6 +218,15 @@ struct vio_net_frame {
 	uint16_t flags;	     /* VIO_NET_RX_* */
 	uint16_t csum_start; /* VIO_NET_RX_CSUM_PARTIAL only */
 	uint16_t csum_offset;
+	/*
+	 * A coalesced frame (receive segmentation offload: GUEST_TSO4/6, GUEST_UFO): gso_type is
+	 * VIRTIO_NET_HDR_GSO_TCPV4, _TCPV6 or _UDP (| _ECN), gso_size the segment size the sender
+	 * used, and the frame is up to net->max_rx_frame bytes, always CSUM_PARTIAL. hdr_len is
+	 * the device's hint of the headers' length. VIRTIO_NET_HDR_GSO_NONE (0) otherwise.
+	 */
+	uint8_t gso_type;
+	uint16_t gso_size;
+	uint16_t hdr_len;
 	struct vio_net_rx_seg seg[VIO_NET_RX_MAX_SEGS];
 };
 
@@ -203,7 +236,9 @@ struct vio_net_stats {
 	uint64_t rx_bytes;
 	uint64_t rx_drops;  /* good frames dropped: caller held too many buffers / copy too small */
 	uint64_t rx_errors; /* bad frames from the device: runt, oversized, bad num_buffers,
-			       used len beyond what was posted */
+			       used len beyond what was posted, bad header fields */
+	uint64_t rx_merged; /* frames handed up that spanned more than one RX buffer */
+	uint64_t rx_gso;    /* coalesced frames (gso_type not NONE) handed up */
 	uint64_t tx_frames; /* frames posted to the device */
 	uint64_t tx_bytes;
 	uint64_t tx_errors; /* sends refused: bad length or segments, queue broken */
@@ -215,7 +250,7 @@ struct vio_net_txslot;
 
 /*
  * The device. Caller-owned; vio_net_init fills it. Read-only for callers: dev, mac, mtu,
- * hdr_len, max_frame, link_up, stats (and dev->features for what was negotiated). The rest
+ * hdr_len, max_frame, max_rx_frame, link_up, stats (and dev->features for what was negotiated). The rest
  * is private.
  */
 struct vio_net {
@@ -223,7 +258,9 @@ struct vio_net {
 	uint8_t mac[6];
 	uint16_t mtu;	       /* payload bytes per frame, without the Ethernet header */
 	uint16_t hdr_len;      /* virtio_net_hdr bytes in front of every frame: 10 or 12 */
-	uint32_t max_frame;    /* largest frame accepted either way: mtu + 14 + 4 (VLAN) */
+	uint32_t max_frame;    /* largest frame either way without GSO: mtu + 14 + 4 (VLAN) */
+	uint32_t max_rx_frame; /* largest frame vio_net_recv hands out: max_frame, or
+				  VIO_NET_GSO_MAX_FRAME with a receive segmentation offload */
 	volatile bool link_up; /* true without VIRTIO_NET_F_STATUS */
 	struct vio_net_stats stats;
 
@@ -237,6 +274,7 @@ struct vio_net {
 	uint16_t net_rx_chain;		   /* buffers posted together: 1, more for big frames
 					      without MRG_RXBUF */
 	uint32_t net_rx_buf_size;
+	uint16_t net_rx_max_bufs; /* most buffers the largest frame takes (num_buffers bound) */
 	uint16_t net_rx_held; /* buffers handed to the caller, not yet released */
 	uint16_t net_rx_hold_max;
 
@@ -265,8 +303,9 @@ struct vio_net {
 
 /*
  * Bring up a network device `dev` has been probed into: negotiate (MAC, STATUS, MTU,
- * MRG_RXBUF, CSUM, GUEST_CSUM, CTRL_VQ, CTRL_RX, CTRL_MAC_ADDR and the ring features, less
- * opts->disable_features), read the config, choose interrupts, set up receiveq1,
+ * MRG_RXBUF, CSUM, GUEST_CSUM, GUEST_TSO4, GUEST_TSO6, GUEST_ECN, GUEST_UFO, CTRL_VQ, CTRL_RX,
+ * CTRL_MAC_ADDR and the ring features, less opts->disable_features, less any whose
+ * prerequisite (5.1.3.1; MRG_RXBUF for the receive offloads) is missing), read the config, choose interrupts, set up receiveq1,
  * transmitq1 and the controlq, fill the RX ring and set DRIVER_OK; dev->name becomes
  * "virtio-net". `opts` may be NULL. Returns 0; VIO_ENODEV (not a network device);
  * VIO_ERANGE (the device's mtu is below 68); VIO_ENOMEM; or the core's error. On failure
@@ -333,7 +372,7 @@ void vio_net_frame_release(struct vio_net *net, const struct vio_net_frame *fram
  * Copy the next frame into buf (size bytes) and give its buffers back at once. Returns the
  * frame length; *flags (may be NULL) gets VIO_NET_RX_*. VIO_EAGAIN, VIO_ENOSPC, VIO_EIO,
  * VIO_ENEEDRESET as vio_net_recv; VIO_EINVAL when the frame does not fit (it is dropped and counted
- * in rx_drops: pass at least net->max_frame bytes). Not IRQ-safe.
+ * in rx_drops: pass at least net->max_rx_frame bytes). Not IRQ-safe.
  */
 int vio_net_recv_copy(struct vio_net *net, void *buf, uint32_t size, uint16_t *flags);
 

@@ -70,6 +70,9 @@ _Static_assert(VIO_NET_RX_BUF_SIZE >= BUF_ALIGN && VIO_NET_RX_BUF_SIZE <= PAGE_S
 	       "an RX buffer with MRG_RXBUF holds a header and fits in a page");
 _Static_assert((uint32_t)(VIO_NET_RX_MAX_SEGS *VIO_NET_RX_BUF_SIZE) >= MAX_FRAME_ROOM,
 	       "a frame of VIO_NET_MAX_MTU must fit in VIO_NET_RX_MAX_SEGS merged buffers");
+_Static_assert((uint32_t)VIO_NET_RX_MAX_SEGS * PAGE_SIZE >=
+		   VIRTIO_NET_HDR_SIZE + VIO_NET_GSO_MAX_FRAME,
+	       "a 64 KiB frame must fit in VIO_NET_RX_MAX_SEGS page-sized merged buffers");
 _Static_assert(MAX_PIECES <= VIO_NET_RX_MAX_SEGS,
 	       "a chain of page-sized RX buffers is at most one frame's segments");
 _Static_assert(CTRL_DATA_OFF + 2 * (4 + 6 * VIO_NET_MAC_TABLE_MAX) + 4 <= CTRL_ACK_OFF,
@@ -97,7 +100,49 @@ static const uint64_t wanted_features =
     VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) | VIRTIO_BIT(VIRTIO_NET_F_STATUS) |
     VIRTIO_BIT(VIRTIO_NET_F_CTRL_VQ) | VIRTIO_BIT(VIRTIO_NET_F_CTRL_RX) |
     VIRTIO_BIT(VIRTIO_NET_F_CTRL_MAC_ADDR) | VIRTIO_BIT(VIRTIO_F_RING_EVENT_IDX) |
-    VIRTIO_BIT(VIRTIO_F_RING_INDIRECT_DESC);
+    VIRTIO_BIT(VIRTIO_F_RING_INDIRECT_DESC) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) |
+    VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_ECN) |
+    VIRTIO_BIT(VIRTIO_NET_F_GUEST_UFO);
+
+/* The receive segmentation offloads: the device may hand us frames of up to 64 KiB. */
+static const uint64_t guest_gso_features =
+    VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6) |
+    VIRTIO_BIT(VIRTIO_NET_F_GUEST_UFO);
+
+/*
+ * `f` less every feature whose prerequisite is missing from it. 5.1.3.1: the driver MUST
+ * NOT negotiate GUEST_TSO4/6 or GUEST_UFO without GUEST_CSUM, GUEST_ECN without GUEST_TSO4 or
+ * GUEST_TSO6, CTRL_RX or CTRL_MAC_ADDR without CTRL_VQ. And our own rule: 64 KiB frames
+ * without MRG_RXBUF would need chains of 17 pages per posted buffer (5.1.6.3.1), so the
+ * receive offloads come only with MRG_RXBUF.
+ */
+static uint64_t with_prerequisites(uint64_t f)
+{
+	if (!(f & VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM)) || !(f & VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF)))
+		f &= ~guest_gso_features;
+	if (!(f & (VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6))))
+		f &= ~VIRTIO_BIT(VIRTIO_NET_F_GUEST_ECN);
+	if (!(f & VIRTIO_BIT(VIRTIO_NET_F_CTRL_VQ)))
+		f &= ~(VIRTIO_BIT(VIRTIO_NET_F_CTRL_RX) | VIRTIO_BIT(VIRTIO_NET_F_CTRL_MAC_ADDR));
+	return f;
+}
+
+/*
+ * Steps 4-6 of 3.1.1 (in the core): what we want, less what the caller turned off. What the
+ * device offers decides which prerequisites are there, so when the first round took a
+ * feature without its prerequisite, negotiate again without it (the core starts over from
+ * a reset).
+ */
+static int negotiate(struct vio_net *net)
+{
+	struct vio_dev *dev = net->dev;
+	int err = vio_dev_begin(dev, with_prerequisites(wanted_features &
+							~net->net_opts.disable_features));
+
+	if (!err && with_prerequisites(dev->features) != dev->features)
+		err = vio_dev_begin(dev, with_prerequisites(dev->features));
+	return err;
+}
 
 static const char net_name[] = "virtio-net";
 
@@ -254,6 +299,8 @@ static int read_config(struct vio_net *net)
 		net->mtu = mtu < VIO_NET_MAX_MTU ? mtu : VIO_NET_MAX_MTU;
 	}
 	net->max_frame = (uint32_t)net->mtu + VIO_NET_ETH_HLEN + VIO_NET_VLAN_HLEN;
+	net->max_rx_frame = (dev->features & guest_gso_features) ? VIO_NET_GSO_MAX_FRAME
+								 : net->max_frame;
 
 	/* 5.1.6.1: legacy devices drop num_buffers from the header unless MRG_RXBUF. */
 	net->hdr_len = (dev->modern || has(net, VIRTIO_NET_F_MRG_RXBUF))
@@ -317,17 +364,35 @@ static uint8_t *carve(struct vio_net *net, struct carver *c, uint32_t bytes)
 }
 
 /*
+ * With MRG_RXBUF: the caller's size (0: VIO_NET_RX_BUF_SIZE, a page with receive offloads,
+ * where a 64 KiB frame would take 33 buffers of 2 KiB), on a cache line, at most a page, and
+ * at least what lets the largest frame fit in VIO_NET_RX_MAX_SEGS buffers.
+ */
+static uint32_t rx_merged_size(const struct vio_net *net, uint32_t frame)
+{
+	uint32_t size = net->net_opts.rx_buf_size;
+	uint32_t least = round_up((frame + VIO_NET_RX_MAX_SEGS - 1) / VIO_NET_RX_MAX_SEGS, BUF_ALIGN);
+
+	if (!size)
+		size = net->max_rx_frame > net->max_frame ? PAGE_SIZE : VIO_NET_RX_BUF_SIZE;
+	size = round_up(size, BUF_ALIGN);
+	if (size < least)
+		size = least;
+	return size < PAGE_SIZE ? size : PAGE_SIZE;
+}
+
+/*
  * RX buffer size (5.1.6.3.1): with MRG_RXBUF any size of at least a header will do, and a
  * frame may take several; without it every posted chain must hold the largest frame we
  * accept: one buffer when that fits in a page, else a chain of page-sized ones.
  */
 static void rx_buffer_size(struct vio_net *net)
 {
-	uint32_t frame = net->hdr_len + net->max_frame;
+	uint32_t frame = net->hdr_len + net->max_rx_frame;
 
 	net->net_rx_chain = 1;
 	if (has(net, VIRTIO_NET_F_MRG_RXBUF)) {
-		net->net_rx_buf_size = VIO_NET_RX_BUF_SIZE;
+		net->net_rx_buf_size = rx_merged_size(net, frame);
 	} else if (frame <= PAGE_SIZE) {
 		net->net_rx_buf_size = round_up(frame, BUF_ALIGN);
 	} else {
@@ -380,8 +445,9 @@ static int alloc_buffers(struct vio_net *net)
 	/* Never fewer than the largest frame takes: with MRG_RXBUF it may need several. */
 	uint32_t least = 1, limit = net->net_vqs[RXQ].size / net->net_rx_chain;
 	if (has(net, VIRTIO_NET_F_MRG_RXBUF))
-		least = (net->hdr_len + net->max_frame + net->net_rx_buf_size - 1) /
+		least = (net->hdr_len + net->max_rx_frame + net->net_rx_buf_size - 1) /
 			net->net_rx_buf_size;
+	net->net_rx_max_bufs = (uint16_t)least;
 	uint32_t chains = count(net->net_opts.rx_buffers, VIO_NET_RX_BUFFERS, limit);
 	if (chains < least)
 		chains = least;
@@ -511,24 +577,51 @@ static void rx_read_hdr(const struct vio_net *net, const struct vio_net_frame *f
 		to[i] = from[i];
 }
 
+/* The GSO types the device may use (5.1.6.4.1): each needs its feature; ECN, GUEST_ECN. */
+static bool rx_gso_type_ok(const struct vio_net *net, uint8_t type)
+{
+	bool tcp = false;
+
+	switch (type & ~VIRTIO_NET_HDR_GSO_ECN) {
+	case VIRTIO_NET_HDR_GSO_TCPV4:
+		tcp = has(net, VIRTIO_NET_F_GUEST_TSO4);
+		break;
+	case VIRTIO_NET_HDR_GSO_TCPV6:
+		tcp = has(net, VIRTIO_NET_F_GUEST_TSO6);
+		break;
+	case VIRTIO_NET_HDR_GSO_UDP:
+		return type == VIRTIO_NET_HDR_GSO_UDP && has(net, VIRTIO_NET_F_GUEST_UFO);
+	default:
+		return false; /* NONE with the ECN bit, UDP_L4 (GUEST_USO4/6, never taken), unknown */
+	}
+	return tcp && (!(type & VIRTIO_NET_HDR_GSO_ECN) || has(net, VIRTIO_NET_F_GUEST_ECN));
+}
+
 /*
- * Is the header right for a frame of f->len bytes (5.1.6.4)? We negotiate no receive offload
- * but checksums, so gso_type must be NONE (without ECN), hdr_len (a hint) no longer than the
- * frame, and flags at most NEEDS_CSUM, whose checksum field must lie inside the frame, and
- * DATA_VALID. Without GUEST_CSUM, NEEDS_CSUM means a sum never finished, so corrupt data for
- * us; DATA_VALID is let through and ignored there (a tap backend passes it on as it is).
+ * Is the header right for a frame of f->len bytes (5.1.6.4)? Flags at most DATA_VALID and,
+ * with GUEST_CSUM, NEEDS_CSUM, whose checksum field must lie inside the frame. Without
+ * GUEST_CSUM, NEEDS_CSUM means a sum never finished, so corrupt data for us; DATA_VALID is let
+ * through and ignored there (a tap backend passes it on as it is). gso_type NONE, and the
+ * frame at most max_frame; or a negotiated GSO type, and then (5.1.6.4.1) NEEDS_CSUM set, a
+ * gso_size (the MSS) not 0 and the frame at most max_rx_frame. hdr_len, a hint, no longer
+ * than the frame.
  */
 static bool rx_hdr_ok(const struct vio_net *net, const struct virtio_net_hdr *h,
 		      const struct vio_net_frame *f)
 {
 	uint8_t known = VIRTIO_NET_HDR_F_DATA_VALID;
+	bool csum = h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM;
 
 	if (has(net, VIRTIO_NET_F_GUEST_CSUM))
 		known |= VIRTIO_NET_HDR_F_NEEDS_CSUM;
-	if ((h->flags & ~known) || h->gso_type != VIRTIO_NET_HDR_GSO_NONE || h->hdr_len > f->len)
+	if ((h->flags & ~known) || h->hdr_len > f->len)
 		return false;
-	return !(h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) ||
-	       (uint32_t)h->csum_start + h->csum_offset + 2 <= f->len;
+	if (csum && (uint32_t)h->csum_start + h->csum_offset + 2 > f->len)
+		return false;
+	if (h->gso_type == VIRTIO_NET_HDR_GSO_NONE)
+		return f->len <= net->max_frame;
+	return rx_gso_type_ok(net, h->gso_type) && csum && h->gso_size &&
+	       f->len <= net->max_rx_frame;
 }
 
 /* Checksum state from a header rx_hdr_ok accepted (5.1.6.4.1). */
@@ -573,6 +666,7 @@ static int rx_gather(struct vio_net *net, struct vio_net_frame *f, bool *bad)
 		*bad = true;
 		return 0;
 	}
+	/* All taken even beyond what the largest frame needs: none is parsed as a frame. */
 	for (uint16_t taken = 1; taken < nbufs; taken++) {
 		err = rx_take_buffer(net, f, bad);
 		if (err == VIO_EAGAIN) {
@@ -582,12 +676,15 @@ static int rx_gather(struct vio_net *net, struct vio_net_frame *f, bool *bad)
 		if (err)
 			return err;
 	}
-	if (*bad || f->len < VIO_NET_ETH_HLEN || f->len > net->max_frame ||
+	if (*bad || nbufs > net->net_rx_max_bufs || f->len < VIO_NET_ETH_HLEN ||
 	    !rx_hdr_ok(net, &h, f)) {
 		*bad = true;
 		return 0;
 	}
 	rx_csum_flags(net, &h, f);
+	f->gso_type = h.gso_type;
+	f->gso_size = h.gso_type == VIRTIO_NET_HDR_GSO_NONE ? 0 : h.gso_size;
+	f->hdr_len = h.hdr_len;
 	return 0;
 }
 
@@ -608,6 +705,16 @@ static bool rx_rearm(struct vio_net *net)
 static void rx_flush(struct vio_net *net)
 {
 	vio_vq_kick(&net->net_vqs[RXQ]);
+}
+
+/* Count (+1) or uncount (-1) a frame handed up as merged (MRG_RXBUF: over several posted
+ * buffers) and as coalesced (GSO). */
+static void rx_count_kinds(struct vio_net *net, const struct vio_net_frame *f, int n)
+{
+	if (f->nsegs > net->net_rx_chain)
+		net->stats.rx_merged += (uint64_t)(int64_t)n;
+	if (f->gso_type != VIRTIO_NET_HDR_GSO_NONE)
+		net->stats.rx_gso += (uint64_t)(int64_t)n;
 }
 
 int vio_net_recv(struct vio_net *net, struct vio_net_frame *f)
@@ -655,6 +762,7 @@ int vio_net_recv(struct vio_net *net, struct vio_net_frame *f)
 			net->net_rx_held += f->nsegs;
 			net->stats.rx_frames++;
 			net->stats.rx_bytes += f->len;
+			rx_count_kinds(net, f, 1);
 			break;
 		}
 		rx_post_frame(net, f);
@@ -701,6 +809,7 @@ int vio_net_recv_copy(struct vio_net *net, void *buf, uint32_t size, uint16_t *f
 	if (f.len > size) {
 		net->stats.rx_frames--;
 		net->stats.rx_bytes -= f.len;
+		rx_count_kinds(net, &f, -1);
 		net->stats.rx_drops++;
 		vio_net_frame_release(net, &f);
 		return VIO_EINVAL;
@@ -1116,7 +1225,7 @@ int vio_net_init(struct vio_net *net, struct vio_dev *dev, const struct vio_net_
 	dev->name = net_name;
 
 	/* 5.1.5 Device Initialization, inside the generic steps of 3.1.1. */
-	err = vio_dev_begin(dev, wanted_features & ~net->net_opts.disable_features);
+	err = negotiate(net);
 	if (!err)
 		err = read_config(net);
 	if (!err)

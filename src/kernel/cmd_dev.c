@@ -586,11 +586,12 @@ static int cmd_net(int argc, char **argv)
 	} else if (!strcmp(argv[1], "stats") && argc <= 3) {
 		const struct vio_net_stats *s = &net->stats;
 		kprintf("net%d: rx %llu frames %llu bytes, %llu drops, %llu errors; tx %llu frames "
-			"%llu bytes, %llu errors, %llu full\n", unit,
+			"%llu bytes, %llu errors, %llu full; rx merged %llu, gso %llu\n", unit,
 			(unsigned long long)s->rx_frames, (unsigned long long)s->rx_bytes,
 			(unsigned long long)s->rx_drops, (unsigned long long)s->rx_errors,
 			(unsigned long long)s->tx_frames, (unsigned long long)s->tx_bytes,
-			(unsigned long long)s->tx_errors, (unsigned long long)s->tx_full);
+			(unsigned long long)s->tx_errors, (unsigned long long)s->tx_full,
+			(unsigned long long)s->rx_merged, (unsigned long long)s->rx_gso);
 	} else if (!strcmp(argv[1], "send") && argc == 5) {
 		static uint8_t frame[NET_SEND_MAX];
 		uint64_t len;

@@ -48,6 +48,14 @@ static void net_link(struct vio_net *net, bool up, void *arg)
 struct vio_net_opts net_opts(int unit)
 {
 	return (struct vio_net_opts){
+	    /*
+	     * No receive segmentation offload: lwIP takes frames of at most the MTU (a pbuf's
+	     * length is 16 bits, a 64 KiB frame is more) and the echo copies into one.
+	     */
+	    .disable_features = VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) |
+				VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6) |
+				VIRTIO_BIT(VIRTIO_NET_F_GUEST_ECN) |
+				VIRTIO_BIT(VIRTIO_NET_F_GUEST_UFO),
 	    .mac_seed = random_u64() | 1, /* a NIC without a MAC gets a random one */
 	    .on_link = net_link,
 	    .on_tx_done = net_stack_tx_done,

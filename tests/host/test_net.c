@@ -22,7 +22,7 @@
 
 #define BIT(n)		(1ull << (n))
 #define QSIZE		64
-#define MAX_FRAME_BYTES 10000
+#define MAX_FRAME_BYTES 70000
 #define RX_FIFO		1024
 
 /* --- the device model ----------------------------------------------------------------------- */
@@ -34,6 +34,7 @@ struct inj {
 	uint8_t gso_type;
 	uint16_t hdr_len; /* virtio_net_hdr.hdr_len */
 	uint16_t csum_start, csum_offset;
+	uint16_t gso_size;
 	int nbufs_override; /* >= 0: write this num_buffers whatever was used */
 	uint32_t len_extra; /* claim this many bytes more than written (first buffer) */
 	uint32_t per_buf;   /* fill at most this many bytes per buffer (0: as many as fit) */
@@ -149,7 +150,8 @@ static bool model_deliver(struct fake_env *e, struct model *m, const struct inj 
 				   .gso_type = f->gso_type,
 				   .hdr_len = f->hdr_len,
 				   .csum_start = f->csum_start,
-				   .csum_offset = f->csum_offset};
+				   .csum_offset = f->csum_offset,
+				   .gso_size = f->gso_size};
 	uint32_t total = m->hdr_len + f->len, off = 0;
 	unsigned used = 0;
 
@@ -234,7 +236,7 @@ static struct inj *inject(struct model *m, uint32_t len, uint8_t seed)
 	f->len = len;
 	f->nbufs_override = -1;
 	f->hflags = f->gso_type = 0;
-	f->hdr_len = f->csum_start = f->csum_offset = 0;
+	f->hdr_len = f->csum_start = f->csum_offset = f->gso_size = 0;
 	f->len_extra = f->per_buf = 0;
 	for (uint32_t i = 0; i < len; i++)
 		f->data[i] = (uint8_t)(seed + i);
@@ -1971,6 +1973,247 @@ static void test_the_fewest_rx_buffers_still_take_the_largest_frame(void **state
 	t_free(t);
 }
 
+
+/* --- receive segmentation offload ----------------------------------------------------------- */
+
+#define GUEST_GSO                                                                                  \
+	(BIT(VIRTIO_NET_F_GUEST_CSUM) | BIT(VIRTIO_NET_F_MRG_RXBUF) | BIT(VIRTIO_NET_F_GUEST_TSO4) | \
+	 BIT(VIRTIO_NET_F_GUEST_TSO6) | BIT(VIRTIO_NET_F_GUEST_ECN) | BIT(VIRTIO_NET_F_GUEST_UFO))
+#define GSO_ONLY                                                                                   \
+	(BIT(VIRTIO_NET_F_GUEST_TSO4) | BIT(VIRTIO_NET_F_GUEST_TSO6) | BIT(VIRTIO_NET_F_GUEST_ECN) | \
+	 BIT(VIRTIO_NET_F_GUEST_UFO))
+
+/* A coalesced TCP frame as a host's tap hands it over: NEEDS_CSUM on the TCP checksum. */
+static struct inj *inject_gso(struct model *m, uint32_t len, uint8_t type, uint8_t seed)
+{
+	struct inj *i = inject(m, len, seed);
+	i->gso_type = type;
+	i->gso_size = 1448;
+	i->hdr_len = 66;
+	i->hflags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	i->csum_start = 34;
+	i->csum_offset = 16;
+	return i;
+}
+
+/* What the device read back as the driver's features. */
+static uint64_t negotiated(struct t *t)
+{
+	return t->e->vd.driver_features & t->net.dev->features;
+}
+
+static void test_receive_offloads_are_taken_only_with_their_prerequisites(void **state)
+{
+	(void)state;
+	static const struct {
+		uint64_t offered, disabled, expected;
+	} cases[] = {
+	    {GUEST_GSO, 0, GSO_ONLY},
+	    /* 5.1.3.1: none without GUEST_CSUM; ours: none without MRG_RXBUF. */
+	    {GUEST_GSO & ~BIT(VIRTIO_NET_F_GUEST_CSUM), 0, 0},
+	    {GUEST_GSO & ~BIT(VIRTIO_NET_F_MRG_RXBUF), 0, 0},
+	    {GUEST_GSO, BIT(VIRTIO_NET_F_GUEST_CSUM), 0},
+	    /* GUEST_ECN needs GUEST_TSO4 or GUEST_TSO6. */
+	    {GUEST_GSO & ~(BIT(VIRTIO_NET_F_GUEST_TSO4) | BIT(VIRTIO_NET_F_GUEST_TSO6)), 0,
+	     BIT(VIRTIO_NET_F_GUEST_UFO)},
+	    {GUEST_GSO, BIT(VIRTIO_NET_F_GUEST_TSO4) | BIT(VIRTIO_NET_F_GUEST_TSO6),
+	     BIT(VIRTIO_NET_F_GUEST_UFO)},
+	    /* Each one can be turned off alone. */
+	    {GUEST_GSO, BIT(VIRTIO_NET_F_GUEST_TSO6), GSO_ONLY & ~BIT(VIRTIO_NET_F_GUEST_TSO6)},
+	    {GUEST_GSO, BIT(VIRTIO_NET_F_GUEST_UFO), GSO_ONLY & ~BIT(VIRTIO_NET_F_GUEST_UFO)},
+	    {GUEST_GSO, BIT(VIRTIO_NET_F_GUEST_ECN), GSO_ONLY & ~BIT(VIRTIO_NET_F_GUEST_ECN)},
+	};
+	struct t tmp = {0};
+	struct vio_net_opts o;
+
+	for (unsigned k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		default_opts(&tmp, &o);
+		o.disable_features = cases[k].disabled;
+		struct t *t = t_new_cfg(cases[k].offered, NULL, true, &o);
+		assert_int_equal(negotiated(t) & GSO_ONLY, cases[k].expected);
+		bool gso = cases[k].expected & (GSO_ONLY & ~BIT(VIRTIO_NET_F_GUEST_ECN));
+		assert_int_equal(t->net.max_rx_frame, gso ? VIO_NET_GSO_MAX_FRAME : 1518);
+		assert_int_equal(t->net.max_frame, 1518);
+		if (negotiated(t) & BIT(VIRTIO_NET_F_MRG_RXBUF))
+			assert_int_equal(t->net.net_rx_buf_size, gso ? 4096 : VIO_NET_RX_BUF_SIZE);
+		t_free(t);
+	}
+}
+
+static void test_a_64k_coalesced_tcp_frame_arrives_over_many_buffers_in_order(void **state)
+{
+	(void)state;
+	struct t *t = t_new(GUEST_GSO);
+	struct vio_net_frame f;
+	uint32_t len = VIO_NET_GSO_MAX_FRAME;
+
+	inject_gso(t->m, len, VIRTIO_NET_HDR_GSO_TCPV4 | VIRTIO_NET_HDR_GSO_ECN, 5);
+	assert_int_equal(recv_one(t, &f), 0);
+	assert_int_equal(f.len, len);
+	assert_int_equal(f.nsegs, (len + 12 + 4095) / 4096);
+	assert_int_equal(f.gso_type, VIRTIO_NET_HDR_GSO_TCPV4 | VIRTIO_NET_HDR_GSO_ECN);
+	assert_int_equal(f.gso_size, 1448);
+	assert_int_equal(f.hdr_len, 66);
+	assert_int_equal(f.flags, VIO_NET_RX_CSUM_PARTIAL);
+	assert_int_equal(f.csum_start, 34);
+	assert_int_equal(f.csum_offset, 16);
+	uint8_t seed = 5;
+	uint32_t sum = 0;
+	for (unsigned i = 0; i < f.nsegs; i++) {
+		assert_true(is_pattern(f.seg[i].data, f.seg[i].len, seed));
+		seed = (uint8_t)(seed + f.seg[i].len);
+		sum += f.seg[i].len;
+	}
+	assert_int_equal(sum, len);
+	vio_net_frame_release(&t->net, &f);
+
+	/* IPv6 and UDP ones, and a plain frame beside them: not counted as GSO. */
+	inject_gso(t->m, 30000, VIRTIO_NET_HDR_GSO_TCPV6, 1);
+	inject_gso(t->m, 9000, VIRTIO_NET_HDR_GSO_UDP, 2);
+	inject(t->m, 60, 3);
+	for (int k = 0; k < 3; k++) {
+		assert_int_equal(recv_one(t, &f), 0);
+		vio_net_frame_release(&t->net, &f);
+	}
+	assert_int_equal(f.gso_type, VIRTIO_NET_HDR_GSO_NONE);
+	assert_int_equal(f.gso_size, 0);
+	assert_int_equal(t->net.stats.rx_errors, 0);
+	assert_int_equal(t->net.stats.rx_frames, 4);
+	assert_int_equal(t->net.stats.rx_gso, 3);
+	assert_int_equal(t->net.stats.rx_merged, 3);
+	vio_net_poll(&t->net);
+	fake_env_run(t->e);
+	assert_rx_ring_full(t);
+	t_free(t);
+}
+
+static void test_gso_header_fields_the_device_gets_wrong_drop_the_frame(void **state)
+{
+	(void)state;
+	struct vio_net_opts o;
+	struct t tmp = {0};
+	default_opts(&tmp, &o);
+	o.disable_features = BIT(VIRTIO_NET_F_GUEST_UFO) | BIT(VIRTIO_NET_F_GUEST_ECN) |
+			     BIT(VIRTIO_NET_F_GUEST_TSO6);
+	struct t *t = t_new_cfg(GUEST_GSO, NULL, true, &o);
+	struct vio_net_frame f;
+	unsigned bad = 0;
+
+	/* Types not negotiated, or none at all. */
+	inject_gso(t->m, 3000, VIRTIO_NET_HDR_GSO_TCPV6, 0);
+	inject_gso(t->m, 3000, VIRTIO_NET_HDR_GSO_UDP, 0);
+	inject_gso(t->m, 3000, VIRTIO_NET_HDR_GSO_TCPV4 | VIRTIO_NET_HDR_GSO_ECN, 0);
+	inject_gso(t->m, 3000, VIRTIO_NET_HDR_GSO_UDP_L4, 0);
+	inject_gso(t->m, 3000, 2, 0);
+	inject_gso(t->m, 3000, 0x7f, 0);
+	bad += 6;
+	/* 5.1.6.4.1: a GSO frame has NEEDS_CSUM and a gso_size. */
+	inject_gso(t->m, 3000, VIRTIO_NET_HDR_GSO_TCPV4, 0)->hflags = 0;
+	inject_gso(t->m, 3000, VIRTIO_NET_HDR_GSO_TCPV4, 0)->hflags = VIRTIO_NET_HDR_F_DATA_VALID;
+	inject_gso(t->m, 3000, VIRTIO_NET_HDR_GSO_TCPV4, 0)->gso_size = 0;
+	bad += 3;
+	/* The checksum field or hdr_len beyond the frame. */
+	inject_gso(t->m, 3000, VIRTIO_NET_HDR_GSO_TCPV4, 0)->csum_start = 2999;
+	inject_gso(t->m, 3000, VIRTIO_NET_HDR_GSO_TCPV4, 0)->hdr_len = 3001;
+	bad += 2;
+	/* Longer than 64 KiB + headers; a plain frame longer than the MTU. */
+	inject_gso(t->m, VIO_NET_GSO_MAX_FRAME + 1, VIRTIO_NET_HDR_GSO_TCPV4, 0);
+	inject(t->m, 1519, 0);
+	bad += 2;
+	inject_gso(t->m, 3000, VIRTIO_NET_HDR_GSO_TCPV4, 42);
+	int err = VIO_EAGAIN;
+	for (unsigned k = 0; k < 20 && err == VIO_EAGAIN; k++)
+		err = recv_one(t, &f); /* the device fills buffers as they come back */
+	assert_int_equal(err, 0);
+	assert_int_equal(t->net.stats.rx_errors, bad);
+	assert_int_equal(f.len, 3000);
+	assert_int_equal(f.gso_type, VIRTIO_NET_HDR_GSO_TCPV4);
+	assert_true(is_pattern(f.seg[0].data, f.seg[0].len, 42));
+	vio_net_frame_release(&t->net, &f);
+	assert_int_equal(t->net.stats.rx_frames, 1);
+	assert_int_equal(t->net.stats.rx_gso, 1);
+	vio_net_poll(&t->net);
+	fake_env_run(t->e);
+	assert_rx_ring_full(t);
+	t_free(t);
+}
+
+static void test_gso_frame_without_receive_offloads_is_a_bad_frame(void **state)
+{
+	(void)state;
+	struct t *t = t_new(BIT(VIRTIO_NET_F_GUEST_CSUM) | BIT(VIRTIO_NET_F_MRG_RXBUF));
+	struct vio_net_frame f;
+
+	inject_gso(t->m, 1000, VIRTIO_NET_HDR_GSO_TCPV4, 0);
+	inject_gso(t->m, 1000, VIRTIO_NET_HDR_GSO_UDP, 0);
+	inject(t->m, 60, 9);
+	assert_int_equal(recv_one(t, &f), 0);
+	assert_int_equal(t->net.stats.rx_errors, 2);
+	assert_true(is_pattern(f.seg[0].data, 60, 9));
+	vio_net_frame_release(&t->net, &f);
+	t_free(t);
+}
+
+static void test_num_buffers_above_what_the_largest_frame_takes_is_a_bad_frame(void **state)
+{
+	(void)state;
+	struct t *t = t_new(BIT(VIRTIO_NET_F_MRG_RXBUF));
+	struct vio_net_frame f;
+
+	/* 1518 + 12 bytes fit in one 2 KiB buffer: a device that spreads 100 over two lies
+	 * (5.1.6.4.1: it fills every buffer but the last). Both are taken, neither handed up. */
+	assert_int_equal(t->net.net_rx_max_bufs, 1);
+	inject(t->m, 100, 0)->per_buf = 60;
+	inject(t->m, 70, 4);
+	assert_int_equal(recv_one(t, &f), 0);
+	assert_int_equal(t->net.stats.rx_errors, 1);
+	assert_int_equal(f.len, 70);
+	assert_true(is_pattern(f.seg[0].data, 70, 4));
+	vio_net_frame_release(&t->net, &f);
+	vio_net_poll(&t->net);
+	fake_env_run(t->e);
+	assert_rx_ring_full(t);
+	t_free(t);
+}
+
+static void test_rx_buffer_size_is_an_option_and_frames_span_small_buffers(void **state)
+{
+	(void)state;
+	struct vio_net_opts o;
+	struct t tmp = {0};
+	struct vio_net_frame f;
+	static uint8_t back[2000];
+
+	default_opts(&tmp, &o);
+	o.rx_buf_size = 500; /* rounded up to a cache line */
+	struct t *t = t_new_cfg(BIT(VIRTIO_NET_F_MRG_RXBUF), NULL, true, &o);
+	assert_int_equal(t->net.net_rx_buf_size, 512);
+	assert_int_equal(t->net.net_rx_max_bufs, 3);
+	inject(t->m, 1514, 6);
+	assert_int_equal(recv_one(t, &f), 0);
+	assert_int_equal(f.nsegs, 3);
+	assert_int_equal(f.seg[0].len, 500);
+	vio_net_frame_release(&t->net, &f);
+	inject(t->m, 400, 7);
+	fake_env_run(t->e);
+	assert_int_equal(vio_net_recv_copy(&t->net, back, sizeof(back), NULL), 400);
+	assert_int_equal(t->net.stats.rx_merged, 1);
+	t_free(t);
+
+	/* Too small for the largest frame in VIO_NET_RX_MAX_SEGS buffers: raised; capped at a
+	 * page. */
+	o.rx_buf_size = 64;
+	struct virtio_net_config c = {.mtu = 9000};
+	t = t_new_cfg(BIT(VIRTIO_NET_F_MRG_RXBUF) | BIT(VIRTIO_NET_F_MTU), &c, true, &o);
+	assert_true(t->net.net_rx_buf_size * VIO_NET_RX_MAX_SEGS >= 9018 + 12);
+	round_trip_largest_frame(t);
+	t_free(t);
+	o.rx_buf_size = 60000;
+	t = t_new_cfg(BIT(VIRTIO_NET_F_MRG_RXBUF), NULL, true, &o);
+	assert_int_equal(t->net.net_rx_buf_size, 4096);
+	t_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2036,6 +2279,12 @@ int main(void)
 	    cmocka_unit_test(test_send_sg_from_on_tx_done_inside_a_send_keeps_both_frames_intact),
 	    cmocka_unit_test(test_a_command_refused_while_one_is_pending_leaves_its_data_alone),
 	    cmocka_unit_test(test_the_fewest_rx_buffers_still_take_the_largest_frame),
+	    cmocka_unit_test(test_receive_offloads_are_taken_only_with_their_prerequisites),
+	    cmocka_unit_test(test_a_64k_coalesced_tcp_frame_arrives_over_many_buffers_in_order),
+	    cmocka_unit_test(test_gso_header_fields_the_device_gets_wrong_drop_the_frame),
+	    cmocka_unit_test(test_gso_frame_without_receive_offloads_is_a_bad_frame),
+	    cmocka_unit_test(test_num_buffers_above_what_the_largest_frame_takes_is_a_bad_frame),
+	    cmocka_unit_test(test_rx_buffer_size_is_an_option_and_frames_span_small_buffers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
