@@ -42,7 +42,8 @@
  * as they are (they must be DMA-reachable and stay untouched until on_tx_done returns their
  * cookie). At most opts.tx_buffers frames are in flight. A full ring, or no free TX slot, is
  * reported (VIO_ENOSPC, counted in stats.tx_full), never dropped silently: reap with
- * vio_net_poll and send again.
+ * vio_net_poll and send again. With HOST_TSO4/6 a TCP frame of up to 64 KiB goes out through
+ * vio_net_send_sg with VIO_NET_TX_GSO, and the device cuts it into MTU-sized segments.
  *
  * Receive segmentation offload. With GUEST_TSO4, GUEST_TSO6 (and GUEST_ECN) or GUEST_UFO the
  * device may coalesce what the sender cut into MTU-sized segments and hand over one frame of
@@ -189,9 +190,22 @@ struct vio_net_tx_opts {
 	uint32_t flags;	      /* VIO_NET_TX_* */
 	uint16_t csum_start;  /* VIO_NET_TX_CSUM: checksum from this frame offset to the end... */
 	uint16_t csum_offset; /* ...stored (16 bits) at csum_start + csum_offset */
+	/* VIO_NET_TX_GSO: the device cuts the frame into segments (5.1.6.2) */
+	uint8_t gso_type;  /* VIRTIO_NET_HDR_GSO_TCPV4 or _TCPV6, | VIRTIO_NET_HDR_GSO_ECN */
+	uint16_t gso_size; /* payload bytes per segment: the MSS */
+	uint16_t hdr_len;  /* Ethernet + IP + TCP header bytes, copied in front of each segment */
 };
 /* Let the device compute the checksum (needs VIRTIO_NET_F_CSUM: else VIO_ENOTSUP). */
 #define VIO_NET_TX_CSUM (1u << 0)
+/*
+ * Let the device cut a large TCP frame into segments of hdr_len + gso_size bytes, each with
+ * the headers copied and fixed up (HOST_TSO4 / HOST_TSO6 for the gso_type, HOST_ECN for its
+ * ECN bit: else VIO_ENOTSUP). Needs VIO_NET_TX_CSUM too, on the TCP checksum, which the
+ * spec requires (5.1.6.2.1): the checksum field inside the headers, the headers inside the
+ * frame, a gso_size of at least 1, each segment at most net->max_frame and the frame at most
+ * net->max_tx_frame: else VIO_EINVAL. Frames above max_frame go through vio_net_send_sg.
+ */
+#define VIO_NET_TX_GSO (1u << 1)
 
 /*
  * What vio_net_recv says about a frame's checksum (only with VIRTIO_NET_F_GUEST_CSUM).
@@ -243,6 +257,7 @@ struct vio_net_stats {
 	uint64_t tx_bytes;
 	uint64_t tx_errors; /* sends refused: bad length or segments, queue broken */
 	uint64_t tx_full;   /* sends refused because the ring was full (VIO_ENOSPC) */
+	uint64_t tx_gso;    /* frames posted for the device to segment (VIO_NET_TX_GSO) */
 };
 
 /* Driver bookkeeping for one TX request; private to src/drivers/virtio_net.c. */
@@ -250,7 +265,7 @@ struct vio_net_txslot;
 
 /*
  * The device. Caller-owned; vio_net_init fills it. Read-only for callers: dev, mac, mtu,
- * hdr_len, max_frame, max_rx_frame, link_up, stats (and dev->features for what was negotiated). The rest
+ * hdr_len, max_frame, max_rx_frame, max_tx_frame, link_up, stats (and dev->features for what was negotiated). The rest
  * is private.
  */
 struct vio_net {
@@ -261,6 +276,8 @@ struct vio_net {
 	uint32_t max_frame;    /* largest frame either way without GSO: mtu + 14 + 4 (VLAN) */
 	uint32_t max_rx_frame; /* largest frame vio_net_recv hands out: max_frame, or
 				  VIO_NET_GSO_MAX_FRAME with a receive segmentation offload */
+	uint32_t max_tx_frame; /* largest VIO_NET_TX_GSO frame vio_net_send_sg takes: max_frame,
+				  or VIO_NET_GSO_MAX_FRAME with HOST_TSO4 or HOST_TSO6 */
 	volatile bool link_up; /* true without VIRTIO_NET_F_STATUS */
 	struct vio_net_stats stats;
 
@@ -303,8 +320,8 @@ struct vio_net {
 
 /*
  * Bring up a network device `dev` has been probed into: negotiate (MAC, STATUS, MTU,
- * MRG_RXBUF, CSUM, GUEST_CSUM, GUEST_TSO4, GUEST_TSO6, GUEST_ECN, GUEST_UFO, CTRL_VQ, CTRL_RX,
- * CTRL_MAC_ADDR and the ring features, less opts->disable_features, less any whose
+ * MRG_RXBUF, CSUM, GUEST_CSUM, GUEST_TSO4, GUEST_TSO6, GUEST_ECN, GUEST_UFO, HOST_TSO4,
+ * HOST_TSO6, HOST_ECN, CTRL_VQ, CTRL_RX, CTRL_MAC_ADDR and the ring features, less opts->disable_features, less any whose
  * prerequisite (5.1.3.1; MRG_RXBUF for the receive offloads) is missing), read the config, choose interrupts, set up receiveq1,
  * transmitq1 and the controlq, fill the RX ring and set DRIVER_OK; dev->name becomes
  * "virtio-net". `opts` may be NULL. Returns 0; VIO_ENODEV (not a network device);
@@ -330,8 +347,8 @@ int vio_net_fini(struct vio_net *net);
  * Send one frame of `len` bytes (14 .. net->max_frame, Ethernet header included), copied
  * into a driver TX buffer: `frame` may be reused at once. Reaps TX completions first.
  * Returns 0; VIO_ENOSPC (ring full, counted in tx_full: try after vio_net_poll); VIO_EINVAL
- * (bad length, or bad checksum offsets in `opts`); VIO_ENOTSUP (checksum offload asked for
- * without VIRTIO_NET_F_CSUM); VIO_EIO (the queue is broken); VIO_ENEEDRESET (it broke
+ * (bad length, or bad checksum or GSO fields in `opts`); VIO_ENOTSUP (checksum offload asked
+ * for without VIRTIO_NET_F_CSUM, a GSO type without its HOST_ feature); VIO_EIO (the queue is broken); VIO_ENEEDRESET (it broke
  * because the device set DEVICE_NEEDS_RESET: fini and init it again). Not IRQ-safe.
  */
 int vio_net_send(struct vio_net *net, const void *frame, uint32_t len,
@@ -341,8 +358,9 @@ int vio_net_send(struct vio_net *net, const void *frame, uint32_t len,
  * Send one frame made of `n` (1..VIO_NET_TX_MAX_SEGS) caller buffers, without copying. The
  * buffers must be device-reachable (port->virt_to_phys) and unchanged until
  * opts.on_tx_done(net, cookie, arg) reports the device done with them, exactly once. Same
- * limits and errors as vio_net_send, plus VIO_EINVAL for a NULL cookie or no on_tx_done
- * callback. On error nothing was posted and on_tx_done will not be called. Not IRQ-safe.
+ * limits and errors as vio_net_send, but a VIO_NET_TX_GSO frame may be up to
+ * net->max_tx_frame bytes (64 KiB of TCP over pages: one segment each); plus VIO_EINVAL for a
+ * NULL cookie or no on_tx_done callback. On error nothing was posted and on_tx_done will not be called. Not IRQ-safe.
  */
 int vio_net_send_sg(struct vio_net *net, const struct vio_sg *sg, unsigned n, void *cookie,
 		    const struct vio_net_tx_opts *opts);

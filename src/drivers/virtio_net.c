@@ -102,7 +102,8 @@ static const uint64_t wanted_features =
     VIRTIO_BIT(VIRTIO_NET_F_CTRL_MAC_ADDR) | VIRTIO_BIT(VIRTIO_F_RING_EVENT_IDX) |
     VIRTIO_BIT(VIRTIO_F_RING_INDIRECT_DESC) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) |
     VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_ECN) |
-    VIRTIO_BIT(VIRTIO_NET_F_GUEST_UFO);
+    VIRTIO_BIT(VIRTIO_NET_F_GUEST_UFO) | VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4) |
+    VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6) | VIRTIO_BIT(VIRTIO_NET_F_HOST_ECN);
 
 /* The receive segmentation offloads: the device may hand us frames of up to 64 KiB. */
 static const uint64_t guest_gso_features =
@@ -112,7 +113,8 @@ static const uint64_t guest_gso_features =
 /*
  * `f` less every feature whose prerequisite is missing from it. 5.1.3.1: the driver MUST
  * NOT negotiate GUEST_TSO4/6 or GUEST_UFO without GUEST_CSUM, GUEST_ECN without GUEST_TSO4 or
- * GUEST_TSO6, CTRL_RX or CTRL_MAC_ADDR without CTRL_VQ. And our own rule: 64 KiB frames
+ * GUEST_TSO6, HOST_TSO4/6 without CSUM, HOST_ECN without HOST_TSO4 or HOST_TSO6, CTRL_RX or
+ * CTRL_MAC_ADDR without CTRL_VQ. And our own rule: 64 KiB frames
  * without MRG_RXBUF would need chains of 17 pages per posted buffer (5.1.6.3.1), so the
  * receive offloads come only with MRG_RXBUF.
  */
@@ -122,6 +124,10 @@ static uint64_t with_prerequisites(uint64_t f)
 		f &= ~guest_gso_features;
 	if (!(f & (VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6))))
 		f &= ~VIRTIO_BIT(VIRTIO_NET_F_GUEST_ECN);
+	if (!(f & VIRTIO_BIT(VIRTIO_NET_F_CSUM)))
+		f &= ~(VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4) | VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6));
+	if (!(f & (VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4) | VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6))))
+		f &= ~VIRTIO_BIT(VIRTIO_NET_F_HOST_ECN);
 	if (!(f & VIRTIO_BIT(VIRTIO_NET_F_CTRL_VQ)))
 		f &= ~(VIRTIO_BIT(VIRTIO_NET_F_CTRL_RX) | VIRTIO_BIT(VIRTIO_NET_F_CTRL_MAC_ADDR));
 	return f;
@@ -301,6 +307,9 @@ static int read_config(struct vio_net *net)
 	net->max_frame = (uint32_t)net->mtu + VIO_NET_ETH_HLEN + VIO_NET_VLAN_HLEN;
 	net->max_rx_frame = (dev->features & guest_gso_features) ? VIO_NET_GSO_MAX_FRAME
 								 : net->max_frame;
+	net->max_tx_frame = has(net, VIRTIO_NET_F_HOST_TSO4) || has(net, VIRTIO_NET_F_HOST_TSO6)
+				? VIO_NET_GSO_MAX_FRAME
+				: net->max_frame;
 
 	/* 5.1.6.1: legacy devices drop num_buffers from the header unless MRG_RXBUF. */
 	net->hdr_len = (dev->modern || has(net, VIRTIO_NET_F_MRG_RXBUF))
@@ -879,9 +888,46 @@ static int tx_reap(struct vio_net *net)
 	return err == VIO_EAGAIN ? 0 : err;
 }
 
+/*
+ * A frame the device is to segment (5.1.6.2.1): a TCP type whose HOST_ feature was
+ * negotiated, HOST_ECN for the ECN bit, NEEDS_CSUM on the TCP checksum, which lies inside the
+ * headers, the headers shorter than the frame, and each segment (headers and gso_size bytes of
+ * payload) no longer than an MTU frame.
+ */
+static int tx_gso_check(const struct vio_net *net, uint32_t len, const struct vio_net_tx_opts *o)
+{
+	unsigned bit;
+
+	switch (o->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) {
+	case VIRTIO_NET_HDR_GSO_TCPV4:
+		bit = VIRTIO_NET_F_HOST_TSO4;
+		break;
+	case VIRTIO_NET_HDR_GSO_TCPV6:
+		bit = VIRTIO_NET_F_HOST_TSO6;
+		break;
+	case VIRTIO_NET_HDR_GSO_UDP:
+	case VIRTIO_NET_HDR_GSO_UDP_L4:
+		return VIO_ENOTSUP; /* HOST_UFO and HOST_USO are never negotiated */
+	default:
+		return VIO_EINVAL;
+	}
+	if (!has(net, bit) ||
+	    ((o->gso_type & VIRTIO_NET_HDR_GSO_ECN) && !has(net, VIRTIO_NET_F_HOST_ECN)))
+		return VIO_ENOTSUP;
+	if (!(o->flags & VIO_NET_TX_CSUM) || !o->gso_size ||
+	    (uint32_t)o->csum_start + o->csum_offset + 2 > o->hdr_len || o->hdr_len >= len ||
+	    (uint32_t)o->hdr_len + o->gso_size > net->max_frame)
+		return VIO_EINVAL;
+	return 0;
+}
+
 static int tx_check(const struct vio_net *net, uint32_t len, const struct vio_net_tx_opts *opts)
 {
-	if (len < VIO_NET_ETH_HLEN || len > net->max_frame)
+	bool gso = opts && (opts->flags & VIO_NET_TX_GSO);
+
+	if (len < VIO_NET_ETH_HLEN || len > (gso ? net->max_tx_frame : net->max_frame))
+		return VIO_EINVAL;
+	if (opts && (opts->flags & ~(VIO_NET_TX_CSUM | VIO_NET_TX_GSO)))
 		return VIO_EINVAL;
 	if (opts && (opts->flags & VIO_NET_TX_CSUM)) {
 		if (!has(net, VIRTIO_NET_F_CSUM))
@@ -889,10 +935,13 @@ static int tx_check(const struct vio_net *net, uint32_t len, const struct vio_ne
 		if ((uint32_t)opts->csum_start + opts->csum_offset + 2 > len)
 			return VIO_EINVAL;
 	}
-	return 0;
+	return gso ? tx_gso_check(net, len, opts) : 0;
 }
 
-/* 5.1.6.2: no GSO; checksum offload when asked; num_buffers is 0 on transmit. */
+/*
+ * 5.1.6.2: checksum offload when asked, segmentation offload when asked (gso_type, the MSS,
+ * the headers' length); num_buffers is 0 on transmit.
+ */
 static void tx_fill_hdr(struct vio_net_txslot *slot, const struct vio_net_tx_opts *opts)
 {
 	struct virtio_net_hdr *hdr = (struct virtio_net_hdr *)slot->hdr;
@@ -903,6 +952,11 @@ static void tx_fill_hdr(struct vio_net_txslot *slot, const struct vio_net_tx_opt
 		hdr->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
 		hdr->csum_start = opts->csum_start;
 		hdr->csum_offset = opts->csum_offset;
+	}
+	if (opts && (opts->flags & VIO_NET_TX_GSO)) {
+		hdr->gso_type = opts->gso_type;
+		hdr->gso_size = opts->gso_size;
+		hdr->hdr_len = opts->hdr_len;
 	}
 }
 
@@ -927,7 +981,7 @@ static void tx_slot_put(struct vio_net *net, struct vio_net_txslot *slot)
  * that, 5.1.6.6) and the frame segments, and kick.
  */
 static int tx_post(struct vio_net *net, struct vio_net_txslot *slot, const struct vio_sg *sg,
-		   unsigned n, uint32_t len)
+		   unsigned n, uint32_t len, const struct vio_net_tx_opts *opts)
 {
 	int err = vio_vq_add(&net->net_vqs[TXQ], sg, n, 0, slot);
 
@@ -941,6 +995,7 @@ static int tx_post(struct vio_net *net, struct vio_net_txslot *slot, const struc
 	}
 	net->stats.tx_frames++;
 	net->stats.tx_bytes += len;
+	net->stats.tx_gso += opts && (opts->flags & VIO_NET_TX_GSO);
 	vio_vq_kick(&net->net_vqs[TXQ]);
 	return 0;
 }
@@ -975,7 +1030,8 @@ int vio_net_send(struct vio_net *net, const void *frame, uint32_t len,
 	struct vio_sg sg[1 + MAX_PIECES];
 	const uint8_t *from = frame;
 	unsigned n = 1;
-	int err = tx_begin(net, 0, len, opts, &slot);
+	/* The copy buffers hold an MTU frame: larger GSO frames go through send_sg. */
+	int err = tx_begin(net, len > net->max_frame ? VIO_EINVAL : 0, len, opts, &slot);
 
 	if (err)
 		return err;
@@ -987,7 +1043,7 @@ int vio_net_send(struct vio_net *net, const void *frame, uint32_t len,
 		from += k;
 		left -= k;
 	}
-	return tx_post(net, slot, sg, n, len);
+	return tx_post(net, slot, sg, n, len, opts);
 }
 
 int vio_net_send_sg(struct vio_net *net, const struct vio_sg *sg, unsigned n, void *cookie,
@@ -1001,7 +1057,7 @@ int vio_net_send_sg(struct vio_net *net, const struct vio_sg *sg, unsigned n, vo
 	if (!cookie || !net->net_opts.on_tx_done || n == 0 || n > VIO_NET_TX_MAX_SEGS)
 		err = VIO_EINVAL;
 	for (unsigned i = 0; !err && i < n; i++) {
-		if (sg[i].len == 0 || sg[i].len > net->max_frame)
+		if (sg[i].len == 0 || sg[i].len > net->max_tx_frame)
 			err = VIO_EINVAL;
 		len += sg[i].len;
 	}
@@ -1012,7 +1068,7 @@ int vio_net_send_sg(struct vio_net *net, const struct vio_sg *sg, unsigned n, vo
 	all[0] = (struct vio_sg){slot->hdr, net->hdr_len};
 	for (unsigned i = 0; i < n; i++)
 		all[i + 1] = sg[i];
-	return tx_post(net, slot, all, n + 1, len);
+	return tx_post(net, slot, all, n + 1, len, opts);
 }
 
 /* --- control queue -------------------------------------------------------------------------- */

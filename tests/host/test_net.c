@@ -836,7 +836,7 @@ static void test_legacy_device_without_mrg_rxbuf_uses_10_byte_header(void **stat
 	struct t *t = t_new_legacy(BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_CSUM));
 	uint8_t frame[60], back[100];
 	fill(frame, sizeof(frame), 5);
-	struct vio_net_tx_opts csum = {VIO_NET_TX_CSUM, 34, 16};
+	struct vio_net_tx_opts csum = {.flags = VIO_NET_TX_CSUM, .csum_start = 34, .csum_offset = 16};
 
 	t->m->hdr_len = 10;
 	assert_false(t->e->dev.modern);
@@ -1267,7 +1267,7 @@ static void test_tx_checksum_offload_fills_the_header(void **state)
 	(void)state;
 	struct t *t = t_new(BIT(VIRTIO_NET_F_CSUM));
 	uint8_t frame[80] = {0};
-	struct vio_net_tx_opts o = {VIO_NET_TX_CSUM, 34, 6};
+	struct vio_net_tx_opts o = {.flags = VIO_NET_TX_CSUM, .csum_start = 34, .csum_offset = 6};
 	struct vio_sg sg = {frame, sizeof(frame)};
 
 	assert_int_equal(vio_net_send(&t->net, frame, sizeof(frame), &o), 0);
@@ -1292,7 +1292,7 @@ static void test_tx_checksum_offload_without_the_feature_is_enotsup(void **state
 	(void)state;
 	struct t *t = t_new(0);
 	uint8_t frame[80] = {0};
-	struct vio_net_tx_opts o = {VIO_NET_TX_CSUM, 34, 6};
+	struct vio_net_tx_opts o = {.flags = VIO_NET_TX_CSUM, .csum_start = 34, .csum_offset = 6};
 
 	assert_int_equal(vio_net_send(&t->net, frame, sizeof(frame), &o), VIO_ENOTSUP);
 	fake_env_run(t->e);
@@ -2214,6 +2214,158 @@ static void test_rx_buffer_size_is_an_option_and_frames_span_small_buffers(void 
 	t_free(t);
 }
 
+/* --- transmit segmentation offload ---------------------------------------------------------- */
+
+#define HOST_TSO                                                                                   \
+	(BIT(VIRTIO_NET_F_CSUM) | BIT(VIRTIO_NET_F_HOST_TSO4) | BIT(VIRTIO_NET_F_HOST_TSO6) |      \
+	 BIT(VIRTIO_NET_F_HOST_ECN))
+
+/* A TCP/IPv4 frame with 66 bytes of headers: the device segments it at an MSS of 1448. */
+static struct vio_net_tx_opts tso_opts(uint8_t type)
+{
+	return (struct vio_net_tx_opts){.flags = VIO_NET_TX_CSUM | VIO_NET_TX_GSO,
+					.csum_start = 34,
+					.csum_offset = 16,
+					.gso_type = type,
+					.gso_size = 1448,
+					.hdr_len = 66};
+}
+
+/* The frame cut into page-sized pieces, as a stack hands over its buffers. */
+static unsigned page_sg(struct vio_sg *sg, uint8_t *frame, uint32_t len)
+{
+	unsigned n = 0;
+	for (uint32_t off = 0; off < len; off += 4096, n++)
+		sg[n] = (struct vio_sg){frame + off, len - off < 4096 ? len - off : 4096};
+	return n;
+}
+
+static void test_tx_tso_sends_a_64k_frame_over_pages_with_the_gso_header(void **state)
+{
+	(void)state;
+	struct t *t = t_new(HOST_TSO);
+	static uint8_t frame[VIO_NET_GSO_MAX_FRAME];
+	struct vio_sg sg[VIO_NET_TX_MAX_SEGS];
+	static const uint8_t types[] = {VIRTIO_NET_HDR_GSO_TCPV4,
+					VIRTIO_NET_HDR_GSO_TCPV6 | VIRTIO_NET_HDR_GSO_ECN};
+
+	assert_int_equal(negotiated(t) & HOST_TSO, HOST_TSO);
+	assert_int_equal(t->net.max_tx_frame, VIO_NET_GSO_MAX_FRAME);
+	assert_int_equal(t->net.max_frame, 1518);
+	fill(frame, sizeof(frame), 3);
+	for (unsigned k = 0; k < 2; k++) {
+		struct vio_net_tx_opts o = tso_opts(types[k]);
+		unsigned n = page_sg(sg, frame, sizeof(frame));
+		assert_int_equal(n, 17);
+		assert_int_equal(vio_net_send_sg(&t->net, sg, n, frame + k, &o), 0);
+		fake_env_run(t->e);
+		struct txcap *c = &t->m->tx[k];
+		struct virtio_net_hdr h;
+		memcpy(&h, c->hdr, sizeof(h));
+		assert_int_equal(h.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
+		assert_int_equal(h.gso_type, types[k]);
+		assert_int_equal(h.gso_size, 1448);
+		assert_int_equal(h.hdr_len, 66);
+		assert_int_equal(h.csum_start, 34);
+		assert_int_equal(h.csum_offset, 16);
+		assert_int_equal(h.num_buffers, 0);
+		assert_int_equal(c->len, sizeof(frame));
+		assert_memory_equal(c->data, frame, sizeof(frame));
+	}
+	assert_int_equal(vio_net_poll(&t->net), 0);
+	assert_int_equal(t->ncookies, 2);
+	assert_int_equal(t->net.stats.tx_gso, 2);
+	assert_int_equal(t->net.stats.tx_bytes, 2 * sizeof(frame));
+	/* The copying send keeps to MTU frames: its buffers hold one. */
+	struct vio_net_tx_opts o = tso_opts(VIRTIO_NET_HDR_GSO_TCPV4);
+	assert_int_equal(vio_net_send(&t->net, frame, 1519, &o), VIO_EINVAL);
+	assert_int_equal(vio_net_send(&t->net, frame, 1518, &o), 0);
+	/* Without VIO_NET_TX_GSO a frame is still at most max_frame. */
+	o.flags = VIO_NET_TX_CSUM;
+	assert_int_equal(vio_net_send_sg(&t->net, sg, 1, frame, &o), VIO_EINVAL);
+	t_free(t);
+}
+
+static void test_tx_tso_with_inconsistent_fields_is_einval_and_nothing_is_posted(void **state)
+{
+	(void)state;
+	struct t *t = t_new(HOST_TSO);
+	static uint8_t frame[VIO_NET_GSO_MAX_FRAME + 1];
+	struct vio_sg sg[VIO_NET_TX_MAX_SEGS];
+	struct vio_net_tx_opts bad[12];
+	unsigned nbad = 0;
+
+	for (unsigned k = 0; k < 12; k++)
+		bad[k] = tso_opts(VIRTIO_NET_HDR_GSO_TCPV4);
+	bad[nbad++].flags = VIO_NET_TX_GSO;  /* 5.1.6.2.1: GSO needs NEEDS_CSUM */
+	bad[nbad++].gso_size = 0;	     /* no MSS */
+	bad[nbad++].csum_start = 60;	     /* the TCP checksum past the headers */
+	bad[nbad++].hdr_len = 40;	     /* ... the same, from the other side */
+	bad[nbad++].gso_size = 1518 - 66 + 1; /* a segment longer than an MTU frame */
+	bad[nbad++].gso_type = VIRTIO_NET_HDR_GSO_NONE;
+	bad[nbad++].gso_type = 2; /* no such type */
+	bad[nbad++].gso_type = VIRTIO_NET_HDR_GSO_ECN;
+	bad[nbad++].flags |= 1u << 7; /* a flag nobody defined */
+	for (unsigned k = 0; k < nbad; k++)
+		assert_int_equal(vio_net_send_sg(&t->net, sg, page_sg(sg, frame, 4000), frame, &bad[k]),
+				 VIO_EINVAL);
+	/* Headers as long as the frame: no payload to segment; a frame above 64 KiB. */
+	struct vio_net_tx_opts o = tso_opts(VIRTIO_NET_HDR_GSO_TCPV4);
+	o.hdr_len = 100;
+	assert_int_equal(vio_net_send_sg(&t->net, sg, page_sg(sg, frame, 100), frame, &o), VIO_EINVAL);
+	o = tso_opts(VIRTIO_NET_HDR_GSO_TCPV4);
+	assert_int_equal(vio_net_send_sg(&t->net, sg, page_sg(sg, frame, sizeof(frame)), frame, &o),
+			 VIO_EINVAL);
+	fake_env_run(t->e);
+	assert_int_equal(t->m->tx_seen, 0);
+	assert_int_equal(t->net.stats.tx_errors, nbad + 2);
+	assert_int_equal(t->net.stats.tx_gso, 0);
+	t_free(t);
+}
+
+static void test_tx_tso_without_its_feature_is_enotsup(void **state)
+{
+	(void)state;
+	static uint8_t frame[4000];
+	struct vio_sg sg = {frame, sizeof(frame)};
+	struct vio_net_tx_opts o;
+
+	/* Only HOST_TSO4: IPv6, ECN and UDP are refused. */
+	struct t *t = t_new(BIT(VIRTIO_NET_F_CSUM) | BIT(VIRTIO_NET_F_HOST_TSO4));
+	o = tso_opts(VIRTIO_NET_HDR_GSO_TCPV6);
+	assert_int_equal(vio_net_send_sg(&t->net, &sg, 1, frame, &o), VIO_ENOTSUP);
+	o = tso_opts(VIRTIO_NET_HDR_GSO_TCPV4 | VIRTIO_NET_HDR_GSO_ECN);
+	assert_int_equal(vio_net_send_sg(&t->net, &sg, 1, frame, &o), VIO_ENOTSUP);
+	o = tso_opts(VIRTIO_NET_HDR_GSO_UDP);
+	assert_int_equal(vio_net_send_sg(&t->net, &sg, 1, frame, &o), VIO_ENOTSUP);
+	o = tso_opts(VIRTIO_NET_HDR_GSO_TCPV4);
+	assert_int_equal(vio_net_send_sg(&t->net, &sg, 1, frame, &o), 0);
+	t_free(t);
+
+	/* 5.1.3.1: HOST_TSO4/6 need CSUM, HOST_ECN needs one of them; or turned off. */
+	static const struct {
+		uint64_t offered, disabled;
+	} cases[] = {
+	    {HOST_TSO & ~BIT(VIRTIO_NET_F_CSUM), 0},
+	    {HOST_TSO, BIT(VIRTIO_NET_F_CSUM)},
+	    {HOST_TSO, BIT(VIRTIO_NET_F_HOST_TSO4) | BIT(VIRTIO_NET_F_HOST_TSO6)},
+	};
+	struct t tmp = {0};
+	struct vio_net_opts no;
+	for (unsigned k = 0; k < 3; k++) {
+		default_opts(&tmp, &no);
+		no.disable_features = cases[k].disabled;
+		t = t_new_cfg(cases[k].offered, NULL, true, &no);
+		assert_int_equal(negotiated(t) & (HOST_TSO & ~BIT(VIRTIO_NET_F_CSUM)), 0);
+		assert_int_equal(t->net.max_tx_frame, t->net.max_frame);
+		o = tso_opts(VIRTIO_NET_HDR_GSO_TCPV4);
+		o.flags = VIO_NET_TX_GSO | (k == 0 ? 0 : VIO_NET_TX_CSUM);
+		int err = vio_net_send_sg(&t->net, &sg, 1, frame, &o);
+		assert_true(err == VIO_ENOTSUP || err == VIO_EINVAL);
+		t_free(t);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2285,6 +2437,9 @@ int main(void)
 	    cmocka_unit_test(test_gso_frame_without_receive_offloads_is_a_bad_frame),
 	    cmocka_unit_test(test_num_buffers_above_what_the_largest_frame_takes_is_a_bad_frame),
 	    cmocka_unit_test(test_rx_buffer_size_is_an_option_and_frames_span_small_buffers),
+	    cmocka_unit_test(test_tx_tso_sends_a_64k_frame_over_pages_with_the_gso_header),
+	    cmocka_unit_test(test_tx_tso_with_inconsistent_fields_is_einval_and_nothing_is_posted),
+	    cmocka_unit_test(test_tx_tso_without_its_feature_is_enotsup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
