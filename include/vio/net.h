@@ -264,9 +264,9 @@ struct vio_net_stats {
 struct vio_net_txslot;
 
 /*
- * The device. Caller-owned; vio_net_init fills it. Read-only for callers: dev, mac, mtu,
- * hdr_len, max_frame, max_rx_frame, max_tx_frame, link_up, stats (and dev->features for what was negotiated). The rest
- * is private.
+ * The device. Caller-owned; vio_net_init fills it. Read-only for callers: dev, mac, mtu, hdr_len,
+ * max_frame, max_rx_frame, max_tx_frame, link_up, stats (and dev->features for what was
+ * negotiated). The rest is private.
  */
 struct vio_net {
 	struct vio_dev *dev;
@@ -292,7 +292,7 @@ struct vio_net {
 					      without MRG_RXBUF */
 	uint32_t net_rx_buf_size;
 	uint16_t net_rx_max_bufs; /* most buffers the largest frame takes (num_buffers bound) */
-	uint16_t net_rx_held; /* buffers handed to the caller, not yet released */
+	uint16_t net_rx_held;	  /* buffers handed to the caller, not yet released */
 	uint16_t net_rx_hold_max;
 
 	struct vio_net_txslot *net_tx_slots; /* [net_ntx] */
@@ -321,12 +321,16 @@ struct vio_net {
 /*
  * Bring up a network device `dev` has been probed into: negotiate (MAC, STATUS, MTU,
  * MRG_RXBUF, CSUM, GUEST_CSUM, GUEST_TSO4, GUEST_TSO6, GUEST_ECN, GUEST_UFO, HOST_TSO4,
- * HOST_TSO6, HOST_ECN, CTRL_VQ, CTRL_RX, CTRL_MAC_ADDR and the ring features, less opts->disable_features, less any whose
- * prerequisite (5.1.3.1; MRG_RXBUF for the receive offloads) is missing), read the config, choose interrupts, set up receiveq1,
- * transmitq1 and the controlq, fill the RX ring and set DRIVER_OK; dev->name becomes
- * "virtio-net". `opts` may be NULL. Returns 0; VIO_ENODEV (not a network device);
- * VIO_ERANGE (the device's mtu is below 68); VIO_ENOMEM; or the core's error. On failure
- * the device is torn down and marked FAILED, and nothing stays allocated. Not IRQ-safe.
+ * HOST_TSO6, HOST_ECN, CTRL_VQ, CTRL_RX, CTRL_MAC_ADDR, MQ when opts->queue_pairs asks for
+ * more than one, and the ring features; less opts->disable_features, less any whose
+ * prerequisite is missing: 5.1.3.1, and MRG_RXBUF for the receive offloads), read the
+ * config, choose interrupts, set up the queue pairs and the controlq, fill the RX rings, set
+ * DRIVER_OK and, with several pairs, tell the device how many (VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET;
+ * a device that refuses leaves us with one); dev->name becomes "virtio-net". `opts` may be
+ * NULL. Returns 0; VIO_ENODEV (not a network device); VIO_ERANGE (the device's mtu is below
+ * 68, or its max_virtqueue_pairs outside 1..0x8000); VIO_ENOMEM; or the core's error. On
+ * failure the device is torn down and marked FAILED, and nothing stays allocated. Not
+ * IRQ-safe.
  */
 int vio_net_init(struct vio_net *net, struct vio_dev *dev, const struct vio_net_opts *opts);
 
@@ -344,23 +348,24 @@ int vio_net_init(struct vio_net *net, struct vio_dev *dev, const struct vio_net_
 int vio_net_fini(struct vio_net *net);
 
 /*
- * Send one frame of `len` bytes (14 .. net->max_frame, Ethernet header included), copied
- * into a driver TX buffer: `frame` may be reused at once. Reaps TX completions first.
- * Returns 0; VIO_ENOSPC (ring full, counted in tx_full: try after vio_net_poll); VIO_EINVAL
- * (bad length, or bad checksum or GSO fields in `opts`); VIO_ENOTSUP (checksum offload asked
- * for without VIRTIO_NET_F_CSUM, a GSO type without its HOST_ feature); VIO_EIO (the queue is broken); VIO_ENEEDRESET (it broke
- * because the device set DEVICE_NEEDS_RESET: fini and init it again). Not IRQ-safe.
+ * Send one frame of `len` bytes (14 .. net->max_frame, Ethernet header included), copied into a
+ * driver TX buffer: `frame` may be reused at once. Reaps TX completions first. Returns 0;
+ * VIO_ENOSPC (ring full, counted in tx_full: try after vio_net_poll); VIO_EINVAL (bad length, or
+ * bad checksum or GSO fields in `opts`); VIO_ENOTSUP (checksum offload asked for without
+ * VIRTIO_NET_F_CSUM, a GSO type without its HOST_ feature); VIO_EIO (the queue is broken);
+ * VIO_ENEEDRESET (it broke because the device set DEVICE_NEEDS_RESET: fini and init it again). Not
+ * IRQ-safe.
  */
 int vio_net_send(struct vio_net *net, const void *frame, uint32_t len,
 		 const struct vio_net_tx_opts *opts);
 
 /*
- * Send one frame made of `n` (1..VIO_NET_TX_MAX_SEGS) caller buffers, without copying. The
- * buffers must be device-reachable (port->virt_to_phys) and unchanged until
- * opts.on_tx_done(net, cookie, arg) reports the device done with them, exactly once. Same
- * limits and errors as vio_net_send, but a VIO_NET_TX_GSO frame may be up to
- * net->max_tx_frame bytes (64 KiB of TCP over pages: one segment each); plus VIO_EINVAL for a
- * NULL cookie or no on_tx_done callback. On error nothing was posted and on_tx_done will not be called. Not IRQ-safe.
+ * Send one frame made of `n` (1..VIO_NET_TX_MAX_SEGS) caller buffers, without copying. The buffers
+ * must be device-reachable (port->virt_to_phys) and unchanged until opts.on_tx_done(net, cookie,
+ * arg) reports the device done with them, exactly once. Same limits and errors as vio_net_send, but
+ * a VIO_NET_TX_GSO frame may be up to net->max_tx_frame bytes (64 KiB of TCP over pages: one
+ * segment each); plus VIO_EINVAL for a NULL cookie or no on_tx_done callback. On error nothing was
+ * posted and on_tx_done will not be called. Not IRQ-safe.
  */
 int vio_net_send_sg(struct vio_net *net, const struct vio_sg *sg, unsigned n, void *cookie,
 		    const struct vio_net_tx_opts *opts);

@@ -70,7 +70,7 @@ _Static_assert(VIO_NET_RX_BUF_SIZE >= BUF_ALIGN && VIO_NET_RX_BUF_SIZE <= PAGE_S
 	       "an RX buffer with MRG_RXBUF holds a header and fits in a page");
 _Static_assert((uint32_t)(VIO_NET_RX_MAX_SEGS *VIO_NET_RX_BUF_SIZE) >= MAX_FRAME_ROOM,
 	       "a frame of VIO_NET_MAX_MTU must fit in VIO_NET_RX_MAX_SEGS merged buffers");
-_Static_assert((uint32_t)VIO_NET_RX_MAX_SEGS * PAGE_SIZE >=
+_Static_assert((uint32_t)VIO_NET_RX_MAX_SEGS *PAGE_SIZE >=
 		   VIRTIO_NET_HDR_SIZE + VIO_NET_GSO_MAX_FRAME,
 	       "a 64 KiB frame must fit in VIO_NET_RX_MAX_SEGS page-sized merged buffers");
 _Static_assert(MAX_PIECES <= VIO_NET_RX_MAX_SEGS,
@@ -106,9 +106,9 @@ static const uint64_t wanted_features =
     VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6) | VIRTIO_BIT(VIRTIO_NET_F_HOST_ECN);
 
 /* The receive segmentation offloads: the device may hand us frames of up to 64 KiB. */
-static const uint64_t guest_gso_features =
-    VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6) |
-    VIRTIO_BIT(VIRTIO_NET_F_GUEST_UFO);
+static const uint64_t guest_gso_features = VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) |
+					   VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6) |
+					   VIRTIO_BIT(VIRTIO_NET_F_GUEST_UFO);
 
 /*
  * `f` less every feature whose prerequisite is missing from it. 5.1.3.1: the driver MUST
@@ -142,8 +142,8 @@ static uint64_t with_prerequisites(uint64_t f)
 static int negotiate(struct vio_net *net)
 {
 	struct vio_dev *dev = net->dev;
-	int err = vio_dev_begin(dev, with_prerequisites(wanted_features &
-							~net->net_opts.disable_features));
+	int err = vio_dev_begin(
+	    dev, with_prerequisites(wanted_features & ~net->net_opts.disable_features));
 
 	if (!err && with_prerequisites(dev->features) != dev->features)
 		err = vio_dev_begin(dev, with_prerequisites(dev->features));
@@ -305,8 +305,8 @@ static int read_config(struct vio_net *net)
 		net->mtu = mtu < VIO_NET_MAX_MTU ? mtu : VIO_NET_MAX_MTU;
 	}
 	net->max_frame = (uint32_t)net->mtu + VIO_NET_ETH_HLEN + VIO_NET_VLAN_HLEN;
-	net->max_rx_frame = (dev->features & guest_gso_features) ? VIO_NET_GSO_MAX_FRAME
-								 : net->max_frame;
+	net->max_rx_frame =
+	    (dev->features & guest_gso_features) ? VIO_NET_GSO_MAX_FRAME : net->max_frame;
 	net->max_tx_frame = has(net, VIRTIO_NET_F_HOST_TSO4) || has(net, VIRTIO_NET_F_HOST_TSO6)
 				? VIO_NET_GSO_MAX_FRAME
 				: net->max_frame;
@@ -380,7 +380,8 @@ static uint8_t *carve(struct vio_net *net, struct carver *c, uint32_t bytes)
 static uint32_t rx_merged_size(const struct vio_net *net, uint32_t frame)
 {
 	uint32_t size = net->net_opts.rx_buf_size;
-	uint32_t least = round_up((frame + VIO_NET_RX_MAX_SEGS - 1) / VIO_NET_RX_MAX_SEGS, BUF_ALIGN);
+	uint32_t least =
+	    round_up((frame + VIO_NET_RX_MAX_SEGS - 1) / VIO_NET_RX_MAX_SEGS, BUF_ALIGN);
 
 	if (!size)
 		size = net->max_rx_frame > net->max_frame ? PAGE_SIZE : VIO_NET_RX_BUF_SIZE;
@@ -601,7 +602,8 @@ static bool rx_gso_type_ok(const struct vio_net *net, uint8_t type)
 	case VIRTIO_NET_HDR_GSO_UDP:
 		return type == VIRTIO_NET_HDR_GSO_UDP && has(net, VIRTIO_NET_F_GUEST_UFO);
 	default:
-		return false; /* NONE with the ECN bit, UDP_L4 (GUEST_USO4/6, never taken), unknown */
+		return false; /* NONE with the ECN bit, UDP_L4 (GUEST_USO4/6, never taken), unknown
+			       */
 	}
 	return tcp && (!(type & VIRTIO_NET_HDR_GSO_ECN) || has(net, VIRTIO_NET_F_GUEST_ECN));
 }

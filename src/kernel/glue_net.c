@@ -52,10 +52,9 @@ struct vio_net_opts net_opts(int unit)
 	     * No receive segmentation offload: lwIP takes frames of at most the MTU (a pbuf's
 	     * length is 16 bits, a 64 KiB frame is more) and the echo copies into one.
 	     */
-	    .disable_features = VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) |
-				VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6) |
-				VIRTIO_BIT(VIRTIO_NET_F_GUEST_ECN) |
-				VIRTIO_BIT(VIRTIO_NET_F_GUEST_UFO),
+	    .disable_features =
+		VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6) |
+		VIRTIO_BIT(VIRTIO_NET_F_GUEST_ECN) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_UFO),
 	    .mac_seed = random_u64() | 1, /* a NIC without a MAC gets a random one */
 	    .on_link = net_link,
 	    .on_tx_done = net_stack_tx_done,
@@ -75,7 +74,8 @@ static void net_echo_service(struct vio_net *net)
 		memcpy(tmp, frame, 6);
 		memcpy(frame, frame + 6, 6);
 		memcpy(frame + 6, tmp, 6);
-		for (int tries = 0; vio_net_send(net, frame, (uint32_t)n, NULL) == VIO_ENOSPC; tries++) {
+		for (int tries = 0; vio_net_send(net, frame, (uint32_t)n, NULL) == VIO_ENOSPC;
+		     tries++) {
 			if (tries > 1000)
 				return; /* counted by the driver as tx_full */
 			vio_net_poll(net);

@@ -4,10 +4,11 @@
  *
  * The first bytes pick the features (MRG_RXBUF, GUEST_CSUM, an MTU that makes RX buffers
  * chains of pages, the receive segmentation offloads GUEST_TSO4/6, GUEST_ECN, GUEST_UFO),
- * how many RX buffers the driver posts, their size and how many it lets the caller hold. Every following op byte either lets the "device" act (fill a buffer it took with a
- * header and a frame, every field and the used length from the input; push any used id and
- * length; publish; rewrite a buffer it holds) or makes the owner act (vio_net_recv, keeping
- * the frame or not; give a frame back; vio_net_recv_copy; vio_net_poll).
+ * how many RX buffers the driver posts, their size and how many it lets the caller hold.
+ * Every following op byte either lets the "device" act (fill a buffer it took with a header
+ * and a frame, every field and the used length from the input; push any used id and length;
+ * publish; rewrite a buffer it holds) or makes the owner act (vio_net_recv, keeping the frame
+ * or not; give a frame back; vio_net_recv_copy; vio_net_poll).
  *
  * After every op the harness checks what must hold whatever the device did:
  *   - a frame handed up is 14 .. max_frame bytes, made of 1 .. VIO_NET_RX_MAX_SEGS segments
@@ -108,10 +109,14 @@ static uint32_t device_write(struct state *s, const struct devbuf *b, const uint
 static uint8_t gso_type(struct state *s)
 {
 	static const uint8_t types[] = {
-	    VIRTIO_NET_HDR_GSO_TCPV4,			       VIRTIO_NET_HDR_GSO_TCPV6,
-	    VIRTIO_NET_HDR_GSO_UDP,			       VIRTIO_NET_HDR_GSO_UDP_L4,
-	    VIRTIO_NET_HDR_GSO_TCPV4 | VIRTIO_NET_HDR_GSO_ECN, VIRTIO_NET_HDR_GSO_TCPV6 | VIRTIO_NET_HDR_GSO_ECN,
-	    VIRTIO_NET_HDR_GSO_UDP | VIRTIO_NET_HDR_GSO_ECN,   VIRTIO_NET_HDR_GSO_ECN,
+	    VIRTIO_NET_HDR_GSO_TCPV4,
+	    VIRTIO_NET_HDR_GSO_TCPV6,
+	    VIRTIO_NET_HDR_GSO_UDP,
+	    VIRTIO_NET_HDR_GSO_UDP_L4,
+	    VIRTIO_NET_HDR_GSO_TCPV4 | VIRTIO_NET_HDR_GSO_ECN,
+	    VIRTIO_NET_HDR_GSO_TCPV6 | VIRTIO_NET_HDR_GSO_ECN,
+	    VIRTIO_NET_HDR_GSO_UDP | VIRTIO_NET_HDR_GSO_ECN,
+	    VIRTIO_NET_HDR_GSO_ECN,
 	};
 	uint8_t how = byte(s);
 
@@ -139,7 +144,7 @@ static void op_fill(struct state *s)
 	h.csum_offset = byte(s);
 	h.num_buffers = byte(s) % 4 ? (uint16_t)(1 + byte(s) % 4) : half(s);
 	uint8_t how = byte(s);
-	uint32_t n = half(s) % (PAGE + 1); /* a buffer holds at most a page */
+	uint32_t n = half(s) % (PAGE + 1);	      /* a buffer holds at most a page */
 	uint32_t hlen = how & 1 ? 0 : s->net.hdr_len; /* a continuation has no header */
 	uint32_t written = device_write(s, &r, (const uint8_t *)&h, hlen, hlen + n);
 	uint32_t len = written;
@@ -293,7 +298,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (cfg & 16)
 		features |= VIRTIO_BIT(VIRTIO_F_RING_EVENT_IDX);
 	if (cfg & 64)
-		features |= VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6) |
+		features |= VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) |
+			    VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6) |
 			    VIRTIO_BIT(VIRTIO_NET_F_GUEST_ECN) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_UFO);
 	struct vio_net_opts o = {.tx_buffers = 2};
 	o.rx_buffers = (uint16_t)(1 + byte(s) % 24); /* a 64 KiB frame takes 17 */

@@ -836,7 +836,8 @@ static void test_legacy_device_without_mrg_rxbuf_uses_10_byte_header(void **stat
 	struct t *t = t_new_legacy(BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_CSUM));
 	uint8_t frame[60], back[100];
 	fill(frame, sizeof(frame), 5);
-	struct vio_net_tx_opts csum = {.flags = VIO_NET_TX_CSUM, .csum_start = 34, .csum_offset = 16};
+	struct vio_net_tx_opts csum = {
+	    .flags = VIO_NET_TX_CSUM, .csum_start = 34, .csum_offset = 16};
 
 	t->m->hdr_len = 10;
 	assert_false(t->e->dev.modern);
@@ -1492,8 +1493,7 @@ static void test_buffer_counts_are_options_with_a_small_default(void **state)
 	t_free(t);
 }
 
-static void
-test_legacy_device_with_large_queues_posts_a_bounded_number_of_buffers(void **state)
+static void test_legacy_device_with_large_queues_posts_a_bounded_number_of_buffers(void **state)
 {
 	(void)state;
 	/* The core refuses legacy queues above VIO_LEGACY_MAX_QUEUE_SIZE (32768 would cost
@@ -1973,15 +1973,15 @@ static void test_the_fewest_rx_buffers_still_take_the_largest_frame(void **state
 	t_free(t);
 }
 
-
 /* --- receive segmentation offload ----------------------------------------------------------- */
 
 #define GUEST_GSO                                                                                  \
-	(BIT(VIRTIO_NET_F_GUEST_CSUM) | BIT(VIRTIO_NET_F_MRG_RXBUF) | BIT(VIRTIO_NET_F_GUEST_TSO4) | \
-	 BIT(VIRTIO_NET_F_GUEST_TSO6) | BIT(VIRTIO_NET_F_GUEST_ECN) | BIT(VIRTIO_NET_F_GUEST_UFO))
+	(BIT(VIRTIO_NET_F_GUEST_CSUM) | BIT(VIRTIO_NET_F_MRG_RXBUF) |                              \
+	 BIT(VIRTIO_NET_F_GUEST_TSO4) | BIT(VIRTIO_NET_F_GUEST_TSO6) |                             \
+	 BIT(VIRTIO_NET_F_GUEST_ECN) | BIT(VIRTIO_NET_F_GUEST_UFO))
 #define GSO_ONLY                                                                                   \
-	(BIT(VIRTIO_NET_F_GUEST_TSO4) | BIT(VIRTIO_NET_F_GUEST_TSO6) | BIT(VIRTIO_NET_F_GUEST_ECN) | \
-	 BIT(VIRTIO_NET_F_GUEST_UFO))
+	(BIT(VIRTIO_NET_F_GUEST_TSO4) | BIT(VIRTIO_NET_F_GUEST_TSO6) |                             \
+	 BIT(VIRTIO_NET_F_GUEST_ECN) | BIT(VIRTIO_NET_F_GUEST_UFO))
 
 /* A coalesced TCP frame as a host's tap hands it over: NEEDS_CSUM on the TCP checksum. */
 static struct inj *inject_gso(struct model *m, uint32_t len, uint8_t type, uint8_t seed)
@@ -2297,22 +2297,24 @@ static void test_tx_tso_with_inconsistent_fields_is_einval_and_nothing_is_posted
 
 	for (unsigned k = 0; k < 12; k++)
 		bad[k] = tso_opts(VIRTIO_NET_HDR_GSO_TCPV4);
-	bad[nbad++].flags = VIO_NET_TX_GSO;  /* 5.1.6.2.1: GSO needs NEEDS_CSUM */
-	bad[nbad++].gso_size = 0;	     /* no MSS */
-	bad[nbad++].csum_start = 60;	     /* the TCP checksum past the headers */
-	bad[nbad++].hdr_len = 40;	     /* ... the same, from the other side */
+	bad[nbad++].flags = VIO_NET_TX_GSO;   /* 5.1.6.2.1: GSO needs NEEDS_CSUM */
+	bad[nbad++].gso_size = 0;	      /* no MSS */
+	bad[nbad++].csum_start = 60;	      /* the TCP checksum past the headers */
+	bad[nbad++].hdr_len = 40;	      /* ... the same, from the other side */
 	bad[nbad++].gso_size = 1518 - 66 + 1; /* a segment longer than an MTU frame */
 	bad[nbad++].gso_type = VIRTIO_NET_HDR_GSO_NONE;
 	bad[nbad++].gso_type = 2; /* no such type */
 	bad[nbad++].gso_type = VIRTIO_NET_HDR_GSO_ECN;
 	bad[nbad++].flags |= 1u << 7; /* a flag nobody defined */
 	for (unsigned k = 0; k < nbad; k++)
-		assert_int_equal(vio_net_send_sg(&t->net, sg, page_sg(sg, frame, 4000), frame, &bad[k]),
-				 VIO_EINVAL);
+		assert_int_equal(
+		    vio_net_send_sg(&t->net, sg, page_sg(sg, frame, 4000), frame, &bad[k]),
+		    VIO_EINVAL);
 	/* Headers as long as the frame: no payload to segment; a frame above 64 KiB. */
 	struct vio_net_tx_opts o = tso_opts(VIRTIO_NET_HDR_GSO_TCPV4);
 	o.hdr_len = 100;
-	assert_int_equal(vio_net_send_sg(&t->net, sg, page_sg(sg, frame, 100), frame, &o), VIO_EINVAL);
+	assert_int_equal(vio_net_send_sg(&t->net, sg, page_sg(sg, frame, 100), frame, &o),
+			 VIO_EINVAL);
 	o = tso_opts(VIRTIO_NET_HDR_GSO_TCPV4);
 	assert_int_equal(vio_net_send_sg(&t->net, sg, page_sg(sg, frame, sizeof(frame)), frame, &o),
 			 VIO_EINVAL);
