@@ -23,6 +23,10 @@
  * Without interrupts at all the same loop works as it is, and vio_net_poll re-reads the link
  * status every VIO_NET_LINK_POLL_NS.
  *
+ * Queue pairs. One by default; with VIRTIO_NET_F_MQ and opts.queue_pairs, up to
+ * VIO_NET_MAX_PAIRS, for a kernel that spreads flows over CPUs (the calls below still take one
+ * caller at a time per vio_net).
+ *
  * Receive. The device always holds the driver's RX buffers (opts.rx_buffers of them, DMA
  * memory, none larger than a page) but those the caller holds. vio_net_recv hands out one
  * frame as it lies in those buffers (one segment, or several: with VIRTIO_NET_F_MRG_RXBUF,
@@ -121,6 +125,14 @@
 #ifndef VIO_NET_TX_MAX_SEGS
 #define VIO_NET_TX_MAX_SEGS 32
 #endif
+/*
+ * Most RX/TX queue pairs the driver drives (VIRTIO_NET_F_MQ, vio_net_opts.queue_pairs). A
+ * device offering more than this many is driven without MQ: its control queue sits after all
+ * of its pairs (5.1.2), and the queue array is sized by this.
+ */
+#ifndef VIO_NET_MAX_PAIRS
+#define VIO_NET_MAX_PAIRS 8
+#endif
 /* Most entries (unicast + multicast) vio_net_set_mac_filter takes. */
 #ifndef VIO_NET_MAC_TABLE_MAX
 #define VIO_NET_MAC_TABLE_MAX 64
@@ -144,6 +156,13 @@ struct vio_net;
 struct vio_net_opts {
 	/* Device features (VIRTIO_BIT(VIRTIO_NET_F_*)) not to negotiate even if offered. */
 	uint64_t disable_features;
+	/*
+	 * RX/TX queue pairs to use (0, 1: one). More need VIRTIO_NET_F_MQ (and CTRL_VQ): at most
+	 * VIO_NET_MAX_PAIRS and what the device offers (max_virtqueue_pairs); the device then
+	 * steers each flow it receives to one pair's RX queue (5.1.6.5.6), vio_net_recv reads
+	 * them all, and each send picks its TX queue by vio_net_tx_opts.flow.
+	 */
+	uint16_t queue_pairs;
 	/* Ring sizes at most this (0: VIO_NET_QUEUE_SIZE). */
 	uint16_t rx_queue_size;
 	uint16_t tx_queue_size;
@@ -152,8 +171,8 @@ struct vio_net_opts {
 	 * fewer than the largest frame takes), and TX frames in flight at once (0:
 	 * VIO_NET_TX_BUFFERS). At most the ring size.
 	 */
-	uint16_t rx_buffers;
-	uint16_t tx_buffers;
+	uint16_t rx_buffers; /* per RX queue */
+	uint16_t tx_buffers; /* shared by the TX queues */
 	/*
 	 * With VIRTIO_NET_F_MRG_RXBUF, bytes per RX buffer, header included (0:
 	 * VIO_NET_RX_BUF_SIZE, or a page when a receive segmentation offload was negotiated).
@@ -194,6 +213,11 @@ struct vio_net_tx_opts {
 	uint8_t gso_type;  /* VIRTIO_NET_HDR_GSO_TCPV4 or _TCPV6, | VIRTIO_NET_HDR_GSO_ECN */
 	uint16_t gso_size; /* payload bytes per segment: the MSS */
 	uint16_t hdr_len;  /* Ethernet + IP + TCP header bytes, copied in front of each segment */
+	/*
+	 * With several queue pairs: the frame's flow hash (of its addresses and ports, say). It
+	 * goes out on TX queue flow % net->queue_pairs, so one flow's frames keep their order.
+	 */
+	uint32_t flow;
 };
 /* Let the device compute the checksum (needs VIRTIO_NET_F_CSUM: else VIO_ENOTSUP). */
 #define VIO_NET_TX_CSUM (1u << 0)
@@ -279,12 +303,17 @@ struct vio_net {
 	uint32_t max_tx_frame; /* largest VIO_NET_TX_GSO frame vio_net_send_sg takes: max_frame,
 				  or VIO_NET_GSO_MAX_FRAME with HOST_TSO4 or HOST_TSO6 */
 	volatile bool link_up; /* true without VIRTIO_NET_F_STATUS */
+	uint16_t queue_pairs;  /* RX/TX queue pairs in use: 1, more with VIRTIO_NET_F_MQ */
 	struct vio_net_stats stats;
 
 	/* --- private to virtio_net.c ------------------------------------------------------ */
 	struct vio_net_opts net_opts;
-	struct vio_vq net_vqs[3]; /* receiveq1, transmitq1, controlq (2.1 without MQ) */
+	/* receiveqN = 2(N-1), transmitqN = 2(N-1)+1, the controlq after the device's last pair */
+	struct vio_vq net_vqs[2 * VIO_NET_MAX_PAIRS + 1];
 	uint16_t net_nvqs;
+	uint16_t net_ctrl_index; /* the controlq's index; 0 without one */
+	uint16_t net_max_pairs;	 /* the device's max_virtqueue_pairs: 1 without MQ */
+	uint16_t net_rx_next;	 /* the RX queue vio_net_recv looks at first */
 
 	struct vio_net_rxbuf *net_rx_bufs; /* [net_nrx] */
 	uint16_t net_nrx;		   /* RX buffers, each at most a page of DMA memory */

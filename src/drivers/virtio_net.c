@@ -8,10 +8,12 @@
  *
  * Three queues (5.1.2): receiveq1 (0) holds empty buffers the device fills with incoming
  * frames, transmitq1 (1) the frames we send, and the controlq (2, when VIRTIO_NET_F_CTRL_VQ)
- * carries commands such as "be promiscuous". Every frame in either direction is preceded by
- * a struct virtio_net_hdr (5.1.6): on transmit it asks for checksum offload, on receive it
- * says whether the checksum was verified and, with MRG_RXBUF, how many buffers the frame
- * took.
+ * carries commands such as "be promiscuous". With VIRTIO_NET_F_MQ there are up to
+ * VIO_NET_MAX_PAIRS receive/transmit pairs (2p, 2p+1) and the controlq after the device's last
+ * pair; the device steers each received flow to one pair, we pick the TX queue by the
+ * caller's flow hash, and the RX queues are read in turn. Every frame in either direction is
+ *preceded by a struct virtio_net_hdr (5.1.6): on transmit it asks for checksum offload, on receive
+ *it says whether the checksum was verified and, with MRG_RXBUF, how many buffers the frame took.
  *
  * Memory, allocated once at init. What the device reads or writes is DMA memory, taken from
  * the port one page at a time and cut into buffers that never cross a page: the driver needs
@@ -47,10 +49,6 @@
 
 #include "driver.h"
 
-#define RXQ   0
-#define TXQ   1
-#define CTRLQ 2
-
 #define PAGE_SIZE	4096u
 #define BUF_ALIGN	64u   /* buffers start on a cache line */
 #define TX_HDR_ROOM	16u   /* DMA bytes for each TX slot's virtio_net_hdr */
@@ -82,6 +80,7 @@ _Static_assert(CTRL_DATA_OFF + 2 * (4 + 6 * VIO_NET_MAC_TABLE_MAX) + 4 <= CTRL_A
 struct vio_net_rxbuf {
 	uint8_t *mem;	/* rx_buf_size bytes of DMA memory: (header,) frame */
 	uint16_t chain; /* index of the first buffer of its chain: its own without chains */
+	uint16_t pair;	/* the queue pair whose RX queue it is posted to */
 	bool held;	/* lent to the caller by vio_net_recv, not yet given back */
 	bool posted;	/* first buffer of a chain: the chain is on the ring */
 };
@@ -91,6 +90,7 @@ struct vio_net_txslot {
 	uint8_t *copy[MAX_PIECES]; /* vio_net_send's copy of a frame, tx_copy_size bytes each */
 	void *cookie;		   /* send_sg: the caller's cookie; NULL for a copied frame */
 	uint16_t index;
+	uint16_t pair; /* the queue pair whose TX queue it went out on */
 };
 
 /* What we ask for; the core adds VERSION_1 and never takes what it cannot do. */
@@ -113,8 +113,8 @@ static const uint64_t guest_gso_features = VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) |
 /*
  * `f` less every feature whose prerequisite is missing from it. 5.1.3.1: the driver MUST
  * NOT negotiate GUEST_TSO4/6 or GUEST_UFO without GUEST_CSUM, GUEST_ECN without GUEST_TSO4 or
- * GUEST_TSO6, HOST_TSO4/6 without CSUM, HOST_ECN without HOST_TSO4 or HOST_TSO6, CTRL_RX or
- * CTRL_MAC_ADDR without CTRL_VQ. And our own rule: 64 KiB frames
+ * GUEST_TSO6, HOST_TSO4/6 without CSUM, HOST_ECN without HOST_TSO4 or HOST_TSO6, CTRL_RX,
+ * CTRL_MAC_ADDR or MQ without CTRL_VQ. And our own rule: 64 KiB frames
  * without MRG_RXBUF would need chains of 17 pages per posted buffer (5.1.6.3.1), so the
  * receive offloads come only with MRG_RXBUF.
  */
@@ -129,24 +129,62 @@ static uint64_t with_prerequisites(uint64_t f)
 	if (!(f & (VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4) | VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6))))
 		f &= ~VIRTIO_BIT(VIRTIO_NET_F_HOST_ECN);
 	if (!(f & VIRTIO_BIT(VIRTIO_NET_F_CTRL_VQ)))
-		f &= ~(VIRTIO_BIT(VIRTIO_NET_F_CTRL_RX) | VIRTIO_BIT(VIRTIO_NET_F_CTRL_MAC_ADDR));
+		f &= ~(VIRTIO_BIT(VIRTIO_NET_F_CTRL_RX) | VIRTIO_BIT(VIRTIO_NET_F_CTRL_MAC_ADDR) |
+		       VIRTIO_BIT(VIRTIO_NET_F_MQ));
 	return f;
 }
 
 /*
- * Steps 4-6 of 3.1.1 (in the core): what we want, less what the caller turned off. What the
- * device offers decides which prerequisites are there, so when the first round took a
- * feature without its prerequisite, negotiate again without it (the core starts over from
- * a reset).
+ * With VIRTIO_NET_F_MQ, the device's max_virtqueue_pairs (5.1.4: 1..0x8000), else 1; 0 when
+ * the read fails or the value is out of range.
+ */
+static uint16_t read_max_pairs(struct vio_net *net)
+{
+	uint16_t max;
+
+	if (!vio_dev_has_feature(net->dev, VIRTIO_NET_F_MQ))
+		return 1;
+	if (vio_dev_config_read(net->dev, offsetof(struct virtio_net_config, max_virtqueue_pairs),
+				&max, sizeof(max)) ||
+	    max < VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MIN || max > VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MAX)
+		return 0;
+	return max;
+}
+
+/*
+ * Steps 4-6 of 3.1.1 (in the core): what we want, less what the caller turned off, MQ only
+ * when more than one pair is asked for. What the device offers decides which prerequisites
+ * are there, so when the first round took a feature without its prerequisite, negotiate again
+ * without it (the core starts over from a reset); and again without MQ when the device has
+ * more pairs than VIO_NET_MAX_PAIRS (its controlq would lie beyond our queue array).
  */
 static int negotiate(struct vio_net *net)
 {
 	struct vio_dev *dev = net->dev;
-	int err = vio_dev_begin(
-	    dev, with_prerequisites(wanted_features & ~net->net_opts.disable_features));
+	uint64_t want = wanted_features & ~net->net_opts.disable_features;
+	int err;
 
+	if (net->net_opts.queue_pairs > 1)
+		want |= VIRTIO_BIT(VIRTIO_NET_F_MQ);
+	err = vio_dev_begin(dev, with_prerequisites(want));
 	if (!err && with_prerequisites(dev->features) != dev->features)
 		err = vio_dev_begin(dev, with_prerequisites(dev->features));
+	if (err)
+		return err;
+	net->net_max_pairs = read_max_pairs(net);
+	if (!net->net_max_pairs) {
+		vio_logf(dev->port, VIO_LOG_ERR, "virtio-net: bad max_virtqueue_pairs");
+		return VIO_ERANGE;
+	}
+	if (net->net_max_pairs > VIO_NET_MAX_PAIRS) {
+		vio_logf(dev->port, VIO_LOG_WARN,
+			 "virtio-net: %u queue pairs offered, more than %u: using one",
+			 net->net_max_pairs, VIO_NET_MAX_PAIRS);
+		err = vio_dev_begin(dev, dev->features & ~VIRTIO_BIT(VIRTIO_NET_F_MQ));
+		net->net_max_pairs = 1;
+	}
+	uint16_t asked = net->net_opts.queue_pairs ? net->net_opts.queue_pairs : 1;
+	net->queue_pairs = asked < net->net_max_pairs ? asked : net->net_max_pairs;
 	return err;
 }
 
@@ -160,6 +198,22 @@ static bool has(const struct vio_net *net, unsigned bit)
 static const struct vio_port *port_of(const struct vio_net *net)
 {
 	return net->dev->port;
+}
+
+/* 5.1.2: receiveqN is queue 2(N-1), transmitqN 2(N-1)+1 (pairs counted from 0 here). */
+static struct vio_vq *rxq(struct vio_net *net, uint16_t pair)
+{
+	return &net->net_vqs[2 * pair];
+}
+
+static struct vio_vq *txq(struct vio_net *net, uint16_t pair)
+{
+	return &net->net_vqs[2 * pair + 1];
+}
+
+static struct vio_vq *ctrlq(struct vio_net *net)
+{
+	return &net->net_vqs[net->net_ctrl_index];
 }
 
 static uint32_t round_up(uint32_t n, uint32_t align)
@@ -440,6 +494,17 @@ static int alloc_private(struct vio_net *net, uint32_t max_pages)
 	return 0;
 }
 
+/* The smallest ring of the pairs' RX (which 0) or TX (1) queues. */
+static uint32_t smallest_ring(struct vio_net *net, unsigned which)
+{
+	uint32_t least = net->net_vqs[which].size;
+
+	for (uint16_t p = 1; p < net->queue_pairs; p++)
+		if (net->net_vqs[2 * p + which].size < least)
+			least = net->net_vqs[2 * p + which].size;
+	return least;
+}
+
 /*
  * How many buffers (the options, never more than the rings take: the ring size is not a
  * count of buffers, a legacy device may make it 32768), then the memory: see the top of
@@ -453,7 +518,7 @@ static int alloc_buffers(struct vio_net *net)
 
 	rx_buffer_size(net);
 	/* Never fewer than the largest frame takes: with MRG_RXBUF it may need several. */
-	uint32_t least = 1, limit = net->net_vqs[RXQ].size / net->net_rx_chain;
+	uint32_t least = 1, limit = smallest_ring(net, 0) / net->net_rx_chain;
 	if (has(net, VIRTIO_NET_F_MRG_RXBUF))
 		least = (net->hdr_len + net->max_rx_frame + net->net_rx_buf_size - 1) /
 			net->net_rx_buf_size;
@@ -463,9 +528,10 @@ static int alloc_buffers(struct vio_net *net)
 		chains = least;
 	if (chains > limit)
 		return VIO_EINVAL; /* a ring too small for the largest frame */
-	net->net_nrx = (uint16_t)(chains * net->net_rx_chain);
+	uint32_t per_pair = chains * net->net_rx_chain;
+	net->net_nrx = (uint16_t)(per_pair * net->queue_pairs);
 	net->net_ntx =
-	    (uint16_t)count(net->net_opts.tx_buffers, VIO_NET_TX_BUFFERS, net->net_vqs[TXQ].size);
+	    (uint16_t)count(net->net_opts.tx_buffers, VIO_NET_TX_BUFFERS, smallest_ring(net, 1));
 	net->net_tx_copy_size = round_up(net->max_frame, BUF_ALIGN);
 	if (net->net_tx_copy_size > PAGE_SIZE)
 		net->net_tx_copy_size = PAGE_SIZE;
@@ -476,6 +542,7 @@ static int alloc_buffers(struct vio_net *net)
 	for (uint16_t i = 0; i < net->net_nrx; i++) {
 		struct vio_net_rxbuf *b = &net->net_rx_bufs[i];
 		b->chain = (uint16_t)(i - i % net->net_rx_chain);
+		b->pair = (uint16_t)(i / per_pair);
 		if (!(b->mem = carve(net, &c, net->net_rx_buf_size)))
 			return VIO_ENOMEM;
 	}
@@ -493,7 +560,7 @@ static int alloc_buffers(struct vio_net *net)
 		net->net_tx_free[i] = i;
 	}
 	net->net_tx_nfree = net->net_ntx;
-	if (net->net_nvqs > CTRLQ && !(net->net_ctrl = carve(net, &c, CTRL_BYTES)))
+	if (net->net_ctrl_index && !(net->net_ctrl = carve(net, &c, CTRL_BYTES)))
 		return VIO_ENOMEM;
 	return 0;
 }
@@ -509,7 +576,7 @@ static void rx_post(struct vio_net *net, struct vio_net_rxbuf *first)
 		sg[i] = (struct vio_sg){first[i].mem, net->net_rx_buf_size};
 	first->posted = true;
 	/* Cannot be full: the ring has room for every chain. Fails only when broken. */
-	vio_vq_add(&net->net_vqs[RXQ], sg, 0, net->net_rx_chain, first);
+	vio_vq_add(rxq(net, first->pair), sg, 0, net->net_rx_chain, first);
 }
 
 /* Put the chain `buf` belongs to back on the ring, once the caller holds none of it. */
@@ -537,12 +604,12 @@ static void rx_post_frame(struct vio_net *net, struct vio_net_frame *f)
  * start of the others (5.1.6.4). Sets *bad when the device claims to have written more than
  * we posted, less than a header into a frame's first buffer or nothing into a later one, or
  * when f has no room left for the chain: it is then put straight back on the ring. Returns
- * 0, VIO_EAGAIN or VIO_EIO.
+ * 0, VIO_EAGAIN or VIO_EIO. `pair`: the queue pair whose RX queue to look at.
  */
-static int rx_take_buffer(struct vio_net *net, struct vio_net_frame *f, bool *bad)
+static int rx_take_buffer(struct vio_net *net, uint16_t pair, struct vio_net_frame *f, bool *bad)
 {
 	struct vio_vq_used u;
-	int err = vio_vq_get_used(&net->net_vqs[RXQ], &u);
+	int err = vio_vq_get_used(rxq(net, pair), &u);
 
 	if (err)
 		return err;
@@ -552,6 +619,7 @@ static int rx_take_buffer(struct vio_net *net, struct vio_net_frame *f, bool *ba
 	/* The core checked the id was in flight: one of our chains, and on the ring. */
 	VIO_ASSERT(first >= net->net_rx_bufs && first < net->net_rx_bufs + net->net_nrx);
 	VIO_ASSERT(first->chain == first - net->net_rx_bufs && first->posted);
+	VIO_ASSERT(first->pair == pair); /* each queue's cookies are its own buffers */
 	first->posted = false;
 	if (f->nsegs + net->net_rx_chain > VIO_NET_RX_MAX_SEGS) {
 		*bad = true; /* more parts than a frame may have: taken, so as not to parse them */
@@ -659,7 +727,7 @@ static void rx_csum_flags(struct vio_net *net, const struct virtio_net_hdr *h,
  * the frame is bad, so that none of its parts is parsed as a frame. Returns 0 with *bad
  * telling whether the device broke a rule, VIO_EAGAIN, or VIO_EIO.
  */
-static int rx_gather(struct vio_net *net, struct vio_net_frame *f, bool *bad)
+static int rx_gather(struct vio_net *net, uint16_t pair, struct vio_net_frame *f, bool *bad)
 {
 	struct virtio_net_hdr h;
 	int err;
@@ -667,7 +735,7 @@ static int rx_gather(struct vio_net *net, struct vio_net_frame *f, bool *bad)
 	f->len = 0;
 	f->nsegs = 0;
 	*bad = false;
-	err = rx_take_buffer(net, f, bad);
+	err = rx_take_buffer(net, pair, f, bad);
 	if (err || *bad)
 		return err;
 
@@ -679,7 +747,7 @@ static int rx_gather(struct vio_net *net, struct vio_net_frame *f, bool *bad)
 	}
 	/* All taken even beyond what the largest frame needs: none is parsed as a frame. */
 	for (uint16_t taken = 1; taken < nbufs; taken++) {
-		err = rx_take_buffer(net, f, bad);
+		err = rx_take_buffer(net, pair, f, bad);
 		if (err == VIO_EAGAIN) {
 			*bad = true; /* fewer buffers than num_buffers said */
 			return 0;
@@ -700,12 +768,32 @@ static int rx_gather(struct vio_net *net, struct vio_net_frame *f, bool *bad)
 }
 
 /*
- * The RX ring looks empty: re-arm its interrupt so the device tells us about the next frame.
- * False when one slipped in meanwhile, which it may not interrupt for: look again.
+ * The next frame from any RX queue, taking them in turn (one flow cannot starve another
+ * pair's): VIO_EAGAIN when every one is empty.
+ */
+static int rx_gather_any(struct vio_net *net, struct vio_net_frame *f, bool *bad)
+{
+	for (uint16_t k = 0; k < net->queue_pairs; k++) {
+		uint16_t pair = net->net_rx_next;
+		net->net_rx_next = (uint16_t)((pair + 1) % net->queue_pairs);
+		int err = rx_gather(net, pair, f, bad);
+		if (err != VIO_EAGAIN)
+			return err;
+	}
+	return VIO_EAGAIN;
+}
+
+/*
+ * The RX rings look empty: re-arm their interrupts so the device tells us about the next
+ * frame. False when one slipped in meanwhile, which it may not interrupt for: look again.
  */
 static bool rx_rearm(struct vio_net *net)
 {
-	return vio_vq_enable_cb(&net->net_vqs[RXQ]);
+	bool empty = true;
+
+	for (uint16_t p = 0; p < net->queue_pairs; p++)
+		empty &= vio_vq_enable_cb(rxq(net, p));
+	return empty;
 }
 
 /*
@@ -715,7 +803,8 @@ static bool rx_rearm(struct vio_net *net)
  */
 static void rx_flush(struct vio_net *net)
 {
-	vio_vq_kick(&net->net_vqs[RXQ]);
+	for (uint16_t p = 0; p < net->queue_pairs; p++)
+		vio_vq_kick(rxq(net, p));
 }
 
 /* Count (+1) or uncount (-1) a frame handed up as merged (MRG_RXBUF: over several posted
@@ -745,7 +834,7 @@ int vio_net_recv(struct vio_net *net, struct vio_net_frame *f)
 			err = VIO_EAGAIN;
 			break;
 		}
-		err = rx_gather(net, f, &bad);
+		err = rx_gather_any(net, f, &bad);
 		if (err == VIO_EAGAIN && !rx_rearm(net))
 			continue;
 		if (err)
@@ -854,40 +943,48 @@ static void tx_done(struct vio_net *net, struct vio_net_txslot *slot)
 		net->net_opts.on_tx_done(net, cookie, net->net_opts.arg);
 }
 
+/* One TX queue's part of tx_reap, within what is left of its budget. 0 or VIO_EIO. */
+static int tx_reap_queue(struct vio_net *net, struct vio_vq *vq, unsigned *budget)
+{
+	struct vio_vq_used u;
+
+	while (*budget) {
+		int err = vio_vq_get_used(vq, &u);
+		if (err == VIO_EAGAIN) {
+			if (vio_vq_enable_cb(vq))
+				return 0;
+			(*budget)--; /* one slipped in as we re-armed: look again */
+			continue;
+		}
+		if (err)
+			return err;
+		tx_done(net, u.cookie);
+		(*budget)--;
+	}
+	return 0;
+}
+
 /*
- * Take back the TX requests the device finished with; send_sg cookies go to on_tx_done.
- * Bounded work: at most net_ntx looks at the ring, so that an on_tx_done that sends again,
- * to a device that completes every send at once, cannot keep us here. Such a send does not
- * reap itself: the reap under way goes on. Returns 0 when the ring is empty and its interrupt
- * re-armed, 1 when the budget ran out first (call again), or VIO_EIO.
+ * Take back the TX requests the device finished with, on every TX queue; send_sg cookies go
+ * to on_tx_done. Bounded work: at most net_ntx looks at the rings, so that an on_tx_done that
+ * sends again, to a device that completes every send at once, cannot keep us here. Such a
+ * send does not reap itself: the reap under way goes on. Returns 0 when the rings are empty
+ * and their interrupts re-armed, 1 when the budget ran out first (call again), or VIO_EIO.
  */
 static int tx_reap(struct vio_net *net)
 {
-	struct vio_vq *vq = &net->net_vqs[TXQ];
-	struct vio_vq_used u;
 	unsigned budget = net->net_ntx;
 	int err = 0;
 
 	if (net->net_tx_reaping)
 		return 0;
 	net->net_tx_reaping = true;
-	while (budget) {
-		err = vio_vq_get_used(vq, &u);
-		if (err == VIO_EAGAIN) {
-			if (vio_vq_enable_cb(vq))
-				break;
-			budget--; /* one slipped in as we re-armed: look again */
-			continue;
-		}
-		if (err)
-			break;
-		tx_done(net, u.cookie);
-		budget--;
-	}
+	for (uint16_t p = 0; p < net->queue_pairs && !err; p++)
+		err = tx_reap_queue(net, txq(net, p), &budget);
 	net->net_tx_reaping = false;
-	if (!budget)
-		return 1;
-	return err == VIO_EAGAIN ? 0 : err;
+	if (err)
+		return err;
+	return budget ? 0 : 1;
 }
 
 /*
@@ -980,12 +1077,13 @@ static void tx_slot_put(struct vio_net *net, struct vio_net_txslot *slot)
 
 /*
  * Post sg[0] (the header, alone in its descriptor: legacy devices without ANY_LAYOUT need
- * that, 5.1.6.6) and the frame segments, and kick.
+ * that, 5.1.6.6) and the frame segments on the flow's TX queue, and kick.
  */
 static int tx_post(struct vio_net *net, struct vio_net_txslot *slot, const struct vio_sg *sg,
 		   unsigned n, uint32_t len, const struct vio_net_tx_opts *opts)
 {
-	int err = vio_vq_add(&net->net_vqs[TXQ], sg, n, 0, slot);
+	slot->pair = (uint16_t)(opts ? opts->flow % net->queue_pairs : 0);
+	int err = vio_vq_add(txq(net, slot->pair), sg, n, 0, slot);
 
 	if (err) {
 		tx_slot_put(net, slot);
@@ -998,7 +1096,7 @@ static int tx_post(struct vio_net *net, struct vio_net_txslot *slot, const struc
 	net->stats.tx_frames++;
 	net->stats.tx_bytes += len;
 	net->stats.tx_gso += opts && (opts->flags & VIO_NET_TX_GSO);
-	vio_vq_kick(&net->net_vqs[TXQ]);
+	vio_vq_kick(txq(net, slot->pair));
 	return 0;
 }
 
@@ -1084,7 +1182,7 @@ int vio_net_send_sg(struct vio_net *net, const struct vio_sg *sg, unsigned n, vo
 static int ctrl_answer(struct vio_net *net)
 {
 	struct vio_vq_used u;
-	int err = vio_vq_get_used(&net->net_vqs[CTRLQ], &u);
+	int err = vio_vq_get_used(ctrlq(net), &u);
 
 	if (err == VIO_EAGAIN)
 		return err;
@@ -1116,7 +1214,7 @@ static int ctrl_cmd(struct vio_net *net, uint8_t class, uint8_t cmd, const struc
 		    unsigned ndata, const uint8_t *mac)
 {
 	const struct vio_port *port = port_of(net);
-	struct vio_vq *vq = &net->net_vqs[CTRLQ];
+	struct vio_vq *vq = ctrlq(net);
 	struct vio_sg sg[4];
 	int err;
 
@@ -1163,7 +1261,7 @@ static int ctrl_idle(struct vio_net *net)
 
 static bool has_ctrl(const struct vio_net *net, unsigned bit)
 {
-	return net->net_nvqs > CTRLQ && has(net, bit);
+	return net->net_ctrl_index && has(net, bit);
 }
 
 static int ctrl_rx_mode(struct vio_net *net, uint8_t cmd, bool on)
@@ -1250,22 +1348,53 @@ static uint16_t queue_limit(uint16_t asked)
 	return asked && asked < VIO_NET_QUEUE_SIZE ? asked : VIO_NET_QUEUE_SIZE;
 }
 
+/*
+ * The pairs we use, and the controlq (5.1.2): at index 2 without MQ, else after the device's
+ * last pair, 2 * max_virtqueue_pairs. The core gets the whole array (and with MSI-X a vector
+ * for each of its queues, 2 * max_virtqueue_pairs + 2 in all); pairs we leave unused are
+ * never set up.
+ */
 static int setup_queues(struct vio_net *net)
 {
 	struct vio_dev *dev = net->dev;
 	int err;
 
-	net->net_nvqs = has(net, VIRTIO_NET_F_CTRL_VQ) ? 3 : 2;
+	net->net_ctrl_index = has(net, VIRTIO_NET_F_CTRL_VQ) ? 2 * net->net_max_pairs : 0;
+	net->net_nvqs = net->net_ctrl_index ? net->net_ctrl_index + 1 : 2;
 	err = vio_dev_setup_irqs(dev, net->net_vqs, net->net_nvqs);
-	if (!err)
-		err = vio_dev_setup_vq(dev, RXQ, queue_limit(net->net_opts.rx_queue_size),
+	for (uint16_t p = 0; !err && p < net->queue_pairs; p++) {
+		err = vio_dev_setup_vq(dev, 2 * p, queue_limit(net->net_opts.rx_queue_size),
 				       queue_interrupt, net);
-	if (!err)
-		err = vio_dev_setup_vq(dev, TXQ, queue_limit(net->net_opts.tx_queue_size),
-				       queue_interrupt, net);
-	if (!err && net->net_nvqs > CTRLQ)
-		err = vio_dev_setup_vq(dev, CTRLQ, CTRL_QUEUE_SIZE, NULL, NULL);
+		if (!err)
+			err = vio_dev_setup_vq(dev, 2 * p + 1,
+					       queue_limit(net->net_opts.tx_queue_size),
+					       queue_interrupt, net);
+	}
+	if (!err && net->net_ctrl_index)
+		err = vio_dev_setup_vq(dev, net->net_ctrl_index, CTRL_QUEUE_SIZE, NULL, NULL);
 	return err;
+}
+
+/*
+ * 5.1.6.5.6: with MQ the device uses receiveq1 and transmitq1 only until told how many pairs
+ * to steer to. A device that refuses, or does not answer, leaves us with one pair (the
+ * buffers posted to the others stay there, unused).
+ */
+static void set_queue_pairs(struct vio_net *net)
+{
+	if (net->queue_pairs < 2)
+		return;
+	struct virtio_net_ctrl_mq *mq =
+	    (struct virtio_net_ctrl_mq *)(net->net_ctrl + CTRL_DATA_OFF);
+	mq->virtqueue_pairs = net->queue_pairs;
+	struct vio_sg sg = {mq, sizeof(*mq)};
+	int err = ctrl_cmd(net, VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, &sg, 1, NULL);
+	if (err) {
+		vio_logf(port_of(net), VIO_LOG_WARN,
+			 "virtio-net: device refused %u queue pairs (%s): using one",
+			 net->queue_pairs, vio_strerror(err));
+		net->queue_pairs = 1;
+	}
 }
 
 int vio_net_init(struct vio_net *net, struct vio_dev *dev, const struct vio_net_opts *opts)
@@ -1297,13 +1426,14 @@ int vio_net_init(struct vio_net *net, struct vio_dev *dev, const struct vio_net_
 				   ? net->net_opts.rx_hold_max
 				   : net->net_nrx / 2;
 	vio_dev_set_config_callback(dev, config_changed, net);
-	/* Fill the receive queue (5.1.5 step 3); the device sees it once it is live. */
+	/* Fill the receive queues (5.1.5 step 3); the device sees them once it is live. */
 	for (uint16_t i = 0; i < net->net_nrx; i += net->net_rx_chain)
 		rx_post(net, &net->net_rx_bufs[i]);
 	err = vio_dev_driver_ok(dev);
 	if (err)
 		goto fail;
-	vio_vq_kick(&net->net_vqs[RXQ]);
+	rx_flush(net);
+	set_queue_pairs(net);
 	net->net_link_checked_ns = dev->port->now_ns(dev->port->ctx);
 	return 0;
 
@@ -1335,9 +1465,13 @@ int vio_net_poll(struct vio_net *net)
 	}
 	if (tx < 0)
 		return check_device(net, tx);
-	if (vio_vq_is_broken(&net->net_vqs[RXQ]))
-		return check_device(net, VIO_EIO);
-	return vio_vq_has_used(&net->net_vqs[RXQ]) || tx > 0 ? 1 : 0;
+	bool waiting = tx > 0;
+	for (uint16_t p = 0; p < net->queue_pairs; p++) {
+		if (vio_vq_is_broken(rxq(net, p)))
+			return check_device(net, VIO_EIO);
+		waiting |= vio_vq_has_used(rxq(net, p));
+	}
+	return waiting ? 1 : 0;
 }
 
 /*
@@ -1377,8 +1511,9 @@ int vio_net_fini(struct vio_net *net)
 		return err;
 	}
 	/* After the reset the device touches nothing: posted send_sg buffers are ours again. */
-	while ((slot = vio_vq_detach_unused(&net->net_vqs[TXQ])))
-		tx_done(net, slot);
+	for (uint16_t p = 0; p < net->queue_pairs; p++)
+		while ((slot = vio_vq_detach_unused(txq(net, p))))
+			tx_done(net, slot);
 	VIO_ASSERT(net->net_tx_nfree == net->net_ntx); /* every TX slot is back */
 	vio_dev_teardown(dev);
 	free_buffers(net);

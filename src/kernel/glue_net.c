@@ -21,9 +21,16 @@
  *
  * tests/qemu/scn_net.py does the same on a -netdev dgram backend, sends frames through it
  * and checks each one that comes back.
+ *
+ * `vio.net.pairs=N` on the kernel command line opens every NIC with N queue pairs (with
+ * VIRTIO_NET_F_MQ: QEMU's -netdev tap,queues=N and -device virtio-net-pci,mq=on). This kernel
+ * has one CPU, so it spreads flows as an SMP embedder would, to prove the pairs: the device
+ * steers each received flow to a pair, the echo sends each frame on the TX queue of its flow
+ * (tests/qemu/scn_net_mq.py).
  */
 #include <kernel/kernel.h>
 #include <kernel/random.h>
+#include <stdlib.h>
 #include <string.h>
 #include <vio/err.h>
 
@@ -45,9 +52,17 @@ static void net_link(struct vio_net *net, bool up, void *arg)
 	kprintf("net%d: link %s\n", (int)(intptr_t)arg, up ? "up" : "down");
 }
 
+/* vio.net.pairs=N: queue pairs per NIC (0: one). */
+static uint16_t queue_pairs(void)
+{
+	char v[8];
+	return cmdline_get("vio.net.pairs", v, sizeof(v)) ? (uint16_t)strtoul(v, NULL, 0) : 0;
+}
+
 struct vio_net_opts net_opts(int unit)
 {
 	return (struct vio_net_opts){
+	    .queue_pairs = queue_pairs(),
 	    /*
 	     * No receive segmentation offload: lwIP takes frames of at most the MTU (a pbuf's
 	     * length is 16 bits, a 64 KiB frame is more) and the echo copies into one.
@@ -62,7 +77,19 @@ struct vio_net_opts net_opts(int unit)
 	};
 }
 
-/* Send every received frame back with source and destination swapped. */
+/*
+ * A frame's flow: FNV-1a over what follows the Ethernet header up to the ports of an IPv4
+ * UDP/TCP header (bytes 14..37), so that one flow always takes the same TX queue.
+ */
+static uint32_t flow_hash(const uint8_t *frame, int len)
+{
+	uint32_t h = 2166136261u;
+	for (int i = VIO_NET_ETH_HLEN; i < len && i < 38; i++)
+		h = (h ^ frame[i]) * 16777619u;
+	return h;
+}
+
+/* Send every received frame back with source and destination swapped, on its flow's queue. */
 static void net_echo_service(struct vio_net *net)
 {
 	static uint8_t frame[VIO_NET_MAX_MTU + VIO_NET_ETH_HLEN + VIO_NET_VLAN_HLEN];
@@ -74,7 +101,8 @@ static void net_echo_service(struct vio_net *net)
 		memcpy(tmp, frame, 6);
 		memcpy(frame, frame + 6, 6);
 		memcpy(frame + 6, tmp, 6);
-		for (int tries = 0; vio_net_send(net, frame, (uint32_t)n, NULL) == VIO_ENOSPC;
+		struct vio_net_tx_opts o = {.flow = flow_hash(frame, n)};
+		for (int tries = 0; vio_net_send(net, frame, (uint32_t)n, &o) == VIO_ENOSPC;
 		     tries++) {
 			if (tries > 1000)
 				return; /* counted by the driver as tx_full */

@@ -61,6 +61,7 @@ struct txcap {
 struct model {
 	unsigned hdr_len;
 	bool mrg;
+	int ctrl_ring; /* the controlq: 2, or 2 * max_virtqueue_pairs with MQ */
 
 	struct rxslot rx[RX_FIFO];
 	unsigned rx_head, rx_count;
@@ -187,7 +188,7 @@ static void model_ctrl_answer(struct fake_env *e, struct model *m)
 	const struct fake_seg *ack = &m->ctrl_req.seg[m->ctrl_req.n_out];
 
 	*(uint8_t *)(uintptr_t)ack->addr = m->ctrl_ack;
-	fake_vring_complete(&e->ring[2], m->ctrl_req.head, 1);
+	fake_vring_complete(&e->ring[m->ctrl_ring], m->ctrl_req.head, 1);
 	m->ctrl_unanswered = false;
 }
 
@@ -195,9 +196,9 @@ static void model_ctrl(struct fake_env *e, struct model *m)
 {
 	uint8_t all[1100];
 
-	if (e->nrings < 3 || !e->dev.vqs[2].size)
+	if (e->nrings <= m->ctrl_ring || !e->dev.vqs[m->ctrl_ring].size)
 		return;
-	while (!m->ctrl_unanswered && fake_vring_pop(&e->ring[2], &m->ctrl_req)) {
+	while (!m->ctrl_unanswered && fake_vring_pop(&e->ring[m->ctrl_ring], &m->ctrl_req)) {
 		uint32_t n = fake_vring_gather(&m->ctrl_req, all, sizeof(all));
 		assert_true(n >= 2);
 		assert_int_equal(m->ctrl_req.n_in, 1);
@@ -217,6 +218,9 @@ static void model_run(struct fake_env *e)
 {
 	struct model *m = e->model_arg;
 
+	/* The device plays its part once the driver set DRIVER_OK (a command during init). */
+	if (!e->nrings && e->dev.vqs && (e->dev.status & VIRTIO_CONFIG_S_DRIVER_OK))
+		fake_env_rings(e);
 	if (!e->nrings)
 		return;
 	model_tx(e, m);
@@ -304,6 +308,7 @@ static struct t *t_alloc(struct fake_env *e, uint64_t features)
 	t->e = e;
 	t->m->hdr_len = 12;
 	t->m->mrg = features & BIT(VIRTIO_NET_F_MRG_RXBUF);
+	t->m->ctrl_ring = 2;
 	e->model = model_run;
 	e->model_arg = t->m;
 	return t;
@@ -318,7 +323,8 @@ static void t_start(struct t *t, const struct vio_net_opts *opts)
 		opts = &o;
 	}
 	assert_int_equal(vio_net_init(&t->net, &t->e->dev, opts), 0);
-	fake_env_rings(t->e);
+	if (!t->e->nrings)
+		fake_env_rings(t->e);
 	fake_env_run(t->e);
 }
 
@@ -2368,6 +2374,151 @@ static void test_tx_tso_without_its_feature_is_enotsup(void **state)
 	}
 }
 
+/* --- multiqueue ----------------------------------------------------------------------------- */
+
+/* The device's side of one RX queue: fill one posted buffer with a frame (pattern seed). */
+static void deliver_on(struct t *t, int ring, uint32_t len, uint8_t seed)
+{
+	static struct fake_req req;
+	uint8_t buf[2048];
+	struct virtio_net_hdr h = {.num_buffers = 1};
+
+	assert_true(fake_vring_pop(&t->e->ring[ring], &req));
+	memcpy(buf, &h, 12);
+	fill(buf + 12, len, seed);
+	assert_true(12 + len <= req.seg[0].len);
+	memcpy((void *)(uintptr_t)req.seg[0].addr, buf, 12 + len);
+	fake_vring_complete(&t->e->ring[ring], req.head, 12 + len);
+}
+
+/* The device's side of one TX queue: take one frame, check its pattern, complete it. */
+static void take_sent_on(struct t *t, int ring, uint32_t len, uint8_t seed)
+{
+	static struct fake_req req;
+	static uint8_t all[2048];
+
+	assert_true(fake_vring_pop(&t->e->ring[ring], &req));
+	assert_int_equal(fake_vring_gather(&req, all, sizeof(all)), 12 + len);
+	assert_true(is_pattern(all + 12, len, seed));
+	fake_vring_complete(&t->e->ring[ring], req.head, 0);
+	assert_false(fake_vring_pop(&t->e->ring[ring], &req));
+}
+
+static void test_multiqueue_sets_the_pairs_sends_by_flow_and_receives_from_every_pair(void **state)
+{
+	(void)state;
+	/* Three pairs offered: queues 0-5, the controlq at 6 (5.1.2). */
+	struct virtio_net_config c = {.mac = {0x52, 0x54, 0, 1, 2, 3}, .max_virtqueue_pairs = 3};
+	uint64_t features =
+	    BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_MQ);
+	struct fake_env *e = fake_env_new(VIRTIO_ID_NET, features, &c, sizeof(c), 7, QSIZE);
+	struct t *t = t_alloc(e, features);
+	struct vio_net_opts o;
+	struct vio_net_frame f;
+	uint8_t frame[100];
+
+	t->m->ctrl_ring = 6;
+	default_opts(t, &o);
+	o.queue_pairs = 8; /* more than offered: the device's three */
+	t_start(t, &o);
+	assert_int_equal(t->net.queue_pairs, 3);
+	assert_int_equal(t->net.net_ctrl_index, 6);
+	assert_int_equal(t->m->ctrl_count, 1);
+	assert_int_equal(t->m->ctrl_class, VIRTIO_NET_CTRL_MQ);
+	assert_int_equal(t->m->ctrl_cmd, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET);
+	assert_int_equal(t->m->ctrl_len, 2);
+	assert_int_equal(t->m->ctrl_data[0] | t->m->ctrl_data[1] << 8, 3);
+	assert_int_equal(t->net.net_nrx, 3 * VIO_NET_RX_BUFFERS);
+
+	/* Flows 0..5 go out on TX queues 0, 1, 2, 0, 1, 2 (rings 1, 3, 5). */
+	t->m->tx_hold = true;
+	for (uint32_t flow = 0; flow < 3; flow++) {
+		struct vio_net_tx_opts to = {.flow = flow};
+		fill(frame, sizeof(frame), (uint8_t)flow);
+		assert_int_equal(vio_net_send(&t->net, frame, sizeof(frame), &to), 0);
+	}
+	for (int p = 0; p < 3; p++)
+		take_sent_on(t, 2 * p + 1, sizeof(frame), (uint8_t)p);
+	assert_int_equal(vio_net_poll(&t->net), 0);
+	assert_int_equal(t->net.net_tx_nfree, t->net.net_ntx);
+
+	/* A frame on each RX queue, the last pair's first: all come up. The model plays
+	 * receiveq1, whose buffers it already took. */
+	for (int p = 2; p >= 1; p--)
+		deliver_on(t, 2 * p, 60, (uint8_t)(10 + p));
+	inject(t->m, 60, 10);
+	fake_env_run(t->e);
+	unsigned seen = 0;
+	while (vio_net_recv(&t->net, &f) == 0) {
+		assert_int_equal(f.len, 60);
+		uint8_t seed = f.seg[0].data[0];
+		assert_true(seed >= 10 && seed < 13 && is_pattern(f.seg[0].data, 60, seed));
+		seen |= 1u << (seed - 10);
+		vio_net_frame_release(&t->net, &f);
+	}
+	assert_int_equal(seen, 7);
+	assert_int_equal(t->net.stats.rx_frames, 3);
+	assert_int_equal(t->net.stats.rx_errors, 0);
+	for (int p = 0; p < 3; p++)
+		assert_int_equal(t->net.net_vqs[2 * p].stats.completions, 1);
+	t_free(t);
+}
+
+static void test_one_pair_asked_for_leaves_mq_unnegotiated(void **state)
+{
+	(void)state;
+	struct virtio_net_config c = {.mac = {0x52, 0x54, 0, 1, 2, 3}, .max_virtqueue_pairs = 3};
+	uint64_t features = BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_MQ);
+	struct t *t = t_new_cfg(features, &c, true, NULL);
+
+	assert_int_equal(negotiated(t) & BIT(VIRTIO_NET_F_MQ), 0);
+	assert_int_equal(t->net.queue_pairs, 1);
+	assert_int_equal(t->net.net_ctrl_index, 2);
+	assert_int_equal(t->m->ctrl_count, 0);
+	t_free(t);
+}
+
+static void test_a_device_refusing_the_pairs_leaves_one(void **state)
+{
+	(void)state;
+	struct virtio_net_config c = {.mac = {0x52, 0x54, 0, 1, 2, 3}, .max_virtqueue_pairs = 2};
+	uint64_t features = BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_MQ);
+	struct fake_env *e = fake_env_new(VIRTIO_ID_NET, features, &c, sizeof(c), 5, QSIZE);
+	struct t *t = t_alloc(e, features);
+	struct vio_net_opts o;
+	uint8_t frame[60] = {0};
+
+	t->m->ctrl_ring = 4;
+	t->m->ctrl_ack = VIRTIO_NET_ERR;
+	default_opts(t, &o);
+	o.queue_pairs = 2;
+	t_start(t, &o);
+	assert_int_equal(t->m->ctrl_count, 1);
+	assert_int_equal(t->net.queue_pairs, 1);
+	assert_true(fake_port_logged(&t->e->fp, "refused 2 queue pairs"));
+	struct vio_net_tx_opts to = {.flow = 1};
+	assert_int_equal(vio_net_send(&t->net, frame, sizeof(frame), &to), 0);
+	fake_env_run(t->e);
+	assert_int_equal(t->m->tx_seen, 1); /* on transmitq1 */
+	t_free(t);
+}
+
+static void test_bad_max_virtqueue_pairs_fails_init(void **state)
+{
+	(void)state;
+	static const uint16_t bad[] = {0, 0x8001};
+	for (unsigned k = 0; k < 2; k++) {
+		struct virtio_net_config c = {.max_virtqueue_pairs = bad[k]};
+		uint64_t features = BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_MQ);
+		struct fake_env *e = fake_env_new(VIRTIO_ID_NET, features, &c, sizeof(c), 3, QSIZE);
+		struct vio_net net;
+		struct vio_net_opts o = {.queue_pairs = 2};
+		assert_int_equal(vio_net_init(&net, &e->dev, &o), VIO_ERANGE);
+		assert_int_equal(vio_net_fini(&net), 0);
+		fake_env_free(e);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2442,6 +2593,11 @@ int main(void)
 	    cmocka_unit_test(test_tx_tso_sends_a_64k_frame_over_pages_with_the_gso_header),
 	    cmocka_unit_test(test_tx_tso_with_inconsistent_fields_is_einval_and_nothing_is_posted),
 	    cmocka_unit_test(test_tx_tso_without_its_feature_is_enotsup),
+	    cmocka_unit_test(
+		test_multiqueue_sets_the_pairs_sends_by_flow_and_receives_from_every_pair),
+	    cmocka_unit_test(test_one_pair_asked_for_leaves_mq_unnegotiated),
+	    cmocka_unit_test(test_a_device_refusing_the_pairs_leaves_one),
+	    cmocka_unit_test(test_bad_max_virtqueue_pairs_fails_init),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
