@@ -201,6 +201,13 @@ struct vio_net_opts {
 	 * again (that send does not reap: the reap under way goes on, within its budget).
 	 */
 	void (*on_tx_done)(struct vio_net *net, void *cookie, void *arg);
+	/*
+	 * Inside vio_net_poll: the device asks the driver to announce itself to the network
+	 * (VIRTIO_NET_F_GUEST_ANNOUNCE, 5.1.6.5.4: after a migration, or QMP announce-self).
+	 * Send a gratuitous ARP or the like; the driver acknowledges once it returns. Set, it makes
+	 * vio_net_init negotiate GUEST_ANNOUNCE (else QEMU announces for us, with RARP frames).
+	 */
+	void (*on_announce)(struct vio_net *net, void *arg);
 	void *arg; /* passed to every callback above */
 };
 
@@ -282,6 +289,7 @@ struct vio_net_stats {
 	uint64_t tx_errors; /* sends refused: bad length or segments, queue broken */
 	uint64_t tx_full;   /* sends refused because the ring was full (VIO_ENOSPC) */
 	uint64_t tx_gso;    /* frames posted for the device to segment (VIO_NET_TX_GSO) */
+	uint64_t announces; /* announcements the device asked for and on_announce made */
 };
 
 /* Driver bookkeeping for one TX request; private to src/drivers/virtio_net.c. */
@@ -341,7 +349,8 @@ struct vio_net {
 				  ctrl_cmd) */
 	bool net_ctrl_set_mac; /* it is a MAC_ADDR_SET of net_ctrl_mac */
 	uint8_t net_ctrl_mac[6];
-	bool net_tx_reaping; /* inside tx_reap: an on_tx_done that sends does not reap */
+	bool net_tx_reaping;	    /* inside tx_reap: an on_tx_done that sends does not reap */
+	volatile bool net_announce; /* VIRTIO_NET_S_ANNOUNCE seen, on_announce not yet run */
 	uint64_t net_link_checked_ns;
 	bool net_warned_hold;
 	bool net_warned_bad;

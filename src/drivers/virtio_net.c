@@ -114,7 +114,7 @@ static const uint64_t guest_gso_features = VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) |
  * `f` less every feature whose prerequisite is missing from it. 5.1.3.1: the driver MUST
  * NOT negotiate GUEST_TSO4/6 or GUEST_UFO without GUEST_CSUM, GUEST_ECN without GUEST_TSO4 or
  * GUEST_TSO6, HOST_TSO4/6 without CSUM, HOST_ECN without HOST_TSO4 or HOST_TSO6, CTRL_RX,
- * CTRL_MAC_ADDR or MQ without CTRL_VQ. And our own rule: 64 KiB frames
+ * CTRL_MAC_ADDR, GUEST_ANNOUNCE or MQ without CTRL_VQ. And our own rule: 64 KiB frames
  * without MRG_RXBUF would need chains of 17 pages per posted buffer (5.1.6.3.1), so the
  * receive offloads come only with MRG_RXBUF.
  */
@@ -130,7 +130,7 @@ static uint64_t with_prerequisites(uint64_t f)
 		f &= ~VIRTIO_BIT(VIRTIO_NET_F_HOST_ECN);
 	if (!(f & VIRTIO_BIT(VIRTIO_NET_F_CTRL_VQ)))
 		f &= ~(VIRTIO_BIT(VIRTIO_NET_F_CTRL_RX) | VIRTIO_BIT(VIRTIO_NET_F_CTRL_MAC_ADDR) |
-		       VIRTIO_BIT(VIRTIO_NET_F_MQ));
+		       VIRTIO_BIT(VIRTIO_NET_F_MQ) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_ANNOUNCE));
 	return f;
 }
 
@@ -153,10 +153,11 @@ static uint16_t read_max_pairs(struct vio_net *net)
 
 /*
  * Steps 4-6 of 3.1.1 (in the core): what we want, less what the caller turned off, MQ only
- * when more than one pair is asked for. What the device offers decides which prerequisites
- * are there, so when the first round took a feature without its prerequisite, negotiate again
- * without it (the core starts over from a reset); and again without MQ when the device has
- * more pairs than VIO_NET_MAX_PAIRS (its controlq would lie beyond our queue array).
+ * when more than one pair is asked for, GUEST_ANNOUNCE only for a caller that announces. What the
+ * device offers decides which prerequisites are there, so when the first round took a feature
+ * without its prerequisite, negotiate again without it (the core starts over from a reset); and
+ * again without MQ when the device has more pairs than VIO_NET_MAX_PAIRS (its controlq would lie
+ * beyond our queue array).
  */
 static int negotiate(struct vio_net *net)
 {
@@ -166,6 +167,8 @@ static int negotiate(struct vio_net *net)
 
 	if (net->net_opts.queue_pairs > 1)
 		want |= VIRTIO_BIT(VIRTIO_NET_F_MQ);
+	if (net->net_opts.on_announce)
+		want |= VIRTIO_BIT(VIRTIO_NET_F_GUEST_ANNOUNCE);
 	err = vio_dev_begin(dev, with_prerequisites(want));
 	if (!err && with_prerequisites(dev->features) != dev->features)
 		err = vio_dev_begin(dev, with_prerequisites(dev->features));
@@ -290,23 +293,38 @@ static bool mac_usable(const uint8_t mac[6])
 	return any && !(mac[0] & 1);
 }
 
-/* The link state in config.status; up when the device has no status (5.1.4). */
-static bool read_link(struct vio_net *net)
+/*
+ * config.status (5.1.4): LINK_UP, and ANNOUNCE; link up without VIRTIO_NET_F_STATUS, as it
+ * was when the read fails.
+ */
+static uint16_t read_status(struct vio_net *net)
 {
 	uint16_t status;
 
 	if (!has(net, VIRTIO_NET_F_STATUS))
-		return true;
+		return VIRTIO_NET_S_LINK_UP;
 	if (vio_dev_config_read(net->dev, offsetof(struct virtio_net_config, status), &status,
 				sizeof(status)))
-		return net->link_up;
-	return status & VIRTIO_NET_S_LINK_UP;
+		return net->link_up ? VIRTIO_NET_S_LINK_UP : 0;
+	return status;
 }
 
-/* Re-read the link state; tell the caller when it changed. */
+static bool read_link(struct vio_net *net)
+{
+	return read_status(net) & VIRTIO_NET_S_LINK_UP;
+}
+
+/*
+ * Re-read the status; tell the caller when the link changed. A request to announce ourselves
+ * (VIRTIO_NET_F_GUEST_ANNOUNCE) is noted for vio_net_poll, which runs on_announce.
+ */
 static void refresh_link(struct vio_net *net)
 {
-	bool up = read_link(net);
+	uint16_t status = read_status(net);
+	bool up = status & VIRTIO_NET_S_LINK_UP;
+
+	if ((status & VIRTIO_NET_S_ANNOUNCE) && has(net, VIRTIO_NET_F_GUEST_ANNOUNCE))
+		net->net_announce = true;
 
 	if (up == net->link_up)
 		return;
@@ -1444,6 +1462,21 @@ fail:
 	return err;
 }
 
+/*
+ * 5.1.6.5.4: the device asked us to announce ourselves (after a migration, say): the caller
+ * sends its gratuitous packets, then we acknowledge, which clears VIRTIO_NET_S_ANNOUNCE.
+ * While an earlier command is still pending the request waits for the next poll.
+ */
+static void announce(struct vio_net *net)
+{
+	if (ctrl_idle(net))
+		return;
+	net->net_announce = false;
+	net->net_opts.on_announce(net, net->net_opts.arg);
+	net->stats.announces++;
+	ctrl_cmd(net, VIRTIO_NET_CTRL_ANNOUNCE, VIRTIO_NET_CTRL_ANNOUNCE_ACK, NULL, 0, NULL);
+}
+
 int vio_net_poll(struct vio_net *net)
 {
 	const struct vio_port *port = port_of(net);
@@ -1463,6 +1496,8 @@ int vio_net_poll(struct vio_net *net)
 			refresh_link(net);
 		}
 	}
+	if (net->net_announce)
+		announce(net);
 	if (tx < 0)
 		return check_device(net, tx);
 	bool waiting = tx > 0;

@@ -257,6 +257,7 @@ struct t {
 	bool last_up;
 	void *cookies[64];
 	unsigned ncookies;
+	unsigned announces;
 	bool fini_done;
 };
 
@@ -2519,6 +2520,54 @@ static void test_bad_max_virtqueue_pairs_fails_init(void **state)
 	}
 }
 
+/* --- gratuitous announcements ---------------------------------------------------------------- */
+
+static void on_announce(struct vio_net *net, void *arg)
+{
+	struct t *t = arg;
+	uint8_t frame[60] = {0};
+	t->announces++;
+	assert_int_equal(vio_net_send(net, frame, sizeof(frame), NULL), 0);
+}
+
+static void test_announce_request_runs_on_announce_then_acks(void **state)
+{
+	(void)state;
+	struct virtio_net_config c = {.mac = {0x52, 0x54, 0, 1, 2, 3},
+				      .status = VIRTIO_NET_S_LINK_UP};
+	uint64_t features =
+	    BIT(VIRTIO_NET_F_STATUS) | BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_GUEST_ANNOUNCE);
+	struct vio_net_opts o;
+	struct t tmp = {0};
+
+	/* Without on_announce the driver leaves the feature to QEMU's own RARP frames. */
+	struct t *t = t_new_cfg(features, &c, true, NULL);
+	assert_int_equal(negotiated(t) & BIT(VIRTIO_NET_F_GUEST_ANNOUNCE), 0);
+	t_free(t);
+
+	default_opts(&tmp, &o);
+	o.on_announce = on_announce;
+	t = t_new_cfg(features, &c, true, &o);
+	t->net.net_opts.arg = t;
+	assert_int_equal(negotiated(t) & BIT(VIRTIO_NET_F_GUEST_ANNOUNCE),
+			 BIT(VIRTIO_NET_F_GUEST_ANNOUNCE));
+	uint16_t status = VIRTIO_NET_S_LINK_UP | VIRTIO_NET_S_ANNOUNCE;
+	fake_env_set_config(t->e, offsetof(struct virtio_net_config, status), &status, 2);
+	fake_env_config_irq(t->e);
+	assert_int_equal(t->announces, 0); /* not in the interrupt: in the owner's poll */
+	vio_net_poll(&t->net);
+	fake_env_run(t->e);
+	assert_int_equal(t->announces, 1);
+	assert_int_equal(t->net.stats.announces, 1);
+	assert_int_equal(t->m->tx_seen, 1);
+	assert_int_equal(t->m->ctrl_class, VIRTIO_NET_CTRL_ANNOUNCE);
+	assert_int_equal(t->m->ctrl_cmd, VIRTIO_NET_CTRL_ANNOUNCE_ACK);
+	assert_int_equal(t->m->ctrl_len, 0);
+	vio_net_poll(&t->net);
+	assert_int_equal(t->announces, 1); /* once per request */
+	t_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2598,6 +2647,7 @@ int main(void)
 	    cmocka_unit_test(test_one_pair_asked_for_leaves_mq_unnegotiated),
 	    cmocka_unit_test(test_a_device_refusing_the_pairs_leaves_one),
 	    cmocka_unit_test(test_bad_max_virtqueue_pairs_fails_init),
+	    cmocka_unit_test(test_announce_request_runs_on_announce_then_acks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
