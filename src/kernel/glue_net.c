@@ -30,6 +30,7 @@
  */
 #include <kernel/kernel.h>
 #include <kernel/random.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <vio/err.h>
@@ -52,6 +53,39 @@ static void net_link(struct vio_net *net, bool up, void *arg)
 	kprintf("net%d: link %s\n", (int)(intptr_t)arg, up ? "up" : "down");
 }
 
+/*
+ * The device asks us to announce ourselves (VIRTIO_NET_F_GUEST_ANNOUNCE: QMP announce-self,
+ * or a migration): a gratuitous ARP, from our MAC and for our address, to everyone. The
+ * address is the static one of vio.ip= (vio.ip<unit>= past the first NIC); 0.0.0.0 with
+ * DHCP.
+ */
+static void net_announce(struct vio_net *net, void *arg)
+{
+	int unit = (int)(intptr_t)arg;
+	char key[16], v[64];
+	uint8_t f[60] = {0}, ip[4] = {0};
+
+	snprintf(key, sizeof(key), unit ? "vio.ip%d" : "vio.ip", unit);
+	if (cmdline_get(key, v, sizeof(v))) {
+		char *p = v;
+		for (int i = 0; i < 4 && *p >= '0' && *p <= '9'; i++) {
+			ip[i] = (uint8_t)strtoul(p, &p, 10);
+			if (*p == '.')
+				p++;
+		}
+	}
+	memset(f, 0xff, 6);
+	memcpy(f + 6, net->mac, 6);
+	f[12] = 0x08, f[13] = 0x06;	    /* ARP */
+	f[15] = 1, f[16] = 0x08, f[18] = 6; /* Ethernet, IPv4 */
+	f[19] = 4, f[21] = 1;		    /* address lengths, request */
+	memcpy(f + 22, net->mac, 6);	    /* sender: us */
+	memcpy(f + 28, ip, 4);
+	memcpy(f + 38, ip, 4); /* target: the same address, as an announcement does */
+	vio_net_send(net, f, sizeof(f), NULL);
+	kprintf("net%d: announced\n", unit);
+}
+
 /* vio.net.pairs=N: queue pairs per NIC (0: one). */
 static uint16_t queue_pairs(void)
 {
@@ -72,6 +106,10 @@ struct vio_net_opts net_opts(int unit)
 		VIRTIO_BIT(VIRTIO_NET_F_GUEST_ECN) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_UFO),
 	    .mac_seed = random_u64() | 1, /* a NIC without a MAC gets a random one */
 	    .on_link = net_link,
+	    .on_announce = net_announce,
+	    /* Under TCG on a busy host QEMU may take more than the 1 ms default to answer a
+	     * control command; the shell can wait. */
+	    .timeout_ns = 100000000ull,
 	    .on_tx_done = net_stack_tx_done,
 	    .arg = (void *)(intptr_t)unit,
 	};
