@@ -26,7 +26,8 @@
  * VIRTIO_NET_F_MQ: QEMU's -netdev tap,queues=N and -device virtio-net-pci,mq=on). This kernel
  * has one CPU, so it spreads flows as an SMP embedder would, to prove the pairs: the device
  * steers each received flow to a pair, the echo sends each frame on the TX queue of its flow
- * (tests/qemu/scn_net_mq.py).
+ * (tests/qemu/scn_net_mq.py). `vio.net.rxbuf=BYTES` sets the RX buffer size with MRG_RXBUF:
+ * below the frame size, frames span buffers (tests/qemu/scn_net_jumbo.py).
  */
 #include <kernel/kernel.h>
 #include <kernel/random.h>
@@ -86,17 +87,18 @@ static void net_announce(struct vio_net *net, void *arg)
 	kprintf("net%d: announced\n", unit);
 }
 
-/* vio.net.pairs=N: queue pairs per NIC (0: one). */
-static uint16_t queue_pairs(void)
+/* A number from the command line (0 when absent): vio.net.pairs=N, vio.net.rxbuf=BYTES. */
+static uint16_t cmdline_u16(const char *key)
 {
 	char v[8];
-	return cmdline_get("vio.net.pairs", v, sizeof(v)) ? (uint16_t)strtoul(v, NULL, 0) : 0;
+	return cmdline_get(key, v, sizeof(v)) ? (uint16_t)strtoul(v, NULL, 0) : 0;
 }
 
 struct vio_net_opts net_opts(int unit)
 {
 	return (struct vio_net_opts){
-	    .queue_pairs = queue_pairs(),
+	    .queue_pairs = cmdline_u16("vio.net.pairs"),
+	    .rx_buf_size = cmdline_u16("vio.net.rxbuf"), /* smaller than a frame: they span */
 	    /*
 	     * No receive segmentation offload: lwIP takes frames of at most the MTU (a pbuf's
 	     * length is 16 bits, a 64 KiB frame is more) and the echo copies into one.
