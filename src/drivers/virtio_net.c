@@ -12,8 +12,9 @@
  * VIO_NET_MAX_PAIRS receive/transmit pairs (2p, 2p+1) and the controlq after the device's last
  * pair; the device steers each received flow to one pair, we pick the TX queue by the
  * caller's flow hash, and the RX queues are read in turn. Every frame in either direction is
- *preceded by a struct virtio_net_hdr (5.1.6): on transmit it asks for checksum offload, on receive
- *it says whether the checksum was verified and, with MRG_RXBUF, how many buffers the frame took.
+ * preceded by a struct virtio_net_hdr (5.1.6): on transmit it asks for checksum and
+ * segmentation offload, on receive it says whether the checksum was verified, whether the
+ * frame was coalesced and, with MRG_RXBUF, how many buffers the frame took.
  *
  * Memory, allocated once at init. What the device reads or writes is DMA memory, taken from
  * the port one page at a time and cut into buffers that never cross a page: the driver needs
