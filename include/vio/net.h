@@ -23,6 +23,10 @@
  * Without interrupts at all the same loop works as it is, and vio_net_poll re-reads the link
  * status every VIO_NET_LINK_POLL_NS.
  *
+ * Queue pairs. One by default; with VIRTIO_NET_F_MQ and opts.queue_pairs, up to
+ * VIO_NET_MAX_PAIRS, for a kernel that spreads flows over CPUs (the calls below still take one
+ * caller at a time per vio_net).
+ *
  * Receive. The device always holds the driver's RX buffers (opts.rx_buffers of them, DMA
  * memory, none larger than a page) but those the caller holds. vio_net_recv hands out one
  * frame as it lies in those buffers (one segment, or several: with VIRTIO_NET_F_MRG_RXBUF,
@@ -42,14 +46,22 @@
  * as they are (they must be DMA-reachable and stay untouched until on_tx_done returns their
  * cookie). At most opts.tx_buffers frames are in flight. A full ring, or no free TX slot, is
  * reported (VIO_ENOSPC, counted in stats.tx_full), never dropped silently: reap with
- * vio_net_poll and send again.
+ * vio_net_poll and send again. With HOST_TSO4/6 a TCP frame of up to 64 KiB goes out through
+ * vio_net_send_sg with VIO_NET_TX_GSO, and the device cuts it into MTU-sized segments.
+ *
+ * Receive segmentation offload. With GUEST_TSO4, GUEST_TSO6 (and GUEST_ECN) or GUEST_UFO the
+ * device may coalesce what the sender cut into MTU-sized segments and hand over one frame of
+ * up to 64 KiB (net->max_rx_frame), over many RX buffers: the driver takes these features
+ * only with MRG_RXBUF (and GUEST_CSUM, which the spec requires), and then posts page-sized
+ * RX buffers. frame.gso_type says a frame is one; opts.disable_features turns each off.
  *
  * The device is untrusted: a used length beyond what was posted or short of a header, a runt
- * (< 14 bytes) or oversized (> mtu + 18) frame, a num_buffers of 0, above the RX buffers
- * there are or above what a frame may take (VIO_NET_RX_MAX_SEGS), header flags or a GSO type
- * that were not negotiated, a hdr_len or NEEDS_CSUM checksum field beyond the frame: the
- * frame is counted in stats.rx_errors and dropped, never handed up, and its buffers go back
- * to the device; reception goes on. The first one is logged.
+ * (< 14 bytes) or oversized frame (> mtu + 18, or > max_rx_frame for a GSO frame), a
+ * num_buffers of 0, above the RX buffers there are or above what the largest frame takes,
+ * header flags or a GSO type that were not negotiated, a GSO frame without NEEDS_CSUM or with
+ * a gso_size of 0, a hdr_len or NEEDS_CSUM checksum field beyond the frame: the frame is
+ * counted in stats.rx_errors and dropped, never handed up, and its buffers go back to the
+ * device; reception goes on. The first one is logged.
  *
  * Concurrency (include/vio/port.h): no locks. One caller at a time per vio_net: every call
  * here is thread-context and the kernel must not make two at once. The interrupt-context
@@ -99,13 +111,31 @@
 #ifndef VIO_NET_RX_BUF_SIZE
 #define VIO_NET_RX_BUF_SIZE 2048
 #endif
-/* Most RX buffers one frame may span (MRG_RXBUF), so most segments a vio_net_frame has. */
+/*
+ * Largest frame with segmentation offload (GUEST_TSO4/6, GUEST_UFO on receive, HOST_TSO4/6 on
+ * transmit): 64 KiB of IP packet behind an Ethernet header and one 802.1Q tag. 5.1.6.3.1 asks
+ * for receive buffers of 65562 bytes (this and a 12-byte header, less the tag) in that case.
+ */
+#define VIO_NET_GSO_MAX_FRAME (65536u + VIO_NET_ETH_HLEN + VIO_NET_VLAN_HLEN)
+/*
+ * Most RX buffers one frame may span (MRG_RXBUF), so most segments a vio_net_frame has: a
+ * 64 KiB frame in page-sized buffers. A smaller RX buffer size (vio_net_opts.rx_buf_size) is
+ * raised until the largest frame fits in this many.
+ */
 #ifndef VIO_NET_RX_MAX_SEGS
-#define VIO_NET_RX_MAX_SEGS 8
+#define VIO_NET_RX_MAX_SEGS 17
 #endif
 /* Most caller segments vio_net_send_sg takes (the driver adds one for the header). */
 #ifndef VIO_NET_TX_MAX_SEGS
 #define VIO_NET_TX_MAX_SEGS 32
+#endif
+/*
+ * Most RX/TX queue pairs the driver drives (VIRTIO_NET_F_MQ, vio_net_opts.queue_pairs). A
+ * device offering more than this many is driven without MQ: its control queue sits after all
+ * of its pairs (5.1.2), and the queue array is sized by this.
+ */
+#ifndef VIO_NET_MAX_PAIRS
+#define VIO_NET_MAX_PAIRS 8
 #endif
 /* Most entries (unicast + multicast) vio_net_set_mac_filter takes. */
 #ifndef VIO_NET_MAC_TABLE_MAX
@@ -130,6 +160,13 @@ struct vio_net;
 struct vio_net_opts {
 	/* Device features (VIRTIO_BIT(VIRTIO_NET_F_*)) not to negotiate even if offered. */
 	uint64_t disable_features;
+	/*
+	 * RX/TX queue pairs to use (0, 1: one). More need VIRTIO_NET_F_MQ (and CTRL_VQ): at most
+	 * VIO_NET_MAX_PAIRS and what the device offers (max_virtqueue_pairs); the device then
+	 * steers each flow it receives to one pair's RX queue (5.1.6.5.6), vio_net_recv reads
+	 * them all, and each send picks its TX queue by vio_net_tx_opts.flow.
+	 */
+	uint16_t queue_pairs;
 	/* Ring sizes at most this (0: VIO_NET_QUEUE_SIZE). */
 	uint16_t rx_queue_size;
 	uint16_t tx_queue_size;
@@ -141,8 +178,15 @@ struct vio_net_opts {
 	 * fewer than the largest frame takes), and TX frames in flight at once (0:
 	 * VIO_NET_TX_BUFFERS). At most the ring size.
 	 */
-	uint16_t rx_buffers;
-	uint16_t tx_buffers;
+	uint16_t rx_buffers; /* per RX queue */
+	uint16_t tx_buffers; /* shared by the TX queues */
+	/*
+	 * With VIRTIO_NET_F_MRG_RXBUF, bytes per RX buffer, header included (0:
+	 * VIO_NET_RX_BUF_SIZE, or a page when a receive segmentation offload was negotiated).
+	 * Rounded up to 64 bytes, at most a page, and raised until the largest frame fits in
+	 * VIO_NET_RX_MAX_SEGS buffers. Smaller than a frame, frames span buffers (rx_merged).
+	 */
+	uint16_t rx_buf_size;
 	/* Most RX buffers the caller may hold before frames are dropped (0: half of them). */
 	uint16_t rx_hold_max;
 	/* How long a control-queue command may take (0: VIO_NET_CTRL_TIMEOUT_NS). */
@@ -164,6 +208,13 @@ struct vio_net_opts {
 	 * again (that send does not reap: the reap under way goes on, within its budget).
 	 */
 	void (*on_tx_done)(struct vio_net *net, void *cookie, void *arg);
+	/*
+	 * Inside vio_net_poll: the device asks the driver to announce itself to the network
+	 * (VIRTIO_NET_F_GUEST_ANNOUNCE, 5.1.6.5.4: after a migration, or QMP announce-self).
+	 * Send a gratuitous ARP or the like; the driver acknowledges once it returns. Set, it makes
+	 * vio_net_init negotiate GUEST_ANNOUNCE (else QEMU announces for us, with RARP frames).
+	 */
+	void (*on_announce)(struct vio_net *net, void *arg);
 	void *arg; /* passed to every callback above */
 };
 
@@ -172,9 +223,27 @@ struct vio_net_tx_opts {
 	uint32_t flags;	      /* VIO_NET_TX_* */
 	uint16_t csum_start;  /* VIO_NET_TX_CSUM: checksum from this frame offset to the end... */
 	uint16_t csum_offset; /* ...stored (16 bits) at csum_start + csum_offset */
+	/* VIO_NET_TX_GSO: the device cuts the frame into segments (5.1.6.2) */
+	uint8_t gso_type;  /* VIRTIO_NET_HDR_GSO_TCPV4 or _TCPV6, | VIRTIO_NET_HDR_GSO_ECN */
+	uint16_t gso_size; /* payload bytes per segment: the MSS */
+	uint16_t hdr_len;  /* Ethernet + IP + TCP header bytes, copied in front of each segment */
+	/*
+	 * With several queue pairs: the frame's flow hash (of its addresses and ports, say). It
+	 * goes out on TX queue flow % net->queue_pairs, so one flow's frames keep their order.
+	 */
+	uint32_t flow;
 };
 /* Let the device compute the checksum (needs VIRTIO_NET_F_CSUM: else VIO_ENOTSUP). */
 #define VIO_NET_TX_CSUM (1u << 0)
+/*
+ * Let the device cut a large TCP frame into segments of hdr_len + gso_size bytes, each with
+ * the headers copied and fixed up (HOST_TSO4 / HOST_TSO6 for the gso_type, HOST_ECN for its
+ * ECN bit: else VIO_ENOTSUP). Needs VIO_NET_TX_CSUM too, on the TCP checksum, which the
+ * spec requires (5.1.6.2.1): the checksum field inside the headers, the headers inside the
+ * frame, a gso_size of at least 1, each segment at most net->max_frame and the frame at most
+ * net->max_tx_frame: else VIO_EINVAL. Frames above max_frame go through vio_net_send_sg.
+ */
+#define VIO_NET_TX_GSO (1u << 1)
 
 /*
  * What vio_net_recv says about a frame's checksum (only with VIRTIO_NET_F_GUEST_CSUM).
@@ -201,6 +270,15 @@ struct vio_net_frame {
 	uint16_t flags;	     /* VIO_NET_RX_* */
 	uint16_t csum_start; /* VIO_NET_RX_CSUM_PARTIAL only */
 	uint16_t csum_offset;
+	/*
+	 * A coalesced frame (receive segmentation offload: GUEST_TSO4/6, GUEST_UFO): gso_type is
+	 * VIRTIO_NET_HDR_GSO_TCPV4, _TCPV6 or _UDP (| _ECN), gso_size the segment size the sender
+	 * used, and the frame is up to net->max_rx_frame bytes, always CSUM_PARTIAL. hdr_len is
+	 * the device's hint of the headers' length. VIRTIO_NET_HDR_GSO_NONE (0) otherwise.
+	 */
+	uint8_t gso_type;
+	uint16_t gso_size;
+	uint16_t hdr_len;
 	struct vio_net_rx_seg seg[VIO_NET_RX_MAX_SEGS];
 };
 
@@ -210,41 +288,55 @@ struct vio_net_stats {
 	uint64_t rx_bytes;
 	uint64_t rx_drops;  /* good frames dropped: caller held too many buffers / copy too small */
 	uint64_t rx_errors; /* bad frames from the device: runt, oversized, bad num_buffers,
-			       used len beyond what was posted */
+			       used len beyond what was posted, bad header fields */
+	uint64_t rx_merged; /* frames handed up that spanned more than one RX buffer */
+	uint64_t rx_gso;    /* coalesced frames (gso_type not NONE) handed up */
 	uint64_t tx_frames; /* frames posted to the device */
 	uint64_t tx_bytes;
 	uint64_t tx_errors; /* sends refused: bad length or segments, queue broken */
 	uint64_t tx_full;   /* sends refused because the ring was full (VIO_ENOSPC) */
+	uint64_t tx_gso;    /* frames posted for the device to segment (VIO_NET_TX_GSO) */
+	uint64_t announces; /* announcements the device asked for and on_announce made */
 };
 
 /* Driver bookkeeping for one TX request; private to src/drivers/virtio_net.c. */
 struct vio_net_txslot;
 
 /*
- * The device. Caller-owned; vio_net_init fills it. Read-only for callers: dev, mac, mtu,
- * hdr_len, max_frame, link_up, stats (and dev->features for what was negotiated). The rest
- * is private.
+ * The device. Caller-owned; vio_net_init fills it. Read-only for callers: dev, mac, mtu, hdr_len,
+ * max_frame, max_rx_frame, max_tx_frame, link_up, stats (and dev->features for what was
+ * negotiated). The rest is private.
  */
 struct vio_net {
 	struct vio_dev *dev;
 	uint8_t mac[6];
 	uint16_t mtu;	       /* payload bytes per frame, without the Ethernet header */
 	uint16_t hdr_len;      /* virtio_net_hdr bytes in front of every frame: 10 or 12 */
-	uint32_t max_frame;    /* largest frame accepted either way: mtu + 14 + 4 (VLAN) */
+	uint32_t max_frame;    /* largest frame either way without GSO: mtu + 14 + 4 (VLAN) */
+	uint32_t max_rx_frame; /* largest frame vio_net_recv hands out: max_frame, or
+				  VIO_NET_GSO_MAX_FRAME with a receive segmentation offload */
+	uint32_t max_tx_frame; /* largest VIO_NET_TX_GSO frame vio_net_send_sg takes: max_frame,
+				  or VIO_NET_GSO_MAX_FRAME with HOST_TSO4 or HOST_TSO6 */
 	volatile bool link_up; /* true without VIRTIO_NET_F_STATUS */
+	uint16_t queue_pairs;  /* RX/TX queue pairs in use: 1, more with VIRTIO_NET_F_MQ */
 	struct vio_net_stats stats;
 
 	/* --- private to virtio_net.c ------------------------------------------------------ */
 	struct vio_net_opts net_opts;
-	struct vio_vq net_vqs[3]; /* receiveq1, transmitq1, controlq (2.1 without MQ) */
+	/* receiveqN = 2(N-1), transmitqN = 2(N-1)+1, the controlq after the device's last pair */
+	struct vio_vq net_vqs[2 * VIO_NET_MAX_PAIRS + 1];
 	uint16_t net_nvqs;
+	uint16_t net_ctrl_index; /* the controlq's index; 0 without one */
+	uint16_t net_max_pairs;	 /* the device's max_virtqueue_pairs: 1 without MQ */
+	uint16_t net_rx_next;	 /* the RX queue vio_net_recv looks at first */
 
 	struct vio_net_rxbuf *net_rx_bufs; /* [net_nrx] */
 	uint16_t net_nrx;		   /* RX buffers, each at most a page of DMA memory */
 	uint16_t net_rx_chain;		   /* buffers posted together: 1, more for big frames
 					      without MRG_RXBUF */
 	uint32_t net_rx_buf_size;
-	uint16_t net_rx_held; /* buffers handed to the caller, not yet released */
+	uint16_t net_rx_max_bufs; /* most buffers the largest frame takes (num_buffers bound) */
+	uint16_t net_rx_held;	  /* buffers handed to the caller, not yet released */
 	uint16_t net_rx_hold_max;
 
 	struct vio_net_txslot *net_tx_slots; /* [net_ntx] */
@@ -264,7 +356,8 @@ struct vio_net {
 				  ctrl_cmd) */
 	bool net_ctrl_set_mac; /* it is a MAC_ADDR_SET of net_ctrl_mac */
 	uint8_t net_ctrl_mac[6];
-	bool net_tx_reaping; /* inside tx_reap: an on_tx_done that sends does not reap */
+	bool net_tx_reaping;	    /* inside tx_reap: an on_tx_done that sends does not reap */
+	volatile bool net_announce; /* VIRTIO_NET_S_ANNOUNCE seen, on_announce not yet run */
 	uint64_t net_link_checked_ns;
 	bool net_warned_hold;
 	bool net_warned_bad;
@@ -272,12 +365,17 @@ struct vio_net {
 
 /*
  * Bring up a network device `dev` has been probed into: negotiate (MAC, STATUS, MTU,
- * MRG_RXBUF, CSUM, GUEST_CSUM, CTRL_VQ, CTRL_RX, CTRL_MAC_ADDR and the ring features, less
- * opts->disable_features), read the config, choose interrupts, set up receiveq1,
- * transmitq1 and the controlq, fill the RX ring and set DRIVER_OK; dev->name becomes
- * "virtio-net". `opts` may be NULL. Returns 0; VIO_ENODEV (not a network device);
- * VIO_ERANGE (the device's mtu is below 68); VIO_ENOMEM; or the core's error. On failure
- * the device is torn down and marked FAILED, and nothing stays allocated. Not IRQ-safe.
+ * MRG_RXBUF, CSUM, GUEST_CSUM, GUEST_TSO4, GUEST_TSO6, GUEST_ECN, GUEST_UFO, HOST_TSO4,
+ * HOST_TSO6, HOST_ECN, CTRL_VQ, CTRL_RX, CTRL_MAC_ADDR, MQ when opts->queue_pairs asks for
+ * more than one, and the ring features; less opts->disable_features, less any whose
+ * prerequisite is missing: 5.1.3.1, and MRG_RXBUF for the receive offloads), read the
+ * config, choose interrupts, set up the queue pairs and the controlq, fill the RX rings, set
+ * DRIVER_OK and, with several pairs, tell the device how many (VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET;
+ * a device that refuses leaves us with one); dev->name becomes "virtio-net". `opts` may be
+ * NULL. Returns 0; VIO_ENODEV (not a network device); VIO_ERANGE (the device's mtu is below
+ * 68, or its max_virtqueue_pairs outside 1..0x8000); VIO_ENOMEM; or the core's error. On
+ * failure the device is torn down and marked FAILED, and nothing stays allocated. Not
+ * IRQ-safe.
  */
 int vio_net_init(struct vio_net *net, struct vio_dev *dev, const struct vio_net_opts *opts);
 
@@ -295,22 +393,24 @@ int vio_net_init(struct vio_net *net, struct vio_dev *dev, const struct vio_net_
 int vio_net_fini(struct vio_net *net);
 
 /*
- * Send one frame of `len` bytes (14 .. net->max_frame, Ethernet header included), copied
- * into a driver TX buffer: `frame` may be reused at once. Reaps TX completions first.
- * Returns 0; VIO_ENOSPC (ring full, counted in tx_full: try after vio_net_poll); VIO_EINVAL
- * (bad length, or bad checksum offsets in `opts`); VIO_ENOTSUP (checksum offload asked for
- * without VIRTIO_NET_F_CSUM); VIO_EIO (the queue is broken); VIO_ENEEDRESET (it broke
- * because the device set DEVICE_NEEDS_RESET: fini and init it again). Not IRQ-safe.
+ * Send one frame of `len` bytes (14 .. net->max_frame, Ethernet header included), copied into a
+ * driver TX buffer: `frame` may be reused at once. Reaps TX completions first. Returns 0;
+ * VIO_ENOSPC (ring full, counted in tx_full: try after vio_net_poll); VIO_EINVAL (bad length, or
+ * bad checksum or GSO fields in `opts`); VIO_ENOTSUP (checksum offload asked for without
+ * VIRTIO_NET_F_CSUM, a GSO type without its HOST_ feature); VIO_EIO (the queue is broken);
+ * VIO_ENEEDRESET (it broke because the device set DEVICE_NEEDS_RESET: fini and init it again). Not
+ * IRQ-safe.
  */
 int vio_net_send(struct vio_net *net, const void *frame, uint32_t len,
 		 const struct vio_net_tx_opts *opts);
 
 /*
- * Send one frame made of `n` (1..VIO_NET_TX_MAX_SEGS) caller buffers, without copying. The
- * buffers must be device-reachable (port->virt_to_phys) and unchanged until
- * opts.on_tx_done(net, cookie, arg) reports the device done with them, exactly once. Same
- * limits and errors as vio_net_send, plus VIO_EINVAL for a NULL cookie or no on_tx_done
- * callback. On error nothing was posted and on_tx_done will not be called. Not IRQ-safe.
+ * Send one frame made of `n` (1..VIO_NET_TX_MAX_SEGS) caller buffers, without copying. The buffers
+ * must be device-reachable (port->virt_to_phys) and unchanged until opts.on_tx_done(net, cookie,
+ * arg) reports the device done with them, exactly once. Same limits and errors as vio_net_send, but
+ * a VIO_NET_TX_GSO frame may be up to net->max_tx_frame bytes (64 KiB of TCP over pages: one
+ * segment each); plus VIO_EINVAL for a NULL cookie or no on_tx_done callback. On error nothing was
+ * posted and on_tx_done will not be called. Not IRQ-safe.
  */
 int vio_net_send_sg(struct vio_net *net, const struct vio_sg *sg, unsigned n, void *cookie,
 		    const struct vio_net_tx_opts *opts);
@@ -340,7 +440,7 @@ void vio_net_frame_release(struct vio_net *net, const struct vio_net_frame *fram
  * Copy the next frame into buf (size bytes) and give its buffers back at once. Returns the
  * frame length; *flags (may be NULL) gets VIO_NET_RX_*. VIO_EAGAIN, VIO_ENOSPC, VIO_EIO,
  * VIO_ENEEDRESET as vio_net_recv; VIO_EINVAL when the frame does not fit (it is dropped and counted
- * in rx_drops: pass at least net->max_frame bytes). Not IRQ-safe.
+ * in rx_drops: pass at least net->max_rx_frame bytes). Not IRQ-safe.
  */
 int vio_net_recv_copy(struct vio_net *net, void *buf, uint32_t size, uint16_t *flags);
 

@@ -8,10 +8,13 @@
  *
  * Three queues (5.1.2): receiveq1 (0) holds empty buffers the device fills with incoming
  * frames, transmitq1 (1) the frames we send, and the controlq (2, when VIRTIO_NET_F_CTRL_VQ)
- * carries commands such as "be promiscuous". Every frame in either direction is preceded by
- * a struct virtio_net_hdr (5.1.6): on transmit it asks for checksum offload, on receive it
- * says whether the checksum was verified and, with MRG_RXBUF, how many buffers the frame
- * took.
+ * carries commands such as "be promiscuous". With VIRTIO_NET_F_MQ there are up to
+ * VIO_NET_MAX_PAIRS receive/transmit pairs (2p, 2p+1) and the controlq after the device's last
+ * pair; the device steers each received flow to one pair, we pick the TX queue by the
+ * caller's flow hash, and the RX queues are read in turn. Every frame in either direction is
+ * preceded by a struct virtio_net_hdr (5.1.6): on transmit it asks for checksum and
+ * segmentation offload, on receive it says whether the checksum was verified, whether the
+ * frame was coalesced and, with MRG_RXBUF, how many buffers the frame took.
  *
  * Memory, allocated once at init. What the device reads or writes is DMA memory, taken from
  * the port one page at a time and cut into buffers that never cross a page: the driver needs
@@ -47,10 +50,6 @@
 
 #include "driver.h"
 
-#define RXQ   0
-#define TXQ   1
-#define CTRLQ 2
-
 #define PAGE_SIZE	4096u
 #define BUF_ALIGN	64u   /* buffers start on a cache line */
 #define TX_HDR_ROOM	16u   /* DMA bytes for each TX slot's virtio_net_hdr */
@@ -70,6 +69,9 @@ _Static_assert(VIO_NET_RX_BUF_SIZE >= BUF_ALIGN && VIO_NET_RX_BUF_SIZE <= PAGE_S
 	       "an RX buffer with MRG_RXBUF holds a header and fits in a page");
 _Static_assert((uint32_t)(VIO_NET_RX_MAX_SEGS *VIO_NET_RX_BUF_SIZE) >= MAX_FRAME_ROOM,
 	       "a frame of VIO_NET_MAX_MTU must fit in VIO_NET_RX_MAX_SEGS merged buffers");
+_Static_assert((uint32_t)VIO_NET_RX_MAX_SEGS *PAGE_SIZE >=
+		   VIRTIO_NET_HDR_SIZE + VIO_NET_GSO_MAX_FRAME,
+	       "a 64 KiB frame must fit in VIO_NET_RX_MAX_SEGS page-sized merged buffers");
 _Static_assert(MAX_PIECES <= VIO_NET_RX_MAX_SEGS,
 	       "a chain of page-sized RX buffers is at most one frame's segments");
 _Static_assert(CTRL_DATA_OFF + 2 * (4 + 6 * VIO_NET_MAC_TABLE_MAX) + 4 <= CTRL_ACK_OFF,
@@ -79,6 +81,7 @@ _Static_assert(CTRL_DATA_OFF + 2 * (4 + 6 * VIO_NET_MAC_TABLE_MAX) + 4 <= CTRL_A
 struct vio_net_rxbuf {
 	uint8_t *mem;	/* rx_buf_size bytes of DMA memory: (header,) frame */
 	uint16_t chain; /* index of the first buffer of its chain: its own without chains */
+	uint16_t pair;	/* the queue pair whose RX queue it is posted to */
 	bool held;	/* lent to the caller by vio_net_recv, not yet given back */
 	bool posted;	/* first buffer of a chain: the chain is on the ring */
 };
@@ -88,6 +91,7 @@ struct vio_net_txslot {
 	uint8_t *copy[MAX_PIECES]; /* vio_net_send's copy of a frame, tx_copy_size bytes each */
 	void *cookie;		   /* send_sg: the caller's cookie; NULL for a copied frame */
 	uint16_t index;
+	uint16_t pair; /* the queue pair whose TX queue it went out on */
 };
 
 /* What we ask for; the core adds VERSION_1 and never takes what it cannot do. */
@@ -97,7 +101,96 @@ static const uint64_t wanted_features =
     VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) | VIRTIO_BIT(VIRTIO_NET_F_STATUS) |
     VIRTIO_BIT(VIRTIO_NET_F_CTRL_VQ) | VIRTIO_BIT(VIRTIO_NET_F_CTRL_RX) |
     VIRTIO_BIT(VIRTIO_NET_F_CTRL_MAC_ADDR) | VIRTIO_BIT(VIRTIO_F_RING_EVENT_IDX) |
-    VIRTIO_BIT(VIRTIO_F_RING_INDIRECT_DESC);
+    VIRTIO_BIT(VIRTIO_F_RING_INDIRECT_DESC) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) |
+    VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_ECN) |
+    VIRTIO_BIT(VIRTIO_NET_F_GUEST_UFO) | VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4) |
+    VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6) | VIRTIO_BIT(VIRTIO_NET_F_HOST_ECN);
+
+/* The receive segmentation offloads: the device may hand us frames of up to 64 KiB. */
+static const uint64_t guest_gso_features = VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) |
+					   VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6) |
+					   VIRTIO_BIT(VIRTIO_NET_F_GUEST_UFO);
+
+/*
+ * `f` less every feature whose prerequisite is missing from it. 5.1.3.1: the driver MUST
+ * NOT negotiate GUEST_TSO4/6 or GUEST_UFO without GUEST_CSUM, GUEST_ECN without GUEST_TSO4 or
+ * GUEST_TSO6, HOST_TSO4/6 without CSUM, HOST_ECN without HOST_TSO4 or HOST_TSO6, CTRL_RX,
+ * CTRL_MAC_ADDR, GUEST_ANNOUNCE or MQ without CTRL_VQ. And our own rule: 64 KiB frames
+ * without MRG_RXBUF would need chains of 17 pages per posted buffer (5.1.6.3.1), so the
+ * receive offloads come only with MRG_RXBUF.
+ */
+static uint64_t with_prerequisites(uint64_t f)
+{
+	if (!(f & VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM)) || !(f & VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF)))
+		f &= ~guest_gso_features;
+	if (!(f & (VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6))))
+		f &= ~VIRTIO_BIT(VIRTIO_NET_F_GUEST_ECN);
+	if (!(f & VIRTIO_BIT(VIRTIO_NET_F_CSUM)))
+		f &= ~(VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4) | VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6));
+	if (!(f & (VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4) | VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6))))
+		f &= ~VIRTIO_BIT(VIRTIO_NET_F_HOST_ECN);
+	if (!(f & VIRTIO_BIT(VIRTIO_NET_F_CTRL_VQ)))
+		f &= ~(VIRTIO_BIT(VIRTIO_NET_F_CTRL_RX) | VIRTIO_BIT(VIRTIO_NET_F_CTRL_MAC_ADDR) |
+		       VIRTIO_BIT(VIRTIO_NET_F_MQ) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_ANNOUNCE));
+	return f;
+}
+
+/*
+ * With VIRTIO_NET_F_MQ, the device's max_virtqueue_pairs (5.1.4: 1..0x8000), else 1; 0 when
+ * the read fails or the value is out of range.
+ */
+static uint16_t read_max_pairs(struct vio_net *net)
+{
+	uint16_t max;
+
+	if (!vio_dev_has_feature(net->dev, VIRTIO_NET_F_MQ))
+		return 1;
+	if (vio_dev_config_read(net->dev, offsetof(struct virtio_net_config, max_virtqueue_pairs),
+				&max, sizeof(max)) ||
+	    max < VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MIN || max > VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MAX)
+		return 0;
+	return max;
+}
+
+/*
+ * Steps 4-6 of 3.1.1 (in the core): what we want, less what the caller turned off, MQ only
+ * when more than one pair is asked for, GUEST_ANNOUNCE only for a caller that announces. What the
+ * device offers decides which prerequisites are there, so when the first round took a feature
+ * without its prerequisite, negotiate again without it (the core starts over from a reset); and
+ * again without MQ when the device has more pairs than VIO_NET_MAX_PAIRS (its controlq would lie
+ * beyond our queue array).
+ */
+static int negotiate(struct vio_net *net)
+{
+	struct vio_dev *dev = net->dev;
+	uint64_t want = wanted_features & ~net->net_opts.disable_features;
+	int err;
+
+	if (net->net_opts.queue_pairs > 1)
+		want |= VIRTIO_BIT(VIRTIO_NET_F_MQ);
+	if (net->net_opts.on_announce)
+		want |= VIRTIO_BIT(VIRTIO_NET_F_GUEST_ANNOUNCE);
+	err = vio_dev_begin(dev, with_prerequisites(want));
+	if (!err && with_prerequisites(dev->features) != dev->features)
+		err = vio_dev_begin(dev, with_prerequisites(dev->features));
+	if (err)
+		return err;
+	net->net_max_pairs = read_max_pairs(net);
+	if (!net->net_max_pairs) {
+		vio_logf(dev->port, VIO_LOG_ERR, "virtio-net: bad max_virtqueue_pairs");
+		return VIO_ERANGE;
+	}
+	if (net->net_max_pairs > VIO_NET_MAX_PAIRS) {
+		vio_logf(dev->port, VIO_LOG_WARN,
+			 "virtio-net: %u queue pairs offered, more than %u: using one",
+			 net->net_max_pairs, VIO_NET_MAX_PAIRS);
+		err = vio_dev_begin(dev, dev->features & ~VIRTIO_BIT(VIRTIO_NET_F_MQ));
+		net->net_max_pairs = 1;
+	}
+	uint16_t asked = net->net_opts.queue_pairs ? net->net_opts.queue_pairs : 1;
+	net->queue_pairs = asked < net->net_max_pairs ? asked : net->net_max_pairs;
+	return err;
+}
 
 static const char net_name[] = "virtio-net";
 
@@ -109,6 +202,22 @@ static bool has(const struct vio_net *net, unsigned bit)
 static const struct vio_port *port_of(const struct vio_net *net)
 {
 	return net->dev->port;
+}
+
+/* 5.1.2: receiveqN is queue 2(N-1), transmitqN 2(N-1)+1 (pairs counted from 0 here). */
+static struct vio_vq *rxq(struct vio_net *net, uint16_t pair)
+{
+	return &net->net_vqs[2 * pair];
+}
+
+static struct vio_vq *txq(struct vio_net *net, uint16_t pair)
+{
+	return &net->net_vqs[2 * pair + 1];
+}
+
+static struct vio_vq *ctrlq(struct vio_net *net)
+{
+	return &net->net_vqs[net->net_ctrl_index];
 }
 
 static uint32_t round_up(uint32_t n, uint32_t align)
@@ -172,23 +281,38 @@ static bool mac_usable(const uint8_t mac[6])
 	return any && !(mac[0] & 1);
 }
 
-/* The link state in config.status; up when the device has no status (5.1.4). */
-static bool read_link(struct vio_net *net)
+/*
+ * config.status (5.1.4): LINK_UP, and ANNOUNCE; link up without VIRTIO_NET_F_STATUS, as it
+ * was when the read fails.
+ */
+static uint16_t read_status(struct vio_net *net)
 {
 	uint16_t status;
 
 	if (!has(net, VIRTIO_NET_F_STATUS))
-		return true;
+		return VIRTIO_NET_S_LINK_UP;
 	if (vio_dev_config_read(net->dev, offsetof(struct virtio_net_config, status), &status,
 				sizeof(status)))
-		return net->link_up;
-	return status & VIRTIO_NET_S_LINK_UP;
+		return net->link_up ? VIRTIO_NET_S_LINK_UP : 0;
+	return status;
 }
 
-/* Re-read the link state; tell the caller when it changed. */
+static bool read_link(struct vio_net *net)
+{
+	return read_status(net) & VIRTIO_NET_S_LINK_UP;
+}
+
+/*
+ * Re-read the status; tell the caller when the link changed. A request to announce ourselves
+ * (VIRTIO_NET_F_GUEST_ANNOUNCE) is noted for vio_net_poll, which runs on_announce.
+ */
 static void refresh_link(struct vio_net *net)
 {
-	bool up = read_link(net);
+	uint16_t status = read_status(net);
+	bool up = status & VIRTIO_NET_S_LINK_UP;
+
+	if ((status & VIRTIO_NET_S_ANNOUNCE) && has(net, VIRTIO_NET_F_GUEST_ANNOUNCE))
+		net->net_announce = true;
 
 	if (up == net->link_up)
 		return;
@@ -241,6 +365,11 @@ static int read_config(struct vio_net *net)
 		net->mtu = mtu < VIO_NET_MAX_MTU ? mtu : VIO_NET_MAX_MTU;
 	}
 	net->max_frame = (uint32_t)net->mtu + VIO_NET_ETH_HLEN + VIO_NET_VLAN_HLEN;
+	net->max_rx_frame =
+	    (dev->features & guest_gso_features) ? VIO_NET_GSO_MAX_FRAME : net->max_frame;
+	net->max_tx_frame = has(net, VIRTIO_NET_F_HOST_TSO4) || has(net, VIRTIO_NET_F_HOST_TSO6)
+				? VIO_NET_GSO_MAX_FRAME
+				: net->max_frame;
 
 	/* 5.1.6.1: legacy devices drop num_buffers from the header unless MRG_RXBUF. */
 	net->hdr_len = (dev->modern || has(net, VIRTIO_NET_F_MRG_RXBUF))
@@ -304,17 +433,36 @@ static uint8_t *carve(struct vio_net *net, struct carver *c, uint32_t bytes)
 }
 
 /*
+ * With MRG_RXBUF: the caller's size (0: VIO_NET_RX_BUF_SIZE, a page with receive offloads,
+ * where a 64 KiB frame would take 33 buffers of 2 KiB), on a cache line, at most a page, and
+ * at least what lets the largest frame fit in VIO_NET_RX_MAX_SEGS buffers.
+ */
+static uint32_t rx_merged_size(const struct vio_net *net, uint32_t frame)
+{
+	uint32_t size = net->net_opts.rx_buf_size;
+	uint32_t least =
+	    round_up((frame + VIO_NET_RX_MAX_SEGS - 1) / VIO_NET_RX_MAX_SEGS, BUF_ALIGN);
+
+	if (!size)
+		size = net->max_rx_frame > net->max_frame ? PAGE_SIZE : VIO_NET_RX_BUF_SIZE;
+	size = round_up(size, BUF_ALIGN);
+	if (size < least)
+		size = least;
+	return size < PAGE_SIZE ? size : PAGE_SIZE;
+}
+
+/*
  * RX buffer size (5.1.6.3.1): with MRG_RXBUF any size of at least a header will do, and a
  * frame may take several; without it every posted chain must hold the largest frame we
  * accept: one buffer when that fits in a page, else a chain of page-sized ones.
  */
 static void rx_buffer_size(struct vio_net *net)
 {
-	uint32_t frame = net->hdr_len + net->max_frame;
+	uint32_t frame = net->hdr_len + net->max_rx_frame;
 
 	net->net_rx_chain = 1;
 	if (has(net, VIRTIO_NET_F_MRG_RXBUF)) {
-		net->net_rx_buf_size = VIO_NET_RX_BUF_SIZE;
+		net->net_rx_buf_size = rx_merged_size(net, frame);
 	} else if (frame <= PAGE_SIZE) {
 		net->net_rx_buf_size = round_up(frame, BUF_ALIGN);
 	} else {
@@ -352,6 +500,17 @@ static int alloc_private(struct vio_net *net, uint32_t max_pages)
 	return 0;
 }
 
+/* The smallest ring of the pairs' RX (which 0) or TX (1) queues. */
+static uint32_t smallest_ring(struct vio_net *net, unsigned which)
+{
+	uint32_t least = net->net_vqs[which].size;
+
+	for (uint16_t p = 1; p < net->queue_pairs; p++)
+		if (net->net_vqs[2 * p + which].size < least)
+			least = net->net_vqs[2 * p + which].size;
+	return least;
+}
+
 /*
  * How many buffers (the options, never more than the rings take: the ring size is not a
  * count of buffers, a legacy device may make it 32768), then the memory: see the top of
@@ -365,18 +524,20 @@ static int alloc_buffers(struct vio_net *net)
 
 	rx_buffer_size(net);
 	/* Never fewer than the largest frame takes: with MRG_RXBUF it may need several. */
-	uint32_t least = 1, limit = net->net_vqs[RXQ].size / net->net_rx_chain;
+	uint32_t least = 1, limit = smallest_ring(net, 0) / net->net_rx_chain;
 	if (has(net, VIRTIO_NET_F_MRG_RXBUF))
-		least = (net->hdr_len + net->max_frame + net->net_rx_buf_size - 1) /
+		least = (net->hdr_len + net->max_rx_frame + net->net_rx_buf_size - 1) /
 			net->net_rx_buf_size;
+	net->net_rx_max_bufs = (uint16_t)least;
 	uint32_t chains = count(net->net_opts.rx_buffers, VIO_NET_RX_BUFFERS, limit);
 	if (chains < least)
 		chains = least;
 	if (chains > limit)
 		return VIO_EINVAL; /* a ring too small for the largest frame */
-	net->net_nrx = (uint16_t)(chains * net->net_rx_chain);
+	uint32_t per_pair = chains * net->net_rx_chain;
+	net->net_nrx = (uint16_t)(per_pair * net->queue_pairs);
 	net->net_ntx =
-	    (uint16_t)count(net->net_opts.tx_buffers, VIO_NET_TX_BUFFERS, net->net_vqs[TXQ].size);
+	    (uint16_t)count(net->net_opts.tx_buffers, VIO_NET_TX_BUFFERS, smallest_ring(net, 1));
 	net->net_tx_copy_size = round_up(net->max_frame, BUF_ALIGN);
 	if (net->net_tx_copy_size > PAGE_SIZE)
 		net->net_tx_copy_size = PAGE_SIZE;
@@ -387,6 +548,7 @@ static int alloc_buffers(struct vio_net *net)
 	for (uint16_t i = 0; i < net->net_nrx; i++) {
 		struct vio_net_rxbuf *b = &net->net_rx_bufs[i];
 		b->chain = (uint16_t)(i - i % net->net_rx_chain);
+		b->pair = (uint16_t)(i / per_pair);
 		if (!(b->mem = carve(net, &c, net->net_rx_buf_size)))
 			return VIO_ENOMEM;
 	}
@@ -404,7 +566,7 @@ static int alloc_buffers(struct vio_net *net)
 		net->net_tx_free[i] = i;
 	}
 	net->net_tx_nfree = net->net_ntx;
-	if (net->net_nvqs > CTRLQ && !(net->net_ctrl = carve(net, &c, CTRL_BYTES)))
+	if (net->net_ctrl_index && !(net->net_ctrl = carve(net, &c, CTRL_BYTES)))
 		return VIO_ENOMEM;
 	return 0;
 }
@@ -420,7 +582,7 @@ static void rx_post(struct vio_net *net, struct vio_net_rxbuf *first)
 		sg[i] = (struct vio_sg){first[i].mem, net->net_rx_buf_size};
 	first->posted = true;
 	/* Cannot be full: the ring has room for every chain. Fails only when broken. */
-	vio_vq_add(&net->net_vqs[RXQ], sg, 0, net->net_rx_chain, first);
+	vio_vq_add(rxq(net, first->pair), sg, 0, net->net_rx_chain, first);
 }
 
 /* Put the chain `buf` belongs to back on the ring, once the caller holds none of it. */
@@ -448,12 +610,12 @@ static void rx_post_frame(struct vio_net *net, struct vio_net_frame *f)
  * start of the others (5.1.6.4). Sets *bad when the device claims to have written more than
  * we posted, less than a header into a frame's first buffer or nothing into a later one, or
  * when f has no room left for the chain: it is then put straight back on the ring. Returns
- * 0, VIO_EAGAIN or VIO_EIO.
+ * 0, VIO_EAGAIN or VIO_EIO. `pair`: the queue pair whose RX queue to look at.
  */
-static int rx_take_buffer(struct vio_net *net, struct vio_net_frame *f, bool *bad)
+static int rx_take_buffer(struct vio_net *net, uint16_t pair, struct vio_net_frame *f, bool *bad)
 {
 	struct vio_vq_used u;
-	int err = vio_vq_get_used(&net->net_vqs[RXQ], &u);
+	int err = vio_vq_get_used(rxq(net, pair), &u);
 
 	if (err)
 		return err;
@@ -463,6 +625,7 @@ static int rx_take_buffer(struct vio_net *net, struct vio_net_frame *f, bool *ba
 	/* The core checked the id was in flight: one of our chains, and on the ring. */
 	VIO_ASSERT(first >= net->net_rx_bufs && first < net->net_rx_bufs + net->net_nrx);
 	VIO_ASSERT(first->chain == first - net->net_rx_bufs && first->posted);
+	VIO_ASSERT(first->pair == pair); /* each queue's cookies are its own buffers */
 	first->posted = false;
 	if (f->nsegs + net->net_rx_chain > VIO_NET_RX_MAX_SEGS) {
 		*bad = true; /* more parts than a frame may have: taken, so as not to parse them */
@@ -498,24 +661,52 @@ static void rx_read_hdr(const struct vio_net *net, const struct vio_net_frame *f
 		to[i] = from[i];
 }
 
+/* The GSO types the device may use (5.1.6.4.1): each needs its feature; ECN, GUEST_ECN. */
+static bool rx_gso_type_ok(const struct vio_net *net, uint8_t type)
+{
+	bool tcp = false;
+
+	switch (type & ~VIRTIO_NET_HDR_GSO_ECN) {
+	case VIRTIO_NET_HDR_GSO_TCPV4:
+		tcp = has(net, VIRTIO_NET_F_GUEST_TSO4);
+		break;
+	case VIRTIO_NET_HDR_GSO_TCPV6:
+		tcp = has(net, VIRTIO_NET_F_GUEST_TSO6);
+		break;
+	case VIRTIO_NET_HDR_GSO_UDP:
+		return type == VIRTIO_NET_HDR_GSO_UDP && has(net, VIRTIO_NET_F_GUEST_UFO);
+	default:
+		return false; /* NONE with the ECN bit, UDP_L4 (GUEST_USO4/6, never taken), unknown
+			       */
+	}
+	return tcp && (!(type & VIRTIO_NET_HDR_GSO_ECN) || has(net, VIRTIO_NET_F_GUEST_ECN));
+}
+
 /*
- * Is the header right for a frame of f->len bytes (5.1.6.4)? We negotiate no receive offload
- * but checksums, so gso_type must be NONE (without ECN), hdr_len (a hint) no longer than the
- * frame, and flags at most NEEDS_CSUM, whose checksum field must lie inside the frame, and
- * DATA_VALID. Without GUEST_CSUM, NEEDS_CSUM means a sum never finished, so corrupt data for
- * us; DATA_VALID is let through and ignored there (a tap backend passes it on as it is).
+ * Is the header right for a frame of f->len bytes (5.1.6.4)? Flags at most DATA_VALID and,
+ * with GUEST_CSUM, NEEDS_CSUM, whose checksum field must lie inside the frame. Without
+ * GUEST_CSUM, NEEDS_CSUM means a sum never finished, so corrupt data for us; DATA_VALID is let
+ * through and ignored there (a tap backend passes it on as it is). gso_type NONE, and the
+ * frame at most max_frame; or a negotiated GSO type, and then (5.1.6.4.1) NEEDS_CSUM set, a
+ * gso_size (the MSS) not 0 and the frame at most max_rx_frame. hdr_len, a hint, no longer
+ * than the frame.
  */
 static bool rx_hdr_ok(const struct vio_net *net, const struct virtio_net_hdr *h,
 		      const struct vio_net_frame *f)
 {
 	uint8_t known = VIRTIO_NET_HDR_F_DATA_VALID;
+	bool csum = h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM;
 
 	if (has(net, VIRTIO_NET_F_GUEST_CSUM))
 		known |= VIRTIO_NET_HDR_F_NEEDS_CSUM;
-	if ((h->flags & ~known) || h->gso_type != VIRTIO_NET_HDR_GSO_NONE || h->hdr_len > f->len)
+	if ((h->flags & ~known) || h->hdr_len > f->len)
 		return false;
-	return !(h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) ||
-	       (uint32_t)h->csum_start + h->csum_offset + 2 <= f->len;
+	if (csum && (uint32_t)h->csum_start + h->csum_offset + 2 > f->len)
+		return false;
+	if (h->gso_type == VIRTIO_NET_HDR_GSO_NONE)
+		return f->len <= net->max_frame;
+	return rx_gso_type_ok(net, h->gso_type) && csum && h->gso_size &&
+	       f->len <= net->max_rx_frame;
 }
 
 /* Checksum state from a header rx_hdr_ok accepted (5.1.6.4.1). */
@@ -542,7 +733,7 @@ static void rx_csum_flags(struct vio_net *net, const struct virtio_net_hdr *h,
  * the frame is bad, so that none of its parts is parsed as a frame. Returns 0 with *bad
  * telling whether the device broke a rule, VIO_EAGAIN, or VIO_EIO.
  */
-static int rx_gather(struct vio_net *net, struct vio_net_frame *f, bool *bad)
+static int rx_gather(struct vio_net *net, uint16_t pair, struct vio_net_frame *f, bool *bad)
 {
 	struct virtio_net_hdr h;
 	int err;
@@ -550,7 +741,7 @@ static int rx_gather(struct vio_net *net, struct vio_net_frame *f, bool *bad)
 	f->len = 0;
 	f->nsegs = 0;
 	*bad = false;
-	err = rx_take_buffer(net, f, bad);
+	err = rx_take_buffer(net, pair, f, bad);
 	if (err || *bad)
 		return err;
 
@@ -560,8 +751,9 @@ static int rx_gather(struct vio_net *net, struct vio_net_frame *f, bool *bad)
 		*bad = true;
 		return 0;
 	}
+	/* All taken even beyond what the largest frame needs: none is parsed as a frame. */
 	for (uint16_t taken = 1; taken < nbufs; taken++) {
-		err = rx_take_buffer(net, f, bad);
+		err = rx_take_buffer(net, pair, f, bad);
 		if (err == VIO_EAGAIN) {
 			*bad = true; /* fewer buffers than num_buffers said */
 			return 0;
@@ -569,22 +761,45 @@ static int rx_gather(struct vio_net *net, struct vio_net_frame *f, bool *bad)
 		if (err)
 			return err;
 	}
-	if (*bad || f->len < VIO_NET_ETH_HLEN || f->len > net->max_frame ||
+	if (*bad || nbufs > net->net_rx_max_bufs || f->len < VIO_NET_ETH_HLEN ||
 	    !rx_hdr_ok(net, &h, f)) {
 		*bad = true;
 		return 0;
 	}
 	rx_csum_flags(net, &h, f);
+	f->gso_type = h.gso_type;
+	f->gso_size = h.gso_type == VIRTIO_NET_HDR_GSO_NONE ? 0 : h.gso_size;
+	f->hdr_len = h.hdr_len;
 	return 0;
 }
 
 /*
- * The RX ring looks empty: re-arm its interrupt so the device tells us about the next frame.
- * False when one slipped in meanwhile, which it may not interrupt for: look again.
+ * The next frame from any RX queue, taking them in turn (one flow cannot starve another
+ * pair's): VIO_EAGAIN when every one is empty.
+ */
+static int rx_gather_any(struct vio_net *net, struct vio_net_frame *f, bool *bad)
+{
+	for (uint16_t k = 0; k < net->queue_pairs; k++) {
+		uint16_t pair = net->net_rx_next;
+		net->net_rx_next = (uint16_t)((pair + 1) % net->queue_pairs);
+		int err = rx_gather(net, pair, f, bad);
+		if (err != VIO_EAGAIN)
+			return err;
+	}
+	return VIO_EAGAIN;
+}
+
+/*
+ * The RX rings look empty: re-arm their interrupts so the device tells us about the next
+ * frame. False when one slipped in meanwhile, which it may not interrupt for: look again.
  */
 static bool rx_rearm(struct vio_net *net)
 {
-	return vio_vq_enable_cb(&net->net_vqs[RXQ]);
+	bool empty = true;
+
+	for (uint16_t p = 0; p < net->queue_pairs; p++)
+		empty &= vio_vq_enable_cb(rxq(net, p));
+	return empty;
 }
 
 /*
@@ -594,7 +809,18 @@ static bool rx_rearm(struct vio_net *net)
  */
 static void rx_flush(struct vio_net *net)
 {
-	vio_vq_kick(&net->net_vqs[RXQ]);
+	for (uint16_t p = 0; p < net->queue_pairs; p++)
+		vio_vq_kick(rxq(net, p));
+}
+
+/* Count (+1) or uncount (-1) a frame handed up as merged (MRG_RXBUF: over several posted
+ * buffers) and as coalesced (GSO). */
+static void rx_count_kinds(struct vio_net *net, const struct vio_net_frame *f, int n)
+{
+	if (f->nsegs > net->net_rx_chain)
+		net->stats.rx_merged += (uint64_t)(int64_t)n;
+	if (f->gso_type != VIRTIO_NET_HDR_GSO_NONE)
+		net->stats.rx_gso += (uint64_t)(int64_t)n;
 }
 
 int vio_net_recv(struct vio_net *net, struct vio_net_frame *f)
@@ -614,7 +840,7 @@ int vio_net_recv(struct vio_net *net, struct vio_net_frame *f)
 			err = VIO_EAGAIN;
 			break;
 		}
-		err = rx_gather(net, f, &bad);
+		err = rx_gather_any(net, f, &bad);
 		if (err == VIO_EAGAIN && !rx_rearm(net))
 			continue;
 		if (err)
@@ -642,6 +868,7 @@ int vio_net_recv(struct vio_net *net, struct vio_net_frame *f)
 			net->net_rx_held += f->nsegs;
 			net->stats.rx_frames++;
 			net->stats.rx_bytes += f->len;
+			rx_count_kinds(net, f, 1);
 			break;
 		}
 		rx_post_frame(net, f);
@@ -688,6 +915,7 @@ int vio_net_recv_copy(struct vio_net *net, void *buf, uint32_t size, uint16_t *f
 	if (f.len > size) {
 		net->stats.rx_frames--;
 		net->stats.rx_bytes -= f.len;
+		rx_count_kinds(net, &f, -1);
 		net->stats.rx_drops++;
 		vio_net_frame_release(net, &f);
 		return VIO_EINVAL;
@@ -721,45 +949,90 @@ static void tx_done(struct vio_net *net, struct vio_net_txslot *slot)
 		net->net_opts.on_tx_done(net, cookie, net->net_opts.arg);
 }
 
+/* One TX queue's part of tx_reap, within what is left of its budget. 0 or VIO_EIO. */
+static int tx_reap_queue(struct vio_net *net, struct vio_vq *vq, unsigned *budget)
+{
+	struct vio_vq_used u;
+
+	while (*budget) {
+		int err = vio_vq_get_used(vq, &u);
+		if (err == VIO_EAGAIN) {
+			if (vio_vq_enable_cb(vq))
+				return 0;
+			(*budget)--; /* one slipped in as we re-armed: look again */
+			continue;
+		}
+		if (err)
+			return err;
+		tx_done(net, u.cookie);
+		(*budget)--;
+	}
+	return 0;
+}
+
 /*
- * Take back the TX requests the device finished with; send_sg cookies go to on_tx_done.
- * Bounded work: at most net_ntx looks at the ring, so that an on_tx_done that sends again,
- * to a device that completes every send at once, cannot keep us here. Such a send does not
- * reap itself: the reap under way goes on. Returns 0 when the ring is empty and its interrupt
- * re-armed, 1 when the budget ran out first (call again), or VIO_EIO.
+ * Take back the TX requests the device finished with, on every TX queue; send_sg cookies go
+ * to on_tx_done. Bounded work: at most net_ntx looks at the rings, so that an on_tx_done that
+ * sends again, to a device that completes every send at once, cannot keep us here. Such a
+ * send does not reap itself: the reap under way goes on. Returns 0 when the rings are empty
+ * and their interrupts re-armed, 1 when the budget ran out first (call again), or VIO_EIO.
  */
 static int tx_reap(struct vio_net *net)
 {
-	struct vio_vq *vq = &net->net_vqs[TXQ];
-	struct vio_vq_used u;
 	unsigned budget = net->net_ntx;
 	int err = 0;
 
 	if (net->net_tx_reaping)
 		return 0;
 	net->net_tx_reaping = true;
-	while (budget) {
-		err = vio_vq_get_used(vq, &u);
-		if (err == VIO_EAGAIN) {
-			if (vio_vq_enable_cb(vq))
-				break;
-			budget--; /* one slipped in as we re-armed: look again */
-			continue;
-		}
-		if (err)
-			break;
-		tx_done(net, u.cookie);
-		budget--;
-	}
+	for (uint16_t p = 0; p < net->queue_pairs && !err; p++)
+		err = tx_reap_queue(net, txq(net, p), &budget);
 	net->net_tx_reaping = false;
-	if (!budget)
-		return 1;
-	return err == VIO_EAGAIN ? 0 : err;
+	if (err)
+		return err;
+	return budget ? 0 : 1;
+}
+
+/*
+ * A frame the device is to segment (5.1.6.2.1): a TCP type whose HOST_ feature was
+ * negotiated, HOST_ECN for the ECN bit, NEEDS_CSUM on the TCP checksum, which lies inside the
+ * headers, the headers shorter than the frame, and each segment (headers and gso_size bytes of
+ * payload) no longer than an MTU frame.
+ */
+static int tx_gso_check(const struct vio_net *net, uint32_t len, const struct vio_net_tx_opts *o)
+{
+	unsigned bit;
+
+	switch (o->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) {
+	case VIRTIO_NET_HDR_GSO_TCPV4:
+		bit = VIRTIO_NET_F_HOST_TSO4;
+		break;
+	case VIRTIO_NET_HDR_GSO_TCPV6:
+		bit = VIRTIO_NET_F_HOST_TSO6;
+		break;
+	case VIRTIO_NET_HDR_GSO_UDP:
+	case VIRTIO_NET_HDR_GSO_UDP_L4:
+		return VIO_ENOTSUP; /* HOST_UFO and HOST_USO are never negotiated */
+	default:
+		return VIO_EINVAL;
+	}
+	if (!has(net, bit) ||
+	    ((o->gso_type & VIRTIO_NET_HDR_GSO_ECN) && !has(net, VIRTIO_NET_F_HOST_ECN)))
+		return VIO_ENOTSUP;
+	if (!(o->flags & VIO_NET_TX_CSUM) || !o->gso_size ||
+	    (uint32_t)o->csum_start + o->csum_offset + 2 > o->hdr_len || o->hdr_len >= len ||
+	    (uint32_t)o->hdr_len + o->gso_size > net->max_frame)
+		return VIO_EINVAL;
+	return 0;
 }
 
 static int tx_check(const struct vio_net *net, uint32_t len, const struct vio_net_tx_opts *opts)
 {
-	if (len < VIO_NET_ETH_HLEN || len > net->max_frame)
+	bool gso = opts && (opts->flags & VIO_NET_TX_GSO);
+
+	if (len < VIO_NET_ETH_HLEN || len > (gso ? net->max_tx_frame : net->max_frame))
+		return VIO_EINVAL;
+	if (opts && (opts->flags & ~(VIO_NET_TX_CSUM | VIO_NET_TX_GSO)))
 		return VIO_EINVAL;
 	if (opts && (opts->flags & VIO_NET_TX_CSUM)) {
 		if (!has(net, VIRTIO_NET_F_CSUM))
@@ -767,10 +1040,13 @@ static int tx_check(const struct vio_net *net, uint32_t len, const struct vio_ne
 		if ((uint32_t)opts->csum_start + opts->csum_offset + 2 > len)
 			return VIO_EINVAL;
 	}
-	return 0;
+	return gso ? tx_gso_check(net, len, opts) : 0;
 }
 
-/* 5.1.6.2: no GSO; checksum offload when asked; num_buffers is 0 on transmit. */
+/*
+ * 5.1.6.2: checksum offload when asked, segmentation offload when asked (gso_type, the MSS,
+ * the headers' length); num_buffers is 0 on transmit.
+ */
 static void tx_fill_hdr(struct vio_net_txslot *slot, const struct vio_net_tx_opts *opts)
 {
 	struct virtio_net_hdr *hdr = (struct virtio_net_hdr *)slot->hdr;
@@ -781,6 +1057,11 @@ static void tx_fill_hdr(struct vio_net_txslot *slot, const struct vio_net_tx_opt
 		hdr->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
 		hdr->csum_start = opts->csum_start;
 		hdr->csum_offset = opts->csum_offset;
+	}
+	if (opts && (opts->flags & VIO_NET_TX_GSO)) {
+		hdr->gso_type = opts->gso_type;
+		hdr->gso_size = opts->gso_size;
+		hdr->hdr_len = opts->hdr_len;
 	}
 }
 
@@ -802,12 +1083,13 @@ static void tx_slot_put(struct vio_net *net, struct vio_net_txslot *slot)
 
 /*
  * Post sg[0] (the header, alone in its descriptor: legacy devices without ANY_LAYOUT need
- * that, 5.1.6.6) and the frame segments, and kick.
+ * that, 5.1.6.6) and the frame segments on the flow's TX queue, and kick.
  */
 static int tx_post(struct vio_net *net, struct vio_net_txslot *slot, const struct vio_sg *sg,
-		   unsigned n, uint32_t len)
+		   unsigned n, uint32_t len, const struct vio_net_tx_opts *opts)
 {
-	int err = vio_vq_add(&net->net_vqs[TXQ], sg, n, 0, slot);
+	slot->pair = (uint16_t)(opts ? opts->flow % net->queue_pairs : 0);
+	int err = vio_vq_add(txq(net, slot->pair), sg, n, 0, slot);
 
 	if (err) {
 		tx_slot_put(net, slot);
@@ -819,7 +1101,8 @@ static int tx_post(struct vio_net *net, struct vio_net_txslot *slot, const struc
 	}
 	net->stats.tx_frames++;
 	net->stats.tx_bytes += len;
-	vio_vq_kick(&net->net_vqs[TXQ]);
+	net->stats.tx_gso += opts && (opts->flags & VIO_NET_TX_GSO);
+	vio_vq_kick(txq(net, slot->pair));
 	return 0;
 }
 
@@ -853,7 +1136,8 @@ int vio_net_send(struct vio_net *net, const void *frame, uint32_t len,
 	struct vio_sg sg[1 + MAX_PIECES];
 	const uint8_t *from = frame;
 	unsigned n = 1;
-	int err = tx_begin(net, 0, len, opts, &slot);
+	/* The copy buffers hold an MTU frame: larger GSO frames go through send_sg. */
+	int err = tx_begin(net, len > net->max_frame ? VIO_EINVAL : 0, len, opts, &slot);
 
 	if (err)
 		return err;
@@ -865,7 +1149,7 @@ int vio_net_send(struct vio_net *net, const void *frame, uint32_t len,
 		from += k;
 		left -= k;
 	}
-	return tx_post(net, slot, sg, n, len);
+	return tx_post(net, slot, sg, n, len, opts);
 }
 
 int vio_net_send_sg(struct vio_net *net, const struct vio_sg *sg, unsigned n, void *cookie,
@@ -879,7 +1163,7 @@ int vio_net_send_sg(struct vio_net *net, const struct vio_sg *sg, unsigned n, vo
 	if (!cookie || !net->net_opts.on_tx_done || n == 0 || n > VIO_NET_TX_MAX_SEGS)
 		err = VIO_EINVAL;
 	for (unsigned i = 0; !err && i < n; i++) {
-		if (sg[i].len == 0 || sg[i].len > net->max_frame)
+		if (sg[i].len == 0 || sg[i].len > net->max_tx_frame)
 			err = VIO_EINVAL;
 		len += sg[i].len;
 	}
@@ -890,7 +1174,7 @@ int vio_net_send_sg(struct vio_net *net, const struct vio_sg *sg, unsigned n, vo
 	all[0] = (struct vio_sg){slot->hdr, net->hdr_len};
 	for (unsigned i = 0; i < n; i++)
 		all[i + 1] = sg[i];
-	return tx_post(net, slot, all, n + 1, len);
+	return tx_post(net, slot, all, n + 1, len, opts);
 }
 
 /* --- control queue -------------------------------------------------------------------------- */
@@ -904,7 +1188,7 @@ int vio_net_send_sg(struct vio_net *net, const struct vio_sg *sg, unsigned n, vo
 static int ctrl_answer(struct vio_net *net)
 {
 	struct vio_vq_used u;
-	int err = vio_vq_get_used(&net->net_vqs[CTRLQ], &u);
+	int err = vio_vq_get_used(ctrlq(net), &u);
 
 	if (err == VIO_EAGAIN)
 		return err;
@@ -936,7 +1220,7 @@ static int ctrl_cmd(struct vio_net *net, uint8_t class, uint8_t cmd, const struc
 		    unsigned ndata, const uint8_t *mac)
 {
 	const struct vio_port *port = port_of(net);
-	struct vio_vq *vq = &net->net_vqs[CTRLQ];
+	struct vio_vq *vq = ctrlq(net);
 	struct vio_sg sg[4];
 	int err;
 
@@ -983,7 +1267,7 @@ static int ctrl_idle(struct vio_net *net)
 
 static bool has_ctrl(const struct vio_net *net, unsigned bit)
 {
-	return net->net_nvqs > CTRLQ && has(net, bit);
+	return net->net_ctrl_index && has(net, bit);
 }
 
 static int ctrl_rx_mode(struct vio_net *net, uint8_t cmd, bool on)
@@ -1070,16 +1354,22 @@ static uint16_t queue_limit(uint16_t asked)
 	return asked && asked < VIO_NET_QUEUE_SIZE ? asked : VIO_NET_QUEUE_SIZE;
 }
 
+/*
+ * The pairs we use, and the controlq (5.1.2): at index 2 without MQ, else after the device's
+ * last pair, 2 * max_virtqueue_pairs. The core gets the whole array (and with MSI-X a vector
+ * for each of its queues, 2 * max_virtqueue_pairs + 2 in all); pairs we leave unused are
+ * never set up.
+ */
 static int setup_queues(struct vio_net *net)
 {
 	struct vio_dev *dev = net->dev;
 	int err;
 
 	/*
-	 * The receiveq holds every RX chain as direct descriptors (alloc_buffers posts no more
+	 * Each receiveq holds every RX chain as direct descriptors (alloc_buffers posts no more
 	 * than fit): no tables. A frame sent is a header and its data: tables let each take one
-	 * entry of the transmitq. The controlq carries one command at a time: one table, so
-	 * that a command fits even a ring smaller than its segments.
+	 * entry of a transmitq. The controlq carries one command at a time: one table, so that a
+	 * command fits even a ring smaller than its segments.
 	 */
 	const struct vio_vq_opts rx = {.max_size = queue_limit(net->net_opts.rx_queue_size),
 				       .direct_only = true};
@@ -1087,15 +1377,39 @@ static int setup_queues(struct vio_net *net)
 				       .indirect_tables = net->net_opts.indirect_tables};
 	const struct vio_vq_opts ctrl = {.max_size = CTRL_QUEUE_SIZE, .indirect_tables = 1};
 
-	net->net_nvqs = has(net, VIRTIO_NET_F_CTRL_VQ) ? 3 : 2;
+	net->net_ctrl_index = has(net, VIRTIO_NET_F_CTRL_VQ) ? 2 * net->net_max_pairs : 0;
+	net->net_nvqs = net->net_ctrl_index ? net->net_ctrl_index + 1 : 2;
 	err = vio_dev_setup_irqs(dev, net->net_vqs, net->net_nvqs);
-	if (!err)
-		err = vio_dev_setup_vq_opts(dev, RXQ, &rx, queue_interrupt, net);
-	if (!err)
-		err = vio_dev_setup_vq_opts(dev, TXQ, &tx, queue_interrupt, net);
-	if (!err && net->net_nvqs > CTRLQ)
-		err = vio_dev_setup_vq_opts(dev, CTRLQ, &ctrl, NULL, NULL);
+	for (uint16_t p = 0; !err && p < net->queue_pairs; p++) {
+		err = vio_dev_setup_vq_opts(dev, 2 * p, &rx, queue_interrupt, net);
+		if (!err)
+			err = vio_dev_setup_vq_opts(dev, 2 * p + 1, &tx, queue_interrupt, net);
+	}
+	if (!err && net->net_ctrl_index)
+		err = vio_dev_setup_vq_opts(dev, net->net_ctrl_index, &ctrl, NULL, NULL);
 	return err;
+}
+
+/*
+ * 5.1.6.5.6: with MQ the device uses receiveq1 and transmitq1 only until told how many pairs
+ * to steer to. A device that refuses, or does not answer, leaves us with one pair (the
+ * buffers posted to the others stay there, unused).
+ */
+static void set_queue_pairs(struct vio_net *net)
+{
+	if (net->queue_pairs < 2)
+		return;
+	struct virtio_net_ctrl_mq *mq =
+	    (struct virtio_net_ctrl_mq *)(net->net_ctrl + CTRL_DATA_OFF);
+	mq->virtqueue_pairs = net->queue_pairs;
+	struct vio_sg sg = {mq, sizeof(*mq)};
+	int err = ctrl_cmd(net, VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, &sg, 1, NULL);
+	if (err) {
+		vio_logf(port_of(net), VIO_LOG_WARN,
+			 "virtio-net: device refused %u queue pairs (%s): using one",
+			 net->queue_pairs, vio_strerror(err));
+		net->queue_pairs = 1;
+	}
 }
 
 int vio_net_init(struct vio_net *net, struct vio_dev *dev, const struct vio_net_opts *opts)
@@ -1115,7 +1429,7 @@ int vio_net_init(struct vio_net *net, struct vio_dev *dev, const struct vio_net_
 	dev->name = net_name;
 
 	/* 5.1.5 Device Initialization, inside the generic steps of 3.1.1. */
-	err = vio_dev_begin(dev, wanted_features & ~net->net_opts.disable_features);
+	err = negotiate(net);
 	if (!err)
 		err = read_config(net);
 	if (!err)
@@ -1129,13 +1443,14 @@ int vio_net_init(struct vio_net *net, struct vio_dev *dev, const struct vio_net_
 				   ? net->net_opts.rx_hold_max
 				   : net->net_nrx / 2;
 	vio_dev_set_config_callback(dev, config_changed, net);
-	/* Fill the receive queue (5.1.5 step 3); the device sees it once it is live. */
+	/* Fill the receive queues (5.1.5 step 3); the device sees them once it is live. */
 	for (uint16_t i = 0; i < net->net_nrx; i += net->net_rx_chain)
 		rx_post(net, &net->net_rx_bufs[i]);
 	err = vio_dev_driver_ok(dev);
 	if (err)
 		goto fail;
-	vio_vq_kick(&net->net_vqs[RXQ]);
+	rx_flush(net);
+	set_queue_pairs(net);
 	net->net_link_checked_ns = dev->port->now_ns(dev->port->ctx);
 	return 0;
 
@@ -1144,6 +1459,21 @@ fail:
 	free_buffers(net);
 	net->dev = NULL;
 	return err;
+}
+
+/*
+ * 5.1.6.5.4: the device asked us to announce ourselves (after a migration, say): the caller
+ * sends its gratuitous packets, then we acknowledge, which clears VIRTIO_NET_S_ANNOUNCE.
+ * While an earlier command is still pending the request waits for the next poll.
+ */
+static void announce(struct vio_net *net)
+{
+	if (ctrl_idle(net))
+		return;
+	net->net_announce = false;
+	net->net_opts.on_announce(net, net->net_opts.arg);
+	net->stats.announces++;
+	ctrl_cmd(net, VIRTIO_NET_CTRL_ANNOUNCE, VIRTIO_NET_CTRL_ANNOUNCE_ACK, NULL, 0, NULL);
 }
 
 int vio_net_poll(struct vio_net *net)
@@ -1167,11 +1497,17 @@ int vio_net_poll(struct vio_net *net)
 			refresh_link(net);
 		}
 	}
+	if (net->net_announce)
+		announce(net);
 	if (tx < 0)
 		return vio_dev_error(net->dev, tx);
-	if (vio_vq_is_broken(&net->net_vqs[RXQ]))
-		return vio_dev_error(net->dev, VIO_EIO);
-	return vio_vq_has_used(&net->net_vqs[RXQ]) || tx > 0 ? 1 : 0;
+	bool waiting = tx > 0;
+	for (uint16_t p = 0; p < net->queue_pairs; p++) {
+		if (vio_vq_is_broken(rxq(net, p)))
+			return vio_dev_error(net->dev, VIO_EIO);
+		waiting |= vio_vq_has_used(rxq(net, p));
+	}
+	return waiting ? 1 : 0;
 }
 
 /*
@@ -1211,8 +1547,9 @@ int vio_net_fini(struct vio_net *net)
 		return err;
 	}
 	/* After the reset the device touches nothing: posted send_sg buffers are ours again. */
-	while ((slot = vio_vq_detach_unused(&net->net_vqs[TXQ])))
-		tx_done(net, slot);
+	for (uint16_t p = 0; p < net->queue_pairs; p++)
+		while ((slot = vio_vq_detach_unused(txq(net, p))))
+			tx_done(net, slot);
 	VIO_ASSERT(net->net_tx_nfree == net->net_ntx); /* every TX slot is back */
 	vio_dev_teardown(dev);
 	free_buffers(net);

@@ -673,6 +673,27 @@ static bool parse_mac(const char *s, uint8_t mac[6])
  */
 #define NET_SEND_MAX (VIO_NET_MAX_MTU + VIO_NET_ETH_HLEN + VIO_NET_VLAN_HLEN)
 
+/* Most addresses `net filter` takes on its command line. */
+#define NET_FILTER_MAX 8
+
+/* net filter <dev> [mac...]: unicast addresses to one table, multicast ones to the other. */
+static int net_filter(struct vio_net *net, int unit, char **macs, int n)
+{
+	uint8_t uc[NET_FILTER_MAX][6], mc[NET_FILTER_MAX][6], mac[6];
+	uint32_t n_uc = 0, n_mc = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (!parse_mac(macs[i], mac))
+			return -1;
+		memcpy(mac[0] & 1 ? mc[n_mc++] : uc[n_uc++], mac, 6);
+	}
+	int err = DEV_CALL(vio_net_set_mac_filter(net, uc, n_uc, mc, n_mc));
+	if (err)
+		ERR("net filter: %s", shell_strerror(err));
+	kprintf("net%d: filter %u unicast, %u multicast\n", unit, n_uc, n_mc);
+	return 0;
+}
+
 static int cmd_net(int argc, char **argv)
 {
 	if (argc < 2)
@@ -694,11 +715,12 @@ static int cmd_net(int argc, char **argv)
 	} else if (!strcmp(argv[1], "stats") && argc <= 3) {
 		const struct vio_net_stats *s = &net->stats;
 		kprintf("net%d: rx %llu frames %llu bytes, %llu drops, %llu errors; tx %llu frames "
-			"%llu bytes, %llu errors, %llu full\n", unit,
+			"%llu bytes, %llu errors, %llu full; rx merged %llu, gso %llu\n", unit,
 			(unsigned long long)s->rx_frames, (unsigned long long)s->rx_bytes,
 			(unsigned long long)s->rx_drops, (unsigned long long)s->rx_errors,
 			(unsigned long long)s->tx_frames, (unsigned long long)s->tx_bytes,
-			(unsigned long long)s->tx_errors, (unsigned long long)s->tx_full);
+			(unsigned long long)s->tx_errors, (unsigned long long)s->tx_full,
+			(unsigned long long)s->rx_merged, (unsigned long long)s->rx_gso);
 	} else if (!strcmp(argv[1], "send") && argc == 5) {
 		static uint8_t frame[NET_SEND_MAX];
 		uint64_t len;
@@ -721,6 +743,25 @@ static int cmd_net(int argc, char **argv)
 		   (!strcmp(argv[3], "on") || !strcmp(argv[3], "off"))) {
 		net_echo_enable(unit, !strcmp(argv[3], "on"));
 		kprintf("net%d: frame echo %s\n", unit, argv[3]);
+	} else if ((!strcmp(argv[1], "promisc") || !strcmp(argv[1], "allmulti")) && argc == 4 &&
+		   (!strcmp(argv[3], "on") || !strcmp(argv[3], "off"))) {
+		bool on = !strcmp(argv[3], "on");
+		int err = DEV_CALL(!strcmp(argv[1], "promisc") ? vio_net_set_promisc(net, on)
+							       : vio_net_set_allmulti(net, on));
+		if (err)
+			ERR("net %s: %s", argv[1], shell_strerror(err));
+		kprintf("net%d: %s %s\n", unit, argv[1], argv[3]);
+	} else if (!strcmp(argv[1], "mac") && argc == 4) {
+		uint8_t mac[6];
+		if (!parse_mac(argv[3], mac))
+			return -1;
+		int err = DEV_CALL(vio_net_set_mac(net, mac));
+		if (err)
+			ERR("net mac: %s", shell_strerror(err));
+		vio_net_describe(net, line, sizeof(line));
+		kprintf("net%d: %s\n", unit, line);
+	} else if (!strcmp(argv[1], "filter") && argc >= 3 && argc - 3 <= NET_FILTER_MAX) {
+		return net_filter(net, unit, argv + 3, argc - 3);
 	} else {
 		return -1;
 	}
@@ -826,7 +867,9 @@ const struct command device_commands[] = {
 	 "reads in flight",
 	 cmd_blk},
 	{"cons", "cons ports | write <port|name> <text...>", "virtio-console ports", cmd_cons},
-	{"net", "net info|stats [dev] | send <dev> <mac|broadcast> <len> | echo <dev> on|off",
+	{"net",
+	 "net info|stats [dev] | send <dev> <mac|broadcast> <len> | echo|promisc|allmulti <dev> "
+	 "on|off | mac <dev> <mac> | filter <dev> [mac...]",
 	 "virtio-net", cmd_net},
 	{"scsi", "scsi [luns] | read <lun> <lba> <count> | write <lun> <lba> <count> <byte> | "
 		 "sha256 <lun> <offset> <length> | sync <lun> | rescan",

@@ -21,9 +21,18 @@
  *
  * tests/qemu/scn_net.py does the same on a -netdev dgram backend, sends frames through it
  * and checks each one that comes back.
+ *
+ * `vio.net.pairs=N` on the kernel command line opens every NIC with N queue pairs (with
+ * VIRTIO_NET_F_MQ: QEMU's -netdev tap,queues=N and -device virtio-net-pci,mq=on). This kernel
+ * has one CPU, so it spreads flows as an SMP embedder would, to prove the pairs: the device
+ * steers each received flow to a pair, the echo sends each frame on the TX queue of its flow
+ * (tests/qemu/scn_net_mq.py). `vio.net.rxbuf=BYTES` sets the RX buffer size with MRG_RXBUF:
+ * below the frame size, frames span buffers (tests/qemu/scn_net_jumbo.py).
  */
 #include <kernel/kernel.h>
 #include <kernel/random.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <vio/err.h>
 
@@ -45,17 +54,82 @@ static void net_link(struct vio_net *net, bool up, void *arg)
 	kprintf("net%d: link %s\n", (int)(intptr_t)arg, up ? "up" : "down");
 }
 
+/*
+ * The device asks us to announce ourselves (VIRTIO_NET_F_GUEST_ANNOUNCE: QMP announce-self,
+ * or a migration): a gratuitous ARP, from our MAC and for our address, to everyone. The
+ * address is the static one of vio.ip= (vio.ip<unit>= past the first NIC); 0.0.0.0 with
+ * DHCP.
+ */
+static void net_announce(struct vio_net *net, void *arg)
+{
+	int unit = (int)(intptr_t)arg;
+	char key[16], v[64];
+	uint8_t f[60] = {0}, ip[4] = {0};
+
+	snprintf(key, sizeof(key), unit ? "vio.ip%d" : "vio.ip", unit);
+	if (cmdline_get(key, v, sizeof(v))) {
+		char *p = v;
+		for (int i = 0; i < 4 && *p >= '0' && *p <= '9'; i++) {
+			ip[i] = (uint8_t)strtoul(p, &p, 10);
+			if (*p == '.')
+				p++;
+		}
+	}
+	memset(f, 0xff, 6);
+	memcpy(f + 6, net->mac, 6);
+	f[12] = 0x08, f[13] = 0x06;	    /* ARP */
+	f[15] = 1, f[16] = 0x08, f[18] = 6; /* Ethernet, IPv4 */
+	f[19] = 4, f[21] = 1;		    /* address lengths, request */
+	memcpy(f + 22, net->mac, 6);	    /* sender: us */
+	memcpy(f + 28, ip, 4);
+	memcpy(f + 38, ip, 4); /* target: the same address, as an announcement does */
+	vio_net_send(net, f, sizeof(f), NULL);
+	kprintf("net%d: announced\n", unit);
+}
+
+/* A number from the command line (0 when absent): vio.net.pairs=N, vio.net.rxbuf=BYTES. */
+static uint16_t cmdline_u16(const char *key)
+{
+	char v[8];
+	return cmdline_get(key, v, sizeof(v)) ? (uint16_t)strtoul(v, NULL, 0) : 0;
+}
+
 struct vio_net_opts net_opts(int unit)
 {
 	return (struct vio_net_opts){
+	    .queue_pairs = cmdline_u16("vio.net.pairs"),
+	    .rx_buf_size = cmdline_u16("vio.net.rxbuf"), /* smaller than a frame: they span */
+	    /*
+	     * No receive segmentation offload: lwIP takes frames of at most the MTU (a pbuf's
+	     * length is 16 bits, a 64 KiB frame is more) and the echo copies into one.
+	     */
+	    .disable_features =
+		VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6) |
+		VIRTIO_BIT(VIRTIO_NET_F_GUEST_ECN) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_UFO),
 	    .mac_seed = random_u64() | 1, /* a NIC without a MAC gets a random one */
 	    .on_link = net_link,
+	    .on_announce = net_announce,
+	    /* Under TCG on a busy host QEMU may take more than the 1 ms default to answer a
+	     * control command; the shell can wait. */
+	    .timeout_ns = 100000000ull,
 	    .on_tx_done = net_stack_tx_done,
 	    .arg = (void *)(intptr_t)unit,
 	};
 }
 
-/* Send every received frame back with source and destination swapped. */
+/*
+ * A frame's flow: FNV-1a over what follows the Ethernet header up to the ports of an IPv4
+ * UDP/TCP header (bytes 14..37), so that one flow always takes the same TX queue.
+ */
+static uint32_t flow_hash(const uint8_t *frame, int len)
+{
+	uint32_t h = 2166136261u;
+	for (int i = VIO_NET_ETH_HLEN; i < len && i < 38; i++)
+		h = (h ^ frame[i]) * 16777619u;
+	return h;
+}
+
+/* Send every received frame back with source and destination swapped, on its flow's queue. */
 static void net_echo_service(struct vio_net *net)
 {
 	static uint8_t frame[VIO_NET_MAX_MTU + VIO_NET_ETH_HLEN + VIO_NET_VLAN_HLEN];
@@ -67,7 +141,9 @@ static void net_echo_service(struct vio_net *net)
 		memcpy(tmp, frame, 6);
 		memcpy(frame, frame + 6, 6);
 		memcpy(frame + 6, tmp, 6);
-		for (int tries = 0; vio_net_send(net, frame, (uint32_t)n, NULL) == VIO_ENOSPC; tries++) {
+		struct vio_net_tx_opts o = {.flow = flow_hash(frame, n)};
+		for (int tries = 0; vio_net_send(net, frame, (uint32_t)n, &o) == VIO_ENOSPC;
+		     tries++) {
 			if (tries > 1000)
 				return; /* counted by the driver as tx_full */
 			vio_net_poll(net);

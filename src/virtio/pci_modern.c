@@ -170,8 +170,14 @@ static uint32_t modern_config_generation(struct vio_dev *dev)
 	return common_read(dev, COMMON(config_generation), 1);
 }
 
+/*
+ * num_queues is read again each time: QEMU's virtio-net has three queues until MQ is
+ * negotiated and 2 * max_virtqueue_pairs + 1 after (it changes them at FEATURES_OK), so the
+ * count read at probe may be short of the queues the negotiated features give.
+ */
 static uint32_t modern_queue_max_size(struct vio_dev *dev, uint16_t index)
 {
+	dev->t.pci.modern.num_queues = (uint16_t)common_read(dev, COMMON(num_queues), 2);
 	if (index >= dev->t.pci.modern.num_queues)
 		return 0;
 	common_write(dev, COMMON(queue_select), 2, index);

@@ -3,16 +3,18 @@
  * receive path (src/drivers/virtio_net.c), on the whole-device fake of the host tests.
  *
  * The first bytes pick the features (MRG_RXBUF, GUEST_CSUM, an MTU that makes RX buffers
- * chains of pages), how many RX buffers the driver posts and how many it lets the caller
- * hold. Every following op byte either lets the "device" act (fill a buffer it took with a
- * header and a frame, every field and the used length from the input; push any used id and
- * length; publish; rewrite a buffer it holds) or makes the owner act (vio_net_recv, keeping
- * the frame or not; give a frame back; vio_net_recv_copy; vio_net_poll).
+ * chains of pages, the receive segmentation offloads GUEST_TSO4/6, GUEST_ECN, GUEST_UFO),
+ * how many RX buffers the driver posts, their size and how many it lets the caller hold.
+ * Every following op byte either lets the "device" act (fill a buffer it took with a header
+ * and a frame, every field and the used length from the input; push any used id and length;
+ * publish; rewrite a buffer it holds) or makes the owner act (vio_net_recv, keeping the frame
+ * or not; give a frame back; vio_net_recv_copy; vio_net_poll).
  *
  * After every op the harness checks what must hold whatever the device did:
  *   - a frame handed up is 14 .. max_frame bytes, made of 1 .. VIO_NET_RX_MAX_SEGS segments
  *     whose lengths add up, each inside one of the driver's own DMA pages, none a buffer the
- *     caller already holds; a PARTIAL checksum lies inside the frame;
+ *     caller already holds; a PARTIAL checksum lies inside the frame; a GSO frame (up to
+ *     max_rx_frame) has a negotiated type, a gso_size and a PARTIAL checksum;
  *   - the caller never holds more than rx_hold_max buffers, or one frame of more when it held
  *     none before;
  *   - one vio_net_recv takes at most one look at the ring per buffer posted (the device here
@@ -34,7 +36,7 @@
 #include "fake_env.h"
 #include "fuzz_input.h"
 
-#define QSIZE	 16
+#define QSIZE	 32
 #define DEV_HOLD 32 /* buffers the device took and has not completed */
 #define DEV_SEGS 4  /* segments of one: a chain of pages at most */
 #define MAX_HELD 16 /* frames the owner keeps at once */
@@ -103,6 +105,28 @@ static uint32_t device_write(struct state *s, const struct devbuf *b, const uint
 	return done;
 }
 
+/* Mostly none, often a real GSO type (ECN or not), now and then any byte. */
+static uint8_t gso_type(struct state *s)
+{
+	static const uint8_t types[] = {
+	    VIRTIO_NET_HDR_GSO_TCPV4,
+	    VIRTIO_NET_HDR_GSO_TCPV6,
+	    VIRTIO_NET_HDR_GSO_UDP,
+	    VIRTIO_NET_HDR_GSO_UDP_L4,
+	    VIRTIO_NET_HDR_GSO_TCPV4 | VIRTIO_NET_HDR_GSO_ECN,
+	    VIRTIO_NET_HDR_GSO_TCPV6 | VIRTIO_NET_HDR_GSO_ECN,
+	    VIRTIO_NET_HDR_GSO_UDP | VIRTIO_NET_HDR_GSO_ECN,
+	    VIRTIO_NET_HDR_GSO_ECN,
+	};
+	uint8_t how = byte(s);
+
+	if (how & 3)
+		return VIRTIO_NET_HDR_GSO_NONE;
+	if (how & 4)
+		return types[byte(s) % sizeof(types)];
+	return byte(s);
+}
+
 /* Complete one buffer the device holds with a header and frame of the input's choosing. */
 static void op_fill(struct state *s)
 {
@@ -113,13 +137,14 @@ static void op_fill(struct state *s)
 	/* Mostly plausible values, now and then anything at all. */
 	struct virtio_net_hdr h = {0};
 	h.flags = byte(s) & 7 ? byte(s) & 3 : byte(s);
-	h.gso_type = byte(s) & 7 ? 0 : byte(s);
+	h.gso_type = gso_type(s);
+	h.gso_size = byte(s) & 7 ? 1448 : half(s);
 	h.hdr_len = byte(s) & 3 ? 0 : half(s);
 	h.csum_start = half(s);
 	h.csum_offset = byte(s);
 	h.num_buffers = byte(s) % 4 ? (uint16_t)(1 + byte(s) % 4) : half(s);
 	uint8_t how = byte(s);
-	uint32_t n = half(s) % 10000;
+	uint32_t n = half(s) % (PAGE + 1);	      /* a buffer holds at most a page */
 	uint32_t hlen = how & 1 ? 0 : s->net.hdr_len; /* a continuation has no header */
 	uint32_t written = device_write(s, &r, (const uint8_t *)&h, hlen, hlen + n);
 	uint32_t len = written;
@@ -176,7 +201,22 @@ static void check_frame(const struct state *s, const struct vio_net_frame *f)
 {
 	uint32_t sum = 0;
 
-	check(f->len >= VIO_NET_ETH_HLEN && f->len <= s->net.max_frame);
+	check(f->len >= VIO_NET_ETH_HLEN && f->len <= s->net.max_rx_frame);
+	if (f->gso_type == VIRTIO_NET_HDR_GSO_NONE) {
+		check(f->len <= s->net.max_frame && f->gso_size == 0);
+	} else {
+		unsigned bit = VIRTIO_NET_F_GUEST_UFO;
+		if ((f->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) == VIRTIO_NET_HDR_GSO_TCPV4)
+			bit = VIRTIO_NET_F_GUEST_TSO4;
+		else if ((f->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) == VIRTIO_NET_HDR_GSO_TCPV6)
+			bit = VIRTIO_NET_F_GUEST_TSO6;
+		else
+			check(f->gso_type == VIRTIO_NET_HDR_GSO_UDP);
+		check(vio_dev_has_feature(s->net.dev, bit));
+		check(!(f->gso_type & VIRTIO_NET_HDR_GSO_ECN) ||
+		      vio_dev_has_feature(s->net.dev, VIRTIO_NET_F_GUEST_ECN));
+		check(f->gso_size != 0 && (f->flags & VIO_NET_RX_CSUM_PARTIAL));
+	}
 	check(f->nsegs >= 1 && f->nsegs <= VIO_NET_RX_MAX_SEGS);
 	for (unsigned k = 0; k < f->nsegs; k++) {
 		check(in_driver_pages(&s->net, f->seg[k].data, f->seg[k].len));
@@ -257,9 +297,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		features |= VIRTIO_BIT(VIRTIO_F_RING_INDIRECT_DESC);
 	if (cfg & 16)
 		features |= VIRTIO_BIT(VIRTIO_F_RING_EVENT_IDX);
+	if (cfg & 64)
+		features |= VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) |
+			    VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6) |
+			    VIRTIO_BIT(VIRTIO_NET_F_GUEST_ECN) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_UFO);
 	struct vio_net_opts o = {.tx_buffers = 2};
-	o.rx_buffers = (uint16_t)(1 + byte(s) % 8);
+	o.rx_buffers = (uint16_t)(1 + byte(s) % 24); /* a 64 KiB frame takes 17 */
 	o.rx_hold_max = byte(s) % 8;
+	if (cfg & 128)
+		o.rx_buf_size = half(s) % (PAGE + 64);
 
 	s->e = fake_env_new(VIRTIO_ID_NET, features, &c, sizeof(c), 3, QSIZE);
 	if (cfg & 32)

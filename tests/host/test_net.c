@@ -22,7 +22,7 @@
 
 #define BIT(n)		(1ull << (n))
 #define QSIZE		64
-#define MAX_FRAME_BYTES 10000
+#define MAX_FRAME_BYTES 70000
 #define RX_FIFO		1024
 
 /* --- the device model ----------------------------------------------------------------------- */
@@ -34,6 +34,7 @@ struct inj {
 	uint8_t gso_type;
 	uint16_t hdr_len; /* virtio_net_hdr.hdr_len */
 	uint16_t csum_start, csum_offset;
+	uint16_t gso_size;
 	int nbufs_override; /* >= 0: write this num_buffers whatever was used */
 	uint32_t len_extra; /* claim this many bytes more than written (first buffer) */
 	uint32_t per_buf;   /* fill at most this many bytes per buffer (0: as many as fit) */
@@ -60,6 +61,7 @@ struct txcap {
 struct model {
 	unsigned hdr_len;
 	bool mrg;
+	int ctrl_ring; /* the controlq: 2, or 2 * max_virtqueue_pairs with MQ */
 
 	struct rxslot rx[RX_FIFO];
 	unsigned rx_head, rx_count;
@@ -149,7 +151,8 @@ static bool model_deliver(struct fake_env *e, struct model *m, const struct inj 
 				   .gso_type = f->gso_type,
 				   .hdr_len = f->hdr_len,
 				   .csum_start = f->csum_start,
-				   .csum_offset = f->csum_offset};
+				   .csum_offset = f->csum_offset,
+				   .gso_size = f->gso_size};
 	uint32_t total = m->hdr_len + f->len, off = 0;
 	unsigned used = 0;
 
@@ -185,7 +188,7 @@ static void model_ctrl_answer(struct fake_env *e, struct model *m)
 	const struct fake_seg *ack = &m->ctrl_req.seg[m->ctrl_req.n_out];
 
 	*(uint8_t *)(uintptr_t)ack->addr = m->ctrl_ack;
-	fake_vring_complete(&e->ring[2], m->ctrl_req.head, 1);
+	fake_vring_complete(&e->ring[m->ctrl_ring], m->ctrl_req.head, 1);
 	m->ctrl_unanswered = false;
 }
 
@@ -193,9 +196,9 @@ static void model_ctrl(struct fake_env *e, struct model *m)
 {
 	uint8_t all[1100];
 
-	if (e->nrings < 3 || !e->dev.vqs[2].size)
+	if (e->nrings <= m->ctrl_ring || !e->dev.vqs[m->ctrl_ring].size)
 		return;
-	while (!m->ctrl_unanswered && fake_vring_pop(&e->ring[2], &m->ctrl_req)) {
+	while (!m->ctrl_unanswered && fake_vring_pop(&e->ring[m->ctrl_ring], &m->ctrl_req)) {
 		uint32_t n = fake_vring_gather(&m->ctrl_req, all, sizeof(all));
 		assert_true(n >= 2);
 		assert_int_equal(m->ctrl_req.n_in, 1);
@@ -215,6 +218,9 @@ static void model_run(struct fake_env *e)
 {
 	struct model *m = e->model_arg;
 
+	/* The device plays its part once the driver set DRIVER_OK (a command during init). */
+	if (!e->nrings && e->dev.vqs && (e->dev.status & VIRTIO_CONFIG_S_DRIVER_OK))
+		fake_env_rings(e);
 	if (!e->nrings)
 		return;
 	model_tx(e, m);
@@ -234,7 +240,7 @@ static struct inj *inject(struct model *m, uint32_t len, uint8_t seed)
 	f->len = len;
 	f->nbufs_override = -1;
 	f->hflags = f->gso_type = 0;
-	f->hdr_len = f->csum_start = f->csum_offset = 0;
+	f->hdr_len = f->csum_start = f->csum_offset = f->gso_size = 0;
 	f->len_extra = f->per_buf = 0;
 	for (uint32_t i = 0; i < len; i++)
 		f->data[i] = (uint8_t)(seed + i);
@@ -251,6 +257,7 @@ struct t {
 	bool last_up;
 	void *cookies[64];
 	unsigned ncookies;
+	unsigned announces;
 	bool fini_done;
 };
 
@@ -302,6 +309,7 @@ static struct t *t_alloc(struct fake_env *e, uint64_t features)
 	t->e = e;
 	t->m->hdr_len = 12;
 	t->m->mrg = features & BIT(VIRTIO_NET_F_MRG_RXBUF);
+	t->m->ctrl_ring = 2;
 	e->model = model_run;
 	e->model_arg = t->m;
 	return t;
@@ -316,7 +324,8 @@ static void t_start(struct t *t, const struct vio_net_opts *opts)
 		opts = &o;
 	}
 	assert_int_equal(vio_net_init(&t->net, &t->e->dev, opts), 0);
-	fake_env_rings(t->e);
+	if (!t->e->nrings)
+		fake_env_rings(t->e);
 	fake_env_run(t->e);
 }
 
@@ -834,7 +843,8 @@ static void test_legacy_device_without_mrg_rxbuf_uses_10_byte_header(void **stat
 	struct t *t = t_new_legacy(BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_CSUM));
 	uint8_t frame[60], back[100];
 	fill(frame, sizeof(frame), 5);
-	struct vio_net_tx_opts csum = {VIO_NET_TX_CSUM, 34, 16};
+	struct vio_net_tx_opts csum = {
+	    .flags = VIO_NET_TX_CSUM, .csum_start = 34, .csum_offset = 16};
 
 	t->m->hdr_len = 10;
 	assert_false(t->e->dev.modern);
@@ -1265,7 +1275,7 @@ static void test_tx_checksum_offload_fills_the_header(void **state)
 	(void)state;
 	struct t *t = t_new(BIT(VIRTIO_NET_F_CSUM));
 	uint8_t frame[80] = {0};
-	struct vio_net_tx_opts o = {VIO_NET_TX_CSUM, 34, 6};
+	struct vio_net_tx_opts o = {.flags = VIO_NET_TX_CSUM, .csum_start = 34, .csum_offset = 6};
 	struct vio_sg sg = {frame, sizeof(frame)};
 
 	assert_int_equal(vio_net_send(&t->net, frame, sizeof(frame), &o), 0);
@@ -1290,7 +1300,7 @@ static void test_tx_checksum_offload_without_the_feature_is_enotsup(void **state
 	(void)state;
 	struct t *t = t_new(0);
 	uint8_t frame[80] = {0};
-	struct vio_net_tx_opts o = {VIO_NET_TX_CSUM, 34, 6};
+	struct vio_net_tx_opts o = {.flags = VIO_NET_TX_CSUM, .csum_start = 34, .csum_offset = 6};
 
 	assert_int_equal(vio_net_send(&t->net, frame, sizeof(frame), &o), VIO_ENOTSUP);
 	fake_env_run(t->e);
@@ -1490,8 +1500,7 @@ static void test_buffer_counts_are_options_with_a_small_default(void **state)
 	t_free(t);
 }
 
-static void
-test_legacy_device_with_large_queues_posts_a_bounded_number_of_buffers(void **state)
+static void test_legacy_device_with_large_queues_posts_a_bounded_number_of_buffers(void **state)
 {
 	(void)state;
 	/* The core refuses legacy queues above VIO_LEGACY_MAX_QUEUE_SIZE (32768 would cost
@@ -1994,6 +2003,594 @@ static void test_the_fewest_rx_buffers_still_take_the_largest_frame(void **state
 	t_free(t);
 }
 
+/* --- receive segmentation offload ----------------------------------------------------------- */
+
+#define GUEST_GSO                                                                                  \
+	(BIT(VIRTIO_NET_F_GUEST_CSUM) | BIT(VIRTIO_NET_F_MRG_RXBUF) |                              \
+	 BIT(VIRTIO_NET_F_GUEST_TSO4) | BIT(VIRTIO_NET_F_GUEST_TSO6) |                             \
+	 BIT(VIRTIO_NET_F_GUEST_ECN) | BIT(VIRTIO_NET_F_GUEST_UFO))
+#define GSO_ONLY                                                                                   \
+	(BIT(VIRTIO_NET_F_GUEST_TSO4) | BIT(VIRTIO_NET_F_GUEST_TSO6) |                             \
+	 BIT(VIRTIO_NET_F_GUEST_ECN) | BIT(VIRTIO_NET_F_GUEST_UFO))
+
+/* A coalesced TCP frame as a host's tap hands it over: NEEDS_CSUM on the TCP checksum. */
+static struct inj *inject_gso(struct model *m, uint32_t len, uint8_t type, uint8_t seed)
+{
+	struct inj *i = inject(m, len, seed);
+	i->gso_type = type;
+	i->gso_size = 1448;
+	i->hdr_len = 66;
+	i->hflags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	i->csum_start = 34;
+	i->csum_offset = 16;
+	return i;
+}
+
+/* What the device read back as the driver's features. */
+static uint64_t negotiated(struct t *t)
+{
+	return t->e->vd.driver_features & t->net.dev->features;
+}
+
+static void test_receive_offloads_are_taken_only_with_their_prerequisites(void **state)
+{
+	(void)state;
+	static const struct {
+		uint64_t offered, disabled, expected;
+	} cases[] = {
+	    {GUEST_GSO, 0, GSO_ONLY},
+	    /* 5.1.3.1: none without GUEST_CSUM; ours: none without MRG_RXBUF. */
+	    {GUEST_GSO & ~BIT(VIRTIO_NET_F_GUEST_CSUM), 0, 0},
+	    {GUEST_GSO & ~BIT(VIRTIO_NET_F_MRG_RXBUF), 0, 0},
+	    {GUEST_GSO, BIT(VIRTIO_NET_F_GUEST_CSUM), 0},
+	    /* GUEST_ECN needs GUEST_TSO4 or GUEST_TSO6. */
+	    {GUEST_GSO & ~(BIT(VIRTIO_NET_F_GUEST_TSO4) | BIT(VIRTIO_NET_F_GUEST_TSO6)), 0,
+	     BIT(VIRTIO_NET_F_GUEST_UFO)},
+	    {GUEST_GSO, BIT(VIRTIO_NET_F_GUEST_TSO4) | BIT(VIRTIO_NET_F_GUEST_TSO6),
+	     BIT(VIRTIO_NET_F_GUEST_UFO)},
+	    /* Each one can be turned off alone. */
+	    {GUEST_GSO, BIT(VIRTIO_NET_F_GUEST_TSO6), GSO_ONLY & ~BIT(VIRTIO_NET_F_GUEST_TSO6)},
+	    {GUEST_GSO, BIT(VIRTIO_NET_F_GUEST_UFO), GSO_ONLY & ~BIT(VIRTIO_NET_F_GUEST_UFO)},
+	    {GUEST_GSO, BIT(VIRTIO_NET_F_GUEST_ECN), GSO_ONLY & ~BIT(VIRTIO_NET_F_GUEST_ECN)},
+	};
+	struct t tmp = {0};
+	struct vio_net_opts o;
+
+	for (unsigned k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		default_opts(&tmp, &o);
+		o.disable_features = cases[k].disabled;
+		struct t *t = t_new_cfg(cases[k].offered, NULL, true, &o);
+		assert_int_equal(negotiated(t) & GSO_ONLY, cases[k].expected);
+		bool gso = cases[k].expected & (GSO_ONLY & ~BIT(VIRTIO_NET_F_GUEST_ECN));
+		assert_int_equal(t->net.max_rx_frame, gso ? VIO_NET_GSO_MAX_FRAME : 1518);
+		assert_int_equal(t->net.max_frame, 1518);
+		if (negotiated(t) & BIT(VIRTIO_NET_F_MRG_RXBUF))
+			assert_int_equal(t->net.net_rx_buf_size, gso ? 4096 : VIO_NET_RX_BUF_SIZE);
+		t_free(t);
+	}
+}
+
+static void test_a_64k_coalesced_tcp_frame_arrives_over_many_buffers_in_order(void **state)
+{
+	(void)state;
+	struct t *t = t_new(GUEST_GSO);
+	struct vio_net_frame f;
+	uint32_t len = VIO_NET_GSO_MAX_FRAME;
+
+	inject_gso(t->m, len, VIRTIO_NET_HDR_GSO_TCPV4 | VIRTIO_NET_HDR_GSO_ECN, 5);
+	assert_int_equal(recv_one(t, &f), 0);
+	assert_int_equal(f.len, len);
+	assert_int_equal(f.nsegs, (len + 12 + 4095) / 4096);
+	assert_int_equal(f.gso_type, VIRTIO_NET_HDR_GSO_TCPV4 | VIRTIO_NET_HDR_GSO_ECN);
+	assert_int_equal(f.gso_size, 1448);
+	assert_int_equal(f.hdr_len, 66);
+	assert_int_equal(f.flags, VIO_NET_RX_CSUM_PARTIAL);
+	assert_int_equal(f.csum_start, 34);
+	assert_int_equal(f.csum_offset, 16);
+	uint8_t seed = 5;
+	uint32_t sum = 0;
+	for (unsigned i = 0; i < f.nsegs; i++) {
+		assert_true(is_pattern(f.seg[i].data, f.seg[i].len, seed));
+		seed = (uint8_t)(seed + f.seg[i].len);
+		sum += f.seg[i].len;
+	}
+	assert_int_equal(sum, len);
+	vio_net_frame_release(&t->net, &f);
+
+	/* IPv6 and UDP ones, and a plain frame beside them: not counted as GSO. */
+	inject_gso(t->m, 30000, VIRTIO_NET_HDR_GSO_TCPV6, 1);
+	inject_gso(t->m, 9000, VIRTIO_NET_HDR_GSO_UDP, 2);
+	inject(t->m, 60, 3);
+	for (int k = 0; k < 3; k++) {
+		assert_int_equal(recv_one(t, &f), 0);
+		vio_net_frame_release(&t->net, &f);
+	}
+	assert_int_equal(f.gso_type, VIRTIO_NET_HDR_GSO_NONE);
+	assert_int_equal(f.gso_size, 0);
+	assert_int_equal(t->net.stats.rx_errors, 0);
+	assert_int_equal(t->net.stats.rx_frames, 4);
+	assert_int_equal(t->net.stats.rx_gso, 3);
+	assert_int_equal(t->net.stats.rx_merged, 3);
+	vio_net_poll(&t->net);
+	fake_env_run(t->e);
+	assert_rx_ring_full(t);
+	t_free(t);
+}
+
+static void test_gso_header_fields_the_device_gets_wrong_drop_the_frame(void **state)
+{
+	(void)state;
+	struct vio_net_opts o;
+	struct t tmp = {0};
+	default_opts(&tmp, &o);
+	o.disable_features = BIT(VIRTIO_NET_F_GUEST_UFO) | BIT(VIRTIO_NET_F_GUEST_ECN) |
+			     BIT(VIRTIO_NET_F_GUEST_TSO6);
+	struct t *t = t_new_cfg(GUEST_GSO, NULL, true, &o);
+	struct vio_net_frame f;
+	unsigned bad = 0;
+
+	/* Types not negotiated, or none at all. */
+	inject_gso(t->m, 3000, VIRTIO_NET_HDR_GSO_TCPV6, 0);
+	inject_gso(t->m, 3000, VIRTIO_NET_HDR_GSO_UDP, 0);
+	inject_gso(t->m, 3000, VIRTIO_NET_HDR_GSO_TCPV4 | VIRTIO_NET_HDR_GSO_ECN, 0);
+	inject_gso(t->m, 3000, VIRTIO_NET_HDR_GSO_UDP_L4, 0);
+	inject_gso(t->m, 3000, 2, 0);
+	inject_gso(t->m, 3000, 0x7f, 0);
+	bad += 6;
+	/* 5.1.6.4.1: a GSO frame has NEEDS_CSUM and a gso_size. */
+	inject_gso(t->m, 3000, VIRTIO_NET_HDR_GSO_TCPV4, 0)->hflags = 0;
+	inject_gso(t->m, 3000, VIRTIO_NET_HDR_GSO_TCPV4, 0)->hflags = VIRTIO_NET_HDR_F_DATA_VALID;
+	inject_gso(t->m, 3000, VIRTIO_NET_HDR_GSO_TCPV4, 0)->gso_size = 0;
+	bad += 3;
+	/* The checksum field or hdr_len beyond the frame. */
+	inject_gso(t->m, 3000, VIRTIO_NET_HDR_GSO_TCPV4, 0)->csum_start = 2999;
+	inject_gso(t->m, 3000, VIRTIO_NET_HDR_GSO_TCPV4, 0)->hdr_len = 3001;
+	bad += 2;
+	/* Longer than 64 KiB + headers; a plain frame longer than the MTU. */
+	inject_gso(t->m, VIO_NET_GSO_MAX_FRAME + 1, VIRTIO_NET_HDR_GSO_TCPV4, 0);
+	inject(t->m, 1519, 0);
+	bad += 2;
+	inject_gso(t->m, 3000, VIRTIO_NET_HDR_GSO_TCPV4, 42);
+	int err = VIO_EAGAIN;
+	for (unsigned k = 0; k < 20 && err == VIO_EAGAIN; k++)
+		err = recv_one(t, &f); /* the device fills buffers as they come back */
+	assert_int_equal(err, 0);
+	assert_int_equal(t->net.stats.rx_errors, bad);
+	assert_int_equal(f.len, 3000);
+	assert_int_equal(f.gso_type, VIRTIO_NET_HDR_GSO_TCPV4);
+	assert_true(is_pattern(f.seg[0].data, f.seg[0].len, 42));
+	vio_net_frame_release(&t->net, &f);
+	assert_int_equal(t->net.stats.rx_frames, 1);
+	assert_int_equal(t->net.stats.rx_gso, 1);
+	vio_net_poll(&t->net);
+	fake_env_run(t->e);
+	assert_rx_ring_full(t);
+	t_free(t);
+}
+
+static void test_gso_frame_without_receive_offloads_is_a_bad_frame(void **state)
+{
+	(void)state;
+	struct t *t = t_new(BIT(VIRTIO_NET_F_GUEST_CSUM) | BIT(VIRTIO_NET_F_MRG_RXBUF));
+	struct vio_net_frame f;
+
+	inject_gso(t->m, 1000, VIRTIO_NET_HDR_GSO_TCPV4, 0);
+	inject_gso(t->m, 1000, VIRTIO_NET_HDR_GSO_UDP, 0);
+	inject(t->m, 60, 9);
+	assert_int_equal(recv_one(t, &f), 0);
+	assert_int_equal(t->net.stats.rx_errors, 2);
+	assert_true(is_pattern(f.seg[0].data, 60, 9));
+	vio_net_frame_release(&t->net, &f);
+	t_free(t);
+}
+
+static void test_num_buffers_above_what_the_largest_frame_takes_is_a_bad_frame(void **state)
+{
+	(void)state;
+	struct t *t = t_new(BIT(VIRTIO_NET_F_MRG_RXBUF));
+	struct vio_net_frame f;
+
+	/* 1518 + 12 bytes fit in one 2 KiB buffer: a device that spreads 100 over two lies
+	 * (5.1.6.4.1: it fills every buffer but the last). Both are taken, neither handed up. */
+	assert_int_equal(t->net.net_rx_max_bufs, 1);
+	inject(t->m, 100, 0)->per_buf = 60;
+	inject(t->m, 70, 4);
+	assert_int_equal(recv_one(t, &f), 0);
+	assert_int_equal(t->net.stats.rx_errors, 1);
+	assert_int_equal(f.len, 70);
+	assert_true(is_pattern(f.seg[0].data, 70, 4));
+	vio_net_frame_release(&t->net, &f);
+	vio_net_poll(&t->net);
+	fake_env_run(t->e);
+	assert_rx_ring_full(t);
+	t_free(t);
+}
+
+static void test_rx_buffer_size_is_an_option_and_frames_span_small_buffers(void **state)
+{
+	(void)state;
+	struct vio_net_opts o;
+	struct t tmp = {0};
+	struct vio_net_frame f;
+	static uint8_t back[2000];
+
+	default_opts(&tmp, &o);
+	o.rx_buf_size = 500; /* rounded up to a cache line */
+	struct t *t = t_new_cfg(BIT(VIRTIO_NET_F_MRG_RXBUF), NULL, true, &o);
+	assert_int_equal(t->net.net_rx_buf_size, 512);
+	assert_int_equal(t->net.net_rx_max_bufs, 3);
+	inject(t->m, 1514, 6);
+	assert_int_equal(recv_one(t, &f), 0);
+	assert_int_equal(f.nsegs, 3);
+	assert_int_equal(f.seg[0].len, 500);
+	vio_net_frame_release(&t->net, &f);
+	inject(t->m, 400, 7);
+	fake_env_run(t->e);
+	assert_int_equal(vio_net_recv_copy(&t->net, back, sizeof(back), NULL), 400);
+	assert_int_equal(t->net.stats.rx_merged, 1);
+	t_free(t);
+
+	/* Too small for the largest frame in VIO_NET_RX_MAX_SEGS buffers: raised; capped at a
+	 * page. */
+	o.rx_buf_size = 64;
+	struct virtio_net_config c = {.mtu = 9000};
+	t = t_new_cfg(BIT(VIRTIO_NET_F_MRG_RXBUF) | BIT(VIRTIO_NET_F_MTU), &c, true, &o);
+	assert_true(t->net.net_rx_buf_size * VIO_NET_RX_MAX_SEGS >= 9018 + 12);
+	round_trip_largest_frame(t);
+	t_free(t);
+	o.rx_buf_size = 60000;
+	t = t_new_cfg(BIT(VIRTIO_NET_F_MRG_RXBUF), NULL, true, &o);
+	assert_int_equal(t->net.net_rx_buf_size, 4096);
+	t_free(t);
+}
+
+/* --- transmit segmentation offload ---------------------------------------------------------- */
+
+#define HOST_TSO                                                                                   \
+	(BIT(VIRTIO_NET_F_CSUM) | BIT(VIRTIO_NET_F_HOST_TSO4) | BIT(VIRTIO_NET_F_HOST_TSO6) |      \
+	 BIT(VIRTIO_NET_F_HOST_ECN))
+
+/* A TCP/IPv4 frame with 66 bytes of headers: the device segments it at an MSS of 1448. */
+static struct vio_net_tx_opts tso_opts(uint8_t type)
+{
+	return (struct vio_net_tx_opts){.flags = VIO_NET_TX_CSUM | VIO_NET_TX_GSO,
+					.csum_start = 34,
+					.csum_offset = 16,
+					.gso_type = type,
+					.gso_size = 1448,
+					.hdr_len = 66};
+}
+
+/* The frame cut into page-sized pieces, as a stack hands over its buffers. */
+static unsigned page_sg(struct vio_sg *sg, uint8_t *frame, uint32_t len)
+{
+	unsigned n = 0;
+	for (uint32_t off = 0; off < len; off += 4096, n++)
+		sg[n] = (struct vio_sg){frame + off, len - off < 4096 ? len - off : 4096};
+	return n;
+}
+
+static void test_tx_tso_sends_a_64k_frame_over_pages_with_the_gso_header(void **state)
+{
+	(void)state;
+	struct t *t = t_new(HOST_TSO);
+	static uint8_t frame[VIO_NET_GSO_MAX_FRAME];
+	struct vio_sg sg[VIO_NET_TX_MAX_SEGS];
+	static const uint8_t types[] = {VIRTIO_NET_HDR_GSO_TCPV4,
+					VIRTIO_NET_HDR_GSO_TCPV6 | VIRTIO_NET_HDR_GSO_ECN};
+
+	assert_int_equal(negotiated(t) & HOST_TSO, HOST_TSO);
+	assert_int_equal(t->net.max_tx_frame, VIO_NET_GSO_MAX_FRAME);
+	assert_int_equal(t->net.max_frame, 1518);
+	fill(frame, sizeof(frame), 3);
+	for (unsigned k = 0; k < 2; k++) {
+		struct vio_net_tx_opts o = tso_opts(types[k]);
+		unsigned n = page_sg(sg, frame, sizeof(frame));
+		assert_int_equal(n, 17);
+		assert_int_equal(vio_net_send_sg(&t->net, sg, n, frame + k, &o), 0);
+		fake_env_run(t->e);
+		struct txcap *c = &t->m->tx[k];
+		struct virtio_net_hdr h;
+		memcpy(&h, c->hdr, sizeof(h));
+		assert_int_equal(h.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
+		assert_int_equal(h.gso_type, types[k]);
+		assert_int_equal(h.gso_size, 1448);
+		assert_int_equal(h.hdr_len, 66);
+		assert_int_equal(h.csum_start, 34);
+		assert_int_equal(h.csum_offset, 16);
+		assert_int_equal(h.num_buffers, 0);
+		assert_int_equal(c->len, sizeof(frame));
+		assert_memory_equal(c->data, frame, sizeof(frame));
+	}
+	assert_int_equal(vio_net_poll(&t->net), 0);
+	assert_int_equal(t->ncookies, 2);
+	assert_int_equal(t->net.stats.tx_gso, 2);
+	assert_int_equal(t->net.stats.tx_bytes, 2 * sizeof(frame));
+	/* The copying send keeps to MTU frames: its buffers hold one. */
+	struct vio_net_tx_opts o = tso_opts(VIRTIO_NET_HDR_GSO_TCPV4);
+	assert_int_equal(vio_net_send(&t->net, frame, 1519, &o), VIO_EINVAL);
+	assert_int_equal(vio_net_send(&t->net, frame, 1518, &o), 0);
+	/* Without VIO_NET_TX_GSO a frame is still at most max_frame. */
+	o.flags = VIO_NET_TX_CSUM;
+	assert_int_equal(vio_net_send_sg(&t->net, sg, 1, frame, &o), VIO_EINVAL);
+	t_free(t);
+}
+
+static void test_tx_tso_with_inconsistent_fields_is_einval_and_nothing_is_posted(void **state)
+{
+	(void)state;
+	struct t *t = t_new(HOST_TSO);
+	static uint8_t frame[VIO_NET_GSO_MAX_FRAME + 1];
+	struct vio_sg sg[VIO_NET_TX_MAX_SEGS];
+	struct vio_net_tx_opts bad[12];
+	unsigned nbad = 0;
+
+	for (unsigned k = 0; k < 12; k++)
+		bad[k] = tso_opts(VIRTIO_NET_HDR_GSO_TCPV4);
+	bad[nbad++].flags = VIO_NET_TX_GSO;   /* 5.1.6.2.1: GSO needs NEEDS_CSUM */
+	bad[nbad++].gso_size = 0;	      /* no MSS */
+	bad[nbad++].csum_start = 60;	      /* the TCP checksum past the headers */
+	bad[nbad++].hdr_len = 40;	      /* ... the same, from the other side */
+	bad[nbad++].gso_size = 1518 - 66 + 1; /* a segment longer than an MTU frame */
+	bad[nbad++].gso_type = VIRTIO_NET_HDR_GSO_NONE;
+	bad[nbad++].gso_type = 2; /* no such type */
+	bad[nbad++].gso_type = VIRTIO_NET_HDR_GSO_ECN;
+	bad[nbad++].flags |= 1u << 7; /* a flag nobody defined */
+	for (unsigned k = 0; k < nbad; k++)
+		assert_int_equal(
+		    vio_net_send_sg(&t->net, sg, page_sg(sg, frame, 4000), frame, &bad[k]),
+		    VIO_EINVAL);
+	/* Headers as long as the frame: no payload to segment; a frame above 64 KiB. */
+	struct vio_net_tx_opts o = tso_opts(VIRTIO_NET_HDR_GSO_TCPV4);
+	o.hdr_len = 100;
+	assert_int_equal(vio_net_send_sg(&t->net, sg, page_sg(sg, frame, 100), frame, &o),
+			 VIO_EINVAL);
+	o = tso_opts(VIRTIO_NET_HDR_GSO_TCPV4);
+	assert_int_equal(vio_net_send_sg(&t->net, sg, page_sg(sg, frame, sizeof(frame)), frame, &o),
+			 VIO_EINVAL);
+	fake_env_run(t->e);
+	assert_int_equal(t->m->tx_seen, 0);
+	assert_int_equal(t->net.stats.tx_errors, nbad + 2);
+	assert_int_equal(t->net.stats.tx_gso, 0);
+	t_free(t);
+}
+
+static void test_tx_tso_without_its_feature_is_enotsup(void **state)
+{
+	(void)state;
+	static uint8_t frame[4000];
+	struct vio_sg sg = {frame, sizeof(frame)};
+	struct vio_net_tx_opts o;
+
+	/* Only HOST_TSO4: IPv6, ECN and UDP are refused. */
+	struct t *t = t_new(BIT(VIRTIO_NET_F_CSUM) | BIT(VIRTIO_NET_F_HOST_TSO4));
+	o = tso_opts(VIRTIO_NET_HDR_GSO_TCPV6);
+	assert_int_equal(vio_net_send_sg(&t->net, &sg, 1, frame, &o), VIO_ENOTSUP);
+	o = tso_opts(VIRTIO_NET_HDR_GSO_TCPV4 | VIRTIO_NET_HDR_GSO_ECN);
+	assert_int_equal(vio_net_send_sg(&t->net, &sg, 1, frame, &o), VIO_ENOTSUP);
+	o = tso_opts(VIRTIO_NET_HDR_GSO_UDP);
+	assert_int_equal(vio_net_send_sg(&t->net, &sg, 1, frame, &o), VIO_ENOTSUP);
+	o = tso_opts(VIRTIO_NET_HDR_GSO_TCPV4);
+	assert_int_equal(vio_net_send_sg(&t->net, &sg, 1, frame, &o), 0);
+	t_free(t);
+
+	/* 5.1.3.1: HOST_TSO4/6 need CSUM, HOST_ECN needs one of them; or turned off. */
+	static const struct {
+		uint64_t offered, disabled;
+	} cases[] = {
+	    {HOST_TSO & ~BIT(VIRTIO_NET_F_CSUM), 0},
+	    {HOST_TSO, BIT(VIRTIO_NET_F_CSUM)},
+	    {HOST_TSO, BIT(VIRTIO_NET_F_HOST_TSO4) | BIT(VIRTIO_NET_F_HOST_TSO6)},
+	};
+	struct t tmp = {0};
+	struct vio_net_opts no;
+	for (unsigned k = 0; k < 3; k++) {
+		default_opts(&tmp, &no);
+		no.disable_features = cases[k].disabled;
+		t = t_new_cfg(cases[k].offered, NULL, true, &no);
+		assert_int_equal(negotiated(t) & (HOST_TSO & ~BIT(VIRTIO_NET_F_CSUM)), 0);
+		assert_int_equal(t->net.max_tx_frame, t->net.max_frame);
+		o = tso_opts(VIRTIO_NET_HDR_GSO_TCPV4);
+		o.flags = VIO_NET_TX_GSO | (k == 0 ? 0 : VIO_NET_TX_CSUM);
+		int err = vio_net_send_sg(&t->net, &sg, 1, frame, &o);
+		assert_true(err == VIO_ENOTSUP || err == VIO_EINVAL);
+		t_free(t);
+	}
+}
+
+/* --- multiqueue ----------------------------------------------------------------------------- */
+
+/* The device's side of one RX queue: fill one posted buffer with a frame (pattern seed). */
+static void deliver_on(struct t *t, int ring, uint32_t len, uint8_t seed)
+{
+	static struct fake_req req;
+	uint8_t buf[2048];
+	struct virtio_net_hdr h = {.num_buffers = 1};
+
+	assert_true(fake_vring_pop(&t->e->ring[ring], &req));
+	memcpy(buf, &h, 12);
+	fill(buf + 12, len, seed);
+	assert_true(12 + len <= req.seg[0].len);
+	memcpy((void *)(uintptr_t)req.seg[0].addr, buf, 12 + len);
+	fake_vring_complete(&t->e->ring[ring], req.head, 12 + len);
+}
+
+/* The device's side of one TX queue: take one frame, check its pattern, complete it. */
+static void take_sent_on(struct t *t, int ring, uint32_t len, uint8_t seed)
+{
+	static struct fake_req req;
+	static uint8_t all[2048];
+
+	assert_true(fake_vring_pop(&t->e->ring[ring], &req));
+	assert_int_equal(fake_vring_gather(&req, all, sizeof(all)), 12 + len);
+	assert_true(is_pattern(all + 12, len, seed));
+	fake_vring_complete(&t->e->ring[ring], req.head, 0);
+	assert_false(fake_vring_pop(&t->e->ring[ring], &req));
+}
+
+static void test_multiqueue_sets_the_pairs_sends_by_flow_and_receives_from_every_pair(void **state)
+{
+	(void)state;
+	/* Three pairs offered: queues 0-5, the controlq at 6 (5.1.2). */
+	struct virtio_net_config c = {.mac = {0x52, 0x54, 0, 1, 2, 3}, .max_virtqueue_pairs = 3};
+	uint64_t features =
+	    BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_MQ);
+	struct fake_env *e = fake_env_new(VIRTIO_ID_NET, features, &c, sizeof(c), 7, QSIZE);
+	struct t *t = t_alloc(e, features);
+	struct vio_net_opts o;
+	struct vio_net_frame f;
+	uint8_t frame[100];
+
+	t->m->ctrl_ring = 6;
+	default_opts(t, &o);
+	o.queue_pairs = 8; /* more than offered: the device's three */
+	t_start(t, &o);
+	assert_int_equal(t->net.queue_pairs, 3);
+	assert_int_equal(t->net.net_ctrl_index, 6);
+	assert_int_equal(t->m->ctrl_count, 1);
+	assert_int_equal(t->m->ctrl_class, VIRTIO_NET_CTRL_MQ);
+	assert_int_equal(t->m->ctrl_cmd, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET);
+	assert_int_equal(t->m->ctrl_len, 2);
+	assert_int_equal(t->m->ctrl_data[0] | t->m->ctrl_data[1] << 8, 3);
+	assert_int_equal(t->net.net_nrx, 3 * VIO_NET_RX_BUFFERS);
+
+	/* Flows 0..5 go out on TX queues 0, 1, 2, 0, 1, 2 (rings 1, 3, 5). */
+	t->m->tx_hold = true;
+	for (uint32_t flow = 0; flow < 3; flow++) {
+		struct vio_net_tx_opts to = {.flow = flow};
+		fill(frame, sizeof(frame), (uint8_t)flow);
+		assert_int_equal(vio_net_send(&t->net, frame, sizeof(frame), &to), 0);
+	}
+	for (int p = 0; p < 3; p++)
+		take_sent_on(t, 2 * p + 1, sizeof(frame), (uint8_t)p);
+	assert_int_equal(vio_net_poll(&t->net), 0);
+	assert_int_equal(t->net.net_tx_nfree, t->net.net_ntx);
+
+	/* A frame on each RX queue, the last pair's first: all come up. The model plays
+	 * receiveq1, whose buffers it already took. */
+	for (int p = 2; p >= 1; p--)
+		deliver_on(t, 2 * p, 60, (uint8_t)(10 + p));
+	inject(t->m, 60, 10);
+	fake_env_run(t->e);
+	unsigned seen = 0;
+	while (vio_net_recv(&t->net, &f) == 0) {
+		assert_int_equal(f.len, 60);
+		uint8_t seed = f.seg[0].data[0];
+		assert_true(seed >= 10 && seed < 13 && is_pattern(f.seg[0].data, 60, seed));
+		seen |= 1u << (seed - 10);
+		vio_net_frame_release(&t->net, &f);
+	}
+	assert_int_equal(seen, 7);
+	assert_int_equal(t->net.stats.rx_frames, 3);
+	assert_int_equal(t->net.stats.rx_errors, 0);
+	for (int p = 0; p < 3; p++)
+		assert_int_equal(t->net.net_vqs[2 * p].stats.completions, 1);
+	t_free(t);
+}
+
+static void test_one_pair_asked_for_leaves_mq_unnegotiated(void **state)
+{
+	(void)state;
+	struct virtio_net_config c = {.mac = {0x52, 0x54, 0, 1, 2, 3}, .max_virtqueue_pairs = 3};
+	uint64_t features = BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_MQ);
+	struct t *t = t_new_cfg(features, &c, true, NULL);
+
+	assert_int_equal(negotiated(t) & BIT(VIRTIO_NET_F_MQ), 0);
+	assert_int_equal(t->net.queue_pairs, 1);
+	assert_int_equal(t->net.net_ctrl_index, 2);
+	assert_int_equal(t->m->ctrl_count, 0);
+	t_free(t);
+}
+
+static void test_a_device_refusing_the_pairs_leaves_one(void **state)
+{
+	(void)state;
+	struct virtio_net_config c = {.mac = {0x52, 0x54, 0, 1, 2, 3}, .max_virtqueue_pairs = 2};
+	uint64_t features = BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_MQ);
+	struct fake_env *e = fake_env_new(VIRTIO_ID_NET, features, &c, sizeof(c), 5, QSIZE);
+	struct t *t = t_alloc(e, features);
+	struct vio_net_opts o;
+	uint8_t frame[60] = {0};
+
+	t->m->ctrl_ring = 4;
+	t->m->ctrl_ack = VIRTIO_NET_ERR;
+	default_opts(t, &o);
+	o.queue_pairs = 2;
+	t_start(t, &o);
+	assert_int_equal(t->m->ctrl_count, 1);
+	assert_int_equal(t->net.queue_pairs, 1);
+	assert_true(fake_port_logged(&t->e->fp, "refused 2 queue pairs"));
+	struct vio_net_tx_opts to = {.flow = 1};
+	assert_int_equal(vio_net_send(&t->net, frame, sizeof(frame), &to), 0);
+	fake_env_run(t->e);
+	assert_int_equal(t->m->tx_seen, 1); /* on transmitq1 */
+	t_free(t);
+}
+
+static void test_bad_max_virtqueue_pairs_fails_init(void **state)
+{
+	(void)state;
+	static const uint16_t bad[] = {0, 0x8001};
+	for (unsigned k = 0; k < 2; k++) {
+		struct virtio_net_config c = {.max_virtqueue_pairs = bad[k]};
+		uint64_t features = BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_MQ);
+		struct fake_env *e = fake_env_new(VIRTIO_ID_NET, features, &c, sizeof(c), 3, QSIZE);
+		struct vio_net net;
+		struct vio_net_opts o = {.queue_pairs = 2};
+		assert_int_equal(vio_net_init(&net, &e->dev, &o), VIO_ERANGE);
+		assert_int_equal(vio_net_fini(&net), 0);
+		fake_env_free(e);
+	}
+}
+
+/* --- gratuitous announcements ---------------------------------------------------------------- */
+
+static void on_announce(struct vio_net *net, void *arg)
+{
+	struct t *t = arg;
+	uint8_t frame[60] = {0};
+	t->announces++;
+	assert_int_equal(vio_net_send(net, frame, sizeof(frame), NULL), 0);
+}
+
+static void test_announce_request_runs_on_announce_then_acks(void **state)
+{
+	(void)state;
+	struct virtio_net_config c = {.mac = {0x52, 0x54, 0, 1, 2, 3},
+				      .status = VIRTIO_NET_S_LINK_UP};
+	uint64_t features =
+	    BIT(VIRTIO_NET_F_STATUS) | BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_GUEST_ANNOUNCE);
+	struct vio_net_opts o;
+	struct t tmp = {0};
+
+	/* Without on_announce the driver leaves the feature to QEMU's own RARP frames. */
+	struct t *t = t_new_cfg(features, &c, true, NULL);
+	assert_int_equal(negotiated(t) & BIT(VIRTIO_NET_F_GUEST_ANNOUNCE), 0);
+	t_free(t);
+
+	default_opts(&tmp, &o);
+	o.on_announce = on_announce;
+	t = t_new_cfg(features, &c, true, &o);
+	t->net.net_opts.arg = t;
+	assert_int_equal(negotiated(t) & BIT(VIRTIO_NET_F_GUEST_ANNOUNCE),
+			 BIT(VIRTIO_NET_F_GUEST_ANNOUNCE));
+	uint16_t status = VIRTIO_NET_S_LINK_UP | VIRTIO_NET_S_ANNOUNCE;
+	fake_env_set_config(t->e, offsetof(struct virtio_net_config, status), &status, 2);
+	fake_env_config_irq(t->e);
+	assert_int_equal(t->announces, 0); /* not in the interrupt: in the owner's poll */
+	vio_net_poll(&t->net);
+	fake_env_run(t->e);
+	assert_int_equal(t->announces, 1);
+	assert_int_equal(t->net.stats.announces, 1);
+	assert_int_equal(t->m->tx_seen, 1);
+	assert_int_equal(t->m->ctrl_class, VIRTIO_NET_CTRL_ANNOUNCE);
+	assert_int_equal(t->m->ctrl_cmd, VIRTIO_NET_CTRL_ANNOUNCE_ACK);
+	assert_int_equal(t->m->ctrl_len, 0);
+	vio_net_poll(&t->net);
+	assert_int_equal(t->announces, 1); /* once per request */
+	t_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2060,6 +2657,21 @@ int main(void)
 	    cmocka_unit_test(test_send_sg_from_on_tx_done_inside_a_send_keeps_both_frames_intact),
 	    cmocka_unit_test(test_a_command_refused_while_one_is_pending_leaves_its_data_alone),
 	    cmocka_unit_test(test_the_fewest_rx_buffers_still_take_the_largest_frame),
+	    cmocka_unit_test(test_receive_offloads_are_taken_only_with_their_prerequisites),
+	    cmocka_unit_test(test_a_64k_coalesced_tcp_frame_arrives_over_many_buffers_in_order),
+	    cmocka_unit_test(test_gso_header_fields_the_device_gets_wrong_drop_the_frame),
+	    cmocka_unit_test(test_gso_frame_without_receive_offloads_is_a_bad_frame),
+	    cmocka_unit_test(test_num_buffers_above_what_the_largest_frame_takes_is_a_bad_frame),
+	    cmocka_unit_test(test_rx_buffer_size_is_an_option_and_frames_span_small_buffers),
+	    cmocka_unit_test(test_tx_tso_sends_a_64k_frame_over_pages_with_the_gso_header),
+	    cmocka_unit_test(test_tx_tso_with_inconsistent_fields_is_einval_and_nothing_is_posted),
+	    cmocka_unit_test(test_tx_tso_without_its_feature_is_enotsup),
+	    cmocka_unit_test(
+		test_multiqueue_sets_the_pairs_sends_by_flow_and_receives_from_every_pair),
+	    cmocka_unit_test(test_one_pair_asked_for_leaves_mq_unnegotiated),
+	    cmocka_unit_test(test_a_device_refusing_the_pairs_leaves_one),
+	    cmocka_unit_test(test_bad_max_virtqueue_pairs_fails_init),
+	    cmocka_unit_test(test_announce_request_runs_on_announce_then_acks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -141,8 +141,17 @@ _Static_assert(sizeof(struct virtio_net_ctrl_mac) == 4, "virtio 5.1.6.5.2");
 #define VIRTIO_NET_CTRL_ANNOUNCE     3
 #define VIRTIO_NET_CTRL_ANNOUNCE_ACK 0
 
-/* 5.1.6.5.5 Automatic receive steering in multiqueue mode (VIRTIO_NET_F_MQ). */
+/*
+ * 5.1.6.5.6 Automatic receive steering in multiqueue mode (VIRTIO_NET_F_MQ): the data of
+ * VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET is the number of pairs to use, 1 .. max_virtqueue_pairs.
+ */
+struct virtio_net_ctrl_mq {
+	vio_le16 virtqueue_pairs;
+};
+_Static_assert(sizeof(struct virtio_net_ctrl_mq) == 2, "virtio 5.1.6.5.6");
 #define VIRTIO_NET_CTRL_MQ		4
 #define VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET 0
+#define VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MIN 1
+#define VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MAX 0x8000
 
 #endif
