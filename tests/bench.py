@@ -48,6 +48,7 @@ import accel  # noqa: E402
 import harness  # noqa: E402
 import scn_net  # noqa: E402
 import bench_net  # noqa: E402
+import bench_storage  # noqa: E402
 
 QUICK = "--quick" in sys.argv or os.environ.get("BENCH_QUICK") == "1"
 OUT = os.path.join(harness.BUILD, "bench", "quick" if QUICK else "")
@@ -82,7 +83,8 @@ METRICS = {
     "boot_ms": ("boot", "boot: QEMU start to prompt (vio, PVH) / to /init (Linux)", False),
     "boot_grub_ms": ("boot", "boot: QEMU start to prompt through GRUB (vio)", False),
 }
-GROUPS = ["block", "devices", "network", "boot"]
+METRICS.update(bench_storage.METRICS)  # 9p, and virtio-scsi beside virtio-blk at QD1
+GROUPS = ["block", "storage", "devices", "network", "boot"]
 
 # metric -> (request size, depth, qemu-img extra args, unit converter from ops/s); the
 # "random" rows use a 1 MiB + 4 KiB stride: qemu-img bench has no random mode.
@@ -96,11 +98,13 @@ QEMU_IMG = {
 
 bench_net.PROGRESS = lambda metric, value, unit: progress("  %s %.3f %s" % (
     metric, value, unit))
+bench_storage.PROGRESS = bench_net.PROGRESS
 if QUICK:
     bench_net.PING_COUNT, bench_net.RR_SECS, bench_net.TCP_SECS = 20, 1.0, 2
 
 # Seconds a job takes on a quiet host: the progress line's estimate until measured.
 GUESS = {"devices": 40, "qemu-img": 15, "net": 50, "veth": 30, "boot": 10}
+GUESS.update(bench_storage.GUESS)
 if QUICK:
     GUESS.update(devices=12, net=20, boot=3)
 
@@ -305,7 +309,8 @@ def jobs():
     out = [("vio devices", "vio", "devices", lambda: run_devices("vio"))]
     if not QUICK:
         out += [("Linux devices", "linux", "devices", lambda: run_devices("linux")),
-                ("qemu-img bench", "limit", "qemu-img", run_qemu_img)]
+                ("qemu-img bench", "limit", "qemu-img", run_qemu_img)] + \
+            bench_storage.jobs(IMG)
     out += [("vio network", "vio", "net", lambda: bench_net.vio_net("vio")[:3]
              + (None,))]
     if not QUICK:

@@ -17,11 +17,15 @@
  *   9p sha256 <file>          SHA-256 and size of the contents
  *   9p cp <from> <to>         copy; either side may be blkN:<sector>, the source then
  *                             blkN:<sector>:<bytes>
+ *   9p bench read <file>      read the whole file, timed: bytes and ns (make bench)
+ *   9p bench write <file> <MiB>  create or truncate the file and write MiB of a pattern,
+ *                             timed, without an fsync (the host's page cache takes it)
  */
 #include <kernel/devices.h>
 #include <kernel/kernel.h>
 #include <kernel/sha256.h>
 #include <kernel/shell.h>
+#include <kernel/timer.h>
 #include <string.h>
 #include <vio/err.h>
 #include <vio/p9.h>
@@ -484,6 +488,61 @@ static int cp(const char *from, const char *to)
 	return 0;
 }
 
+static void discard_chunk(const uint8_t *p, int n, void *arg)
+{
+	(void)p, (void)n, (void)arg;
+}
+
+/* `9p bench read`: every byte of the file through msize-sized Treads, one at a time. */
+static int bench_read(const char *path)
+{
+	uint64_t size, t0 = clock_ns();
+	int err = read_all(path, "bench read", discard_chunk, NULL, &size);
+	if (err)
+		return err;
+	kprintf("9p bench read: %llu bytes in %llu ns\n", (unsigned long long)size,
+		(unsigned long long)(clock_ns() - t0));
+	return 0;
+}
+
+/* `9p bench write`: MiB of a byte pattern, each Twrite as large as msize allows (the client
+ * cuts a longer one), one at a time. */
+static int bench_write(const char *path, const char *mib_arg)
+{
+	uint64_t mib, off = 0;
+	uint32_t fid;
+	int err;
+
+	if (!parse_u64(mib_arg, &mib) || mib == 0 || mib > 4096)
+		ERR("9p bench write: give 1 to 4096 MiB");
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 131 + 7);
+	uint64_t t0 = clock_ns();
+	if ((err = open_write(path, &fid, "bench write")))
+		return err;
+	while (off < mib << 20) {
+		if (shell_interrupted()) {
+			clunk(fid);
+			ERR("9p bench write: stopped (Ctrl-C) after %llu bytes",
+			    (unsigned long long)off);
+		}
+		uint64_t left = (mib << 20) - off;
+		int n = DEV_CALL(vio_9p_write(dev_9p(0), fid, off, buf,
+					      left < sizeof(buf) ? (uint32_t)left : sizeof(buf)));
+		if (n <= 0) {
+			err = n ? n : VIO_EIO; /* the host took nothing: it would never end */
+			break;
+		}
+		off += (uint64_t)n;
+	}
+	clunk(fid);
+	if (err)
+		return say(err, "bench write", path);
+	kprintf("9p bench write: %llu bytes in %llu ns\n", (unsigned long long)off,
+		(unsigned long long)(clock_ns() - t0));
+	return 0;
+}
+
 int cmd_9p(int argc, char **argv)
 {
 	if (!dev_9p(0))
@@ -510,5 +569,9 @@ int cmd_9p(int argc, char **argv)
 		return sha(argv[2]);
 	if (!strcmp(op, "cp") && argc == 4)
 		return cp(argv[2], argv[3]);
+	if (!strcmp(op, "bench") && argc == 4 && !strcmp(argv[2], "read"))
+		return bench_read(argv[3]);
+	if (!strcmp(op, "bench") && argc == 5 && !strcmp(argv[2], "write"))
+		return bench_write(argv[3], argv[4]);
 	return -1;
 }

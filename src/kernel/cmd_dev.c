@@ -504,6 +504,45 @@ static int blk_sha256(struct vio_blk *b, uint64_t *offp, uint64_t len, char hex[
 	return 0;
 }
 
+/*
+ * `blk seqread`: `mib` MiB read from sector 0 on (wrapping at the end) in requests of `kib`
+ * KiB through vio_blk_read, one at a time, timed: the depth-1 row beside virtio-scsi's in
+ * make bench, on the same image.
+ */
+#define SEQREAD_REQ_MAX (1024u * 1024)
+
+static int blk_seqread(struct vio_blk *b, uint64_t mib, uint64_t kib)
+{
+	uint64_t req = kib * 1024, capacity = b->info.capacity * 512;
+	if (mib == 0 || mib > 65536 || req == 0 || req > SEQREAD_REQ_MAX || req > capacity ||
+	    req % b->info.blk_size)
+		ERR("blk seqread: 1 to 65536 MiB, requests of whole %u-byte blocks up to %u KiB "
+		    "and at most the disk's size",
+		    b->info.blk_size, SEQREAD_REQ_MAX / 1024);
+	uint8_t *data = malloc(req);
+	if (!data)
+		ERR("blk seqread: no memory for a %llu KiB buffer", (unsigned long long)kib);
+	uint64_t off = 0, done = 0, t0 = clock_ns();
+	int err = 0;
+	while (done < mib << 20 && !shell_interrupted()) {
+		if (off + req > capacity)
+			off = 0;
+		if ((err = DEV_CALL(vio_blk_read(b, off / 512, data, req))))
+			break;
+		off += req;
+		done += req;
+	}
+	uint64_t ns = clock_ns() - t0;
+	free(data);
+	if (err)
+		ERR("blk seqread: %s", shell_strerror(err));
+	if (done < mib << 20)
+		ERR("blk seqread: stopped (Ctrl-C) after %llu bytes", (unsigned long long)done);
+	kprintf("blk seqread: %llu bytes in %llu ns, requests of %llu KiB\n",
+		(unsigned long long)done, (unsigned long long)ns, (unsigned long long)kib);
+	return 0;
+}
+
 static int cmd_blk(int argc, char **argv)
 {
 	static uint8_t buf[64 * 1024];
@@ -569,6 +608,9 @@ static int cmd_blk(int argc, char **argv)
 	} else if (!strcmp(op, "qd") && argc == 5 && parse_u64(argv[3], &a) &&
 		   parse_u64(argv[4], &b) && a > 0 && b > 0 && b <= QD_MAX) {
 		return blk_qd(blk, a, b);
+	} else if (!strcmp(op, "seqread") && argc == 5 && parse_u64(argv[3], &a) &&
+		   parse_u64(argv[4], &b)) {
+		return blk_seqread(blk, a, b);
 	} else if (!strcmp(op, "crash") && argc == 3) {
 		return blk_crash(blk);
 	} else if ((!strcmp(op, "discard") || !strcmp(op, "zero")) && argc == 5 &&
@@ -862,9 +904,10 @@ const struct command device_commands[] = {
 	 cmd_rng},
 	{"blk", "blk info [dev] | read <dev> <sector> <count> | write <dev> <sector> <count> <byte>"
 		" | sha256 <dev> <offset> <length> | flush <dev> | discard|zero <dev> <sector> <count>"
-		" | wce <dev> on|off | qd <dev> <reads> <depth (1-64)> | crash <dev>",
+		" | wce <dev> on|off | qd <dev> <reads> <depth (1-64)> | seqread <dev> <MiB> <KiB>"
+		" | crash <dev>",
 	 "block device operations (sectors of 512 bytes); Ctrl-C stops sha256; crash: fault with "
-	 "reads in flight",
+	 "reads in flight; seqread: timed sequential reads, one request of KiB at a time",
 	 cmd_blk},
 	{"cons", "cons ports | write <port|name> <text...>", "virtio-console ports", cmd_cons},
 	{"net",
@@ -872,11 +915,13 @@ const struct command device_commands[] = {
 	 "on|off | mac <dev> <mac> | filter <dev> [mac...]",
 	 "virtio-net", cmd_net},
 	{"scsi", "scsi [luns] | read <lun> <lba> <count> | write <lun> <lba> <count> <byte> | "
-		 "sha256 <lun> <offset> <length> | sync <lun> | rescan",
+		 "sha256 <lun> <offset> <length> | sync <lun> | rescan | "
+		 "bench read <lun> <MiB> <request KiB>",
 	 "disks and CDs behind virtio-scsi (blocks of the unit's size; lun: index in 'scsi luns')",
 	 cmd_scsi},
 	{"9p", "9p [info] | ls [dir] | cat|stat|sha256|mkdir|rm <path> | put <file> <text...> | "
-	       "mv <old> <new> | cp <from> <to> (a side may be blkN:<sector>[:<bytes>])",
+	       "mv <old> <new> | cp <from> <to> (a side may be blkN:<sector>[:<bytes>]) | "
+	       "bench read <file> | bench write <file> <MiB>",
 	 "the host folder shared over virtio-9p", cmd_9p},
 	{"balloon", "balloon [dev] | alloc <MiB>",
 	 "memory balloon: target, pages held, counters; alloc: take MiB page by page and free it",

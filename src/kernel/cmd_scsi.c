@@ -15,11 +15,15 @@
  *   scsi sha256 <lun> <offset> <length>    SHA-256 of a byte range, as sha256sum prints it
  *   scsi sync <lun>                        SYNCHRONIZE CACHE
  *   scsi rescan                            ask every target again
+ *   scsi bench read <lun> <MiB> <KiB>      read MiB from block 0 on (wrapping at the end) in
+ *                                          requests of KiB, one at a time: bytes and ns
  */
 #include <kernel/devices.h>
 #include <kernel/kernel.h>
 #include <kernel/sha256.h>
 #include <kernel/shell.h>
+#include <kernel/timer.h>
+#include <stdlib.h>
 #include <string.h>
 #include <vio/err.h>
 #include <vio/scsi.h>
@@ -137,6 +141,56 @@ static int sha(unsigned lun, uint64_t off, uint64_t len)
 	return 0;
 }
 
+/*
+ * `scsi bench read`: sequential reads through vio_scsi_read, which cuts a request into
+ * commands of at most VIO_SCSI_MAX_XFER bytes (fewer when the device's max_sectors or
+ * seg_max say so), so a 1 MiB request is that many commands in turn.
+ */
+#define BENCH_REQ_MAX (1024u * 1024)
+
+static int bench_read(int argc, char **argv)
+{
+	uint64_t lun, mib, kib;
+	if (argc != 6 || strcmp(argv[2], "read") || !parse_u64(argv[3], &lun) ||
+	    !parse_u64(argv[4], &mib) || !parse_u64(argv[5], &kib))
+		return -1;
+	const struct vio_scsi_lun *l = unit(lun < 0x10000 ? (unsigned)lun : 0xffff);
+	if (!l || !l->ready)
+		return say(l ? VIO_EAGAIN : VIO_ENODEV, "bench", (unsigned)lun);
+	uint64_t req = kib * 1024;
+	if (mib == 0 || mib > 65536 || req == 0 || req > BENCH_REQ_MAX || req % l->block_size ||
+	    req > l->blocks * l->block_size)
+		ERR("scsi bench read: 1 to 65536 MiB, requests of whole %u-byte blocks up to %u "
+		    "KiB and at most the unit's size",
+		    l->block_size, BENCH_REQ_MAX / 1024);
+	uint8_t *data = malloc(req);
+	if (!data)
+		ERR("scsi bench read: no memory for a %llu KiB buffer", (unsigned long long)kib);
+	uint32_t blocks = (uint32_t)(req / l->block_size);
+	uint64_t lba = 0, done = 0, t0 = clock_ns();
+	int err = 0;
+	while (done < mib << 20) {
+		if (lba + blocks > l->blocks)
+			lba = 0;
+		if ((err = DEV_CALL(vio_scsi_read(dev_scsi(0), (unsigned)lun, lba, blocks, data))))
+			break;
+		lba += blocks;
+		done += req;
+		if (shell_interrupted())
+			break;
+	}
+	uint64_t ns = clock_ns() - t0;
+	free(data);
+	if (err)
+		return say(err, "bench", (unsigned)lun);
+	if (done < mib << 20)
+		ERR("scsi bench read: stopped (Ctrl-C) after %llu bytes", (unsigned long long)done);
+	kprintf("scsi bench read: lun%u %llu bytes in %llu ns, requests of %llu KiB\n",
+		(unsigned)lun, (unsigned long long)done, (unsigned long long)ns,
+		(unsigned long long)kib);
+	return 0;
+}
+
 int cmd_scsi(int argc, char **argv)
 {
 	struct vio_scsi *s = dev_scsi(0);
@@ -147,6 +201,8 @@ int cmd_scsi(int argc, char **argv)
 		ERR("scsi: no virtio-scsi device (QEMU: -device virtio-scsi-pci,id=scsi0 "
 		    "-device scsi-hd,drive=d0,bus=scsi0.0)");
 	const char *op = argc > 1 ? argv[1] : "luns";
+	if (!strcmp(op, "bench"))
+		return bench_read(argc, argv);
 	for (int i = 2; i < argc && i < 6; i++)
 		if (!parse_u64(argv[i], &n[i - 2]))
 			return -1;

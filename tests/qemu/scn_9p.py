@@ -109,6 +109,24 @@ def host_folder_interact(q):
     with open(os.path.join(share, "fromdisk.bin"), "rb") as f:
         assert f.read() == want
 
+    # The timed commands of make bench (tests/bench_storage.py): a whole file read, a new
+    # file written with the pattern, and a disk read in 1 MiB requests wrapping at its end.
+    out = q.shell("9p bench read big.bin", timeout=240)
+    assert re.search(r"9p bench read: 10485760 bytes in [1-9]\d* ns", out), out
+    out = q.shell("9p bench write bench.bin 2", timeout=240)
+    assert re.search(r"9p bench write: 2097152 bytes in [1-9]\d* ns", out), out
+    with open(os.path.join(share, "bench.bin"), "rb") as f:
+        data = f.read()
+    assert len(data) == 2 * MiB and data[:4096] == bytes((i * 131 + 7) & 0xff
+                                                       for i in range(4096)), len(data)
+    out = q.shell("9p bench write bench.bin 0")
+    assert "give 1 to 4096 MiB" in out, out
+    out = q.shell("blk seqread blk0 40 1024", timeout=240)
+    assert re.search(r"blk seqread: 41943040 bytes in [1-9]\d* ns, requests of 1024 KiB",
+                     out), out
+    out = q.shell("blk seqread blk0 1 2048")
+    assert "up to 1024 KiB" in out, out
+
     # What the host refuses, in words; the fids of failed commands are given back.
     os.unlink(os.path.join(share, "victim.txt"))
     out = q.shell("9p cat victim.txt")
@@ -137,6 +155,9 @@ def readonly_interact(q):
     assert not os.path.exists(os.path.join(share, "x.txt"))
     out = q.shell("9p rm victim.txt")
     assert "read-only" in out, out
+    out = q.shell("9p bench write x.bin 1")
+    assert "bench write x.bin: the export is read-only (EROFS)" in out, out
+    assert not os.path.exists(os.path.join(share, "x.bin"))
     assert os.path.exists(os.path.join(share, "victim.txt"))
     assert "soon gone" in q.shell("9p cat victim.txt")
     q.send("poweroff\r")

@@ -94,6 +94,16 @@ def interact(q):
     out = q.shell("scsi sha256 %d 0 %d" % (disk0, 16 * MiB), timeout=240)
     assert hashlib.sha256(want).hexdigest() in out, out
 
+    # The timed read of make bench (tests/bench_storage.py): 40 MiB from a 16 MiB disk in
+    # 1 MiB requests (wrapping at its end), then from the CD in its 2048-byte blocks.
+    out = q.shell("scsi bench read %d 40 1024" % disk0, timeout=240)
+    assert re.search(r"scsi bench read: lun%d 41943040 bytes in [1-9]\d* ns, requests of "
+                     r"1024 KiB" % disk0, out), out
+    out = q.shell("scsi bench read %d 1 64" % cd, timeout=240)
+    assert re.search(r"lun%d 1048576 bytes in [1-9]\d* ns" % cd, out), out
+    out = q.shell("scsi bench read %d 1 1" % cd)
+    assert "whole 2048-byte blocks" in out, out
+
     # The CD refuses writes, in words, and stays readable.
     before = sha(iso)
     out = q.shell("scsi write %d 0 1 7" % cd)
