@@ -258,12 +258,21 @@ hosttest: hosttest-build
 	python3 tests/runner.py --host-only
 
 # --- fuzzing (libFuzzer) ----------------------------------------------------------------------
-FUZZ_CFLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+# The library and the fakes are compiled once and linked into every target (the fakes
+# without coverage instrumentation, as in the fast build below).
+FUZZ_BASE := -std=gnu11 -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-DVIO_DEBUG -Iinclude -Itests/host
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(HOST_FAKES)
+FUZZ_LIB_OBJS := $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(LIB_SRCS))
+FUZZ_FAKE_OBJS := $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(HOST_FAKES))
+$(FUZZ_LIB_OBJS): $(BUILD)/fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(HOST_LIBS)
+	$(FUZZ_CC) $(FUZZ_BASE) -fsanitize=fuzzer-no-link -c $< -o $@
+$(FUZZ_FAKE_OBJS): $(BUILD)/fuzz/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_BASE) -c $< -o $@
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_OBJS) $(FUZZ_FAKE_OBJS)
+	$(FUZZ_CC) $(FUZZ_BASE) -fsanitize=fuzzer -o $@ $^ $(HOST_LIBS)
 # The long run (scripts/fuzz-long.sh): the same targets at -O2 with UBSan trapping and the
 # library's VIO_DEBUG checks but without ASan, about 5x the executions per second; every input
 # it adds to a corpus is then re-run by the ASan build above.
