@@ -142,7 +142,20 @@ static void op_pop(struct state *s)
 			unsigned n = fr->n_out + fr->n_in;
 			struct pend *p = &s->pend[s->npend++];
 			*p = (struct pend){.ring = q, .head = fr->head, .in_len = fr->in_len};
-			check(n >= 2 && fr->seg[n - 1].write && fr->seg[n - 1].len == 1);
+			/*
+			 * A device that used a head it never took (a lie, or an old used entry
+			 * shown again) can hand the same head back once more while the
+			 * driver's next request on it is still in the avail ring. The driver
+			 * rightly completes that request and reuses its descriptors, so when
+			 * the device later reads the stale avail entry the head may now be the
+			 * middle or tail of another chain (seen: a lone 1-byte status
+			 * descriptor). Such a chain carries no request the oracle can follow:
+			 * it stays pending without status, data or id pointers.
+			 */
+			bool whole = n >= 2 && fr->seg[n - 1].write && fr->seg[n - 1].len == 1;
+			check(whole || s->lied);
+			if (!whole)
+				continue;
 			p->status = (uint8_t *)(uintptr_t)fr->seg[n - 1].addr;
 			for (unsigned k = 0; k < MAX_REQS; k++) {
 				uintptr_t a = (uintptr_t)fr->seg[1].addr,
@@ -178,7 +191,7 @@ static void op_answer(struct state *s)
 		len = word(s);
 		break;
 	}
-	if (!(how & 0x80))
+	if (!(how & 0x80) && p.status)
 		*p.status = status;
 	if (p.id && (how & 8))
 		memset(p.id, byte(s), VIRTIO_BLK_ID_BYTES);
