@@ -80,6 +80,8 @@ struct vio_scsi_lun {
 	bool ready;	  /* TEST UNIT READY passed (a CD without a disc is not) */
 	uint32_t block_size; /* bytes per logical block (0 when not ready) */
 	uint64_t blocks;     /* logical blocks (READ CAPACITY) */
+	bool unmap;	     /* the unit takes UNMAP (VPD page B2, LBPU; SBC 6.6.4) */
+	uint32_t unmap_max;  /* blocks per UNMAP descriptor (VPD page B0; 0: no limit given) */
 	char vendor[9], product[17]; /* from INQUIRY, trailing spaces cut, printable only */
 };
 
@@ -183,6 +185,12 @@ int vio_scsi_write(struct vio_scsi *s, unsigned lun, uint64_t lba, uint32_t bloc
 		   const void *buf);
 /* SYNCHRONIZE CACHE(10) over the whole unit. */
 int vio_scsi_sync(struct vio_scsi *s, unsigned lun);
+/* Tell the unit that blocks [lba, lba + blocks) hold nothing worth keeping (UNMAP, SBC
+ * 5.32): a thin-provisioned disk frees them, and reads of them then return zeros or the old
+ * data, as the unit says. 0; VIO_ENOTSUP when the unit does not take UNMAP (lun.unmap);
+ * VIO_EROFS on a read-only unit; the range errors of vio_scsi_write. */
+int vio_scsi_unmap(struct vio_scsi *s, unsigned lun, uint64_t lba, uint64_t blocks);
+
 
 /* "MEDIUM ERROR", "NOT READY" ...; "SENSE KEY ?" for others. */
 const char *vio_scsi_sense_name(uint8_t key);

@@ -470,6 +470,32 @@ static int capacity(struct vio_scsi *s, struct vio_scsi_lun *l)
 	return 0;
 }
 
+/* One VPD page (INQUIRY with EVPD, SPC 6.6) into b[len]: the bytes the unit returned, or 0
+ * when it has no such page or the answer is not that page. */
+static uint32_t vpd(struct vio_scsi *s, const struct vio_scsi_lun *l, uint8_t page, uint8_t *b,
+		    uint8_t len)
+{
+	uint8_t cdb[16] = {SCSI_INQUIRY, 1, page, 0, len};
+	uint32_t moved;
+
+	__builtin_memset(b, 0, len);
+	if (run(s, l->target, l->lun, cdb, 6, b, NULL, len, &moved) || moved < 4 || b[1] != page)
+		return 0;
+	return moved;
+}
+
+/* Whether the disk takes UNMAP, and how many blocks one descriptor may name: VPD pages B2
+ * (LBPU, SBC 6.6.4) and B0 (MAXIMUM UNMAP LBA COUNT, SBC 6.6.3). A unit without the pages
+ * does not. */
+static void provisioning(struct vio_scsi *s, struct vio_scsi_lun *l)
+{
+	uint8_t b[64];
+
+	l->unmap = vpd(s, l, SCSI_VPD_PROVISIONING, b, 8) >= 6 && (b[5] & 0x80);
+	if (l->unmap && vpd(s, l, SCSI_VPD_BLOCK_LIMITS, b, sizeof(b)) >= 24)
+		l->unmap_max = (uint32_t)get_be(b + 20, 4);
+}
+
 /* Describe target:lun if it is a disk or a CD; 0 when it was kept, else why not. */
 static int probe(struct vio_scsi *s, uint16_t target, uint16_t lun)
 {
@@ -500,6 +526,7 @@ static int probe(struct vio_scsi *s, uint16_t target, uint16_t lun)
 		uint8_t ms[16] = {SCSI_MODE_SENSE_6, 0x08, SCSI_MODE_ALL_PAGES, 0, sizeof(m)};
 		if (run(s, target, lun, ms, 6, m, NULL, sizeof(m), &moved) == 0 && moved >= 3)
 			l->read_only = (m[2] & SCSI_MODE_WP) != 0;
+		provisioning(s, l);
 	}
 	return 0;
 }
@@ -665,6 +692,37 @@ int vio_scsi_sync(struct vio_scsi *s, unsigned lun)
 		return err;
 	uint8_t cdb[16] = {SCSI_SYNCHRONIZE_CACHE_10};
 	return run(s, l->target, l->lun, cdb, 10, NULL, NULL, 0, NULL);
+}
+
+int vio_scsi_unmap(struct vio_scsi *s, unsigned lun, uint64_t lba, uint64_t blocks)
+{
+	struct vio_scsi_lun *l;
+	int err = usable(s, lun, 0, 0, &l);
+
+	if (err)
+		return err;
+	if (lba > l->blocks || blocks > l->blocks - lba)
+		return VIO_EINVAL;
+	if (l->read_only)
+		return VIO_EROFS;
+	if (!l->unmap)
+		return VIO_ENOTSUP;
+	/* One block descriptor per command (SBC 5.32.2), at most unmap_max blocks each. */
+	uint32_t step = l->unmap_max && l->unmap_max != 0xffffffffu ? l->unmap_max : 0xfffffff0u;
+	while (blocks) {
+		uint32_t n = blocks < step ? (uint32_t)blocks : step;
+		uint8_t cdb[16] = {SCSI_UNMAP}, p[24] = {0};
+		put_be(cdb + 7, sizeof(p), 2);
+		put_be(p, sizeof(p) - 2, 2); /* UNMAP data length: what follows it */
+		put_be(p + 2, 16, 2);	     /* block descriptor data length: one */
+		put_be(p + 8, lba, 8);
+		put_be(p + 16, n, 4);
+		if ((err = run(s, l->target, l->lun, cdb, 10, NULL, p, sizeof(p), NULL)))
+			return err;
+		lba += n;
+		blocks -= n;
+	}
+	return 0;
 }
 
 /* --- events (5.6.6.3) -------------------------------------------------------------------- */

@@ -915,7 +915,7 @@ const struct command device_commands[] = {
 	 "on|off | mac <dev> <mac> | filter <dev> [mac...]",
 	 "virtio-net", cmd_net},
 	{"scsi", "scsi [luns] | read <lun> <lba> <count> | write <lun> <lba> <count> <byte> | "
-		 "sha256 <lun> <offset> <length> | sync <lun> | rescan | "
+		 "sha256 <lun> <offset> <length> | unmap <lun> <lba> <count> | sync <lun> | rescan | "
 		 "bench read <lun> <MiB> <request KiB>",
 	 "disks and CDs behind virtio-scsi (blocks of the unit's size; lun: index in 'scsi luns')",
 	 cmd_scsi},

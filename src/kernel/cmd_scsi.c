@@ -95,10 +95,10 @@ void scsi_print_luns(const struct vio_scsi *s)
 		kprintf("  lun%u %u:%u %s '%s %s' ", i, l->target, l->lun, type_name(l->type),
 			l->vendor, l->product);
 		if (l->ready)
-			kprintf("%llu blocks of %u B (%llu KiB), %s\n",
+			kprintf("%llu blocks of %u B (%llu KiB), %s%s\n",
 				(unsigned long long)l->blocks, l->block_size,
 				(unsigned long long)(l->blocks * l->block_size / 1024),
-				l->read_only ? "read-only" : "read-write");
+				l->read_only ? "read-only" : "read-write", l->unmap ? ", unmap" : "");
 		else
 			kprintf("not ready (no medium?)\n");
 	}
@@ -243,6 +243,21 @@ int cmd_scsi(int argc, char **argv)
 	}
 	if (!strcmp(op, "sha256") && argc == 5)
 		return sha(lun, n[1], n[2]);
+	if (!strcmp(op, "unmap") && argc == 5) {
+		err = DEV_CALL(vio_scsi_unmap(s, lun, n[1], n[2]));
+		if (err == VIO_ENOTSUP)
+			ERR("scsi unmap: lun%u does not take UNMAP (a thick disk; QEMU: "
+			    "-drive ...,discard=unmap)", lun);
+		if (err == VIO_EINVAL && l && l->ready)
+			ERR("scsi unmap: blocks %llu..%llu run past the end of lun%u (%llu blocks)",
+			    (unsigned long long)n[1], (unsigned long long)(n[1] + n[2]), lun,
+			    (unsigned long long)l->blocks);
+		if (err)
+			return say(err, "unmap", lun);
+		kprintf("lun%u: %llu block(s) at %llu unmapped\n", lun, (unsigned long long)n[2],
+			(unsigned long long)n[1]);
+		return 0;
+	}
 	if (!strcmp(op, "sync") && argc == 3) {
 		if ((err = DEV_CALL(vio_scsi_sync(s, lun))))
 			return say(err, "sync", lun);

@@ -52,6 +52,9 @@ struct target {
 	struct fake_req held;
 	unsigned commands, tmfs;
 	uint32_t last_tmf;
+	bool thin;	    /* disk 0 takes UNMAP (VPD B2 LBPU) ... */
+	uint32_t unmap_max; /* ... at most this many blocks per descriptor (VPD B0) */
+	unsigned unmaps;    /* UNMAP commands seen */
 	uint8_t t[REQ_LEN + VIO_SCSI_MAX_XFER], r[RESP_LEN + VIO_SCSI_MAX_XFER];
 };
 
@@ -108,6 +111,24 @@ static uint32_t execute(struct target *tg, uint32_t inlen, uint32_t outlen)
 	}
 	switch (cdb[0]) {
 	case SCSI_INQUIRY:
+		if (cdb[1] & 1) { /* EVPD: only a thin disk has the provisioning pages */
+			memset(din, 0, 64);
+			if (!tg->thin || cd || (cdb[2] != SCSI_VPD_PROVISIONING &&
+						cdb[2] != SCSI_VPD_BLOCK_LIMITS)) {
+				sense_fixed(r, SCSI_SENSE_ILLEGAL_REQUEST, 0x24, 0);
+				break;
+			}
+			din[1] = cdb[2];
+			if (cdb[2] == SCSI_VPD_PROVISIONING) {
+				n = 8;
+				din[5] = 0x80; /* LBPU */
+			} else {
+				n = 64;
+				be(din + 20, tg->unmap_max, 4);
+			}
+			be(din + 2, n - 4, 2);
+			break;
+		}
 		n = 36;
 		memset(din, 0, n);
 		din[0] = lun ? 0x7f : cd ? SCSI_TYPE_CDROM : SCSI_TYPE_DISK;
@@ -160,6 +181,22 @@ static uint32_t execute(struct target *tg, uint32_t inlen, uint32_t outlen)
 			memcpy(din, tg->disk + lba * bs, bytes);
 			n = bytes;
 		}
+		break;
+	}
+	case SCSI_UNMAP: {
+		if (!tg->thin || cd) {
+			sense_fixed(r, SCSI_SENSE_ILLEGAL_REQUEST, 0x20, 0);
+			break;
+		}
+		/* One descriptor, as vio sends them: its LBA and count, within the unmap limit. */
+		assert_int_equal(outlen, 24);
+		assert_int_equal(rbe(dout, 2), 22);
+		assert_int_equal(rbe(dout + 2, 2), 16);
+		uint64_t lba = rbe(dout + 8, 8);
+		uint32_t cnt = (uint32_t)rbe(dout + 16, 4);
+		assert_true(cnt <= tg->unmap_max && lba + cnt <= blocks);
+		memset(tg->disk + lba * bs, 0, (size_t)cnt * bs);
+		tg->unmaps++;
 		break;
 	}
 	default: sense_fixed(r, SCSI_SENSE_ILLEGAL_REQUEST, 0x20, 0);
@@ -647,6 +684,39 @@ static void test_a_short_event_is_counted_and_dropped(void **state)
 	teardown(f);
 }
 
+static void test_unmap_on_a_thin_disk_frees_the_range_in_steps_the_unit_allows(void **state)
+{
+	(void)state;
+	struct fixture *f = setup(0);
+	f->tg.thin = true;
+	f->tg.unmap_max = 8;
+	assert_int_equal(vio_scsi_scan(&f->s), 2);
+	assert_true(f->s.luns[0].unmap);
+	assert_int_equal(f->s.luns[0].unmap_max, 8);
+	assert_false(f->s.luns[1].unmap); /* the CD */
+	assert_int_equal(vio_scsi_unmap(&f->s, 0, 10, 20), 0);
+	assert_int_equal(f->tg.unmaps, 3); /* 8 + 8 + 4 */
+	for (uint32_t i = 0; i < DISK_BLOCKS * 512; i++) {
+		bool gone = i >= 10 * 512 && i < 30 * 512;
+		if (f->tg.disk[i] != (gone ? 0 : (uint8_t)(i * 7)))
+			fail_msg("byte %u is %u", i, f->tg.disk[i]);
+	}
+	teardown(f);
+}
+
+static void test_unmap_where_the_unit_does_not_take_it_sends_nothing(void **state)
+{
+	(void)state;
+	struct fixture *f = scanned(); /* no provisioning pages */
+	assert_false(f->s.luns[0].unmap);
+	unsigned before = f->tg.commands;
+	assert_int_equal(vio_scsi_unmap(&f->s, 0, 0, 8), VIO_ENOTSUP);
+	assert_int_equal(vio_scsi_unmap(&f->s, 1, 0, 1), VIO_EROFS); /* the CD */
+	assert_int_equal(vio_scsi_unmap(&f->s, 0, DISK_BLOCKS - 1, 2), VIO_EINVAL);
+	assert_int_equal(f->tg.commands, before);
+	teardown(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -672,6 +742,8 @@ int main(void)
 		cmocka_unit_test(test_hot_unplug_marks_the_lun_gone_and_its_io_fails),
 		cmocka_unit_test(test_a_rescan_event_asks_for_a_scan_which_keeps_indexes),
 		cmocka_unit_test(test_a_short_event_is_counted_and_dropped),
+		cmocka_unit_test(test_unmap_on_a_thin_disk_frees_the_range_in_steps_the_unit_allows),
+		cmocka_unit_test(test_unmap_where_the_unit_does_not_take_it_sends_nothing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -46,7 +46,7 @@ def devices(w):
                 '[inject-error]\nevent = "read_aio"\nerrno = "61"\nsector = "%d"\n'
                 % (EIO_SECTOR, ENODATA_SECTOR))
     return ["-device", "virtio-scsi-pci,id=scsi0",
-            "-drive", "file=%s,format=raw,if=none,id=d0,cache=writeback" % d0,
+            "-drive", "file=%s,format=raw,if=none,id=d0,cache=writeback,discard=unmap" % d0,
             "-device", "scsi-hd,drive=d0,bus=scsi0.0,scsi-id=0,lun=0",
             "-drive", "file=blkdebug:%s:%s,format=raw,if=none,id=d1,rerror=report,"
             "werror=report" % (conf, d1),
@@ -93,6 +93,22 @@ def interact(q):
     assert open(d0, "rb").read() == bytes(want), "the image differs from the writes"
     out = q.shell("scsi sha256 %d 0 %d" % (disk0, 16 * MiB), timeout=240)
     assert hashlib.sha256(want).hexdigest() in out, out
+
+    # UNMAP: the disk says it takes it (VPD B2; QEMU's scsi-hd says so on every disk and
+    # acts on it with discard=unmap, as d0 has), and the range reads as zeros on the host
+    # afterwards (QEMU punched a hole in the image). A unit that does not take it is the
+    # host test's (tests/host/test_scsi.c).
+    out = q.shell("scsi luns")
+    assert re.search(r"lun%d 0:0 disk .*read-write, unmap" % disk0, out), out
+    out = q.shell("scsi unmap %d 2048 4096" % disk0)
+    assert "4096 block(s) at 2048 unmapped" in out, out
+    q.shell("scsi sync %d" % disk0)
+    want[2048 * 512:(2048 + 4096) * 512] = bytes(4096 * 512)
+    assert open(d0, "rb").read() == bytes(want), "the unmapped range is not zeros"
+    out = q.shell("scsi unmap %d 0 1" % cd)
+    assert "read-only" in out, out
+    out = q.shell("scsi unmap %d 32760 100" % disk0)
+    assert "run past the end" in out, out
 
     # The timed read of make bench (tests/bench_storage.py): 40 MiB from a 16 MiB disk in
     # 1 MiB requests (wrapping at its end), then from the CD in its 2048-byte blocks.

@@ -174,6 +174,9 @@ _Static_assert(sizeof(struct virtio_scsi_event) == 16, "virtio_scsi_event is 16 
 #define SCSI_SERVICE_ACTION_IN_16 0x9e /* 16: [1] service action */
 #define SCSI_SAI_READ_CAPACITY_16 0x10 /* ... [10..13] allocation length; answer last LBA[8]
 					* block length[4] ... (32 bytes) */
+#define SCSI_UNMAP	      0x42 /* 10: [7..8] parameter list length (SBC 5.32) */
+#define SCSI_VPD_BLOCK_LIMITS 0xb0 /* INQUIRY EVPD page: [20..23] max unmap LBA count */
+#define SCSI_VPD_PROVISIONING 0xb2 /* INQUIRY EVPD page: [5] bit 7 LBPU, UNMAP supported */
 #define SCSI_REPORT_LUNS      0xa0 /* 12: [6..9] allocation length; answer list length[4]
 				    * reserved[4] then 8 bytes per LUN */
 
