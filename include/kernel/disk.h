@@ -5,7 +5,8 @@
  * Names: blk0, blk1, ... are the virtio-blk devices in probe order; sd0, sd1, ... are the
  * units of the virtio-scsi adapters, adapter by adapter in the order `scsi luns` lists them
  * (sdN is lunN of the first adapter). A unit keeps its name after it is unplugged (it then
- * reads as VIO_ENODEV), and a hot-plugged one is added at the end, as in the LUN table.
+ * reads as VIO_ENODEV), and a hot-plugged one is added after the adapter's others, as in its
+ * LUN table (so with two adapters, a unit hot-plugged on the first renames the second's).
  *
  * A struct kdisk is a snapshot taken by disk_find or disk_nth: look the disk up again for
  * each command, since a SCSI unit may come and go and a blk device may change its capacity.

@@ -591,7 +591,7 @@ static int cmd_blk(int argc, char **argv)
 		ERR("%s is a SCSI %s: %s is a virtio-blk command", d.name,
 		    ((struct vio_scsi *)d.drv)->luns[d.lun].type == SCSI_TYPE_CDROM ? "CD" : "disk",
 		    op);
-	struct vio_blk *blk = d.drv;
+	struct vio_blk *blk = d.kind == KDISK_VIRTIO_BLK ? d.drv : NULL;
 	int err;
 	if (!strcmp(op, "read") && argc == 5 && parse_u64(argv[3], &a) && parse_u64(argv[4], &b) &&
 	    b > 0 && b * 512 <= sizeof(buf)) {

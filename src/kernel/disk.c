@@ -41,7 +41,8 @@ static void from_blk(struct kdisk *d, int unit, struct vio_blk *b)
 
 /* --- SCSI: sectors become the unit's logical blocks ---------------------------------------- */
 
-/* The blocks of a sector range, or VIO_EALIGN when it does not cover whole blocks. */
+/* The blocks of a sector range: VIO_EALIGN when it does not cover whole blocks, VIO_EINVAL
+ * when it is beyond any disk. */
 static int scsi_blocks(const struct kdisk *d, uint64_t sector, size_t len, uint64_t *lba,
 		       uint32_t *blocks)
 {
@@ -50,8 +51,9 @@ static int scsi_blocks(const struct kdisk *d, uint64_t sector, size_t len, uint6
 		return VIO_ENODEV;
 	if (!bs)
 		return VIO_EAGAIN; /* not ready: no medium */
-	if (sector > UINT64_MAX / 512 || sector * 512 % bs || !len || len % bs ||
-	    len / bs > UINT32_MAX)
+	if (sector > UINT64_MAX / 512 || len / bs > UINT32_MAX)
+		return VIO_EINVAL;
+	if (sector * 512 % bs || !len || len % bs)
 		return VIO_EALIGN;
 	*lba = sector * 512 / bs;
 	*blocks = (uint32_t)(len / bs);
