@@ -494,7 +494,7 @@ static int blk_crash(struct vio_blk *b)
 	return 0;
 }
 
-/* Read [off, off+len) of a disk into SHA-256, 64 KiB at a time (whole blocks of any disk). Returns 0, an error, or
+/* Read [off, off+len) of any disk into SHA-256, 64 KiB at a time. Returns 0, an error, or
  * 1 when Ctrl-C stopped it (*off tells where). */
 static int blk_sha256(const struct kdisk *d, uint64_t *offp, uint64_t len, char hex[65])
 {
