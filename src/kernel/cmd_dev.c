@@ -1,10 +1,11 @@
 /*
  * cmd_dev.c: the shell's device commands: devices, lspci, virtio, rng, blk, cons, net,
- * balloon.
+ * balloon. `blk` works on any disk of include/kernel/disk.h: virtio-blk devices and SCSI units.
  * Each prints a one-line usage error for a wrong argument and leaves the shell running;
  * device errors are printed as what they mean, with the code's name (shell_strerror).
  */
 #include <kernel/devices.h>
+#include <kernel/disk.h>
 #include <kernel/screen.h>
 #include <kernel/kernel.h>
 #include <kernel/mm.h>
@@ -324,10 +325,25 @@ static int cmd_rng(int argc, char **argv)
 
 /* --- blk -------------------------------------------------------------------------------- */
 
-static struct vio_blk *blk_arg(const char *name)
+/* A SCSI unit: its address and kind from the adapter's LUN table, then what a disk says. */
+static void scsi_disk_info(const struct kdisk *d)
 {
-	struct kvirtio *kv = dev_by_name(name);
-	return kv && kv->dev.device_id == VIRTIO_ID_BLOCK ? kv->drv : NULL;
+	const struct vio_scsi_lun *l = &((const struct vio_scsi *)d->drv)->luns[d->lun];
+	const char *type = l->type == SCSI_TYPE_CDROM ? "cd" : "disk";
+	if (!d->present) {
+		kprintf("%s: SCSI %s %u:%u (lun%u): unplugged\n", d->name, type, l->target, l->lun,
+			d->lun);
+		return;
+	}
+	if (!d->block_size) {
+		kprintf("%s: SCSI %s %u:%u (lun%u) '%s %s': not ready (no medium?)\n", d->name,
+			type, l->target, l->lun, d->lun, l->vendor, l->product);
+		return;
+	}
+	kprintf("%s: %llu sectors (%llu MiB), block %u, %s, SCSI %s %u:%u (lun%u) '%s %s'\n",
+		d->name, (unsigned long long)d->sectors, (unsigned long long)(d->sectors >> 11),
+		d->block_size, d->read_only ? "read-only" : "read-write", type, l->target, l->lun,
+		d->lun, l->vendor, l->product);
 }
 
 /* The serial comes from a GET_ID request, asked for the first time it is shown; a device
@@ -478,9 +494,9 @@ static int blk_crash(struct vio_blk *b)
 	return 0;
 }
 
-/* Read [off, off+len) of a disk into SHA-256, 64 KiB at a time. Returns 0, an error, or
+/* Read [off, off+len) of any disk into SHA-256, 64 KiB at a time. Returns 0, an error, or
  * 1 when Ctrl-C stopped it (*off tells where). */
-static int blk_sha256(struct vio_blk *b, uint64_t *offp, uint64_t len, char hex[65])
+static int blk_sha256(const struct kdisk *d, uint64_t *offp, uint64_t len, char hex[65])
 {
 	static uint8_t chunk[64 * 1024];
 	uint64_t off = *offp;
@@ -491,16 +507,16 @@ static int blk_sha256(struct vio_blk *b, uint64_t *offp, uint64_t len, char hex[
 		*offp = off;
 		if (shell_interrupted())
 			return 1;
-		int err = DEV_CALL(vio_blk_read(b, off / 512, chunk, n));
+		int err = disk_read(d, off / 512, chunk, n);
 		if (err)
 			return err;
 		sha256_update(&s, chunk, n);
 		off += n;
 		len -= n;
 	}
-	uint8_t d[32];
-	sha256_final(&s, d);
-	sha256_hex(d, hex);
+	uint8_t sum[32];
+	sha256_final(&s, sum);
+	sha256_hex(sum, hex);
 	return 0;
 }
 
@@ -543,21 +559,63 @@ static int blk_seqread(struct vio_blk *b, uint64_t mib, uint64_t kib)
 	return 0;
 }
 
+/*
+ * Why a blk command failed on disk d, as a sentence: the range past the end, a read-only
+ * disk, an unplugged SCSI unit and a CD's 2048-byte blocks are named; anything else is the
+ * code's meaning.
+ */
+static int blk_fail(const char *op, const struct kdisk *d, int err, uint64_t sector,
+		    uint64_t count)
+{
+	if (err == VIO_EINVAL && (sector > d->sectors || count > d->sectors - sector))
+		ERR("blk %s: an argument is out of range for %s: it has %llu sectors, and %llu "
+		    "sector(s) at %llu go past its end (VIO_EINVAL)", op, d->name,
+		    (unsigned long long)d->sectors, (unsigned long long)count,
+		    (unsigned long long)sector);
+	if (d->kind != KDISK_SCSI)
+		ERR("blk %s: %s", op, shell_strerror(err));
+	if (err == VIO_ENODEV)
+		ERR("blk %s: %s: the SCSI unit was unplugged (see 'scsi luns') (VIO_ENODEV)", op,
+		    d->name);
+	if (err == VIO_EROFS)
+		ERR("blk %s: %s is read-only (a CD, or a write-protected disk) (VIO_EROFS)", op,
+		    d->name);
+	if (err == VIO_EALIGN)
+		ERR("blk %s: %s reads and writes whole blocks of %u bytes: the sector and the count "
+		    "must be multiples of %u (VIO_EALIGN)", op, d->name, d->block_size,
+		    d->block_size / 512);
+	if (err == VIO_EAGAIN && !d->block_size)
+		ERR("blk %s: %s is not ready (no medium?); try again (VIO_EAGAIN)", op, d->name);
+	ERR("blk %s: %s: %s", op, d->name, shell_strerror(err));
+}
+
+/* The blk subcommands only a virtio-blk device has. */
+static bool blk_only(const char *op)
+{
+	static const char *const ops[] = {"wce", "qd", "crash", "discard", "zero", "seqread"};
+	for (size_t i = 0; i < ARRAY_SIZE(ops); i++)
+		if (!strcmp(op, ops[i]))
+			return true;
+	return false;
+}
+
 static int cmd_blk(int argc, char **argv)
 {
 	static uint8_t buf[64 * 1024];
 	uint64_t a = 0, b = 0, c = 0;
+	struct kdisk d;
 	if (argc < 2)
 		return -1;
 	const char *op = argv[1];
 	if (!strcmp(op, "info") && argc <= 3) {
 		bool any = false;
-		for (int u = 0; dev_blk(u); u++) {
-			char name[8];
-			vio_snprintf(name, sizeof(name), "blk%d", u);
-			if (argc == 3 && strcmp(argv[2], name))
+		for (int n = 0; disk_nth(n, &d); n++) {
+			if (argc == 3 && strcmp(argv[2], d.name))
 				continue;
-			blk_info(name, dev_blk(u));
+			if (d.kind == KDISK_SCSI)
+				scsi_disk_info(&d);
+			else
+				blk_info(d.name, d.drv);
 			any = true;
 		}
 		if (!any)
@@ -566,39 +624,44 @@ static int cmd_blk(int argc, char **argv)
 	}
 	if (argc < 3)
 		return -1;
-	struct vio_blk *blk = blk_arg(argv[2]);
-	if (!blk)
-		ERR("blk: no disk '%s' (see 'devices')", argv[2]);
+	if (!disk_find(argv[2], &d))
+		ERR("blk: no disk '%s' (see 'blk info')", argv[2]);
+	if (d.kind == KDISK_SCSI && blk_only(op))
+		ERR("%s is a SCSI %s: %s is a virtio-blk command", d.name,
+		    ((struct vio_scsi *)d.drv)->luns[d.lun].type == SCSI_TYPE_CDROM ? "CD" : "disk",
+		    op);
+	struct vio_blk *blk = d.kind == KDISK_VIRTIO_BLK ? d.drv : NULL;
 	int err;
 	if (!strcmp(op, "read") && argc == 5 && parse_u64(argv[3], &a) && parse_u64(argv[4], &b) &&
 	    b > 0 && b * 512 <= sizeof(buf)) {
-		if ((err = DEV_CALL(vio_blk_read(blk, a, buf, b * 512))))
-			ERR("blk read: %s", shell_strerror(err));
+		if ((err = disk_read(&d, a, buf, b * 512)))
+			return blk_fail(op, &d, err, a, b);
 		hexdump(buf, b * 512 > 256 ? 256 : b * 512, a * 512);
 	} else if (!strcmp(op, "write") && argc == 6 && parse_u64(argv[3], &a) &&
 		   parse_u64(argv[4], &b) && parse_u64(argv[5], &c) && b > 0 &&
 		   b * 512 <= sizeof(buf) && c <= 255) {
 		memset(buf, (int)c, b * 512);
-		if ((err = DEV_CALL(vio_blk_write(blk, a, buf, b * 512))))
-			ERR("blk write: %s", shell_strerror(err));
+		if ((err = disk_write(&d, a, buf, b * 512)))
+			return blk_fail(op, &d, err, a, b);
 		kprintf("wrote %llu sector(s) of 0x%02llx at %llu\n", (unsigned long long)b,
 			(unsigned long long)c, (unsigned long long)a);
 	} else if (!strcmp(op, "sha256") && argc == 5 && parse_u64(argv[3], &a) &&
 		   parse_u64(argv[4], &b) && a % 512 == 0 && b % 512 == 0) {
 		char hex[65];
 		uint64_t at = a;
-		if ((err = blk_sha256(blk, &at, b, hex)) > 0)
+		if ((err = blk_sha256(&d, &at, b, hex)) > 0)
 			ERR("blk sha256: stopped (Ctrl-C) at offset %llu", (unsigned long long)at);
 		if (err)
-			ERR("blk sha256: %s", shell_strerror(err));
+			return blk_fail(op, &d, err, a / 512, b / 512);
 		kprintf("sha256 %s offset %llu length %llu: %s\n", argv[2], (unsigned long long)a,
 			(unsigned long long)b, hex);
 	} else if (!strcmp(op, "flush") && argc == 3) {
-		if ((err = DEV_CALL(vio_blk_flush(blk))))
-			ERR("blk flush: %s", shell_strerror(err));
-		kprintf(blk->info.flush ? "flushed\n"
-					: "nothing to flush: the disk has no FLUSH command, so it "
-					  "writes through\n");
+		if ((err = disk_flush(&d)))
+			return blk_fail(op, &d, err, 0, 0);
+		kprintf(d.kind == KDISK_SCSI || blk->info.flush
+				? "flushed\n"
+				: "nothing to flush: the disk has no FLUSH command, so it writes "
+				  "through\n");
 	} else if (!strcmp(op, "wce") && argc == 4 &&
 		   (!strcmp(argv[3], "on") || !strcmp(argv[3], "off"))) {
 		if ((err = DEV_CALL(vio_blk_set_writeback(blk, !strcmp(argv[3], "on")))))
@@ -906,8 +969,9 @@ const struct command device_commands[] = {
 		" | sha256 <dev> <offset> <length> | flush <dev> | discard|zero <dev> <sector> <count>"
 		" | wce <dev> on|off | qd <dev> <reads> <depth (1-64)> | seqread <dev> <MiB> <KiB>"
 		" | crash <dev>",
-	 "block device operations (sectors of 512 bytes); Ctrl-C stops sha256; crash: fault with "
-	 "reads in flight; seqread: timed sequential reads, one request of KiB at a time",
+	 "disks: virtio-blk (blk0...) and SCSI units (sd0..., as 'scsi luns' lists them; no "
+	 "discard|zero|wce|qd|seqread|crash); sectors of 512 bytes; Ctrl-C stops sha256; crash: "
+	 "fault with reads in flight; seqread: timed sequential reads, one request at a time",
 	 cmd_blk},
 	{"cons", "cons ports | write <port|name> <text...>", "virtio-console ports", cmd_cons},
 	{"net",
