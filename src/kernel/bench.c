@@ -168,8 +168,8 @@ static void blk_tally_report(const char *metric, const struct blk_tally *t0,
 }
 
 /* Keep `depth` requests of `size` bytes in flight for bench_ns; returns completed count. */
-static uint64_t blk_run(struct vio_blk *b, const char *metric, enum vio_blk_op op,
-			uint32_t size, int depth, bool random, uint64_t *ns)
+static uint64_t blk_run(struct vio_blk *b, const char *metric, enum vio_blk_op op, uint32_t size,
+			int depth, bool random, uint64_t *ns)
 {
 	static struct bio bios[64];
 	uint8_t *buf = malloc((size_t)size * (size_t)depth);
