@@ -126,8 +126,9 @@ def bench_lines(log):
 # --- the devices ------------------------------------------------------------------------------
 
 def device_args(workdir, devices=("rng", "blk", "console", "net"), packed=False):
-    """QEMU arguments for the device set; `packed` adds packed=on to every virtio device."""
-    args = []
+    """QEMU arguments for the device set; `packed` adds packed=on to every virtio device.
+    QEMU names its threads (debug-threads) so that qemu_threads() can tell them apart."""
+    args = ["-name", "bench,debug-threads=on"]
     if "rng" in devices:
         args += ["-device", "virtio-rng-pci"]
     if "blk" in devices:
@@ -142,21 +143,66 @@ def device_args(workdir, devices=("rng", "blk", "console", "net"), packed=False)
     return bench_net.with_packed(args) if packed else args
 
 
+def qemu_threads(pid):
+    """{thread id: (name, CPU seconds, utime + stime)} of QEMU's threads: the vCPU
+    ("CPU 0/TCG"), the main loop ("qemu-system-x86"), the block layer's "worker" threads, an
+    iothread ("IO <id>")."""
+    out, clk = {}, os.sysconf("SC_CLK_TCK")
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            st = open("/proc/%d/task/%s/stat" % (pid, tid)).read()
+        except OSError:
+            continue
+        name = st[st.index("(") + 1:st.rindex(")")]
+        fields = st[st.rindex(")") + 2:].split()
+        out[tid] = (name, (int(fields[11]) + int(fields[12])) / clk)
+    return out
+
+
+def threads_busy(before, after, secs):
+    """Cores busy per thread name (the workers summed) between two qemu_threads() looks; a
+    thread that came or went in between counts from zero or not at all."""
+    busy = {}
+    for tid, (name, cpu) in after.items():
+        name = "worker" if name.startswith("worker") else name
+        spent = cpu - before.get(tid, (name, 0.0))[1]
+        if spent > 0:
+            busy[name] = busy.get(name, 0.0) + spent / secs
+    return busy
+
+
+THREADS = {}  # scenario name -> {block metric: {thread: cores busy}} (follow())
+
+
 def follow(q, pattern, timeout):
-    """q.wait_for(pattern), showing each BENCH line the guest prints meanwhile as progress."""
+    """q.wait_for(pattern), showing each BENCH line the guest prints meanwhile as progress,
+    and noting how busy each QEMU thread was during each block row (from the line before it
+    to its own) in THREADS."""
     rx = re.compile(r"^BENCH (\S+) ([0-9.]+) (\S+)$", re.M)
     seen = len(rx.findall(q.log))
+    mark = (time.monotonic(), qemu_threads(q.proc.pid))
     end = time.monotonic() + timeout
     while True:
         try:
-            return q.wait_for(pattern, timeout=1)
+            return q.wait_for(pattern, timeout=0.2)
         except harness.Timeout:
             if time.monotonic() > end or q.proc.poll() is not None:
                 raise
         finally:
             found = rx.findall(q.log)
-            for metric, value, unit in found[seen:]:
-                progress("  %s %s %s" % (metric, value, unit))
+            if found[seen:]:
+                now = (time.monotonic(), qemu_threads(q.proc.pid))
+                secs = now[0] - mark[0]
+                for metric, value, unit in found[seen:]:
+                    progress("  %s %s %s" % (metric, value, unit))
+                    if metric.startswith("blk_") and secs > 0:
+                        THREADS.setdefault(q.scn.name, {})[metric] = threads_busy(
+                            mark[1], now[1], secs)
+                mark = now
             seen = len(found)
 
 
@@ -189,6 +235,7 @@ def flood(q):
 
 ACCEL = "tcg"  # main() may choose KVM (BENCH_ACCEL=kvm)
 BLK_STATS = {}  # side -> {metric: "requests N notifies/req ..."} from the last vio boot
+BLK_THREADS = {}  # side -> {metric: {QEMU thread: cores busy}} from the last boot
 
 
 def run_devices(side, ms=None, devices=("rng", "blk", "console", "net"), name=None):
@@ -211,6 +258,8 @@ def run_devices(side, ms=None, devices=("rng", "blk", "console", "net"), name=No
     found = bench_lines(open(log_path).read()) if os.path.exists(log_path) else {}
     if ok and "BENCH done" not in open(log_path).read():
         ok, reason = False, "no 'BENCH done' in the log"
+    if in_rounds and THREADS.get(scn.name):
+        BLK_THREADS[side] = THREADS.pop(scn.name)
     if in_rounds and side.startswith("vio") and os.path.exists(log_path):
         # bench.c's per-request counters of each block row: the report's last table
         BLK_STATS[side] = dict(re.findall(r"^BENCH-STAT (\S+) (.*)$", open(log_path).read(),
@@ -552,16 +601,24 @@ def report(values, units, failures, info, fp, made, plot_note):
             lines.append("| %s | %s | %s |" % (dev, "{:,.0f}".format(v[0]),
                                                "{:,.0f}".format(v[1])))
     lines.append("")
-    if BLK_STATS:
+    if BLK_STATS or BLK_THREADS:
         lines += ["## Block, per device request", "",
-                  "From the last round's vio boots (`BENCH-STAT` lines, src/kernel/bench.c): "
+                  "From the last round's boots. vio's `BENCH-STAT` lines (src/kernel/bench.c): "
                   "notifies (each an MMIO write that traps into QEMU), queue interrupts and "
-                  "indirect tables per completed request, and the nanoseconds spent in "
-                  "`vio_blk_submit` (with the unplug's notify) and `vio_blk_poll` per request.",
-                  "", "| side | metric | figures |", "|---|---|---|"]
-        for side, rows in BLK_STATS.items():
-            for metric, text in rows.items():
-                lines.append("| %s | %s | %s |" % (SIDE_TITLE[side], metric, text))
+                  "indirect tables per completed request, and the nanoseconds per request "
+                  "spent in `vio_blk_submit`, in the unplug's notify and in `vio_blk_poll`. "
+                  "QEMU's threads: CPU seconds per second of the row (`/proc/<pid>/task/*/stat`"
+                  ", utime + stime): the vCPU (`CPU 0/TCG`), the main loop "
+                  "(`qemu-system-x86`), the block layer's `worker` threads.",
+                  "", "| side | metric | vio's counters | QEMU threads, cores busy |",
+                  "|---|---|---|---|"]
+        for side in SIDES:
+            stats, threads = BLK_STATS.get(side, {}), BLK_THREADS.get(side, {})
+            for metric in [m for m in QEMU_IMG if m in stats or m in threads]:
+                busy = sorted(threads.get(metric, {}).items(), key=lambda kv: -kv[1])
+                lines.append("| %s | %s | %s | %s |" % (
+                    SIDE_TITLE[side], metric, stats.get(metric, ""),
+                    ", ".join("%s %.2f" % kv for kv in busy if kv[1] >= 0.005)))
         lines.append("")
     if failures:
         lines += ["## Runs that failed", ""] + ["- " + f for f in failures] + [""]
@@ -604,7 +661,8 @@ def main():
         f.write(text)
     with open(os.path.join(OUT, "results.json"), "w") as f:
         json.dump({"info": info, "units": units, "values": values, "footprint": fp,
-                   "blk_stats": BLK_STATS, "failures": failures}, f, indent=1)
+                   "blk_stats": BLK_STATS, "blk_threads": BLK_THREADS,
+                   "failures": failures}, f, indent=1)
     with open(os.path.join(OUT, "results.txt"), "w") as f:
         for side in SIDES:
             for metric, xs in values[side].items():
