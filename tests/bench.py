@@ -5,7 +5,9 @@ written up as build/bench/report.md with PNG plots. Numbers, not pass/fail: the 
 only says whether every run completed.
 
 Each round runs, in turn:
-  devices   the vio kernel (vio.mode=bench, src/kernel/bench.c), the Linux guest (bench=dev,
+  devices   the vio kernel (vio.mode=bench, src/kernel/bench.c) on split rings, again with
+            packed=on on every virtio device (vio negotiates the packed ring when offered),
+            the Linux guest (bench=dev,
             tests/bench/loadgen.c), then `qemu-img bench` per block row: q35, TCG, 1 GiB,
             the same 128 MiB raw image with cache=none,aio=threads, virtio-blk-pci,
             virtio-rng-pci, a virtio-serial port named org.vio.bench on /dev/null, virtio-net
@@ -14,7 +16,8 @@ Each round runs, in turn:
             Both guests get the harness's two vCPUs (QEMU 7.2's TCG keeps guest memory
             barriers only with more than one) and run on one: vio never starts the second,
             Linux boots with maxcpus=1.
-  network   tests/bench_net.py: vio with and without the checksum offloads, the Linux guest,
+  network   tests/bench_net.py: vio with and without the checksum offloads, vio with packed=on,
+            the Linux guest,
             then the same host tools between two namespaces over a veth pair (the limit)
   boot      QEMU start to the shell prompt (vio, direct PVH boot and GRUB ISO) and to /init
             (Linux), no devices
@@ -26,7 +29,8 @@ sides of one ratio) and are oriented so that above 1 means vio is faster: guest/
 rates, peer/guest for times.
 
   python3 tests/bench.py            $BENCH_ROUNDS rounds (3); progress on stderr
-  python3 tests/bench.py --quick    CI: vio only, one round, short metrics, under a minute,
+  python3 tests/bench.py --quick    CI: vio (split rings) only, one round, short metrics,
+                                    under a minute,
                                     into build/bench/quick/ (also BENCH_QUICK=1)
 
 BENCH_ACCEL=kvm runs the device boots under KVM when the kernel's self-tests pass under it
@@ -59,11 +63,13 @@ ROUNDS = 1 if QUICK else int(os.environ.get("BENCH_ROUNDS", "3"))
 LOADGEN = os.path.join(harness.BUILD, "bench", "loadgen")
 PEER_DIR = os.path.join(harness.BUILD, "bench", "linux")
 
-SIDES = ["vio", "vio-nocsum", "linux", "limit"]
-SIDE_TITLE = {"vio": "vio", "vio-nocsum": "vio, no csum offload", "linux": "Linux 6.1",
-              "limit": "limit"}
-SIDE_COLOR = {"vio": "#1f77b4", "vio-nocsum": "#9ecae1", "linux": "#ff7f0e",
-              "limit": "#7f7f7f"}
+SIDES = ["vio", "vio-packed", "vio-nocsum", "linux", "limit"]
+SIDE_TITLE = {"vio": "vio, split ring", "vio-packed": "vio, packed ring", "vio-nocsum": "vio, no csum offload",
+              "linux": "Linux 6.1", "limit": "limit"}
+SIDE_COLOR = {"vio": "#1f77b4", "vio-packed": "#2ca02c", "vio-nocsum": "#9ecae1",
+              "linux": "#ff7f0e", "limit": "#7f7f7f"}
+# The vio sides that get ratio columns against Linux and the limit.
+RATIO_SIDES = ["vio", "vio-packed"]
 
 # metric -> (group, title, higher is better)
 METRICS = {
@@ -123,8 +129,10 @@ def bench_lines(log):
 
 # --- the devices ------------------------------------------------------------------------------
 
-def device_args(workdir, devices=("rng", "blk", "console", "net")):
-    args = []
+def device_args(workdir, devices=("rng", "blk", "console", "net"), packed=False):
+    """QEMU arguments for the device set; `packed` adds packed=on to every virtio device.
+    QEMU names its threads (debug-threads) so that qemu_threads() can tell them apart."""
+    args = ["-name", "bench,debug-threads=on"]
     if "rng" in devices:
         args += ["-device", "virtio-rng-pci"]
     if "blk" in devices:
@@ -136,24 +144,69 @@ def device_args(workdir, devices=("rng", "blk", "console", "net")):
                  "-device", "virtserialport,bus=vser.0,chardev=bn,name=org.vio.bench"]
     if "net" in devices:
         args += scn_net.net_setup(workdir)[2:]  # without net_setup's own virtio-rng-pci
-    return args
+    return bench_net.with_packed(args) if packed else args
+
+
+def qemu_threads(pid):
+    """{thread id: (name, CPU seconds, utime + stime)} of QEMU's threads: the vCPU
+    ("CPU 0/TCG"), the main loop ("qemu-system-x86"), the block layer's "worker" threads, an
+    iothread ("IO <id>")."""
+    out, clk = {}, os.sysconf("SC_CLK_TCK")
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            st = open("/proc/%d/task/%s/stat" % (pid, tid)).read()
+        except OSError:
+            continue
+        name = st[st.index("(") + 1:st.rindex(")")]
+        fields = st[st.rindex(")") + 2:].split()
+        out[tid] = (name, (int(fields[11]) + int(fields[12])) / clk)
+    return out
+
+
+def threads_busy(before, after, secs):
+    """Cores busy per thread name (the workers summed) between two qemu_threads() looks; a
+    thread that came or went in between counts from zero or not at all."""
+    busy = {}
+    for tid, (name, cpu) in after.items():
+        name = "worker" if name.startswith("worker") else name
+        spent = cpu - before.get(tid, (name, 0.0))[1]
+        if spent > 0:
+            busy[name] = busy.get(name, 0.0) + spent / secs
+    return busy
+
+
+THREADS = {}  # scenario name -> {block metric: {thread: cores busy}} (follow())
 
 
 def follow(q, pattern, timeout):
-    """q.wait_for(pattern), showing each BENCH line the guest prints meanwhile as progress."""
+    """q.wait_for(pattern), showing each BENCH line the guest prints meanwhile as progress,
+    and noting how busy each QEMU thread was during each block row (from the line before it
+    to its own) in THREADS."""
     rx = re.compile(r"^BENCH (\S+) ([0-9.]+) (\S+)$", re.M)
     seen = len(rx.findall(q.log))
+    mark = (time.monotonic(), qemu_threads(q.proc.pid))
     end = time.monotonic() + timeout
     while True:
         try:
-            return q.wait_for(pattern, timeout=1)
+            return q.wait_for(pattern, timeout=0.2)
         except harness.Timeout:
             if time.monotonic() > end or q.proc.poll() is not None:
                 raise
         finally:
             found = rx.findall(q.log)
-            for metric, value, unit in found[seen:]:
-                progress("  %s %s %s" % (metric, value, unit))
+            if found[seen:]:
+                now = (time.monotonic(), qemu_threads(q.proc.pid))
+                secs = now[0] - mark[0]
+                for metric, value, unit in found[seen:]:
+                    progress("  %s %s %s" % (metric, value, unit))
+                    if metric.startswith("blk_") and secs > 0:
+                        THREADS.setdefault(q.scn.name, {})[metric] = threads_busy(
+                            mark[1], now[1], secs)
+                mark = now
             seen = len(found)
 
 
@@ -185,15 +238,21 @@ def flood(q):
 
 
 ACCEL = "tcg"  # main() may choose KVM (BENCH_ACCEL=kvm)
+BLK_STATS = {}  # side -> {metric: "requests N notifies/req ..."} from the last vio boot
+BLK_THREADS = {}  # side -> {metric: {QEMU thread: cores busy}} from the last boot
 
 
 def run_devices(side, ms=None, devices=("rng", "blk", "console", "net"), name=None):
-    """One boot of vio (vio.mode=bench) or Linux (bench=dev) on the device set."""
+    """One boot of vio (vio.mode=bench; side vio-packed: packed=on on every device) or Linux
+    (bench=dev) on the device set."""
     ms = ms or MS
-    common = dict(setup=lambda w: device_args(w, devices), interact=flood, timeout=900,
+    packed = side == "vio-packed"
+    in_rounds = name is None  # not one of footprint()'s one-device boots
+    common = dict(setup=lambda w: device_args(w, devices, packed), interact=flood, timeout=900,
                   expect_tap=False, accel=ACCEL)
-    if side == "vio":
-        scn = harness.Scenario(name or "bench", mode="bench", machine="q35", mem="1G",
+    if side in ("vio", "vio-packed"):
+        name = name or ("bench-packed" if packed else "bench")
+        scn = harness.Scenario(name, mode="bench", machine="q35", mem="1G",
                                boot="direct", cmdline="vio.bench_ms=%d" % ms, **common)
     else:
         scn = harness.Scenario(name or "bench-linux", expect_exit=0,
@@ -203,6 +262,20 @@ def run_devices(side, ms=None, devices=("rng", "blk", "console", "net"), name=No
     found = bench_lines(open(log_path).read()) if os.path.exists(log_path) else {}
     if ok and "BENCH done" not in open(log_path).read():
         ok, reason = False, "no 'BENCH done' in the log"
+    if in_rounds and THREADS.get(scn.name):
+        BLK_THREADS[side] = THREADS.pop(scn.name)
+    if in_rounds and side.startswith("vio") and os.path.exists(log_path):
+        # bench.c's per-request counters of each block row: the report's last table
+        BLK_STATS[side] = dict(re.findall(r"^BENCH-STAT (\S+) (.*)$", open(log_path).read(),
+                                          re.M)) or BLK_STATS.get(side, {})
+    if ok and side.startswith("vio"):
+        # the boot's device table: every bound device on the ring this side is about
+        rings = set(re.findall(r"^  \S+ +virtio-\S+ \S+ .* ring=(\w+)$", open(log_path).read(),
+                               re.M))
+        want = {"packed" if packed else "split"}
+        if rings != want:
+            ok, reason = False, "device table rings %s, expected %s" % (
+                sorted(rings) or "missing", sorted(want))
     return ok, reason, found, log_path
 
 
@@ -308,7 +381,9 @@ def jobs():
     """(label, side, kind, function) in the order one round runs them."""
     out = [("vio devices", "vio", "devices", lambda: run_devices("vio"))]
     if not QUICK:
-        out += [("Linux devices", "linux", "devices", lambda: run_devices("linux")),
+        out += [("vio devices, packed ring", "vio-packed", "devices",
+                 lambda: run_devices("vio-packed")),
+                ("Linux devices", "linux", "devices", lambda: run_devices("linux")),
                 ("qemu-img bench", "limit", "qemu-img", run_qemu_img)] + \
             bench_storage.jobs(IMG)
     out += [("vio network", "vio", "net", lambda: bench_net.vio_net("vio")[:3]
@@ -316,6 +391,8 @@ def jobs():
     if not QUICK:
         out += [("vio network, no csum offload", "vio-nocsum", "net",
                  lambda: bench_net.vio_net("vio-nocsum")[:3] + (None,)),
+                ("vio network, packed ring", "vio-packed", "net",
+                 lambda: bench_net.vio_net("vio-packed")[:3] + (None,)),
                 ("Linux network", "linux", "net",
                  lambda: bench_net.linux_net(peer_paths())[:3] + (None,)),
                 ("host over veth", "limit", "veth",
@@ -370,9 +447,9 @@ def spread(xs):
     return (min(xs), statistics.median(xs), max(xs)) if xs else None
 
 
-def ratios(values, metric, other):
-    """vio against `other` within each round, >1 when vio is faster."""
-    a = values["vio"].get(metric, [])
+def ratios(values, metric, other, mine="vio"):
+    """`mine` (a vio side) against `other` within each round, >1 when vio is faster."""
+    a = values[mine].get(metric, [])
     b = values[other].get(metric, [])
     higher = METRICS[metric][2]
     out = [(x / y if higher else y / x) for x, y in zip(a, b)
@@ -467,7 +544,7 @@ def report(values, units, failures, info, fp, made, plot_note):
              "| QEMU | %s; %s |" % (info["qemu"], info["accel"]),
              "| load average (1, 5, 15 min) | before %s; after %s |" % (info["load_before"],
                                                                       info["load_after"]),
-             "| rounds | %d, interleaved (vio, Linux, limit in turn each round) |" % ROUNDS,
+             "| rounds | %d, interleaved (vio split, vio packed, Linux, limit in turn each round) |" % ROUNDS,
              "| per metric | %d ms in each guest; TCP %d s; UDP echo %.0f s; ping %d |" % (
                  MS, bench_net.TCP_SECS, bench_net.RR_SECS,
                  bench_net.PING_COUNT),
@@ -484,14 +561,16 @@ def report(values, units, failures, info, fp, made, plot_note):
         if not metrics:
             continue
         sides = [s for s in SIDES if any(spread(values[s].get(m, [])) for m in metrics)]
-        other = [s for s in ("linux", "limit") if s in sides]
+        pairs = [(v, o) for v in RATIO_SIDES if v in sides
+                 for o in ("linux", "limit") if o in sides]
         lines += ["## %s" % group.capitalize(), "",
                   "| metric | unit | " + " | ".join(SIDE_TITLE[s] for s in sides) +
-                  "".join(" | vio / %s" % SIDE_TITLE[o] for o in other) + " |",
-                  "|---|---|" + "---:|" * (len(sides) + len(other))]
+                  "".join(" | %s / %s" % (SIDE_TITLE[v], SIDE_TITLE[o]) for v, o in pairs) +
+                  " |",
+                  "|---|---|" + "---:|" * (len(sides) + len(pairs))]
         for m in metrics:
             cells = [fmt3(spread(values[s].get(m, []))) for s in sides]
-            cells += [fmt3(ratios(values, m, o), ratio=True) for o in other]
+            cells += [fmt3(ratios(values, m, o, v), ratio=True) for v, o in pairs]
             lines.append("| %s | %s | %s |" % (METRICS[m][1], units.get(m, ""),
                                                " | ".join(cells)))
         lines.append("")
@@ -527,6 +606,25 @@ def report(values, units, failures, info, fp, made, plot_note):
             lines.append("| %s | %s | %s |" % (dev, "{:,.0f}".format(v[0]),
                                                "{:,.0f}".format(v[1])))
     lines.append("")
+    if BLK_STATS or BLK_THREADS:
+        lines += ["## Block, per device request", "",
+                  "From the last round's boots. vio's `BENCH-STAT` lines (src/kernel/bench.c): "
+                  "notifies (each an MMIO write that traps into QEMU), queue interrupts and "
+                  "indirect tables per completed request, and the nanoseconds per request "
+                  "spent in `vio_blk_submit`, in the unplug's notify and in `vio_blk_poll`. "
+                  "QEMU's threads: CPU seconds per second of the row (`/proc/<pid>/task/*/stat`"
+                  ", utime + stime): the vCPU (`CPU 0/TCG`), the main loop "
+                  "(`qemu-system-x86`), the block layer's `worker` threads.",
+                  "", "| side | metric | vio's counters | QEMU threads, cores busy |",
+                  "|---|---|---|---|"]
+        for side in SIDES:
+            stats, threads = BLK_STATS.get(side, {}), BLK_THREADS.get(side, {})
+            for metric in [m for m in QEMU_IMG if m in stats or m in threads]:
+                busy = sorted(threads.get(metric, {}).items(), key=lambda kv: -kv[1])
+                lines.append("| %s | %s | %s | %s |" % (
+                    SIDE_TITLE[side], metric, stats.get(metric, ""),
+                    ", ".join("%s %.2f" % kv for kv in busy if kv[1] >= 0.005)))
+        lines.append("")
     if failures:
         lines += ["## Runs that failed", ""] + ["- " + f for f in failures] + [""]
     return "\n".join(lines)
@@ -568,6 +666,7 @@ def main():
         f.write(text)
     with open(os.path.join(OUT, "results.json"), "w") as f:
         json.dump({"info": info, "units": units, "values": values, "footprint": fp,
+                   "blk_stats": BLK_STATS, "blk_threads": BLK_THREADS,
                    "failures": failures}, f, indent=1)
     with open(os.path.join(OUT, "results.txt"), "w") as f:
         for side in SIDES:

@@ -14,7 +14,8 @@ measures, in this order:
 
 Three peers run the same host commands:
   vio_net    the vio kernel (vio.mode=shell): lwIP's `udp echo`, lwiperf (`iperf server`,
-             `iperf client`); with the checksum offloads negotiated or not (csum=off,guest_csum=off)
+             `iperf client`); with the checksum offloads negotiated or not (csum=off,guest_csum=off),
+             and with packed=on on every device (the packed ring)
   linux_net  the Linux guest of scripts/linux-peer.sh (bench=net): tests/bench/loadgen.c's
              UDP echo, the host's own iperf 2 binary copied into its initramfs
   host_net   no guest: two network namespaces joined by a veth pair, the same tools on both
@@ -47,7 +48,14 @@ VIO_CONFIGS = {
     # side name -> (virtio-net-pci properties, description)
     "vio": ("", "offloads negotiated (CSUM, GUEST_CSUM)"),
     "vio-nocsum": (",csum=off,guest_csum=off", "no offloads (csum=off,guest_csum=off)"),
+    "vio-packed": ("", "offloads negotiated, packed ring (packed=on on every device)"),
 }
+
+
+def with_packed(args):
+    """QEMU arguments with packed=on added to every virtio-*-pci device (virtio 1.2 section
+    2.8: QEMU then offers VIRTIO_F_RING_PACKED, and vio takes it)."""
+    return [a + ",packed=on" if re.match(r"virtio-[a-z0-9]+-pci(,|$)", a) else a for a in args]
 
 
 def mbits(text):
@@ -120,6 +128,8 @@ def vio_net(side, secs=None):
         q.wait_for(r"net0: %s/24 \(static\)" % re.escape(GUEST_IP), timeout=30)
         info["mtu"] = re.search(r"mtu (\d+)", q.shell("ip")).group(1)
         feats = q.shell("virtio net0")
+        ring = "packed" if side == "vio-packed" else "split"
+        assert ", ring %s," % ring in feats, "net0 not on a %s ring: %r" % (ring, feats[:300])
         info["features"] = " ".join(
             f for f in ("GUEST_CSUM", "CSUM", "MRG_RXBUF", "GUEST_TSO4", "HOST_TSO4")
             if re.search(r"\b%s\b" % f, feats.split("offered")[0]))
@@ -138,9 +148,10 @@ def vio_net(side, secs=None):
         "bench-net-" + side, mode="shell", machine="q35", mem="512M",
         boot="direct", expect_exit=0, timeout=300 + 4 * secs,
         netns=HOST_IP + "/24", cmdline="vio.ip=%s/24" % GUEST_IP,
-        qemu_args=["-device", "virtio-rng-pci",
-                   "-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no",
-                   "-device", "virtio-net-pci,netdev=n0" + props],
+        qemu_args=(with_packed if side == "vio-packed" else list)(
+            ["-device", "virtio-rng-pci",
+             "-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no",
+             "-device", "virtio-net-pci,netdev=n0" + props]),
         interact=measure)
     ok, reason, _secs, log_path = harness.run_scenario(scn)
     return ok, reason, results, info, log_path
