@@ -4,7 +4,8 @@
  *
  * Exercised by QEMU with
  *
- *	-fsdev local,id=fs0,path=DIR,security_model=none -device virtio-9p-pci,fsdev=fs0,mount_tag=host
+ *	-fsdev local,id=fs0,path=DIR,security_model=none -device
+ *virtio-9p-pci,fsdev=fs0,mount_tag=host
  *
  * The transport is the smallest there is: one queue, and one chain per request holding the
  * T-message (device-readable) and room for the R-message (device-writable). Everything else
@@ -209,8 +210,9 @@ static int reap(struct vio_9p *fs, uint32_t *len)
 	VIO_ASSERT(u.cookie == fs);
 	fs->p9_stuck = false;
 	if (u.len > u.in_len) {
-		vio_logf(fs->dev->port, VIO_LOG_ERR, "%s: device claims %u bytes in a %u-byte answer",
-			 p9_name, u.len, u.in_len);
+		vio_logf(fs->dev->port, VIO_LOG_ERR,
+			 "%s: device claims %u bytes in a %u-byte answer", p9_name, u.len,
+			 u.in_len);
 		return VIO_EIO;
 	}
 	*len = u.len;
@@ -254,8 +256,8 @@ static int rpc(struct vio_9p *fs, uint8_t rtype, uint32_t rx_max)
 	if (rx_max > fs->msize)
 		rx_max = fs->msize;
 	for (uint32_t off = 0; off < size; off += PAGE, n++)
-		fs->p9_sg[n] = (struct vio_sg){fs->p9_tx[off / PAGE],
-					       size - off < PAGE ? size - off : PAGE};
+		fs->p9_sg[n] =
+		    (struct vio_sg){fs->p9_tx[off / PAGE], size - off < PAGE ? size - off : PAGE};
 	unsigned n_out = n;
 	for (uint32_t off = 0; off < rx_max; off += PAGE, n++)
 		fs->p9_sg[n] = (struct vio_sg){fs->p9_rx[off / PAGE],
@@ -336,7 +338,7 @@ static bool fid_valid(const struct vio_9p *fs, uint32_t fid)
 
 static void fid_free(struct vio_9p *fs, uint32_t fid)
 {
-	fs->p9_fids[fid / 8] &= (uint8_t)~(1u << (fid % 8));
+	fs->p9_fids[fid / 8] &= (uint8_t) ~(1u << (fid % 8));
 }
 
 /* --- the client's calls ------------------------------------------------------------------ */
@@ -511,8 +513,7 @@ int vio_9p_open(struct vio_9p *fs, uint32_t fid, uint32_t flags)
 	return err ? err : opened(fs);
 }
 
-int vio_9p_create(struct vio_9p *fs, uint32_t fid, const char *name, uint32_t flags,
-		  uint32_t mode)
+int vio_9p_create(struct vio_9p *fs, uint32_t fid, const char *name, uint32_t flags, uint32_t mode)
 {
 	if (!fs->dev || !name || !fid_valid(fs, fid))
 		return VIO_EINVAL;
@@ -550,8 +551,7 @@ int vio_9p_read(struct vio_9p *fs, uint32_t fid, uint64_t offset, void *buf, uin
 	return (int)n;
 }
 
-int vio_9p_write(struct vio_9p *fs, uint32_t fid, uint64_t offset, const void *buf,
-		 uint32_t len)
+int vio_9p_write(struct vio_9p *fs, uint32_t fid, uint64_t offset, const void *buf, uint32_t len)
 {
 	if (!fs->dev || !buf || !fid_valid(fs, fid) || len > INT32_MAX)
 		return VIO_EINVAL;
@@ -724,27 +724,48 @@ int vio_9p_clunk(struct vio_9p *fs, uint32_t fid)
 const char *vio_9p_errno_name(uint32_t e)
 {
 	switch (e) {
-	case 1: return "EPERM";
-	case 2: return "ENOENT";
-	case 5: return "EIO";
-	case 9: return "EBADF";
-	case 12: return "ENOMEM";
-	case 13: return "EACCES";
-	case 16: return "EBUSY";
-	case 17: return "EEXIST";
-	case 18: return "EXDEV";
-	case 20: return "ENOTDIR";
-	case 21: return "EISDIR";
-	case 22: return "EINVAL";
-	case 24: return "EMFILE";
-	case 27: return "EFBIG";
-	case 28: return "ENOSPC";
-	case 30: return "EROFS";
-	case 36: return "ENAMETOOLONG";
-	case 39: return "ENOTEMPTY";
-	case 95: return "EOPNOTSUPP";
-	case 116: return "ESTALE";
-	default: return "E?";
+	case 1:
+		return "EPERM";
+	case 2:
+		return "ENOENT";
+	case 5:
+		return "EIO";
+	case 9:
+		return "EBADF";
+	case 12:
+		return "ENOMEM";
+	case 13:
+		return "EACCES";
+	case 16:
+		return "EBUSY";
+	case 17:
+		return "EEXIST";
+	case 18:
+		return "EXDEV";
+	case 20:
+		return "ENOTDIR";
+	case 21:
+		return "EISDIR";
+	case 22:
+		return "EINVAL";
+	case 24:
+		return "EMFILE";
+	case 27:
+		return "EFBIG";
+	case 28:
+		return "ENOSPC";
+	case 30:
+		return "EROFS";
+	case 36:
+		return "ENAMETOOLONG";
+	case 39:
+		return "ENOTEMPTY";
+	case 95:
+		return "EOPNOTSUPP";
+	case 116:
+		return "ESTALE";
+	default:
+		return "E?";
 	}
 }
 

@@ -59,17 +59,37 @@ static int say(int err, const char *what, const char *path)
 	if (err == VIO_EREMOTE) {
 		const char *why;
 		switch (fs->last_errno) {
-		case 2: why = "no such file or directory"; break;
-		case 30: why = "the export is read-only"; break;
-		case 20: why = "a part of the path is not a directory"; break;
-		case 21: why = "it is a directory"; break;
-		case 17: why = "it already exists"; break;
-		case 39: why = "the directory is not empty"; break;
+		case 2:
+			why = "no such file or directory";
+			break;
+		case 30:
+			why = "the export is read-only";
+			break;
+		case 20:
+			why = "a part of the path is not a directory";
+			break;
+		case 21:
+			why = "it is a directory";
+			break;
+		case 17:
+			why = "it already exists";
+			break;
+		case 39:
+			why = "the directory is not empty";
+			break;
 		case 1:
-		case 13: why = "the host does not allow it"; break;
-		case 28: why = "the host's disk is full"; break;
-		case 116: why = "the file went away on the host"; break;
-		default: why = "the host refused"; break;
+		case 13:
+			why = "the host does not allow it";
+			break;
+		case 28:
+			why = "the host's disk is full";
+			break;
+		case 116:
+			why = "the file went away on the host";
+			break;
+		default:
+			why = "the host refused";
+			break;
 		}
 		kprintf("9p: %s %s: %s (%s)\n", what, path, why, vio_9p_errno_name(fs->last_errno));
 	} else {
@@ -96,12 +116,13 @@ static int parent(const char *path, uint32_t *dir, char *name, size_t size, cons
 	const char *slash = strrchr(path, '/');
 	const char *last = slash ? slash + 1 : path;
 	if (!*last || strlen(last) >= size)
-		ERR("9p: %s %s: give a file name (at most %u bytes) after the last '/'", what,
-		    path, (unsigned)size - 1);
+		ERR("9p: %s %s: give a file name (at most %u bytes) after the last '/'", what, path,
+		    (unsigned)size - 1);
 	char dirpath[256];
 	size_t n = slash ? (size_t)(slash - path) : 0;
 	if (n >= sizeof(dirpath))
-		ERR("9p: %s: the path is longer than %u bytes", what, (unsigned)sizeof(dirpath) - 1);
+		ERR("9p: %s: the path is longer than %u bytes", what,
+		    (unsigned)sizeof(dirpath) - 1);
 	memcpy(dirpath, path, n);
 	dirpath[n] = 0;
 	strcpy(name, last);
@@ -114,10 +135,11 @@ static int info(void)
 	const struct vio_9p_stats *s = &fs->stats;
 	char tag[VIO_9P_TAG_MAX + 1];
 	kprintf("9p0: tag '%s', msize %u, requests %llu (refused %llu, malformed %llu, timed out "
-		"%llu), read %llu B, written %llu B\n", clean(fs->tag, tag, sizeof(tag)), fs->msize,
-		(unsigned long long)s->rpcs, (unsigned long long)s->errors,
-		(unsigned long long)s->bad_replies, (unsigned long long)s->timeouts,
-		(unsigned long long)s->bytes_read, (unsigned long long)s->bytes_written);
+		"%llu), read %llu B, written %llu B\n",
+		clean(fs->tag, tag, sizeof(tag)), fs->msize, (unsigned long long)s->rpcs,
+		(unsigned long long)s->errors, (unsigned long long)s->bad_replies,
+		(unsigned long long)s->timeouts, (unsigned long long)s->bytes_read,
+		(unsigned long long)s->bytes_written);
 	return 0;
 }
 
@@ -231,8 +253,8 @@ static int open_write(const char *path, uint32_t *fid, const char *what)
 static int write_all(uint32_t fid, uint64_t off, const uint8_t *p, size_t len)
 {
 	while (len) {
-		int n = DEV_CALL(vio_9p_write(dev_9p(0), fid, off, p, len > sizeof(buf) ? sizeof(buf)
-										     : (uint32_t)len));
+		int n = DEV_CALL(vio_9p_write(dev_9p(0), fid, off, p,
+					      len > sizeof(buf) ? sizeof(buf) : (uint32_t)len));
 		if (n < 0)
 			return n;
 		if (n == 0)
@@ -254,7 +276,8 @@ static int put(int argc, char **argv)
 	for (int i = 3; i < argc; i++) {
 		size_t n = strlen(argv[i]);
 		if (len + n + 2 > sizeof(text))
-			ERR("9p: put: the text is longer than %u bytes", (unsigned)sizeof(text) - 2);
+			ERR("9p: put: the text is longer than %u bytes",
+			    (unsigned)sizeof(text) - 2);
 		memcpy(text + len, argv[i], n);
 		len += n;
 		text[len++] = i + 1 < argc ? ' ' : '\n';
@@ -286,9 +309,8 @@ static int stat(const char *path)
 		mode[i] = (char)('0' + ((a.mode >> (3 * (3 - i))) & 7));
 	mode[4] = 0;
 	kprintf("%s: %s, mode %s, size %llu, links %llu, uid %u gid %u, mtime %llu\n", path,
-		a.qid.type & P9_QTDIR ? "directory" : "file", mode,
-		(unsigned long long)a.size, (unsigned long long)a.nlink, a.uid, a.gid,
-		(unsigned long long)a.mtime_sec);
+		a.qid.type & P9_QTDIR ? "directory" : "file", mode, (unsigned long long)a.size,
+		(unsigned long long)a.nlink, a.uid, a.gid, (unsigned long long)a.mtime_sec);
 	return 0;
 }
 
@@ -390,8 +412,8 @@ static int cp_to_blk(const char *path, struct vio_blk *blk, uint64_t sector, con
 			ERR("9p: cp: stopped (Ctrl-C) after %llu bytes", (unsigned long long)off);
 		}
 		while (fill < chunk) {
-			int n = DEV_CALL(vio_9p_read(dev_9p(0), fid, off + fill, buf + fill,
-						    chunk - fill));
+			int n = DEV_CALL(
+			    vio_9p_read(dev_9p(0), fid, off + fill, buf + fill, chunk - fill));
 			if (n < 0) {
 				clunk(fid);
 				return say(n, "cp", path);
@@ -437,7 +459,8 @@ static int cp(const char *from, const char *to)
 	bool from_blk = blk_spec(from, &blk, &sector, &bytes, &has_bytes);
 	if (from_blk && !has_bytes)
 		ERR("9p: cp: say how many bytes to copy from the disk: %s:<bytes>", from);
-	if (from_blk && (sector >= blk->info.capacity || bytes > (blk->info.capacity - sector) * SECTOR))
+	if (from_blk &&
+	    (sector >= blk->info.capacity || bytes > (blk->info.capacity - sector) * SECTOR))
 		ERR("9p: cp: %s runs past the end of the disk (%llu sectors)", from,
 		    (unsigned long long)blk->info.capacity);
 	if (!from_blk) {
@@ -546,7 +569,8 @@ static int bench_write(const char *path, const char *mib_arg)
 int cmd_9p(int argc, char **argv)
 {
 	if (!dev_9p(0))
-		ERR("9p: no virtio-9p device (QEMU: -fsdev local,id=fs0,path=DIR,security_model=none "
+		ERR("9p: no virtio-9p device (QEMU: -fsdev "
+		    "local,id=fs0,path=DIR,security_model=none "
 		    "-device virtio-9p-pci,fsdev=fs0,mount_tag=host)");
 	if (argc == 1 || !strcmp(argv[1], "info"))
 		return argc <= 2 ? info() : -1;

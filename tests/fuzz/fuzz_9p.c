@@ -145,7 +145,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		case 4:
-			r = vio_9p_readdir(&s->fs, pick(s, fids, nfids), &cookie, ents, 1 + byte(s) % 4);
+			r = vio_9p_readdir(&s->fs, pick(s, fids, nfids), &cookie, ents,
+					   1 + byte(s) % 4);
 			for (int i = 0; i < r; i++)
 				check(strlen(ents[i].name) <= VIO_9P_NAME_MAX &&
 				      !strchr(ents[i].name, '/'));
@@ -172,7 +173,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			vio_9p_unlinkat(&s->fs, pick(s, fids, nfids), "d", P9_AT_REMOVEDIR);
 			break;
 		case 10:
-			vio_9p_renameat(&s->fs, pick(s, fids, nfids), "a", pick(s, fids, nfids), "b");
+			vio_9p_renameat(&s->fs, pick(s, fids, nfids), "a", pick(s, fids, nfids),
+					"b");
 			vio_9p_truncate(&s->fs, pick(s, fids, nfids), word(s));
 			vio_9p_fsync(&s->fs, pick(s, fids, nfids));
 			break;

@@ -130,7 +130,7 @@ static void serve(struct server *s)
 	case P9_TREAD: {
 		uint64_t off = rd(b + 4, 8);
 		uint32_t count = (uint32_t)rd(b + 12, 4);
-		uint32_t n = off >= HELLO_LEN ? 0
+		uint32_t n = off >= HELLO_LEN	       ? 0
 			     : HELLO_LEN - off < count ? (uint32_t)(HELLO_LEN - off)
 						       : count;
 		if (s->lie == READ_TOO_MUCH)
@@ -304,12 +304,20 @@ static void test_a_server_without_9p2000L_is_not_supported(void **state)
 	teardown(f);
 }
 
+/* Init, then attach: the root fid. */
+static uint32_t attached(struct fixture *f)
+{
+	uint32_t root;
+	assert_int_equal(vio_9p_init(&f->fs, &f->e->dev, NULL), 0);
+	assert_int_equal(vio_9p_attach(&f->fs, "root", &root), 0);
+	return root;
+}
+
 /* Attach, walk to "hello" and open it: the fid. */
 static uint32_t open_hello(struct fixture *f, uint32_t *root)
 {
 	uint32_t fid;
-	assert_int_equal(vio_9p_init(&f->fs, &f->e->dev, NULL), 0);
-	assert_int_equal(vio_9p_attach(&f->fs, "root", root), 0);
+	*root = attached(f);
 	assert_int_equal(vio_9p_walk(&f->fs, *root, "/hello", &fid), 0);
 	assert_int_equal(vio_9p_open(&f->fs, fid, P9_O_RDONLY), 0);
 	return fid;
@@ -394,8 +402,7 @@ static void test_rlerror_is_eremote_with_the_servers_errno(void **state)
 	(void)state;
 	struct fixture *f = setup("host", HONEST, 65536);
 	uint32_t root, fid;
-	assert_int_equal(vio_9p_init(&f->fs, &f->e->dev, NULL), 0);
-	assert_int_equal(vio_9p_attach(&f->fs, "root", &root), 0);
+	root = attached(f);
 	assert_int_equal(vio_9p_walk(&f->fs, root, "nothere", &fid), VIO_EREMOTE);
 	assert_int_equal(f->fs.last_errno, 2);
 	assert_string_equal(vio_9p_errno_name(f->fs.last_errno), "ENOENT");
@@ -410,14 +417,13 @@ static void test_a_walk_stopping_short_leaks_no_fid(void **state)
 	(void)state;
 	struct fixture *f = setup("host", HONEST, 65536);
 	uint32_t root, fid;
-	assert_int_equal(vio_9p_init(&f->fs, &f->e->dev, NULL), 0);
-	assert_int_equal(vio_9p_attach(&f->fs, "root", &root), 0);
+	root = attached(f);
 	for (int i = 0; i < 3 * VIO_9P_MAX_FIDS; i++) {
 		assert_int_equal(vio_9p_walk(&f->fs, root, "hello/deeper", &fid), VIO_EREMOTE);
 		/* 17 names: two Twalks, the second one fails and the first's fid is clunked. */
-		assert_int_equal(vio_9p_walk(&f->fs, root, "././././././././././././././././x",
-					     &fid),
-				 VIO_EREMOTE);
+		assert_int_equal(
+		    vio_9p_walk(&f->fs, root, "././././././././././././././././x", &fid),
+		    VIO_EREMOTE);
 	}
 	assert_int_equal(fids_in_use(&f->fs), 1);
 	assert_int_equal(vio_9p_walk(&f->fs, root, "hello", &fid), 0);
@@ -432,8 +438,7 @@ static void test_names_longer_than_255_bytes_never_reach_the_device(void **state
 	char name[300];
 	memset(name, 'n', sizeof(name) - 1);
 	name[sizeof(name) - 1] = 0;
-	assert_int_equal(vio_9p_init(&f->fs, &f->e->dev, NULL), 0);
-	assert_int_equal(vio_9p_attach(&f->fs, "root", &root), 0);
+	root = attached(f);
 	unsigned before = f->s.requests;
 	assert_int_equal(vio_9p_walk(&f->fs, root, name, &fid), VIO_EINVAL);
 	assert_int_equal(vio_9p_mkdir(&f->fs, root, name, 0755), VIO_EINVAL);
@@ -448,8 +453,7 @@ static void test_readdir_returns_entries_and_moves_the_cookie(void **state)
 	uint32_t root;
 	struct vio_9p_dirent ents[3];
 	uint64_t cookie = 0;
-	assert_int_equal(vio_9p_init(&f->fs, &f->e->dev, NULL), 0);
-	assert_int_equal(vio_9p_attach(&f->fs, "root", &root), 0);
+	root = attached(f);
 	assert_int_equal(vio_9p_readdir(&f->fs, root, &cookie, ents, 3), 3);
 	assert_string_equal(ents[2].name, "hello");
 	assert_int_equal(cookie, 3);
@@ -466,8 +470,7 @@ static void test_a_directory_entry_with_a_slash_is_malformed(void **state)
 	uint32_t root;
 	struct vio_9p_dirent ents[8];
 	uint64_t cookie = 0;
-	assert_int_equal(vio_9p_init(&f->fs, &f->e->dev, NULL), 0);
-	assert_int_equal(vio_9p_attach(&f->fs, "root", &root), 0);
+	root = attached(f);
 	assert_int_equal(vio_9p_readdir(&f->fs, root, &cookie, ents, 8), VIO_EPROTO);
 	assert_int_equal(cookie, 0);
 	teardown(f);
@@ -480,8 +483,7 @@ static void test_a_directory_entry_cut_in_half_is_malformed(void **state)
 	uint32_t root;
 	struct vio_9p_dirent ents[8];
 	uint64_t cookie = 0;
-	assert_int_equal(vio_9p_init(&f->fs, &f->e->dev, NULL), 0);
-	assert_int_equal(vio_9p_attach(&f->fs, "root", &root), 0);
+	root = attached(f);
 	assert_int_equal(vio_9p_readdir(&f->fs, root, &cookie, ents, 8), VIO_EPROTO);
 	teardown(f);
 }
