@@ -335,8 +335,8 @@ bool vio_vq_is_broken(const struct vio_vq *vq);
 
 /*
  * Mark the queue broken (vio_vq_add and vio_vq_get_used then return VIO_EIO) and log `why`
- * once, on the first call. The core uses it when the device sets DEVICE_NEEDS_RESET.
- * IRQ-safe.
+ * once, on the first call (NULL: no line, for a caller that says it once for all of a
+ * device's queues). The core uses it when the device sets DEVICE_NEEDS_RESET. IRQ-safe.
  */
 void vio_vq_break(struct vio_vq *vq, const char *why);
 

@@ -397,11 +397,16 @@ int vio_dev_check(struct vio_dev *dev)
 		return dev->needs_reset ? VIO_ENEEDRESET : 0;
 	if (!dev->needs_reset) {
 		dev->needs_reset = true;
-		vio_logf(dev->port, VIO_LOG_ERR, "%s: device needs reset (status 0x%02x)",
-			 dev_name(dev), status);
+		/* One line for the device, not one per queue: a device may have dozens. */
+		unsigned broken = 0;
 		for (uint16_t i = 0; i < dev->nvqs; i++)
-			if (vq_live(&dev->vqs[i]))
-				vio_vq_break(&dev->vqs[i], "device needs reset");
+			if (vq_live(&dev->vqs[i]) && !vio_vq_is_broken(&dev->vqs[i])) {
+				vio_vq_break(&dev->vqs[i], NULL);
+				broken++;
+			}
+		vio_logf(dev->port, VIO_LOG_ERR,
+			 "%s: device needs reset (status 0x%02x): %u queue(s) broken", dev_name(dev),
+			 status, broken);
 	}
 	return VIO_ENEEDRESET;
 }

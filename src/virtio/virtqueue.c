@@ -765,7 +765,8 @@ void vio_vq_break(struct vio_vq *vq, const char *why)
 	if (vq->vq_broken)
 		return;
 	vq->vq_broken = true;
-	vio_logf(vq->port, VIO_LOG_ERR, "vq%u: broken: %s", vq->index, why);
+	if (why)
+		vio_logf(vq->port, VIO_LOG_ERR, "vq%u: broken: %s", vq->index, why);
 }
 
 void *vio_vq_detach_unused(struct vio_vq *vq)

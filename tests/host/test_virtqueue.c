@@ -1011,6 +1011,17 @@ static void test_break_marks_broken_and_logs_once(void **state)
 	env_free(e);
 }
 
+static void test_break_without_a_reason_logs_nothing(void **state)
+{
+	struct env *e = env_new(8, 0);
+	(void)state;
+
+	vio_vq_break(&e->vq, NULL);
+	assert_true(vio_vq_is_broken(&e->vq));
+	assert_int_equal(e->fp.log_count, 0);
+	env_free(e);
+}
+
 /* --- teardown ---------------------------------------------------------------------------- */
 
 static void test_detach_unused_returns_every_posted_cookie_once(void **state)
@@ -1654,6 +1665,7 @@ int main(void)
 		cmocka_unit_test(test_used_idx_running_ahead_breaks_queue),
 		cmocka_unit_test(test_used_len_larger_than_posted_is_reported_unclamped),
 		cmocka_unit_test(test_break_marks_broken_and_logs_once),
+		cmocka_unit_test(test_break_without_a_reason_logs_nothing),
 		cmocka_unit_test(test_detach_unused_returns_every_posted_cookie_once),
 		cmocka_unit_test(test_dump_does_not_crash_in_any_state),
 		cmocka_unit_test(test_destroy_frees_every_allocation),
