@@ -23,12 +23,11 @@ import random
 import socket
 import subprocess
 import threading
-import time
 
 import harness
 from harness import Scenario
-from scn_net import echo_frames, free_udp_port, mac_bytes
-from scn_riscv64 import CONSOLE_BYTES, DISK_BYTES, NET_FRAMES, NET_STOP, check, console_echo
+from scn_net import free_udp_port
+from scn_riscv64 import DISK_BYTES, check, exchange
 
 EXAMPLE = os.path.join(harness.ROOT, "examples", "aarch64-virt")
 OUT = os.path.join(harness.BUILD, "aarch64-virt")
@@ -90,41 +89,8 @@ def setup(workdir, kind):
             "-device", "virtio-net-%s,netdev=n0" % kind]
 
 
-def net_exchange(q, sock, dest):
-    m = q.wait_for(r"^net: mac=([0-9a-f:]{17}) ready$", timeout=60)
-    guest_mac = mac_bytes(m.group(1))
-    host_mac = bytes([0x02, 0x00, 0x00, 0x00, 0x00, 0x01])
-    sock.settimeout(30)
-    while True:  # the hello frame: broadcast, from the guest's MAC
-        hello = sock.recv(65536)
-        if hello[6:12] == guest_mac and hello[12:14] == b"\x88\xb5":
-            break
-    assert hello[:6] == b"\xff" * 6, "hello frame sent to %s" % hello[:6].hex(":")
-    assert hello[14:].startswith(b"vio aarch64-virt hello"), "hello frame says %r" % hello[14:40]
-    echo_frames(sock, dest, guest_mac, host_mac, NET_FRAMES, random.Random(7), timeout=60)
-    stop = guest_mac + host_mac + b"\x88\xb5" + NET_STOP + bytes(40)
-    sock.settimeout(0.5)
-    end = time.monotonic() + 30
-    while True:
-        assert time.monotonic() < end, "the stop frame never came back"
-        sock.sendto(stop, dest)
-        try:
-            if sock.recv(65536)[14:22] == NET_STOP:
-                break
-        except socket.timeout:
-            pass
-
-
 def interact(q):
-    sock, dest = _host_socks.pop(q.workdir)
-    try:
-        q.wait_for(r"^console: port \d+ \(org\.vio\.echo\) echoes %d bytes$" % CONSOLE_BYTES,
-                   timeout=60)
-        console_echo(os.path.join(q.workdir, "echo.sock"),
-                     random.Random(3).randbytes(CONSOLE_BYTES), 60)
-        net_exchange(q, sock, dest)
-    finally:
-        sock.close()
+    exchange(q, _host_socks, b"vio aarch64-virt hello")
 
 
 def scenario(transport, mode):

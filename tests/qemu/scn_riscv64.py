@@ -108,7 +108,7 @@ def console_echo(path, data, timeout):
         i for i in range(len(data)) if got[i] != data[i])
 
 
-def net_exchange(q, sock, dest):
+def net_exchange(q, sock, dest, hello_text):
     m = q.wait_for(r"^net: mac=([0-9a-f:]{17}) ready$", timeout=60)
     guest_mac = mac_bytes(m.group(1))
     host_mac = bytes([0x02, 0x00, 0x00, 0x00, 0x00, 0x01])
@@ -118,7 +118,7 @@ def net_exchange(q, sock, dest):
         if hello[6:12] == guest_mac and hello[12:14] == b"\x88\xb5":
             break
     assert hello[:6] == b"\xff" * 6, "hello frame sent to %s" % hello[:6].hex(":")
-    assert hello[14:].startswith(b"vio riscv64-virt hello"), "hello frame says %r" % hello[14:40]
+    assert hello[14:].startswith(hello_text), "hello frame says %r" % hello[14:40]
     echo_frames(sock, dest, guest_mac, host_mac, NET_FRAMES, random.Random(7), timeout=60)
     stop = guest_mac + host_mac + b"\x88\xb5" + NET_STOP + bytes(40)
     sock.settimeout(0.5)
@@ -133,16 +133,22 @@ def net_exchange(q, sock, dest):
             pass
 
 
-def interact(q):
-    sock, dest = _host_socks.pop(q.workdir)
+def exchange(q, host_socks, hello_text):
+    """The console echo, then the frame echo, as the example kernels run them (the aarch64
+    one too): host_socks holds the UDP socket setup bound for this boot."""
+    sock, dest = host_socks.pop(q.workdir)
     try:
         q.wait_for(r"^console: port \d+ \(org\.vio\.echo\) echoes %d bytes$" % CONSOLE_BYTES,
                    timeout=60)
         console_echo(os.path.join(q.workdir, "echo.sock"),
                      random.Random(3).randbytes(CONSOLE_BYTES), 60)
-        net_exchange(q, sock, dest)
+        net_exchange(q, sock, dest, hello_text)
     finally:
         sock.close()
+
+
+def interact(q):
+    exchange(q, _host_socks, b"vio riscv64-virt hello")
 
 
 def check(log, workdir):
