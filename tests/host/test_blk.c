@@ -308,6 +308,18 @@ static void on_done(struct vio_blk_req *req, int status, void *arg)
 	d->status = status;
 }
 
+/* An async one-segment read of `sector` into `sg`, on any queue, reporting to `d`. */
+static struct vio_blk_req read_req(uint64_t sector, struct vio_sg *sg, struct done *d)
+{
+	return (struct vio_blk_req){.op = VIO_BLK_OP_READ,
+				    .sector = sector,
+				    .sg = sg,
+				    .nsg = 1,
+				    .queue = VIO_BLK_ANY_QUEUE,
+				    .on_done = on_done,
+				    .arg = d};
+}
+
 static void fill(uint8_t *p, size_t n, uint8_t seed)
 {
 	for (size_t i = 0; i < n; i++)
@@ -599,13 +611,7 @@ static void test_async_full_queue_depth_in_flight_completes_out_of_order(void **
 	for (int i = 0; i < QSIZE; i++) {
 		sg[i] = (struct vio_sg){bufs[i], 512};
 		d[i] = (struct done){0};
-		req[i] = (struct vio_blk_req){.op = VIO_BLK_OP_READ,
-					      .sector = (uint64_t)i,
-					      .sg = &sg[i],
-					      .nsg = 1,
-					      .queue = VIO_BLK_ANY_QUEUE,
-					      .on_done = on_done,
-					      .arg = &d[i]};
+		req[i] = read_req((uint64_t)i, &sg[i], &d[i]);
 		assert_int_equal(vio_blk_submit(&t->blk, &req[i]), 0);
 	}
 	assert_int_equal(vio_blk_in_flight(&t->blk), QSIZE);
@@ -645,13 +651,7 @@ static void test_blk_with_4_tables_and_depth_32_completes_1000_requests(void **s
 	int full = 0;
 	for (int i = 0; i < N;) {
 		sg[i] = (struct vio_sg){bufs[i], 512};
-		req[i] = (struct vio_blk_req){.op = VIO_BLK_OP_READ,
-					      .sector = (uint64_t)(i * 7 % DISK_SECTORS),
-					      .sg = &sg[i],
-					      .nsg = 1,
-					      .queue = VIO_BLK_ANY_QUEUE,
-					      .on_done = on_done,
-					      .arg = &d[i]};
+		req[i] = read_req((uint64_t)(i * 7 % DISK_SECTORS), &sg[i], &d[i]);
 		int err = vio_blk_submit(&t->blk, &req[i]);
 		if (err == 0) {
 			i++;
@@ -718,13 +718,7 @@ static void test_plugged_submits_notify_the_device_once_at_unplug(void **state)
 	for (int i = 0; i < 8; i++) {
 		sg[i] = (struct vio_sg){bufs[i], 512};
 		d[i] = (struct done){0};
-		req[i] = (struct vio_blk_req){.op = VIO_BLK_OP_READ,
-					      .sector = (uint64_t)i,
-					      .sg = &sg[i],
-					      .nsg = 1,
-					      .queue = VIO_BLK_ANY_QUEUE,
-					      .on_done = on_done,
-					      .arg = &d[i]};
+		req[i] = read_req((uint64_t)i, &sg[i], &d[i]);
 		assert_int_equal(vio_blk_submit(&t->blk, &req[i]), 0);
 	}
 	assert_int_equal(t->e->vd.q[0].notified, before); /* nothing told yet */
@@ -754,12 +748,7 @@ static void test_submit_returns_enospc_when_full_then_recovers(void **state)
 
 	t->m.hold = true;
 	for (int i = 0; i <= QSIZE; i++)
-		req[i] = (struct vio_blk_req){.op = VIO_BLK_OP_READ,
-					      .sg = &sg,
-					      .nsg = 1,
-					      .queue = VIO_BLK_ANY_QUEUE,
-					      .on_done = on_done,
-					      .arg = &d[i]};
+		req[i] = read_req(0, &sg, &d[i]);
 	for (int i = 0; i < QSIZE; i++)
 		assert_int_equal(vio_blk_submit(&t->blk, &req[i]), 0);
 	assert_int_equal(vio_blk_submit(&t->blk, &req[QSIZE]), VIO_ENOSPC);
@@ -870,13 +859,7 @@ static void test_ioerr_fails_only_that_request(void **state)
 	t->m.hold = true;
 	for (int i = 0; i < 3; i++) {
 		sg[i] = (struct vio_sg){bufs[i], 512};
-		req[i] = (struct vio_blk_req){.op = VIO_BLK_OP_READ,
-					      .sector = (uint64_t)(10 + i),
-					      .sg = &sg[i],
-					      .nsg = 1,
-					      .queue = VIO_BLK_ANY_QUEUE,
-					      .on_done = on_done,
-					      .arg = &d[i]};
+		req[i] = read_req((uint64_t)(10 + i), &sg[i], &d[i]);
 		assert_int_equal(vio_blk_submit(&t->blk, &req[i]), 0);
 	}
 	fake_env_run(t->e);
@@ -1664,12 +1647,7 @@ static void test_sync_timeout_and_full_queue_waits_call_the_owner_too(void **sta
 
 	t->m.silent = true;
 	for (int i = 0; i < QSIZE; i++) {
-		req[i] = (struct vio_blk_req){.op = VIO_BLK_OP_READ,
-					      .sg = &sg,
-					      .nsg = 1,
-					      .queue = VIO_BLK_ANY_QUEUE,
-					      .on_done = on_done,
-					      .arg = &d[i]};
+		req[i] = read_req(0, &sg, &d[i]);
 		assert_int_equal(vio_blk_submit(&t->blk, &req[i]), 0);
 	}
 	/* The queue is full and stays full: 5 ms of waiting for room. */
@@ -1771,12 +1749,7 @@ static void test_sync_call_times_out_when_queue_stays_full(void **state)
 
 	t->m.silent = true;
 	for (int i = 0; i < QSIZE; i++) {
-		req[i] = (struct vio_blk_req){.op = VIO_BLK_OP_READ,
-					      .sg = &sg,
-					      .nsg = 1,
-					      .queue = VIO_BLK_ANY_QUEUE,
-					      .on_done = on_done,
-					      .arg = &d[i]};
+		req[i] = read_req(0, &sg, &d[i]);
 		assert_int_equal(vio_blk_submit(&t->blk, &req[i]), 0);
 	}
 	assert_int_equal(vio_blk_flush(&t->blk), VIO_ETIMEDOUT);
