@@ -131,7 +131,8 @@ def bench_lines(log):
 
 def device_args(workdir, devices=("rng", "blk", "console", "net"), packed=False):
     """QEMU arguments for the device set; `packed` adds packed=on to every virtio device.
-    QEMU names its threads (debug-threads) so that qemu_threads() can tell them apart."""
+    QEMU names its threads (debug-threads) so that bench_net.qemu_threads() can tell them
+    apart."""
     args = ["-name", "bench,debug-threads=on"]
     if "rng" in devices:
         args += ["-device", "virtio-rng-pci"]
@@ -145,26 +146,6 @@ def device_args(workdir, devices=("rng", "blk", "console", "net"), packed=False)
     if "net" in devices:
         args += scn_net.net_setup(workdir)[2:]  # without net_setup's own virtio-rng-pci
     return bench_net.with_packed(args) if packed else args
-
-
-def qemu_threads(pid):
-    """{thread id: (name, CPU seconds, utime + stime)} of QEMU's threads: the vCPU
-    ("CPU 0/TCG"), the main loop ("qemu-system-x86"), the block layer's "worker" threads, an
-    iothread ("IO <id>")."""
-    out, clk = {}, os.sysconf("SC_CLK_TCK")
-    try:
-        tids = os.listdir("/proc/%d/task" % pid)
-    except OSError:
-        return out
-    for tid in tids:
-        try:
-            st = open("/proc/%d/task/%s/stat" % (pid, tid)).read()
-        except OSError:
-            continue
-        name = st[st.index("(") + 1:st.rindex(")")]
-        fields = st[st.rindex(")") + 2:].split()
-        out[tid] = (name, (int(fields[11]) + int(fields[12])) / clk)
-    return out
 
 
 def threads_busy(before, after, secs):
@@ -188,7 +169,7 @@ def follow(q, pattern, timeout):
     to its own) in THREADS."""
     rx = re.compile(r"^BENCH (\S+) ([0-9.]+) (\S+)$", re.M)
     seen = len(rx.findall(q.log))
-    mark = (time.monotonic(), qemu_threads(q.proc.pid))
+    mark = (time.monotonic(), bench_net.qemu_threads(q.proc.pid))
     end = time.monotonic() + timeout
     while True:
         try:
@@ -199,7 +180,7 @@ def follow(q, pattern, timeout):
         finally:
             found = rx.findall(q.log)
             if found[seen:]:
-                now = (time.monotonic(), qemu_threads(q.proc.pid))
+                now = (time.monotonic(), bench_net.qemu_threads(q.proc.pid))
                 secs = now[0] - mark[0]
                 for metric, value, unit in found[seen:]:
                     progress("  %s %s %s" % (metric, value, unit))
