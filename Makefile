@@ -8,7 +8,8 @@
 #   make lib-cross  libvio.a for x86-64, i686, riscv64 and aarch64 (clang and GCC), checked
 #   make stack      the deepest interrupt-path stack in the library, per architecture
 #   make bench      vio beside a Linux guest beside the limit, BENCH_ROUNDS (3) interleaved
-#                   rounds: build/bench/report.md and PNG plots (docs/benchmarks.md)
+#                   rounds: build/bench/report.md and PNG plots (docs/benchmarks.md);
+#                   BENCH_GROUPS=net (or devices, storage, boot, footprint) runs some only
 #   make bench-quick the benchmark tool once, vio only, short (make test runs it)
 #   make fuzz       build libFuzzer targets (clang) and run each for FUZZ_SECONDS
 #   make fuzz-long  the long background run: fast builds, nice 19, totals in build/fuzz/totals.txt

@@ -16,13 +16,16 @@ Each round runs, in turn:
             Both guests get the harness's two vCPUs (QEMU 7.2's TCG keeps guest memory
             barriers only with more than one) and run on one: vio never starts the second,
             Linux boots with maxcpus=1.
-  network   tests/bench_net.py: vio with and without the checksum offloads, vio with packed=on,
-            the Linux guest,
-            then the same host tools between two namespaces over a veth pair (the limit)
+  storage   tests/bench_storage.py: 9p and virtio-scsi beside the host's own tools
+  network   tests/bench_net.py: vio with every offload QEMU offers, without segmentation
+            offload (checksum offloads only), without any offload, with packed=on, the Linux
+            guest, then the same host tools between two namespaces over a veth pair (the
+            limit); for each TCP transfer of a guest also the frames per second and bytes per
+            frame each way on the tap and QEMU's CPU seconds per Gbit (vCPU, the rest)
   boot      QEMU start to the shell prompt (vio, direct PVH boot and GRUB ISO) and to /init
             (Linux), no devices
-Once per run: vio's footprint (size of build/vio.elf, libvio.a per driver, DMA and heap bytes
-per device from boots with one device each).
+Once per run (group "footprint"): vio's footprint (size of build/vio.elf, libvio.a per
+driver, DMA and heap bytes per device from boots with one device each).
 
 The ratios are computed within each round (so a noisy moment of the shared host moves both
 sides of one ratio) and are oriented so that above 1 means vio is faster: guest/peer for
@@ -32,6 +35,10 @@ rates, peer/guest for times.
   python3 tests/bench.py --quick    CI: vio (split rings) only, one round, short metrics,
                                     under a minute,
                                     into build/bench/quick/ (also BENCH_QUICK=1)
+
+BENCH_GROUPS picks the groups to run, comma-separated, of devices (the block and devices
+rows), storage, net, boot, footprint (default: all); BENCH_ROUNDS the number of rounds. So
+`BENCH_GROUPS=net BENCH_ROUNDS=1 BENCH_NET_SECS=3 make bench` is one short network round.
 
 BENCH_ACCEL=kvm runs the device boots under KVM when the kernel's self-tests pass under it
 here (tests/qemu/accel.py), else under TCG; the report says which ran.
@@ -43,6 +50,7 @@ import re
 import statistics
 import subprocess
 import sys
+import textwrap
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -63,11 +71,12 @@ ROUNDS = 1 if QUICK else int(os.environ.get("BENCH_ROUNDS", "3"))
 LOADGEN = os.path.join(harness.BUILD, "bench", "loadgen")
 PEER_DIR = os.path.join(harness.BUILD, "bench", "linux")
 
-SIDES = ["vio", "vio-packed", "vio-nocsum", "linux", "limit"]
-SIDE_TITLE = {"vio": "vio, split ring", "vio-packed": "vio, packed ring", "vio-nocsum": "vio, no csum offload",
+SIDES = ["vio", "vio-packed", "vio-notso", "vio-nocsum", "linux", "limit"]
+SIDE_TITLE = {"vio": "vio, split ring", "vio-packed": "vio, packed ring",
+              "vio-notso": "vio, csum offload only", "vio-nocsum": "vio, no offload",
               "linux": "Linux 6.1", "limit": "limit"}
-SIDE_COLOR = {"vio": "#1f77b4", "vio-packed": "#2ca02c", "vio-nocsum": "#9ecae1",
-              "linux": "#ff7f0e", "limit": "#7f7f7f"}
+SIDE_COLOR = {"vio": "#1f77b4", "vio-packed": "#2ca02c", "vio-notso": "#6baed6",
+              "vio-nocsum": "#c6dbef", "linux": "#ff7f0e", "limit": "#7f7f7f"}
 # The vio sides that get ratio columns against Linux and the limit.
 RATIO_SIDES = ["vio", "vio-packed"]
 
@@ -91,6 +100,33 @@ METRICS = {
 }
 METRICS.update(bench_storage.METRICS)  # 9p, and virtio-scsi beside virtio-blk at QD1
 GROUPS = ["block", "storage", "devices", "network", "boot"]
+
+# What each TCP transfer of a guest cost (bench_net.transfer_cost()): metric suffix ->
+# (column title, higher is better). Group "tcp-cost" has a table of its own, a row per side
+# and direction (tcp_cost_table()), and a plot (tcp_plot()).
+TCP = ["net_tcp_host_to_guest", "net_tcp_guest_to_host"]
+COST = {"_fps_to_guest": ("frames/s to guest", True),
+        "_fps_from_guest": ("frames/s from guest", True),
+        "_bpf_to_guest": ("bytes/frame to guest", True),
+        "_bpf_from_guest": ("bytes/frame from guest", True),
+        "_vcpu_s_per_gbit": ("vCPU s/Gbit", False),
+        "_qemu_s_per_gbit": ("rest of QEMU s/Gbit", False)}
+for _m in TCP:
+    for _suffix, (_title, _higher) in COST.items():
+        METRICS[_m + _suffix] = ("tcp-cost", "%s: %s" % (METRICS[_m][1], _title), _higher)
+# The cost table's order: each offload added in turn, then the other peers.
+COST_SIDES = ["vio-nocsum", "vio-notso", "vio", "vio-packed", "linux", "limit"]
+
+# BENCH_GROUPS: the groups to run; a job's kind -> its group.
+JOB_GROUP = {"devices": "devices", "qemu-img": "devices", "storage": "storage",
+             "storage-host": "storage", "net": "net", "veth": "net", "boot": "boot"}
+RUN_GROUPS = ["devices", "storage", "net", "boot", "footprint"]
+if os.environ.get("BENCH_GROUPS"):
+    RUN_GROUPS = os.environ["BENCH_GROUPS"].split(",")
+    for _g in RUN_GROUPS:
+        if _g not in JOB_GROUP.values() and _g != "footprint":
+            sys.exit("bench: BENCH_GROUPS: no group %r (devices, storage, net, boot, "
+                     "footprint)" % _g)
 
 # metric -> (request size, depth, qemu-img extra args, unit converter from ops/s); the
 # "random" rows use a 1 MiB + 4 KiB stride: qemu-img bench has no random mode.
@@ -131,7 +167,8 @@ def bench_lines(log):
 
 def device_args(workdir, devices=("rng", "blk", "console", "net"), packed=False):
     """QEMU arguments for the device set; `packed` adds packed=on to every virtio device.
-    QEMU names its threads (debug-threads) so that qemu_threads() can tell them apart."""
+    QEMU names its threads (debug-threads) so that bench_net.qemu_threads() can tell them
+    apart."""
     args = ["-name", "bench,debug-threads=on"]
     if "rng" in devices:
         args += ["-device", "virtio-rng-pci"]
@@ -145,26 +182,6 @@ def device_args(workdir, devices=("rng", "blk", "console", "net"), packed=False)
     if "net" in devices:
         args += scn_net.net_setup(workdir)[2:]  # without net_setup's own virtio-rng-pci
     return bench_net.with_packed(args) if packed else args
-
-
-def qemu_threads(pid):
-    """{thread id: (name, CPU seconds, utime + stime)} of QEMU's threads: the vCPU
-    ("CPU 0/TCG"), the main loop ("qemu-system-x86"), the block layer's "worker" threads, an
-    iothread ("IO <id>")."""
-    out, clk = {}, os.sysconf("SC_CLK_TCK")
-    try:
-        tids = os.listdir("/proc/%d/task" % pid)
-    except OSError:
-        return out
-    for tid in tids:
-        try:
-            st = open("/proc/%d/task/%s/stat" % (pid, tid)).read()
-        except OSError:
-            continue
-        name = st[st.index("(") + 1:st.rindex(")")]
-        fields = st[st.rindex(")") + 2:].split()
-        out[tid] = (name, (int(fields[11]) + int(fields[12])) / clk)
-    return out
 
 
 def threads_busy(before, after, secs):
@@ -188,7 +205,7 @@ def follow(q, pattern, timeout):
     to its own) in THREADS."""
     rx = re.compile(r"^BENCH (\S+) ([0-9.]+) (\S+)$", re.M)
     seen = len(rx.findall(q.log))
-    mark = (time.monotonic(), qemu_threads(q.proc.pid))
+    mark = (time.monotonic(), bench_net.qemu_threads(q.proc.pid))
     end = time.monotonic() + timeout
     while True:
         try:
@@ -199,7 +216,7 @@ def follow(q, pattern, timeout):
         finally:
             found = rx.findall(q.log)
             if found[seen:]:
-                now = (time.monotonic(), qemu_threads(q.proc.pid))
+                now = (time.monotonic(), bench_net.qemu_threads(q.proc.pid))
                 secs = now[0] - mark[0]
                 for metric, value, unit in found[seen:]:
                     progress("  %s %s %s" % (metric, value, unit))
@@ -389,7 +406,9 @@ def jobs():
     out += [("vio network", "vio", "net", lambda: bench_net.vio_net("vio")[:3]
              + (None,))]
     if not QUICK:
-        out += [("vio network, no csum offload", "vio-nocsum", "net",
+        out += [("vio network, csum offload only", "vio-notso", "net",
+                 lambda: bench_net.vio_net("vio-notso")[:3] + (None,)),
+                ("vio network, no offload", "vio-nocsum", "net",
                  lambda: bench_net.vio_net("vio-nocsum")[:3] + (None,)),
                 ("vio network, packed ring", "vio-packed", "net",
                  lambda: bench_net.vio_net("vio-packed")[:3] + (None,)),
@@ -401,7 +420,7 @@ def jobs():
     if not QUICK:
         out += [("vio boot (GRUB)", "vio", "boot", lambda: run_boot("vio", "grub")),
                 ("Linux boot", "linux", "boot", lambda: run_boot("linux"))]
-    return out
+    return [job for job in out if JOB_GROUP[job[2]] in RUN_GROUPS]
 
 
 def progress(text):
@@ -533,7 +552,115 @@ def plots(values, units):
         fig.savefig(os.path.join(OUT, name), dpi=90)
         plt.close(fig)
         made.append((group, name))
+    name = tcp_plot(values, plt)
+    if name:
+        made.append(("tcp-cost", name))
     return made, None
+
+
+def tcp_plot(values, plt):
+    """tcp.png: per direction, Gbit/s, frames/s each way and CPU seconds per Gbit (vCPU and
+    the rest of QEMU stacked) of each side, medians with min-max whiskers; None without data."""
+    sides = [s for s in COST_SIDES if any(spread(values[s].get(m, [])) for m in TCP)]
+    if not sides:
+        return None
+
+    def med(side, metric):
+        sp = spread(values[side].get(metric, []))
+        return (sp[1], sp[1] - sp[0], sp[2] - sp[1]) if sp else (0, 0, 0)
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7.4), squeeze=False)
+    for row, metric in zip(axes, TCP):
+        panels = [
+            ([("", "Gbit/s", 1e-3)], "Gbit/s"),
+            ([("_fps_to_guest", "to guest", 1e-3), ("_fps_from_guest", "from guest", 1e-3)],
+             "thousand frames/s on the tap"),
+            ([("_vcpu_s_per_gbit", "vCPU", 1), ("_qemu_s_per_gbit", "rest of QEMU", 1)],
+             "CPU seconds per Gbit (lower is better)")]
+        for ax, (series, ylabel) in zip(row, panels):
+            here = sides if len(series) == 1 else [s for s in sides if s != "limit"]
+            x = list(range(len(here)))
+            bottom = [0.0] * len(here)
+            for k, (suffix, label, scale) in enumerate(series):
+                m = [med(s, metric + suffix) for s in here]
+                val = [v[0] * scale for v in m]
+                err = [[v[1] * scale for v in m], [v[2] * scale for v in m]]
+                if suffix.startswith("_fps"):  # side by side
+                    ax.bar([i + (k - 0.5) * 0.4 for i in x], val, 0.4, yerr=err, capsize=3,
+                           label=label, color=["#444444", "#bbbbbb"][k])
+                elif suffix.endswith("per_gbit"):  # stacked
+                    ax.bar(x, val, bottom=bottom, label=label, color=["#444444", "#bbbbbb"][k])
+                    bottom = [b + v for b, v in zip(bottom, val)]
+                else:
+                    ax.bar(x, val, yerr=err, capsize=5, color=[SIDE_COLOR[s] for s in here])
+            if len(series) > 1:
+                ax.legend(fontsize=7)
+            ax.set_xticks(x)
+            ax.set_xticklabels([textwrap.fill(SIDE_TITLE[s], 11) for s in here], fontsize=7)
+            ax.set_title("%s: %s" % (METRICS[metric][1], ylabel.split(" (")[0]), fontsize=9)
+            ax.set_ylabel(ylabel, fontsize=8)
+            ax.tick_params(axis="y", labelsize=8)
+    fig.suptitle("vio bench: where TCP's time goes (median of %d rounds, whiskers min-max, "
+                 "CPU stacked medians; the limit has no tap and no QEMU)" % ROUNDS, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(os.path.join(OUT, "tcp.png"), dpi=90)
+    plt.close(fig)
+    return "tcp.png"
+
+
+def tcp_cost_table(values):
+    """The "where TCP's time goes" table: a row per side and direction, a column per
+    transfer_cost() figure, min / median / max; blank where nothing was measured (the limit
+    has no tap and no QEMU)."""
+    sides = [s for s in COST_SIDES if any(spread(values[s].get(m, [])) for m in TCP)]
+    if not sides:
+        return []
+    lines = ["### Where TCP's time goes", "",
+             "For each TCP transfer: the frames per second that crossed the tap each way and "
+             "their average size in bytes (above the MTU when segmentation offload hands whole "
+             "TCP segments across), and QEMU's CPU seconds per Gbit moved: its vCPU thread "
+             "(`CPU 0/TCG`) and the rest of its threads (main loop, workers). Sides in the order "
+             "each offload is added.", "",
+             "| side | transfer | Mbit/s | " + " | ".join(t for t, _h in COST.values()) + " |",
+             "|---|---|" + "---:|" * (1 + len(COST))]
+    for side in sides:
+        for metric in TCP:
+            cells = [fmt3(spread(values[side].get(metric + x, []))) for x in [""] + list(COST)]
+            if side == "limit":
+                cells = cells[:1] + [""] * len(COST)
+            lines.append("| %s | %s | %s |" % (SIDE_TITLE[side], METRICS[metric][1].split(
+                " (")[0], " | ".join(cells)))
+    return lines + [""]
+
+
+def footprint_lines(fp):
+    """The report's footprint section from footprint()."""
+    lines = ["## Footprint", "",
+             "`size build/vio.elf` (the teaching kernel with lwIP and newlib): text %s, "
+             "data %s, bss %s bytes." % tuple("{:,}".format(fp["kernel"][k])
+                                              for k in ("text", "data", "bss")), "",
+             "`size build/libvio.a` (GCC, x86-64, the kernel's flags), text + data + bss of "
+             "each member:", "", "| part | bytes |", "|---|---:|"]
+    lib = fp["lib"]
+    drivers = sorted(m for m in lib if m.startswith("virtio_") and m not in ("virtio_pci.o",))
+    for m in drivers:
+        lines.append("| driver %s | %s |" % (m[:-2], "{:,}".format(lib[m])))
+    rest = [m for m in lib if m not in drivers]
+    lines += ["| core, PCI and MMIO transports (%d objects) | %s |" % (
+        len(rest), "{:,}".format(sum(lib[m] for m in rest))),
+        "| libvio.a | %s |" % "{:,}".format(sum(lib.values())), "",
+        "Memory per device: the kernel's bench mode prints the DMA bytes vio took through "
+        "the port and the kernel heap in use once the devices are probed; a boot with one "
+        "device minus a boot with none gives each device's share. The heap share is vio's "
+        "private memory plus the kernel's own record of the device (the port takes private "
+        "memory from the heap); the two are not told apart.", "",
+        "| device (QEMU defaults; 2 vCPUs give virtio-blk 2 queues) | DMA bytes | heap bytes |", "|---|---:|---:|"]
+    for dev, v in fp["mem"].items():
+        if isinstance(v, str):
+            lines.append("| %s | not measured (%s) | |" % (dev, v))
+        else:
+            lines.append("| %s | %s | %s |" % (dev, "{:,.0f}".format(v[0]),
+                                               "{:,.0f}".format(v[1])))
+    return lines + [""]
 
 
 def report(values, units, failures, info, fp, made, plot_note):
@@ -577,35 +704,13 @@ def report(values, units, failures, info, fp, made, plot_note):
         for g, name in made:
             if g == group:
                 lines += ["![%s](%s)" % (group, name), ""]
+        if group == "network":
+            lines += tcp_cost_table(values)
+            lines += ["![tcp](%s)" % name for g, name in made if g == "tcp-cost"] + [""]
     if plot_note:
         lines += [plot_note, ""]
-    lines += ["## Footprint", "",
-              "`size build/vio.elf` (the teaching kernel with lwIP and newlib): text %s, "
-              "data %s, bss %s bytes." % tuple("{:,}".format(fp["kernel"][k])
-                                               for k in ("text", "data", "bss")), "",
-              "`size build/libvio.a` (GCC, x86-64, the kernel's flags), text + data + bss of "
-              "each member:", "", "| part | bytes |", "|---|---:|"]
-    lib = fp["lib"]
-    drivers = sorted(m for m in lib if m.startswith("virtio_") and m not in ("virtio_pci.o",))
-    for m in drivers:
-        lines.append("| driver %s | %s |" % (m[:-2], "{:,}".format(lib[m])))
-    rest = [m for m in lib if m not in drivers]
-    lines += ["| core, PCI and MMIO transports (%d objects) | %s |" % (
-        len(rest), "{:,}".format(sum(lib[m] for m in rest))),
-        "| libvio.a | %s |" % "{:,}".format(sum(lib.values())), "",
-        "Memory per device: the kernel's bench mode prints the DMA bytes vio took through "
-        "the port and the kernel heap in use once the devices are probed; a boot with one "
-        "device minus a boot with none gives each device's share. The heap share is vio's "
-        "private memory plus the kernel's own record of the device (the port takes private "
-        "memory from the heap); the two are not told apart.", "",
-        "| device (QEMU defaults; 2 vCPUs give virtio-blk 2 queues) | DMA bytes | heap bytes |", "|---|---:|---:|"]
-    for dev, v in fp["mem"].items():
-        if isinstance(v, str):
-            lines.append("| %s | not measured (%s) | |" % (dev, v))
-        else:
-            lines.append("| %s | %s | %s |" % (dev, "{:,.0f}".format(v[0]),
-                                               "{:,.0f}".format(v[1])))
-    lines.append("")
+    if fp:
+        lines += footprint_lines(fp)
     if BLK_STATS or BLK_THREADS:
         lines += ["## Block, per device request", "",
                   "From the last round's boots. vio's `BENCH-STAT` lines (src/kernel/bench.c): "
@@ -645,10 +750,12 @@ def main():
     info["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     info["load_before"] = loadavg()
     info["command"] = ("make bench-quick" if QUICK else
-                       "make bench  (BENCH_ROUNDS=%d BENCH_MS=%d BENCH_NET_SECS=%d)" % (
-                           ROUNDS, MS, bench_net.TCP_SECS))
+                       "make bench  (BENCH_ROUNDS=%d BENCH_MS=%d BENCH_NET_SECS=%d%s)" % (
+                           ROUNDS, MS, bench_net.TCP_SECS,
+                           " BENCH_GROUPS=" + ",".join(RUN_GROUPS)
+                           if os.environ.get("BENCH_GROUPS") else ""))
     start = time.monotonic()
-    if not QUICK:
+    if not QUICK and any(job[1] == "linux" for job in jobs()):
         try:
             vmlinuz, _initramfs = peer_paths()
             info["peer"] = "Debian %s, busybox-static initramfs, tests/bench/loadgen.c" % (
@@ -657,8 +764,10 @@ def main():
             progress(str(e))
             info["peer"] = "not run: %s" % e
     values, units, failures = run_rounds()
-    progress("footprint")
-    fp = footprint()
+    fp = None
+    if "footprint" in RUN_GROUPS:
+        progress("footprint")
+        fp = footprint()
     info["load_after"] = loadavg()
     made, plot_note = plots(values, units)
     text = report(values, units, failures, info, fp, made, plot_note)
@@ -673,7 +782,7 @@ def main():
             for metric, xs in values[side].items():
                 s = spread(xs)
                 if s:
-                    f.write("BENCH %-10s %-24s %14.3f %s\n" % (side, metric, s[1],
+                    f.write("BENCH %-10s %-44s %14.3f %s\n" % (side, metric, s[1],
                                                                units[metric]))
     print(text)
     print("# report: %s, plots: %s (%.0f s)" % (

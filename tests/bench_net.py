@@ -12,17 +12,32 @@ measures, in this order:
                         client's figure
   net_tcp_guest_to_host guest iperf client to host `iperf -s`: the server's figure
 
-Three peers run the same host commands:
+and, for each of the two TCP transfers of a guest (metric name + suffix; transfer_cost()):
+
+  _fps_to_guest, _fps_from_guest   frames per second the tap carried each way (its tx_packets,
+                                   rx_packets before and after, read inside the namespace)
+                                   over iperf's own interval
+  _bpf_to_guest, _bpf_from_guest   bytes per frame each way (tx_bytes / tx_packets, rx): above
+                                   the MTU when segmentation offload hands whole TCP segments
+                                   of up to 64 KiB across the tap
+  _vcpu_s_per_gbit                 CPU seconds of QEMU's vCPU threads ("CPU 0/TCG") per Gbit
+                                   iperf moved (/proc/<pid>/task/*/stat, utime + stime)
+  _qemu_s_per_gbit                 the same for QEMU's other threads (main loop, workers)
+
+Four vio configurations and two other peers run the same host commands:
   vio_net    the vio kernel (vio.mode=shell): lwIP's `udp echo`, lwiperf (`iperf server`,
-             `iperf client`); with the checksum offloads negotiated or not (csum=off,guest_csum=off),
-             and with packed=on on every device (the packed ring)
+             `iperf client`); with every offload QEMU offers (vio takes what it implements),
+             without segmentation offload (guest_/host_tso4, tso6, ecn, ufo off: the checksum
+             offloads only), without any (csum=off,guest_csum=off), and with packed=on on every
+             device (the packed ring)
   linux_net  the Linux guest of scripts/linux-peer.sh (bench=net): tests/bench/loadgen.c's
              UDP echo, the host's own iperf 2 binary copied into its initramfs
   host_net   no guest: two network namespaces joined by a veth pair, the same tools on both
              ends; what the host's stack does without QEMU in the way (the "limit" rows)
 
-  python3 tests/bench_net.py [--quick]   vio only, offloads negotiated, printed once
-                                         (--quick: TCP for $BENCH_NET_SECS or 3 s)
+  python3 tests/bench_net.py [--quick] [SIDE]   one vio configuration (SIDE: vio, the default,
+                                                vio-notso, vio-nocsum, vio-packed), printed
+                                                once (--quick: TCP for $BENCH_NET_SECS or 3 s)
 """
 import os
 import re
@@ -44,12 +59,21 @@ PING_COUNT = 200
 # Called with (metric, value, unit) as each figure comes in (tests/bench.py shows progress).
 PROGRESS = None
 
+NO_TSO = "".join(",%s_%s=off" % (way, f) for way in ("guest", "host")
+                 for f in ("tso4", "tso6", "ecn", "ufo"))
 VIO_CONFIGS = {
     # side name -> (virtio-net-pci properties, description)
-    "vio": ("", "offloads negotiated (CSUM, GUEST_CSUM)"),
+    "vio": ("", "every offload QEMU offers"),
+    "vio-notso": (NO_TSO, "checksum offloads only (%s)" % NO_TSO[1:]),
     "vio-nocsum": (",csum=off,guest_csum=off", "no offloads (csum=off,guest_csum=off)"),
-    "vio-packed": ("", "offloads negotiated, packed ring (packed=on on every device)"),
+    "vio-packed": ("", "every offload QEMU offers, packed ring (packed=on on every device)"),
 }
+# The offload features of virtio-net (virtio 1.2 section 5.1.3) as `virtio net0` names them;
+# vio-notso must negotiate none but the first two, vio-nocsum none at all.
+OFFLOADS = ("CSUM", "GUEST_CSUM", "GUEST_TSO4", "GUEST_TSO6", "GUEST_ECN", "GUEST_UFO",
+            "HOST_TSO4", "HOST_TSO6", "HOST_ECN", "HOST_UFO")
+# QEMU names its threads, so that qemu_threads() tells the vCPU from the rest.
+NAMED_THREADS = ["-name", "bench-net,debug-threads=on"]
 
 
 def with_packed(args):
@@ -58,11 +82,79 @@ def with_packed(args):
     return [a + ",packed=on" if re.match(r"virtio-[a-z0-9]+-pci(,|$)", a) else a for a in args]
 
 
-def mbits(text):
-    """The last 'N Mbits/sec' figure iperf printed (-f m)."""
-    found = re.findall(r"([\d.]+) Mbits/sec", text)
+def iperf_summary(text):
+    """(seconds, Mbit/s) of the last report line iperf 2 printed (-f m), such as
+    '[  1] 0.0000-10.0076 sec  1234 MBytes  1034 Mbits/sec'."""
+    found = re.findall(r"([\d.]+)-\s*([\d.]+) sec\s+[\d.]+ \w*Bytes\s+([\d.]+) Mbits/sec", text)
     assert found, "iperf reported no bandwidth: %r" % text[-500:]
-    return float(found[-1])
+    start, end, rate = map(float, found[-1])
+    return end - start, rate
+
+
+def qemu_threads(pid):
+    """{thread id: (name, CPU seconds: utime + stime)} of QEMU's threads: the vCPUs
+    ("CPU 0/TCG"), the main loop ("qemu-system-x86"), the block layer's "worker" threads, an
+    iothread ("IO <id>"). The name is inside the first '(' and the last ')' of the stat line
+    (it may hold spaces); utime and stime are the 14th and 15th fields (proc(5))."""
+    out, clk = {}, os.sysconf("SC_CLK_TCK")
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            st = open("/proc/%d/task/%s/stat" % (pid, tid)).read()
+        except OSError:
+            continue
+        name = st[st.index("(") + 1:st.rindex(")")]
+        fields = st[st.rindex(")") + 2:].split()
+        out[tid] = (name, (int(fields[11]) + int(fields[12])) / clk)
+    return out
+
+
+TAP_COUNTERS = ["rx_packets", "rx_bytes", "tx_packets", "tx_bytes"]
+
+
+def tap_counters(ns, dev="tap0"):
+    """The tap's counters (TAP_COUNTERS -> int), read inside network namespace ns, whose sysfs
+    shows its own devices. The tap transmits what the host sends the guest (QEMU reads it)
+    and receives what the guest sends (QEMU writes it); a segmentation-offloaded frame
+    counts once with all its bytes."""
+    out = in_ns(ns, ["cat"] + ["/sys/class/net/%s/statistics/%s" % (dev, c)
+                               for c in TAP_COUNTERS], timeout=10)
+    return dict(zip(TAP_COUNTERS, map(int, out.split())))
+
+
+def look(ns, pid):
+    """What transfer_cost() compares: the tap's counters and QEMU's threads now."""
+    threads = qemu_threads(pid)
+    assert any(n.startswith("CPU ") for n, _c in threads.values()), \
+        "QEMU (pid %d) has no thread named 'CPU n/...' (-name ...,debug-threads=on?)" % pid
+    return tap_counters(ns), threads
+
+
+def transfer_cost(before, after, secs, mbit):
+    """{metric suffix: (value, unit)} of one TCP transfer of `secs` seconds at `mbit` Mbit/s
+    (iperf's own figures), between two look()s taken just before and after it. A thread that
+    started in between counts from zero; one that ended is not counted."""
+    (tap0, cpu0), (tap1, cpu1) = before, after
+    out = {}
+    for way, counter in (("to_guest", "tx"), ("from_guest", "rx")):
+        frames = tap1[counter + "_packets"] - tap0[counter + "_packets"]
+        octets = tap1[counter + "_bytes"] - tap0[counter + "_bytes"]
+        out["_fps_" + way] = (frames / secs, "frames/s")
+        out["_bpf_" + way] = (octets / frames if frames else 0.0, "B/frame")
+    vcpu = rest = 0.0
+    for tid, (name, cpu) in cpu1.items():
+        spent = cpu - cpu0.get(tid, (name, 0.0))[1]
+        if name.startswith("CPU "):
+            vcpu += spent
+        else:
+            rest += spent
+    gbit = mbit * secs / 1000
+    out["_vcpu_s_per_gbit"] = (vcpu / gbit, "CPU s/Gbit")
+    out["_qemu_s_per_gbit"] = (rest / gbit, "CPU s/Gbit")
+    return out
 
 
 def in_ns(ns, argv, timeout=120):
@@ -84,8 +176,19 @@ def note(results, metric, value, unit):
         PROGRESS(metric, value, unit)
 
 
-def host_side(ns, peer_ip, results, secs):
-    """ping, UDP round trips and TCP towards the peer, from namespace ns."""
+def note_tcp(results, metric, out, before=None, after=None):
+    """Note iperf's Mbit/s in `out` as `metric`, and with the look()s around the transfer, its
+    cost (metric + transfer_cost()'s suffixes)."""
+    secs, mbit = iperf_summary(out)
+    note(results, metric, mbit, "Mbit/s")
+    if before is not None:
+        for suffix, (value, unit) in transfer_cost(before, after, secs, mbit).items():
+            note(results, metric + suffix, value, unit)
+
+
+def host_side(ns, peer_ip, results, secs, pid=None):
+    """ping, UDP round trips and TCP towards the peer, from namespace ns; with QEMU's pid,
+    the TCP transfer's cost too (a tap0 in ns)."""
     out = in_ns(ns, ["ping", "-c", str(PING_COUNT), "-i", "0.01", "-W", "2", peer_ip],
                 timeout=120)
     times = [float(t) for t in re.findall(r"time=([\d.]+) ms", out)]
@@ -94,17 +197,21 @@ def host_side(ns, peer_ip, results, secs):
     out = in_ns(ns, [sys.executable, os.path.abspath(__file__), "rr", peer_ip, str(UDP_PORT),
                      str(RR_SECS)], timeout=60)
     note(results, "net_udp_echo_rr", float(out.split()[0]), "rt/s")
+    before = look(ns, pid) if pid else None
     out = in_ns(ns, ["iperf", "-c", peer_ip, "-t", str(secs), "-f", "m"], timeout=secs + 60)
-    note(results, "net_tcp_host_to_guest", mbits(out), "Mbit/s")
+    note_tcp(results, "net_tcp_host_to_guest", out, before, look(ns, pid) if pid else None)
 
 
-def guest_to_host(ns, secs, run_client):
-    """Host `iperf -s -1` in ns while run_client() makes the peer send; the server's Mbit/s."""
+def guest_to_host(ns, secs, run_client, results, pid=None):
+    """Host `iperf -s -1` in ns while run_client() makes the peer send: the server's figure as
+    net_tcp_guest_to_host, with QEMU's pid its cost too."""
     srv = subprocess.Popen(["ip", "netns", "exec", ns, "iperf", "-s", "-1", "-f", "m"],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         time.sleep(1)  # let it listen
+        before = look(ns, pid) if pid else None
         run_client()
+        after = look(ns, pid) if pid else None
         try:
             out = srv.communicate(timeout=15)[0].decode("utf-8", "replace")
         except subprocess.TimeoutExpired:
@@ -114,7 +221,7 @@ def guest_to_host(ns, secs, run_client):
         if srv.poll() is None:
             srv.kill()
             srv.wait()
-    return mbits(out)
+    note_tcp(results, "net_tcp_guest_to_host", out, before, after)
 
 
 def vio_net(side, secs=None):
@@ -130,25 +237,27 @@ def vio_net(side, secs=None):
         feats = q.shell("virtio net0")
         ring = "packed" if side == "vio-packed" else "split"
         assert ", ring %s," % ring in feats, "net0 not on a %s ring: %r" % (ring, feats[:300])
-        info["features"] = " ".join(
-            f for f in ("GUEST_CSUM", "CSUM", "MRG_RXBUF", "GUEST_TSO4", "HOST_TSO4")
-            if re.search(r"\b%s\b" % f, feats.split("offered")[0]))
+        negotiated = re.search(r"features 0x[0-9a-f]+: (.*)", feats).group(1).split()
+        info["features"] = " ".join(f for f in negotiated if f in OFFLOADS + ("MRG_RXBUF",))
+        off = {"vio-notso": OFFLOADS[2:], "vio-nocsum": OFFLOADS}.get(side, ())
+        assert not set(off) & set(negotiated), "%s: negotiated %s" % (side, " ".join(
+            f for f in negotiated if f in off))
         assert "echo on port" in q.shell("udp echo %d" % UDP_PORT)
         assert "server on port 5001" in q.shell("iperf server")
-        host_side(q.netns, GUEST_IP, results, secs)
+        host_side(q.netns, GUEST_IP, results, secs, q.proc.pid)
         q.wait_for(r"iperf: done \(server\)", timeout=30)
 
         def client():
             out = q.shell("iperf client %s %d" % (HOST_IP, secs), timeout=secs + 60)
             assert re.search(r"iperf: done \(client\)", out), "kernel iperf client: %r" % out
-        note(results, "net_tcp_guest_to_host", guest_to_host(q.netns, secs, client), "Mbit/s")
+        guest_to_host(q.netns, secs, client, results, q.proc.pid)
         q.send("poweroff\r")
 
     scn = harness.Scenario(
         "bench-net-" + side, mode="shell", machine="q35", mem="512M",
         boot="direct", expect_exit=0, timeout=300 + 4 * secs,
         netns=HOST_IP + "/24", cmdline="vio.ip=%s/24" % GUEST_IP,
-        qemu_args=(with_packed if side == "vio-packed" else list)(
+        qemu_args=NAMED_THREADS + (with_packed if side == "vio-packed" else list)(
             ["-device", "virtio-rng-pci",
              "-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no",
              "-device", "virtio-net-pci,netdev=n0" + props]),
@@ -178,21 +287,22 @@ def linux_net(peer, secs=None):
     def measure(q):
         q.wait_for(prompt, timeout=120)
         info["features"] = q.shell("cat /sys/class/net/eth0/mtu", until=prompt).strip()
-        host_side(q.netns, GUEST_IP, results, secs)
+        host_side(q.netns, GUEST_IP, results, secs, q.proc.pid)
 
         def client():
             out = q.shell("iperf -c %s -t %d -f m" % (HOST_IP, secs), until=prompt,
                           timeout=secs + 60)
             assert "Mbits/sec" in out, "guest iperf client: %r" % out
-        note(results, "net_tcp_guest_to_host", guest_to_host(q.netns, secs, client), "Mbit/s")
+        guest_to_host(q.netns, secs, client, results, q.proc.pid)
         q.send("poweroff -f\r")
 
     scn = harness.Scenario(
         "bench-net-linux", expect_exit=0, timeout=300 + 4 * secs, netns=HOST_IP + "/24",
         argv=linux_argv(peer, "bench=net ip=%s/24" % GUEST_IP, "512M"),
-        qemu_args=["-device", "virtio-rng-pci",
-                   "-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no",
-                   "-device", "virtio-net-pci,netdev=n0"],
+        qemu_args=NAMED_THREADS + [
+            "-device", "virtio-rng-pci",
+            "-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no",
+            "-device", "virtio-net-pci,netdev=n0"],
         interact=measure)
     ok, reason, _secs, log_path = harness.run_scenario(scn)
     return ok, reason, results, info, log_path
@@ -218,9 +328,9 @@ def host_net(loadgen, secs=None):
                                           stderr=subprocess.DEVNULL))
         time.sleep(1)
         host_side(a, GUEST_IP, results, secs)
-        note(results, "net_tcp_guest_to_host", guest_to_host(a, secs, lambda: in_ns(
-            b, ["iperf", "-c", HOST_IP, "-t", str(secs), "-f", "m"], timeout=secs + 60)),
-            "Mbit/s")
+        guest_to_host(a, secs, lambda: in_ns(
+            b, ["iperf", "-c", HOST_IP, "-t", str(secs), "-f", "m"], timeout=secs + 60),
+            results)
         return True, None, results
     except (AssertionError, OSError, subprocess.CalledProcessError) as e:
         return False, str(e), results
@@ -253,11 +363,15 @@ def rr_peer(ip, port, secs):
 
 def main():
     secs = int(os.environ.get("BENCH_NET_SECS", "3")) if "--quick" in sys.argv else TCP_SECS
-    ok, reason, results, info, log_path = vio_net("vio", secs)
+    sides = [a for a in sys.argv[1:] if not a.startswith("-")] or ["vio"]
+    if len(sides) > 1 or sides[0] not in VIO_CONFIGS:
+        print("usage: bench_net.py [--quick] [%s]" % "|".join(VIO_CONFIGS))
+        return 2
+    ok, reason, results, info, log_path = vio_net(sides[0], secs)
     print("# vio bench net: %s; features: %s; MTU %s; TCP %d s (iperf 2)" % (
         info["desc"], info.get("features", "?"), info.get("mtu", "?"), secs))
     for metric, (value, unit) in results.items():
-        print("BENCH %-24s %14.3f %-9s" % (metric, value, unit))
+        print("BENCH %-44s %14.3f %s" % (metric, value, unit))
     if not ok:
         print("# failed: %s (log %s)" % (reason, os.path.relpath(log_path)))
     return 0 if ok else 1
