@@ -16,6 +16,15 @@
  * segmentation offload, on receive it says whether the checksum was verified, whether the
  * frame was coalesced and, with MRG_RXBUF, how many buffers the frame took.
  *
+ * Receive-side scaling (VIRTIO_NET_F_RSS) and hash report (VIRTIO_NET_F_HASH_REPORT), when
+ * the caller asks. The device hashes each received packet with the Toeplitz function over
+ * its addresses and ports (5.1.6.4.3) and, with RSS, puts it on the pair an indirection
+ * table names for that hash; vio_net_set_rss sends the key, the hash types and the table
+ * over the controlq (5.1.6.5.6.4). With HASH_REPORT the header grows to 20 bytes both ways
+ * (hdr_len follows it everywhere: RX parsing, TX slots, buffer sizes), and each frame brings
+ * its hash up, checked like every other header field. QEMU: add rss=on,hash=on to
+ * virtio-net-pci (with mq=on and a multiqueue tap for several pairs).
+ *
  * Memory, allocated once at init. What the device reads or writes is DMA memory, taken from
  * the port one page at a time and cut into buffers that never cross a page: the driver needs
  * no more than one page of physical contiguity, so a kernel whose allocator hands out single
@@ -40,8 +49,9 @@
  *	vio_net_init     rx_post puts every RX buffer on receiveq1 (5.1.5 step 3)
  *	vio_net_poll     reaps TX, tells the device of re-posted buffers, says whether RX waits
  *	vio_net_recv     rx_gather takes the frame's buffers off the ring (rx_take_buffer),
- *	                 checks num_buffers, lengths and the header (rx_hdr_ok), and
- *	                 rx_csum_flags passes the checksum state on
+ *	                 checks num_buffers, lengths and the header (rx_hdr_ok, and
+ *	                 rx_hash_ok for a hash report), and rx_csum_flags passes the
+ *	                 checksum state on
  *	vio_net_rx_release  rx_give_back posts the buffer again; the next empty vio_net_recv or
  *	                 vio_net_poll publishes the whole batch with one rx_flush
  */
