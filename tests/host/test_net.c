@@ -2885,6 +2885,44 @@ static void test_received_hash_comes_up_and_a_report_never_asked_for_is_dropped(
 	t_free(t);
 }
 
+static void test_a_hashed_frame_spans_small_buffers_behind_its_20_byte_header(void **state)
+{
+	(void)state;
+	uint64_t features = (RSS_FEATURES & ~BIT(VIRTIO_NET_F_RSS)) | BIT(VIRTIO_NET_F_MRG_RXBUF);
+	struct virtio_net_config c = rss_config(1);
+	struct t *t =
+	    t_alloc(fake_env_new(VIRTIO_ID_NET, features, &c, sizeof(c), 3, QSIZE), features);
+	struct vio_net_opts o;
+	struct vio_net_rss r = {
+	    .hash_types = VIRTIO_NET_RSS_HASH_TYPE_UDPv6, .key = test_key, .key_len = 40};
+	struct vio_net_frame f;
+
+	default_opts(t, &o);
+	o.hash_report = true;
+	o.rx_buf_size = 500; /* 512: a 1514-byte frame and its header take 3 */
+	t_start(t, &o);
+	t->m->hdr_len = 20;
+	assert_int_equal(t->net.hdr_len, 20);
+	/* The largest frame (1518, with a VLAN tag) behind 20 bytes needs 4 (behind 12, 3). */
+	assert_int_equal(t->net.net_rx_max_bufs, 4);
+	assert_int_equal(vio_net_set_rss(&t->net, &r), 0);
+	struct inj *i = inject(t->m, 1514, 9);
+	i->hash_report = VIRTIO_NET_HASH_REPORT_UDPv6;
+	i->hash_value = 0xcafef00d;
+	fake_env_run(t->e);
+	assert_int_equal(vio_net_recv(&t->net, &f), 0);
+	assert_int_equal(f.len, 1514);
+	assert_int_equal(f.nsegs, 3);
+	assert_int_equal(f.seg[0].len, 512 - 20);
+	uint32_t at = 0;
+	for (uint16_t k = 0; k < f.nsegs; at += f.seg[k].len, k++)
+		assert_true(is_pattern(f.seg[k].data, f.seg[k].len, (uint8_t)(9 + at)));
+	assert_int_equal(f.hash_report, VIRTIO_NET_HASH_REPORT_UDPv6);
+	assert_int_equal(f.hash_value, 0xcafef00d);
+	vio_net_frame_release(&t->net, &f);
+	t_free(t);
+}
+
 static void test_frames_are_counted_by_the_pair_they_came_in_and_went_out_on(void **state)
 {
 	(void)state;
@@ -3053,6 +3091,7 @@ int main(void)
 	    cmocka_unit_test(test_a_device_table_longer_than_ours_is_clamped),
 	    cmocka_unit_test(test_a_refused_rss_config_is_eio_and_changes_nothing),
 	    cmocka_unit_test(test_received_hash_comes_up_and_a_report_never_asked_for_is_dropped),
+	    cmocka_unit_test(test_a_hashed_frame_spans_small_buffers_behind_its_20_byte_header),
 	    cmocka_unit_test(test_frames_are_counted_by_the_pair_they_came_in_and_went_out_on),
 	    cmocka_unit_test(test_announce_request_runs_on_announce_then_acks),
 	};
