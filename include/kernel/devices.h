@@ -112,6 +112,9 @@ void console_mirror(const char *s, size_t n);
 /* glue_net.c: frame echo on a net device: every frame received goes back with the MACs
  * swapped. */
 void net_echo_enable(int unit, bool on);
+/* ... and with the report on, each frame's last 8 bytes become the pair it came in on, the
+ * hash report and the hash value (big-endian), for the RSS test. */
+void net_echo_report(int unit, bool on);
 /* glue_balloon.c: pages all balloons hold now (taken from the page allocator and lent to the
  * host). */
 uint64_t balloon_pages_held(void);

@@ -27,6 +27,14 @@
  * VIO_NET_MAX_PAIRS, for a kernel that spreads flows over CPUs (the calls below still take one
  * caller at a time per vio_net).
  *
+ * Receive-side scaling and hash report. With opts.rss (VIRTIO_NET_F_RSS) the caller decides
+ * which pair each received flow lands on: vio_net_set_rss gives the device a Toeplitz key and
+ * an indirection table, and the device puts a frame of hash h on pair table[h % table_len].
+ * With opts.hash_report (VIRTIO_NET_F_HASH_REPORT) every header grows to 20 bytes and each
+ * frame carries the device's hash of it (frame.hash_value, frame.hash_report), so that a
+ * stack need not hash flows again; without RSS, vio_net_set_rss then only says what to hash.
+ * A frame whose report names a type never asked for is a bad frame (rx_errors).
+ *
  * Receive. The device always holds the driver's RX buffers (opts.rx_buffers of them, DMA
  * memory, none larger than a page) but those the caller holds. vio_net_recv hands out one
  * frame as it lies in those buffers (one segment, or several: with VIRTIO_NET_F_MRG_RXBUF,
@@ -137,6 +145,13 @@
 #ifndef VIO_NET_MAX_PAIRS
 #define VIO_NET_MAX_PAIRS 8
 #endif
+/*
+ * Longest RSS indirection table vio_net_set_rss takes, whatever the device offers (QEMU
+ * offers 128); it bounds the command's size in the ctrl area.
+ */
+#ifndef VIO_NET_RSS_MAX_TABLE
+#define VIO_NET_RSS_MAX_TABLE 256
+#endif
 /* Most entries (unicast + multicast) vio_net_set_mac_filter takes. */
 #ifndef VIO_NET_MAC_TABLE_MAX
 #define VIO_NET_MAC_TABLE_MAX 64
@@ -167,6 +182,13 @@ struct vio_net_opts {
 	 * them all, and each send picks its TX queue by vio_net_tx_opts.flow.
 	 */
 	uint16_t queue_pairs;
+	/*
+	 * Negotiate VIRTIO_NET_F_RSS (receive-side scaling: vio_net_set_rss steers flows to
+	 * pairs) and VIRTIO_NET_F_HASH_REPORT (each received frame carries its hash; the
+	 * virtio header becomes 20 bytes) when the device offers them. Both need CTRL_VQ.
+	 */
+	bool rss;
+	bool hash_report;
 	/* Ring sizes at most this (0: VIO_NET_QUEUE_SIZE). */
 	uint16_t rx_queue_size;
 	uint16_t tx_queue_size;
@@ -277,9 +299,35 @@ struct vio_net_frame {
 	 * the device's hint of the headers' length. VIRTIO_NET_HDR_GSO_NONE (0) otherwise.
 	 */
 	uint8_t gso_type;
+	/*
+	 * With VIRTIO_NET_F_HASH_REPORT: which hash hash_value is (VIRTIO_NET_HASH_REPORT_*:
+	 * one of the types vio_net_set_rss asked for, or NONE, and then hash_value is 0). NONE
+	 * without the feature. (The fields are ordered to leave no padding: the struct lives on
+	 * callers' stacks.)
+	 */
+	uint8_t hash_report;
 	uint16_t gso_size;
 	uint16_t hdr_len;
+	uint16_t pair; /* the queue pair whose RX queue the frame came in on */
+	uint32_t hash_value;
 	struct vio_net_rx_seg seg[VIO_NET_RX_MAX_SEGS];
+};
+
+/*
+ * A receive-side scaling / hash configuration for vio_net_set_rss (5.1.6.5.6.4). The key is
+ * the Toeplitz key (5.1.6.4.3); frames of a type in hash_types are hashed over the fields
+ * that type names (addresses, and ports for TCP/UDP), and with RSS a frame of hash h goes to
+ * queue pair table[h & (table_len - 1)]; one of no type in hash_types to pair `unclassified`.
+ */
+struct vio_net_rss {
+	uint32_t hash_types; /* VIRTIO_NET_RSS_HASH_TYPE_*, within net->rss_hash_types_supported;
+				0 (with key_len 0) turns hashing off */
+	const uint8_t *key;
+	uint8_t key_len;       /* 1 .. net->rss_max_key_size when hash_types is not 0 */
+	const uint16_t *table; /* RSS only: table_len queue pairs, each < net->queue_pairs */
+	uint16_t table_len;    /* RSS: a power of two, 1 .. net->rss_max_table_len; hash report
+				  alone (no RSS): 0 */
+	uint16_t unclassified; /* RSS: the pair for frames not hashed, < net->queue_pairs */
 };
 
 /* Counters, free-running; read them from net->stats. */
@@ -297,6 +345,8 @@ struct vio_net_stats {
 	uint64_t tx_full;   /* sends refused because the ring was full (VIO_ENOSPC) */
 	uint64_t tx_gso;    /* frames posted for the device to segment (VIO_NET_TX_GSO) */
 	uint64_t announces; /* announcements the device asked for and on_announce made */
+	uint64_t rx_pair_frames[VIO_NET_MAX_PAIRS]; /* rx_frames by the pair they came in on */
+	uint64_t tx_pair_frames[VIO_NET_MAX_PAIRS]; /* tx_frames by the pair they went out on */
 };
 
 /* Driver bookkeeping for one TX request; private to src/drivers/virtio_net.c. */
@@ -304,14 +354,14 @@ struct vio_net_txslot;
 
 /*
  * The device. Caller-owned; vio_net_init fills it. Read-only for callers: dev, mac, mtu, hdr_len,
- * max_frame, max_rx_frame, max_tx_frame, link_up, stats (and dev->features for what was
- * negotiated). The rest is private.
+ * max_frame, max_rx_frame, max_tx_frame, link_up, queue_pairs, the rss_ fields, stats (and
+ * dev->features for what was negotiated). The rest is private.
  */
 struct vio_net {
 	struct vio_dev *dev;
 	uint8_t mac[6];
 	uint16_t mtu;	       /* payload bytes per frame, without the Ethernet header */
-	uint16_t hdr_len;      /* virtio_net_hdr bytes in front of every frame: 10 or 12 */
+	uint16_t hdr_len;      /* virtio_net_hdr bytes in front of every frame: 10, 12 or 20 */
 	uint32_t max_frame;    /* largest frame either way without GSO: mtu + 14 + 4 (VLAN) */
 	uint32_t max_rx_frame; /* largest frame vio_net_recv hands out: max_frame, or
 				  VIO_NET_GSO_MAX_FRAME with a receive segmentation offload */
@@ -319,6 +369,15 @@ struct vio_net {
 				  or VIO_NET_GSO_MAX_FRAME with HOST_TSO4 or HOST_TSO6 */
 	volatile bool link_up; /* true without VIRTIO_NET_F_STATUS */
 	uint16_t queue_pairs;  /* RX/TX queue pairs in use: 1, more with VIRTIO_NET_F_MQ */
+	/* With RSS or HASH_REPORT (5.1.4): what the device takes (0 without). */
+	uint8_t rss_max_key_size;
+	uint16_t rss_max_table_len; /* RSS only; at most VIO_NET_RSS_MAX_TABLE */
+	uint32_t rss_hash_types_supported;
+	/* What the last vio_net_set_rss set (0 before): types hashed, key and table lengths. */
+	uint32_t rss_hash_types;
+	uint8_t rss_key_len;
+	uint16_t rss_table_len;
+	uint16_t rss_unclassified;
 	struct vio_net_stats stats;
 
 	/* --- private to virtio_net.c ------------------------------------------------------ */
@@ -359,6 +418,7 @@ struct vio_net {
 	bool net_tx_reaping;	    /* inside tx_reap: an on_tx_done that sends does not reap */
 	volatile bool net_announce; /* VIRTIO_NET_S_ANNOUNCE seen, on_announce not yet run */
 	uint64_t net_link_checked_ns;
+	uint32_t net_hash_types_asked; /* every hash type vio_net_set_rss asked for since init */
 	bool net_warned_hold;
 	bool net_warned_bad;
 };
@@ -367,15 +427,15 @@ struct vio_net {
  * Bring up a network device `dev` has been probed into: negotiate (MAC, STATUS, MTU,
  * MRG_RXBUF, CSUM, GUEST_CSUM, GUEST_TSO4, GUEST_TSO6, GUEST_ECN, GUEST_UFO, HOST_TSO4,
  * HOST_TSO6, HOST_ECN, CTRL_VQ, CTRL_RX, CTRL_MAC_ADDR, MQ when opts->queue_pairs asks for
- * more than one, and the ring features; less opts->disable_features, less any whose
- * prerequisite is missing: 5.1.3.1, and MRG_RXBUF for the receive offloads), read the
- * config, choose interrupts, set up the queue pairs and the controlq, fill the RX rings, set
- * DRIVER_OK and, with several pairs, tell the device how many (VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET;
- * a device that refuses leaves us with one); dev->name becomes "virtio-net". `opts` may be
- * NULL. Returns 0; VIO_ENODEV (not a network device); VIO_ERANGE (the device's mtu is below
- * 68, or its max_virtqueue_pairs outside 1..0x8000); VIO_ENOMEM; or the core's error. On
- * failure the device is torn down and marked FAILED, and nothing stays allocated. Not
- * IRQ-safe.
+ * more than one, RSS and HASH_REPORT when opts asks, and the ring features; less
+ * opts->disable_features, less any whose prerequisite is missing: 5.1.3.1, and MRG_RXBUF for
+ * the receive offloads), read the config, choose interrupts, set up the queue pairs and the
+ * controlq, fill the RX rings, set DRIVER_OK and, with several pairs, tell the device how many
+ * (VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET; a device that refuses leaves us with one); dev->name
+ * becomes "virtio-net". `opts` may be NULL. Returns 0; VIO_ENODEV (not a network device);
+ * VIO_ERANGE (the device's mtu is below 68, or its max_virtqueue_pairs outside 1..0x8000);
+ * VIO_ENOMEM; or the core's error. On failure the device is torn down and marked FAILED, and
+ * nothing stays allocated. Not IRQ-safe.
  */
 int vio_net_init(struct vio_net *net, struct vio_dev *dev, const struct vio_net_opts *opts);
 
@@ -479,6 +539,16 @@ int vio_net_set_mac_filter(struct vio_net *net, const uint8_t (*uc)[6], uint32_t
 /* Change the device's own address (VIRTIO_NET_F_CTRL_MAC_ADDR); net->mac follows. A
  * multicast or all-zero address is VIO_EINVAL. */
 int vio_net_set_mac(struct vio_net *net, const uint8_t mac[6]);
+/*
+ * Configure hashing (see struct vio_net_rss): with VIRTIO_NET_F_RSS, steering and hashing
+ * (VIRTIO_NET_CTRL_MQ_RSS_CONFIG, keeping net->queue_pairs); with HASH_REPORT alone, only
+ * the hashing (VIRTIO_NET_CTRL_MQ_HASH_CONFIG). The net->rss_ fields follow. Besides the
+ * errors above: VIO_ENOTSUP (neither feature, a table without RSS, a hash type the device
+ * does not support); VIO_EINVAL (no key, or one longer than rss_max_key_size, while a type
+ * is on; with RSS a table length that is 0, not a power of two or beyond rss_max_table_len,
+ * an entry or the unclassified pair not below net->queue_pairs).
+ */
+int vio_net_set_rss(struct vio_net *net, const struct vio_net_rss *rss);
 
 /*
  * "virtio-net mac=52:54:00:12:34:56 mtu=1500 link=up hdr=12 features=0x<hex>" for the

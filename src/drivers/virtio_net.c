@@ -16,6 +16,15 @@
  * segmentation offload, on receive it says whether the checksum was verified, whether the
  * frame was coalesced and, with MRG_RXBUF, how many buffers the frame took.
  *
+ * Receive-side scaling (VIRTIO_NET_F_RSS) and hash report (VIRTIO_NET_F_HASH_REPORT), when
+ * the caller asks. The device hashes each received packet with the Toeplitz function over
+ * its addresses and ports (5.1.6.4.3) and, with RSS, puts it on the pair an indirection
+ * table names for that hash; vio_net_set_rss sends the key, the hash types and the table
+ * over the controlq (5.1.6.5.6.4). With HASH_REPORT the header grows to 20 bytes both ways
+ * (hdr_len follows it everywhere: RX parsing, TX slots, buffer sizes), and each frame brings
+ * its hash up, checked like every other header field. QEMU: add rss=on,hash=on to
+ * virtio-net-pci (with mq=on and a multiqueue tap for several pairs).
+ *
  * Memory, allocated once at init. What the device reads or writes is DMA memory, taken from
  * the port one page at a time and cut into buffers that never cross a page: the driver needs
  * no more than one page of physical contiguity, so a kernel whose allocator hands out single
@@ -40,8 +49,9 @@
  *	vio_net_init     rx_post puts every RX buffer on receiveq1 (5.1.5 step 3)
  *	vio_net_poll     reaps TX, tells the device of re-posted buffers, says whether RX waits
  *	vio_net_recv     rx_gather takes the frame's buffers off the ring (rx_take_buffer),
- *	                 checks num_buffers, lengths and the header (rx_hdr_ok), and
- *	                 rx_csum_flags passes the checksum state on
+ *	                 checks num_buffers, lengths and the header (rx_hdr_ok, and
+ *	                 rx_hash_ok for a hash report), and rx_csum_flags passes the
+ *	                 checksum state on
  *	vio_net_rx_release  rx_give_back posts the buffer again; the next empty vio_net_recv or
  *	                 vio_net_poll publishes the whole batch with one rx_flush
  */
@@ -52,7 +62,7 @@
 
 #define PAGE_SIZE	4096u
 #define BUF_ALIGN	64u   /* buffers start on a cache line */
-#define TX_HDR_ROOM	16u   /* DMA bytes for each TX slot's virtio_net_hdr */
+#define TX_HDR_ROOM	32u   /* DMA bytes for each TX slot's virtio_net_hdr (12 or 20) */
 #define CTRL_QUEUE_SIZE 8     /* one command at a time: header, at most two tables, ack */
 #define CTRL_BYTES	1024u /* the ctrl area: header, then data, the ack byte last */
 #define CTRL_DATA_OFF	8     /* command data starts here in the ctrl area */
@@ -61,7 +71,8 @@
 
 /* The largest frame the driver ever takes, behind the largest header. */
 #define MAX_FRAME_ROOM                                                                             \
-	((uint32_t)VIRTIO_NET_HDR_SIZE + VIO_NET_MAX_MTU + VIO_NET_ETH_HLEN + VIO_NET_VLAN_HLEN)
+	((uint32_t)VIRTIO_NET_HDR_HASH_SIZE + VIO_NET_MAX_MTU + VIO_NET_ETH_HLEN +                 \
+	 VIO_NET_VLAN_HLEN)
 /* Page-sized pieces it takes: an RX chain without MRG_RXBUF, a TX copy buffer. */
 #define MAX_PIECES ((MAX_FRAME_ROOM + PAGE_SIZE - 1) / PAGE_SIZE)
 
@@ -70,12 +81,17 @@ _Static_assert(VIO_NET_RX_BUF_SIZE >= BUF_ALIGN && VIO_NET_RX_BUF_SIZE <= PAGE_S
 _Static_assert((uint32_t)(VIO_NET_RX_MAX_SEGS *VIO_NET_RX_BUF_SIZE) >= MAX_FRAME_ROOM,
 	       "a frame of VIO_NET_MAX_MTU must fit in VIO_NET_RX_MAX_SEGS merged buffers");
 _Static_assert((uint32_t)VIO_NET_RX_MAX_SEGS *PAGE_SIZE >=
-		   VIRTIO_NET_HDR_SIZE + VIO_NET_GSO_MAX_FRAME,
+		   VIRTIO_NET_HDR_HASH_SIZE + VIO_NET_GSO_MAX_FRAME,
 	       "a 64 KiB frame must fit in VIO_NET_RX_MAX_SEGS page-sized merged buffers");
 _Static_assert(MAX_PIECES <= VIO_NET_RX_MAX_SEGS,
 	       "a chain of page-sized RX buffers is at most one frame's segments");
 _Static_assert(CTRL_DATA_OFF + 2 * (4 + 6 * VIO_NET_MAC_TABLE_MAX) + 4 <= CTRL_ACK_OFF,
 	       "the MAC table command must fit in the ctrl area");
+_Static_assert(TX_HDR_ROOM >= VIRTIO_NET_HDR_HASH_SIZE, "a TX slot holds the longest header");
+/* The RSS command: 8 bytes, the table, max_tx_vq, the key's length and the key. */
+#define RSS_CMD_MAX (8u + 2u * VIO_NET_RSS_MAX_TABLE + 2u + 1u + 255u)
+_Static_assert(CTRL_DATA_OFF + RSS_CMD_MAX <= CTRL_ACK_OFF,
+	       "the RSS command must fit in the ctrl area");
 
 /* One RX buffer: at most a page, posted alone or in a chain with the buffers after it. */
 struct vio_net_rxbuf {
@@ -115,7 +131,8 @@ static const uint64_t guest_gso_features = VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) |
  * `f` less every feature whose prerequisite is missing from it. 5.1.3.1: the driver MUST
  * NOT negotiate GUEST_TSO4/6 or GUEST_UFO without GUEST_CSUM, GUEST_ECN without GUEST_TSO4 or
  * GUEST_TSO6, HOST_TSO4/6 without CSUM, HOST_ECN without HOST_TSO4 or HOST_TSO6, CTRL_RX,
- * CTRL_MAC_ADDR, GUEST_ANNOUNCE or MQ without CTRL_VQ. And our own rule: 64 KiB frames
+ * CTRL_MAC_ADDR, GUEST_ANNOUNCE, MQ, RSS or HASH_REPORT without CTRL_VQ (RSS and
+ * HASH_REPORT are configured over it). And our own rule: 64 KiB frames
  * without MRG_RXBUF would need chains of 17 pages per posted buffer (5.1.6.3.1), so the
  * receive offloads come only with MRG_RXBUF.
  */
@@ -131,7 +148,8 @@ static uint64_t with_prerequisites(uint64_t f)
 		f &= ~VIRTIO_BIT(VIRTIO_NET_F_HOST_ECN);
 	if (!(f & VIRTIO_BIT(VIRTIO_NET_F_CTRL_VQ)))
 		f &= ~(VIRTIO_BIT(VIRTIO_NET_F_CTRL_RX) | VIRTIO_BIT(VIRTIO_NET_F_CTRL_MAC_ADDR) |
-		       VIRTIO_BIT(VIRTIO_NET_F_MQ) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_ANNOUNCE));
+		       VIRTIO_BIT(VIRTIO_NET_F_MQ) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_ANNOUNCE) |
+		       VIRTIO_BIT(VIRTIO_NET_F_RSS) | VIRTIO_BIT(VIRTIO_NET_F_HASH_REPORT));
 	return f;
 }
 
@@ -154,7 +172,8 @@ static uint16_t read_max_pairs(struct vio_net *net)
 
 /*
  * Steps 4-6 of 3.1.1 (in the core): what we want, less what the caller turned off, MQ only
- * when more than one pair is asked for, GUEST_ANNOUNCE only for a caller that announces. What the
+ * when more than one pair is asked for, GUEST_ANNOUNCE only for a caller that announces, RSS
+ * and HASH_REPORT only for a caller that asks (the latter lengthens every header). What the
  * device offers decides which prerequisites are there, so when the first round took a feature
  * without its prerequisite, negotiate again without it (the core starts over from a reset); and
  * again without MQ when the device has more pairs than VIO_NET_MAX_PAIRS (its controlq would lie
@@ -170,6 +189,10 @@ static int negotiate(struct vio_net *net)
 		want |= VIRTIO_BIT(VIRTIO_NET_F_MQ);
 	if (net->net_opts.on_announce)
 		want |= VIRTIO_BIT(VIRTIO_NET_F_GUEST_ANNOUNCE);
+	if (net->net_opts.rss)
+		want |= VIRTIO_BIT(VIRTIO_NET_F_RSS) & ~net->net_opts.disable_features;
+	if (net->net_opts.hash_report)
+		want |= VIRTIO_BIT(VIRTIO_NET_F_HASH_REPORT) & ~net->net_opts.disable_features;
 	err = vio_dev_begin(dev, with_prerequisites(want));
 	if (!err && with_prerequisites(dev->features) != dev->features)
 		err = vio_dev_begin(dev, with_prerequisites(dev->features));
@@ -328,6 +351,36 @@ static void config_changed(struct vio_dev *dev, void *arg)
 	refresh_link(arg);
 }
 
+/*
+ * 5.1.4: with RSS or HASH_REPORT, the longest key and the hash types the device takes; with
+ * RSS, the longest indirection table (clamped to VIO_NET_RSS_MAX_TABLE, the room the ctrl
+ * area has for it). vio_net_set_rss checks the caller's configuration against these.
+ */
+static int read_rss_config(struct vio_net *net)
+{
+	struct vio_dev *dev = net->dev;
+	uint16_t table = 0;
+	int err;
+
+	if (!has(net, VIRTIO_NET_F_RSS) && !has(net, VIRTIO_NET_F_HASH_REPORT))
+		return 0;
+	err = vio_dev_config_read(dev, offsetof(struct virtio_net_config, rss_max_key_size),
+				  &net->rss_max_key_size, sizeof(net->rss_max_key_size));
+	if (!err)
+		err = vio_dev_config_read(
+		    dev, offsetof(struct virtio_net_config, supported_hash_types),
+		    &net->rss_hash_types_supported, sizeof(net->rss_hash_types_supported));
+	if (!err && has(net, VIRTIO_NET_F_RSS))
+		err = vio_dev_config_read(
+		    dev, offsetof(struct virtio_net_config, rss_max_indirection_table_length),
+		    &table, sizeof(table));
+	if (err)
+		return err;
+	net->rss_hash_types_supported &= VIRTIO_NET_RSS_HASH_TYPE_ALL;
+	net->rss_max_table_len = table < VIO_NET_RSS_MAX_TABLE ? table : VIO_NET_RSS_MAX_TABLE;
+	return 0;
+}
+
 static int read_config(struct vio_net *net)
 {
 	struct vio_dev *dev = net->dev;
@@ -371,13 +424,18 @@ static int read_config(struct vio_net *net)
 				? VIO_NET_GSO_MAX_FRAME
 				: net->max_frame;
 
-	/* 5.1.6.1: legacy devices drop num_buffers from the header unless MRG_RXBUF. */
+	/*
+	 * 5.1.6.1: legacy devices drop num_buffers from the header unless MRG_RXBUF; with
+	 * HASH_REPORT (modern only: bit 57) it carries the hash fields too.
+	 */
 	net->hdr_len = (dev->modern || has(net, VIRTIO_NET_F_MRG_RXBUF))
 			   ? VIRTIO_NET_HDR_SIZE
 			   : VIRTIO_NET_HDR_LEGACY_SIZE;
+	if (has(net, VIRTIO_NET_F_HASH_REPORT))
+		net->hdr_len = VIRTIO_NET_HDR_HASH_SIZE;
 
 	net->link_up = read_link(net);
-	return 0;
+	return read_rss_config(net);
 }
 
 /* --- memory --------------------------------------------------------------------------------- */
@@ -649,9 +707,12 @@ static int rx_take_buffer(struct vio_net *net, uint16_t pair, struct vio_net_fra
 	return 0;
 }
 
-/* Copy the header out of the device's buffer, each byte read once (no second look). */
+/*
+ * Copy the header out of the device's buffer, each byte read once (no second look): 10, 12
+ * or (HASH_REPORT) 20 bytes; what a shorter header lacks reads as 0.
+ */
 static void rx_read_hdr(const struct vio_net *net, const struct vio_net_frame *f,
-			struct virtio_net_hdr *h)
+			struct virtio_net_hdr_v1_hash *h)
 {
 	const volatile uint8_t *from = f->seg[0].buf->mem;
 	uint8_t *to = (uint8_t *)h;
@@ -709,6 +770,20 @@ static bool rx_hdr_ok(const struct vio_net *net, const struct virtio_net_hdr *h,
 	       f->len <= net->max_rx_frame;
 }
 
+/*
+ * The hash report (5.1.6.4, VIRTIO_NET_F_HASH_REPORT): NONE, or the report of a hash type
+ * vio_net_set_rss asked for (report r is type bit r - 1). The types asked for since init all
+ * count: a frame the device hashed just before a new configuration is still a good one. A
+ * report of a type never asked for, or beyond UDPv6_EX, is a device breaking the rules.
+ */
+static bool rx_hash_ok(const struct vio_net *net, uint16_t report)
+{
+	if (report == VIRTIO_NET_HASH_REPORT_NONE)
+		return true;
+	return report <= VIRTIO_NET_HASH_REPORT_UDPv6_EX &&
+	       (net->net_hash_types_asked >> (report - 1) & 1);
+}
+
 /* Checksum state from a header rx_hdr_ok accepted (5.1.6.4.1). */
 static void rx_csum_flags(struct vio_net *net, const struct virtio_net_hdr *h,
 			  struct vio_net_frame *f)
@@ -735,7 +810,8 @@ static void rx_csum_flags(struct vio_net *net, const struct virtio_net_hdr *h,
  */
 static int rx_gather(struct vio_net *net, uint16_t pair, struct vio_net_frame *f, bool *bad)
 {
-	struct virtio_net_hdr h;
+	struct virtio_net_hdr_v1_hash hh;
+	const struct virtio_net_hdr *h = &hh.hdr;
 	int err;
 
 	f->len = 0;
@@ -745,8 +821,8 @@ static int rx_gather(struct vio_net *net, uint16_t pair, struct vio_net_frame *f
 	if (err || *bad)
 		return err;
 
-	rx_read_hdr(net, f, &h);
-	uint16_t nbufs = has(net, VIRTIO_NET_F_MRG_RXBUF) ? h.num_buffers : 1;
+	rx_read_hdr(net, f, &hh);
+	uint16_t nbufs = has(net, VIRTIO_NET_F_MRG_RXBUF) ? h->num_buffers : 1;
 	if (nbufs == 0 || nbufs > net->net_nrx) {
 		*bad = true;
 		return 0;
@@ -762,14 +838,17 @@ static int rx_gather(struct vio_net *net, uint16_t pair, struct vio_net_frame *f
 			return err;
 	}
 	if (*bad || nbufs > net->net_rx_max_bufs || f->len < VIO_NET_ETH_HLEN ||
-	    !rx_hdr_ok(net, &h, f)) {
+	    !rx_hdr_ok(net, h, f) || !rx_hash_ok(net, hh.hash_report)) {
 		*bad = true;
 		return 0;
 	}
-	rx_csum_flags(net, &h, f);
-	f->gso_type = h.gso_type;
-	f->gso_size = h.gso_type == VIRTIO_NET_HDR_GSO_NONE ? 0 : h.gso_size;
-	f->hdr_len = h.hdr_len;
+	rx_csum_flags(net, h, f);
+	f->gso_type = h->gso_type;
+	f->gso_size = h->gso_type == VIRTIO_NET_HDR_GSO_NONE ? 0 : h->gso_size;
+	f->hdr_len = h->hdr_len;
+	f->hash_report = (uint8_t)hh.hash_report; /* rx_hash_ok: at most UDPv6_EX (9) */
+	f->hash_value = hh.hash_report == VIRTIO_NET_HASH_REPORT_NONE ? 0 : hh.hash_value;
+	f->pair = pair;
 	return 0;
 }
 
@@ -867,6 +946,7 @@ int vio_net_recv(struct vio_net *net, struct vio_net_frame *f)
 				f->seg[i].buf->held = true;
 			net->net_rx_held += f->nsegs;
 			net->stats.rx_frames++;
+			net->stats.rx_pair_frames[f->pair]++;
 			net->stats.rx_bytes += f->len;
 			rx_count_kinds(net, f, 1);
 			break;
@@ -914,6 +994,7 @@ int vio_net_recv_copy(struct vio_net *net, void *buf, uint32_t size, uint16_t *f
 		return err;
 	if (f.len > size) {
 		net->stats.rx_frames--;
+		net->stats.rx_pair_frames[f.pair]--;
 		net->stats.rx_bytes -= f.len;
 		rx_count_kinds(net, &f, -1);
 		net->stats.rx_drops++;
@@ -1045,13 +1126,15 @@ static int tx_check(const struct vio_net *net, uint32_t len, const struct vio_ne
 
 /*
  * 5.1.6.2: checksum offload when asked, segmentation offload when asked (gso_type, the MSS,
- * the headers' length); num_buffers is 0 on transmit.
+ * the headers' length); num_buffers, and the hash fields of a 20-byte header, are 0 on
+ * transmit.
  */
-static void tx_fill_hdr(struct vio_net_txslot *slot, const struct vio_net_tx_opts *opts)
+static void tx_fill_hdr(const struct vio_net *net, struct vio_net_txslot *slot,
+			const struct vio_net_tx_opts *opts)
 {
 	struct virtio_net_hdr *hdr = (struct virtio_net_hdr *)slot->hdr;
 
-	bytes_zero(hdr, sizeof(*hdr));
+	bytes_zero(hdr, net->hdr_len > sizeof(*hdr) ? net->hdr_len : sizeof(*hdr));
 	hdr->gso_type = VIRTIO_NET_HDR_GSO_NONE;
 	if (opts && (opts->flags & VIO_NET_TX_CSUM)) {
 		hdr->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
@@ -1100,6 +1183,7 @@ static int tx_post(struct vio_net *net, struct vio_net_txslot *slot, const struc
 		return vio_dev_error(net->dev, err);
 	}
 	net->stats.tx_frames++;
+	net->stats.tx_pair_frames[slot->pair]++;
 	net->stats.tx_bytes += len;
 	net->stats.tx_gso += opts && (opts->flags & VIO_NET_TX_GSO);
 	vio_vq_kick(txq(net, slot->pair));
@@ -1125,7 +1209,7 @@ static int tx_begin(struct vio_net *net, int err, uint32_t len, const struct vio
 		net->stats.tx_full++;
 		return VIO_ENOSPC;
 	}
-	tx_fill_hdr(*slot, opts);
+	tx_fill_hdr(net, *slot, opts);
 	return 0;
 }
 
@@ -1332,6 +1416,98 @@ int vio_net_set_mac(struct vio_net *net, const uint8_t mac[6])
 	bytes_copy(p, mac, 6);
 	struct vio_sg sg = {p, 6};
 	return ctrl_cmd(net, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, &sg, 1, mac);
+}
+
+/* Lay a little-endian 16-bit value out at p (the ctrl area is bytes: no alignment). */
+static uint8_t *put_le16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	return p + 2;
+}
+
+static uint8_t *put_le32(uint8_t *p, uint32_t v)
+{
+	return put_le16(put_le16(p, (uint16_t)v), (uint16_t)(v >> 16));
+}
+
+/*
+ * The checks of 5.1.6.5.6.4's driver requirements, before the device sees anything: hash
+ * types the device supports, a key of 1 .. rss_max_key_size bytes whenever a type is on;
+ * with steering, a table whose length is a power of two up to rss_max_indirection_table_length
+ * and whose entries, like the unclassified queue, are pairs in use.
+ */
+static int rss_check(const struct vio_net *net, const struct vio_net_rss *rss)
+{
+	bool steer = has(net, VIRTIO_NET_F_RSS);
+
+	if (!net->net_ctrl_index || (!steer && !has(net, VIRTIO_NET_F_HASH_REPORT)))
+		return VIO_ENOTSUP;
+	if (!steer && rss->table_len)
+		return VIO_ENOTSUP; /* hash report alone: the device does not steer */
+	if (rss->hash_types & ~net->rss_hash_types_supported)
+		return VIO_ENOTSUP;
+	if ((rss->hash_types && !rss->key_len) || rss->key_len > net->rss_max_key_size ||
+	    (rss->key_len && !rss->key))
+		return VIO_EINVAL;
+	if (!steer)
+		return 0;
+	uint16_t n = rss->table_len;
+	if (!n || (n & (n - 1)) || n > net->rss_max_table_len || !rss->table ||
+	    rss->unclassified >= net->queue_pairs)
+		return VIO_EINVAL;
+	for (uint16_t i = 0; i < n; i++)
+		if (rss->table[i] >= net->queue_pairs)
+			return VIO_EINVAL;
+	return 0;
+}
+
+/*
+ * 5.1.6.5.6.4: struct virtio_net_rss_config (RSS) or struct virtio_net_hash_config (hash
+ * report alone), laid out byte by byte at p, little-endian. Returns its length.
+ */
+static uint32_t put_rss_config(const struct vio_net *net, uint8_t *p, const struct vio_net_rss *rss)
+{
+	uint8_t *start = p;
+
+	p = put_le32(p, rss->hash_types);
+	if (has(net, VIRTIO_NET_F_RSS)) {
+		p = put_le16(p, (uint16_t)(rss->table_len - 1)); /* indirection_table_mask */
+		p = put_le16(p, rss->unclassified);
+		for (uint16_t i = 0; i < rss->table_len; i++)
+			p = put_le16(p, rss->table[i]);
+		p = put_le16(p, net->queue_pairs); /* max_tx_vq: the pairs stay as they are */
+	} else {
+		for (int i = 0; i < 4; i++)
+			p = put_le16(p, 0); /* reserved[4] */
+	}
+	*p++ = rss->key_len;
+	bytes_copy(p, rss->key, rss->key_len);
+	return (uint32_t)(p + rss->key_len - start);
+}
+
+int vio_net_set_rss(struct vio_net *net, const struct vio_net_rss *rss)
+{
+	int err = rss_check(net, rss);
+
+	if (err)
+		return err;
+	if (ctrl_idle(net))
+		return VIO_EAGAIN;
+	uint8_t *p = net->net_ctrl + CTRL_DATA_OFF;
+	struct vio_sg sg = {p, put_rss_config(net, p, rss)};
+	uint8_t cmd = has(net, VIRTIO_NET_F_RSS) ? VIRTIO_NET_CTRL_MQ_RSS_CONFIG
+						 : VIRTIO_NET_CTRL_MQ_HASH_CONFIG;
+	/* Asked for from now on: frames the device hashes meanwhile may carry these reports. */
+	net->net_hash_types_asked |= rss->hash_types;
+	err = ctrl_cmd(net, VIRTIO_NET_CTRL_MQ, cmd, &sg, 1, NULL);
+	if (err)
+		return err;
+	net->rss_hash_types = rss->hash_types;
+	net->rss_key_len = rss->hash_types ? rss->key_len : 0;
+	net->rss_table_len = has(net, VIRTIO_NET_F_RSS) ? rss->table_len : 0;
+	net->rss_unclassified = has(net, VIRTIO_NET_F_RSS) ? rss->unclassified : 0;
+	return 0;
 }
 
 /* --- bring-up, polling, teardown ------------------------------------------------------------ */

@@ -168,6 +168,22 @@ static void print_input(const struct vio_input *in)
 		(unsigned long long)in->stats.status_sent, (unsigned long long)in->stats.status_busy);
 }
 
+/* RSS / hash report (VIRTIO_NET_F_RSS, _HASH_REPORT): what is configured, and the limits. */
+static void print_net_rss(const struct vio_net *net)
+{
+	bool rss = vio_dev_has_feature(net->dev, VIRTIO_NET_F_RSS);
+	bool hash = vio_dev_has_feature(net->dev, VIRTIO_NET_F_HASH_REPORT);
+
+	if (!rss && !hash)
+		return;
+	kprintf("  net: %s%s%s: hash types 0x%x, key %u B, table %u, unclassified pair %u "
+		"(device: key <= %u B, table <= %u, types 0x%x)\n",
+		rss ? "rss" : "", rss && hash ? " + " : "", hash ? "hash report" : "",
+		(unsigned)net->rss_hash_types, net->rss_key_len, net->rss_table_len,
+		net->rss_unclassified, net->rss_max_key_size, net->rss_max_table_len,
+		(unsigned)net->rss_hash_types_supported);
+}
+
 static void print_driver_counters(const struct kvirtio *kv)
 {
 	switch (kv->dev.device_id) {
@@ -211,13 +227,19 @@ static void print_driver_counters(const struct kvirtio *kv)
 		break;
 	}
 	case VIRTIO_ID_NET: {
-		const struct vio_net_stats *s = &((struct vio_net *)kv->drv)->stats;
+		const struct vio_net *net = kv->drv;
+		const struct vio_net_stats *s = &net->stats;
 		kprintf("  net: rx %llu frames %llu B, drops %llu, errors %llu; tx %llu frames %llu "
 			"B, errors %llu, full %llu\n", (unsigned long long)s->rx_frames,
 			(unsigned long long)s->rx_bytes, (unsigned long long)s->rx_drops,
 			(unsigned long long)s->rx_errors, (unsigned long long)s->tx_frames,
 			(unsigned long long)s->tx_bytes, (unsigned long long)s->tx_errors,
 			(unsigned long long)s->tx_full);
+		for (uint16_t p = 0; p < net->queue_pairs; p++)
+			kprintf("  net: pair %u: rx %llu frames, tx %llu frames\n", p,
+				(unsigned long long)s->rx_pair_frames[p],
+				(unsigned long long)s->tx_pair_frames[p]);
+		print_net_rss(net);
 		break;
 	}
 	case VIRTIO_ID_SCSI: {
@@ -845,8 +867,10 @@ static int cmd_net(int argc, char **argv)
 			ERR("net send: %s", shell_strerror(err));
 		kprintf("sent %llu-byte frame\n", (unsigned long long)len);
 	} else if (!strcmp(argv[1], "echo") && argc == 4 &&
-		   (!strcmp(argv[3], "on") || !strcmp(argv[3], "off"))) {
-		net_echo_enable(unit, !strcmp(argv[3], "on"));
+		   (!strcmp(argv[3], "on") || !strcmp(argv[3], "off") ||
+		    !strcmp(argv[3], "report"))) {
+		net_echo_enable(unit, strcmp(argv[3], "off") != 0);
+		net_echo_report(unit, !strcmp(argv[3], "report"));
 		kprintf("net%d: frame echo %s\n", unit, argv[3]);
 	} else if ((!strcmp(argv[1], "promisc") || !strcmp(argv[1], "allmulti")) && argc == 4 &&
 		   (!strcmp(argv[3], "on") || !strcmp(argv[3], "off"))) {
@@ -975,8 +999,8 @@ const struct command device_commands[] = {
 	 cmd_blk},
 	{"cons", "cons ports | write <port|name> <text...>", "virtio-console ports", cmd_cons},
 	{"net",
-	 "net info|stats [dev] | send <dev> <mac|broadcast> <len> | echo|promisc|allmulti <dev> "
-	 "on|off | mac <dev> <mac> | filter <dev> [mac...]",
+	 "net info|stats [dev] | send <dev> <mac|broadcast> <len> | echo <dev> on|off|report | "
+	 "promisc|allmulti <dev> on|off | mac <dev> <mac> | filter <dev> [mac...]",
 	 "virtio-net", cmd_net},
 	{"scsi", "scsi [luns] | read <lun> <lba> <count> | write <lun> <lba> <count> <byte> | "
 		 "sha256 <lun> <offset> <length> | unmap <lun> <lba> <count> | sync <lun> | rescan | "

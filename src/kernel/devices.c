@@ -179,6 +179,7 @@ static int bind(struct kvirtio *kv)
 		struct vio_net_opts opts = net_opts(n_net);
 		if ((err = vio_net_init(&nets[n_net], &kv->dev, &opts)))
 			return err;
+		net_rss_start(n_net);
 		net_stack_attach(&nets[n_net], n_net);
 		kv->drv = &nets[n_net++];
 		return 0;

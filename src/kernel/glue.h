@@ -70,6 +70,8 @@ void console_service(int i);
 struct vio_net_opts net_opts(int unit);
 /* One pass for net unit: vio_net_poll once, then its received frames to lwIP or the echo. */
 void net_service(int unit);
+/* After vio_net_init: with vio.net.rss=on, configure RSS / hash report; 0 or the error. */
+int net_rss_start(int unit);
 
 /* --- glue_balloon.c: the page allocator's side of a balloon ------------------------------- */
 

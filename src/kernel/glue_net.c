@@ -28,6 +28,16 @@
  * steers each received flow to a pair, the echo sends each frame on the TX queue of its flow
  * (tests/qemu/scn_net_mq.py). `vio.net.rxbuf=BYTES` sets the RX buffer size with MRG_RXBUF:
  * below the frame size, frames span buffers (tests/qemu/scn_net_jumbo.py).
+ *
+ * `vio.net.rss=on` asks for receive-side scaling and hash report (VIRTIO_NET_F_RSS,
+ * VIRTIO_NET_F_HASH_REPORT: QEMU's virtio-net-pci rss=on, hash=on) and, once the NIC is up,
+ * configures them (net_rss_start): the IPv4/IPv6 TCP/UDP hash types the device supports, the
+ * key below, and an indirection table of the device's length whose entry i is pair
+ * i % queue_pairs, so that flows spread evenly; frames hashed by none go to pair 0. With hash
+ * report alone (rss=off) only the types and the key are set. `net echo <dev> report` then
+ * writes, into the last 8 bytes of each frame it sends back, the pair it came in on, the hash
+ * report and the hash value (big-endian 16, 16 and 32 bits), for a host to check against its
+ * own Toeplitz hash (tests/qemu/scn_net_rss.py).
  */
 #include <kernel/kernel.h>
 #include <kernel/random.h>
@@ -40,11 +50,66 @@
 #include "net/net_stack.h"
 
 static bool net_echo[MAX_PER_DRIVER];
+static bool net_echo_tell[MAX_PER_DRIVER]; /* the echo writes the pair and hash in */
 
 void net_echo_enable(int unit, bool on)
 {
 	if (unit >= 0 && unit < n_net)
 		net_echo[unit] = on;
+}
+
+void net_echo_report(int unit, bool on)
+{
+	if (unit >= 0 && unit < n_net)
+		net_echo_tell[unit] = on;
+}
+
+/*
+ * The RSS key of vio.net.rss=on: the example key of Microsoft's RSS specification
+ * ("Verifying the RSS Hash Calculation"), whose published test vectors let anyone check a
+ * Toeplitz implementation against it. 40 bytes, the least a device must take (5.1.4).
+ */
+static const uint8_t net_rss_key[40] = {0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67,
+					0x25, 0x3d, 0x43, 0xa3, 0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb,
+					0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30,
+					0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa};
+
+static bool cmdline_on(const char *key)
+{
+	char v[8];
+	return cmdline_get(key, v, sizeof(v)) && !strcmp(v, "on");
+}
+
+int net_rss_start(int unit)
+{
+	struct vio_net *net = &nets[unit];
+	static uint16_t table[VIO_NET_RSS_MAX_TABLE];
+	const uint32_t types = VIRTIO_NET_RSS_HASH_TYPE_IPv4 | VIRTIO_NET_RSS_HASH_TYPE_TCPv4 |
+			       VIRTIO_NET_RSS_HASH_TYPE_UDPv4 | VIRTIO_NET_RSS_HASH_TYPE_IPv6 |
+			       VIRTIO_NET_RSS_HASH_TYPE_TCPv6 | VIRTIO_NET_RSS_HASH_TYPE_UDPv6;
+
+	if (!cmdline_on("vio.net.rss"))
+		return 0;
+	struct vio_net_rss rss = {.hash_types = types & net->rss_hash_types_supported,
+				  .key = net_rss_key,
+				  .key_len = sizeof(net_rss_key)};
+	if (vio_dev_has_feature(net->dev, VIRTIO_NET_F_RSS)) {
+		rss.table = table;
+		rss.table_len = net->rss_max_table_len;
+		/* The largest power of two the device takes: 5.1.6.5.6.4 wants one. */
+		while (rss.table_len & (rss.table_len - 1))
+			rss.table_len &= (uint16_t)(rss.table_len - 1);
+		for (uint16_t i = 0; i < rss.table_len; i++)
+			table[i] = i % net->queue_pairs;
+	}
+	int err = vio_net_set_rss(net, &rss);
+	if (err)
+		kprintf("net%d: RSS not configured: %s\n", unit, vio_strerror(err));
+	else
+		kprintf("net%d: rss types 0x%x key %u table %u over %u pair(s)\n", unit,
+			(unsigned)net->rss_hash_types, net->rss_key_len, net->rss_table_len,
+			net->queue_pairs);
+	return err;
 }
 
 /* Interrupt context (a config change), or inside vio_net_poll without interrupts. */
@@ -98,6 +163,8 @@ struct vio_net_opts net_opts(int unit)
 {
 	return (struct vio_net_opts){
 	    .queue_pairs = cmdline_u16("vio.net.pairs"),
+	    .rss = cmdline_on("vio.net.rss"),
+	    .hash_report = cmdline_on("vio.net.rss"),
 	    .rx_buf_size = cmdline_u16("vio.net.rxbuf"), /* smaller than a frame: they span */
 	    /*
 	     * No receive segmentation offload: lwIP takes frames of at most the MTU (a pbuf's
@@ -129,19 +196,52 @@ static uint32_t flow_hash(const uint8_t *frame, int len)
 	return h;
 }
 
-/* Send every received frame back with source and destination swapped, on its flow's queue. */
-static void net_echo_service(struct vio_net *net)
+/* Big-endian, as the host reads it from the frame. */
+static void put_be(uint8_t *p, uint32_t v, int bytes)
+{
+	for (int i = bytes - 1; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+/* One received frame copied into `to`; its length, 0 for one too large, or < 0 for none. */
+static int net_echo_take(struct vio_net *net, uint8_t *to, uint32_t size, struct vio_net_frame *f)
+{
+	int err = vio_net_recv(net, f);
+	if (err)
+		return err;
+	uint32_t at = 0;
+	for (uint16_t i = 0; f->len <= size && i < f->nsegs; at += f->seg[i].len, i++)
+		memcpy(to + at, f->seg[i].data, f->seg[i].len);
+	vio_net_frame_release(net, f);
+	return (int)at;
+}
+
+/*
+ * Send every received frame back with source and destination swapped, on its flow's queue:
+ * the device's hash when it reports one (what a stack would use), else our own. With the
+ * report on, the frame's last 8 bytes become its pair, hash report and hash value.
+ */
+static void net_echo_service(struct vio_net *net, int unit)
 {
 	static uint8_t frame[VIO_NET_MAX_MTU + VIO_NET_ETH_HLEN + VIO_NET_VLAN_HLEN];
+	struct vio_net_frame f;
 	for (int budget = 0; budget < 64; budget++) {
-		int n = vio_net_recv_copy(net, frame, sizeof(frame), NULL);
-		if (n < VIO_NET_ETH_HLEN)
+		int n = net_echo_take(net, frame, sizeof(frame), &f);
+		if (n < 0)
 			return;
+		if (n < VIO_NET_ETH_HLEN)
+			continue;
 		uint8_t tmp[6];
 		memcpy(tmp, frame, 6);
 		memcpy(frame, frame + 6, 6);
 		memcpy(frame + 6, tmp, 6);
-		struct vio_net_tx_opts o = {.flow = flow_hash(frame, n)};
+		if (net_echo_tell[unit] && n >= VIO_NET_ETH_HLEN + 8) {
+			put_be(frame + n - 8, f.pair, 2);
+			put_be(frame + n - 6, f.hash_report, 2);
+			put_be(frame + n - 4, f.hash_value, 4);
+		}
+		struct vio_net_tx_opts o = {.flow =
+						f.hash_report ? f.hash_value : flow_hash(frame, n)};
 		for (int tries = 0; vio_net_send(net, frame, (uint32_t)n, &o) == VIO_ENOSPC;
 		     tries++) {
 			if (tries > 1000)
@@ -157,7 +257,7 @@ void net_service(int unit)
 
 	vio_net_poll(net);
 	if (net_echo[unit])
-		net_echo_service(net);
+		net_echo_service(net, unit);
 	else
 		net_stack_input(unit);
 }

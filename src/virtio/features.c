@@ -37,7 +37,8 @@ static const struct bit_name net[] = {
 	{10, "GUEST_UFO"},   {11, "HOST_TSO4"},	 {12, "HOST_TSO6"},	     {13, "HOST_ECN"},
 	{14, "HOST_UFO"},    {15, "MRG_RXBUF"},	 {16, "STATUS"},	     {17, "CTRL_VQ"},
 	{18, "CTRL_RX"},     {19, "CTRL_VLAN"},	 {20, "CTRL_RX_EXTRA"},	     {21, "GUEST_ANNOUNCE"},
-	{22, "MQ"},	     {23, "CTRL_MAC_ADDR"}, {63, "SPEED_DUPLEX"},
+	{22, "MQ"},	     {23, "CTRL_MAC_ADDR"}, {57, "HASH_REPORT"},	     {60, "RSS"},
+	{63, "SPEED_DUPLEX"},
 };
 static const struct bit_name blk[] = {
 	{0, "BARRIER"}, {1, "SIZE_MAX"},  {2, "SEG_MAX"},    {4, "GEOMETRY"},	  {5, "RO"},

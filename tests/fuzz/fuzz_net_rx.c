@@ -3,7 +3,8 @@
  * receive path (src/drivers/virtio_net.c), on the whole-device fake of the host tests.
  *
  * The first bytes pick the features (MRG_RXBUF, GUEST_CSUM, an MTU that makes RX buffers
- * chains of pages, the receive segmentation offloads GUEST_TSO4/6, GUEST_ECN, GUEST_UFO),
+ * chains of pages, the receive segmentation offloads GUEST_TSO4/6, GUEST_ECN, GUEST_UFO,
+ * HASH_REPORT with its 20-byte header and the hash types asked for),
  * how many RX buffers the driver posts, their size and how many it lets the caller hold.
  * Every following op byte either lets the "device" act (fill a buffer it took with a header
  * and a frame, every field and the used length from the input; push any used id and length;
@@ -14,7 +15,8 @@
  *   - a frame handed up is 14 .. max_frame bytes, made of 1 .. VIO_NET_RX_MAX_SEGS segments
  *     whose lengths add up, each inside one of the driver's own DMA pages, none a buffer the
  *     caller already holds; a PARTIAL checksum lies inside the frame; a GSO frame (up to
- *     max_rx_frame) has a negotiated type, a gso_size and a PARTIAL checksum;
+ *     max_rx_frame) has a negotiated type, a gso_size and a PARTIAL checksum; a hash report
+ *     is NONE (hash 0) or a type asked for;
  *   - the caller never holds more than rx_hold_max buffers, or one frame of more when it held
  *     none before;
  *   - one vio_net_recv takes at most one look at the ring per buffer posted (the device here
@@ -58,6 +60,7 @@ struct state {
 	struct vio_net_frame held[MAX_HELD];
 	unsigned nheld;
 	const uint8_t *p, *end;
+	uint32_t hash_types; /* asked for with HASH_REPORT */
 };
 
 FUZZ_INPUT_READERS(struct state)
@@ -135,6 +138,7 @@ static void op_fill(struct state *s)
 		return;
 	struct devbuf r = device_take(s, byte(s) % s->ndev);
 	/* Mostly plausible values, now and then anything at all. */
+	struct virtio_net_hdr_v1_hash hh = {0};
 	struct virtio_net_hdr h = {0};
 	h.flags = byte(s) & 7 ? byte(s) & 3 : byte(s);
 	h.gso_type = gso_type(s);
@@ -143,10 +147,15 @@ static void op_fill(struct state *s)
 	h.csum_start = half(s);
 	h.csum_offset = byte(s);
 	h.num_buffers = byte(s) % 4 ? (uint16_t)(1 + byte(s) % 4) : half(s);
+	if (s->net.hdr_len == VIRTIO_NET_HDR_HASH_SIZE) {
+		hh.hash_report = byte(s) & 7 ? byte(s) % 10 : half(s);
+		hh.hash_value = half(s);
+	}
+	hh.hdr = h;
 	uint8_t how = byte(s);
 	uint32_t n = half(s) % (PAGE + 1);	      /* a buffer holds at most a page */
 	uint32_t hlen = how & 1 ? 0 : s->net.hdr_len; /* a continuation has no header */
-	uint32_t written = device_write(s, &r, (const uint8_t *)&h, hlen, hlen + n);
+	uint32_t written = device_write(s, &r, (const uint8_t *)&hh, hlen, hlen + n);
 	uint32_t len = written;
 	if (how & 2) {
 		len = half(s);
@@ -229,6 +238,22 @@ static void check_frame(const struct state *s, const struct vio_net_frame *f)
 	if (f->flags & VIO_NET_RX_CSUM_PARTIAL)
 		check((uint32_t)f->csum_start + f->csum_offset + 2 <= f->len);
 	check(!(f->flags & ~(VIO_NET_RX_CSUM_VALID | VIO_NET_RX_CSUM_PARTIAL)));
+	if (f->hash_report == VIRTIO_NET_HASH_REPORT_NONE)
+		check(f->hash_value == 0);
+	else
+		check(f->hash_report <= VIRTIO_NET_HASH_REPORT_UDPv6_EX &&
+		      (s->hash_types >> (f->hash_report - 1) & 1));
+}
+
+/* The device's controlq: every command is answered VIRTIO_NET_OK (the hash configuration). */
+static void ctrl_answer_ok(struct fake_env *e)
+{
+	static struct fake_req r;
+
+	while (fake_vring_pop(&e->ring[2], &r)) {
+		*(uint8_t *)ptr(r.seg[r.n_out].addr) = VIRTIO_NET_OK;
+		fake_vring_complete(&e->ring[2], r.head, 1);
+	}
 }
 
 static void op_recv(struct state *s)
@@ -303,7 +328,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    VIRTIO_BIT(VIRTIO_NET_F_GUEST_ECN) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_UFO);
 	struct vio_net_opts o = {.tx_buffers = 2};
 	o.rx_buffers = (uint16_t)(1 + byte(s) % 24); /* a 64 KiB frame takes 17 */
-	o.rx_hold_max = byte(s) % 8;
+	uint8_t hold = byte(s);
+	o.rx_hold_max = hold % 8;
+	if (hold & 8) {
+		features |= VIRTIO_BIT(VIRTIO_NET_F_CTRL_VQ) | VIRTIO_BIT(VIRTIO_NET_F_HASH_REPORT);
+		o.hash_report = true;
+		c.rss_max_key_size = 40;
+		c.supported_hash_types = VIRTIO_NET_RSS_HASH_TYPE_ALL;
+	}
 	if (cfg & 128)
 		o.rx_buf_size = half(s) % (PAGE + 64);
 
@@ -312,6 +344,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fake_env_no_irqs(s->e);
 	check(vio_net_init(&s->net, &s->e->dev, &o) == 0);
 	fake_env_rings(s->e);
+	if (o.hash_report) {
+		static const uint8_t key[40] = {1};
+		struct vio_net_rss r = {.hash_types = half(s) & VIRTIO_NET_RSS_HASH_TYPE_ALL,
+					.key = key,
+					.key_len = 40};
+		s->e->model = ctrl_answer_ok;
+		check(vio_net_set_rss(&s->net, &r) == 0);
+		s->e->model = NULL;
+		s->hash_types = r.hash_types;
+	}
 
 	while (s->p < s->end) {
 		switch (byte(s) % 10) {

@@ -35,9 +35,11 @@ struct inj {
 	uint16_t hdr_len; /* virtio_net_hdr.hdr_len */
 	uint16_t csum_start, csum_offset;
 	uint16_t gso_size;
-	int nbufs_override; /* >= 0: write this num_buffers whatever was used */
-	uint32_t len_extra; /* claim this many bytes more than written (first buffer) */
-	uint32_t per_buf;   /* fill at most this many bytes per buffer (0: as many as fit) */
+	int nbufs_override;  /* >= 0: write this num_buffers whatever was used */
+	uint32_t len_extra;  /* claim this many bytes more than written (first buffer) */
+	uint32_t per_buf;    /* fill at most this many bytes per buffer (0: as many as fit) */
+	uint32_t hash_value; /* the 20-byte header's hash fields (HASH_REPORT) */
+	uint16_t hash_report;
 };
 
 /* One RX buffer the device took: a chain of up to RX_SEGS device-writable segments. */
@@ -51,7 +53,7 @@ struct rxslot {
 };
 
 struct txcap {
-	uint8_t hdr[12];
+	uint8_t hdr[20];
 	uint32_t hdr_seg_len; /* length of the first (header) descriptor */
 	uint8_t data[MAX_FRAME_BYTES];
 	uint32_t len;
@@ -69,6 +71,7 @@ struct model {
 	unsigned inj_head, inj_count;
 
 	bool tx_hold;
+	bool tx_scribble; /* overwrite each header once read: a slot's next frame must not see it */
 	struct txcap tx[16];
 	unsigned tx_seen;
 
@@ -89,7 +92,7 @@ static void model_tx(struct fake_env *e, struct model *m)
 	bool any = false;
 
 	while (!m->tx_hold && fake_vring_pop(&e->ring[1], &req)) {
-		static uint8_t all[MAX_FRAME_BYTES + 12];
+		static uint8_t all[MAX_FRAME_BYTES + 20];
 		struct txcap *c = &m->tx[m->tx_seen++ % 16];
 		uint32_t n = fake_vring_gather(&req, all, sizeof(all));
 
@@ -98,6 +101,8 @@ static void model_tx(struct fake_env *e, struct model *m)
 		memset(c->hdr, 0, sizeof(c->hdr));
 		memcpy(c->hdr, all, m->hdr_len);
 		c->hdr_seg_len = req.seg[0].len;
+		if (m->tx_scribble)
+			memset((void *)(uintptr_t)req.seg[0].addr, 0xee, req.seg[0].len);
 		c->n_out = req.n_out;
 		c->len = n - m->hdr_len;
 		memcpy(c->data, all + m->hdr_len, c->len);
@@ -146,13 +151,16 @@ static void slot_write(const struct rxslot *s, const uint8_t *p, uint32_t n)
 /* Put one injected frame into posted buffers; false when too few are posted yet. */
 static bool model_deliver(struct fake_env *e, struct model *m, const struct inj *f)
 {
-	static uint8_t stream[MAX_FRAME_BYTES + 12];
-	struct virtio_net_hdr h = {.flags = f->hflags,
-				   .gso_type = f->gso_type,
-				   .hdr_len = f->hdr_len,
-				   .csum_start = f->csum_start,
-				   .csum_offset = f->csum_offset,
-				   .gso_size = f->gso_size};
+	static uint8_t stream[MAX_FRAME_BYTES + 20];
+	struct virtio_net_hdr_v1_hash hh = {.hdr = {.flags = f->hflags,
+						    .gso_type = f->gso_type,
+						    .hdr_len = f->hdr_len,
+						    .csum_start = f->csum_start,
+						    .csum_offset = f->csum_offset,
+						    .gso_size = f->gso_size},
+					    .hash_value = f->hash_value,
+					    .hash_report = f->hash_report};
+	struct virtio_net_hdr *h = &hh.hdr;
 	uint32_t total = m->hdr_len + f->len, off = 0;
 	unsigned used = 0;
 
@@ -165,8 +173,8 @@ static bool model_deliver(struct fake_env *e, struct model *m, const struct inj 
 			room = left; /* one buffer, whatever it takes (tests stay within it) */
 		left -= left < room ? left : room;
 	}
-	h.num_buffers = (uint16_t)(f->nbufs_override >= 0 ? (unsigned)f->nbufs_override : used);
-	memcpy(stream, &h, m->hdr_len);
+	h->num_buffers = (uint16_t)(f->nbufs_override >= 0 ? (unsigned)f->nbufs_override : used);
+	memcpy(stream, &hh, m->hdr_len);
 	memcpy(stream + m->hdr_len, f->data, f->len);
 
 	for (unsigned i = 0; i < used; i++) {
@@ -242,6 +250,7 @@ static struct inj *inject(struct model *m, uint32_t len, uint8_t seed)
 	f->hflags = f->gso_type = 0;
 	f->hdr_len = f->csum_start = f->csum_offset = f->gso_size = 0;
 	f->len_extra = f->per_buf = 0;
+	f->hash_value = f->hash_report = 0;
 	for (uint32_t i = 0; i < len; i++)
 		f->data[i] = (uint8_t)(seed + i);
 	return f;
@@ -2543,6 +2552,409 @@ static void test_bad_max_virtqueue_pairs_fails_init(void **state)
 	}
 }
 
+/* --- receive-side scaling and hash report ----------------------------------------------------- */
+
+#define RSS_FEATURES                                                                               \
+	(BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_MQ) |                \
+	 BIT(VIRTIO_NET_F_RSS) | BIT(VIRTIO_NET_F_HASH_REPORT))
+
+/* The config QEMU's virtio-net-pci,rss=on,hash=on shows: a 40-byte key, 128 entries. */
+static struct virtio_net_config rss_config(uint16_t pairs)
+{
+	return (struct virtio_net_config){.mac = {0x52, 0x54, 0, 1, 2, 3},
+					  .max_virtqueue_pairs = pairs,
+					  .rss_max_key_size = 40,
+					  .rss_max_indirection_table_length = 128,
+					  .supported_hash_types = VIRTIO_NET_RSS_HASH_TYPE_ALL};
+}
+
+/* A device with `pairs` pairs offering `features`; opts rss / hash_report as given. */
+static struct t *t_new_rss(uint64_t features, uint16_t pairs, bool rss, bool hash,
+			   const struct virtio_net_config *cfg)
+{
+	struct virtio_net_config c = cfg ? *cfg : rss_config(pairs);
+	struct fake_env *e =
+	    fake_env_new(VIRTIO_ID_NET, features, &c, sizeof(c), 2 * pairs + 1, QSIZE);
+	struct t *t = t_alloc(e, features);
+	struct vio_net_opts o;
+
+	t->m->ctrl_ring = 2 * pairs;
+	default_opts(t, &o);
+	o.queue_pairs = pairs;
+	o.rss = rss;
+	o.hash_report = hash;
+	t_start(t, &o);
+	if (hash && (negotiated(t) & BIT(VIRTIO_NET_F_HASH_REPORT)))
+		t->m->hdr_len = 20;
+	return t;
+}
+
+static const uint8_t test_key[40] = {0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67,
+				     0x25, 0x3d, 0x43, 0xa3, 0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb,
+				     0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30,
+				     0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa};
+
+static uint16_t le16_at(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint32_t le32_at(const uint8_t *p)
+{
+	return le16_at(p) | (uint32_t)le16_at(p + 2) << 16;
+}
+
+static void test_rss_and_hash_report_are_off_unless_asked_for(void **state)
+{
+	(void)state;
+	struct t *t = t_new_rss(RSS_FEATURES, 1, false, false, NULL);
+
+	assert_int_equal(negotiated(t) & (BIT(VIRTIO_NET_F_RSS) | BIT(VIRTIO_NET_F_HASH_REPORT)),
+			 0);
+	assert_int_equal(t->net.hdr_len, 12);
+	assert_int_equal(t->net.rss_max_key_size, 0);
+	struct vio_net_rss r = {
+	    .hash_types = VIRTIO_NET_RSS_HASH_TYPE_IPv4, .key = test_key, .key_len = 40};
+	assert_int_equal(vio_net_set_rss(&t->net, &r), VIO_ENOTSUP);
+	assert_int_equal(t->m->ctrl_count, 0);
+	t_free(t);
+
+	/* Asked for, but never without the ctrl queue they are configured over (5.1.3.1). */
+	t = t_new_rss(RSS_FEATURES & ~BIT(VIRTIO_NET_F_CTRL_VQ) & ~BIT(VIRTIO_NET_F_MQ), 1, true,
+		      true, NULL);
+	assert_int_equal(negotiated(t) & (BIT(VIRTIO_NET_F_RSS) | BIT(VIRTIO_NET_F_HASH_REPORT)),
+			 0);
+	assert_int_equal(t->net.hdr_len, 12);
+	assert_int_equal(vio_net_set_rss(&t->net, &r), VIO_ENOTSUP);
+	t_free(t);
+}
+
+static void test_hash_report_makes_the_header_20_bytes_both_ways(void **state)
+{
+	(void)state;
+	struct t *t = t_new_rss(RSS_FEATURES & ~BIT(VIRTIO_NET_F_RSS), 1, false, true, NULL);
+	uint8_t frame[100];
+	struct vio_net_frame f;
+
+	assert_true(negotiated(t) & BIT(VIRTIO_NET_F_HASH_REPORT));
+	assert_int_equal(t->net.hdr_len, 20);
+	assert_int_equal(t->net.rss_max_key_size, 40);
+	assert_int_equal(t->net.rss_hash_types_supported, VIRTIO_NET_RSS_HASH_TYPE_ALL);
+	assert_int_equal(t->net.rss_max_table_len, 0); /* no RSS: no table */
+
+	/* Transmit: a 20-byte header alone in its descriptor, the hash fields 0 (all of it,
+	 * even in a slot whose last header was scribbled over). */
+	t->m->tx_scribble = true;
+	fill(frame, sizeof(frame), 3);
+	for (unsigned k = 0; k < 2; k++) {
+		assert_int_equal(vio_net_send(&t->net, frame, sizeof(frame), NULL), 0);
+		fake_env_run(t->e);
+		assert_int_equal(vio_net_poll(&t->net), 0);
+		assert_int_equal(t->m->tx_seen, k + 1);
+		assert_int_equal(t->m->tx[k].hdr_seg_len, 20);
+		assert_int_equal(t->m->tx[k].len, sizeof(frame));
+		assert_true(is_pattern(t->m->tx[k].data, sizeof(frame), 3));
+		for (int b = 0; b < 20; b++)
+			assert_int_equal(t->m->tx[k].hdr[b], 0);
+	}
+
+	/* Receive: the frame starts after 20 bytes; NONE comes up with a hash of 0. */
+	struct inj *i = inject(t->m, 80, 7);
+	i->hash_value = 0x12345678; /* meaningless with NONE */
+	fake_env_run(t->e);
+	assert_int_equal(vio_net_recv(&t->net, &f), 0);
+	assert_int_equal(f.len, 80);
+	assert_true(is_pattern(f.seg[0].data, 80, 7));
+	assert_int_equal(f.hash_report, VIRTIO_NET_HASH_REPORT_NONE);
+	assert_int_equal(f.hash_value, 0);
+	vio_net_frame_release(&t->net, &f);
+	t_free(t);
+}
+
+static void test_hash_report_alone_sends_hash_config(void **state)
+{
+	(void)state;
+	struct t *t = t_new_rss(RSS_FEATURES & ~BIT(VIRTIO_NET_F_RSS), 1, true, true, NULL);
+	uint16_t table[1] = {0};
+	struct vio_net_rss r = {.hash_types =
+				    VIRTIO_NET_RSS_HASH_TYPE_TCPv4 | VIRTIO_NET_RSS_HASH_TYPE_UDPv4,
+				.key = test_key,
+				.key_len = 40};
+
+	/* A table asks for steering, which this device does not do. */
+	struct vio_net_rss steer = r;
+	steer.table = table;
+	steer.table_len = 1;
+	assert_int_equal(vio_net_set_rss(&t->net, &steer), VIO_ENOTSUP);
+	assert_int_equal(t->m->ctrl_count, 0);
+
+	assert_int_equal(vio_net_set_rss(&t->net, &r), 0);
+	assert_int_equal(t->m->ctrl_count, 1);
+	assert_int_equal(t->m->ctrl_class, VIRTIO_NET_CTRL_MQ);
+	assert_int_equal(t->m->ctrl_cmd, VIRTIO_NET_CTRL_MQ_HASH_CONFIG);
+	/* struct virtio_net_hash_config: types, reserved[4], the key's length, the key. */
+	assert_int_equal(t->m->ctrl_len, 13 + 40);
+	assert_int_equal(le32_at(t->m->ctrl_data), r.hash_types);
+	for (int k = 4; k < 12; k++)
+		assert_int_equal(t->m->ctrl_data[k], 0);
+	assert_int_equal(t->m->ctrl_data[12], 40);
+	assert_memory_equal(t->m->ctrl_data + 13, test_key, 40);
+	assert_int_equal(t->net.rss_hash_types, r.hash_types);
+	assert_int_equal(t->net.rss_key_len, 40);
+	assert_int_equal(t->net.rss_table_len, 0);
+	t_free(t);
+}
+
+static void test_set_rss_sends_the_table_the_key_and_the_pairs_in_use(void **state)
+{
+	(void)state;
+	struct t *t = t_new_rss(RSS_FEATURES, 3, true, false, NULL);
+	uint16_t table[8] = {0, 1, 2, 0, 1, 2, 0, 1};
+	struct vio_net_rss r = {.hash_types =
+				    VIRTIO_NET_RSS_HASH_TYPE_IPv4 | VIRTIO_NET_RSS_HASH_TYPE_TCPv4,
+				.key = test_key,
+				.key_len = 40,
+				.table = table,
+				.table_len = 8,
+				.unclassified = 2};
+
+	assert_true(negotiated(t) & BIT(VIRTIO_NET_F_RSS));
+	assert_int_equal(t->net.hdr_len, 12); /* RSS alone leaves the header as it was */
+	assert_int_equal(t->net.rss_max_table_len, 128);
+	unsigned before = t->m->ctrl_count; /* VQ_PAIRS_SET at init */
+	assert_int_equal(vio_net_set_rss(&t->net, &r), 0);
+	assert_int_equal(t->m->ctrl_count, before + 1);
+	assert_int_equal(t->m->ctrl_class, VIRTIO_NET_CTRL_MQ);
+	assert_int_equal(t->m->ctrl_cmd, VIRTIO_NET_CTRL_MQ_RSS_CONFIG);
+	/* struct virtio_net_rss_config, then max_tx_vq, the key's length and the key. */
+	const uint8_t *d = t->m->ctrl_data;
+	assert_int_equal(t->m->ctrl_len, 8 + 2 * 8 + 2 + 1 + 40);
+	assert_int_equal(le32_at(d), r.hash_types);
+	assert_int_equal(le16_at(d + 4), 7); /* indirection_table_mask */
+	assert_int_equal(le16_at(d + 6), 2); /* unclassified_queue */
+	for (int k = 0; k < 8; k++)
+		assert_int_equal(le16_at(d + 8 + 2 * k), table[k]);
+	assert_int_equal(le16_at(d + 24), 3); /* max_tx_vq: the pairs in use */
+	assert_int_equal(d[26], 40);
+	assert_memory_equal(d + 27, test_key, 40);
+	assert_int_equal(t->net.rss_hash_types, r.hash_types);
+	assert_int_equal(t->net.rss_table_len, 8);
+	assert_int_equal(t->net.rss_unclassified, 2);
+	t_free(t);
+}
+
+static void test_set_rss_refuses_bad_configurations_before_the_device_sees_them(void **state)
+{
+	(void)state;
+	struct virtio_net_config c = rss_config(2);
+	c.supported_hash_types = VIRTIO_NET_RSS_HASH_TYPE_IPv4 | VIRTIO_NET_RSS_HASH_TYPE_TCPv4;
+	struct t *t = t_new_rss(RSS_FEATURES, 2, true, false, &c);
+	uint16_t table[256] = {0};
+	uint8_t key[41] = {0};
+	const struct vio_net_rss good = {.hash_types = VIRTIO_NET_RSS_HASH_TYPE_TCPv4,
+					 .key = key,
+					 .key_len = 40,
+					 .table = table,
+					 .table_len = 4,
+					 .unclassified = 1};
+	struct vio_net_rss r;
+
+	unsigned before = t->m->ctrl_count;
+#define REFUSED(err, change)                                                                       \
+	do {                                                                                       \
+		r = good;                                                                          \
+		change;                                                                            \
+		assert_int_equal(vio_net_set_rss(&t->net, &r), err);                               \
+	} while (0)
+	REFUSED(VIO_EINVAL, r.key_len = 41); /* beyond rss_max_key_size */
+	REFUSED(VIO_EINVAL, r.key_len = 0);  /* a type on, no key */
+	REFUSED(VIO_EINVAL, r.key = NULL);
+	REFUSED(VIO_EINVAL, r.table_len = 0);
+	REFUSED(VIO_EINVAL, r.table_len = 3);	/* not a power of two */
+	REFUSED(VIO_EINVAL, r.table_len = 256); /* beyond the device's 128 */
+	REFUSED(VIO_EINVAL, r.table = NULL);
+	REFUSED(VIO_EINVAL, table[3] = 2); /* a pair not in use */
+	table[3] = 0;
+	REFUSED(VIO_EINVAL, r.unclassified = 2);
+	REFUSED(VIO_ENOTSUP, r.hash_types |= VIRTIO_NET_RSS_HASH_TYPE_UDPv4); /* not supported */
+	REFUSED(VIO_ENOTSUP, r.hash_types = 1u << 9);			      /* no such type */
+#undef REFUSED
+	assert_int_equal(t->m->ctrl_count, before);
+	assert_int_equal(t->net.rss_hash_types, 0);
+
+	/* The largest table the device takes, and hashing off (no types, no key), are fine. */
+	r = good;
+	r.table_len = 128;
+	assert_int_equal(vio_net_set_rss(&t->net, &r), 0);
+	r.hash_types = 0;
+	r.key_len = 0;
+	assert_int_equal(vio_net_set_rss(&t->net, &r), 0);
+	assert_int_equal(t->m->ctrl_count, before + 2);
+	assert_int_equal(t->net.rss_hash_types, 0);
+	t_free(t);
+}
+
+static void test_a_device_table_longer_than_ours_is_clamped(void **state)
+{
+	(void)state;
+	struct virtio_net_config c = rss_config(1);
+	c.rss_max_indirection_table_length = 4096;
+	c.supported_hash_types = 0xffffffff; /* bits past UDP_EX mean nothing to us */
+	struct t *t = t_new_rss(RSS_FEATURES, 1, true, false, &c);
+
+	assert_int_equal(t->net.rss_max_table_len, VIO_NET_RSS_MAX_TABLE);
+	assert_int_equal(t->net.rss_hash_types_supported, VIRTIO_NET_RSS_HASH_TYPE_ALL);
+	t_free(t);
+}
+
+static void test_a_refused_rss_config_is_eio_and_changes_nothing(void **state)
+{
+	(void)state;
+	struct t *t = t_new_rss(RSS_FEATURES, 1, true, true, NULL);
+	uint16_t table[1] = {0};
+	struct vio_net_rss r = {.hash_types = VIRTIO_NET_RSS_HASH_TYPE_TCPv4,
+				.key = test_key,
+				.key_len = 40,
+				.table = table,
+				.table_len = 1};
+
+	t->m->ctrl_ack = VIRTIO_NET_ERR;
+	assert_int_equal(vio_net_set_rss(&t->net, &r), VIO_EIO);
+	assert_int_equal(t->net.rss_hash_types, 0);
+	assert_int_equal(t->net.rss_table_len, 0);
+	t_free(t);
+}
+
+static void test_received_hash_comes_up_and_a_report_never_asked_for_is_dropped(void **state)
+{
+	(void)state;
+	struct t *t = t_new_rss(RSS_FEATURES, 1, true, true, NULL);
+	uint16_t table[1] = {0};
+	struct vio_net_rss r = {.hash_types =
+				    VIRTIO_NET_RSS_HASH_TYPE_TCPv4 | VIRTIO_NET_RSS_HASH_TYPE_IPv4,
+				.key = test_key,
+				.key_len = 40,
+				.table = table,
+				.table_len = 1};
+	struct vio_net_frame f;
+
+	assert_int_equal(t->net.hdr_len, 20);
+	/* Before any configuration, any report but NONE is one never asked for. */
+	inject(t->m, 60, 1)->hash_report = VIRTIO_NET_HASH_REPORT_IPv4;
+	fake_env_run(t->e);
+	assert_int_equal(vio_net_recv(&t->net, &f), VIO_EAGAIN);
+	assert_int_equal(t->net.stats.rx_errors, 1);
+
+	assert_int_equal(vio_net_set_rss(&t->net, &r), 0);
+	struct inj *i = inject(t->m, 60, 2);
+	i->hash_report = VIRTIO_NET_HASH_REPORT_TCPv4;
+	i->hash_value = 0xdeadbeef;
+	inject(t->m, 60, 3)->hash_report = VIRTIO_NET_HASH_REPORT_UDPv4;	/* not asked for */
+	inject(t->m, 60, 4)->hash_report = VIRTIO_NET_HASH_REPORT_UDPv6_EX + 1; /* no such */
+	i = inject(t->m, 60, 5);
+	i->hash_report = VIRTIO_NET_HASH_REPORT_IPv4;
+	i->hash_value = 0x01020304;
+	fake_env_run(t->e);
+	assert_int_equal(vio_net_recv(&t->net, &f), 0);
+	assert_true(is_pattern(f.seg[0].data, 60, 2));
+	assert_int_equal(f.hash_report, VIRTIO_NET_HASH_REPORT_TCPv4);
+	assert_int_equal(f.hash_value, 0xdeadbeef);
+	assert_int_equal(f.pair, 0);
+	vio_net_frame_release(&t->net, &f);
+	assert_int_equal(vio_net_recv(&t->net, &f), 0);
+	assert_true(is_pattern(f.seg[0].data, 60, 5));
+	assert_int_equal(f.hash_report, VIRTIO_NET_HASH_REPORT_IPv4);
+	assert_int_equal(f.hash_value, 0x01020304);
+	vio_net_frame_release(&t->net, &f);
+	assert_int_equal(vio_net_recv(&t->net, &f), VIO_EAGAIN);
+	assert_int_equal(t->net.stats.rx_errors, 3);
+	assert_int_equal(t->net.stats.rx_frames, 2);
+
+	/* Types asked for before still count after a new configuration (frames in flight). */
+	r.hash_types = VIRTIO_NET_RSS_HASH_TYPE_UDPv4;
+	assert_int_equal(vio_net_set_rss(&t->net, &r), 0);
+	inject(t->m, 60, 6)->hash_report = VIRTIO_NET_HASH_REPORT_TCPv4;
+	inject(t->m, 60, 7)->hash_report = VIRTIO_NET_HASH_REPORT_UDPv4;
+	fake_env_run(t->e);
+	for (int k = 0; k < 2; k++) {
+		assert_int_equal(vio_net_recv(&t->net, &f), 0);
+		vio_net_frame_release(&t->net, &f);
+	}
+	assert_int_equal(t->net.stats.rx_errors, 3);
+	assert_int_equal(t->net.stats.rx_pair_frames[0], 4);
+	t_free(t);
+}
+
+static void test_a_hashed_frame_spans_small_buffers_behind_its_20_byte_header(void **state)
+{
+	(void)state;
+	uint64_t features = (RSS_FEATURES & ~BIT(VIRTIO_NET_F_RSS)) | BIT(VIRTIO_NET_F_MRG_RXBUF);
+	struct virtio_net_config c = rss_config(1);
+	struct t *t =
+	    t_alloc(fake_env_new(VIRTIO_ID_NET, features, &c, sizeof(c), 3, QSIZE), features);
+	struct vio_net_opts o;
+	struct vio_net_rss r = {
+	    .hash_types = VIRTIO_NET_RSS_HASH_TYPE_UDPv6, .key = test_key, .key_len = 40};
+	struct vio_net_frame f;
+
+	default_opts(t, &o);
+	o.hash_report = true;
+	o.rx_buf_size = 500; /* 512: a 1514-byte frame and its header take 3 */
+	t_start(t, &o);
+	t->m->hdr_len = 20;
+	assert_int_equal(t->net.hdr_len, 20);
+	/* The largest frame (1518, with a VLAN tag) behind 20 bytes needs 4 (behind 12, 3). */
+	assert_int_equal(t->net.net_rx_max_bufs, 4);
+	assert_int_equal(vio_net_set_rss(&t->net, &r), 0);
+	struct inj *i = inject(t->m, 1514, 9);
+	i->hash_report = VIRTIO_NET_HASH_REPORT_UDPv6;
+	i->hash_value = 0xcafef00d;
+	fake_env_run(t->e);
+	assert_int_equal(vio_net_recv(&t->net, &f), 0);
+	assert_int_equal(f.len, 1514);
+	assert_int_equal(f.nsegs, 3);
+	assert_int_equal(f.seg[0].len, 512 - 20);
+	uint32_t at = 0;
+	for (uint16_t k = 0; k < f.nsegs; at += f.seg[k].len, k++)
+		assert_true(is_pattern(f.seg[k].data, f.seg[k].len, (uint8_t)(9 + at)));
+	assert_int_equal(f.hash_report, VIRTIO_NET_HASH_REPORT_UDPv6);
+	assert_int_equal(f.hash_value, 0xcafef00d);
+	vio_net_frame_release(&t->net, &f);
+	t_free(t);
+}
+
+static void test_frames_are_counted_by_the_pair_they_came_in_and_went_out_on(void **state)
+{
+	(void)state;
+	struct t *t = t_new_rss(RSS_FEATURES, 3, true, false, NULL);
+	struct vio_net_frame f;
+	uint8_t frame[60] = {0};
+
+	deliver_on(t, 4, 60, 1); /* receiveq3 */
+	deliver_on(t, 4, 60, 2);
+	inject(t->m, 60, 3); /* receiveq1 */
+	fake_env_run(t->e);
+	unsigned on_pair[3] = {0};
+	while (vio_net_recv(&t->net, &f) == 0) {
+		on_pair[f.pair]++;
+		assert_int_equal(f.seg[0].data[0], f.pair == 2 ? on_pair[2] : 3);
+		vio_net_frame_release(&t->net, &f);
+	}
+	assert_int_equal(on_pair[0], 1);
+	assert_int_equal(on_pair[1], 0);
+	assert_int_equal(on_pair[2], 2);
+	assert_int_equal(t->net.stats.rx_pair_frames[0], 1);
+	assert_int_equal(t->net.stats.rx_pair_frames[1], 0);
+	assert_int_equal(t->net.stats.rx_pair_frames[2], 2);
+
+	t->m->tx_hold = true;
+	struct vio_net_tx_opts to = {.flow = 4}; /* pair 1 */
+	assert_int_equal(vio_net_send(&t->net, frame, sizeof(frame), &to), 0);
+	assert_int_equal(t->net.stats.tx_pair_frames[1], 1);
+	assert_int_equal(t->net.stats.tx_pair_frames[0], 0);
+	t_free(t);
+}
+
 /* --- gratuitous announcements ---------------------------------------------------------------- */
 
 static void on_announce(struct vio_net *net, void *arg)
@@ -2671,6 +3083,16 @@ int main(void)
 	    cmocka_unit_test(test_one_pair_asked_for_leaves_mq_unnegotiated),
 	    cmocka_unit_test(test_a_device_refusing_the_pairs_leaves_one),
 	    cmocka_unit_test(test_bad_max_virtqueue_pairs_fails_init),
+	    cmocka_unit_test(test_rss_and_hash_report_are_off_unless_asked_for),
+	    cmocka_unit_test(test_hash_report_makes_the_header_20_bytes_both_ways),
+	    cmocka_unit_test(test_hash_report_alone_sends_hash_config),
+	    cmocka_unit_test(test_set_rss_sends_the_table_the_key_and_the_pairs_in_use),
+	    cmocka_unit_test(test_set_rss_refuses_bad_configurations_before_the_device_sees_them),
+	    cmocka_unit_test(test_a_device_table_longer_than_ours_is_clamped),
+	    cmocka_unit_test(test_a_refused_rss_config_is_eio_and_changes_nothing),
+	    cmocka_unit_test(test_received_hash_comes_up_and_a_report_never_asked_for_is_dropped),
+	    cmocka_unit_test(test_a_hashed_frame_spans_small_buffers_behind_its_20_byte_header),
+	    cmocka_unit_test(test_frames_are_counted_by_the_pair_they_came_in_and_went_out_on),
 	    cmocka_unit_test(test_announce_request_runs_on_announce_then_acks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -37,6 +37,8 @@
 #define VIRTIO_NET_F_GUEST_ANNOUNCE	 21 /* driver sends gratuitous packets on request */
 #define VIRTIO_NET_F_MQ			 22 /* several queue pairs with automatic steering */
 #define VIRTIO_NET_F_CTRL_MAC_ADDR	 23 /* MAC address settable over the ctrl queue */
+#define VIRTIO_NET_F_HASH_REPORT	 57 /* the device reports each received packet's hash */
+#define VIRTIO_NET_F_RSS		 60 /* receive-side scaling: the driver steers by hash */
 #define VIRTIO_NET_F_SPEED_DUPLEX	 63 /* config.speed and config.duplex are valid */
 
 /* 5.1.4 config.status bits (valid with VIRTIO_NET_F_STATUS). */
@@ -51,14 +53,50 @@ struct virtio_net_config {
 	vio_le16 mtu;		      /* VIRTIO_NET_F_MTU: at least 68 */
 	vio_le32 speed;		      /* VIRTIO_NET_F_SPEED_DUPLEX: Mbit/s, -1 unknown */
 	uint8_t duplex;		      /* VIRTIO_NET_F_SPEED_DUPLEX: 0 half, 1 full */
-	uint8_t rss_max_key_size;     /* VIRTIO_NET_F_RSS */
-	vio_le16 rss_max_indirection_table_length;
-	vio_le32 supported_hash_types;
+	uint8_t rss_max_key_size;     /* VIRTIO_NET_F_RSS or _HASH_REPORT: at least 40 */
+	vio_le16 rss_max_indirection_table_length; /* VIRTIO_NET_F_RSS: at least 128 */
+	vio_le32 supported_hash_types;		   /* _RSS or _HASH_REPORT: VIRTIO_NET_RSS_HASH_* */
 };
 _Static_assert(offsetof(struct virtio_net_config, status) == 6, "virtio 5.1.4");
 _Static_assert(offsetof(struct virtio_net_config, mtu) == 10, "virtio 5.1.4");
 _Static_assert(offsetof(struct virtio_net_config, speed) == 12, "virtio 5.1.4");
+_Static_assert(offsetof(struct virtio_net_config, rss_max_key_size) == 17, "virtio 5.1.4");
+_Static_assert(offsetof(struct virtio_net_config, rss_max_indirection_table_length) == 18,
+	       "virtio 5.1.4");
+_Static_assert(offsetof(struct virtio_net_config, supported_hash_types) == 20, "virtio 5.1.4");
 _Static_assert(sizeof(struct virtio_net_config) == 24, "virtio 5.1.4");
+
+/*
+ * 5.1.6.4.3.1 Supported/enabled hash types: which packets the device hashes, and over which
+ * fields (5.1.6.4.3.4 ff.): IPv4/IPv6 over the source and destination addresses, TCP/UDP
+ * over those and the ports; the _EX types take the addresses from IPv6 extension headers.
+ * The same bits are supported_hash_types and the hash_types of the configuration commands.
+ */
+#define VIRTIO_NET_RSS_HASH_TYPE_IPv4	(1u << 0)
+#define VIRTIO_NET_RSS_HASH_TYPE_TCPv4	(1u << 1)
+#define VIRTIO_NET_RSS_HASH_TYPE_UDPv4	(1u << 2)
+#define VIRTIO_NET_RSS_HASH_TYPE_IPv6	(1u << 3)
+#define VIRTIO_NET_RSS_HASH_TYPE_TCPv6	(1u << 4)
+#define VIRTIO_NET_RSS_HASH_TYPE_UDPv6	(1u << 5)
+#define VIRTIO_NET_RSS_HASH_TYPE_IP_EX	(1u << 6)
+#define VIRTIO_NET_RSS_HASH_TYPE_TCP_EX (1u << 7)
+#define VIRTIO_NET_RSS_HASH_TYPE_UDP_EX (1u << 8)
+#define VIRTIO_NET_RSS_HASH_TYPE_ALL	0x1ffu
+
+/*
+ * 5.1.6.4 hash_report of a received packet (VIRTIO_NET_F_HASH_REPORT): which hash
+ * hash_value is. Report r is the hash type of bit r - 1 above; NONE: no hash computed.
+ */
+#define VIRTIO_NET_HASH_REPORT_NONE	0
+#define VIRTIO_NET_HASH_REPORT_IPv4	1
+#define VIRTIO_NET_HASH_REPORT_TCPv4	2
+#define VIRTIO_NET_HASH_REPORT_UDPv4	3
+#define VIRTIO_NET_HASH_REPORT_IPv6	4
+#define VIRTIO_NET_HASH_REPORT_TCPv6	5
+#define VIRTIO_NET_HASH_REPORT_UDPv6	6
+#define VIRTIO_NET_HASH_REPORT_IPv6_EX	7
+#define VIRTIO_NET_HASH_REPORT_TCPv6_EX 8
+#define VIRTIO_NET_HASH_REPORT_UDPv6_EX 9
 
 /* 5.1.6 virtio_net_hdr.flags */
 #define VIRTIO_NET_HDR_F_NEEDS_CSUM 1 /* checksum from csum_start to the end still to do */
@@ -94,6 +132,20 @@ _Static_assert(sizeof(struct virtio_net_hdr) == 12, "virtio 5.1.6");
 #define VIRTIO_NET_HDR_LEGACY_SIZE 10 /* legacy without VIRTIO_NET_F_MRG_RXBUF */
 _Static_assert(offsetof(struct virtio_net_hdr, num_buffers) == VIRTIO_NET_HDR_LEGACY_SIZE,
 	       "virtio 5.1.6.1: legacy header ends before num_buffers");
+
+/*
+ * 5.1.6: with VIRTIO_NET_F_HASH_REPORT (a modern device only) the header grows by the hash
+ * fields, in both directions (the driver leaves them 0 on transmit); the spec folds them into
+ * struct virtio_net_hdr, Linux names the longer one virtio_net_hdr_v1_hash.
+ */
+struct virtio_net_hdr_v1_hash {
+	struct virtio_net_hdr hdr;
+	vio_le32 hash_value;	   /* RX: the packet's hash, valid unless hash_report is NONE */
+	vio_le16 hash_report;	   /* RX: VIRTIO_NET_HASH_REPORT_* */
+	vio_le16 padding_reserved; /* 0 */
+};
+_Static_assert(sizeof(struct virtio_net_hdr_v1_hash) == 20, "virtio 5.1.6");
+#define VIRTIO_NET_HDR_HASH_SIZE 20 /* with VIRTIO_NET_F_HASH_REPORT */
 
 /*
  * 5.1.6.5 Control Virtqueue. A command is one chain: the device-readable class/command
@@ -153,5 +205,38 @@ _Static_assert(sizeof(struct virtio_net_ctrl_mq) == 2, "virtio 5.1.6.5.6");
 #define VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET 0
 #define VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MIN 1
 #define VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MAX 0x8000
+
+/*
+ * 5.1.6.5.6.4 Receive-side scaling (VIRTIO_NET_F_RSS): VIRTIO_NET_CTRL_MQ_RSS_CONFIG. The
+ * device hashes each packet of an enabled type with the Toeplitz function and `hash_key`,
+ * and places it on receiveq indirection_table[hash & indirection_table_mask] + 1; a packet
+ * of no enabled type goes to receiveq unclassified_queue + 1 (both count receive queues
+ * from 0). The table has indirection_table_mask + 1 entries, a power of two. After the
+ * table come le16 max_tx_vq (the queue pairs to use, as VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET's
+ * data), u8 hash_key_length and the key's bytes: the command is laid out byte by byte.
+ */
+struct virtio_net_rss_config {
+	vio_le32 hash_types; /* VIRTIO_NET_RSS_HASH_TYPE_* to hash */
+	vio_le16 indirection_table_mask;
+	vio_le16 unclassified_queue;
+	vio_le16 indirection_table[];
+	/* vio_le16 max_tx_vq; uint8_t hash_key_length; uint8_t hash_key_data[]; */
+};
+_Static_assert(sizeof(struct virtio_net_rss_config) == 8, "virtio 5.1.6.5.6.4");
+
+/*
+ * 5.1.6.5.6.4 Hash calculation for incoming packets (VIRTIO_NET_F_HASH_REPORT without
+ * steering): VIRTIO_NET_CTRL_MQ_HASH_CONFIG. Which types to hash and report, and the key.
+ */
+struct virtio_net_hash_config {
+	vio_le32 hash_types;
+	vio_le16 reserved[4];
+	uint8_t hash_key_length;
+	uint8_t hash_key_data[];
+};
+_Static_assert(offsetof(struct virtio_net_hash_config, hash_key_data) == 13, "virtio 5.1.6.5.6.4");
+
+#define VIRTIO_NET_CTRL_MQ_RSS_CONFIG  1
+#define VIRTIO_NET_CTRL_MQ_HASH_CONFIG 2
 
 #endif
