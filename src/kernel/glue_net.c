@@ -28,6 +28,15 @@
  * steers each received flow to a pair, the echo sends each frame on the TX queue of its flow
  * (tests/qemu/scn_net_mq.py). `vio.net.rxbuf=BYTES` sets the RX buffer size with MRG_RXBUF:
  * below the frame size, frames span buffers (tests/qemu/scn_net_jumbo.py).
+ *
+ * Segmentation offload (virtio 1.2 5.1.6.2, 5.1.6.4): by default every NIC takes what QEMU
+ * offers of GUEST_TSO4/6, GUEST_ECN, GUEST_UFO (the host hands over coalesced TCP segments of
+ * up to 64 KiB) and HOST_TSO4/6, HOST_ECN (lwIP hands the device 64 KiB segments to cut);
+ * net/netif_vio.c is how lwIP uses them. `vio.net.offload=off` negotiates none of them, for
+ * comparison: lwIP then sends and receives MTU-sized segments only. The frame echo never
+ * sees a coalesced frame it could send back: vio_net_recv_copy finds it larger than the
+ * echo's MTU-sized buffer, counts it in rx_drops and drops it (the echo's peers send raw
+ * frames, which the host never coalesces).
  */
 #include <kernel/kernel.h>
 #include <kernel/random.h>
@@ -94,18 +103,34 @@ static uint16_t cmdline_u16(const char *key)
 	return cmdline_get(key, v, sizeof(v)) ? (uint16_t)strtoul(v, NULL, 0) : 0;
 }
 
+/* vio.net.offload=off: no segmentation offload either way (checksum offload stays). */
+static bool offload_off(void)
+{
+	char v[8];
+	return cmdline_get("vio.net.offload", v, sizeof(v)) && !strcmp(v, "off");
+}
+
+#define SEGMENTATION_OFFLOADS                                                                 \
+	(VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6) |          \
+	 VIRTIO_BIT(VIRTIO_NET_F_GUEST_ECN) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_UFO) |            \
+	 VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4) | VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6) |            \
+	 VIRTIO_BIT(VIRTIO_NET_F_HOST_ECN))
+
+/*
+ * RX buffers per queue. With a receive offload they are pages and a 64 KiB frame takes 17 of
+ * them: 128 keep several coalesced frames queued while lwIP works through one, and let lwIP
+ * hold half (rx_hold_max's default) for out-of-order data, about its 256 KiB window.
+ */
+#define RX_BUFFERS_OFFLOAD 128
+
 struct vio_net_opts net_opts(int unit)
 {
+	bool off = offload_off();
 	return (struct vio_net_opts){
 	    .queue_pairs = cmdline_u16("vio.net.pairs"),
 	    .rx_buf_size = cmdline_u16("vio.net.rxbuf"), /* smaller than a frame: they span */
-	    /*
-	     * No receive segmentation offload: lwIP takes frames of at most the MTU (a pbuf's
-	     * length is 16 bits, a 64 KiB frame is more) and the echo copies into one.
-	     */
-	    .disable_features =
-		VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6) |
-		VIRTIO_BIT(VIRTIO_NET_F_GUEST_ECN) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_UFO),
+	    .rx_buffers = off ? 0 : RX_BUFFERS_OFFLOAD,
+	    .disable_features = off ? SEGMENTATION_OFFLOADS : 0,
 	    .mac_seed = random_u64() | 1, /* a NIC without a MAC gets a random one */
 	    .on_link = net_link,
 	    .on_announce = net_announce,

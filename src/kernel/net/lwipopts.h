@@ -84,6 +84,8 @@
 #define TCP_QUEUE_OOSEQ	   1
 #define LWIP_TCP_SACK_OUT  0
 #define TCP_LISTEN_BACKLOG 1
+/* net_tcp_inpacket (net_hooks.h, netif_vio.c): prompt ACKs for coalesced segments. */
+#define LWIP_HOOK_FILENAME "net_hooks.h"
 
 /* --- the netif ----------------------------------------------------------------------------- */
 #define LWIP_NETIF_STATUS_CALLBACK 1 /* print the address DHCP gave */

@@ -31,6 +31,19 @@
  * for them. With VIRTIO_NET_F_CSUM lwIP leaves TCP/UDP checksums to the device: we store the
  * pseudo-header sum in the checksum field and tell the device where to add the rest.
  *
+ * Coalesced frames (GUEST_TSO4/6, GUEST_UFO: virtio 1.2 5.1.6.4). The host hands over up
+ * to 64 KiB of TCP (or UDP) behind one header, across many RX buffers; lwIP takes them like
+ * any frame, a custom pbuf per buffer. A pbuf chain's length is 16 bits, though, and the
+ * Ethernet header plus 65535 bytes of IP is more. So a coalesced IPv4 frame is handed to
+ * ip4_input from its IP header on, which is what ethernet_input does with a unicast IPv4
+ * frame; one lwIP cannot take (IPv6, a VLAN tag, more than 65535 bytes of IP) is dropped
+ * and counted in rx_gso_dropped, never cut short. Such a frame is always NEEDS_CSUM (the
+ * data came from this host and is intact), so lwIP skips the TCP/UDP checksum and still
+ * checks the IP header. lwIP ACKs every second segment, else after its 250 ms timer: one
+ * 64 KiB segment is some 45 of the sender's, so net_tcp_inpacket makes lwIP ACK each
+ * coalesced segment at once, as RFC 5681 4.2 asks (an ACK at least every second full-sized
+ * segment); otherwise a sender with an odd number in flight waits a timer tick.
+ *
  * Everything here runs with interrupts off (net_stack_input, lwip_poll, the attach, the shell
  * commands), like every other driver call: there is one CPU's worth of lwIP and nothing else
  * touches it.
@@ -50,8 +63,11 @@
 #include <lwip/init.h>
 #include <lwip/ip4_addr.h>
 #include <lwip/netif.h>
+#include <lwip/ip4.h>
 #include <lwip/pbuf.h>
+#include <lwip/priv/tcp_priv.h>
 #include <lwip/stats.h>
+#include <lwip/tcp.h>
 #include <lwip/timeouts.h>
 #include <netif/ethernet.h>
 
@@ -74,6 +90,9 @@ struct vnetif {
 	bool dhcp;
 	bool tx_csum;	    /* VIRTIO_NET_F_CSUM: the device finishes TCP/UDP checksums */
 	bool rx_csum;	    /* VIRTIO_NET_F_GUEST_CSUM: the device vouches for marked frames */
+	bool rx_gso;	    /* a receive segmentation offload: coalesced frames may come */
+	bool tso4;	    /* lwIP sends TCP segments larger than the MSS (HOST_TSO4) */
+	unsigned long rx_gso_dropped; /* coalesced frames lwIP cannot take (see the top) */
 	uint16_t gen_flags; /* NETIF_CHECKSUM_GEN_* lwIP must do itself */
 	struct pbuf *tx_done[TX_DONE_MAX];
 	unsigned n_tx_done;
@@ -106,8 +125,12 @@ static void rx_pbuf_free(struct pbuf *p)
 	LWIP_MEMPOOL_FREE(RX_PBUF, rp);
 }
 
-/* Wrap the frame's segments in a pbuf chain; on failure give every buffer back. */
-static struct pbuf *frame_to_pbuf(struct vnetif *vn, const struct vio_net_frame *f)
+/*
+ * Wrap the frame's segments in a pbuf chain, the first `skip` bytes of the first segment
+ * left out; on failure give every buffer back.
+ */
+static struct pbuf *frame_to_pbuf(struct vnetif *vn, const struct vio_net_frame *f,
+				  uint32_t skip)
 {
 	struct pbuf *head = NULL;
 	for (unsigned i = 0; i < f->nsegs; i++) {
@@ -122,14 +145,27 @@ static struct pbuf *frame_to_pbuf(struct vnetif *vn, const struct vio_net_frame 
 		rp->pc.custom_free_function = rx_pbuf_free;
 		rp->vn = vn;
 		rp->buf = f->seg[i].buf;
-		struct pbuf *q = pbuf_alloced_custom(PBUF_RAW, (u16_t)f->seg[i].len, PBUF_REF,
-						     &rp->pc, f->seg[i].data, (u16_t)f->seg[i].len);
+		uint32_t off = i ? 0 : skip;
+		u16_t len = (u16_t)(f->seg[i].len - off);
+		struct pbuf *q = pbuf_alloced_custom(PBUF_RAW, len, PBUF_REF, &rp->pc,
+						     f->seg[i].data + off, len);
 		if (head)
 			pbuf_cat(head, q);
 		else
 			head = q;
 	}
 	return head;
+}
+
+/*
+ * A coalesced frame lwIP can take: IPv4 right behind the Ethernet header (in the first
+ * segment, which with a receive offload is a page), and at most 65535 bytes from there on.
+ */
+static bool gso_frame_fits(const struct vio_net_frame *f)
+{
+	const uint8_t *d = f->seg[0].data;
+	return f->seg[0].len > SIZEOF_ETH_HDR && d[12] == 0x08 && d[13] == 0x00 &&
+	       f->len - SIZEOF_ETH_HDR <= 0xffff;
 }
 
 static void tx_drain(struct vnetif *vn);
@@ -140,7 +176,14 @@ static void vnetif_rx(struct vnetif *vn)
 	for (int budget = 0; budget < RX_BUDGET; budget++) {
 		if (vio_net_recv(vn->net, &f))
 			return; /* VIO_EAGAIN: nothing more; ENOSPC/EIO: counted by the driver */
-		struct pbuf *p = frame_to_pbuf(vn, &f);
+		bool gso = f.gso_type != VIRTIO_NET_HDR_GSO_NONE;
+		if (gso && !gso_frame_fits(&f)) {
+			vio_net_frame_release(vn->net, &f);
+			vn->rx_gso_dropped++;
+			LINK_STATS_INC(link.drop);
+			continue;
+		}
+		struct pbuf *p = frame_to_pbuf(vn, &f, gso ? SIZEOF_ETH_HDR : 0);
 		if (!p) {
 			LINK_STATS_INC(link.memerr);
 			continue;
@@ -156,10 +199,26 @@ static void vnetif_rx(struct vnetif *vn)
 		if (!vn->rx_csum || !(f.flags & (VIO_NET_RX_CSUM_VALID | VIO_NET_RX_CSUM_PARTIAL)))
 			flags |= NETIF_CHECKSUM_CHECK_TCP | NETIF_CHECKSUM_CHECK_UDP;
 		NETIF_SET_CHECKSUM_CTRL(&vn->netif, flags);
-		if (vn->netif.input(p, &vn->netif) != ERR_OK)
+		if (gso)
+			ip4_input(p, &vn->netif); /* frees p, whatever becomes of it */
+		else if (vn->netif.input(p, &vn->netif) != ERR_OK)
 			pbuf_free(p);
 		tx_drain(vn);
 	}
+}
+
+/*
+ * LWIP_HOOK_TCP_INPACKET_PCB (net_hooks.h). More data than the MSS we announce (TCP_MSS) in
+ * one segment is several of the sender's, coalesced by the host: ACK it now. lwIP ACKs at
+ * once when a segment in order finds TF_ACK_DELAY already set (tcp_ack in tcp_priv.h).
+ * A listening PCB is a smaller struct: only its state is read.
+ */
+err_t net_tcp_inpacket(struct tcp_pcb *pcb, struct pbuf *p)
+{
+	enum tcp_state st = pcb->state;
+	if (p->tot_len > TCP_MSS && (st == ESTABLISHED || st == FIN_WAIT_1 || st == FIN_WAIT_2))
+		tcp_set_flags(pcb, TF_ACK_DELAY);
+	return ERR_OK;
 }
 
 /* --- transmit ----------------------------------------------------------------------------- */
@@ -376,6 +435,7 @@ void net_stack_attach(struct vio_net *net, int unit)
 	*vn = (struct vnetif){.net = net, .unit = unit};
 	vn->tx_csum = vio_dev_has_feature(net->dev, VIRTIO_NET_F_CSUM);
 	vn->rx_csum = vio_dev_has_feature(net->dev, VIRTIO_NET_F_GUEST_CSUM);
+	vn->rx_gso = net->max_rx_frame > net->max_frame;
 	vn->gen_flags = NETIF_CHECKSUM_GEN_IP | NETIF_CHECKSUM_GEN_ICMP |
 			(vn->tx_csum ? 0 : NETIF_CHECKSUM_GEN_TCP | NETIF_CHECKSUM_GEN_UDP);
 
@@ -418,6 +478,20 @@ void net_stack_input(int unit)
 	if (unit < 0 || unit >= MAX_NETIFS || !vnetifs[unit].attached)
 		return; /* self-tests and benchmarks drive the device raw */
 	vnetif_rx(&vnetifs[unit]);
+}
+
+void net_stack_print_offload(void)
+{
+	for (int i = 0; i < MAX_NETIFS; i++) {
+		const struct vnetif *vn = &vnetifs[i];
+		if (!vn->attached)
+			continue;
+		const struct vio_net_stats *s = &vn->net->stats;
+		kprintf("  en%u    segmentation offload: receive %s, %llu coalesced frames in, "
+			"%lu dropped; transmit %s, %llu GSO frames out\n", vn->netif.num,
+			vn->rx_gso ? "on" : "off", (unsigned long long)s->rx_gso,
+			vn->rx_gso_dropped, vn->tso4 ? "on" : "off", (unsigned long long)s->tx_gso);
+	}
 }
 
 void lwip_poll(void)
