@@ -44,6 +44,16 @@
  * coalesced segment at once, as RFC 5681 4.2 asks (an ACK at least every second full-sized
  * segment); otherwise a sender with an odd number in flight waits a timer tick.
  *
+ * Segments larger than the MSS (HOST_TSO4: virtio 1.2 5.1.6.2). lwIP 2.1 has no TSO of its
+ * own; docs/design.md ("Network: segmentation offload with lwIP") says why we do it this way.
+ * net_tcp_inpacket raises an established connection's pcb->mss, in whole multiples of its
+ * real MSS (kept in the PCB's ext arg), to at most half its congestion window and at most
+ * what a 64 KiB frame holds: lwIP then builds segments of up to 44 real ones. The netif's
+ * MTU is the GSO limit, so lwIP's IP layer passes such a segment whole; vnetif_output
+ * fragments anything else above the device's MTU with lwIP's own ip4_frag. The link output
+ * sends a TCP frame with more payload than its connection's real MSS as VIO_NET_TX_GSO with
+ * gso_size = that MSS, and the device cuts it up. Without HOST_TSO4 none of this happens.
+ *
  * Everything here runs with interrupts off (net_stack_input, lwip_poll, the attach, the shell
  * commands), like every other driver call: there is one CPU's worth of lwIP and nothing else
  * touches it.
@@ -64,6 +74,7 @@
 #include <lwip/ip4_addr.h>
 #include <lwip/netif.h>
 #include <lwip/ip4.h>
+#include <lwip/ip4_frag.h>
 #include <lwip/pbuf.h>
 #include <lwip/priv/tcp_priv.h>
 #include <lwip/stats.h>
@@ -80,6 +91,15 @@
 #define TX_DONE_MAX (2 * VIO_NET_QUEUE_SIZE)
 /* Sends refused for a full ring are retried this often, reaping completions in between. */
 #define TX_RETRIES 64
+/*
+ * With TSO4: the largest IP datagram the netif takes (netif->mtu), so that a pbuf chain of it
+ * with the Ethernet header fits lwIP's 16-bit length; and the most TCP payload one segment
+ * carries, room left for IP and TCP headers with all their options.
+ */
+#define TSO_IP_MAX	(0xffff - SIZEOF_ETH_HDR)
+#define TSO_PAYLOAD_MAX (TSO_IP_MAX - 2 * 60)
+/* The PCB ext arg of a connection that does not go out through a TSO4 netif. */
+#define TSO_NONE ((void *)~(uintptr_t)0)
 
 struct vnetif {
 	struct netif netif;
@@ -92,6 +112,7 @@ struct vnetif {
 	bool rx_csum;	    /* VIRTIO_NET_F_GUEST_CSUM: the device vouches for marked frames */
 	bool rx_gso;	    /* a receive segmentation offload: coalesced frames may come */
 	bool tso4;	    /* lwIP sends TCP segments larger than the MSS (HOST_TSO4) */
+	u16_t mtu;	    /* the device's MTU (netif->mtu is TSO_IP_MAX with tso4) */
 	unsigned long rx_gso_dropped; /* coalesced frames lwIP cannot take (see the top) */
 	uint16_t gen_flags; /* NETIF_CHECKSUM_GEN_* lwIP must do itself */
 	struct pbuf *tx_done[TX_DONE_MAX];
@@ -101,6 +122,7 @@ struct vnetif {
 
 static struct vnetif vnetifs[MAX_NETIFS];
 static bool lwip_ready;
+static u8_t tso_arg_id; /* the PCB ext arg holding a connection's real MSS */
 
 /* One received segment, lent to lwIP. pc must come first: lwIP sees a struct pbuf. */
 struct rx_pbuf {
@@ -170,6 +192,11 @@ static bool gso_frame_fits(const struct vio_net_frame *f)
 
 static void tx_drain(struct vnetif *vn);
 
+static u16_t get16(const struct pbuf *p, u16_t off)
+{
+	return (u16_t)(pbuf_get_at(p, off) << 8 | pbuf_get_at(p, (u16_t)(off + 1)));
+}
+
 static void vnetif_rx(struct vnetif *vn)
 {
 	struct vio_net_frame f;
@@ -207,17 +234,73 @@ static void vnetif_rx(struct vnetif *vn)
 	}
 }
 
+static err_t vnetif_linkoutput(struct netif *netif, struct pbuf *p);
+
+/* Does the connection leave through a netif with TSO4? */
+static bool tso_route(const struct tcp_pcb *pcb)
+{
+	struct netif *n = pcb->netif_idx != NETIF_NO_INDEX ? netif_get_by_index(pcb->netif_idx)
+							    : ip_route(&pcb->local_ip, &pcb->remote_ip);
+	return n && n->linkoutput == vnetif_linkoutput && ((struct vnetif *)n->state)->tso4;
+}
+
+/*
+ * Let an established connection through a TSO4 netif build bigger segments: pcb->mss becomes
+ * the largest multiple of the real MSS that is at most TSO_PAYLOAD_MAX and at most half the
+ * congestion window, and only ever grows. Half the window: two such segments are always in
+ * flight, so the ACK clock keeps going; only growing: a segment already queued is never
+ * larger than pcb->mss, and lwIP's window checks and its RTO (cwnd = mss) always let it out.
+ * Not during fast recovery, whose inflated cwnd is no measure of the path. lwIP itself keeps
+ * segments within half the peer's largest window (tcp_write's mss_local).
+ */
+static void tso_grow_mss(struct tcp_pcb *pcb)
+{
+	void *arg = tcp_ext_arg_get(pcb, tso_arg_id);
+	if (arg == TSO_NONE)
+		return;
+	if (!arg) {
+		arg = tso_route(pcb) ? (void *)(uintptr_t)pcb->mss : TSO_NONE;
+		tcp_ext_arg_set(pcb, tso_arg_id, arg);
+		if (arg == TSO_NONE)
+			return;
+	}
+	u32_t real = (u32_t)(uintptr_t)arg;
+	u32_t want = LWIP_MIN(TSO_PAYLOAD_MAX, pcb->cwnd / 2) / real * real;
+	if (want > pcb->mss)
+		pcb->mss = (u16_t)want;
+}
+
+/* The real MSS of the connection a frame belongs to (0: none of ours with TSO). */
+static u16_t tso_real_mss(const struct pbuf *p, u16_t ip, u16_t tcp)
+{
+	ip4_addr_t src, dst;
+	pbuf_copy_partial(p, &src, 4, (u16_t)(ip + 12));
+	pbuf_copy_partial(p, &dst, 4, (u16_t)(ip + 16));
+	u16_t sport = get16(p, tcp), dport = get16(p, (u16_t)(tcp + 2));
+	for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next)
+		if (pcb->local_port == sport && pcb->remote_port == dport &&
+		    ip4_addr_cmp(ip_2_ip4(&pcb->local_ip), &src) &&
+		    ip4_addr_cmp(ip_2_ip4(&pcb->remote_ip), &dst)) {
+			void *arg = tcp_ext_arg_get(pcb, tso_arg_id);
+			return arg == TSO_NONE ? 0 : (u16_t)(uintptr_t)arg;
+		}
+	return 0;
+}
+
 /*
  * LWIP_HOOK_TCP_INPACKET_PCB (net_hooks.h). More data than the MSS we announce (TCP_MSS) in
  * one segment is several of the sender's, coalesced by the host: ACK it now. lwIP ACKs at
- * once when a segment in order finds TF_ACK_DELAY already set (tcp_ack in tcp_priv.h).
- * A listening PCB is a smaller struct: only its state is read.
+ * once when a segment in order finds TF_ACK_DELAY already set (tcp_ack in tcp_priv.h). And
+ * with TSO4 the connection's segments grow (tso_grow_mss). A listening PCB is a smaller
+ * struct: only its state is read.
  */
 err_t net_tcp_inpacket(struct tcp_pcb *pcb, struct pbuf *p)
 {
 	enum tcp_state st = pcb->state;
 	if (p->tot_len > TCP_MSS && (st == ESTABLISHED || st == FIN_WAIT_1 || st == FIN_WAIT_2))
 		tcp_set_flags(pcb, TF_ACK_DELAY);
+	if (st == ESTABLISHED && !(pcb->flags & TF_INFR))
+		tso_grow_mss(pcb);
 	return ERR_OK;
 }
 
@@ -243,11 +326,6 @@ void net_stack_tx_done(struct vio_net *net, void *cookie, void *arg)
 		vn->tx_done[vn->n_tx_done++] = cookie;
 	else
 		vn->tx_done_lost++; /* cannot happen: one entry per ring slot, and we drain */
-}
-
-static u16_t get16(const struct pbuf *p, u16_t off)
-{
-	return (u16_t)(pbuf_get_at(p, off) << 8 | pbuf_get_at(p, (u16_t)(off + 1)));
 }
 
 /*
@@ -290,6 +368,58 @@ static bool csum_prepare(struct pbuf *p, struct vio_net_tx_opts *o)
 	return true;
 }
 
+/*
+ * HOST_TSO4 (5.1.6.2): a TCP frame carrying more than its connection's real MSS goes out for
+ * the device to cut into segments of that MSS, each with the headers (hdr_len bytes) copied
+ * and fixed up. csum_prepare has put the pseudo-header sum over the whole segment's length
+ * in the checksum field, which is what segmentation adjusts for each piece (as Linux's own
+ * TSO frames carry). Returns false for any other frame.
+ */
+static bool tso_prepare(struct vnetif *vn, struct pbuf *p, struct vio_net_tx_opts *o)
+{
+	if (!vn->tso4 || p->tot_len <= SIZEOF_ETH_HDR + vn->mtu || o->csum_offset != 16)
+		return false; /* not above the MTU, or not TCP */
+	u16_t ip = SIZEOF_ETH_HDR, tcp = o->csum_start;
+	u16_t thl = (u16_t)((pbuf_get_at(p, (u16_t)(tcp + 12)) >> 4) * 4);
+	u16_t mss = tso_real_mss(p, ip, tcp);
+	if (!mss || thl < TCP_HLEN || tcp + thl >= p->tot_len)
+		return false;
+	o->flags |= VIO_NET_TX_GSO;
+	o->gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+	o->gso_size = mss;
+	o->hdr_len = (u16_t)(tcp + thl);
+	return true;
+}
+
+/* Post a scatter-gather list, retrying while the ring is full; the driver's error. */
+static int post_sg(struct vnetif *vn, const struct vio_sg *sg, unsigned n, struct pbuf *cookie,
+		   const struct vio_net_tx_opts *o)
+{
+	int err = vio_net_send_sg(vn->net, sg, n, cookie, o);
+	for (int tries = 0; err == VIO_ENOSPC && tries < TX_RETRIES; tries++) {
+		vio_net_poll(vn->net);
+		err = vio_net_send_sg(vn->net, sg, n, cookie, o);
+	}
+	return err;
+}
+
+/*
+ * A GSO frame in more pbufs than the driver takes segments (`iperf client` or httpd data in
+ * many small pieces): one contiguous copy from lwIP's heap, freed when the device is done.
+ */
+static err_t send_flat(struct vnetif *vn, struct pbuf *p, const struct vio_net_tx_opts *o)
+{
+	struct pbuf *c = pbuf_clone(PBUF_RAW, PBUF_RAM, p);
+	if (!c)
+		return ERR_MEM;
+	struct vio_sg sg = {c->payload, c->tot_len};
+	if (post_sg(vn, &sg, 1, c, o)) {
+		pbuf_free(c);
+		return ERR_IF;
+	}
+	return ERR_OK;
+}
+
 /* A chain of more pbufs than the driver takes segments: flatten it (rare: lwIP's own frames
  * are one or two pbufs; an echoed, fragmented datagram might be more). */
 static err_t send_copy(struct vnetif *vn, struct pbuf *p, const struct vio_net_tx_opts *o)
@@ -314,8 +444,10 @@ static err_t vnetif_linkoutput(struct netif *netif, struct pbuf *p)
 	unsigned n = 0;
 	err_t ret;
 
-	if (vn->tx_csum && csum_prepare(p, &opts))
+	if (vn->tx_csum && csum_prepare(p, &opts)) {
 		o = &opts;
+		tso_prepare(vn, p, &opts);
+	}
 	for (struct pbuf *q = p; q && n <= VIO_NET_TX_MAX_SEGS; q = q->next)
 		if (q->len) {
 			if (n < VIO_NET_TX_MAX_SEGS)
@@ -323,15 +455,11 @@ static err_t vnetif_linkoutput(struct netif *netif, struct pbuf *p)
 			n++;
 		}
 	if (n > VIO_NET_TX_MAX_SEGS) {
-		ret = send_copy(vn, p, o);
+		ret = o && (o->flags & VIO_NET_TX_GSO) ? send_flat(vn, p, o) : send_copy(vn, p, o);
 	} else {
 		/* The device reads these pbufs until on_tx_done: keep them alive until then. */
 		pbuf_ref(p);
-		int err = vio_net_send_sg(vn->net, sg, n, p, o);
-		for (int tries = 0; err == VIO_ENOSPC && tries < TX_RETRIES; tries++) {
-			vio_net_poll(vn->net);
-			err = vio_net_send_sg(vn->net, sg, n, p, o);
-		}
+		int err = post_sg(vn, sg, n, p, o);
 		if (err)
 			pbuf_free(p); /* never posted: on_tx_done will not come */
 		ret = err ? ERR_IF : ERR_OK;
@@ -345,6 +473,23 @@ static err_t vnetif_linkoutput(struct netif *netif, struct pbuf *p)
 	return ret;
 }
 
+/*
+ * netif->output with TSO4. The netif's MTU is then TSO_IP_MAX, so that lwIP's IP layer hands
+ * over a big TCP segment whole (linkoutput makes it a GSO frame); anything else above the
+ * device's MTU (a large UDP datagram, an ICMP reply to a large ping) is fragmented here at
+ * the device's MTU, by lwIP's own ip4_frag, which reads netif->mtu.
+ */
+static err_t vnetif_output(struct netif *netif, struct pbuf *p, const ip4_addr_t *dest)
+{
+	struct vnetif *vn = netif->state;
+	if (p->tot_len <= vn->mtu || IPH_PROTO((struct ip_hdr *)p->payload) == IP_PROTO_TCP)
+		return etharp_output(netif, p, dest);
+	netif->mtu = vn->mtu;
+	err_t err = ip4_frag(p, netif, dest);
+	netif->mtu = TSO_IP_MAX;
+	return err;
+}
+
 /* --- the netif ----------------------------------------------------------------------------- */
 
 static err_t vnetif_init(struct netif *netif)
@@ -352,9 +497,9 @@ static err_t vnetif_init(struct netif *netif)
 	struct vnetif *vn = netif->state;
 	netif->name[0] = 'e';
 	netif->name[1] = 'n';
-	netif->output = etharp_output;
+	netif->output = vn->tso4 ? vnetif_output : etharp_output;
 	netif->linkoutput = vnetif_linkoutput;
-	netif->mtu = vn->net->mtu;
+	netif->mtu = vn->tso4 ? TSO_IP_MAX : vn->mtu;
 	netif->hwaddr_len = ETH_HWADDR_LEN;
 	memcpy(netif->hwaddr, vn->net->mac, ETH_HWADDR_LEN);
 	netif->flags = NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHARP | NETIF_FLAG_ETHERNET;
@@ -429,6 +574,7 @@ void net_stack_attach(struct vio_net *net, int unit)
 	if (!lwip_ready) {
 		lwip_init();
 		LWIP_MEMPOOL_INIT(RX_PBUF);
+		tso_arg_id = tcp_ext_arg_alloc_id();
 		lwip_ready = true;
 	}
 	struct vnetif *vn = &vnetifs[unit];
@@ -436,6 +582,8 @@ void net_stack_attach(struct vio_net *net, int unit)
 	vn->tx_csum = vio_dev_has_feature(net->dev, VIRTIO_NET_F_CSUM);
 	vn->rx_csum = vio_dev_has_feature(net->dev, VIRTIO_NET_F_GUEST_CSUM);
 	vn->rx_gso = net->max_rx_frame > net->max_frame;
+	vn->tso4 = vio_dev_has_feature(net->dev, VIRTIO_NET_F_HOST_TSO4);
+	vn->mtu = net->mtu;
 	vn->gen_flags = NETIF_CHECKSUM_GEN_IP | NETIF_CHECKSUM_GEN_ICMP |
 			(vn->tx_csum ? 0 : NETIF_CHECKSUM_GEN_TCP | NETIF_CHECKSUM_GEN_UDP);
 
