@@ -33,7 +33,8 @@
  * offers of GUEST_TSO4/6, GUEST_ECN, GUEST_UFO (the host hands over coalesced TCP segments of
  * up to 64 KiB) and HOST_TSO4/6, HOST_ECN (lwIP hands the device 64 KiB segments to cut);
  * net/netif_vio.c is how lwIP uses them. `vio.net.offload=off` negotiates none of them, for
- * comparison: lwIP then sends and receives MTU-sized segments only. The frame echo never
+ * comparison: lwIP then sends and receives MTU-sized segments only; `vio.net.rxbuf=` turns
+ * the receive ones off (see offloads_off). The frame echo never
  * sees a coalesced frame it could send back: vio_net_recv_copy finds it larger than the
  * echo's MTU-sized buffer, counts it in rx_drops and drops it (the echo's peers send raw
  * frames, which the host never coalesces).
@@ -110,11 +111,13 @@ static bool offload_off(void)
 	return cmdline_get("vio.net.offload", v, sizeof(v)) && !strcmp(v, "off");
 }
 
-#define SEGMENTATION_OFFLOADS                                                                 \
+#define RECEIVE_OFFLOADS                                                                      \
 	(VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6) |          \
-	 VIRTIO_BIT(VIRTIO_NET_F_GUEST_ECN) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_UFO) |            \
-	 VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4) | VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6) |            \
-	 VIRTIO_BIT(VIRTIO_NET_F_HOST_ECN))
+	 VIRTIO_BIT(VIRTIO_NET_F_GUEST_ECN) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_UFO))
+
+#define SEGMENTATION_OFFLOADS                                                                 \
+	(RECEIVE_OFFLOADS | VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4) |                                \
+	 VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6) | VIRTIO_BIT(VIRTIO_NET_F_HOST_ECN))
 
 /*
  * RX buffers per queue. With a receive offload they are pages and a 64 KiB frame takes 17 of
@@ -123,14 +126,26 @@ static bool offload_off(void)
  */
 #define RX_BUFFERS_OFFLOAD 128
 
+/*
+ * The segmentation offloads not to negotiate: all with vio.net.offload=off; the receive ones
+ * when vio.net.rxbuf= asks for a buffer size, since the driver raises the size until a
+ * 64 KiB frame fits in VIO_NET_RX_MAX_SEGS buffers, and the size asked for would be lost.
+ */
+static uint64_t offloads_off(void)
+{
+	if (offload_off())
+		return SEGMENTATION_OFFLOADS;
+	return cmdline_u16("vio.net.rxbuf") ? RECEIVE_OFFLOADS : 0;
+}
+
 struct vio_net_opts net_opts(int unit)
 {
-	bool off = offload_off();
+	uint64_t off = offloads_off();
 	return (struct vio_net_opts){
 	    .queue_pairs = cmdline_u16("vio.net.pairs"),
 	    .rx_buf_size = cmdline_u16("vio.net.rxbuf"), /* smaller than a frame: they span */
-	    .rx_buffers = off ? 0 : RX_BUFFERS_OFFLOAD,
-	    .disable_features = off ? SEGMENTATION_OFFLOADS : 0,
+	    .rx_buffers = off & RECEIVE_OFFLOADS ? 0 : RX_BUFFERS_OFFLOAD,
+	    .disable_features = off,
 	    .mac_seed = random_u64() | 1, /* a NIC without a MAC gets a random one */
 	    .on_link = net_link,
 	    .on_announce = net_announce,
