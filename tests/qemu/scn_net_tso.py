@@ -155,6 +155,8 @@ def tso_interact(q):
     f = features(q)
     assert f >> VIRTIO_NET_F_GUEST_TSO4 & 1 and f >> VIRTIO_NET_F_HOST_TSO4 & 1, \
         "GUEST_TSO4/HOST_TSO4 not negotiated: 0x%x" % f
+    out = q.shell("ip")  # the link's MTU, though lwIP's netif takes 64 KiB segments
+    assert re.search(r"en0: link up, mtu 1500,", out), "ip with TSO: %r" % out
     to_guest, from_guest = echo_run(q)
     rx_on, rx_gso, rx_dropped, tx_on, tx_gso = offload_counters(q)
     assert rx_on and tx_on, "offloads off in netstat"

@@ -628,6 +628,13 @@ void net_stack_input(int unit)
 	vnetif_rx(&vnetifs[unit]);
 }
 
+unsigned net_stack_mtu(const struct netif *netif)
+{
+	if (netif->linkoutput != vnetif_linkoutput)
+		return netif->mtu;
+	return ((const struct vnetif *)netif->state)->mtu;
+}
+
 void net_stack_print_offload(void)
 {
 	for (int i = 0; i < MAX_NETIFS; i++) {
