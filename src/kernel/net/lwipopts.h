@@ -88,6 +88,14 @@
 #define LWIP_DISABLE_TCP_SANITY_CHECKS 1
 #define TCP_OVERSIZE	   TCP_MSS
 #define TCP_QUEUE_OOSEQ	   1
+/*
+ * Out-of-order data sits in the driver's RX buffers, a pbuf each, and a caller holding more
+ * than rx_hold_max of them (half the RX buffers: 32, or 64 with segmentation offload) makes
+ * the driver drop every frame, the one that would fill the gap included. So a connection
+ * queues at most this many out of order (one coalesced 64 KiB segment is 17), and lwIP drops
+ * what is beyond: the sender sends it again.
+ */
+#define TCP_OOSEQ_MAX_PBUFS 24
 #define LWIP_TCP_SACK_OUT  0
 #define TCP_LISTEN_BACKLOG 1
 /* net_tcp_inpacket (net_hooks.h, netif_vio.c): prompt ACKs for coalesced segments. */

@@ -71,10 +71,10 @@
 #include <lwip/dhcp.h>
 #include <lwip/etharp.h>
 #include <lwip/init.h>
-#include <lwip/ip4_addr.h>
-#include <lwip/netif.h>
 #include <lwip/ip4.h>
+#include <lwip/ip4_addr.h>
 #include <lwip/ip4_frag.h>
+#include <lwip/netif.h>
 #include <lwip/pbuf.h>
 #include <lwip/priv/tcp_priv.h>
 #include <lwip/stats.h>
