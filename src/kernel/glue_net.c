@@ -34,10 +34,9 @@
  * up to 64 KiB) and HOST_TSO4/6, HOST_ECN (lwIP hands the device 64 KiB segments to cut);
  * net/netif_vio.c is how lwIP uses them. `vio.net.offload=off` negotiates none of them, for
  * comparison: lwIP then sends and receives MTU-sized segments only; `vio.net.rxbuf=` turns
- * the receive ones off (see offloads_off). The frame echo never
- * sees a coalesced frame it could send back: vio_net_recv_copy finds it larger than the
- * echo's MTU-sized buffer, counts it in rx_drops and drops it (the echo's peers send raw
- * frames, which the host never coalesces).
+ * the receive ones off (see offloads_off). The frame echo never sends a coalesced frame
+ * back: vio_net_recv_copy finds it larger than the echo's MTU-sized buffer, counts it in
+ * rx_drops and drops it (the echo's peers send raw frames, which the host never coalesces).
  */
 #include <kernel/kernel.h>
 #include <kernel/random.h>
@@ -111,12 +110,12 @@ static bool offload_off(void)
 	return cmdline_get("vio.net.offload", v, sizeof(v)) && !strcmp(v, "off");
 }
 
-#define RECEIVE_OFFLOADS                                                                      \
-	(VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6) |          \
+#define RECEIVE_OFFLOADS                                                                           \
+	(VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6) |               \
 	 VIRTIO_BIT(VIRTIO_NET_F_GUEST_ECN) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_UFO))
 
-#define SEGMENTATION_OFFLOADS                                                                 \
-	(RECEIVE_OFFLOADS | VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4) |                                \
+#define SEGMENTATION_OFFLOADS                                                                      \
+	(RECEIVE_OFFLOADS | VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4) |                                   \
 	 VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6) | VIRTIO_BIT(VIRTIO_NET_F_HOST_ECN))
 
 /*

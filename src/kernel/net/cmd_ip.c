@@ -61,8 +61,7 @@ static void print_netif(struct netif *n)
 	const uint8_t *m = n->hwaddr;
 	kprintf("%c%c%u: link %s, mtu %u, mac %02x:%02x:%02x:%02x:%02x:%02x\n", n->name[0],
 		n->name[1], n->num, netif_is_link_up(n) ? "up" : "down", net_stack_mtu(n), m[0],
-		m[1], m[2],
-		m[3], m[4], m[5]);
+		m[1], m[2], m[3], m[4], m[5]);
 	kprintf("    inet %s/%d (netmask %s)%s\n", ip, len, mask,
 		dhcp_supplied_address(n) ? " dhcp" : "");
 	if (!ip4_addr_isany_val(*netif_ip4_addr(n))) {

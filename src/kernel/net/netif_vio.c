@@ -113,11 +113,11 @@ struct vnetif {
 	bool rx_gso;	    /* a receive segmentation offload: coalesced frames may come */
 	bool tso4;	    /* lwIP sends TCP segments larger than the MSS (HOST_TSO4) */
 	u16_t mtu;	    /* the device's MTU (netif->mtu is TSO_IP_MAX with tso4) */
-	unsigned long rx_gso_dropped; /* coalesced frames lwIP cannot take (see the top) */
 	uint16_t gen_flags; /* NETIF_CHECKSUM_GEN_* lwIP must do itself */
 	struct pbuf *tx_done[TX_DONE_MAX];
 	unsigned n_tx_done;
 	unsigned long tx_done_lost;
+	unsigned long rx_gso_dropped; /* coalesced frames lwIP cannot take (see the top) */
 };
 
 static struct vnetif vnetifs[MAX_NETIFS];
@@ -151,8 +151,7 @@ static void rx_pbuf_free(struct pbuf *p)
  * Wrap the frame's segments in a pbuf chain, the first `skip` bytes of the first segment
  * left out; on failure give every buffer back.
  */
-static struct pbuf *frame_to_pbuf(struct vnetif *vn, const struct vio_net_frame *f,
-				  uint32_t skip)
+static struct pbuf *frame_to_pbuf(struct vnetif *vn, const struct vio_net_frame *f, uint32_t skip)
 {
 	struct pbuf *head = NULL;
 	for (unsigned i = 0; i < f->nsegs; i++) {
@@ -239,8 +238,9 @@ static err_t vnetif_linkoutput(struct netif *netif, struct pbuf *p);
 /* Does the connection leave through a netif with TSO4? */
 static bool tso_route(const struct tcp_pcb *pcb)
 {
-	struct netif *n = pcb->netif_idx != NETIF_NO_INDEX ? netif_get_by_index(pcb->netif_idx)
-							    : ip_route(&pcb->local_ip, &pcb->remote_ip);
+	struct netif *n = pcb->netif_idx != NETIF_NO_INDEX
+			      ? netif_get_by_index(pcb->netif_idx)
+			      : ip_route(&pcb->local_ip, &pcb->remote_ip);
 	return n && n->linkoutput == vnetif_linkoutput && ((struct vnetif *)n->state)->tso4;
 }
 
@@ -598,7 +598,8 @@ void net_stack_attach(struct vio_net *net, int unit)
 	const char *bad = vn->dhcp ? NULL : parse_ip_config(conf, &ip, &mask, &gw);
 	if (bad) {
 		kprintf("net%d: %s=%s refused: %s (want dhcp or a.b.c.d/len[,gw=a.b.c.d]); "
-			"asking DHCP instead\n", unit, key, conf, bad);
+			"asking DHCP instead\n",
+			unit, key, conf, bad);
 		vn->dhcp = true;
 	}
 	if (!netif_add(&vn->netif, &ip, &mask, &gw, vn, vnetif_init, ethernet_input)) {
@@ -643,8 +644,8 @@ void net_stack_print_offload(void)
 			continue;
 		const struct vio_net_stats *s = &vn->net->stats;
 		kprintf("  en%u    segmentation offload: receive %s, %llu coalesced frames in, "
-			"%lu dropped; transmit %s, %llu GSO frames out\n", vn->netif.num,
-			vn->rx_gso ? "on" : "off", (unsigned long long)s->rx_gso,
+			"%lu dropped; transmit %s, %llu GSO frames out\n",
+			vn->netif.num, vn->rx_gso ? "on" : "off", (unsigned long long)s->rx_gso,
 			vn->rx_gso_dropped, vn->tso4 ? "on" : "off", (unsigned long long)s->tx_gso);
 	}
 }
