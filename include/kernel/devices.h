@@ -110,8 +110,9 @@ int mmio_windows(struct mmio_window *out, int max);
 int console_read_port0(void); /* next byte typed on port 0, or -1 */
 void console_mirror(const char *s, size_t n);
 /* glue_net.c: frame echo on a net device: every frame received goes back with the MACs
- * swapped. */
-void net_echo_enable(int unit, bool on);
+ * swapped. Returns how many frames too large to echo (coalesced by the host) it dropped
+ * since the last call. */
+uint64_t net_echo_enable(int unit, bool on);
 /* ... and with the report on, each frame's last 8 bytes become the pair it came in on, the
  * hash report and the hash value (big-endian), for the RSS test. */
 void net_echo_report(int unit, bool on);

@@ -869,9 +869,13 @@ static int cmd_net(int argc, char **argv)
 	} else if (!strcmp(argv[1], "echo") && argc == 4 &&
 		   (!strcmp(argv[3], "on") || !strcmp(argv[3], "off") ||
 		    !strcmp(argv[3], "report"))) {
-		net_echo_enable(unit, strcmp(argv[3], "off") != 0);
+		uint64_t big = net_echo_enable(unit, strcmp(argv[3], "off") != 0);
 		net_echo_report(unit, !strcmp(argv[3], "report"));
 		kprintf("net%d: frame echo %s\n", unit, argv[3]);
+		if (big)
+			kprintf("net%d: %llu coalesced frames were too large to echo and were dropped "
+				"(vio.net.offload=off keeps the host from coalescing)\n",
+				unit, (unsigned long long)big);
 	} else if ((!strcmp(argv[1], "promisc") || !strcmp(argv[1], "allmulti")) && argc == 4 &&
 		   (!strcmp(argv[3], "on") || !strcmp(argv[3], "off"))) {
 		bool on = !strcmp(argv[3], "on");

@@ -38,6 +38,16 @@
  * writes, into the last 8 bytes of each frame it sends back, the pair it came in on, the hash
  * report and the hash value (big-endian 16, 16 and 32 bits), for a host to check against its
  * own Toeplitz hash (tests/qemu/scn_net_rss.py).
+ *
+ * Segmentation offload (virtio 1.2 5.1.6.2, 5.1.6.4): by default every NIC takes what QEMU
+ * offers of GUEST_TSO4/6, GUEST_ECN, GUEST_UFO (the host hands over coalesced TCP segments of
+ * up to 64 KiB) and HOST_TSO4/6, HOST_ECN (lwIP hands the device 64 KiB segments to cut);
+ * net/netif_vio.c is how lwIP uses them. `vio.net.offload=off` negotiates none of them, for
+ * comparison: lwIP then sends and receives MTU-sized segments only; `vio.net.rxbuf=` turns
+ * the receive ones off (see offloads_off). The frame echo never sends a coalesced frame
+ * back: it is larger than the echo's MTU-sized buffer, so the echo drops it and counts it
+ * (`net echo <dev> off` says how many; the echo's peers send raw frames, which the host
+ * never coalesces).
  */
 #include <kernel/kernel.h>
 #include <kernel/random.h>
@@ -51,11 +61,16 @@
 
 static bool net_echo[MAX_PER_DRIVER];
 static bool net_echo_tell[MAX_PER_DRIVER]; /* the echo writes the pair and hash in */
+static uint64_t net_echo_too_big[MAX_PER_DRIVER]; /* coalesced frames it could not send back */
 
-void net_echo_enable(int unit, bool on)
+uint64_t net_echo_enable(int unit, bool on)
 {
-	if (unit >= 0 && unit < n_net)
-		net_echo[unit] = on;
+	if (unit < 0 || unit >= n_net)
+		return 0;
+	uint64_t dropped = net_echo_too_big[unit];
+	net_echo[unit] = on;
+	net_echo_too_big[unit] = 0;
+	return dropped;
 }
 
 void net_echo_report(int unit, bool on)
@@ -159,20 +174,50 @@ static uint16_t cmdline_u16(const char *key)
 	return cmdline_get(key, v, sizeof(v)) ? (uint16_t)strtoul(v, NULL, 0) : 0;
 }
 
+/* vio.net.offload=off: no segmentation offload either way (checksum offload stays). */
+static bool offload_off(void)
+{
+	char v[8];
+	return cmdline_get("vio.net.offload", v, sizeof(v)) && !strcmp(v, "off");
+}
+
+#define RECEIVE_OFFLOADS                                                                           \
+	(VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6) |               \
+	 VIRTIO_BIT(VIRTIO_NET_F_GUEST_ECN) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_UFO))
+
+#define SEGMENTATION_OFFLOADS                                                                      \
+	(RECEIVE_OFFLOADS | VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4) |                                   \
+	 VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6) | VIRTIO_BIT(VIRTIO_NET_F_HOST_ECN))
+
+/*
+ * RX buffers per queue. With a receive offload they are pages and a 64 KiB frame takes 17 of
+ * them: 128 keep several coalesced frames queued while lwIP works through one, and let lwIP
+ * hold half (rx_hold_max's default) for out-of-order data, about its 256 KiB window.
+ */
+#define RX_BUFFERS_OFFLOAD 128
+
+/*
+ * The segmentation offloads not to negotiate: all with vio.net.offload=off; the receive ones
+ * when vio.net.rxbuf= asks for a buffer size, since the driver raises the size until a
+ * 64 KiB frame fits in VIO_NET_RX_MAX_SEGS buffers, and the size asked for would be lost.
+ */
+static uint64_t offloads_off(void)
+{
+	if (offload_off())
+		return SEGMENTATION_OFFLOADS;
+	return cmdline_u16("vio.net.rxbuf") ? RECEIVE_OFFLOADS : 0;
+}
+
 struct vio_net_opts net_opts(int unit)
 {
+	uint64_t off = offloads_off();
 	return (struct vio_net_opts){
 	    .queue_pairs = cmdline_u16("vio.net.pairs"),
 	    .rss = cmdline_on("vio.net.rss"),
 	    .hash_report = cmdline_on("vio.net.rss"),
 	    .rx_buf_size = cmdline_u16("vio.net.rxbuf"), /* smaller than a frame: they span */
-	    /*
-	     * No receive segmentation offload: lwIP takes frames of at most the MTU (a pbuf's
-	     * length is 16 bits, a 64 KiB frame is more) and the echo copies into one.
-	     */
-	    .disable_features =
-		VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6) |
-		VIRTIO_BIT(VIRTIO_NET_F_GUEST_ECN) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_UFO),
+	    .rx_buffers = off & RECEIVE_OFFLOADS ? 0 : RX_BUFFERS_OFFLOAD,
+	    .disable_features = off,
 	    .mac_seed = random_u64() | 1, /* a NIC without a MAC gets a random one */
 	    .on_link = net_link,
 	    .on_announce = net_announce,
@@ -229,8 +274,10 @@ static void net_echo_service(struct vio_net *net, int unit)
 		int n = net_echo_take(net, frame, sizeof(frame), &f);
 		if (n < 0)
 			return;
-		if (n < VIO_NET_ETH_HLEN)
+		if (n < VIO_NET_ETH_HLEN) {
+			net_echo_too_big[unit] += n == 0;
 			continue;
+		}
 		uint8_t tmp[6];
 		memcpy(tmp, frame, 6);
 		memcpy(frame, frame + 6, 6);

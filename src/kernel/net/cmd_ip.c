@@ -4,6 +4,7 @@
  *   ip                 addresses, routes and link of every netif
  *   ping <ip> [count]  ICMP echo, one a second, with round-trip times (Ctrl-C stops it)
  *   udp echo <port>    send every datagram back to where it came from
+ *   tcp echo <port>    send every byte of each connection back on it, in order
  *   iperf server       lwIP's iperf 2 server (lwiperf) on port 5001
  *   iperf client <ip> [seconds]  send to an iperf 2 server (`iperf -s`) for 10 s or <seconds>
  *                      (Ctrl-C stops it)
@@ -59,8 +60,8 @@ static void print_netif(struct netif *n)
 	int len = net_prefix_len(netif_ip4_netmask(n));
 	const uint8_t *m = n->hwaddr;
 	kprintf("%c%c%u: link %s, mtu %u, mac %02x:%02x:%02x:%02x:%02x:%02x\n", n->name[0],
-		n->name[1], n->num, netif_is_link_up(n) ? "up" : "down", n->mtu, m[0], m[1], m[2],
-		m[3], m[4], m[5]);
+		n->name[1], n->num, netif_is_link_up(n) ? "up" : "down", net_stack_mtu(n), m[0],
+		m[1], m[2], m[3], m[4], m[5]);
 	kprintf("    inet %s/%d (netmask %s)%s\n", ip, len, mask,
 		dhcp_supplied_address(n) ? " dhcp" : "");
 	if (!ip4_addr_isany_val(*netif_ip4_addr(n))) {
@@ -267,6 +268,155 @@ static int cmd_udp(int argc, char **argv)
 		return -2;
 	}
 	kprintf("udp: echo on port %llu\n", (unsigned long long)port);
+	return 0;
+}
+
+/* --- tcp echo ------------------------------------------------------------------------------ */
+
+/*
+ * Every byte a connection brings is written back on it. What arrives is copied at once into
+ * the connection's ring and its pbufs freed: holding them would hold the driver's RX buffers,
+ * and a caller holding too many makes the driver drop frames, the peer's ACKs among them,
+ * which are what frees our send buffer. The ring is drained into the send buffer as it has
+ * room, and only then is the data acknowledged to the peer's window (tcp_recved): the peer
+ * never has more than TCP_WND unacknowledged, so a ring of TCP_WND never overflows.
+ */
+#define TCP_ECHO_CONNS 2
+#define TCP_ECHO_RING  TCP_WND
+
+struct tcp_echo {
+	struct tcp_pcb *pcb;
+	u32_t head, count; /* bytes in ring, oldest at head */
+	bool closing;	   /* the peer closed: close once the ring is written */
+	u8_t ring[TCP_ECHO_RING];
+};
+
+static struct tcp_echo tcp_echoes[TCP_ECHO_CONNS];
+
+static void tcp_echo_close(struct tcp_echo *e)
+{
+	struct tcp_pcb *pcb = e->pcb;
+	tcp_arg(pcb, NULL);
+	tcp_recv(pcb, NULL);
+	tcp_sent(pcb, NULL);
+	tcp_err(pcb, NULL);
+	tcp_poll(pcb, NULL, 0);
+	e->pcb = NULL;
+	if (tcp_close(pcb) != ERR_OK)
+		tcp_abort(pcb);
+}
+
+/* Write what the send buffer takes from the ring, in order. */
+static void tcp_echo_flush(struct tcp_echo *e)
+{
+	while (e->count) {
+		u32_t n = TCP_ECHO_RING - e->head; /* up to the ring's end */
+		if (n > e->count)
+			n = e->count;
+		if (n > tcp_sndbuf(e->pcb))
+			n = tcp_sndbuf(e->pcb);
+		if (n > 0xffff)
+			n = 0xffff;
+		if (!n || tcp_write(e->pcb, e->ring + e->head, (u16_t)n,
+				    TCP_WRITE_FLAG_COPY | TCP_WRITE_FLAG_MORE) != ERR_OK)
+			break; /* no room, or out of segments or heap: the next ACK frees some */
+		tcp_recved(e->pcb, (u16_t)n);
+		e->head = (e->head + n) % TCP_ECHO_RING;
+		e->count -= n;
+	}
+	tcp_output(e->pcb);
+	if (e->closing && !e->count)
+		tcp_echo_close(e);
+}
+
+static err_t tcp_echo_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
+{
+	struct tcp_echo *e = arg;
+	(void)pcb, (void)err;
+	if (!p) {
+		e->closing = true;
+		tcp_echo_flush(e);
+		return ERR_OK;
+	}
+	if (p->tot_len > TCP_ECHO_RING - e->count)
+		return ERR_MEM; /* beyond the window we offered: lwIP offers it again later */
+	u32_t tail = (e->head + e->count) % TCP_ECHO_RING;
+	u16_t first = (u16_t)LWIP_MIN(p->tot_len, TCP_ECHO_RING - tail);
+	pbuf_copy_partial(p, e->ring + tail, first, 0);
+	pbuf_copy_partial(p, e->ring, (u16_t)(p->tot_len - first), first);
+	e->count += p->tot_len;
+	pbuf_free(p);
+	tcp_echo_flush(e);
+	return ERR_OK;
+}
+
+static err_t tcp_echo_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
+{
+	(void)pcb, (void)len;
+	tcp_echo_flush(arg);
+	return ERR_OK;
+}
+
+static err_t tcp_echo_poll(void *arg, struct tcp_pcb *pcb)
+{
+	(void)pcb;
+	tcp_echo_flush(arg);
+	return ERR_OK;
+}
+
+static void tcp_echo_err(void *arg, err_t err)
+{
+	struct tcp_echo *e = arg;
+	(void)err;
+	e->pcb = NULL; /* lwIP has freed it */
+}
+
+static err_t tcp_echo_accept(void *arg, struct tcp_pcb *pcb, err_t err)
+{
+	(void)arg;
+	if (err != ERR_OK || !pcb)
+		return ERR_VAL;
+	for (int i = 0; i < TCP_ECHO_CONNS; i++) {
+		struct tcp_echo *e = &tcp_echoes[i];
+		if (e->pcb)
+			continue;
+		e->pcb = pcb;
+		e->head = e->count = 0;
+		e->closing = false;
+		tcp_arg(pcb, e);
+		tcp_recv(pcb, tcp_echo_recv);
+		tcp_sent(pcb, tcp_echo_sent);
+		tcp_err(pcb, tcp_echo_err);
+		tcp_poll(pcb, tcp_echo_poll, 1);
+		return ERR_OK;
+	}
+	tcp_abort(pcb); /* every slot busy: refuse with a reset */
+	return ERR_ABRT;
+}
+
+static int cmd_tcp(int argc, char **argv)
+{
+	uint64_t port;
+	if (argc != 3 || strcmp(argv[1], "echo") || !parse_u64(argv[2], &port) || !port ||
+	    port > 65535)
+		return -1;
+	if (!have_stack())
+		return -2;
+	struct tcp_pcb *pcb, *l = NULL;
+	err_t err = ERR_MEM;
+	DEV_DO(if ((pcb = tcp_new())) {
+		if ((err = tcp_bind(pcb, IP_ANY_TYPE, (u16_t)port)) == ERR_OK &&
+		    (l = tcp_listen(pcb)))
+			tcp_accept(l, tcp_echo_accept);
+		else
+			tcp_close(pcb);
+	});
+	if (!l) {
+		kprintf("tcp: cannot listen on port %llu: %s\n", (unsigned long long)port,
+			lwip_strerr(err ? err : ERR_MEM));
+		return -2;
+	}
+	kprintf("tcp: echo on port %llu\n", (unsigned long long)port);
 	return 0;
 }
 
@@ -552,6 +702,7 @@ static void netstat(void)
 	print_proto("icmp", &lwip_stats.icmp);
 	print_proto("udp", &lwip_stats.udp);
 	print_proto("tcp", &lwip_stats.tcp);
+	net_stack_print_offload();
 	kprintf("  heap   used %lu max %lu of %lu, %lu failed allocations\n",
 		(unsigned long)lwip_stats.mem.used, (unsigned long)lwip_stats.mem.max,
 		(unsigned long)lwip_stats.mem.avail, (unsigned long)lwip_stats.mem.err);
@@ -579,6 +730,7 @@ const struct command net_commands[] = {
     {"ip", "ip", "network addresses, routes and links (lwIP)", cmd_ip},
     {"ping", "ping <a.b.c.d> [count]", "ICMP echo, one a second (default 4)", cmd_ping},
     {"udp", "udp echo <port>", "echo every UDP datagram sent to <port>", cmd_udp},
+    {"tcp", "tcp echo <port>", "echo every byte of each TCP connection to <port>", cmd_tcp},
     {"iperf", "iperf server | client <a.b.c.d> [seconds]",
      "iperf 2 TCP: server on port 5001 (lwiperf), or send to one (default 10 s)", cmd_iperf},
     {"httpd", "httpd start", "web server on port 80: / and /big.bin (10 MiB)", cmd_httpd},

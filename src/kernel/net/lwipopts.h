@@ -5,7 +5,8 @@
  * kernel has no threads, so lwIP runs in NO_SYS mode: the raw (callback) API only, no
  * sockets or netconns, and the kernel drives it by calling lwip_poll() (netif_vio.c) from
  * devices_poll(), with interrupts off, like every other driver call. Memory is sized for one
- * fast TCP stream each way: a 256 KiB window and send buffer at a 1460-byte MSS.
+ * fast TCP stream each way: a 256 KiB window and send buffer, at a 1460-byte MSS or in
+ * segments of up to 64 KiB with segmentation offload (netif_vio.c).
  */
 #ifndef VIO_LWIPOPTS_H
 #define VIO_LWIPOPTS_H
@@ -23,9 +24,10 @@
 /*
  * The heap holds what TCP copies out of the application (tcp_write with COPY, httpd's read
  * buffer) until it is acknowledged: at least a send buffer per busy connection, and room
- * for a few at once.
+ * for a few at once; and with TSO the flat copy of a 64 KiB segment that came in more pieces
+ * than the driver takes (netif_vio.c's send_flat) until the device has sent it.
  */
-#define MEM_SIZE (512 * 1024)
+#define MEM_SIZE (1024 * 1024)
 /* Received frames arrive in the driver's own buffers (custom pbufs, netif_vio.c); the pool
  * is only for what lwIP makes itself (reassembly, copies). */
 #define PBUF_POOL_SIZE		 128
@@ -72,6 +74,10 @@
 #define TCP_RCV_SCALE	   2
 #define TCP_WND		   (4 * 65535)
 #define TCP_SND_BUF	   (4 * 65535)
+/*
+ * A pbuf per tcp_write at worst, and 1460-byte writes at worst (lwiperf). With TSO a 64 KiB
+ * segment is still one queue entry per pbuf it holds, so the same bound serves.
+ */
 #define TCP_SND_QUEUELEN   (4 * TCP_SND_BUF / TCP_MSS)
 /* tcp_sndbuf() below this is "not writable" for apps that ask (httpd); lwIP keeps it in 16 bits. */
 #define TCP_SNDLOWAT	   (32 * 1024)
@@ -82,8 +88,20 @@
 #define LWIP_DISABLE_TCP_SANITY_CHECKS 1
 #define TCP_OVERSIZE	   TCP_MSS
 #define TCP_QUEUE_OOSEQ	   1
+/*
+ * Out-of-order data sits in the driver's RX buffers, a pbuf each, and a caller holding more
+ * than rx_hold_max of them (half the RX buffers: 32, or 64 with segmentation offload) makes
+ * the driver drop every frame, the one that would fill the gap included. So a connection
+ * queues at most this many out of order (one coalesced 64 KiB segment is 17), and lwIP drops
+ * what is beyond: the sender sends it again.
+ */
+#define TCP_OOSEQ_MAX_PBUFS 24
 #define LWIP_TCP_SACK_OUT  0
 #define TCP_LISTEN_BACKLOG 1
+/* net_tcp_inpacket (net_hooks.h, netif_vio.c): prompt ACKs for coalesced segments. */
+#define LWIP_HOOK_FILENAME "net_hooks.h"
+/* One per PCB: the connection's real MSS while its segments are larger (netif_vio.c). */
+#define LWIP_TCP_PCB_NUM_EXT_ARGS 1
 
 /* --- the netif ----------------------------------------------------------------------------- */
 #define LWIP_NETIF_STATUS_CALLBACK 1 /* print the address DHCP gave */

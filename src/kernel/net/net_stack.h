@@ -21,6 +21,12 @@ void net_stack_tx_done(struct vio_net *net, void *cookie, void *arg);
 /* A bounded batch of unit's received frames to lwIP (nothing when it has no netif). Called
  * by glue_net.c once per pass, after that pass's vio_net_poll. Interrupts off. */
 void net_stack_input(int unit);
+/* The MTU of the link under an lwIP netif: with TSO, netif->mtu is the GSO limit instead. */
+struct netif;
+unsigned net_stack_mtu(const struct netif *netif);
+/* One line per netif for netstat: its segmentation offloads and their counters. Interrupts
+ * off. */
+void net_stack_print_offload(void);
 /* Link changes to lwIP, finished transmits freed, lwIP's timers run. Thread context. */
 void lwip_poll(void);
 

@@ -31,6 +31,29 @@
  * for them. With VIRTIO_NET_F_CSUM lwIP leaves TCP/UDP checksums to the device: we store the
  * pseudo-header sum in the checksum field and tell the device where to add the rest.
  *
+ * Coalesced frames (GUEST_TSO4/6, GUEST_UFO: virtio 1.2 5.1.6.4). The host hands over up
+ * to 64 KiB of TCP (or UDP) behind one header, across many RX buffers; lwIP takes them like
+ * any frame, a custom pbuf per buffer. A pbuf chain's length is 16 bits, though, and the
+ * Ethernet header plus 65535 bytes of IP is more. So a coalesced IPv4 frame is handed to
+ * ip4_input from its IP header on, which is what ethernet_input does with a unicast IPv4
+ * frame; one lwIP cannot take (IPv6, a VLAN tag, more than 65535 bytes of IP) is dropped
+ * and counted in rx_gso_dropped, never cut short. Such a frame is always NEEDS_CSUM (the
+ * data came from this host and is intact), so lwIP skips the TCP/UDP checksum and still
+ * checks the IP header. lwIP ACKs every second segment, else after its 250 ms timer: one
+ * 64 KiB segment is some 45 of the sender's, so net_tcp_inpacket makes lwIP ACK each
+ * coalesced segment at once, as RFC 5681 4.2 asks (an ACK at least every second full-sized
+ * segment); otherwise a sender with an odd number in flight waits a timer tick.
+ *
+ * Segments larger than the MSS (HOST_TSO4: virtio 1.2 5.1.6.2). lwIP 2.1 has no TSO of its
+ * own; docs/design.md ("Network: segmentation offload with lwIP") says why we do it this way.
+ * net_tcp_inpacket raises an established connection's pcb->mss, in whole multiples of its
+ * real MSS (kept in the PCB's ext arg), to at most half its congestion window and at most
+ * what a 64 KiB frame holds: lwIP then builds segments of up to 44 real ones. The netif's
+ * MTU is the GSO limit, so lwIP's IP layer passes such a segment whole; vnetif_output
+ * fragments anything else above the device's MTU with lwIP's own ip4_frag. The link output
+ * sends a TCP frame with more payload than its connection's real MSS as VIO_NET_TX_GSO with
+ * gso_size = that MSS, and the device cuts it up. Without HOST_TSO4 none of this happens.
+ *
  * Everything here runs with interrupts off (net_stack_input, lwip_poll, the attach, the shell
  * commands), like every other driver call: there is one CPU's worth of lwIP and nothing else
  * touches it.
@@ -48,10 +71,14 @@
 #include <lwip/dhcp.h>
 #include <lwip/etharp.h>
 #include <lwip/init.h>
+#include <lwip/ip4.h>
 #include <lwip/ip4_addr.h>
+#include <lwip/ip4_frag.h>
 #include <lwip/netif.h>
 #include <lwip/pbuf.h>
+#include <lwip/priv/tcp_priv.h>
 #include <lwip/stats.h>
+#include <lwip/tcp.h>
 #include <lwip/timeouts.h>
 #include <netif/ethernet.h>
 
@@ -64,6 +91,15 @@
 #define TX_DONE_MAX (2 * VIO_NET_QUEUE_SIZE)
 /* Sends refused for a full ring are retried this often, reaping completions in between. */
 #define TX_RETRIES 64
+/*
+ * With TSO4: the largest IP datagram the netif takes (netif->mtu), so that a pbuf chain of it
+ * with the Ethernet header fits lwIP's 16-bit length; and the most TCP payload one segment
+ * carries, room left for IP and TCP headers with all their options.
+ */
+#define TSO_IP_MAX	(0xffff - SIZEOF_ETH_HDR)
+#define TSO_PAYLOAD_MAX (TSO_IP_MAX - 2 * 60)
+/* The PCB ext arg of a connection that does not go out through a TSO4 netif. */
+#define TSO_NONE ((void *)~(uintptr_t)0)
 
 struct vnetif {
 	struct netif netif;
@@ -74,14 +110,19 @@ struct vnetif {
 	bool dhcp;
 	bool tx_csum;	    /* VIRTIO_NET_F_CSUM: the device finishes TCP/UDP checksums */
 	bool rx_csum;	    /* VIRTIO_NET_F_GUEST_CSUM: the device vouches for marked frames */
+	bool rx_gso;	    /* a receive segmentation offload: coalesced frames may come */
+	bool tso4;	    /* lwIP sends TCP segments larger than the MSS (HOST_TSO4) */
+	u16_t mtu;	    /* the device's MTU (netif->mtu is TSO_IP_MAX with tso4) */
 	uint16_t gen_flags; /* NETIF_CHECKSUM_GEN_* lwIP must do itself */
 	struct pbuf *tx_done[TX_DONE_MAX];
 	unsigned n_tx_done;
 	unsigned long tx_done_lost;
+	unsigned long rx_gso_dropped; /* coalesced frames lwIP cannot take (see the top) */
 };
 
 static struct vnetif vnetifs[MAX_NETIFS];
 static bool lwip_ready;
+static u8_t tso_arg_id; /* the PCB ext arg holding a connection's real MSS */
 
 /* One received segment, lent to lwIP. pc must come first: lwIP sees a struct pbuf. */
 struct rx_pbuf {
@@ -106,8 +147,11 @@ static void rx_pbuf_free(struct pbuf *p)
 	LWIP_MEMPOOL_FREE(RX_PBUF, rp);
 }
 
-/* Wrap the frame's segments in a pbuf chain; on failure give every buffer back. */
-static struct pbuf *frame_to_pbuf(struct vnetif *vn, const struct vio_net_frame *f)
+/*
+ * Wrap the frame's segments in a pbuf chain, the first `skip` bytes of the first segment
+ * left out; on failure give every buffer back.
+ */
+static struct pbuf *frame_to_pbuf(struct vnetif *vn, const struct vio_net_frame *f, uint32_t skip)
 {
 	struct pbuf *head = NULL;
 	for (unsigned i = 0; i < f->nsegs; i++) {
@@ -122,8 +166,10 @@ static struct pbuf *frame_to_pbuf(struct vnetif *vn, const struct vio_net_frame 
 		rp->pc.custom_free_function = rx_pbuf_free;
 		rp->vn = vn;
 		rp->buf = f->seg[i].buf;
-		struct pbuf *q = pbuf_alloced_custom(PBUF_RAW, (u16_t)f->seg[i].len, PBUF_REF,
-						     &rp->pc, f->seg[i].data, (u16_t)f->seg[i].len);
+		uint32_t off = i ? 0 : skip;
+		u16_t len = (u16_t)(f->seg[i].len - off);
+		struct pbuf *q = pbuf_alloced_custom(PBUF_RAW, len, PBUF_REF, &rp->pc,
+						     f->seg[i].data + off, len);
 		if (head)
 			pbuf_cat(head, q);
 		else
@@ -132,7 +178,23 @@ static struct pbuf *frame_to_pbuf(struct vnetif *vn, const struct vio_net_frame 
 	return head;
 }
 
+/*
+ * A coalesced frame lwIP can take: IPv4 right behind the Ethernet header (in the first
+ * segment, which with a receive offload is a page), and at most 65535 bytes from there on.
+ */
+static bool gso_frame_fits(const struct vio_net_frame *f)
+{
+	const uint8_t *d = f->seg[0].data;
+	return f->seg[0].len > SIZEOF_ETH_HDR && d[12] == 0x08 && d[13] == 0x00 &&
+	       f->len - SIZEOF_ETH_HDR <= 0xffff;
+}
+
 static void tx_drain(struct vnetif *vn);
+
+static u16_t get16(const struct pbuf *p, u16_t off)
+{
+	return (u16_t)(pbuf_get_at(p, off) << 8 | pbuf_get_at(p, (u16_t)(off + 1)));
+}
 
 static void vnetif_rx(struct vnetif *vn)
 {
@@ -140,7 +202,14 @@ static void vnetif_rx(struct vnetif *vn)
 	for (int budget = 0; budget < RX_BUDGET; budget++) {
 		if (vio_net_recv(vn->net, &f))
 			return; /* VIO_EAGAIN: nothing more; ENOSPC/EIO: counted by the driver */
-		struct pbuf *p = frame_to_pbuf(vn, &f);
+		bool gso = f.gso_type != VIRTIO_NET_HDR_GSO_NONE;
+		if (gso && !gso_frame_fits(&f)) {
+			vio_net_frame_release(vn->net, &f);
+			vn->rx_gso_dropped++;
+			LINK_STATS_INC(link.drop);
+			continue;
+		}
+		struct pbuf *p = frame_to_pbuf(vn, &f, gso ? SIZEOF_ETH_HDR : 0);
 		if (!p) {
 			LINK_STATS_INC(link.memerr);
 			continue;
@@ -156,10 +225,83 @@ static void vnetif_rx(struct vnetif *vn)
 		if (!vn->rx_csum || !(f.flags & (VIO_NET_RX_CSUM_VALID | VIO_NET_RX_CSUM_PARTIAL)))
 			flags |= NETIF_CHECKSUM_CHECK_TCP | NETIF_CHECKSUM_CHECK_UDP;
 		NETIF_SET_CHECKSUM_CTRL(&vn->netif, flags);
-		if (vn->netif.input(p, &vn->netif) != ERR_OK)
+		if (gso)
+			ip4_input(p, &vn->netif); /* frees p, whatever becomes of it */
+		else if (vn->netif.input(p, &vn->netif) != ERR_OK)
 			pbuf_free(p);
 		tx_drain(vn);
 	}
+}
+
+static err_t vnetif_linkoutput(struct netif *netif, struct pbuf *p);
+
+/* Does the connection leave through a netif with TSO4? */
+static bool tso_route(const struct tcp_pcb *pcb)
+{
+	struct netif *n = pcb->netif_idx != NETIF_NO_INDEX
+			      ? netif_get_by_index(pcb->netif_idx)
+			      : ip_route(&pcb->local_ip, &pcb->remote_ip);
+	return n && n->linkoutput == vnetif_linkoutput && ((struct vnetif *)n->state)->tso4;
+}
+
+/*
+ * Let an established connection through a TSO4 netif build bigger segments: pcb->mss becomes
+ * the largest multiple of the real MSS that is at most TSO_PAYLOAD_MAX and at most half the
+ * congestion window, and only ever grows. Half the window: two such segments are always in
+ * flight, so the ACK clock keeps going; only growing: a segment already queued is never
+ * larger than pcb->mss, and lwIP's window checks and its RTO (cwnd = mss) always let it out.
+ * Not during fast recovery, whose inflated cwnd is no measure of the path. lwIP itself keeps
+ * segments within half the peer's largest window (tcp_write's mss_local).
+ */
+static void tso_grow_mss(struct tcp_pcb *pcb)
+{
+	void *arg = tcp_ext_arg_get(pcb, tso_arg_id);
+	if (arg == TSO_NONE)
+		return;
+	if (!arg) {
+		arg = tso_route(pcb) ? (void *)(uintptr_t)pcb->mss : TSO_NONE;
+		tcp_ext_arg_set(pcb, tso_arg_id, arg);
+		if (arg == TSO_NONE)
+			return;
+	}
+	u32_t real = (u32_t)(uintptr_t)arg;
+	u32_t want = LWIP_MIN(TSO_PAYLOAD_MAX, pcb->cwnd / 2) / real * real;
+	if (want > pcb->mss)
+		pcb->mss = (u16_t)want;
+}
+
+/* The real MSS of the connection a frame belongs to (0: none of ours with TSO). */
+static u16_t tso_real_mss(const struct pbuf *p, u16_t ip, u16_t tcp)
+{
+	ip4_addr_t src, dst;
+	pbuf_copy_partial(p, &src, 4, (u16_t)(ip + 12));
+	pbuf_copy_partial(p, &dst, 4, (u16_t)(ip + 16));
+	u16_t sport = get16(p, tcp), dport = get16(p, (u16_t)(tcp + 2));
+	for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next)
+		if (pcb->local_port == sport && pcb->remote_port == dport &&
+		    ip4_addr_cmp(ip_2_ip4(&pcb->local_ip), &src) &&
+		    ip4_addr_cmp(ip_2_ip4(&pcb->remote_ip), &dst)) {
+			void *arg = tcp_ext_arg_get(pcb, tso_arg_id);
+			return arg == TSO_NONE ? 0 : (u16_t)(uintptr_t)arg;
+		}
+	return 0;
+}
+
+/*
+ * LWIP_HOOK_TCP_INPACKET_PCB (net_hooks.h). More data than the MSS we announce (TCP_MSS) in
+ * one segment is several of the sender's, coalesced by the host: ACK it now. lwIP ACKs at
+ * once when a segment in order finds TF_ACK_DELAY already set (tcp_ack in tcp_priv.h). And
+ * with TSO4 the connection's segments grow (tso_grow_mss). A listening PCB is a smaller
+ * struct: only its state is read.
+ */
+err_t net_tcp_inpacket(struct tcp_pcb *pcb, struct pbuf *p)
+{
+	enum tcp_state st = pcb->state;
+	if (p->tot_len > TCP_MSS && (st == ESTABLISHED || st == FIN_WAIT_1 || st == FIN_WAIT_2))
+		tcp_set_flags(pcb, TF_ACK_DELAY);
+	if (st == ESTABLISHED && !(pcb->flags & TF_INFR))
+		tso_grow_mss(pcb);
+	return ERR_OK;
 }
 
 /* --- transmit ----------------------------------------------------------------------------- */
@@ -184,11 +326,6 @@ void net_stack_tx_done(struct vio_net *net, void *cookie, void *arg)
 		vn->tx_done[vn->n_tx_done++] = cookie;
 	else
 		vn->tx_done_lost++; /* cannot happen: one entry per ring slot, and we drain */
-}
-
-static u16_t get16(const struct pbuf *p, u16_t off)
-{
-	return (u16_t)(pbuf_get_at(p, off) << 8 | pbuf_get_at(p, (u16_t)(off + 1)));
 }
 
 /*
@@ -231,6 +368,58 @@ static bool csum_prepare(struct pbuf *p, struct vio_net_tx_opts *o)
 	return true;
 }
 
+/*
+ * HOST_TSO4 (5.1.6.2): a TCP frame carrying more than its connection's real MSS goes out for
+ * the device to cut into segments of that MSS, each with the headers (hdr_len bytes) copied
+ * and fixed up. csum_prepare has put the pseudo-header sum over the whole segment's length
+ * in the checksum field, which is what segmentation adjusts for each piece (as Linux's own
+ * TSO frames carry). Returns false for any other frame.
+ */
+static bool tso_prepare(struct vnetif *vn, struct pbuf *p, struct vio_net_tx_opts *o)
+{
+	if (!vn->tso4 || p->tot_len <= SIZEOF_ETH_HDR + vn->mtu || o->csum_offset != 16)
+		return false; /* not above the MTU, or not TCP */
+	u16_t ip = SIZEOF_ETH_HDR, tcp = o->csum_start;
+	u16_t thl = (u16_t)((pbuf_get_at(p, (u16_t)(tcp + 12)) >> 4) * 4);
+	u16_t mss = tso_real_mss(p, ip, tcp);
+	if (!mss || thl < TCP_HLEN || tcp + thl >= p->tot_len)
+		return false;
+	o->flags |= VIO_NET_TX_GSO;
+	o->gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+	o->gso_size = mss;
+	o->hdr_len = (u16_t)(tcp + thl);
+	return true;
+}
+
+/* Post a scatter-gather list, retrying while the ring is full; the driver's error. */
+static int post_sg(struct vnetif *vn, const struct vio_sg *sg, unsigned n, struct pbuf *cookie,
+		   const struct vio_net_tx_opts *o)
+{
+	int err = vio_net_send_sg(vn->net, sg, n, cookie, o);
+	for (int tries = 0; err == VIO_ENOSPC && tries < TX_RETRIES; tries++) {
+		vio_net_poll(vn->net);
+		err = vio_net_send_sg(vn->net, sg, n, cookie, o);
+	}
+	return err;
+}
+
+/*
+ * A GSO frame in more pbufs than the driver takes segments (`iperf client` or httpd data in
+ * many small pieces): one contiguous copy from lwIP's heap, freed when the device is done.
+ */
+static err_t send_flat(struct vnetif *vn, struct pbuf *p, const struct vio_net_tx_opts *o)
+{
+	struct pbuf *c = pbuf_clone(PBUF_RAW, PBUF_RAM, p);
+	if (!c)
+		return ERR_MEM;
+	struct vio_sg sg = {c->payload, c->tot_len};
+	if (post_sg(vn, &sg, 1, c, o)) {
+		pbuf_free(c);
+		return ERR_IF;
+	}
+	return ERR_OK;
+}
+
 /* A chain of more pbufs than the driver takes segments: flatten it (rare: lwIP's own frames
  * are one or two pbufs; an echoed, fragmented datagram might be more). */
 static err_t send_copy(struct vnetif *vn, struct pbuf *p, const struct vio_net_tx_opts *o)
@@ -255,8 +444,10 @@ static err_t vnetif_linkoutput(struct netif *netif, struct pbuf *p)
 	unsigned n = 0;
 	err_t ret;
 
-	if (vn->tx_csum && csum_prepare(p, &opts))
+	if (vn->tx_csum && csum_prepare(p, &opts)) {
 		o = &opts;
+		tso_prepare(vn, p, &opts);
+	}
 	for (struct pbuf *q = p; q && n <= VIO_NET_TX_MAX_SEGS; q = q->next)
 		if (q->len) {
 			if (n < VIO_NET_TX_MAX_SEGS)
@@ -264,15 +455,11 @@ static err_t vnetif_linkoutput(struct netif *netif, struct pbuf *p)
 			n++;
 		}
 	if (n > VIO_NET_TX_MAX_SEGS) {
-		ret = send_copy(vn, p, o);
+		ret = o && (o->flags & VIO_NET_TX_GSO) ? send_flat(vn, p, o) : send_copy(vn, p, o);
 	} else {
 		/* The device reads these pbufs until on_tx_done: keep them alive until then. */
 		pbuf_ref(p);
-		int err = vio_net_send_sg(vn->net, sg, n, p, o);
-		for (int tries = 0; err == VIO_ENOSPC && tries < TX_RETRIES; tries++) {
-			vio_net_poll(vn->net);
-			err = vio_net_send_sg(vn->net, sg, n, p, o);
-		}
+		int err = post_sg(vn, sg, n, p, o);
 		if (err)
 			pbuf_free(p); /* never posted: on_tx_done will not come */
 		ret = err ? ERR_IF : ERR_OK;
@@ -286,6 +473,23 @@ static err_t vnetif_linkoutput(struct netif *netif, struct pbuf *p)
 	return ret;
 }
 
+/*
+ * netif->output with TSO4. The netif's MTU is then TSO_IP_MAX, so that lwIP's IP layer hands
+ * over a big TCP segment whole (linkoutput makes it a GSO frame); anything else above the
+ * device's MTU (a large UDP datagram, an ICMP reply to a large ping) is fragmented here at
+ * the device's MTU, by lwIP's own ip4_frag, which reads netif->mtu.
+ */
+static err_t vnetif_output(struct netif *netif, struct pbuf *p, const ip4_addr_t *dest)
+{
+	struct vnetif *vn = netif->state;
+	if (p->tot_len <= vn->mtu || IPH_PROTO((struct ip_hdr *)p->payload) == IP_PROTO_TCP)
+		return etharp_output(netif, p, dest);
+	netif->mtu = vn->mtu;
+	err_t err = ip4_frag(p, netif, dest);
+	netif->mtu = TSO_IP_MAX;
+	return err;
+}
+
 /* --- the netif ----------------------------------------------------------------------------- */
 
 static err_t vnetif_init(struct netif *netif)
@@ -293,9 +497,9 @@ static err_t vnetif_init(struct netif *netif)
 	struct vnetif *vn = netif->state;
 	netif->name[0] = 'e';
 	netif->name[1] = 'n';
-	netif->output = etharp_output;
+	netif->output = vn->tso4 ? vnetif_output : etharp_output;
 	netif->linkoutput = vnetif_linkoutput;
-	netif->mtu = vn->net->mtu;
+	netif->mtu = vn->tso4 ? TSO_IP_MAX : vn->mtu;
 	netif->hwaddr_len = ETH_HWADDR_LEN;
 	memcpy(netif->hwaddr, vn->net->mac, ETH_HWADDR_LEN);
 	netif->flags = NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHARP | NETIF_FLAG_ETHERNET;
@@ -370,12 +574,16 @@ void net_stack_attach(struct vio_net *net, int unit)
 	if (!lwip_ready) {
 		lwip_init();
 		LWIP_MEMPOOL_INIT(RX_PBUF);
+		tso_arg_id = tcp_ext_arg_alloc_id();
 		lwip_ready = true;
 	}
 	struct vnetif *vn = &vnetifs[unit];
 	*vn = (struct vnetif){.net = net, .unit = unit};
 	vn->tx_csum = vio_dev_has_feature(net->dev, VIRTIO_NET_F_CSUM);
 	vn->rx_csum = vio_dev_has_feature(net->dev, VIRTIO_NET_F_GUEST_CSUM);
+	vn->rx_gso = net->max_rx_frame > net->max_frame;
+	vn->tso4 = vio_dev_has_feature(net->dev, VIRTIO_NET_F_HOST_TSO4);
+	vn->mtu = net->mtu;
 	vn->gen_flags = NETIF_CHECKSUM_GEN_IP | NETIF_CHECKSUM_GEN_ICMP |
 			(vn->tx_csum ? 0 : NETIF_CHECKSUM_GEN_TCP | NETIF_CHECKSUM_GEN_UDP);
 
@@ -390,7 +598,8 @@ void net_stack_attach(struct vio_net *net, int unit)
 	const char *bad = vn->dhcp ? NULL : parse_ip_config(conf, &ip, &mask, &gw);
 	if (bad) {
 		kprintf("net%d: %s=%s refused: %s (want dhcp or a.b.c.d/len[,gw=a.b.c.d]); "
-			"asking DHCP instead\n", unit, key, conf, bad);
+			"asking DHCP instead\n",
+			unit, key, conf, bad);
 		vn->dhcp = true;
 	}
 	if (!netif_add(&vn->netif, &ip, &mask, &gw, vn, vnetif_init, ethernet_input)) {
@@ -418,6 +627,27 @@ void net_stack_input(int unit)
 	if (unit < 0 || unit >= MAX_NETIFS || !vnetifs[unit].attached)
 		return; /* self-tests and benchmarks drive the device raw */
 	vnetif_rx(&vnetifs[unit]);
+}
+
+unsigned net_stack_mtu(const struct netif *netif)
+{
+	if (netif->linkoutput != vnetif_linkoutput)
+		return netif->mtu;
+	return ((const struct vnetif *)netif->state)->mtu;
+}
+
+void net_stack_print_offload(void)
+{
+	for (int i = 0; i < MAX_NETIFS; i++) {
+		const struct vnetif *vn = &vnetifs[i];
+		if (!vn->attached)
+			continue;
+		const struct vio_net_stats *s = &vn->net->stats;
+		kprintf("  en%u    segmentation offload: receive %s, %llu coalesced frames in, "
+			"%lu dropped; transmit %s, %llu GSO frames out\n",
+			vn->netif.num, vn->rx_gso ? "on" : "off", (unsigned long long)s->rx_gso,
+			vn->rx_gso_dropped, vn->tso4 ? "on" : "off", (unsigned long long)s->tx_gso);
+	}
 }
 
 void lwip_poll(void)
