@@ -54,9 +54,7 @@ static const char gpu_name[] = "virtio-gpu";
 
 static void zero(void *p, size_t n)
 {
-	uint8_t *b = p;
-	for (size_t i = 0; i < n; i++)
-		b[i] = 0;
+	__builtin_memset(p, 0, n);
 }
 
 const char *vio_gpu_resp_name(uint32_t type)
