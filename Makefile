@@ -262,7 +262,7 @@ hosttest: hosttest-build
 # The library and the fakes are compiled once and linked into every target (the fakes
 # without coverage instrumentation, as in the fast build below).
 FUZZ_BASE := -std=gnu11 -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
-	-DVIO_DEBUG -Iinclude -Itests/host
+	-DVIO_DEBUG -Iinclude -Itests/host -MMD -MP
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_LIB_OBJS := $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(LIB_SRCS))
 FUZZ_FAKE_OBJS := $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(HOST_FAKES))
@@ -272,7 +272,10 @@ $(FUZZ_LIB_OBJS): $(BUILD)/fuzz/obj/%.o: %.c
 $(FUZZ_FAKE_OBJS): $(BUILD)/fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_BASE) -c $< -o $@
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_OBJS) $(FUZZ_FAKE_OBJS)
+$(BUILD)/fuzz/obj/tests/fuzz/%.o: tests/fuzz/%.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_BASE) -fsanitize=fuzzer -c $< -o $@
+$(BUILD)/fuzz/%: $(BUILD)/fuzz/obj/tests/fuzz/%.o $(FUZZ_LIB_OBJS) $(FUZZ_FAKE_OBJS)
 	$(FUZZ_CC) $(FUZZ_BASE) -fsanitize=fuzzer -o $@ $^ $(HOST_LIBS)
 # The long run (scripts/fuzz-long.sh): the same targets at -O2 with UBSan trapping and the
 # library's VIO_DEBUG checks but without ASan, about 5x the executions per second; every input
@@ -280,7 +283,7 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_OBJS) $(FUZZ_FAKE_OBJS)
 # The fakes are built without coverage: the fuzzer should steer by the library's branches,
 # not by the test device's, and their counters cost a fifth of each input's time.
 FUZZ_FAST_BASE := -std=gnu11 -g -O2 -fsanitize=undefined -fsanitize-trap=undefined -DVIO_DEBUG \
-	-Iinclude -Itests/host
+	-Iinclude -Itests/host -MMD -MP
 FUZZ_FAST_TARGETS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz-fast/%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_FAST_LIB_OBJS := $(patsubst %.c,$(BUILD)/fuzz-fast/obj/%.o,$(LIB_SRCS))
 FUZZ_FAST_FAKE_OBJS := $(patsubst %.c,$(BUILD)/fuzz-fast/obj/%.o,$(HOST_FAKES))
@@ -290,7 +293,11 @@ $(FUZZ_FAST_LIB_OBJS): $(BUILD)/fuzz-fast/obj/%.o: %.c
 $(FUZZ_FAST_FAKE_OBJS): $(BUILD)/fuzz-fast/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FAST_BASE) -c $< -o $@
-$(BUILD)/fuzz-fast/%: tests/fuzz/%.c $(FUZZ_FAST_LIB_OBJS) $(FUZZ_FAST_FAKE_OBJS)
+$(BUILD)/fuzz-fast/obj/tests/fuzz/%.o: tests/fuzz/%.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FAST_BASE) -fsanitize=fuzzer -c $< -o $@
+$(BUILD)/fuzz-fast/%: $(BUILD)/fuzz-fast/obj/tests/fuzz/%.o $(FUZZ_FAST_LIB_OBJS) \
+		$(FUZZ_FAST_FAKE_OBJS)
 	$(FUZZ_CC) $(FUZZ_FAST_BASE) -fsanitize=fuzzer -o $@ $^ $(HOST_LIBS)
 fuzz-build: $(FUZZ_TARGETS) $(FUZZ_FAST_TARGETS)
 fuzz-long: fuzz-build

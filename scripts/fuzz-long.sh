@@ -1,10 +1,16 @@
 #!/bin/bash
 # The long fuzzing run: every libFuzzer target in its fast build (-O2, UBSan trapping,
-# VIO_DEBUG, no ASan) for SECONDS each, ROUNDS times over, at the lowest CPU priority so it
-# can run in the background while you work. Every input a run adds to a target's corpus is
-# then executed once by the ASan build, so the speed costs no memory-error detection on what
-# the fuzzer found interesting. One line per target and round goes to build/fuzz/totals.txt;
+# VIO_DEBUG, no ASan), ROUNDS times over, at the lowest CPU priority so it can run in the
+# background while you work. Every input a run adds to a target's corpus is then executed
+# once by the ASan build, so the speed costs no memory-error detection on what the fuzzer
+# found interesting. One line per target and round goes to build/fuzz/totals.txt;
 # scripts/fuzz-totals.sh sums them.
+#
+# A round lasts SECONDS per target, split by what each target still lacks: a target gets
+# time in proportion to the seconds it needs to reach FUZZ_GOAL executions (10^8) in total,
+# at the rate of its last run in totals.txt (and at least a tenth of SECONDS), so that all
+# of them get there at about the same time; one that has reached the goal gets none, one
+# never run gets SECONDS. FUZZ_SPLIT=even gives every target SECONDS.
 #
 #   scripts/fuzz-long.sh [SECONDS [ROUNDS]]     (make fuzz-long builds first)
 #   FUZZ_JOBS=2 runs two targets at once; FUZZ_TARGETS="fuzz_used_ring fuzz_net_rx" picks.
@@ -13,12 +19,56 @@ secs=${1:-600}
 rounds=${2:-1}
 build=${BUILD:-build}
 jobs=${FUZZ_JOBS:-1}
+goal=${FUZZ_GOAL:-100000000}
+split=${FUZZ_SPLIT:-lack}
 totals=$build/fuzz/totals.txt
 mkdir -p "$build/fuzz/artifacts"
 targets=${FUZZ_TARGETS:-$(cd tests/fuzz && ls fuzz_*.c | sed 's/\.c$//')}
 
+# "target seconds" for each target of this round (see the header).
+plan() {
+	local t
+	for t in $targets; do
+		echo "$t"
+	done | awk -v secs="$secs" -v goal="$goal" -v mode="$split" -v totals="$totals" '
+		BEGIN {
+			while ((getline line < totals) > 0) {
+				split(line, f, " ")
+				done[f[2]] += f[4]
+				if (f[6] > 0 && f[9] == 0 && f[4] > 0)
+					rate[f[2]] = f[4] / f[6] # the last run that did not crash
+			}
+		}
+		{ t[NR] = $1 }
+		END {
+			floor = int(secs / 10) # no slice so thin that loading the corpus is all
+			budget = secs * NR
+			for (i = 1; i <= NR; i++) {
+				n = t[i]
+				if (mode != "lack" || !(n in rate)) {
+					fixed[n] = secs
+				} else if (done[n] >= goal) {
+					fixed[n] = 0
+				} else {
+					need[n] = (goal - done[n]) / rate[n]
+					sum += need[n]
+					fixed[n] = -1
+				}
+				budget -= fixed[n] > 0 ? fixed[n] : fixed[n] < 0 ? floor : 0
+			}
+			if (budget < 0)
+				budget = 0
+			for (i = 1; i <= NR; i++) {
+				n = t[i]
+				s = fixed[n] >= 0 ? fixed[n] : floor + int(budget * need[n] / sum + 0.5)
+				if (s > 0)
+					print n, s
+			}
+		}'
+}
+
 run_one() {
-	local t=$1 corpus=$build/fuzz/corpus-$1 log=$build/fuzz/$1.long.log
+	local t=$1 secs=$2 corpus=$build/fuzz/corpus-$1 log=$build/fuzz/$1.long.log
 	local before new rc execs crashes=0 rechecked=0
 	mkdir -p "$corpus"
 	before=$(mktemp)
@@ -49,14 +99,14 @@ run_one() {
 
 for ((r = 1; r <= rounds; r++)); do
 	n=0
-	for t in $targets; do
-		run_one "$t" &
+	while read -r t s; do
+		run_one "$t" "$s" </dev/null &
 		n=$((n + 1))
 		if [ $n -ge "$jobs" ]; then
 			wait -n
 			n=$((n - 1))
 		fi
-	done
+	done < <(plan)
 	wait
 done
 scripts/fuzz-totals.sh "$totals"

@@ -51,11 +51,7 @@ static const char con_name[] = "virtio-console";
 
 static void copy_bytes(void *dst, const void *src, size_t n)
 {
-	uint8_t *d = dst;
-	const uint8_t *s = src;
-
-	for (size_t i = 0; i < n; i++)
-		d[i] = s[i];
+	__builtin_memcpy(dst, src, n);
 }
 
 static uint16_t min_u16(uint16_t a, uint16_t b)

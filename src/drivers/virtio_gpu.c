@@ -42,6 +42,8 @@
 #define GPU_WAIT_SPIN_NS  1000000ull
 
 _Static_assert(GPU_RESP_OFF + sizeof(struct virtio_gpu_resp_edid) <= GPU_PAGE, "request page");
+_Static_assert(VIO_GPU_CURSOR_SIZE * VIO_GPU_CURSOR_SIZE * 4 % GPU_PAGE == 0,
+	       "the cursor image fills its pages exactly");
 _Static_assert((uint64_t)VIO_GPU_MAX_WIDTH *VIO_GPU_MAX_HEIGHT * 4 <=
 		   GPU_MAX_LISTS * 256ull * GPU_PAGE,
 	       "the largest framebuffer's page list must fit GPU_MAX_LISTS pages");
@@ -52,9 +54,7 @@ static const char gpu_name[] = "virtio-gpu";
 
 static void zero(void *p, size_t n)
 {
-	uint8_t *b = p;
-	for (size_t i = 0; i < n; i++)
-		b[i] = 0;
+	__builtin_memset(p, 0, n);
 }
 
 const char *vio_gpu_resp_name(uint32_t type)
@@ -739,11 +739,10 @@ int vio_gpu_cursor_set(struct vio_gpu *gpu, const uint32_t *image, uint32_t hot_
 		}
 		gpu->gpu_cursor_res = res;
 	}
-	for (uint32_t i = 0; i < side * side; i++) {
-		uint32_t off = i * 4;
-		*(uint32_t *)(gpu->gpu_cursor_pages[off / GPU_PAGE].virt + off % GPU_PAGE) =
-		    image[i];
-	}
+	/* The image, a page at a time: it fills its pages exactly. */
+	for (uint32_t p = 0; p < n; p++)
+		__builtin_memcpy(gpu->gpu_cursor_pages[p].virt,
+				 (const uint8_t *)image + (size_t)p * GPU_PAGE, GPU_PAGE);
 	err = transfer(gpu, gpu->gpu_cursor_res, side * 4, 0, 0, side, side);
 	if (err)
 		return err;

@@ -24,6 +24,8 @@
 #include "fake_env.h"
 #include "fuzz_input.h"
 
+#define TIMEOUT_NS 100000
+
 struct state {
 	struct fake_env *e;
 	struct vio_9p fs;
@@ -44,8 +46,10 @@ static void model(struct fake_env *e)
 		fake_env_rings(e);
 	}
 	struct fake_vring *fv = &e->ring[0];
-	if (!fake_vring_avail_pending(fv))
+	if (!fake_vring_avail_pending(fv)) {
+		e->fp.now += TIMEOUT_NS / FUZZ_LOOKS_PER_TIMEOUT; /* nothing to do: time flies */
 		return;
+	}
 	uint8_t how = byte(s);
 	if (how >= 0xf8)
 		return; /* no answer (yet): the client times out */
@@ -105,7 +109,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s->e = fake_env_new(VIRTIO_ID_9P, 1ull << VIRTIO_9P_MOUNT_TAG, cfg, sizeof(cfg), 1, 64);
 	s->e->model = model;
 	s->e->model_arg = s;
-	struct vio_9p_opts opts = {.msize = 4096u * (1 + byte(s) % 4), .timeout_ns = 100000};
+	struct vio_9p_opts opts = {.msize = 4096u * (1 + byte(s) % 4), .timeout_ns = TIMEOUT_NS};
 	if (vio_9p_init(&s->fs, &s->e->dev, &opts) != 0) {
 		s->e->model = NULL;
 		check(s->e->fp.dma_live_allocs == 0 && s->e->fp.priv_live_allocs == 0);

@@ -11,6 +11,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/*
+ * A driver that waits for its device looks at the clock, and every look gives the device
+ * model a turn (fake_port on_wait). A look at which the model has nothing to do (nothing is
+ * posted to it, or no model runs) moves the fake clock timeout / FUZZ_LOOKS_PER_TIMEOUT, so
+ * that waiting for an answer that cannot come costs a few looks, not one per microsecond of
+ * the timeout. A look at which the model acts keeps the fake port's tick: an input means
+ * what it meant, the device answering at the look it says, or never.
+ */
+#define FUZZ_LOOKS_PER_TIMEOUT 8
+
 #define FUZZ_INPUT_READERS(T)                                                                   \
 	static __attribute__((unused)) uint8_t byte(T *s)                                       \
 	{                                                                                       \

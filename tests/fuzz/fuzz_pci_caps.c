@@ -32,6 +32,7 @@
 
 static uint8_t ecam[ECAM_BYTES];
 static uint8_t bar_memory[1 << 16]; /* what every successful map_mmio points at */
+static size_t bar_mapped;	    /* the most of it one input mapped: all it may have written */
 
 /* Hand out the same scratch buffer for any BAR range that fits; the ECAM image for ECAM. */
 static volatile void *fuzz_map_mmio(void *ctx, uint64_t phys, size_t len)
@@ -39,7 +40,11 @@ static volatile void *fuzz_map_mmio(void *ctx, uint64_t phys, size_t len)
 	(void)ctx;
 	if (phys == (uint64_t)(uintptr_t)ecam)
 		return len <= ECAM_BYTES ? (volatile void *)ecam : NULL;
-	return len <= sizeof(bar_memory) ? (volatile void *)bar_memory : NULL;
+	if (len > sizeof(bar_memory))
+		return NULL;
+	if (len > bar_mapped)
+		bar_mapped = len;
+	return (volatile void *)bar_memory;
 }
 
 static int count_fn(struct vio_pci_dev *dev, void *arg)
@@ -64,7 +69,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fake_port_init(&fp);
 	fp.port.map_mmio = fuzz_map_mmio;
 	fake_pci_init(&pci, &fp);
-	memset(bar_memory, 0, sizeof(bar_memory));
+	/* Every input starts from zeroed BAR memory: clear what the last one mapped. */
+	memset(bar_memory, 0, bar_mapped);
+	bar_mapped = 0;
 
 	struct fake_pci_fn *f = fake_pci_add(&pci, 0, 0, 0, 0, 0);
 	size_t cfg_len = use_ecam ? PCI_CFG_SPACE_EXP_SIZE : PCI_CFG_SPACE_SIZE;

@@ -1,6 +1,7 @@
 /* The host unit tests' vio_port: see fake_port.h. */
 #include "fake_port.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,7 +231,7 @@ static int fake_platform_irq_attach(void *ctx, uint32_t irq, vio_irq_handler han
 
 void fake_port_init(struct fake_port *fp)
 {
-	memset(fp, 0, sizeof(*fp));
+	memset(fp, 0, offsetof(struct fake_port, dma_log));
 	fp->dma_fail_after = -1;
 	fp->msix_limit = FAKE_PORT_MSIX_MAX;
 	fp->port = (struct vio_port){

@@ -3,6 +3,7 @@
 
 #include <assert.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,7 +24,9 @@ static void chain_error(struct fake_vring *fv, const char *fmt, ...)
 
 void fake_vring_attach(struct fake_vring *fv, struct vio_vq *vq, bool event_idx)
 {
-	memset(fv, 0, sizeof(*fv));
+	/* Everything before the packed tables; of those, the ids this ring can name (see the
+	 * header): pk_pending is written before it is read. */
+	memset(fv, 0, offsetof(struct fake_vring, pk_ndesc));
 	fv->vq = vq;
 	fv->size = vq->size;
 	fv->event_idx = event_idx;
@@ -31,6 +34,7 @@ void fake_vring_attach(struct fake_vring *fv, struct vio_vq *vq, bool event_idx)
 	if (fv->packed) {
 		/* 2.8: the three addresses are the ring and the two event structures. */
 		assert(vq->size <= FAKE_VRING_PACKED_MAX);
+		memset(fv->pk_ndesc, 0, vq->size * sizeof(fv->pk_ndesc[0]));
 		fv->pdesc = ptr(vq->desc_phys);
 		fv->driver_event = ptr(vq->avail_phys);
 		fv->device_event = ptr(vq->used_phys);
@@ -115,6 +119,16 @@ unsigned fake_vring_avail_pending(const struct fake_vring *fv)
 	return (uint16_t)(__atomic_load_n(&fv->avail->idx, __ATOMIC_ACQUIRE) - fv->last_avail);
 }
 
+/* A request starts empty; its segments are written as the chain is walked (8 KiB of them:
+ * the first n_out + n_in are the request's, the rest are left as they are). */
+static void req_clear(struct fake_req *req)
+{
+	req->head = 0;
+	req->indirect = false;
+	req->n_out = req->n_in = 0;
+	req->out_len = req->in_len = 0;
+}
+
 static bool add_seg(struct fake_vring *fv, struct fake_req *req, uint64_t addr, uint32_t len,
 		    bool write)
 {
@@ -179,7 +193,7 @@ static bool pk_pop(struct fake_vring *fv, struct fake_req *req)
 
 	if (!pk_is_avail(fv, start))
 		return false;
-	memset(req, 0, sizeof(*req));
+	req_clear(req);
 	for (;;) {
 		if ((uint16_t)(idx - start) >= fv->size || !pk_is_avail(fv, idx)) {
 			chain_error(fv, "chain at %u runs into a slot not available", start);
@@ -260,7 +274,7 @@ bool fake_vring_pop(struct fake_vring *fv, struct fake_req *req)
 	if (fv->event_idx && fv->auto_avail_event)
 		__atomic_store_n(avail_event_p(fv), fv->last_avail, __ATOMIC_RELAXED);
 
-	memset(req, 0, sizeof(*req));
+	req_clear(req);
 	req->head = head;
 	if (head >= fv->size) {
 		chain_error(fv, "avail entry %u out of range", head);

@@ -58,9 +58,7 @@ struct fake_vring {
 	uint16_t last_avail;     /* next available entry the device will pop */
 	uint16_t used_idx;       /* next used slot it will write (pushed, maybe not published) */
 	uint16_t used_published; /* used->idx as the driver can see it */
-	uint16_t pk_ndesc[FAKE_VRING_PACKED_MAX];   /* packed: slots each buffer id took */
-	uint16_t pk_pending[FAKE_VRING_PACKED_MAX]; /* packed: used slots pushed, not flagged */
-	unsigned pk_npending;
+	unsigned pk_npending;    /* packed: entries of pk_pending in use */
 
 	bool auto_avail_event; /* EVENT_IDX: after each pop, ask to be notified on the next add */
 	bool deliver_irqs;     /* an interrupt calls vio_vq_interrupt(vq) */
@@ -70,6 +68,14 @@ struct fake_vring {
 	unsigned irqs_suppressed; /* publishes that the driver asked not to be interrupted for */
 	unsigned chain_errors;    /* driver broke a descriptor rule; last_error says which */
 	char last_error[160];
+
+	/*
+	 * Packed: slots each buffer id took (ids 0 .. size-1), and the used slots pushed but not
+	 * flagged yet. Last, and 128 KiB together: attach clears only the ids of the ring it
+	 * plays, so that setting a small ring up costs what the ring is, not what any could be.
+	 */
+	uint16_t pk_ndesc[FAKE_VRING_PACKED_MAX];
+	uint16_t pk_pending[FAKE_VRING_PACKED_MAX];
 };
 
 /* Attach to the rings of an initialised vq. event_idx: VIRTIO_F_RING_EVENT_IDX negotiated. */
