@@ -235,6 +235,15 @@ static int cmd_ping(int argc, char **argv)
 
 static unsigned long udp_echoed;
 
+/* `udp echo <port>`, `tcp echo <port>`: the port, or -1 for bad usage, -2 for no stack. */
+static int echo_port(int argc, char **argv, uint64_t *port)
+{
+	if (argc != 3 || strcmp(argv[1], "echo") || !parse_u64(argv[2], port) || !*port ||
+	    *port > 65535)
+		return -1;
+	return have_stack() ? 0 : -2;
+}
+
 /* The datagram goes back as it came: lwIP puts a new header pbuf in front of the received
  * one, so the payload is sent from the RX buffer it arrived in. */
 static void udp_echo_recv(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip_addr_t *addr,
@@ -249,11 +258,9 @@ static void udp_echo_recv(void *arg, struct udp_pcb *pcb, struct pbuf *p, const 
 static int cmd_udp(int argc, char **argv)
 {
 	uint64_t port;
-	if (argc != 3 || strcmp(argv[1], "echo") || !parse_u64(argv[2], &port) || !port ||
-	    port > 65535)
-		return -1;
-	if (!have_stack())
-		return -2;
+	int bad = echo_port(argc, argv, &port);
+	if (bad)
+		return bad;
 	struct udp_pcb *pcb;
 	err_t err = ERR_MEM;
 	DEV_DO(if ((pcb = udp_new())) {
@@ -397,11 +404,9 @@ static err_t tcp_echo_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 static int cmd_tcp(int argc, char **argv)
 {
 	uint64_t port;
-	if (argc != 3 || strcmp(argv[1], "echo") || !parse_u64(argv[2], &port) || !port ||
-	    port > 65535)
-		return -1;
-	if (!have_stack())
-		return -2;
+	int bad = echo_port(argc, argv, &port);
+	if (bad)
+		return bad;
 	struct tcp_pcb *pcb, *l = NULL;
 	err_t err = ERR_MEM;
 	DEV_DO(if ((pcb = tcp_new())) {
