@@ -12,6 +12,10 @@ Linux stack on a tap in a network namespace (host 192.168.79.1, kernel 192.168.7
                    counters (coalesced frames in, GSO frames out) must have moved. Then iperf 2
                    each way (host iperf to the kernel's lwiperf, the kernel's `iperf client` to
                    host `iperf -s`), for the figures and the counters, not for a pass mark.
+                   Last, the host hands the tap coalesced frames lwIP cannot take (IPv6 TCP
+                   with a TCPV6 GSO header, through a PACKET_VNET_HDR socket, as the host's
+                   own stack would for an IPv6 connection, which lwIP has not): each must be
+                   dropped and counted (netstat), and the kernel must go on answering.
   net-tso-off      the same with vio.net.offload=off: the same bytes come back, and not one
                    frame on the tap is larger than the MTU.
 
@@ -89,6 +93,32 @@ def echo_peer(ip, port, size, ifname):
           "to the guest %d (largest %d), from the guest %d (largest %d)" % (
               size, secs, want[:16], MTU_FRAME, counts["to_guest"], counts["to_guest_max"],
               counts["from_guest"], counts["from_guest_max"]))
+
+
+PACKET_VNET_HDR = 15  # linux/if_packet.h: frames carry a struct virtio_net_hdr in front
+GSO_TCPV6, NEEDS_CSUM = 4, 1
+
+
+def inject_v6_gso(ifname, dst_mac, count, payload=8000):
+    """Inside the namespace: hand the tap `count` coalesced IPv6 TCP frames (gso_type TCPV6,
+    NEEDS_CSUM, hdr_len 74, gso_size 1440) addressed to dst_mac; QEMU passes them to the
+    guest whole, as it does the host stack's own 64 KiB segments."""
+    import struct
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    s.setsockopt(263, PACKET_VNET_HDR, 1)  # SOL_PACKET
+    s.bind((ifname, 0))
+    src_mac = open("/sys/class/net/%s/address" % ifname).read().strip()
+    eth = bytes.fromhex(dst_mac.replace(":", "")) + bytes.fromhex(src_mac.replace(":", "")) \
+        + b"\x86\xdd"
+    src, dst = socket.inet_pton(socket.AF_INET6, "fd00::1"), socket.inet_pton(socket.AF_INET6,
+                                                                               "fd00::2")
+    for i in range(count):
+        tcp = struct.pack("!HHIIBBHHH", 40000 + i, 5001, 1000, 0, 5 << 4, 0x10, 65535, 0, 0)
+        ip6 = struct.pack("!IHBB", 6 << 28, len(tcp) + payload, 6, 64) + src + dst
+        hdr = struct.pack("<BBHHHH", NEEDS_CSUM, GSO_TCPV6, 14 + 40 + 20, 1440, 14 + 40, 16)
+        s.send(hdr + eth + ip6 + tcp + bytes(payload))
+    s.close()
+    print("injected %d coalesced IPv6 frames" % count)
 
 
 def offload_counters(q):
@@ -171,6 +201,21 @@ def tso_interact(q):
     assert rx_gso2 > rx_gso and tx_gso2 > tx_gso, "iperf moved no GSO frame: %d/%d -> %d/%d" % (
         rx_gso, tx_gso, rx_gso2, tx_gso2)
     print("    after iperf: %d coalesced frames in, %d GSO frames out" % (rx_gso2, tx_gso2))
+    mac = re.search(r"lladdr ([0-9a-f:]{17})",
+                    in_ns(q, ["ip", "neigh", "show", GUEST_IP], timeout=30))
+    assert mac, "the host has no neighbour entry for the kernel"
+    print("    " + in_ns(q, [sys.executable, os.path.abspath(__file__), "inject", "tap0",
+                          mac.group(1), "3"], timeout=60).strip())
+    deadline = time.monotonic() + 10
+    while True:
+        _, rx_gso3, dropped3, _, _ = offload_counters(q)
+        if dropped3 >= 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert dropped3 == 3 and rx_gso3 == rx_gso2 + 3, \
+        "3 coalesced IPv6 frames sent: %d more in, %d dropped" % (rx_gso3 - rx_gso2, dropped3)
+    assert "0% packet loss" in in_ns(q, ["ping", "-c", "3", "-i", "0.2", GUEST_IP], timeout=30)
+    print("    3 coalesced IPv6 frames dropped and counted; ping still answered")
     q.send("poweroff\r")
 
 
@@ -206,5 +251,8 @@ SCENARIOS = [
 if __name__ == "__main__":
     if len(sys.argv) == 6 and sys.argv[1] == "echo":
         echo_peer(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
+    elif len(sys.argv) == 5 and sys.argv[1] == "inject":
+        inject_v6_gso(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     else:
-        sys.exit("usage: scn_net_tso.py echo <ip> <port> <bytes> <ifname>")
+        sys.exit("usage: scn_net_tso.py echo <ip> <port> <bytes> <ifname> | "
+                 "inject <ifname> <mac> <count>")
