@@ -82,6 +82,9 @@ static int cmd_ip(int argc, char **argv)
 		return -1;
 	if (!have_stack())
 		return -2;
+	/* The driver may have seen the link change since the last pass of the main loop (the
+	 * "netN: link up" line comes from its interrupt): have lwIP follow it before we print. */
+	lwip_poll();
 	DEV_DO(for (struct netif *n = netif_list; n; n = n->next) print_netif(n));
 	return 0;
 }
