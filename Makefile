@@ -278,28 +278,41 @@ $(BUILD)/fuzz/obj/tests/fuzz/%.o: tests/fuzz/%.c
 $(BUILD)/fuzz/%: $(BUILD)/fuzz/obj/tests/fuzz/%.o $(FUZZ_LIB_OBJS) $(FUZZ_FAKE_OBJS)
 	$(FUZZ_CC) $(FUZZ_BASE) -fsanitize=fuzzer -o $@ $^ $(HOST_LIBS)
 # The long run (scripts/fuzz-long.sh): the same targets at -O2 with UBSan trapping and the
-# library's VIO_DEBUG checks but without ASan, about 5x the executions per second; every input
-# it adds to a corpus is then re-run by the ASan build above.
-# The fakes are built without coverage: the fuzzer should steer by the library's branches,
-# not by the test device's, and their counters cost a fifth of each input's time.
+# library's VIO_DEBUG checks but without ASan; every input it adds to a corpus is then re-run
+# by the ASan build above. Two variants, built from one template:
+#   fuzz-fast  edge coverage only, no comparison or indirect-call tracing: 2-5x the
+#              executions per second of fuzz-cmp; most of the long run's time;
+#   fuzz-cmp   also traces comparisons, so libFuzzer can mutate towards the constants the
+#              library compares device values with; a share of each slice (FUZZ_CMP_SHARE).
+# Indirect-call tracing feeds only -use_value_profile, which neither variant uses, and took
+# a fifth of fuzz_balloon's time. The fakes are built without coverage: the fuzzer should
+# steer by the library's branches, not by the test device's, and their counters cost a fifth
+# of each input's time.
 FUZZ_FAST_BASE := -std=gnu11 -g -O2 -fsanitize=undefined -fsanitize-trap=undefined -DVIO_DEBUG \
 	-Iinclude -Itests/host -MMD -MP
-FUZZ_FAST_TARGETS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz-fast/%,$(wildcard tests/fuzz/fuzz_*.c))
-FUZZ_FAST_LIB_OBJS := $(patsubst %.c,$(BUILD)/fuzz-fast/obj/%.o,$(LIB_SRCS))
-FUZZ_FAST_FAKE_OBJS := $(patsubst %.c,$(BUILD)/fuzz-fast/obj/%.o,$(HOST_FAKES))
-$(FUZZ_FAST_LIB_OBJS): $(BUILD)/fuzz-fast/obj/%.o: %.c
-	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_FAST_BASE) -fsanitize=fuzzer-no-link -c $< -o $@
-$(FUZZ_FAST_FAKE_OBJS): $(BUILD)/fuzz-fast/obj/%.o: %.c
-	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_FAST_BASE) -c $< -o $@
-$(BUILD)/fuzz-fast/obj/tests/fuzz/%.o: tests/fuzz/%.c
-	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_FAST_BASE) -fsanitize=fuzzer -c $< -o $@
-$(BUILD)/fuzz-fast/%: $(BUILD)/fuzz-fast/obj/tests/fuzz/%.o $(FUZZ_FAST_LIB_OBJS) \
-		$(FUZZ_FAST_FAKE_OBJS)
-	$(FUZZ_CC) $(FUZZ_FAST_BASE) -fsanitize=fuzzer -o $@ $^ $(HOST_LIBS)
-fuzz-build: $(FUZZ_TARGETS) $(FUZZ_FAST_TARGETS)
+FUZZ_NO_CMP := -fno-sanitize-coverage=trace-cmp,indirect-calls
+FUZZ_NO_INDIR := -fno-sanitize-coverage=indirect-calls
+# $(call fuzz_variant,DIR,FLAGS): DIR_TARGETS, built in $(BUILD)/DIR with FUZZ_FAST_BASE FLAGS
+# (objects depend on this Makefile, so a change of FLAGS rebuilds them).
+define fuzz_variant
+$(1)_TARGETS := $$(patsubst tests/fuzz/%.c,$$(BUILD)/$(1)/%,$$(wildcard tests/fuzz/fuzz_*.c))
+$(1)_LIB_OBJS := $$(patsubst %.c,$$(BUILD)/$(1)/obj/%.o,$$(LIB_SRCS))
+$(1)_FAKE_OBJS := $$(patsubst %.c,$$(BUILD)/$(1)/obj/%.o,$$(HOST_FAKES))
+$$($(1)_LIB_OBJS): $$(BUILD)/$(1)/obj/%.o: %.c Makefile
+	@mkdir -p $$(@D)
+	$$(FUZZ_CC) $$(FUZZ_FAST_BASE) $(2) -fsanitize=fuzzer-no-link -c $$< -o $$@
+$$($(1)_FAKE_OBJS): $$(BUILD)/$(1)/obj/%.o: %.c
+	@mkdir -p $$(@D)
+	$$(FUZZ_CC) $$(FUZZ_FAST_BASE) -c $$< -o $$@
+$$(BUILD)/$(1)/obj/tests/fuzz/%.o: tests/fuzz/%.c Makefile
+	@mkdir -p $$(@D)
+	$$(FUZZ_CC) $$(FUZZ_FAST_BASE) $(2) -fsanitize=fuzzer -c $$< -o $$@
+$$(BUILD)/$(1)/%: $$(BUILD)/$(1)/obj/tests/fuzz/%.o $$($(1)_LIB_OBJS) $$($(1)_FAKE_OBJS)
+	$$(FUZZ_CC) $$(FUZZ_FAST_BASE) $(2) -fsanitize=fuzzer -o $$@ $$^ $$(HOST_LIBS)
+endef
+$(eval $(call fuzz_variant,fuzz-fast,$(FUZZ_NO_CMP)))
+$(eval $(call fuzz_variant,fuzz-cmp,$(FUZZ_NO_INDIR)))
+fuzz-build: $(FUZZ_TARGETS) $(fuzz-fast_TARGETS) $(fuzz-cmp_TARGETS)
 fuzz-long: fuzz-build
 	scripts/fuzz-long.sh $(FUZZ_SECONDS)
 fuzz: $(FUZZ_TARGETS)

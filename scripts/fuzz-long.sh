@@ -1,14 +1,19 @@
 #!/bin/bash
-# The long fuzzing run: every libFuzzer target in its fast build (-O2, UBSan trapping,
+# The long fuzzing run: every libFuzzer target in its fast builds (-O2, UBSan trapping,
 # VIO_DEBUG, no ASan), ROUNDS times over, at the lowest CPU priority so it can run in the
 # background while you work. Every input a run adds to a target's corpus is then executed
 # once by the ASan build, so the speed costs no memory-error detection on what the fuzzer
-# found interesting. One line per target and round goes to build/fuzz/totals.txt;
+# found interesting. One line per target, build and round goes to build/fuzz/totals.txt;
 # scripts/fuzz-totals.sh sums them.
+#
+# Each target's slice starts with FUZZ_CMP_SHARE percent (10) in build/fuzz-cmp, which
+# traces comparisons so that libFuzzer mutates towards the constants the library compares
+# device values with, and spends the rest in build/fuzz-fast, which has edge coverage only
+# and runs 2-5x the executions per second (see the Makefile). Both share one corpus.
 #
 # A round lasts SECONDS per target, split by what each target still lacks: a target gets
 # time in proportion to the seconds it needs to reach FUZZ_GOAL executions (10^8) in total,
-# at the rate of its last run in totals.txt (and at least a tenth of SECONDS), so that all
+# at the rate of its last runs in totals.txt (and at least a tenth of SECONDS), so that all
 # of them get there at about the same time; one that has reached the goal gets none, one
 # never run gets SECONDS. FUZZ_SPLIT=even gives every target SECONDS.
 #
@@ -21,6 +26,7 @@ build=${BUILD:-build}
 jobs=${FUZZ_JOBS:-1}
 goal=${FUZZ_GOAL:-100000000}
 split=${FUZZ_SPLIT:-lack}
+share=${FUZZ_CMP_SHARE:-10}
 totals=$build/fuzz/totals.txt
 mkdir -p "$build/fuzz/artifacts"
 targets=${FUZZ_TARGETS:-$(cd tests/fuzz && ls fuzz_*.c | sed 's/\.c$//')}
@@ -30,13 +36,25 @@ plan() {
 	local t
 	for t in $targets; do
 		echo "$t"
-	done | awk -v secs="$secs" -v goal="$goal" -v mode="$split" -v totals="$totals" '
+	done | awk -v secs="$secs" -v goal="$goal" -v mode="$split" -v totals="$totals" \
+		-v share="$share" '
 		BEGIN {
 			while ((getline line < totals) > 0) {
 				split(line, f, " ")
 				done[f[2]] += f[4]
-				if (f[6] > 0 && f[9] == 0 && f[4] > 0)
-					rate[f[2]] = f[4] / f[6] # the last run that did not crash
+				if (f[6] > 0 && f[9] == 0 && f[4] > 0) # the last run that did not crash
+					r[f[2], f[3]] = f[4] / f[6]
+			}
+			# The rate of a slice: its share in fuzz-cmp, the rest in fuzz-fast.
+			for (k in r) {
+				split(k, kk, SUBSEP)
+				n = kk[1]
+				if (n in rate)
+					continue
+				if (((n, "cmp") in r) && ((n, "fast") in r))
+					rate[n] = 1 / (share / 100 / r[n, "cmp"] + (1 - share / 100) / r[n, "fast"])
+				else
+					rate[n] = r[k]
 			}
 		}
 		{ t[NR] = $1 }
@@ -67,13 +85,14 @@ plan() {
 		}'
 }
 
-run_one() {
-	local t=$1 secs=$2 corpus=$build/fuzz/corpus-$1 log=$build/fuzz/$1.long.log
+# fuzz_with KIND TARGET SECONDS: one run of build/fuzz-KIND/TARGET, then ASan on what it added.
+fuzz_with() {
+	local kind=$1 t=$2 secs=$3 corpus=$build/fuzz/corpus-$2 log=$build/fuzz/$2.long.log
 	local before new rc execs crashes=0 rechecked=0
 	mkdir -p "$corpus"
 	before=$(mktemp)
 	ls "$corpus" | sort >"$before"
-	nice -n 19 "$build/fuzz-fast/$t" -max_total_time="$secs" -print_final_stats=1 \
+	nice -n 19 "$build/fuzz-$kind/$t" -max_total_time="$secs" -print_final_stats=1 \
 		-artifact_prefix="$build/fuzz/artifacts/$t-" "$corpus" >/dev/null 2>"$log"
 	rc=$?
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
@@ -91,10 +110,17 @@ run_one() {
 	fi
 	rm -rf "$new" "$before"
 	[ $crashes -ne 0 ] && echo "fuzz-long: $t: crash, see $log and $build/fuzz/artifacts/" >&2
-	printf '%s %s fast %s execs %s s crashes %s asan-rechecked %s\n' \
-		"$(date -u +%Y-%m-%dT%H:%MZ)" "$t" "${execs:-0}" "$secs" "$crashes" "$rechecked" \
-		>>"$totals"
-	echo "fuzz-long: $t ${execs:-0} executions in $secs s (crashes: $crashes)"
+	printf '%s %s %s %s execs %s s crashes %s asan-rechecked %s\n' \
+		"$(date -u +%Y-%m-%dT%H:%MZ)" "$t" "$kind" "${execs:-0}" "$secs" "$crashes" \
+		"$rechecked" >>"$totals"
+	echo "fuzz-long: $t ($kind) ${execs:-0} executions in $secs s (crashes: $crashes)"
+}
+
+# run_one TARGET SECONDS: the target's slice, its share with comparison tracing first.
+run_one() {
+	local t=$1 secs=$2 cmp_secs=$(($2 * share / 100))
+	[ "$cmp_secs" -gt 0 ] && fuzz_with cmp "$t" "$cmp_secs"
+	[ "$secs" -gt "$cmp_secs" ] && fuzz_with fast "$t" $((secs - cmp_secs))
 }
 
 for ((r = 1; r <= rounds; r++)); do
