@@ -130,7 +130,7 @@ size_t fake_env_scribble(struct fake_env *e, uint8_t byte)
 {
 	size_t n = 0;
 
-	for (int i = 0; i < FAKE_PORT_DMA_REGIONS; i++) {
+	for (int i = 0; i < e->fp.dma_high; i++) {
 		struct fake_dma_region *r = &e->fp.dma[i];
 		if (!r->p || core_memory(e, r->p))
 			continue;
@@ -179,7 +179,7 @@ int fake_env_reclaim_leaks(struct fake_env *e)
 {
 	int n = 0;
 
-	for (int i = 0; i < FAKE_PORT_DMA_REGIONS; i++) {
+	for (int i = 0; i < e->fp.dma_high; i++) {
 		struct fake_dma_region *r = &e->fp.dma[i];
 		if (!r->p)
 			continue;

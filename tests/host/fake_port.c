@@ -19,33 +19,47 @@ void vio_assert_failed(const char *expr, const char *file, unsigned line)
 
 static void dma_track(struct fake_port *fp, void *p, size_t bytes)
 {
-	for (int i = 0; i < FAKE_PORT_DMA_REGIONS; i++) {
-		if (!fp->dma[i].p) {
-			fp->dma[i] = (struct fake_dma_region){p, bytes};
-			return;
-		}
+	/* Past the highest slot in use while there is room (a gpu framebuffer is hundreds of
+	 * pages), else the first hole. */
+	int i = fp->dma_high;
+
+	if (i == FAKE_PORT_DMA_REGIONS)
+		for (i = 0; i < FAKE_PORT_DMA_REGIONS && fp->dma[i].p; i++)
+			;
+	if (i == FAKE_PORT_DMA_REGIONS) {
+		fprintf(stderr, "fake_port: more than %d live DMA allocations\n",
+			FAKE_PORT_DMA_REGIONS);
+		abort();
 	}
-	fprintf(stderr, "fake_port: more than %d live DMA allocations\n", FAKE_PORT_DMA_REGIONS);
-	abort();
+	fp->dma[i] = (struct fake_dma_region){p, bytes};
+	if (i >= fp->dma_high)
+		fp->dma_high = i + 1;
 }
 
 static void dma_untrack(struct fake_port *fp, void *p)
 {
-	for (int i = 0; i < FAKE_PORT_DMA_REGIONS; i++) {
-		if (fp->dma[i].p == p) {
-			fp->dma[i] = (struct fake_dma_region){0};
-			return;
-		}
+	/* Frees come in the order of the allocations (a framebuffer's pages) or the reverse:
+	 * the slot after the last one freed, else the newest first. */
+	int i = fp->dma_hint;
+
+	if (i >= fp->dma_high || fp->dma[i].p != p)
+		for (i = fp->dma_high - 1; i >= 0 && fp->dma[i].p != p; i--)
+			;
+	if (i < 0) {
+		fprintf(stderr, "fake_port: dma_free of %p, which dma_alloc never gave\n", p);
+		abort();
 	}
-	fprintf(stderr, "fake_port: dma_free of %p, which dma_alloc never gave\n", p);
-	abort();
+	fp->dma[i] = (struct fake_dma_region){0};
+	fp->dma_hint = i + 1;
+	while (fp->dma_high > 0 && !fp->dma[fp->dma_high - 1].p)
+		fp->dma_high--;
 }
 
 bool fake_port_is_dma(const struct fake_port *fp, const void *p, size_t len)
 {
 	uintptr_t a = (uintptr_t)p;
 
-	for (int i = 0; i < FAKE_PORT_DMA_REGIONS; i++) {
+	for (int i = 0; i < fp->dma_high; i++) {
 		uintptr_t r = (uintptr_t)fp->dma[i].p;
 		if (r && a < r + fp->dma[i].bytes && r < a + (len ? len : 1))
 			return true;

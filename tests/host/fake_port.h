@@ -44,11 +44,14 @@ struct fake_port {
 	bool (*dma_allow)(void *arg, size_t bytes);
 	void *dma_allow_arg;
 	int dma_refused;
-	/* The live DMA allocations, so tests can ask what a device could reach. */
+	/* The live DMA allocations, so tests can ask what a device could reach; the slots from
+	 * dma_high on are all free (a fuzz input's scans stop there, not at 1024), and dma_hint
+	 * is where dma_free looks first. */
 	struct fake_dma_region {
 		void *p;
 		size_t bytes;
 	} dma[FAKE_PORT_DMA_REGIONS];
+	int dma_high, dma_hint;
 
 	/* Private (never device-visible) memory accounting. */
 	size_t priv_live_bytes;
