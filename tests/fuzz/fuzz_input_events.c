@@ -50,8 +50,13 @@ static void select_written(struct fake_vdev *vd, uint32_t off, int size, void *a
 	if (off > offsetof(struct virtio_input_config, subsel))
 		return;
 	c->size = byte(s);
-	for (size_t i = 0; i < sizeof(vd->config) - offsetof(struct virtio_input_config, u); i++)
-		((uint8_t *)&c->u)[i] = byte(s);
+	/* The rest of the window from the input, zeros once it runs out: byte() by byte() was
+	 * two fifths of this target's time. */
+	size_t n = sizeof(vd->config) - offsetof(struct virtio_input_config, u);
+	size_t have = (size_t)(s->end - s->p) < n ? (size_t)(s->end - s->p) : n;
+	memcpy(&c->u, s->p, have);
+	memset((uint8_t *)&c->u + have, 0, n - have);
+	s->p += have;
 }
 
 static void on_event(struct vio_input *in, const struct virtio_input_event *ev, void *arg)
