@@ -10,6 +10,24 @@
 
 #define PAGE 4096u
 
+/*
+ * Single pages given back are kept for the next dma_alloc of one page (drivers allocate
+ * most of their DMA memory a page at a time, a gpu framebuffer hundreds of them), except
+ * under ASan, which must see every page freed to catch a use after free.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define PAGE_CACHE 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PAGE_CACHE 0
+#endif
+#endif
+#ifndef PAGE_CACHE
+#define PAGE_CACHE 512
+#endif
+static void *page_cache[PAGE_CACHE + 1];
+static unsigned page_cached;
+
 /* The host tests build the library with VIO_DEBUG: a broken invariant of vio's own aborts. */
 void vio_assert_failed(const char *expr, const char *file, unsigned line)
 {
@@ -36,7 +54,8 @@ static void dma_track(struct fake_port *fp, void *p, size_t bytes)
 		fp->dma_high = i + 1;
 }
 
-static void dma_untrack(struct fake_port *fp, void *p)
+/* Forgets the allocation at p; returns its size. */
+static size_t dma_untrack(struct fake_port *fp, void *p)
 {
 	/* Frees come in the order of the allocations (a framebuffer's pages) or the reverse:
 	 * the slot after the last one freed, else the newest first. */
@@ -49,10 +68,12 @@ static void dma_untrack(struct fake_port *fp, void *p)
 		fprintf(stderr, "fake_port: dma_free of %p, which dma_alloc never gave\n", p);
 		abort();
 	}
+	size_t bytes = fp->dma[i].bytes;
 	fp->dma[i] = (struct fake_dma_region){0};
 	fp->dma_hint = i + 1;
 	while (fp->dma_high > 0 && !fp->dma[fp->dma_high - 1].p)
 		fp->dma_high--;
+	return bytes;
 }
 
 bool fake_port_is_dma(const struct fake_port *fp, const void *p, size_t len)
@@ -84,7 +105,8 @@ static void *fake_dma_alloc(void *ctx, size_t bytes, uint64_t *phys)
 	}
 	if (fp->dma_fail_after >= 0 && fp->dma_allocs >= fp->dma_fail_after)
 		return NULL;
-	void *p = aligned_alloc(PAGE, rounded ? rounded : PAGE);
+	void *p = rounded <= PAGE && page_cached ? page_cache[--page_cached]
+						   : aligned_alloc(PAGE, rounded ? rounded : PAGE);
 	if (!p)
 		return NULL;
 	memset(p, 0, rounded ? rounded : PAGE);
@@ -102,10 +124,13 @@ static void fake_dma_free(void *ctx, void *virt, size_t bytes)
 
 	if (!virt)
 		return;
-	dma_untrack(fp, virt);
+	size_t had = dma_untrack(fp, virt);
 	fp->dma_live_allocs--;
 	fp->dma_live_bytes -= (bytes + PAGE - 1) & ~(size_t)(PAGE - 1);
-	free(virt);
+	if (had == PAGE && page_cached + 1 <= PAGE_CACHE)
+		page_cache[page_cached++] = virt;
+	else
+		free(virt);
 }
 
 static void *fake_priv_alloc(void *ctx, size_t bytes)
