@@ -13,6 +13,7 @@
 #   make bench-quick the benchmark tool once, vio only, short (make test runs it)
 #   make fuzz       build libFuzzer targets (clang) and run each for FUZZ_SECONDS
 #   make fuzz-long  the long background run: fast builds, nice 19, totals in build/fuzz/totals.txt
+#   make fuzz-corpus  refresh the committed seed corpus (tests/fuzz/corpus/) from local runs
 #   make CC=clang   the same kernel built with clang/lld
 #   make riscv64    the riscv64 example kernel (examples/riscv64-virt) in build/riscv64-virt
 #   make aarch64    the aarch64 example kernel (examples/aarch64-virt) in build/aarch64-virt
@@ -116,7 +117,7 @@ $(shell mkdir -p $(OBJ) && \
 	{ echo '$(LINK_TEXT)' | cmp -s - $(LINK_STAMP) || echo '$(LINK_TEXT)' > $(LINK_STAMP); })
 
 .PHONY: all iso lib lib-cross lib-cross-build stack run test hosttest qemutest bench bench-quick \
-	fuzz fuzz-build fuzz-long clean distclean format help riscv64 aarch64
+	fuzz fuzz-build fuzz-long fuzz-corpus clean distclean format help riscv64 aarch64
 all: $(BUILD)/vio.elf $(BUILD)/vio.iso
 include src/kernel/net/lwip.mk
 
@@ -315,12 +316,17 @@ $(eval $(call fuzz_variant,fuzz-cmp,$(FUZZ_NO_INDIR)))
 fuzz-build: $(FUZZ_TARGETS) $(fuzz-fast_TARGETS) $(fuzz-cmp_TARGETS)
 fuzz-long: fuzz-build
 	scripts/fuzz-long.sh $(FUZZ_SECONDS)
+# The committed seeds (tests/fuzz/corpus/): scripts/fuzz-corpus.sh says how they are chosen.
+fuzz-corpus: $(FUZZ_TARGETS)
+	scripts/fuzz-corpus.sh
 fuzz: $(FUZZ_TARGETS)
 	@for f in $(FUZZ_TARGETS); do \
 		mkdir -p $(BUILD)/fuzz/corpus-$$(basename $$f); \
 		echo "fuzz: $$f for $(FUZZ_SECONDS) s"; \
 		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-			$(BUILD)/fuzz/corpus-$$(basename $$f) 2>$(BUILD)/fuzz/$$(basename $$f).log \
+			$(BUILD)/fuzz/corpus-$$(basename $$f) \
+			$$(ls -d tests/fuzz/corpus/$$(basename $$f) 2>/dev/null) \
+			2>$(BUILD)/fuzz/$$(basename $$f).log \
 			|| { tail -40 $(BUILD)/fuzz/$$(basename $$f).log; exit 1; }; \
 		grep -E 'stat::number_of_executed_units|cov:' $(BUILD)/fuzz/$$(basename $$f).log | tail -2; \
 	done

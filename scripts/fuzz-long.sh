@@ -95,13 +95,15 @@ plan() {
 # fuzz_with KIND TARGET SECONDS: one run of build/fuzz-KIND/TARGET, then ASan on what it added.
 fuzz_with() {
 	local kind=$1 t=$2 secs=$3 corpus=$build/fuzz/corpus-$2 log=$build/fuzz/$2.long.log
-	local before new rc execs crashes=0 rechecked=0
+	local before new rc execs crashes=0 rechecked=0 seeds=
+	# The committed seeds (scripts/fuzz-corpus.sh) are read too; new inputs go to $corpus.
+	[ -d "tests/fuzz/corpus/$t" ] && seeds=tests/fuzz/corpus/$t
 	mkdir -p "$corpus"
 	before=$(mktemp)
 	ls "$corpus" | sort >"$before"
-	# shellcheck disable=SC2086 # FUZZ_FLAGS is a list of flags
+	# shellcheck disable=SC2086 # FUZZ_FLAGS is a list of flags, seeds one directory or none
 	nice -n 19 "$build/fuzz-$kind/$t" -max_total_time="$secs" -print_final_stats=1 $flags \
-		-artifact_prefix="$build/fuzz/artifacts/$t-" "$corpus" >/dev/null 2>"$log"
+		-artifact_prefix="$build/fuzz/artifacts/$t-" "$corpus" $seeds >/dev/null 2>"$log"
 	rc=$?
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
 	[ $rc -ne 0 ] && crashes=1
