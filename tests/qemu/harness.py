@@ -14,6 +14,7 @@ import re
 import selectors
 import socket
 import subprocess
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -82,6 +83,52 @@ def grub_iso(cmdline):
 
 class Timeout(Exception):
     pass
+
+
+_port_lock = threading.Lock()
+_ports_given = set()
+
+
+def _port_window():
+    """Where free_udp_port looks: below the kernel's ephemeral range, so no socket that binds
+    port 0 (ours, QEMU's, anyone's on the machine) is given one of our ports while it sits
+    unbound between this call and QEMU's bind."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    start = 10000 if low > 12000 else 1024
+    return start, max(low, start + 1000)
+
+
+def free_udp_port():
+    """A UDP port on 127.0.0.1 that is free now and that no other call in this run returned.
+
+    Scenarios run in parallel threads, and a port is often bound later by QEMU (its
+    -netdev dgram local.port) or by interact(). Asking the kernel for port 0 and closing the
+    socket raced: the kernel may hand the same ephemeral port to the next caller before QEMU
+    binds it (CI saw "[Errno 98] Address already in use"). Ports come from a window below the
+    ephemeral range, starting at a point derived from the process id (two runs on one machine
+    start far apart), each handed out once per run and checked free by a test bind."""
+    start, end = _port_window()
+    span = end - start
+    with _port_lock:
+        first = (os.getpid() * 7919 + len(_ports_given)) % span
+        for i in range(span):
+            port = start + (first + i) % span
+            if port in _ports_given:
+                continue
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            finally:
+                s.close()
+            _ports_given.add(port)
+            return port
+    raise RuntimeError("no free UDP port in %d-%d" % (start, end - 1))
 
 
 def netns_create(host_addr):

@@ -26,7 +26,7 @@ import threading
 
 import harness
 from harness import Scenario
-from scn_net import free_udp_port
+from harness import free_udp_port
 from scn_riscv64 import DISK_BYTES, check, exchange
 
 EXAMPLE = os.path.join(harness.ROOT, "examples", "aarch64-virt")

@@ -21,20 +21,12 @@ import threading
 import time
 
 import harness
-from harness import Scenario
+from harness import Scenario, free_udp_port
 
 HOST_MAC = "02:00:00:00:00:01"
 JUMBO_MTU = 9000
 # The largest frame a device with that MTU takes: MTU, Ethernet header, one VLAN tag.
 JUMBO_FRAME = JUMBO_MTU + 14 + 4
-
-
-def free_udp_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def static_object(elf, source, function, name):

@@ -33,7 +33,8 @@ import socket
 
 from harness import EXIT_PASS, Scenario, Timeout
 from scn_blk import MiB, SHA_RANGES, host_sha256, image, pattern_check
-from scn_net import MTU, echo_frames, free_udp_port, mac_bytes, stats
+from harness import free_udp_port
+from scn_net import MTU, echo_frames, mac_bytes, stats
 from scn_rng_console import socat_echo
 
 NET_FRAMES = 20000

@@ -10,18 +10,12 @@ import re
 import socket
 import time
 
-from harness import Scenario
+from harness import Scenario, free_udp_port
 
 FRAMES = 20000
 MTU = 1500
 
 
-def free_udp_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def net_setup(workdir):

@@ -26,7 +26,8 @@ import time
 import harness
 from harness import Scenario
 from scn_blk import host_sha256
-from scn_net import echo_frames, free_udp_port, mac_bytes
+from harness import free_udp_port
+from scn_net import echo_frames, mac_bytes
 
 EXAMPLE = os.path.join(harness.ROOT, "examples", "riscv64-virt")
 OUT = os.path.join(harness.BUILD, "riscv64-virt")
