@@ -11,20 +11,23 @@
 #define PAGE 4096u
 
 /*
- * Single pages given back are kept for the next dma_alloc of one page (drivers allocate
- * most of their DMA memory a page at a time, a gpu framebuffer hundreds of them), except
- * under ASan, which must see every page freed to catch a use after free.
+ * Two caches of memory given back make the fuzz targets faster: single pages for the next
+ * one-page dma_alloc (drivers allocate most of their DMA memory a page at a time, a gpu
+ * framebuffer hundreds of them), and below-2-GiB regions by size (low_dma_alloc). Both are
+ * off under ASan, which must see every free to catch a use after free.
  */
 #if defined(__SANITIZE_ADDRESS__)
-#define PAGE_CACHE 0
+#define FAKE_CACHES 0
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
-#define PAGE_CACHE 0
+#define FAKE_CACHES 0
 #endif
 #endif
-#ifndef PAGE_CACHE
-#define PAGE_CACHE 512
+#ifndef FAKE_CACHES
+#define FAKE_CACHES 1
 #endif
+#define PAGE_CACHE (FAKE_CACHES ? 512 : 0) /* pages kept */
+#define LOW_CACHE (FAKE_CACHES ? 8 : 0)    /* below-2-GiB regions kept */
 static void *page_cache[PAGE_CACHE + 1];
 static unsigned page_cached;
 
@@ -298,18 +301,20 @@ void fake_port_init(struct fake_port *fp)
 }
 
 /*
- * Below 2 GiB (legacy PCI takes a 32-bit page number). Without ASan a few regions given
- * back are kept, by size, for the next allocation of that size, cleared: a fresh mapping
- * per ring, faulted in and unmapped again, was a third of fuzz_pci_transport's time.
+ * Below 2 GiB (legacy PCI takes a 32-bit page number). With FAKE_CACHES a few regions
+ * given back are kept, by size, for the next allocation of that size, cleared: a fresh
+ * mapping per ring, faulted in and unmapped again, was a third of fuzz_pci_transport's time.
  */
 static struct {
 	void *p;
 	size_t bytes;
-} low_cache[PAGE_CACHE ? 8 : 1];
+} low_cache[LOW_CACHE + 1];
 
 static void *low_cache_take(size_t bytes)
 {
-	for (unsigned i = 0; PAGE_CACHE && i < sizeof(low_cache) / sizeof(low_cache[0]); i++)
+	const unsigned n = LOW_CACHE;
+
+	for (unsigned i = 0; i < n; i++)
 		if (low_cache[i].p && low_cache[i].bytes == bytes) {
 			void *p = low_cache[i].p;
 			low_cache[i].p = NULL;
@@ -321,10 +326,10 @@ static void *low_cache_take(size_t bytes)
 static bool low_cache_put(void *p, size_t bytes)
 {
 	static unsigned evict;
-	const unsigned n = sizeof(low_cache) / sizeof(low_cache[0]);
+	const unsigned n = LOW_CACHE;
 	unsigned i = 0;
 
-	if (!PAGE_CACHE)
+	if (!n)
 		return false;
 	while (i < n && low_cache[i].p)
 		i++;
