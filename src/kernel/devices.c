@@ -373,7 +373,10 @@ void devices_init(void)
 			struct kvirtio *kv = &virtio_devices[i];
 			if (kv->err || kv->dev.device_id != order[o])
 				continue;
-			kv->err = bind(kv);
+			/* Masked like every other call: a device's interrupt handler is attached
+			 * during its init, and must not run in the middle of it (DEV_CALL). The
+			 * drivers' wait hooks let interrupts in where they poll. */
+			kv->err = DEV_CALL(bind(kv));
 			if (kv->dev.device_id == VIRTIO_ID_RNG && !kv->err && kv->unit == 0) {
 				uint8_t seed[32];
 				if (DEV_CALL(vio_rng_read(kv->drv, seed, sizeof(seed), true)) ==
