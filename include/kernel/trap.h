@@ -41,6 +41,8 @@ void irq_storms_retry(void);
 bool irq_stormed(int vector);
 /* True while a device interrupt handler runs. */
 bool in_interrupt(void);
+/* Print the return addresses up the frame-pointer chain from (rip, rbp), for addr2line. */
+void backtrace_print(uint64_t rip, uint64_t rbp);
 /* Interrupts taken since boot, per vector. */
 uint64_t irq_count(int vector);
 

@@ -8,8 +8,6 @@
 extern const struct vio_port kernel_vio_port;
 /* DMA pages handed out through the port and not yet freed (for leak checks). */
 unsigned long vio_port_dma_pages(void);
-/* Library calls this kernel made from thread context with interrupts on (each one a bug). */
-unsigned long vio_port_unmasked_calls(void);
 /* Mask every interrupt PCI function `f` can raise: its first `nentries` MSI-X entries, or
  * its INTx line (and so every device sharing it). For a storm; the devices are then polled.
  * silenced false unmasks them again, all but those whose vector trap.c holds cut off. */

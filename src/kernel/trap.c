@@ -199,7 +199,7 @@ int backtrace_collect(uint64_t rip, uint64_t rbp, uint64_t *out, int max)
 	return n;
 }
 
-static void backtrace(uint64_t rip, uint64_t rbp)
+void backtrace_print(uint64_t rip, uint64_t rbp)
 {
 	uint64_t pcs[17];
 	int n = backtrace_collect(rip, rbp, pcs, ARRAY_SIZE(pcs));
@@ -228,7 +228,7 @@ static __attribute__((noreturn)) void exception(const struct trap_frame *f)
 	kprintf("R12 %#018llx R13 %#018llx R14 %#018llx R15 %#018llx\n",
 		(unsigned long long)f->r12, (unsigned long long)f->r13,
 		(unsigned long long)f->r14, (unsigned long long)f->r15);
-	backtrace(f->rip, f->rbp);
+	backtrace_print(f->rip, f->rbp);
 	char reason[128];
 	vio_snprintf(reason, sizeof(reason), "exception %llu: %s, error code %#llx, RIP %#llx",
 		     (unsigned long long)f->vector, exception_names[f->vector & 31],

@@ -22,7 +22,6 @@
 #include <kernel/apic.h>
 #include <kernel/arch.h>
 #include <kernel/devices.h>
-#include <kernel/dump.h>
 #include <kernel/kernel.h>
 #include <kernel/mm.h>
 #include <kernel/timer.h>
@@ -87,29 +86,21 @@ static void port_priv_free(void *ctx, void *p, size_t bytes)
  * interrupts off (DEV_CALL), and a device's handler never runs in the middle of a call on the
  * same device. Every buffer the library posts passes through virt_to_phys, so a thread call
  * made with interrupts on is caught here: the first one is logged with a backtrace (the
- * QEMU tests fail on that line), all are counted. Breaking the rule corrupts a driver only
+ * QEMU tests fail on that line). Breaking the rule corrupts a driver only
  * when the interrupt lands inside the call: the console's control FIFO count once wrapped
  * that way and the device was fed the same messages 47,000 times.
  */
-static unsigned long unmasked_calls;
+static bool unmasked_seen;
 
 static void check_masked_call(uint64_t rip, uint64_t rbp)
 {
 	uint64_t flags = irq_save();
 	irq_restore(flags);
-	if (!(flags & (1u << 9)) || in_interrupt() || unmasked_calls++)
+	if (!(flags & (1u << 9)) || in_interrupt() || unmasked_seen)
 		return;
-	uint64_t pcs[12];
-	int n = backtrace_collect(rip, rbp, pcs, ARRAY_SIZE(pcs));
-	kprintf("vio: kernel bug: a vio call from thread context with interrupts on; backtrace:");
-	for (int i = 0; i < n; i++)
-		kprintf(" %#llx", (unsigned long long)pcs[i]);
-	kprintf("\n");
-}
-
-unsigned long vio_port_unmasked_calls(void)
-{
-	return unmasked_calls;
+	unmasked_seen = true;
+	kprintf("vio: kernel bug: a vio call from thread context with interrupts on\n");
+	backtrace_print(rip, rbp);
 }
 
 static uint64_t port_virt_to_phys(void *ctx, const void *virt)
