@@ -25,8 +25,9 @@
  * ILLEGAL REQUEST -> VIO_EINVAL, UNIT ATTENTION -> VIO_EAGAIN (the SCSI layer retries it),
  * DATA PROTECT -> VIO_EROFS, ABORTED COMMAND -> VIO_EIO; vio_scsi_sense_name names the key.
  * A command the device does not answer within opts.timeout_ns is aborted (ABORT TASK, then
- * LOGICAL UNIT RESET on the controlq) and returns VIO_ETIMEDOUT; until the device gives its
- * buffers back, later commands return VIO_ETIMEDOUT without posting anything.
+ * LOGICAL UNIT RESET on the controlq) and returns VIO_ETIMEDOUT. Until the device gives its
+ * buffers back nothing new is posted: a later command first waits VIO_SCSI_TMF_TIMEOUT_NS for
+ * them (a paused backend lets go when it runs again), then returns VIO_ETIMEDOUT.
  *
  * Concurrency (include/vio/port.h): no locks; one caller at a time per device.
  *

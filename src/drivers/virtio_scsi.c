@@ -134,6 +134,32 @@ static void reap_late(struct vio_scsi *s)
 		s->sc_ctrl_stuck = false;
 }
 
+/*
+ * A command that timed out is still with the device (nothing is posted over its buffers):
+ * give the device VIO_SCSI_TMF_TIMEOUT_NS more to let go of it before the next command.
+ * A backend that was only paused (QEMU's blkdebug breakpoint, a host I/O stall) gives it
+ * back as soon as it runs again; one that never does costs each later command that long.
+ */
+static int wait_for_late(struct vio_scsi *s, const struct vio_scsi_cmd *c)
+{
+	struct vio_vq_used u;
+
+	reap_late(s);
+	if (!s->sc_stuck)
+		return 0;
+	int err = wait_used(s, &s->sc_vqs[2], VIO_SCSI_TMF_TIMEOUT_NS, &u);
+	if (err == 0) {
+		s->sc_stuck = false;
+		return 0;
+	}
+	if (err == VIO_ETIMEDOUT)
+		vio_logf(port_of(s), VIO_LOG_ERR,
+			 "%s: command %#x for %u:%u not sent: the device still holds an earlier "
+			 "command it never answered",
+			 sc_name, c->cdb[0], c->target, c->lun);
+	return device_error(s, err);
+}
+
 /* --- task management (5.6.6.2) ----------------------------------------------------------- */
 
 static int tmf(struct vio_scsi *s, uint32_t subtype, uint16_t target, uint16_t lun, uint64_t id)
@@ -340,9 +366,9 @@ int vio_scsi_command(struct vio_scsi *s, struct vio_scsi_cmd *c)
 	c->status = 0;
 	c->residual = 0;
 	s->sense = (struct vio_scsi_sense){0};
-	reap_late(s);
-	if (s->sc_stuck)
-		return VIO_ETIMEDOUT;
+	int err = wait_for_late(s, c);
+	if (err)
+		return err;
 
 	uint32_t req_len = (uint32_t)sizeof(struct virtio_scsi_req_cmd) + s->cdb_size;
 	uint32_t resp_len = (uint32_t)sizeof(struct virtio_scsi_resp_cmd) + s->sense_size;
@@ -366,7 +392,7 @@ int vio_scsi_command(struct vio_scsi *s, struct vio_scsi_cmd *c)
 		sg[n++] = (struct vio_sg){s->sc_data[off / PAGE],
 					  c->len - off < PAGE ? c->len - off : PAGE};
 
-	int err = vio_vq_add(&s->sc_vqs[2], sg, n_out, n - n_out, s);
+	err = vio_vq_add(&s->sc_vqs[2], sg, n_out, n - n_out, s);
 	if (err)
 		return device_error(s, err);
 	s->sc_stuck = true;

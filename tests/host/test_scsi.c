@@ -43,6 +43,8 @@ enum lie {
 	UNIT_ATTN,	/* ... UNIT ATTENTION 29/00, once: the layer retries */
 	SILENT,		/* keep the next command until ABORT TASK */
 	SILENT_ALWAYS,	/* keep it even then: the abort is answered, the command never */
+	SUSPENDED,	/* keep the next command and answer no TMF until resume_in model runs
+			   pass (QEMU's blkdebug breakpoint, then "resume"); then HONEST */
 };
 
 struct target {
@@ -50,6 +52,7 @@ struct target {
 	uint8_t disk[DISK_BLOCKS * 512];
 	bool holding;
 	struct fake_req held;
+	unsigned resume_in; /* SUSPENDED: model runs left before it lets go (0: never) */
 	unsigned commands, tmfs;
 	uint32_t last_tmf;
 	bool thin;	    /* disk 0 takes UNMAP (VPD B2 LBPU) ... */
@@ -274,8 +277,11 @@ static void model(struct fake_env *e)
 			return;
 		fake_env_rings(e);
 	}
-	/* Task management: ABORT TASK lets a held command go, answered ABORTED. */
-	while (fake_vring_pop(&e->ring[0], &q)) {
+	if (tg->lie == SUSPENDED && tg->resume_in && --tg->resume_in == 0)
+		tg->lie = HONEST;
+	/* Task management: ABORT TASK lets a held command go, answered ABORTED. A suspended
+	 * target answers none. */
+	while (tg->lie != SUSPENDED && fake_vring_pop(&e->ring[0], &q)) {
 		uint8_t c[24];
 		fake_vring_gather(&q, c, sizeof(c));
 		tg->tmfs++;
@@ -290,7 +296,7 @@ static void model(struct fake_env *e)
 	}
 	while (!tg->holding && fake_vring_pop(&e->ring[2], &q)) {
 		tg->commands++;
-		if (tg->lie == SILENT || tg->lie == SILENT_ALWAYS) {
+		if (tg->lie == SILENT || tg->lie == SILENT_ALWAYS || tg->lie == SUSPENDED) {
 			tg->held = q;
 			tg->holding = true;
 			break;
@@ -624,6 +630,27 @@ static void test_a_command_kept_after_abort_gets_a_lun_reset_and_blocks_the_queu
 	teardown(f);
 }
 
+static void test_a_command_after_a_timeout_waits_for_a_paused_device_to_let_go(void **state)
+{
+	(void)state;
+	struct fixture *f = setup(50000000ull);
+	assert_int_equal(vio_scsi_scan(&f->s), 2);
+	uint8_t buf[512];
+	f->tg.lie = SUSPENDED; /* holds the read and its ABORT TASK */
+	assert_int_equal(vio_scsi_read(&f->s, 0, 1, 1, buf), VIO_ETIMEDOUT);
+	assert_true(f->s.sc_stuck);
+	unsigned before = f->tg.commands;
+	/* Resumed, it lets go a little after the next command starts: that command waits for
+	 * the old one to come back, then runs. */
+	f->tg.resume_in = 5;
+	assert_int_equal(vio_scsi_read(&f->s, 0, 1, 1, buf), 0);
+	assert_memory_equal(buf, f->tg.disk + 512, sizeof(buf));
+	assert_false(f->s.sc_stuck);
+	assert_int_equal(f->tg.commands, before + 1);
+	assert_int_equal(f->s.stats.timeouts, 1);
+	teardown(f);
+}
+
 /* The device writes one event into the next posted eventq buffer. */
 static void send_event(struct fixture *f, uint32_t event, uint8_t target, uint16_t lun,
 		       uint32_t reason, uint32_t len)
@@ -739,6 +766,8 @@ int main(void)
 		cmocka_unit_test(test_a_timeout_sends_abort_task_and_gets_the_buffers_back),
 		cmocka_unit_test(
 			test_a_command_kept_after_abort_gets_a_lun_reset_and_blocks_the_queue),
+		cmocka_unit_test(
+			test_a_command_after_a_timeout_waits_for_a_paused_device_to_let_go),
 		cmocka_unit_test(test_hot_unplug_marks_the_lun_gone_and_its_io_fails),
 		cmocka_unit_test(test_a_rescan_event_asks_for_a_scan_which_keeps_indexes),
 		cmocka_unit_test(test_a_short_event_is_counted_and_dropped),
