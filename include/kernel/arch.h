@@ -2,6 +2,7 @@
 #ifndef KERNEL_ARCH_H
 #define KERNEL_ARCH_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port)); }
@@ -65,6 +66,16 @@ static inline void sti(void) { __asm__ volatile("sti" ::: "memory"); }
 static inline void hlt(void) { __asm__ volatile("hlt" ::: "memory"); }
 static inline void pause(void) { __asm__ volatile("pause"); }
 
+#define RFLAGS_IF (1u << 9) /* interrupts enabled */
+
+/* Are interrupts on? (Reads RFLAGS; changes nothing.) */
+static inline bool irqs_enabled(void)
+{
+	uint64_t flags;
+	__asm__ volatile("pushfq; popq %0" : "=r"(flags)::"memory");
+	return (flags & RFLAGS_IF) != 0;
+}
+
 static inline uint64_t irq_save(void)
 {
 	uint64_t flags;
@@ -73,7 +84,7 @@ static inline uint64_t irq_save(void)
 }
 static inline void irq_restore(uint64_t flags)
 {
-	if (flags & (1u << 9))
+	if (flags & RFLAGS_IF)
 		sti();
 }
 

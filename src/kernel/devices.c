@@ -76,10 +76,7 @@ void dev_irq_window(void)
 
 bool dev_may_wait(void)
 {
-	uint64_t flags = irq_save();
-
-	irq_restore(flags);
-	return (flags & (1u << 9)) && !in_interrupt();
+	return irqs_enabled() && !in_interrupt();
 }
 
 static void rng_wait(struct vio_rng *rng, void *arg)

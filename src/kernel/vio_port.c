@@ -86,17 +86,15 @@ static void port_priv_free(void *ctx, void *p, size_t bytes)
  * interrupts off (DEV_CALL), and a device's handler never runs in the middle of a call on the
  * same device. Every buffer the library posts passes through virt_to_phys, so a thread call
  * made with interrupts on is caught here: the first one is logged with a backtrace (the
- * QEMU tests fail on that line). Breaking the rule corrupts a driver only
- * when the interrupt lands inside the call: the console's control FIFO count once wrapped
- * that way and the device was fed the same messages 47,000 times.
+ * QEMU tests fail on that line). Breaking the rule corrupts a driver only when the interrupt
+ * lands inside the call: the console's control FIFO count once wrapped that way and the
+ * device was fed the same messages 47,000 times.
  */
 static bool unmasked_seen;
 
 static void check_masked_call(uint64_t rip, uint64_t rbp)
 {
-	uint64_t flags = irq_save();
-	irq_restore(flags);
-	if (!(flags & (1u << 9)) || in_interrupt() || unmasked_seen)
+	if (!irqs_enabled() || in_interrupt() || unmasked_seen)
 		return;
 	unmasked_seen = true;
 	kprintf("vio: kernel bug: a vio call from thread context with interrupts on\n");
