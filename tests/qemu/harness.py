@@ -85,6 +85,17 @@ class Timeout(Exception):
     pass
 
 
+# A kernel log line (a device's, printed from an interrupt handler or the poll loop) can
+# land between two echoed characters of a command being typed: "blk read blk0 vio:
+# virtio-blk: capacity now 65536 sectors (...)\n0 1". Each is a whole line, "name: text\n".
+_LOG_LINES = r"(?:[A-Za-z][\w.-]*: [^\n]*\n)*"
+
+
+def echo_pattern(command):
+    """A regex for the shell's echo of `command`, with any kernel log lines inside it."""
+    return _LOG_LINES.join(re.escape(ch) for ch in command) + _LOG_LINES
+
+
 _port_lock = threading.Lock()
 _ports_given = set()
 
@@ -276,7 +287,7 @@ class Qemu:
         """Type a shell command on COM1 and return what it printed before the next prompt."""
         start = len(self.log)
         self.send(command + "\r")
-        rx = re.compile(re.escape(command) + r"\n(.*?)" + until, re.S)
+        rx = re.compile(echo_pattern(command) + r"\n(.*?)" + until, re.S)
         end = time.monotonic() + timeout
         while True:
             m = rx.search(self.log, start)
